@@ -1,0 +1,277 @@
+using System.Collections.Concurrent;
+using RollbackSentinel.Core.Evaluation;
+using RollbackSentinel.Core.Metrics;
+using RollbackSentinel.Core.Policies;
+using RollbackSentinel.Core.State;
+
+namespace RollbackSentinel.Core.Backtesting;
+
+/// <summary>The window a backtest replays.</summary>
+/// <param name="From">First evaluation time.</param>
+/// <param name="To">Last possible evaluation time (inclusive).</param>
+/// <param name="Step">Evaluate every step instead of each policy's own schedule.</param>
+/// <param name="DeployedAt">When the deploy began, for before-deploy baselines.</param>
+public sealed record BacktestWindow(DateTimeOffset From, DateTimeOffset To, TimeSpan? Step = null, DateTimeOffset? DeployedAt = null);
+
+/// <summary>Counts for one policy over a backtest.</summary>
+public sealed record BacktestSummary
+{
+    public required string Policy { get; init; }
+
+    /// <summary>How many times the policy was evaluated.</summary>
+    public int Evaluations { get; init; }
+
+    /// <summary>Verdicts by kind, over all triggers and series.</summary>
+    public int Passes { get; init; }
+
+    public int Breaches { get; init; }
+
+    public int Inconclusive { get; init; }
+
+    public int Errors { get; init; }
+
+    /// <summary>Actions taken (or, in dry-run, that would have been).</summary>
+    public int Actions { get; init; }
+
+    public int Suppressed { get; init; }
+
+    public int InconclusiveRuns { get; init; }
+}
+
+/// <summary>What a backtest found: every decision in time order, and a summary per policy.</summary>
+public sealed record BacktestResult(IReadOnlyList<Decision> Decisions, IReadOnlyList<BacktestSummary> Summaries);
+
+/// <summary>
+/// Replays policies over a window of history exactly as the daemon would decide: the same evaluator and
+/// state machine, fed from one range query per distinct expression instead of one instant query per step.
+/// </summary>
+public sealed class Backtester
+{
+    private const int MaxConcurrentQueries = 4;
+
+    private readonly IMetricsSource _source;
+    private readonly Func<CronSchedule, DateTimeOffset, DateTimeOffset, IEnumerable<DateTimeOffset>> _cronOccurrences;
+
+    /// <param name="source">The metrics backend holding the history.</param>
+    /// <param name="cronOccurrences">Fire times of a cron schedule within [from, to] (Core does not parse cron itself).</param>
+    public Backtester(IMetricsSource source, Func<CronSchedule, DateTimeOffset, DateTimeOffset, IEnumerable<DateTimeOffset>> cronOccurrences)
+    {
+        _source = source;
+        _cronOccurrences = cronOccurrences;
+    }
+
+    /// <summary>The evaluation times of a policy within the window.</summary>
+    public IReadOnlyList<DateTimeOffset> EvaluationTimes(Policy policy, BacktestWindow window)
+    {
+        ArgumentNullException.ThrowIfNull(policy);
+        ArgumentNullException.ThrowIfNull(window);
+        var step = window.Step ?? (policy.Schedule as IntervalSchedule)?.Interval;
+        if (step is { } s)
+        {
+            var times = new List<DateTimeOffset>();
+            for (var t = window.From; t <= window.To; t += s)
+            {
+                times.Add(t);
+            }
+
+            return times;
+        }
+
+        return _cronOccurrences((CronSchedule)policy.Schedule, window.From, window.To).ToArray();
+    }
+
+    /// <summary>
+    /// Runs the backtest. Failures that make the whole run meaningless (server unreachable, unauthorized,
+    /// a query the server rejects) throw <see cref="MetricsQueryException"/>; other backend errors become
+    /// <c>error</c> verdicts, as they would in the daemon.
+    /// </summary>
+    public async Task<BacktestResult> RunAsync(IReadOnlyList<Policy> policies, BacktestWindow window, CancellationToken cancellationToken)
+    {
+        ArgumentNullException.ThrowIfNull(policies);
+        ArgumentNullException.ThrowIfNull(window);
+        if (window.To < window.From)
+        {
+            throw new ArgumentException("the window ends before it starts", nameof(window));
+        }
+
+        var plans = policies.Select(p => (Policy: p, Times: EvaluationTimes(p, window))).ToArray();
+        var fetcher = new RangeFetcher(_source, MaxConcurrentQueries);
+        var resolvers = plans
+            .Where(p => p.Times.Count > 0)
+            .ToDictionary(p => p.Policy.Name, p => new RangeResolver(fetcher, p.Times, window.DeployedAt));
+        await Task.WhenAll(plans.Where(p => p.Times.Count > 0).SelectMany(p =>
+            p.Policy.Triggers.SelectMany(t => QuerySpec.For(t.Condition)).Select(spec => resolvers[p.Policy.Name].PrefetchAsync(spec, cancellationToken))))
+            .ConfigureAwait(false);
+
+        var decisions = new List<Decision>();
+        var summaries = new List<BacktestSummary>();
+        foreach (var (policy, times) in plans)
+        {
+            var state = PolicyState.Empty;
+            var summary = new BacktestSummary { Policy = policy.Name };
+            foreach (var at in times)
+            {
+                var evaluation = await PolicyEvaluator.EvaluateAsync(policy, state, at, resolvers[policy.Name], cancellationToken).ConfigureAwait(false);
+                state = evaluation.Step.State;
+                decisions.AddRange(evaluation.Step.Decisions);
+                var verdicts = evaluation.Triggers.SelectMany(t => t.Verdicts).ToArray();
+                var step = evaluation.Step.Decisions;
+                summary = summary with
+                {
+                    Evaluations = summary.Evaluations + 1,
+                    Passes = summary.Passes + verdicts.Count(v => v.Kind == VerdictKind.Pass),
+                    Breaches = summary.Breaches + verdicts.Count(v => v.Kind == VerdictKind.Breach),
+                    Inconclusive = summary.Inconclusive + verdicts.Count(v => v.Kind == VerdictKind.Inconclusive),
+                    Errors = summary.Errors + verdicts.Count(v => v.Kind == VerdictKind.Error),
+                    Actions = summary.Actions + step.Count(d => d.Kind == DecisionKind.Act),
+                    Suppressed = summary.Suppressed + step.Count(d => d.Kind == DecisionKind.SuppressedByCooldown),
+                    InconclusiveRuns = summary.InconclusiveRuns + step.Count(d => d.Kind == DecisionKind.InconclusiveRun),
+                };
+            }
+
+            summaries.Add(summary);
+        }
+
+        return new BacktestResult(
+            decisions.OrderBy(d => d.At).ThenBy(d => d.Policy, StringComparer.Ordinal).ThenBy(d => d.Trigger, StringComparer.Ordinal).ToArray(),
+            summaries);
+    }
+
+    /// <summary>Fetches each distinct range query once, however many policies or triggers need it.</summary>
+    private sealed class RangeFetcher(IMetricsSource source, int maxConcurrent)
+    {
+        private readonly ConcurrentDictionary<(string Query, DateTimeOffset Start, DateTimeOffset End, TimeSpan Step), Lazy<Task<IReadOnlyList<RangeSeries>>>> _cache = new();
+        private readonly SemaphoreSlim _gate = new(maxConcurrent);
+
+        public Task<IReadOnlyList<RangeSeries>> FetchAsync(string query, DateTimeOffset start, DateTimeOffset end, TimeSpan step, CancellationToken ct) =>
+            _cache.GetOrAdd((query, start, end, step), k => new Lazy<Task<IReadOnlyList<RangeSeries>>>(() => FetchCoreAsync(k.Query, k.Start, k.End, k.Step, ct))).Value;
+
+        private async Task<IReadOnlyList<RangeSeries>> FetchCoreAsync(string query, DateTimeOffset start, DateTimeOffset end, TimeSpan step, CancellationToken ct)
+        {
+            await _gate.WaitAsync(ct).ConfigureAwait(false);
+            try
+            {
+                return await source.QueryRangeAsync(query, start, end, step, ct).ConfigureAwait(false);
+            }
+            finally
+            {
+                _gate.Release();
+            }
+        }
+    }
+
+    /// <summary>Serves a policy's queries at its evaluation times from range results fetched up front.</summary>
+    private sealed class RangeResolver : IQueryResolver
+    {
+        private readonly RangeFetcher _fetcher;
+        private readonly IReadOnlyList<DateTimeOffset> _times;
+        private readonly TimeSpan _grid;
+        private readonly DateTimeOffset? _deployedAt;
+        private readonly ConcurrentDictionary<QuerySpec, Prefetched> _data = new();
+
+        public RangeResolver(RangeFetcher fetcher, IReadOnlyList<DateTimeOffset> times, DateTimeOffset? deployedAt)
+        {
+            _fetcher = fetcher;
+            _times = times;
+            _grid = Grid(times);
+            _deployedAt = deployedAt;
+        }
+
+        public async Task PrefetchAsync(QuerySpec spec, CancellationToken ct)
+        {
+            if (_data.ContainsKey(spec))
+            {
+                return;
+            }
+
+            var (start, end, step, shift) = spec.Time switch
+            {
+                OffsetQueryTime o => (_times[0] - o.Offset, _times[^1] - o.Offset, _grid, o.Offset),
+                BeforeDeployQueryTime b when _deployedAt is { } d => (d - b.Window, d, InstantQueryResolver.BeforeDeployStep(b.Window), TimeSpan.Zero),
+                BeforeDeployQueryTime => (default, default, default, default),
+                _ => (_times[0], _times[^1], _grid, TimeSpan.Zero),
+            };
+
+            if (spec.Time is BeforeDeployQueryTime && _deployedAt is null)
+            {
+                _data[spec] = new Prefetched(null, null, InstantQueryResolver.NoDeployTime, shift, string.Empty);
+                return;
+            }
+
+            try
+            {
+                var series = await _fetcher.FetchAsync(spec.Expression, start, end, step, ct).ConfigureAwait(false);
+                _data[spec] = spec.Time is BeforeDeployQueryTime
+                    ? new Prefetched(null, InstantQueryResolver.AverageEachSeries(series), null, shift, Rfc3339.Range(start, end))
+                    : new Prefetched(Index(series), null, null, shift, string.Empty);
+            }
+            catch (MetricsQueryException e) when (e.Kind is MetricsErrorKind.ServerError or MetricsErrorKind.Timeout or MetricsErrorKind.InvalidResponse)
+            {
+                _data[spec] = new Prefetched(null, null, e.Message, shift, Rfc3339.Range(start, end)) { Failed = true };
+            }
+        }
+
+        public ValueTask<QueryOutcome> ResolveAsync(QuerySpec spec, DateTimeOffset at, CancellationToken cancellationToken)
+        {
+            var data = _data[spec];
+            if (data.Failed)
+            {
+                return ValueTask.FromResult(QueryOutcome.Failure(spec, Rfc3339.Format(at - data.Shift), data.Problem!));
+            }
+
+            if (data.Problem is not null)
+            {
+                return ValueTask.FromResult(QueryOutcome.NotAvailable(spec, data.Problem));
+            }
+
+            if (data.Constant is not null)
+            {
+                return ValueTask.FromResult(QueryOutcome.Success(spec, data.ResolvedAt, data.Constant));
+            }
+
+            var t = at - data.Shift;
+            var samples = data.ByTime!.TryGetValue(t.ToUnixTimeMilliseconds(), out var s) ? s : [];
+            return ValueTask.FromResult(QueryOutcome.Success(spec, Rfc3339.Format(t), samples));
+        }
+
+        private static Dictionary<long, List<Sample>> Index(IReadOnlyList<RangeSeries> series)
+        {
+            var byTime = new Dictionary<long, List<Sample>>();
+            foreach (var s in series)
+            {
+                foreach (var p in s.Points)
+                {
+                    var key = p.Timestamp.ToUnixTimeMilliseconds();
+                    if (!byTime.TryGetValue(key, out var list))
+                    {
+                        byTime[key] = list = [];
+                    }
+
+                    list.Add(new Sample(s.Labels, p.Value));
+                }
+            }
+
+            return byTime;
+        }
+
+        /// <summary>The coarsest step that hits every evaluation time: the gcd of their distances (cron schedules are irregular).</summary>
+        private static TimeSpan Grid(IReadOnlyList<DateTimeOffset> times)
+        {
+            long gcd = 0;
+            for (var i = 1; i < times.Count; i++)
+            {
+                gcd = Gcd(gcd, (times[i] - times[0]).Ticks);
+            }
+
+            return gcd == 0 ? TimeSpan.FromSeconds(1) : TimeSpan.FromTicks(gcd);
+        }
+
+        private static long Gcd(long a, long b) => b == 0 ? a : Gcd(b, a % b);
+
+        private sealed record Prefetched(
+            Dictionary<long, List<Sample>>? ByTime, IReadOnlyList<Sample>? Constant, string? Problem, TimeSpan Shift, string ResolvedAt)
+        {
+            public bool Failed { get; init; }
+        }
+    }
+}

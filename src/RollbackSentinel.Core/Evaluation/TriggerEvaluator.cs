@@ -1,0 +1,290 @@
+using System.Globalization;
+using RollbackSentinel.Core.Metrics;
+using RollbackSentinel.Core.Policies;
+
+namespace RollbackSentinel.Core.Evaluation;
+
+/// <summary>
+/// Turns a trigger's query results into verdicts, one per label set, like a Prometheus alerting rule. Pure:
+/// the same inputs always give the same verdicts, which is what lets <c>backtest</c> and the daemon agree.
+/// </summary>
+public static class TriggerEvaluator
+{
+    /// <param name="trigger">The trigger to evaluate.</param>
+    /// <param name="outcomes">One outcome per <see cref="QuerySpec.For"/> entry, keyed by role.</param>
+    public static IReadOnlyList<Verdict> Evaluate(Trigger trigger, IReadOnlyDictionary<string, QueryOutcome> outcomes)
+    {
+        ArgumentNullException.ThrowIfNull(trigger);
+        ArgumentNullException.ThrowIfNull(outcomes);
+
+        // A failed query fails the whole trigger: an error is never a pass.
+        var failed = outcomes.Values.Where(o => o.Error is not null).ToArray();
+        if (failed.Length > 0)
+        {
+            return
+            [
+                new Verdict
+                {
+                    Kind = VerdictKind.Error,
+                    Reason = VerdictReason.QueryFailed,
+                    Labels = LabelSet.Empty,
+                    Summary = string.Join("; ", failed.Select(f => $"{f.Spec.Role} query failed: {f.Error}")),
+                    Queries = outcomes.Values.Select(o => new QueryEvidence(o.Spec.Role, o.Spec.Expression, o.ResolvedAt, null, o.Error)).ToArray(),
+                },
+            ];
+        }
+
+        var verdicts = trigger.Condition switch
+        {
+            ErrorRateCondition e => EvaluateErrorRate(e, outcomes),
+            LatencyCondition l => EvaluateLatency(l, outcomes),
+            AvailabilityCondition a => EvaluateSingle(outcomes, a.Min, v => v < a.Min, v => $"value {Num(v)} < min {Num(a.Min)}", v => $"value {Num(v)} >= min {Num(a.Min)}"),
+            ThresholdCondition t => EvaluateSingle(
+                outcomes,
+                t.Value,
+                v => t.Op.Holds(v, t.Value),
+                v => $"value {Num(v)} {t.Op.Symbol()} {Num(t.Value)}",
+                v => $"value {Num(v)} is not {t.Op.Symbol()} {Num(t.Value)}"),
+            _ => throw new ArgumentOutOfRangeException(nameof(trigger), trigger.Condition, "unknown condition kind"),
+        };
+
+        return trigger.NoData == NoDataPolicy.Breach ? verdicts.Select(ApplyNoDataBreach).ToArray() : verdicts;
+    }
+
+    /// <summary>Whether a reason means "there was no usable data" (as opposed to low traffic or a missing baseline).</summary>
+    public static bool IsNoData(VerdictReason reason) => reason is VerdictReason.NoData or VerdictReason.NotANumber or VerdictReason.Infinite;
+
+    internal static Verdict ApplyNoDataBreach(Verdict v) =>
+        v.Kind == VerdictKind.Inconclusive && IsNoData(v.Reason)
+            ? v with { Kind = VerdictKind.Breach, NoDataCountedAsBreach = true, Summary = v.Summary + " (counted as a breach: noData: breach)" }
+            : v;
+
+    private static IReadOnlyList<Verdict> EvaluateErrorRate(ErrorRateCondition c, IReadOnlyDictionary<string, QueryOutcome> outcomes)
+    {
+        var errors = outcomes[QuerySpec.ErrorsRole];
+        var total = outcomes[QuerySpec.TotalRole];
+        if (Unavailable(outcomes) is { } unavailable)
+        {
+            return [unavailable];
+        }
+
+        var totals = total.Samples!;
+        if (totals.Count == 0)
+        {
+            return [Inconclusive(LabelSet.Empty, VerdictReason.NoData, "total query returned no series", c.Max, Evidence(outcomes, LabelSet.Empty))];
+        }
+
+        var errorsByLabels = ByLabels(errors.Samples!);
+        var result = new List<Verdict>(totals.Count);
+        foreach (var t in totals)
+        {
+            var evidence = Evidence(outcomes, t.Labels);
+            if (NonFinite(t.Value, "total") is { } bad)
+            {
+                result.Add(Inconclusive(t.Labels, bad.Reason, bad.Text, c.Max, evidence));
+                continue;
+            }
+
+            if (t.Value < c.MinTotal || t.Value == 0)
+            {
+                var why = t.Value == 0
+                    ? "no traffic: total is 0 (0/0)"
+                    : $"low traffic: total {Num(t.Value)} < minTotal {Num(c.MinTotal)}";
+                result.Add(Inconclusive(t.Labels, VerdictReason.LowTraffic, why, c.Max, evidence));
+                continue;
+            }
+
+            // Prometheus has no series for an error code that never happened: absent errors are zero errors.
+            var e = errorsByLabels.TryGetValue(t.Labels, out var ev) ? ev : 0.0;
+            if (NonFinite(e, "errors") is { } badErrors)
+            {
+                result.Add(Inconclusive(t.Labels, badErrors.Reason, badErrors.Text, c.Max, evidence));
+                continue;
+            }
+
+            var ratio = e / t.Value;
+            var breach = ratio > c.Max;
+            result.Add(new Verdict
+            {
+                Kind = breach ? VerdictKind.Breach : VerdictKind.Pass,
+                Reason = breach ? VerdictReason.ThresholdExceeded : VerdictReason.WithinThreshold,
+                Labels = t.Labels,
+                Value = ratio,
+                Threshold = c.Max,
+                Summary = $"error ratio {Num(ratio)} ({Num(e)}/{Num(t.Value)}) {(breach ? ">" : "<=")} max {Num(c.Max)}",
+                Queries = evidence,
+            });
+        }
+
+        return result;
+    }
+
+    private static IReadOnlyList<Verdict> EvaluateLatency(LatencyCondition c, IReadOnlyDictionary<string, QueryOutcome> outcomes)
+    {
+        if (Unavailable(outcomes, ignoreRole: QuerySpec.BaselineRole) is { } unavailable)
+        {
+            return [unavailable];
+        }
+
+        var values = outcomes[QuerySpec.ValueRole].Samples!;
+        if (values.Count == 0)
+        {
+            return [Inconclusive(LabelSet.Empty, VerdictReason.NoData, "query returned no series", null, Evidence(outcomes, LabelSet.Empty))];
+        }
+
+        var baselineOutcome = outcomes[QuerySpec.BaselineRole];
+        var baselines = baselineOutcome.Samples is { } bs ? ByLabels(bs) : [];
+
+        var result = new List<Verdict>(values.Count);
+        foreach (var s in values)
+        {
+            var evidence = Evidence(outcomes, s.Labels);
+            if (NonFinite(s.Value, "value") is { } bad)
+            {
+                result.Add(Inconclusive(s.Labels, bad.Reason, bad.Text, null, evidence));
+                continue;
+            }
+
+            // Like with like: the baseline series with the same labels, or the only one there is.
+            double? baseline = baselines.TryGetValue(s.Labels, out var b) ? b
+                : baselines.Count == 1 ? baselines.Values.Single()
+                : null;
+            if (baseline is null)
+            {
+                var why = baselineOutcome.Unavailable is { } u
+                    ? $"baseline missing: {u}"
+                    : baselines.Count == 0 ? "baseline missing: the baseline query returned no series"
+                    : $"baseline missing: no baseline series with labels {s.Labels}";
+                result.Add(Inconclusive(s.Labels, VerdictReason.BaselineMissing, why, null, evidence) with { Value = s.Value });
+                continue;
+            }
+
+            if (!double.IsFinite(baseline.Value))
+            {
+                var why = $"baseline missing: the baseline is {Num(baseline.Value)}";
+                result.Add(Inconclusive(s.Labels, VerdictReason.BaselineMissing, why, null, evidence) with { Value = s.Value, Baseline = baseline });
+                continue;
+            }
+
+            // The value must exceed every limit the trigger sets, so the effective threshold is the largest.
+            var limits = new List<(double Limit, string Text)>(2);
+            if (c.MaxRatio is { } ratio)
+            {
+                limits.Add((baseline.Value * ratio, $"baseline {Num(baseline.Value)} x maxRatio {Num(ratio)}"));
+            }
+
+            if (c.MaxIncrease is { } inc)
+            {
+                limits.Add((baseline.Value + inc, $"baseline {Num(baseline.Value)} + maxIncrease {Num(inc)}"));
+            }
+
+            var (threshold, thresholdText) = limits.MaxBy(l => l.Limit);
+            var breach = s.Value > threshold;
+            result.Add(new Verdict
+            {
+                Kind = breach ? VerdictKind.Breach : VerdictKind.Pass,
+                Reason = breach ? VerdictReason.ThresholdExceeded : VerdictReason.WithinThreshold,
+                Labels = s.Labels,
+                Value = s.Value,
+                Baseline = baseline,
+                Threshold = threshold,
+                Summary = $"value {Num(s.Value)} {(breach ? ">" : "<=")} {Num(threshold)} ({thresholdText})",
+                Queries = evidence,
+            });
+        }
+
+        return result;
+    }
+
+    private static IReadOnlyList<Verdict> EvaluateSingle(
+        IReadOnlyDictionary<string, QueryOutcome> outcomes, double threshold, Func<double, bool> isBreach, Func<double, string> breachText, Func<double, string> passText)
+    {
+        if (Unavailable(outcomes) is { } unavailable)
+        {
+            return [unavailable];
+        }
+
+        var values = outcomes[QuerySpec.ValueRole].Samples!;
+        if (values.Count == 0)
+        {
+            return [Inconclusive(LabelSet.Empty, VerdictReason.NoData, "query returned no series", threshold, Evidence(outcomes, LabelSet.Empty))];
+        }
+
+        return values.Select(s =>
+        {
+            var evidence = Evidence(outcomes, s.Labels);
+            if (NonFinite(s.Value, "value") is { } bad)
+            {
+                return Inconclusive(s.Labels, bad.Reason, bad.Text, threshold, evidence);
+            }
+
+            var breach = isBreach(s.Value);
+            return new Verdict
+            {
+                Kind = breach ? VerdictKind.Breach : VerdictKind.Pass,
+                Reason = breach ? VerdictReason.ThresholdExceeded : VerdictReason.WithinThreshold,
+                Labels = s.Labels,
+                Value = s.Value,
+                Threshold = threshold,
+                Summary = breach ? breachText(s.Value) : passText(s.Value),
+                Queries = evidence,
+            };
+        }).ToArray();
+    }
+
+    private static Verdict? Unavailable(IReadOnlyDictionary<string, QueryOutcome> outcomes, string? ignoreRole = null)
+    {
+        var missing = outcomes.Values.FirstOrDefault(o => o.Unavailable is not null && o.Spec.Role != ignoreRole);
+        return missing is null
+            ? null
+            : Inconclusive(LabelSet.Empty, VerdictReason.NoData, $"{missing.Spec.Role} query not made: {missing.Unavailable}", null, Evidence(outcomes, LabelSet.Empty));
+    }
+
+    private static (VerdictReason Reason, string Text)? NonFinite(double value, string what) =>
+        double.IsNaN(value) ? (VerdictReason.NotANumber, $"{what} is NaN")
+        : double.IsInfinity(value) ? (VerdictReason.Infinite, $"{what} is {Num(value)}")
+        : null;
+
+    private static Verdict Inconclusive(LabelSet labels, VerdictReason reason, string summary, double? threshold, IReadOnlyList<QueryEvidence> evidence) => new()
+    {
+        Kind = VerdictKind.Inconclusive,
+        Reason = reason,
+        Labels = labels,
+        Threshold = threshold,
+        Summary = summary,
+        Queries = evidence,
+    };
+
+    private static Dictionary<LabelSet, double> ByLabels(IReadOnlyList<Sample> samples)
+    {
+        var map = new Dictionary<LabelSet, double>(samples.Count);
+        foreach (var s in samples)
+        {
+            map[s.Labels] = s.Value;
+        }
+
+        return map;
+    }
+
+    private static QueryEvidence[] Evidence(IReadOnlyDictionary<string, QueryOutcome> outcomes, LabelSet labels) =>
+        outcomes.Values.Select(o =>
+        {
+            double? value = null;
+            string? note = o.Unavailable;
+            if (o.Samples is { } samples)
+            {
+                var own = samples.Where(s => s.Labels.Equals(labels)).Select(s => (double?)s.Value).FirstOrDefault();
+                value = own ?? (samples.Count == 1 ? samples[0].Value : null);
+                note = samples.Count == 0 ? "no series" : own is null && samples.Count > 1 ? $"{samples.Count} series, none with these labels" : null;
+            }
+
+            return new QueryEvidence(o.Spec.Role, o.Spec.Expression, o.ResolvedAt, value, note);
+        }).ToArray();
+
+    /// <summary>Formats a number for evidence: shortest round-trip form, Prometheus' spelling of NaN and infinities.</summary>
+    public static string Num(double value) =>
+        double.IsNaN(value) ? "NaN"
+        : double.IsPositiveInfinity(value) ? "+Inf"
+        : double.IsNegativeInfinity(value) ? "-Inf"
+        : Math.Round(value, 6).ToString("0.######", CultureInfo.InvariantCulture);
+}

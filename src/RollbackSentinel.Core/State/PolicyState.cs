@@ -1,0 +1,54 @@
+using System.Collections.Immutable;
+using RollbackSentinel.Core.Metrics;
+
+namespace RollbackSentinel.Core.State;
+
+/// <summary>A trigger's phase for one series, as a Prometheus alert's: inactive, pending, firing.</summary>
+public enum TriggerPhase
+{
+    Ok,
+    Pending,
+    Firing,
+}
+
+/// <summary>Identifies the state of one trigger for one label set.</summary>
+public readonly record struct SeriesKey(string Trigger, LabelSet Labels)
+{
+    public override string ToString() => $"{Trigger}{Labels}";
+}
+
+/// <summary>The state of one trigger for one series. Only series that are not plain "ok" are kept.</summary>
+public sealed record SeriesState
+{
+    public static readonly SeriesState Initial = new();
+
+    public TriggerPhase Phase { get; init; } = TriggerPhase.Ok;
+
+    /// <summary>When the current run of breaches began (pending and firing).</summary>
+    public DateTimeOffset? BreachingSince { get; init; }
+
+    public DateTimeOffset? FiringSince { get; init; }
+
+    /// <summary>How many inconclusive or error evaluations in a row, and since when.</summary>
+    public int NonConclusiveRun { get; init; }
+
+    public DateTimeOffset? NonConclusiveSince { get; init; }
+
+    internal bool IsDefault => Phase == TriggerPhase.Ok && NonConclusiveRun == 0;
+}
+
+/// <summary>
+/// Everything the state machine remembers about one policy between evaluations: per-series trigger state
+/// and when each series last had an action. Immutable, so it can be stored and restored whole.
+/// </summary>
+public sealed record PolicyState
+{
+    public static readonly PolicyState Empty = new();
+
+    public ImmutableDictionary<SeriesKey, SeriesState> Series { get; init; } = ImmutableDictionary<SeriesKey, SeriesState>.Empty;
+
+    /// <summary>When a rollback or page last ran (or would have, in dry-run) per label set: cooldown is counted from here.</summary>
+    public ImmutableDictionary<LabelSet, DateTimeOffset> LastActionAt { get; init; } = ImmutableDictionary<LabelSet, DateTimeOffset>.Empty;
+
+    public SeriesState Get(SeriesKey key) => Series.TryGetValue(key, out var s) ? s : SeriesState.Initial;
+}

@@ -1,0 +1,199 @@
+using RollbackSentinel.Core.Evaluation;
+using RollbackSentinel.Core.Metrics;
+using RollbackSentinel.Core.Policies;
+
+namespace RollbackSentinel.Core.State;
+
+/// <summary>
+/// The trigger state machine, per series: <c>ok -> pending -> firing</c> like a Prometheus alert. Only the
+/// move to firing takes the trigger's action. Inconclusive and error verdicts never advance a trigger:
+/// a pending trigger that stops seeing breaches goes back to ok (the breach did not hold), a firing one
+/// stays firing until a pass. A run of them is surfaced once it reaches the trigger's limit.
+/// Cooldown and dry-run are applied per policy. Pure: time comes in as an argument.
+/// </summary>
+public static class PolicyStateMachine
+{
+    public static StepResult Step(Policy policy, PolicyState state, DateTimeOffset at, IReadOnlyList<TriggerVerdicts> evaluations)
+    {
+        ArgumentNullException.ThrowIfNull(policy);
+        ArgumentNullException.ThrowIfNull(state);
+        ArgumentNullException.ThrowIfNull(evaluations);
+
+        var series = state.Series.ToBuilder();
+        var lastAction = state.LastActionAt.ToBuilder();
+        var decisions = new List<Decision>();
+        var transitions = new List<Transition>();
+
+        foreach (var (trigger, verdicts) in evaluations)
+        {
+            // Data with labels is back: the label-less "no series at all" state it replaces is over.
+            if (verdicts.Any(v => !v.Labels.IsEmpty))
+            {
+                series.Remove(new SeriesKey(trigger.Name, LabelSet.Empty));
+            }
+
+            foreach (var verdict in SpreadOverTrackedSeries(trigger, verdicts, state))
+            {
+                var key = new SeriesKey(trigger.Name, verdict.Labels);
+                var before = state.Get(key);
+                var after = Advance(before, verdict, trigger, at);
+
+                if (after.Phase != before.Phase)
+                {
+                    transitions.Add(new Transition(key, before.Phase, after.Phase, at, verdict));
+                }
+
+                if (after.Phase == TriggerPhase.Firing && before.Phase != TriggerPhase.Firing)
+                {
+                    decisions.Add(Fire(policy, trigger, verdict, at, after.BreachingSince, lastAction));
+                }
+                else if (after.Phase == TriggerPhase.Ok && before.Phase == TriggerPhase.Firing)
+                {
+                    decisions.Add(NewDecision(policy, trigger, verdict, at, DecisionKind.Resolved, before.BreachingSince) with
+                    {
+                        Message = $"resolved: {verdict.Summary}",
+                    });
+                }
+
+                if (after.NonConclusiveRun == trigger.InconclusiveLimit && before.NonConclusiveRun < trigger.InconclusiveLimit)
+                {
+                    decisions.Add(NewDecision(policy, trigger, verdict, at, DecisionKind.InconclusiveRun, after.NonConclusiveSince) with
+                    {
+                        Message = $"{after.NonConclusiveRun} evaluations in a row without a verdict: {verdict.Summary}",
+                    });
+                }
+
+                if (after.IsDefault)
+                {
+                    series.Remove(key);
+                }
+                else
+                {
+                    series[key] = after;
+                }
+            }
+        }
+
+        return new StepResult(
+            state with { Series = series.ToImmutable(), LastActionAt = lastAction.ToImmutable() },
+            decisions,
+            transitions);
+    }
+
+    /// <summary>The phase change for one verdict. Exposed for property tests of the transition table.</summary>
+    internal static SeriesState Advance(SeriesState s, Verdict verdict, Trigger trigger, DateTimeOffset at)
+    {
+        switch (verdict.Kind)
+        {
+            case VerdictKind.Breach:
+                var since = s.Phase == TriggerPhase.Ok ? at : s.BreachingSince ?? at;
+                var fires = s.Phase == TriggerPhase.Firing || at - since >= trigger.For;
+                return new SeriesState
+                {
+                    Phase = fires ? TriggerPhase.Firing : TriggerPhase.Pending,
+                    BreachingSince = since,
+                    FiringSince = fires ? s.FiringSince ?? at : null,
+                };
+
+            case VerdictKind.Pass:
+                return SeriesState.Initial;
+
+            default:
+                // Inconclusive or error: no evidence either way. A pending breach was not seen to hold, so it
+                // resets; a firing trigger has acted already and only a pass can resolve it.
+                var run = s.NonConclusiveRun + 1;
+                return s.Phase == TriggerPhase.Firing
+                    ? s with { NonConclusiveRun = run, NonConclusiveSince = s.NonConclusiveSince ?? at }
+                    : new SeriesState { NonConclusiveRun = run, NonConclusiveSince = s.NonConclusiveSince ?? at };
+        }
+    }
+
+    private static Decision Fire(
+        Policy policy, Trigger trigger, Verdict verdict, DateTimeOffset at, DateTimeOffset? since,
+        System.Collections.Immutable.ImmutableDictionary<LabelSet, DateTimeOffset>.Builder lastAction)
+    {
+        var verb = policy.DryRun ? "would " + ActionVerb(trigger.Action) : ActionVerb(trigger.Action);
+        var held = since is { } s && at > s ? $" (breaching for {PromDuration.Format(at - s)})" : string.Empty;
+
+        // Notify changes nothing, so it is never held back by a cooldown and starts none.
+        if (trigger.Action != TriggerAction.Notify)
+        {
+            if (lastAction.TryGetValue(verdict.Labels, out var last) && at < last + policy.Cooldown)
+            {
+                var until = last + policy.Cooldown;
+                return NewDecision(policy, trigger, verdict, at, DecisionKind.SuppressedByCooldown, since) with
+                {
+                    CooldownUntil = until,
+                    Message = $"fired but in cooldown until {until.UtcDateTime:yyyy-MM-ddTHH:mm:ssZ}, not acting: {verdict.Summary}{held}",
+                };
+            }
+
+            lastAction[verdict.Labels] = at;
+        }
+
+        return NewDecision(policy, trigger, verdict, at, DecisionKind.Act, since) with
+        {
+            Message = $"{verb}: {verdict.Summary}{held}",
+        };
+    }
+
+    private static Decision NewDecision(Policy policy, Trigger trigger, Verdict verdict, DateTimeOffset at, DecisionKind kind, DateTimeOffset? since) => new()
+    {
+        Policy = policy.Name,
+        Trigger = trigger.Name,
+        Labels = verdict.Labels,
+        At = at,
+        Kind = kind,
+        Action = trigger.Action,
+        DryRun = policy.DryRun,
+        Verdict = verdict,
+        Since = since,
+    };
+
+    private static string ActionVerb(TriggerAction action) => action switch
+    {
+        TriggerAction.Rollback => "roll back",
+        TriggerAction.Page => "page for confirmation",
+        TriggerAction.Notify => "notify",
+        _ => throw new ArgumentOutOfRangeException(nameof(action), action, null),
+    };
+
+    /// <summary>
+    /// A whole-trigger verdict (query failed, or no series at all) carries no labels. When the trigger already
+    /// tracks series, it applies to each of them, so a backend outage or a vanished series counts for the
+    /// series it hides instead of creating a phantom <c>{}</c> series.
+    /// </summary>
+    private static IEnumerable<Verdict> SpreadOverTrackedSeries(Trigger trigger, IReadOnlyList<Verdict> verdicts, PolicyState state)
+    {
+        var tracked = state.Series.Keys.Where(k => k.Trigger == trigger.Name && !k.Labels.IsEmpty).Select(k => k.Labels).ToList();
+        var seen = new HashSet<LabelSet>();
+        foreach (var v in verdicts)
+        {
+            if (v.Labels.IsEmpty && !v.IsConclusive && tracked.Count > 0)
+            {
+                foreach (var labels in tracked.Where(seen.Add))
+                {
+                    yield return v with { Labels = labels };
+                }
+
+                continue;
+            }
+
+            seen.Add(v.Labels);
+            yield return v;
+        }
+
+        // A tracked series that is simply absent from this result has no data this time.
+        foreach (var labels in tracked.Where(l => !seen.Contains(l)))
+        {
+            var missing = new Verdict
+            {
+                Kind = VerdictKind.Inconclusive,
+                Reason = VerdictReason.NoData,
+                Labels = labels,
+                Summary = "series absent from this evaluation's result",
+            };
+            yield return trigger.NoData == NoDataPolicy.Breach ? TriggerEvaluator.ApplyNoDataBreach(missing) : missing;
+        }
+    }
+}

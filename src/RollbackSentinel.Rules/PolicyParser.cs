@@ -1,0 +1,541 @@
+using System.Text.RegularExpressions;
+using Quartz;
+using RollbackSentinel.Core.Policies;
+using YamlDotNet.Core;
+using YamlDotNet.RepresentationModel;
+
+namespace RollbackSentinel.Rules;
+
+/// <summary>A PromQL expression found in a rule file, with where it stands, for the server-side syntax check.</summary>
+public sealed record QueryLocation(string File, int Line, int Column, string Field, string Query);
+
+/// <summary>What one file held: the policies that parsed cleanly, every diagnostic, and every query.</summary>
+public sealed record FileParseResult(string File, IReadOnlyList<Policy> Policies, IReadOnlyList<RuleDiagnostic> Diagnostics, IReadOnlyList<QueryLocation> Queries)
+{
+    public bool HasErrors => Diagnostics.Any(d => d.Severity == DiagnosticSeverity.Error);
+}
+
+/// <summary>
+/// Parses <c>rollback-sentinel/v1</c> <c>RollbackPolicy</c> documents from YAML into the Core model,
+/// reporting every problem with file, line, column and field. A document with errors yields no policy;
+/// the other documents of the file still do.
+/// </summary>
+public static partial class PolicyParser
+{
+    public static readonly IReadOnlyList<string> TargetKinds = ["webhook", "kubectl", "helm", "haproxy"];
+    public static readonly IReadOnlyList<string> TriggerKinds = ["errorRate", "latency", "availability", "threshold"];
+    public static readonly IReadOnlyList<string> BaselineKinds = ["query", "offset", "beforeDeploy"];
+    public static readonly IReadOnlyList<string> Actions = ["rollback", "page", "notify"];
+    public static readonly IReadOnlyList<string> Operators = [">", ">=", "<", "<="];
+    public static readonly IReadOnlyList<string> WorkloadKinds = ["Deployment", "StatefulSet", "DaemonSet", "Rollout"];
+
+    /// <summary>The schedule when a policy sets none.</summary>
+    public static readonly TimeSpan DefaultInterval = TimeSpan.FromSeconds(30);
+
+    public static FileParseResult Parse(string file, string text)
+    {
+        ArgumentNullException.ThrowIfNull(file);
+        ArgumentNullException.ThrowIfNull(text);
+        var ctx = new ParseContext(file);
+        var policies = new List<Policy>();
+        var queries = new List<QueryLocation>();
+        var stream = new YamlStream();
+        try
+        {
+            stream.Load(new StringReader(text));
+        }
+        catch (YamlException e)
+        {
+            ctx.Error(e.Start, string.Empty, $"YAML syntax error: {Unwrap(e).Message}");
+            return new FileParseResult(file, policies, ctx.Diagnostics, queries);
+        }
+
+        foreach (var doc in stream.Documents)
+        {
+            var root = doc.RootNode;
+            if (root is YamlScalarNode { Value: null or "" or "~" or "null" })
+            {
+                continue; // an empty document, e.g. after a trailing '---'
+            }
+
+            if (root is not YamlMappingNode map)
+            {
+                ctx.Error(root.Start, string.Empty, $"a policy document must be a mapping, got {MapReader.Describe(root)}");
+                continue;
+            }
+
+            var errorsBefore = ctx.Diagnostics.Count(d => d.Severity == DiagnosticSeverity.Error);
+            var docQueries = new List<QueryLocation>();
+            var policy = ParsePolicy(new MapReader(ctx, map, string.Empty), docQueries);
+            queries.AddRange(docQueries);
+            if (policy is not null && ctx.Diagnostics.Count(d => d.Severity == DiagnosticSeverity.Error) == errorsBefore)
+            {
+                policies.Add(policy);
+            }
+        }
+
+        return new FileParseResult(file, policies, ctx.Diagnostics, queries);
+    }
+
+    private static Exception Unwrap(YamlException e) => e.InnerException is YamlException inner ? Unwrap(inner) : e;
+
+    private static Policy? ParsePolicy(MapReader r, List<QueryLocation> queries)
+    {
+        var ctx = r.Context;
+        var api = r.String("apiVersion", required: true, hint: Policy.ApiVersion);
+        if (api is not null && api != Policy.ApiVersion)
+        {
+            ctx.Error(r.Node("apiVersion")!.Start, "apiVersion", $"must be '{Policy.ApiVersion}', got '{api}'");
+        }
+
+        var kind = r.String("kind", required: true, hint: Policy.Kind);
+        if (kind is not null && kind != Policy.Kind)
+        {
+            ctx.Error(r.Node("kind")!.Start, "kind", $"must be '{Policy.Kind}', got '{kind}'");
+        }
+
+        string? name = null;
+        IReadOnlyDictionary<string, string> labels = new Dictionary<string, string>();
+        if (r.Map("metadata", required: true) is { } meta)
+        {
+            name = meta.String("name", required: true);
+            if (name is not null && !PolicyName().IsMatch(name))
+            {
+                ctx.Error(meta.Node("name")!.Start, meta.Field("name"),
+                    $"'{name}' is not a valid name: use lower-case letters, digits, '-' and '.', starting and ending with a letter or digit, at most 63 characters");
+                name = null;
+            }
+
+            labels = StringMap(meta, "labels") ?? labels;
+            meta.ReportUnknown();
+        }
+
+        var spec = r.Map("spec", required: true);
+        r.ReportUnknown();
+        if (spec is null)
+        {
+            return null;
+        }
+
+        var target = ParseTarget(spec);
+        var schedule = ParseSchedule(spec);
+        var cooldown = spec.Duration("cooldown") ?? Policy.DefaultCooldown;
+        var dryRun = spec.Bool("dryRun") ?? false;
+        var triggers = ParseTriggers(spec, queries);
+        spec.ReportUnknown();
+
+        if (schedule is IntervalSchedule interval)
+        {
+            foreach (var t in triggers.Where(t => t.For > TimeSpan.Zero && t.For < interval.Interval))
+            {
+                ctx.Warning(new Mark(0, t.Source!.Line, t.Source.Column), $"spec.triggers[{t.Name}].for",
+                    $"'for' ({PromDuration.Format(t.For)}) is shorter than the interval ({PromDuration.Format(interval.Interval)}): the trigger fires on its second breaching evaluation");
+            }
+        }
+
+        if (name is null || target is null || schedule is null)
+        {
+            return null;
+        }
+
+        return new Policy
+        {
+            Name = name,
+            Target = target,
+            Schedule = schedule,
+            Cooldown = cooldown,
+            DryRun = dryRun,
+            Triggers = triggers,
+            Labels = labels,
+            Source = ctx.Location(((YamlMappingNode?)r.Node("metadata"))!),
+        };
+    }
+
+    private static Schedule? ParseSchedule(MapReader spec)
+    {
+        var s = spec.Map("schedule");
+        if (s is null)
+        {
+            return spec.Has("schedule") ? null : new IntervalSchedule(DefaultInterval);
+        }
+
+        var kind = OneOf(s, ["interval", "cron"], required: true);
+        Schedule? result = kind switch
+        {
+            "interval" => s.Duration("interval", min: TimeSpan.FromSeconds(1)) is { } i ? new IntervalSchedule(i) : null,
+            "cron" => ParseCron(s),
+            _ => null,
+        };
+        s.ReportUnknown();
+        return result;
+    }
+
+    private static CronSchedule? ParseCron(MapReader s)
+    {
+        var expr = s.String("cron", required: true);
+        if (expr is null)
+        {
+            return null;
+        }
+
+        try
+        {
+            _ = CronExpression.Parse(expr);
+            return new CronSchedule(expr);
+        }
+        catch (FormatException e)
+        {
+            s.Context.Error(s.Node("cron")!.Start, s.Field("cron"),
+                $"'{expr}' is not a valid Quartz cron expression (seconds first, e.g. \"0/15 * * * * ?\"): {e.Message}");
+            return null;
+        }
+    }
+
+    private static Target? ParseTarget(MapReader spec)
+    {
+        var t = spec.Map("target", required: true, hint: "one of " + string.Join(", ", TargetKinds));
+        if (t is null)
+        {
+            return null;
+        }
+
+        var kind = OneOf(t, TargetKinds, required: true);
+        var block = kind is null ? null : t.Map(kind);
+        t.ReportUnknown();
+        if (block is null)
+        {
+            return null;
+        }
+
+        Target? target = kind switch
+        {
+            "webhook" => ParseWebhook(block),
+            "kubectl" => ParseKubectl(block),
+            "helm" => ParseHelm(block),
+            _ => ParseHAProxy(block),
+        };
+        block.ReportUnknown();
+        return target;
+    }
+
+    private static WebhookTarget? ParseWebhook(MapReader w)
+    {
+        var url = TemplateField(w, "url", required: true);
+        var secretFile = w.String("secretFile");
+        var timeout = w.Duration("timeout", min: TimeSpan.FromMilliseconds(100));
+        if (url is not null && url.IsConstant && !IsHttpUrl(url.Text))
+        {
+            w.Context.Error(w.Node("url")!.Start, w.Field("url"), $"'{url.Text}' is not an absolute http:// or https:// URL");
+            return null;
+        }
+
+        return url is null ? null : new WebhookTarget(url) { SecretFile = secretFile, Timeout = timeout };
+    }
+
+    private static KubectlTarget? ParseKubectl(MapReader k)
+    {
+        var kind = k.Enum("kind", WorkloadKinds) ?? "Deployment";
+        var name = TemplateField(k, "name", required: true);
+        var ns = TemplateField(k, "namespace");
+        var context = k.String("context");
+        var kubeconfig = k.String("kubeconfig");
+        var toRevision = k.Integer("toRevision", 1, int.MaxValue);
+        return name is null
+            ? null
+            : new KubectlTarget(Enum.Parse<WorkloadKind>(kind), name) { Namespace = ns, Context = context, Kubeconfig = kubeconfig, ToRevision = toRevision };
+    }
+
+    private static HelmTarget? ParseHelm(MapReader h)
+    {
+        var release = TemplateField(h, "release", required: true);
+        var ns = TemplateField(h, "namespace");
+        var kubeContext = h.String("kubeContext");
+        var timeout = h.Duration("timeout", min: TimeSpan.FromSeconds(1));
+        return release is null ? null : new HelmTarget(release) { Namespace = ns, KubeContext = kubeContext, Timeout = timeout };
+    }
+
+    private static HAProxyTarget? ParseHAProxy(MapReader h)
+    {
+        var api = h.String("runtimeApi", required: true, hint: "unix:///run/haproxy/admin.sock or tcp://127.0.0.1:9999");
+        Uri? uri = null;
+        if (api is not null)
+        {
+            if (Uri.TryCreate(api, UriKind.Absolute, out var u) && (u.Scheme == "unix" || (u.Scheme == "tcp" && u.Port > 0)))
+            {
+                uri = u;
+            }
+            else
+            {
+                h.Context.Error(h.Node("runtimeApi")!.Start, h.Field("runtimeApi"),
+                    $"'{api}' is not a runtime API address: use unix:///path/to/socket or tcp://host:port");
+            }
+        }
+
+        var backend = h.String("backend", required: true);
+        var weights = new Dictionary<string, int>(StringComparer.Ordinal);
+        if (h.Map("weights", required: true, hint: "server name -> weight (0-256) to set on rollback") is { } w)
+        {
+            foreach (var server in w.Present([.. ((YamlMappingNode)h.Node("weights")!).Children.Keys.OfType<YamlScalarNode>().Select(k => k.Value!)]))
+            {
+                if (w.Integer(server, 0, 256) is { } weight)
+                {
+                    weights[server] = weight;
+                }
+            }
+
+            if (weights.Count == 0 && !w.Context.HasErrors)
+            {
+                h.Context.Error(w.Start, h.Field("weights"), "must name at least one server");
+            }
+        }
+
+        return uri is null || backend is null || weights.Count == 0 ? null : new HAProxyTarget(uri, backend, weights);
+    }
+
+    private static List<Trigger> ParseTriggers(MapReader spec, List<QueryLocation> queries)
+    {
+        var ctx = spec.Context;
+        var result = new List<Trigger>();
+        var seq = spec.Sequence("triggers", required: true);
+        if (seq is null)
+        {
+            return result;
+        }
+
+        if (seq.Children.Count == 0)
+        {
+            ctx.Error(seq.Start, "spec.triggers", "must list at least one trigger");
+            return result;
+        }
+
+        var names = new Dictionary<string, Mark>(StringComparer.Ordinal);
+        for (var i = 0; i < seq.Children.Count; i++)
+        {
+            var path = $"spec.triggers[{i}]";
+            if (seq.Children[i] is not YamlMappingNode m)
+            {
+                ctx.Error(seq.Children[i].Start, path, $"a trigger must be a mapping, got {MapReader.Describe(seq.Children[i])}");
+                continue;
+            }
+
+            var t = new MapReader(ctx, m, path);
+            var name = t.String("name", required: true);
+            if (name is not null)
+            {
+                if (!TriggerName().IsMatch(name))
+                {
+                    ctx.Error(t.Node("name")!.Start, t.Field("name"), $"'{name}' is not a valid trigger name: use letters, digits, '-' and '_'");
+                    name = null;
+                }
+                else if (!names.TryAdd(name, t.Node("name")!.Start))
+                {
+                    ctx.Error(t.Node("name")!.Start, t.Field("name"), $"trigger name '{name}' is used twice in this policy (first at line {names[name].Line})");
+                }
+            }
+
+            var kind = OneOf(t, TriggerKinds, required: true);
+            TriggerCondition? condition = kind is null ? null : t.Map(kind) is { } block ? ParseCondition(kind, block, queries) : null;
+            var forDuration = t.Duration("for") ?? TimeSpan.Zero;
+            var action = t.Enum("action", Actions, required: true);
+            var noData = t.Enum("noData", ["inconclusive", "breach"]);
+            var limit = t.Integer("inconclusiveLimit", 1, 10_000);
+            t.ReportUnknown();
+
+            if (name is null || condition is null || action is null)
+            {
+                continue;
+            }
+
+            result.Add(new Trigger
+            {
+                Name = name,
+                Condition = condition,
+                For = forDuration,
+                Action = Enum.Parse<TriggerAction>(action, ignoreCase: true),
+                NoData = noData == "breach" ? NoDataPolicy.Breach : NoDataPolicy.Inconclusive,
+                InconclusiveLimit = limit ?? Trigger.DefaultInconclusiveLimit,
+                Source = ctx.Location(m),
+            });
+        }
+
+        return result;
+    }
+
+    private static TriggerCondition? ParseCondition(string kind, MapReader c, List<QueryLocation> queries)
+    {
+        TriggerCondition? result;
+        switch (kind)
+        {
+            case "errorRate":
+                var errors = Query(c, "errors", queries);
+                var total = Query(c, "total", queries);
+                var max = c.Number("max", required: true, min: 0, max: 1, hint: "the error ratio above which it breaches, e.g. 0.05");
+                var minTotal = c.Number("minTotal", required: true, min: 0,
+                    hint: "the total below which the ratio means nothing and the verdict is inconclusive, e.g. 0.5");
+                result = errors is null || total is null || max is null || minTotal is null ? null : new ErrorRateCondition(errors, total, max.Value, minTotal.Value);
+                break;
+
+            case "latency":
+                var query = Query(c, "query", queries);
+                var baseline = ParseBaseline(c, queries);
+                var maxRatio = c.Number("maxRatio", min: 0, minExclusive: true);
+                var maxIncrease = Seconds(c, "maxIncrease");
+                if (!c.Has("maxRatio") && !c.Has("maxIncrease"))
+                {
+                    c.Context.Error(c.Start, c.Path, "a latency trigger needs a threshold: maxRatio, maxIncrease or both");
+                }
+
+                result = query is null || baseline is null || (maxRatio is null && maxIncrease is null) || (c.Has("maxRatio") && maxRatio is null)
+                    ? null
+                    : new LatencyCondition(query, baseline, maxRatio, maxIncrease);
+                break;
+
+            case "availability":
+                var aq = Query(c, "query", queries);
+                var min = c.Number("min", required: true, hint: "breach when the value is below it, e.g. 0.95");
+                result = aq is null || min is null ? null : new AvailabilityCondition(aq, min.Value);
+                break;
+
+            default:
+                var tq = Query(c, "query", queries);
+                var op = c.Enum("op", Operators, required: true);
+                var value = c.Number("value", required: true);
+                result = tq is null || op is null || value is null ? null : new ThresholdCondition(tq, ComparisonOperatorExtensions.FromSymbol(op)!.Value, value.Value);
+                break;
+        }
+
+        c.ReportUnknown();
+        return result;
+    }
+
+    private static Baseline? ParseBaseline(MapReader c, List<QueryLocation> queries)
+    {
+        var b = c.Map("baseline", required: true, hint: "one of query, offset, beforeDeploy");
+        if (b is null)
+        {
+            return null;
+        }
+
+        var kind = OneOf(b, BaselineKinds, required: true);
+        Baseline? result = kind switch
+        {
+            "query" => Query(b, "query", queries) is { } q ? new QueryBaseline(q) : null,
+            "offset" => b.Duration("offset", min: TimeSpan.FromSeconds(1)) is { } o ? new OffsetBaseline(o) : null,
+            "beforeDeploy" => b.Duration("beforeDeploy", min: TimeSpan.FromSeconds(1)) is { } w ? new BeforeDeployBaseline(w) : null,
+            _ => null,
+        };
+        b.ReportUnknown();
+        return result;
+    }
+
+    /// <summary>A duration (<c>50ms</c>) or a plain number of seconds (<c>0.05</c>).</summary>
+    private static double? Seconds(MapReader c, string key)
+    {
+        var node = c.Node(key);
+        if (node is null)
+        {
+            return null;
+        }
+
+        if (node is YamlScalarNode s && double.TryParse(s.Value, System.Globalization.NumberStyles.Float, System.Globalization.CultureInfo.InvariantCulture, out var n))
+        {
+            if (n < 0 || !double.IsFinite(n))
+            {
+                c.Context.Error(node.Start, c.Field(key), $"must not be negative, got {s.Value}");
+                return null;
+            }
+
+            return n;
+        }
+
+        return c.Duration(key) is { } d ? d.TotalSeconds : null;
+    }
+
+    private static string? Query(MapReader r, string key, List<QueryLocation> queries)
+    {
+        var q = r.String(key, required: true, hint: "a PromQL expression");
+        if (q is null)
+        {
+            return null;
+        }
+
+        var node = r.Node(key)!;
+        if (PromQlLint.Check(q) is { } problem)
+        {
+            r.Context.Error(node.Start, r.Field(key), $"invalid PromQL: {problem}");
+            return null;
+        }
+
+        queries.Add(new QueryLocation(r.Context.File, (int)node.Start.Line, (int)node.Start.Column, r.Field(key), q));
+        return q.Trim();
+    }
+
+    private static Template? TemplateField(MapReader r, string key, bool required = false)
+    {
+        var text = r.String(key, required);
+        if (text is null)
+        {
+            return null;
+        }
+
+        if (!Template.TryParse(text, out var template, out var error))
+        {
+            r.Context.Error(r.Node(key)!.Start, r.Field(key), error);
+            return null;
+        }
+
+        return template;
+    }
+
+    private static Dictionary<string, string>? StringMap(MapReader r, string key)
+    {
+        if (r.Map(key) is not { } m)
+        {
+            return null;
+        }
+
+        var result = new Dictionary<string, string>(StringComparer.Ordinal);
+        foreach (var name in m.Present([.. ((YamlMappingNode)r.Node(key)!).Children.Keys.OfType<YamlScalarNode>().Select(k => k.Value!)]))
+        {
+            if (m.String(name) is { } v)
+            {
+                result[name] = v;
+            }
+        }
+
+        return result;
+    }
+
+    /// <summary>Exactly one of <paramref name="keys"/> must be present; reports none or several.</summary>
+    private static string? OneOf(MapReader r, IReadOnlyList<string> keys, bool required)
+    {
+        var present = r.Present([.. keys]);
+        if (present.Length == 1)
+        {
+            return present[0];
+        }
+
+        if (present.Length == 0)
+        {
+            if (required)
+            {
+                r.Context.Error(r.Start, r.Path, $"needs exactly one of {string.Join(", ", keys)}");
+            }
+
+            return null;
+        }
+
+        r.Context.Error(r.KeyMark(present[1]), r.Field(present[1]),
+            $"only one of {string.Join(", ", keys)} may be set, found {string.Join(" and ", present)}");
+        return null;
+    }
+
+    private static bool IsHttpUrl(string text) =>
+        Uri.TryCreate(text, UriKind.Absolute, out var u) && (u.Scheme == Uri.UriSchemeHttp || u.Scheme == Uri.UriSchemeHttps);
+
+    [GeneratedRegex("^[a-z0-9]([-a-z0-9.]{0,61}[a-z0-9])?$")]
+    private static partial Regex PolicyName();
+
+    [GeneratedRegex("^[A-Za-z0-9][A-Za-z0-9_-]{0,62}$")]
+    private static partial Regex TriggerName();
+}

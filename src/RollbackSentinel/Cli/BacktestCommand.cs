@@ -1,0 +1,173 @@
+using System.CommandLine;
+using System.Diagnostics;
+using RollbackSentinel.Core.Backtesting;
+using RollbackSentinel.Core.Evaluation;
+using RollbackSentinel.Core.Metrics;
+using RollbackSentinel.Core.Policies;
+using RollbackSentinel.Core.State;
+using RollbackSentinel.Output;
+using RollbackSentinel.Prometheus;
+using RollbackSentinel.Rules;
+
+namespace RollbackSentinel.Cli;
+
+/// <summary>
+/// <c>backtest</c>: replays every policy over a window of real Prometheus history, deciding exactly as the
+/// daemon would, and prints what it would have done.
+/// </summary>
+internal static class BacktestCommand
+{
+    /// <summary>A guard against a window and step that would make millions of evaluations by mistake.</summary>
+    public const int MaxEvaluationsPerPolicy = 200_000;
+
+    public static Command Create()
+    {
+        var rulesOption = new Option<string[]>("--rules")
+        {
+            Description = "Rule files or folders.",
+            Required = true,
+            AllowMultipleArgumentsPerToken = true,
+        };
+        var prometheus = new PrometheusOptionsBinding("The Prometheus holding the history.", required: true);
+        var from = new Option<string>("--from") { Description = "Window start (RFC 3339, e.g. 2026-11-22T10:00:00Z).", Required = true };
+        var to = new Option<string>("--to") { Description = "Window end (RFC 3339).", Required = true };
+        var step = new Option<string?>("--step") { Description = "Evaluate every step (e.g. 15s) instead of each policy's own schedule." };
+        var deployedAt = new Option<string?>("--deployed-at") { Description = "When the deploy began (RFC 3339), for beforeDeploy baselines." };
+        var format = new Option<string>("--format") { Description = "table (for people) or json (one line per action).", DefaultValueFactory = _ => "table" };
+        format.AcceptOnlyFromAmong("table", "json");
+
+        var command = new Command("backtest", "Replay policies over Prometheus history and print the decisions they would have made.")
+        {
+            rulesOption, from, to, step, deployedAt, format,
+        };
+        prometheus.AddTo(command);
+
+        command.SetAction(async (result, ct) =>
+        {
+            var output = result.InvocationConfiguration.Output;
+            var error = result.InvocationConfiguration.Error;
+
+            if (TryReadWindow(result.GetRequiredValue(from), result.GetRequiredValue(to), result.GetValue(step), result.GetValue(deployedAt), error) is not { } window)
+            {
+                return ExitCodes.Usage;
+            }
+
+            var options = prometheus.Bind(result, error);
+            if (options is null)
+            {
+                return ExitCodes.Usage;
+            }
+
+            var rules = RuleSetLoader.Load(result.GetRequiredValue(rulesOption));
+            foreach (var d in rules.Diagnostics)
+            {
+                await error.WriteLineAsync(d.ToString()).ConfigureAwait(false);
+            }
+
+            if (rules.HasErrors)
+            {
+                await error.WriteLineAsync("error: the rules have errors; fix them (see 'rollback-sentinel validate') before backtesting").ConfigureAwait(false);
+                return ExitCodes.InvalidRules;
+            }
+
+            if (rules.Policies.Count == 0)
+            {
+                await error.WriteLineAsync("error: no policies found in the given rules").ConfigureAwait(false);
+                return ExitCodes.InvalidRules;
+            }
+
+            using var http = new HttpClient();
+            var client = new PrometheusClient(http, options);
+            var backtester = new Backtester(client, CronOccurrences.Between);
+            foreach (var policy in rules.Policies)
+            {
+                var count = backtester.EvaluationTimes(policy, window).Count;
+                if (count > MaxEvaluationsPerPolicy)
+                {
+                    await error.WriteLineAsync(
+                        $"error: policy '{policy.Name}' would be evaluated {count} times in this window (limit {MaxEvaluationsPerPolicy}): use a shorter window or a larger --step").ConfigureAwait(false);
+                    return ExitCodes.Usage;
+                }
+            }
+
+            var clock = Stopwatch.StartNew();
+            BacktestResult backtest;
+            try
+            {
+                backtest = await backtester.RunAsync(rules.Policies, window, ct).ConfigureAwait(false);
+            }
+            catch (MetricsQueryException e)
+            {
+                await error.WriteLineAsync($"error: {e.Message}").ConfigureAwait(false);
+                return ExitCodes.BackendFailure;
+            }
+
+            var stats = $"{rules.Policies.Count} polic{(rules.Policies.Count == 1 ? "y" : "ies")}, {client.RequestCount} Prometheus request(s), {clock.Elapsed.TotalSeconds:0.00}s";
+            if (result.GetValue(format) == "json")
+            {
+                foreach (var d in backtest.Decisions.Where(d => d.Kind == DecisionKind.Act))
+                {
+                    await output.WriteLineAsync(BacktestJsonWriter.Format(d)).ConfigureAwait(false);
+                }
+
+                await error.WriteLineAsync($"backtest: {stats}").ConfigureAwait(false);
+            }
+            else
+            {
+                await output.WriteAsync(BacktestTableWriter.Format(backtest, window)).ConfigureAwait(false);
+                await output.WriteLineAsync(stats).ConfigureAwait(false);
+            }
+
+            return ExitCodes.Ok;
+        });
+        return command;
+    }
+
+    private static BacktestWindow? TryReadWindow(string fromText, string toText, string? stepText, string? deployedText, TextWriter error)
+    {
+        var ok = true;
+        if (!Rfc3339.TryParse(fromText, out var from))
+        {
+            error.WriteLine($"error: --from: '{fromText}' is not an RFC 3339 time such as 2026-11-22T10:00:00Z");
+            ok = false;
+        }
+
+        if (!Rfc3339.TryParse(toText, out var to))
+        {
+            error.WriteLine($"error: --to: '{toText}' is not an RFC 3339 time such as 2026-11-22T11:00:00Z");
+            ok = false;
+        }
+
+        TimeSpan? step = null;
+        if (stepText is not null)
+        {
+            if (!PromDuration.TryParse(stepText, out var s, out var why) || s < TimeSpan.FromSeconds(1))
+            {
+                error.WriteLine($"error: --step: {why ?? $"'{stepText}' must be at least 1s"}");
+                ok = false;
+            }
+
+            step = s;
+        }
+
+        DateTimeOffset? deployedAt = null;
+        if (deployedText is not null)
+        {
+            if (!Rfc3339.TryParse(deployedText, out var d))
+            {
+                error.WriteLine($"error: --deployed-at: '{deployedText}' is not an RFC 3339 time");
+                ok = false;
+            }
+
+            deployedAt = d;
+        }
+
+        if (ok && to <= from)
+        {
+            error.WriteLine($"error: the window is empty: --to ({Rfc3339.Format(to)}) must be after --from ({Rfc3339.Format(from)})");
+            ok = false;
+        }
+
+        return ok ? new BacktestWindow(from, to, step, deployedAt) : null;
+    }
+}

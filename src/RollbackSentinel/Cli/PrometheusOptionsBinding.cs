@@ -1,0 +1,75 @@
+using System.CommandLine;
+using RollbackSentinel.Prometheus;
+
+namespace RollbackSentinel.Cli;
+
+/// <summary>The Prometheus connection options shared by verbs that query it. Secrets come from files, never the command line.</summary>
+internal sealed class PrometheusOptionsBinding
+{
+    public Option<Uri?> Url { get; }
+
+    public Option<FileInfo?> BearerTokenFile { get; } = new("--prometheus-bearer-token-file")
+    {
+        Description = "A file holding a bearer token for Prometheus.",
+    };
+
+    public Option<string?> Timeout { get; } = new("--prometheus-timeout")
+    {
+        Description = "Timeout of each Prometheus request (default 30s).",
+    };
+
+    public PrometheusOptionsBinding(string description, bool required)
+    {
+        Url = new Option<Uri?>("--prometheus") { Description = description, Required = required };
+    }
+
+    public void AddTo(Command command)
+    {
+        command.Options.Add(Url);
+        command.Options.Add(BearerTokenFile);
+        command.Options.Add(Timeout);
+    }
+
+    /// <summary>Builds the options, or explains what is wrong with them.</summary>
+    public PrometheusOptions? Bind(ParseResult result, TextWriter error)
+    {
+        var url = result.GetValue(Url);
+        if (url is null)
+        {
+            return null;
+        }
+
+        var options = new PrometheusOptions { BaseAddress = url };
+        if (result.GetValue(Timeout) is { } timeoutText)
+        {
+            if (!Core.Policies.PromDuration.TryParse(timeoutText, out var timeout, out var why) || timeout <= TimeSpan.Zero)
+            {
+                error.WriteLine($"error: --prometheus-timeout: {why ?? "must be positive"}");
+                return null;
+            }
+
+            options = options with { Timeout = timeout };
+        }
+
+        if (result.GetValue(BearerTokenFile) is { } file)
+        {
+            try
+            {
+                options = options with { BearerToken = File.ReadAllText(file.FullName).Trim() };
+            }
+            catch (Exception e) when (e is IOException or UnauthorizedAccessException)
+            {
+                error.WriteLine($"error: --prometheus-bearer-token-file: cannot read {file.FullName}: {e.Message}");
+                return null;
+            }
+        }
+
+        var problems = options.Validate();
+        foreach (var problem in problems)
+        {
+            error.WriteLine($"error: --prometheus: {problem}");
+        }
+
+        return problems.Count == 0 ? options : null;
+    }
+}
