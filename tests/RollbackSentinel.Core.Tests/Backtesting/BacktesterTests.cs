@@ -1,0 +1,184 @@
+using RollbackSentinel.Core.Backtesting;
+using RollbackSentinel.Core.Evaluation;
+using RollbackSentinel.Core.Metrics;
+using RollbackSentinel.Core.Policies;
+using RollbackSentinel.Core.State;
+using RollbackSentinel.Core.Tests.Support;
+using static RollbackSentinel.Core.Tests.Support.Build;
+
+namespace RollbackSentinel.Core.Tests.Backtesting;
+
+public sealed class BacktesterTests
+{
+    private static readonly TimeSpan Step = TimeSpan.FromSeconds(15);
+
+    private static IEnumerable<DateTimeOffset> NoCron(CronSchedule c, DateTimeOffset f, DateTimeOffset t) => throw new InvalidOperationException("no cron here");
+
+    /// <summary>10 req/s throughout; 10% errors from T0+5m to T0+10m.</summary>
+    private static IReadOnlyList<Sample> BadDeploy(string query, DateTimeOffset t) => query switch
+    {
+        "total_q" => [S(10)],
+        "errors_q" => [S(t >= T0.AddMinutes(5) && t < T0.AddMinutes(10) ? 1 : 0.1)],
+        _ => [],
+    };
+
+    [Fact]
+    public async Task Run_BadDeploy_ActsOnceWhenForElapsesWithOneRangeQueryPerExpression()
+    {
+        var source = new FunctionMetricsSource(BadDeploy);
+        var policy = Policy(ErrorRate(@for: TimeSpan.FromMinutes(2)));
+
+        var result = await new Backtester(source, NoCron).RunAsync([policy], new BacktestWindow(T0, T0.AddMinutes(20)), CancellationToken.None);
+
+        var act = Assert.Single(result.Decisions, d => d.Kind == DecisionKind.Act);
+        Assert.Equal(T0.AddMinutes(7), act.At);
+        Assert.Equal(0.1, act.Verdict.Value!.Value, 9);
+        Assert.Equal(DecisionKind.Resolved, Assert.Single(result.Decisions, d => d.Kind != DecisionKind.Act).Kind);
+        Assert.Equal(["errors_q", "total_q"], source.RangeCalls.Select(c => c.Query).Order());
+        Assert.All(source.RangeCalls, c => Assert.Equal((T0, T0.AddMinutes(20), Step), (c.Start, c.End, c.Step)));
+        Assert.Empty(source.InstantCalls);
+        var summary = Assert.Single(result.Summaries);
+        Assert.Equal((81, 20, 61, 0, 0, 1), (summary.Evaluations, summary.Breaches, summary.Passes, summary.Inconclusive, summary.Errors, summary.Actions));
+    }
+
+    [Fact]
+    public async Task Run_DecidesExactlyLikeTheDaemonsInstantEvaluation()
+    {
+        var source = new FunctionMetricsSource(BadDeploy);
+        var policy = Policy(ErrorRate(@for: TimeSpan.FromMinutes(1)), Latency(baseline: new OffsetBaseline(TimeSpan.FromDays(1))));
+        var window = new BacktestWindow(T0, T0.AddMinutes(20));
+
+        var backtest = await new Backtester(source, NoCron).RunAsync([policy], window, CancellationToken.None);
+
+        var resolver = new InstantQueryResolver(source, () => null);
+        var state = PolicyState.Empty;
+        var live = new List<Decision>();
+        for (var t = T0; t <= window.To; t += Step)
+        {
+            var evaluation = await PolicyEvaluator.EvaluateAsync(policy, state, t, resolver, CancellationToken.None);
+            state = evaluation.Step.State;
+            live.AddRange(evaluation.Step.Decisions);
+        }
+
+        Assert.NotEmpty(live);
+        Assert.Equal(live.Select(d => (d.At, d.Trigger, d.Kind, d.Verdict.Summary)), backtest.Decisions.Select(d => (d.At, d.Trigger, d.Kind, d.Verdict.Summary)));
+    }
+
+    [Fact]
+    public async Task Run_OffsetBaseline_QueriesTheSameExpressionShiftedBack()
+    {
+        var yesterday = T0.AddDays(-1);
+        var source = new FunctionMetricsSource((q, t) => q == "canary_q" ? [S(t >= T0 ? 0.5 : 0.2)] : []);
+        var policy = Policy(Latency(baseline: new OffsetBaseline(TimeSpan.FromDays(1)), maxRatio: 2));
+
+        var result = await new Backtester(source, NoCron).RunAsync([policy], new BacktestWindow(T0, T0.AddMinutes(1)), CancellationToken.None);
+
+        Assert.Contains(source.RangeCalls, c => c.Query == "canary_q" && c.Start == yesterday && c.End == yesterday.AddMinutes(1));
+        var act = Assert.Single(result.Decisions);
+        Assert.Equal((0.5, 0.2, 0.4), (act.Verdict.Value, act.Verdict.Baseline, act.Verdict.Threshold));
+        Assert.Equal("2026-11-19T10:00:00Z", act.Verdict.Queries.Single(q => q.Role == "baseline").EvaluatedAt);
+    }
+
+    [Fact]
+    public async Task Run_BeforeDeployBaseline_AveragesTheWindowBeforeTheDeploy()
+    {
+        var deploy = T0.AddMinutes(10);
+        var source = new FunctionMetricsSource((q, t) => q == "canary_q" ? [S(t <= deploy ? 0.1 : 0.3)] : []);
+        var policy = Policy(Latency(baseline: new BeforeDeployBaseline(TimeSpan.FromMinutes(10)), maxRatio: null, maxIncrease: 0.1));
+
+        var result = await new Backtester(source, NoCron).RunAsync([policy], new BacktestWindow(T0, T0.AddMinutes(12), DeployedAt: deploy), CancellationToken.None);
+
+        var act = Assert.Single(result.Decisions);
+        Assert.Equal(deploy + Step, act.At);
+        Assert.Equal(0.1, act.Verdict.Baseline!.Value, 9);
+        Assert.Contains(source.RangeCalls, c => c.Start == T0 && c.End == deploy && c.Step == TimeSpan.FromSeconds(20));
+    }
+
+    [Fact]
+    public async Task Run_BeforeDeployBaselineWithoutDeployTime_IsInconclusiveNeverAnAction()
+    {
+        var source = new FunctionMetricsSource((q, t) => [S(5)]);
+        var policy = Policy(Latency(baseline: new BeforeDeployBaseline(TimeSpan.FromMinutes(10))));
+
+        var result = await new Backtester(source, NoCron).RunAsync([policy], new BacktestWindow(T0, T0.AddMinutes(2)), CancellationToken.None);
+
+        Assert.DoesNotContain(result.Decisions, d => d.Kind == DecisionKind.Act);
+        Assert.Equal(9, result.Summaries[0].Inconclusive);
+        Assert.Equal(DecisionKind.InconclusiveRun, Assert.Single(result.Decisions).Kind);
+    }
+
+    [Fact]
+    public async Task Run_SameExpressionInTwoPolicies_IsFetchedOnce()
+    {
+        var source = new FunctionMetricsSource(BadDeploy);
+        var a = Policy(ErrorRate());
+        var b = Policy(ErrorRate(max: 0.5)) with { Name = "other" };
+
+        await new Backtester(source, NoCron).RunAsync([a, b], new BacktestWindow(T0, T0.AddMinutes(1)), CancellationToken.None);
+
+        Assert.Equal(2, source.RangeCalls.Count);
+    }
+
+    [Fact]
+    public async Task Run_CronSchedule_QueriesOnTheGridOfItsOccurrencesAndEvaluatesOnlyThere()
+    {
+        var source = new FunctionMetricsSource(BadDeploy);
+        var policy = Policy(ErrorRate()) with { Schedule = new CronSchedule("0 0/5 * * * ?") };
+        DateTimeOffset[] fires = [T0, T0.AddMinutes(5), T0.AddMinutes(15)];
+
+        var result = await new Backtester(source, (c, f, t) => fires).RunAsync([policy], new BacktestWindow(T0, T0.AddMinutes(20)), CancellationToken.None);
+
+        Assert.All(source.RangeCalls, c => Assert.Equal((T0, T0.AddMinutes(15), TimeSpan.FromMinutes(5)), (c.Start, c.End, c.Step)));
+        Assert.Equal(3, result.Summaries[0].Evaluations);
+        Assert.Equal(T0.AddMinutes(5), Assert.Single(result.Decisions, d => d.Kind == DecisionKind.Act).At);
+    }
+
+    [Fact]
+    public async Task Run_StepOverride_ReplacesThePolicyInterval()
+    {
+        var source = new FunctionMetricsSource(BadDeploy);
+
+        var result = await new Backtester(source, NoCron).RunAsync([Policy(ErrorRate())], new BacktestWindow(T0, T0.AddMinutes(10), Step: TimeSpan.FromMinutes(1)), CancellationToken.None);
+
+        Assert.Equal(11, result.Summaries[0].Evaluations);
+        Assert.All(source.RangeCalls, c => Assert.Equal(TimeSpan.FromMinutes(1), c.Step));
+    }
+
+    [Fact]
+    public async Task Run_ServerErrorOnOneQuery_BecomesErrorVerdictsNotPasses()
+    {
+        var source = new FunctionMetricsSource(BadDeploy)
+        {
+            Fail = q => q == "total_q" ? new MetricsQueryException(MetricsErrorKind.ServerError, q, "HTTP 503: overloaded") : null,
+        };
+
+        var result = await new Backtester(source, NoCron).RunAsync([Policy(ErrorRate())], new BacktestWindow(T0, T0.AddMinutes(1)), CancellationToken.None);
+
+        var summary = Assert.Single(result.Summaries);
+        Assert.Equal((5, 0, 0), (summary.Errors, summary.Passes, summary.Actions));
+        Assert.Contains("total query failed: HTTP 503: overloaded", Assert.Single(result.Decisions).Verdict.Summary);
+    }
+
+    [Theory]
+    [InlineData(MetricsErrorKind.Unreachable)]
+    [InlineData(MetricsErrorKind.BadQuery)]
+    [InlineData(MetricsErrorKind.Unauthorized)]
+    public async Task Run_FailureThatMakesTheRunMeaningless_Throws(MetricsErrorKind kind)
+    {
+        var source = new FunctionMetricsSource(BadDeploy) { Fail = q => new MetricsQueryException(kind, q, "nope") };
+
+        var e = await Assert.ThrowsAsync<MetricsQueryException>(() =>
+            new Backtester(source, NoCron).RunAsync([Policy(ErrorRate())], new BacktestWindow(T0, T0.AddMinutes(1)), CancellationToken.None));
+
+        Assert.Equal(kind, e.Kind);
+    }
+
+    [Fact]
+    public async Task Run_WindowEndingBeforeItStarts_IsRejected()
+    {
+        var e = await Assert.ThrowsAsync<ArgumentException>(() =>
+            new Backtester(new FunctionMetricsSource(BadDeploy), NoCron).RunAsync([Policy(ErrorRate())], new BacktestWindow(T0, T0.AddMinutes(-1)), CancellationToken.None));
+
+        Assert.Contains("the window ends before it starts", e.Message);
+    }
+}

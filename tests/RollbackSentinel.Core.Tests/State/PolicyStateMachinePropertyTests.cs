@@ -1,0 +1,65 @@
+using FsCheck;
+using FsCheck.Fluent;
+using RollbackSentinel.Core.Evaluation;
+using RollbackSentinel.Core.Metrics;
+using RollbackSentinel.Core.Policies;
+using RollbackSentinel.Core.State;
+using static RollbackSentinel.Core.Tests.Support.Build;
+
+namespace RollbackSentinel.Core.Tests.State;
+
+/// <summary>Invariants that must hold for every sequence of verdicts, not just the ones we thought of.</summary>
+public sealed class PolicyStateMachinePropertyTests
+{
+    private static readonly TimeSpan Step = TimeSpan.FromSeconds(15);
+
+    private static Arbitrary<VerdictKind[]> Sequences() =>
+        Gen.Elements(VerdictKind.Pass, VerdictKind.Breach, VerdictKind.Inconclusive, VerdictKind.Error).ArrayOf().ToArbitrary();
+
+    private static List<Decision> Run(Policy policy, VerdictKind[] kinds)
+    {
+        var state = PolicyState.Empty;
+        var decisions = new List<Decision>();
+        for (var i = 0; i < kinds.Length; i++)
+        {
+            var verdict = new Verdict { Kind = kinds[i], Reason = VerdictReason.NoData, Labels = LabelSet.Empty, Summary = "x" };
+            var step = PolicyStateMachine.Step(policy, state, T0 + (i * Step), [new TriggerVerdicts(policy.Triggers[0], [verdict])]);
+            state = step.State;
+            decisions.AddRange(step.Decisions);
+        }
+
+        return decisions;
+    }
+
+    private static void Check300(Property property) => Check.One(Config.QuickThrowOnFailure.WithMaxTest(300), property);
+
+    [Fact]
+    public void NoBreach_NeverActs() => Check300(
+        Prop.ForAll(Sequences(), kinds =>
+            Run(Policy(ErrorRate(@for: TimeSpan.FromSeconds(30))), kinds.Where(k => k != VerdictKind.Breach).ToArray())
+                .All(d => d.Kind != DecisionKind.Act)));
+
+    [Fact]
+    public void EveryAction_IsPrecededByUnbrokenBreachesSpanningFor() => Check300(
+        Prop.ForAll(Sequences(), kinds =>
+        {
+            var @for = TimeSpan.FromSeconds(45);
+            return Run(Policy(ErrorRate(@for: @for)) with { Cooldown = TimeSpan.Zero }, kinds)
+                .Where(d => d.Kind == DecisionKind.Act)
+                .All(d =>
+                {
+                    var index = (int)((d.At - T0) / Step);
+                    var needed = (int)(@for / Step);
+                    return index >= needed && Enumerable.Range(index - needed, needed + 1).All(i => kinds[i] == VerdictKind.Breach);
+                });
+        }));
+
+    [Fact]
+    public void Actions_AreAtMostOnePerFiringEpisodeAndRespectCooldown() => Check300(
+        Prop.ForAll(Sequences(), kinds =>
+        {
+            var cooldown = TimeSpan.FromMinutes(1);
+            var acts = Run(Policy(ErrorRate()) with { Cooldown = cooldown }, kinds).Where(d => d.Kind == DecisionKind.Act).Select(d => d.At).ToArray();
+            return acts.Zip(acts.Skip(1)).All(p => p.Second - p.First >= cooldown);
+        }));
+}

@@ -1,0 +1,272 @@
+using RollbackSentinel.Core.Evaluation;
+using RollbackSentinel.Core.Metrics;
+using RollbackSentinel.Core.Policies;
+using RollbackSentinel.Core.State;
+using static RollbackSentinel.Core.Tests.Support.Build;
+
+namespace RollbackSentinel.Core.Tests.State;
+
+public sealed class PolicyStateMachineTests
+{
+    private static readonly TimeSpan Step = TimeSpan.FromSeconds(15);
+
+    private static Verdict V(VerdictKind kind, LabelSet? labels = null, VerdictReason? reason = null) => new()
+    {
+        Kind = kind,
+        Reason = reason ?? kind switch
+        {
+            VerdictKind.Breach => VerdictReason.ThresholdExceeded,
+            VerdictKind.Pass => VerdictReason.WithinThreshold,
+            VerdictKind.Error => VerdictReason.QueryFailed,
+            _ => VerdictReason.NoData,
+        },
+        Labels = labels ?? LabelSet.Empty,
+        Summary = kind.ToString(),
+    };
+
+    /// <summary>Feeds one verdict per step (15 s apart from T0) for a single-trigger policy; returns every decision.</summary>
+    private static (List<Decision> Decisions, PolicyState State) Run(Policy policy, params VerdictKind[] kinds)
+    {
+        var state = PolicyState.Empty;
+        var decisions = new List<Decision>();
+        for (var i = 0; i < kinds.Length; i++)
+        {
+            var step = PolicyStateMachine.Step(policy, state, T0 + (i * Step), [new TriggerVerdicts(policy.Triggers[0], [V(kinds[i])])]);
+            state = step.State;
+            decisions.AddRange(step.Decisions);
+        }
+
+        return (decisions, state);
+    }
+
+    private static VerdictKind[] Repeat(VerdictKind kind, int count) => Enumerable.Repeat(kind, count).ToArray();
+
+    private const VerdictKind B = VerdictKind.Breach;
+    private const VerdictKind P = VerdictKind.Pass;
+    private const VerdictKind I = VerdictKind.Inconclusive;
+    private const VerdictKind E = VerdictKind.Error;
+
+    [Fact]
+    public void Breach_WithForZero_ActsOnTheFirstBreach()
+    {
+        var (decisions, state) = Run(Policy(ErrorRate()), B);
+
+        var d = Assert.Single(decisions);
+        Assert.Equal((DecisionKind.Act, TriggerAction.Rollback, T0), (d.Kind, d.Action, d.At));
+        Assert.Equal(TriggerPhase.Firing, state.Get(new SeriesKey("errors", LabelSet.Empty)).Phase);
+    }
+
+    [Fact]
+    public void Breach_HeldExactlyForTheForDuration_ActsAtThatEvaluation()
+    {
+        // for: 2m at 15 s: breaches at T0..T0+2m are 9 evaluations; the 9th fires.
+        var (decisions, _) = Run(Policy(ErrorRate(@for: TimeSpan.FromMinutes(2))), Repeat(B, 9));
+
+        var d = Assert.Single(decisions);
+        Assert.Equal(T0 + TimeSpan.FromMinutes(2), d.At);
+        Assert.Equal(T0, d.Since);
+        Assert.Equal("roll back: Breach (breaching for 2m)", d.Message);
+    }
+
+    [Fact]
+    public void Breach_EndingOneStepBeforeForElapses_NeverActs()
+    {
+        var (decisions, state) = Run(Policy(ErrorRate(@for: TimeSpan.FromMinutes(2))), [.. Repeat(B, 8), P, .. Repeat(B, 8)]);
+
+        Assert.Empty(decisions);
+        Assert.Equal(TriggerPhase.Pending, state.Get(new SeriesKey("errors", LabelSet.Empty)).Phase);
+    }
+
+    [Theory]
+    [InlineData(VerdictKind.Inconclusive)]
+    [InlineData(VerdictKind.Error)]
+    public void Pending_InterruptedByNonConclusive_ResetsSoTheBreachMustHoldAgain(VerdictKind gap)
+    {
+        var (decisions, _) = Run(Policy(ErrorRate(@for: TimeSpan.FromMinutes(1))), [.. Repeat(B, 4), gap, .. Repeat(B, 4)]);
+
+        Assert.Empty(decisions);
+    }
+
+    [Fact]
+    public void Pending_AfterGap_FiresOnceTheNewRunHolds()
+    {
+        var (decisions, _) = Run(Policy(ErrorRate(@for: TimeSpan.FromMinutes(1))), [.. Repeat(B, 4), I, .. Repeat(B, 5)]);
+
+        var d = Assert.Single(decisions);
+        Assert.Equal(T0 + (9 * Step), d.At);
+        Assert.Equal(T0 + (5 * Step), d.Since);
+    }
+
+    [Fact]
+    public void Inconclusive_Only_NeverActsAndReportsTheRunOnceAtTheLimit()
+    {
+        var (decisions, state) = Run(Policy(ErrorRate()), Repeat(I, 10));
+
+        var d = Assert.Single(decisions);
+        Assert.Equal(DecisionKind.InconclusiveRun, d.Kind);
+        Assert.Equal(T0 + (3 * Step), d.At);
+        Assert.Equal(T0, d.Since);
+        Assert.Equal("4 evaluations in a row without a verdict: Inconclusive", d.Message);
+        Assert.Equal(10, state.Get(new SeriesKey("errors", LabelSet.Empty)).NonConclusiveRun);
+    }
+
+    [Fact]
+    public void Errors_Only_NeverAct()
+    {
+        var (decisions, _) = Run(Policy(ErrorRate()), Repeat(E, 20));
+
+        Assert.DoesNotContain(decisions, d => d.Kind == DecisionKind.Act);
+    }
+
+    [Fact]
+    public void NonConclusiveRun_BrokenByAPass_IsReportedAgainOnTheNextRun()
+    {
+        var (decisions, _) = Run(Policy(ErrorRate()), [.. Repeat(I, 4), P, .. Repeat(E, 4)]);
+
+        Assert.Equal([T0 + (3 * Step), T0 + (8 * Step)], decisions.Where(d => d.Kind == DecisionKind.InconclusiveRun).Select(d => d.At));
+    }
+
+    [Fact]
+    public void Firing_StaysFiringThroughInconclusive_WithoutASecondAction()
+    {
+        var (decisions, state) = Run(Policy(ErrorRate()), [B, I, I, B, B]);
+
+        Assert.Single(decisions, d => d.Kind == DecisionKind.Act);
+        Assert.Equal(TriggerPhase.Firing, state.Get(new SeriesKey("errors", LabelSet.Empty)).Phase);
+    }
+
+    [Fact]
+    public void Firing_ThenPass_IsResolved()
+    {
+        var (decisions, state) = Run(Policy(ErrorRate()), B, B, P);
+
+        Assert.Equal([DecisionKind.Act, DecisionKind.Resolved], decisions.Select(d => d.Kind));
+        Assert.Empty(state.Series);
+    }
+
+    [Fact]
+    public void SecondFiring_WithinCooldown_IsSuppressedAndSaysUntilWhen()
+    {
+        var policy = Policy(ErrorRate()) with { Cooldown = TimeSpan.FromMinutes(30) };
+
+        var (decisions, _) = Run(policy, B, P, B);
+
+        Assert.Equal([DecisionKind.Act, DecisionKind.Resolved, DecisionKind.SuppressedByCooldown], decisions.Select(d => d.Kind));
+        Assert.Equal(T0 + TimeSpan.FromMinutes(30), decisions[2].CooldownUntil);
+        Assert.StartsWith("fired but in cooldown until 2026-11-20T10:30:00Z, not acting", decisions[2].Message);
+    }
+
+    [Fact]
+    public void SecondFiring_AfterCooldown_ActsAgain()
+    {
+        var policy = Policy(ErrorRate()) with { Cooldown = TimeSpan.FromSeconds(30) };
+
+        // Act at T0; pass; fire at T0+30s, exactly when the cooldown ends.
+        var (decisions, _) = Run(policy, B, P, B);
+
+        Assert.Equal([DecisionKind.Act, DecisionKind.Resolved, DecisionKind.Act], decisions.Select(d => d.Kind));
+    }
+
+    [Fact]
+    public void Cooldown_IsSharedByTheTriggersOfAPolicyForTheSameSeries()
+    {
+        var policy = Policy(ErrorRate(name: "a"), ErrorRate(name: "b"));
+        var step = PolicyStateMachine.Step(policy, PolicyState.Empty, T0, [new(policy.Triggers[0], [V(B)]), new(policy.Triggers[1], [V(B)])]);
+
+        Assert.Equal([DecisionKind.Act, DecisionKind.SuppressedByCooldown], step.Decisions.Select(d => d.Kind));
+    }
+
+    [Fact]
+    public void Notify_IsNeitherSuppressedByNorStartingACooldown()
+    {
+        var policy = Policy(Threshold(ComparisonOperator.GreaterThan, 1, action: TriggerAction.Notify));
+
+        var (decisions, state) = Run(policy, B, P, B);
+
+        Assert.Equal([DecisionKind.Act, DecisionKind.Resolved, DecisionKind.Act], decisions.Select(d => d.Kind));
+        Assert.Empty(state.LastActionAt);
+    }
+
+    [Fact]
+    public void DryRun_DecidesTheSameButMarksTheDecision()
+    {
+        var policy = Policy(ErrorRate()) with { DryRun = true };
+
+        var (decisions, state) = Run(policy, B);
+
+        var d = Assert.Single(decisions);
+        Assert.True(d.DryRun);
+        Assert.Equal(DecisionKind.Act, d.Kind);
+        Assert.Equal("would roll back: Breach", d.Message);
+        Assert.Equal(T0, state.LastActionAt[LabelSet.Empty]);
+    }
+
+    [Fact]
+    public void SeveralLabelSets_HaveIndependentStateAndCooldown()
+    {
+        var policy = Policy(ErrorRate(@for: Step));
+        var cart = LabelSet.Of(("deployment", "cart"));
+        var search = LabelSet.Of(("deployment", "search"));
+        var state = PolicyState.Empty;
+        var all = new List<Decision>();
+        foreach (var (i, verdicts) in new[] { (0, new[] { V(B, cart), V(P, search) }), (1, [V(B, cart), V(B, search)]), (2, [V(B, cart), V(B, search)]) })
+        {
+            var step = PolicyStateMachine.Step(policy, state, T0 + (i * Step), [new(policy.Triggers[0], verdicts)]);
+            state = step.State;
+            all.AddRange(step.Decisions);
+        }
+
+        Assert.Collection(
+            all,
+            d => Assert.Equal((cart, T0 + Step, DecisionKind.Act), (d.Labels, d.At, d.Kind)),
+            d => Assert.Equal((search, T0 + (2 * Step), DecisionKind.Act), (d.Labels, d.At, d.Kind)));
+    }
+
+    [Fact]
+    public void TrackedSeries_AbsentFromResult_CountsAsNoDataAndResetsPending()
+    {
+        var policy = Policy(ErrorRate(@for: TimeSpan.FromMinutes(1)));
+        var cart = LabelSet.Of(("deployment", "cart"));
+        var s1 = PolicyStateMachine.Step(policy, PolicyState.Empty, T0, [new(policy.Triggers[0], [V(B, cart)])]);
+        Assert.Equal(TriggerPhase.Pending, s1.State.Get(new SeriesKey("errors", cart)).Phase);
+
+        var s2 = PolicyStateMachine.Step(policy, s1.State, T0 + Step, [new(policy.Triggers[0], [])]);
+
+        var series = s2.State.Get(new SeriesKey("errors", cart));
+        Assert.Equal((TriggerPhase.Ok, 1), (series.Phase, series.NonConclusiveRun));
+        Assert.Equal(TriggerPhase.Pending, Assert.Single(s2.Transitions).From);
+    }
+
+    [Fact]
+    public void WholeTriggerError_AppliesToEveryTrackedSeriesNotAPhantomEmptySeries()
+    {
+        var policy = Policy(ErrorRate(@for: TimeSpan.FromMinutes(1)));
+        var cart = LabelSet.Of(("deployment", "cart"));
+        var search = LabelSet.Of(("deployment", "search"));
+        var s1 = PolicyStateMachine.Step(policy, PolicyState.Empty, T0, [new(policy.Triggers[0], [V(B, cart), V(B, search)])]);
+
+        var s2 = PolicyStateMachine.Step(policy, s1.State, T0 + Step, [new(policy.Triggers[0], [V(E)])]);
+
+        Assert.Equal([cart, search], s2.Transitions.Select(t => t.Key.Labels).OrderBy(l => l.ToString()));
+        Assert.All(s2.Transitions, t => Assert.Equal(VerdictKind.Error, t.Verdict.Kind));
+        Assert.DoesNotContain(s2.State.Series.Keys, k => k.Labels.IsEmpty);
+    }
+
+    [Fact]
+    public void Transitions_ReportEachPhaseChange()
+    {
+        var policy = Policy(ErrorRate(@for: Step));
+        var state = PolicyState.Empty;
+        var transitions = new List<Transition>();
+        foreach (var (i, kind) in new[] { (0, B), (1, B), (2, P) })
+        {
+            var step = PolicyStateMachine.Step(policy, state, T0 + (i * Step), [new(policy.Triggers[0], [V(kind)])]);
+            state = step.State;
+            transitions.AddRange(step.Transitions);
+        }
+
+        Assert.Equal(
+            [(TriggerPhase.Ok, TriggerPhase.Pending), (TriggerPhase.Pending, TriggerPhase.Firing), (TriggerPhase.Firing, TriggerPhase.Ok)],
+            transitions.Select(t => (t.From, t.To)));
+    }
+}
