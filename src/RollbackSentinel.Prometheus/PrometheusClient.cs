@@ -1,0 +1,214 @@
+using System.Net.Http.Headers;
+using System.Text;
+using System.Text.Json;
+using RollbackSentinel.Core.Metrics;
+using RollbackSentinel.Prometheus.Internal;
+
+namespace RollbackSentinel.Prometheus;
+
+/// <summary>
+/// A typed client over Prometheus' HTTP API (<c>/api/v1/query</c>, <c>/api/v1/query_range</c>).
+/// Every failure surfaces as a <see cref="MetricsQueryException"/>, except cancellation by the caller,
+/// which propagates as <see cref="OperationCanceledException"/>.
+/// </summary>
+/// <remarks>
+/// The <see cref="HttpClient"/> is used as given; its own <see cref="HttpClient.Timeout"/> (100 s by
+/// default) still applies, so keep it at least <see cref="PrometheusOptions.Timeout"/>.
+/// </remarks>
+public sealed class PrometheusClient : IMetricsSource
+{
+    /// <summary>
+    /// Where <see cref="CheckSyntaxAsync"/> evaluates: the Unix epoch, which holds no data, so a valid
+    /// query costs Prometheus next to nothing.
+    /// </summary>
+    private const long SyntaxCheckInstantMs = 0;
+
+    private const string QueryParameterPrefix = "invalid parameter \"query\": ";
+
+    private readonly HttpClient _http;
+    private readonly PrometheusOptions _options;
+    private readonly Uri _queryUri;
+    private readonly Uri _queryRangeUri;
+    private readonly AuthenticationHeaderValue? _authorization;
+    private readonly ErrorFactory _errors;
+    private int _requestCount;
+
+    public PrometheusClient(HttpClient httpClient, PrometheusOptions options)
+    {
+        ArgumentNullException.ThrowIfNull(httpClient);
+        ArgumentNullException.ThrowIfNull(options);
+        var problems = options.Validate();
+        if (problems.Count > 0)
+        {
+            throw new ArgumentException("Invalid Prometheus options: " + string.Join(" ", problems), nameof(options));
+        }
+
+        _http = httpClient;
+        _options = options;
+
+        // Relative resolution against "http://host/prefix" would drop "prefix"; a trailing slash keeps it.
+        var root = options.BaseAddress.AbsoluteUri.EndsWith('/') ? options.BaseAddress : new Uri(options.BaseAddress.AbsoluteUri + "/");
+        _queryUri = new Uri(root, "api/v1/query");
+        _queryRangeUri = new Uri(root, "api/v1/query_range");
+
+        string? basicCredential = null;
+        if (!string.IsNullOrEmpty(options.BearerToken))
+        {
+            _authorization = new AuthenticationHeaderValue("Bearer", options.BearerToken);
+        }
+        else if (!string.IsNullOrEmpty(options.Username))
+        {
+            basicCredential = Convert.ToBase64String(Encoding.UTF8.GetBytes($"{options.Username}:{options.Password}"));
+            _authorization = new AuthenticationHeaderValue("Basic", basicCredential);
+        }
+
+        _errors = new ErrorFactory(options.BaseAddress, [options.BearerToken, options.Password, basicCredential]);
+    }
+
+    /// <summary>HTTP requests sent so far, including failed ones. Safe to read from any thread.</summary>
+    public int RequestCount => Volatile.Read(ref _requestCount);
+
+    /// <inheritdoc />
+    public Task<IReadOnlyList<Sample>> QueryAsync(string query, DateTimeOffset time, CancellationToken cancellationToken)
+    {
+        ArgumentException.ThrowIfNullOrWhiteSpace(query);
+        return PostAsync(
+            _queryUri,
+            query,
+            [new("query", query), new("time", PrometheusFormat.FormatSeconds(time.ToUnixTimeMilliseconds()))],
+            response =>
+            {
+                var data = SuccessData(query, response);
+                var type = ResultReader.ResultType(data);
+                return type switch
+                {
+                    "vector" or "scalar" => ResultReader.ReadInstant(data, type),
+                    "matrix" => throw _errors.MalformedResult(
+                        query,
+                        response.StatusCode,
+                        "it is a range vector (matrix); an instant query must yield an instant vector or a scalar, e.g. wrap the selector in rate()"),
+                    _ => throw _errors.MalformedResult(
+                        query, response.StatusCode, $"it is a {type}; an instant query must yield an instant vector or a scalar"),
+                };
+            },
+            cancellationToken);
+    }
+
+    /// <inheritdoc />
+    /// <remarks>
+    /// Windows longer than <see cref="RangeWindows.MaxPointsPerRequest"/> points are fetched in several
+    /// requests, one after another, and merged; the timestamps are still exactly start + k*step.
+    /// Timestamps and step are used at millisecond resolution, as Prometheus does.
+    /// </remarks>
+    public async Task<IReadOnlyList<RangeSeries>> QueryRangeAsync(
+        string query, DateTimeOffset start, DateTimeOffset end, TimeSpan step, CancellationToken cancellationToken)
+    {
+        ArgumentException.ThrowIfNullOrWhiteSpace(query);
+        var stepMs = (long)step.TotalMilliseconds;
+        ArgumentOutOfRangeException.ThrowIfLessThan(stepMs, 1, nameof(step));
+        var startMs = start.ToUnixTimeMilliseconds();
+        var endMs = end.ToUnixTimeMilliseconds();
+        ArgumentOutOfRangeException.ThrowIfLessThan(endMs, startMs, nameof(end));
+
+        var windows = new List<List<ParsedSeries>>();
+        foreach (var (windowStart, windowEnd) in RangeWindows.Split(startMs, endMs, stepMs))
+        {
+            windows.Add(await PostAsync(
+                _queryRangeUri,
+                query,
+                [
+                    new("query", query),
+                    new("start", PrometheusFormat.FormatSeconds(windowStart)),
+                    new("end", PrometheusFormat.FormatSeconds(windowEnd)),
+                    new("step", PrometheusFormat.FormatSeconds(stepMs)),
+                ],
+                response =>
+                {
+                    var data = SuccessData(query, response);
+                    var type = ResultReader.ResultType(data);
+                    return type == "matrix"
+                        ? ResultReader.ReadMatrix(data)
+                        : throw _errors.MalformedResult(query, response.StatusCode, $"a range query returned a {type} instead of a matrix");
+                },
+                cancellationToken).ConfigureAwait(false));
+        }
+
+        return RangeWindows.Merge(windows);
+    }
+
+    /// <summary>
+    /// Returns null when <paramref name="query"/> is valid PromQL, else Prometheus' parse error
+    /// (e.g. <c>1:5: parse error: unclosed left parenthesis</c>).
+    /// </summary>
+    /// <remarks>
+    /// Prometheus 2.42 has no <c>/api/v1/parse_query</c> (it answers 404), so the query is evaluated at
+    /// the Unix epoch and a <c>bad_data</c> answer is taken as the syntax error. Any other failure
+    /// throws <see cref="MetricsQueryException"/>: an unreachable server says nothing about syntax.
+    /// </remarks>
+    public Task<string?> CheckSyntaxAsync(string query, CancellationToken cancellationToken)
+    {
+        ArgumentNullException.ThrowIfNull(query);
+        return PostAsync(
+            _queryUri,
+            query,
+            [new("query", query), new("time", PrometheusFormat.FormatSeconds(SyntaxCheckInstantMs))],
+            response =>
+            {
+                if (response.IsError && response.ErrorType == "bad_data" && response.StatusCode is not (401 or 403))
+                {
+                    var error = response.Error ?? "invalid query";
+                    return error.StartsWith(QueryParameterPrefix, StringComparison.Ordinal) ? error[QueryParameterPrefix.Length..] : error;
+                }
+
+                _ = SuccessData(query, response);
+                return (string?)null;
+            },
+            cancellationToken);
+    }
+
+    private JsonElement SuccessData(string query, ApiResponse response) =>
+        response.IsSuccess ? response.Data : throw _errors.FromResponse(query, response);
+
+    /// <summary>
+    /// Sends one form POST under the per-call timeout and hands the parsed answer to
+    /// <paramref name="read"/>, which throws <see cref="MetricsQueryException"/> for error answers.
+    /// </summary>
+    private async Task<T> PostAsync<T>(
+        Uri uri, string query, KeyValuePair<string, string>[] form, Func<ApiResponse, T> read, CancellationToken cancellationToken)
+    {
+        using var timeout = CancellationTokenSource.CreateLinkedTokenSource(cancellationToken);
+        timeout.CancelAfter(_options.Timeout);
+        int status;
+        byte[] body;
+        try
+        {
+            using var request = new HttpRequestMessage(HttpMethod.Post, uri) { Content = new FormUrlEncodedContent(form) };
+            request.Headers.Authorization = _authorization;
+            Interlocked.Increment(ref _requestCount);
+            using var response = await _http.SendAsync(request, HttpCompletionOption.ResponseHeadersRead, timeout.Token).ConfigureAwait(false);
+            status = (int)response.StatusCode;
+            body = await response.Content.ReadAsByteArrayAsync(timeout.Token).ConfigureAwait(false);
+        }
+        catch (OperationCanceledException ex) when (!cancellationToken.IsCancellationRequested)
+        {
+            // Our timeout or HttpClient.Timeout fired; the caller's own cancellation propagates untouched.
+            throw _errors.Timeout(query, _options.Timeout, ex);
+        }
+        catch (HttpRequestException ex)
+        {
+            // A read cut short by cancellation can surface as a transport error; report the cause instead.
+            cancellationToken.ThrowIfCancellationRequested();
+            throw timeout.IsCancellationRequested ? _errors.Timeout(query, _options.Timeout, ex) : _errors.Transport(query, ex);
+        }
+
+        using var answer = ApiResponse.Parse(status, body);
+        try
+        {
+            return read(answer);
+        }
+        catch (FormatException ex)
+        {
+            throw _errors.MalformedResult(query, status, ex.Message, ex);
+        }
+    }
+}
