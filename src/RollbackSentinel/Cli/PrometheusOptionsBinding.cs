@@ -6,7 +6,7 @@ namespace RollbackSentinel.Cli;
 /// <summary>The Prometheus connection options shared by verbs that query it. Secrets come from files, never the command line.</summary>
 internal sealed class PrometheusOptionsBinding
 {
-    public Option<Uri?> Url { get; }
+    public Option<string?> Url { get; }
 
     public Option<FileInfo?> BearerTokenFile { get; } = new("--prometheus-bearer-token-file")
     {
@@ -20,7 +20,7 @@ internal sealed class PrometheusOptionsBinding
 
     public PrometheusOptionsBinding(string description, bool required)
     {
-        Url = new Option<Uri?>("--prometheus") { Description = description, Required = required };
+        Url = new Option<string?>("--prometheus") { Description = description, Required = required };
     }
 
     public void AddTo(Command command)
@@ -33,9 +33,15 @@ internal sealed class PrometheusOptionsBinding
     /// <summary>Builds the options, or explains what is wrong with them.</summary>
     public PrometheusOptions? Bind(ParseResult result, TextWriter error)
     {
-        var url = result.GetValue(Url);
-        if (url is null)
+        var text = result.GetValue(Url);
+        if (text is null)
         {
+            return null;
+        }
+
+        if (!Uri.TryCreate(text, UriKind.Absolute, out var url))
+        {
+            error.WriteLine($"error: --prometheus: '{text}' is not an absolute URL such as http://127.0.0.1:9090");
             return null;
         }
 
