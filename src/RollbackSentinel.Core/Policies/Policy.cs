@@ -21,7 +21,7 @@ public sealed record Policy
 
     public required Schedule Schedule { get; init; }
 
-    /// <summary>After a rollback or page, no further rollback or page for this long (per label set).</summary>
+    /// <summary>After a rollback, no further rollback or page for this long (per label set).</summary>
     public TimeSpan Cooldown { get; init; } = DefaultCooldown;
 
     /// <summary>Decide and record, never act: decisions are marked "would have".</summary>

@@ -47,7 +47,7 @@ public sealed record PolicyState
 
     public ImmutableDictionary<SeriesKey, SeriesState> Series { get; init; } = ImmutableDictionary<SeriesKey, SeriesState>.Empty;
 
-    /// <summary>When a rollback or page last ran (or would have, in dry-run) per label set: cooldown is counted from here.</summary>
+    /// <summary>When a rollback last ran (or would have, in dry-run) per label set: cooldown is counted from here.</summary>
     public ImmutableDictionary<LabelSet, DateTimeOffset> LastActionAt { get; init; } = ImmutableDictionary<LabelSet, DateTimeOffset>.Empty;
 
     public SeriesState Get(SeriesKey key) => Series.TryGetValue(key, out var s) ? s : SeriesState.Initial;

@@ -9,7 +9,8 @@ namespace RollbackSentinel.Core.State;
 /// move to firing takes the trigger's action. Inconclusive and error verdicts never advance a trigger:
 /// a pending trigger that stops seeing breaches goes back to ok (the breach did not hold), a firing one
 /// stays firing until a pass. A run of them is surfaced once it reaches the trigger's limit.
-/// Cooldown and dry-run are applied per policy. Pure: time comes in as an argument.
+/// Cooldown (started by a rollback, holding back rollbacks and pages) and dry-run are applied per policy
+/// and label set. Pure: time comes in as an argument.
 /// </summary>
 public static class PolicyStateMachine
 {
@@ -115,7 +116,9 @@ public static class PolicyStateMachine
         var verb = policy.DryRun ? "would " + ActionVerb(trigger.Action) : ActionVerb(trigger.Action);
         var held = since is { } s && at > s ? $" (breaching for {PromDuration.Format(at - s)})" : string.Empty;
 
-        // Notify changes nothing, so it is never held back by a cooldown and starts none.
+        // Only a rollback changes the system, so only a rollback starts a cooldown: after it, neither another
+        // rollback nor a page asking for one makes sense until the system settles. A page changes nothing
+        // and must not hold back a later, worse breach's rollback; a notify is never held back.
         if (trigger.Action != TriggerAction.Notify)
         {
             if (lastAction.TryGetValue(verdict.Labels, out var last) && at < last + policy.Cooldown)
@@ -128,7 +131,10 @@ public static class PolicyStateMachine
                 };
             }
 
-            lastAction[verdict.Labels] = at;
+            if (trigger.Action == TriggerAction.Rollback)
+            {
+                lastAction[verdict.Labels] = at;
+            }
         }
 
         return NewDecision(policy, trigger, verdict, at, DecisionKind.Act, since) with

@@ -42,10 +42,12 @@ internal static class BacktestTableWriter
             sb.Append(decisions).Append('\n');
         }
 
-        var summary = new TextTable("POLICY", "EVALUATIONS", "PASS", "BREACH", "INCONCLUSIVE", "ERROR", "ACTIONS", "SUPPRESSED", "INCONCLUSIVE RUNS");
+        // Evaluations count the policy's runs; the verdict columns count one verdict per trigger and series.
+        var summary = new TextTable("POLICY", "EVALUATIONS", "VERDICTS", "PASS", "BREACH", "INCONCLUSIVE", "ERROR", "ACTIONS", "SUPPRESSED", "INCONCLUSIVE RUNS");
         foreach (var s in result.Summaries)
         {
-            summary.Add(s.Policy, N(s.Evaluations), N(s.Passes), N(s.Breaches), N(s.Inconclusive), N(s.Errors), N(s.Actions), N(s.Suppressed), N(s.InconclusiveRuns));
+            var verdicts = s.Passes + s.Breaches + s.Inconclusive + s.Errors;
+            summary.Add(s.Policy, N(s.Evaluations), N(verdicts), N(s.Passes), N(s.Breaches), N(s.Inconclusive), N(s.Errors), N(s.Actions), N(s.Suppressed), N(s.InconclusiveRuns));
         }
 
         return sb.Append(summary).Append('\n').ToString();

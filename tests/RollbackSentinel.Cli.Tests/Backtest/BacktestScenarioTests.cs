@@ -147,7 +147,7 @@ public sealed class BacktestScenarioTests(ScenarioHistory prometheus) : IClassFi
         // extrapolates no further back than its zero start, so rate[1m] reads 0.2 * 45/60 = 0.15.
         Assert.Equal(0, table.ExitCode);
         Assert.Contains("2026-11-20T10:00:45Z  lowtraffic  error-rate-spike  -       inconclusive run  -      0.05       4 evaluations in a row without a verdict: low traffic: total 0.15 < minTotal 0.5", table.Output);
-        Assert.Contains("lowtraffic  161          0     0       161           0      0        0           1", table.Output);
+        Assert.Contains("lowtraffic  161          161       0     0       161           0      0        0           1", table.Output);
     }
 
     [Fact]

@@ -177,6 +177,32 @@ public sealed class PolicyStateMachineTests
     }
 
     [Fact]
+    public void Page_DoesNotStartACooldown_SoALaterRollbackStillActs()
+    {
+        var page = ErrorRate(name: "latency", action: TriggerAction.Page);
+        var rollback = ErrorRate(name: "errors");
+        var policy = Policy(page, rollback);
+        var s1 = PolicyStateMachine.Step(policy, PolicyState.Empty, T0, [new(page, [V(B)]), new(rollback, [V(P)])]);
+
+        var s2 = PolicyStateMachine.Step(policy, s1.State, T0 + Step, [new(page, [V(B)]), new(rollback, [V(B)])]);
+
+        Assert.Equal((DecisionKind.Act, TriggerAction.Page), (s1.Decisions.Single().Kind, s1.Decisions.Single().Action));
+        Assert.Equal((DecisionKind.Act, TriggerAction.Rollback), (s2.Decisions.Single().Kind, s2.Decisions.Single().Action));
+    }
+
+    [Fact]
+    public void Page_AfterARollback_IsSuppressedByTheCooldown()
+    {
+        var page = ErrorRate(name: "latency", action: TriggerAction.Page);
+        var rollback = ErrorRate(name: "errors");
+        var policy = Policy(page, rollback);
+
+        var step = PolicyStateMachine.Step(policy, PolicyState.Empty, T0, [new(rollback, [V(B)]), new(page, [V(B)])]);
+
+        Assert.Equal([(TriggerAction.Rollback, DecisionKind.Act), (TriggerAction.Page, DecisionKind.SuppressedByCooldown)], step.Decisions.Select(d => (d.Action, d.Kind)));
+    }
+
+    [Fact]
     public void Notify_IsNeitherSuppressedByNorStartingACooldown()
     {
         var policy = Policy(Threshold(ComparisonOperator.GreaterThan, 1, action: TriggerAction.Notify));
