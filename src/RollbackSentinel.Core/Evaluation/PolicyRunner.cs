@@ -1,0 +1,55 @@
+using RollbackSentinel.Core.Policies;
+using RollbackSentinel.Core.State;
+
+namespace RollbackSentinel.Core.Evaluation;
+
+/// <summary>
+/// A policy with its state, evaluated "now" as told by a <see cref="TimeProvider"/>: the live counterpart
+/// of the backtest, for the daemon. Not thread-safe: a policy's evaluations never overlap.
+/// </summary>
+public sealed class PolicyRunner
+{
+    private readonly TimeProvider _time;
+
+    public PolicyRunner(Policy policy, TimeProvider time, PolicyState? state = null)
+    {
+        ArgumentNullException.ThrowIfNull(policy);
+        ArgumentNullException.ThrowIfNull(time);
+        Policy = policy;
+        _time = time;
+        State = state ?? PolicyState.Empty;
+    }
+
+    public Policy Policy { get; private set; }
+
+    public PolicyState State { get; private set; }
+
+    /// <summary>The latest evaluation, for APIs that show the last evidence.</summary>
+    public PolicyEvaluation? Last { get; private set; }
+
+    public async ValueTask<PolicyEvaluation> EvaluateAsync(IQueryResolver resolver, CancellationToken cancellationToken)
+    {
+        var evaluation = await PolicyEvaluator.EvaluateAsync(Policy, State, _time.GetUtcNow(), resolver, cancellationToken).ConfigureAwait(false);
+        State = evaluation.Step.State;
+        Last = evaluation;
+        return evaluation;
+    }
+
+    /// <summary>
+    /// Swaps in an edited version of the policy. Triggers whose definition did not change keep their state
+    /// (a pending <c>for</c> goes on); changed or removed triggers start afresh. Cooldowns are kept.
+    /// </summary>
+    public void Update(Policy policy)
+    {
+        ArgumentNullException.ThrowIfNull(policy);
+        var unchanged = policy.Triggers
+            .Where(t => Policy.Triggers.Any(old => old.Name == t.Name && SameDefinition(old, t)))
+            .Select(t => t.Name)
+            .ToHashSet(StringComparer.Ordinal);
+        State = State with { Series = State.Series.RemoveRange(State.Series.Keys.Where(k => !unchanged.Contains(k.Trigger))) };
+        Policy = policy;
+    }
+
+    // Source positions move when a file is edited elsewhere; they are not part of what a trigger means.
+    private static bool SameDefinition(Trigger a, Trigger b) => a with { Source = null } == b with { Source = null };
+}
