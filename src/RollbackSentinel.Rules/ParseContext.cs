@@ -51,14 +51,22 @@ internal sealed class MapReader
                 continue;
             }
 
-            if (!_entries.TryAdd(key.Value, (key, v)))
+            var marker = key.Value.IndexOf(DuplicateKeyMarkingParser.Marker, StringComparison.Ordinal);
+            if (marker >= 0)
             {
-                ctx.Error(key.Start, Field(key.Value), $"'{key.Value}' is set twice in the same mapping");
+                var name = key.Value[..marker];
+                ctx.Error(key.Start, Field(name), $"'{name}' is set twice in the same mapping");
+                continue;
             }
+
+            _entries.Add(key.Value, (key, v));
         }
     }
 
     public string Path { get; }
+
+    /// <summary>True when the mapping has no (non-duplicate) key at all.</summary>
+    public bool IsEmpty => _entries.Count == 0;
 
     /// <summary>Where this mapping is introduced (its key), for errors about the mapping as a whole.</summary>
     public Mark Start => _owner;
@@ -298,6 +306,9 @@ internal sealed class MapReader
     public static string Describe(YamlNode node) => node switch
     {
         YamlScalarNode s when IsNull(s) => "nothing (null)",
+        YamlScalarNode { Style: ScalarStyle.SingleQuoted or ScalarStyle.DoubleQuoted } s
+            when double.TryParse(s.Value, NumberStyles.Float, CultureInfo.InvariantCulture, out _) || s.Value is "true" or "false"
+            => $"the quoted string \"{s.Value}\" (remove the quotes)",
         YamlScalarNode s => $"'{Trim(s.Value ?? string.Empty)}'",
         YamlSequenceNode => "a list",
         YamlMappingNode => "a mapping",

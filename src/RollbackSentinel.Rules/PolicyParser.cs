@@ -40,13 +40,20 @@ public static partial class PolicyParser
         var policies = new List<Policy>();
         var queries = new List<QueryLocation>();
         var stream = new YamlStream();
+        var parser = new Parser(new StringReader(text));
         try
         {
-            stream.Load(new StringReader(text));
+            stream.Load(new DuplicateKeyMarkingParser(parser));
         }
         catch (YamlException e)
         {
             ctx.Error(e.Start, string.Empty, $"YAML syntax error: {Unwrap(e).Message}");
+            return new FileParseResult(file, policies, ctx.Diagnostics, queries);
+        }
+        catch (Exception e) when (e is InvalidOperationException or ArgumentException)
+        {
+            // YamlDotNet throws these instead of a YamlException for some malformed input (aaubry/YamlDotNet#541).
+            ctx.Error(parser.Current?.Start ?? Mark.Empty, string.Empty, $"YAML syntax error: the YAML reader stopped here ({e.Message})");
             return new FileParseResult(file, policies, ctx.Diagnostics, queries);
         }
 
@@ -121,17 +128,8 @@ public static partial class PolicyParser
         var schedule = ParseSchedule(spec);
         var cooldown = spec.Duration("cooldown") ?? Policy.DefaultCooldown;
         var dryRun = spec.Bool("dryRun") ?? false;
-        var triggers = ParseTriggers(spec, queries);
+        var triggers = ParseTriggers(spec, queries, schedule);
         spec.ReportUnknown();
-
-        if (schedule is IntervalSchedule interval)
-        {
-            foreach (var t in triggers.Where(t => t.For > TimeSpan.Zero && t.For < interval.Interval))
-            {
-                ctx.Warning(new Mark(0, t.Source!.Line, t.Source.Column), $"spec.triggers[{t.Name}].for",
-                    $"'for' ({PromDuration.Format(t.For)}) is shorter than the interval ({PromDuration.Format(interval.Interval)}): the trigger fires on its second breaching evaluation");
-            }
-        }
 
         if (name is null || target is null || schedule is null)
         {
@@ -170,6 +168,14 @@ public static partial class PolicyParser
         return result;
     }
 
+    // Quartz appends advice about its own API ("call CronExpression.Parse(..., CronFormat.Unix)"), which a
+    // policy author cannot act on; keep its description of the problem only.
+    private static string CronProblem(string message)
+    {
+        var advice = message.IndexOf(" Or read it as written", StringComparison.Ordinal);
+        return (advice >= 0 ? message[..advice] : message).TrimEnd();
+    }
+
     private static CronSchedule? ParseCron(MapReader s)
     {
         var expr = s.String("cron", required: true);
@@ -186,7 +192,7 @@ public static partial class PolicyParser
         catch (FormatException e)
         {
             s.Context.Error(s.Node("cron")!.Start, s.Field("cron"),
-                $"'{expr}' is not a valid Quartz cron expression (seconds first, e.g. \"0/15 * * * * ?\"): {e.Message}");
+                $"'{expr}' is not a valid Quartz cron expression (seconds first, e.g. \"0/15 * * * * ?\"): {CronProblem(e.Message)}");
             return null;
         }
     }
@@ -283,7 +289,7 @@ public static partial class PolicyParser
                 }
             }
 
-            if (weights.Count == 0 && !w.Context.HasErrors)
+            if (w.IsEmpty)
             {
                 h.Context.Error(w.Start, h.Field("weights"), "must name at least one server");
             }
@@ -292,7 +298,7 @@ public static partial class PolicyParser
         return uri is null || backend is null || weights.Count == 0 ? null : new HAProxyTarget(uri, backend, weights);
     }
 
-    private static List<Trigger> ParseTriggers(MapReader spec, List<QueryLocation> queries)
+    private static List<Trigger> ParseTriggers(MapReader spec, List<QueryLocation> queries, Schedule? schedule)
     {
         var ctx = spec.Context;
         var result = new List<Trigger>();
@@ -336,6 +342,12 @@ public static partial class PolicyParser
             var kind = OneOf(t, TriggerKinds, required: true);
             TriggerCondition? condition = kind is null ? null : t.Map(kind) is { } block ? ParseCondition(kind, block, queries) : null;
             var forDuration = t.Duration("for") ?? TimeSpan.Zero;
+            if (schedule is IntervalSchedule interval && forDuration > TimeSpan.Zero && forDuration < interval.Interval)
+            {
+                ctx.Warning(t.Node("for")!.Start, t.Field("for"),
+                    $"'for' ({PromDuration.Format(forDuration)}) is shorter than the interval ({PromDuration.Format(interval.Interval)}): the trigger fires on its second breaching evaluation");
+            }
+
             var action = t.Enum("action", Actions, required: true);
             var noData = t.Enum("noData", ["inconclusive", "breach"]);
             var limit = t.Integer("inconclusiveLimit", 1, 10_000);
@@ -441,7 +453,7 @@ public static partial class PolicyParser
         {
             if (n < 0 || !double.IsFinite(n))
             {
-                c.Context.Error(node.Start, c.Field(key), $"must not be negative, got {s.Value}");
+                c.Context.Error(node.Start, c.Field(key), $"must be a finite number that is not negative, got {s.Value}");
                 return null;
             }
 

@@ -44,7 +44,7 @@ public static class RuleSetLoader
         }
 
         var results = new List<FileParseResult>();
-        foreach (var file in files.Distinct(StringComparer.Ordinal).Order(StringComparer.Ordinal))
+        foreach (var file in files.DistinctBy(Path.GetFullPath, StringComparer.Ordinal).Order(StringComparer.Ordinal))
         {
             string text;
             try

@@ -49,20 +49,36 @@ public static class PromDuration
 
             if (pos == digitsStart)
             {
+                value = TimeSpan.Zero;
                 error = $"'{text}' is not a duration: expected a number at position {pos + 1} (use e.g. 30s, 2m, 1h30m)";
                 return false;
             }
 
+            if (pos < text.Length && text[pos] == '.')
+            {
+                value = TimeSpan.Zero;
+                error = $"'{text}' is not a duration: fractions are not allowed, combine units instead (1h30m, 1500ms)";
+                return false;
+            }
+
             var unitStart = pos;
-            while (pos < text.Length && char.IsAsciiLetterLower(text[pos]))
+            while (pos < text.Length && char.IsAsciiLetter(text[pos]))
             {
                 pos++;
             }
 
             var unit = text[unitStart..pos];
             var unitIndex = Array.FindIndex(Units, u => u.Unit == unit);
+            if (unitIndex < 0 && Array.FindIndex(Units, u => u.Unit == unit.ToLowerInvariant()) >= 0)
+            {
+                value = TimeSpan.Zero;
+                error = $"'{text}' is not a duration: units are lower-case ({unit.ToLowerInvariant()}, not {unit})";
+                return false;
+            }
+
             if (unitIndex < 0)
             {
+                value = TimeSpan.Zero;
                 error = unit.Length == 0
                     ? $"'{text}' is not a duration: the number {text[digitsStart..pos]} has no unit (ms, s, m, h, d, w, y)"
                     : $"'{text}' is not a duration: unknown unit '{unit}' (use ms, s, m, h, d, w, y)";
@@ -71,6 +87,7 @@ public static class PromDuration
 
             if (unitIndex <= lastUnitIndex)
             {
+                value = TimeSpan.Zero;
                 error = $"'{text}' is not a duration: units must go from largest to smallest, each once (e.g. 1h30m)";
                 return false;
             }
@@ -78,6 +95,7 @@ public static class PromDuration
             lastUnitIndex = unitIndex;
             if (!long.TryParse(text.AsSpan(digitsStart, unitStart - digitsStart), NumberStyles.None, CultureInfo.InvariantCulture, out var n))
             {
+                value = TimeSpan.Zero;
                 error = $"'{text}' is not a duration: the number is too large";
                 return false;
             }
@@ -88,6 +106,7 @@ public static class PromDuration
             }
             catch (OverflowException)
             {
+                value = TimeSpan.Zero;
                 error = $"'{text}' is not a duration: it is too long";
                 return false;
             }

@@ -33,15 +33,15 @@ public sealed partial record Template
         {
             var open = text.IndexOf("{{", pos, StringComparison.Ordinal);
             var strayClose = text.IndexOf("}}", pos, StringComparison.Ordinal);
+            if (strayClose >= 0 && (open < 0 || strayClose < open))
+            {
+                template = null;
+                error = $"'}}}}' at position {strayClose + 1} has no matching '{{{{'";
+                return false;
+            }
+
             if (open < 0)
             {
-                if (strayClose >= 0)
-                {
-                    template = null;
-                    error = $"'}}}}' at position {strayClose + 1} has no matching '{{{{'";
-                    return false;
-                }
-
                 break;
             }
 
@@ -117,6 +117,11 @@ public sealed partial record Template
     }
 
     public override string ToString() => Text;
+
+    // LabelNames is derived from Text, so Text alone decides equality (the array would compare by reference).
+    public bool Equals(Template? other) => other is not null && string.Equals(Text, other.Text, StringComparison.Ordinal);
+
+    public override int GetHashCode() => StringComparer.Ordinal.GetHashCode(Text);
 
     [GeneratedRegex(@"^labels\.([a-zA-Z_][a-zA-Z0-9_]*)$")]
     private static partial Regex LabelReference();

@@ -13,7 +13,20 @@ public static class CliApp
             BacktestCommand.Create(),
         };
 
+        var parsed = root.Parse(args);
+        if (parsed.Errors.Count > 0)
+        {
+            // A wrong command line is a usage error (2), not "the rules have errors" (1).
+            foreach (var e in parsed.Errors)
+            {
+                await error.WriteLineAsync($"error: {e.Message}").ConfigureAwait(false);
+            }
+
+            await error.WriteLineAsync("Run 'rollback-sentinel --help' for usage.").ConfigureAwait(false);
+            return ExitCodes.Usage;
+        }
+
         var config = new InvocationConfiguration { Output = output, Error = error };
-        return await root.Parse(args).InvokeAsync(config, cancellationToken).ConfigureAwait(false);
+        return await parsed.InvokeAsync(config, cancellationToken).ConfigureAwait(false);
     }
 }
