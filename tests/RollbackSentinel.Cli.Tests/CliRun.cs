@@ -32,3 +32,17 @@ internal sealed class RulesFolder : IDisposable
 
     public void Dispose() => Directory.Delete(Path, recursive: true);
 }
+
+/// <summary>Policy documents for tests: the common header (name, a webhook target, schedule) around given triggers.</summary>
+internal static class PolicyYaml
+{
+    /// <param name="name">metadata.name.</param>
+    /// <param name="triggers">The trigger list, written from column 0 (<c>- name: ...</c>).</param>
+    /// <param name="interval">The schedule interval, or null for none (the default).</param>
+    public static string WithWebhook(string name, string triggers, string? interval = "15s")
+    {
+        var schedule = interval is null ? string.Empty : $"  schedule:\n    interval: {interval}\n";
+        var indented = string.Join('\n', triggers.Split('\n').Select(l => l.Length == 0 ? l : "    " + l));
+        return $"apiVersion: rollback-sentinel/v1\nkind: RollbackPolicy\nmetadata:\n  name: {name}\nspec:\n  target:\n    webhook:\n      url: http://127.0.0.1:9/rollback\n{schedule}  triggers:\n{indented}\n";
+    }
+}

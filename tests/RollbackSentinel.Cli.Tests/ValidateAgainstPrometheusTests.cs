@@ -6,30 +6,21 @@ namespace RollbackSentinel.Cli.Tests;
 /// <summary><c>validate --prometheus</c> asks a real Prometheus to parse every query and points at the bad ones.</summary>
 public sealed class ValidateAgainstPrometheusTests(ScenarioHistory prometheus) : IClassFixture<ScenarioHistory>
 {
-    private const string Policy = """
-        apiVersion: rollback-sentinel/v1
-        kind: RollbackPolicy
-        metadata:
-          name: checkout
-        spec:
-          target:
-            webhook:
-              url: http://127.0.0.1:9/rollback
-          triggers:
-            - name: errors
-              errorRate:
-                errors: sum(rate(http_requests_total{code=~"5.."}[1m]))
-                total: sum(rate(http_requests_total[1m])) by by (app)
-                max: 0.05
-                minTotal: 0.5
-              action: rollback
-            - name: queue
-              threshold:
-                query: max(queue_depth) > bool
-                op: ">"
-                value: 1
-              action: notify
-        """;
+    private static readonly string Policy = PolicyYaml.WithWebhook("checkout", interval: null, triggers: """
+        - name: errors
+          errorRate:
+            errors: sum(rate(http_requests_total{code=~"5.."}[1m]))
+            total: sum(rate(http_requests_total[1m])) by by (app)
+            max: 0.05
+            minTotal: 0.5
+          action: rollback
+        - name: queue
+          threshold:
+            query: max(queue_depth) > bool
+            op: ">"
+            value: 1
+          action: notify
+        """);
 
     [Fact]
     public async Task Validate_WithPrometheus_ReportsEachRejectedQueryAtItsLine()

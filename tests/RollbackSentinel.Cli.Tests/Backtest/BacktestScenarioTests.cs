@@ -19,18 +19,8 @@ public sealed class BacktestScenarioTests(ScenarioHistory prometheus) : IClassFi
     /// <summary>One decision line as the contract names it, with the value rounded for comparison.</summary>
     private sealed record Decision(string Policy, string Trigger, string At, string Action, double? Value, double? Threshold, string Labels);
 
-    private static string ErrorRatePolicy(string name, string app, string @for = "2m", string noData = "inconclusive", string by = "") => $"""
-        apiVersion: rollback-sentinel/v1
-        kind: RollbackPolicy
-        metadata:
-          name: {name}
-        spec:
-          target:
-            webhook:
-              url: http://127.0.0.1:9/rollback
-          schedule:
-            interval: 15s
-          triggers:
+    private static string ErrorRatePolicy(string name, string app, string @for = "2m", string noData = "inconclusive", string by = "") =>
+        PolicyYaml.WithWebhook(name, $"""
             - name: error-rate-spike
               errorRate:
                 errors: sum {by}(rate(http_requests_total{"{"}app="{app}",code=~"5.."{"}"}[1m]))
@@ -40,23 +30,13 @@ public sealed class BacktestScenarioTests(ScenarioHistory prometheus) : IClassFi
               for: {@for}
               noData: {noData}
               action: rollback
-        """;
+            """);
 
     private static string P95(string app, string track) =>
         $"histogram_quantile(0.95, sum by (le) (rate(http_request_duration_seconds_bucket{{app=\"{app}\",track=\"{track}\"}}[2m])))";
 
-    private static string LatencyPolicy(string name, string app, string baseline) => $"""
-        apiVersion: rollback-sentinel/v1
-        kind: RollbackPolicy
-        metadata:
-          name: {name}
-        spec:
-          target:
-            webhook:
-              url: http://127.0.0.1:9/rollback
-          schedule:
-            interval: 15s
-          triggers:
+    private static string LatencyPolicy(string name, string app, string baseline) =>
+        PolicyYaml.WithWebhook(name, $"""
             - name: p95
               latency:
                 query: {P95(app, "canary")}
@@ -66,7 +46,7 @@ public sealed class BacktestScenarioTests(ScenarioHistory prometheus) : IClassFi
                 maxIncrease: 50ms
               for: 2m
               action: page
-        """;
+            """);
 
     private async Task<(List<Decision> Decisions, CliRun Run)> BacktestAsync(string yaml, params string[] extra)
     {
@@ -254,25 +234,14 @@ public sealed class BacktestScenarioTests(ScenarioHistory prometheus) : IClassFi
     [Fact]
     public async Task AvailabilityDrop_RollsBackAfterOneMinute()
     {
-        var yaml = """
-            apiVersion: rollback-sentinel/v1
-            kind: RollbackPolicy
-            metadata:
-              name: availability
-            spec:
-              target:
-                webhook:
-                  url: http://127.0.0.1:9/rollback
-              schedule:
-                interval: 15s
-              triggers:
-                - name: availability
-                  availability:
-                    query: avg(up{job="availability"})
-                    min: 0.95
-                  for: 1m
-                  action: rollback
-            """;
+        var yaml = PolicyYaml.WithWebhook("availability", """
+            - name: availability
+              availability:
+                query: avg(up{job="availability"})
+                min: 0.95
+              for: 1m
+              action: rollback
+            """);
 
         var (decisions, _) = await BacktestAsync(yaml);
 

@@ -14,44 +14,33 @@ namespace RollbackSentinel.Cli.Tests.Backtest;
 /// </summary>
 public sealed class LiveAgreesWithBacktestTests(ScenarioHistory prometheus) : IClassFixture<ScenarioHistory>
 {
-    private const string Rules = """
-        apiVersion: rollback-sentinel/v1
-        kind: RollbackPolicy
-        metadata:
-          name: bad
-        spec:
-          target:
-            webhook:
-              url: http://127.0.0.1:9/rollback
-          schedule:
-            interval: 15s
-          triggers:
-            - name: errors
-              errorRate:
-                errors: sum(rate(http_requests_total{app="bad",code=~"5.."}[1m]))
-                total: sum(rate(http_requests_total{app="bad"}[1m]))
-                max: 0.05
-                minTotal: 0.5
-              for: 2m
-              action: rollback
-            - name: p95-vs-yesterday
-              latency:
-                query: histogram_quantile(0.95, sum by (le) (rate(http_request_duration_seconds_bucket{app="daily-regression"}[2m])))
-                baseline:
-                  offset: 1d
-                maxRatio: 1.5
-              for: 1m
-              action: page
-            - name: gap
-              errorRate:
-                errors: sum(rate(http_requests_total{app="gap",code=~"5.."}[1m]))
-                total: sum(rate(http_requests_total{app="gap"}[1m]))
-                max: 0.05
-                minTotal: 0.5
-              for: 1m
-              noData: breach
-              action: notify
-        """;
+    private static readonly string Rules = PolicyYaml.WithWebhook("bad", """
+        - name: errors
+          errorRate:
+            errors: sum(rate(http_requests_total{app="bad",code=~"5.."}[1m]))
+            total: sum(rate(http_requests_total{app="bad"}[1m]))
+            max: 0.05
+            minTotal: 0.5
+          for: 2m
+          action: rollback
+        - name: p95-vs-yesterday
+          latency:
+            query: histogram_quantile(0.95, sum by (le) (rate(http_request_duration_seconds_bucket{app="daily-regression"}[2m])))
+            baseline:
+              offset: 1d
+            maxRatio: 1.5
+          for: 1m
+          action: page
+        - name: gap
+          errorRate:
+            errors: sum(rate(http_requests_total{app="gap",code=~"5.."}[1m]))
+            total: sum(rate(http_requests_total{app="gap"}[1m]))
+            max: 0.05
+            minTotal: 0.5
+          for: 1m
+          noData: breach
+          action: notify
+        """);
 
     [Fact]
     public async Task InstantEvaluationOnAClock_DecidesExactlyLikeTheBacktest()
