@@ -63,6 +63,9 @@ internal sealed class MapReader
         }
     }
 
+    /// <summary>No duration in a policy needs more than a year; larger ones are typos that would overflow date arithmetic.</summary>
+    public static readonly TimeSpan MaxDuration = TimeSpan.FromDays(366);
+
     public string Path { get; }
 
     /// <summary>True when the mapping has no (non-duplicate) key at all.</summary>
@@ -227,6 +230,12 @@ internal sealed class MapReader
         if (min is { } lo && value < lo)
         {
             _ctx.Error(node.Start, Field(key), $"must be at least {PromDuration.Format(lo)}, got {s.Value}");
+            return null;
+        }
+
+        if (value > MaxDuration)
+        {
+            _ctx.Error(node.Start, Field(key), $"must be at most {PromDuration.Format(MaxDuration)}, got {s.Value}");
             return null;
         }
 

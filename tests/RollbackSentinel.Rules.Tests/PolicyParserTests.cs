@@ -383,4 +383,12 @@ public sealed class PolicyParserTests
         Assert.Equal([TriggerAction.Rollback, TriggerAction.Page, TriggerAction.Rollback, TriggerAction.Notify], policy.Triggers.Select(t => t.Action));
         Assert.Equal(new Dictionary<string, string> { ["team"] = "payments" }, policy.Labels);
     }
+
+    [Fact]
+    public void Parse_DurationLongerThanAYear_IsRejectedBeforeItCanOverflowDateArithmetic()
+    {
+        var result = ParseFile(Document(spec: "cooldown: 8000y"));
+
+        Assert.Equal(["policy.yaml:9:13: spec.cooldown: must be at most 366d, got 8000y"], result.Diagnostics.Select(d => d.ToString()));
+    }
 }

@@ -105,15 +105,15 @@ public sealed partial class ValidateCommandTests
     }
 
     [Fact]
-    public async Task Validate_EmptyFolder_ExitsZeroWithNothingFound()
+    public async Task Validate_EmptyFolder_ExitsOneSoAMistypedCIPathCannotPass()
     {
         using var dir = new TempDir();
 
         var (exit, stdout, stderr) = await Validate(dir.Path);
 
-        Assert.Equal(ExitCodes.Ok, exit);
+        Assert.Equal(ExitCodes.InvalidRules, exit);
         Assert.Equal(["0 file(s), 0 valid policies with 0 trigger(s): 0 error(s), 0 warning(s)"], stdout);
-        Assert.Empty(stderr);
+        Assert.Equal(["error: no rule files (*.yaml, *.yml) found in the given paths"], stderr);
     }
 
     [Fact]

@@ -61,23 +61,38 @@ public sealed class Backtester
     }
 
     /// <summary>The evaluation times of a policy within the window.</summary>
-    public IReadOnlyList<DateTimeOffset> EvaluationTimes(Policy policy, BacktestWindow window)
+    public IReadOnlyList<DateTimeOffset> EvaluationTimes(Policy policy, BacktestWindow window) => Times(policy, window).ToArray();
+
+    /// <summary>How many times a policy would be evaluated, counting no further than <paramref name="limit"/> + 1 (cheap for any window).</summary>
+    public long CountEvaluations(Policy policy, BacktestWindow window, long limit)
     {
         ArgumentNullException.ThrowIfNull(policy);
         ArgumentNullException.ThrowIfNull(window);
-        var step = window.Step ?? (policy.Schedule as IntervalSchedule)?.Interval;
-        if (step is { } s)
-        {
-            var times = new List<DateTimeOffset>();
-            for (var t = window.From; t <= window.To; t += s)
-            {
-                times.Add(t);
-            }
+        return Step(policy, window) is { } s
+            ? window.To < window.From ? 0 : Math.Min(limit + 1, ((window.To - window.From).Ticks / s.Ticks) + 1)
+            : Times(policy, window).Take((int)Math.Min(int.MaxValue, limit + 1)).LongCount();
+    }
 
-            return times;
+    private static TimeSpan? Step(Policy policy, BacktestWindow window) => window.Step ?? (policy.Schedule as IntervalSchedule)?.Interval;
+
+    private IEnumerable<DateTimeOffset> Times(Policy policy, BacktestWindow window)
+    {
+        ArgumentNullException.ThrowIfNull(policy);
+        ArgumentNullException.ThrowIfNull(window);
+        if (Step(policy, window) is not { } s)
+        {
+            return _cronOccurrences((CronSchedule)policy.Schedule, window.From, window.To);
         }
 
-        return _cronOccurrences((CronSchedule)policy.Schedule, window.From, window.To).ToArray();
+        return Interval(window.From, window.To, s);
+
+        static IEnumerable<DateTimeOffset> Interval(DateTimeOffset from, DateTimeOffset to, TimeSpan step)
+        {
+            for (var t = from; t <= to; t += step)
+            {
+                yield return t;
+            }
+        }
     }
 
     /// <summary>
@@ -198,17 +213,21 @@ public sealed class Backtester
                 return;
             }
 
+            IReadOnlyList<RangeSeries> series;
             try
             {
-                var series = await _fetcher.FetchAsync(spec.Expression, start, end, step, ct).ConfigureAwait(false);
-                _data[spec] = spec.Time is BeforeDeployQueryTime
-                    ? new Prefetched(null, InstantQueryResolver.AverageEachSeries(series), null, shift, Rfc3339.Range(start, end))
-                    : new Prefetched(Index(series), null, null, shift, string.Empty);
+                series = await _fetcher.FetchAsync(spec.Expression, start, end, step, ct).ConfigureAwait(false);
             }
             catch (MetricsQueryException e) when (e.Kind is MetricsErrorKind.ServerError or MetricsErrorKind.Timeout or MetricsErrorKind.InvalidResponse)
             {
+                // As in the daemon, a failed query is an error verdict at each evaluation that needed it.
                 _data[spec] = new Prefetched(null, null, e.Message, shift, Rfc3339.Range(start, end)) { Failed = true };
+                return;
             }
+
+            _data[spec] = spec.Time is BeforeDeployQueryTime
+                ? new Prefetched(null, InstantQueryResolver.AverageEachSeries(series), null, shift, Rfc3339.Range(start, end))
+                : new Prefetched(Index(spec.Expression, series, start, step), null, null, shift, string.Empty);
         }
 
         public ValueTask<QueryOutcome> ResolveAsync(QuerySpec spec, DateTimeOffset at, CancellationToken cancellationToken)
@@ -226,7 +245,9 @@ public sealed class Backtester
 
             if (data.Constant is not null)
             {
-                return ValueTask.FromResult(QueryOutcome.Success(spec, data.ResolvedAt, data.Constant));
+                return ValueTask.FromResult(at < _deployedAt
+                    ? QueryOutcome.NotAvailable(spec, InstantQueryResolver.DeployNotBegun)
+                    : QueryOutcome.Success(spec, data.ResolvedAt, data.Constant));
             }
 
             var t = at - data.Shift;
@@ -234,13 +255,24 @@ public sealed class Backtester
             return ValueTask.FromResult(QueryOutcome.Success(spec, Rfc3339.Format(t), samples));
         }
 
-        private static Dictionary<long, List<Sample>> Index(IReadOnlyList<RangeSeries> series)
+        private static Dictionary<long, List<Sample>> Index(string query, IReadOnlyList<RangeSeries> series, DateTimeOffset start, TimeSpan step)
         {
             var byTime = new Dictionary<long, List<Sample>>();
             foreach (var s in series)
             {
                 foreach (var p in s.Points)
                 {
+                    // Some query frontends (Thanos, Cortex, Mimir) move range queries onto their own step grid.
+                    // Points that miss the evaluation times would silently read as "no data": refuse instead.
+                    if ((p.Timestamp - start).Ticks % step.Ticks != 0)
+                    {
+                        throw new MetricsQueryException(
+                            MetricsErrorKind.InvalidResponse,
+                            query,
+                            $"the backend returned a point at {Rfc3339.Format(p.Timestamp)}, off the requested grid ({Rfc3339.Format(start)} + k x {PromDuration.Format(step)}); " +
+                            "a query frontend is aligning range queries to the step: disable that alignment, or start the window on a multiple of the step");
+                    }
+
                     var key = p.Timestamp.ToUnixTimeMilliseconds();
                     if (!byTime.TryGetValue(key, out var list))
                     {
@@ -263,7 +295,9 @@ public sealed class Backtester
                 gcd = Gcd(gcd, (times[i] - times[0]).Ticks);
             }
 
-            return gcd == 0 ? TimeSpan.FromSeconds(1) : TimeSpan.FromTicks(gcd);
+            // Prometheus steps are whole milliseconds at the least.
+            var ms = TimeSpan.TicksPerMillisecond;
+            return gcd < ms ? TimeSpan.FromSeconds(1) : TimeSpan.FromTicks(gcd / ms * ms);
         }
 
         private static long Gcd(long a, long b) => b == 0 ? a : Gcd(b, a % b);

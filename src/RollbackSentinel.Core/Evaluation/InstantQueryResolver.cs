@@ -30,6 +30,11 @@ public sealed class InstantQueryResolver : IQueryResolver
                     return QueryOutcome.NotAvailable(spec, NoDeployTime);
                 }
 
+                if (at < deployedAt)
+                {
+                    return QueryOutcome.NotAvailable(spec, DeployNotBegun);
+                }
+
                 var step = BeforeDeployStep(b.Window);
                 var window = Rfc3339.Range(deployedAt - b.Window, deployedAt);
                 try
@@ -48,6 +53,9 @@ public sealed class InstantQueryResolver : IQueryResolver
     }
 
     public const string NoDeployTime = "no deploy time is known for a before-deploy baseline";
+
+    /// <summary>Before the deploy there is nothing to compare with "before the deploy" (and its window is not over yet).</summary>
+    public const string DeployNotBegun = "the deploy has not begun yet";
 
     /// <summary>The before-deploy window is sampled at 30 points, at least a second apart.</summary>
     public static TimeSpan BeforeDeployStep(TimeSpan window) =>

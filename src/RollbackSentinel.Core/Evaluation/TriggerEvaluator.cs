@@ -34,6 +34,22 @@ public static class TriggerEvaluator
             ];
         }
 
+        // Once __name__ is dropped, two series with the same labels cannot be told apart: PromQL refuses such
+        // a vector too ("vector cannot contain metrics with the same labelset"). Deciding on either would be a guess.
+        var clash = outcomes.Values
+            .Where(o => o.Samples is not null)
+            .Select(o => (o.Spec, Duplicate: o.Samples!.GroupBy(s => s.Labels).FirstOrDefault(g => g.Count() > 1)?.Key))
+            .FirstOrDefault(x => x.Duplicate is not null);
+        if (clash.Duplicate is { } duplicate)
+        {
+            return
+            [
+                ConfigurationError(
+                    $"{clash.Spec.Role} query returns several series with labels {duplicate} once the metric name is dropped; aggregate them (e.g. sum by (...))",
+                    outcomes),
+            ];
+        }
+
         var verdicts = trigger.Condition switch
         {
             ErrorRateCondition e => EvaluateErrorRate(e, outcomes),
@@ -75,6 +91,19 @@ public static class TriggerEvaluator
         }
 
         var errorsByLabels = ByLabels(errors.Samples!);
+        var totalLabels = totals.Select(t => t.Labels).ToHashSet();
+        if (errorsByLabels.Keys.FirstOrDefault(l => !totalLabels.Contains(l)) is { } orphan)
+        {
+            // Usually a missing sum or a "by" on one side only. Counting those errors as zero would pass a
+            // release that is failing, so this is an error, never a pass.
+            return
+            [
+                ConfigurationError(
+                    $"errors series {orphan} has no total series with the same labels (total has {string.Join(", ", totalLabels.Take(3))}{(totalLabels.Count > 3 ? ", ..." : string.Empty)}): aggregate errors and total by the same labels",
+                    outcomes),
+            ];
+        }
+
         var result = new List<Verdict>(totals.Count);
         foreach (var t in totals)
         {
@@ -94,7 +123,8 @@ public static class TriggerEvaluator
                 continue;
             }
 
-            // Prometheus has no series for an error code that never happened: absent errors are zero errors.
+            // Prometheus has no series for an error code that never happened: absent errors are zero errors
+            // (every errors series present was matched to a total above).
             var e = errorsByLabels.TryGetValue(t.Labels, out var ev) ? ev : 0.0;
             if (NonFinite(e, "errors") is { } badErrors)
             {
@@ -240,6 +270,16 @@ public static class TriggerEvaluator
             : Inconclusive(LabelSet.Empty, VerdictReason.NoData, $"{missing.Spec.Role} query not made: {missing.Unavailable}", null, Evidence(outcomes, LabelSet.Empty));
     }
 
+    /// <summary>The queries' results cannot be combined as the trigger needs: an error, since it is the rule, not the data.</summary>
+    private static Verdict ConfigurationError(string summary, IReadOnlyDictionary<string, QueryOutcome> outcomes) => new()
+    {
+        Kind = VerdictKind.Error,
+        Reason = VerdictReason.IncompatibleSeries,
+        Labels = LabelSet.Empty,
+        Summary = summary,
+        Queries = outcomes.Values.Select(o => new QueryEvidence(o.Spec.Role, o.Spec.Expression, o.ResolvedAt, null, o.Samples is { } s ? $"{s.Count} series" : null)).ToArray(),
+    };
+
     private static (VerdictReason Reason, string Text)? NonFinite(double value, string what) =>
         double.IsNaN(value) ? (VerdictReason.NotANumber, $"{what} is NaN")
         : double.IsInfinity(value) ? (VerdictReason.Infinite, $"{what} is {Num(value)}")
@@ -274,8 +314,14 @@ public static class TriggerEvaluator
             if (o.Samples is { } samples)
             {
                 var own = samples.Where(s => s.Labels.Equals(labels)).Select(s => (double?)s.Value).FirstOrDefault();
-                value = own ?? (samples.Count == 1 ? samples[0].Value : null);
-                note = samples.Count == 0 ? "no series" : own is null && samples.Count > 1 ? $"{samples.Count} series, none with these labels" : null;
+
+                // Only a baseline stands in for every series when it is the only one; elsewhere a value is shown
+                // only for the series the verdict is about, so evidence never disagrees with the decision.
+                var shared = o.Spec.Role == QuerySpec.BaselineRole && samples.Count == 1 ? samples[0].Value : (double?)null;
+                value = own ?? shared;
+                note = samples.Count == 0 ? "no series"
+                    : value is null ? $"{samples.Count} series, none with labels {labels}"
+                    : null;
             }
 
             return new QueryEvidence(o.Spec.Role, o.Spec.Expression, o.ResolvedAt, value, note);

@@ -26,6 +26,9 @@ public enum VerdictReason
     LowTraffic,
     BaselineMissing,
     QueryFailed,
+
+    /// <summary>The results cannot be combined as the trigger needs (label sets that do not match, duplicates).</summary>
+    IncompatibleSeries,
 }
 
 /// <summary>One query's part in a verdict: the resolved PromQL, when it was evaluated, and the value it gave for this series.</summary>

@@ -46,6 +46,9 @@ public sealed record Decision
     /// <summary>For a suppressed decision: when the cooldown ends.</summary>
     public DateTimeOffset? CooldownUntil { get; init; }
 
+    /// <summary>The policy's <c>metadata.labels</c> (team, service), for routing and dashboards.</summary>
+    public IReadOnlyDictionary<string, string> PolicyLabels { get; init; } = new Dictionary<string, string>();
+
     /// <summary>One line for logs and tables.</summary>
     public string Message { get; init; } = string.Empty;
 }

@@ -34,6 +34,9 @@ public sealed record SeriesState
 
     public DateTimeOffset? NonConclusiveSince { get; init; }
 
+    /// <summary>How many evaluations in a row a firing series has been missing from its query's result.</summary>
+    public int AbsentRun { get; init; }
+
     internal bool IsDefault => Phase == TriggerPhase.Ok && NonConclusiveRun == 0;
 }
 
@@ -47,8 +50,11 @@ public sealed record PolicyState
 
     public ImmutableDictionary<SeriesKey, SeriesState> Series { get; init; } = ImmutableDictionary<SeriesKey, SeriesState>.Empty;
 
-    /// <summary>When a rollback last ran (or would have, in dry-run) per label set: cooldown is counted from here.</summary>
-    public ImmutableDictionary<LabelSet, DateTimeOffset> LastActionAt { get; init; } = ImmutableDictionary<LabelSet, DateTimeOffset>.Empty;
+    /// <summary>
+    /// When a rollback last ran (or would have, in dry-run) per target identity (<see cref="Policies.TargetIdentity"/>):
+    /// cooldown is counted from here.
+    /// </summary>
+    public ImmutableDictionary<string, DateTimeOffset> LastActionAt { get; init; } = ImmutableDictionary<string, DateTimeOffset>.Empty;
 
     public SeriesState Get(SeriesKey key) => Series.TryGetValue(key, out var s) ? s : SeriesState.Initial;
 }

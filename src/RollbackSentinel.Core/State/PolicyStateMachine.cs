@@ -1,3 +1,4 @@
+using System.Collections.Immutable;
 using RollbackSentinel.Core.Evaluation;
 using RollbackSentinel.Core.Metrics;
 using RollbackSentinel.Core.Policies;
@@ -9,8 +10,8 @@ namespace RollbackSentinel.Core.State;
 /// move to firing takes the trigger's action. Inconclusive and error verdicts never advance a trigger:
 /// a pending trigger that stops seeing breaches goes back to ok (the breach did not hold), a firing one
 /// stays firing until a pass. A run of them is surfaced once it reaches the trigger's limit.
-/// Cooldown (started by a rollback, holding back rollbacks and pages) and dry-run are applied per policy
-/// and label set. Pure: time comes in as an argument.
+/// Cooldown (started by a rollback, holding back rollbacks and pages of the same target) and dry-run are
+/// applied per policy. Pure: time comes in as an argument.
 /// </summary>
 public static class PolicyStateMachine
 {
@@ -25,19 +26,36 @@ public static class PolicyStateMachine
         var decisions = new List<Decision>();
         var transitions = new List<Transition>();
 
-        foreach (var (trigger, verdicts) in evaluations)
+        // Rollbacks first: when a rollback and a page fire at the same instant, the rollback acts and the
+        // page is held back by its cooldown, whatever order the triggers are written in.
+        foreach (var (trigger, verdicts) in evaluations.OrderBy(e => e.Trigger.Action == TriggerAction.Rollback ? 0 : 1))
         {
             // Data with labels is back: the label-less "no series at all" state it replaces is over.
-            if (verdicts.Any(v => !v.Labels.IsEmpty))
+            var emptyKey = new SeriesKey(trigger.Name, LabelSet.Empty);
+            if (verdicts.Any(v => !v.Labels.IsEmpty) && series.TryGetValue(emptyKey, out var emptyState))
             {
-                series.Remove(new SeriesKey(trigger.Name, LabelSet.Empty));
+                series.Remove(emptyKey);
+                if (emptyState.Phase == TriggerPhase.Firing)
+                {
+                    var back = Absent(LabelSet.Empty, "the query returns labelled series again");
+                    transitions.Add(new Transition(emptyKey, TriggerPhase.Firing, TriggerPhase.Ok, at, back));
+                    decisions.Add(NewDecision(policy, trigger, back, at, DecisionKind.Resolved, emptyState.BreachingSince) with
+                    {
+                        Message = "resolved: the query returns labelled series again",
+                    });
+                }
             }
 
-            foreach (var verdict in SpreadOverTrackedSeries(trigger, verdicts, state))
+            foreach (var (verdict, absent) in SpreadOverTrackedSeries(trigger, verdicts, state))
             {
                 var key = new SeriesKey(trigger.Name, verdict.Labels);
                 var before = state.Get(key);
-                var after = Advance(before, verdict, trigger, at);
+                var after = absent ? Vanish(before) : Advance(before, verdict, trigger, at);
+                var stale = absent && after.Phase == TriggerPhase.Firing && after.AbsentRun >= trigger.InconclusiveLimit;
+                if (stale)
+                {
+                    after = SeriesState.Initial;
+                }
 
                 if (after.Phase != before.Phase)
                 {
@@ -52,7 +70,9 @@ public static class PolicyStateMachine
                 {
                     decisions.Add(NewDecision(policy, trigger, verdict, at, DecisionKind.Resolved, before.BreachingSince) with
                     {
-                        Message = $"resolved: {verdict.Summary}",
+                        Message = stale
+                            ? $"resolved: the series has been absent for {before.AbsentRun + 1} evaluations"
+                            : $"resolved: {verdict.Summary}",
                     });
                 }
 
@@ -104,36 +124,45 @@ public static class PolicyStateMachine
                 // resets; a firing trigger has acted already and only a pass can resolve it.
                 var run = s.NonConclusiveRun + 1;
                 return s.Phase == TriggerPhase.Firing
-                    ? s with { NonConclusiveRun = run, NonConclusiveSince = s.NonConclusiveSince ?? at }
+                    ? s with { NonConclusiveRun = run, NonConclusiveSince = s.NonConclusiveSince ?? at, AbsentRun = 0 }
                     : new SeriesState { NonConclusiveRun = run, NonConclusiveSince = s.NonConclusiveSince ?? at };
         }
     }
 
+    /// <summary>
+    /// A tracked series missing from a result that has other series (a pod replaced, a deployment deleted).
+    /// Like a Prometheus alert, anything short of firing is simply forgotten, which keeps state bounded under
+    /// series churn. A firing series waits: it resolves once absent for the trigger's inconclusive limit.
+    /// </summary>
+    private static SeriesState Vanish(SeriesState s) =>
+        s.Phase == TriggerPhase.Firing ? s with { AbsentRun = s.AbsentRun + 1 } : SeriesState.Initial;
+
     private static Decision Fire(
-        Policy policy, Trigger trigger, Verdict verdict, DateTimeOffset at, DateTimeOffset? since,
-        System.Collections.Immutable.ImmutableDictionary<LabelSet, DateTimeOffset>.Builder lastAction)
+        Policy policy, Trigger trigger, Verdict verdict, DateTimeOffset at, DateTimeOffset? since, ImmutableDictionary<string, DateTimeOffset>.Builder lastAction)
     {
         var verb = policy.DryRun ? "would " + ActionVerb(trigger.Action) : ActionVerb(trigger.Action);
         var held = since is { } s && at > s ? $" (breaching for {PromDuration.Format(at - s)})" : string.Empty;
 
         // Only a rollback changes the system, so only a rollback starts a cooldown: after it, neither another
         // rollback nor a page asking for one makes sense until the system settles. A page changes nothing
-        // and must not hold back a later, worse breach's rollback; a notify is never held back.
+        // and must not hold back a later, worse breach's rollback; a notify is never held back. The cooldown
+        // belongs to what is rolled back: the target as rendered for this series.
         if (trigger.Action != TriggerAction.Notify)
         {
-            if (lastAction.TryGetValue(verdict.Labels, out var last) && at < last + policy.Cooldown)
+            var target = TargetIdentity.For(policy.Target, verdict.Labels);
+            if (lastAction.TryGetValue(target, out var last) && at < SaturatingAdd(last, policy.Cooldown))
             {
-                var until = last + policy.Cooldown;
+                var until = SaturatingAdd(last, policy.Cooldown);
                 return NewDecision(policy, trigger, verdict, at, DecisionKind.SuppressedByCooldown, since) with
                 {
                     CooldownUntil = until,
-                    Message = $"fired but in cooldown until {until.UtcDateTime:yyyy-MM-ddTHH:mm:ssZ}, not acting: {verdict.Summary}{held}",
+                    Message = $"fired but in cooldown until {Rfc3339.Format(until)}, not acting: {verdict.Summary}{held}",
                 };
             }
 
             if (trigger.Action == TriggerAction.Rollback)
             {
-                lastAction[verdict.Labels] = at;
+                lastAction[target] = at;
             }
         }
 
@@ -142,6 +171,9 @@ public static class PolicyStateMachine
             Message = $"{verb}: {verdict.Summary}{held}",
         };
     }
+
+    private static DateTimeOffset SaturatingAdd(DateTimeOffset t, TimeSpan d) =>
+        d >= DateTimeOffset.MaxValue - t ? DateTimeOffset.MaxValue : t + d;
 
     private static Decision NewDecision(Policy policy, Trigger trigger, Verdict verdict, DateTimeOffset at, DecisionKind kind, DateTimeOffset? since) => new()
     {
@@ -154,6 +186,7 @@ public static class PolicyStateMachine
         DryRun = policy.DryRun,
         Verdict = verdict,
         Since = since,
+        PolicyLabels = policy.Labels,
     };
 
     private static string ActionVerb(TriggerAction action) => action switch
@@ -164,42 +197,44 @@ public static class PolicyStateMachine
         _ => throw new ArgumentOutOfRangeException(nameof(action), action, null),
     };
 
+    private static Verdict Absent(LabelSet labels, string summary) => new()
+    {
+        Kind = VerdictKind.Inconclusive,
+        Reason = VerdictReason.NoData,
+        Labels = labels,
+        Summary = summary,
+    };
+
     /// <summary>
     /// A whole-trigger verdict (query failed, or no series at all) carries no labels. When the trigger already
-    /// tracks series, it applies to each of them, so a backend outage or a vanished series counts for the
-    /// series it hides instead of creating a phantom <c>{}</c> series.
+    /// tracks series, it applies to each of them, so a backend outage or an empty result counts for the
+    /// series it hides instead of creating a phantom <c>{}</c> series. A tracked series missing from a result
+    /// that has others is reported as absent.
     /// </summary>
-    private static IEnumerable<Verdict> SpreadOverTrackedSeries(Trigger trigger, IReadOnlyList<Verdict> verdicts, PolicyState state)
+    private static IEnumerable<(Verdict Verdict, bool Absent)> SpreadOverTrackedSeries(Trigger trigger, IReadOnlyList<Verdict> verdicts, PolicyState state)
     {
         var tracked = state.Series.Keys.Where(k => k.Trigger == trigger.Name && !k.Labels.IsEmpty).Select(k => k.Labels).ToList();
         var seen = new HashSet<LabelSet>();
         foreach (var v in verdicts)
         {
-            if (v.Labels.IsEmpty && !v.IsConclusive && tracked.Count > 0)
+            var wholeTrigger = v.Labels.IsEmpty && (!v.IsConclusive || v.NoDataCountedAsBreach);
+            if (wholeTrigger && tracked.Count > 0)
             {
                 foreach (var labels in tracked.Where(seen.Add))
                 {
-                    yield return v with { Labels = labels };
+                    yield return (v with { Labels = labels }, false);
                 }
 
                 continue;
             }
 
             seen.Add(v.Labels);
-            yield return v;
+            yield return (v, false);
         }
 
-        // A tracked series that is simply absent from this result has no data this time.
         foreach (var labels in tracked.Where(l => !seen.Contains(l)))
         {
-            var missing = new Verdict
-            {
-                Kind = VerdictKind.Inconclusive,
-                Reason = VerdictReason.NoData,
-                Labels = labels,
-                Summary = "series absent from this evaluation's result",
-            };
-            yield return trigger.NoData == NoDataPolicy.Breach ? TriggerEvaluator.ApplyNoDataBreach(missing) : missing;
+            yield return (Absent(labels, "series absent from this evaluation's result"), true);
         }
     }
 }

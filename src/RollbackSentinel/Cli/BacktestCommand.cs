@@ -81,11 +81,10 @@ internal static class BacktestCommand
             var backtester = new Backtester(client, CronOccurrences.Between);
             foreach (var policy in rules.Policies)
             {
-                var count = backtester.EvaluationTimes(policy, window).Count;
-                if (count > MaxEvaluationsPerPolicy)
+                if (backtester.CountEvaluations(policy, window, MaxEvaluationsPerPolicy) > MaxEvaluationsPerPolicy)
                 {
                     await error.WriteLineAsync(
-                        $"error: policy '{policy.Name}' would be evaluated {count} times in this window (limit {MaxEvaluationsPerPolicy}): use a shorter window or a larger --step").ConfigureAwait(false);
+                        $"error: policy '{policy.Name}' would be evaluated more than {MaxEvaluationsPerPolicy} times in this window: use a shorter window or a larger --step").ConfigureAwait(false);
                     return ExitCodes.Usage;
                 }
             }

@@ -9,7 +9,8 @@ internal static class CronOccurrences
     public static IEnumerable<DateTimeOffset> Between(CronSchedule schedule, DateTimeOffset from, DateTimeOffset to)
     {
         var cron = new CronExpression(schedule.Expression, TimeZoneInfo.Utc);
-        if (cron.IsSatisfiedBy(from))
+        // Quartz fires on whole seconds and IsSatisfiedBy ignores the fraction: only a whole-second start can be a fire time.
+        if (from.Ticks % TimeSpan.TicksPerSecond == 0 && cron.IsSatisfiedBy(from))
         {
             yield return from;
         }

@@ -58,7 +58,18 @@ internal static class ValidateCommand
             await output.WriteLineAsync(
                 $"{rules.Files.Count} file(s), {rules.Policies.Count} valid polic{(rules.Policies.Count == 1 ? "y" : "ies")} with {triggers} trigger(s): " +
                 $"{errors} error(s), {warnings} warning(s)").ConfigureAwait(false);
-            return errors > 0 || rules.Files.Count == 0 && rules.Diagnostics.Count > 0 ? ExitCodes.InvalidRules : ExitCodes.Ok;
+            if (rules.Files.Count == 0)
+            {
+                // A mistyped path in CI must not pass as "nothing wrong".
+                if (diagnostics.Count == 0)
+                {
+                    await error.WriteLineAsync("error: no rule files (*.yaml, *.yml) found in the given paths").ConfigureAwait(false);
+                }
+
+                return ExitCodes.InvalidRules;
+            }
+
+            return errors > 0 ? ExitCodes.InvalidRules : ExitCodes.Ok;
         });
         return command;
     }

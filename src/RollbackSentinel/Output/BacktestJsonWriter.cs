@@ -39,6 +39,17 @@ internal static class BacktestJsonWriter
             }
 
             w.WriteBoolean("dryRun", d.DryRun);
+            if (d.PolicyLabels.Count > 0)
+            {
+                w.WriteStartObject("policyLabels");
+                foreach (var (k, v) in d.PolicyLabels.OrderBy(l => l.Key, StringComparer.Ordinal))
+                {
+                    w.WriteString(k, v);
+                }
+
+                w.WriteEndObject();
+            }
+
             if (d.Since is { } since)
             {
                 w.WriteString("since", Rfc3339.Format(since));

@@ -60,6 +60,7 @@ public sealed class BacktestErrorTests(ScenarioHistory prometheus) : IClassFixtu
     [InlineData("2026-11-20T10:10:00Z", "2026-11-20T10:00:00Z", "error: the window is empty: --to (2026-11-20T10:00:00Z) must be after --from (2026-11-20T10:10:00Z)")]
     [InlineData("yesterday", "2026-11-20T10:00:00Z", "error: --from: 'yesterday' is not an RFC 3339 time such as 2026-11-22T10:00:00Z")]
     [InlineData("2026-11-20T10:00:00Z", "2026-11-20", "error: --to: '2026-11-20' is not an RFC 3339 time such as 2026-11-22T11:00:00Z")]
+    [InlineData("2026-11-20T10:00:00", "2026-11-20T11:00:00Z", "error: --from: '2026-11-20T10:00:00' is not an RFC 3339 time")]
     public async Task Backtest_BadWindow_ExitsTwoSayingWhatIsWrong(string from, string to, string message)
     {
         using var rules = new RulesFolder(("p.yaml", Policy));
@@ -102,5 +103,27 @@ public sealed class BacktestErrorTests(ScenarioHistory prometheus) : IClassFixtu
 
         Assert.Equal(2, run.ExitCode);
         Assert.Contains("error: --prometheus:", run.Error);
+    }
+
+    [Fact]
+    public async Task Backtest_CronPolicyFromAFractionOfASecond_EvaluatesOnTheScheduleOnly()
+    {
+        using var rules = new RulesFolder(("p.yaml", Policy.Replace("spec:\n", "spec:\n  schedule:\n    cron: \"0/30 * * * * ?\"\n", StringComparison.Ordinal)));
+
+        var run = await Backtest(rules.Path, from: "2026-11-20T10:00:00.0001Z", to: "2026-11-20T10:02:00Z");
+
+        Assert.True(run.ExitCode == 0, run.Error);
+        Assert.Contains("checkout  4            ", run.Output);
+    }
+
+    [Fact]
+    public async Task Backtest_LowerCaseRfc3339AndOffsets_AreAccepted()
+    {
+        using var rules = new RulesFolder(("p.yaml", Policy));
+
+        var run = await Backtest(rules.Path, from: "2026-11-20t12:00:00+02:00", to: "2026-11-20t10:01:00z");
+
+        Assert.True(run.ExitCode == 0, run.Error);
+        Assert.Contains("Backtest 2026-11-20T10:00:00Z..2026-11-20T10:01:00Z", run.Output);
     }
 }

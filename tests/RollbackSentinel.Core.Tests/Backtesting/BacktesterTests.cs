@@ -88,10 +88,56 @@ public sealed class BacktesterTests
 
         var result = await new Backtester(source, NoCron).RunAsync([policy], new BacktestWindow(T0, T0.AddMinutes(12), DeployedAt: deploy), CancellationToken.None);
 
-        var act = Assert.Single(result.Decisions);
+        var act = Assert.Single(result.Decisions, d => d.Kind == DecisionKind.Act);
         Assert.Equal(deploy + Step, act.At);
         Assert.Equal(0.1, act.Verdict.Baseline!.Value, 9);
         Assert.Contains(source.RangeCalls, c => c.Start == T0 && c.End == deploy && c.Step == TimeSpan.FromSeconds(20));
+    }
+
+    [Fact]
+    public async Task Run_BeforeDeployBaseline_IsNotUsedBeforeTheDeploy()
+    {
+        // The value jumps at T0+5m, five minutes before the deploy: no evaluation before the deploy may use a
+        // "before the deploy" baseline (it would be computed from the future).
+        var deploy = T0.AddMinutes(10);
+        var source = new FunctionMetricsSource((q, t) => q == "canary_q" ? [S(t >= T0.AddMinutes(5) ? 1.0 : 0.1)] : []);
+        var policy = Policy(Latency(baseline: new BeforeDeployBaseline(TimeSpan.FromMinutes(10)), maxRatio: 1.5));
+
+        var result = await new Backtester(source, NoCron).RunAsync([policy], new BacktestWindow(T0, T0.AddMinutes(12), DeployedAt: deploy), CancellationToken.None);
+
+        Assert.DoesNotContain(result.Decisions, d => d.Kind == DecisionKind.Act && d.At < deploy);
+    }
+
+    [Fact]
+    public async Task Run_BackendPointsOffTheRequestedGrid_FailsInsteadOfReadingAsNoData()
+    {
+        var shifted = new ShiftingSource(TimeSpan.FromSeconds(5));
+
+        var e = await Assert.ThrowsAsync<MetricsQueryException>(() =>
+            new Backtester(shifted, NoCron).RunAsync([Policy(ErrorRate())], new BacktestWindow(T0, T0.AddMinutes(1)), CancellationToken.None));
+
+        Assert.Equal(MetricsErrorKind.InvalidResponse, e.Kind);
+        Assert.Contains("off the requested grid", e.Message);
+    }
+
+    [Fact]
+    public void CountEvaluations_HugeWindow_IsCountedWithoutListingTheTimes()
+    {
+        var policy = Policy(ErrorRate()) with { Schedule = new IntervalSchedule(TimeSpan.FromSeconds(1)) };
+
+        var count = new Backtester(new FunctionMetricsSource(BadDeploy), NoCron)
+            .CountEvaluations(policy, new BacktestWindow(T0.AddYears(-100), T0), limit: 200_000);
+
+        Assert.Equal(200_001, count);
+    }
+
+    /// <summary>A backend whose range points are all shifted: what a step-aligning query frontend does.</summary>
+    private sealed class ShiftingSource(TimeSpan shift) : IMetricsSource
+    {
+        public Task<IReadOnlyList<Sample>> QueryAsync(string query, DateTimeOffset time, CancellationToken cancellationToken) => throw new NotSupportedException();
+
+        public Task<IReadOnlyList<RangeSeries>> QueryRangeAsync(string query, DateTimeOffset start, DateTimeOffset end, TimeSpan step, CancellationToken cancellationToken) =>
+            Task.FromResult<IReadOnlyList<RangeSeries>>([new RangeSeries(LabelSet.Empty, [new Point(start + shift, 1)])]);
     }
 
     [Fact]

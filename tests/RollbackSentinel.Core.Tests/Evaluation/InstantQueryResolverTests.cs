@@ -21,6 +21,18 @@ public sealed class InstantQueryResolverTests
     }
 
     [Fact]
+    public async Task Resolve_BeforeDeployBaselineBeforeTheDeploy_IsNotAvailableAndQueriesNothing()
+    {
+        var source = new FunctionMetricsSource((q, t) => [S(1)]);
+
+        var outcome = await new InstantQueryResolver(source, () => T0.AddMinutes(5))
+            .ResolveAsync(new QuerySpec("baseline", "q", new BeforeDeployQueryTime(TimeSpan.FromMinutes(10))), T0, CancellationToken.None);
+
+        Assert.Equal(InstantQueryResolver.DeployNotBegun, outcome.Unavailable);
+        Assert.Empty(source.RangeCalls);
+    }
+
+    [Fact]
     public async Task Resolve_BackendFailure_IsAFailureOutcomeWithTheMessage()
     {
         var source = new FunctionMetricsSource((q, t) => []) { Fail = q => new MetricsQueryException(MetricsErrorKind.Timeout, q, "timed out after 5s") };

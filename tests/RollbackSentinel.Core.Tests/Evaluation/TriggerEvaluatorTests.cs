@@ -110,6 +110,40 @@ public sealed class TriggerEvaluatorTests
     }
 
     [Fact]
+    public void ErrorRate_ErrorsLabelledDifferentlyFromTotal_IsAnErrorNeverAPassOfZeroErrors()
+    {
+        // A forgotten sum on the errors side: {code="500"} matches no total series.
+        var v = Single(ErrorRate(), new() { ["errors"] = [S(5, ("code", "500"))], ["total"] = [S(10)] });
+
+        Assert.Equal((VerdictKind.Error, VerdictReason.IncompatibleSeries), (v.Kind, v.Reason));
+        Assert.StartsWith("errors series {code=\"500\"} has no total series with the same labels (total has {})", v.Summary);
+    }
+
+    [Fact]
+    public void ErrorRate_EvidenceNeverShowsAnotherSeriesValue()
+    {
+        var trigger = ErrorRate();
+        var verdicts = TriggerEvaluator.Evaluate(trigger, Outcomes(trigger, new Dictionary<string, Sample[]>
+        {
+            ["errors"] = [S(2, ("deployment", "cart"))],
+            ["total"] = [S(10, ("deployment", "cart")), S(10, ("deployment", "search"))],
+        }));
+
+        var search = verdicts.Single(v => v.Labels["deployment"] == "search");
+        Assert.Equal(0, search.Value);
+        Assert.Null(search.Queries.Single(q => q.Role == "errors").Value);
+    }
+
+    [Fact]
+    public void AnyQuery_TwoSeriesWithTheSameLabelsOnceTheNameIsDropped_IsAnError()
+    {
+        var v = Single(Availability(), new() { ["value"] = [S(0.5, ("app", "x")), S(1, ("app", "x"))] });
+
+        Assert.Equal((VerdictKind.Error, VerdictReason.IncompatibleSeries), (v.Kind, v.Reason));
+        Assert.Equal("value query returns several series with labels {app=\"x\"} once the metric name is dropped; aggregate them (e.g. sum by (...))", v.Summary);
+    }
+
+    [Fact]
     public void AnyTrigger_QueryFailed_IsErrorNeverPass()
     {
         var trigger = ErrorRate();

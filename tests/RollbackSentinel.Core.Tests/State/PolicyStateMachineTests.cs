@@ -224,13 +224,16 @@ public sealed class PolicyStateMachineTests
         Assert.True(d.DryRun);
         Assert.Equal(DecisionKind.Act, d.Kind);
         Assert.Equal("would roll back: Breach", d.Message);
-        Assert.Equal(T0, state.LastActionAt[LabelSet.Empty]);
+        Assert.Equal(T0, state.LastActionAt["webhook"]);
     }
 
     [Fact]
-    public void SeveralLabelSets_HaveIndependentStateAndCooldown()
+    public void SeveralLabelSets_WithATemplatedTarget_HaveIndependentStateAndCooldown()
     {
-        var policy = Policy(ErrorRate(@for: Step));
+        var policy = Policy(ErrorRate(@for: Step)) with
+        {
+            Target = new KubectlTarget(WorkloadKind.Deployment, Template.Parse("{{ labels.deployment }}")),
+        };
         var cart = LabelSet.Of(("deployment", "cart"));
         var search = LabelSet.Of(("deployment", "search"));
         var state = PolicyState.Empty;
@@ -249,18 +252,136 @@ public sealed class PolicyStateMachineTests
     }
 
     [Fact]
-    public void TrackedSeries_AbsentFromResult_CountsAsNoDataAndResetsPending()
+    public void SeveralLabelSets_WithOneFixedTarget_ShareTheCooldownOfThatTarget()
+    {
+        // Two series, one thing to roll back: a second "kubectl rollout undo" would re-deploy the bad revision.
+        var policy = Policy(ErrorRate());
+        var cart = LabelSet.Of(("deployment", "cart"));
+
+        var step = PolicyStateMachine.Step(policy, PolicyState.Empty, T0, [new(policy.Triggers[0], [V(B, cart), V(B, LabelSet.Empty)])]);
+
+        Assert.Equal([DecisionKind.Act, DecisionKind.SuppressedByCooldown], step.Decisions.Select(d => d.Kind));
+    }
+
+    [Fact]
+    public void TrackedSeries_AbsentWhileOthersReport_IsForgottenUnlessFiring()
     {
         var policy = Policy(ErrorRate(@for: TimeSpan.FromMinutes(1)));
         var cart = LabelSet.Of(("deployment", "cart"));
-        var s1 = PolicyStateMachine.Step(policy, PolicyState.Empty, T0, [new(policy.Triggers[0], [V(B, cart)])]);
-        Assert.Equal(TriggerPhase.Pending, s1.State.Get(new SeriesKey("errors", cart)).Phase);
+        var search = LabelSet.Of(("deployment", "search"));
+        var s1 = PolicyStateMachine.Step(policy, PolicyState.Empty, T0, [new(policy.Triggers[0], [V(B, cart), V(I, search)])]);
+        Assert.Equal(2, s1.State.Series.Count);
 
-        var s2 = PolicyStateMachine.Step(policy, s1.State, T0 + Step, [new(policy.Triggers[0], [])]);
+        var s2 = PolicyStateMachine.Step(policy, s1.State, T0 + Step, [new(policy.Triggers[0], [V(P, LabelSet.Of(("deployment", "other")))])]);
 
-        var series = s2.State.Get(new SeriesKey("errors", cart));
-        Assert.Equal((TriggerPhase.Ok, 1), (series.Phase, series.NonConclusiveRun));
-        Assert.Equal(TriggerPhase.Pending, Assert.Single(s2.Transitions).From);
+        Assert.Empty(s2.State.Series);
+        Assert.Equal((TriggerPhase.Pending, TriggerPhase.Ok), (Assert.Single(s2.Transitions).From, s2.Transitions[0].To));
+        Assert.Empty(s2.Decisions);
+    }
+
+    [Fact]
+    public void FiringSeries_AbsentForTheInconclusiveLimit_IsResolvedSayingSo()
+    {
+        var policy = Policy(ErrorRate());
+        var cart = LabelSet.Of(("deployment", "cart"));
+        var other = LabelSet.Of(("deployment", "other"));
+        var state = PolicyStateMachine.Step(policy, PolicyState.Empty, T0, [new(policy.Triggers[0], [V(B, cart)])]).State;
+        var decisions = new List<Decision>();
+        for (var i = 1; i <= 4; i++)
+        {
+            var step = PolicyStateMachine.Step(policy, state, T0 + (i * Step), [new(policy.Triggers[0], [V(P, other)])]);
+            state = step.State;
+            decisions.AddRange(step.Decisions);
+        }
+
+        var resolved = Assert.Single(decisions);
+        Assert.Equal((DecisionKind.Resolved, T0 + (4 * Step)), (resolved.Kind, resolved.At));
+        Assert.Equal("resolved: the series has been absent for 4 evaluations", resolved.Message);
+        Assert.Empty(state.Series);
+    }
+
+    [Fact]
+    public void ManySeriesComingAndGoing_KeepTheStateBounded()
+    {
+        var policy = Policy(ErrorRate(@for: TimeSpan.FromMinutes(5)));
+        var state = PolicyState.Empty;
+        for (var i = 0; i < 1000; i++)
+        {
+            state = PolicyStateMachine.Step(policy, state, T0 + (i * Step), [new(policy.Triggers[0], [V(B, LabelSet.Of(("pod", $"p{i}"))), V(I, LabelSet.Of(("pod", $"q{i}")))])]).State;
+        }
+
+        Assert.Equal(2, state.Series.Count);
+    }
+
+    [Fact]
+    public void NoDataBreach_EmptyResultWithTrackedSeries_AppliesToThemNotToAPhantomEmptySeries()
+    {
+        var trigger = ErrorRate(@for: TimeSpan.FromSeconds(30), noData: NoDataPolicy.Breach);
+        var policy = Policy(trigger) with { Target = new KubectlTarget(WorkloadKind.Deployment, Template.Parse("{{ labels.pod }}")) };
+        var pod = LabelSet.Of(("pod", "a"));
+        var noData = TriggerEvaluator.ApplyNoDataBreach(V(I));
+        var state = PolicyState.Empty;
+        var decisions = new List<Decision>();
+        foreach (var (i, verdict) in new[] { (0, V(B, pod)), (1, noData), (2, noData), (3, noData), (4, noData) })
+        {
+            var step = PolicyStateMachine.Step(policy, state, T0 + (i * Step), [new(trigger, [verdict])]);
+            state = step.State;
+            decisions.AddRange(step.Decisions);
+        }
+
+        var act = Assert.Single(decisions);
+        Assert.Equal((pod, T0 + (2 * Step)), (act.Labels, act.At));
+        Assert.DoesNotContain(state.Series.Keys, k => k.Labels.IsEmpty);
+    }
+
+    [Fact]
+    public void FiringLabelLessSeries_EndedByLabelledData_IsResolvedNotDroppedSilently()
+    {
+        var trigger = Threshold(ComparisonOperator.GreaterThan, 1, NoDataPolicy.Breach);
+        var policy = Policy(trigger);
+        var s1 = PolicyStateMachine.Step(policy, PolicyState.Empty, T0, [new(trigger, [TriggerEvaluator.ApplyNoDataBreach(V(I))])]);
+        Assert.Equal(DecisionKind.Act, Assert.Single(s1.Decisions).Kind);
+
+        var s2 = PolicyStateMachine.Step(policy, s1.State, T0 + Step, [new(trigger, [V(P, LabelSet.Of(("pod", "a")))])]);
+
+        var resolved = Assert.Single(s2.Decisions);
+        Assert.Equal((DecisionKind.Resolved, "resolved: the query returns labelled series again"), (resolved.Kind, resolved.Message));
+        Assert.Empty(s2.State.Series);
+    }
+
+    [Fact]
+    public void RollbackAndPageFiringTogether_TheRollbackActsWhateverTheTriggerOrder()
+    {
+        var page = ErrorRate(name: "latency", action: TriggerAction.Page);
+        var rollback = ErrorRate(name: "errors");
+        var policy = Policy(page, rollback);
+
+        var step = PolicyStateMachine.Step(policy, PolicyState.Empty, T0, [new(page, [V(B)]), new(rollback, [V(B)])]);
+
+        Assert.Equal([(TriggerAction.Rollback, DecisionKind.Act), (TriggerAction.Page, DecisionKind.SuppressedByCooldown)], step.Decisions.Select(d => (d.Action, d.Kind)));
+    }
+
+    [Fact]
+    public void Decisions_CarryThePolicyLabels()
+    {
+        var policy = Policy(ErrorRate()) with { Labels = new Dictionary<string, string> { ["team"] = "payments" } };
+
+        var d = Assert.Single(Run(policy, B).Decisions);
+
+        Assert.Equal("payments", d.PolicyLabels["team"]);
+    }
+
+    [Fact]
+    public void Cooldown_OfAYear_DoesNotOverflowNearTheEndOfTime()
+    {
+        var policy = Policy(ErrorRate()) with { Cooldown = TimeSpan.FromDays(366) };
+        var late = DateTimeOffset.MaxValue.AddDays(-10);
+        var s1 = PolicyStateMachine.Step(policy, PolicyState.Empty, late, [new(policy.Triggers[0], [V(B)])]);
+        var s2 = PolicyStateMachine.Step(policy, s1.State, late.AddDays(1), [new(policy.Triggers[0], [V(P)])]);
+
+        var s3 = PolicyStateMachine.Step(policy, s2.State, late.AddDays(2), [new(policy.Triggers[0], [V(B)])]);
+
+        Assert.Equal(DecisionKind.SuppressedByCooldown, Assert.Single(s3.Decisions).Kind);
     }
 
     [Fact]
