@@ -1,0 +1,67 @@
+using RollbackSentinel.Core.Evaluation;
+using RollbackSentinel.Core.Metrics;
+using RollbackSentinel.Core.State;
+
+namespace RollbackSentinel.Core.Incidents;
+
+/// <summary>One verdict as kept in the bounded evaluation history.</summary>
+public sealed record EvaluationRow(string Trigger, LabelSet Labels, VerdictKind Kind, VerdictReason Reason, double? Value, double? Threshold, double? Baseline, string Summary);
+
+/// <summary>
+/// Everything one evaluation of one policy changes, written in one transaction: the new trigger state, the
+/// verdicts (history), and the incidents its decisions open or resolve, each opening incident with its
+/// action recorded before it runs.
+/// </summary>
+public sealed record EvaluationCommit(
+    string Policy,
+    DateTimeOffset At,
+    PolicyState State,
+    IReadOnlyList<EvaluationRow> Verdicts,
+    IReadOnlyList<Decision> Decisions,
+    Func<Decision, string> DescribeTarget);
+
+/// <summary>An incident opened by a commit and the action recorded for it.</summary>
+public sealed record OpenedIncident(Incident Incident, ActionRecord Action);
+
+/// <summary>
+/// The durable record of the daemon. Every method is transactional; an action is recorded before it runs
+/// (<see cref="ActionStatus.Pending"/>), marked <see cref="ActionStatus.Started"/> just before, and
+/// completed after, so a crash at any point is visible on restart and no action runs twice.
+/// </summary>
+public interface IIncidentStore
+{
+    /// <summary>Creates or migrates the schema (versioned, forward only).</summary>
+    Task InitializeAsync(CancellationToken cancellationToken);
+
+    /// <summary>The last committed state of a policy, or null if it was never evaluated.</summary>
+    Task<PolicyState?> LoadStateAsync(string policy, CancellationToken cancellationToken);
+
+    /// <summary>
+    /// Commits an evaluation. <see cref="DecisionKind.Act"/> decisions open an incident with a pending action
+    /// (dry-run: skipped); <see cref="DecisionKind.Resolved"/> resolves the open incident of that trigger and
+    /// series; other decisions become timeline events of the open incident, if any. Idempotent: committing
+    /// the same decision twice (same policy, trigger, labels and time) opens one incident.
+    /// </summary>
+    Task<IReadOnlyList<OpenedIncident>> CommitEvaluationAsync(EvaluationCommit commit, CancellationToken cancellationToken);
+
+    /// <summary>Marks a pending action as started, just before it runs. False if it was not pending (someone else ran it).</summary>
+    Task<bool> MarkActionStartedAsync(long actionId, DateTimeOffset at, CancellationToken cancellationToken);
+
+    /// <summary>Records the final status and outcome of a started action and moves its incident on.</summary>
+    Task CompleteActionAsync(long actionId, ActionStatus status, string outcome, DateTimeOffset at, CancellationToken cancellationToken);
+
+    /// <summary>
+    /// On startup: every action found <see cref="ActionStatus.Started"/> becomes <see cref="ActionStatus.Interrupted"/>
+    /// (its incident too) and is returned; pending actions are returned separately, safe to run.
+    /// </summary>
+    Task<(IReadOnlyList<ActionRecord> Interrupted, IReadOnlyList<ActionRecord> Pending)> RecoverAsync(DateTimeOffset at, CancellationToken cancellationToken);
+
+    Task<IReadOnlyList<Incident>> ListIncidentsAsync(IncidentStatus? status, int limit, CancellationToken cancellationToken);
+
+    Task<IncidentTimeline?> GetIncidentAsync(long id, CancellationToken cancellationToken);
+
+    Task AddAcknowledgmentAsync(Acknowledgment acknowledgment, CancellationToken cancellationToken);
+
+    /// <summary>Deletes evaluation history older than <paramref name="olderThan"/>; incidents are kept. Returns rows deleted.</summary>
+    Task<int> PruneEvaluationsAsync(DateTimeOffset olderThan, CancellationToken cancellationToken);
+}

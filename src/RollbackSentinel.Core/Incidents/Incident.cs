@@ -1,0 +1,116 @@
+using RollbackSentinel.Core.Metrics;
+using RollbackSentinel.Core.Policies;
+
+namespace RollbackSentinel.Core.Incidents;
+
+/// <summary>Where an incident stands. Moves only forward; see <see cref="IncidentTransitions"/>.</summary>
+public enum IncidentStatus
+{
+    /// <summary>A trigger fired; its action is recorded (write-ahead) but has not started.</summary>
+    Open,
+
+    /// <summary>The action has started and not yet reported back.</summary>
+    Acting,
+
+    /// <summary>The action succeeded (or, for dry-run and notify, was recorded).</summary>
+    Acted,
+
+    /// <summary>The action ran and failed: humans must look.</summary>
+    ActionFailed,
+
+    /// <summary>The process died while the action ran: its effect is unknown, and it is never retried by itself.</summary>
+    ActionInterrupted,
+
+    /// <summary>The trigger passed again.</summary>
+    Resolved,
+}
+
+/// <summary>An incident: one firing of one trigger for one series, with the evidence that opened it.</summary>
+public sealed record Incident
+{
+    public long Id { get; init; }
+
+    public required string Policy { get; init; }
+
+    public required string Trigger { get; init; }
+
+    public required LabelSet Labels { get; init; }
+
+    public required TriggerAction Action { get; init; }
+
+    public bool DryRun { get; init; }
+
+    public required IncidentStatus Status { get; init; }
+
+    public required DateTimeOffset OpenedAt { get; init; }
+
+    public required DateTimeOffset UpdatedAt { get; init; }
+
+    public DateTimeOffset? ResolvedAt { get; init; }
+
+    /// <summary>The sentence that explains the decision ("error ratio 0.09 (1.8/20) > max 0.05").</summary>
+    public required string Summary { get; init; }
+
+    /// <summary>The opening verdict's evidence (queries, values, baseline, threshold) as JSON.</summary>
+    public required string EvidenceJson { get; init; }
+}
+
+/// <summary>One entry of an incident's timeline.</summary>
+public sealed record IncidentEvent(long IncidentId, DateTimeOffset At, string Kind, string Message);
+
+/// <summary>Where a recorded action stands. Written before the action runs (write-ahead), completed after.</summary>
+public enum ActionStatus
+{
+    /// <summary>Recorded, not started: safe to start after a restart.</summary>
+    Pending,
+
+    /// <summary>Started: if the process dies now, the action becomes <see cref="Interrupted"/>, never re-run by itself.</summary>
+    Started,
+
+    Succeeded,
+    Failed,
+
+    /// <summary>Found <see cref="Started"/> after a restart: its effect is unknown.</summary>
+    Interrupted,
+
+    /// <summary>Not run on purpose (dry-run).</summary>
+    Skipped,
+}
+
+/// <summary>An action taken (or to be taken) for an incident.</summary>
+public sealed record ActionRecord
+{
+    public long Id { get; init; }
+
+    public required long IncidentId { get; init; }
+
+    /// <summary>rollback, page or notify.</summary>
+    public required string Kind { get; init; }
+
+    /// <summary>What it acts on, rendered for this series (e.g. "kubectl/checkout/shop").</summary>
+    public required string Target { get; init; }
+
+    /// <summary>Stable across retries and restarts; adapters pass it on so a receiver can deduplicate.</summary>
+    public required string IdempotencyKey { get; init; }
+
+    public required ActionStatus Status { get; init; }
+
+    public required DateTimeOffset CreatedAt { get; init; }
+
+    public DateTimeOffset? StartedAt { get; init; }
+
+    public DateTimeOffset? CompletedAt { get; init; }
+
+    /// <summary>What happened: what changed, or why it failed.</summary>
+    public string? Outcome { get; init; }
+}
+
+/// <summary>A human's answer to an incident, with who gave it and through which channel.</summary>
+public sealed record Acknowledgment(long IncidentId, string By, string Channel, string Answer, DateTimeOffset At);
+
+/// <summary>An incident with its whole timeline.</summary>
+public sealed record IncidentTimeline(
+    Incident Incident,
+    IReadOnlyList<IncidentEvent> Events,
+    IReadOnlyList<ActionRecord> Actions,
+    IReadOnlyList<Acknowledgment> Acknowledgments);

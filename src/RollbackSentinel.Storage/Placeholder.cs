@@ -1,0 +1,1 @@
+namespace RollbackSentinel.Storage; internal static class Placeholder { }
