@@ -27,12 +27,29 @@ public sealed class PolicyRunner
     /// <summary>The latest evaluation, for APIs that show the last evidence.</summary>
     public PolicyEvaluation? Last { get; private set; }
 
-    public async ValueTask<PolicyEvaluation> EvaluateAsync(IQueryResolver resolver, CancellationToken cancellationToken)
+    public ValueTask<PolicyEvaluation> EvaluateAsync(IQueryResolver resolver, CancellationToken cancellationToken) =>
+        EvaluateAsync(resolver, static (_, _) => ValueTask.CompletedTask, cancellationToken);
+
+    /// <summary>
+    /// Evaluates now and keeps the new state only once <paramref name="commit"/> has succeeded (for the daemon:
+    /// written to the store), so a failed write leaves the runner where the store is.
+    /// </summary>
+    public async ValueTask<PolicyEvaluation> EvaluateAsync(
+        IQueryResolver resolver, Func<PolicyEvaluation, CancellationToken, ValueTask> commit, CancellationToken cancellationToken)
     {
+        ArgumentNullException.ThrowIfNull(commit);
         var evaluation = await PolicyEvaluator.EvaluateAsync(Policy, State, _time.GetUtcNow(), resolver, cancellationToken).ConfigureAwait(false);
+        await commit(evaluation, cancellationToken).ConfigureAwait(false);
         State = evaluation.Step.State;
         Last = evaluation;
         return evaluation;
+    }
+
+    /// <summary>Replaces the state, e.g. with the one a store kept across a restart.</summary>
+    public void Restore(PolicyState state)
+    {
+        ArgumentNullException.ThrowIfNull(state);
+        State = state;
     }
 
     /// <summary>
@@ -43,13 +60,10 @@ public sealed class PolicyRunner
     {
         ArgumentNullException.ThrowIfNull(policy);
         var unchanged = policy.Triggers
-            .Where(t => Policy.Triggers.Any(old => old.Name == t.Name && SameDefinition(old, t)))
+            .Where(t => Policy.Triggers.Any(old => old.Name == t.Name && PolicyComparer.SameTrigger(old, t)))
             .Select(t => t.Name)
             .ToHashSet(StringComparer.Ordinal);
         State = State with { Series = State.Series.RemoveRange(State.Series.Keys.Where(k => !unchanged.Contains(k.Trigger))) };
         Policy = policy;
     }
-
-    // Source positions move when a file is edited elsewhere; they are not part of what a trigger means.
-    private static bool SameDefinition(Trigger a, Trigger b) => a with { Source = null } == b with { Source = null };
 }

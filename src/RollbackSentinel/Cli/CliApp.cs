@@ -11,6 +11,9 @@ public static class CliApp
         {
             ValidateCommand.Create(),
             BacktestCommand.Create(),
+            RunCommand.Create(),
+            StatusCommands.Status(),
+            StatusCommands.Incidents(),
         };
 
         var parsed = root.Parse(args);
@@ -26,7 +29,8 @@ public static class CliApp
             return ExitCodes.Usage;
         }
 
-        var config = new InvocationConfiguration { Output = output, Error = error };
+        // The daemon's host handles SIGTERM itself (graceful stop within its shutdown timeout).
+        var config = new InvocationConfiguration { Output = output, Error = error, ProcessTerminationTimeout = null };
         return await parsed.InvokeAsync(config, cancellationToken).ConfigureAwait(false);
     }
 }

@@ -1,0 +1,33 @@
+namespace RollbackSentinel.Core.Policies;
+
+/// <summary>
+/// Whether two versions of a policy mean the same thing (where in a file they stand aside), so a reload
+/// touches only what changed. Records compare collections by reference, hence this.
+/// </summary>
+public static class PolicyComparer
+{
+    public static bool SameDefinition(Policy a, Policy b)
+    {
+        ArgumentNullException.ThrowIfNull(a);
+        ArgumentNullException.ThrowIfNull(b);
+        return a.Name == b.Name
+            && SameTarget(a.Target, b.Target)
+            && a.Schedule == b.Schedule
+            && a.Cooldown == b.Cooldown
+            && a.DryRun == b.DryRun
+            && SameMap(a.Labels, b.Labels)
+            && a.Triggers.Count == b.Triggers.Count
+            && a.Triggers.Zip(b.Triggers).All(p => SameTrigger(p.First, p.Second));
+    }
+
+    public static bool SameTrigger(Trigger a, Trigger b) => a with { Source = null } == b with { Source = null };
+
+    private static bool SameTarget(Target a, Target b) => (a, b) switch
+    {
+        (HAProxyTarget x, HAProxyTarget y) => x.RuntimeApi == y.RuntimeApi && x.Backend == y.Backend && SameMap(x.Weights, y.Weights),
+        _ => a == b,
+    };
+
+    private static bool SameMap<TValue>(IReadOnlyDictionary<string, TValue> a, IReadOnlyDictionary<string, TValue> b) =>
+        a.Count == b.Count && a.All(kv => b.TryGetValue(kv.Key, out var v) && EqualityComparer<TValue>.Default.Equals(kv.Value, v));
+}

@@ -1,1 +1,0 @@
-namespace RollbackSentinel.Storage; internal static class Placeholder { }

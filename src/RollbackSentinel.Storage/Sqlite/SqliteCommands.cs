@@ -1,0 +1,56 @@
+using Microsoft.Data.Sqlite;
+
+namespace RollbackSentinel.Storage.Sqlite;
+
+/// <summary>Commands bound to a transaction, with parameters given inline (null becomes SQL NULL).</summary>
+internal static class SqliteCommands
+{
+    public static SqliteCommand Command(this SqliteTransaction transaction, string sql, params ReadOnlySpan<(string Name, object? Value)> parameters)
+    {
+        var command = transaction.Connection!.CreateCommand();
+        command.Transaction = transaction;
+        command.CommandText = sql;
+        foreach (var (name, value) in parameters)
+        {
+            command.Parameters.AddWithValue(name, value ?? DBNull.Value);
+        }
+
+        return command;
+    }
+
+    public static async Task<int> ExecuteAsync(this SqliteTransaction transaction, string sql, CancellationToken cancellationToken, params (string Name, object? Value)[] parameters)
+    {
+        using var command = transaction.Command(sql, parameters);
+        return await command.ExecuteNonQueryAsync(cancellationToken).ConfigureAwait(false);
+    }
+
+    public static async Task<object?> ScalarAsync(this SqliteTransaction transaction, string sql, CancellationToken cancellationToken, params (string Name, object? Value)[] parameters)
+    {
+        using var command = transaction.Command(sql, parameters);
+        var value = await command.ExecuteScalarAsync(cancellationToken).ConfigureAwait(false);
+        return value is DBNull ? null : value;
+    }
+
+    public static string? GetNullableString(this SqliteDataReader reader, int ordinal) => reader.IsDBNull(ordinal) ? null : reader.GetString(ordinal);
+
+    public static async Task<List<T>> QueryAsync<T>(
+        this SqliteTransaction transaction,
+        string sql,
+        Func<SqliteDataReader, T> read,
+        CancellationToken cancellationToken,
+        params (string Name, object? Value)[] parameters)
+    {
+        using var command = transaction.Command(sql, parameters);
+        using var reader = await command.ExecuteReaderAsync(cancellationToken).ConfigureAwait(false);
+        var rows = new List<T>();
+        while (await reader.ReadAsync(cancellationToken).ConfigureAwait(false))
+        {
+            rows.Add(read(reader));
+        }
+
+        return rows;
+    }
+
+    public static DateTimeOffset? GetNullableTime(this SqliteDataReader reader, int ordinal) =>
+        reader.IsDBNull(ordinal) ? null : DbTime.Parse(reader.GetString(ordinal));
+}

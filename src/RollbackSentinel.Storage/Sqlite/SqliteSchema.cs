@@ -1,0 +1,165 @@
+using System.Globalization;
+using Microsoft.Data.Sqlite;
+
+namespace RollbackSentinel.Storage.Sqlite;
+
+/// <summary>One forward-only schema step. Applied once, in its own transaction, recorded in <c>schema_version</c>.</summary>
+internal sealed record Migration(int Version, string Description, string Sql);
+
+/// <summary>
+/// The schema as a list of migrations. Never edit a released migration: add the next one. Times are
+/// <see cref="DbTime"/> text; enums are stored by name, action kinds lower-case (rollback, page, notify).
+/// Unique constraints are separate indexes so a later migration can drop or replace them.
+/// </summary>
+internal static class SqliteSchema
+{
+    public static readonly IReadOnlyList<Migration> Migrations =
+    [
+        new(1, "policy state, evaluation history, incidents with events, actions and acknowledgments", """
+            CREATE TABLE policy_state (
+                policy     TEXT NOT NULL PRIMARY KEY,
+                state      TEXT NOT NULL,
+                updated_at TEXT NOT NULL
+            );
+
+            CREATE TABLE evaluations (
+                id        INTEGER PRIMARY KEY,
+                policy    TEXT NOT NULL,
+                at        TEXT NOT NULL,
+                trigger   TEXT NOT NULL,
+                labels    TEXT NOT NULL,
+                kind      TEXT NOT NULL,
+                reason    TEXT NOT NULL,
+                value     REAL, -- NULL when absent or NaN (reason says which); infinities are kept
+                threshold REAL,
+                baseline  REAL,
+                summary   TEXT NOT NULL
+            );
+            CREATE INDEX ix_evaluations_at ON evaluations (at);
+            -- One verdict per series per evaluation: a retried commit adds nothing.
+            CREATE UNIQUE INDEX ux_evaluations_policy_at_series ON evaluations (policy, at, trigger, labels);
+
+            CREATE TABLE incidents (
+                id                   INTEGER PRIMARY KEY AUTOINCREMENT,
+                policy               TEXT NOT NULL,
+                trigger              TEXT NOT NULL,
+                labels               TEXT NOT NULL,
+                labels_key           TEXT NOT NULL,
+                action               TEXT NOT NULL,
+                dry_run              INTEGER NOT NULL CHECK (dry_run IN (0, 1)),
+                status               TEXT NOT NULL,
+                opened_at            TEXT NOT NULL,
+                updated_at           TEXT NOT NULL,
+                resolved_at          TEXT,
+                resolve_requested_at TEXT,
+                summary              TEXT NOT NULL,
+                evidence             TEXT NOT NULL,
+                open_key             TEXT NOT NULL
+            );
+            CREATE UNIQUE INDEX ux_incidents_open_key ON incidents (open_key);
+            CREATE INDEX ix_incidents_series ON incidents (policy, trigger, labels_key, opened_at);
+            CREATE INDEX ix_incidents_status ON incidents (status, opened_at);
+            CREATE INDEX ix_incidents_opened_at ON incidents (opened_at);
+
+            CREATE TABLE incident_events (
+                id          INTEGER PRIMARY KEY,
+                incident_id INTEGER NOT NULL REFERENCES incidents (id),
+                at          TEXT NOT NULL,
+                kind        TEXT NOT NULL,
+                message     TEXT NOT NULL
+            );
+            CREATE UNIQUE INDEX ux_incident_events_once ON incident_events (incident_id, kind, at);
+
+            CREATE TABLE actions (
+                id              INTEGER PRIMARY KEY AUTOINCREMENT,
+                incident_id     INTEGER NOT NULL REFERENCES incidents (id),
+                kind            TEXT NOT NULL,
+                target          TEXT NOT NULL,
+                idempotency_key TEXT NOT NULL,
+                status          TEXT NOT NULL,
+                created_at      TEXT NOT NULL,
+                started_at      TEXT,
+                completed_at    TEXT,
+                outcome         TEXT
+            );
+            CREATE UNIQUE INDEX ux_actions_idempotency_key ON actions (idempotency_key);
+            CREATE INDEX ix_actions_incident ON actions (incident_id);
+            CREATE INDEX ix_actions_status ON actions (status);
+
+            CREATE TABLE acknowledgments (
+                id          INTEGER PRIMARY KEY,
+                incident_id INTEGER NOT NULL REFERENCES incidents (id),
+                at          TEXT NOT NULL,
+                acked_by    TEXT NOT NULL,
+                channel     TEXT NOT NULL,
+                answer      TEXT NOT NULL
+            );
+            CREATE INDEX ix_acknowledgments_incident ON acknowledgments (incident_id, at);
+            """),
+    ];
+
+    public static int LatestVersion(IReadOnlyList<Migration> migrations) => migrations.Count == 0 ? 0 : migrations[^1].Version;
+
+    /// <summary>
+    /// Brings the database up to the last migration, one transaction per migration. Each step re-reads the
+    /// version under the write lock (BEGIN IMMEDIATE), so two processes starting at once apply each step once.
+    /// </summary>
+    /// <returns>The schema version the database is at.</returns>
+    /// <exception cref="InvalidOperationException">The database has a newer schema than this build knows.</exception>
+    public static async Task<int> MigrateAsync(
+        SqliteConnection connection,
+        IReadOnlyList<Migration> migrations,
+        TimeProvider timeProvider,
+        CancellationToken cancellationToken)
+    {
+        CheckContiguous(migrations);
+        var latest = LatestVersion(migrations);
+        while (true)
+        {
+            cancellationToken.ThrowIfCancellationRequested();
+            using var transaction = connection.BeginTransaction(deferred: false);
+            await transaction.ExecuteAsync(
+                "CREATE TABLE IF NOT EXISTS schema_version (version INTEGER NOT NULL PRIMARY KEY, description TEXT NOT NULL, applied_at TEXT NOT NULL)",
+                cancellationToken).ConfigureAwait(false);
+            var current = Convert.ToInt32(
+                await transaction.ScalarAsync("SELECT COALESCE(MAX(version), 0) FROM schema_version", cancellationToken).ConfigureAwait(false),
+                CultureInfo.InvariantCulture);
+            if (current > latest)
+            {
+                throw new InvalidOperationException(
+                    $"The database {connection.DataSource} has schema version {current}, newer than the {latest} this build of RollbackSentinel knows; "
+                    + "run a newer RollbackSentinel or point it at another database file. Nothing was changed.");
+            }
+
+            if (current == latest)
+            {
+                transaction.Commit();
+                return current;
+            }
+
+            var next = migrations[current];
+            await transaction.ExecuteAsync(next.Sql, cancellationToken).ConfigureAwait(false);
+            await transaction.ExecuteAsync(
+                "INSERT INTO schema_version (version, description, applied_at) VALUES ($version, $description, $at)",
+                cancellationToken,
+                ("$version", next.Version),
+                ("$description", next.Description),
+                ("$at", DbTime.Format(timeProvider.GetUtcNow()))).ConfigureAwait(false);
+
+            // For sqlite3 users and tools that look at the header; schema_version stays the record.
+            await transaction.ExecuteAsync(string.Create(CultureInfo.InvariantCulture, $"PRAGMA user_version = {next.Version}"), cancellationToken).ConfigureAwait(false);
+            transaction.Commit();
+        }
+    }
+
+    private static void CheckContiguous(IReadOnlyList<Migration> migrations)
+    {
+        for (var i = 0; i < migrations.Count; i++)
+        {
+            if (migrations[i].Version != i + 1)
+            {
+                throw new InvalidOperationException($"Migration {i} has version {migrations[i].Version}; versions must run 1, 2, 3... without gaps.");
+            }
+        }
+    }
+}

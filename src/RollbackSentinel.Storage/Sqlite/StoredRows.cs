@@ -1,0 +1,90 @@
+using Microsoft.Data.Sqlite;
+using RollbackSentinel.Core.Incidents;
+using RollbackSentinel.Core.Policies;
+using RollbackSentinel.Storage.Serialization;
+
+namespace RollbackSentinel.Storage.Sqlite;
+
+/// <summary>An incident as stored, with what the record does not show: a resolution waiting for its action to finish.</summary>
+internal sealed record IncidentRow(Incident Incident, DateTimeOffset? ResolveRequestedAt);
+
+/// <summary>Column lists and readers: rows to Core records, and Core values to stored text.</summary>
+internal static class StoredRows
+{
+    public const string IncidentColumns =
+        "id, policy, trigger, labels, action, dry_run, status, opened_at, updated_at, resolved_at, summary, evidence, resolve_requested_at";
+
+    public const string ActionColumns =
+        "id, incident_id, kind, target, idempotency_key, status, created_at, started_at, completed_at, outcome";
+
+    public const string EventColumns = "incident_id, at, kind, message";
+
+    public const string AcknowledgmentColumns = "incident_id, acked_by, channel, answer, at";
+
+    public static IncidentRow ReadIncident(SqliteDataReader r) => new(
+        new Incident
+        {
+            Id = r.GetInt64(0),
+            Policy = r.GetString(1),
+            Trigger = r.GetString(2),
+            Labels = LabelsJson.Parse(r.GetString(3)),
+            Action = ParseActionKind(r.GetString(4)),
+            DryRun = r.GetInt64(5) != 0,
+            Status = EnumText.Parse<IncidentStatus>(r.GetString(6), "incident status"),
+            OpenedAt = DbTime.Parse(r.GetString(7)),
+            UpdatedAt = DbTime.Parse(r.GetString(8)),
+            ResolvedAt = r.GetNullableTime(9),
+            Summary = r.GetString(10),
+            EvidenceJson = r.GetString(11),
+        },
+        r.GetNullableTime(12));
+
+    public static ActionRecord ReadAction(SqliteDataReader r) => new()
+    {
+        Id = r.GetInt64(0),
+        IncidentId = r.GetInt64(1),
+        Kind = r.GetString(2),
+        Target = r.GetString(3),
+        IdempotencyKey = r.GetString(4),
+        Status = EnumText.Parse<ActionStatus>(r.GetString(5), "action status"),
+        CreatedAt = DbTime.Parse(r.GetString(6)),
+        StartedAt = r.GetNullableTime(7),
+        CompletedAt = r.GetNullableTime(8),
+        Outcome = r.GetNullableString(9),
+    };
+
+    public static IncidentEvent ReadEvent(SqliteDataReader r) => new(r.GetInt64(0), DbTime.Parse(r.GetString(1)), r.GetString(2), r.GetString(3));
+
+    public static Acknowledgment ReadAcknowledgment(SqliteDataReader r) =>
+        new(r.GetInt64(0), r.GetString(1), r.GetString(2), r.GetString(3), DbTime.Parse(r.GetString(4)));
+
+    /// <summary>rollback, page or notify: the vocabulary of the policy format and of <see cref="ActionRecord.Kind"/>.</summary>
+    public static string ActionKind(TriggerAction action) => action switch
+    {
+        TriggerAction.Rollback => "rollback",
+        TriggerAction.Page => "page",
+        TriggerAction.Notify => "notify",
+        _ => throw new ArgumentOutOfRangeException(nameof(action), action, "unknown trigger action"),
+    };
+
+    public static TriggerAction ParseActionKind(string text) =>
+        Enum.GetValues<TriggerAction>().Where(a => ActionKind(a) == text).Select(a => (TriggerAction?)a).SingleOrDefault()
+            ?? throw new InvalidDataException($"unknown action kind '{text}'");
+
+    public static string EventKindFor(ActionStatus status) => status switch
+    {
+        ActionStatus.Started => IncidentEventKinds.ActionStarted,
+        ActionStatus.Succeeded => IncidentEventKinds.ActionSucceeded,
+        ActionStatus.Failed => IncidentEventKinds.ActionFailed,
+        ActionStatus.Skipped => IncidentEventKinds.ActionSkipped,
+        ActionStatus.Interrupted => IncidentEventKinds.ActionInterrupted,
+        _ => throw new ArgumentOutOfRangeException(nameof(status), status, "no event for this action status"),
+    };
+
+    public static string DryRunOutcome(TriggerAction action, string target) => action switch
+    {
+        TriggerAction.Rollback => $"dry run: would have rolled back {target}",
+        TriggerAction.Page => $"dry run: would have paged about {target}",
+        _ => $"dry run: would have notified about {target}",
+    };
+}

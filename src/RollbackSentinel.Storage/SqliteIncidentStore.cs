@@ -1,0 +1,750 @@
+using System.Globalization;
+using Microsoft.Data.Sqlite;
+using RollbackSentinel.Core.Evaluation;
+using RollbackSentinel.Core.Incidents;
+using RollbackSentinel.Core.State;
+using RollbackSentinel.Storage.Serialization;
+using RollbackSentinel.Storage.Sqlite;
+using static RollbackSentinel.Storage.Sqlite.StoredRows;
+
+namespace RollbackSentinel.Storage;
+
+/// <summary>
+/// The daemon's durable record in one SQLite file: trigger state, evaluation history, incidents with their
+/// timeline, and write-ahead action records.
+/// </summary>
+/// <remarks>
+/// <para>
+/// Every operation opens its own pooled connection, so any number of jobs may call the store at once. Writes
+/// also pass one in-process gate (SQLite has one writer at a time; waiting on a semaphore is cheaper than
+/// spinning on SQLITE_BUSY) and run in <c>BEGIN IMMEDIATE</c> transactions, so a read-then-write never meets
+/// a concurrent writer half way. Other processes (a CLI reading incidents) are covered by <c>busy_timeout</c>.
+/// Reads run in deferred transactions: a consistent snapshot that never blocks writers (WAL).
+/// </para>
+/// <para>
+/// Durability: WAL with <c>synchronous=FULL</c>. In WAL mode <c>NORMAL</c> syncs the log only at checkpoints,
+/// so a power loss can drop the last commits, and with them an action recorded as pending or started; FULL
+/// syncs every commit, which costs one fsync per evaluation, a small price next to a lost action record.
+/// </para>
+/// <para>One daemon per database file: <see cref="RecoverAsync"/> treats every started action as its own.</para>
+/// </remarks>
+public sealed class SqliteIncidentStore : IIncidentStore, IAsyncDisposable
+{
+    /// <summary>How long a statement waits for another process's write lock before giving up.</summary>
+    internal const int BusyTimeoutMilliseconds = 5000;
+
+    /// <summary>Evaluation rows deleted per transaction when pruning, so a large prune never holds the write lock long.</summary>
+    internal const int PruneBatchSize = 5000;
+
+    private const string InterruptedOutcome = "process stopped while the action ran; not retried automatically";
+    private const string NotRunOutcome = "not run: the trigger passed before the action started";
+
+    // Per connection, so set on every open (pooled connections keep them; setting them again is cheap).
+    private static readonly string _connectionPragmas = string.Create(
+        CultureInfo.InvariantCulture,
+        $"PRAGMA busy_timeout = {BusyTimeoutMilliseconds}; PRAGMA foreign_keys = ON; PRAGMA synchronous = FULL;");
+
+    private readonly string _connectionString;
+    private readonly TimeProvider _timeProvider;
+    private readonly IReadOnlyList<Migration> _migrations;
+    private readonly SemaphoreSlim _writeGate = new(1, 1);
+    private volatile bool _initialized;
+    private int _disposed;
+
+    /// <summary>A store on the database file at <paramref name="databasePath"/> (created, with its folder, by <see cref="InitializeAsync"/>).</summary>
+    /// <param name="databasePath">The SQLite file; relative paths are resolved against the current directory now.</param>
+    /// <param name="timeProvider">Only stamps when each schema migration was applied (default: the system clock); every other time is an argument.</param>
+    public SqliteIncidentStore(string databasePath, TimeProvider? timeProvider = null)
+        : this(ForPath(databasePath), timeProvider ?? TimeProvider.System, SqliteSchema.Migrations)
+    {
+    }
+
+    internal SqliteIncidentStore(SqliteConnectionStringBuilder connection, TimeProvider timeProvider, IReadOnlyList<Migration> migrations)
+    {
+        ArgumentNullException.ThrowIfNull(connection);
+        ArgumentNullException.ThrowIfNull(timeProvider);
+        ArgumentNullException.ThrowIfNull(migrations);
+        if (string.IsNullOrWhiteSpace(connection.DataSource)
+            || connection.DataSource == ":memory:"
+            || connection.Mode == SqliteOpenMode.Memory)
+        {
+            throw new ArgumentException("The incident store needs a database file; an in-memory database would lose every record on restart.", nameof(connection));
+        }
+
+        if (connection.Mode == SqliteOpenMode.ReadOnly)
+        {
+            throw new ArgumentException("The incident store writes; it cannot use a read-only connection.", nameof(connection));
+        }
+
+        var builder = new SqliteConnectionStringBuilder(connection.ConnectionString)
+        {
+            Pooling = true,
+            ForeignKeys = true,
+        };
+        _connectionString = builder.ConnectionString;
+        DataSource = builder.DataSource;
+        _timeProvider = timeProvider;
+        _migrations = migrations;
+    }
+
+    /// <summary>The database file, for logs.</summary>
+    public string DataSource { get; }
+
+    /// <summary>A store from a Microsoft.Data.Sqlite connection string (a file database; pooling and foreign keys are always on).</summary>
+    public static SqliteIncidentStore FromConnectionString(string connectionString, TimeProvider? timeProvider = null)
+    {
+        ArgumentException.ThrowIfNullOrWhiteSpace(connectionString);
+        return new SqliteIncidentStore(new SqliteConnectionStringBuilder(connectionString), timeProvider ?? TimeProvider.System, SqliteSchema.Migrations);
+    }
+
+    /// <inheritdoc />
+    /// <exception cref="InvalidOperationException">The file has a newer schema than this build knows, or cannot use WAL.</exception>
+    public async Task InitializeAsync(CancellationToken cancellationToken)
+    {
+        ObjectDisposedException.ThrowIf(Volatile.Read(ref _disposed) != 0, this);
+        var folder = Path.GetDirectoryName(Path.GetFullPath(DataSource));
+        if (!string.IsNullOrEmpty(folder))
+        {
+            Directory.CreateDirectory(folder);
+        }
+
+        await _writeGate.WaitAsync(cancellationToken).ConfigureAwait(false);
+        try
+        {
+            using var connection = await OpenConnectionAsync(cancellationToken).ConfigureAwait(false);
+
+            // Persistent in the file; cannot change inside a transaction, so before the migrations.
+            using (var wal = connection.CreateCommand())
+            {
+                wal.CommandText = "PRAGMA journal_mode = WAL";
+                var mode = (string?)await wal.ExecuteScalarAsync(cancellationToken).ConfigureAwait(false);
+                if (!string.Equals(mode, "wal", StringComparison.OrdinalIgnoreCase))
+                {
+                    throw new InvalidOperationException(
+                        $"The database {DataSource} could not switch to WAL journal mode (it reports '{mode}'); put it on a local file system.");
+                }
+            }
+
+            await SqliteSchema.MigrateAsync(connection, _migrations, _timeProvider, cancellationToken).ConfigureAwait(false);
+        }
+        finally
+        {
+            _writeGate.Release();
+        }
+
+        _initialized = true;
+    }
+
+    /// <inheritdoc />
+    /// <exception cref="InvalidDataException">The stored state cannot be read.</exception>
+    public Task<PolicyState?> LoadStateAsync(string policy, CancellationToken cancellationToken)
+    {
+        ArgumentNullException.ThrowIfNull(policy);
+        return ReadAsync(
+            async tx =>
+            {
+                var json = (string?)await tx.ScalarAsync("SELECT state FROM policy_state WHERE policy = $policy", cancellationToken, ("$policy", policy)).ConfigureAwait(false);
+                try
+                {
+                    return json is null ? null : PolicyStateJson.Deserialize(json);
+                }
+                catch (InvalidDataException e)
+                {
+                    throw new InvalidDataException($"The stored state of policy '{policy}' cannot be read: {e.Message}", e);
+                }
+            },
+            cancellationToken);
+    }
+
+    /// <inheritdoc />
+    /// <remarks>
+    /// Retrying a commit is safe: a decision already recorded (same policy, trigger, labels and time) returns
+    /// the incident and action recorded then, unchanged, and evaluation rows and timeline notes are not
+    /// repeated. A Resolved decision that finds the incident's action still running records the resolution
+    /// and applies it when the action completes (an incident cannot go from Acting to Resolved).
+    /// </remarks>
+    public async Task<IReadOnlyList<OpenedIncident>> CommitEvaluationAsync(EvaluationCommit commit, CancellationToken cancellationToken)
+    {
+        ArgumentNullException.ThrowIfNull(commit);
+        ThrowIfNotReady();
+
+        // Everything that can fail without the database fails before the write lock is taken.
+        var state = PolicyStateJson.Serialize(commit.State);
+        var decisions = new List<(Decision Decision, string? Target)>(commit.Decisions.Count);
+        foreach (var decision in commit.Decisions)
+        {
+            if (!string.Equals(decision.Policy, commit.Policy, StringComparison.Ordinal))
+            {
+                throw new ArgumentException($"A decision of policy '{decision.Policy}' cannot be committed with policy '{commit.Policy}'.", nameof(commit));
+            }
+
+            decisions.Add((decision, decision.Kind == DecisionKind.Act ? commit.DescribeTarget(decision) : null));
+        }
+
+        return await WriteAsync(
+            async tx =>
+            {
+                var at = DbTime.Format(commit.At);
+                await tx.ExecuteAsync(
+                    """
+                    INSERT INTO policy_state (policy, state, updated_at) VALUES ($policy, $state, $at)
+                    ON CONFLICT (policy) DO UPDATE SET state = excluded.state, updated_at = excluded.updated_at
+                    """,
+                    cancellationToken,
+                    ("$policy", commit.Policy),
+                    ("$state", state),
+                    ("$at", at)).ConfigureAwait(false);
+
+                await InsertEvaluationsAsync(tx, commit.Policy, at, commit.Verdicts, cancellationToken).ConfigureAwait(false);
+
+                var opened = new List<OpenedIncident>();
+                foreach (var (decision, target) in decisions)
+                {
+                    switch (decision.Kind)
+                    {
+                        case DecisionKind.Act:
+                            opened.Add(await OpenIncidentAsync(tx, decision, target!, cancellationToken).ConfigureAwait(false));
+                            break;
+                        case DecisionKind.Resolved:
+                            await ResolveAsync(tx, decision, cancellationToken).ConfigureAwait(false);
+                            break;
+                        case DecisionKind.SuppressedByCooldown:
+                            await NoteAsync(tx, decision, IncidentEventKinds.SuppressedByCooldown, cancellationToken).ConfigureAwait(false);
+                            break;
+                        case DecisionKind.InconclusiveRun:
+                            await NoteAsync(tx, decision, IncidentEventKinds.InconclusiveRun, cancellationToken).ConfigureAwait(false);
+                            break;
+                        default:
+                            throw new ArgumentOutOfRangeException(nameof(commit), decision.Kind, "unknown decision kind");
+                    }
+                }
+
+                return (IReadOnlyList<OpenedIncident>)opened;
+            },
+            cancellationToken).ConfigureAwait(false);
+    }
+
+    /// <inheritdoc />
+    /// <exception cref="KeyNotFoundException">There is no such action.</exception>
+    /// <exception cref="InvalidOperationException">The incident cannot move to Acting (another action of it is running).</exception>
+    public Task<bool> MarkActionStartedAsync(long actionId, DateTimeOffset at, CancellationToken cancellationToken)
+    {
+        ThrowIfNotReady();
+        return WriteAsync(
+            async tx =>
+            {
+                // The status condition is what makes this a claim: of two callers, one updates a row.
+                var claimed = await tx.QueryAsync(
+                    $"UPDATE actions SET status = 'Started', started_at = $at WHERE id = $id AND status = 'Pending' RETURNING {ActionColumns}",
+                    ReadAction,
+                    cancellationToken,
+                    ("$id", actionId),
+                    ("$at", DbTime.Format(at))).ConfigureAwait(false);
+                if (claimed.Count == 0)
+                {
+                    _ = await GetActionAsync(tx, actionId, cancellationToken).ConfigureAwait(false) ?? throw new KeyNotFoundException($"Action {actionId} does not exist.");
+                    return false;
+                }
+
+                var action = claimed[0];
+                var incident = await GetIncidentRowAsync(tx, action.IncidentId, cancellationToken).ConfigureAwait(false);
+                await MoveAsync(tx, incident.Incident, IncidentStatus.Acting, at, null, cancellationToken).ConfigureAwait(false);
+                await AddEventAsync(tx, action.IncidentId, at, IncidentEventKinds.ActionStarted, $"{action.Kind} {action.Target} started", cancellationToken).ConfigureAwait(false);
+                return true;
+            },
+            cancellationToken);
+    }
+
+    /// <inheritdoc />
+    /// <exception cref="ArgumentOutOfRangeException"><paramref name="status"/> is not final (Pending or Started).</exception>
+    /// <exception cref="KeyNotFoundException">There is no such action.</exception>
+    /// <exception cref="InvalidOperationException">The action is not started, or its incident cannot take the status that follows (<see cref="IncidentTransitions"/>).</exception>
+    public Task CompleteActionAsync(long actionId, ActionStatus status, string outcome, DateTimeOffset at, CancellationToken cancellationToken)
+    {
+        ArgumentNullException.ThrowIfNull(outcome);
+        var next = IncidentTransitions.AfterAction(status);
+        ThrowIfNotReady();
+        return WriteAsync(
+            async tx =>
+            {
+                var action = await GetActionAsync(tx, actionId, cancellationToken).ConfigureAwait(false) ?? throw new KeyNotFoundException($"Action {actionId} does not exist.");
+                if (action.Status != ActionStatus.Started)
+                {
+                    throw new InvalidOperationException($"Action {actionId} is {action.Status}; only a started action can be completed.");
+                }
+
+                var row = await GetIncidentRowAsync(tx, action.IncidentId, cancellationToken).ConfigureAwait(false);
+                await MoveAsync(tx, row.Incident, next, at, null, cancellationToken).ConfigureAwait(false);
+                await tx.ExecuteAsync(
+                    "UPDATE actions SET status = $status, completed_at = $at, outcome = $outcome WHERE id = $id",
+                    cancellationToken,
+                    ("$id", actionId),
+                    ("$status", status.ToString()),
+                    ("$at", DbTime.Format(at)),
+                    ("$outcome", outcome)).ConfigureAwait(false);
+                await AddEventAsync(tx, action.IncidentId, at, EventKindFor(status), $"{action.Kind} {action.Target}: {outcome}", cancellationToken).ConfigureAwait(false);
+                await ApplyDeferredResolutionAsync(tx, row with { Incident = row.Incident with { Status = next } }, at, cancellationToken).ConfigureAwait(false);
+                return true;
+            },
+            cancellationToken);
+    }
+
+    /// <inheritdoc />
+    public Task<(IReadOnlyList<ActionRecord> Interrupted, IReadOnlyList<ActionRecord> Pending)> RecoverAsync(DateTimeOffset at, CancellationToken cancellationToken)
+    {
+        ThrowIfNotReady();
+        return WriteAsync(
+            async tx =>
+            {
+                var started = await tx.QueryAsync(
+                    $"SELECT {ActionColumns} FROM actions WHERE status = 'Started' ORDER BY started_at, id", ReadAction, cancellationToken).ConfigureAwait(false);
+                var interrupted = new List<ActionRecord>(started.Count);
+                foreach (var action in started)
+                {
+                    await tx.ExecuteAsync(
+                        "UPDATE actions SET status = 'Interrupted', completed_at = $at, outcome = $outcome WHERE id = $id",
+                        cancellationToken,
+                        ("$id", action.Id),
+                        ("$at", DbTime.Format(at)),
+                        ("$outcome", InterruptedOutcome)).ConfigureAwait(false);
+
+                    var row = await GetIncidentRowAsync(tx, action.IncidentId, cancellationToken).ConfigureAwait(false);
+
+                    // Started implies Acting; an incident found otherwise (edited by hand) keeps its status
+                    // rather than keep the daemon from starting.
+                    if (IncidentTransitions.IsAllowed(row.Incident.Status, IncidentStatus.ActionInterrupted))
+                    {
+                        await MoveAsync(tx, row.Incident, IncidentStatus.ActionInterrupted, at, null, cancellationToken).ConfigureAwait(false);
+                        row = row with { Incident = row.Incident with { Status = IncidentStatus.ActionInterrupted } };
+                    }
+
+                    await AddEventAsync(tx, action.IncidentId, at, IncidentEventKinds.ActionInterrupted, $"{action.Kind} {action.Target}: {InterruptedOutcome}", cancellationToken).ConfigureAwait(false);
+                    await ApplyDeferredResolutionAsync(tx, row, at, cancellationToken).ConfigureAwait(false);
+                    interrupted.Add((await GetActionAsync(tx, action.Id, cancellationToken).ConfigureAwait(false))!);
+                }
+
+                var pending = await tx.QueryAsync(
+                    $"SELECT {ActionColumns} FROM actions WHERE status = 'Pending' ORDER BY created_at, id", ReadAction, cancellationToken).ConfigureAwait(false);
+                return ((IReadOnlyList<ActionRecord>)interrupted, (IReadOnlyList<ActionRecord>)pending);
+            },
+            cancellationToken);
+    }
+
+    /// <inheritdoc />
+    /// <remarks>Newest first (by opening time).</remarks>
+    public Task<IReadOnlyList<Incident>> ListIncidentsAsync(IncidentStatus? status, int limit, CancellationToken cancellationToken)
+    {
+        ArgumentOutOfRangeException.ThrowIfNegativeOrZero(limit);
+        return ReadAsync(
+            async tx =>
+            {
+                var where = status is null ? string.Empty : "WHERE status = $status ";
+                var rows = await tx.QueryAsync(
+                    $"SELECT {IncidentColumns} FROM incidents {where}ORDER BY opened_at DESC, id DESC LIMIT $limit",
+                    ReadIncident,
+                    cancellationToken,
+                    ("$status", status?.ToString()),
+                    ("$limit", limit)).ConfigureAwait(false);
+                return (IReadOnlyList<Incident>)rows.Select(r => r.Incident).ToList();
+            },
+            cancellationToken);
+    }
+
+    /// <inheritdoc />
+    /// <remarks>Events, actions and acknowledgments each in time order (ties in the order they were recorded).</remarks>
+    public Task<IncidentTimeline?> GetIncidentAsync(long id, CancellationToken cancellationToken) =>
+        ReadAsync(
+            async tx =>
+            {
+                var incident = await FindIncidentAsync(tx, "id = $id", cancellationToken, ("$id", id)).ConfigureAwait(false);
+                if (incident is null)
+                {
+                    return null;
+                }
+
+                var events = await tx.QueryAsync(
+                    $"SELECT {EventColumns} FROM incident_events WHERE incident_id = $id ORDER BY at, id", ReadEvent, cancellationToken, ("$id", id)).ConfigureAwait(false);
+                var actions = await tx.QueryAsync(
+                    $"SELECT {ActionColumns} FROM actions WHERE incident_id = $id ORDER BY created_at, id", ReadAction, cancellationToken, ("$id", id)).ConfigureAwait(false);
+                var acknowledgments = await tx.QueryAsync(
+                    $"SELECT {AcknowledgmentColumns} FROM acknowledgments WHERE incident_id = $id ORDER BY at, id", ReadAcknowledgment, cancellationToken, ("$id", id)).ConfigureAwait(false);
+                return new IncidentTimeline(incident.Incident, events, actions, acknowledgments);
+            },
+            cancellationToken);
+
+    /// <inheritdoc />
+    /// <exception cref="KeyNotFoundException">There is no such incident.</exception>
+    public Task AddAcknowledgmentAsync(Acknowledgment acknowledgment, CancellationToken cancellationToken)
+    {
+        ArgumentNullException.ThrowIfNull(acknowledgment);
+        ArgumentNullException.ThrowIfNull(acknowledgment.By);
+        ArgumentNullException.ThrowIfNull(acknowledgment.Channel);
+        ArgumentNullException.ThrowIfNull(acknowledgment.Answer);
+        ThrowIfNotReady();
+        return WriteAsync(
+            async tx =>
+            {
+                _ = await GetIncidentRowAsync(tx, acknowledgment.IncidentId, cancellationToken).ConfigureAwait(false);
+                return await tx.ExecuteAsync(
+                    "INSERT INTO acknowledgments (incident_id, at, acked_by, channel, answer) VALUES ($id, $at, $by, $channel, $answer)",
+                    cancellationToken,
+                    ("$id", acknowledgment.IncidentId),
+                    ("$at", DbTime.Format(acknowledgment.At)),
+                    ("$by", acknowledgment.By),
+                    ("$channel", acknowledgment.Channel),
+                    ("$answer", acknowledgment.Answer)).ConfigureAwait(false);
+            },
+            cancellationToken);
+    }
+
+    /// <inheritdoc />
+    public async Task<int> PruneEvaluationsAsync(DateTimeOffset olderThan, CancellationToken cancellationToken)
+    {
+        ThrowIfNotReady();
+        var cutoff = DbTime.Format(olderThan);
+        var total = 0;
+        while (true)
+        {
+            var deleted = await WriteAsync(
+                tx => tx.ExecuteAsync(
+                    "DELETE FROM evaluations WHERE id IN (SELECT id FROM evaluations WHERE at < $cutoff LIMIT $batch)",
+                    cancellationToken,
+                    ("$cutoff", cutoff),
+                    ("$batch", PruneBatchSize)),
+                cancellationToken).ConfigureAwait(false);
+            total += deleted;
+            if (deleted < PruneBatchSize)
+            {
+                return total;
+            }
+        }
+    }
+
+    /// <summary>Releases the pooled connections, and with them the database file. Calls in flight finish first.</summary>
+    public ValueTask DisposeAsync()
+    {
+        if (Interlocked.Exchange(ref _disposed, 1) == 0)
+        {
+            using var connection = new SqliteConnection(_connectionString);
+            SqliteConnection.ClearPool(connection);
+        }
+
+        return ValueTask.CompletedTask;
+    }
+
+    /// <summary>A new connection with the store's per-connection settings; for the store and its tests.</summary>
+    internal async Task<SqliteConnection> OpenConnectionAsync(CancellationToken cancellationToken)
+    {
+        var connection = new SqliteConnection(_connectionString);
+        try
+        {
+            await connection.OpenAsync(cancellationToken).ConfigureAwait(false);
+            using var pragmas = connection.CreateCommand();
+            pragmas.CommandText = _connectionPragmas;
+            await pragmas.ExecuteNonQueryAsync(cancellationToken).ConfigureAwait(false);
+            return connection;
+        }
+        catch
+        {
+            await connection.DisposeAsync().ConfigureAwait(false);
+            throw;
+        }
+    }
+
+    private static async Task InsertEvaluationsAsync(SqliteTransaction tx, string policy, string at, IReadOnlyList<EvaluationRow> verdicts, CancellationToken cancellationToken)
+    {
+        if (verdicts.Count == 0)
+        {
+            return;
+        }
+
+        // One prepared statement for every row.
+        using var insert = tx.Command(
+            """
+            INSERT INTO evaluations (policy, at, trigger, labels, kind, reason, value, threshold, baseline, summary)
+            VALUES ($policy, $at, $trigger, $labels, $kind, $reason, $value, $threshold, $baseline, $summary)
+            ON CONFLICT (policy, at, trigger, labels) DO NOTHING
+            """,
+            ("$policy", policy),
+            ("$at", at),
+            ("$trigger", null),
+            ("$labels", null),
+            ("$kind", null),
+            ("$reason", null),
+            ("$value", null),
+            ("$threshold", null),
+            ("$baseline", null),
+            ("$summary", null));
+        foreach (var row in verdicts)
+        {
+            insert.Parameters["$trigger"].Value = row.Trigger;
+            insert.Parameters["$labels"].Value = LabelsJson.Write(row.Labels);
+            insert.Parameters["$kind"].Value = row.Kind.ToString();
+            insert.Parameters["$reason"].Value = row.Reason.ToString();
+            insert.Parameters["$value"].Value = Real(row.Value);
+            insert.Parameters["$threshold"].Value = Real(row.Threshold);
+            insert.Parameters["$baseline"].Value = Real(row.Baseline);
+            insert.Parameters["$summary"].Value = row.Summary;
+            await insert.ExecuteNonQueryAsync(cancellationToken).ConfigureAwait(false);
+        }
+    }
+
+    private static async Task<OpenedIncident> OpenIncidentAsync(SqliteTransaction tx, Decision decision, string target, CancellationToken cancellationToken)
+    {
+        var openKey = DecisionKeys.OpenKey(decision);
+        var idempotencyKey = DecisionKeys.IdempotencyKey(decision);
+        var at = DbTime.Format(decision.At);
+        var id = (long?)await tx.ScalarAsync(
+            """
+            INSERT INTO incidents (policy, trigger, labels, labels_key, action, dry_run, status, opened_at, updated_at, summary, evidence, open_key)
+            VALUES ($policy, $trigger, $labels, $labelsKey, $action, $dryRun, $status, $at, $at, $summary, $evidence, $openKey)
+            ON CONFLICT (open_key) DO NOTHING
+            RETURNING id
+            """,
+            cancellationToken,
+            ("$policy", decision.Policy),
+            ("$trigger", decision.Trigger),
+            ("$labels", LabelsJson.Write(decision.Labels)),
+            ("$labelsKey", decision.Labels.ToString()),
+            ("$action", ActionKind(decision.Action)),
+            ("$dryRun", decision.DryRun ? 1 : 0),
+            ("$status", (decision.DryRun ? IncidentStatus.Acted : IncidentStatus.Open).ToString()),
+            ("$at", at),
+            ("$summary", decision.Verdict.Summary),
+            ("$evidence", EvidenceJson.Write(decision)),
+            ("$openKey", openKey)).ConfigureAwait(false);
+
+        if (id is null)
+        {
+            // This decision was committed before (a retried commit): hand back what was recorded then.
+            var existing = await FindIncidentAsync(tx, "open_key = $key", cancellationToken, ("$key", openKey)).ConfigureAwait(false)
+                ?? throw new InvalidDataException($"Incident with open key {openKey} vanished inside a transaction.");
+            var recorded = await tx.QueryAsync(
+                $"SELECT {ActionColumns} FROM actions WHERE idempotency_key = $key", ReadAction, cancellationToken, ("$key", idempotencyKey)).ConfigureAwait(false);
+            return recorded.Count == 1
+                ? new OpenedIncident(existing.Incident, recorded[0])
+                : throw new InvalidDataException($"Incident {existing.Incident.Id} has no action with idempotency key {idempotencyKey}.");
+        }
+
+        var kind = ActionKind(decision.Action);
+        var outcome = decision.DryRun ? DryRunOutcome(decision.Action, target) : null;
+        var actionId = (long)(await tx.ScalarAsync(
+            """
+            INSERT INTO actions (incident_id, kind, target, idempotency_key, status, created_at, completed_at, outcome)
+            VALUES ($incident, $kind, $target, $key, $status, $at, $completedAt, $outcome)
+            RETURNING id
+            """,
+            cancellationToken,
+            ("$incident", id.Value),
+            ("$kind", kind),
+            ("$target", target),
+            ("$key", idempotencyKey),
+            ("$status", (decision.DryRun ? ActionStatus.Skipped : ActionStatus.Pending).ToString()),
+            ("$at", at),
+            ("$completedAt", decision.DryRun ? at : null),
+            ("$outcome", outcome)).ConfigureAwait(false))!;
+
+        await AddEventAsync(tx, id.Value, decision.At, IncidentEventKinds.Opened, MessageOf(decision), cancellationToken).ConfigureAwait(false);
+        if (outcome is not null)
+        {
+            await AddEventAsync(tx, id.Value, decision.At, IncidentEventKinds.ActionSkipped, outcome, cancellationToken).ConfigureAwait(false);
+        }
+
+        // Read back, so the caller gets exactly what a later read returns.
+        var incident = await GetIncidentRowAsync(tx, id.Value, cancellationToken).ConfigureAwait(false);
+        var action = await GetActionAsync(tx, actionId, cancellationToken).ConfigureAwait(false);
+        return new OpenedIncident(incident.Incident, action!);
+    }
+
+    private static async Task ResolveAsync(SqliteTransaction tx, Decision decision, CancellationToken cancellationToken)
+    {
+        var open = await FindOpenIncidentAsync(tx, decision, cancellationToken).ConfigureAwait(false);
+        if (open is null)
+        {
+            // Nothing was opened for this firing (it was suppressed by cooldown): the verdict history says enough.
+            return;
+        }
+
+        var incident = open.Incident;
+        if (incident.Status == IncidentStatus.Acting)
+        {
+            // Acting -> Resolved is not allowed: the action's outcome lands first, then the resolution.
+            await tx.ExecuteAsync(
+                "UPDATE incidents SET resolve_requested_at = $at, updated_at = $at WHERE id = $id",
+                cancellationToken,
+                ("$id", incident.Id),
+                ("$at", DbTime.Format(decision.At))).ConfigureAwait(false);
+            await AddEventAsync(
+                tx,
+                incident.Id,
+                decision.At,
+                IncidentEventKinds.ResolveDeferred,
+                $"{MessageOf(decision)}; the action is still running, so the incident resolves when it finishes",
+                cancellationToken).ConfigureAwait(false);
+            return;
+        }
+
+        // An action that never started is not started after its trigger passed.
+        var skipped = await tx.ExecuteAsync(
+            "UPDATE actions SET status = 'Skipped', completed_at = $at, outcome = $outcome WHERE incident_id = $id AND status = 'Pending'",
+            cancellationToken,
+            ("$id", incident.Id),
+            ("$at", DbTime.Format(decision.At)),
+            ("$outcome", NotRunOutcome)).ConfigureAwait(false);
+        if (skipped > 0)
+        {
+            await AddEventAsync(tx, incident.Id, decision.At, IncidentEventKinds.ActionSkipped, NotRunOutcome, cancellationToken).ConfigureAwait(false);
+        }
+
+        await MoveAsync(tx, incident, IncidentStatus.Resolved, decision.At, decision.At, cancellationToken).ConfigureAwait(false);
+        await AddEventAsync(tx, incident.Id, decision.At, IncidentEventKinds.Resolved, MessageOf(decision), cancellationToken).ConfigureAwait(false);
+    }
+
+    /// <summary>A resolution that arrived while the action ran is applied once the action has an outcome.</summary>
+    private static async Task ApplyDeferredResolutionAsync(SqliteTransaction tx, IncidentRow row, DateTimeOffset at, CancellationToken cancellationToken)
+    {
+        if (row.ResolveRequestedAt is not { } requested || !IncidentTransitions.IsAllowed(row.Incident.Status, IncidentStatus.Resolved))
+        {
+            return;
+        }
+
+        await MoveAsync(tx, row.Incident, IncidentStatus.Resolved, at, requested, cancellationToken).ConfigureAwait(false);
+        await AddEventAsync(
+            tx,
+            row.Incident.Id,
+            at,
+            IncidentEventKinds.Resolved,
+            $"the trigger had passed at {Rfc3339.Format(requested)}, while the action ran",
+            cancellationToken).ConfigureAwait(false);
+    }
+
+    /// <summary>A cooldown or inconclusive notice becomes part of the open incident's timeline, once.</summary>
+    private static async Task NoteAsync(SqliteTransaction tx, Decision decision, string kind, CancellationToken cancellationToken)
+    {
+        var open = await FindOpenIncidentAsync(tx, decision, cancellationToken).ConfigureAwait(false);
+        if (open is not null)
+        {
+            await tx.ExecuteAsync(
+                "INSERT INTO incident_events (incident_id, at, kind, message) VALUES ($id, $at, $kind, $message) ON CONFLICT DO NOTHING",
+                cancellationToken,
+                ("$id", open.Incident.Id),
+                ("$at", DbTime.Format(decision.At)),
+                ("$kind", kind),
+                ("$message", MessageOf(decision))).ConfigureAwait(false);
+        }
+    }
+
+    /// <summary>Moves an incident, if <see cref="IncidentTransitions"/> allows it, and only from the status it was read with.</summary>
+    private static async Task MoveAsync(
+        SqliteTransaction tx,
+        Incident incident,
+        IncidentStatus to,
+        DateTimeOffset at,
+        DateTimeOffset? resolvedAt,
+        CancellationToken cancellationToken)
+    {
+        if (!IncidentTransitions.IsAllowed(incident.Status, to))
+        {
+            throw new InvalidOperationException($"Incident {incident.Id} cannot move from {incident.Status} to {to}.");
+        }
+
+        var changed = await tx.ExecuteAsync(
+            """
+            UPDATE incidents SET status = $to, updated_at = $at, resolved_at = COALESCE($resolvedAt, resolved_at)
+            WHERE id = $id AND status = $from
+            """,
+            cancellationToken,
+            ("$id", incident.Id),
+            ("$from", incident.Status.ToString()),
+            ("$to", to.ToString()),
+            ("$at", DbTime.Format(at)),
+            ("$resolvedAt", resolvedAt is { } r ? DbTime.Format(r) : null)).ConfigureAwait(false);
+        if (changed != 1)
+        {
+            throw new InvalidOperationException($"Incident {incident.Id} is no longer {incident.Status}; not moved to {to}.");
+        }
+    }
+
+    private static Task<int> AddEventAsync(SqliteTransaction tx, long incidentId, DateTimeOffset at, string kind, string message, CancellationToken cancellationToken) =>
+        tx.ExecuteAsync(
+            "INSERT INTO incident_events (incident_id, at, kind, message) VALUES ($id, $at, $kind, $message)",
+            cancellationToken,
+            ("$id", incidentId),
+            ("$at", DbTime.Format(at)),
+            ("$kind", kind),
+            ("$message", message));
+
+    private static Task<IncidentRow?> FindOpenIncidentAsync(SqliteTransaction tx, Decision decision, CancellationToken cancellationToken) =>
+        FindIncidentAsync(
+            tx,
+            """
+            policy = $policy AND trigger = $trigger AND labels_key = $labelsKey AND status <> 'Resolved' AND resolve_requested_at IS NULL
+            ORDER BY opened_at DESC, id DESC LIMIT 1
+            """,
+            cancellationToken,
+            ("$policy", decision.Policy),
+            ("$trigger", decision.Trigger),
+            ("$labelsKey", decision.Labels.ToString()));
+
+    private static async Task<IncidentRow?> FindIncidentAsync(SqliteTransaction tx, string where, CancellationToken cancellationToken, params (string Name, object? Value)[] parameters)
+    {
+        var rows = await tx.QueryAsync($"SELECT {IncidentColumns} FROM incidents WHERE {where}", ReadIncident, cancellationToken, parameters).ConfigureAwait(false);
+        return rows.Count == 0 ? null : rows[0];
+    }
+
+    private static async Task<IncidentRow> GetIncidentRowAsync(SqliteTransaction tx, long id, CancellationToken cancellationToken) =>
+        await FindIncidentAsync(tx, "id = $id", cancellationToken, ("$id", id)).ConfigureAwait(false) ?? throw new KeyNotFoundException($"Incident {id} does not exist.");
+
+    private static async Task<ActionRecord?> GetActionAsync(SqliteTransaction tx, long id, CancellationToken cancellationToken)
+    {
+        var rows = await tx.QueryAsync($"SELECT {ActionColumns} FROM actions WHERE id = $id", ReadAction, cancellationToken, ("$id", id)).ConfigureAwait(false);
+        return rows.Count == 0 ? null : rows[0];
+    }
+
+    /// <summary>SQLite has no NaN (Microsoft.Data.Sqlite refuses to bind one): NULL, with the verdict's reason saying why.</summary>
+    private static object Real(double? value) => value is { } v && !double.IsNaN(v) ? v : DBNull.Value;
+
+    private static string MessageOf(Decision decision) => string.IsNullOrWhiteSpace(decision.Message) ? decision.Verdict.Summary : decision.Message;
+
+    private static SqliteConnectionStringBuilder ForPath(string databasePath)
+    {
+        ArgumentException.ThrowIfNullOrWhiteSpace(databasePath);
+        return new SqliteConnectionStringBuilder { DataSource = Path.GetFullPath(databasePath), Mode = SqliteOpenMode.ReadWriteCreate };
+    }
+
+    private async Task<T> WriteAsync<T>(Func<SqliteTransaction, Task<T>> work, CancellationToken cancellationToken)
+    {
+        await _writeGate.WaitAsync(cancellationToken).ConfigureAwait(false);
+        try
+        {
+            using var connection = await OpenConnectionAsync(cancellationToken).ConfigureAwait(false);
+            using var transaction = connection.BeginTransaction(deferred: false);
+            var result = await work(transaction).ConfigureAwait(false);
+            transaction.Commit();
+            return result;
+        }
+        finally
+        {
+            _writeGate.Release();
+        }
+    }
+
+    private async Task<T> ReadAsync<T>(Func<SqliteTransaction, Task<T>> work, CancellationToken cancellationToken)
+    {
+        ThrowIfNotReady();
+        using var connection = await OpenConnectionAsync(cancellationToken).ConfigureAwait(false);
+        using var transaction = connection.BeginTransaction(deferred: true);
+        var result = await work(transaction).ConfigureAwait(false);
+        transaction.Commit();
+        return result;
+    }
+
+    private void ThrowIfNotReady()
+    {
+        ObjectDisposedException.ThrowIf(Volatile.Read(ref _disposed) != 0, this);
+        if (!_initialized)
+        {
+            throw new InvalidOperationException("Call InitializeAsync before using the incident store.");
+        }
+    }
+}

@@ -1,0 +1,157 @@
+using RollbackSentinel.Core.Evaluation;
+using RollbackSentinel.Core.Incidents;
+using RollbackSentinel.Core.Policies;
+using RollbackSentinel.Daemon;
+
+namespace RollbackSentinel.Api;
+
+/// <summary>
+/// The HTTP API: probes and <c>/metrics</c> are open (Kubernetes and Prometheus call them); everything under
+/// <c>/api</c> needs the bearer token. Errors are RFC 7807 problem details.
+/// </summary>
+internal static class ApiEndpoints
+{
+    public static void MapSentinelApi(this WebApplication app)
+    {
+        app.MapGet("/healthz", () => Results.Ok(new { status = "ok" }));
+        app.MapGet("/readyz", (PolicyRegistry registry, DaemonState state) =>
+            registry.Loaded && state.StoreOpen
+                ? Results.Ok(new { status = "ready", policies = registry.Entries.Count })
+                : Results.Problem(
+                    title: "not ready",
+                    detail: !state.StoreOpen ? "the store is not open yet" : "the rules have not been loaded yet",
+                    statusCode: StatusCodes.Status503ServiceUnavailable));
+
+        var api = app.MapGroup("/api/v1").AddEndpointFilter(RequireToken);
+        api.MapGet("/policies", (PolicyRegistry registry) => Results.Ok(registry.Entries.Select(PolicyView.From)));
+        api.MapGet("/rules", (PolicyRegistry registry) => Results.Ok(registry.Files));
+        api.MapGet("/incidents", ListIncidents);
+        api.MapGet("/incidents/{id:long}", GetIncident);
+        api.MapGet("/incidents/{id}", (string id) => Results.Problem(
+            title: "bad incident id", detail: $"'{id}' is not an incident id (a whole number)", statusCode: StatusCodes.Status400BadRequest));
+    }
+
+    private static async ValueTask<object?> RequireToken(EndpointFilterInvocationContext context, EndpointFilterDelegate next)
+    {
+        var token = context.HttpContext.RequestServices.GetRequiredService<ApiToken>();
+        var header = context.HttpContext.Request.Headers.Authorization.ToString();
+        var presented = header.StartsWith("Bearer ", StringComparison.OrdinalIgnoreCase) ? header["Bearer ".Length..].Trim() : null;
+        if (token.Matches(presented))
+        {
+            return await next(context).ConfigureAwait(false);
+        }
+
+        context.HttpContext.Response.Headers.WWWAuthenticate = "Bearer realm=\"rollback-sentinel\"";
+        return Results.Problem(
+            title: "unauthorized",
+            detail: presented is null ? "send 'Authorization: Bearer <token>' (see http:apiTokenFile)" : "the bearer token is not valid",
+            statusCode: StatusCodes.Status401Unauthorized);
+    }
+
+    private static async Task<IResult> ListIncidents(IIncidentStore store, string? state, int? limit, CancellationToken ct)
+    {
+        IncidentStatus? status = null;
+        if (state is not null)
+        {
+            if (!Enum.TryParse<IncidentStatus>(state, ignoreCase: true, out var parsed) || int.TryParse(state, out _))
+            {
+                return Results.Problem(
+                    title: "bad state",
+                    detail: $"'{state}' is not an incident state; use one of {string.Join(", ", Enum.GetNames<IncidentStatus>().Select(n => n.ToLowerInvariant()))}",
+                    statusCode: StatusCodes.Status400BadRequest);
+            }
+
+            status = parsed;
+        }
+
+        if (limit is < 1 or > 1000)
+        {
+            return Results.Problem(title: "bad limit", detail: "limit must be between 1 and 1000", statusCode: StatusCodes.Status400BadRequest);
+        }
+
+        var incidents = await store.ListIncidentsAsync(status, limit ?? 100, ct).ConfigureAwait(false);
+        return Results.Ok(incidents.Select(IncidentView.From));
+    }
+
+    private static async Task<IResult> GetIncident(long id, IIncidentStore store, CancellationToken ct)
+    {
+        var timeline = await store.GetIncidentAsync(id, ct).ConfigureAwait(false);
+        return timeline is null
+            ? Results.Problem(title: "incident not found", detail: $"there is no incident {id}", statusCode: StatusCodes.Status404NotFound)
+            : Results.Ok(new
+            {
+                incident = IncidentView.From(timeline.Incident),
+                evidence = System.Text.Json.JsonDocument.Parse(timeline.Incident.EvidenceJson).RootElement,
+                events = timeline.Events.Select(e => new { at = Rfc3339.Format(e.At), e.Kind, e.Message }),
+                actions = timeline.Actions.Select(a => new
+                {
+                    a.Id,
+                    a.Kind,
+                    a.Target,
+                    status = a.Status.ToString().ToLowerInvariant(),
+                    createdAt = Rfc3339.Format(a.CreatedAt),
+                    startedAt = a.StartedAt is { } s ? Rfc3339.Format(s) : null,
+                    completedAt = a.CompletedAt is { } c ? Rfc3339.Format(c) : null,
+                    a.Outcome,
+                }),
+                acknowledgments = timeline.Acknowledgments.Select(k => new { k.By, k.Channel, k.Answer, at = Rfc3339.Format(k.At) }),
+            });
+    }
+}
+
+/// <summary>A policy as the API shows it: its triggers, each series' phase, and the last evidence.</summary>
+internal sealed record PolicyView(string Name, string File, string Schedule, bool DryRun, string Cooldown, string? LastEvaluatedAt, IReadOnlyList<TriggerView> Triggers)
+{
+    public static PolicyView From(PolicyEntry entry)
+    {
+        var policy = entry.Policy;
+        var last = entry.Runner.Last;
+        return new PolicyView(
+            policy.Name,
+            entry.File,
+            policy.Schedule.ToString()!,
+            policy.DryRun,
+            PromDuration.Format(policy.Cooldown),
+            last is null ? null : Rfc3339.Format(last.At),
+            policy.Triggers.Select(t =>
+            {
+                var verdicts = last?.Triggers.FirstOrDefault(v => v.Trigger.Name == t.Name)?.Verdicts ?? [];
+                var states = entry.Runner.State.Series.Where(s => s.Key.Trigger == t.Name).ToDictionary(s => s.Key.Labels, s => s.Value);
+                var labels = verdicts.Select(v => v.Labels).Concat(states.Keys).Distinct().ToList();
+                return new TriggerView(
+                    t.Name,
+                    t.Condition.Kind,
+                    t.Action.ToString().ToLowerInvariant(),
+                    PromDuration.Format(t.For),
+                    labels.Select(l =>
+                    {
+                        var s = states.GetValueOrDefault(l);
+                        var v = verdicts.FirstOrDefault(x => x.Labels.Equals(l));
+                        return new SeriesView(
+                            l.ToDictionary(),
+                            (s?.Phase ?? Core.State.TriggerPhase.Ok).ToString().ToLowerInvariant(),
+                            s?.BreachingSince is { } since ? Rfc3339.Format(since) : null,
+                            v is null ? null : new VerdictView(v.Kind.ToString().ToLowerInvariant(), v.Reason.ToString(), Finite(v.Value), Finite(v.Threshold), Finite(v.Baseline), v.Summary,
+                                v.Queries.Select(q => new QueryView(q.Role, q.Query, q.EvaluatedAt, Finite(q.Value))).ToArray()));
+                    }).ToArray());
+            }).ToArray());
+    }
+
+    private static double? Finite(double? v) => v is { } x && double.IsFinite(x) ? x : null;
+}
+
+internal sealed record TriggerView(string Name, string Kind, string Action, string For, IReadOnlyList<SeriesView> Series);
+
+internal sealed record SeriesView(IReadOnlyDictionary<string, string> Labels, string Phase, string? BreachingSince, VerdictView? LastVerdict);
+
+internal sealed record VerdictView(string Kind, string Reason, double? Value, double? Threshold, double? Baseline, string Summary, IReadOnlyList<QueryView> Queries);
+
+internal sealed record QueryView(string Role, string Query, string At, double? Value);
+
+/// <summary>An incident as the API lists it.</summary>
+internal sealed record IncidentView(long Id, string Policy, string Trigger, IReadOnlyDictionary<string, string> Labels, string Action, bool DryRun, string State, string OpenedAt, string UpdatedAt, string? ResolvedAt, string Summary)
+{
+    public static IncidentView From(Incident i) => new(
+        i.Id, i.Policy, i.Trigger, i.Labels.ToDictionary(), i.Action.ToString().ToLowerInvariant(), i.DryRun, i.Status.ToString().ToLowerInvariant(),
+        Rfc3339.Format(i.OpenedAt), Rfc3339.Format(i.UpdatedAt), i.ResolvedAt is { } r ? Rfc3339.Format(r) : null, i.Summary);
+}

@@ -1,0 +1,83 @@
+using System.CommandLine;
+using System.Net.Http.Headers;
+using System.Text.Json;
+
+namespace RollbackSentinel.Cli;
+
+/// <summary>
+/// How the <c>status</c> and <c>incidents</c> verbs reach a running daemon: its URL and bearer token (from
+/// <c>--token-file</c>, <c>SENTINEL_API_TOKEN</c>, or the token file the daemon writes next to its store).
+/// </summary>
+internal sealed class ApiClientOptions
+{
+    public Option<string> Url { get; } = new("--url") { Description = "The daemon's API (default http://127.0.0.1:8080).", DefaultValueFactory = _ => "http://127.0.0.1:8080" };
+
+    public Option<FileInfo?> TokenFile { get; } = new("--token-file") { Description = "A file holding the API token (default: $SENTINEL_API_TOKEN, then data/api-token)." };
+
+    public void AddTo(Command command)
+    {
+        command.Options.Add(Url);
+        command.Options.Add(TokenFile);
+    }
+
+    /// <summary>GETs a JSON document from the API, or writes a clear error and returns null.</summary>
+    public async Task<JsonDocument?> GetAsync(ParseResult result, string path, TextWriter error, CancellationToken ct)
+    {
+        var baseUrl = result.GetRequiredValue(Url).TrimEnd('/');
+        var token = ResolveToken(result.GetValue(TokenFile));
+        using var http = new HttpClient { Timeout = TimeSpan.FromSeconds(10) };
+        using var request = new HttpRequestMessage(HttpMethod.Get, baseUrl + path);
+        if (token is not null)
+        {
+            request.Headers.Authorization = new AuthenticationHeaderValue("Bearer", token);
+        }
+
+        try
+        {
+            using var response = await http.SendAsync(request, ct).ConfigureAwait(false);
+            var body = await response.Content.ReadAsStringAsync(ct).ConfigureAwait(false);
+            if (!response.IsSuccessStatusCode)
+            {
+                var detail = TryProblemDetail(body) ?? body;
+                await error.WriteLineAsync($"error: {baseUrl}{path} answered HTTP {(int)response.StatusCode}: {detail}").ConfigureAwait(false);
+                return null;
+            }
+
+            return JsonDocument.Parse(body);
+        }
+        catch (Exception e) when (e is HttpRequestException or TaskCanceledException or JsonException)
+        {
+            await error.WriteLineAsync($"error: cannot reach the daemon at {baseUrl}: {e.Message}").ConfigureAwait(false);
+            return null;
+        }
+    }
+
+    private static string? ResolveToken(FileInfo? file)
+    {
+        if (file is not null)
+        {
+            return File.ReadAllText(file.FullName).Trim();
+        }
+
+        if (Environment.GetEnvironmentVariable("SENTINEL_API_TOKEN") is { Length: > 0 } env)
+        {
+            return env;
+        }
+
+        var local = Path.Combine("data", Api.ApiToken.FileName);
+        return File.Exists(local) ? File.ReadAllText(local).Trim() : null;
+    }
+
+    private static string? TryProblemDetail(string body)
+    {
+        try
+        {
+            using var doc = JsonDocument.Parse(body);
+            return doc.RootElement.TryGetProperty("detail", out var d) ? d.GetString() : null;
+        }
+        catch (JsonException)
+        {
+            return null;
+        }
+    }
+}

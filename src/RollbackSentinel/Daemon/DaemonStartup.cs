@@ -1,0 +1,144 @@
+using RollbackSentinel.Core.Evaluation;
+using RollbackSentinel.Core.Incidents;
+using RollbackSentinel.Core.Policies;
+using RollbackSentinel.Core.State;
+
+namespace RollbackSentinel.Daemon;
+
+/// <summary>
+/// Runs before the scheduler starts: opens (and migrates) the store, settles what a crash left behind, and
+/// loads the rules. An action found started is marked interrupted and reported, never re-run by itself; an
+/// action recorded but never started is run now.
+/// </summary>
+internal sealed partial class DaemonStartup(
+    IIncidentStore store,
+    RulesWatcher rules,
+    PolicyRegistry registry,
+    ActionExecutor actions,
+    DaemonState state,
+    Telemetry.SentinelMetrics metrics,
+    TimeProvider time,
+    ILogger<DaemonStartup> logger) : IHostedService
+{
+    public async Task StartAsync(CancellationToken cancellationToken)
+    {
+        metrics.SetTriggerSnapshotProvider(() => Snapshots(registry));
+
+        await store.InitializeAsync(cancellationToken).ConfigureAwait(false);
+        state.StoreOpen = true;
+
+        var (interrupted, pending) = await store.RecoverAsync(time.GetUtcNow(), cancellationToken).ConfigureAwait(false);
+        foreach (var a in interrupted)
+        {
+            LogInterrupted(a.Kind, a.IncidentId, a.Target);
+        }
+
+        await rules.LoadAsync(cancellationToken).ConfigureAwait(false);
+
+        foreach (var a in pending)
+        {
+            var timeline = await store.GetIncidentAsync(a.IncidentId, cancellationToken).ConfigureAwait(false);
+            if (timeline is null)
+            {
+                continue;
+            }
+
+            var incident = timeline.Incident;
+            if (registry.Find(incident.Policy) is not { } entry)
+            {
+                await store.MarkActionStartedAsync(a.Id, time.GetUtcNow(), cancellationToken).ConfigureAwait(false);
+                await store.CompleteActionAsync(a.Id, ActionStatus.Failed, $"policy '{incident.Policy}' is no longer loaded; not run", time.GetUtcNow(), cancellationToken).ConfigureAwait(false);
+                continue;
+            }
+
+            LogResuming(a.Kind, a.IncidentId);
+            var decision = new Decision
+            {
+                Policy = incident.Policy,
+                Trigger = incident.Trigger,
+                Labels = incident.Labels,
+                At = incident.OpenedAt,
+                Kind = DecisionKind.Act,
+                Action = incident.Action,
+                DryRun = incident.DryRun,
+                Verdict = new Verdict { Kind = VerdictKind.Breach, Reason = VerdictReason.ThresholdExceeded, Labels = incident.Labels, Summary = incident.Summary },
+                Message = incident.Summary,
+            };
+            await actions.ExecuteAsync(entry.Policy, new OpenedIncident(incident, a), decision, cancellationToken).ConfigureAwait(false);
+        }
+    }
+
+    public Task StopAsync(CancellationToken cancellationToken) => Task.CompletedTask;
+
+    /// <summary>What each trigger last saw, per series, for the per-trigger gauges on /metrics.</summary>
+    private static IEnumerable<Telemetry.TriggerSnapshot> Snapshots(PolicyRegistry registry)
+    {
+        foreach (var entry in registry.Entries)
+        {
+            var last = entry.Runner.Last;
+            if (last is null)
+            {
+                continue;
+            }
+
+            foreach (var (trigger, verdicts) in last.Triggers)
+            {
+                foreach (var v in verdicts)
+                {
+                    var phase = entry.Runner.State.Get(new SeriesKey(trigger.Name, v.Labels)).Phase;
+                    yield return new Telemetry.TriggerSnapshot(entry.Policy.Name, trigger.Name, v.Labels, phase)
+                    {
+                        Value = v.Value,
+                        Threshold = v.Threshold,
+                        Baseline = v.Baseline,
+                    };
+                }
+            }
+        }
+    }
+
+    [LoggerMessage(EventId = 400, Level = LogLevel.Error,
+        Message = "The daemon stopped while a {Kind} action ran for incident {Incident} ({Target}); its effect is unknown and it is NOT retried: check the target and the incident")]
+    private partial void LogInterrupted(string kind, long incident, string target);
+
+    [LoggerMessage(EventId = 401, Level = LogLevel.Warning, Message = "Running the {Kind} action of incident {Incident}, recorded before the last stop but never started")]
+    private partial void LogResuming(string kind, long incident);
+}
+
+/// <summary>What readiness depends on.</summary>
+internal sealed class DaemonState
+{
+    public bool StoreOpen { get; set; }
+}
+
+/// <summary>Keeps evaluation history bounded.</summary>
+internal sealed partial class RetentionService(IIncidentStore store, Microsoft.Extensions.Options.IOptions<Hosting.SentinelOptions> options, TimeProvider time, ILogger<RetentionService> logger) : BackgroundService
+{
+    protected override async Task ExecuteAsync(CancellationToken stoppingToken)
+    {
+        using var timer = new PeriodicTimer(TimeSpan.FromHours(1), time);
+        do
+        {
+            try
+            {
+                var removed = await store.PruneEvaluationsAsync(time.GetUtcNow() - options.Value.RetentionValue, stoppingToken).ConfigureAwait(false);
+                LogPruned(removed, PromDuration.Format(options.Value.RetentionValue));
+            }
+            catch (OperationCanceledException) when (stoppingToken.IsCancellationRequested)
+            {
+                return;
+            }
+            catch (Exception e)
+            {
+                LogPruneFailed(e);
+            }
+        }
+        while (await timer.WaitForNextTickAsync(stoppingToken).ConfigureAwait(false));
+    }
+
+    [LoggerMessage(EventId = 500, Level = LogLevel.Debug, Message = "Pruned {Removed} evaluation rows older than {Retention}")]
+    private partial void LogPruned(int removed, string retention);
+
+    [LoggerMessage(EventId = 501, Level = LogLevel.Error, Message = "Pruning evaluation history failed")]
+    private partial void LogPruneFailed(Exception exception);
+}

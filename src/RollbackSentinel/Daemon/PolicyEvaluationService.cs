@@ -1,0 +1,151 @@
+using System.Diagnostics;
+using Microsoft.Extensions.Options;
+using RollbackSentinel.Core.Evaluation;
+using RollbackSentinel.Core.Incidents;
+using RollbackSentinel.Core.Metrics;
+using RollbackSentinel.Core.Policies;
+using RollbackSentinel.Core.State;
+using RollbackSentinel.Hosting;
+using RollbackSentinel.Telemetry;
+
+namespace RollbackSentinel.Daemon;
+
+/// <summary>
+/// One scheduled evaluation of one policy: resolve its queries now, decide with the shared engine, commit
+/// state, verdicts and incidents in one transaction, then run the actions it opened. Never throws: every
+/// failure is logged and counted, and the next slot tries again.
+/// </summary>
+internal sealed partial class PolicyEvaluationService(
+    PolicyRegistry registry,
+    IIncidentStore store,
+    IMetricsSource metricsSource,
+    ActionExecutor actions,
+    SentinelMetrics metrics,
+    IOptions<SentinelOptions> options,
+    TimeProvider time,
+    ILogger<PolicyEvaluationService> logger)
+{
+    public async Task EvaluateAsync(string policyName, CancellationToken cancellationToken)
+    {
+        var entry = registry.Find(policyName);
+        if (entry is null)
+        {
+            return; // removed by a reload since this run was scheduled
+        }
+
+        if (!await entry.Gate.WaitAsync(0, cancellationToken).ConfigureAwait(false))
+        {
+            LogSkippedOverlap(policyName);
+            return;
+        }
+
+        var started = Stopwatch.GetTimestamp();
+        try
+        {
+            if (!entry.StateRestored)
+            {
+                // Restart: pick up pending 'for' clocks, firing triggers and cooldowns where they were.
+                var saved = await store.LoadStateAsync(policyName, cancellationToken).ConfigureAwait(false);
+                entry.Runner.Restore(saved ?? PolicyState.Empty);
+                entry.StateRestored = true;
+            }
+
+            using var timeout = CancellationTokenSource.CreateLinkedTokenSource(cancellationToken);
+            timeout.CancelAfter(EvaluationTimeout(entry.Policy));
+            var policy = entry.Policy;
+            IReadOnlyList<OpenedIncident> opened = [];
+            var evaluation = await entry.Runner.EvaluateAsync(
+                new InstantQueryResolver(metricsSource, () => null),
+                async (e, ct) => opened = await store.CommitEvaluationAsync(ToCommit(policy, e), ct).ConfigureAwait(false),
+                timeout.Token).ConfigureAwait(false);
+
+            Record(evaluation, Stopwatch.GetElapsedTime(started));
+            foreach (var incident in opened)
+            {
+                var decision = evaluation.Step.Decisions.First(d => d.Kind == DecisionKind.Act && d.Trigger == incident.Incident.Trigger && d.Labels.Equals(incident.Incident.Labels));
+                await actions.ExecuteAsync(policy, incident, decision, cancellationToken).ConfigureAwait(false);
+            }
+        }
+        catch (OperationCanceledException) when (cancellationToken.IsCancellationRequested)
+        {
+            LogCancelled(policyName);
+        }
+        catch (OperationCanceledException)
+        {
+            metrics.RecordEvaluationTimeout(policyName);
+            LogTimedOut(policyName, EvaluationTimeout(entry.Policy));
+        }
+        catch (Exception e)
+        {
+            // The store or an unexpected bug: the state was not advanced, so the next slot decides again.
+            metrics.RecordEvaluationFailure(policyName);
+            LogFailed(e, policyName);
+        }
+        finally
+        {
+            entry.Gate.Release();
+        }
+    }
+
+    private TimeSpan EvaluationTimeout(Policy policy)
+    {
+        var period = policy.Schedule is IntervalSchedule i ? i.Interval : CronPeriod((CronSchedule)policy.Schedule);
+        return TimeSpan.FromTicks((long)(period.Ticks * options.Value.EvaluationTimeoutShare));
+    }
+
+    private TimeSpan CronPeriod(CronSchedule schedule)
+    {
+        var cron = new Quartz.CronExpression(schedule.Expression, TimeZoneInfo.Utc);
+        var now = time.GetUtcNow();
+        return cron.GetNextValidTimeAfter(now) is { } a && cron.GetNextValidTimeAfter(a) is { } b ? b - a : TimeSpan.FromMinutes(1);
+    }
+
+    private static EvaluationCommit ToCommit(Policy policy, PolicyEvaluation e) => new(
+        policy.Name,
+        e.At,
+        e.Step.State,
+        e.Triggers.SelectMany(t => t.Verdicts.Select(v => new EvaluationRow(t.Trigger.Name, v.Labels, v.Kind, v.Reason, v.Value, v.Threshold, v.Baseline, v.Summary))).ToArray(),
+        e.Step.Decisions,
+        d => TargetIdentity.For(policy.Target, d.Labels));
+
+    private void Record(PolicyEvaluation evaluation, TimeSpan elapsed)
+    {
+        metrics.RecordEvaluationDuration(evaluation.Policy.Name, elapsed.TotalSeconds);
+        foreach (var (trigger, verdicts) in evaluation.Triggers)
+        {
+            foreach (var v in verdicts)
+            {
+                metrics.RecordEvaluation(evaluation.Policy.Name, trigger.Name, v.Kind.ToString().ToLowerInvariant());
+                if (v.Kind == VerdictKind.Error)
+                {
+                    LogVerdictError(evaluation.Policy.Name, trigger.Name, v.Summary);
+                }
+            }
+        }
+
+        foreach (var d in evaluation.Step.Decisions)
+        {
+            var evidence = string.Join("; ", d.Verdict.Queries.Select(q => $"{q.Role} {q.Query} @ {q.EvaluatedAt} = {(q.Value is { } x ? TriggerEvaluator.Num(x) : q.Note ?? "-")}"));
+            LogDecision(d.Policy, d.Trigger, d.Labels.ToString(), d.Kind, d.DryRun, d.Message, d.Verdict.Value, d.Verdict.Threshold, d.Verdict.Baseline, evidence);
+        }
+    }
+
+    [LoggerMessage(EventId = 200, Level = LogLevel.Warning,
+        Message = "Decision {Policy}/{Trigger} {Labels}: {Kind} (dryRun={DryRun}): {Message}; value={Value} threshold={Threshold} baseline={Baseline}; evidence: {Evidence}")]
+    private partial void LogDecision(string policy, string trigger, string labels, DecisionKind kind, bool dryRun, string message, double? value, double? threshold, double? baseline, string evidence);
+
+    [LoggerMessage(EventId = 201, Level = LogLevel.Warning, Message = "Evaluation of {Policy}/{Trigger} failed, counted as an error verdict (never a pass): {Summary}")]
+    private partial void LogVerdictError(string policy, string trigger, string summary);
+
+    [LoggerMessage(EventId = 202, Level = LogLevel.Warning, Message = "Evaluation of {Policy} timed out after {Timeout}; the next slot tries again")]
+    private partial void LogTimedOut(string policy, TimeSpan timeout);
+
+    [LoggerMessage(EventId = 203, Level = LogLevel.Error, Message = "Evaluation of {Policy} failed; its state was not advanced and the next slot tries again")]
+    private partial void LogFailed(Exception exception, string policy);
+
+    [LoggerMessage(EventId = 204, Level = LogLevel.Information, Message = "Evaluation of {Policy} cancelled: the daemon is stopping")]
+    private partial void LogCancelled(string policy);
+
+    [LoggerMessage(EventId = 205, Level = LogLevel.Warning, Message = "Evaluation of {Policy} skipped: the previous one is still running")]
+    private partial void LogSkippedOverlap(string policy);
+}

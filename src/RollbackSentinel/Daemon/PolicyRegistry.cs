@@ -1,0 +1,152 @@
+using RollbackSentinel.Core.Evaluation;
+using RollbackSentinel.Core.Policies;
+using RollbackSentinel.Rules;
+
+namespace RollbackSentinel.Daemon;
+
+/// <summary>One running policy: its current definition, its runner (state), and which file it came from.</summary>
+internal sealed class PolicyEntry(Policy policy, string file, PolicyRunner runner)
+{
+    public Policy Policy { get; set; } = policy;
+
+    public string File { get; set; } = file;
+
+    public PolicyRunner Runner { get; } = runner;
+
+    /// <summary>True once the runner's state has been restored from the store (done on the first evaluation).</summary>
+    public bool StateRestored { get; set; }
+
+    /// <summary>One evaluation at a time (Quartz also refuses overlaps; this guards reloads and the API).</summary>
+    public SemaphoreSlim Gate { get; } = new(1, 1);
+}
+
+/// <summary>The load status of one rule file.</summary>
+public sealed record RuleFileStatus(string File, bool Valid, IReadOnlyList<string> Errors, IReadOnlyList<string> Policies, DateTimeOffset CheckedAt);
+
+/// <summary>What a reload changed, for the scheduler.</summary>
+internal sealed record RegistryChange(IReadOnlyList<Policy> Added, IReadOnlyList<Policy> Removed, IReadOnlyList<(Policy Old, Policy New)> Changed);
+
+/// <summary>
+/// The policies the daemon runs, rebuilt from the rules folder on each reload. A file with errors keeps its
+/// last good version running (or contributes nothing if it never had one) and its errors are reported; one
+/// bad file never stops the others. Unchanged policies keep their runners, so their state goes on.
+/// </summary>
+internal sealed class PolicyRegistry(TimeProvider time)
+{
+    private readonly object _gate = new();
+    private readonly Dictionary<string, PolicyEntry> _entries = new(StringComparer.Ordinal);
+    private readonly Dictionary<string, IReadOnlyList<Policy>> _lastGoodByFile = new(StringComparer.Ordinal);
+    private Dictionary<string, RuleFileStatus> _files = new(StringComparer.Ordinal);
+
+    /// <summary>True once the rules have been loaded at least once (readiness).</summary>
+    public bool Loaded { get; private set; }
+
+    public IReadOnlyList<PolicyEntry> Entries
+    {
+        get
+        {
+            lock (_gate)
+            {
+                return [.. _entries.Values.OrderBy(e => e.Policy.Name, StringComparer.Ordinal)];
+            }
+        }
+    }
+
+    public IReadOnlyList<RuleFileStatus> Files
+    {
+        get
+        {
+            lock (_gate)
+            {
+                return [.. _files.Values.OrderBy(f => f.File, StringComparer.Ordinal)];
+            }
+        }
+    }
+
+    public PolicyEntry? Find(string name)
+    {
+        lock (_gate)
+        {
+            return _entries.GetValueOrDefault(name);
+        }
+    }
+
+    /// <summary>Applies a fresh parse of every rule file; returns what changed.</summary>
+    public RegistryChange Apply(IReadOnlyList<FileParseResult> files, IReadOnlyList<RuleDiagnostic> loaderErrors)
+    {
+        lock (_gate)
+        {
+            var now = time.GetUtcNow();
+            var statuses = new Dictionary<string, RuleFileStatus>(StringComparer.Ordinal);
+            var wanted = new Dictionary<string, (Policy Policy, string File)>(StringComparer.Ordinal);
+            foreach (var file in files.OrderBy(f => f.File, StringComparer.Ordinal))
+            {
+                var errors = file.Diagnostics.Where(d => d.Severity == DiagnosticSeverity.Error).Select(d => d.ToString()).ToList();
+                IReadOnlyList<Policy> policies;
+                if (errors.Count == 0)
+                {
+                    policies = file.Policies;
+                    _lastGoodByFile[file.File] = policies;
+                }
+                else
+                {
+                    policies = _lastGoodByFile.GetValueOrDefault(file.File) ?? [];
+                }
+
+                foreach (var p in policies)
+                {
+                    if (wanted.TryGetValue(p.Name, out var first))
+                    {
+                        errors.Add($"{p.Source}: metadata.name: policy name '{p.Name}' is already used in {first.File}; this one is not loaded");
+                        continue;
+                    }
+
+                    wanted[p.Name] = (p, file.File);
+                }
+
+                statuses[file.File] = new RuleFileStatus(file.File, errors.Count == 0, errors, policies.Select(p => p.Name).ToArray(), now);
+            }
+
+            foreach (var e in loaderErrors)
+            {
+                statuses[e.File] = new RuleFileStatus(e.File, false, [e.ToString()], [], now);
+            }
+
+            foreach (var gone in _lastGoodByFile.Keys.Where(f => !statuses.ContainsKey(f)).ToList())
+            {
+                _lastGoodByFile.Remove(gone);
+            }
+
+            var added = new List<Policy>();
+            var changed = new List<(Policy, Policy)>();
+            foreach (var (name, (policy, file)) in wanted)
+            {
+                if (_entries.TryGetValue(name, out var entry))
+                {
+                    entry.File = file;
+                    if (!PolicyComparer.SameDefinition(entry.Policy, policy))
+                    {
+                        changed.Add((entry.Policy, policy));
+                        entry.Policy = policy;
+                        entry.Runner.Update(policy);
+                    }
+                }
+                else
+                {
+                    _entries[name] = new PolicyEntry(policy, file, new PolicyRunner(policy, time));
+                    added.Add(policy);
+                }
+            }
+
+            var removed = _entries.Keys.Where(n => !wanted.ContainsKey(n)).Select(n => _entries[n].Policy).ToList();
+            foreach (var p in removed)
+            {
+                _entries.Remove(p.Name);
+            }
+
+            _files = statuses;
+            Loaded = true;
+            return new RegistryChange(added, removed, changed);
+        }
+    }
+}

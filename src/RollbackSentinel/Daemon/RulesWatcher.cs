@@ -1,0 +1,135 @@
+using Microsoft.Extensions.Options;
+using RollbackSentinel.Hosting;
+using RollbackSentinel.Rules;
+using RollbackSentinel.Telemetry;
+
+namespace RollbackSentinel.Daemon;
+
+/// <summary>
+/// Keeps the registry in step with the rules folder: file events (debounced) plus a periodic rescan, since
+/// Kubernetes ConfigMaps and git-sync swap symlinks without events on the files themselves. A reload that
+/// changes nothing costs one parse of the folder.
+/// </summary>
+internal sealed partial class RulesWatcher(
+    IOptions<SentinelOptions> options,
+    PolicyRegistry registry,
+    PolicyScheduler scheduler,
+    SentinelMetrics metrics,
+    TimeProvider time,
+    ILogger<RulesWatcher> logger) : BackgroundService
+{
+    private readonly SemaphoreSlim _reloadGate = new(1, 1);
+    private readonly SemaphoreSlim _changed = new(0, int.MaxValue);
+
+    // What was last reported per file, so a broken file is logged and counted once per change, not per rescan.
+    private readonly Dictionary<string, string> _reported = new(StringComparer.Ordinal);
+
+    /// <summary>Loads the rules once, before the scheduler starts evaluating.</summary>
+    public async Task LoadAsync(CancellationToken cancellationToken)
+    {
+        await _reloadGate.WaitAsync(cancellationToken).ConfigureAwait(false);
+        try
+        {
+            var rules = RuleSetLoader.Load([options.Value.Rules]);
+            var loaderErrors = rules.Diagnostics.Where(d => !rules.Files.Any(f => f.File == d.File)).ToList();
+            var change = registry.Apply(rules.Files, loaderErrors);
+            foreach (var file in registry.Files)
+            {
+                metrics.SetRuleFileValid(file.File, file.Valid);
+                var fingerprint = string.Join('\n', file.Errors);
+                if (_reported.TryGetValue(file.File, out var last) && last == fingerprint)
+                {
+                    continue;
+                }
+
+                _reported[file.File] = fingerprint;
+                if (!file.Valid)
+                {
+                    metrics.RecordRuleLoadError(file.File);
+                    foreach (var error in file.Errors)
+                    {
+                        LogRuleError(error);
+                    }
+                }
+            }
+
+            if (change.Added.Count + change.Removed.Count + change.Changed.Count > 0)
+            {
+                LogReloaded(change.Added.Count, change.Changed.Count, change.Removed.Count, registry.Entries.Count);
+                await scheduler.ApplyAsync(change, cancellationToken).ConfigureAwait(false);
+            }
+        }
+        finally
+        {
+            _reloadGate.Release();
+        }
+    }
+
+    protected override async Task ExecuteAsync(CancellationToken stoppingToken)
+    {
+        using var watcher = CreateWatcher();
+        var rescan = options.Value.RescanIntervalValue;
+        while (!stoppingToken.IsCancellationRequested)
+        {
+            try
+            {
+                // Wait for a file event or the rescan interval, whichever comes first; then let a burst of
+                // events (an editor's save, a git-sync swap) settle before reading.
+                using var timeout = CancellationTokenSource.CreateLinkedTokenSource(stoppingToken);
+                timeout.CancelAfter(rescan);
+                try
+                {
+                    await _changed.WaitAsync(timeout.Token).ConfigureAwait(false);
+                    await Task.Delay(TimeSpan.FromMilliseconds(300), time, stoppingToken).ConfigureAwait(false);
+                    while (_changed.CurrentCount > 0)
+                    {
+                        await _changed.WaitAsync(stoppingToken).ConfigureAwait(false);
+                    }
+                }
+                catch (OperationCanceledException) when (!stoppingToken.IsCancellationRequested)
+                {
+                    // The rescan interval passed.
+                }
+
+                await LoadAsync(stoppingToken).ConfigureAwait(false);
+            }
+            catch (OperationCanceledException) when (stoppingToken.IsCancellationRequested)
+            {
+                return;
+            }
+            catch (Exception e)
+            {
+                // A reload must never take the daemon down: the last good rules keep running.
+                LogReloadFailed(e);
+            }
+        }
+    }
+
+    private FileSystemWatcher? CreateWatcher()
+    {
+        var path = options.Value.Rules;
+        var dir = Directory.Exists(path) ? path : Path.GetDirectoryName(Path.GetFullPath(path));
+        if (dir is null || !Directory.Exists(dir))
+        {
+            return null;
+        }
+
+        var watcher = new FileSystemWatcher(dir) { IncludeSubdirectories = true, NotifyFilter = NotifyFilters.FileName | NotifyFilters.DirectoryName | NotifyFilters.LastWrite | NotifyFilters.Size };
+        FileSystemEventHandler signal = (_, _) => _changed.Release();
+        watcher.Changed += signal;
+        watcher.Created += signal;
+        watcher.Deleted += signal;
+        watcher.Renamed += (_, _) => _changed.Release();
+        watcher.EnableRaisingEvents = true;
+        return watcher;
+    }
+
+    [LoggerMessage(EventId = 100, Level = LogLevel.Information, Message = "Rules reloaded: {Added} added, {Changed} changed, {Removed} removed; {Total} policies running")]
+    private partial void LogReloaded(int added, int changed, int removed, int total);
+
+    [LoggerMessage(EventId = 101, Level = LogLevel.Error, Message = "Rule error (the last good version of this file keeps running): {Error}")]
+    private partial void LogRuleError(string error);
+
+    [LoggerMessage(EventId = 102, Level = LogLevel.Error, Message = "Reloading the rules failed; the current rules keep running")]
+    private partial void LogReloadFailed(Exception exception);
+}

@@ -1,0 +1,91 @@
+using Microsoft.Extensions.Options;
+using Quartz;
+using RollbackSentinel.Actions;
+using RollbackSentinel.Actions.Webhook;
+using RollbackSentinel.Api;
+using RollbackSentinel.Core.Incidents;
+using RollbackSentinel.Core.Metrics;
+using RollbackSentinel.Daemon;
+using RollbackSentinel.Prometheus;
+using RollbackSentinel.Storage;
+using RollbackSentinel.Telemetry;
+using Serilog;
+using Serilog.Formatting.Json;
+
+namespace RollbackSentinel.Hosting;
+
+/// <summary>How the daemon writes its log.</summary>
+public enum LogFormat
+{
+    Text,
+    Json,
+}
+
+/// <summary>Builds the daemon: DI wiring, the HTTP API, and the hosted services in the order they must start.</summary>
+internal static class DaemonHost
+{
+    private const string TextTemplate = "{Timestamp:yyyy-MM-ddTHH:mm:ss.fffzzz} {Level:u3} {Message:lj}{NewLine}{Exception}";
+
+    public static WebApplication Build(SentinelOptions options, LogFormat logFormat, Action<IServiceCollection>? overrides = null)
+    {
+        var builder = WebApplication.CreateSlimBuilder();
+        builder.WebHost.UseUrls(options.Http.Listen);
+        builder.Services.Configure<HostOptions>(o => o.ShutdownTimeout = options.ShutdownTimeoutValue);
+
+        builder.Logging.ClearProviders();
+        builder.Logging.AddSerilog(CreateLogger(logFormat), dispose: true);
+
+        var services = builder.Services;
+        services.AddSingleton(Options.Create(options));
+        services.AddSingleton(options);
+        services.AddSingleton(TimeProvider.System);
+        services.AddSingleton<DaemonState>();
+        services.AddSingleton<PolicyRegistry>();
+        services.AddSingleton<ApiToken>();
+        services.AddSentinelTelemetry();
+        services.AddSingleton<IIncidentStore>(sp => new SqliteIncidentStore(options.Storage.Path, sp.GetRequiredService<TimeProvider>()));
+
+        // The client applies its own per-call timeout, so HttpClient's is off.
+        services.AddHttpClient("prometheus", h => h.Timeout = Timeout.InfiniteTimeSpan)
+            .AddTypedClient(http => new PrometheusClient(http, options.ToPrometheusOptions()));
+        services.AddTransient<IMetricsSource>(sp =>
+            sp.GetRequiredService<PrometheusClient>().WithMetrics(sp.GetRequiredService<SentinelMetrics>(), sp.GetRequiredService<TimeProvider>()));
+        services.AddHttpClient<WebhookRollbackAction>();
+        services.AddSingleton<IRollbackAction>(sp => sp.GetRequiredService<WebhookRollbackAction>());
+
+        services.AddSingleton<ActionExecutor>();
+        services.AddSingleton<PolicyEvaluationService>();
+        services.AddSingleton<PolicyScheduler>();
+        services.AddSingleton<RulesWatcher>();
+        services.AddTransient<PolicyJob>();
+
+        // Start order matters: store and rules first, then the file watcher, then the scheduler.
+        services.AddHostedService<DaemonStartup>();
+        services.AddHostedService(sp => sp.GetRequiredService<RulesWatcher>());
+        services.AddQuartz();
+        services.AddQuartzHostedService(q => q.WaitForJobsToComplete = true);
+        services.AddHostedService<RetentionService>();
+
+        overrides?.Invoke(services);
+
+        var app = builder.Build();
+        app.MapSentinelApi();
+        app.MapPrometheusMetrics("/metrics");
+        return app;
+    }
+
+    private static Serilog.ILogger CreateLogger(LogFormat format)
+    {
+        var config = new LoggerConfiguration()
+            .MinimumLevel.Information()
+            .MinimumLevel.Override("Microsoft", Serilog.Events.LogEventLevel.Warning)
+            .MinimumLevel.Override("Microsoft.Hosting.Lifetime", Serilog.Events.LogEventLevel.Information)
+            .MinimumLevel.Override("System.Net.Http", Serilog.Events.LogEventLevel.Warning)
+            .MinimumLevel.Override("Quartz", Serilog.Events.LogEventLevel.Warning)
+            .Enrich.FromLogContext();
+        return (format == LogFormat.Json
+                ? config.WriteTo.Console(new JsonFormatter(renderMessage: true))
+                : config.WriteTo.Console(outputTemplate: TextTemplate, formatProvider: System.Globalization.CultureInfo.InvariantCulture))
+            .CreateLogger();
+    }
+}

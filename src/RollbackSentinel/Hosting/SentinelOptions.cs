@@ -1,0 +1,126 @@
+using RollbackSentinel.Core.Policies;
+using RollbackSentinel.Prometheus;
+
+namespace RollbackSentinel.Hosting;
+
+/// <summary>
+/// The daemon's settings, from <c>--config sentinel.yaml</c>, then environment variables <c>SENTINEL__*</c>.
+/// With nothing set it runs with <c>./rules</c>, Prometheus on <c>http://127.0.0.1:9090</c> and SQLite in <c>./data/</c>.
+/// Durations are written as in policies (<c>10s</c>, <c>7d</c>).
+/// </summary>
+public sealed class SentinelOptions
+{
+    public string Rules { get; set; } = "rules";
+
+    public PrometheusSettings Prometheus { get; set; } = new();
+
+    public StorageSettings Storage { get; set; } = new();
+
+    public HttpSettings Http { get; set; } = new();
+
+    /// <summary>How often the rules folder is rescanned, on top of file events (symlink swaps raise none).</summary>
+    public string RescanInterval { get; set; } = "10s";
+
+    /// <summary>How long in-flight evaluations get to finish on SIGTERM.</summary>
+    public string ShutdownTimeout { get; set; } = "20s";
+
+    /// <summary>An evaluation may take at most this share of its policy's interval before it is cancelled.</summary>
+    public double EvaluationTimeoutShare { get; set; } = 0.8;
+
+    public sealed class PrometheusSettings
+    {
+        public string Url { get; set; } = "http://127.0.0.1:9090";
+
+        public string? BearerTokenFile { get; set; }
+
+        public string? Username { get; set; }
+
+        public string? PasswordFile { get; set; }
+
+        public string Timeout { get; set; } = "10s";
+    }
+
+    public sealed class StorageSettings
+    {
+        public string Path { get; set; } = "data/sentinel.db";
+
+        /// <summary>How long evaluation history is kept; incidents are kept.</summary>
+        public string Retention { get; set; } = "7d";
+    }
+
+    public sealed class HttpSettings
+    {
+        public string Listen { get; set; } = "http://127.0.0.1:8080";
+
+        /// <summary>A file holding the API's bearer token (preferred: never in the config file itself).</summary>
+        public string? ApiTokenFile { get; set; }
+
+        public string? ApiToken { get; set; }
+    }
+
+    public TimeSpan RescanIntervalValue => PromDuration.Parse(RescanInterval);
+
+    public TimeSpan ShutdownTimeoutValue => PromDuration.Parse(ShutdownTimeout);
+
+    public TimeSpan RetentionValue => PromDuration.Parse(Storage.Retention);
+
+    /// <summary>Every problem with the settings, so a bad config fails at start with all of them listed.</summary>
+    public IReadOnlyList<string> Validate()
+    {
+        var errors = new List<string>();
+        void Duration(string name, string value)
+        {
+            if (!PromDuration.TryParse(value, out var d, out var why))
+            {
+                errors.Add($"{name}: {why}");
+            }
+            else if (d <= TimeSpan.Zero)
+            {
+                errors.Add($"{name}: must be positive");
+            }
+        }
+
+        Duration("rescanInterval", RescanInterval);
+        Duration("shutdownTimeout", ShutdownTimeout);
+        Duration("storage:retention", Storage.Retention);
+        Duration("prometheus:timeout", Prometheus.Timeout);
+        if (!Uri.TryCreate(Prometheus.Url, UriKind.Absolute, out _))
+        {
+            errors.Add($"prometheus:url: '{Prometheus.Url}' is not an absolute URL");
+        }
+
+        if (!Uri.TryCreate(Http.Listen, UriKind.Absolute, out var listen) || (listen.Scheme != "http" && listen.Scheme != "https"))
+        {
+            errors.Add($"http:listen: '{Http.Listen}' is not an http:// address such as http://0.0.0.0:8080");
+        }
+
+        if (EvaluationTimeoutShare is <= 0 or > 1)
+        {
+            errors.Add("evaluationTimeoutShare: must be in (0, 1]");
+        }
+
+        foreach (var (name, file) in new[] { ("prometheus:bearerTokenFile", Prometheus.BearerTokenFile), ("prometheus:passwordFile", Prometheus.PasswordFile), ("http:apiTokenFile", Http.ApiTokenFile) })
+        {
+            if (file is not null && !File.Exists(file))
+            {
+                errors.Add($"{name}: {file} does not exist");
+            }
+        }
+
+        return errors;
+    }
+
+    /// <summary>The Prometheus client settings, with secrets read from their files.</summary>
+    public PrometheusOptions ToPrometheusOptions() => new()
+    {
+        BaseAddress = new Uri(Prometheus.Url.EndsWith('/') ? Prometheus.Url : Prometheus.Url + "/"),
+        BearerToken = Prometheus.BearerTokenFile is { } f ? File.ReadAllText(f).Trim() : null,
+        Username = Prometheus.Username,
+        Password = Prometheus.PasswordFile is { } p ? File.ReadAllText(p).Trim() : null,
+        Timeout = PromDuration.Parse(Prometheus.Timeout),
+    };
+
+    /// <summary>The API token, if one is configured; null means the API refuses everything but probes and /metrics.</summary>
+    public string? ResolveApiToken() =>
+        Http.ApiTokenFile is { } f ? File.ReadAllText(f).Trim() : string.IsNullOrWhiteSpace(Http.ApiToken) ? null : Http.ApiToken;
+}

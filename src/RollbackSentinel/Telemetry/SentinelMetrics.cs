@@ -1,0 +1,323 @@
+using System.Collections.Concurrent;
+using System.Diagnostics;
+using System.Diagnostics.Metrics;
+using System.Text;
+using RollbackSentinel.Core.Evaluation;
+using RollbackSentinel.Core.Incidents;
+using RollbackSentinel.Core.Metrics;
+using RollbackSentinel.Core.State;
+
+namespace RollbackSentinel.Telemetry;
+
+/// <summary>
+/// The daemon's own metrics, on the meter <see cref="MeterName"/>, named as Prometheus wants them
+/// (<c>rollback_sentinel_*</c>, base units, <c>_total</c> on counters) so any exporter shows the same names.
+/// </summary>
+/// <remarks>
+/// Per-trigger and per-file state is exposed through observable gauges: the host reports what exists
+/// now (<see cref="SetTriggerSnapshotProvider"/>, <see cref="SetRuleFileValid"/> / <see cref="RetainRuleFiles"/>),
+/// and a removed policy or file simply stops being reported, so its series disappear from the next scrape.
+/// Counters and histograms are tagged by policy, trigger, kind: bounded by the rules, never by series labels.
+/// </remarks>
+public sealed class SentinelMetrics : IDisposable
+{
+    public const string MeterName = "RollbackSentinel";
+
+    /// <summary>Histogram buckets in seconds from 1 ms to 30 s: a fast instant query up to a slow, timed-out evaluation.</summary>
+    public static readonly IReadOnlyList<double> DurationBuckets = [0.001, 0.0025, 0.005, 0.01, 0.025, 0.05, 0.1, 0.25, 0.5, 1, 2.5, 5, 10, 30];
+
+    private static readonly string[] VerdictNames = SnakeCaseNames<VerdictKind>();
+    private static readonly string[] ActionStatusNames = SnakeCaseNames<ActionStatus>();
+    private static readonly string[] ErrorKindNames = SnakeCaseNames<MetricsErrorKind>();
+
+    private readonly Meter _meter;
+    private readonly bool _ownsMeter;
+    private readonly Counter<long> _evaluations;
+    private readonly Histogram<double> _evaluationDuration;
+    private readonly Counter<long> _evaluationFailures;
+    private readonly Counter<long> _actions;
+    private readonly Counter<long> _ruleLoadErrors;
+    private readonly Counter<long> _backendErrors;
+    private readonly Histogram<double> _backendDuration;
+    private readonly ConcurrentDictionary<string, bool> _ruleFiles = new(StringComparer.Ordinal);
+    private Func<IEnumerable<TriggerSnapshot>>? _triggerSnapshots;
+    private int _disposed;
+
+    /// <summary>Creates the instruments on a meter from <paramref name="meterFactory"/>, which owns and disposes it.</summary>
+    public SentinelMetrics(IMeterFactory meterFactory)
+        : this(CreateMeter(meterFactory), ownsMeter: false)
+    {
+    }
+
+    /// <summary>Creates the instruments on a meter of its own, disposed with this instance (for tools without DI).</summary>
+    public SentinelMetrics()
+        : this(new Meter(MeterName), ownsMeter: true)
+    {
+    }
+
+    private SentinelMetrics(Meter meter, bool ownsMeter)
+    {
+        _meter = meter;
+        _ownsMeter = ownsMeter;
+        _evaluations = meter.CreateCounter<long>(
+            Names.Evaluations, "{verdict}", "Trigger verdicts, one per trigger and series at each evaluation, by verdict (pass, breach, inconclusive, error).");
+        _evaluationDuration = meter.CreateHistogram(
+            Names.EvaluationDuration, "s", "Time to evaluate a policy: every query and every trigger.", advice: new InstrumentAdvice<double> { HistogramBucketBoundaries = DurationBuckets });
+        _evaluationFailures = meter.CreateCounter<long>(
+            Names.EvaluationFailures, "{evaluation}", "Policy evaluations that produced no verdicts, by reason (timeout, error); the policy's state did not advance.");
+        _actions = meter.CreateCounter<long>(
+            Names.Actions, "{action}", "Actions run, by adapter kind and outcome (succeeded, failed, interrupted).");
+        _ruleLoadErrors = meter.CreateCounter<long>(
+            Names.RuleLoadErrors, "{error}", "Loads of a rule file that found errors; the last good version of the file keeps running.");
+        meter.CreateObservableGauge(
+            Names.RulesValid, ObserveRuleFiles, unit: null, description: "Whether a rule file loaded without errors (1) or not (0).");
+        _backendErrors = meter.CreateCounter<long>(
+            Names.BackendRequestErrors, "{error}", "Failed requests to the metrics backend, by kind (unreachable, timeout, bad_query, server_error, invalid_response, unauthorized).");
+        _backendDuration = meter.CreateHistogram(
+            Names.BackendRequestDuration, "s", "Duration of requests to the metrics backend, failed ones included, by endpoint (query, query_range).", advice: new InstrumentAdvice<double> { HistogramBucketBoundaries = DurationBuckets });
+        meter.CreateObservableGauge(
+            Names.TriggerState, () => ObserveTriggers<int>(static s => (int)s.Phase), unit: null, description: "Phase of a trigger for one series: 0 ok, 1 pending, 2 firing.");
+        meter.CreateObservableGauge(
+            Names.TriggerValue, () => ObserveTriggers(static s => s.Value), unit: null, description: "The value a trigger last compared, for one series.");
+        meter.CreateObservableGauge(
+            Names.TriggerThreshold, () => ObserveTriggers(static s => s.Threshold), unit: null, description: "The effective threshold a trigger last compared against, for one series.");
+        meter.CreateObservableGauge(
+            Names.TriggerBaseline, () => ObserveTriggers(static s => s.Baseline), unit: null, description: "The baseline a trigger last used, for one series.");
+    }
+
+    /// <summary>Records one policy evaluation: its duration and every verdict, by trigger and kind.</summary>
+    public void RecordPolicyEvaluation(string policy, TimeSpan duration, IReadOnlyList<TriggerVerdicts> triggers)
+    {
+        ArgumentNullException.ThrowIfNull(triggers);
+        RecordEvaluationDuration(policy, duration);
+        foreach (var trigger in triggers)
+        {
+            foreach (var verdict in trigger.Verdicts)
+            {
+                RecordEvaluation(policy, trigger.Trigger.Name, verdict.Kind);
+            }
+        }
+    }
+
+    /// <summary>Counts one verdict of <paramref name="trigger"/> (for one series).</summary>
+    public void RecordEvaluation(string policy, string trigger, VerdictKind verdict) =>
+        RecordEvaluation(policy, trigger, NameOf(VerdictNames, (int)verdict, verdict));
+
+    /// <summary>Counts one verdict; <paramref name="verdict"/> is <c>pass</c>, <c>breach</c>, <c>inconclusive</c> or <c>error</c>.</summary>
+    public void RecordEvaluation(string policy, string trigger, string verdict) =>
+        _evaluations.Add(1, new(Labels.Policy, policy), new(Labels.Trigger, trigger), new(Labels.Verdict, verdict));
+
+    public void RecordEvaluationDuration(string policy, TimeSpan duration) => RecordEvaluationDuration(policy, duration.TotalSeconds);
+
+    public void RecordEvaluationDuration(string policy, double seconds) =>
+        _evaluationDuration.Record(seconds, new KeyValuePair<string, object?>(Labels.Policy, policy));
+
+    /// <summary>Counts an evaluation cancelled because it ran past its time budget.</summary>
+    public void RecordEvaluationTimeout(string policy) =>
+        _evaluationFailures.Add(1, new(Labels.Policy, policy), new(Labels.Reason, FailureReasons.Timeout));
+
+    /// <summary>Counts an evaluation that failed outside the verdicts (the store, a bug): its state did not advance.</summary>
+    public void RecordEvaluationFailure(string policy) =>
+        _evaluationFailures.Add(1, new(Labels.Policy, policy), new(Labels.Reason, FailureReasons.Error));
+
+    /// <summary>Counts an action of adapter <paramref name="kind"/> (<c>webhook</c>, <c>kubectl</c>) that ended as <paramref name="outcome"/>.</summary>
+    public void RecordAction(string policy, string kind, ActionStatus outcome) =>
+        RecordAction(policy, kind, NameOf(ActionStatusNames, (int)outcome, outcome));
+
+    /// <summary>Counts an action; <paramref name="outcome"/> should come from a small fixed set (<c>succeeded</c>, <c>failed</c>, ...).</summary>
+    public void RecordAction(string policy, string kind, string outcome) =>
+        _actions.Add(1, new(Labels.Policy, policy), new(Labels.Kind, kind), new(Labels.Outcome, outcome));
+
+    /// <summary>Counts a load of <paramref name="file"/> that found errors.</summary>
+    public void RecordRuleLoadError(string file) =>
+        _ruleLoadErrors.Add(1, new KeyValuePair<string, object?>(Labels.File, file));
+
+    /// <summary>Sets <c>rollback_sentinel_rules_valid{file}</c>; the file is reported until removed.</summary>
+    public void SetRuleFileValid(string file, bool valid)
+    {
+        ArgumentNullException.ThrowIfNull(file);
+        _ruleFiles[file] = valid;
+    }
+
+    /// <summary>Stops reporting <paramref name="file"/> (it was deleted).</summary>
+    public void RemoveRuleFile(string file)
+    {
+        ArgumentNullException.ThrowIfNull(file);
+        _ruleFiles.TryRemove(file, out _);
+    }
+
+    /// <summary>Stops reporting every file not in <paramref name="files"/>: call after a reload with the files it saw.</summary>
+    public void RetainRuleFiles(IEnumerable<string> files)
+    {
+        ArgumentNullException.ThrowIfNull(files);
+        var keep = new HashSet<string>(files, StringComparer.Ordinal);
+        foreach (var file in _ruleFiles.Keys)
+        {
+            if (!keep.Contains(file))
+            {
+                _ruleFiles.TryRemove(file, out _);
+            }
+        }
+    }
+
+    /// <summary>
+    /// Records one request to the metrics backend. <paramref name="endpoint"/> is <see cref="BackendEndpoints.Query"/>
+    /// or <see cref="BackendEndpoints.QueryRange"/>; <paramref name="error"/> is null when it succeeded.
+    /// </summary>
+    public void RecordBackendRequest(string endpoint, TimeSpan duration, MetricsErrorKind? error = null)
+    {
+        _backendDuration.Record(duration.TotalSeconds, new KeyValuePair<string, object?>(Labels.Endpoint, endpoint));
+        if (error is { } kind)
+        {
+            _backendErrors.Add(1, new KeyValuePair<string, object?>(Labels.Kind, NameOf(ErrorKindNames, (int)kind, kind)));
+        }
+    }
+
+    /// <summary>
+    /// Sets where the per-trigger gauges (state, value, threshold, baseline) come from; null stops them.
+    /// The provider is called once per gauge at every scrape, from the scrape's thread: return a snapshot,
+    /// cheaply, and only what exists now, so removed policies and forgotten series drop out. A provider that
+    /// throws loses those gauges for that scrape only.
+    /// </summary>
+    public void SetTriggerSnapshotProvider(Func<IEnumerable<TriggerSnapshot>>? provider) =>
+        Volatile.Write(ref _triggerSnapshots, provider);
+
+    public void Dispose()
+    {
+        if (Interlocked.Exchange(ref _disposed, 1) == 1)
+        {
+            return;
+        }
+
+        Volatile.Write(ref _triggerSnapshots, null);
+        _ruleFiles.Clear();
+        if (_ownsMeter)
+        {
+            _meter.Dispose();
+        }
+    }
+
+    private static Meter CreateMeter(IMeterFactory meterFactory)
+    {
+        ArgumentNullException.ThrowIfNull(meterFactory);
+        return meterFactory.Create(new MeterOptions(MeterName));
+    }
+
+    private IEnumerable<Measurement<int>> ObserveRuleFiles()
+    {
+        foreach (var (file, valid) in _ruleFiles)
+        {
+            yield return new Measurement<int>(valid ? 1 : 0, new KeyValuePair<string, object?>(Labels.File, file));
+        }
+    }
+
+    private IEnumerable<Measurement<T>> ObserveTriggers<T>(Func<TriggerSnapshot, T?> select)
+        where T : struct
+    {
+        var provider = Volatile.Read(ref _triggerSnapshots);
+        if (provider is null)
+        {
+            yield break;
+        }
+
+        foreach (var snapshot in provider())
+        {
+            if (select(snapshot) is not { } value)
+            {
+                continue;
+            }
+
+            var tags = new TagList
+            {
+                { Labels.Policy, snapshot.Policy },
+                { Labels.Trigger, snapshot.Trigger },
+                { Labels.Series, snapshot.Series.ToString() },
+            };
+            yield return new Measurement<T>(value, in tags);
+        }
+    }
+
+    /// <summary>The label value of an enum member without boxing it (this is on every record call).</summary>
+    private static string NameOf<TEnum>(string[] names, int index, TEnum value)
+        where TEnum : struct, Enum =>
+        (uint)index < (uint)names.Length ? names[index] : SnakeCase(value.ToString());
+
+    private static string[] SnakeCaseNames<TEnum>()
+        where TEnum : struct, Enum
+    {
+        // Indexed by value: the enums used here number their members 0, 1, 2, ...
+        var values = Enum.GetValues<TEnum>();
+        var names = new string[values.Length];
+        foreach (var value in values)
+        {
+            var index = Convert.ToInt32(value, System.Globalization.CultureInfo.InvariantCulture);
+            if ((uint)index < (uint)names.Length)
+            {
+                names[index] = SnakeCase(value.ToString());
+            }
+        }
+
+        return names;
+    }
+
+    private static string SnakeCase(string pascal)
+    {
+        var sb = new StringBuilder(pascal.Length + 4);
+        foreach (var c in pascal)
+        {
+            if (char.IsUpper(c) && sb.Length > 0)
+            {
+                sb.Append('_');
+            }
+
+            sb.Append(char.ToLowerInvariant(c));
+        }
+
+        return sb.ToString();
+    }
+
+    /// <summary>The Prometheus names of the daemon's metrics.</summary>
+    public static class Names
+    {
+        public const string Evaluations = "rollback_sentinel_evaluations_total";
+        public const string EvaluationDuration = "rollback_sentinel_evaluation_duration_seconds";
+        public const string EvaluationFailures = "rollback_sentinel_evaluation_failures_total";
+        public const string Actions = "rollback_sentinel_actions_total";
+        public const string RuleLoadErrors = "rollback_sentinel_rule_load_errors_total";
+        public const string RulesValid = "rollback_sentinel_rules_valid";
+        public const string BackendRequestErrors = "rollback_sentinel_backend_request_errors_total";
+        public const string BackendRequestDuration = "rollback_sentinel_backend_request_duration_seconds";
+        public const string TriggerState = "rollback_sentinel_trigger_state";
+        public const string TriggerValue = "rollback_sentinel_trigger_value";
+        public const string TriggerThreshold = "rollback_sentinel_trigger_threshold";
+        public const string TriggerBaseline = "rollback_sentinel_trigger_baseline";
+    }
+
+    /// <summary>Label names, shared so dashboards and tests spell them alike.</summary>
+    public static class Labels
+    {
+        public const string Policy = "policy";
+        public const string Trigger = "trigger";
+        public const string Verdict = "verdict";
+        public const string Kind = "kind";
+        public const string Outcome = "outcome";
+        public const string File = "file";
+        public const string Endpoint = "endpoint";
+        public const string Series = "series";
+        public const string Reason = "reason";
+    }
+
+    /// <summary>Values of the <c>reason</c> label of <c>rollback_sentinel_evaluation_failures_total</c>.</summary>
+    public static class FailureReasons
+    {
+        public const string Timeout = "timeout";
+        public const string Error = "error";
+    }
+
+    /// <summary>Values of the <c>endpoint</c> label of <c>rollback_sentinel_backend_request_duration_seconds</c>.</summary>
+    public static class BackendEndpoints
+    {
+        public const string Query = "query";
+        public const string QueryRange = "query_range";
+    }
+}

@@ -1,0 +1,151 @@
+using System.Net;
+using System.Text.Json;
+
+namespace RollbackSentinel.Cli.Tests.Daemon;
+
+/// <summary>The API's auth and errors, the rules reload, /metrics, and the status/incidents verbs, on a running daemon.</summary>
+[Collection(DaemonCollection.Name)]
+public sealed class ApiAndReloadTests
+{
+    private static readonly TimeSpan Generous = TimeSpan.FromSeconds(45);
+
+    [Fact]
+    public async Task Api_RefusesMissingOrWrongTokensButLeavesProbesAndMetricsOpen()
+    {
+        await using var live = await LiveShop.StartAsync();
+        using var workspace = new SentinelWorkspace(live.Prometheus.BaseAddress);
+        workspace.WriteRule("shop.yaml", live.Policy());
+        await using var sentinel = await SentinelProcess.StartAsync(workspace);
+        using var anonymous = new SentinelApi(workspace.BaseAddress, token: null);
+        using var wrong = new SentinelApi(workspace.BaseAddress, token: "not-the-token");
+
+        using var noToken = await anonymous.Http.GetAsync("api/v1/policies");
+        using var badToken = await wrong.Http.GetAsync("api/v1/incidents");
+        using var health = await anonymous.Http.GetAsync("healthz");
+        using var metrics = await anonymous.Http.GetAsync("metrics");
+
+        Assert.Equal(HttpStatusCode.Unauthorized, noToken.StatusCode);
+        Assert.Equal("Bearer realm=\"rollback-sentinel\"", noToken.Headers.WwwAuthenticate.ToString());
+        Assert.Equal("application/problem+json", noToken.Content.Headers.ContentType?.MediaType);
+        using var problem = JsonDocument.Parse(await noToken.Content.ReadAsStringAsync());
+        Assert.Equal(401, problem.RootElement.GetProperty("status").GetInt32());
+        Assert.Contains("Authorization: Bearer", problem.RootElement.GetProperty("detail").GetString());
+        Assert.Equal(HttpStatusCode.Unauthorized, badToken.StatusCode);
+        Assert.DoesNotContain(SentinelWorkspace.Token, await badToken.Content.ReadAsStringAsync());
+        Assert.Equal(HttpStatusCode.OK, health.StatusCode);
+        Assert.Equal(HttpStatusCode.OK, metrics.StatusCode);
+        Assert.DoesNotContain(SentinelWorkspace.Token, sentinel.Log);
+    }
+
+    [Theory]
+    [InlineData("api/v1/incidents?state=sleeping", HttpStatusCode.BadRequest, "'sleeping' is not an incident state")]
+    [InlineData("api/v1/incidents?limit=0", HttpStatusCode.BadRequest, "limit must be between 1 and 1000")]
+    [InlineData("api/v1/incidents/abc", HttpStatusCode.BadRequest, "'abc' is not an incident id")]
+    [InlineData("api/v1/incidents/4242", HttpStatusCode.NotFound, "there is no incident 4242")]
+    public async Task Api_BadRequests_AnswerWithProblemDetails(string path, HttpStatusCode status, string detail)
+    {
+        await using var live = await LiveShop.StartAsync();
+        using var workspace = new SentinelWorkspace(live.Prometheus.BaseAddress);
+        workspace.WriteRule("shop.yaml", live.Policy());
+        await using var sentinel = await SentinelProcess.StartAsync(workspace);
+        using var api = new SentinelApi(workspace.BaseAddress);
+
+        using var response = await api.Http.GetAsync(path);
+
+        Assert.Equal(status, response.StatusCode);
+        Assert.Equal("application/problem+json", response.Content.Headers.ContentType?.MediaType);
+        using var problem = JsonDocument.Parse(await response.Content.ReadAsStringAsync());
+        Assert.Contains(detail, problem.RootElement.GetProperty("detail").GetString());
+    }
+
+    [Fact]
+    public async Task Reload_ValidEditApplies_BrokenEditKeepsTheLastGoodPolicyAndReportsTheErrors()
+    {
+        await using var live = await LiveShop.StartAsync();
+        using var workspace = new SentinelWorkspace(live.Prometheus.BaseAddress);
+        workspace.WriteRule("shop.yaml", live.Policy(max: 0.1));
+        await using var sentinel = await SentinelProcess.StartAsync(workspace);
+        using var api = new SentinelApi(workspace.BaseAddress);
+        await Eventually.WaitAsync(async () => await ThresholdAsync(api) == 0.1, Generous, "the first evaluation");
+
+        workspace.WriteRule("shop.yaml", live.Policy(max: 0.3));
+        await Eventually.WaitAsync(async () => await ThresholdAsync(api) == 0.3, Generous, "the edited threshold to be used" + Environment.NewLine + sentinel.Log);
+
+        workspace.WriteRule("shop.yaml", live.Policy(max: 0.3).Replace("max: 0.3", "max: lots", StringComparison.Ordinal));
+        var rules = await Eventually.WaitAsync(
+            async () => (await api.GetJsonAsync("api/v1/rules")).EnumerateArray().FirstOrDefault(f => !f.GetProperty("valid").GetBoolean()) is { ValueKind: JsonValueKind.Object } f ? (object)f : null,
+            Generous,
+            "the broken edit to be reported");
+        var error = Assert.Single(((JsonElement)rules).GetProperty("errors").EnumerateArray()).GetString();
+        Assert.EndsWith("shop.yaml:17:14: spec.triggers[0].errorRate.max: must be a number, got 'lots'", error);
+
+        // The last good version keeps running: still evaluated, with the 0.3 threshold.
+        var before = await LastEvaluatedAtAsync(api);
+        await Eventually.WaitAsync(async () => await LastEvaluatedAtAsync(api) > before, Generous, "evaluations to go on");
+        Assert.Equal(0.3, await ThresholdAsync(api));
+        Assert.Contains("spec.triggers[0].errorRate.max: must be a number", sentinel.Log);
+    }
+
+    [Fact]
+    public async Task StatusAndIncidentsVerbs_PrintTablesFromTheRunningDaemon()
+    {
+        await using var live = await LiveShop.StartAsync();
+        using var workspace = new SentinelWorkspace(live.Prometheus.BaseAddress);
+        workspace.WriteRule("shop.yaml", live.Policy());
+        await using var sentinel = await SentinelProcess.StartAsync(workspace);
+        using var api = new SentinelApi(workspace.BaseAddress);
+        live.Shop.ErrorShare = 0.5;
+        await Eventually.WaitAsync(async () => (await api.IncidentsAsync()).Any(i => i.GetProperty("state").GetString() == "acted"), Generous, "the incident");
+        var tokenFile = Path.Combine(workspace.Root, "token");
+        await File.WriteAllTextAsync(tokenFile, SentinelWorkspace.Token);
+
+        var status = await CliRun.RunAsync("status", "--url", workspace.BaseAddress.ToString(), "--token-file", tokenFile);
+        var incidents = await CliRun.RunAsync("incidents", "--url", workspace.BaseAddress.ToString(), "--token-file", tokenFile);
+        var refused = await CliRun.RunAsync("incidents", "--url", workspace.BaseAddress.ToString(), "--token-file", tokenFile + ".missing");
+
+        Assert.True(status.ExitCode == 0, status.Error);
+        Assert.StartsWith("POLICY  TRIGGER  SERIES  STATE   SINCE", status.Output);
+        Assert.Contains("shop    errors   -       firing  ", status.Output);
+        Assert.True(incidents.ExitCode == 0, incidents.Error);
+        Assert.Matches(@"\n1   2\d{3}-\d\d-\d\dT\d\d:\d\d:\d\dZ  shop    errors   -       rollback  acted  error ratio 0\.", incidents.Output);
+        Assert.NotEqual(0, refused.ExitCode);
+    }
+
+    [Fact]
+    public async Task Metrics_ExposeEvaluationsAndTheTriggersLastValueAndThreshold()
+    {
+        await using var live = await LiveShop.StartAsync();
+        using var workspace = new SentinelWorkspace(live.Prometheus.BaseAddress);
+        workspace.WriteRule("shop.yaml", live.Policy());
+        await using var sentinel = await SentinelProcess.StartAsync(workspace);
+        using var api = new SentinelApi(workspace.BaseAddress);
+        await Eventually.WaitAsync(async () => await ThresholdAsync(api) == 0.1, Generous, "an evaluation");
+
+        var text = await api.Http.GetStringAsync("metrics");
+
+        Assert.Contains("rollback_sentinel_evaluations_total{policy=\"shop\",trigger=\"errors\",verdict=\"pass\"}", text);
+        Assert.Contains("# TYPE rollback_sentinel_evaluation_duration_seconds histogram", text);
+        Assert.Contains("rollback_sentinel_trigger_threshold{policy=\"shop\",series=\"{}\",trigger=\"errors\"} 0.1", text);
+        Assert.Contains("rollback_sentinel_rules_valid{file=", text);
+    }
+
+    private static async Task<double?> ThresholdAsync(SentinelApi api)
+    {
+        var p = (await api.GetJsonAsync("api/v1/policies")).EnumerateArray().Single();
+        var series = p.GetProperty("triggers")[0].GetProperty("series").EnumerateArray().ToArray();
+        if (series.Length == 0 || series[0].GetProperty("lastVerdict").ValueKind != JsonValueKind.Object)
+        {
+            return null;
+        }
+
+        var t = series[0].GetProperty("lastVerdict").GetProperty("threshold");
+        return t.ValueKind == JsonValueKind.Number ? t.GetDouble() : null;
+    }
+
+    private static async Task<DateTimeOffset?> LastEvaluatedAtAsync(SentinelApi api)
+    {
+        var p = (await api.GetJsonAsync("api/v1/policies")).EnumerateArray().Single();
+        var t = p.GetProperty("lastEvaluatedAt");
+        return t.ValueKind == JsonValueKind.String ? DateTimeOffset.Parse(t.GetString()!, System.Globalization.CultureInfo.InvariantCulture) : null;
+    }
+}

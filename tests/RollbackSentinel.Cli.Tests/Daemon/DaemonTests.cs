@@ -1,0 +1,161 @@
+using System.Text.Json;
+
+namespace RollbackSentinel.Cli.Tests.Daemon;
+
+/// <summary>
+/// The daemon as a real process against a real Prometheus scraping a live target: it evaluates on its
+/// schedule, fires once, acts through the webhook and records the incident; killed at any point, it
+/// loses nothing and repeats nothing.
+/// </summary>
+[Collection(DaemonCollection.Name)]
+public sealed class DaemonTests
+{
+    private static readonly TimeSpan Generous = TimeSpan.FromSeconds(45);
+
+    [Fact]
+    public async Task Run_ErrorRateRises_FiresOnceActsThroughTheWebhookAndRecordsTheIncident()
+    {
+        await using var live = await LiveShop.StartAsync();
+        using var workspace = new SentinelWorkspace(live.Prometheus.BaseAddress);
+        workspace.WriteRule("shop.yaml", live.Policy());
+        await using var sentinel = await SentinelProcess.StartAsync(workspace);
+        using var api = new SentinelApi(workspace.BaseAddress);
+
+        await Eventually.WaitAsync(async () => await api.PhaseAsync("shop", "errors") == "ok" && (await LastVerdictAsync(api)) == "pass", Generous, "a passing evaluation");
+        live.Shop.ErrorShare = 0.5;
+        var incident = await Eventually.WaitAsync(
+            async () => (await api.IncidentsAsync()).FirstOrDefault(i => i.GetProperty("state").GetString() == "acted") is { ValueKind: JsonValueKind.Object } i ? (object)i : null,
+            Generous,
+            "the incident to be acted on" + Environment.NewLine + sentinel.Log);
+
+        var rollback = Assert.Single(live.Rollbacks);
+        using var body = JsonDocument.Parse(rollback.Body);
+        Assert.Equal("shop", body.RootElement.GetProperty("policy").GetString());
+        Assert.Equal("errors", body.RootElement.GetProperty("trigger").GetString());
+        Assert.True(body.RootElement.GetProperty("value").GetDouble() > 0.1);
+        Assert.Equal(body.RootElement.GetProperty("idempotencyKey").GetString(), rollback.Header("Idempotency-Key"));
+
+        var id = ((JsonElement)incident).GetProperty("id").GetInt64();
+        var timeline = await api.GetJsonAsync($"api/v1/incidents/{id}");
+        var action = Assert.Single(timeline.GetProperty("actions").EnumerateArray());
+        Assert.Equal("succeeded", action.GetProperty("status").GetString());
+        Assert.StartsWith("webhook http://127.0.0.1:", action.GetProperty("outcome").GetString());
+        Assert.StartsWith("error ratio ", timeline.GetProperty("incident").GetProperty("summary").GetString());
+        Assert.Contains("Decision shop/errors {}: Act", sentinel.Log);
+    }
+
+    [Fact]
+    public async Task Run_KilledWhileATriggerIsPending_KeepsThePendingForAndFiresOnceAfterRestart()
+    {
+        await using var live = await LiveShop.StartAsync();
+        using var workspace = new SentinelWorkspace(live.Prometheus.BaseAddress);
+        workspace.WriteRule("shop.yaml", live.Policy(@for: "8s"));
+        var first = await SentinelProcess.StartAsync(workspace);
+        using var api = new SentinelApi(workspace.BaseAddress);
+        live.Shop.ErrorShare = 0.5;
+        await Eventually.WaitAsync(async () => await api.PhaseAsync("shop", "errors") == "pending", Generous, "the trigger to be pending");
+        var since = await BreachingSinceAsync(api);
+
+        await first.KillAsync();
+        await first.DisposeAsync();
+        await using var second = await SentinelProcess.StartAsync(workspace);
+
+        await Eventually.WaitAsync(async () => (await api.IncidentsAsync()).Any(i => i.GetProperty("state").GetString() == "acted"), Generous, "the incident after the restart" + Environment.NewLine + second.Log);
+        Assert.Single(live.Rollbacks);
+        var incident = Assert.Single(await api.IncidentsAsync());
+        Assert.Equal(since, await BreachingSinceAsync(api)); // the 'for' clock was not restarted
+        Assert.True(DateTimeOffset.Parse(incident.GetProperty("openedAt").GetString()!, System.Globalization.CultureInfo.InvariantCulture) >= DateTimeOffset.Parse(since!, System.Globalization.CultureInfo.InvariantCulture).AddSeconds(8));
+    }
+
+    [Fact]
+    public async Task Run_KilledWhileTheActionRuns_MarksItInterruptedAndNeverRunsItAgain()
+    {
+        await using var live = await LiveShop.StartAsync(webhookDelay: TimeSpan.FromMinutes(2));
+        using var workspace = new SentinelWorkspace(live.Prometheus.BaseAddress);
+        workspace.WriteRule("shop.yaml", live.Policy());
+        var first = await SentinelProcess.StartAsync(workspace);
+        using var api = new SentinelApi(workspace.BaseAddress);
+        live.Shop.ErrorShare = 0.5;
+        await Eventually.WaitAsync(() => Task.FromResult(live.Webhook.Requests.Count > 0), Generous, "the webhook call to start");
+        Assert.Equal("acting", (await api.IncidentsAsync()).Single().GetProperty("state").GetString());
+
+        await first.KillAsync();
+        await first.DisposeAsync();
+        await using var second = await SentinelProcess.StartAsync(workspace);
+
+        var incident = Assert.Single(await api.IncidentsAsync());
+        Assert.Equal("actioninterrupted", incident.GetProperty("state").GetString());
+        var timeline = await api.GetJsonAsync($"api/v1/incidents/{incident.GetProperty("id").GetInt64()}");
+        Assert.Equal("interrupted", Assert.Single(timeline.GetProperty("actions").EnumerateArray()).GetProperty("status").GetString());
+        Assert.Contains("NOT retried", second.Log);
+
+        // Several more evaluations with the breach still on: the firing trigger does not act again.
+        await Eventually.WaitAsync(async () => await LastEvaluatedAtAsync(api) is { } t && t > DateTimeOffset.Parse(incident.GetProperty("updatedAt").GetString()!, System.Globalization.CultureInfo.InvariantCulture).AddSeconds(3), Generous, "further evaluations");
+        Assert.Single(live.Webhook.Requests);
+        Assert.Single(await api.IncidentsAsync());
+    }
+
+    [Fact]
+    public async Task Run_KilledAfterTheAction_DoesNotActAgainAfterRestart()
+    {
+        await using var live = await LiveShop.StartAsync();
+        using var workspace = new SentinelWorkspace(live.Prometheus.BaseAddress);
+        workspace.WriteRule("shop.yaml", live.Policy());
+        var first = await SentinelProcess.StartAsync(workspace);
+        using var api = new SentinelApi(workspace.BaseAddress);
+        live.Shop.ErrorShare = 0.5;
+        await Eventually.WaitAsync(async () => (await api.IncidentsAsync()).Any(i => i.GetProperty("state").GetString() == "acted"), Generous, "the action");
+
+        await first.KillAsync();
+        await first.DisposeAsync();
+        await using var second = await SentinelProcess.StartAsync(workspace);
+        var restartedAt = await Eventually.WaitAsync(async () => await LastEvaluatedAtAsync(api) is { } t ? (object)t : null, Generous, "a first evaluation after the restart");
+        await Eventually.WaitAsync(async () => await LastEvaluatedAtAsync(api) is { } t && t > ((DateTimeOffset)restartedAt).AddSeconds(3), Generous, "evaluations after the restart");
+
+        Assert.Single(live.Rollbacks);
+        Assert.Equal("firing", await api.PhaseAsync("shop", "errors"));
+        Assert.Single(await api.IncidentsAsync());
+    }
+
+    [Fact]
+    public async Task Run_Sigterm_StopsGracefullyWithExitCodeZero()
+    {
+        await using var live = await LiveShop.StartAsync();
+        using var workspace = new SentinelWorkspace(live.Prometheus.BaseAddress);
+        workspace.WriteRule("shop.yaml", live.Policy());
+        await using var sentinel = await SentinelProcess.StartAsync(workspace);
+
+        var exit = await sentinel.TerminateAsync();
+
+        Assert.Equal(0, exit);
+        Assert.Contains("Application is shutting down", sentinel.Log);
+    }
+
+    private static async Task<string?> LastVerdictAsync(SentinelApi api)
+    {
+        var p = (await api.GetJsonAsync("api/v1/policies")).EnumerateArray().Single();
+        var series = p.GetProperty("triggers")[0].GetProperty("series").EnumerateArray().ToArray();
+        return series.Length == 0 || series[0].GetProperty("lastVerdict").ValueKind != JsonValueKind.Object ? null : series[0].GetProperty("lastVerdict").GetProperty("kind").GetString();
+    }
+
+    private static async Task<string?> BreachingSinceAsync(SentinelApi api)
+    {
+        var p = (await api.GetJsonAsync("api/v1/policies")).EnumerateArray().Single();
+        var s = p.GetProperty("triggers")[0].GetProperty("series")[0].GetProperty("breachingSince");
+        return s.ValueKind == JsonValueKind.String ? s.GetString() : null;
+    }
+
+    private static async Task<DateTimeOffset?> LastEvaluatedAtAsync(SentinelApi api)
+    {
+        var p = (await api.GetJsonAsync("api/v1/policies")).EnumerateArray().Single();
+        var t = p.GetProperty("lastEvaluatedAt");
+        return t.ValueKind == JsonValueKind.String ? DateTimeOffset.Parse(t.GetString()!, System.Globalization.CultureInfo.InvariantCulture) : null;
+    }
+}
+
+/// <summary>Daemon tests start real processes and servers; running them one at a time keeps them fast on 2 cores.</summary>
+[CollectionDefinition(Name, DisableParallelization = true)]
+public sealed class DaemonCollection
+{
+    public const string Name = "Daemon processes";
+}

@@ -1,0 +1,88 @@
+using RollbackSentinel.Testing.Net;
+using RollbackSentinel.Testing.Prometheus;
+
+namespace RollbackSentinel.Cli.Tests.Daemon;
+
+/// <summary>
+/// A live setting for the daemon: the fake shop scraped every second by a real Prometheus, and a webhook
+/// receiver standing in for the rollback endpoint. Everything on loopback, all stopped on dispose.
+/// </summary>
+internal sealed class LiveShop : IAsyncDisposable
+{
+    private LiveShop(FakeShopTarget shop, PrometheusServer prometheus, LoopbackHttpServer webhook)
+    {
+        Shop = shop;
+        Prometheus = prometheus;
+        Webhook = webhook;
+    }
+
+    public FakeShopTarget Shop { get; }
+
+    public PrometheusServer Prometheus { get; }
+
+    public LoopbackHttpServer Webhook { get; }
+
+    public IReadOnlyList<RecordedRequest> Rollbacks => Webhook.Requests.Where(r => r.PathAndQuery.StartsWith("/rollback", StringComparison.Ordinal)).ToArray();
+
+    /// <param name="webhookDelay">How long the webhook takes to answer (to catch the daemon mid-action).</param>
+    public static async Task<LiveShop> StartAsync(TimeSpan? webhookDelay = null)
+    {
+        var shop = new FakeShopTarget();
+        var webhook = LoopbackHttpServer.Start(async (_, ct) =>
+        {
+            if (webhookDelay is { } d)
+            {
+                await Task.Delay(d, ct);
+            }
+
+            return new CannedResponse(200, "{\"ok\":true}");
+        });
+        try
+        {
+            var prometheus = await PrometheusServer.StartAsync(
+                new PrometheusServerOptions
+                {
+                    ScrapeConfigsYaml = $"- job_name: shop\n  scrape_interval: 1s\n  static_configs: [{{targets: ['{shop.Address}']}}]",
+                },
+                CancellationToken.None);
+            return new LiveShop(shop, prometheus, webhook);
+        }
+        catch
+        {
+            await shop.DisposeAsync();
+            await webhook.DisposeAsync();
+            throw;
+        }
+    }
+
+    /// <summary>A policy guarding the shop's error ratio, evaluated every second, rolling back through the webhook.</summary>
+    public string Policy(string name = "shop", string @for = "2s", double max = 0.1) => $"""
+        apiVersion: rollback-sentinel/v1
+        kind: RollbackPolicy
+        metadata:
+          name: {name}
+        spec:
+          target:
+            webhook:
+              url: {Webhook.BaseAddress}rollback
+          schedule:
+            interval: 1s
+          cooldown: 1h
+          triggers:
+            - name: errors
+              errorRate:
+                errors: sum(rate(http_requests_total{"{"}job="shop",code=~"5.."{"}"}[5s]))
+                total: sum(rate(http_requests_total{"{"}job="shop"{"}"}[5s]))
+                max: {max.ToString(System.Globalization.CultureInfo.InvariantCulture)}
+                minTotal: 1
+              for: {@for}
+              action: rollback
+        """;
+
+    public async ValueTask DisposeAsync()
+    {
+        await Prometheus.DisposeAsync();
+        await Shop.DisposeAsync();
+        await Webhook.DisposeAsync();
+    }
+}

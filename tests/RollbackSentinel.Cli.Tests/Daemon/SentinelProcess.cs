@@ -1,0 +1,218 @@
+using System.Diagnostics;
+using System.Net.Http.Headers;
+using System.Text;
+using System.Text.Json;
+using RollbackSentinel.Testing.Net;
+
+namespace RollbackSentinel.Cli.Tests.Daemon;
+
+/// <summary>
+/// A workspace for one daemon: a rules folder, a sentinel.yaml, a data folder. The daemon can be run as a
+/// real process (so a test can kill it with SIGKILL and start it again on the same data) or in-process.
+/// </summary>
+internal sealed class SentinelWorkspace : IDisposable
+{
+    public const string Token = "test-api-token";
+
+    public SentinelWorkspace(Uri prometheus)
+    {
+        Root = Directory.CreateTempSubdirectory("sentinel-daemon-").FullName;
+        RulesPath = Path.Combine(Root, "rules");
+        Directory.CreateDirectory(RulesPath);
+        Port = FreePort.Next();
+        ConfigPath = Path.Combine(Root, "sentinel.yaml");
+        File.WriteAllText(ConfigPath, $"""
+            rules: {RulesPath}
+            prometheus:
+              url: {prometheus}
+              timeout: 2s
+            storage:
+              path: {Path.Combine(Root, "data", "sentinel.db")}
+            http:
+              listen: http://127.0.0.1:{Port}
+              apiToken: {Token}
+            rescanInterval: 1s
+            shutdownTimeout: 10s
+            """);
+    }
+
+    public string Root { get; }
+
+    public string RulesPath { get; }
+
+    public string ConfigPath { get; }
+
+    public int Port { get; }
+
+    public Uri BaseAddress => new($"http://127.0.0.1:{Port}/");
+
+    public void WriteRule(string name, string yaml) => File.WriteAllText(Path.Combine(RulesPath, name), yaml);
+
+    public void Dispose()
+    {
+        try
+        {
+            Directory.Delete(Root, recursive: true);
+        }
+        catch (IOException)
+        {
+            // A killed process may still hold a file for a moment; the temp folder is cleaned by the OS.
+        }
+    }
+}
+
+/// <summary>The daemon as a child process: <c>dotnet RollbackSentinel.dll run --config ...</c>.</summary>
+internal sealed class SentinelProcess : IAsyncDisposable
+{
+    private readonly Process _process;
+    private readonly StringBuilder _log = new();
+
+    private SentinelProcess(Process process) => _process = process;
+
+    public string Log
+    {
+        get
+        {
+            lock (_log)
+            {
+                return _log.ToString();
+            }
+        }
+    }
+
+    public static async Task<SentinelProcess> StartAsync(SentinelWorkspace workspace)
+    {
+        var dll = Path.Combine(AppContext.BaseDirectory, "RollbackSentinel.dll");
+        var info = new ProcessStartInfo("dotnet")
+        {
+            WorkingDirectory = workspace.Root,
+            RedirectStandardOutput = true,
+            RedirectStandardError = true,
+            UseShellExecute = false,
+        };
+        foreach (var a in new[] { dll, "run", "--config", workspace.ConfigPath })
+        {
+            info.ArgumentList.Add(a);
+        }
+
+        var process = new Process { StartInfo = info };
+        var sentinel = new SentinelProcess(process);
+        process.OutputDataReceived += (_, e) => sentinel.Append(e.Data);
+        process.ErrorDataReceived += (_, e) => sentinel.Append(e.Data);
+        process.Start();
+        process.BeginOutputReadLine();
+        process.BeginErrorReadLine();
+
+        using var api = new SentinelApi(workspace.BaseAddress);
+        try
+        {
+            await Eventually.WaitAsync(
+                async () => !process.HasExited && await api.IsReadyAsync(),
+                TimeSpan.FromSeconds(60),
+                "the daemon to become ready");
+        }
+        catch (TimeoutException e)
+        {
+            await sentinel.DisposeAsync();
+            throw new TimeoutException(e.Message + Environment.NewLine + sentinel.Log, e);
+        }
+
+        return sentinel;
+    }
+
+    /// <summary>SIGKILL: no shutdown code runs, as in a node failure or an OOM kill.</summary>
+    public async Task KillAsync()
+    {
+        _process.Kill(entireProcessTree: true);
+        await _process.WaitForExitAsync();
+    }
+
+    /// <summary>SIGTERM, as Kubernetes sends: returns the exit code.</summary>
+    public async Task<int> TerminateAsync()
+    {
+        using (var kill = Process.Start("kill", ["-TERM", _process.Id.ToString(System.Globalization.CultureInfo.InvariantCulture)]))
+        {
+            await kill.WaitForExitAsync();
+        }
+
+        using var timeout = new CancellationTokenSource(TimeSpan.FromSeconds(30));
+        await _process.WaitForExitAsync(timeout.Token);
+        return _process.ExitCode;
+    }
+
+    public async ValueTask DisposeAsync()
+    {
+        if (!_process.HasExited)
+        {
+            _process.Kill(entireProcessTree: true);
+            await _process.WaitForExitAsync();
+        }
+
+        _process.Dispose();
+    }
+
+    private void Append(string? line)
+    {
+        if (line is null)
+        {
+            return;
+        }
+
+        lock (_log)
+        {
+            if (_log.Length < 200_000)
+            {
+                _log.AppendLine(line);
+            }
+        }
+    }
+}
+
+/// <summary>A small client for the daemon's HTTP API, with the workspace's token.</summary>
+internal sealed class SentinelApi : IDisposable
+{
+    private readonly HttpClient _http;
+
+    public SentinelApi(Uri baseAddress, string? token = SentinelWorkspace.Token)
+    {
+        _http = new HttpClient { BaseAddress = baseAddress, Timeout = TimeSpan.FromSeconds(5) };
+        if (token is not null)
+        {
+            _http.DefaultRequestHeaders.Authorization = new AuthenticationHeaderValue("Bearer", token);
+        }
+    }
+
+    public HttpClient Http => _http;
+
+    public async Task<bool> IsReadyAsync()
+    {
+        using var response = await _http.GetAsync("readyz");
+        return response.IsSuccessStatusCode;
+    }
+
+    public async Task<JsonElement> GetJsonAsync(string path)
+    {
+        using var response = await _http.GetAsync(path);
+        var body = await response.Content.ReadAsStringAsync();
+        if (!response.IsSuccessStatusCode)
+        {
+            throw new HttpRequestException($"GET {path}: HTTP {(int)response.StatusCode}: {body}");
+        }
+
+        return JsonDocument.Parse(body).RootElement.Clone();
+    }
+
+    /// <summary>The phase of a trigger's only series, or null if it has none yet.</summary>
+    public async Task<string?> PhaseAsync(string policy, string trigger)
+    {
+        var policies = await GetJsonAsync("api/v1/policies");
+        var t = policies.EnumerateArray().Single(p => p.GetProperty("name").GetString() == policy)
+            .GetProperty("triggers").EnumerateArray().Single(x => x.GetProperty("name").GetString() == trigger);
+        var series = t.GetProperty("series").EnumerateArray().ToArray();
+        return series.Length == 0 ? null : series[0].GetProperty("phase").GetString();
+    }
+
+    public async Task<JsonElement[]> IncidentsAsync() => [.. (await GetJsonAsync("api/v1/incidents")).EnumerateArray()];
+
+    public void Dispose() => _http.Dispose();
+}

@@ -1,0 +1,145 @@
+using System.Collections.Immutable;
+using RollbackSentinel.Core.Incidents;
+using RollbackSentinel.Core.Metrics;
+using RollbackSentinel.Core.State;
+using RollbackSentinel.Storage.Tests.Support;
+using static RollbackSentinel.Storage.Tests.Support.Samples;
+
+namespace RollbackSentinel.Storage.Tests.Sqlite;
+
+/// <summary>The daemon's jobs call one store from many threads at once; two stores on one file stand in for a second process.</summary>
+public sealed class ConcurrencyTests : IAsyncLifetime
+{
+    private const int Tasks = 8;
+    private const int CommitsPerTask = 12;
+    private readonly TempDatabase _db = new();
+    private SqliteIncidentStore _store = null!;
+
+    [Fact]
+    public async Task ParallelCommits_From8Tasks_AllLandWithTheirContent()
+    {
+        // Half the tasks share one store, half another on the same file: in-process gate and SQLite locking both at work.
+        var other = await _db.OpenStoreAsync();
+        var start = new TaskCompletionSource();
+        var workers = Enumerable.Range(0, Tasks).Select(task => Task.Run(async () =>
+        {
+            await start.Task;
+            var store = task % 2 == 0 ? _store : other;
+            var policy = $"policy-{task}";
+            for (var i = 0; i < CommitsPerTask; i++)
+            {
+                var at = T0.AddSeconds(i * 15);
+                var labels = LabelSet.Of(("deployment", $"d{i}"));
+                var state = new PolicyState
+                {
+                    LastActionAt = ImmutableDictionary<string, DateTimeOffset>.Empty.Add($"kubectl/d{i}/shop", at),
+                };
+                var opened = await store.CommitEvaluationAsync(Commit(at, state, Act(at, labels, policy: policy)), None);
+                Assert.Equal(policy, Assert.Single(opened).Incident.Policy);
+            }
+        })).ToList();
+
+        start.SetResult();
+        await Task.WhenAll(workers);
+
+        var incidents = await _store.ListIncidentsAsync(null, 1000, None);
+        var expected = Enumerable.Range(0, Tasks)
+            .SelectMany(task => Enumerable.Range(0, CommitsPerTask).Select(i => (Policy: $"policy-{task}", Labels: $"{{deployment=\"d{i}\"}}", At: T0.AddSeconds(i * 15))))
+            .OrderBy(x => x.Policy, StringComparer.Ordinal).ThenBy(x => x.At)
+            .ToList();
+        Assert.Equal(
+            expected,
+            incidents.Select(x => (x.Policy, Labels: x.Labels.ToString(), At: x.OpenedAt)).OrderBy(x => x.Policy, StringComparer.Ordinal).ThenBy(x => x.At));
+        Assert.All(incidents, x => Assert.Equal(IncidentStatus.Open, x.Status));
+
+        var (_, pending) = await _store.RecoverAsync(T0.AddHours(1), None);
+        Assert.Equal(Tasks * CommitsPerTask, pending.Select(a => a.IdempotencyKey).Distinct().Count());
+        Assert.Equal(incidents.Select(x => x.Id).Order(), pending.Select(a => a.IncidentId).Order());
+        Assert.Equal((long)Tasks * CommitsPerTask, _db.Scalar<long>("SELECT COUNT(*) FROM evaluations"));
+
+        // Each policy's state is its last commit's.
+        for (var task = 0; task < Tasks; task++)
+        {
+            var state = await _store.LoadStateAsync($"policy-{task}", None);
+            var last = CommitsPerTask - 1;
+            Assert.Equal([$"kubectl/d{last}/shop"], state!.LastActionAt.Keys);
+            Assert.Equal(T0.AddSeconds(last * 15), state.LastActionAt[$"kubectl/d{last}/shop"]);
+        }
+    }
+
+    [Fact]
+    public async Task SameDecisionFrom8TasksAtOnce_OpensOneIncident()
+    {
+        var commit = Commit(T0, Act(T0));
+        var start = new TaskCompletionSource();
+        var results = Enumerable.Range(0, Tasks).Select(_ => Task.Run(async () =>
+        {
+            await start.Task;
+            return Assert.Single(await _store.CommitEvaluationAsync(commit, None));
+        })).ToList();
+
+        start.SetResult();
+        var opened = await Task.WhenAll(results);
+
+        Assert.Single(opened.Distinct());
+        Assert.Single(await _store.ListIncidentsAsync(null, 10, None));
+    }
+
+    [Fact]
+    public async Task MarkStartedFrom8TasksAtOnce_ExactlyOneStartsIt()
+    {
+        var opened = Assert.Single(await _store.CommitEvaluationAsync(Commit(T0, Act(T0)), None));
+        var other = await _db.OpenStoreAsync();
+        var start = new TaskCompletionSource();
+        var claims = Enumerable.Range(0, Tasks).Select(task => Task.Run(async () =>
+        {
+            await start.Task;
+            return await (task % 2 == 0 ? _store : other).MarkActionStartedAsync(opened.Action.Id, T0.AddSeconds(task), None);
+        })).ToList();
+
+        start.SetResult();
+        var started = await Task.WhenAll(claims);
+
+        Assert.Single(started, s => s);
+        var timeline = (await _store.GetIncidentAsync(opened.Incident.Id, None))!;
+        Assert.Equal(IncidentStatus.Acting, timeline.Incident.Status);
+        Assert.Single(timeline.Events, e => e.Kind == IncidentEventKinds.ActionStarted);
+    }
+
+    [Fact]
+    public async Task ReadsDuringWrites_SeeWholeCommitsOnly()
+    {
+        var start = new TaskCompletionSource();
+        var writer = Task.Run(async () =>
+        {
+            await start.Task;
+            for (var i = 0; i < 40; i++)
+            {
+                await _store.CommitEvaluationAsync(Commit(T0.AddSeconds(i), Act(T0.AddSeconds(i), LabelSet.Of(("n", $"{i}")))), None);
+            }
+        });
+        var reader = Task.Run(async () =>
+        {
+            await start.Task;
+            while (!writer.IsCompleted)
+            {
+                foreach (var incident in await _store.ListIncidentsAsync(null, 5, None))
+                {
+                    // Incident and action are written in one transaction: a reader never sees one without the other.
+                    var timeline = (await _store.GetIncidentAsync(incident.Id, None))!;
+                    Assert.Single(timeline.Actions);
+                    Assert.Single(timeline.Events);
+                }
+            }
+        });
+
+        start.SetResult();
+        await Task.WhenAll(writer, reader);
+
+        Assert.Equal(40, (await _store.ListIncidentsAsync(null, 100, None)).Count);
+    }
+
+    public async Task InitializeAsync() => _store = await _db.OpenStoreAsync();
+
+    public Task DisposeAsync() => _db.DisposeAsync();
+}

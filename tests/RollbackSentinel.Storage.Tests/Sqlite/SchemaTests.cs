@@ -1,0 +1,159 @@
+using Microsoft.Data.Sqlite;
+using RollbackSentinel.Core.State;
+using RollbackSentinel.Storage.Sqlite;
+using RollbackSentinel.Storage.Tests.Support;
+using static RollbackSentinel.Storage.Tests.Support.Samples;
+
+namespace RollbackSentinel.Storage.Tests.Sqlite;
+
+public sealed class SchemaTests : IAsyncLifetime
+{
+    private readonly TempDatabase _db = new();
+
+    [Fact]
+    public async Task Initialize_NewFile_CreatesFolderTablesIndexesAndRecordsVersion()
+    {
+        await _db.OpenStoreAsync();
+
+        Assert.True(File.Exists(_db.FilePath));
+        var tables = _db.Rows("SELECT name FROM sqlite_master WHERE type = 'table' AND name NOT LIKE 'sqlite_%' ORDER BY name").Select(r => r[0]);
+        Assert.Equal(["acknowledgments", "actions", "evaluations", "incident_events", "incidents", "policy_state", "schema_version"], tables);
+        var unique = _db.Rows("SELECT name FROM sqlite_master WHERE type = 'index' AND name LIKE 'ux_%' ORDER BY name").Select(r => r[0]);
+        Assert.Equal(["ux_actions_idempotency_key", "ux_evaluations_policy_at_series", "ux_incident_events_once", "ux_incidents_open_key"], unique);
+        Assert.Contains("ix_evaluations_at", _db.Rows("SELECT name FROM sqlite_master WHERE type = 'index'").Select(r => r[0]));
+
+        var versions = _db.Rows("SELECT version, applied_at FROM schema_version");
+        Assert.Equal([["1", "2026-11-20T14:30:00.0000000Z"]], versions);
+        Assert.Equal(1L, _db.Scalar<long>("PRAGMA user_version"));
+        Assert.Equal("wal", _db.Scalar<string>("PRAGMA journal_mode"));
+    }
+
+    [Fact]
+    public async Task Initialize_Reopened_AppliesNothingAgainAndKeepsData()
+    {
+        var first = await _db.OpenStoreAsync();
+        await first.CommitEvaluationAsync(Commit(T0, Act(T0)), None);
+        await first.DisposeAsync();
+        _db.Clock.Advance(TimeSpan.FromHours(1));
+
+        var second = await _db.OpenStoreAsync();
+        await second.InitializeAsync(None);
+
+        Assert.Equal([["1", "2026-11-20T14:30:00.0000000Z"]], _db.Rows("SELECT version, applied_at FROM schema_version"));
+        var incident = Assert.Single(await second.ListIncidentsAsync(null, 10, None));
+        Assert.Equal(T0, incident.OpenedAt);
+        Assert.NotNull(await second.LoadStateAsync(Policy, None));
+    }
+
+    [Fact]
+    public async Task Initialize_DatabaseFromANewerVersion_IsRefusedClearlyAndLeftAlone()
+    {
+        var store = await _db.OpenStoreAsync();
+        await store.DisposeAsync();
+        _db.Execute("INSERT INTO schema_version (version, description, applied_at) VALUES (7, 'from the future', '2027-01-01T00:00:00.0000000Z')");
+
+        var older = new SqliteIncidentStore(_db.FilePath, _db.Clock);
+        var error = await Assert.ThrowsAsync<InvalidOperationException>(() => older.InitializeAsync(None));
+
+        // Refused means unusable, not half open.
+        var notReady = await Assert.ThrowsAsync<InvalidOperationException>(() => older.ListIncidentsAsync(null, 1, None));
+        Assert.Contains("InitializeAsync", notReady.Message, StringComparison.Ordinal);
+        await older.DisposeAsync();
+
+        Assert.Contains("schema version 7, newer than the 1 this build", error.Message, StringComparison.Ordinal);
+        Assert.Contains(_db.FilePath, error.Message, StringComparison.Ordinal);
+        Assert.Equal(["1", "7"], _db.Rows("SELECT version FROM schema_version ORDER BY version").Select(r => r[0]));
+    }
+
+    [Fact]
+    public async Task Operations_BeforeInitialize_AreRefused()
+    {
+        await using var store = new SqliteIncidentStore(_db.FilePath, _db.Clock);
+
+        var error = await Assert.ThrowsAsync<InvalidOperationException>(() => store.LoadStateAsync(Policy, None));
+
+        Assert.Contains("InitializeAsync", error.Message, StringComparison.Ordinal);
+        Assert.False(File.Exists(_db.FilePath));
+    }
+
+    [Fact]
+    public async Task Migrate_StepThatFails_RollsBackThatStepOnly_AndAFixedStepAppliesLater()
+    {
+        Migration broken = new(2, "broken", "CREATE TABLE extra (a TEXT); INSERT INTO no_such_table VALUES (1);");
+        var builder = new SqliteConnectionStringBuilder { DataSource = _db.FilePath };
+        await using (var store = new SqliteIncidentStore(builder, _db.Clock, [.. SqliteSchema.Migrations, broken]))
+        {
+            await Assert.ThrowsAsync<SqliteException>(() => store.InitializeAsync(None));
+        }
+
+        Assert.Equal(["1"], _db.Rows("SELECT version FROM schema_version").Select(r => r[0]));
+        Assert.Equal(0L, _db.Scalar<long>("SELECT COUNT(*) FROM sqlite_master WHERE name = 'extra'"));
+
+        Migration fixedStep = new(2, "extra table", "CREATE TABLE extra (a TEXT);");
+        await using (var store = new SqliteIncidentStore(builder, _db.Clock, [.. SqliteSchema.Migrations, fixedStep]))
+        {
+            await store.InitializeAsync(None);
+        }
+
+        Assert.Equal([["1", "policy state, evaluation history, incidents with events, actions and acknowledgments"], ["2", "extra table"]], _db.Rows("SELECT version, description FROM schema_version ORDER BY version"));
+        Assert.Equal(2L, _db.Scalar<long>("PRAGMA user_version"));
+    }
+
+    [Fact]
+    public async Task Connections_AreDurableAndCheckForeignKeys()
+    {
+        var store = await _db.OpenStoreAsync();
+        await using var connection = await store.OpenConnectionAsync(None);
+
+        Assert.Equal("wal", Pragma(connection, "journal_mode"));
+        Assert.Equal("2", Pragma(connection, "synchronous")); // FULL
+        Assert.Equal("1", Pragma(connection, "foreign_keys"));
+        Assert.Equal("5000", Pragma(connection, "busy_timeout"));
+    }
+
+    [Fact]
+    public async Task ForeignKeys_ActionOfAMissingIncident_IsRejected()
+    {
+        var store = await _db.OpenStoreAsync();
+        await using var connection = await store.OpenConnectionAsync(None);
+        await using var command = connection.CreateCommand();
+        command.CommandText = "INSERT INTO actions (incident_id, kind, target, idempotency_key, status, created_at) VALUES (999, 'rollback', 'x', 'k', 'Pending', 't')";
+
+        var error = await Assert.ThrowsAsync<SqliteException>(() => command.ExecuteNonQueryAsync());
+
+        Assert.Contains("FOREIGN KEY", error.Message, StringComparison.Ordinal);
+    }
+
+    [Theory]
+    [InlineData("Data Source=:memory:")]
+    [InlineData("Data Source=shared;Mode=Memory;Cache=Shared")]
+    [InlineData("Data Source=x.db;Mode=ReadOnly")]
+    public void FromConnectionString_WithoutAWritableFile_IsRefused(string connectionString)
+    {
+        Assert.Throws<ArgumentException>(() => SqliteIncidentStore.FromConnectionString(connectionString, _db.Clock));
+    }
+
+    [Fact]
+    public async Task FromConnectionString_FileDatabase_Works()
+    {
+        await using var store = SqliteIncidentStore.FromConnectionString($"Data Source={_db.FilePath}", _db.Clock);
+        await store.InitializeAsync(None);
+        await store.CommitEvaluationAsync(Commit(T0, PolicyState.Empty), None);
+
+        Assert.Equal(_db.FilePath, store.DataSource);
+        var state = await store.LoadStateAsync(Policy, None);
+        Assert.NotNull(state);
+        Assert.Empty(state.Series);
+    }
+
+    public Task InitializeAsync() => _db.InitializeAsync();
+
+    public Task DisposeAsync() => _db.DisposeAsync();
+
+    private static string Pragma(SqliteConnection connection, string name)
+    {
+        using var command = connection.CreateCommand();
+        command.CommandText = "PRAGMA " + name;
+        return Convert.ToString(command.ExecuteScalar(), System.Globalization.CultureInfo.InvariantCulture)!;
+    }
+}
