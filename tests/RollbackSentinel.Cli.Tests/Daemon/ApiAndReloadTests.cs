@@ -107,7 +107,7 @@ public sealed class ApiAndReloadTests
         Assert.StartsWith("POLICY  TRIGGER  SERIES  STATE   SINCE", status.Output);
         Assert.Contains("shop    errors   -       firing  ", status.Output);
         Assert.True(incidents.ExitCode == 0, incidents.Error);
-        Assert.Matches(@"\n1   2\d{3}-\d\d-\d\dT\d\d:\d\d:\d\dZ  shop    errors   -       rollback  acted  error ratio 0\.", incidents.Output);
+        Assert.Matches(@"\n1\s+2\d{3}-\d\d-\d\dT\d\d:\d\d:\d\d(\.\d+)?Z\s+shop\s+errors\s+-\s+rollback\s+acted\s+error ratio 0\.", incidents.Output);
         Assert.NotEqual(0, refused.ExitCode);
     }
 
@@ -119,11 +119,14 @@ public sealed class ApiAndReloadTests
         workspace.WriteRule("shop.yaml", live.Policy());
         await using var sentinel = await SentinelProcess.StartAsync(workspace);
         using var api = new SentinelApi(workspace.BaseAddress);
-        await Eventually.WaitAsync(async () => await ThresholdAsync(api) == 0.1, Generous, "an evaluation");
+        const string passes = "rollback_sentinel_evaluations_total{policy=\"shop\",trigger=\"errors\",verdict=\"pass\"}";
 
-        var text = await api.Http.GetStringAsync("metrics");
+        var text = await Eventually.WaitAsync(
+            async () => await api.Http.GetStringAsync("metrics") is { } t && t.Contains(passes, StringComparison.Ordinal) ? t : null,
+            Generous,
+            "a passing evaluation to be counted");
 
-        Assert.Contains("rollback_sentinel_evaluations_total{policy=\"shop\",trigger=\"errors\",verdict=\"pass\"}", text);
+        Assert.Matches(@"rollback_sentinel_trigger_value\{policy=""shop"",series=""\{\}"",trigger=""errors""\} 0(\.\d+)?\n", text);
         Assert.Contains("# TYPE rollback_sentinel_evaluation_duration_seconds histogram", text);
         Assert.Contains("rollback_sentinel_trigger_threshold{policy=\"shop\",series=\"{}\",trigger=\"errors\"} 0.1", text);
         Assert.Contains("rollback_sentinel_rules_valid{file=", text);
