@@ -56,12 +56,17 @@ internal sealed class PolicyScheduler(ISchedulerFactory factory)
 
 /// <summary>Evaluates one policy. Quartz never runs two of the same policy at once.</summary>
 [DisallowConcurrentExecution]
-internal sealed class PolicyJob(PolicyEvaluationService evaluations) : IJob
+internal sealed class PolicyJob(PolicyEvaluationService evaluations, Telemetry.SentinelMetrics metrics, TimeProvider time) : IJob
 {
     public const string PolicyKey = "policy";
 
     public async ValueTask Execute(IJobExecutionContext context, CancellationToken cancellationToken)
     {
+        if (context.ScheduledFireTimeUtc is { } slot)
+        {
+            metrics.RecordScheduleLag(time.GetUtcNow() - slot);
+        }
+
         var name = context.MergedJobDataMap.GetString(PolicyKey)!;
         await evaluations.EvaluateAsync(name, cancellationToken).ConfigureAwait(false);
     }

@@ -39,6 +39,7 @@ public sealed class SentinelMetrics : IDisposable
     private readonly Counter<long> _ruleLoadErrors;
     private readonly Counter<long> _backendErrors;
     private readonly Histogram<double> _backendDuration;
+    private readonly Histogram<double> _scheduleLag;
     private readonly ConcurrentDictionary<string, bool> _ruleFiles = new(StringComparer.Ordinal);
     private Func<IEnumerable<TriggerSnapshot>>? _triggerSnapshots;
     private int _disposed;
@@ -75,6 +76,8 @@ public sealed class SentinelMetrics : IDisposable
             Names.BackendRequestErrors, "{error}", "Failed requests to the metrics backend, by kind (unreachable, timeout, bad_query, server_error, invalid_response, unauthorized).");
         _backendDuration = meter.CreateHistogram(
             Names.BackendRequestDuration, "s", "Duration of requests to the metrics backend, failed ones included, by endpoint (query, query_range).", advice: new InstrumentAdvice<double> { HistogramBucketBoundaries = DurationBuckets });
+        _scheduleLag = meter.CreateHistogram(
+            Names.ScheduleLag, "s", "How late evaluations start after their scheduled slot (one histogram for all policies).", advice: new InstrumentAdvice<double> { HistogramBucketBoundaries = DurationBuckets });
         meter.CreateObservableGauge(
             Names.TriggerState, () => ObserveTriggers<int>(static s => (int)s.Phase), unit: null, description: "Phase of a trigger for one series: 0 ok, 1 pending, 2 firing.");
         meter.CreateObservableGauge(
@@ -111,6 +114,9 @@ public sealed class SentinelMetrics : IDisposable
 
     public void RecordEvaluationDuration(string policy, double seconds) =>
         _evaluationDuration.Record(seconds, new KeyValuePair<string, object?>(Labels.Policy, policy));
+
+    /// <summary>Records how late an evaluation started after its scheduled slot.</summary>
+    public void RecordScheduleLag(TimeSpan lag) => _scheduleLag.Record(Math.Max(0, lag.TotalSeconds));
 
     /// <summary>Counts an evaluation cancelled because it ran past its time budget.</summary>
     public void RecordEvaluationTimeout(string policy) =>
@@ -287,6 +293,7 @@ public sealed class SentinelMetrics : IDisposable
         public const string RulesValid = "rollback_sentinel_rules_valid";
         public const string BackendRequestErrors = "rollback_sentinel_backend_request_errors_total";
         public const string BackendRequestDuration = "rollback_sentinel_backend_request_duration_seconds";
+        public const string ScheduleLag = "rollback_sentinel_schedule_lag_seconds";
         public const string TriggerState = "rollback_sentinel_trigger_state";
         public const string TriggerValue = "rollback_sentinel_trigger_value";
         public const string TriggerThreshold = "rollback_sentinel_trigger_threshold";

@@ -17,6 +17,10 @@ public static class TelemetryServiceCollectionExtensions
             new PrometheusExporterOptions
             {
                 MeterNames = [SentinelMetrics.MeterName],
+
+                // Per-policy and per-trigger series: a central daemon with 1,000 policies of 4 triggers needs
+                // ~16,000 verdict series, far above the exporter's default guard.
+                MaxSeriesPerInstrument = 100_000,
                 MeterScope = sp.GetRequiredService<IMeterFactory>(),
             },
             sp.GetService<ILogger<PrometheusExporter>>()));
