@@ -80,7 +80,13 @@ internal sealed class SentinelProcess : IAsyncDisposable
         }
     }
 
-    public static async Task<SentinelProcess> StartAsync(SentinelWorkspace workspace)
+    public static Task<SentinelProcess> StartAsync(SentinelWorkspace workspace) =>
+        StartAsync(workspace, ["run", "--config", workspace.ConfigPath], new Dictionary<string, string>());
+
+    /// <param name="workspace">Its root is the working directory.</param>
+    /// <param name="args">The command line after the dll.</param>
+    /// <param name="environment">Extra environment variables (e.g. SENTINEL__HTTP__LISTEN).</param>
+    public static async Task<SentinelProcess> StartAsync(SentinelWorkspace workspace, IReadOnlyList<string> args, IReadOnlyDictionary<string, string> environment)
     {
         var dll = Path.Combine(AppContext.BaseDirectory, "RollbackSentinel.dll");
         var info = new ProcessStartInfo("dotnet")
@@ -90,9 +96,15 @@ internal sealed class SentinelProcess : IAsyncDisposable
             RedirectStandardError = true,
             UseShellExecute = false,
         };
-        foreach (var a in new[] { dll, "run", "--config", workspace.ConfigPath })
+        info.ArgumentList.Add(dll);
+        foreach (var a in args)
         {
             info.ArgumentList.Add(a);
+        }
+
+        foreach (var (k, v) in environment)
+        {
+            info.Environment[k] = v;
         }
 
         var process = new Process { StartInfo = info };
