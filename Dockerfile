@@ -20,6 +20,7 @@ ENV DOTNET_CLI_TELEMETRY_OPTOUT=1 \
     SENTINEL__RULES=/rules \
     SENTINEL__STORAGE__PATH=/data/sentinel.db \
     SENTINEL__HTTP__LISTEN=http://0.0.0.0:8080
+RUN mkdir -p /data && chown "$APP_UID" /data
 VOLUME /data
 EXPOSE 8080
 USER $APP_UID
