@@ -25,6 +25,11 @@ internal sealed partial class PolicyEvaluationService(
     TimeProvider time,
     ILogger<PolicyEvaluationService> logger)
 {
+    /// <summary>A failing backend fails every trigger at every slot: log each failure when it starts or changes, and then at most this often.</summary>
+    public static readonly TimeSpan RepeatErrorLogEvery = TimeSpan.FromMinutes(5);
+
+    private readonly System.Collections.Concurrent.ConcurrentDictionary<(string Policy, string Trigger), (string Summary, DateTimeOffset At)> _loggedErrors = new();
+
     public async Task EvaluateAsync(string policyName, CancellationToken cancellationToken)
     {
         var entry = registry.Find(policyName);
@@ -116,10 +121,21 @@ internal sealed partial class PolicyEvaluationService(
             foreach (var v in verdicts)
             {
                 metrics.RecordEvaluation(evaluation.Policy.Name, trigger.Name, v.Kind.ToString().ToLowerInvariant());
-                if (v.Kind == VerdictKind.Error)
+            }
+
+            var key = (evaluation.Policy.Name, trigger.Name);
+            if (verdicts.FirstOrDefault(v => v.Kind == VerdictKind.Error) is { } error)
+            {
+                var now = time.GetUtcNow();
+                if (!_loggedErrors.TryGetValue(key, out var last) || last.Summary != error.Summary || now - last.At >= RepeatErrorLogEvery)
                 {
-                    LogVerdictError(evaluation.Policy.Name, trigger.Name, v.Summary);
+                    _loggedErrors[key] = (error.Summary, now);
+                    LogVerdictError(evaluation.Policy.Name, trigger.Name, error.Summary);
                 }
+            }
+            else if (_loggedErrors.TryRemove(key, out _))
+            {
+                LogVerdictRecovered(evaluation.Policy.Name, trigger.Name);
             }
         }
 
@@ -136,6 +152,9 @@ internal sealed partial class PolicyEvaluationService(
 
     [LoggerMessage(EventId = 201, Level = LogLevel.Warning, Message = "Evaluation of {Policy}/{Trigger} failed, counted as an error verdict (never a pass): {Summary}")]
     private partial void LogVerdictError(string policy, string trigger, string summary);
+
+    [LoggerMessage(EventId = 206, Level = LogLevel.Information, Message = "Evaluation of {Policy}/{Trigger} works again")]
+    private partial void LogVerdictRecovered(string policy, string trigger);
 
     [LoggerMessage(EventId = 202, Level = LogLevel.Warning, Message = "Evaluation of {Policy} timed out after {Timeout}; the next slot tries again")]
     private partial void LogTimedOut(string policy, TimeSpan timeout);

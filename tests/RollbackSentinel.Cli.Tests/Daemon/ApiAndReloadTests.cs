@@ -1,5 +1,8 @@
 using System.Net;
 using System.Text.Json;
+using RollbackSentinel.Core.Metrics;
+using RollbackSentinel.Prometheus;
+using RollbackSentinel.Testing.Prometheus;
 
 namespace RollbackSentinel.Cli.Tests.Daemon;
 
@@ -130,6 +133,27 @@ public sealed class ApiAndReloadTests
         Assert.Contains("# TYPE rollback_sentinel_evaluation_duration_seconds histogram", text);
         Assert.Contains("rollback_sentinel_trigger_threshold{policy=\"shop\",series=\"{}\",trigger=\"errors\"} 0.1", text);
         Assert.Contains("rollback_sentinel_rules_valid{file=", text);
+        Assert.Contains("# TYPE rollback_sentinel_schedule_lag_seconds histogram", text);
+
+        // A real Prometheus scrapes the daemon and can graph what the sentinel sees.
+        await using var scraper = await PrometheusServer.StartAsync(
+            new PrometheusServerOptions
+            {
+                ScrapeConfigsYaml = $"- job_name: sentinel\n  scrape_interval: 1s\n  static_configs: [{{targets: ['127.0.0.1:{workspace.Port}']}}]",
+            },
+            CancellationToken.None);
+        using var http = new HttpClient();
+        var client = new PrometheusClient(http, new PrometheusOptions { BaseAddress = scraper.BaseAddress });
+        var threshold = await Eventually.WaitAsync(
+            async () => (await client.QueryAsync("rollback_sentinel_trigger_threshold{job=\"sentinel\",policy=\"shop\",trigger=\"errors\"}", TimeProvider.System.GetUtcNow(), CancellationToken.None)) is [var sample] ? (object)sample : null,
+            Generous,
+            "Prometheus to scrape the daemon");
+        Assert.Equal(0.1, ((Sample)threshold).Value);
+        var targets = await http.GetStringAsync(new Uri(scraper.BaseAddress, "api/v1/targets"));
+        using var doc = JsonDocument.Parse(targets);
+        var target = Assert.Single(doc.RootElement.GetProperty("data").GetProperty("activeTargets").EnumerateArray());
+        Assert.Equal("up", target.GetProperty("health").GetString());
+        Assert.Equal(string.Empty, target.GetProperty("lastError").GetString());
     }
 
     private static async Task<double?> ThresholdAsync(SentinelApi api)
