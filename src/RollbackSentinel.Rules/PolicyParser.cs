@@ -145,7 +145,8 @@ public static partial class PolicyParser
             DryRun = dryRun,
             Triggers = triggers,
             Labels = labels,
-            Source = ctx.Location(((YamlMappingNode?)r.Node("metadata"))!),
+            // Points at the name itself: duplicate-name errors and evidence lead straight to it.
+            Source = ctx.Location(((YamlMappingNode)r.Node("metadata")!).Children[new YamlScalarNode("name")]),
         };
     }
 

@@ -252,7 +252,7 @@ public sealed class BrokenFileTests
         var rules = RuleSetLoader.Load([folder]);
 
         Assert.Equal(
-            [$"{second}:5:3: metadata.name: policy name 'checkout' is already used at {first}:4:3; names must be unique across the rules folder"],
+            [$"{second}:5:9: metadata.name: policy name 'checkout' is already used at {first}:4:9; names must be unique across the rules folder"],
             rules.Diagnostics.Select(d => d.ToString()));
         var kept = Assert.Single(rules.Policies);
         Assert.IsType<HelmTarget>(kept.Target);

@@ -41,8 +41,8 @@ public sealed class PolicyParserTests
     {
         var policy = ParseOne(Document(triggers: AvailabilityTrigger + "\n" + AvailabilityTrigger.Replace("name: availability", "name: second", StringComparison.Ordinal)));
 
-        // metadata's mapping starts at "name:" (line 4, column 3); each trigger at its first key after "- ".
-        Assert.Equal(new SourceLocation("policy.yaml", 4, 3), policy.Source);
+        // A policy is located at its name's value (line 4, column 9); each trigger at its first key after "- ".
+        Assert.Equal(new SourceLocation("policy.yaml", 4, 9), policy.Source);
         Assert.Equal([new SourceLocation("policy.yaml", 10, 7), new SourceLocation("policy.yaml", 15, 7)], policy.Triggers.Select(t => t.Source));
     }
 

@@ -162,7 +162,7 @@ public sealed class RuleSetLoaderTests : IDisposable
 
         var rules = RuleSetLoader.Load([file]);
 
-        Assert.Equal([$"{file}:19:3: metadata.name: policy name 'dup' is already used at {file}:4:3; names must be unique across the rules folder"], rules.Diagnostics.Select(d => d.ToString()));
+        Assert.Equal([$"{file}:19:9: metadata.name: policy name 'dup' is already used at {file}:4:9; names must be unique across the rules folder"], rules.Diagnostics.Select(d => d.ToString()));
         Assert.Single(rules.Policies);
     }
 }

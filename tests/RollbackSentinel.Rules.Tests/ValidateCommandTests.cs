@@ -40,7 +40,7 @@ public sealed partial class ValidateCommandTests
         Assert.All(stderr, line => Assert.Matches(LocatedLine(), line.StartsWith(prefix, StringComparison.Ordinal) ? line[prefix.Length..] : line));
         Assert.Contains($"{prefix}bad-duration.yaml:12:15: spec.schedule.interval: '15x' is not a duration: unknown unit 'x' (use ms, s, m, h, d, w, y)", stderr);
         Assert.Contains($"{prefix}unknown-field.yaml:10:3: spec.schedul: unknown field 'schedul' (did you mean 'schedule'?)", stderr);
-        Assert.Contains($"{prefix}duplicate-policy-name{Path.DirectorySeparatorChar}second.yaml:5:3: metadata.name: policy name 'checkout' is already used at {prefix}duplicate-policy-name{Path.DirectorySeparatorChar}first.yaml:4:3; names must be unique across the rules folder", stderr);
+        Assert.Contains($"{prefix}duplicate-policy-name{Path.DirectorySeparatorChar}second.yaml:5:9: metadata.name: policy name 'checkout' is already used at {prefix}duplicate-policy-name{Path.DirectorySeparatorChar}first.yaml:4:9; names must be unique across the rules folder", stderr);
 
         // Sorted by file, then line, then column: the order an editor's problem list uses.
         var keys = stderr.Select(l => LocatedLine().Match(l[prefix.Length..])).Select(m => (File: m.Groups["file"].Value, Line: int.Parse(m.Groups["line"].Value, System.Globalization.CultureInfo.InvariantCulture), Column: int.Parse(m.Groups["col"].Value, System.Globalization.CultureInfo.InvariantCulture))).ToArray();

@@ -1,0 +1,121 @@
+using RollbackSentinel.Daemon;
+using RollbackSentinel.Rules;
+using RollbackSentinel.Testing.Time;
+
+namespace RollbackSentinel.Cli.Tests.Daemon;
+
+/// <summary>How a reload changes the running policies: only what changed, never losing the good ones.</summary>
+public sealed class PolicyRegistryTests
+{
+    private static readonly DateTimeOffset T0 = new(2026, 11, 20, 10, 0, 0, TimeSpan.Zero);
+
+    private static FileParseResult File(string name, string yaml) => PolicyParser.Parse(name, yaml);
+
+    private static string Policy(string name, double max = 0.05, string interval = "15s") => PolicyYaml.WithWebhook(name, $"""
+        - name: errors
+          errorRate:
+            errors: sum(rate(errors_total[1m]))
+            total: sum(rate(requests_total[1m]))
+            max: {max.ToString(System.Globalization.CultureInfo.InvariantCulture)}
+            minTotal: 1
+          action: rollback
+        """, interval);
+
+    [Fact]
+    public void Apply_FirstLoad_AddsEveryPolicyAndIsLoaded()
+    {
+        var registry = new PolicyRegistry(new ManualTimeProvider(T0));
+
+        var change = registry.Apply([File("a.yaml", Policy("a")), File("b.yaml", Policy("b"))], []);
+
+        Assert.Equal(["a", "b"], change.Added.Select(p => p.Name));
+        Assert.True(registry.Loaded);
+        Assert.All(registry.Files, f => Assert.True(f.Valid));
+    }
+
+    [Fact]
+    public void Apply_UnchangedPolicy_KeepsItsRunnerAndState_EditedOneIsUpdatedInPlace()
+    {
+        var registry = new PolicyRegistry(new ManualTimeProvider(T0));
+        registry.Apply([File("a.yaml", Policy("a")), File("b.yaml", Policy("b"))], []);
+        var runnerA = registry.Find("a")!.Runner;
+        var runnerB = registry.Find("b")!.Runner;
+
+        // "a" is re-read unchanged (another file moved it down the list doesn't matter); "b" gets a new threshold.
+        var change = registry.Apply([File("a.yaml", "# a comment moves every line\n" + Policy("a")), File("b.yaml", Policy("b", max: 0.2))], []);
+
+        Assert.Empty(change.Added);
+        Assert.Empty(change.Removed);
+        Assert.Equal("b", Assert.Single(change.Changed).New.Name);
+        Assert.Same(runnerA, registry.Find("a")!.Runner);
+        Assert.Same(runnerB, registry.Find("b")!.Runner);
+        Assert.Equal(0.2, ((Core.Policies.ErrorRateCondition)registry.Find("b")!.Runner.Policy.Triggers[0].Condition).Max);
+    }
+
+    [Fact]
+    public void Apply_BrokenEdit_KeepsTheLastGoodVersionRunningAndReportsTheErrors()
+    {
+        var registry = new PolicyRegistry(new ManualTimeProvider(T0));
+        registry.Apply([File("a.yaml", Policy("a", max: 0.05))], []);
+
+        var change = registry.Apply([File("a.yaml", Policy("a").Replace("max: 0.05", "max: lots", StringComparison.Ordinal))], []);
+
+        Assert.Empty(change.Added);
+        Assert.Empty(change.Removed);
+        Assert.Empty(change.Changed);
+        Assert.Equal(0.05, ((Core.Policies.ErrorRateCondition)registry.Find("a")!.Policy.Triggers[0].Condition).Max);
+        var file = Assert.Single(registry.Files);
+        Assert.False(file.Valid);
+        Assert.Equal(["a"], file.Policies);
+        Assert.Equal(["a.yaml:16:14: spec.triggers[0].errorRate.max: must be a number, got 'lots'"], file.Errors);
+    }
+
+    [Fact]
+    public void Apply_FileThatWasNeverValid_RunsNothingFromIt()
+    {
+        var registry = new PolicyRegistry(new ManualTimeProvider(T0));
+
+        var change = registry.Apply([File("a.yaml", Policy("a").Replace("max: 0.05", "max: lots", StringComparison.Ordinal)), File("b.yaml", Policy("b"))], []);
+
+        Assert.Equal(["b"], change.Added.Select(p => p.Name));
+        Assert.Null(registry.Find("a"));
+    }
+
+    [Fact]
+    public void Apply_FileDeleted_RemovesItsPolicies()
+    {
+        var registry = new PolicyRegistry(new ManualTimeProvider(T0));
+        registry.Apply([File("a.yaml", Policy("a")), File("b.yaml", Policy("b"))], []);
+
+        var change = registry.Apply([File("b.yaml", Policy("b"))], []);
+
+        Assert.Equal("a", Assert.Single(change.Removed).Name);
+        Assert.Null(registry.Find("a"));
+        Assert.Equal(["b.yaml"], registry.Files.Select(f => f.File));
+    }
+
+    [Fact]
+    public void Apply_SameNameInTwoFiles_LoadsTheFirstAndReportsTheSecond()
+    {
+        var registry = new PolicyRegistry(new ManualTimeProvider(T0));
+
+        registry.Apply([File("a.yaml", Policy("shop")), File("b.yaml", Policy("shop", max: 0.5))], []);
+
+        Assert.Equal("a.yaml", registry.Find("shop")!.File);
+        var b = registry.Files.Single(f => f.File == "b.yaml");
+        Assert.False(b.Valid);
+        Assert.Equal(["b.yaml:4:9: metadata.name: policy name 'shop' is already used in a.yaml; this one is not loaded"], b.Errors);
+    }
+
+    [Fact]
+    public void Apply_ScheduleChange_IsReportedAsAChange()
+    {
+        var registry = new PolicyRegistry(new ManualTimeProvider(T0));
+        registry.Apply([File("a.yaml", Policy("a"))], []);
+
+        var change = registry.Apply([File("a.yaml", Policy("a", interval: "30s"))], []);
+
+        var (old, updated) = Assert.Single(change.Changed);
+        Assert.NotEqual(old.Schedule, updated.Schedule);
+    }
+}
