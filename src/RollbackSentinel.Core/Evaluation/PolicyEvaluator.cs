@@ -13,7 +13,7 @@ public sealed record PolicyEvaluation(Policy Policy, DateTimeOffset At, IReadOnl
 public static class PolicyEvaluator
 {
     public static async ValueTask<PolicyEvaluation> EvaluateAsync(
-        Policy policy, PolicyState state, DateTimeOffset at, IQueryResolver resolver, CancellationToken cancellationToken)
+        Policy policy, PolicyState state, DateTimeOffset at, IQueryResolver resolver, CancellationToken cancellationToken, TimeSpan? maxGap = null)
     {
         ArgumentNullException.ThrowIfNull(policy);
         ArgumentNullException.ThrowIfNull(resolver);
@@ -30,6 +30,6 @@ public static class PolicyEvaluator
             triggers.Add(new TriggerVerdicts(trigger, TriggerEvaluator.Evaluate(trigger, outcomes)));
         }
 
-        return new PolicyEvaluation(policy, at, triggers, PolicyStateMachine.Step(policy, state, at, triggers));
+        return new PolicyEvaluation(policy, at, triggers, PolicyStateMachine.Step(policy, state, at, triggers, maxGap));
     }
 }

@@ -11,8 +11,9 @@ public sealed class PolicyRunner
 {
     private readonly TimeProvider _time;
 
-    public PolicyRunner(Policy policy, TimeProvider time, PolicyState? state = null)
+    public PolicyRunner(Policy policy, TimeProvider time, PolicyState? state = null, TimeSpan? maxGap = null)
     {
+        MaxGap = maxGap;
         ArgumentNullException.ThrowIfNull(policy);
         ArgumentNullException.ThrowIfNull(time);
         Policy = policy;
@@ -21,6 +22,9 @@ public sealed class PolicyRunner
     }
 
     public Policy Policy { get; private set; }
+
+    /// <summary>The longest expected gap between evaluations; a longer one restarts pending <c>for</c> clocks.</summary>
+    public TimeSpan? MaxGap { get; set; }
 
     public PolicyState State { get; private set; }
 
@@ -38,18 +42,21 @@ public sealed class PolicyRunner
         IQueryResolver resolver, Func<PolicyEvaluation, CancellationToken, ValueTask> commit, CancellationToken cancellationToken)
     {
         ArgumentNullException.ThrowIfNull(commit);
-        var evaluation = await PolicyEvaluator.EvaluateAsync(Policy, State, _time.GetUtcNow(), resolver, cancellationToken).ConfigureAwait(false);
+        var evaluation = await PolicyEvaluator.EvaluateAsync(Policy, State, _time.GetUtcNow(), resolver, cancellationToken, MaxGap).ConfigureAwait(false);
         await commit(evaluation, cancellationToken).ConfigureAwait(false);
         State = evaluation.Step.State;
         Last = evaluation;
         return evaluation;
     }
 
-    /// <summary>Replaces the state, e.g. with the one a store kept across a restart.</summary>
+    /// <summary>
+    /// Replaces the state, e.g. with the one a store kept across a restart; series of triggers edited since it
+    /// was written are dropped (see <see cref="PolicyState.For"/>).
+    /// </summary>
     public void Restore(PolicyState state)
     {
         ArgumentNullException.ThrowIfNull(state);
-        State = state;
+        State = state.For(Policy);
     }
 
     /// <summary>
@@ -65,5 +72,6 @@ public sealed class PolicyRunner
             .ToHashSet(StringComparer.Ordinal);
         State = State with { Series = State.Series.RemoveRange(State.Series.Keys.Where(k => !unchanged.Contains(k.Trigger))) };
         Policy = policy;
+        State = State.For(policy);
     }
 }

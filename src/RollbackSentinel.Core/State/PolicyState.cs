@@ -56,5 +56,26 @@ public sealed record PolicyState
     /// </summary>
     public ImmutableDictionary<string, DateTimeOffset> LastActionAt { get; init; } = ImmutableDictionary<string, DateTimeOffset>.Empty;
 
+    /// <summary>When the policy was last evaluated: a longer gap than expected breaks every pending <c>for</c>.</summary>
+    public DateTimeOffset? LastEvaluatedAt { get; init; }
+
+    /// <summary>
+    /// What each trigger meant when this state was written (<see cref="PolicyStateMachine.Fingerprint"/>), so
+    /// state kept for a trigger that has since been edited is dropped instead of carried over.
+    /// </summary>
+    public ImmutableDictionary<string, string> Fingerprints { get; init; } = ImmutableDictionary<string, string>.Empty;
+
     public SeriesState Get(SeriesKey key) => Series.TryGetValue(key, out var s) ? s : SeriesState.Initial;
+
+    /// <summary>
+    /// This state made fit for <paramref name="policy"/>: series of triggers that were edited (or removed) since
+    /// the state was written are dropped, so a changed <c>for</c> or action starts afresh.
+    /// </summary>
+    public PolicyState For(Policies.Policy policy)
+    {
+        ArgumentNullException.ThrowIfNull(policy);
+        var current = policy.Triggers.ToDictionary(t => t.Name, PolicyStateMachine.Fingerprint, StringComparer.Ordinal);
+        var stale = Series.Keys.Where(k => !current.TryGetValue(k.Trigger, out var f) || (Fingerprints.TryGetValue(k.Trigger, out var old) && old != f)).ToArray();
+        return stale.Length == 0 ? this : this with { Series = Series.RemoveRange(stale) };
+    }
 }

@@ -15,11 +15,37 @@ namespace RollbackSentinel.Core.State;
 /// </summary>
 public static class PolicyStateMachine
 {
-    public static StepResult Step(Policy policy, PolicyState state, DateTimeOffset at, IReadOnlyList<TriggerVerdicts> evaluations)
+    /// <summary>What a trigger means, for telling an edited trigger from an unchanged one (its place in a file aside).</summary>
+    public static string Fingerprint(Trigger trigger)
+    {
+        ArgumentNullException.ThrowIfNull(trigger);
+        return (trigger with { Source = null }).ToString();
+    }
+
+    /// <param name="policy">The policy being evaluated.</param>
+    /// <param name="state">Its state after the previous evaluation.</param>
+    /// <param name="at">The evaluation time.</param>
+    /// <param name="evaluations">Each trigger's verdicts at <paramref name="at"/>.</param>
+    /// <param name="maxGap">
+    /// The longest expected time between two evaluations (e.g. 2.5 intervals). After a longer gap (the daemon was
+    /// down, evaluations timed out) no breach was seen in between, so every pending <c>for</c> starts again.
+    /// Firing series and cooldowns are kept: their action has already run.
+    /// </param>
+    public static StepResult Step(Policy policy, PolicyState state, DateTimeOffset at, IReadOnlyList<TriggerVerdicts> evaluations, TimeSpan? maxGap = null)
     {
         ArgumentNullException.ThrowIfNull(policy);
         ArgumentNullException.ThrowIfNull(state);
         ArgumentNullException.ThrowIfNull(evaluations);
+
+        if (maxGap is { } gap && state.LastEvaluatedAt is { } last && at - last > gap)
+        {
+            state = state with
+            {
+                Series = state.Series
+                    .Where(s => s.Value.Phase == TriggerPhase.Firing)
+                    .ToImmutableDictionary(s => s.Key, s => s.Value with { NonConclusiveRun = 0, NonConclusiveSince = null }),
+            };
+        }
 
         var series = state.Series.ToBuilder();
         var lastAction = state.LastActionAt.ToBuilder();
@@ -96,7 +122,13 @@ public static class PolicyStateMachine
         }
 
         return new StepResult(
-            state with { Series = series.ToImmutable(), LastActionAt = lastAction.ToImmutable() },
+            state with
+            {
+                Series = series.ToImmutable(),
+                LastActionAt = lastAction.ToImmutable(),
+                LastEvaluatedAt = at,
+                Fingerprints = policy.Triggers.ToImmutableDictionary(t => t.Name, Fingerprint, StringComparer.Ordinal),
+            },
             decisions,
             transitions);
     }

@@ -51,6 +51,14 @@ internal static class PolicyStateJson
             }
 
             w.WriteEndObject();
+            WriteTime(w, "lastEvaluatedAt", state.LastEvaluatedAt);
+            w.WriteStartObject("fingerprints");
+            foreach (var (trigger, fingerprint) in state.Fingerprints.OrderBy(f => f.Key, StringComparer.Ordinal))
+            {
+                w.WriteString(trigger, fingerprint);
+            }
+
+            w.WriteEndObject();
             w.WriteEndObject();
         });
     }
@@ -98,7 +106,24 @@ internal static class PolicyStateJson
                 }
             }
 
-            return new PolicyState { Series = series.ToImmutable(), LastActionAt = lastActionAt.ToImmutable() };
+            // Both were added within format 1 and are optional: a state written before them reads as "unknown".
+            DateTimeOffset? lastEvaluatedAt = root.TryGetProperty("lastEvaluatedAt", out var le) && le.ValueKind == JsonValueKind.String ? le.GetDateTimeOffset() : null;
+            var fingerprints = ImmutableDictionary.CreateBuilder<string, string>(StringComparer.Ordinal);
+            if (root.TryGetProperty("fingerprints", out var fp) && fp.ValueKind == JsonValueKind.Object)
+            {
+                foreach (var property in fp.EnumerateObject())
+                {
+                    fingerprints[property.Name] = property.Value.GetString() ?? string.Empty;
+                }
+            }
+
+            return new PolicyState
+            {
+                Series = series.ToImmutable(),
+                LastActionAt = lastActionAt.ToImmutable(),
+                LastEvaluatedAt = lastEvaluatedAt,
+                Fingerprints = fingerprints.ToImmutable(),
+            };
         }
         catch (Exception e) when (e is JsonException or InvalidOperationException or FormatException)
         {

@@ -416,4 +416,32 @@ public sealed class PolicyStateMachineTests
             [(TriggerPhase.Ok, TriggerPhase.Pending), (TriggerPhase.Pending, TriggerPhase.Firing), (TriggerPhase.Firing, TriggerPhase.Ok)],
             transitions.Select(t => (t.From, t.To)));
     }
+
+    [Fact]
+    public void GapLongerThanMaxGap_RestartsPendingForButKeepsFiringSeries()
+    {
+        // A breach, then nothing for an hour (the daemon was down), then a breach: the breach was not seen
+        // for those 60 minutes, so 'for' starts again instead of firing at once.
+        var policy = Policy(ErrorRate(name: "slow", @for: TimeSpan.FromMinutes(2)), ErrorRate(name: "fired"));
+        var s1 = PolicyStateMachine.Step(policy, PolicyState.Empty, T0, [new(policy.Triggers[0], [V(B)]), new(policy.Triggers[1], [V(B)])], maxGap: TimeSpan.FromSeconds(40));
+
+        var s2 = PolicyStateMachine.Step(policy, s1.State, T0.AddHours(1), [new(policy.Triggers[0], [V(B)]), new(policy.Triggers[1], [V(B)])], maxGap: TimeSpan.FromSeconds(40));
+
+        Assert.DoesNotContain(s2.Decisions, d => d.Kind == DecisionKind.Act);
+        Assert.Equal(T0.AddHours(1), s2.State.Get(new SeriesKey("slow", LabelSet.Empty)).BreachingSince);
+        Assert.Equal(TriggerPhase.Firing, s2.State.Get(new SeriesKey("fired", LabelSet.Empty)).Phase);
+        Assert.Equal(T0.AddHours(1), s2.State.LastEvaluatedAt);
+    }
+
+    [Fact]
+    public void StateForAnEditedPolicy_DropsTheSeriesOfEditedTriggersOnly()
+    {
+        var before = Policy(ErrorRate(name: "keep", @for: TimeSpan.FromMinutes(1)), ErrorRate(name: "edit", @for: TimeSpan.FromMinutes(1)));
+        var state = PolicyStateMachine.Step(before, PolicyState.Empty, T0, [new(before.Triggers[0], [V(B)]), new(before.Triggers[1], [V(B)])]).State;
+        var after = Policy(before.Triggers[0], before.Triggers[1] with { Action = TriggerAction.Page });
+
+        var fitted = state.For(after);
+
+        Assert.Equal(["keep"], fitted.Series.Keys.Select(k => k.Trigger));
+    }
 }

@@ -75,8 +75,26 @@ public sealed class PolicyStateJsonTests
         var json = PolicyStateJson.Serialize(state);
 
         Assert.Equal(
-            """{"format":1,"series":[{"trigger":"error-rate","labels":{"app":"shop","deployment":"cart"},"phase":"Pending","breachingSince":"2026-11-20T14:30:00+00:00","firingSince":null,"nonConclusiveRun":0,"nonConclusiveSince":null,"absentRun":0}],"lastActionAt":{}}""",
+            """{"format":1,"series":[{"trigger":"error-rate","labels":{"app":"shop","deployment":"cart"},"phase":"Pending","breachingSince":"2026-11-20T14:30:00+00:00","firingSince":null,"nonConclusiveRun":0,"nonConclusiveSince":null,"absentRun":0}],"lastActionAt":{},"lastEvaluatedAt":null,"fingerprints":{}}""",
             json);
+    }
+
+    [Fact]
+    public void RoundTrip_LastEvaluatedAtAndFingerprints_AreKept_AndAStateWrittenWithoutThemStillReads()
+    {
+        var state = new PolicyState
+        {
+            LastEvaluatedAt = T0,
+            Fingerprints = ImmutableDictionary<string, string>.Empty.Add("errors", "Trigger { Name = errors }"),
+        };
+
+        var back = PolicyStateJson.Deserialize(PolicyStateJson.Serialize(state));
+        var old = PolicyStateJson.Deserialize("""{"format":1,"series":[],"lastActionAt":{}}""");
+
+        Assert.Equal(T0, back.LastEvaluatedAt);
+        Assert.Equal("Trigger { Name = errors }", back.Fingerprints["errors"]);
+        Assert.Null(old.LastEvaluatedAt);
+        Assert.Empty(old.Fingerprints);
     }
 
     [Fact]
