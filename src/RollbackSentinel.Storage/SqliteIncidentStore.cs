@@ -332,6 +332,16 @@ public sealed class SqliteIncidentStore : IIncidentStore, IAsyncDisposable
 
     /// <inheritdoc />
     /// <remarks>Newest first (by opening time).</remarks>
+    public Task<IReadOnlyList<ActionRecord>> ListPendingActionsAsync(CancellationToken cancellationToken)
+    {
+        ThrowIfNotReady();
+        return ReadAsync(
+            async tx => (IReadOnlyList<ActionRecord>)await tx.QueryAsync(
+                $"SELECT {ActionColumns} FROM actions WHERE status = 'Pending' ORDER BY created_at, id", ReadAction, cancellationToken).ConfigureAwait(false),
+            cancellationToken);
+    }
+
+    /// <inheritdoc />
     public Task<IReadOnlyList<Incident>> ListIncidentsAsync(IncidentStatus? status, int limit, CancellationToken cancellationToken)
     {
         ArgumentOutOfRangeException.ThrowIfNegativeOrZero(limit);

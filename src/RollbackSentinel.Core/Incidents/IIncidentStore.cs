@@ -56,6 +56,9 @@ public interface IIncidentStore
     /// </summary>
     Task<(IReadOnlyList<ActionRecord> Interrupted, IReadOnlyList<ActionRecord> Pending)> RecoverAsync(DateTimeOffset at, CancellationToken cancellationToken);
 
+    /// <summary>Actions recorded but not started, oldest first: the daemon's sweeper runs them if an earlier attempt to start them failed.</summary>
+    Task<IReadOnlyList<ActionRecord>> ListPendingActionsAsync(CancellationToken cancellationToken);
+
     Task<IReadOnlyList<Incident>> ListIncidentsAsync(IncidentStatus? status, int limit, CancellationToken cancellationToken);
 
     Task<IncidentTimeline?> GetIncidentAsync(long id, CancellationToken cancellationToken);

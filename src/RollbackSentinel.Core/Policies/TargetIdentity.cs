@@ -30,6 +30,15 @@ public static class TargetIdentity
         // A series lacking a label the target needs cannot be rolled back by name; it is its own identity.
         return string.Join(
             "/",
-            parts.Select(t => t.TryRender(labels, out var rendered, out _) ? rendered : "?" + labels).Prepend(target.Kind));
+            parts.Select(t => t.TryRender(labels, out var rendered, out _) ? Redact(rendered) : "?" + labels).Prepend(target.Kind));
+    }
+
+    /// <summary>A URL without credentials or query string (keys live there); anything else as it is.</summary>
+    public static string Redact(string text)
+    {
+        ArgumentNullException.ThrowIfNull(text);
+        return Uri.TryCreate(text, UriKind.Absolute, out var uri) && uri.Scheme is "http" or "https"
+            ? $"{uri.Scheme}://{uri.Host}:{uri.Port}{uri.AbsolutePath}"
+            : text;
     }
 }

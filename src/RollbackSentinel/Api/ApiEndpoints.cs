@@ -13,6 +13,33 @@ internal static class ApiEndpoints
 {
     public static void MapSentinelApi(this WebApplication app)
     {
+        // Every error is problem details, including ones no endpoint produced (404, 405, binding, 500).
+        app.UseExceptionHandler();
+        app.UseStatusCodePages();
+
+        // The token is checked before routing and binding, so an unauthenticated caller learns nothing
+        // (not even that a parameter is malformed).
+        app.Use(async (context, next) =>
+        {
+            if (context.Request.Path.StartsWithSegments("/api", StringComparison.Ordinal))
+            {
+                var token = context.RequestServices.GetRequiredService<ApiToken>();
+                var header = context.Request.Headers.Authorization.ToString();
+                var presented = header.StartsWith("Bearer ", StringComparison.OrdinalIgnoreCase) ? header["Bearer ".Length..].Trim() : null;
+                if (!token.Matches(presented))
+                {
+                    context.Response.Headers.WWWAuthenticate = "Bearer realm=\"rollback-sentinel\"";
+                    await Results.Problem(
+                        title: "unauthorized",
+                        detail: string.IsNullOrWhiteSpace(presented) ? "send 'Authorization: Bearer <token>' (see http:apiTokenFile)" : "the bearer token is not valid",
+                        statusCode: StatusCodes.Status401Unauthorized).ExecuteAsync(context).ConfigureAwait(false);
+                    return;
+                }
+            }
+
+            await next(context).ConfigureAwait(false);
+        });
+
         app.MapGet("/healthz", () => Results.Ok(new { status = "ok" }));
         app.MapGet("/readyz", (PolicyRegistry registry, DaemonState state) =>
             registry.Loaded && state.StoreOpen
@@ -22,30 +49,13 @@ internal static class ApiEndpoints
                     detail: !state.StoreOpen ? "the store is not open yet" : "the rules have not been loaded yet",
                     statusCode: StatusCodes.Status503ServiceUnavailable));
 
-        var api = app.MapGroup("/api/v1").AddEndpointFilter(RequireToken);
+        var api = app.MapGroup("/api/v1");
         api.MapGet("/policies", (PolicyRegistry registry) => Results.Ok(registry.Entries.Select(PolicyView.From)));
         api.MapGet("/rules", (PolicyRegistry registry) => Results.Ok(registry.Files));
         api.MapGet("/incidents", ListIncidents);
         api.MapGet("/incidents/{id:long}", GetIncident);
         api.MapGet("/incidents/{id}", (string id) => Results.Problem(
             title: "bad incident id", detail: $"'{id}' is not an incident id (a whole number)", statusCode: StatusCodes.Status400BadRequest));
-    }
-
-    private static async ValueTask<object?> RequireToken(EndpointFilterInvocationContext context, EndpointFilterDelegate next)
-    {
-        var token = context.HttpContext.RequestServices.GetRequiredService<ApiToken>();
-        var header = context.HttpContext.Request.Headers.Authorization.ToString();
-        var presented = header.StartsWith("Bearer ", StringComparison.OrdinalIgnoreCase) ? header["Bearer ".Length..].Trim() : null;
-        if (token.Matches(presented))
-        {
-            return await next(context).ConfigureAwait(false);
-        }
-
-        context.HttpContext.Response.Headers.WWWAuthenticate = "Bearer realm=\"rollback-sentinel\"";
-        return Results.Problem(
-            title: "unauthorized",
-            detail: presented is null ? "send 'Authorization: Bearer <token>' (see http:apiTokenFile)" : "the bearer token is not valid",
-            statusCode: StatusCodes.Status401Unauthorized);
     }
 
     private static async Task<IResult> ListIncidents(IIncidentStore store, string? state, int? limit, CancellationToken ct)

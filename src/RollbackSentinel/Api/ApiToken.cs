@@ -29,11 +29,15 @@ internal sealed class ApiToken
             var dir = Path.GetDirectoryName(Path.GetFullPath(options.Storage.Path))!;
             Directory.CreateDirectory(dir);
             Source = Path.Combine(dir, FileName);
-            File.WriteAllText(Source, Value);
+            File.Delete(Source);
+            var owner = new FileStreamOptions { Mode = FileMode.CreateNew, Access = FileAccess.Write };
             if (!OperatingSystem.IsWindows())
             {
-                File.SetUnixFileMode(Source, UnixFileMode.UserRead | UnixFileMode.UserWrite);
+                owner.UnixCreateMode = UnixFileMode.UserRead | UnixFileMode.UserWrite; // never readable by others, not even briefly
             }
+
+            using var file = new StreamWriter(Source, Encoding.UTF8, owner);
+            file.Write(Value);
         }
 
         _expected = Encoding.UTF8.GetBytes(Value);
@@ -45,5 +49,5 @@ internal sealed class ApiToken
     public string Source { get; }
 
     public bool Matches(string? presented) =>
-        presented is not null && CryptographicOperations.FixedTimeEquals(Encoding.UTF8.GetBytes(presented), _expected);
+        !string.IsNullOrWhiteSpace(presented) && _expected.Length > 0 && CryptographicOperations.FixedTimeEquals(Encoding.UTF8.GetBytes(presented), _expected);
 }

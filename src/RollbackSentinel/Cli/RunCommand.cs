@@ -64,6 +64,23 @@ internal static class RunCommand
                 return ExitCodes.Usage;
             }
 
+            // One daemon per store: a second one would mark the first one's running actions interrupted, run
+            // its pending ones and act twice. The lock is held until the process exits.
+            var dataDir = Path.GetDirectoryName(Path.GetFullPath(options.Storage.Path))!;
+            Directory.CreateDirectory(dataDir);
+            var lockPath = Path.Combine(dataDir, "sentinel.lock");
+            FileStream storeLock;
+            try
+            {
+                storeLock = new FileStream(lockPath, FileMode.OpenOrCreate, FileAccess.ReadWrite, FileShare.None);
+            }
+            catch (IOException)
+            {
+                await error.WriteLineAsync($"error: another rollback-sentinel is running on {dataDir} ({lockPath} is locked); one daemon per store (use a Recreate rollout strategy)").ConfigureAwait(false);
+                return ExitCodes.Usage;
+            }
+
+            await using var heldLock = storeLock;
             var format = result.GetValue(logFormat) == "json" ? LogFormat.Json : LogFormat.Text;
             await using var app = DaemonHost.Build(options, format);
             var token = app.Services.GetRequiredService<ApiToken>();

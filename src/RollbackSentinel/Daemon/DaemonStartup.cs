@@ -8,13 +8,12 @@ namespace RollbackSentinel.Daemon;
 /// <summary>
 /// Runs before the scheduler starts: opens (and migrates) the store, settles what a crash left behind, and
 /// loads the rules. An action found started is marked interrupted and reported, never re-run by itself; an
-/// action recorded but never started is run now.
+/// action recorded but never started is left to <see cref="PendingActions"/>.
 /// </summary>
 internal sealed partial class DaemonStartup(
     IIncidentStore store,
     RulesWatcher rules,
     PolicyRegistry registry,
-    ActionExecutor actions,
     DaemonState state,
     Telemetry.SentinelMetrics metrics,
     TimeProvider time,
@@ -35,37 +34,7 @@ internal sealed partial class DaemonStartup(
 
         await rules.LoadAsync(cancellationToken).ConfigureAwait(false);
 
-        foreach (var a in pending)
-        {
-            var timeline = await store.GetIncidentAsync(a.IncidentId, cancellationToken).ConfigureAwait(false);
-            if (timeline is null)
-            {
-                continue;
-            }
-
-            var incident = timeline.Incident;
-            if (registry.Find(incident.Policy) is not { } entry)
-            {
-                await store.MarkActionStartedAsync(a.Id, time.GetUtcNow(), cancellationToken).ConfigureAwait(false);
-                await store.CompleteActionAsync(a.Id, ActionStatus.Failed, $"policy '{incident.Policy}' is no longer loaded; not run", time.GetUtcNow(), cancellationToken).ConfigureAwait(false);
-                continue;
-            }
-
-            LogResuming(a.Kind, a.IncidentId);
-            var decision = new Decision
-            {
-                Policy = incident.Policy,
-                Trigger = incident.Trigger,
-                Labels = incident.Labels,
-                At = incident.OpenedAt,
-                Kind = DecisionKind.Act,
-                Action = incident.Action,
-                DryRun = incident.DryRun,
-                Verdict = new Verdict { Kind = VerdictKind.Breach, Reason = VerdictReason.ThresholdExceeded, Labels = incident.Labels, Summary = incident.Summary },
-                Message = incident.Summary,
-            };
-            await actions.ExecuteAsync(entry.Policy, new OpenedIncident(incident, a), decision, cancellationToken).ConfigureAwait(false);
-        }
+        // Actions recorded but never started are run by PendingActions once the server is up.
     }
 
     public Task StopAsync(CancellationToken cancellationToken) => Task.CompletedTask;
@@ -101,8 +70,6 @@ internal sealed partial class DaemonStartup(
         Message = "The daemon stopped while a {Kind} action ran for incident {Incident} ({Target}); its effect is unknown and it is NOT retried: check the target and the incident")]
     private partial void LogInterrupted(string kind, long incident, string target);
 
-    [LoggerMessage(EventId = 401, Level = LogLevel.Warning, Message = "Running the {Kind} action of incident {Incident}, recorded before the last stop but never started")]
-    private partial void LogResuming(string kind, long incident);
 }
 
 /// <summary>What readiness depends on.</summary>

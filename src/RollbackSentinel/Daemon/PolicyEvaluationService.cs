@@ -45,46 +45,71 @@ internal sealed partial class PolicyEvaluationService(
         }
 
         var started = Stopwatch.GetTimestamp();
+        PolicyEvaluation? evaluation = null;
+        IReadOnlyList<OpenedIncident> opened = [];
         try
         {
             if (!entry.StateRestored)
             {
-                // Restart: pick up pending 'for' clocks, firing triggers and cooldowns where they were.
+                // Restart: pick up pending 'for' clocks, firing triggers and cooldowns where they were (minus the
+                // series of triggers edited meanwhile, and pending clocks broken by a long gap).
                 var saved = await store.LoadStateAsync(policyName, cancellationToken).ConfigureAwait(false);
                 entry.Runner.Restore(saved ?? PolicyState.Empty);
                 entry.StateRestored = true;
             }
 
-            using var timeout = CancellationTokenSource.CreateLinkedTokenSource(cancellationToken);
-            timeout.CancelAfter(EvaluationTimeout(entry.Policy));
-            var policy = entry.Policy;
-            IReadOnlyList<OpenedIncident> opened = [];
-            var evaluation = await entry.Runner.EvaluateAsync(
-                new InstantQueryResolver(metricsSource, () => null),
-                async (e, ct) => opened = await store.CommitEvaluationAsync(ToCommit(policy, e), ct).ConfigureAwait(false),
-                timeout.Token).ConfigureAwait(false);
+            // A reload hands over a new version; it is swapped in here, under the gate, so no evaluation of the
+            // old version can overwrite the new one's state.
+            entry.ApplyPendingUpdate();
+            var policy = entry.Runner.Policy;
+            var period = Period(policy);
+            entry.Runner.MaxGap = TimeSpan.FromTicks((long)(period.Ticks * 2.5));
 
-            Record(evaluation, Stopwatch.GetElapsedTime(started));
-            foreach (var incident in opened)
-            {
-                var decision = evaluation.Step.Decisions.First(d => d.Kind == DecisionKind.Act && d.Trigger == incident.Incident.Trigger && d.Labels.Equals(incident.Incident.Labels));
-                await actions.ExecuteAsync(policy, incident, decision, cancellationToken).ConfigureAwait(false);
-            }
+            // The queries share a budget shorter than the period; a query past it is an error verdict, not a hang.
+            var budget = TimeSpan.FromTicks((long)(period.Ticks * options.Value.EvaluationTimeoutShare));
+            evaluation = await entry.Runner.EvaluateAsync(
+                new InstantQueryResolver(new DeadlineMetricsSource(metricsSource, budget), () => null),
+                async (e, ct) => opened = await store.CommitEvaluationAsync(ToCommit(policy, e), ct).ConfigureAwait(false),
+                cancellationToken).ConfigureAwait(false);
         }
         catch (OperationCanceledException) when (cancellationToken.IsCancellationRequested)
         {
             LogCancelled(policyName);
-        }
-        catch (OperationCanceledException)
-        {
-            metrics.RecordEvaluationTimeout(policyName);
-            LogTimedOut(policyName, EvaluationTimeout(entry.Policy));
+            entry.Gate.Release();
+            return;
         }
         catch (Exception e)
         {
-            // The store or an unexpected bug: the state was not advanced, so the next slot decides again.
+            // The store or an unexpected bug: nothing was committed and the state was not advanced, so the next
+            // slot decides again.
             metrics.RecordEvaluationFailure(policyName);
             LogFailed(e, policyName);
+            entry.Gate.Release();
+            return;
+        }
+
+        try
+        {
+            // Actions first, each on its own: one failing (or the telemetry below) must not keep another from running.
+            foreach (var incident in opened)
+            {
+                try
+                {
+                    var decision = evaluation.Step.Decisions.First(d => d.Kind == DecisionKind.Act && d.Trigger == incident.Incident.Trigger && d.Labels.Equals(incident.Incident.Labels));
+                    await actions.ExecuteAsync(evaluation.Policy, incident, decision, cancellationToken).ConfigureAwait(false);
+                }
+                catch (Exception e) when (e is not OperationCanceledException)
+                {
+                    // Left pending in the store: PendingActions picks it up on its next sweep.
+                    LogActionNotStarted(e, incident.Action.Kind, policyName, incident.Incident.Id);
+                }
+            }
+
+            Record(evaluation, Stopwatch.GetElapsedTime(started));
+        }
+        catch (OperationCanceledException) when (cancellationToken.IsCancellationRequested)
+        {
+            LogCancelled(policyName);
         }
         finally
         {
@@ -92,11 +117,8 @@ internal sealed partial class PolicyEvaluationService(
         }
     }
 
-    private TimeSpan EvaluationTimeout(Policy policy)
-    {
-        var period = policy.Schedule is IntervalSchedule i ? i.Interval : CronPeriod((CronSchedule)policy.Schedule);
-        return TimeSpan.FromTicks((long)(period.Ticks * options.Value.EvaluationTimeoutShare));
-    }
+    private TimeSpan Period(Policy policy) =>
+        policy.Schedule is IntervalSchedule i ? i.Interval : CronPeriod((CronSchedule)policy.Schedule);
 
     private TimeSpan CronPeriod(CronSchedule schedule)
     {
@@ -156,10 +178,10 @@ internal sealed partial class PolicyEvaluationService(
     [LoggerMessage(EventId = 206, Level = LogLevel.Information, Message = "Evaluation of {Policy}/{Trigger} works again")]
     private partial void LogVerdictRecovered(string policy, string trigger);
 
-    [LoggerMessage(EventId = 202, Level = LogLevel.Warning, Message = "Evaluation of {Policy} timed out after {Timeout}; the next slot tries again")]
-    private partial void LogTimedOut(string policy, TimeSpan timeout);
+    [LoggerMessage(EventId = 202, Level = LogLevel.Error, Message = "The {Kind} action of {Policy} (incident {Incident}) could not be started; it stays recorded and is retried by the next sweep")]
+    private partial void LogActionNotStarted(Exception exception, string kind, string policy, long incident);
 
-    [LoggerMessage(EventId = 203, Level = LogLevel.Error, Message = "Evaluation of {Policy} failed; its state was not advanced and the next slot tries again")]
+    [LoggerMessage(EventId = 203, Level = LogLevel.Error, Message = "Evaluation of {Policy} failed before anything was committed; its state was not advanced and the next slot tries again")]
     private partial void LogFailed(Exception exception, string policy);
 
     [LoggerMessage(EventId = 204, Level = LogLevel.Information, Message = "Evaluation of {Policy} cancelled: the daemon is stopping")]

@@ -7,6 +7,7 @@ namespace RollbackSentinel.Daemon;
 /// <summary>One running policy: its current definition, its runner (state), and which file it came from.</summary>
 internal sealed class PolicyEntry(Policy policy, string file, PolicyRunner runner)
 {
+    /// <summary>The newest version (what the API shows); the runner switches to it at its next evaluation.</summary>
     public Policy Policy { get; set; } = policy;
 
     public string File { get; set; } = file;
@@ -16,8 +17,26 @@ internal sealed class PolicyEntry(Policy policy, string file, PolicyRunner runne
     /// <summary>True once the runner's state has been restored from the store (done on the first evaluation).</summary>
     public bool StateRestored { get; set; }
 
-    /// <summary>One evaluation at a time (Quartz also refuses overlaps; this guards reloads and the API).</summary>
+    /// <summary>One evaluation at a time (Quartz also refuses overlaps; this guards reloads).</summary>
     public SemaphoreSlim Gate { get; } = new(1, 1);
+
+    private Policy? _pendingUpdate;
+
+    /// <summary>Hands a new version to the runner, to be applied at its next evaluation (under <see cref="Gate"/>).</summary>
+    public void QueueUpdate(Policy policy)
+    {
+        Policy = policy;
+        Volatile.Write(ref _pendingUpdate, policy);
+    }
+
+    /// <summary>Applies a queued version; call with <see cref="Gate"/> held.</summary>
+    public void ApplyPendingUpdate()
+    {
+        if (Interlocked.Exchange(ref _pendingUpdate, null) is { } policy)
+        {
+            Runner.Update(policy);
+        }
+    }
 }
 
 /// <summary>The load status of one rule file.</summary>
@@ -63,6 +82,18 @@ internal sealed class PolicyRegistry(TimeProvider time)
         }
     }
 
+    /// <summary>Takes a policy out after its schedule was refused, so the next reload adds (and retries) it; the error is kept on its file.</summary>
+    public void Reject(string name, string error)
+    {
+        lock (_gate)
+        {
+            if (_entries.Remove(name, out var entry) && _files.TryGetValue(entry.File, out var status))
+            {
+                _files[entry.File] = status with { Valid = false, Errors = [.. status.Errors, error] };
+            }
+        }
+    }
+
     public PolicyEntry? Find(string name)
     {
         lock (_gate)
@@ -77,6 +108,14 @@ internal sealed class PolicyRegistry(TimeProvider time)
         lock (_gate)
         {
             var now = time.GetUtcNow();
+            if (files.Count == 0 && loaderErrors.Count > 0 && _entries.Count > 0)
+            {
+                // The rules folder itself is unreadable (a git-sync swap in progress, a volume not mounted yet):
+                // keep running what runs, and say why.
+                _files = loaderErrors.ToDictionary(e => e.File, e => new RuleFileStatus(e.File, false, [e.ToString()], [], now), StringComparer.Ordinal);
+                return new RegistryChange([], [], []);
+            }
+
             var statuses = new Dictionary<string, RuleFileStatus>(StringComparer.Ordinal);
             var wanted = new Dictionary<string, (Policy Policy, string File)>(StringComparer.Ordinal);
             foreach (var file in files.OrderBy(f => f.File, StringComparer.Ordinal))
@@ -109,7 +148,14 @@ internal sealed class PolicyRegistry(TimeProvider time)
 
             foreach (var e in loaderErrors)
             {
-                statuses[e.File] = new RuleFileStatus(e.File, false, [e.ToString()], [], now);
+                // A file that cannot be read keeps its last good version, like a file with errors.
+                var kept = _lastGoodByFile.GetValueOrDefault(e.File) ?? [];
+                foreach (var p in kept.Where(p => !wanted.ContainsKey(p.Name)))
+                {
+                    wanted[p.Name] = (p, e.File);
+                }
+
+                statuses[e.File] = new RuleFileStatus(e.File, false, [e.ToString()], kept.Select(p => p.Name).ToArray(), now);
             }
 
             foreach (var gone in _lastGoodByFile.Keys.Where(f => !statuses.ContainsKey(f)).ToList())
@@ -127,8 +173,7 @@ internal sealed class PolicyRegistry(TimeProvider time)
                     if (!PolicyComparer.SameDefinition(entry.Policy, policy))
                     {
                         changed.Add((entry.Policy, policy));
-                        entry.Policy = policy;
-                        entry.Runner.Update(policy);
+                        entry.QueueUpdate(policy);
                     }
                 }
                 else

@@ -7,11 +7,12 @@ namespace RollbackSentinel.Daemon;
 /// One Quartz job per policy, keyed by its name, on its interval or cron. A run that misses its slot (the
 /// process was busy or stopped) is skipped, not queued: the next slot evaluates fresh data anyway.
 /// </summary>
-internal sealed class PolicyScheduler(ISchedulerFactory factory)
+internal sealed class PolicyScheduler(ISchedulerFactory factory, TimeProvider time)
 {
     public const string Group = "policies";
 
-    public async Task ApplyAsync(RegistryChange change, CancellationToken cancellationToken)
+    /// <summary>Applies a reload; returns the policies whose schedule Quartz refused (e.g. a cron that never fires), with why.</summary>
+    public async Task<IReadOnlyList<(Policy Policy, string Error)>> ApplyAsync(RegistryChange change, CancellationToken cancellationToken)
     {
         var scheduler = await factory.GetScheduler(cancellationToken).ConfigureAwait(false);
         foreach (var removed in change.Removed)
@@ -19,25 +20,43 @@ internal sealed class PolicyScheduler(ISchedulerFactory factory)
             await scheduler.DeleteJob(new JobKey(removed.Name, Group), cancellationToken).ConfigureAwait(false);
         }
 
-        foreach (var (old, updated) in change.Changed.Where(c => c.Old.Schedule != c.New.Schedule))
+        var failed = new List<(Policy, string)>();
+        var toSchedule = change.Changed.Where(c => c.Old.Schedule != c.New.Schedule).Select(c => c.New).Concat(change.Added);
+        foreach (var policy in toSchedule)
         {
-            await scheduler.DeleteJob(new JobKey(old.Name, Group), cancellationToken).ConfigureAwait(false);
-            await ScheduleAsync(scheduler, updated, cancellationToken).ConfigureAwait(false);
+            try
+            {
+                await scheduler.DeleteJob(new JobKey(policy.Name, Group), cancellationToken).ConfigureAwait(false);
+                await ScheduleAsync(scheduler, policy, cancellationToken).ConfigureAwait(false);
+            }
+            catch (SchedulerException e)
+            {
+                // One policy's schedule must not keep the others from running.
+                failed.Add((policy, $"{policy.Source}: spec.schedule: cannot be scheduled: {e.Message}"));
+            }
         }
 
-        foreach (var added in change.Added)
-        {
-            await ScheduleAsync(scheduler, added, cancellationToken).ConfigureAwait(false);
-        }
+        return failed;
     }
 
-    private static Task ScheduleAsync(IScheduler scheduler, Policy policy, CancellationToken cancellationToken)
+    private static TimeSpan Jitter(string name, TimeSpan interval)
+    {
+        var hash = (uint)StringComparer.Ordinal.GetHashCode(name) % 10_000;
+        return TimeSpan.FromTicks(interval.Ticks * hash / 10_000);
+    }
+
+    private Task ScheduleAsync(IScheduler scheduler, Policy policy, CancellationToken cancellationToken)
     {
         var job = JobBuilder.Create<PolicyJob>()
             .WithIdentity(policy.Name, Group)
             .UsingJobData(PolicyJob.PolicyKey, policy.Name)
             .Build();
-        var trigger = TriggerBuilder.Create().WithIdentity(policy.Name, Group).StartNow();
+        // Spread first runs over the interval (stable per policy), so a thousand policies loaded together do
+        // not all query Prometheus in the same second, forever.
+        var trigger = TriggerBuilder.Create().WithIdentity(policy.Name, Group);
+        trigger = policy.Schedule is IntervalSchedule spread
+            ? trigger.StartAt(time.GetUtcNow().Add(Jitter(policy.Name, spread.Interval)))
+            : trigger.StartNow();
         trigger = policy.Schedule switch
         {
             IntervalSchedule i => trigger.WithSimpleSchedule(s => s
@@ -56,7 +75,7 @@ internal sealed class PolicyScheduler(ISchedulerFactory factory)
 
 /// <summary>Evaluates one policy. Quartz never runs two of the same policy at once.</summary>
 [DisallowConcurrentExecution]
-internal sealed class PolicyJob(PolicyEvaluationService evaluations, Telemetry.SentinelMetrics metrics, TimeProvider time) : IJob
+internal sealed class PolicyJob(PolicyEvaluationService evaluations, Telemetry.SentinelMetrics metrics, TimeProvider time, IHostApplicationLifetime lifetime) : IJob
 {
     public const string PolicyKey = "policy";
 
@@ -68,6 +87,9 @@ internal sealed class PolicyJob(PolicyEvaluationService evaluations, Telemetry.S
         }
 
         var name = context.MergedJobDataMap.GetString(PolicyKey)!;
-        await evaluations.EvaluateAsync(name, cancellationToken).ConfigureAwait(false);
+
+        // Quartz does not cancel running jobs on shutdown; the host's stopping signal does.
+        using var stopping = CancellationTokenSource.CreateLinkedTokenSource(cancellationToken, lifetime.ApplicationStopping);
+        await evaluations.EvaluateAsync(name, stopping.Token).ConfigureAwait(false);
     }
 }

@@ -33,6 +33,15 @@ internal sealed partial class RulesWatcher(
             var rules = RuleSetLoader.Load([options.Value.Rules]);
             var loaderErrors = rules.Diagnostics.Where(d => !rules.Files.Any(f => f.File == d.File)).ToList();
             var change = registry.Apply(rules.Files, loaderErrors);
+            if (change.Added.Count + change.Removed.Count + change.Changed.Count > 0)
+            {
+                LogReloaded(change.Added.Count, change.Changed.Count, change.Removed.Count, registry.Entries.Count);
+                foreach (var (policy, error) in await scheduler.ApplyAsync(change, cancellationToken).ConfigureAwait(false))
+                {
+                    registry.Reject(policy.Name, error);
+                }
+            }
+
             foreach (var file in registry.Files)
             {
                 metrics.SetRuleFileValid(file.File, file.Valid);
@@ -53,11 +62,6 @@ internal sealed partial class RulesWatcher(
                 }
             }
 
-            if (change.Added.Count + change.Removed.Count + change.Changed.Count > 0)
-            {
-                LogReloaded(change.Added.Count, change.Changed.Count, change.Removed.Count, registry.Entries.Count);
-                await scheduler.ApplyAsync(change, cancellationToken).ConfigureAwait(false);
-            }
         }
         finally
         {
@@ -114,15 +118,30 @@ internal sealed partial class RulesWatcher(
             return null;
         }
 
-        var watcher = new FileSystemWatcher(dir) { IncludeSubdirectories = true, NotifyFilter = NotifyFilters.FileName | NotifyFilters.DirectoryName | NotifyFilters.LastWrite | NotifyFilters.Size };
-        FileSystemEventHandler signal = (_, _) => _changed.Release();
-        watcher.Changed += signal;
-        watcher.Created += signal;
-        watcher.Deleted += signal;
-        watcher.Renamed += (_, _) => _changed.Release();
-        watcher.EnableRaisingEvents = true;
-        return watcher;
+        FileSystemWatcher? watcher = null;
+        try
+        {
+            watcher = new FileSystemWatcher(dir) { IncludeSubdirectories = true, NotifyFilter = NotifyFilters.FileName | NotifyFilters.DirectoryName | NotifyFilters.LastWrite | NotifyFilters.Size };
+            FileSystemEventHandler signal = (_, _) => _changed.Release();
+            watcher.Changed += signal;
+            watcher.Created += signal;
+            watcher.Deleted += signal;
+            watcher.Renamed += (_, _) => _changed.Release();
+            watcher.Error += (_, e) => LogWatcherFailed(e.GetException());
+            watcher.EnableRaisingEvents = true;
+            return watcher;
+        }
+        catch (Exception e) when (e is IOException or UnauthorizedAccessException or PlatformNotSupportedException)
+        {
+            // E.g. the node's inotify instances are used up: the periodic rescan still picks every change up.
+            watcher?.Dispose();
+            LogWatcherFailed(e);
+            return null;
+        }
     }
+
+    [LoggerMessage(EventId = 103, Level = LogLevel.Warning, Message = "Watching the rules folder for changes failed; changes are picked up by the periodic rescan only")]
+    private partial void LogWatcherFailed(Exception exception);
 
     [LoggerMessage(EventId = 100, Level = LogLevel.Information, Message = "Rules reloaded: {Added} added, {Changed} changed, {Removed} removed; {Total} policies running")]
     private partial void LogReloaded(int added, int changed, int removed, int total);

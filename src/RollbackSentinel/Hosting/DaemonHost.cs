@@ -24,6 +24,12 @@ public enum LogFormat
 /// <summary>Builds the daemon: DI wiring, the HTTP API, and the hosted services in the order they must start.</summary>
 internal static class DaemonHost
 {
+    /// <summary>
+    /// Evaluations (and the actions they start) that may run at once. They are asynchronous, so this bounds
+    /// load on Prometheus rather than threads; Quartz's default of 10 would let ten slow webhooks stall every policy.
+    /// </summary>
+    public const int MaxConcurrentEvaluations = 64;
+
     private const string TextTemplate = "{Timestamp:yyyy-MM-ddTHH:mm:ss.fffzzz} {Level:u3} {Message:lj}{NewLine}{Exception}";
 
     public static WebApplication Build(SentinelOptions options, LogFormat logFormat, Action<IServiceCollection>? overrides = null)
@@ -42,6 +48,7 @@ internal static class DaemonHost
         services.AddSingleton<DaemonState>();
         services.AddSingleton<PolicyRegistry>();
         services.AddSingleton<ApiToken>();
+        services.AddProblemDetails();
         services.AddSentinelTelemetry();
         services.AddSingleton<IIncidentStore>(sp => new SqliteIncidentStore(options.Storage.Path, sp.GetRequiredService<TimeProvider>()));
 
@@ -50,7 +57,9 @@ internal static class DaemonHost
             .AddTypedClient(http => new PrometheusClient(http, options.ToPrometheusOptions()));
         services.AddTransient<IMetricsSource>(sp =>
             sp.GetRequiredService<PrometheusClient>().WithMetrics(sp.GetRequiredService<SentinelMetrics>(), sp.GetRequiredService<TimeProvider>()));
-        services.AddHttpClient<WebhookRollbackAction>();
+        // The adapter has its own timeout; redirects are refused, not followed.
+        services.AddHttpClient<WebhookRollbackAction>(h => h.Timeout = Timeout.InfiniteTimeSpan)
+            .ConfigurePrimaryHttpMessageHandler(WebhookRollbackAction.CreateHandler);
         services.AddSingleton<IRollbackAction>(sp => sp.GetRequiredService<WebhookRollbackAction>());
 
         services.AddSingleton<ActionExecutor>();
@@ -62,8 +71,10 @@ internal static class DaemonHost
         // Start order matters: store and rules first, then the file watcher, then the scheduler.
         services.AddHostedService<DaemonStartup>();
         services.AddHostedService(sp => sp.GetRequiredService<RulesWatcher>());
-        services.AddQuartz();
+        services.AddQuartz(q => q.UseDefaultThreadPool(pool => pool.MaxConcurrency = MaxConcurrentEvaluations));
         services.AddQuartzHostedService(q => q.WaitForJobsToComplete = true);
+        services.AddSingleton<PendingActions>();
+        services.AddHostedService(sp => sp.GetRequiredService<PendingActions>());
         services.AddHostedService<RetentionService>();
 
         overrides?.Invoke(services);

@@ -84,9 +84,19 @@ public sealed class SentinelOptions
         Duration("shutdownTimeout", ShutdownTimeout);
         Duration("storage:retention", Storage.Retention);
         Duration("prometheus:timeout", Prometheus.Timeout);
-        if (!Uri.TryCreate(Prometheus.Url, UriKind.Absolute, out _))
+        if (!Uri.TryCreate(Prometheus.Url, UriKind.Absolute, out var prometheusUrl))
         {
             errors.Add($"prometheus:url: '{Prometheus.Url}' is not an absolute URL");
+        }
+        else if (prometheusUrl.UserInfo.Length > 0)
+        {
+            // It would end up in logs; credentials go in username/passwordFile or bearerTokenFile.
+            errors.Add("prometheus:url: must not contain credentials; use prometheus:username with passwordFile, or bearerTokenFile");
+        }
+
+        if (Http.ApiTokenFile is { } tokenFile && File.Exists(tokenFile) && string.IsNullOrWhiteSpace(File.ReadAllText(tokenFile)))
+        {
+            errors.Add($"http:apiTokenFile: {tokenFile} is empty; an empty token would let anyone in");
         }
 
         if (!Uri.TryCreate(Http.Listen, UriKind.Absolute, out var listen) || (listen.Scheme != "http" && listen.Scheme != "https"))

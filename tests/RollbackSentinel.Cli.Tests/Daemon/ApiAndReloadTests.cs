@@ -23,6 +23,10 @@ public sealed class ApiAndReloadTests
         using var wrong = new SentinelApi(workspace.BaseAddress, token: "not-the-token");
 
         using var noToken = await anonymous.Http.GetAsync("api/v1/policies");
+        using var noTokenBadParameter = await anonymous.Http.GetAsync("api/v1/incidents?limit=abc");
+        using var emptyToken = new HttpRequestMessage(HttpMethod.Get, "api/v1/policies");
+        emptyToken.Headers.TryAddWithoutValidation("Authorization", "Bearer \u000b");
+        using var emptyTokenResponse = await anonymous.Http.SendAsync(emptyToken);
         using var badToken = await wrong.Http.GetAsync("api/v1/incidents");
         using var health = await anonymous.Http.GetAsync("healthz");
         using var metrics = await anonymous.Http.GetAsync("metrics");
@@ -34,6 +38,8 @@ public sealed class ApiAndReloadTests
         Assert.Equal(401, problem.RootElement.GetProperty("status").GetInt32());
         Assert.Contains("Authorization: Bearer", problem.RootElement.GetProperty("detail").GetString());
         Assert.Equal(HttpStatusCode.Unauthorized, badToken.StatusCode);
+        Assert.Equal(HttpStatusCode.Unauthorized, noTokenBadParameter.StatusCode);
+        Assert.Equal(HttpStatusCode.Unauthorized, emptyTokenResponse.StatusCode);
         Assert.DoesNotContain(SentinelWorkspace.Token, await badToken.Content.ReadAsStringAsync());
         Assert.Equal(HttpStatusCode.OK, health.StatusCode);
         Assert.Equal(HttpStatusCode.OK, metrics.StatusCode);
@@ -45,6 +51,8 @@ public sealed class ApiAndReloadTests
     [InlineData("api/v1/incidents?limit=0", HttpStatusCode.BadRequest, "limit must be between 1 and 1000")]
     [InlineData("api/v1/incidents/abc", HttpStatusCode.BadRequest, "'abc' is not an incident id")]
     [InlineData("api/v1/incidents/4242", HttpStatusCode.NotFound, "there is no incident 4242")]
+    [InlineData("api/v1/no-such-thing", HttpStatusCode.NotFound, "")]
+    [InlineData("api/v1/incidents?limit=abc", HttpStatusCode.BadRequest, "")]
     public async Task Api_BadRequests_AnswerWithProblemDetails(string path, HttpStatusCode status, string detail)
     {
         await using var live = await LiveShop.StartAsync();
@@ -58,7 +66,11 @@ public sealed class ApiAndReloadTests
         Assert.Equal(status, response.StatusCode);
         Assert.Equal("application/problem+json", response.Content.Headers.ContentType?.MediaType);
         using var problem = JsonDocument.Parse(await response.Content.ReadAsStringAsync());
-        Assert.Contains(detail, problem.RootElement.GetProperty("detail").GetString());
+        Assert.Equal((int)status, problem.RootElement.GetProperty("status").GetInt32());
+        if (detail.Length > 0)
+        {
+            Assert.Contains(detail, problem.RootElement.GetProperty("detail").GetString());
+        }
     }
 
     [Fact]

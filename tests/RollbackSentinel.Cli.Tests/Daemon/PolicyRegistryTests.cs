@@ -49,7 +49,12 @@ public sealed class PolicyRegistryTests
         Assert.Equal("b", Assert.Single(change.Changed).New.Name);
         Assert.Same(runnerA, registry.Find("a")!.Runner);
         Assert.Same(runnerB, registry.Find("b")!.Runner);
-        Assert.Equal(0.2, ((Core.Policies.ErrorRateCondition)registry.Find("b")!.Runner.Policy.Triggers[0].Condition).Max);
+
+        // The new version is what the API shows at once; the runner takes it at its next evaluation (under its gate).
+        Assert.Equal(0.2, ((Core.Policies.ErrorRateCondition)registry.Find("b")!.Policy.Triggers[0].Condition).Max);
+        Assert.Equal(0.05, ((Core.Policies.ErrorRateCondition)runnerB.Policy.Triggers[0].Condition).Max);
+        registry.Find("b")!.ApplyPendingUpdate();
+        Assert.Equal(0.2, ((Core.Policies.ErrorRateCondition)runnerB.Policy.Triggers[0].Condition).Max);
     }
 
     [Fact]
@@ -105,6 +110,37 @@ public sealed class PolicyRegistryTests
         var b = registry.Files.Single(f => f.File == "b.yaml");
         Assert.False(b.Valid);
         Assert.Equal(["b.yaml:4:9: metadata.name: policy name 'shop' is already used in a.yaml; this one is not loaded"], b.Errors);
+    }
+
+    [Fact]
+    public void Apply_UnreadableFile_KeepsItsLastGoodVersion_AndAnUnreadableFolderKeepsEverything()
+    {
+        var registry = new PolicyRegistry(new ManualTimeProvider(T0));
+        registry.Apply([File("a.yaml", Policy("a")), File("b.yaml", Policy("b"))], []);
+
+        var unreadable = registry.Apply([File("b.yaml", Policy("b"))], [new RuleDiagnostic("a.yaml", 1, 1, string.Empty, "cannot read the file: Permission denied")]);
+        var folderGone = registry.Apply([], [new RuleDiagnostic("rules", 1, 1, string.Empty, "no such file or folder")]);
+
+        Assert.Empty(unreadable.Removed);
+        Assert.Empty(folderGone.Removed);
+        Assert.NotNull(registry.Find("a"));
+        Assert.NotNull(registry.Find("b"));
+        Assert.Equal(["rules:1:1: no such file or folder"], Assert.Single(registry.Files).Errors);
+    }
+
+    [Fact]
+    public void Reject_TakesThePolicyOutAndKeepsTheErrorOnItsFile()
+    {
+        var registry = new PolicyRegistry(new ManualTimeProvider(T0));
+        registry.Apply([File("a.yaml", Policy("a"))], []);
+
+        registry.Reject("a", "a.yaml:4:9: spec.schedule: cannot be scheduled: it will never fire");
+
+        Assert.Null(registry.Find("a"));
+        var file = Assert.Single(registry.Files);
+        Assert.False(file.Valid);
+        Assert.Contains("a.yaml:4:9: spec.schedule: cannot be scheduled: it will never fire", file.Errors);
+        Assert.Equal("a", Assert.Single(registry.Apply([File("a.yaml", Policy("a"))], []).Added).Name);
     }
 
     [Fact]

@@ -39,6 +39,22 @@ public sealed class RunSettingsTests
     }
 
     [Fact]
+    public async Task Run_SecondDaemonOnTheSameStore_RefusesToStartAndLeavesTheFirstAlone()
+    {
+        await using var live = await LiveShop.StartAsync();
+        using var workspace = new SentinelWorkspace(live.Prometheus.BaseAddress);
+        workspace.WriteRule("shop.yaml", live.Policy());
+        await using var first = await SentinelProcess.StartAsync(workspace);
+
+        var second = await CliRun.RunAsync("run", "--config", workspace.ConfigPath, "--listen", $"http://127.0.0.1:{Testing.Net.FreePort.Next()}");
+
+        Assert.Equal(2, second.ExitCode);
+        Assert.Contains("error: another rollback-sentinel is running on", second.Error);
+        using var api = new SentinelApi(workspace.BaseAddress);
+        Assert.True(await api.IsReadyAsync());
+    }
+
+    [Fact]
     public async Task Run_BadSettings_ExitsTwoListingEveryProblem()
     {
         using var dir = new RulesFolder();

@@ -1,0 +1,101 @@
+using RollbackSentinel.Core.Evaluation;
+using RollbackSentinel.Core.Incidents;
+using RollbackSentinel.Core.Policies;
+using RollbackSentinel.Core.State;
+
+namespace RollbackSentinel.Daemon;
+
+/// <summary>
+/// Runs actions that were recorded but never started: after a crash between the commit and the start, or
+/// when starting failed (the store was busy). Each is checked first: an action is only run if it is still
+/// what the policy would do now (same target, not dry-run) and recent enough to matter; otherwise it is
+/// closed as failed with the reason, for a human to look at.
+/// </summary>
+internal sealed partial class PendingActions(
+    IIncidentStore store,
+    PolicyRegistry registry,
+    ActionExecutor actions,
+    TimeProvider time,
+    ILogger<PendingActions> logger) : BackgroundService
+{
+    /// <summary>A recorded action older than this is not run any more: the situation it answered has moved on.</summary>
+    public static readonly TimeSpan MaxAge = TimeSpan.FromMinutes(15);
+
+    public static readonly TimeSpan SweepEvery = TimeSpan.FromSeconds(30);
+
+    protected override async Task ExecuteAsync(CancellationToken stoppingToken)
+    {
+        // Runs once the HTTP server is up (probes answer while an action runs), then periodically.
+        using var timer = new PeriodicTimer(SweepEvery, time);
+        do
+        {
+            try
+            {
+                await SweepAsync(stoppingToken).ConfigureAwait(false);
+            }
+            catch (OperationCanceledException) when (stoppingToken.IsCancellationRequested)
+            {
+                return;
+            }
+            catch (Exception e)
+            {
+                LogSweepFailed(e);
+            }
+        }
+        while (await timer.WaitForNextTickAsync(stoppingToken).ConfigureAwait(false));
+    }
+
+    public async Task SweepAsync(CancellationToken cancellationToken)
+    {
+        foreach (var action in await store.ListPendingActionsAsync(cancellationToken).ConfigureAwait(false))
+        {
+            if (await store.GetIncidentAsync(action.IncidentId, cancellationToken).ConfigureAwait(false) is not { } timeline)
+            {
+                continue;
+            }
+
+            var incident = timeline.Incident;
+            var entry = registry.Find(incident.Policy);
+            var now = time.GetUtcNow();
+            var refusal = entry is null ? $"policy '{incident.Policy}' is no longer loaded"
+                : entry.Policy.DryRun ? "the policy is now in dry-run"
+                : TargetIdentity.For(entry.Policy.Target, incident.Labels) != action.Target ? $"the policy's target changed since (now {TargetIdentity.For(entry.Policy.Target, incident.Labels)})"
+                : now - action.CreatedAt > MaxAge ? $"recorded {PromDuration.Format(now - action.CreatedAt)} ago, too old to act on"
+                : null;
+            if (refusal is not null)
+            {
+                if (await store.MarkActionStartedAsync(action.Id, now, cancellationToken).ConfigureAwait(false))
+                {
+                    await store.CompleteActionAsync(action.Id, ActionStatus.Failed, "not run: " + refusal, now, cancellationToken).ConfigureAwait(false);
+                    LogNotRun(action.Kind, incident.Id, refusal);
+                }
+
+                continue;
+            }
+
+            LogRunning(action.Kind, incident.Id);
+            var decision = new Decision
+            {
+                Policy = incident.Policy,
+                Trigger = incident.Trigger,
+                Labels = incident.Labels,
+                At = incident.OpenedAt,
+                Kind = DecisionKind.Act,
+                Action = incident.Action,
+                DryRun = incident.DryRun,
+                Verdict = new Verdict { Kind = VerdictKind.Breach, Reason = VerdictReason.ThresholdExceeded, Labels = incident.Labels, Summary = incident.Summary },
+                Message = incident.Summary,
+            };
+            await actions.ExecuteAsync(entry!.Policy, new OpenedIncident(incident, action), decision, cancellationToken).ConfigureAwait(false);
+        }
+    }
+
+    [LoggerMessage(EventId = 401, Level = LogLevel.Warning, Message = "Running the {Kind} action of incident {Incident}, recorded earlier but never started")]
+    private partial void LogRunning(string kind, long incident);
+
+    [LoggerMessage(EventId = 402, Level = LogLevel.Error, Message = "The recorded {Kind} action of incident {Incident} was not run: {Reason}")]
+    private partial void LogNotRun(string kind, long incident, string reason);
+
+    [LoggerMessage(EventId = 403, Level = LogLevel.Error, Message = "Sweeping recorded actions failed; the next sweep tries again")]
+    private partial void LogSweepFailed(Exception exception);
+}

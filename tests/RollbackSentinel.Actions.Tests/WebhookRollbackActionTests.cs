@@ -1,0 +1,126 @@
+using System.Text;
+using RollbackSentinel.Actions;
+using RollbackSentinel.Actions.Webhook;
+using RollbackSentinel.Core.Evaluation;
+using RollbackSentinel.Core.Incidents;
+using RollbackSentinel.Core.Metrics;
+using RollbackSentinel.Core.Policies;
+using RollbackSentinel.Core.State;
+using RollbackSentinel.Testing.Net;
+using RollbackSentinel.Testing.Time;
+
+namespace RollbackSentinel.Actions.Tests;
+
+public sealed class WebhookRollbackActionTests : IDisposable
+{
+    private static readonly DateTimeOffset T0 = new(2026, 11, 20, 10, 0, 0, TimeSpan.Zero);
+    private readonly string _dir = Directory.CreateTempSubdirectory("webhook-tests-").FullName;
+
+    public void Dispose() => Directory.Delete(_dir, recursive: true);
+
+    private static ActionRequest Request(Uri url, string? secretFile = null)
+    {
+        var target = new WebhookTarget(Template.Parse(url.ToString())) { SecretFile = secretFile, Timeout = TimeSpan.FromSeconds(5) };
+        var policy = new Policy
+        {
+            Name = "shop",
+            Target = target,
+            Schedule = new IntervalSchedule(TimeSpan.FromSeconds(15)),
+            Triggers = [new Trigger { Name = "errors", Condition = new ThresholdCondition("q", ComparisonOperator.GreaterThan, 1) }],
+        };
+        var verdict = new Verdict { Kind = VerdictKind.Breach, Reason = VerdictReason.ThresholdExceeded, Labels = LabelSet.Empty, Value = 2, Threshold = 1, Summary = "value 2 > 1" };
+        var decision = new Decision { Policy = "shop", Trigger = "errors", Labels = LabelSet.Empty, At = T0, Kind = DecisionKind.Act, Action = TriggerAction.Rollback, Verdict = verdict };
+        var incident = new Incident
+        {
+            Id = 7, Policy = "shop", Trigger = "errors", Labels = LabelSet.Empty, Action = TriggerAction.Rollback, Status = IncidentStatus.Acting,
+            OpenedAt = T0, UpdatedAt = T0, Summary = "value 2 > 1", EvidenceJson = "{}",
+        };
+        return new ActionRequest(policy, incident, decision, "rs-key-1");
+    }
+
+    private static WebhookRollbackAction Adapter() => new(new HttpClient(WebhookRollbackAction.CreateHandler()), new ManualTimeProvider(T0));
+
+    [Fact]
+    public async Task Execute_2xx_SucceedsWithTheIdempotencyKeyAndTheIncidentAsJson()
+    {
+        await using var receiver = LoopbackHttpServer.Start(new CannedResponse(202, ""));
+
+        var result = await Adapter().ExecuteAsync(Request(new Uri(receiver.BaseAddress, "rollback")), CancellationToken.None);
+
+        Assert.True(result.Succeeded, result.Outcome);
+        Assert.Equal($"webhook http://127.0.0.1:{receiver.BaseAddress.Port}/rollback answered HTTP 202", result.Outcome);
+        var request = Assert.Single(receiver.Requests);
+        Assert.Equal("rs-key-1", request.Header("Idempotency-Key"));
+        using var body = System.Text.Json.JsonDocument.Parse(request.Body);
+        Assert.Equal("value 2 > 1", body.RootElement.GetProperty("summary").GetString());
+        Assert.Equal(7, body.RootElement.GetProperty("incident").GetInt64());
+        Assert.Null(request.Header(WebhookRollbackAction.SignatureHeader));
+    }
+
+    [Fact]
+    public async Task Execute_WithSecretFile_SignsTimestampAndBodyWithHmacSha256()
+    {
+        var secret = Path.Combine(_dir, "secret");
+        await File.WriteAllTextAsync(secret, "s3cret\n");
+        await using var receiver = LoopbackHttpServer.Start(new CannedResponse(200, ""));
+
+        var result = await Adapter().ExecuteAsync(Request(new Uri(receiver.BaseAddress, "rollback"), secret), CancellationToken.None);
+
+        Assert.True(result.Succeeded, result.Outcome);
+        var request = Assert.Single(receiver.Requests);
+        var timestamp = request.Header(WebhookRollbackAction.TimestampHeader)!;
+        Assert.Equal(T0.ToUnixTimeSeconds().ToString(System.Globalization.CultureInfo.InvariantCulture), timestamp);
+        var expected = Convert.ToHexString(System.Security.Cryptography.HMACSHA256.HashData(
+            Encoding.UTF8.GetBytes("s3cret"), Encoding.UTF8.GetBytes(timestamp + "." + request.Body))).ToLowerInvariant();
+        Assert.Equal("sha256=" + expected, request.Header(WebhookRollbackAction.SignatureHeader));
+    }
+
+    [Fact]
+    public async Task Execute_EmptySecretFile_FailsWithoutSending()
+    {
+        var secret = Path.Combine(_dir, "secret");
+        await File.WriteAllTextAsync(secret, "  ");
+        await using var receiver = LoopbackHttpServer.Start(new CannedResponse(200, ""));
+
+        var result = await Adapter().ExecuteAsync(Request(new Uri(receiver.BaseAddress, "rollback"), secret), CancellationToken.None);
+
+        Assert.False(result.Succeeded);
+        Assert.Equal($"the webhook secret file {secret} is empty", result.Outcome);
+        Assert.Empty(receiver.Requests);
+    }
+
+    [Theory]
+    [InlineData(302)]
+    [InlineData(307)]
+    public async Task Execute_Redirect_IsAFailureAndIsNotFollowed(int status)
+    {
+        await using var receiver = LoopbackHttpServer.Start((r, _) => Task.FromResult(new CannedResponse(status, "")));
+
+        var result = await Adapter().ExecuteAsync(Request(new Uri(receiver.BaseAddress, "rollback")), CancellationToken.None);
+
+        Assert.False(result.Succeeded);
+        Assert.Contains($"answered HTTP {status} (a redirect, not followed", result.Outcome);
+        Assert.Single(receiver.Requests);
+    }
+
+    [Fact]
+    public async Task Execute_UrlWithCredentialsAndKey_NeverPutsThemInTheOutcome()
+    {
+        await using var receiver = LoopbackHttpServer.Start(new CannedResponse(500, ""));
+        var url = new Uri($"http://bot:s3cret@127.0.0.1:{receiver.BaseAddress.Port}/hook?key=abc123");
+
+        var result = await Adapter().ExecuteAsync(Request(url), CancellationToken.None);
+
+        Assert.False(result.Succeeded);
+        Assert.Equal($"webhook http://127.0.0.1:{receiver.BaseAddress.Port}/hook answered HTTP 500", result.Outcome);
+    }
+
+    [Fact]
+    public async Task Execute_Unreachable_FailsSayingSo()
+    {
+        var result = await Adapter().ExecuteAsync(Request(new Uri($"http://127.0.0.1:{FreePort.Next()}/rollback")), CancellationToken.None);
+
+        Assert.False(result.Succeeded);
+        Assert.Contains("could not be reached: ConnectionError", result.Outcome);
+    }
+}
