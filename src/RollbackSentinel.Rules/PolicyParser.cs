@@ -187,7 +187,13 @@ public static partial class PolicyParser
 
         try
         {
-            _ = CronExpression.Parse(expr);
+            var cron = CronExpression.Parse(expr);
+            if (cron.GetNextValidTimeAfter(DateTimeOffset.UnixEpoch) is null)
+            {
+                s.Context.Error(s.Node("cron")!.Start, s.Field("cron"), $"'{expr}' never fires (e.g. February 30th): the policy would never be evaluated");
+                return null;
+            }
+
             return new CronSchedule(expr);
         }
         catch (FormatException e)

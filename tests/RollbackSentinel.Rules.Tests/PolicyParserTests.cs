@@ -391,4 +391,12 @@ public sealed class PolicyParserTests
 
         Assert.Equal(["policy.yaml:9:13: spec.cooldown: must be at most 366d, got 8000y"], result.Diagnostics.Select(d => d.ToString()));
     }
+
+    [Fact]
+    public void Parse_CronThatNeverFires_IsRejected()
+    {
+        var result = ParseFile(Document(spec: "schedule:\n  cron: \"0 0 0 30 2 ?\""));
+
+        Assert.Equal(["policy.yaml:10:11: spec.schedule.cron: '0 0 0 30 2 ?' never fires (e.g. February 30th): the policy would never be evaluated"], result.Diagnostics.Select(d => d.ToString()));
+    }
 }
