@@ -121,6 +121,12 @@ public static class PolicyStateMachine
             }
         }
 
+        // A cooldown that has run out holds nothing back any more: forget it, so the state stays small.
+        foreach (var expired in lastAction.Where(a => at >= SaturatingAdd(a.Value, policy.Cooldown)).Select(a => a.Key).ToList())
+        {
+            lastAction.Remove(expired);
+        }
+
         return new StepResult(
             state with
             {

@@ -35,7 +35,13 @@ internal sealed partial class PolicyEvaluationService(
         var entry = registry.Find(policyName);
         if (entry is null)
         {
-            return; // removed by a reload since this run was scheduled
+            // Removed by a reload since this run was scheduled: forget what was logged about it.
+            foreach (var key in _loggedErrors.Keys.Where(k => k.Policy == policyName))
+            {
+                _loggedErrors.TryRemove(key, out _);
+            }
+
+            return;
         }
 
         if (!await entry.Gate.WaitAsync(0, cancellationToken).ConfigureAwait(false))

@@ -444,4 +444,14 @@ public sealed class PolicyStateMachineTests
 
         Assert.Equal(["keep"], fitted.Series.Keys.Select(k => k.Trigger));
     }
+
+    [Fact]
+    public void ExpiredCooldown_IsForgotten()
+    {
+        var policy = Policy(ErrorRate()) with { Cooldown = TimeSpan.FromSeconds(30) };
+
+        var (_, state) = Run(policy, B, P, P);
+
+        Assert.Empty(state.LastActionAt);
+    }
 }
