@@ -81,10 +81,10 @@ public sealed class ApiAndReloadTests
         workspace.WriteRule("shop.yaml", live.Policy(max: 0.1));
         await using var sentinel = await SentinelProcess.StartAsync(workspace);
         using var api = new SentinelApi(workspace.BaseAddress);
-        await Eventually.WaitAsync(async () => await ThresholdAsync(api) == 0.1, Generous, "the first evaluation");
+        await Eventually.WaitAsync(async () => await api.ThresholdAsync() == 0.1, Generous, "the first evaluation");
 
         workspace.WriteRule("shop.yaml", live.Policy(max: 0.3));
-        await Eventually.WaitAsync(async () => await ThresholdAsync(api) == 0.3, Generous, "the edited threshold to be used" + Environment.NewLine + sentinel.Log);
+        await Eventually.WaitAsync(async () => await api.ThresholdAsync() == 0.3, Generous, "the edited threshold to be used" + Environment.NewLine + sentinel.Log);
 
         workspace.WriteRule("shop.yaml", live.Policy(max: 0.3).Replace("max: 0.3", "max: lots", StringComparison.Ordinal));
         var rules = await Eventually.WaitAsync(
@@ -95,9 +95,9 @@ public sealed class ApiAndReloadTests
         Assert.EndsWith("shop.yaml:17:14: spec.triggers[0].errorRate.max: must be a number, got 'lots'", error);
 
         // The last good version keeps running: still evaluated, with the 0.3 threshold.
-        var before = await LastEvaluatedAtAsync(api);
-        await Eventually.WaitAsync(async () => await LastEvaluatedAtAsync(api) > before, Generous, "evaluations to go on");
-        Assert.Equal(0.3, await ThresholdAsync(api));
+        var before = await api.LastEvaluatedAtAsync();
+        await Eventually.WaitAsync(async () => await api.LastEvaluatedAtAsync() > before, Generous, "evaluations to go on");
+        Assert.Equal(0.3, await api.ThresholdAsync());
         Assert.Contains("spec.triggers[0].errorRate.max: must be a number", sentinel.Log);
     }
 
@@ -168,23 +168,5 @@ public sealed class ApiAndReloadTests
         Assert.Equal(string.Empty, target.GetProperty("lastError").GetString());
     }
 
-    private static async Task<double?> ThresholdAsync(SentinelApi api)
-    {
-        var p = (await api.GetJsonAsync("api/v1/policies")).EnumerateArray().Single();
-        var series = p.GetProperty("triggers")[0].GetProperty("series").EnumerateArray().ToArray();
-        if (series.Length == 0 || series[0].GetProperty("lastVerdict").ValueKind != JsonValueKind.Object)
-        {
-            return null;
-        }
 
-        var t = series[0].GetProperty("lastVerdict").GetProperty("threshold");
-        return t.ValueKind == JsonValueKind.Number ? t.GetDouble() : null;
-    }
-
-    private static async Task<DateTimeOffset?> LastEvaluatedAtAsync(SentinelApi api)
-    {
-        var p = (await api.GetJsonAsync("api/v1/policies")).EnumerateArray().Single();
-        var t = p.GetProperty("lastEvaluatedAt");
-        return t.ValueKind == JsonValueKind.String ? DateTimeOffset.Parse(t.GetString()!, System.Globalization.CultureInfo.InvariantCulture) : null;
-    }
 }

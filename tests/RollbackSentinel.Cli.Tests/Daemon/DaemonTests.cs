@@ -21,7 +21,7 @@ public sealed class DaemonTests
         await using var sentinel = await SentinelProcess.StartAsync(workspace);
         using var api = new SentinelApi(workspace.BaseAddress);
 
-        await Eventually.WaitAsync(async () => await api.PhaseAsync("shop", "errors") == "ok" && (await LastVerdictAsync(api)) == "pass", Generous, "a passing evaluation");
+        await Eventually.WaitAsync(async () => await api.PhaseAsync("shop", "errors") == "ok" && (await api.LastVerdictAsync()) == "pass", Generous, "a passing evaluation");
         live.Shop.ErrorShare = 0.5;
         var incident = await Eventually.WaitAsync(
             async () => (await api.IncidentsAsync()).FirstOrDefault(i => i.GetProperty("state").GetString() == "acted") is { ValueKind: JsonValueKind.Object } i ? (object)i : null,
@@ -54,7 +54,7 @@ public sealed class DaemonTests
         using var api = new SentinelApi(workspace.BaseAddress);
         live.Shop.ErrorShare = 0.5;
         await Eventually.WaitAsync(async () => await api.PhaseAsync("shop", "errors") == "pending", Generous, "the trigger to be pending");
-        var since = await BreachingSinceAsync(api);
+        var since = await api.BreachingSinceAsync();
 
         await first.KillAsync();
         await first.DisposeAsync();
@@ -63,7 +63,7 @@ public sealed class DaemonTests
         await Eventually.WaitAsync(async () => (await api.IncidentsAsync()).Any(i => i.GetProperty("state").GetString() == "acted"), Generous, "the incident after the restart" + Environment.NewLine + second.Log);
         Assert.Single(live.Rollbacks);
         var incident = Assert.Single(await api.IncidentsAsync());
-        Assert.Equal(since, await BreachingSinceAsync(api)); // the 'for' clock was not restarted
+        Assert.Equal(since, await api.BreachingSinceAsync()); // the 'for' clock was not restarted
         Assert.True(DateTimeOffset.Parse(incident.GetProperty("openedAt").GetString()!, System.Globalization.CultureInfo.InvariantCulture) >= DateTimeOffset.Parse(since!, System.Globalization.CultureInfo.InvariantCulture).AddSeconds(8));
     }
 
@@ -90,7 +90,7 @@ public sealed class DaemonTests
         Assert.Contains("NOT retried", second.Log);
 
         // Several more evaluations with the breach still on: the firing trigger does not act again.
-        await Eventually.WaitAsync(async () => await LastEvaluatedAtAsync(api) is { } t && t > DateTimeOffset.Parse(incident.GetProperty("updatedAt").GetString()!, System.Globalization.CultureInfo.InvariantCulture).AddSeconds(3), Generous, "further evaluations");
+        await Eventually.WaitAsync(async () => await api.LastEvaluatedAtAsync() is { } t && t > DateTimeOffset.Parse(incident.GetProperty("updatedAt").GetString()!, System.Globalization.CultureInfo.InvariantCulture).AddSeconds(3), Generous, "further evaluations");
         Assert.Single(live.Webhook.Requests);
         Assert.Single(await api.IncidentsAsync());
     }
@@ -109,8 +109,8 @@ public sealed class DaemonTests
         await first.KillAsync();
         await first.DisposeAsync();
         await using var second = await SentinelProcess.StartAsync(workspace);
-        var restartedAt = await Eventually.WaitAsync(async () => await LastEvaluatedAtAsync(api) is { } t ? (object)t : null, Generous, "a first evaluation after the restart");
-        await Eventually.WaitAsync(async () => await LastEvaluatedAtAsync(api) is { } t && t > ((DateTimeOffset)restartedAt).AddSeconds(3), Generous, "evaluations after the restart");
+        var restartedAt = await Eventually.WaitAsync(async () => await api.LastEvaluatedAtAsync() is { } t ? (object)t : null, Generous, "a first evaluation after the restart");
+        await Eventually.WaitAsync(async () => await api.LastEvaluatedAtAsync() is { } t && t > ((DateTimeOffset)restartedAt).AddSeconds(3), Generous, "evaluations after the restart");
 
         Assert.Single(live.Rollbacks);
         Assert.Equal("firing", await api.PhaseAsync("shop", "errors"));
@@ -131,26 +131,8 @@ public sealed class DaemonTests
         Assert.Contains("Application is shutting down", sentinel.Log);
     }
 
-    private static async Task<string?> LastVerdictAsync(SentinelApi api)
-    {
-        var p = (await api.GetJsonAsync("api/v1/policies")).EnumerateArray().Single();
-        var series = p.GetProperty("triggers")[0].GetProperty("series").EnumerateArray().ToArray();
-        return series.Length == 0 || series[0].GetProperty("lastVerdict").ValueKind != JsonValueKind.Object ? null : series[0].GetProperty("lastVerdict").GetProperty("kind").GetString();
-    }
 
-    private static async Task<string?> BreachingSinceAsync(SentinelApi api)
-    {
-        var p = (await api.GetJsonAsync("api/v1/policies")).EnumerateArray().Single();
-        var s = p.GetProperty("triggers")[0].GetProperty("series")[0].GetProperty("breachingSince");
-        return s.ValueKind == JsonValueKind.String ? s.GetString() : null;
-    }
 
-    private static async Task<DateTimeOffset?> LastEvaluatedAtAsync(SentinelApi api)
-    {
-        var p = (await api.GetJsonAsync("api/v1/policies")).EnumerateArray().Single();
-        var t = p.GetProperty("lastEvaluatedAt");
-        return t.ValueKind == JsonValueKind.String ? DateTimeOffset.Parse(t.GetString()!, System.Globalization.CultureInfo.InvariantCulture) : null;
-    }
 }
 
 /// <summary>Daemon tests start real processes and servers; running them one at a time keeps them fast on 2 cores.</summary>

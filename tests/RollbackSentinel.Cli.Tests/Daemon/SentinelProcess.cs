@@ -226,5 +226,30 @@ internal sealed class SentinelApi : IDisposable
 
     public async Task<JsonElement[]> IncidentsAsync() => [.. (await GetJsonAsync("api/v1/incidents")).EnumerateArray()];
 
+    /// <summary>The only policy's first trigger's first series, or null before its first evaluation.</summary>
+    private async Task<JsonElement?> OnlySeriesAsync()
+    {
+        var p = (await GetJsonAsync("api/v1/policies")).EnumerateArray().Single();
+        var series = p.GetProperty("triggers")[0].GetProperty("series").EnumerateArray().ToArray();
+        return series.Length == 0 ? null : series[0];
+    }
+
+    public async Task<string?> LastVerdictAsync() =>
+        await OnlySeriesAsync() is { } s && s.GetProperty("lastVerdict") is { ValueKind: JsonValueKind.Object } v ? v.GetProperty("kind").GetString() : null;
+
+    public async Task<double?> ThresholdAsync() =>
+        await OnlySeriesAsync() is { } s && s.GetProperty("lastVerdict") is { ValueKind: JsonValueKind.Object } v && v.GetProperty("threshold") is { ValueKind: JsonValueKind.Number } t
+            ? t.GetDouble()
+            : null;
+
+    public async Task<string?> BreachingSinceAsync() =>
+        await OnlySeriesAsync() is { } s && s.GetProperty("breachingSince") is { ValueKind: JsonValueKind.String } since ? since.GetString() : null;
+
+    public async Task<DateTimeOffset?> LastEvaluatedAtAsync()
+    {
+        var t = (await GetJsonAsync("api/v1/policies")).EnumerateArray().Single().GetProperty("lastEvaluatedAt");
+        return t.ValueKind == JsonValueKind.String ? DateTimeOffset.Parse(t.GetString()!, System.Globalization.CultureInfo.InvariantCulture) : null;
+    }
+
     public void Dispose() => _http.Dispose();
 }
