@@ -44,9 +44,14 @@ internal sealed partial class PolicyEvaluationService(
             return;
         }
 
-        if (!await entry.Gate.WaitAsync(0, cancellationToken).ConfigureAwait(false))
+        // A slot that fires while the daemon stops is simply not run (and nothing is thrown at Quartz).
+        if (cancellationToken.IsCancellationRequested || !entry.Gate.Wait(0, CancellationToken.None))
         {
-            LogSkippedOverlap(policyName);
+            if (!cancellationToken.IsCancellationRequested)
+            {
+                LogSkippedOverlap(policyName);
+            }
+
             return;
         }
 

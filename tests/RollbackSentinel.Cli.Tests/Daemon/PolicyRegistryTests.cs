@@ -155,3 +155,19 @@ public sealed class PolicyRegistryTests
         Assert.NotEqual(old.Schedule, updated.Schedule);
     }
 }
+
+/// <summary>First runs are spread over the interval in whole seconds, the same way on every start.</summary>
+public sealed class PolicySchedulerJitterTests
+{
+    [Fact]
+    public void Jitter_IsWholeSecondsWithinTheIntervalAndStableForAName()
+    {
+        var interval = TimeSpan.FromSeconds(15);
+        var phases = Enumerable.Range(0, 1000).Select(i => PolicyScheduler.Jitter($"service-{i}", interval)).ToArray();
+
+        Assert.All(phases, p => Assert.True(p >= TimeSpan.Zero && p < interval && p.Ticks % TimeSpan.TicksPerSecond == 0, p.ToString()));
+        Assert.Equal(15, phases.Distinct().Count());
+        Assert.Equal(PolicyScheduler.Jitter("checkout", interval), PolicyScheduler.Jitter("checkout", interval));
+        Assert.Equal(TimeSpan.Zero, PolicyScheduler.Jitter("checkout", TimeSpan.FromSeconds(1)));
+    }
+}
