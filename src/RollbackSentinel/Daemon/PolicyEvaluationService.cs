@@ -148,7 +148,7 @@ internal sealed partial class PolicyEvaluationService(
 
     private void Record(PolicyEvaluation evaluation, TimeSpan elapsed)
     {
-        metrics.RecordEvaluationDuration(evaluation.Policy.Name, elapsed.TotalSeconds);
+        metrics.RecordEvaluationDuration(elapsed);
         foreach (var (trigger, verdicts) in evaluation.Triggers)
         {
             foreach (var v in verdicts)

@@ -92,7 +92,7 @@ public sealed class SentinelMetrics : IDisposable
     public void RecordPolicyEvaluation(string policy, TimeSpan duration, IReadOnlyList<TriggerVerdicts> triggers)
     {
         ArgumentNullException.ThrowIfNull(triggers);
-        RecordEvaluationDuration(policy, duration);
+        RecordEvaluationDuration(duration);
         foreach (var trigger in triggers)
         {
             foreach (var verdict in trigger.Verdicts)
@@ -110,10 +110,13 @@ public sealed class SentinelMetrics : IDisposable
     public void RecordEvaluation(string policy, string trigger, string verdict) =>
         _evaluations.Add(1, new(Labels.Policy, policy), new(Labels.Trigger, trigger), new(Labels.Verdict, verdict));
 
-    public void RecordEvaluationDuration(string policy, TimeSpan duration) => RecordEvaluationDuration(policy, duration.TotalSeconds);
+    /// <summary>
+    /// Records how long a policy evaluation took. One histogram for all policies: per policy it would be 17
+    /// series each, 2.3 MB per scrape at 1,000 policies (bench/README.md); a slow policy shows in its logs.
+    /// </summary>
+    public void RecordEvaluationDuration(TimeSpan duration) => RecordEvaluationDuration(duration.TotalSeconds);
 
-    public void RecordEvaluationDuration(string policy, double seconds) =>
-        _evaluationDuration.Record(seconds, new KeyValuePair<string, object?>(Labels.Policy, policy));
+    public void RecordEvaluationDuration(double seconds) => _evaluationDuration.Record(seconds);
 
     /// <summary>Records how late an evaluation started after its scheduled slot.</summary>
     public void RecordScheduleLag(TimeSpan lag) => _scheduleLag.Record(Math.Max(0, lag.TotalSeconds));

@@ -18,9 +18,9 @@ internal static class ExpositionSamples
         metrics.RecordEvaluation("checkout", "errors", VerdictKind.Breach);
         metrics.RecordEvaluation("checkout", "errors", VerdictKind.Breach);
         metrics.RecordEvaluation("checkout", "latency", VerdictKind.Pass);
-        metrics.RecordEvaluationDuration("checkout", TimeSpan.FromSeconds(0.125));
-        metrics.RecordEvaluationDuration("checkout", TimeSpan.FromSeconds(0.25));
-        metrics.RecordEvaluationDuration("checkout", TimeSpan.FromSeconds(4));
+        metrics.RecordEvaluationDuration(TimeSpan.FromSeconds(0.125));
+        metrics.RecordEvaluationDuration(TimeSpan.FromSeconds(0.25));
+        metrics.RecordEvaluationDuration(TimeSpan.FromSeconds(4));
         metrics.RecordEvaluationTimeout("checkout");
         metrics.RecordAction("checkout", "webhook", ActionStatus.Succeeded);
         metrics.RecordRuleLoadError(AwkwardFile);

@@ -56,10 +56,10 @@ public sealed class PrometheusScrapeTests
         Assert.Equal("errors", breach.Labels["trigger"]);
         Assert.Equal(Job, breach.Labels["job"]);
 
-        Assert.Equal(2, await ScalarAsync(client, "rollback_sentinel_evaluation_duration_seconds_bucket{policy=\"checkout\",le=\"0.25\"}", ct));
-        Assert.Equal(3, await ScalarAsync(client, "rollback_sentinel_evaluation_duration_seconds_bucket{policy=\"checkout\",le=\"+Inf\"}", ct));
-        Assert.Equal(3, await ScalarAsync(client, "rollback_sentinel_evaluation_duration_seconds_count{policy=\"checkout\"}", ct));
-        Assert.Equal(4.375, await ScalarAsync(client, "rollback_sentinel_evaluation_duration_seconds_sum{policy=\"checkout\"}", ct));
+        Assert.Equal(2, await ScalarAsync(client, "rollback_sentinel_evaluation_duration_seconds_bucket{le=\"0.25\"}", ct));
+        Assert.Equal(3, await ScalarAsync(client, "rollback_sentinel_evaluation_duration_seconds_bucket{le=\"+Inf\"}", ct));
+        Assert.Equal(3, await ScalarAsync(client, "rollback_sentinel_evaluation_duration_seconds_count", ct));
+        Assert.Equal(4.375, await ScalarAsync(client, "rollback_sentinel_evaluation_duration_seconds_sum", ct));
         Assert.Equal(1, await ScalarAsync(client, "rollback_sentinel_backend_request_errors_total{kind=\"timeout\"}", ct));
 
         // Label values with quotes, backslashes and line feeds arrive as they were recorded.

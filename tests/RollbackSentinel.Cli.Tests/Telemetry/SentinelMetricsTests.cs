@@ -51,23 +51,23 @@ public sealed class SentinelMetricsTests : IDisposable
             Text(
                 "# HELP rollback_sentinel_evaluation_duration_seconds Time to evaluate a policy: every query and every trigger.",
                 "# TYPE rollback_sentinel_evaluation_duration_seconds histogram",
-                "rollback_sentinel_evaluation_duration_seconds_bucket{policy=\"checkout\",le=\"0.001\"} 0",
-                "rollback_sentinel_evaluation_duration_seconds_bucket{policy=\"checkout\",le=\"0.0025\"} 0",
-                "rollback_sentinel_evaluation_duration_seconds_bucket{policy=\"checkout\",le=\"0.005\"} 0",
-                "rollback_sentinel_evaluation_duration_seconds_bucket{policy=\"checkout\",le=\"0.01\"} 0",
-                "rollback_sentinel_evaluation_duration_seconds_bucket{policy=\"checkout\",le=\"0.025\"} 0",
-                "rollback_sentinel_evaluation_duration_seconds_bucket{policy=\"checkout\",le=\"0.05\"} 0",
-                "rollback_sentinel_evaluation_duration_seconds_bucket{policy=\"checkout\",le=\"0.1\"} 0",
-                "rollback_sentinel_evaluation_duration_seconds_bucket{policy=\"checkout\",le=\"0.25\"} 1",
-                "rollback_sentinel_evaluation_duration_seconds_bucket{policy=\"checkout\",le=\"0.5\"} 1",
-                "rollback_sentinel_evaluation_duration_seconds_bucket{policy=\"checkout\",le=\"1\"} 1",
-                "rollback_sentinel_evaluation_duration_seconds_bucket{policy=\"checkout\",le=\"2.5\"} 1",
-                "rollback_sentinel_evaluation_duration_seconds_bucket{policy=\"checkout\",le=\"5\"} 1",
-                "rollback_sentinel_evaluation_duration_seconds_bucket{policy=\"checkout\",le=\"10\"} 1",
-                "rollback_sentinel_evaluation_duration_seconds_bucket{policy=\"checkout\",le=\"30\"} 1",
-                "rollback_sentinel_evaluation_duration_seconds_bucket{policy=\"checkout\",le=\"+Inf\"} 1",
-                "rollback_sentinel_evaluation_duration_seconds_sum{policy=\"checkout\"} 0.125",
-                "rollback_sentinel_evaluation_duration_seconds_count{policy=\"checkout\"} 1"),
+                "rollback_sentinel_evaluation_duration_seconds_bucket{le=\"0.001\"} 0",
+                "rollback_sentinel_evaluation_duration_seconds_bucket{le=\"0.0025\"} 0",
+                "rollback_sentinel_evaluation_duration_seconds_bucket{le=\"0.005\"} 0",
+                "rollback_sentinel_evaluation_duration_seconds_bucket{le=\"0.01\"} 0",
+                "rollback_sentinel_evaluation_duration_seconds_bucket{le=\"0.025\"} 0",
+                "rollback_sentinel_evaluation_duration_seconds_bucket{le=\"0.05\"} 0",
+                "rollback_sentinel_evaluation_duration_seconds_bucket{le=\"0.1\"} 0",
+                "rollback_sentinel_evaluation_duration_seconds_bucket{le=\"0.25\"} 1",
+                "rollback_sentinel_evaluation_duration_seconds_bucket{le=\"0.5\"} 1",
+                "rollback_sentinel_evaluation_duration_seconds_bucket{le=\"1\"} 1",
+                "rollback_sentinel_evaluation_duration_seconds_bucket{le=\"2.5\"} 1",
+                "rollback_sentinel_evaluation_duration_seconds_bucket{le=\"5\"} 1",
+                "rollback_sentinel_evaluation_duration_seconds_bucket{le=\"10\"} 1",
+                "rollback_sentinel_evaluation_duration_seconds_bucket{le=\"30\"} 1",
+                "rollback_sentinel_evaluation_duration_seconds_bucket{le=\"+Inf\"} 1",
+                "rollback_sentinel_evaluation_duration_seconds_sum 0.125",
+                "rollback_sentinel_evaluation_duration_seconds_count 1"),
             text);
     }
 
@@ -217,7 +217,7 @@ public sealed class SentinelMetricsTests : IDisposable
         void RecordAll()
         {
             metrics.RecordEvaluation("checkout", "errors", VerdictKind.Breach);
-            metrics.RecordEvaluationDuration("checkout", TimeSpan.FromMilliseconds(20));
+            metrics.RecordEvaluationDuration(TimeSpan.FromMilliseconds(20));
             metrics.RecordAction("checkout", "webhook", ActionStatus.Failed);
             metrics.RecordBackendRequest(SentinelMetrics.BackendEndpoints.Query, TimeSpan.FromMilliseconds(5), MetricsErrorKind.Unreachable);
         }
