@@ -1,3 +1,4 @@
+using System.Collections.Immutable;
 using RollbackSentinel.Core.Policies;
 using RollbackSentinel.Core.State;
 
@@ -66,12 +67,13 @@ public sealed class PolicyRunner
     public void Update(Policy policy)
     {
         ArgumentNullException.ThrowIfNull(policy);
-        var unchanged = policy.Triggers
-            .Where(t => Policy.Triggers.Any(old => old.Name == t.Name && PolicyComparer.SameTrigger(old, t)))
-            .Select(t => t.Name)
-            .ToHashSet(StringComparer.Ordinal);
-        State = State with { Series = State.Series.RemoveRange(State.Series.Keys.Where(k => !unchanged.Contains(k.Trigger))) };
+        // The state is written for the current version (stamped so even before its first evaluation);
+        // fitting it to the new one drops the series of every trigger whose meaning changed.
+        var stamped = State with
+        {
+            Fingerprints = Policy.Triggers.ToImmutableDictionary(t => t.Name, PolicyStateMachine.Fingerprint, StringComparer.Ordinal),
+        };
         Policy = policy;
-        State = State.For(policy);
+        State = stamped.For(policy);
     }
 }

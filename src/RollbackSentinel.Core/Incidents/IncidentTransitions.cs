@@ -22,6 +22,4 @@ public static class IncidentTransitions
         ActionStatus.Interrupted => IncidentStatus.ActionInterrupted,
         _ => throw new ArgumentOutOfRangeException(nameof(status), status, "not a final action status"),
     };
-
-    public static bool IsOpen(IncidentStatus status) => status != IncidentStatus.Resolved;
 }

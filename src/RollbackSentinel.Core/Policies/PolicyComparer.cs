@@ -20,7 +20,7 @@ public static class PolicyComparer
             && a.Triggers.Zip(b.Triggers).All(p => SameTrigger(p.First, p.Second));
     }
 
-    public static bool SameTrigger(Trigger a, Trigger b) => a with { Source = null } == b with { Source = null };
+    public static bool SameTrigger(Trigger a, Trigger b) => State.PolicyStateMachine.Fingerprint(a) == State.PolicyStateMachine.Fingerprint(b);
 
     private static bool SameTarget(Target a, Target b) => (a, b) switch
     {

@@ -59,7 +59,7 @@ internal sealed partial class ActionExecutor(
         }
 
         await store.CompleteActionAsync(action.Id, status, result.Outcome, time.GetUtcNow(), CancellationToken.None).ConfigureAwait(false);
-        metrics.RecordAction(policy.Name, action.Kind, status.ToString().ToLowerInvariant());
+        metrics.RecordAction(policy.Name, action.Kind, status);
         if (status == ActionStatus.Succeeded)
         {
             LogActed(action.Kind, policy.Name, decision.Trigger, opened.Incident.Id, result.Outcome);

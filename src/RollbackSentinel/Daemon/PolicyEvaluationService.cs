@@ -56,51 +56,14 @@ internal sealed partial class PolicyEvaluationService(
         }
 
         var started = Stopwatch.GetTimestamp();
-        PolicyEvaluation? evaluation = null;
-        IReadOnlyList<OpenedIncident> opened = [];
         try
         {
-            if (!entry.StateRestored)
+            var (evaluation, opened) = await EvaluateAndCommitAsync(entry, cancellationToken).ConfigureAwait(false);
+            if (evaluation is null)
             {
-                // Restart: pick up pending 'for' clocks, firing triggers and cooldowns where they were (minus the
-                // series of triggers edited meanwhile, and pending clocks broken by a long gap).
-                var saved = await store.LoadStateAsync(policyName, cancellationToken).ConfigureAwait(false);
-                entry.Runner.Restore(saved ?? PolicyState.Empty);
-                entry.StateRestored = true;
+                return;
             }
 
-            // A reload hands over a new version; it is swapped in here, under the gate, so no evaluation of the
-            // old version can overwrite the new one's state.
-            entry.ApplyPendingUpdate();
-            var policy = entry.Runner.Policy;
-            var period = Period(policy);
-            entry.Runner.MaxGap = TimeSpan.FromTicks((long)(period.Ticks * 2.5));
-
-            // The queries share a budget shorter than the period; a query past it is an error verdict, not a hang.
-            var budget = TimeSpan.FromTicks((long)(period.Ticks * options.Value.EvaluationTimeoutShare));
-            evaluation = await entry.Runner.EvaluateAsync(
-                new InstantQueryResolver(new DeadlineMetricsSource(metricsSource, budget), () => null),
-                async (e, ct) => opened = await store.CommitEvaluationAsync(ToCommit(policy, e), ct).ConfigureAwait(false),
-                cancellationToken).ConfigureAwait(false);
-        }
-        catch (OperationCanceledException) when (cancellationToken.IsCancellationRequested)
-        {
-            LogCancelled(policyName);
-            entry.Gate.Release();
-            return;
-        }
-        catch (Exception e)
-        {
-            // The store or an unexpected bug: nothing was committed and the state was not advanced, so the next
-            // slot decides again.
-            metrics.RecordEvaluationFailure(policyName);
-            LogFailed(e, policyName);
-            entry.Gate.Release();
-            return;
-        }
-
-        try
-        {
             // Actions first, each on its own: one failing (or the telemetry below) must not keep another from running.
             foreach (var incident in opened)
             {
@@ -128,6 +91,48 @@ internal sealed partial class PolicyEvaluationService(
         }
     }
 
+    /// <summary>
+    /// Evaluates the policy now and commits the result. On a failure other than cancellation nothing was committed
+    /// and the state was not advanced: it is logged and counted, and null comes back.
+    /// </summary>
+    private async Task<(PolicyEvaluation? Evaluation, IReadOnlyList<OpenedIncident> Opened)> EvaluateAndCommitAsync(PolicyEntry entry, CancellationToken cancellationToken)
+    {
+        var name = entry.Policy.Name;
+        try
+        {
+            if (!entry.StateRestored)
+            {
+                // Restart: pick up pending 'for' clocks, firing triggers and cooldowns where they were (minus the
+                // series of triggers edited meanwhile, and pending clocks broken by a long gap).
+                var saved = await store.LoadStateAsync(name, cancellationToken).ConfigureAwait(false);
+                entry.Runner.Restore(saved ?? PolicyState.Empty);
+                entry.StateRestored = true;
+            }
+
+            // A reload hands over a new version; it is swapped in here, under the gate, so no evaluation of the
+            // old version can overwrite the new one's state.
+            entry.ApplyPendingUpdate();
+            var policy = entry.Runner.Policy;
+            var period = Period(policy);
+            entry.Runner.MaxGap = TimeSpan.FromTicks((long)(period.Ticks * 2.5));
+
+            // The queries share a budget shorter than the period; a query past it is an error verdict, not a hang.
+            var budget = TimeSpan.FromTicks((long)(period.Ticks * options.Value.EvaluationTimeoutShare));
+            IReadOnlyList<OpenedIncident> opened = [];
+            var evaluation = await entry.Runner.EvaluateAsync(
+                new InstantQueryResolver(new DeadlineMetricsSource(metricsSource, budget), () => null),
+                async (e, ct) => opened = await store.CommitEvaluationAsync(ToCommit(policy, e), ct).ConfigureAwait(false),
+                cancellationToken).ConfigureAwait(false);
+            return (evaluation, opened);
+        }
+        catch (Exception e) when (e is not OperationCanceledException || !cancellationToken.IsCancellationRequested)
+        {
+            metrics.RecordEvaluationFailure(name);
+            LogFailed(e, name);
+            return (null, []);
+        }
+    }
+
     private TimeSpan Period(Policy policy) =>
         policy.Schedule is IntervalSchedule i ? i.Interval : CronPeriod((CronSchedule)policy.Schedule);
 
@@ -148,14 +153,9 @@ internal sealed partial class PolicyEvaluationService(
 
     private void Record(PolicyEvaluation evaluation, TimeSpan elapsed)
     {
-        metrics.RecordEvaluationDuration(elapsed);
+        metrics.RecordPolicyEvaluation(evaluation.Policy.Name, elapsed, evaluation.Triggers);
         foreach (var (trigger, verdicts) in evaluation.Triggers)
         {
-            foreach (var v in verdicts)
-            {
-                metrics.RecordEvaluation(evaluation.Policy.Name, trigger.Name, v.Kind.ToString().ToLowerInvariant());
-            }
-
             var key = (evaluation.Policy.Name, trigger.Name);
             if (verdicts.FirstOrDefault(v => v.Kind == VerdictKind.Error) is { } error)
             {

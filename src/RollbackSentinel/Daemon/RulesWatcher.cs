@@ -42,6 +42,8 @@ internal sealed partial class RulesWatcher(
                 }
             }
 
+            // A deleted file's rules_valid series goes away with it.
+            metrics.RetainRuleFiles(registry.Files.Select(f => f.File));
             foreach (var file in registry.Files)
             {
                 metrics.SetRuleFileValid(file.File, file.Valid);

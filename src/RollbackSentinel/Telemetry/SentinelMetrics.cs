@@ -106,8 +106,8 @@ public sealed class SentinelMetrics : IDisposable
     public void RecordEvaluation(string policy, string trigger, VerdictKind verdict) =>
         RecordEvaluation(policy, trigger, NameOf(VerdictNames, (int)verdict, verdict));
 
-    /// <summary>Counts one verdict; <paramref name="verdict"/> is <c>pass</c>, <c>breach</c>, <c>inconclusive</c> or <c>error</c>.</summary>
-    public void RecordEvaluation(string policy, string trigger, string verdict) =>
+    // Label values only ever come from the enums above, so the series stay a small fixed set.
+    private void RecordEvaluation(string policy, string trigger, string verdict) =>
         _evaluations.Add(1, new(Labels.Policy, policy), new(Labels.Trigger, trigger), new(Labels.Verdict, verdict));
 
     /// <summary>
@@ -133,8 +133,7 @@ public sealed class SentinelMetrics : IDisposable
     public void RecordAction(string policy, string kind, ActionStatus outcome) =>
         RecordAction(policy, kind, NameOf(ActionStatusNames, (int)outcome, outcome));
 
-    /// <summary>Counts an action; <paramref name="outcome"/> should come from a small fixed set (<c>succeeded</c>, <c>failed</c>, ...).</summary>
-    public void RecordAction(string policy, string kind, string outcome) =>
+    private void RecordAction(string policy, string kind, string outcome) =>
         _actions.Add(1, new(Labels.Policy, policy), new(Labels.Kind, kind), new(Labels.Outcome, outcome));
 
     /// <summary>Counts a load of <paramref name="file"/> that found errors.</summary>

@@ -80,7 +80,7 @@ public sealed class PrometheusScrapeTests
     {
         using var budget = new CancellationTokenSource(TimeSpan.FromSeconds(30));
         await using var app = await StartAppAsync(budget.Token);
-        app.Services.GetRequiredService<SentinelMetrics>().RecordEvaluation("checkout", "errors", "pass");
+        app.Services.GetRequiredService<SentinelMetrics>().RecordEvaluation("checkout", "errors", RollbackSentinel.Core.Evaluation.VerdictKind.Pass);
         using var http = new HttpClient();
 
         using var response = await http.GetAsync(new Uri(new Uri(app.Urls.Single()), "/metrics"), budget.Token);

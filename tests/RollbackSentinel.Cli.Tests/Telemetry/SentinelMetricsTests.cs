@@ -91,7 +91,7 @@ public sealed class SentinelMetricsTests : IDisposable
     public void RecordAction_CountsByPolicyKindAndOutcome()
     {
         Metrics.RecordAction("checkout", "webhook", ActionStatus.Succeeded);
-        Metrics.RecordAction("checkout", "webhook", "succeeded");
+        Metrics.RecordAction("checkout", "webhook", ActionStatus.Succeeded);
         Metrics.RecordAction("checkout", "webhook", ActionStatus.Interrupted);
 
         Assert.Equal(
