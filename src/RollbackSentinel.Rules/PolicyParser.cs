@@ -23,6 +23,8 @@ public sealed record FileParseResult(string File, IReadOnlyList<Policy> Policies
 public static partial class PolicyParser
 {
     public static readonly IReadOnlyList<string> TargetKinds = ["webhook", "kubectl", "helm", "haproxy"];
+
+    private static readonly IReadOnlyList<string> ServerStates = ["ready", "drain", "maint"];
     public static readonly IReadOnlyList<string> TriggerKinds = ["errorRate", "latency", "availability", "threshold"];
     public static readonly IReadOnlyList<string> BaselineKinds = ["query", "offset", "beforeDeploy"];
     public static readonly IReadOnlyList<string> Actions = ["rollback", "page", "notify"];
@@ -253,9 +255,10 @@ public static partial class PolicyParser
         var context = k.String("context");
         var kubeconfig = k.String("kubeconfig");
         var toRevision = k.Integer("toRevision", 1, int.MaxValue);
+        var timeout = k.Duration("timeout", min: TimeSpan.FromSeconds(1));
         return name is null
             ? null
-            : new KubectlTarget(Enum.Parse<WorkloadKind>(kind), name) { Namespace = ns, Context = context, Kubeconfig = kubeconfig, ToRevision = toRevision };
+            : new KubectlTarget(Enum.Parse<WorkloadKind>(kind), name) { Namespace = ns, Context = context, Kubeconfig = kubeconfig, ToRevision = toRevision, Timeout = timeout };
     }
 
     private static HelmTarget? ParseHelm(MapReader h)
@@ -286,7 +289,8 @@ public static partial class PolicyParser
 
         var backend = h.String("backend", required: true);
         var weights = new Dictionary<string, int>(StringComparer.Ordinal);
-        if (h.Map("weights", required: true, hint: "server name -> weight (0-256) to set on rollback") is { } w)
+        var hasStates = h.Node("states") is not null;
+        if (h.Map("weights", required: !hasStates, hint: "server name -> weight (0-256) to set on rollback") is { } w)
         {
             foreach (var server in w.Present([.. ((YamlMappingNode)h.Node("weights")!).Children.Keys.OfType<YamlScalarNode>().Select(k => k.Value!)]))
             {
@@ -302,7 +306,27 @@ public static partial class PolicyParser
             }
         }
 
-        return uri is null || backend is null || weights.Count == 0 ? null : new HAProxyTarget(uri, backend, weights);
+        var states = new Dictionary<string, HAProxyServerState>(StringComparer.Ordinal);
+        if (h.Map("states", hint: "server name -> ready, drain or maint to set on rollback") is { } s)
+        {
+            foreach (var server in s.Present([.. ((YamlMappingNode)h.Node("states")!).Children.Keys.OfType<YamlScalarNode>().Select(k => k.Value!)]))
+            {
+                if (s.Enum(server, ServerStates) is { } state)
+                {
+                    states[server] = Enum.Parse<HAProxyServerState>(state, ignoreCase: true);
+                }
+            }
+
+            if (s.IsEmpty)
+            {
+                h.Context.Error(s.Start, h.Field("states"), "must name at least one server");
+            }
+        }
+
+        var timeout = h.Duration("timeout", min: TimeSpan.FromMilliseconds(100));
+        return uri is null || backend is null || (weights.Count == 0 && states.Count == 0)
+            ? null
+            : new HAProxyTarget(uri, backend, weights) { States = states, Timeout = timeout };
     }
 
     private static List<Trigger> ParseTriggers(MapReader spec, List<QueryLocation> queries, Schedule? schedule)

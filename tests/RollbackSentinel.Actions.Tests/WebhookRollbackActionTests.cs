@@ -38,14 +38,18 @@ public sealed class WebhookRollbackActionTests : IDisposable
         return new ActionRequest(policy, incident, decision, "rs-key-1");
     }
 
-    private static WebhookRollbackAction Adapter() => new(new HttpClient(WebhookRollbackAction.CreateHandler()), new ManualTimeProvider(T0));
+    private static WebhookRollbackAction Adapter(WebhookRetry? retry = null) =>
+        new(new HttpClient(WebhookRollbackAction.CreateHandler()), new ManualTimeProvider(T0), retry ?? new WebhookRetry(3, TimeSpan.Zero));
+
+    private static async Task<ActionResult> RunAsync(WebhookRollbackAction adapter, ActionRequest request, bool dryRun = false) =>
+        await adapter.ExecuteAsync(request, await adapter.PlanAsync(request, CancellationToken.None), dryRun, CancellationToken.None);
 
     [Fact]
     public async Task Execute_2xx_SucceedsWithTheIdempotencyKeyAndTheIncidentAsJson()
     {
         await using var receiver = LoopbackHttpServer.Start(new CannedResponse(202, ""));
 
-        var result = await Adapter().ExecuteAsync(Request(new Uri(receiver.BaseAddress, "rollback")), CancellationToken.None);
+        var result = await RunAsync(Adapter(), Request(new Uri(receiver.BaseAddress, "rollback")));
 
         Assert.True(result.Succeeded, result.Outcome);
         Assert.Equal($"webhook http://127.0.0.1:{receiver.BaseAddress.Port}/rollback answered HTTP 202", result.Outcome);
@@ -64,7 +68,7 @@ public sealed class WebhookRollbackActionTests : IDisposable
         await File.WriteAllTextAsync(secret, "s3cret\n");
         await using var receiver = LoopbackHttpServer.Start(new CannedResponse(200, ""));
 
-        var result = await Adapter().ExecuteAsync(Request(new Uri(receiver.BaseAddress, "rollback"), secret), CancellationToken.None);
+        var result = await RunAsync(Adapter(), Request(new Uri(receiver.BaseAddress, "rollback"), secret));
 
         Assert.True(result.Succeeded, result.Outcome);
         var request = Assert.Single(receiver.Requests);
@@ -82,7 +86,7 @@ public sealed class WebhookRollbackActionTests : IDisposable
         await File.WriteAllTextAsync(secret, "  ");
         await using var receiver = LoopbackHttpServer.Start(new CannedResponse(200, ""));
 
-        var result = await Adapter().ExecuteAsync(Request(new Uri(receiver.BaseAddress, "rollback"), secret), CancellationToken.None);
+        var result = await RunAsync(Adapter(), Request(new Uri(receiver.BaseAddress, "rollback"), secret));
 
         Assert.False(result.Succeeded);
         Assert.Equal($"the webhook secret file {secret} is empty", result.Outcome);
@@ -96,7 +100,7 @@ public sealed class WebhookRollbackActionTests : IDisposable
     {
         await using var receiver = LoopbackHttpServer.Start((r, _) => Task.FromResult(new CannedResponse(status, "")));
 
-        var result = await Adapter().ExecuteAsync(Request(new Uri(receiver.BaseAddress, "rollback")), CancellationToken.None);
+        var result = await RunAsync(Adapter(), Request(new Uri(receiver.BaseAddress, "rollback")));
 
         Assert.False(result.Succeeded);
         Assert.Contains($"answered HTTP {status} (a redirect, not followed", result.Outcome);
@@ -109,16 +113,16 @@ public sealed class WebhookRollbackActionTests : IDisposable
         await using var receiver = LoopbackHttpServer.Start(new CannedResponse(500, ""));
         var url = new Uri($"http://bot:s3cret@127.0.0.1:{receiver.BaseAddress.Port}/hook?key=abc123");
 
-        var result = await Adapter().ExecuteAsync(Request(url), CancellationToken.None);
+        var result = await RunAsync(Adapter(), Request(url));
 
         Assert.False(result.Succeeded);
-        Assert.Equal($"webhook http://127.0.0.1:{receiver.BaseAddress.Port}/hook answered HTTP 500", result.Outcome);
+        Assert.Equal($"webhook http://127.0.0.1:{receiver.BaseAddress.Port}/hook answered HTTP 500 (after 3 attempts)", result.Outcome);
     }
 
     [Fact]
     public async Task Execute_Unreachable_FailsSayingSo()
     {
-        var result = await Adapter().ExecuteAsync(Request(new Uri($"http://127.0.0.1:{FreePort.Next()}/rollback")), CancellationToken.None);
+        var result = await RunAsync(Adapter(), Request(new Uri($"http://127.0.0.1:{FreePort.Next()}/rollback")));
 
         Assert.False(result.Succeeded);
         Assert.Contains("could not be reached: ConnectionError", result.Outcome);

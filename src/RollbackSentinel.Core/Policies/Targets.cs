@@ -42,6 +42,9 @@ public sealed record KubectlTarget(WorkloadKind Workload, Template Name) : Targe
 
     /// <summary>Pin the revision to return to; by default the one before the bad revision.</summary>
     public int? ToRevision { get; init; }
+
+    /// <summary>How long to wait for the rolled-back rollout to complete (<c>kubectl rollout status --timeout</c>).</summary>
+    public TimeSpan? Timeout { get; init; }
 }
 
 /// <summary><c>helm rollback</c> of a release to its last deployed revision before the bad one.</summary>
@@ -56,8 +59,30 @@ public sealed record HelmTarget(Template Release) : Target
     public TimeSpan? Timeout { get; init; }
 }
 
-/// <summary>Switch weights of servers in an HAProxy backend through its runtime API (blue/green, canary).</summary>
+/// <summary>The administrative state the HAProxy adapter can put a server in (<c>set server B/S state ...</c>).</summary>
+public enum HAProxyServerState
+{
+    /// <summary>Takes traffic.</summary>
+    Ready,
+
+    /// <summary>Finishes its connections, takes no new ones.</summary>
+    Drain,
+
+    /// <summary>Out of service.</summary>
+    Maint,
+}
+
+/// <summary>
+/// Switch weights (and optionally states) of servers in an HAProxy backend through its runtime API
+/// (blue/green, canary). At least one server is named in <see cref="Weights"/> or <see cref="States"/>.
+/// </summary>
 public sealed record HAProxyTarget(Uri RuntimeApi, string Backend, IReadOnlyDictionary<string, int> Weights) : Target
 {
     public override string Kind => "haproxy";
+
+    /// <summary>Server name -> state to set on rollback (e.g. the bad color to <c>drain</c>).</summary>
+    public IReadOnlyDictionary<string, HAProxyServerState> States { get; init; } = new Dictionary<string, HAProxyServerState>();
+
+    /// <summary>How long one runtime API command may take.</summary>
+    public TimeSpan? Timeout { get; init; }
 }

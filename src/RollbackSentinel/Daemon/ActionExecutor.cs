@@ -77,13 +77,16 @@ internal sealed partial class ActionExecutor(
         {
             // Paging humans (Slack, PagerDuty, Alertmanager) comes with its own issue; until then the log and
             // the incident record are the notification.
-            return Task.FromResult(ActionResult.Success($"{decision.Action.ToString().ToLowerInvariant()} recorded and logged; no pager is configured"));
+            return Task.FromResult(ActionResult.Changed($"{decision.Action.ToString().ToLowerInvariant()} recorded and logged; no pager is configured", null, null));
         }
 
         return _adapters.TryGetValue(policy.Target.Kind, out var adapter)
-            ? adapter.ExecuteAsync(request, cancellationToken)
+            ? PlanAndExecuteAsync(adapter, request, cancellationToken)
             : Task.FromResult(ActionResult.Failure($"no '{policy.Target.Kind}' rollback adapter is available in this build"));
     }
+
+    private static async Task<ActionResult> PlanAndExecuteAsync(IRollbackAction adapter, ActionRequest request, CancellationToken cancellationToken) =>
+        await adapter.ExecuteAsync(request, await adapter.PlanAsync(request, cancellationToken).ConfigureAwait(false), dryRun: false, cancellationToken).ConfigureAwait(false);
 
     [LoggerMessage(EventId = 300, Level = LogLevel.Warning, Message = "Action {Kind} for {Policy}/{Trigger} (incident {Incident}) done: {Outcome}")]
     private partial void LogActed(string kind, string policy, string trigger, long incident, string outcome);

@@ -1,0 +1,134 @@
+using System.ComponentModel;
+using System.Diagnostics;
+using System.Text;
+
+namespace RollbackSentinel.Actions.Processes;
+
+/// <summary>A program and its arguments, passed as an argument vector (never through a shell).</summary>
+public sealed record CommandLine(string FileName, IReadOnlyList<string> Arguments)
+{
+    /// <summary>The command as a human would type it, quoted where needed (for logs, dry-run and outcomes).</summary>
+    public override string ToString() => string.Join(' ', new[] { FileName }.Concat(Arguments).Select(Quote));
+
+    private static string Quote(string s) =>
+        s.Length > 0 && s.All(c => char.IsAsciiLetterOrDigit(c) || "-_./=:,@%+".Contains(c, StringComparison.Ordinal))
+            ? s
+            : "'" + s.Replace("'", "'\\''", StringComparison.Ordinal) + "'";
+}
+
+/// <summary>How a command ended.</summary>
+public sealed record CommandOutput(int ExitCode, string StandardOutput, string StandardError)
+{
+    public bool Succeeded => ExitCode == 0;
+
+    /// <summary>The last line of stderr (or stdout), for an outcome a human reads.</summary>
+    public string Reason
+    {
+        get
+        {
+            var text = (StandardError.Trim().Length > 0 ? StandardError : StandardOutput).Trim();
+            var last = text.Split('\n', StringSplitOptions.RemoveEmptyEntries | StringSplitOptions.TrimEntries).LastOrDefault() ?? "";
+            return last.Length == 0 ? $"exit code {ExitCode}" : $"exit code {ExitCode}: {(last.Length > 300 ? last[..300] + "..." : last)}";
+        }
+    }
+}
+
+/// <summary>Runs external programs (kubectl, helm). One seam, so adapters are tested against stand-ins and emulators.</summary>
+public interface ICommandRunner
+{
+    /// <summary>
+    /// Runs the command to its end. Past <paramref name="timeout"/> the process tree is killed and an
+    /// <see cref="ActionFailedException"/> says so; on cancellation it is killed too. A missing program is an
+    /// <see cref="ActionFailedException"/> naming it.
+    /// </summary>
+    Task<CommandOutput> RunAsync(CommandLine command, TimeSpan timeout, CancellationToken cancellationToken);
+}
+
+/// <summary>Runs commands as child processes, capturing stdout and stderr (each capped), with extra environment variables.</summary>
+public sealed class ProcessCommandRunner(IReadOnlyDictionary<string, string?>? environment = null) : ICommandRunner
+{
+    /// <summary>Output past this many characters per stream is dropped (a runaway program must not exhaust memory).</summary>
+    public const int MaxOutputChars = 4 * 1024 * 1024;
+
+    public async Task<CommandOutput> RunAsync(CommandLine command, TimeSpan timeout, CancellationToken cancellationToken)
+    {
+        ArgumentNullException.ThrowIfNull(command);
+        var info = new ProcessStartInfo(command.FileName)
+        {
+            RedirectStandardOutput = true,
+            RedirectStandardError = true,
+            RedirectStandardInput = true,
+            UseShellExecute = false,
+            StandardOutputEncoding = Encoding.UTF8,
+            StandardErrorEncoding = Encoding.UTF8,
+        };
+        foreach (var argument in command.Arguments)
+        {
+            info.ArgumentList.Add(argument);
+        }
+
+        foreach (var (name, value) in environment ?? new Dictionary<string, string?>())
+        {
+            info.Environment[name] = value;
+        }
+
+        using var process = new Process { StartInfo = info };
+        try
+        {
+            process.Start();
+        }
+        catch (Win32Exception e)
+        {
+            throw new ActionFailedException($"cannot run '{command.FileName}': {e.Message} (is it installed and on PATH?)", e);
+        }
+
+        process.StandardInput.Close(); // never wait for a prompt
+        var stdout = ReadCappedAsync(process.StandardOutput);
+        var stderr = ReadCappedAsync(process.StandardError);
+
+        using var deadline = CancellationTokenSource.CreateLinkedTokenSource(cancellationToken);
+        deadline.CancelAfter(timeout);
+        try
+        {
+            await process.WaitForExitAsync(deadline.Token).ConfigureAwait(false);
+        }
+        catch (OperationCanceledException)
+        {
+            Kill(process);
+            await Task.WhenAll(stdout, stderr).ConfigureAwait(false);
+            cancellationToken.ThrowIfCancellationRequested();
+            throw new ActionFailedException($"'{command}' did not finish within {Core.Policies.PromDuration.Format(timeout)} and was stopped");
+        }
+
+        return new CommandOutput(process.ExitCode, await stdout.ConfigureAwait(false), await stderr.ConfigureAwait(false));
+    }
+
+    private static void Kill(Process process)
+    {
+        try
+        {
+            process.Kill(entireProcessTree: true);
+            process.WaitForExit(5000);
+        }
+        catch (InvalidOperationException)
+        {
+            // exited meanwhile
+        }
+    }
+
+    private static async Task<string> ReadCappedAsync(StreamReader reader)
+    {
+        var text = new StringBuilder();
+        var buffer = new char[8192];
+        int read;
+        while ((read = await reader.ReadAsync(buffer).ConfigureAwait(false)) > 0)
+        {
+            if (text.Length < MaxOutputChars)
+            {
+                text.Append(buffer, 0, Math.Min(read, MaxOutputChars - text.Length));
+            }
+        }
+
+        return text.ToString();
+    }
+}
