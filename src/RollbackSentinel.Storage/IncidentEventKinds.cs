@@ -13,6 +13,9 @@ public static class IncidentEventKinds
     /// <summary>Not run on purpose: dry-run, or the trigger passed before the action started.</summary>
     public const string ActionSkipped = "action-skipped";
 
+    /// <summary>What a dry-run action would have done, with its plan.</summary>
+    public const string DryRun = "dry-run";
+
     /// <summary>Found started after a restart: its effect is unknown and it is not retried.</summary>
     public const string ActionInterrupted = "action-interrupted";
 

@@ -259,8 +259,61 @@ public sealed class SqliteIncidentStore : IIncidentStore, IAsyncDisposable
     /// <exception cref="ArgumentOutOfRangeException"><paramref name="status"/> is not final (Pending or Started).</exception>
     /// <exception cref="KeyNotFoundException">There is no such action.</exception>
     /// <exception cref="InvalidOperationException">The action is not started, or its incident cannot take the status that follows (<see cref="IncidentTransitions"/>).</exception>
-    public Task CompleteActionAsync(long actionId, ActionStatus status, string outcome, DateTimeOffset at, CancellationToken cancellationToken)
+    public Task CompleteActionAsync(long actionId, ActionStatus status, string outcome, DateTimeOffset at, CancellationToken cancellationToken) =>
+        CompleteActionAsync(actionId, new ActionCompletion(status, outcome), at, cancellationToken);
+
+    /// <inheritdoc />
+    /// <exception cref="KeyNotFoundException">There is no such action.</exception>
+    public Task<string> SavePlanAsync(long actionId, string plan, CancellationToken cancellationToken)
     {
+        ArgumentNullException.ThrowIfNull(plan);
+        ThrowIfNotReady();
+        return WriteAsync(
+            async tx =>
+            {
+                await tx.ExecuteAsync("UPDATE actions SET plan = $plan WHERE id = $id AND plan IS NULL", cancellationToken, ("$id", actionId), ("$plan", plan)).ConfigureAwait(false);
+                var action = await GetActionAsync(tx, actionId, cancellationToken).ConfigureAwait(false) ?? throw new KeyNotFoundException($"Action {actionId} does not exist.");
+                return action.Plan!;
+            },
+            cancellationToken);
+    }
+
+    /// <inheritdoc />
+    /// <exception cref="KeyNotFoundException">There is no such action.</exception>
+    public Task<bool> RecordDryRunAsync(long actionId, string plan, string outcome, DateTimeOffset at, CancellationToken cancellationToken)
+    {
+        ArgumentNullException.ThrowIfNull(plan);
+        ArgumentNullException.ThrowIfNull(outcome);
+        ThrowIfNotReady();
+        return WriteAsync(
+            async tx =>
+            {
+                var action = await GetActionAsync(tx, actionId, cancellationToken).ConfigureAwait(false) ?? throw new KeyNotFoundException($"Action {actionId} does not exist.");
+                if (action.Status != ActionStatus.Skipped || action.Plan is not null)
+                {
+                    return false;
+                }
+
+                await tx.ExecuteAsync(
+                    "UPDATE actions SET plan = $plan, outcome = $outcome WHERE id = $id",
+                    cancellationToken,
+                    ("$id", actionId),
+                    ("$plan", plan),
+                    ("$outcome", outcome)).ConfigureAwait(false);
+                await AddEventAsync(tx, action.IncidentId, at, IncidentEventKinds.DryRun, $"{action.Kind} {action.Target}: {outcome}", cancellationToken).ConfigureAwait(false);
+                return true;
+            },
+            cancellationToken);
+    }
+
+    /// <inheritdoc />
+    /// <exception cref="ArgumentOutOfRangeException">The status is not final (Pending or Started).</exception>
+    /// <exception cref="KeyNotFoundException">There is no such action.</exception>
+    /// <exception cref="InvalidOperationException">The action is not started, or its incident cannot take the status that follows (<see cref="IncidentTransitions"/>).</exception>
+    public Task CompleteActionAsync(long actionId, ActionCompletion completion, DateTimeOffset at, CancellationToken cancellationToken)
+    {
+        ArgumentNullException.ThrowIfNull(completion);
+        var (status, outcome) = (completion.Status, completion.Outcome);
         ArgumentNullException.ThrowIfNull(outcome);
         var next = IncidentTransitions.AfterAction(status);
         ThrowIfNotReady();
@@ -276,12 +329,14 @@ public sealed class SqliteIncidentStore : IIncidentStore, IAsyncDisposable
                 var row = await GetIncidentRowAsync(tx, action.IncidentId, cancellationToken).ConfigureAwait(false);
                 await MoveAsync(tx, row.Incident, next, at, null, cancellationToken).ConfigureAwait(false);
                 await tx.ExecuteAsync(
-                    "UPDATE actions SET status = $status, completed_at = $at, outcome = $outcome WHERE id = $id",
+                    "UPDATE actions SET status = $status, completed_at = $at, outcome = $outcome, before_state = $before, after_state = $after WHERE id = $id",
                     cancellationToken,
                     ("$id", actionId),
                     ("$status", status.ToString()),
                     ("$at", DbTime.Format(at)),
-                    ("$outcome", outcome)).ConfigureAwait(false);
+                    ("$outcome", outcome),
+                    ("$before", completion.Before),
+                    ("$after", completion.After)).ConfigureAwait(false);
                 await AddEventAsync(tx, action.IncidentId, at, EventKindFor(status), $"{action.Kind} {action.Target}: {outcome}", cancellationToken).ConfigureAwait(false);
                 await ApplyDeferredResolutionAsync(tx, row with { Incident = row.Incident with { Status = next } }, at, cancellationToken).ConfigureAwait(false);
                 return true;
@@ -716,7 +771,7 @@ public sealed class SqliteIncidentStore : IIncidentStore, IAsyncDisposable
 
     private static string MessageOf(Decision decision) => string.IsNullOrWhiteSpace(decision.Message) ? decision.Verdict.Summary : decision.Message;
 
-    private static SqliteConnectionStringBuilder ForPath(string databasePath)
+    internal static SqliteConnectionStringBuilder ForPath(string databasePath)
     {
         ArgumentException.ThrowIfNullOrWhiteSpace(databasePath);
         return new SqliteConnectionStringBuilder { DataSource = Path.GetFullPath(databasePath), Mode = SqliteOpenMode.ReadWriteCreate };

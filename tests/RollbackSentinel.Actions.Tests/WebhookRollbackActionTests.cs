@@ -18,9 +18,9 @@ public sealed class WebhookRollbackActionTests : IDisposable
 
     public void Dispose() => Directory.Delete(_dir, recursive: true);
 
-    private static ActionRequest Request(Uri url, string? secretFile = null)
+    private static ActionRequest Request(Uri url, string? secretFile = null, TimeSpan? timeout = null)
     {
-        var target = new WebhookTarget(Template.Parse(url.ToString())) { SecretFile = secretFile, Timeout = TimeSpan.FromSeconds(5) };
+        var target = new WebhookTarget(Template.Parse(url.ToString())) { SecretFile = secretFile, Timeout = timeout ?? TimeSpan.FromSeconds(5) };
         var policy = new Policy
         {
             Name = "shop",
@@ -126,5 +126,112 @@ public sealed class WebhookRollbackActionTests : IDisposable
 
         Assert.False(result.Succeeded);
         Assert.Contains("could not be reached: ConnectionError", result.Outcome);
+    }
+
+    [Fact]
+    public async Task Execute_FirstAttemptTimesOut_RetriesWithTheSameKeyAndTheReceiverDeliversOnce()
+    {
+        var secret = Path.Combine(_dir, "secret");
+        await File.WriteAllTextAsync(secret, "s3cret");
+        var delivered = new System.Collections.Concurrent.ConcurrentDictionary<string, int>();
+        var attempts = 0;
+        await using var receiver = LoopbackHttpServer.Start(async (r, ct) =>
+        {
+            // A receiver as the docs describe it: check the signature, deliver once per Idempotency-Key.
+            var timestamp = r.Header(WebhookRollbackAction.TimestampHeader)!;
+            var expected = "sha256=" + WebhookRollbackAction.Sign("s3cret", timestamp, Encoding.UTF8.GetBytes(r.Body));
+            if (r.Header(WebhookRollbackAction.SignatureHeader) != expected)
+            {
+                return new CannedResponse(401, "");
+            }
+
+            delivered.AddOrUpdate(r.Header("Idempotency-Key")!, 1, (_, n) => n + 1);
+            if (Interlocked.Increment(ref attempts) == 1)
+            {
+                await Task.Delay(TimeSpan.FromSeconds(3), ct); // the first attempt hangs past the adapter's timeout
+            }
+
+            return new CannedResponse(200, "");
+        });
+
+        var result = await RunAsync(Adapter(), Request(new Uri(receiver.BaseAddress, "rollback"), secret, TimeSpan.FromMilliseconds(300)));
+
+        Assert.Equal(ActionEffect.Changed, result.Effect);
+        Assert.Equal($"webhook http://127.0.0.1:{receiver.BaseAddress.Port}/rollback answered HTTP 200 (attempt 2 of 3)", result.Outcome);
+        Assert.Equal(2, receiver.Requests.Count);
+        Assert.All(receiver.Requests, r => Assert.Equal("rs-key-1", r.Header("Idempotency-Key")));
+        Assert.Equal(["1", "2"], receiver.Requests.Select(r => r.Header(WebhookRollbackAction.AttemptHeader)).Order());
+        Assert.Equal(receiver.Requests[0].Body, receiver.Requests[1].Body);
+
+        // One incident, one key: a receiver that deduplicates on it acts once.
+        Assert.Equal("rs-key-1", Assert.Single(delivered.Keys));
+    }
+
+    [Fact]
+    public async Task Execute_5xxThenSuccess_IsRetried()
+    {
+        var calls = 0;
+        await using var receiver = LoopbackHttpServer.Start((_, _) => Task.FromResult(new CannedResponse(Interlocked.Increment(ref calls) == 1 ? 503 : 204, "")));
+
+        var result = await RunAsync(Adapter(), Request(new Uri(receiver.BaseAddress, "rollback")));
+
+        Assert.True(result.Succeeded, result.Outcome);
+        Assert.EndsWith("answered HTTP 204 (attempt 2 of 3)", result.Outcome, StringComparison.Ordinal);
+        Assert.Equal(2, receiver.Requests.Count);
+    }
+
+    [Theory]
+    [InlineData(400)]
+    [InlineData(401)]
+    [InlineData(409)]
+    public async Task Execute_4xx_IsAFailureAndNotRetried(int status)
+    {
+        await using var receiver = LoopbackHttpServer.Start(new CannedResponse(status, ""));
+
+        var result = await RunAsync(Adapter(), Request(new Uri(receiver.BaseAddress, "rollback")));
+
+        Assert.Equal(ActionEffect.Failed, result.Effect);
+        Assert.Equal($"webhook http://127.0.0.1:{receiver.BaseAddress.Port}/rollback answered HTTP {status}", result.Outcome);
+        Assert.Single(receiver.Requests);
+    }
+
+    [Fact]
+    public async Task Execute_AlwaysTimesOut_FailsAfterEveryAttemptSayingSo()
+    {
+        await using var receiver = LoopbackHttpServer.Start(async (_, ct) =>
+        {
+            await Task.Delay(TimeSpan.FromSeconds(3), ct);
+            return new CannedResponse(200, "");
+        });
+
+        var result = await RunAsync(Adapter(new WebhookRetry(2, TimeSpan.Zero)), Request(new Uri(receiver.BaseAddress, "rollback"), timeout: TimeSpan.FromMilliseconds(200)));
+
+        Assert.Equal(ActionEffect.Failed, result.Effect);
+        Assert.Equal($"webhook http://127.0.0.1:{receiver.BaseAddress.Port}/rollback did not answer within 200ms (after 2 attempts)", result.Outcome);
+        Assert.Equal(2, receiver.Requests.Count);
+    }
+
+    [Fact]
+    public async Task DryRun_SendsNothingAndSaysWhatItWouldSend()
+    {
+        await using var receiver = LoopbackHttpServer.Start(new CannedResponse(200, ""));
+
+        var result = await RunAsync(Adapter(), Request(new Uri(receiver.BaseAddress, "rollback")), dryRun: true);
+
+        Assert.Equal(ActionEffect.DryRun, result.Effect);
+        Assert.Equal(
+            $"dry-run: would POST incident 7 to http://127.0.0.1:{receiver.BaseAddress.Port}/rollback: POST http://127.0.0.1:{receiver.BaseAddress.Port}/rollback (Idempotency-Key: rs-key-1; up to 3 attempts on 5xx or timeout)",
+            result.Outcome);
+        Assert.Empty(receiver.Requests);
+    }
+
+    [Fact]
+    public async Task Plan_IsStableJson_AndRoundTrips()
+    {
+        var adapter = Adapter();
+        var plan = await adapter.PlanAsync(Request(new Uri("http://127.0.0.1:9/hook?key=secret")), CancellationToken.None);
+
+        Assert.DoesNotContain("secret", plan.ToJson(), StringComparison.Ordinal);
+        Assert.Equal(plan.ToJson(), ActionPlan.FromJson(plan.ToJson()).ToJson());
     }
 }

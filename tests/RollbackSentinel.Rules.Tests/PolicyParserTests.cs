@@ -215,11 +215,13 @@ public sealed class PolicyParserTests
               context: prod-eu
               kubeconfig: /etc/sentinel/kubeconfig
               toRevision: 7
+              timeout: 3m
             """)).Target);
 
         Assert.Equal(WorkloadKind.StatefulSet, target.Workload);
         Assert.Equal(("{{ labels.statefulset }}", "{{ labels.namespace }}"), (target.Name.Text, target.Namespace!.Text));
         Assert.Equal(("prod-eu", "/etc/sentinel/kubeconfig", 7), (target.Context, target.Kubeconfig, target.ToRevision));
+        Assert.Equal(TimeSpan.FromMinutes(3), target.Timeout);
     }
 
     [Theory]
@@ -257,6 +259,39 @@ public sealed class PolicyParserTests
         Assert.Equal(new Uri(runtimeApi), target.RuntimeApi);
         Assert.Equal("storefront", target.Backend);
         Assert.Equal(new Dictionary<string, int> { ["blue"] = 256, ["green"] = 0 }, target.Weights);
+        Assert.Empty(target.States);
+        Assert.Null(target.Timeout);
+    }
+
+    [Fact]
+    public void Parse_HAProxyStates_ReadsStatesWithOrWithoutWeights()
+    {
+        var both = Assert.IsType<HAProxyTarget>(ParseOne(Document(target: "haproxy:\n  runtimeApi: tcp://127.0.0.1:1\n  backend: web\n  weights:\n    blue: 100\n  states:\n    green: drain\n  timeout: 2s")).Target);
+        var statesOnly = Assert.IsType<HAProxyTarget>(ParseOne(Document(target: "haproxy:\n  runtimeApi: tcp://127.0.0.1:1\n  backend: web\n  states:\n    green: maint\n    blue: ready")).Target);
+
+        Assert.Equal(new Dictionary<string, HAProxyServerState> { ["green"] = HAProxyServerState.Drain }, both.States);
+        Assert.Equal(TimeSpan.FromSeconds(2), both.Timeout);
+        Assert.Empty(statesOnly.Weights);
+        Assert.Equal(new Dictionary<string, HAProxyServerState> { ["green"] = HAProxyServerState.Maint, ["blue"] = HAProxyServerState.Ready }, statesOnly.States);
+    }
+
+    [Theory]
+    [InlineData("  states:\n    green: off", "11:16: spec.target.haproxy.states.green: must be one of ready, drain, maint, got 'off'")]
+    [InlineData("  states: {}", "10:7: spec.target.haproxy.states: must name at least one server")]
+    [InlineData("  weights:\n    a: 1\n  timeout: 1ms", "12:16: spec.target.haproxy.timeout: must be at least 100ms, got 1ms")]
+    public void Parse_HAProxyBadStates_SaysWhereAndWhy(string block, string expected)
+    {
+        var result = PolicyParser.Parse("p.yaml", Document(target: "haproxy:\n  runtimeApi: tcp://127.0.0.1:1\n  backend: web\n" + block));
+
+        Assert.Equal(expected, Assert.Single(result.Diagnostics).ToString().Replace("p.yaml:", "", StringComparison.Ordinal));
+    }
+
+    [Fact]
+    public void Parse_HAProxyWithoutWeightsOrStates_AsksForWeights()
+    {
+        var result = PolicyParser.Parse("p.yaml", Document(target: "haproxy:\n  runtimeApi: tcp://127.0.0.1:1\n  backend: web"));
+
+        Assert.Contains("spec.target.haproxy.weights: missing required field 'weights'", Assert.Single(result.Diagnostics).ToString(), StringComparison.Ordinal);
     }
 
     [Fact]

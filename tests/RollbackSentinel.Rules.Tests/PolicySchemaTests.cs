@@ -219,10 +219,12 @@ public sealed partial class PolicySchemaTests
                     value: -1.5e3
                   action: notify
                 """),
-        Document(target: "kubectl:\n  kind: Rollout\n  name: \"{{ labels.rollout }}\"\n  namespace: shop\n  context: prod\n  kubeconfig: /etc/kubeconfig\n  toRevision: 3", spec: "schedule:\n  interval: 1h30m"),
+        Document(target: "kubectl:\n  kind: Rollout\n  name: \"{{ labels.rollout }}\"\n  namespace: shop\n  context: prod\n  kubeconfig: /etc/kubeconfig\n  toRevision: 3\n  timeout: 2m", spec: "schedule:\n  interval: 1h30m"),
         Document(target: "helm:\n  release: \"{{labels.release}}\"\n  namespace: \"{{ labels.namespace }}\"\n  kubeContext: prod\n  timeout: 5m"),
         Document(target: "haproxy:\n  runtimeApi: unix:///run/haproxy/admin.sock\n  backend: web\n  weights:\n    blue: 256\n    green: 0"),
         Document(target: "haproxy:\n  runtimeApi: tcp://127.0.0.1:9999\n  backend: web\n  weights:\n    a: 1"),
+        Document(target: "haproxy:\n  runtimeApi: tcp://127.0.0.1:9999\n  backend: web\n  weights:\n    blue: 100\n    green: 0\n  states:\n    green: drain\n  timeout: 2s"),
+        Document(target: "haproxy:\n  runtimeApi: tcp://127.0.0.1:9999\n  backend: web\n  states:\n    green: maint\n    blue: ready"),
     };
 
     [Theory]

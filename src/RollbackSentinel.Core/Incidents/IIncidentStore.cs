@@ -47,8 +47,24 @@ public interface IIncidentStore
     /// <summary>Marks a pending action as started, just before it runs. False if it was not pending (someone else ran it).</summary>
     Task<bool> MarkActionStartedAsync(long actionId, DateTimeOffset at, CancellationToken cancellationToken);
 
+    /// <summary>
+    /// Stores the action's plan unless one is stored already, and returns the stored one: the first plan made
+    /// for an action is the one every later run uses.
+    /// </summary>
+    Task<string> SavePlanAsync(long actionId, string plan, CancellationToken cancellationToken);
+
+    /// <summary>Records the final status, outcome and before/after state of a started action and moves its incident on.</summary>
+    Task CompleteActionAsync(long actionId, ActionCompletion completion, DateTimeOffset at, CancellationToken cancellationToken);
+
     /// <summary>Records the final status and outcome of a started action and moves its incident on.</summary>
-    Task CompleteActionAsync(long actionId, ActionStatus status, string outcome, DateTimeOffset at, CancellationToken cancellationToken);
+    Task CompleteActionAsync(long actionId, ActionStatus status, string outcome, DateTimeOffset at, CancellationToken cancellationToken) =>
+        CompleteActionAsync(actionId, new ActionCompletion(status, outcome), at, cancellationToken);
+
+    /// <summary>
+    /// For a dry-run (skipped) action: records what it would have done (plan and outcome) once, as a timeline
+    /// event. False if the action is not skipped or already has a plan.
+    /// </summary>
+    Task<bool> RecordDryRunAsync(long actionId, string plan, string outcome, DateTimeOffset at, CancellationToken cancellationToken);
 
     /// <summary>
     /// On startup: every action found <see cref="ActionStatus.Started"/> becomes <see cref="ActionStatus.Interrupted"/>

@@ -103,6 +103,26 @@ public sealed record ActionRecord
 
     /// <summary>What happened: what changed, or why it failed.</summary>
     public string? Outcome { get; init; }
+
+    /// <summary>
+    /// What the action was resolved to do (the adapter's plan, JSON), fixed once when the incident was decided:
+    /// a retry or a restart acts toward this same plan.
+    /// </summary>
+    public string? Plan { get; init; }
+
+    /// <summary>The target's state before the action, as the adapter read it.</summary>
+    public string? Before { get; init; }
+
+    /// <summary>The target's state after the action, as the adapter read it back.</summary>
+    public string? After { get; init; }
+}
+
+/// <summary>How a started action ended: its status, what happened, and the target's state before and after.</summary>
+public sealed record ActionCompletion(ActionStatus Status, string Outcome)
+{
+    public string? Before { get; init; }
+
+    public string? After { get; init; }
 }
 
 /// <summary>A human's answer to an incident, with who gave it and through which channel.</summary>

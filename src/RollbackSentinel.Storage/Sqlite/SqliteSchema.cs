@@ -96,6 +96,11 @@ internal static class SqliteSchema
             );
             CREATE INDEX ix_acknowledgments_incident ON acknowledgments (incident_id, at);
             """),
+        new(2, "actions keep their plan (resolved once) and the state before and after they ran", """
+            ALTER TABLE actions ADD COLUMN plan TEXT;
+            ALTER TABLE actions ADD COLUMN before_state TEXT;
+            ALTER TABLE actions ADD COLUMN after_state TEXT;
+            """),
     ];
 
     public static int LatestVersion(IReadOnlyList<Migration> migrations) => migrations.Count == 0 ? 0 : migrations[^1].Version;

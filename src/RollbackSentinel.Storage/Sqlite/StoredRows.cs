@@ -15,7 +15,7 @@ internal static class StoredRows
         "id, policy, trigger, labels, action, dry_run, status, opened_at, updated_at, resolved_at, summary, evidence, resolve_requested_at";
 
     public const string ActionColumns =
-        "id, incident_id, kind, target, idempotency_key, status, created_at, started_at, completed_at, outcome";
+        "id, incident_id, kind, target, idempotency_key, status, created_at, started_at, completed_at, outcome, plan, before_state, after_state";
 
     public const string EventColumns = "incident_id, at, kind, message";
 
@@ -51,6 +51,9 @@ internal static class StoredRows
         StartedAt = r.GetNullableTime(7),
         CompletedAt = r.GetNullableTime(8),
         Outcome = r.GetNullableString(9),
+        Plan = r.GetNullableString(10),
+        Before = r.GetNullableString(11),
+        After = r.GetNullableString(12),
     };
 
     public static IncidentEvent ReadEvent(SqliteDataReader r) => new(r.GetInt64(0), DbTime.Parse(r.GetString(1)), r.GetString(2), r.GetString(3));

@@ -103,6 +103,9 @@ internal static class ApiEndpoints
                     startedAt = a.StartedAt is { } s ? Rfc3339.Format(s) : null,
                     completedAt = a.CompletedAt is { } c ? Rfc3339.Format(c) : null,
                     a.Outcome,
+                    plan = a.Plan is { } plan ? System.Text.Json.JsonDocument.Parse(plan).RootElement : (System.Text.Json.JsonElement?)null,
+                    a.Before,
+                    a.After,
                 }),
                 acknowledgments = timeline.Acknowledgments.Select(k => new { k.By, k.Channel, k.Answer, at = Rfc3339.Format(k.At) }),
             });

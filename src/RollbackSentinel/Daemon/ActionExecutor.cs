@@ -7,12 +7,17 @@ using RollbackSentinel.Telemetry;
 namespace RollbackSentinel.Daemon;
 
 /// <summary>
-/// Runs the action of an opened incident exactly once: marked started in the store just before it runs
-/// (a crash from here on leaves it "interrupted", never re-run by itself), completed with its outcome after.
+/// Runs the action of an opened incident exactly once. A rollback is first planned (reads only: which
+/// revision or weights to return to) and the plan stored with the action; the first stored plan is the one
+/// every later attempt uses. Then the action is marked started in the store just before it runs (a crash from
+/// here on leaves it "interrupted", never re-run by itself) and completed after, with the state before and
+/// after. Dry-run rollbacks are planned too, and what they would have done is recorded. A rollback that fails
+/// is paged to humans and not retried.
 /// </summary>
 internal sealed partial class ActionExecutor(
     IIncidentStore store,
     IEnumerable<IRollbackAction> adapters,
+    IHumanPager pager,
     SentinelMetrics metrics,
     TimeProvider time,
     IHostApplicationLifetime lifetime,
@@ -26,9 +31,35 @@ internal sealed partial class ActionExecutor(
     public async Task ExecuteAsync(Policy policy, OpenedIncident opened, Decision decision, CancellationToken cancellationToken)
     {
         var action = opened.Action;
+        if (action.Status == ActionStatus.Skipped && opened.Incident.DryRun && decision.Action == TriggerAction.Rollback && action.Plan is null)
+        {
+            await DryRunAsync(policy, opened, decision, cancellationToken).ConfigureAwait(false);
+            return;
+        }
+
         if (action.Status != ActionStatus.Pending)
         {
-            return; // dry-run (skipped) or already handled
+            return; // already handled
+        }
+
+        // A started action is let finish when the daemon stops, up to its own timeout: cancelling a rollback
+        // half-way leaves a worse state than letting it complete.
+        using var timeout = CancellationTokenSource.CreateLinkedTokenSource(lifetime.ApplicationStopped);
+        timeout.CancelAfter(ActionTimeout);
+
+        IRollbackAction? adapter = null;
+        ActionPlan? plan = null;
+        string? refusal = null;
+        if (decision.Action == TriggerAction.Rollback)
+        {
+            if (!_adapters.TryGetValue(policy.Target.Kind, out adapter))
+            {
+                refusal = $"no '{policy.Target.Kind}' rollback adapter is available in this build";
+            }
+            else
+            {
+                (plan, refusal) = await PlanOnceAsync(adapter, Request(policy, opened, decision), action, timeout.Token).ConfigureAwait(false);
+            }
         }
 
         if (!await store.MarkActionStartedAsync(action.Id, time.GetUtcNow(), cancellationToken).ConfigureAwait(false))
@@ -38,14 +69,11 @@ internal sealed partial class ActionExecutor(
 
         ActionResult result;
         var status = ActionStatus.Failed;
-
-        // A started action is let finish when the daemon stops, up to its own timeout: cancelling a rollback
-        // half-way leaves a worse state than letting it complete.
-        using var timeout = CancellationTokenSource.CreateLinkedTokenSource(lifetime.ApplicationStopped);
-        timeout.CancelAfter(ActionTimeout);
         try
         {
-            result = await RunAsync(policy, opened, decision, timeout.Token).ConfigureAwait(false);
+            result = refusal is not null ? ActionResult.Failure(refusal)
+                : adapter is null ? Notified(decision)
+                : await adapter.ExecuteAsync(Request(policy, opened, decision), plan!, dryRun: false, timeout.Token).ConfigureAwait(false);
             status = result.Succeeded ? ActionStatus.Succeeded : ActionStatus.Failed;
         }
         catch (OperationCanceledException)
@@ -53,44 +81,112 @@ internal sealed partial class ActionExecutor(
             result = ActionResult.Failure($"the action did not finish within {ActionTimeout.TotalMinutes:0} minutes or the daemon stopped; its effect is unknown");
             status = ActionStatus.Interrupted;
         }
+        catch (ActionFailedException e)
+        {
+            result = ActionResult.Failure(e.Message);
+        }
         catch (Exception e)
         {
             result = ActionResult.Failure($"the adapter failed: {e.GetType().Name}: {e.Message}");
         }
 
-        await store.CompleteActionAsync(action.Id, status, result.Outcome, time.GetUtcNow(), CancellationToken.None).ConfigureAwait(false);
+        await store.CompleteActionAsync(
+            action.Id,
+            new ActionCompletion(status, result.Outcome) { Before = result.Before ?? plan?.Before, After = result.After },
+            time.GetUtcNow(),
+            CancellationToken.None).ConfigureAwait(false);
         metrics.RecordAction(policy.Name, action.Kind, status);
         if (status == ActionStatus.Succeeded)
         {
-            LogActed(action.Kind, policy.Name, decision.Trigger, opened.Incident.Id, result.Outcome);
+            LogActed(action.Kind, policy.Name, decision.Trigger, opened.Incident.Id, result.Outcome, result.Before ?? plan?.Before, result.After);
+            return;
         }
-        else
-        {
-            LogActionFailed(action.Kind, policy.Name, decision.Trigger, opened.Incident.Id, status, result.Outcome);
-        }
+
+        LogActionFailed(action.Kind, policy.Name, decision.Trigger, opened.Incident.Id, status, result.Outcome);
+        await pager.PageAsync(opened.Incident, $"{action.Kind} of {action.Target} {(status == ActionStatus.Interrupted ? "was interrupted" : "failed")}: {result.Outcome}", CancellationToken.None).ConfigureAwait(false);
     }
 
-    private Task<ActionResult> RunAsync(Policy policy, OpenedIncident opened, Decision decision, CancellationToken cancellationToken)
+    /// <summary>
+    /// The stored plan, or a new one stored now: of two sentinels sharing a store, or a retry after a crash,
+    /// the first plan wins and both act toward it. A plan that cannot be made is the action's failure reason.
+    /// </summary>
+    private async Task<(ActionPlan? Plan, string? Refusal)> PlanOnceAsync(IRollbackAction adapter, ActionRequest request, ActionRecord action, CancellationToken cancellationToken)
     {
-        var request = new ActionRequest(policy, opened.Incident, decision, opened.Action.IdempotencyKey);
-        if (decision.Action != TriggerAction.Rollback)
+        try
         {
-            // Paging humans (Slack, PagerDuty, Alertmanager) comes with its own issue; until then the log and
-            // the incident record are the notification.
-            return Task.FromResult(ActionResult.Changed($"{decision.Action.ToString().ToLowerInvariant()} recorded and logged; no pager is configured", null, null));
-        }
+            if (action.Plan is null)
+            {
+                var fresh = await adapter.PlanAsync(request, cancellationToken).ConfigureAwait(false);
+                var stored = await store.SavePlanAsync(action.Id, fresh.ToJson(), CancellationToken.None).ConfigureAwait(false);
+                action = action with { Plan = stored };
+                LogPlanned(request.Policy.Name, request.Incident.Id, fresh.Summary);
+            }
 
-        return _adapters.TryGetValue(policy.Target.Kind, out var adapter)
-            ? PlanAndExecuteAsync(adapter, request, cancellationToken)
-            : Task.FromResult(ActionResult.Failure($"no '{policy.Target.Kind}' rollback adapter is available in this build"));
+            return (ActionPlan.FromJson(action.Plan), null);
+        }
+        catch (ActionFailedException e)
+        {
+            return (null, $"could not decide what to roll back to: {e.Message}");
+        }
+        catch (System.Text.Json.JsonException e)
+        {
+            return (null, $"the stored plan cannot be read: {e.Message}");
+        }
+        catch (OperationCanceledException) when (!cancellationToken.IsCancellationRequested || lifetime.ApplicationStopped.IsCancellationRequested)
+        {
+            throw;
+        }
+        catch (OperationCanceledException)
+        {
+            return (null, $"planning did not finish within {ActionTimeout.TotalMinutes:0} minutes");
+        }
     }
 
-    private static async Task<ActionResult> PlanAndExecuteAsync(IRollbackAction adapter, ActionRequest request, CancellationToken cancellationToken) =>
-        await adapter.ExecuteAsync(request, await adapter.PlanAsync(request, cancellationToken).ConfigureAwait(false), dryRun: false, cancellationToken).ConfigureAwait(false);
+    /// <summary>Dry-run: plans (reads only) and records what the rollback would have done, once.</summary>
+    private async Task DryRunAsync(Policy policy, OpenedIncident opened, Decision decision, CancellationToken cancellationToken)
+    {
+        if (!_adapters.TryGetValue(policy.Target.Kind, out var adapter))
+        {
+            return;
+        }
 
-    [LoggerMessage(EventId = 300, Level = LogLevel.Warning, Message = "Action {Kind} for {Policy}/{Trigger} (incident {Incident}) done: {Outcome}")]
-    private partial void LogActed(string kind, string policy, string trigger, long incident, string outcome);
+        var request = Request(policy, opened, decision);
+        ActionPlan plan;
+        ActionResult result;
+        try
+        {
+            plan = await adapter.PlanAsync(request, cancellationToken).ConfigureAwait(false);
+            result = await adapter.ExecuteAsync(request, plan, dryRun: true, cancellationToken).ConfigureAwait(false);
+        }
+        catch (ActionFailedException e)
+        {
+            plan = new ActionPlan("nothing: the rollback could not be planned");
+            result = ActionResult.Failure($"dry-run: a rollback would fail: {e.Message}");
+        }
+
+        if (await store.RecordDryRunAsync(opened.Action.Id, plan.ToJson(), result.Outcome, time.GetUtcNow(), cancellationToken).ConfigureAwait(false))
+        {
+            LogDryRun(policy.Name, decision.Trigger, opened.Incident.Id, result.Outcome);
+        }
+    }
+
+    private static ActionRequest Request(Policy policy, OpenedIncident opened, Decision decision) =>
+        new(policy, opened.Incident, decision, opened.Action.IdempotencyKey);
+
+    // Paging humans through Slack, PagerDuty and Alertmanager comes with its own issue; until then the log and
+    // the incident record are the notification.
+    private static ActionResult Notified(Decision decision) =>
+        ActionResult.Changed($"{decision.Action.ToString().ToLowerInvariant()} recorded and logged; no pager is configured", null, null);
+
+    [LoggerMessage(EventId = 300, Level = LogLevel.Warning, Message = "Action {Kind} for {Policy}/{Trigger} (incident {Incident}) done: {Outcome} (before: {Before}; after: {After})")]
+    private partial void LogActed(string kind, string policy, string trigger, long incident, string outcome, string? before, string? after);
 
     [LoggerMessage(EventId = 301, Level = LogLevel.Error, Message = "Action {Kind} for {Policy}/{Trigger} (incident {Incident}) {Status}: {Outcome}")]
     private partial void LogActionFailed(string kind, string policy, string trigger, long incident, ActionStatus status, string outcome);
+
+    [LoggerMessage(EventId = 302, Level = LogLevel.Information, Message = "Rollback of {Policy} (incident {Incident}) planned: {Plan}")]
+    private partial void LogPlanned(string policy, long incident, string plan);
+
+    [LoggerMessage(EventId = 303, Level = LogLevel.Warning, Message = "Dry-run of {Policy}/{Trigger} (incident {Incident}): {Outcome}")]
+    private partial void LogDryRun(string policy, string trigger, long incident, string outcome);
 }

@@ -62,6 +62,7 @@ internal static class DaemonHost
             .ConfigurePrimaryHttpMessageHandler(WebhookRollbackAction.CreateHandler);
         services.AddSingleton<IRollbackAction>(sp => sp.GetRequiredService<WebhookRollbackAction>());
 
+        services.AddSingleton<IHumanPager, LogPager>();
         services.AddSingleton<ActionExecutor>();
         services.AddSingleton<PolicyEvaluationService>();
         services.AddSingleton<PolicyScheduler>();

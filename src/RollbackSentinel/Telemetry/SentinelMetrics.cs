@@ -36,6 +36,7 @@ public sealed class SentinelMetrics : IDisposable
     private readonly Histogram<double> _evaluationDuration;
     private readonly Counter<long> _evaluationFailures;
     private readonly Counter<long> _actions;
+    private readonly Counter<long> _pages;
     private readonly Counter<long> _ruleLoadErrors;
     private readonly Counter<long> _backendErrors;
     private readonly Histogram<double> _backendDuration;
@@ -68,6 +69,8 @@ public sealed class SentinelMetrics : IDisposable
             Names.EvaluationFailures, "{evaluation}", "Policy evaluations that produced no verdicts, by reason (timeout, error); the policy's state did not advance.");
         _actions = meter.CreateCounter<long>(
             Names.Actions, "{action}", "Actions run, by adapter kind and outcome (succeeded, failed, interrupted).");
+        _pages = meter.CreateCounter<long>(
+            Names.Pages, "{page}", "Pages sent to humans because an action failed or was interrupted.");
         _ruleLoadErrors = meter.CreateCounter<long>(
             Names.RuleLoadErrors, "{error}", "Loads of a rule file that found errors; the last good version of the file keeps running.");
         meter.CreateObservableGauge(
@@ -135,6 +138,9 @@ public sealed class SentinelMetrics : IDisposable
 
     private void RecordAction(string policy, string kind, string outcome) =>
         _actions.Add(1, new(Labels.Policy, policy), new(Labels.Kind, kind), new(Labels.Outcome, outcome));
+
+    /// <summary>Counts a page to humans about <paramref name="policy"/> (an action failed or was interrupted).</summary>
+    public void RecordPage(string policy) => _pages.Add(1, new KeyValuePair<string, object?>(Labels.Policy, policy));
 
     /// <summary>Counts a load of <paramref name="file"/> that found errors.</summary>
     public void RecordRuleLoadError(string file) =>
@@ -291,6 +297,7 @@ public sealed class SentinelMetrics : IDisposable
         public const string EvaluationDuration = "rollback_sentinel_evaluation_duration_seconds";
         public const string EvaluationFailures = "rollback_sentinel_evaluation_failures_total";
         public const string Actions = "rollback_sentinel_actions_total";
+        public const string Pages = "rollback_sentinel_pages_total";
         public const string RuleLoadErrors = "rollback_sentinel_rule_load_errors_total";
         public const string RulesValid = "rollback_sentinel_rules_valid";
         public const string BackendRequestErrors = "rollback_sentinel_backend_request_errors_total";

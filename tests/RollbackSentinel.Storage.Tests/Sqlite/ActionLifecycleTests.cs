@@ -190,11 +190,70 @@ public sealed class ActionLifecycleTests : IAsyncLifetime
     }
 
     [Fact]
+    public async Task SavePlan_FirstPlanWins_LaterPlansGetItBack()
+    {
+        var opened = await OpenAsync(Cart);
+
+        var first = await _store.SavePlanAsync(opened.Action.Id, "{\"to\":2}", None);
+        var second = await _store.SavePlanAsync(opened.Action.Id, "{\"to\":3}", None);
+
+        Assert.Equal("{\"to\":2}", first);
+        Assert.Equal("{\"to\":2}", second);
+        Assert.Equal("{\"to\":2}", Assert.Single((await _store.GetIncidentAsync(opened.Incident.Id, None))!.Actions).Plan);
+        await Assert.ThrowsAsync<KeyNotFoundException>(() => _store.SavePlanAsync(12345, "{}", None));
+    }
+
+    [Fact]
+    public async Task Complete_WithBeforeAndAfter_KeepsBoth()
+    {
+        var opened = await OpenAsync(Cart);
+        await _store.MarkActionStartedAsync(opened.Action.Id, T0.AddSeconds(1), None);
+
+        await _store.CompleteActionAsync(
+            opened.Action.Id,
+            new ActionCompletion(ActionStatus.Succeeded, "rolled back from revision 3 to 2") { Before = "revision 3", After = "revision 4 (template of 2)" },
+            T0.AddSeconds(30),
+            None);
+
+        var action = Assert.Single((await _store.GetIncidentAsync(opened.Incident.Id, None))!.Actions);
+        Assert.Equal(("revision 3", "revision 4 (template of 2)"), (action.Before, action.After));
+        Assert.Equal("rolled back from revision 3 to 2", action.Outcome);
+    }
+
+    [Fact]
+    public async Task RecordDryRun_SkippedAction_RecordsPlanAndOutcomeOnce()
+    {
+        var opened = Assert.Single(await _store.CommitEvaluationAsync(Commit(T0, Act(T0, Cart, dryRun: true)), None));
+        Assert.Equal(ActionStatus.Skipped, opened.Action.Status);
+
+        Assert.True(await _store.RecordDryRunAsync(opened.Action.Id, "{\"to\":2}", "dry-run: would roll back to 2", T0.AddSeconds(1), None));
+        Assert.False(await _store.RecordDryRunAsync(opened.Action.Id, "{\"to\":3}", "dry-run: would roll back to 3", T0.AddSeconds(2), None));
+
+        var timeline = (await _store.GetIncidentAsync(opened.Incident.Id, None))!;
+        var action = Assert.Single(timeline.Actions);
+        Assert.Equal((ActionStatus.Skipped, "{\"to\":2}", "dry-run: would roll back to 2"), (action.Status, action.Plan, action.Outcome));
+        Assert.Equal(
+            new IncidentEvent(opened.Incident.Id, T0.AddSeconds(1), IncidentEventKinds.DryRun, "rollback kubectl/checkout/shop: dry-run: would roll back to 2"),
+            timeline.Events[^1]);
+        Assert.Equal(IncidentStatus.Acted, timeline.Incident.Status);
+    }
+
+    [Fact]
+    public async Task RecordDryRun_PendingAction_IsRefused()
+    {
+        var opened = await OpenAsync(Cart);
+
+        Assert.False(await _store.RecordDryRunAsync(opened.Action.Id, "{}", "dry-run", T0.AddSeconds(1), None));
+        Assert.Null(Assert.Single((await _store.GetIncidentAsync(opened.Incident.Id, None))!.Actions).Plan);
+    }
+
+    [Fact]
     public async Task Reopen_EverythingCommittedIsStillThere()
     {
         var opened = await OpenAsync(Cart);
         await _store.MarkActionStartedAsync(opened.Action.Id, T0.AddSeconds(1), None);
-        await _store.CompleteActionAsync(opened.Action.Id, ActionStatus.Succeeded, "rolled back", T0.AddSeconds(20), None);
+        await _store.SavePlanAsync(opened.Action.Id, "{\"to\":2}", None);
+        await _store.CompleteActionAsync(opened.Action.Id, new ActionCompletion(ActionStatus.Succeeded, "rolled back") { Before = "b", After = "a" }, T0.AddSeconds(20), None);
         await _store.AddAcknowledgmentAsync(new Acknowledgment(opened.Incident.Id, "alice", "slack", "ack", T0.AddSeconds(25)), None);
         var before = (await _store.GetIncidentAsync(opened.Incident.Id, None))!;
         var state = await _store.LoadStateAsync(Policy, None);

@@ -1,3 +1,4 @@
+using RollbackSentinel.Core.Incidents;
 using Microsoft.Data.Sqlite;
 using RollbackSentinel.Core.State;
 using RollbackSentinel.Storage.Sqlite;
@@ -23,8 +24,8 @@ public sealed class SchemaTests : IAsyncLifetime
         Assert.Contains("ix_evaluations_at", _db.Rows("SELECT name FROM sqlite_master WHERE type = 'index'").Select(r => r[0]));
 
         var versions = _db.Rows("SELECT version, applied_at FROM schema_version");
-        Assert.Equal([["1", "2026-11-20T14:30:00.0000000Z"]], versions);
-        Assert.Equal(1L, _db.Scalar<long>("PRAGMA user_version"));
+        Assert.Equal([["1", "2026-11-20T14:30:00.0000000Z"], ["2", "2026-11-20T14:30:00.0000000Z"]], versions);
+        Assert.Equal(2L, _db.Scalar<long>("PRAGMA user_version"));
         Assert.Equal("wal", _db.Scalar<string>("PRAGMA journal_mode"));
     }
 
@@ -39,10 +40,36 @@ public sealed class SchemaTests : IAsyncLifetime
         var second = await _db.OpenStoreAsync();
         await second.InitializeAsync(None);
 
-        Assert.Equal([["1", "2026-11-20T14:30:00.0000000Z"]], _db.Rows("SELECT version, applied_at FROM schema_version"));
+        Assert.Equal([["1", "2026-11-20T14:30:00.0000000Z"], ["2", "2026-11-20T14:30:00.0000000Z"]], _db.Rows("SELECT version, applied_at FROM schema_version"));
         var incident = Assert.Single(await second.ListIncidentsAsync(null, 10, None));
         Assert.Equal(T0, incident.OpenedAt);
         Assert.NotNull(await second.LoadStateAsync(Policy, None));
+    }
+
+    [Fact]
+    public async Task Initialize_DatabaseAtVersion1_MigratesToPlansAndKeepsItsActions()
+    {
+        // A store written by the first release: schema version 1, with an incident and its pending action.
+        var v1 = new SqliteIncidentStore(SqliteIncidentStore.ForPath(_db.FilePath), _db.Clock, [SqliteSchema.Migrations[0]]);
+        await v1.InitializeAsync(None);
+        await v1.DisposeAsync();
+        _db.Execute("""
+            INSERT INTO incidents (id, policy, trigger, labels, labels_key, action, dry_run, status, opened_at, updated_at, summary, evidence, open_key)
+            VALUES (1, 'checkout', 'errors', '{}', '', 'rollback', 0, 'Open', '2026-11-20T14:30:00.0000000Z', '2026-11-20T14:30:00.0000000Z', 's', '{}', 'k');
+            INSERT INTO actions (id, incident_id, kind, target, idempotency_key, status, created_at)
+            VALUES (1, 1, 'rollback', 'kubectl/checkout/shop', 'key-1', 'Pending', '2026-11-20T14:30:00.0000000Z');
+            """);
+        _db.Clock.Advance(TimeSpan.FromDays(3));
+
+        var current = await _db.OpenStoreAsync();
+        var plan = await current.SavePlanAsync(1, "{\"summary\":\"undo\"}", None);
+
+        Assert.Equal("{\"summary\":\"undo\"}", plan);
+        Assert.Equal(2L, _db.Scalar<long>("PRAGMA user_version"));
+        Assert.Equal(["2", "2026-11-23T14:30:00.0000000Z"], _db.Rows("SELECT version, applied_at FROM schema_version ORDER BY version")[1]);
+        var action = Assert.Single((await current.GetIncidentAsync(1, None))!.Actions);
+        Assert.Equal(("key-1", ActionStatus.Pending, plan, null, null), (action.IdempotencyKey, action.Status, action.Plan, action.Before, action.After));
+        await current.DisposeAsync();
     }
 
     [Fact]
@@ -60,9 +87,9 @@ public sealed class SchemaTests : IAsyncLifetime
         Assert.Contains("InitializeAsync", notReady.Message, StringComparison.Ordinal);
         await older.DisposeAsync();
 
-        Assert.Contains("schema version 7, newer than the 1 this build", error.Message, StringComparison.Ordinal);
+        Assert.Contains("schema version 7, newer than the 2 this build", error.Message, StringComparison.Ordinal);
         Assert.Contains(_db.FilePath, error.Message, StringComparison.Ordinal);
-        Assert.Equal(["1", "7"], _db.Rows("SELECT version FROM schema_version ORDER BY version").Select(r => r[0]));
+        Assert.Equal(["1", "2", "7"], _db.Rows("SELECT version FROM schema_version ORDER BY version").Select(r => r[0]));
     }
 
     [Fact]
@@ -79,24 +106,25 @@ public sealed class SchemaTests : IAsyncLifetime
     [Fact]
     public async Task Migrate_StepThatFails_RollsBackThatStepOnly_AndAFixedStepAppliesLater()
     {
-        Migration broken = new(2, "broken", "CREATE TABLE extra (a TEXT); INSERT INTO no_such_table VALUES (1);");
+        Migration broken = new(3, "broken", "CREATE TABLE extra (a TEXT); INSERT INTO no_such_table VALUES (1);");
         var builder = new SqliteConnectionStringBuilder { DataSource = _db.FilePath };
         await using (var store = new SqliteIncidentStore(builder, _db.Clock, [.. SqliteSchema.Migrations, broken]))
         {
             await Assert.ThrowsAsync<SqliteException>(() => store.InitializeAsync(None));
         }
 
-        Assert.Equal(["1"], _db.Rows("SELECT version FROM schema_version").Select(r => r[0]));
+        Assert.Equal(["1", "2"], _db.Rows("SELECT version FROM schema_version ORDER BY version").Select(r => r[0]));
         Assert.Equal(0L, _db.Scalar<long>("SELECT COUNT(*) FROM sqlite_master WHERE name = 'extra'"));
 
-        Migration fixedStep = new(2, "extra table", "CREATE TABLE extra (a TEXT);");
+        Migration fixedStep = new(3, "extra table", "CREATE TABLE extra (a TEXT);");
         await using (var store = new SqliteIncidentStore(builder, _db.Clock, [.. SqliteSchema.Migrations, fixedStep]))
         {
             await store.InitializeAsync(None);
         }
 
-        Assert.Equal([["1", "policy state, evaluation history, incidents with events, actions and acknowledgments"], ["2", "extra table"]], _db.Rows("SELECT version, description FROM schema_version ORDER BY version"));
-        Assert.Equal(2L, _db.Scalar<long>("PRAGMA user_version"));
+        Assert.Equal(["1", "2", "3"], _db.Rows("SELECT version, description FROM schema_version ORDER BY version").Select(r => r[0]));
+        Assert.Equal("extra table", _db.Rows("SELECT description FROM schema_version WHERE version = 3")[0][0]);
+        Assert.Equal(3L, _db.Scalar<long>("PRAGMA user_version"));
     }
 
     [Fact]
