@@ -53,7 +53,7 @@ public sealed class ProcessCommandRunner(IReadOnlyDictionary<string, string?>? e
     public async Task<CommandOutput> RunAsync(CommandLine command, TimeSpan timeout, CancellationToken cancellationToken)
     {
         ArgumentNullException.ThrowIfNull(command);
-        var info = new ProcessStartInfo(command.FileName)
+        var info = new ProcessStartInfo(Resolve(command.FileName))
         {
             RedirectStandardOutput = true,
             RedirectStandardError = true,
@@ -101,6 +101,29 @@ public sealed class ProcessCommandRunner(IReadOnlyDictionary<string, string?>? e
         }
 
         return new CommandOutput(process.ExitCode, await stdout.ConfigureAwait(false), await stderr.ConfigureAwait(false));
+    }
+
+    /// <summary>
+    /// A bare program name is looked up on the PATH the child will get (when this runner overrides it), not
+    /// only on this process's own: .NET resolves names against the parent's PATH.
+    /// </summary>
+    private string Resolve(string fileName)
+    {
+        if (fileName.Contains('/', StringComparison.Ordinal) || environment is null || !environment.TryGetValue("PATH", out var path) || path is null)
+        {
+            return fileName;
+        }
+
+        foreach (var dir in path.Split(':', StringSplitOptions.RemoveEmptyEntries))
+        {
+            var candidate = System.IO.Path.Combine(dir, fileName);
+            if (File.Exists(candidate))
+            {
+                return candidate;
+            }
+        }
+
+        return fileName;
     }
 
     private static void Kill(Process process)
