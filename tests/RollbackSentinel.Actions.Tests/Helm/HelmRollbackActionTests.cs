@@ -1,0 +1,346 @@
+using System.Text.Json.Nodes;
+using RollbackSentinel.Actions.Helm;
+using RollbackSentinel.Actions.Processes;
+using RollbackSentinel.Core.Evaluation;
+using RollbackSentinel.Core.Incidents;
+using RollbackSentinel.Core.Metrics;
+using RollbackSentinel.Core.Policies;
+using RollbackSentinel.Core.State;
+using RollbackSentinel.Testing.Time;
+
+namespace RollbackSentinel.Actions.Tests.Helm;
+
+public sealed class HelmRollbackActionTests : IDisposable
+{
+    private static readonly DateTimeOffset T0 = new(2026, 11, 20, 10, 0, 0, TimeSpan.Zero);
+
+    private static readonly string[] History = ["history", "shop", "--namespace", "prod", "--kube-context", "prod-eu", "-o", "json", "--max", "50"];
+    private static readonly string[] Rollback3 = ["rollback", "shop", "3", "--namespace", "prod", "--kube-context", "prod-eu", "--wait", "--timeout", "300s"];
+    private readonly FakeHelm _helm = new();
+
+    private string Rollback3Text => $"helm rollback shop 3 --namespace prod --kube-context prod-eu --wait --timeout 300s";
+
+    public void Dispose() => _helm.Dispose();
+
+    private static string[] Values(int revision) =>
+        ["get", "values", "shop", "--namespace", "prod", "--kube-context", "prod-eu", "--revision", revision.ToString(System.Globalization.CultureInfo.InvariantCulture), "-o", "json"];
+
+    private static JsonObject ValuesOf(string tag) => new() { ["replicas"] = 3, ["image"] = new JsonObject { ["tag"] = tag } };
+
+    private static ActionRequest Request(HelmTarget? target = null)
+    {
+        target ??= new HelmTarget(Template.Parse("{{ labels.release }}"))
+        {
+            Namespace = Template.Parse("{{ labels.namespace }}"),
+            KubeContext = "prod-eu",
+            Timeout = TimeSpan.FromMinutes(5),
+        };
+        var labels = LabelSet.From([new("release", "shop"), new("namespace", "prod")]);
+        var policy = new Policy
+        {
+            Name = "shop",
+            Target = target,
+            Schedule = new IntervalSchedule(TimeSpan.FromSeconds(15)),
+            Triggers = [new Trigger { Name = "errors", Condition = new ThresholdCondition("q", ComparisonOperator.GreaterThan, 1) }],
+        };
+        var verdict = new Verdict { Kind = VerdictKind.Breach, Reason = VerdictReason.ThresholdExceeded, Labels = labels, Value = 2, Threshold = 1, Summary = "value 2 > 1" };
+        var decision = new Decision { Policy = "shop", Trigger = "errors", Labels = labels, At = T0, Kind = DecisionKind.Act, Action = TriggerAction.Rollback, Verdict = verdict };
+        var incident = new Incident
+        {
+            Id = 7, Policy = "shop", Trigger = "errors", Labels = labels, Action = TriggerAction.Rollback, Status = IncidentStatus.Acting,
+            OpenedAt = T0, UpdatedAt = T0, Summary = "value 2 > 1", EvidenceJson = "{}",
+        };
+        return new ActionRequest(policy, incident, decision, "rs-key-1");
+    }
+
+    private HelmRollbackAction Adapter(HelmOptions? options = null, ICommandRunner? runner = null) =>
+        new(runner ?? _helm.Runner, options ?? new HelmOptions { Path = "helm", RetryBaseDelay = TimeSpan.Zero }, new ManualTimeProvider(T0));
+
+    /// <summary>The bad release: revision 5 deployed, 4 failed, 3 the last good one.</summary>
+    private void BadRelease()
+    {
+        _helm.Revision("shop", 1, "superseded", "shop-1.3.0", "Install complete", ValuesOf("1.3.0"))
+            .Revision("shop", 2, "superseded", "shop-1.3.1", "Upgrade complete", ValuesOf("1.3.1"))
+            .Revision("shop", 3, "superseded", "shop-1.4.0", "Upgrade complete", ValuesOf("1.4.0"))
+            .Revision("shop", 4, "failed", "shop-1.5.0", "Upgrade \"shop\" failed: timed out waiting for the condition", ValuesOf("1.5.0"))
+            .Revision("shop", 5, "deployed", "shop-1.5.0", "Upgrade complete", ValuesOf("1.5.0"));
+    }
+
+    private static void AssertCalls(IReadOnlyList<string[]> actual, params string[][] expected) =>
+        Assert.Equal(expected.Select(c => string.Join(" | ", c)), actual.Select(c => string.Join(" | ", c)));
+
+    [Fact]
+    public async Task Plan_BadRevisionAfterAFailedOne_ReturnsToTheLastDeployedRevision()
+    {
+        BadRelease();
+
+        var plan = await Adapter().PlanAsync(Request(), CancellationToken.None);
+
+        Assert.Equal("roll release shop in prod back from revision 5 (shop-1.5.0) to revision 3 (shop-1.4.0)", plan.Summary);
+        Assert.Equal([Rollback3Text], plan.Steps);
+        Assert.Equal("revision 5 (shop-1.5.0)", plan.Before);
+        Assert.Equal("5", plan.Fact("fromRevision"));
+        Assert.Equal("shop-1.5.0", plan.Fact("fromChart"));
+        Assert.Equal("3", plan.Fact("toRevision"));
+        Assert.Equal("shop-1.4.0", plan.Fact("toChart"));
+        AssertCalls(_helm.Calls, History);
+    }
+
+    [Fact]
+    public async Task Execute_RollsBackOnceAndVerifies_ThenASecondRunAndASecondSentinelChangeNothing()
+    {
+        BadRelease();
+        var adapter = Adapter();
+        // Executed from the plan as stored with the incident.
+        var plan = ActionPlan.FromJson((await adapter.PlanAsync(Request(), CancellationToken.None)).ToJson());
+        _helm.ClearCalls();
+
+        var result = await adapter.ExecuteAsync(Request(), plan, dryRun: false, CancellationToken.None);
+
+        Assert.Equal(ActionEffect.Changed, result.Effect);
+        Assert.Equal("revision 5 (shop-1.5.0)", result.Before);
+        Assert.Equal("revision 6 = rollback to 3 (shop-1.4.0)", result.After);
+        Assert.Equal("rolled release shop in prod back from revision 5 (shop-1.5.0) to revision 3 (shop-1.4.0): now revision 6 = rollback to 3 (shop-1.4.0)", result.Outcome);
+        AssertCalls(_helm.Calls, History, Rollback3, History);
+        var history = _helm.History("shop");
+        Assert.Equal(6, history.Count);
+        Assert.Equal("Rollback to 3", (string)history[5]["description"]!);
+        Assert.Equal("deployed", (string)history[5]["status"]!);
+        Assert.Equal("superseded", (string)history[4]["status"]!);
+
+        // The same plan again (a retry, a restart): the release runs revision 3's chart and values already.
+        _helm.ClearCalls();
+        var again = await adapter.ExecuteAsync(Request(), plan, dryRun: false, CancellationToken.None);
+
+        Assert.Equal(ActionEffect.Unchanged, again.Effect);
+        Assert.Equal("release shop in prod already runs the chart and values of revision 3 (revision 6 = rollback to 3 (shop-1.4.0)): nothing to do", again.Outcome);
+        AssertCalls(_helm.Calls, History, Values(3), Values(6));
+
+        // A second sentinel planning afterwards: never a second rollback, never further back.
+        _helm.ClearCalls();
+        var second = await adapter.PlanAsync(Request(), CancellationToken.None);
+        Assert.Empty(second.Steps);
+        Assert.Equal("leave release shop in prod as it is: it already runs a rollback (revision 6: Rollback to 3)", second.Summary);
+        var secondResult = await adapter.ExecuteAsync(Request(), second, dryRun: false, CancellationToken.None);
+        Assert.Equal(ActionEffect.Unchanged, secondResult.Effect);
+        AssertCalls(_helm.Calls, History);
+        Assert.Equal(6, _helm.History("shop").Count);
+    }
+
+    [Fact]
+    public async Task Execute_ReleaseAlreadyAtTheTargetsChartAndValues_IsUnchanged()
+    {
+        BadRelease();
+        var adapter = Adapter();
+        var plan = await adapter.PlanAsync(Request(), CancellationToken.None);
+        // Someone upgraded back to 1.4.0 with 3's values by hand meanwhile.
+        var revisions = _helm.History("shop");
+        revisions[4]["status"] = "superseded";
+        _helm.Save();
+        _helm.Revision("shop", 6, "deployed", "shop-1.4.0", "Upgrade complete", ValuesOf("1.4.0"));
+        _helm.ClearCalls();
+
+        var result = await adapter.ExecuteAsync(Request(), plan, dryRun: false, CancellationToken.None);
+
+        Assert.Equal(ActionEffect.Unchanged, result.Effect);
+        Assert.Equal("revision 6 (shop-1.4.0)", result.Before);
+        Assert.Equal("revision 6 (shop-1.4.0)", result.After);
+        AssertCalls(_helm.Calls, History, Values(3), Values(6));
+    }
+
+    [Fact]
+    public async Task Execute_SameChartButOtherValues_IsAMovedOnFailure()
+    {
+        BadRelease();
+        var adapter = Adapter();
+        var plan = await adapter.PlanAsync(Request(), CancellationToken.None);
+        _helm.History("shop")[4]["status"] = "superseded";
+        _helm.Save();
+        _helm.Revision("shop", 6, "deployed", "shop-1.4.0", "Upgrade complete", new JsonObject { ["replicas"] = 5, ["image"] = new JsonObject { ["tag"] = "1.4.0" } });
+        _helm.ClearCalls();
+
+        var result = await adapter.ExecuteAsync(Request(), plan, dryRun: false, CancellationToken.None);
+
+        Assert.Equal(ActionEffect.Failed, result.Effect);
+        Assert.StartsWith("the release moved on since the incident was decided (now revision 6 (shop-1.4.0)", result.Outcome);
+        AssertCalls(_helm.Calls, History, Values(3), Values(6));
+    }
+
+    [Fact]
+    public async Task Execute_ReleaseMovedOn_FailsAndDoesNothing()
+    {
+        BadRelease();
+        var adapter = Adapter();
+        var plan = await adapter.PlanAsync(Request(), CancellationToken.None);
+        _helm.History("shop")[4]["status"] = "superseded";
+        _helm.Save();
+        _helm.Revision("shop", 6, "deployed", "shop-1.6.0", "Upgrade complete", ValuesOf("1.6.0"));
+        _helm.ClearCalls();
+
+        var result = await adapter.ExecuteAsync(Request(), plan, dryRun: false, CancellationToken.None);
+
+        Assert.Equal(ActionEffect.Failed, result.Effect);
+        Assert.Equal("the release moved on since the incident was decided (now revision 6 (shop-1.6.0); the plan was to roll back revision 5 to 3): nothing done", result.Outcome);
+        Assert.Equal("revision 6 (shop-1.6.0)", result.Before);
+        AssertCalls(_helm.Calls, History);
+    }
+
+    [Fact]
+    public async Task Plan_NoEarlierDeployedRevision_FailsClearly()
+    {
+        _helm.Revision("shop", 1, "failed", "shop-1.0.0", "Install failed")
+            .Revision("shop", 2, "deployed", "shop-1.0.1", "Install complete");
+
+        var e = await Assert.ThrowsAsync<ActionFailedException>(() => Adapter().PlanAsync(Request(), CancellationToken.None));
+
+        Assert.Equal("release shop in prod has no earlier deployed revision to roll back to (it runs revision 2 (shop-1.0.1); none of the 1 revisions before it in the last 50 was deployed)", e.Message);
+        AssertCalls(_helm.Calls, History);
+    }
+
+    [Fact]
+    public async Task Plan_PendingOperationNewerThanTheDeployedRevision_Fails()
+    {
+        BadRelease();
+        _helm.Revision("shop", 6, "pending-upgrade", "shop-1.6.0", "Preparing upgrade");
+
+        var e = await Assert.ThrowsAsync<ActionFailedException>(() => Adapter().PlanAsync(Request(), CancellationToken.None));
+
+        Assert.Equal("release shop in prod has an operation in progress (revision 6 is pending-upgrade: Preparing upgrade); not acting while Helm is busy with it", e.Message);
+    }
+
+    [Fact]
+    public async Task Plan_NoDeployedRevision_Fails()
+    {
+        _helm.Revision("shop", 1, "superseded", "shop-1.0.0", "Install complete")
+            .Revision("shop", 2, "failed", "shop-1.0.1", "Upgrade failed");
+
+        var e = await Assert.ThrowsAsync<ActionFailedException>(() => Adapter().PlanAsync(Request(), CancellationToken.None));
+
+        Assert.Equal("release shop in prod has no deployed revision (latest: revision 2, failed: Upgrade failed)", e.Message);
+    }
+
+    [Fact]
+    public async Task Execute_HelmRollbackFails_ReportsHelmsErrorAndNeverRetriesTheRollback()
+    {
+        BadRelease();
+        var adapter = Adapter();
+        var plan = await adapter.PlanAsync(Request(), CancellationToken.None);
+        _helm.Fail("rollback", "timed out waiting for the condition", recordFailedRevision: true);
+        _helm.ClearCalls();
+
+        var result = await adapter.ExecuteAsync(Request(), plan, dryRun: false, CancellationToken.None);
+
+        Assert.Equal(ActionEffect.Failed, result.Effect);
+        Assert.Equal(
+            "helm rollback of release shop in prod to revision 3 failed (exit code 1: Error: timed out waiting for the condition); "
+            + "latest is revision 6, failed: Rollback \"shop\" failed: timed out waiting for the condition",
+            result.Outcome);
+        Assert.Equal("revision 5 (shop-1.5.0)", result.Before);
+        AssertCalls(_helm.Calls, History, Rollback3, History);
+
+        // Run again: the release has no deployed revision now, so nothing is attempted.
+        var again = await adapter.ExecuteAsync(Request(), plan, dryRun: false, CancellationToken.None);
+        Assert.Equal(ActionEffect.Failed, again.Effect);
+        Assert.StartsWith("release shop in prod has no deployed revision", again.Outcome);
+        Assert.Single(_helm.CallsOf("rollback"));
+    }
+
+    [Fact]
+    public async Task Execute_HelmRollbackHangs_IsStoppedAndReportedAsTimedOut()
+    {
+        BadRelease();
+        var target = new HelmTarget(Template.Parse("shop")) { Namespace = Template.Parse("prod"), KubeContext = "prod-eu", Timeout = TimeSpan.FromSeconds(1) };
+        var adapter = Adapter(new HelmOptions { Path = "helm", RetryBaseDelay = TimeSpan.Zero, CommandTimeout = TimeSpan.FromSeconds(2) });
+        var plan = await adapter.PlanAsync(Request(target), CancellationToken.None);
+        _helm.Hang("rollback");
+        _helm.ClearCalls();
+
+        var result = await adapter.ExecuteAsync(Request(target), plan, dryRun: false, CancellationToken.None);
+
+        Assert.Equal(ActionEffect.Failed, result.Effect);
+        Assert.StartsWith($"helm rollback of release shop in prod to revision 3 timed out or could not run: 'helm rollback shop 3 --namespace prod --kube-context prod-eu --wait --timeout 1s' did not finish within", result.Outcome);
+        Assert.EndsWith("latest is revision 5, deployed: Upgrade complete", result.Outcome);
+        AssertCalls(
+            _helm.Calls,
+            History,
+            ["rollback", "shop", "3", "--namespace", "prod", "--kube-context", "prod-eu", "--wait", "--timeout", "1s"],
+            History);
+    }
+
+    [Fact]
+    public async Task Execute_DryRun_OnlyReadsAndShowsTheExactCommand()
+    {
+        BadRelease();
+        var adapter = Adapter();
+        var plan = await adapter.PlanAsync(Request(), CancellationToken.None);
+
+        var result = await adapter.ExecuteAsync(Request(), plan, dryRun: true, CancellationToken.None);
+
+        Assert.Equal(ActionEffect.DryRun, result.Effect);
+        Assert.Equal($"dry-run: would roll release shop in prod back from revision 5 (shop-1.5.0) to revision 3 (shop-1.4.0): {Rollback3Text}", result.Outcome);
+        Assert.Empty(_helm.CallsOf("rollback"));
+        AssertCalls(_helm.Calls, History, History);
+        Assert.Equal(5, _helm.History("shop").Count);
+    }
+
+    [Fact]
+    public async Task HelmMissing_FailsNamingIt()
+    {
+        BadRelease();
+        using var empty = new FakeHelm();
+        File.Delete(Path.Combine(empty.Directory, "helm"));
+        var runner = new ProcessCommandRunner(new Dictionary<string, string?> { ["PATH"] = empty.Directory });
+        var adapter = Adapter(new HelmOptions { Path = Path.Combine(empty.Directory, "helm"), RetryBaseDelay = TimeSpan.Zero }, runner);
+
+        var e = await Assert.ThrowsAsync<ActionFailedException>(() => adapter.PlanAsync(Request(), CancellationToken.None));
+        Assert.StartsWith($"cannot run '{Path.Combine(empty.Directory, "helm")}'", e.Message);
+
+        var plan = await Adapter().PlanAsync(Request(), CancellationToken.None);
+        var result = await adapter.ExecuteAsync(Request(), plan, dryRun: false, CancellationToken.None);
+        Assert.Equal(ActionEffect.Failed, result.Effect);
+        Assert.Contains("(is it installed and on PATH?)", result.Outcome);
+    }
+
+    [Fact]
+    public async Task Reads_AreRetried_AndAReadThatKeepsFailingSaysWhy()
+    {
+        BadRelease();
+        _helm.Fail("history", "Kubernetes cluster unreachable: connection refused", times: 2);
+
+        var plan = await Adapter().PlanAsync(Request(), CancellationToken.None);
+
+        Assert.Equal("3", plan.Fact("toRevision"));
+        AssertCalls(_helm.Calls, History, History, History);
+
+        _helm.Fail("history", "Kubernetes cluster unreachable: connection refused");
+        _helm.ClearCalls();
+        var e = await Assert.ThrowsAsync<ActionFailedException>(() => Adapter().PlanAsync(Request(), CancellationToken.None));
+        Assert.Equal($"'helm {string.Join(' ', History)}' failed: exit code 1: Error: Kubernetes cluster unreachable: connection refused", e.Message);
+        Assert.Equal(3, _helm.Calls.Count);
+    }
+
+    [Fact]
+    public async Task Plan_WithoutNamespaceContextOrTimeout_UsesNoGlobalFlagsAndTheDefaultWait()
+    {
+        BadRelease();
+        var target = new HelmTarget(Template.Parse("shop"));
+        var adapter = Adapter(new HelmOptions { Path = "helm", RetryBaseDelay = TimeSpan.Zero, DefaultWaitTimeout = TimeSpan.FromMinutes(2) });
+
+        var plan = await adapter.PlanAsync(Request(target), CancellationToken.None);
+
+        Assert.Equal("roll release shop back from revision 5 (shop-1.5.0) to revision 3 (shop-1.4.0)", plan.Summary);
+        Assert.Equal([$"helm rollback shop 3 --wait --timeout 120s"], plan.Steps);
+        AssertCalls(_helm.Calls, ["history", "shop", "-o", "json", "--max", "50"]);
+    }
+
+    [Fact]
+    public async Task Plan_ReleaseLabelMissing_FailsNamingTheTemplate()
+    {
+        var target = new HelmTarget(Template.Parse("{{ labels.app }}"));
+
+        var e = await Assert.ThrowsAsync<ActionFailedException>(() => Adapter().PlanAsync(Request(target), CancellationToken.None));
+
+        Assert.StartsWith("cannot name the helm release: ", e.Message);
+        Assert.Empty(_helm.Calls);
+    }
+}
