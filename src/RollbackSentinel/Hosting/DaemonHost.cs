@@ -1,6 +1,10 @@
 using Microsoft.Extensions.Options;
 using Quartz;
 using RollbackSentinel.Actions;
+using RollbackSentinel.Actions.HAProxy;
+using RollbackSentinel.Actions.Helm;
+using RollbackSentinel.Actions.Kubectl;
+using RollbackSentinel.Actions.Processes;
 using RollbackSentinel.Actions.Webhook;
 using RollbackSentinel.Api;
 using RollbackSentinel.Core.Incidents;
@@ -61,6 +65,16 @@ internal static class DaemonHost
         services.AddHttpClient<WebhookRollbackAction>(h => h.Timeout = Timeout.InfiniteTimeSpan)
             .ConfigurePrimaryHttpMessageHandler(WebhookRollbackAction.CreateHandler);
         services.AddSingleton<IRollbackAction>(sp => sp.GetRequiredService<WebhookRollbackAction>());
+        services.AddSingleton<IRollbackAction>(sp => new HAProxyRollbackAction(HAProxyOptions.Default, sp.GetRequiredService<TimeProvider>()));
+        services.AddSingleton<ICommandRunner>(new ProcessCommandRunner());
+        services.AddSingleton<IRollbackAction>(sp => new KubectlRollbackAction(
+            sp.GetRequiredService<ICommandRunner>(),
+            KubectlOptions.Default with { Path = options.Adapters.Kubectl, CommandTimeout = options.CommandTimeoutValue },
+            sp.GetRequiredService<TimeProvider>()));
+        services.AddSingleton<IRollbackAction>(sp => new HelmRollbackAction(
+            sp.GetRequiredService<ICommandRunner>(),
+            new HelmOptions { Path = options.Adapters.Helm, CommandTimeout = options.CommandTimeoutValue },
+            sp.GetRequiredService<TimeProvider>()));
 
         services.AddSingleton<IHumanPager, LogPager>();
         services.AddSingleton<ActionExecutor>();

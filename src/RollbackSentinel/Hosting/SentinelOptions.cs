@@ -18,6 +18,8 @@ public sealed class SentinelOptions
 
     public HttpSettings Http { get; set; } = new();
 
+    public AdapterSettings Adapters { get; set; } = new();
+
     /// <summary>How often the rules folder is rescanned, on top of file events (symlink swaps raise none).</summary>
     public string RescanInterval { get; set; } = "10s";
 
@@ -48,6 +50,19 @@ public sealed class SentinelOptions
         public string Retention { get; set; } = "7d";
     }
 
+    /// <summary>Where the adapters find their programs, and their default waits.</summary>
+    public sealed class AdapterSettings
+    {
+        /// <summary>The kubectl binary (a name looked up on PATH, or a path).</summary>
+        public string Kubectl { get; set; } = "kubectl";
+
+        /// <summary>The helm binary (a name looked up on PATH, or a path).</summary>
+        public string Helm { get; set; } = "helm";
+
+        /// <summary>How long a read (get, history) may take; the rollback's own wait is the target's timeout.</summary>
+        public string CommandTimeout { get; set; } = "30s";
+    }
+
     public sealed class HttpSettings
     {
         public string Listen { get; set; } = "http://127.0.0.1:8080";
@@ -63,6 +78,8 @@ public sealed class SentinelOptions
     public TimeSpan ShutdownTimeoutValue => PromDuration.Parse(ShutdownTimeout);
 
     public TimeSpan RetentionValue => PromDuration.Parse(Storage.Retention);
+
+    public TimeSpan CommandTimeoutValue => PromDuration.Parse(Adapters.CommandTimeout);
 
     /// <summary>Every problem with the settings, so a bad config fails at start with all of them listed.</summary>
     public IReadOnlyList<string> Validate()
@@ -84,6 +101,7 @@ public sealed class SentinelOptions
         Duration("shutdownTimeout", ShutdownTimeout);
         Duration("storage:retention", Storage.Retention);
         Duration("prometheus:timeout", Prometheus.Timeout);
+        Duration("adapters:commandTimeout", Adapters.CommandTimeout);
         if (!Uri.TryCreate(Prometheus.Url, UriKind.Absolute, out var prometheusUrl))
         {
             errors.Add($"prometheus:url: '{Prometheus.Url}' is not an absolute URL");

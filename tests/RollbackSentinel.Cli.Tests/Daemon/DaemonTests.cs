@@ -40,8 +40,77 @@ public sealed class DaemonTests
         var action = Assert.Single(timeline.GetProperty("actions").EnumerateArray());
         Assert.Equal("succeeded", action.GetProperty("status").GetString());
         Assert.StartsWith("webhook http://127.0.0.1:", action.GetProperty("outcome").GetString());
+        Assert.Equal($"delivered to {live.Webhook.BaseAddress}rollback", action.GetProperty("after").GetString());
+        Assert.StartsWith($"POST incident {id} to ", action.GetProperty("plan").GetProperty("summary").GetString());
         Assert.StartsWith("error ratio ", timeline.GetProperty("incident").GetProperty("summary").GetString());
         Assert.Contains("Decision shop/errors {}: Act", sentinel.Log);
+    }
+
+    [Fact]
+    public async Task Run_DryRun_RecordsWhatTheRollbackWouldDoAndSendsNothing()
+    {
+        await using var live = await LiveShop.StartAsync();
+        using var workspace = new SentinelWorkspace(live.Prometheus.BaseAddress);
+        workspace.WriteRule("shop.yaml", live.Policy(dryRun: true));
+        await using var sentinel = await SentinelProcess.StartAsync(workspace);
+        using var api = new SentinelApi(workspace.BaseAddress);
+
+        await Eventually.WaitAsync(async () => await api.PhaseAsync("shop", "errors") == "ok" && (await api.LastVerdictAsync()) == "pass", Generous, "a passing evaluation");
+        live.Shop.ErrorShare = 0.5;
+        var action = await Eventually.WaitAsync(
+            async () =>
+            {
+                foreach (var incident in await api.IncidentsAsync())
+                {
+                    var timeline = await api.GetJsonAsync($"api/v1/incidents/{incident.GetProperty("id").GetInt64()}");
+                    var a = timeline.GetProperty("actions")[0];
+                    if (a.GetProperty("plan").ValueKind == JsonValueKind.Object)
+                    {
+                        return (object)a;
+                    }
+                }
+
+                return null;
+            },
+            Generous,
+            "the dry-run to be recorded" + Environment.NewLine + sentinel.Log);
+
+        var recorded = (JsonElement)action;
+        Assert.Equal("skipped", recorded.GetProperty("status").GetString());
+        Assert.StartsWith($"dry-run: would POST incident ", recorded.GetProperty("outcome").GetString());
+        Assert.Contains($"to {live.Webhook.BaseAddress}rollback: POST {live.Webhook.BaseAddress}rollback (Idempotency-Key: ", recorded.GetProperty("outcome").GetString());
+        Assert.StartsWith("POST incident ", recorded.GetProperty("plan").GetProperty("summary").GetString());
+        Assert.Empty(live.Rollbacks);
+        Assert.Contains("Dry-run of shop/errors", sentinel.Log);
+    }
+
+    [Fact]
+    public async Task Run_RollbackFails_IsRecordedAsFailedWithTheReasonPagedAndNotRetried()
+    {
+        await using var live = await LiveShop.StartAsync();
+        live.WebhookStatus = 503;
+        using var workspace = new SentinelWorkspace(live.Prometheus.BaseAddress);
+        workspace.WriteRule("shop.yaml", live.Policy());
+        await using var sentinel = await SentinelProcess.StartAsync(workspace);
+        using var api = new SentinelApi(workspace.BaseAddress);
+
+        await Eventually.WaitAsync(async () => await api.PhaseAsync("shop", "errors") == "ok" && (await api.LastVerdictAsync()) == "pass", Generous, "a passing evaluation");
+        live.Shop.ErrorShare = 0.5;
+        var incident = await Eventually.WaitAsync(
+            async () => (await api.IncidentsAsync()).FirstOrDefault(i => i.GetProperty("state").GetString() == "actionfailed") is { ValueKind: JsonValueKind.Object } i ? (object)i : null,
+            Generous,
+            "the failed action" + Environment.NewLine + sentinel.Log);
+
+        var id = ((JsonElement)incident).GetProperty("id").GetInt64();
+        var action = Assert.Single((await api.GetJsonAsync($"api/v1/incidents/{id}")).GetProperty("actions").EnumerateArray());
+        Assert.Equal("failed", action.GetProperty("status").GetString());
+        Assert.Equal($"webhook {live.Webhook.BaseAddress}rollback answered HTTP 503 (after 3 attempts)", action.GetProperty("outcome").GetString());
+        await Eventually.WaitAsync(() => Task.FromResult(sentinel.Log.Contains($"PAGE shop/errors (incident {id}): rollback of ", StringComparison.Ordinal)), Generous, "the page" + Environment.NewLine + sentinel.Log);
+
+        // Three attempts of the one action, and no more: the trigger stays firing, the failure waits for humans.
+        await Task.Delay(TimeSpan.FromSeconds(5));
+        Assert.Equal(3, live.Rollbacks.Count);
+        Assert.Single(await api.IncidentsAsync());
     }
 
     [Fact]

@@ -22,12 +22,16 @@ internal sealed class LiveShop : IAsyncDisposable
 
     public LoopbackHttpServer Webhook { get; }
 
+    /// <summary>The HTTP status the webhook receiver answers with (200 unless a test breaks it).</summary>
+    public int WebhookStatus { get; set; } = 200;
+
     public IReadOnlyList<RecordedRequest> Rollbacks => Webhook.Requests.Where(r => r.PathAndQuery.StartsWith("/rollback", StringComparison.Ordinal)).ToArray();
 
     /// <param name="webhookDelay">How long the webhook takes to answer (to catch the daemon mid-action).</param>
     public static async Task<LiveShop> StartAsync(TimeSpan? webhookDelay = null)
     {
         var shop = new FakeShopTarget();
+        LiveShop? live = null;
         var webhook = LoopbackHttpServer.Start(async (_, ct) =>
         {
             if (webhookDelay is { } d)
@@ -35,7 +39,7 @@ internal sealed class LiveShop : IAsyncDisposable
                 await Task.Delay(d, ct);
             }
 
-            return new CannedResponse(200, "{\"ok\":true}");
+            return new CannedResponse(live?.WebhookStatus ?? 200, "{\"ok\":true}");
         });
         try
         {
@@ -45,7 +49,8 @@ internal sealed class LiveShop : IAsyncDisposable
                     ScrapeConfigsYaml = $"- job_name: shop\n  scrape_interval: 1s\n  static_configs: [{{targets: ['{shop.Address}']}}]",
                 },
                 CancellationToken.None);
-            return new LiveShop(shop, prometheus, webhook);
+            live = new LiveShop(shop, prometheus, webhook);
+            return live;
         }
         catch
         {
@@ -55,16 +60,18 @@ internal sealed class LiveShop : IAsyncDisposable
         }
     }
 
-    /// <summary>A policy guarding the shop's error ratio, evaluated every second, rolling back through the webhook.</summary>
-    public string Policy(string name = "shop", string @for = "2s", double max = 0.1) => $"""
+    /// <summary>
+    /// A policy guarding the shop's error ratio, evaluated every second, rolling back through the webhook
+    /// (or through <paramref name="target"/>, a target block indented by four spaces).
+    /// </summary>
+    public string Policy(string name = "shop", string @for = "2s", double max = 0.1, string? target = null, bool dryRun = false) => $"""
         apiVersion: rollback-sentinel/v1
         kind: RollbackPolicy
         metadata:
           name: {name}
         spec:
           target:
-            webhook:
-              url: {Webhook.BaseAddress}rollback
+        {target ?? $"    webhook:\n      url: {Webhook.BaseAddress}rollback"}
           schedule:
             interval: 1s
           cooldown: 1h
@@ -77,6 +84,7 @@ internal sealed class LiveShop : IAsyncDisposable
                 minTotal: 1
               for: {@for}
               action: rollback
+          dryRun: {(dryRun ? "true" : "false")}
         """;
 
     public async ValueTask DisposeAsync()

@@ -1,0 +1,56 @@
+using System.Text.Json;
+using RollbackSentinel.Testing.HAProxy;
+using RollbackSentinel.Testing.Net;
+
+namespace RollbackSentinel.Cli.Tests.Daemon;
+
+/// <summary>
+/// The daemon acting through a real adapter on a real server: a real HAProxy in front of a blue and a green
+/// server, the daemon process, a real Prometheus. The breach switches traffic back to blue; the incident
+/// records the plan and the weights before and after.
+/// </summary>
+[Collection(DaemonCollection.Name)]
+public sealed class AdapterDaemonTests
+{
+    private static readonly TimeSpan Generous = TimeSpan.FromSeconds(45);
+
+    [Fact]
+    public async Task Run_FiringRollbackTrigger_SwitchesHAProxyBackToBlueAndRecordsBeforeAndAfter()
+    {
+        await using var blue = LoopbackHttpServer.Start(new CannedResponse(200, "blue", "text/plain"));
+        await using var green = LoopbackHttpServer.Start(new CannedResponse(200, "green", "text/plain"));
+        await using var haproxy = await HAProxyServer.StartAsync(
+            new HAProxyServerOptions { Servers = [HAProxyBackendServer.At("blue", blue.BaseAddress, 0), HAProxyBackendServer.At("green", green.BaseAddress, 100)] },
+            CancellationToken.None);
+        using var client = new HttpClient { BaseAddress = haproxy.FrontendAddress };
+        Assert.Equal("green", await client.GetStringAsync("/"));
+
+        await using var live = await LiveShop.StartAsync();
+        using var workspace = new SentinelWorkspace(live.Prometheus.BaseAddress);
+        workspace.WriteRule("shop.yaml", live.Policy(target: $"    haproxy:\n      runtimeApi: {haproxy.RuntimeApi}\n      backend: shop\n      weights:\n        blue: 100\n        green: 0"));
+        await using var sentinel = await SentinelProcess.StartAsync(workspace);
+        using var api = new SentinelApi(workspace.BaseAddress);
+        await Eventually.WaitAsync(async () => await api.PhaseAsync("shop", "errors") == "ok" && (await api.LastVerdictAsync()) == "pass", Generous, "a passing evaluation");
+
+        live.Shop.ErrorShare = 0.5;
+        var incident = await Eventually.WaitAsync(
+            async () => (await api.IncidentsAsync()).FirstOrDefault(i => i.GetProperty("state").GetString() is "acted" or "actionfailed") is { ValueKind: JsonValueKind.Object } i ? (object)i : null,
+            Generous,
+            "the rollback" + Environment.NewLine + sentinel.Log);
+
+        var id = ((JsonElement)incident).GetProperty("id").GetInt64();
+        var action = Assert.Single((await api.GetJsonAsync($"api/v1/incidents/{id}")).GetProperty("actions").EnumerateArray());
+        Assert.True(action.GetProperty("status").GetString() == "succeeded", action.ToString());
+        Assert.Equal("switch backend shop to blue=100 green=0", action.GetProperty("plan").GetProperty("summary").GetString());
+        Assert.Equal("backend shop: blue weight 0 ready, green weight 100 ready", action.GetProperty("before").GetString());
+        Assert.Equal("backend shop: blue weight 100 ready, green weight 0 ready", action.GetProperty("after").GetString());
+
+        // Real requests through HAProxy now all reach blue.
+        for (var i = 0; i < 10; i++)
+        {
+            Assert.Equal("blue", await client.GetStringAsync("/"));
+        }
+
+        Assert.Contains("Action rollback for shop/errors (incident " + id + ") done", sentinel.Log, StringComparison.Ordinal);
+    }
+}
