@@ -11,6 +11,7 @@ public static class CliApp
         {
             ValidateCommand.Create(),
             BacktestCommand.Create(),
+            PlanCommand.Create(),
             RunCommand.Create(),
             StatusCommands.Status(),
             StatusCommands.Incidents(),

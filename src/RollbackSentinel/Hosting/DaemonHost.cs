@@ -1,11 +1,6 @@
 using Microsoft.Extensions.Options;
 using Quartz;
 using RollbackSentinel.Actions;
-using RollbackSentinel.Actions.HAProxy;
-using RollbackSentinel.Actions.Helm;
-using RollbackSentinel.Actions.Kubectl;
-using RollbackSentinel.Actions.Processes;
-using RollbackSentinel.Actions.Webhook;
 using RollbackSentinel.Api;
 using RollbackSentinel.Core.Incidents;
 using RollbackSentinel.Core.Metrics;
@@ -61,20 +56,7 @@ internal static class DaemonHost
             .AddTypedClient(http => new PrometheusClient(http, options.ToPrometheusOptions()));
         services.AddTransient<IMetricsSource>(sp =>
             sp.GetRequiredService<PrometheusClient>().WithMetrics(sp.GetRequiredService<SentinelMetrics>(), sp.GetRequiredService<TimeProvider>()));
-        // The adapter has its own timeout; redirects are refused, not followed.
-        services.AddHttpClient<WebhookRollbackAction>(h => h.Timeout = Timeout.InfiniteTimeSpan)
-            .ConfigurePrimaryHttpMessageHandler(WebhookRollbackAction.CreateHandler);
-        services.AddSingleton<IRollbackAction>(sp => sp.GetRequiredService<WebhookRollbackAction>());
-        services.AddSingleton<IRollbackAction>(sp => new HAProxyRollbackAction(HAProxyOptions.Default, sp.GetRequiredService<TimeProvider>()));
-        services.AddSingleton<ICommandRunner>(new ProcessCommandRunner());
-        services.AddSingleton<IRollbackAction>(sp => new KubectlRollbackAction(
-            sp.GetRequiredService<ICommandRunner>(),
-            KubectlOptions.Default with { Path = options.Adapters.Kubectl, CommandTimeout = options.CommandTimeoutValue },
-            sp.GetRequiredService<TimeProvider>()));
-        services.AddSingleton<IRollbackAction>(sp => new HelmRollbackAction(
-            sp.GetRequiredService<ICommandRunner>(),
-            new HelmOptions { Path = options.Adapters.Helm, CommandTimeout = options.CommandTimeoutValue },
-            sp.GetRequiredService<TimeProvider>()));
+        services.AddRollbackAdapters(options);
 
         services.AddSingleton<IHumanPager, LogPager>();
         services.AddSingleton<ActionExecutor>();
