@@ -15,6 +15,7 @@ public static class CliApp
             RunCommand.Create(),
             StatusCommands.Status(),
             StatusCommands.Incidents(),
+            HealthcheckCommand.Create(),
         };
 
         var parsed = root.Parse(args);

@@ -1,0 +1,61 @@
+using System.CommandLine;
+
+namespace RollbackSentinel.Cli;
+
+/// <summary>
+/// <c>healthcheck</c>: asks a running daemon's <c>/healthz</c> (for container health checks, where images carry no
+/// curl). Exit 0 when it answers 2xx within the timeout, 1 otherwise, saying why.
+/// </summary>
+internal static class HealthcheckCommand
+{
+    public static Command Create()
+    {
+        var url = new Option<string?>("--url")
+        {
+            Description = "The address to ask (default: /healthz on the daemon's listen address, SENTINEL__HTTP__LISTEN, or http://127.0.0.1:8080).",
+        };
+        var timeout = new Option<double>("--timeout") { Description = "Seconds to wait for the answer.", DefaultValueFactory = _ => 3 };
+        var command = new Command("healthcheck", "Check that a running daemon answers /healthz (exit 0) or not (exit 1).") { url, timeout };
+        command.SetAction(async (result, ct) =>
+        {
+            var target = result.GetValue(url) ?? DefaultUrl(Environment.GetEnvironmentVariable(RunCommand.EnvironmentPrefix + "HTTP__LISTEN"));
+            using var http = new HttpClient { Timeout = TimeSpan.FromSeconds(Math.Max(0.1, result.GetValue(timeout))) };
+            try
+            {
+                using var response = await http.GetAsync(new Uri(target), ct).ConfigureAwait(false);
+                if (response.IsSuccessStatusCode)
+                {
+                    await result.InvocationConfiguration.Output.WriteLineAsync($"{target}: {(int)response.StatusCode}").ConfigureAwait(false);
+                    return ExitCodes.Ok;
+                }
+
+                await result.InvocationConfiguration.Error.WriteLineAsync($"unhealthy: {target} answered {(int)response.StatusCode}").ConfigureAwait(false);
+            }
+            catch (Exception e) when (e is HttpRequestException or TaskCanceledException or UriFormatException)
+            {
+                await result.InvocationConfiguration.Error.WriteLineAsync($"unhealthy: {target}: {e.Message}").ConfigureAwait(false);
+            }
+
+            return ExitCodes.InvalidRules;
+        });
+        return command;
+    }
+
+    /// <summary>/healthz on the listen address, with a wildcard host (0.0.0.0, +, *, [::]) asked on loopback.</summary>
+    public static string DefaultUrl(string? listen)
+    {
+        if (string.IsNullOrWhiteSpace(listen))
+        {
+            return "http://127.0.0.1:8080/healthz";
+        }
+
+        var normalized = listen.Replace("://+", "://0.0.0.0", StringComparison.Ordinal).Replace("://*", "://0.0.0.0", StringComparison.Ordinal);
+        if (!Uri.TryCreate(normalized, UriKind.Absolute, out var uri))
+        {
+            return listen.TrimEnd('/') + "/healthz";
+        }
+
+        var host = uri.Host is "0.0.0.0" or "[::]" or "::" ? "127.0.0.1" : uri.Host;
+        return new UriBuilder(uri) { Host = host, Path = "/healthz" }.Uri.ToString();
+    }
+}

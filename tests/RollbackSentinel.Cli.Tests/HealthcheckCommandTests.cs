@@ -1,0 +1,42 @@
+using RollbackSentinel.Cli;
+using RollbackSentinel.Testing.Net;
+
+namespace RollbackSentinel.Cli.Tests;
+
+/// <summary><c>healthcheck</c>, the container health check: exit 0 on a 2xx from /healthz, 1 otherwise, saying why.</summary>
+public sealed class HealthcheckCommandTests
+{
+    [Theory]
+    [InlineData(null, "http://127.0.0.1:8080/healthz")]
+    [InlineData("http://0.0.0.0:8080", "http://127.0.0.1:8080/healthz")]
+    [InlineData("http://+:9000", "http://127.0.0.1:9000/healthz")]
+    [InlineData("http://*:9000", "http://127.0.0.1:9000/healthz")]
+    [InlineData("http://127.0.0.1:8081/", "http://127.0.0.1:8081/healthz")]
+    public void DefaultUrl_IsHealthzOnTheListenAddressAskedOnLoopback(string? listen, string expected) =>
+        Assert.Equal(expected, HealthcheckCommand.DefaultUrl(listen));
+
+    [Fact]
+    public async Task Healthcheck_Healthy_Exits0()
+    {
+        await using var daemon = LoopbackHttpServer.Start(new CannedResponse(200, "ok", "text/plain"));
+
+        var run = await CliRun.RunAsync("healthcheck", "--url", new Uri(daemon.BaseAddress, "healthz").ToString());
+
+        Assert.Equal((0, $"{daemon.BaseAddress}healthz: 200\n"), (run.ExitCode, run.Output));
+        Assert.Equal("/healthz", Assert.Single(daemon.Requests).PathAndQuery);
+    }
+
+    [Fact]
+    public async Task Healthcheck_UnhealthyOrUnreachable_Exits1SayingWhy()
+    {
+        await using var daemon = LoopbackHttpServer.Start(new CannedResponse(503, "", "text/plain"));
+        var closed = $"http://127.0.0.1:{FreePort.Next()}/healthz";
+
+        var unhealthy = await CliRun.RunAsync("healthcheck", "--url", new Uri(daemon.BaseAddress, "healthz").ToString());
+        var unreachable = await CliRun.RunAsync("healthcheck", "--url", closed);
+
+        Assert.Equal((1, $"unhealthy: {daemon.BaseAddress}healthz answered 503\n"), (unhealthy.ExitCode, unhealthy.Error));
+        Assert.Equal(1, unreachable.ExitCode);
+        Assert.StartsWith($"unhealthy: {closed}: ", unreachable.Error, StringComparison.Ordinal);
+    }
+}
