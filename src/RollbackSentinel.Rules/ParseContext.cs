@@ -207,7 +207,7 @@ internal sealed class MapReader
         return null;
     }
 
-    public TimeSpan? Duration(string key, bool required = false, TimeSpan? min = null)
+    public TimeSpan? Duration(string key, bool required = false, TimeSpan? min = null, TimeSpan? max = null)
     {
         var node = Node(key, required);
         if (node is null)
@@ -230,6 +230,12 @@ internal sealed class MapReader
         if (min is { } lo && value < lo)
         {
             _ctx.Error(node.Start, Field(key), $"must be at least {PromDuration.Format(lo)}, got {s.Value}");
+            return null;
+        }
+
+        if (max is { } hi && value > hi)
+        {
+            _ctx.Error(node.Start, Field(key), $"must be at most {PromDuration.Format(hi)}, got {s.Value}");
             return null;
         }
 

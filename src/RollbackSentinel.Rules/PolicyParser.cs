@@ -25,6 +25,9 @@ public static partial class PolicyParser
     public static readonly IReadOnlyList<string> TargetKinds = ["webhook", "kubectl", "helm", "haproxy"];
 
     private static readonly IReadOnlyList<string> ServerStates = ["ready", "drain", "maint"];
+
+    /// <summary>The longest a kubectl or helm rollback may wait for its rollout (the daemon's action budget follows it).</summary>
+    public static readonly TimeSpan MaxRolloutWait = TimeSpan.FromMinutes(30);
     public static readonly IReadOnlyList<string> TriggerKinds = ["errorRate", "latency", "availability", "threshold"];
     public static readonly IReadOnlyList<string> BaselineKinds = ["query", "offset", "beforeDeploy"];
     public static readonly IReadOnlyList<string> Actions = ["rollback", "page", "notify"];
@@ -255,7 +258,7 @@ public static partial class PolicyParser
         var context = k.String("context");
         var kubeconfig = k.String("kubeconfig");
         var toRevision = k.Integer("toRevision", 1, int.MaxValue);
-        var timeout = k.Duration("timeout", min: TimeSpan.FromSeconds(1));
+        var timeout = k.Duration("timeout", min: TimeSpan.FromSeconds(1), max: MaxRolloutWait);
         return name is null
             ? null
             : new KubectlTarget(Enum.Parse<WorkloadKind>(kind), name) { Namespace = ns, Context = context, Kubeconfig = kubeconfig, ToRevision = toRevision, Timeout = timeout };
@@ -266,7 +269,7 @@ public static partial class PolicyParser
         var release = TemplateField(h, "release", required: true);
         var ns = TemplateField(h, "namespace");
         var kubeContext = h.String("kubeContext");
-        var timeout = h.Duration("timeout", min: TimeSpan.FromSeconds(1));
+        var timeout = h.Duration("timeout", min: TimeSpan.FromSeconds(1), max: MaxRolloutWait);
         return release is null ? null : new HelmTarget(release) { Namespace = ns, KubeContext = kubeContext, Timeout = timeout };
     }
 

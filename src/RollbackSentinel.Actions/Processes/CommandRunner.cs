@@ -45,8 +45,13 @@ public interface ICommandRunner
 }
 
 /// <summary>Runs commands as child processes, capturing stdout and stderr (each capped), with extra environment variables.</summary>
-public sealed class ProcessCommandRunner(IReadOnlyDictionary<string, string?>? environment = null) : ICommandRunner
+public sealed class ProcessCommandRunner(IReadOnlyDictionary<string, string?>? environment = null, TimeSpan? stopGrace = null) : ICommandRunner
 {
+    /// <summary>How long a stopped program gets between SIGTERM and SIGKILL by default (helm and kubectl clean up on SIGTERM).</summary>
+    public static readonly TimeSpan DefaultStopGrace = TimeSpan.FromSeconds(5);
+
+    private readonly TimeSpan _stopGrace = stopGrace ?? DefaultStopGrace;
+
     /// <summary>Output past this many characters per stream is dropped (a runaway program must not exhaust memory).</summary>
     public const int MaxOutputChars = 4 * 1024 * 1024;
 
@@ -83,8 +88,10 @@ public sealed class ProcessCommandRunner(IReadOnlyDictionary<string, string?>? e
         }
 
         process.StandardInput.Close(); // never wait for a prompt
-        var stdout = ReadCappedAsync(process.StandardOutput);
-        var stderr = ReadCappedAsync(process.StandardError);
+        var outText = new StringBuilder();
+        var errText = new StringBuilder();
+        var stdout = ReadCappedAsync(process.StandardOutput, outText);
+        var stderr = ReadCappedAsync(process.StandardError, errText);
 
         using var deadline = CancellationTokenSource.CreateLinkedTokenSource(cancellationToken);
         deadline.CancelAfter(timeout);
@@ -94,13 +101,63 @@ public sealed class ProcessCommandRunner(IReadOnlyDictionary<string, string?>? e
         }
         catch (OperationCanceledException)
         {
-            Kill(process);
-            await Task.WhenAll(stdout, stderr).ConfigureAwait(false);
+            await StopAsync(process).ConfigureAwait(false);
+            await DrainAsync(stdout, stderr).ConfigureAwait(false);
             cancellationToken.ThrowIfCancellationRequested();
             throw new ActionFailedException($"'{command}' did not finish within {Core.Policies.PromDuration.Format(timeout)} and was stopped");
         }
 
-        return new CommandOutput(process.ExitCode, await stdout.ConfigureAwait(false), await stderr.ConfigureAwait(false));
+        // A grandchild that inherited the pipes can keep them open after the program exits: wait a little, not forever.
+        await DrainAsync(stdout, stderr).ConfigureAwait(false);
+        return new CommandOutput(process.ExitCode, Snapshot(outText), Snapshot(errText));
+    }
+
+    private static readonly TimeSpan DrainLimit = TimeSpan.FromSeconds(5);
+
+    private static async Task DrainAsync(Task stdout, Task stderr)
+    {
+        try
+        {
+            await Task.WhenAll(stdout, stderr).WaitAsync(DrainLimit).ConfigureAwait(false);
+        }
+        catch (TimeoutException)
+        {
+            // Keep what was read; the pipes are abandoned.
+        }
+    }
+
+    private static string Snapshot(StringBuilder text)
+    {
+        lock (text)
+        {
+            return text.ToString();
+        }
+    }
+
+    /// <summary>SIGTERM first, so the program can release what it holds (a Helm release lock); SIGKILL to the tree after the grace period.</summary>
+    private async Task StopAsync(Process process)
+    {
+        try
+        {
+            if (!process.HasExited && !OperatingSystem.IsWindows())
+            {
+                using var term = Process.Start(new ProcessStartInfo("kill", ["-TERM", process.Id.ToString(System.Globalization.CultureInfo.InvariantCulture)]) { UseShellExecute = false });
+                if (term is not null)
+                {
+                    await term.WaitForExitAsync().ConfigureAwait(false);
+                }
+
+                using var grace = new CancellationTokenSource(_stopGrace);
+                await process.WaitForExitAsync(grace.Token).ConfigureAwait(false);
+                return;
+            }
+        }
+        catch (Exception e) when (e is OperationCanceledException or InvalidOperationException or Win32Exception)
+        {
+            // Still running after the grace period, or kill(1) unavailable: kill the tree.
+        }
+
+        Kill(process);
     }
 
     /// <summary>
@@ -133,25 +190,25 @@ public sealed class ProcessCommandRunner(IReadOnlyDictionary<string, string?>? e
             process.Kill(entireProcessTree: true);
             process.WaitForExit(5000);
         }
-        catch (InvalidOperationException)
+        catch (Exception e) when (e is InvalidOperationException or Win32Exception or NotSupportedException)
         {
-            // exited meanwhile
+            // exited meanwhile, or not ours to kill any more
         }
     }
 
-    private static async Task<string> ReadCappedAsync(StreamReader reader)
+    private static async Task ReadCappedAsync(StreamReader reader, StringBuilder text)
     {
-        var text = new StringBuilder();
         var buffer = new char[8192];
         int read;
         while ((read = await reader.ReadAsync(buffer).ConfigureAwait(false)) > 0)
         {
-            if (text.Length < MaxOutputChars)
+            lock (text)
             {
-                text.Append(buffer, 0, Math.Min(read, MaxOutputChars - text.Length));
+                if (text.Length < MaxOutputChars)
+                {
+                    text.Append(buffer, 0, Math.Min(read, MaxOutputChars - text.Length));
+                }
             }
         }
-
-        return text.ToString();
     }
 }

@@ -23,8 +23,24 @@ internal sealed partial class ActionExecutor(
     IHostApplicationLifetime lifetime,
     ILogger<ActionExecutor> logger)
 {
-    /// <summary>How long an action may run; a rollback that waits on a rollout can take minutes.</summary>
+    /// <summary>How long an action may run at least; a rollback that waits on a rollout gets its wait plus <see cref="ActionMargin"/>.</summary>
     public static readonly TimeSpan ActionTimeout = TimeSpan.FromMinutes(10);
+
+    /// <summary>What a rollback needs on top of its rollout wait: reading history, planning, verifying.</summary>
+    public static readonly TimeSpan ActionMargin = TimeSpan.FromMinutes(5);
+
+    /// <summary>The budget of one action: never shorter than the rollout wait its target asks for, plus a margin.</summary>
+    public static TimeSpan BudgetFor(Target target)
+    {
+        ArgumentNullException.ThrowIfNull(target);
+        var wait = target switch
+        {
+            KubectlTarget k => k.Timeout,
+            HelmTarget h => h.Timeout,
+            _ => null,
+        };
+        return wait is { } w && w + ActionMargin > ActionTimeout ? w + ActionMargin : ActionTimeout;
+    }
 
     private readonly Dictionary<string, IRollbackAction> _adapters = adapters.ToDictionary(a => a.Kind, StringComparer.Ordinal);
 
@@ -44,8 +60,9 @@ internal sealed partial class ActionExecutor(
 
         // A started action is let finish when the daemon stops, up to its own timeout: cancelling a rollback
         // half-way leaves a worse state than letting it complete.
+        var budget = BudgetFor(policy.Target);
         using var timeout = CancellationTokenSource.CreateLinkedTokenSource(lifetime.ApplicationStopped);
-        timeout.CancelAfter(ActionTimeout);
+        timeout.CancelAfter(budget);
 
         IRollbackAction? adapter = null;
         ActionPlan? plan = null;
@@ -58,7 +75,7 @@ internal sealed partial class ActionExecutor(
             }
             else
             {
-                (plan, refusal) = await PlanOnceAsync(adapter, Request(policy, opened, decision), action, timeout.Token).ConfigureAwait(false);
+                (plan, refusal) = await PlanOnceAsync(adapter, Request(policy, opened, decision), action, budget, timeout.Token).ConfigureAwait(false);
             }
         }
 
@@ -78,7 +95,9 @@ internal sealed partial class ActionExecutor(
         }
         catch (OperationCanceledException)
         {
-            result = ActionResult.Failure($"the action did not finish within {ActionTimeout.TotalMinutes:0} minutes or the daemon stopped; its effect is unknown");
+            result = ActionResult.Failure(lifetime.ApplicationStopped.IsCancellationRequested
+                ? "the daemon stopped while the action ran (past its shutdownTimeout); its effect is unknown"
+                : $"the action did not finish within {PromDuration.Format(budget)}; its effect is unknown");
             status = ActionStatus.Interrupted;
         }
         catch (ActionFailedException e)
@@ -110,7 +129,7 @@ internal sealed partial class ActionExecutor(
     /// The stored plan, or a new one stored now: of two sentinels sharing a store, or a retry after a crash,
     /// the first plan wins and both act toward it. A plan that cannot be made is the action's failure reason.
     /// </summary>
-    private async Task<(ActionPlan? Plan, string? Refusal)> PlanOnceAsync(IRollbackAction adapter, ActionRequest request, ActionRecord action, CancellationToken cancellationToken)
+    private async Task<(ActionPlan? Plan, string? Refusal)> PlanOnceAsync(IRollbackAction adapter, ActionRequest request, ActionRecord action, TimeSpan budget, CancellationToken cancellationToken)
     {
         try
         {
@@ -138,7 +157,13 @@ internal sealed partial class ActionExecutor(
         }
         catch (OperationCanceledException)
         {
-            return (null, $"planning did not finish within {ActionTimeout.TotalMinutes:0} minutes");
+            return (null, $"planning did not finish within {PromDuration.Format(budget)}");
+        }
+        catch (Exception e)
+        {
+            // A bug or an unexpected answer: a refusal with the reason (recorded and paged), never an action left
+            // pending to be re-planned until it is too old.
+            return (null, $"could not decide what to roll back to: the adapter failed: {e.GetType().Name}: {e.Message}");
         }
     }
 
@@ -158,10 +183,11 @@ internal sealed partial class ActionExecutor(
             plan = await adapter.PlanAsync(request, cancellationToken).ConfigureAwait(false);
             result = await adapter.ExecuteAsync(request, plan, dryRun: true, cancellationToken).ConfigureAwait(false);
         }
-        catch (ActionFailedException e)
+        catch (Exception e) when (e is not OperationCanceledException)
         {
+            var reason = e is ActionFailedException ? e.Message : $"the adapter failed: {e.GetType().Name}: {e.Message}";
             plan = new ActionPlan("nothing: the rollback could not be planned");
-            result = ActionResult.Failure($"dry-run: a rollback would fail: {e.Message}");
+            result = ActionResult.Failure($"dry-run: a rollback would fail: {reason}");
         }
 
         if (await store.RecordDryRunAsync(opened.Action.Id, plan.ToJson(), result.Outcome, time.GetUtcNow(), cancellationToken).ConfigureAwait(false))

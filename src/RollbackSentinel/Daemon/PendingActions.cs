@@ -15,6 +15,7 @@ internal sealed partial class PendingActions(
     IIncidentStore store,
     PolicyRegistry registry,
     ActionExecutor actions,
+    IHumanPager pager,
     TimeProvider time,
     ILogger<PendingActions> logger) : BackgroundService
 {
@@ -68,6 +69,7 @@ internal sealed partial class PendingActions(
                 {
                     await store.CompleteActionAsync(action.Id, ActionStatus.Failed, "not run: " + refusal, now, cancellationToken).ConfigureAwait(false);
                     LogNotRun(action.Kind, incident.Id, refusal);
+                    await pager.PageAsync(incident, $"{action.Kind} of {action.Target} was recorded but not run: {refusal}", cancellationToken).ConfigureAwait(false);
                 }
 
                 continue;
