@@ -26,6 +26,10 @@ public static partial class PolicyParser
 
     private static readonly IReadOnlyList<string> ServerStates = ["ready", "drain", "maint"];
 
+    /// <summary>What HAProxy accepts as a backend or server name, and all the runtime API adapter will send.</summary>
+    private static bool IsHAProxyName(string name) =>
+        name.Length > 0 && name.All(c => char.IsAsciiLetterOrDigit(c) || c is '-' or '_' or '.' or ':');
+
     /// <summary>The longest a kubectl or helm rollback may wait for its rollout (the daemon's action budget follows it).</summary>
     public static readonly TimeSpan MaxRolloutWait = TimeSpan.FromMinutes(30);
     public static readonly IReadOnlyList<string> TriggerKinds = ["errorRate", "latency", "availability", "threshold"];
@@ -240,6 +244,7 @@ public static partial class PolicyParser
     {
         var url = TemplateField(w, "url", required: true);
         var secretFile = w.String("secretFile");
+        var idempotencyKey = TemplateField(w, "idempotencyKey");
         var timeout = w.Duration("timeout", min: TimeSpan.FromMilliseconds(100));
         if (url is not null && url.IsConstant && !IsHttpUrl(url.Text))
         {
@@ -247,7 +252,7 @@ public static partial class PolicyParser
             return null;
         }
 
-        return url is null ? null : new WebhookTarget(url) { SecretFile = secretFile, Timeout = timeout };
+        return url is null ? null : new WebhookTarget(url) { SecretFile = secretFile, Timeout = timeout, IdempotencyKey = idempotencyKey };
     }
 
     private static KubectlTarget? ParseKubectl(MapReader k)
@@ -291,6 +296,23 @@ public static partial class PolicyParser
         }
 
         var backend = h.String("backend", required: true);
+        if (backend is not null && !IsHAProxyName(backend))
+        {
+            h.Context.Error(h.Node("backend")!.Start, h.Field("backend"), $"'{backend}' is not an HAProxy backend name (letters, digits, '-', '_', '.', ':')");
+            backend = null;
+        }
+
+        foreach (var block in new[] { "weights", "states" })
+        {
+            if (h.Node(block) is YamlMappingNode servers)
+            {
+                foreach (var key in servers.Children.Keys.OfType<YamlScalarNode>().Where(k => !IsHAProxyName(k.Value ?? "")))
+                {
+                    h.Context.Error(key.Start, h.Field(block) + "." + key.Value, $"'{key.Value}' is not an HAProxy server name (letters, digits, '-', '_', '.', ':')");
+                    backend = null;
+                }
+            }
+        }
         var weights = new Dictionary<string, int>(StringComparer.Ordinal);
         var hasStates = h.Node("states") is not null;
         if (h.Map("weights", required: !hasStates, hint: "server name -> weight (0-256) to set on rollback") is { } w)

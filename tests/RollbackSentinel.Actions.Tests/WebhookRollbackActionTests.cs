@@ -18,9 +18,17 @@ public sealed class WebhookRollbackActionTests : IDisposable
 
     public void Dispose() => Directory.Delete(_dir, recursive: true);
 
-    private static ActionRequest Request(Uri url, string? secretFile = null, TimeSpan? timeout = null)
+    private static ActionRequest Request(Uri url, string? secretFile = null, TimeSpan? timeout = null) =>
+        Request(url.ToString(), LabelSet.Empty, "rs-key-1", secretFile, timeout);
+
+    private static ActionRequest Request(string urlTemplate, LabelSet labels, string incidentKey, string? secretFile = null, TimeSpan? timeout = null, string? idempotencyKey = null)
     {
-        var target = new WebhookTarget(Template.Parse(url.ToString())) { SecretFile = secretFile, Timeout = timeout ?? TimeSpan.FromSeconds(5) };
+        var target = new WebhookTarget(Template.Parse(urlTemplate))
+        {
+            SecretFile = secretFile,
+            Timeout = timeout ?? TimeSpan.FromSeconds(5),
+            IdempotencyKey = idempotencyKey is null ? null : Template.Parse(idempotencyKey),
+        };
         var policy = new Policy
         {
             Name = "shop",
@@ -28,14 +36,14 @@ public sealed class WebhookRollbackActionTests : IDisposable
             Schedule = new IntervalSchedule(TimeSpan.FromSeconds(15)),
             Triggers = [new Trigger { Name = "errors", Condition = new ThresholdCondition("q", ComparisonOperator.GreaterThan, 1) }],
         };
-        var verdict = new Verdict { Kind = VerdictKind.Breach, Reason = VerdictReason.ThresholdExceeded, Labels = LabelSet.Empty, Value = 2, Threshold = 1, Summary = "value 2 > 1" };
-        var decision = new Decision { Policy = "shop", Trigger = "errors", Labels = LabelSet.Empty, At = T0, Kind = DecisionKind.Act, Action = TriggerAction.Rollback, Verdict = verdict };
+        var verdict = new Verdict { Kind = VerdictKind.Breach, Reason = VerdictReason.ThresholdExceeded, Labels = labels, Value = 2, Threshold = 1, Summary = "value 2 > 1" };
+        var decision = new Decision { Policy = "shop", Trigger = "errors", Labels = labels, At = T0, Kind = DecisionKind.Act, Action = TriggerAction.Rollback, Verdict = verdict };
         var incident = new Incident
         {
-            Id = 7, Policy = "shop", Trigger = "errors", Labels = LabelSet.Empty, Action = TriggerAction.Rollback, Status = IncidentStatus.Acting,
+            Id = 7, Policy = "shop", Trigger = "errors", Labels = labels, Action = TriggerAction.Rollback, Status = IncidentStatus.Acting,
             OpenedAt = T0, UpdatedAt = T0, Summary = "value 2 > 1", EvidenceJson = "{}",
         };
-        return new ActionRequest(policy, incident, decision, "rs-key-1");
+        return new ActionRequest(policy, incident, decision, incidentKey);
     }
 
     private static WebhookRollbackAction Adapter(WebhookRetry? retry = null) =>
@@ -233,5 +241,50 @@ public sealed class WebhookRollbackActionTests : IDisposable
 
         Assert.DoesNotContain("secret", plan.ToJson(), StringComparison.Ordinal);
         Assert.Equal(plan.ToJson(), ActionPlan.FromJson(plan.ToJson()).ToJson());
+    }
+
+    [Fact]
+    public async Task Execute_PolicyIdempotencyKey_IsTheSameFromEverySentinel()
+    {
+        // Two sidecars, two stores, two incidents for the same bad release: one key, so the receiver acts once.
+        await using var receiver = LoopbackHttpServer.Start(new CannedResponse(200, ""));
+        var labels = LabelSet.Of(("deployment", "checkout"), ("version", "1.5.0"));
+        var url = receiver.BaseAddress + "rollback";
+
+        var first = await RunAsync(Adapter(), Request(url, labels, "incident-key-of-sentinel-a", idempotencyKey: "{{ labels.deployment }}-{{ labels.version }}"));
+        var second = await RunAsync(Adapter(), Request(url, labels, "incident-key-of-sentinel-b", idempotencyKey: "{{ labels.deployment }}-{{ labels.version }}"));
+
+        Assert.True(first.Succeeded && second.Succeeded);
+        Assert.Equal(["shop:checkout-1.5.0", "shop:checkout-1.5.0"], receiver.Requests.Select(r => r.Header("Idempotency-Key")));
+        Assert.All(receiver.Requests, r => Assert.Contains("\"idempotencyKey\":\"shop:checkout-1.5.0\"", r.Body, StringComparison.Ordinal));
+    }
+
+    [Fact]
+    public async Task Execute_LabelValuesInTheUrl_AreEscapedAndCannotChangeThePathOrQuery()
+    {
+        await using var receiver = LoopbackHttpServer.Start(new CannedResponse(200, ""));
+        var labels = LabelSet.Of(("deployment", "../admin?drop=all#x"));
+
+        var result = await RunAsync(Adapter(), Request(receiver.BaseAddress + "rollback/{{ labels.deployment }}", labels, "k"));
+
+        Assert.True(result.Succeeded, result.Outcome);
+        Assert.Equal("/rollback/..%2Fadmin%3Fdrop%3Dall%23x", Assert.Single(receiver.Requests).PathAndQuery);
+    }
+
+    [Fact]
+    public async Task Execute_SecretInTheUrlPath_IsNotInTheOutcomeOrThePlan()
+    {
+        await using var receiver = LoopbackHttpServer.Start(new CannedResponse(200, ""));
+        var url = receiver.BaseAddress + "services/T000/B000/XXXXSECRETXXXX";
+        var adapter = Adapter();
+        var request = Request(url, LabelSet.Empty, "k");
+
+        var plan = await adapter.PlanAsync(request, CancellationToken.None);
+        var result = await adapter.ExecuteAsync(request, plan, dryRun: false, CancellationToken.None);
+
+        Assert.True(result.Succeeded, result.Outcome);
+        Assert.DoesNotContain("SECRET", plan.ToJson() + result.Outcome + result.After, StringComparison.Ordinal);
+        Assert.StartsWith($"webhook http://127.0.0.1:{receiver.BaseAddress.Port}/services/…#", result.Outcome, StringComparison.Ordinal);
+        Assert.Equal("/services/T000/B000/XXXXSECRETXXXX", Assert.Single(receiver.Requests).PathAndQuery);
     }
 }

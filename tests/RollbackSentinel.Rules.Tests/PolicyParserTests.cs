@@ -286,6 +286,24 @@ public sealed class PolicyParserTests
         Assert.Equal(expected, Assert.Single(result.Diagnostics).ToString().Replace("p.yaml:", "", StringComparison.Ordinal));
     }
 
+    [Theory]
+    [InlineData("  backend: \"web;shutdown frontend fe\"\n  weights:\n    a: 1", "9:16: spec.target.haproxy.backend: 'web;shutdown frontend fe' is not an HAProxy backend name (letters, digits, '-', '_', '.', ':')")]
+    [InlineData("  backend: web\n  weights:\n    \"blue 100\": 1", "11:9: spec.target.haproxy.weights.blue 100: 'blue 100' is not an HAProxy server name (letters, digits, '-', '_', '.', ':')")]
+    [InlineData("  backend: web\n  states:\n    \"a/b\": drain", "11:9: spec.target.haproxy.states.a/b: 'a/b' is not an HAProxy server name (letters, digits, '-', '_', '.', ':')")]
+    public void Parse_HAProxyNamesThatCouldCarryACommand_AreRefused(string block, string expected)
+    {
+        var result = PolicyParser.Parse("p.yaml", Document(target: "haproxy:\n  runtimeApi: tcp://127.0.0.1:1\n" + block));
+
+        Assert.Equal(expected, Assert.Single(result.Diagnostics).ToString().Replace("p.yaml:", "", StringComparison.Ordinal));
+        Assert.Empty(result.Policies);
+    }
+
+    [Theory]
+    [InlineData("kubectl:\n  name: x\n  timeout: 31m", "9:16: spec.target.kubectl.timeout: must be at most 30m, got 31m")]
+    [InlineData("helm:\n  release: x\n  timeout: 2h", "9:16: spec.target.helm.timeout: must be at most 30m, got 2h")]
+    public void Parse_RolloutWaitLongerThanTheActionBudgetAllows_IsRefused(string target, string expected) =>
+        Assert.Equal(expected, Assert.Single(PolicyParser.Parse("p.yaml", Document(target: target)).Diagnostics).ToString().Replace("p.yaml:", "", StringComparison.Ordinal));
+
     [Fact]
     public void Parse_HAProxyWithoutWeightsOrStates_AsksForWeights()
     {

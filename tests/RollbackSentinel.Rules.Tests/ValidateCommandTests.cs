@@ -26,7 +26,7 @@ public sealed partial class ValidateCommandTests
         var (exit, stdout, stderr) = await Validate(TestPaths.ExampleRules);
 
         Assert.Equal(ExitCodes.Ok, exit);
-        Assert.Equal(["4 file(s), 5 valid policies with 10 trigger(s): 0 error(s), 0 warning(s)"], stdout);
+        Assert.Equal(["5 file(s), 6 valid policies with 12 trigger(s): 0 error(s), 0 warning(s)"], stdout);
         Assert.Empty(stderr);
     }
 
@@ -88,7 +88,7 @@ public sealed partial class ValidateCommandTests
         var (exit, stdout, _) = await Validate(TestPaths.ExampleRules, missing);
 
         Assert.Equal(ExitCodes.InvalidRules, exit);
-        Assert.Equal(["4 file(s), 5 valid policies with 10 trigger(s): 1 error(s), 0 warning(s)"], stdout);
+        Assert.Equal(["5 file(s), 6 valid policies with 12 trigger(s): 1 error(s), 0 warning(s)"], stdout);
     }
 
     [Fact]

@@ -118,12 +118,13 @@ public sealed class HAProxyRollbackAction(HAProxyOptions options, TimeProvider t
 
         var retry = RetryPipeline();
         IReadOnlyDictionary<string, HAProxyServerStatus> now;
+        IReadOnlyList<HAProxyServerStatus> all;
         try
         {
-            var servers = await ReadAsync(client, goal.Backend, cancellationToken, retry).ConfigureAwait(false);
-            if (Named(goal, servers) is not { } named)
+            all = await ReadAsync(client, goal.Backend, cancellationToken, retry).ConfigureAwait(false);
+            if (Named(goal, all) is not { } named)
             {
-                return ActionResult.Failure(Missing(goal, servers, client.Where) + ": nothing changed");
+                return ActionResult.Failure(Missing(goal, all, client.Where) + ": nothing changed");
             }
 
             now = named;
@@ -143,6 +144,21 @@ public sealed class HAProxyRollbackAction(HAProxyOptions options, TimeProvider t
         if (commands.Count == 0)
         {
             return ActionResult.Unchanged($"backend {goal.Backend} already is at {goal}: nothing sent", before);
+        }
+
+        // Neither where the plan started nor where it leads: someone (an operator rolling forward, a deploy) moved
+        // the traffic since the incident was decided. An old plan must not switch it back.
+        // (A server already at its goal is not "moved": a run that stopped half-way may be completed.)
+        var moved = goal.Servers.Where(server => goal.Mismatch(now[server]) is not null).Select(server => MovedSince(plan, now[server])).OfType<string>().ToList();
+        if (moved.Count > 0)
+        {
+            return ActionResult.Failure(
+                $"backend {goal.Backend} moved on since the incident was decided ({string.Join(", ", moved)}): nothing changed; humans must look", before);
+        }
+
+        if (!all.Select(goal.Apply).Any(s => s.State == HAProxyServerState.Ready && s.Weight > 0))
+        {
+            return ActionResult.Failure($"switching backend {goal.Backend} to {goal} now would leave no server taking traffic: nothing changed", before);
         }
 
         var done = new List<string>();
@@ -256,6 +272,25 @@ public sealed class HAProxyRollbackAction(HAProxyOptions options, TimeProvider t
     }
 
     /// <summary>"backend shop: blue weight 0 ready, green weight 100 ready" for the named servers.</summary>
+    /// <summary>How a server differs from what the plan saw when it was made, or null if it is as it was.</summary>
+    private static string? MovedSince(ActionPlan plan, HAProxyServerStatus now)
+    {
+        var weight = plan.Facts.TryGetValue(FactBeforeWeight + now.Name, out var w) ? w : null;
+        var state = plan.Facts.TryGetValue(FactBeforeState + now.Name, out var st) ? st : null;
+        var changes = new List<string>();
+        if (weight is not null && weight != Invariant(now.Weight))
+        {
+            changes.Add($"weight {weight} when planned, now {Invariant(now.Weight)}");
+        }
+
+        if (state is not null && state != HAProxyRuntimeClient.Word(now.State))
+        {
+            changes.Add($"{state} when planned, now {HAProxyRuntimeClient.Word(now.State)}");
+        }
+
+        return changes.Count == 0 ? null : $"{now.Name} {string.Join(" and ", changes)}";
+    }
+
     private static string Describe(Goal goal, IReadOnlyDictionary<string, HAProxyServerStatus> servers) =>
         $"backend {goal.Backend}: {string.Join(", ", goal.Servers.Select(s => servers[s].Describe()))}";
 

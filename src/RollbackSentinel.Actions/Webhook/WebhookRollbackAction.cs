@@ -50,7 +50,7 @@ public sealed class WebhookRollbackAction(HttpClient http, TimeProvider time, We
         var signed = target.SecretFile is null ? "" : ", signed with HMAC-SHA256";
         return Task.FromResult(new ActionPlan($"POST incident {request.Incident.Id} to {where}")
         {
-            Steps = [$"POST {where} (Idempotency-Key: {request.IdempotencyKey}{signed}; up to {_retry.MaxAttempts} attempts on 5xx or timeout)"],
+            Steps = [$"POST {where} (Idempotency-Key: {Key(request)}{signed}; up to {_retry.MaxAttempts} attempts on 5xx or timeout)"],
         });
     }
 
@@ -59,9 +59,11 @@ public sealed class WebhookRollbackAction(HttpClient http, TimeProvider time, We
         ArgumentNullException.ThrowIfNull(request);
         ArgumentNullException.ThrowIfNull(plan);
         string url;
+        string key;
         try
         {
             url = RenderUrl(request);
+            key = Key(request);
         }
         catch (ActionFailedException e)
         {
@@ -75,7 +77,7 @@ public sealed class WebhookRollbackAction(HttpClient http, TimeProvider time, We
 
         var target = (WebhookTarget)request.Policy.Target;
         var where = TargetIdentity.Redact(url);
-        var body = Body(request);
+        var body = Body(request, key);
         string? secret = null;
         if (target.SecretFile is { } secretFile)
         {
@@ -112,7 +114,7 @@ public sealed class WebhookRollbackAction(HttpClient http, TimeProvider time, We
             async ct =>
             {
                 attempts++;
-                return await SendOnceAsync(request, url, where, body, secret, attempts, timeout, ct).ConfigureAwait(false);
+                return await SendOnceAsync(key, url, where, body, secret, attempts, timeout, ct).ConfigureAwait(false);
             },
             cancellationToken).ConfigureAwait(false);
 
@@ -122,11 +124,11 @@ public sealed class WebhookRollbackAction(HttpClient http, TimeProvider time, We
             : ActionResult.Failure(last.Result.Outcome + (attempts == 1 ? "" : $" (after {attempts} attempts)"));
     }
 
-    private async Task<Attempt> SendOnceAsync(ActionRequest request, string url, string where, byte[] body, string? secret, int attempt, TimeSpan timeout, CancellationToken cancellationToken)
+    private async Task<Attempt> SendOnceAsync(string key, string url, string where, byte[] body, string? secret, int attempt, TimeSpan timeout, CancellationToken cancellationToken)
     {
         using var message = new HttpRequestMessage(HttpMethod.Post, url) { Content = new ByteArrayContent(body) };
         message.Content.Headers.ContentType = new MediaTypeHeaderValue("application/json") { CharSet = "utf-8" };
-        message.Headers.Add("Idempotency-Key", request.IdempotencyKey);
+        message.Headers.Add("Idempotency-Key", key);
         message.Headers.Add(AttemptHeader, attempt.ToString(System.Globalization.CultureInfo.InvariantCulture));
         if (secret is not null)
         {
@@ -162,13 +164,28 @@ public sealed class WebhookRollbackAction(HttpClient http, TimeProvider time, We
         }
     }
 
+    /// <summary>The URL with label values escaped: a label cannot add path segments, a query or another host.</summary>
     private static string RenderUrl(ActionRequest request)
     {
         var target = (WebhookTarget)request.Policy.Target;
-        return target.Url.TryRender(request.Incident.Labels, out var url, out var error) ? url : throw new ActionFailedException(error);
+        return target.Url.TryRender(request.Incident.Labels, Uri.EscapeDataString, out var url, out var error) ? url : throw new ActionFailedException(error);
     }
 
-    private static byte[] Body(ActionRequest request)
+    /// <summary>The policy's own key (<c>policy:rendered</c>, the same in every sentinel) when it sets one, else the incident's.</summary>
+    private static string Key(ActionRequest request)
+    {
+        var target = (WebhookTarget)request.Policy.Target;
+        if (target.IdempotencyKey is not { } template)
+        {
+            return request.IdempotencyKey;
+        }
+
+        return template.TryRender(request.Incident.Labels, out var key, out var error)
+            ? $"{request.Policy.Name}:{key}"
+            : throw new ActionFailedException("idempotencyKey: " + error);
+    }
+
+    private static byte[] Body(ActionRequest request, string key)
     {
         var d = request.Decision;
         return JsonSerializer.SerializeToUtf8Bytes(
@@ -185,7 +202,7 @@ public sealed class WebhookRollbackAction(HttpClient http, TimeProvider time, We
                 value = Finite(d.Verdict.Value),
                 threshold = Finite(d.Verdict.Threshold),
                 baseline = Finite(d.Verdict.Baseline),
-                idempotencyKey = request.IdempotencyKey,
+                idempotencyKey = key,
             },
             JsonOptions);
     }

@@ -16,6 +16,14 @@ public sealed record WebhookTarget(Template Url) : Target
     public string? SecretFile { get; init; }
 
     public TimeSpan? Timeout { get; init; }
+
+    /// <summary>
+    /// What makes two deliveries "the same rollback" for the receiver, rendered with the series' labels (e.g.
+    /// <c>{{ labels.deployment }}-{{ labels.version }}</c>). Set it when several sentinels guard the same thing:
+    /// each decides on its own, and only a key they all compute alike lets the receiver act once. Unset, the key
+    /// is per incident (stable across retries and restarts of one sentinel).
+    /// </summary>
+    public Template? IdempotencyKey { get; init; }
 }
 
 /// <summary>The Kubernetes workload kinds the kubectl adapter can roll back.</summary>

@@ -75,7 +75,14 @@ public sealed partial record Template
         TryParse(text, out var t, out var error) ? t : throw new FormatException(error);
 
     /// <summary>Fills in the labels; a label the series lacks is an error, never an empty string that targets the wrong thing.</summary>
-    public bool TryRender(LabelSet labels, [NotNullWhen(true)] out string? rendered, [NotNullWhen(false)] out string? error)
+    public bool TryRender(LabelSet labels, [NotNullWhen(true)] out string? rendered, [NotNullWhen(false)] out string? error) =>
+        TryRender(labels, null, out rendered, out error);
+
+    /// <summary>
+    /// Renders with each label value passed through <paramref name="encode"/> first (for example URL escaping, so a
+    /// label value cannot add path segments, a query or another host to a URL).
+    /// </summary>
+    public bool TryRender(LabelSet labels, Func<string, string>? encode, [NotNullWhen(true)] out string? rendered, [NotNullWhen(false)] out string? error)
     {
         ArgumentNullException.ThrowIfNull(labels);
         if (IsConstant)
@@ -107,7 +114,7 @@ public sealed partial record Template
             var close = Text.IndexOf("}}", open + 2, StringComparison.Ordinal);
             sb.Append(Text, pos, open - pos);
             var name = LabelReference().Match(Text[(open + 2)..close].Trim()).Groups[1].Value;
-            sb.Append(labels[name]);
+            sb.Append(encode is null ? labels[name] : encode(labels[name]));
             pos = close + 2;
         }
 

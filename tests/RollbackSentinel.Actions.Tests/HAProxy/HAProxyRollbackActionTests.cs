@@ -151,6 +151,47 @@ public sealed class HAProxyRollbackActionTests : IAsyncLifetime
     }
 
     [Fact]
+    public async Task Execute_TrafficMovedSinceThePlan_RefusesAndChangesNothing()
+    {
+        // An operator rolled forward (green 100 -> 60, blue 0 -> 40) after the plan was made: the old plan
+        // (or a lagging second sentinel) must not switch everything back.
+        await using var haproxy = await StartHAProxyAsync();
+        await using var proxy = new RuntimeApiProxy(haproxy.SocketPath!);
+        var adapter = Adapter();
+        var request = Request(proxy.RuntimeApi, BackToBlue);
+        var plan = await adapter.PlanAsync(request, CancellationToken.None);
+        await haproxy.SendCommandAsync("set weight shop/blue 40", CancellationToken.None);
+        await haproxy.SendCommandAsync("set weight shop/green 60", CancellationToken.None);
+        proxy.Clear();
+
+        var result = await adapter.ExecuteAsync(request, plan, dryRun: false, CancellationToken.None);
+
+        Assert.Equal(ActionEffect.Failed, result.Effect);
+        Assert.Equal(
+            "backend shop moved on since the incident was decided (blue weight 0 when planned, now 40, green weight 100 when planned, now 60): nothing changed; humans must look",
+            result.Outcome);
+        Assert.Empty(proxy.SetCommands);
+        Assert.Equal("blue weight 40 ready, green weight 60 ready", await StateTextAsync(haproxy.RuntimeApi!));
+    }
+
+    [Fact]
+    public async Task Execute_StoppedHalfWay_IsCompletedNotRefused()
+    {
+        // The first command landed (blue raised), the second did not: blue is at its goal, green where planned.
+        await using var haproxy = await StartHAProxyAsync();
+        var adapter = Adapter();
+        var request = Request(haproxy.RuntimeApi!, BackToBlue);
+        var plan = await adapter.PlanAsync(request, CancellationToken.None);
+        await haproxy.SendCommandAsync("set weight shop/blue 100", CancellationToken.None);
+
+        var result = await adapter.ExecuteAsync(request, plan, dryRun: false, CancellationToken.None);
+
+        Assert.Equal(ActionEffect.Changed, result.Effect);
+        Assert.Equal("switched backend shop to blue=100 green=0: set weight shop/green 0", result.Outcome);
+        Assert.Equal("blue weight 100 ready, green weight 0 ready", await StateTextAsync(haproxy.RuntimeApi!));
+    }
+
+    [Fact]
     public async Task Execute_OverTcpAdminSocket_MovesAllTrafficBackToBlue()
     {
         await using var haproxy = await StartHAProxyAsync(unixSocket: false, tcpAdmin: true);
