@@ -66,6 +66,11 @@ public sealed class DeploymentManifestTests
         Assert.All(env.Keys, k => Assert.StartsWith(RunCommand.EnvironmentPrefix, k, StringComparison.Ordinal));
         Assert.Equal(env[RunCommand.EnvironmentPrefix + "PROMETHEUS__URL"], options.Prometheus.Url);
         Assert.Equal(env[RunCommand.EnvironmentPrefix + "HTTP__APITOKENFILE"], options.Http.ApiTokenFile);
+
+        // The pod lets a running rollback finish: its grace period outlasts the daemon's shutdown timeout.
+        var pod = Assert.Single(Documents(folder), d => Text(d, "kind") == "Deployment");
+        var grace = TimeSpan.FromSeconds(int.Parse(Text(pod, "spec", "template", "spec", "terminationGracePeriodSeconds")!, System.Globalization.CultureInfo.InvariantCulture));
+        Assert.True(options.ShutdownTimeoutValue < grace, $"shutdownTimeout {options.ShutdownTimeout} must be shorter than terminationGracePeriodSeconds {grace}");
         Assert.DoesNotContain(options.Validate(), e => !e.Contains("does not exist", StringComparison.Ordinal));
 
         // The token file is mounted from a Secret, where the setting says.
