@@ -39,11 +39,23 @@ public sealed class PolicyRunner
     /// Evaluates now and keeps the new state only once <paramref name="commit"/> has succeeded (for the daemon:
     /// written to the store), so a failed write leaves the runner where the store is.
     /// </summary>
+    public ValueTask<PolicyEvaluation> EvaluateAsync(
+        IQueryResolver resolver, Func<PolicyEvaluation, CancellationToken, ValueTask> commit, CancellationToken cancellationToken) =>
+        EvaluateAsync(resolver, commit, slot: null, cancellationToken);
+
+    /// <summary>
+    /// Evaluates at <paramref name="slot"/>, the time the schedule meant this evaluation for, rather than the
+    /// moment it happens to run: <c>for</c> durations are then measured between slots, as in the backtest and in
+    /// Prometheus's rule evaluation, and a run a few milliseconds late does not cost a whole interval. A slot in
+    /// the future, or not after the last evaluation, falls back to now.
+    /// </summary>
     public async ValueTask<PolicyEvaluation> EvaluateAsync(
-        IQueryResolver resolver, Func<PolicyEvaluation, CancellationToken, ValueTask> commit, CancellationToken cancellationToken)
+        IQueryResolver resolver, Func<PolicyEvaluation, CancellationToken, ValueTask> commit, DateTimeOffset? slot, CancellationToken cancellationToken)
     {
         ArgumentNullException.ThrowIfNull(commit);
-        var evaluation = await PolicyEvaluator.EvaluateAsync(Policy, State, _time.GetUtcNow(), resolver, cancellationToken, MaxGap).ConfigureAwait(false);
+        var now = _time.GetUtcNow();
+        var at = slot is { } s && s <= now && (State.LastEvaluatedAt is not { } last || s > last) ? s : now;
+        var evaluation = await PolicyEvaluator.EvaluateAsync(Policy, State, at, resolver, cancellationToken, MaxGap).ConfigureAwait(false);
         await commit(evaluation, cancellationToken).ConfigureAwait(false);
         State = evaluation.Step.State;
         Last = evaluation;

@@ -30,7 +30,12 @@ internal sealed partial class PolicyEvaluationService(
 
     private readonly System.Collections.Concurrent.ConcurrentDictionary<(string Policy, string Trigger), (string Summary, DateTimeOffset At)> _loggedErrors = new();
 
-    public async Task EvaluateAsync(string policyName, CancellationToken cancellationToken)
+    public Task EvaluateAsync(string policyName, CancellationToken cancellationToken) => EvaluateAsync(policyName, null, cancellationToken);
+
+    /// <param name="policyName">The policy to evaluate.</param>
+    /// <param name="slot">The time the schedule meant this evaluation for (Quartz's scheduled fire time): the evaluation is made at it.</param>
+    /// <param name="cancellationToken">The daemon stopping.</param>
+    public async Task EvaluateAsync(string policyName, DateTimeOffset? slot, CancellationToken cancellationToken)
     {
         var entry = registry.Find(policyName);
         if (entry is null)
@@ -58,7 +63,7 @@ internal sealed partial class PolicyEvaluationService(
         var started = Stopwatch.GetTimestamp();
         try
         {
-            var (evaluation, opened) = await EvaluateAndCommitAsync(entry, cancellationToken).ConfigureAwait(false);
+            var (evaluation, opened) = await EvaluateAndCommitAsync(entry, slot, cancellationToken).ConfigureAwait(false);
             if (evaluation is null)
             {
                 return;
@@ -95,7 +100,7 @@ internal sealed partial class PolicyEvaluationService(
     /// Evaluates the policy now and commits the result. On a failure other than cancellation nothing was committed
     /// and the state was not advanced: it is logged and counted, and null comes back.
     /// </summary>
-    private async Task<(PolicyEvaluation? Evaluation, IReadOnlyList<OpenedIncident> Opened)> EvaluateAndCommitAsync(PolicyEntry entry, CancellationToken cancellationToken)
+    private async Task<(PolicyEvaluation? Evaluation, IReadOnlyList<OpenedIncident> Opened)> EvaluateAndCommitAsync(PolicyEntry entry, DateTimeOffset? slot, CancellationToken cancellationToken)
     {
         var name = entry.Policy.Name;
         try
@@ -122,6 +127,7 @@ internal sealed partial class PolicyEvaluationService(
             var evaluation = await entry.Runner.EvaluateAsync(
                 new InstantQueryResolver(new DeadlineMetricsSource(metricsSource, budget), () => null),
                 async (e, ct) => opened = await store.CommitEvaluationAsync(ToCommit(policy, e), ct).ConfigureAwait(false),
+                slot,
                 cancellationToken).ConfigureAwait(false);
             return (evaluation, opened);
         }

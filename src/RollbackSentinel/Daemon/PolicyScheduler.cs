@@ -106,6 +106,6 @@ internal sealed class PolicyJob(PolicyEvaluationService evaluations, Telemetry.S
 
         // Quartz does not cancel running jobs on shutdown; the host's stopping signal does.
         using var stopping = CancellationTokenSource.CreateLinkedTokenSource(cancellationToken, lifetime.ApplicationStopping);
-        await evaluations.EvaluateAsync(name, stopping.Token).ConfigureAwait(false);
+        await evaluations.EvaluateAsync(name, context.ScheduledFireTimeUtc, stopping.Token).ConfigureAwait(false);
     }
 }

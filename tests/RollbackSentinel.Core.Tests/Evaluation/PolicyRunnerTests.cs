@@ -54,4 +54,42 @@ public sealed class PolicyRunnerTests
         Assert.Equal(("keep", TriggerPhase.Pending), (pending.Key.Trigger, pending.Value.Phase));
         Assert.Equal(TimeSpan.FromMinutes(5), runner.Policy.Triggers[1].For);
     }
+
+    [Fact]
+    public async Task Evaluate_RunningLateEachTime_MeasuresForBetweenScheduledSlots()
+    {
+        // Each run starts a few milliseconds after its slot, the first breaching one later than the others: 'for'
+        // still elapses at the slot 1m after the first breach, not one interval later.
+        var time = new ManualTimeProvider(T0);
+        var runner = new PolicyRunner(Policy(ErrorRate(@for: TimeSpan.FromMinutes(1))), time);
+        var resolver = new InstantQueryResolver(Source, () => null);
+        var acted = new List<DateTimeOffset>();
+
+        for (var i = 0; i <= 12; i++)
+        {
+            var slot = T0 + (Interval * i);
+            time.Advance(slot + TimeSpan.FromMilliseconds(i == 4 ? 44 : 3) - time.GetUtcNow());
+            var evaluation = await runner.EvaluateAsync(resolver, static (_, _) => ValueTask.CompletedTask, slot, CancellationToken.None);
+            Assert.Equal(slot, evaluation.At);
+            acted.AddRange(evaluation.Step.Decisions.Where(d => d.Kind == DecisionKind.Act).Select(d => d.At));
+        }
+
+        Assert.Equal([T0.AddMinutes(2)], acted);
+    }
+
+    [Fact]
+    public async Task Evaluate_SlotInTheFutureOrNotAfterTheLastEvaluation_FallsBackToNow()
+    {
+        var time = new ManualTimeProvider(T0);
+        var runner = new PolicyRunner(Policy(ErrorRate()), time);
+        var resolver = new InstantQueryResolver(Source, () => null);
+        static ValueTask NoCommit(PolicyEvaluation e, CancellationToken ct) => ValueTask.CompletedTask;
+
+        var future = await runner.EvaluateAsync(resolver, NoCommit, T0.AddSeconds(5), CancellationToken.None);
+        time.Advance(Interval);
+        var stale = await runner.EvaluateAsync(resolver, NoCommit, T0, CancellationToken.None);
+
+        Assert.Equal(T0, future.At);
+        Assert.Equal(T0 + Interval, stale.At);
+    }
 }
