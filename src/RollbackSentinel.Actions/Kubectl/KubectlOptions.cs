@@ -14,7 +14,10 @@ public sealed record KubectlOptions
     /// <summary>How long <c>kubectl rollout status</c> waits when the target sets no <c>timeout</c>.</summary>
     public TimeSpan DefaultRolloutTimeout { get; init; } = TimeSpan.FromMinutes(5);
 
-    /// <summary>Attempts in all for a read (<c>kubectl get</c>) that failed; writes are never repeated blindly.</summary>
+    /// <summary>
+    /// Attempts in all for a read (<c>kubectl get</c>) that failed or timed out (not on NotFound, Forbidden or
+    /// Unauthorized); writes are never repeated blindly.
+    /// </summary>
     public int ReadAttempts { get; init; } = 3;
 
     /// <summary>The wait before the first retry of a read; it doubles for each further one (zero in tests).</summary>

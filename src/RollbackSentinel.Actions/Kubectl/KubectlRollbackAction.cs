@@ -1,6 +1,7 @@
 using System.Globalization;
 using System.Text.Json;
 using System.Text.Json.Nodes;
+using System.Text.RegularExpressions;
 using Polly;
 using Polly.Retry;
 using RollbackSentinel.Actions.Processes;
@@ -12,13 +13,33 @@ namespace RollbackSentinel.Actions.Kubectl;
 /// Rolls a Kubernetes workload back with kubectl. Deployments, StatefulSets and DaemonSets: <c>kubectl rollout undo
 /// --to-revision=N</c>, where N (the revision before the bad one, or the pinned one) is resolved once, when planning,
 /// and stored with the template hash it stands for; execution acts only when the workload still runs the bad
-/// template, waits for <c>kubectl rollout status</c>, and reads the result back. After an undo the workload is annotated
-/// (<see cref="RolledBackToAnnotation"/>), so another sentinel planning later sees a sentinel rollback and plans
-/// nothing: rollbacks never walk back through history. Argo Rollouts are aborted (<c>status.abort</c>). Only reads are
-/// retried; a failed write is followed by a read, never repeated blindly. Commands run through
-/// <see cref="ICommandRunner"/>, as argument vectors.
+/// template, waits for <c>kubectl rollout status</c>, and reads the result back. Argo Rollouts are aborted
+/// (<c>status.abort</c>). Only reads are retried (on failures and timeouts); a failed write is followed by a read,
+/// never repeated blindly. Commands run through <see cref="ICommandRunner"/>, as argument vectors, with the names
+/// (rendered from series labels) checked first and passed after <c>--</c>.
+/// <para>
+/// <b>Several sentinels on one workload</b> (one sidecar per replica, each with its own store) decide independently,
+/// and after an undo Kubernetes renumbers the template rolled back to (revision 2 becomes 4): a sentinel planning
+/// after another one's undo would see "revision 4, previous 3" and re-deploy the bad release. So a rollback is marked
+/// (<see cref="RolledBackToAnnotation"/>, <see cref="RolledBackByAnnotation"/>, <see cref="RolledBackAtAnnotation"/>)
+/// in a way that is visible from the moment of the undo on:
+/// <list type="bullet">
+/// <item>Deployments: the markers go on the target ReplicaSet <i>before</i> the undo. <c>kubectl rollout undo</c>
+/// replaces the Deployment's annotations with that ReplicaSet's in the same JSON patch that restores its template, so
+/// the Deployment carries the markers atomically with the undo, before the controller renumbers anything. The
+/// Deployment is annotated again after the undo (belt and braces); that failing is a failure, to be paged.</item>
+/// <item>StatefulSets and DaemonSets: their undo patches only the template (no annotations are copied from the
+/// ControllerRevision), so the markers go on the workload itself before the undo, where they stay; they name the
+/// target template, and count only once the workload runs it. Remaining gap: a ControllerRevision carries no
+/// revision-history, so a human's undo cannot be told from a roll forward, and if the undo fails after the marking,
+/// a later undo to that template by hand within the cooldown reads as the sentinel's.</item>
+/// </list>
+/// A workload that runs a template a sentinel rolled back to within the policy's cooldown gets a "leave it as it is"
+/// plan; older than the cooldown, or a re-used template (a ReplicaSet with a revision-history) without the markers (a
+/// human's undo), is refused at planning: a sentinel never steps further back through history.
+/// </para>
 /// </summary>
-public sealed class KubectlRollbackAction(ICommandRunner runner, KubectlOptions options, TimeProvider time) : IRollbackAction
+public sealed partial class KubectlRollbackAction(ICommandRunner runner, KubectlOptions options, TimeProvider time) : IRollbackAction
 {
     /// <summary>On the workload after a sentinel rollback: the template hash (or controller revision) rolled back to.</summary>
     public const string RolledBackToAnnotation = "rollback-sentinel.io/rolled-back-to";
@@ -26,7 +47,14 @@ public sealed class KubectlRollbackAction(ICommandRunner runner, KubectlOptions 
     /// <summary>On the workload after a sentinel rollback: the idempotency key of the action that did it.</summary>
     public const string RolledBackByAnnotation = "rollback-sentinel.io/rolled-back-by";
 
+    /// <summary>On the workload after a sentinel rollback: when (RFC 3339, UTC), to tell a fresh rollback from a new breach.</summary>
+    public const string RolledBackAtAnnotation = "rollback-sentinel.io/rolled-back-at";
+
     private const string DeploymentRevisionAnnotation = "deployment.kubernetes.io/revision";
+
+    private const string RevisionHistoryAnnotation = "deployment.kubernetes.io/revision-history";
+
+    private const string TimeFormat = "yyyy-MM-dd'T'HH:mm:ss'Z'";
 
     public string Kind => "kubectl";
 
@@ -46,9 +74,9 @@ public sealed class KubectlRollbackAction(ICommandRunner runner, KubectlOptions 
         try
         {
             var w = Resolve(request);
-            if (!string.Equals(plan.Fact("kind"), w.Kind.ToString(), StringComparison.Ordinal) || plan.Fact("name") != w.Name)
+            if (Mismatch(plan, w) is { } mismatch)
             {
-                return ActionResult.Failure($"the stored plan is for {plan.Fact("kind").ToLowerInvariant()}/{plan.Fact("name")}, but the target is {w.Ref}; nothing was done");
+                return ActionResult.Failure($"the stored plan is for {mismatch}; nothing was done");
             }
 
             return w.Kind == WorkloadKind.Rollout
@@ -61,6 +89,41 @@ public sealed class KubectlRollbackAction(ICommandRunner runner, KubectlOptions 
         }
     }
 
+    /// <summary>What differs between the workload the plan was made for and the one the request targets now, or null.</summary>
+    private static string? Mismatch(ActionPlan plan, Workload w)
+    {
+        var kind = plan.Fact("kind");
+        var name = plan.Fact("name");
+        var ns = plan.Fact("namespace");
+        var planned = $"{kind.ToLowerInvariant()}/{name}{(ns.Length == 0 ? "" : " in " + ns)}";
+        if (!string.Equals(kind, w.Kind.ToString(), StringComparison.Ordinal) || name != w.Name || ns != (w.Namespace ?? ""))
+        {
+            return $"{planned}, but the target is {w}";
+        }
+
+        // Plans stored before context and kubeconfig were recorded carry neither: nothing to compare then.
+        if (plan.Facts.TryGetValue("context", out var context) && context != (w.Context ?? ""))
+        {
+            return $"{planned} in kubeconfig context '{context}', but the target's context is '{w.Context ?? ""}'";
+        }
+
+        if (plan.Facts.TryGetValue("kubeconfig", out var kubeconfig) && kubeconfig != (w.Kubeconfig ?? ""))
+        {
+            return $"{planned} with kubeconfig '{kubeconfig}', but the target's kubeconfig is '{w.Kubeconfig ?? ""}'";
+        }
+
+        return null;
+    }
+
+    private static Dictionary<string, string> BaseFacts(Workload w) => new(StringComparer.Ordinal)
+    {
+        ["kind"] = w.Kind.ToString(),
+        ["name"] = w.Name,
+        ["namespace"] = w.Namespace ?? "",
+        ["context"] = w.Context ?? "",
+        ["kubeconfig"] = w.Kubeconfig ?? "",
+    };
+
     // ---- Deployments, StatefulSets, DaemonSets: rollout undo ----
 
     private async Task<ActionPlan> PlanUndoAsync(Workload w, ActionRequest request, CancellationToken ct)
@@ -69,21 +132,16 @@ public sealed class KubectlRollbackAction(ICommandRunner runner, KubectlOptions 
         var current = history.Current
             ?? throw new ActionFailedException($"{w} runs a template none of its revisions records yet (a rollout is starting?); cannot tell which revision is bad");
 
-        var facts = new Dictionary<string, string>(StringComparer.Ordinal)
-        {
-            ["kind"] = w.Kind.ToString(),
-            ["name"] = w.Name,
-            ["namespace"] = w.Namespace ?? "",
-            ["fromRevision"] = Num(current.Number),
-            ["fromHash"] = current.Hash,
-        };
+        var facts = BaseFacts(w);
+        facts["fromRevision"] = Num(current.Number);
+        facts["fromHash"] = current.Hash;
 
-        if (history.RolledBackTo == current.Hash)
+        if (AlreadyRolledBack(w, request, history, current) is { } why)
         {
-            // A sentinel (maybe another replica's) already rolled this workload back: never walk further back.
+            // A sentinel (maybe another replica's) rolled this workload back within the cooldown: leave it there.
             facts["toRevision"] = Num(current.Number);
             facts["toHash"] = current.Hash;
-            return new ActionPlan($"leave {w} as it is: it already runs a sentinel rollback, {Describe(w, current)}")
+            return new ActionPlan($"leave {w} as it is: {why}")
             {
                 Before = Describe(w, current),
                 After = Describe(w, current),
@@ -92,10 +150,23 @@ public sealed class KubectlRollbackAction(ICommandRunner runner, KubectlOptions 
         }
 
         Revision target;
+        string? renumbered = null;
         if (w.ToRevision is { } pinned)
         {
-            target = history.Revisions.FirstOrDefault(r => r.Number == pinned)
-                ?? throw new ActionFailedException($"revision {pinned} of {w} does not exist; its revisions are {string.Join(", ", history.Revisions.Select(r => r.Number).Order())}");
+            if (history.Revisions.FirstOrDefault(r => r.Number == pinned) is { } live)
+            {
+                target = live;
+            }
+            else if (history.Revisions.FirstOrDefault(r => r.PreviousNumbers.Contains(pinned)) is { } moved)
+            {
+                // An undo re-used revision N's ReplicaSet and renumbered it: its template IS revision N's template.
+                target = moved;
+                renumbered = $" (pinned revision {pinned}: revision numbers change on every rollback, and revision {pinned}'s template is now revision {moved.Number})";
+            }
+            else
+            {
+                throw new ActionFailedException($"revision {pinned} of {w} does not exist; its revisions are {string.Join(", ", history.Revisions.Select(r => r.Number).Order())}");
+            }
         }
         else
         {
@@ -107,7 +178,7 @@ public sealed class KubectlRollbackAction(ICommandRunner runner, KubectlOptions 
         facts["toHash"] = target.Hash;
         if (target.Hash == current.Hash)
         {
-            return new ActionPlan($"leave {w} as it is: it already runs revision {target.Number}")
+            return new ActionPlan($"leave {w} as it is: it already runs revision {target.Number}{renumbered}")
             {
                 Before = Describe(w, current),
                 After = Describe(w, current),
@@ -115,13 +186,61 @@ public sealed class KubectlRollbackAction(ICommandRunner runner, KubectlOptions 
             };
         }
 
-        return new ActionPlan($"roll {w} back from revision {current.Number} to revision {target.Number}")
+        var at = time.GetUtcNow();
+        return new ActionPlan($"roll {w} back from revision {current.Number} to revision {target.Number}{renumbered}")
         {
-            Steps = [Undo(w, target.Number).ToString(), Annotate(w, target.Hash, request.IdempotencyKey).ToString()],
+            Steps = [MarkBeforeUndo(w, target, request.IdempotencyKey, at).ToString(), Undo(w, target.Number).ToString(), Annotate(w, target.Hash, request.IdempotencyKey, at).ToString()],
             Before = Describe(w, current),
             After = "template of " + Describe(w, target),
             Facts = facts,
         };
+    }
+
+    /// <summary>
+    /// Why the workload must be left where it is (a sentinel rolled it back within the cooldown), or null when it
+    /// runs no rolled-back template. Throws when it runs one it must not step back from: a sentinel's rollback older
+    /// than the cooldown (the template rolled back to is failing too), or a re-used template without the markers.
+    /// </summary>
+    private static string? AlreadyRolledBack(Workload w, ActionRequest request, History history, Revision current)
+    {
+        var markers = history.Markers;
+        var ours = markers.To == current.Hash;
+        var reused = current.PreviousNumbers.Count > 0;
+        if (!ours && !reused)
+        {
+            return null;
+        }
+
+        var revisionHistory = reused ? $"revision-history {string.Join(",", current.PreviousNumbers.Select(Num))}" : "no revision-history";
+        var state = $"{Describe(w, current)}, {revisionHistory}";
+        const string Refusal = "a sentinel never steps further back through history: humans must look";
+        if (!ours)
+        {
+            throw new ActionFailedException($"{w} runs a template that was rolled back to by someone other than a sentinel ({state}); {Refusal}");
+        }
+
+        var by = markers.By ?? "an unknown action";
+        var cooldown = request.Policy.Cooldown;
+        if (!TryParseTime(markers.At, out var at))
+        {
+            throw new ActionFailedException(
+                $"{w} runs a template that sentinel action {by} rolled back to at an unknown time ({RolledBackAtAnnotation} is '{markers.At ?? ""}'; {state}); {Refusal}");
+        }
+
+        var age = request.Decision.At - at;
+        if (age < TimeSpan.Zero)
+        {
+            age = TimeSpan.Zero; // rolled back after this incident was decided (the same breach, seen by another sentinel)
+        }
+
+        var ago = PromDuration.Format(TimeSpan.FromSeconds(Math.Floor(age.TotalSeconds)));
+        if (age < cooldown)
+        {
+            return $"rolled back {ago} ago by {by}, within the cooldown ({PromDuration.Format(cooldown)}); it runs {Describe(w, current)}";
+        }
+
+        throw new ActionFailedException(
+            $"{w} runs a template that was rolled back to at {at.UtcDateTime.ToString(TimeFormat, CultureInfo.InvariantCulture)} by sentinel action {by}, {ago} before this incident, longer ago than the cooldown ({PromDuration.Format(cooldown)}) ({state}); {Refusal}");
     }
 
     private async Task<ActionResult> ExecuteUndoAsync(Workload w, ActionRequest request, ActionPlan plan, bool dryRun, CancellationToken ct)
@@ -155,6 +274,19 @@ public sealed class KubectlRollbackAction(ICommandRunner runner, KubectlOptions 
             return ActionResult.Failure($"revision {toRevision} of {w} ({HashName(w)} {toHash}) is no longer in its history; nothing was done", before);
         }
 
+        var at = time.GetUtcNow();
+        var notes = new List<string>();
+
+        // 1. Mark first, so the markers are there from the moment of the undo on (see the class comment).
+        var mark = MarkBeforeUndo(w, target, request.IdempotencyKey, at);
+        var marked = await RunWriteAsync(mark, ct).ConfigureAwait(false);
+        if (!marked.Succeeded)
+        {
+            // The rollback matters more than closing the gap: go on, the annotation after the undo protects it then.
+            notes.Add($"could not mark {MarkTarget(w, target)} before the undo ({marked.Reason}), so until it was annotated after the undo another sentinel could have planned a further step back");
+        }
+
+        // 2. The undo, once.
         var undo = Undo(w, target.Number);
         var undone = await RunWriteAsync(undo, ct).ConfigureAwait(false);
         if (!undone.Succeeded)
@@ -167,43 +299,52 @@ public sealed class KubectlRollbackAction(ICommandRunner runner, KubectlOptions 
             }
         }
 
-        var notes = new List<string>();
-        var annotated = await RunWriteAsync(Annotate(w, toHash, request.IdempotencyKey), ct).ConfigureAwait(false);
-        if (!annotated.Succeeded)
-        {
-            notes.Add($"could not annotate it as rolled back by the sentinel ({annotated.Reason})");
-        }
+        // 3. Belt and braces: annotate the workload itself.
+        var annotate = Annotate(w, toHash, request.IdempotencyKey, at);
+        var annotated = await RunWriteAsync(annotate, ct).ConfigureAwait(false);
 
+        // 4. Wait for the rollout, then read it back.
         var rolloutTimeout = w.Timeout ?? options.DefaultRolloutTimeout;
         var status = await RunWriteAsync(RolloutStatus(w, rolloutTimeout), ct, rolloutTimeout + options.CommandTimeout).ConfigureAwait(false);
         if (!status.Succeeded)
         {
+            var unprotected = annotated.Succeeded ? "" : $"; annotating it as a sentinel rollback failed too ({annotated.Reason}): run '{annotate}'";
             return ActionResult.Failure(
-                $"{w.Ref}: rolled back to revision {toRevision}, but the rollout did not complete within {PromDuration.Format(rolloutTimeout)}: {LastLine(status)}", before);
+                $"{w.Ref}: rolled back to revision {toRevision}, but the rollout did not complete within {PromDuration.Format(rolloutTimeout)}: {LastLine(status)}{unprotected}", before);
         }
 
         var verified = await ReadHistoryAsync(w, ct).ConfigureAwait(false);
         var now = State(w, verified);
         if (verified.Current?.Hash != toHash)
         {
-            return ActionResult.Failure($"{w.Ref}: rolled back to revision {toRevision}, but reading it back shows {now}", before);
+            return ActionResult.Failure($"{w.Ref}: rolled back to revision {toRevision}, but reading it back shows {now}", before) with { After = now };
         }
 
         var outcome = $"rolled {w} back from revision {fromRevision} to revision {toRevision}'s template (now revision {verified.Current.Number})";
+        if (!annotated.Succeeded)
+        {
+            // The rollback happened, but a second sentinel may not see it as one: page, do not bury it in a note.
+            var markersInPlace = verified.Markers.To == toHash && verified.Markers.By == request.IdempotencyKey;
+            var protection = markersInPlace
+                ? $"it still carries the markers the undo copied from {MarkTarget(w, target)}, but check them"
+                : $"the rollback is UNPROTECTED: another sentinel planning now may roll it back further, into the bad release; run '{annotate}'";
+            return ActionResult.Failure($"{outcome}, but annotating it as a sentinel rollback failed ({annotated.Reason}): {protection}", before) with { After = now };
+        }
+
         return ActionResult.Changed(notes.Count == 0 ? outcome : $"{outcome}; {string.Join("; ", notes)}", before, now);
     }
 
     private async Task<History> ReadHistoryAsync(Workload w, CancellationToken ct)
     {
-        using var workload = await GetJsonAsync(w, w.ToString(), [w.Resource, w.Name], ct).ConfigureAwait(false);
+        using var workload = await GetJsonAsync(w, w.ToString(), [], [w.Resource, w.Name], ct).ConfigureAwait(false);
         var root = workload.RootElement;
         var uid = Str(root, "metadata", "uid");
         var selector = Element(root, "spec", "selector", "matchLabels") is { ValueKind: JsonValueKind.Object } labels
             ? string.Join(',', labels.EnumerateObject().Select(p => $"{p.Name}={p.Value.GetString()}"))
             : "";
         var historyResource = w.Kind == WorkloadKind.Deployment ? "replicasets" : "controllerrevisions";
-        string[] list = selector.Length == 0 ? [historyResource] : [historyResource, "-l", selector];
-        using var items = await GetJsonAsync(w, $"the {historyResource} of {w}", list, ct).ConfigureAwait(false);
+        string[] flags = selector.Length == 0 ? [] : ["--selector=" + selector];
+        using var items = await GetJsonAsync(w, $"the {historyResource} of {w}", flags, [historyResource], ct).ConfigureAwait(false);
 
         var revisions = new List<Revision>();
         foreach (var item in Element(items.RootElement, "items") is { ValueKind: JsonValueKind.Array } array ? array.EnumerateArray() : Enumerable.Empty<JsonElement>())
@@ -213,23 +354,33 @@ public sealed class KubectlRollbackAction(ICommandRunner runner, KubectlOptions 
                 continue;
             }
 
+            var name = Str(item, "metadata", "name") ?? "";
             if (w.Kind == WorkloadKind.Deployment)
             {
                 if (long.TryParse(Str(item, "metadata", "annotations", DeploymentRevisionAnnotation), CultureInfo.InvariantCulture, out var number))
                 {
-                    var hash = Str(item, "metadata", "labels", "pod-template-hash") ?? Str(item, "metadata", "name") ?? "";
-                    revisions.Add(new Revision(number, hash, Element(item, "spec", "template").Clone()));
+                    var hash = Str(item, "metadata", "labels", "pod-template-hash") ?? name;
+                    var previous = (Str(item, "metadata", "annotations", RevisionHistoryAnnotation) ?? "")
+                        .Split(',', StringSplitOptions.RemoveEmptyEntries | StringSplitOptions.TrimEntries)
+                        .Select(n => long.TryParse(n, CultureInfo.InvariantCulture, out var p) ? p : -1)
+                        .Where(n => n >= 0)
+                        .ToArray();
+                    revisions.Add(new Revision(number, hash, name, Element(item, "spec", "template").Clone(), previous));
                 }
             }
             else if (Element(item, "revision") is { ValueKind: JsonValueKind.Number } number)
             {
-                revisions.Add(new Revision(number.GetInt64(), Str(item, "metadata", "name") ?? "", Element(item, "data", "spec", "template").Clone()));
+                revisions.Add(new Revision(number.GetInt64(), name, name, Element(item, "data", "spec", "template").Clone(), []));
             }
         }
 
         var template = Element(root, "spec", "template");
         var current = revisions.Where(r => SameTemplate(r.Template, template)).MaxBy(r => r.Number);
-        return new History(revisions, current, Str(root, "metadata", "annotations", RolledBackToAnnotation));
+        var markers = new Markers(
+            Str(root, "metadata", "annotations", RolledBackToAnnotation),
+            Str(root, "metadata", "annotations", RolledBackByAnnotation),
+            Str(root, "metadata", "annotations", RolledBackAtAnnotation));
+        return new History(revisions, current, markers);
     }
 
     // ---- Argo Rollouts: abort ----
@@ -237,7 +388,7 @@ public sealed class KubectlRollbackAction(ICommandRunner runner, KubectlOptions 
     private async Task<ActionPlan> PlanAbortAsync(Workload w, CancellationToken ct)
     {
         var (aborted, state) = await ReadRolloutAsync(w, ct).ConfigureAwait(false);
-        var facts = new Dictionary<string, string>(StringComparer.Ordinal) { ["kind"] = w.Kind.ToString(), ["name"] = w.Name, ["namespace"] = w.Namespace ?? "" };
+        var facts = BaseFacts(w);
         return aborted
             ? new ActionPlan($"leave {w} as it is: it is already aborted") { Before = state, After = state, Facts = facts }
             : new ActionPlan($"abort {w}") { Steps = [Abort(w).ToString()], Before = state, After = "aborted", Facts = facts };
@@ -270,7 +421,7 @@ public sealed class KubectlRollbackAction(ICommandRunner runner, KubectlOptions 
 
     private async Task<(bool Aborted, string State)> ReadRolloutAsync(Workload w, CancellationToken ct)
     {
-        using var rollout = await GetJsonAsync(w, w.ToString(), [w.Resource, w.Name], ct).ConfigureAwait(false);
+        using var rollout = await GetJsonAsync(w, w.ToString(), [], [w.Resource, w.Name], ct).ConfigureAwait(false);
         var aborted = Element(rollout.RootElement, "status", "abort") is { ValueKind: JsonValueKind.True };
         var phase = Str(rollout.RootElement, "status", "phase") ?? "unknown";
         return (aborted, $"phase {phase}, abort={(aborted ? "true" : "false")}");
@@ -278,14 +429,14 @@ public sealed class KubectlRollbackAction(ICommandRunner runner, KubectlOptions 
 
     // ---- commands ----
 
-    private CommandLine Command(Workload w, IEnumerable<string> arguments, bool json = false)
+    /// <summary>
+    /// <c>kubectl VERB FLAGS... -n NS --context=C --kubeconfig=K -- POSITIONAL...</c>: whatever the positional arguments
+    /// hold (names rendered from series labels), kubectl cannot read them as flags.
+    /// </summary>
+    private CommandLine Command(Workload w, IEnumerable<string> verb, IEnumerable<string> flags, IEnumerable<string> positional)
     {
-        var args = new List<string>(arguments);
-        if (json)
-        {
-            args.AddRange(["-o", "json"]);
-        }
-
+        var args = new List<string>(verb);
+        args.AddRange(flags);
         if (w.Namespace is { } ns)
         {
             args.AddRange(["-n", ns]);
@@ -301,27 +452,60 @@ public sealed class KubectlRollbackAction(ICommandRunner runner, KubectlOptions 
             args.Add("--kubeconfig=" + kubeconfig);
         }
 
+        args.Add("--");
+        args.AddRange(positional);
         return new CommandLine(options.Path, args);
     }
 
     private CommandLine Undo(Workload w, long revision) =>
-        Command(w, ["rollout", "undo", $"{w.Resource}/{w.Name}", "--to-revision=" + Num(revision)]);
+        Command(w, ["rollout", "undo"], ["--to-revision=" + Num(revision)], [$"{w.Resource}/{w.Name}"]);
 
-    private CommandLine Annotate(Workload w, string hash, string key) =>
-        Command(w, ["annotate", w.Resource, w.Name, "--overwrite", $"{RolledBackToAnnotation}={hash}", $"{RolledBackByAnnotation}={key}"]);
+    private CommandLine Annotate(Workload w, string hash, string key, DateTimeOffset at) =>
+        Command(w, ["annotate"], ["--overwrite"], [w.Resource, w.Name, .. MarkerArguments(hash, key, at)]);
+
+    /// <summary>
+    /// Before the undo: the target ReplicaSet of a Deployment (the undo copies its annotations onto the Deployment),
+    /// the workload itself for a StatefulSet or DaemonSet (the undo leaves its annotations alone).
+    /// </summary>
+    private CommandLine MarkBeforeUndo(Workload w, Revision target, string key, DateTimeOffset at) =>
+        w.Kind == WorkloadKind.Deployment
+            ? Command(w, ["annotate"], ["--overwrite"], ["replicaset", target.Name, .. MarkerArguments(target.Hash, key, at)])
+            : Annotate(w, target.Hash, key, at);
+
+    private static string MarkTarget(Workload w, Revision target) => w.Kind == WorkloadKind.Deployment ? $"replicaset/{target.Name}" : w.Ref;
+
+    private static string[] MarkerArguments(string hash, string key, DateTimeOffset at) =>
+    [
+        $"{RolledBackToAnnotation}={hash}",
+        $"{RolledBackByAnnotation}={key}",
+        $"{RolledBackAtAnnotation}={at.UtcDateTime.ToString(TimeFormat, CultureInfo.InvariantCulture)}",
+    ];
 
     private CommandLine RolloutStatus(Workload w, TimeSpan timeout) =>
-        Command(w, ["rollout", "status", $"{w.Resource}/{w.Name}", "--timeout=" + Num((long)Math.Ceiling(timeout.TotalSeconds)) + "s"]);
+        Command(w, ["rollout", "status"], ["--timeout=" + Num((long)Math.Ceiling(timeout.TotalSeconds)) + "s"], [$"{w.Resource}/{w.Name}"]);
 
     private CommandLine Abort(Workload w) =>
-        Command(w, ["patch", w.Resource, w.Name, "--type", "merge", "--subresource", "status", "-p", """{"status":{"abort":true}}"""]);
+        Command(w, ["patch"], ["--type", "merge", "--subresource", "status", "-p", """{"status":{"abort":true}}"""], [w.Resource, w.Name]);
 
-    /// <summary>Runs a read (<c>kubectl get ... -o json</c>), retried with backoff when it fails for a reason a retry may cure.</summary>
-    private async Task<JsonDocument> GetJsonAsync(Workload w, string what, string[] arguments, CancellationToken ct)
+    /// <summary>
+    /// Runs a read (<c>kubectl get ... -o json</c>), retried with backoff when it fails for a reason a retry may cure:
+    /// a failed exit other than NotFound, Forbidden or Unauthorized, or a timeout.
+    /// </summary>
+    private async Task<JsonDocument> GetJsonAsync(Workload w, string what, string[] flags, string[] positional, CancellationToken ct)
     {
-        var command = Command(w, ["get", .. arguments], json: true);
-        var output = await ReadPipeline().ExecuteAsync(
-            async token => await runner.RunAsync(command, options.CommandTimeout, token).ConfigureAwait(false), ct).ConfigureAwait(false);
+        var command = Command(w, ["get"], [.. flags, "-o", "json"], positional);
+        CommandOutput output;
+        try
+        {
+            output = await ReadPipeline().ExecuteAsync(async token => await ReadOnceAsync(command, token).ConfigureAwait(false), ct).ConfigureAwait(false);
+        }
+        catch (ReadTimedOutException e)
+        {
+            var attempts = Math.Max(1, options.ReadAttempts);
+            throw new ActionFailedException(
+                $"cannot read {what}: '{command}' did not finish within {PromDuration.Format(options.CommandTimeout)}{(attempts > 1 ? $" in {attempts} attempts" : "")} and was stopped", e);
+        }
+
         if (!output.Succeeded)
         {
             throw new ActionFailedException($"cannot read {what}: '{command}' failed ({output.Reason})");
@@ -334,6 +518,25 @@ public sealed class KubectlRollbackAction(ICommandRunner runner, KubectlOptions 
         catch (JsonException e)
         {
             throw new ActionFailedException($"'{command}' printed something that is not JSON: {e.Message}", e);
+        }
+    }
+
+    /// <summary>
+    /// One read, under its own deadline: the runner reports its timeouts as an <see cref="ActionFailedException"/>
+    /// like any other failure to run, so the deadline is kept here to know a timeout (retryable) for one.
+    /// </summary>
+    private async Task<CommandOutput> ReadOnceAsync(CommandLine command, CancellationToken ct)
+    {
+        using var deadline = CancellationTokenSource.CreateLinkedTokenSource(ct);
+        deadline.CancelAfter(options.CommandTimeout);
+        try
+        {
+            // The runner's own timeout is only a backstop here.
+            return await runner.RunAsync(command, options.CommandTimeout + TimeSpan.FromSeconds(10), deadline.Token).ConfigureAwait(false);
+        }
+        catch (OperationCanceledException e) when (deadline.IsCancellationRequested && !ct.IsCancellationRequested)
+        {
+            throw new ReadTimedOutException(e);
         }
     }
 
@@ -351,7 +554,12 @@ public sealed class KubectlRollbackAction(ICommandRunner runner, KubectlOptions 
                 Delay = options.RetryBaseDelay,
                 BackoffType = DelayBackoffType.Exponential,
                 UseJitter = options.RetryBaseDelay > TimeSpan.Zero,
-                ShouldHandle = args => ValueTask.FromResult(args.Outcome.Result is { Succeeded: false } failed && IsRetryable(failed)),
+                ShouldHandle = args => ValueTask.FromResult(args.Outcome switch
+                {
+                    { Exception: ReadTimedOutException } => true,
+                    { Result: { Succeeded: false } failed } => IsRetryable(failed),
+                    _ => false,
+                }),
             })
             .Build();
     }
@@ -390,14 +598,49 @@ public sealed class KubectlRollbackAction(ICommandRunner runner, KubectlOptions 
             throw new ActionFailedException($"cannot name the workload: {error}");
         }
 
-        string? ns = null;
-        if (target.Namespace is { } nsTemplate && !nsTemplate.TryRender(labels, out ns, out error))
+        // Names come from series labels: check them before anything runs (a label value such as
+        // "--kubeconfig=/x" must never reach kubectl, even after "--").
+        if (name.Length > 253 || !Dns1123Subdomain().IsMatch(name))
         {
-            throw new ActionFailedException($"cannot name the namespace: {error}");
+            throw new ActionFailedException(
+                $"cannot name the workload: {Rendered(target.Name, labels, name)} is not a Kubernetes object name (a DNS-1123 subdomain: at most 253 lowercase letters, digits, '-' and '.', starting and ending with a letter or digit); nothing was run");
+        }
+
+        string? ns = null;
+        if (target.Namespace is { } nsTemplate)
+        {
+            if (!nsTemplate.TryRender(labels, out ns, out error))
+            {
+                throw new ActionFailedException($"cannot name the namespace: {error}");
+            }
+
+            if ((ns.Length > 0 || !nsTemplate.IsConstant) && (ns.Length > 63 || !Dns1123Label().IsMatch(ns)))
+            {
+                throw new ActionFailedException(
+                    $"cannot name the namespace: {Rendered(nsTemplate, labels, ns)} is not a Kubernetes namespace (a DNS-1123 label: at most 63 lowercase letters, digits and '-', starting and ending with a letter or digit); nothing was run");
+            }
         }
 
         return new Workload(target.Workload, name, string.IsNullOrEmpty(ns) ? null : ns, target.Context, target.Kubeconfig, target.ToRevision, target.Timeout);
     }
+
+    /// <summary><c>'--x' (from label deployment="--x")</c>: the rendered name, and the label values it came from.</summary>
+    private static string Rendered(Template template, Core.Metrics.LabelSet labels, string rendered)
+    {
+        var from = template.LabelNames.Where(labels.ContainsKey).Select(n => $"{n}=\"{labels[n]}\"").ToArray();
+        return from.Length == 0
+            ? $"'{rendered}'"
+            : $"'{rendered}' (from label{(from.Length > 1 ? "s" : "")} {string.Join(", ", from)})";
+    }
+
+    [GeneratedRegex("^[a-z0-9]([-a-z0-9]*[a-z0-9])?(\\.[a-z0-9]([-a-z0-9]*[a-z0-9])?)*$", RegexOptions.CultureInvariant)]
+    private static partial Regex Dns1123Subdomain();
+
+    [GeneratedRegex("^[a-z0-9]([-a-z0-9]*[a-z0-9])?$", RegexOptions.CultureInvariant)]
+    private static partial Regex Dns1123Label();
+
+    private static bool TryParseTime(string? text, out DateTimeOffset at) =>
+        DateTimeOffset.TryParse(text, CultureInfo.InvariantCulture, DateTimeStyles.AssumeUniversal | DateTimeStyles.AdjustToUniversal, out at);
 
     /// <summary>The last line kubectl wrote to stderr (or stdout), as it wrote it.</summary>
     private static string LastLine(CommandOutput output)
@@ -476,7 +719,14 @@ public sealed class KubectlRollbackAction(ICommandRunner runner, KubectlOptions 
         public override string ToString() => Namespace is null ? Ref : $"{Ref} in {Namespace}";
     }
 
-    private sealed record Revision(long Number, string Hash, JsonElement Template);
+    /// <summary>A ReplicaSet or ControllerRevision: its number, hash and name, template, and the numbers it had before (revision-history).</summary>
+    private sealed record Revision(long Number, string Hash, string Name, JsonElement Template, IReadOnlyList<long> PreviousNumbers);
 
-    private sealed record History(IReadOnlyList<Revision> Revisions, Revision? Current, string? RolledBackTo);
+    /// <summary>The sentinel's annotations on the workload.</summary>
+    private sealed record Markers(string? To, string? By, string? At);
+
+    private sealed record History(IReadOnlyList<Revision> Revisions, Revision? Current, Markers Markers);
 }
+
+/// <summary>A read that did not finish within the command timeout (retried; the adapter turns the last one into an <see cref="ActionFailedException"/>).</summary>
+internal sealed class ReadTimedOutException(Exception inner) : Exception("a read timed out", inner);

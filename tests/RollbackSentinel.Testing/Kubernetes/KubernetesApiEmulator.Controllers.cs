@@ -8,6 +8,9 @@ public sealed partial class KubernetesApiEmulator
 {
     public const string RevisionAnnotation = "deployment.kubernetes.io/revision";
 
+    /// <summary>On a ReplicaSet the deployment controller re-used (an undo): the revision numbers it had before, comma-separated.</summary>
+    public const string RevisionHistoryAnnotation = "deployment.kubernetes.io/revision-history";
+
     private static readonly string CreatedAt = "2026-01-01T00:00:00Z";
 
     /// <summary>
@@ -87,20 +90,39 @@ public sealed partial class KubernetesApiEmulator
         }
     }
 
+    /// <summary>
+    /// While true, writes are stored but the controllers do not react yet: the lag between an API write (an undo's
+    /// PATCH) and the controller's sync, in which a Deployment already has its old template back but the ReplicaSet
+    /// still carries its old revision number. <see cref="ResumeControllers"/> lets them catch up.
+    /// </summary>
+    public bool ControllersPaused { get; private set; }
+
+    /// <summary>Stops the controllers from reacting to writes until <see cref="ResumeControllers"/>.</summary>
+    public void PauseControllers()
+    {
+        lock (_gate)
+        {
+            ControllersPaused = true;
+        }
+    }
+
+    /// <summary>Lets the controllers run again, and catch up with every workload now.</summary>
+    public void ResumeControllers()
+    {
+        lock (_gate)
+        {
+            ControllersPaused = false;
+            ReconcileAll();
+        }
+    }
+
     /// <summary>Lets rollouts finish from now on, and updates every workload's status (watchers see it).</summary>
     public void CompleteRollouts()
     {
         RolloutsComplete = true;
         lock (_gate)
         {
-            foreach (var (key, value) in _objects.ToList())
-            {
-                var plural = key.Split('/')[0];
-                if (plural is "deployments" or "statefulsets" or "daemonsets")
-                {
-                    Reconcile(plural, value);
-                }
-            }
+            ReconcileAll();
         }
     }
 
@@ -246,7 +268,11 @@ public sealed partial class KubernetesApiEmulator
         }
 
         Save(type.Plural, value);
-        Reconcile(type.Plural, value);
+        if (!ControllersPaused)
+        {
+            Reconcile(type.Plural, value);
+        }
+
         return _objects[Key(type.Plural, EmulatorJson.Str(value, "metadata", "namespace")!, EmulatorJson.Str(value, "metadata", "name")!)];
     }
 
@@ -260,6 +286,23 @@ public sealed partial class KubernetesApiEmulator
                      && Selects(w.LabelSelector, value["metadata"]?["labels"] as JsonObject) && FieldSelects(w.FieldSelector, value)))
         {
             watcher.Events.Writer.TryWrite(EmulatorJson.Clone(value));
+        }
+    }
+
+    private void ReconcileAll()
+    {
+        if (ControllersPaused)
+        {
+            return;
+        }
+
+        foreach (var (key, value) in _objects.ToList())
+        {
+            var plural = key.Split('/')[0];
+            if (plural is "deployments" or "statefulsets" or "daemonsets")
+            {
+                Reconcile(plural, value);
+            }
         }
     }
 
@@ -344,8 +387,13 @@ public sealed partial class KubernetesApiEmulator
         }
         else if (RsRevision(match) <= maxOld)
         {
-            // What Kubernetes does on undo: the old ReplicaSet becomes the newest revision.
-            EmulatorJson.Ensure(match, "metadata", "annotations")[RevisionAnnotation] = (maxOld + 1).ToString(CultureInfo.InvariantCulture);
+            // What Kubernetes does on undo: the old ReplicaSet becomes the newest revision, and its old number is
+            // appended to its revision-history annotation (SetNewReplicaSetAnnotations in the deployment controller).
+            var annotations = EmulatorJson.Ensure(match, "metadata", "annotations");
+            var previous = RsRevision(match).ToString(CultureInfo.InvariantCulture);
+            var history = EmulatorJson.Str(annotations, RevisionHistoryAnnotation);
+            annotations[RevisionHistoryAnnotation] = string.IsNullOrEmpty(history) ? previous : $"{history},{previous}";
+            annotations[RevisionAnnotation] = (maxOld + 1).ToString(CultureInfo.InvariantCulture);
         }
 
         foreach (var rs in owned)

@@ -32,8 +32,10 @@ public sealed record EmulatorRequest(string Method, string Path, string Query, s
 /// server can run in tests): discovery, get/list/watch, and PATCH (JSON, merge and a strategic-merge subset) of
 /// Deployments, ReplicaSets, StatefulSets, DaemonSets, ControllerRevisions and Argo Rollouts. Writes go through
 /// small controllers that act as Kubernetes' do: a Deployment whose template changes gets the ReplicaSet with that
-/// template (an old one's revision bumped to max+1, as on undo, or a new one), its revision annotation, generation and
-/// status; StatefulSets and DaemonSets get ControllerRevisions the same way. Every request is logged; the bearer
+/// template (an old one's revision bumped to max+1 with its old number appended to its revision-history, as on undo,
+/// or a new one), its revision annotation, generation and status; StatefulSets and DaemonSets get ControllerRevisions
+/// the same way. Controllers can be paused (the lag before they sync), and requests refused, delayed or held
+/// (<see cref="FailNext"/>, <see cref="DelayNext"/>, <see cref="HoldNext"/>). Every request is logged; the bearer
 /// token is checked. HTTPS (kubectl sends a token over TLS only) on a free loopback port, with a self-signed
 /// certificate the kubeconfig trusts; dispose to stop it.
 /// </summary>
@@ -192,6 +194,11 @@ public sealed partial class KubernetesApiEmulator : IAsyncDisposable
         if (http.Headers.Authorization.ToString() != $"Bearer {Token}")
         {
             await WriteAsync(response, 401, StatusObject(401, "Unauthorized", "Unauthorized"));
+            return;
+        }
+
+        if (await ApplyFaultAsync(request, context))
+        {
             return;
         }
 
