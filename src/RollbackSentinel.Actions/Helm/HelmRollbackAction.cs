@@ -1,6 +1,7 @@
 using System.ComponentModel;
 using System.Globalization;
 using System.Text.Json;
+using System.Text.RegularExpressions;
 using Polly;
 using Polly.Retry;
 using RollbackSentinel.Actions.Processes;
@@ -10,23 +11,36 @@ namespace RollbackSentinel.Actions.Helm;
 
 /// <summary>
 /// <c>helm rollback</c> of a release to the last revision deployed before the bad one. The plan reads the
-/// release's history once: the bad revision is the one deployed now, the revision to return to is the highest
-/// earlier one that was deployed (failed revisions are skipped). A release whose current revision already is
-/// a rollback is left alone: a second sentinel, or a second incident, never walks back through history.
-/// Executing re-reads the history and rolls back only when the release still runs the bad revision; when it
-/// already runs the planned revision's chart and values, nothing is done. Reads are retried; the rollback
-/// itself runs at most once per execution, with <c>--wait</c>, and is verified by reading the history back.
+/// release's history once. The bad revision is the latest one when it is <c>failed</c> and newer than the last
+/// <c>deployed</c> one (a failed <c>helm upgrade --wait</c> leaves the cluster running part of it), and the return
+/// target is then that deployed revision; otherwise the bad revision is the deployed one and the return target the
+/// highest earlier revision that was deployed (failed revisions are skipped). A release whose current revision is a
+/// rollback younger than the policy's cooldown is left alone (a second sentinel, a second incident); an older one,
+/// or a failed rollback, is refused so that humans look: a sentinel never walks back through history.
+/// Executing re-reads the history and rolls back whenever the release still runs the bad revision. It reports
+/// "already there" only when a newer revision is a rollback to the planned one, or has its chart, app version and
+/// values. Reads are retried; the rollback itself runs at most once per execution, with <c>--wait</c>, and is
+/// verified by reading the history back.
 /// </summary>
-public sealed class HelmRollbackAction(ICommandRunner runner, HelmOptions options, TimeProvider time) : IRollbackAction
+public sealed partial class HelmRollbackAction(ICommandRunner runner, HelmOptions options, TimeProvider time) : IRollbackAction
 {
     public const int HistoryMax = 50;
 
+    /// <summary>Helm's limit on release names (<c>chartutil.ValidateReleaseName</c>).</summary>
+    public const int MaxReleaseNameLength = 53;
+
+    /// <summary>A DNS-1123 label, as Kubernetes requires of namespace names.</summary>
+    public const int MaxNamespaceLength = 63;
+
     private const string FactRelease = "release";
     private const string FactNamespace = "namespace";
+    private const string FactKubeContext = "kubeContext";
     private const string FactFromRevision = "fromRevision";
     private const string FactFromChart = "fromChart";
+    private const string FactFromAppVersion = "fromAppVersion";
     private const string FactToRevision = "toRevision";
     private const string FactToChart = "toChart";
+    private const string FactToAppVersion = "toAppVersion";
     private const string FactNoop = "noop";
 
     public string Kind => "helm";
@@ -36,19 +50,39 @@ public sealed class HelmRollbackAction(ICommandRunner runner, HelmOptions option
         ArgumentNullException.ThrowIfNull(request);
         var release = Resolve(request);
         var history = await HistoryAsync(release, cancellationToken).ConfigureAwait(false);
-        var current = history.Current(release.Where);
-        var facts = new Dictionary<string, string> { [FactRelease] = release.Name };
+        var current = history.Head(release.Where);
+        var facts = new Dictionary<string, string>
+        {
+            [FactRelease] = release.Name,
+            [FactKubeContext] = release.KubeContext ?? "",
+        };
         if (release.Namespace is { } ns)
         {
             facts[FactNamespace] = ns;
         }
 
+        facts[FactFromRevision] = Invariant(current.Revision);
+        facts[FactFromChart] = current.Chart;
+        facts[FactFromAppVersion] = current.AppVersion ?? "";
         if (current.IsRollback)
         {
+            // Deployed (Head refuses failed rollbacks): recent means another sentinel, or this incident's own
+            // earlier run, already acted; old means the release broke again after a rollback, and a sentinel must
+            // not step further back through history on its own.
+            var cooldown = request.Policy.Cooldown;
+            var at = request.Decision.At;
+            if (current.UpdatedAt is not { } updated || at - updated >= cooldown)
+            {
+                var age = current.UpdatedAt is { } u && at >= u
+                    ? $", {PromDuration.Format(TimeSpan.FromSeconds(Math.Floor((at - u).TotalSeconds)))} before the decision"
+                    : "";
+                throw new ActionFailedException(
+                    $"{release.Where} runs a rollback (revision {current.Revision}: {current.Description}, at {current.When}{age}), "
+                    + $"older than the cooldown ({PromDuration.Format(cooldown)}); a sentinel never steps further back through history: humans must look");
+            }
+
             facts[FactNoop] = "true";
-            facts[FactFromRevision] = Invariant(current.Revision);
-            facts[FactFromChart] = current.Chart;
-            return new ActionPlan($"leave {release.Where} as it is: it already runs a rollback (revision {current.Revision}: {current.Description})")
+            return new ActionPlan($"leave {release.Where} as it is: it already runs a rollback (revision {current.Revision}: {current.Description}, at {current.When})")
             {
                 Before = current.ToString(),
                 After = current.ToString(),
@@ -56,14 +90,13 @@ public sealed class HelmRollbackAction(ICommandRunner runner, HelmOptions option
             };
         }
 
-        var target = history.LastGoodBefore(current)
+        var target = history.ReturnTarget(current)
             ?? throw new ActionFailedException(
                 $"{release.Where} has no earlier deployed revision to roll back to (it runs {current}; none of the {history.Revisions.Count(r => r.Revision < current.Revision)} revisions before it in the last {HistoryMax} was deployed)");
 
-        facts[FactFromRevision] = Invariant(current.Revision);
-        facts[FactFromChart] = current.Chart;
         facts[FactToRevision] = Invariant(target.Revision);
         facts[FactToChart] = target.Chart;
+        facts[FactToAppVersion] = target.AppVersion ?? "";
         return new ActionPlan($"roll {release.Where} back from {current} to {target}")
         {
             Steps = [RollbackCommand(release, target.Revision, WaitTimeout(request)).ToString()],
@@ -78,14 +111,18 @@ public sealed class HelmRollbackAction(ICommandRunner runner, HelmOptions option
         ArgumentNullException.ThrowIfNull(request);
         ArgumentNullException.ThrowIfNull(plan);
         Release release;
-        int from, to;
-        string toChart;
+        Planned to;
+        int from;
         try
         {
             release = Resolve(request);
-            if (plan.Fact(FactRelease) != release.Name || (plan.Facts.GetValueOrDefault(FactNamespace) != release.Namespace))
+            var planned = new Release(
+                plan.Fact(FactRelease),
+                plan.Facts.GetValueOrDefault(FactNamespace),
+                plan.Facts.TryGetValue(FactKubeContext, out var c) ? (c.Length == 0 ? null : c) : release.KubeContext);
+            if (planned != release)
             {
-                return ActionResult.Failure($"the plan was made for release {plan.Fact(FactRelease)} but the policy now names {release.Where}: nothing done");
+                return ActionResult.Failure($"the plan was made for {planned.Full} but the policy now names {release.Full}: nothing done");
             }
 
             if (plan.Facts.ContainsKey(FactNoop))
@@ -94,8 +131,7 @@ public sealed class HelmRollbackAction(ICommandRunner runner, HelmOptions option
             }
 
             from = IntFact(plan, FactFromRevision);
-            to = IntFact(plan, FactToRevision);
-            toChart = plan.Fact(FactToChart);
+            to = new Planned(IntFact(plan, FactToRevision), plan.Fact(FactToChart), plan.Facts.GetValueOrDefault(FactToAppVersion));
         }
         catch (ActionFailedException e)
         {
@@ -106,29 +142,29 @@ public sealed class HelmRollbackAction(ICommandRunner runner, HelmOptions option
         try
         {
             var history = await HistoryAsync(release, cancellationToken).ConfigureAwait(false);
-            var current = history.Current(release.Where);
+            var current = history.Head(release.Where);
             before = current.ToString();
-            if (await RunsRevisionAsync(release, current, to, toChart, cancellationToken).ConfigureAwait(false))
+            if (current.Revision == from)
             {
-                var already = $"{release.Where} already runs the chart and values of revision {to} ({current}): nothing to do";
+                // Still the bad revision: roll back, however much it looks like the target (CI may have changed only
+                // the app version or an image inside an unchanged chart version).
                 return dryRun
-                    ? ActionResult.DryRun(plan) with { Outcome = "dry-run: " + already, Before = before, After = before }
-                    : ActionResult.Unchanged(already, before);
+                    ? ActionResult.DryRun(plan) with { Before = before, After = before }
+                    : await RollbackAsync(request, release, current, to, cancellationToken).ConfigureAwait(false);
             }
 
-            if (current.Revision != from)
+            if (current.Revision > from && current.IsDeployed
+                && await AlreadyThereAsync(release, history, current, to, cancellationToken).ConfigureAwait(false) is { } already)
             {
-                return ActionResult.Failure(
-                    $"the release moved on since the incident was decided (now {current}; the plan was to roll back revision {from} to {to}): nothing done",
-                    before);
+                var outcome = $"{release.Where} {already} ({current}): nothing to do";
+                return dryRun
+                    ? ActionResult.DryRun(plan) with { Outcome = "dry-run: " + outcome, Before = before, After = before }
+                    : ActionResult.Unchanged(outcome, before);
             }
 
-            if (dryRun)
-            {
-                return ActionResult.DryRun(plan) with { Before = before, After = before };
-            }
-
-            return await RollbackAsync(request, release, current, to, toChart, cancellationToken).ConfigureAwait(false);
+            return ActionResult.Failure(
+                $"the release moved on since the incident was decided (now {current}; the plan was to roll back revision {from} to {to.Revision}): nothing done",
+                before);
         }
         catch (ActionFailedException e)
         {
@@ -136,17 +172,20 @@ public sealed class HelmRollbackAction(ICommandRunner runner, HelmOptions option
         }
     }
 
-    private async Task<ActionResult> RollbackAsync(ActionRequest request, Release release, HelmRevision current, int to, string toChart, CancellationToken cancellationToken)
+    private async Task<ActionResult> RollbackAsync(ActionRequest request, Release release, HelmRevision current, Planned planned, CancellationToken cancellationToken)
     {
+        var to = planned.Revision;
         var wait = WaitTimeout(request);
         var command = RollbackCommand(release, to, wait);
         string? error = null;
+        var helmAnswered = false;
         try
         {
             // Never retried: a rollback that failed or timed out may have done part of its work; the history says what.
             var output = await runner.RunAsync(command, wait + options.CommandTimeout, cancellationToken).ConfigureAwait(false);
             if (!output.Succeeded)
             {
+                helmAnswered = true;
                 error = $"helm rollback of {release.Where} to revision {to} failed ({output.Reason})";
             }
         }
@@ -171,10 +210,21 @@ public sealed class HelmRollbackAction(ICommandRunner runner, HelmOptions option
         var now = latest is null ? "it has no revisions" : $"latest is revision {latest.Revision}, {latest.Status}: {latest.Description}";
         if (error is not null)
         {
+            // Another sentinel (or a human) rolled back to the same revision at the same moment: Helm refuses the
+            // second rollback. Its revision, done, or still in progress when Helm itself answered with an error
+            // (when helm was stopped, a pending revision may be this run's own, stuck: that is a failure).
+            if (latest is not null && latest.Revision > current.Revision && latest.RolledBackTo == to
+                && (latest.IsDeployed || (latest.Status == "pending-rollback" && helmAnswered)))
+            {
+                return ActionResult.Unchanged(
+                    $"another rollback to {to} is in progress or done: revision {latest.Revision}, {latest.Status}, at {latest.When} ({error})",
+                    current.ToString()) with { After = latest.ToString() };
+            }
+
             return ActionResult.Failure($"{error}; {now}", current.ToString());
         }
 
-        var deployed = after.Revisions.LastOrDefault(r => r.IsDeployed);
+        var deployed = after.LastDeployed;
         if (deployed is null || deployed.Revision <= current.Revision || deployed.RolledBackTo != to || deployed != latest)
         {
             return ActionResult.Failure(
@@ -182,30 +232,39 @@ public sealed class HelmRollbackAction(ICommandRunner runner, HelmOptions option
                 current.ToString());
         }
 
-        var chart = deployed.Chart == toChart ? "" : $" (expected chart {toChart})";
+        var chart = deployed.Chart == planned.Chart && (planned.AppVersion is null || (deployed.AppVersion ?? "") == planned.AppVersion)
+            ? ""
+            : $" (expected chart {planned.Chart}{(planned.AppVersion is { Length: > 0 } v ? $", app version {v}" : "")})";
         return ActionResult.Changed(
-            $"rolled {release.Where} back from {current} to revision {to} ({toChart}): now {deployed}{chart}",
+            $"rolled {release.Where} back from {current} to revision {to} ({planned.Chart}): now {deployed}{chart}",
             current.ToString(),
             deployed.ToString());
     }
 
-    /// <summary>Whether <paramref name="current"/> runs revision <paramref name="revision"/>'s chart and user-supplied values.</summary>
-    private async Task<bool> RunsRevisionAsync(Release release, HelmRevision current, int revision, string chart, CancellationToken cancellationToken)
+    /// <summary>
+    /// Whether <paramref name="current"/>, a deployed revision newer than the planned bad one, already is where the plan
+    /// leads: a rollback to the planned revision, or the same chart, app version and user-supplied values. Says how, or null.
+    /// </summary>
+    private async Task<string?> AlreadyThereAsync(Release release, HelmHistory history, HelmRevision current, Planned to, CancellationToken cancellationToken)
     {
-        if (current.Chart != chart)
+        if (current.RolledBackTo == to.Revision)
         {
-            return false;
+            return $"already runs a rollback to revision {to.Revision}";
         }
 
-        if (current.Revision == revision)
+        // Plans made before app versions were stored: the target's app version as the history shows it.
+        var appVersion = to.AppVersion ?? (history.Find(to.Revision) is { } planned ? planned.AppVersion ?? "" : null);
+        if (current.Chart != to.Chart || appVersion is null || (current.AppVersion ?? "") != appVersion)
         {
-            return true;
+            return null;
         }
 
         // Both by number: without --revision, helm get values reads the latest revision, which may be a failed one.
-        using var wanted = await ValuesAsync(release, revision, cancellationToken).ConfigureAwait(false);
+        using var wanted = await ValuesAsync(release, to.Revision, cancellationToken).ConfigureAwait(false);
         using var running = await ValuesAsync(release, current.Revision, cancellationToken).ConfigureAwait(false);
-        return JsonElement.DeepEquals(wanted.RootElement, running.RootElement);
+        return JsonElement.DeepEquals(wanted.RootElement, running.RootElement)
+            ? $"already runs the chart, app version and values of revision {to.Revision}"
+            : null;
     }
 
     private async Task<HelmHistory> HistoryAsync(Release release, CancellationToken cancellationToken)
@@ -280,6 +339,10 @@ public sealed class HelmRollbackAction(ICommandRunner runner, HelmOptions option
     /// <summary>A Go duration in whole seconds (<c>300s</c>), rounded up, as <c>helm --timeout</c> takes it.</summary>
     internal static string GoDuration(TimeSpan value) => Invariant(Math.Max(1, (long)Math.Ceiling(value.TotalSeconds))) + "s";
 
+    /// <summary>
+    /// The release, namespace and context this request names, each checked before any helm runs: the release and the
+    /// namespace are rendered from series labels, and become a positional argument and a flag value.
+    /// </summary>
     private static Release Resolve(ActionRequest request)
     {
         if (request.Policy.Target is not HelmTarget target)
@@ -288,8 +351,31 @@ public sealed class HelmRollbackAction(ICommandRunner runner, HelmOptions option
         }
 
         var name = Render(target.Release, request, "release");
-        var ns = target.Namespace is { } n ? Render(n, request, "namespace") : null;
+        if (name.Length > MaxReleaseNameLength || !ReleaseName().IsMatch(name))
+        {
+            throw new ActionFailedException(
+                $"the helm release {Show(name)} (from '{target.Release}') is not a valid Helm release name (lowercase letters, digits, '-' and '.', "
+                + $"starting and ending with a letter or digit, at most {MaxReleaseNameLength} characters): not running helm with it");
+        }
+
+        string? ns = null;
+        if (target.Namespace is { } n)
+        {
+            ns = Render(n, request, "namespace");
+            if (ns.Length > MaxNamespaceLength || !NamespaceName().IsMatch(ns))
+            {
+                throw new ActionFailedException(
+                    $"the helm namespace {Show(ns)} (from '{n}') is not a valid Kubernetes namespace (a DNS-1123 label: lowercase letters, digits and '-', "
+                    + $"starting and ending with a letter or digit, at most {MaxNamespaceLength} characters): not running helm with it");
+            }
+        }
+
         var context = string.IsNullOrWhiteSpace(target.KubeContext) ? null : target.KubeContext;
+        if (context is not null && (context.StartsWith('-') || context.Any(char.IsControl)))
+        {
+            throw new ActionFailedException($"the kube context {Show(context)} starts with '-' or holds control characters: not running helm with it");
+        }
+
         return new Release(name, ns, context);
     }
 
@@ -303,6 +389,9 @@ public sealed class HelmRollbackAction(ICommandRunner runner, HelmOptions option
         return text.Trim().Length == 0 ? throw new ActionFailedException($"the helm {what} '{template}' renders empty for this incident's labels") : text;
     }
 
+    /// <summary>A value as an outcome quotes it: JSON-escaped, so control characters and newlines show.</summary>
+    private static string Show(string value) => JsonSerializer.Serialize(value.Length > 100 ? value[..100] + "..." : value);
+
     private static int IntFact(ActionPlan plan, string name) =>
         int.TryParse(plan.Fact(name), NumberStyles.None, CultureInfo.InvariantCulture, out var n)
             ? n
@@ -310,9 +399,23 @@ public sealed class HelmRollbackAction(ICommandRunner runner, HelmOptions option
 
     private static string Invariant(long n) => n.ToString(CultureInfo.InvariantCulture);
 
+    /// <summary>Helm's release name rule (<c>chartutil.ValidateReleaseName</c>), anchored at the very end (no trailing newline).</summary>
+    [GeneratedRegex(@"\A[a-z0-9]([-a-z0-9]*[a-z0-9])?(\.[a-z0-9]([-a-z0-9]*[a-z0-9])?)*\z", RegexOptions.CultureInvariant)]
+    private static partial Regex ReleaseName();
+
+    /// <summary>A DNS-1123 label.</summary>
+    [GeneratedRegex(@"\A[a-z0-9]([-a-z0-9]*[a-z0-9])?\z", RegexOptions.CultureInvariant)]
+    private static partial Regex NamespaceName();
+
+    /// <summary>The revision a plan returns to, with the chart and app version it had when planned (null: not stored).</summary>
+    private sealed record Planned(int Revision, string Chart, string? AppVersion);
+
     private sealed record Release(string Name, string? Namespace, string? KubeContext)
     {
         /// <summary><c>release shop in prod</c>, as outcomes name it.</summary>
         public string Where => Namespace is null ? $"release {Name}" : $"release {Name} in {Namespace}";
+
+        /// <summary><c>release shop in prod (kube context prod-eu)</c>, when the context matters.</summary>
+        public string Full => KubeContext is null ? Where : $"{Where} (kube context {KubeContext})";
     }
 }

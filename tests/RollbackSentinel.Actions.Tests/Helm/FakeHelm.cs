@@ -66,6 +66,21 @@ public sealed class FakeHelm : IDisposable
         if sub in state.get("hang", []):
             time.sleep(3600)
 
+        def now():
+            # When a revision the stand-in makes was "updated": as Helm prints it, RFC3339 with nanoseconds.
+            return state.get("now", "2026-11-20T10:00:30.123456789Z")
+
+        def append_rollback(revs, to, status, description, supersede):
+            match = [r for r in revs if r["revision"] == to]
+            source = match[0] if match else {"chart": "?", "app_version": "?", "values": None}
+            if supersede:
+                for r in revs:
+                    if r["status"] == "deployed":
+                        r["status"] = "superseded"
+            revs.append({"revision": max(r["revision"] for r in revs) + 1, "updated": now(),
+                         "status": status, "chart": source["chart"], "app_version": source["app_version"],
+                         "description": description, "values": source.get("values")})
+
         failure = state.get("fail", {}).get(sub)
         if failure is not None:
             times = failure.get("times")
@@ -73,16 +88,18 @@ public sealed class FakeHelm : IDisposable
                 if times is not None:
                     failure["times"] = times - 1
                     save(state)
-                if sub == "rollback" and failure.get("recordFailedRevision"):
+                if sub == "rollback" and len(positional) > 2:
                     revs = state["releases"].get(positional[1], [])
-                    for r in revs:
-                        if r["status"] == "deployed":
-                            r["status"] = "superseded"
-                    target = positional[2] if len(positional) > 2 else "?"
-                    revs.append({"revision": max(r["revision"] for r in revs) + 1, "updated": "2026-11-20T10:30:00.123456789Z",
-                                 "status": "failed", "chart": "?", "app_version": "?",
-                                 "description": "Rollback \"%s\" failed: %s" % (positional[1], failure["message"]), "values": None})
-                    save(state)
+                    to = int(positional[2])
+                    if failure.get("recordFailedRevision"):
+                        # Helm 3 when applying the rollback fails: the deployed revision is superseded, the new one failed.
+                        append_rollback(revs, to, "failed", "Rollback \"%s\" failed: %s" % (positional[1], failure["message"]), True)
+                        save(state)
+                    concurrent = failure.get("concurrent")
+                    if concurrent:
+                        # Another helm rolled back to the same revision just before: its revision, in progress or done.
+                        append_rollback(revs, to, concurrent, "Rollback to %d" % to, concurrent == "deployed")
+                        save(state)
                 die(failure["message"])
 
         def release(name):
@@ -124,13 +141,7 @@ public sealed class FakeHelm : IDisposable
             match = [r for r in revs if r["revision"] == to]
             if not match:
                 die("release has no %d version" % to)
-            for r in revs:
-                if r["status"] == "deployed":
-                    r["status"] = "superseded"
-            source = match[0]
-            revs.append({"revision": max(r["revision"] for r in revs) + 1, "updated": "2026-11-20T10:30:00.123456789Z",
-                         "status": "deployed", "chart": source["chart"], "app_version": source["app_version"],
-                         "description": "Rollback to %d" % to, "values": source.get("values")})
+            append_rollback(revs, to, "deployed", "Rollback to %d" % to, True)
             save(state)
             print("Rollback was a success! Happy Helming!")
         else:
@@ -158,10 +169,7 @@ public sealed class FakeHelm : IDisposable
     /// <summary>Where the stand-in lives (put first on PATH).</summary>
     public string Directory { get; }
 
-    /// <summary>
-    /// The stand-in's full path. Adapters are given this rather than "helm": .NET looks a bare program name up on
-    /// the test process's own PATH, not on the PATH passed to the child, so a PATH entry alone cannot select it.
-    /// </summary>
+    /// <summary>The stand-in's full path (the runner also finds a bare "helm" on the PATH it passes, as the tests use it).</summary>
     public string Executable => Path.Combine(Directory, "helm");
 
     /// <summary>The state the stand-in answers from; call <see cref="Save"/> after changing it.</summary>
@@ -183,7 +191,12 @@ public sealed class FakeHelm : IDisposable
     public IReadOnlyList<string[]> CallsOf(string subcommand) => Calls.Where(c => c.Length > 0 && c[0] == subcommand).ToList();
 
     /// <summary>Adds a revision to a release.</summary>
-    public FakeHelm Revision(string release, int revision, string status, string chart, string description, JsonNode? values = null)
+    /// <remarks>
+    /// <paramref name="appVersion"/> defaults to the chart's version (<c>shop-1.5.0</c>: <c>1.5.0</c>); <paramref name="updated"/>
+    /// to 09:MM on 2026-11-20 UTC with MM the revision number, before the tests' decisions at 10:00.
+    /// </remarks>
+    public FakeHelm Revision(
+        string release, int revision, string status, string chart, string description, JsonNode? values = null, string? appVersion = null, DateTimeOffset? updated = null)
     {
         Load();
         var releases = State["releases"]!.AsObject();
@@ -196,10 +209,10 @@ public sealed class FakeHelm : IDisposable
         revisions.Add(new JsonObject
         {
             ["revision"] = revision,
-            ["updated"] = $"2026-11-20T10:{revision:00}:00.123456789Z",
+            ["updated"] = HelmTime(updated ?? new DateTimeOffset(2026, 11, 20, 9, revision, 0, TimeSpan.Zero)),
             ["status"] = status,
             ["chart"] = chart,
-            ["app_version"] = chart[(chart.LastIndexOf('-') + 1)..],
+            ["app_version"] = appVersion ?? chart[(chart.LastIndexOf('-') + 1)..],
             ["description"] = description,
             ["values"] = values,
         });
@@ -207,16 +220,39 @@ public sealed class FakeHelm : IDisposable
         return this;
     }
 
-    /// <summary>Makes a subcommand (<c>history</c>, <c>get</c>, <c>rollback</c>) exit 1 with <c>Error: message</c>.</summary>
-    public FakeHelm Fail(string subcommand, string message, int? times = null, bool recordFailedRevision = false)
+    /// <summary>
+    /// Makes a subcommand (<c>history</c>, <c>get</c>, <c>rollback</c>) exit 1 with <c>Error: message</c>. For a rollback,
+    /// <paramref name="recordFailedRevision"/> first records what Helm 3 does when applying it fails (the deployed revision
+    /// superseded, a new <c>failed</c> one described <c>Rollback "RELEASE" failed: message</c>), and
+    /// <paramref name="concurrent"/> first records another helm's <c>Rollback to N</c> with that status
+    /// (<c>pending-rollback</c>, or <c>deployed</c>), as when two sentinels roll back at the same moment.
+    /// </summary>
+    public FakeHelm Fail(string subcommand, string message, int? times = null, bool recordFailedRevision = false, string? concurrent = null)
     {
         Load();
         var fail = State["fail"] as JsonObject ?? [];
         State["fail"] = fail;
-        fail[subcommand] = new JsonObject { ["message"] = message, ["times"] = times, ["recordFailedRevision"] = recordFailedRevision };
+        fail[subcommand] = new JsonObject
+        {
+            ["message"] = message, ["times"] = times, ["recordFailedRevision"] = recordFailedRevision, ["concurrent"] = concurrent,
+        };
         Save();
         return this;
     }
+
+    /// <summary>The time the stand-in stamps on the revisions it makes (a rollback's <c>updated</c>).</summary>
+    public FakeHelm Now(DateTimeOffset now)
+    {
+        Load();
+        State["now"] = HelmTime(now);
+        Save();
+        return this;
+    }
+
+    /// <summary>A time as Helm 3 prints <c>updated</c> (Go's RFC3339Nano): nanoseconds, here always 123456789 past the second.</summary>
+    public static string HelmTime(DateTimeOffset t) =>
+        t.ToString("yyyy-MM-dd'T'HH:mm:ss", System.Globalization.CultureInfo.InvariantCulture) + ".123456789"
+        + (t.Offset == TimeSpan.Zero ? "Z" : t.ToString("zzz", System.Globalization.CultureInfo.InvariantCulture));
 
     /// <summary>Makes a subcommand sleep (until killed).</summary>
     public FakeHelm Hang(string subcommand)
