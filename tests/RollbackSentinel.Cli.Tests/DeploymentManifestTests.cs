@@ -114,15 +114,15 @@ public sealed class DeploymentManifestTests
         Assert.Equal(Text(deployment, "metadata", "name"), target.Name.Text);
         Assert.Equal(Text(deployment, "metadata", "namespace"), target.Namespace!.Text);
 
-        // kubectl rollout undo: get + patch the deployment, list its ReplicaSets; annotate: patch;
-        // rollout status: get, list and watch by name. Nothing else, and only on that deployment.
+        // kubectl rollout undo: get + patch the deployment, list its ReplicaSets; annotate: patch (the deployment,
+        // and the ReplicaSet marked before the undo); rollout status: get, list and watch by name. Nothing else.
         var role = Assert.Single(docs, d => Text(d, "kind") == "Role");
         var rules = Items(role, "rules").ToList();
         var deployments = Assert.Single(rules, r => Strings(r, "resources").Contains("deployments"));
         Assert.Equal([target.Name.Text], Strings(deployments, "resourceNames"));
         Assert.Equal(["get", "list", "patch", "watch"], Strings(deployments, "verbs").Order(StringComparer.Ordinal));
         var replicaSets = Assert.Single(rules, r => Strings(r, "resources").Contains("replicasets"));
-        Assert.Equal(["get", "list"], Strings(replicaSets, "verbs").Order(StringComparer.Ordinal));
+        Assert.Equal(["get", "list", "patch"], Strings(replicaSets, "verbs").Order(StringComparer.Ordinal));
         Assert.Equal(2, rules.Count);
         Assert.Equal(Text(deployment, "spec", "template", "spec", "serviceAccountName"), Text(Assert.Single(Items(Assert.Single(docs, d => Text(d, "kind") == "RoleBinding"), "subjects")), "name"));
     }
