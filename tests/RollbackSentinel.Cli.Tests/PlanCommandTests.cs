@@ -1,5 +1,4 @@
 using RollbackSentinel.Testing.HAProxy;
-using RollbackSentinel.Testing.Net;
 
 namespace RollbackSentinel.Cli.Tests;
 
@@ -13,11 +12,8 @@ public sealed class PlanCommandTests
     [Fact]
     public async Task Plan_HAProxyTarget_PrintsThePlanAndCommandsAndChangesNothing()
     {
-        await using var blue = LoopbackHttpServer.Start(new CannedResponse(200, "blue", "text/plain"));
-        await using var green = LoopbackHttpServer.Start(new CannedResponse(200, "green", "text/plain"));
-        await using var haproxy = await HAProxyServer.StartAsync(
-            new HAProxyServerOptions { Servers = [HAProxyBackendServer.At("blue", blue.BaseAddress, 0), HAProxyBackendServer.At("green", green.BaseAddress, 100)] },
-            CancellationToken.None);
+        await using var blueGreen = await BlueGreenSetup.StartAsync(blueWeight: 0, greenWeight: 100);
+        var haproxy = blueGreen.HAProxy;
         using var rules = new RulesFolder(("storefront.yaml", HAProxyPolicy(haproxy.RuntimeApi!)));
         var stateBefore = await haproxy.SendCommandAsync("show servers state shop", CancellationToken.None);
 
@@ -37,8 +33,7 @@ public sealed class PlanCommandTests
             ],
             run.OutputLines);
         Assert.Equal(StripTimes(stateBefore), StripTimes(await haproxy.SendCommandAsync("show servers state shop", CancellationToken.None)));
-        using var client = new HttpClient { BaseAddress = haproxy.FrontendAddress };
-        Assert.Equal("green", await client.GetStringAsync("/"));
+        Assert.Equal("green", await blueGreen.ColorAsync());
     }
 
     [Fact]

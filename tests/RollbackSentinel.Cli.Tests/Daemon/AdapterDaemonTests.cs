@@ -1,6 +1,4 @@
-using System.Text.Json;
 using RollbackSentinel.Testing.HAProxy;
-using RollbackSentinel.Testing.Net;
 
 namespace RollbackSentinel.Cli.Tests.Daemon;
 
@@ -17,29 +15,22 @@ public sealed class AdapterDaemonTests
     [Fact]
     public async Task Run_FiringRollbackTrigger_SwitchesHAProxyBackToBlueAndRecordsBeforeAndAfter()
     {
-        await using var blue = LoopbackHttpServer.Start(new CannedResponse(200, "blue", "text/plain"));
-        await using var green = LoopbackHttpServer.Start(new CannedResponse(200, "green", "text/plain"));
-        await using var haproxy = await HAProxyServer.StartAsync(
-            new HAProxyServerOptions { Servers = [HAProxyBackendServer.At("blue", blue.BaseAddress, 0), HAProxyBackendServer.At("green", green.BaseAddress, 100)] },
-            CancellationToken.None);
-        using var client = new HttpClient { BaseAddress = haproxy.FrontendAddress };
-        Assert.Equal("green", await client.GetStringAsync("/"));
+        await using var blueGreen = await BlueGreenSetup.StartAsync(blueWeight: 0, greenWeight: 100);
+        var haproxy = blueGreen.HAProxy;
+        Assert.Equal("green", await blueGreen.ColorAsync());
 
         await using var live = await LiveShop.StartAsync();
         using var workspace = new SentinelWorkspace(live.Prometheus.BaseAddress);
         workspace.WriteRule("shop.yaml", live.Policy(target: $"    haproxy:\n      runtimeApi: {haproxy.RuntimeApi}\n      backend: shop\n      weights:\n        blue: 100\n        green: 0"));
         await using var sentinel = await SentinelProcess.StartAsync(workspace);
         using var api = new SentinelApi(workspace.BaseAddress);
-        await Eventually.WaitAsync(async () => await api.PhaseAsync("shop", "errors") == "ok" && (await api.LastVerdictAsync()) == "pass", Generous, "a passing evaluation");
+        await api.WaitForPassAsync(Generous);
 
         live.Shop.ErrorShare = 0.5;
-        var incident = await Eventually.WaitAsync(
-            async () => (await api.IncidentsAsync()).FirstOrDefault(i => i.GetProperty("state").GetString() is "acted" or "actionfailed") is { ValueKind: JsonValueKind.Object } i ? (object)i : null,
-            Generous,
-            "the rollback" + Environment.NewLine + sentinel.Log);
+        var timeline = await api.WaitForIncidentAsync(Generous, () => sentinel.Log, "acted", "actionfailed");
 
-        var id = ((JsonElement)incident).GetProperty("id").GetInt64();
-        var action = Assert.Single((await api.GetJsonAsync($"api/v1/incidents/{id}")).GetProperty("actions").EnumerateArray());
+        var id = timeline.GetProperty("incident").GetProperty("id").GetInt64();
+        var action = Assert.Single(timeline.GetProperty("actions").EnumerateArray());
         Assert.True(action.GetProperty("status").GetString() == "succeeded", action.ToString());
         Assert.Equal("switch backend shop to blue=100 green=0", action.GetProperty("plan").GetProperty("summary").GetString());
         Assert.Equal("backend shop: blue weight 0 ready, green weight 100 ready", action.GetProperty("before").GetString());
@@ -48,7 +39,7 @@ public sealed class AdapterDaemonTests
         // Real requests through HAProxy now all reach blue.
         for (var i = 0; i < 10; i++)
         {
-            Assert.Equal("blue", await client.GetStringAsync("/"));
+            Assert.Equal("blue", await blueGreen.ColorAsync());
         }
 
         Assert.Contains("Action rollback for shop/errors (incident " + id + ") done", sentinel.Log, StringComparison.Ordinal);

@@ -94,15 +94,12 @@ public sealed class DaemonTests
         await using var sentinel = await SentinelProcess.StartAsync(workspace);
         using var api = new SentinelApi(workspace.BaseAddress);
 
-        await Eventually.WaitAsync(async () => await api.PhaseAsync("shop", "errors") == "ok" && (await api.LastVerdictAsync()) == "pass", Generous, "a passing evaluation");
+        await api.WaitForPassAsync(Generous);
         live.Shop.ErrorShare = 0.5;
-        var incident = await Eventually.WaitAsync(
-            async () => (await api.IncidentsAsync()).FirstOrDefault(i => i.GetProperty("state").GetString() == "actionfailed") is { ValueKind: JsonValueKind.Object } i ? (object)i : null,
-            Generous,
-            "the failed action" + Environment.NewLine + sentinel.Log);
+        var timeline = await api.WaitForIncidentAsync(Generous, () => sentinel.Log, "actionfailed");
 
-        var id = ((JsonElement)incident).GetProperty("id").GetInt64();
-        var action = Assert.Single((await api.GetJsonAsync($"api/v1/incidents/{id}")).GetProperty("actions").EnumerateArray());
+        var id = timeline.GetProperty("incident").GetProperty("id").GetInt64();
+        var action = Assert.Single(timeline.GetProperty("actions").EnumerateArray());
         Assert.Equal("failed", action.GetProperty("status").GetString());
         Assert.Equal($"webhook {live.Webhook.BaseAddress}rollback answered HTTP 503 (after 3 attempts)", action.GetProperty("outcome").GetString());
         await Eventually.WaitAsync(() => Task.FromResult(sentinel.Log.Contains($"PAGE shop/errors (incident {id}): rollback of ", StringComparison.Ordinal)), Generous, "the page" + Environment.NewLine + sentinel.Log);

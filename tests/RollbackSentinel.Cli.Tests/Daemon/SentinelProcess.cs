@@ -226,6 +226,20 @@ internal sealed class SentinelApi : IDisposable
 
     public async Task<JsonElement[]> IncidentsAsync() => [.. (await GetJsonAsync("api/v1/incidents")).EnumerateArray()];
 
+    /// <summary>Waits for the shop policy's first passing evaluation (the daemon is up and deciding).</summary>
+    public Task WaitForPassAsync(TimeSpan within) =>
+        Eventually.WaitAsync(async () => await PhaseAsync("shop", "errors") == "ok" && (await LastVerdictAsync()) == "pass", within, "a passing evaluation");
+
+    /// <summary>Waits for an incident in one of <paramref name="states"/> and returns its timeline (incident, events, actions).</summary>
+    public async Task<JsonElement> WaitForIncidentAsync(TimeSpan within, Func<string> log, params string[] states)
+    {
+        var incident = await Eventually.WaitAsync(
+            async () => (await IncidentsAsync()).FirstOrDefault(i => states.Contains(i.GetProperty("state").GetString())) is { ValueKind: JsonValueKind.Object } i ? (object)i : null,
+            within,
+            $"an incident in state {string.Join(" or ", states)}" + Environment.NewLine + log());
+        return await GetJsonAsync($"api/v1/incidents/{((JsonElement)incident).GetProperty("id").GetInt64()}");
+    }
+
     /// <summary>The only policy's first trigger's first series, or null before its first evaluation.</summary>
     private async Task<JsonElement?> OnlySeriesAsync()
     {

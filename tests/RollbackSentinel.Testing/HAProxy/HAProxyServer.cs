@@ -123,7 +123,7 @@ public sealed class HAProxyServer : IAsyncDisposable
         }
 
         await StopProcessAsync();
-        await DeleteDirectoryAsync(_root);
+        await ServerProcesses.DeleteDirectoryAsync(_root);
     }
 
     private async Task StartCoreAsync(string haproxy, CancellationToken cancellationToken)
@@ -374,35 +374,5 @@ public sealed class HAProxyServer : IAsyncDisposable
         throw new InvalidOperationException(
             "'haproxy' was not found on PATH nor at /usr/sbin/haproxy. These tests need a real HAProxy: install the Debian package "
             + "'haproxy' (apt-get install -y haproxy, or scripts/install-deps).");
-    }
-
-    private static async Task DeleteDirectoryAsync(DirectoryInfo directory)
-    {
-        for (var attempt = 1; ; attempt++)
-        {
-            try
-            {
-                directory.Refresh();
-                if (directory.Exists)
-                {
-                    directory.Delete(recursive: true);
-                }
-
-                return;
-            }
-            catch (IOException) when (attempt < 3)
-            {
-                // A just-killed process may still be releasing files; try again shortly.
-                await Task.Delay(100);
-            }
-        }
-    }
-
-    private enum StartOutcome
-    {
-        Ready,
-        PortTaken,
-        Exited,
-        TimedOut,
     }
 }

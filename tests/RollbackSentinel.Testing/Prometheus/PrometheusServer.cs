@@ -76,7 +76,7 @@ public sealed class PrometheusServer : IAsyncDisposable
 
         await StopProcessAsync();
         _http.Dispose();
-        await DeleteDirectoryAsync(_root);
+        await ServerProcesses.DeleteDirectoryAsync(_root);
     }
 
     private async Task StartCoreAsync(string prometheus, string promtool, PrometheusServerOptions options, CancellationToken cancellationToken)
@@ -302,35 +302,5 @@ public sealed class PrometheusServer : IAsyncDisposable
         throw new InvalidOperationException(
             $"'{tool}' was not found on PATH. These tests need a real Prometheus: install the Debian package "
             + "'prometheus' (apt-get install -y prometheus), which provides both prometheus and promtool.");
-    }
-
-    private static async Task DeleteDirectoryAsync(DirectoryInfo directory)
-    {
-        for (var attempt = 1; ; attempt++)
-        {
-            try
-            {
-                directory.Refresh();
-                if (directory.Exists)
-                {
-                    directory.Delete(recursive: true);
-                }
-
-                return;
-            }
-            catch (IOException) when (attempt < 3)
-            {
-                // A just-killed process may still be releasing files; try again shortly.
-                await Task.Delay(100);
-            }
-        }
-    }
-
-    private enum StartOutcome
-    {
-        Ready,
-        PortTaken,
-        Exited,
-        TimedOut,
     }
 }
