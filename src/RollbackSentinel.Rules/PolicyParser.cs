@@ -138,6 +138,8 @@ public static partial class PolicyParser
         var cooldown = spec.Duration("cooldown") ?? Policy.DefaultCooldown;
         var dryRun = spec.Bool("dryRun") ?? false;
         var triggers = ParseTriggers(spec, queries, schedule);
+        var confirm = ParseConfirm(spec);
+        var notify = ParseNotify(spec);
         spec.ReportUnknown();
 
         if (name is null || target is null || schedule is null)
@@ -154,10 +156,70 @@ public static partial class PolicyParser
             DryRun = dryRun,
             Triggers = triggers,
             Labels = labels,
+            Confirm = confirm,
+            Notify = notify,
             // Points at the name itself: duplicate-name errors and evidence lead straight to it.
             Source = ctx.Location(((YamlMappingNode)r.Node("metadata")!).Children[new YamlScalarNode("name")]),
         };
     }
+
+    public static readonly IReadOnlyList<string> OnTimeoutWords = ["rollback", "hold", "escalate"];
+
+    /// <summary><c>confirm</c>: who may answer a page in chat, how long to wait, and what happens then.</summary>
+    private static ConfirmSettings? ParseConfirm(MapReader spec)
+    {
+        if (spec.Map("confirm") is not { } c)
+        {
+            return null;
+        }
+
+        var approvers = new List<string>();
+        if (c.Sequence("approvers") is { } list)
+        {
+            foreach (var item in list.Children)
+            {
+                if (item is YamlScalarNode { Value: { } id } && SlackId().IsMatch(id))
+                {
+                    approvers.Add(id);
+                }
+                else
+                {
+                    c.Context.Error(item.Start, c.Field("approvers"), $"'{(item as YamlScalarNode)?.Value}' is not a Slack user id (U…, W…) or user-group id (S…)");
+                }
+            }
+        }
+
+        var timeout = c.Duration("timeout", min: TimeSpan.FromSeconds(1), max: TimeSpan.FromDays(1)) ?? ConfirmSettings.DefaultTimeout;
+        var onTimeout = c.Enum("onTimeout", OnTimeoutWords) ?? "hold";
+        c.ReportUnknown();
+        return new ConfirmSettings(approvers, timeout, Enum.Parse<OnTimeout>(onTimeout, ignoreCase: true));
+    }
+
+    /// <summary><c>notify</c>: this policy's Slack channel and PagerDuty routing key file, instead of the daemon's.</summary>
+    private static NotifySettings ParseNotify(MapReader spec)
+    {
+        if (spec.Map("notify") is not { } n)
+        {
+            return NotifySettings.Defaults;
+        }
+
+        var channel = n.String("slackChannel");
+        if (channel is not null && !SlackChannelId().IsMatch(channel))
+        {
+            n.Context.Error(n.Node("slackChannel")!.Start, n.Field("slackChannel"), $"'{channel}' is not a Slack channel id (C…, G…)");
+            channel = null;
+        }
+
+        var routingKeyFile = n.String("pagerdutyRoutingKeyFile");
+        n.ReportUnknown();
+        return new NotifySettings(channel, routingKeyFile);
+    }
+
+    [System.Text.RegularExpressions.GeneratedRegex("^[UWS][A-Z0-9]{2,}$")]
+    private static partial System.Text.RegularExpressions.Regex SlackId();
+
+    [System.Text.RegularExpressions.GeneratedRegex("^[CG][A-Z0-9]{2,}$")]
+    private static partial System.Text.RegularExpressions.Regex SlackChannelId();
 
     private static Schedule? ParseSchedule(MapReader spec)
     {

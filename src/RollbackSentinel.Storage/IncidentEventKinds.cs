@@ -29,4 +29,10 @@ public static class IncidentEventKinds
     public const string ResolveDeferred = "resolve-deferred";
 
     public const string Resolved = "resolved";
+    public const string AwaitingConfirmation = "awaiting-confirmation";
+    public const string Approved = "approved";
+    public const string Denied = "denied";
+    public const string Snoozed = "snoozed";
+    public const string Acknowledged = "acknowledged";
+    public const string TimedOut = "timed-out";
 }

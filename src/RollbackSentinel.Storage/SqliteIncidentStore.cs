@@ -2,6 +2,7 @@ using System.Globalization;
 using Microsoft.Data.Sqlite;
 using RollbackSentinel.Core.Evaluation;
 using RollbackSentinel.Core.Incidents;
+using RollbackSentinel.Core.Policies;
 using RollbackSentinel.Core.State;
 using RollbackSentinel.Storage.Serialization;
 using RollbackSentinel.Storage.Sqlite;
@@ -38,6 +39,8 @@ public sealed class SqliteIncidentStore : IIncidentStore, IAsyncDisposable
 
     private const string InterruptedOutcome = "process stopped while the action ran; not retried automatically";
     private const string NotRunOutcome = "not run: the trigger passed before the action started";
+
+    private const string RecoveredBeforeAnswerOutcome = "not run: the breach cleared before anyone answered";
 
     // Per connection, so set on every open (pooled connections keep them; setting them again is cheap).
     private static readonly string _connectionPragmas = string.Create(
@@ -203,7 +206,7 @@ public sealed class SqliteIncidentStore : IIncidentStore, IAsyncDisposable
                     switch (decision.Kind)
                     {
                         case DecisionKind.Act:
-                            opened.Add(await OpenIncidentAsync(tx, decision, target!, cancellationToken).ConfigureAwait(false));
+                            opened.Add(await OpenIncidentAsync(tx, decision, target!, commit.ConfirmTimeout, cancellationToken).ConfigureAwait(false));
                             break;
                         case DecisionKind.Resolved:
                             await ResolveAsync(tx, decision, cancellationToken).ConfigureAwait(false);
@@ -438,6 +441,204 @@ public sealed class SqliteIncidentStore : IIncidentStore, IAsyncDisposable
             cancellationToken);
 
     /// <inheritdoc />
+    public Task<AnswerResult> AnswerAsync(Acknowledgment answer, DateTimeOffset? snoozeUntil, CancellationToken cancellationToken)
+    {
+        ArgumentNullException.ThrowIfNull(answer);
+        if (!Answers.All.Contains(answer.Answer))
+        {
+            throw new ArgumentOutOfRangeException(nameof(answer), answer.Answer, $"not one of {string.Join(", ", Answers.All)}");
+        }
+
+        ThrowIfNotReady();
+        return WriteAsync(
+            async tx =>
+            {
+                var row = await FindIncidentAsync(tx, "id = $id", cancellationToken, ("$id", answer.IncidentId)).ConfigureAwait(false);
+                if (row is null)
+                {
+                    return new AnswerResult(false, $"there is no incident {answer.IncidentId}", null);
+                }
+
+                var incident = row.Incident;
+                var who = $"{answer.By} via {answer.Channel}" + (string.IsNullOrWhiteSpace(answer.Reason) ? "" : $" ({answer.Reason})");
+                if (answer.Answer == Answers.Ack)
+                {
+                    if (incident.Status is IncidentStatus.Resolved or IncidentStatus.Denied)
+                    {
+                        return new AnswerResult(false, $"incident {incident.Id} is already {Describe(incident.Status)}: nothing to acknowledge", incident);
+                    }
+
+                    await InsertAnswerAsync(tx, answer, cancellationToken).ConfigureAwait(false);
+                    await AddEventAsync(tx, incident.Id, answer.At, IncidentEventKinds.Acknowledged, $"acknowledged by {who}", cancellationToken).ConfigureAwait(false);
+                    return new AnswerResult(true, $"incident {incident.Id} acknowledged by {answer.By}", incident);
+                }
+
+                if (incident.Status != IncidentStatus.AwaitingConfirmation)
+                {
+                    return new AnswerResult(
+                        false,
+                        $"incident {incident.Id} is not awaiting confirmation any more (it is {Describe(incident.Status)}): your {answer.Answer} was not applied",
+                        incident);
+                }
+
+                await InsertAnswerAsync(tx, answer, cancellationToken).ConfigureAwait(false);
+                switch (answer.Answer)
+                {
+                    case Answers.Approve:
+                        var action = await ReleaseHeldAsync(tx, incident, answer.At, cancellationToken).ConfigureAwait(false);
+                        await AddEventAsync(tx, incident.Id, answer.At, IncidentEventKinds.Approved, $"rollback approved by {who}", cancellationToken).ConfigureAwait(false);
+                        return new AnswerResult(true, $"rollback of incident {incident.Id} approved by {answer.By}: rolling back {action.Target}", await ReloadAsync(tx, incident.Id, cancellationToken).ConfigureAwait(false), action);
+
+                    case Answers.Deny:
+                        await tx.ExecuteAsync(
+                            "UPDATE actions SET status = 'Skipped', completed_at = $at, outcome = $outcome WHERE incident_id = $id AND status = 'Held'",
+                            cancellationToken,
+                            ("$id", incident.Id),
+                            ("$at", DbTime.Format(answer.At)),
+                            ("$outcome", $"not run: denied by {who}")).ConfigureAwait(false);
+                        await MoveAsync(tx, incident, IncidentStatus.Denied, answer.At, answer.At, cancellationToken).ConfigureAwait(false);
+                        await tx.ExecuteAsync("UPDATE incidents SET answer_deadline = NULL WHERE id = $id", cancellationToken, ("$id", incident.Id)).ConfigureAwait(false);
+                        await AddEventAsync(tx, incident.Id, answer.At, IncidentEventKinds.Denied, $"rollback denied by {who}", cancellationToken).ConfigureAwait(false);
+                        return new AnswerResult(true, $"rollback of incident {incident.Id} denied by {answer.By}: closed, nothing was changed", await ReloadAsync(tx, incident.Id, cancellationToken).ConfigureAwait(false));
+
+                    default: // snooze
+                        var until = snoozeUntil ?? throw new ArgumentNullException(nameof(snoozeUntil), "a snooze needs an end");
+                        await tx.ExecuteAsync(
+                            "UPDATE incidents SET answer_deadline = $until, timed_out_at = NULL, updated_at = $at WHERE id = $id",
+                            cancellationToken,
+                            ("$id", incident.Id),
+                            ("$until", DbTime.Format(until)),
+                            ("$at", DbTime.Format(answer.At))).ConfigureAwait(false);
+                        await AddEventAsync(tx, incident.Id, answer.At, IncidentEventKinds.Snoozed, $"snoozed by {who} until {Rfc3339.Format(until)}", cancellationToken).ConfigureAwait(false);
+                        return new AnswerResult(true, $"incident {incident.Id} snoozed by {answer.By} until {Rfc3339.Format(until)}", await ReloadAsync(tx, incident.Id, cancellationToken).ConfigureAwait(false));
+                }
+            },
+            cancellationToken);
+    }
+
+    /// <inheritdoc />
+    public Task<AnswerResult> TimeOutAsync(long incidentId, bool approve, DateTimeOffset at, CancellationToken cancellationToken)
+    {
+        ThrowIfNotReady();
+        return WriteAsync(
+            async tx =>
+            {
+                var row = await FindIncidentAsync(tx, "id = $id", cancellationToken, ("$id", incidentId)).ConfigureAwait(false);
+                if (row?.Incident is not { Status: IncidentStatus.AwaitingConfirmation, AnswerDeadline: { } deadline } incident || deadline > at)
+                {
+                    return new AnswerResult(false, $"incident {incidentId} is not overdue", row?.Incident);
+                }
+
+                if (approve)
+                {
+                    var action = await ReleaseHeldAsync(tx, incident, at, cancellationToken).ConfigureAwait(false);
+                    await AddEventAsync(tx, incident.Id, at, IncidentEventKinds.TimedOut, $"nobody answered by {Rfc3339.Format(deadline)}: rolling back, as the policy says (onTimeout: rollback)", cancellationToken).ConfigureAwait(false);
+                    return new AnswerResult(true, "timed out: rolling back", await ReloadAsync(tx, incident.Id, cancellationToken).ConfigureAwait(false), action);
+                }
+
+                await tx.ExecuteAsync(
+                    "UPDATE incidents SET answer_deadline = NULL, timed_out_at = $at, updated_at = $at WHERE id = $id",
+                    cancellationToken,
+                    ("$id", incident.Id),
+                    ("$at", DbTime.Format(at))).ConfigureAwait(false);
+                await AddEventAsync(tx, incident.Id, at, IncidentEventKinds.TimedOut, $"nobody answered by {Rfc3339.Format(deadline)}: the rollback stays held until someone approves or denies it", cancellationToken).ConfigureAwait(false);
+                return new AnswerResult(true, "timed out: held", await ReloadAsync(tx, incident.Id, cancellationToken).ConfigureAwait(false));
+            },
+            cancellationToken);
+    }
+
+    /// <inheritdoc />
+    public Task<IReadOnlyList<Incident>> ListOverdueAsync(DateTimeOffset at, CancellationToken cancellationToken) =>
+        ReadAsync(
+            async tx => (IReadOnlyList<Incident>)(await tx.QueryAsync(
+                $"SELECT {IncidentColumns} FROM incidents WHERE status = 'AwaitingConfirmation' AND answer_deadline IS NOT NULL AND answer_deadline <= $at ORDER BY answer_deadline, id",
+                ReadIncident,
+                cancellationToken,
+                ("$at", DbTime.Format(at))).ConfigureAwait(false)).Select(r => r.Incident).ToList(),
+            cancellationToken);
+
+    /// <inheritdoc />
+    public Task<IReadOnlyList<Incident>> ListChangedOrOpenAsync(DateTimeOffset since, int limit, CancellationToken cancellationToken)
+    {
+        ArgumentOutOfRangeException.ThrowIfNegativeOrZero(limit);
+        return ReadAsync(
+            async tx => (IReadOnlyList<Incident>)(await tx.QueryAsync(
+                $"SELECT {IncidentColumns} FROM incidents WHERE updated_at >= $since OR status NOT IN ('Resolved', 'Denied') ORDER BY updated_at, id LIMIT $limit",
+                ReadIncident,
+                cancellationToken,
+                ("$since", DbTime.Format(since)),
+                ("$limit", limit)).ConfigureAwait(false)).Select(r => r.Incident).ToList(),
+            cancellationToken);
+    }
+
+    /// <inheritdoc />
+    public Task<IReadOnlyList<NotificationRecord>> GetNotificationsAsync(long incidentId, CancellationToken cancellationToken) =>
+        ReadAsync(
+            async tx => (IReadOnlyList<NotificationRecord>)await tx.QueryAsync(
+                $"SELECT {NotificationColumns} FROM notifications WHERE incident_id = $id ORDER BY channel", ReadNotification, cancellationToken, ("$id", incidentId)).ConfigureAwait(false),
+            cancellationToken);
+
+    /// <inheritdoc />
+    public Task SaveNotificationAsync(NotificationRecord record, CancellationToken cancellationToken)
+    {
+        ArgumentNullException.ThrowIfNull(record);
+        ThrowIfNotReady();
+        return WriteAsync(
+            tx => tx.ExecuteAsync(
+                """
+                INSERT INTO notifications (incident_id, channel, reference, state, at) VALUES ($id, $channel, $reference, $state, $at)
+                ON CONFLICT (incident_id, channel) DO UPDATE SET reference = excluded.reference, state = excluded.state, at = excluded.at
+                """,
+                cancellationToken,
+                ("$id", record.IncidentId),
+                ("$channel", record.Channel),
+                ("$reference", record.Reference),
+                ("$state", record.State),
+                ("$at", DbTime.Format(record.At))),
+            cancellationToken);
+    }
+
+    private static Task<int> InsertAnswerAsync(SqliteTransaction tx, Acknowledgment answer, CancellationToken cancellationToken) =>
+        tx.ExecuteAsync(
+            "INSERT INTO acknowledgments (incident_id, at, acked_by, channel, answer, reason) VALUES ($id, $at, $by, $channel, $answer, $reason)",
+            cancellationToken,
+            ("$id", answer.IncidentId),
+            ("$at", DbTime.Format(answer.At)),
+            ("$by", answer.By),
+            ("$channel", answer.Channel),
+            ("$answer", answer.Answer),
+            ("$reason", answer.Reason));
+
+    /// <summary>Approved (by a person or the timeout): the held rollback becomes pending and the incident open again.</summary>
+    private static async Task<ActionRecord> ReleaseHeldAsync(SqliteTransaction tx, Incident incident, DateTimeOffset at, CancellationToken cancellationToken)
+    {
+        var released = await tx.QueryAsync(
+            $"UPDATE actions SET status = 'Pending', created_at = $at WHERE incident_id = $id AND status = 'Held' RETURNING {ActionColumns}",
+            ReadAction,
+            cancellationToken,
+            ("$id", incident.Id),
+            ("$at", DbTime.Format(at))).ConfigureAwait(false);
+        var action = released.Count == 1 ? released[0] : throw new InvalidDataException($"Incident {incident.Id} awaits confirmation but holds no rollback.");
+        await MoveAsync(tx, incident, IncidentStatus.Open, at, null, cancellationToken).ConfigureAwait(false);
+        await tx.ExecuteAsync("UPDATE incidents SET answer_deadline = NULL WHERE id = $id", cancellationToken, ("$id", incident.Id)).ConfigureAwait(false);
+        return action;
+    }
+
+    private static async Task<Incident> ReloadAsync(SqliteTransaction tx, long id, CancellationToken cancellationToken) =>
+        (await GetIncidentRowAsync(tx, id, cancellationToken).ConfigureAwait(false)).Incident;
+
+    private static string Describe(IncidentStatus status) => status switch
+    {
+        IncidentStatus.Open or IncidentStatus.Acting => "rolling back",
+        IncidentStatus.Acted => "acted on",
+        IncidentStatus.ActionFailed => "failed (its action failed)",
+        IncidentStatus.ActionInterrupted => "interrupted",
+        IncidentStatus.Resolved => "resolved",
+        IncidentStatus.Denied => "denied",
+        _ => "awaiting confirmation",
+    };
+
+    /// <inheritdoc />
     /// <exception cref="KeyNotFoundException">There is no such incident.</exception>
     public Task AddAcknowledgmentAsync(Acknowledgment acknowledgment, CancellationToken cancellationToken)
     {
@@ -451,13 +652,14 @@ public sealed class SqliteIncidentStore : IIncidentStore, IAsyncDisposable
             {
                 _ = await GetIncidentRowAsync(tx, acknowledgment.IncidentId, cancellationToken).ConfigureAwait(false);
                 return await tx.ExecuteAsync(
-                    "INSERT INTO acknowledgments (incident_id, at, acked_by, channel, answer) VALUES ($id, $at, $by, $channel, $answer)",
+                    "INSERT INTO acknowledgments (incident_id, at, acked_by, channel, answer, reason) VALUES ($id, $at, $by, $channel, $answer, $reason)",
                     cancellationToken,
                     ("$id", acknowledgment.IncidentId),
                     ("$at", DbTime.Format(acknowledgment.At)),
                     ("$by", acknowledgment.By),
                     ("$channel", acknowledgment.Channel),
-                    ("$answer", acknowledgment.Answer)).ConfigureAwait(false);
+                    ("$answer", acknowledgment.Answer),
+                    ("$reason", acknowledgment.Reason)).ConfigureAwait(false);
             },
             cancellationToken);
     }
@@ -554,15 +756,17 @@ public sealed class SqliteIncidentStore : IIncidentStore, IAsyncDisposable
         }
     }
 
-    private static async Task<OpenedIncident> OpenIncidentAsync(SqliteTransaction tx, Decision decision, string target, CancellationToken cancellationToken)
+    private static async Task<OpenedIncident> OpenIncidentAsync(SqliteTransaction tx, Decision decision, string target, TimeSpan? confirmTimeout, CancellationToken cancellationToken)
     {
+        // A page of a policy that asks for confirmation holds a rollback until a person answers (never in dry-run).
+        var confirm = decision.Action == TriggerAction.Page && confirmTimeout is not null && !decision.DryRun;
         var openKey = DecisionKeys.OpenKey(decision);
         var idempotencyKey = DecisionKeys.IdempotencyKey(decision);
         var at = DbTime.Format(decision.At);
         var id = (long?)await tx.ScalarAsync(
             """
-            INSERT INTO incidents (policy, trigger, labels, labels_key, action, dry_run, status, opened_at, updated_at, summary, evidence, open_key)
-            VALUES ($policy, $trigger, $labels, $labelsKey, $action, $dryRun, $status, $at, $at, $summary, $evidence, $openKey)
+            INSERT INTO incidents (policy, trigger, labels, labels_key, action, dry_run, status, opened_at, updated_at, summary, evidence, open_key, answer_deadline)
+            VALUES ($policy, $trigger, $labels, $labelsKey, $action, $dryRun, $status, $at, $at, $summary, $evidence, $openKey, $deadline)
             ON CONFLICT (open_key) DO NOTHING
             RETURNING id
             """,
@@ -573,11 +777,12 @@ public sealed class SqliteIncidentStore : IIncidentStore, IAsyncDisposable
             ("$labelsKey", decision.Labels.ToString()),
             ("$action", ActionKind(decision.Action)),
             ("$dryRun", decision.DryRun ? 1 : 0),
-            ("$status", (decision.DryRun ? IncidentStatus.Acted : IncidentStatus.Open).ToString()),
+            ("$status", (decision.DryRun ? IncidentStatus.Acted : confirm ? IncidentStatus.AwaitingConfirmation : IncidentStatus.Open).ToString()),
             ("$at", at),
             ("$summary", decision.Verdict.Summary),
             ("$evidence", EvidenceJson.Write(decision)),
-            ("$openKey", openKey)).ConfigureAwait(false);
+            ("$openKey", openKey),
+            ("$deadline", confirm ? DbTime.Format(decision.At + confirmTimeout!.Value) : null)).ConfigureAwait(false);
 
         if (id is null)
         {
@@ -591,7 +796,7 @@ public sealed class SqliteIncidentStore : IIncidentStore, IAsyncDisposable
                 : throw new InvalidDataException($"Incident {existing.Incident.Id} has no action with idempotency key {idempotencyKey}.");
         }
 
-        var kind = ActionKind(decision.Action);
+        var kind = confirm ? ActionKind(TriggerAction.Rollback) : ActionKind(decision.Action);
         var outcome = decision.DryRun ? DryRunOutcome(decision.Action, target) : null;
         var actionId = (long)(await tx.ScalarAsync(
             """
@@ -604,12 +809,23 @@ public sealed class SqliteIncidentStore : IIncidentStore, IAsyncDisposable
             ("$kind", kind),
             ("$target", target),
             ("$key", idempotencyKey),
-            ("$status", (decision.DryRun ? ActionStatus.Skipped : ActionStatus.Pending).ToString()),
+            ("$status", (decision.DryRun ? ActionStatus.Skipped : confirm ? ActionStatus.Held : ActionStatus.Pending).ToString()),
             ("$at", at),
             ("$completedAt", decision.DryRun ? at : null),
             ("$outcome", outcome)).ConfigureAwait(false))!;
 
         await AddEventAsync(tx, id.Value, decision.At, IncidentEventKinds.Opened, MessageOf(decision), cancellationToken).ConfigureAwait(false);
+        if (confirm)
+        {
+            await AddEventAsync(
+                tx,
+                id.Value,
+                decision.At,
+                IncidentEventKinds.AwaitingConfirmation,
+                $"rollback of {target} held until someone approves it, by {Rfc3339.Format(decision.At + confirmTimeout!.Value)}",
+                cancellationToken).ConfigureAwait(false);
+        }
+
         if (outcome is not null)
         {
             await AddEventAsync(tx, id.Value, decision.At, IncidentEventKinds.ActionSkipped, outcome, cancellationToken).ConfigureAwait(false);
@@ -651,14 +867,20 @@ public sealed class SqliteIncidentStore : IIncidentStore, IAsyncDisposable
 
         // An action that never started is not started after its trigger passed.
         var skipped = await tx.ExecuteAsync(
-            "UPDATE actions SET status = 'Skipped', completed_at = $at, outcome = $outcome WHERE incident_id = $id AND status = 'Pending'",
+            "UPDATE actions SET status = 'Skipped', completed_at = $at, outcome = $outcome WHERE incident_id = $id AND status IN ('Pending', 'Held')",
             cancellationToken,
             ("$id", incident.Id),
             ("$at", DbTime.Format(decision.At)),
-            ("$outcome", NotRunOutcome)).ConfigureAwait(false);
+            ("$outcome", incident.Status == IncidentStatus.AwaitingConfirmation ? RecoveredBeforeAnswerOutcome : NotRunOutcome)).ConfigureAwait(false);
         if (skipped > 0)
         {
-            await AddEventAsync(tx, incident.Id, decision.At, IncidentEventKinds.ActionSkipped, NotRunOutcome, cancellationToken).ConfigureAwait(false);
+            await AddEventAsync(
+                tx,
+                incident.Id,
+                decision.At,
+                IncidentEventKinds.ActionSkipped,
+                incident.Status == IncidentStatus.AwaitingConfirmation ? RecoveredBeforeAnswerOutcome : NotRunOutcome,
+                cancellationToken).ConfigureAwait(false);
         }
 
         await MoveAsync(tx, incident, IncidentStatus.Resolved, decision.At, decision.At, cancellationToken).ConfigureAwait(false);
@@ -743,7 +965,7 @@ public sealed class SqliteIncidentStore : IIncidentStore, IAsyncDisposable
         FindIncidentAsync(
             tx,
             """
-            policy = $policy AND trigger = $trigger AND labels_key = $labelsKey AND status <> 'Resolved' AND resolve_requested_at IS NULL
+            policy = $policy AND trigger = $trigger AND labels_key = $labelsKey AND status NOT IN ('Resolved', 'Denied') AND resolve_requested_at IS NULL
             ORDER BY opened_at DESC, id DESC LIMIT 1
             """,
             cancellationToken,

@@ -305,6 +305,32 @@ public sealed class PolicyParserTests
         Assert.Equal(expected, Assert.Single(PolicyParser.Parse("p.yaml", Document(target: target)).Diagnostics).ToString().Replace("p.yaml:", "", StringComparison.Ordinal));
 
     [Fact]
+    public void Parse_ConfirmAndNotify_ReadEveryFieldWithDefaults()
+    {
+        var full = ParseOne(Document(spec: "confirm:\n  approvers: [U024BE7LH, S0614TZR7]\n  timeout: 10m\n  onTimeout: escalate\nnotify:\n  slackChannel: C0123ABC\n  pagerdutyRoutingKeyFile: /run/pd"));
+        var defaults = ParseOne(Document(spec: "confirm: {}"));
+        var none = ParseOne(Document());
+
+        Assert.Equal(["U024BE7LH", "S0614TZR7"], full.Confirm!.Approvers);
+        Assert.Equal((TimeSpan.FromMinutes(10), OnTimeout.Escalate), (full.Confirm.Timeout, full.Confirm.OnTimeout));
+        Assert.Equal(new NotifySettings("C0123ABC", "/run/pd"), full.Notify);
+        Assert.Equal((ConfirmSettings.DefaultTimeout, OnTimeout.Hold, 0), (defaults.Confirm!.Timeout, defaults.Confirm.OnTimeout, defaults.Confirm.Approvers.Count));
+        Assert.Null(none.Confirm);
+        Assert.Equal(NotifySettings.Defaults, none.Notify);
+    }
+
+    [Theory]
+    [InlineData("confirm:\n  approvers: [alice]", "spec.confirm.approvers: 'alice' is not a Slack user id (U…, W…) or user-group id (S…)")]
+    [InlineData("confirm:\n  onTimeout: wait", "spec.confirm.onTimeout: must be one of rollback, hold, escalate, got 'wait'")]
+    [InlineData("notify:\n  slackChannel: \"#deploys\"", "spec.notify.slackChannel: '#deploys' is not a Slack channel id (C…, G…)")]
+    public void Parse_BadConfirmOrNotify_SaysWhereAndWhy(string block, string expected)
+    {
+        var diagnostic = Assert.Single(PolicyParser.Parse("p.yaml", Document(spec: block)).Diagnostics).ToString();
+
+        Assert.EndsWith(expected, diagnostic, StringComparison.Ordinal);
+    }
+
+    [Fact]
     public void Parse_HAProxyWithoutWeightsOrStates_AsksForWeights()
     {
         var result = PolicyParser.Parse("p.yaml", Document(target: "haproxy:\n  runtimeApi: tcp://127.0.0.1:1\n  backend: web"));

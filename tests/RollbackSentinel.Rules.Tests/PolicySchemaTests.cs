@@ -41,6 +41,8 @@ public sealed partial class PolicySchemaTests
         { "spec/target/helm", Document(target: $"helm:\n  release: x\n  {Unknown}: 1") },
         { "spec/target/haproxy", Document(target: $"haproxy:\n  runtimeApi: tcp://h:1\n  backend: b\n  weights:\n    a: 1\n  {Unknown}: 1") },
         { "spec/schedule", Document(spec: $"schedule:\n  interval: 1m\n  {Unknown}: 1") },
+        { "spec/confirm", Document(spec: $"confirm:\n  timeout: 5m\n  {Unknown}: 1") },
+        { "spec/notify", Document(spec: $"notify:\n  slackChannel: C0123\n  {Unknown}: 1") },
         { "spec/triggers/[]", Document(triggers: AvailabilityTrigger + $"\n  {Unknown}: 1") },
         { "spec/triggers/[]/errorRate", WithTrigger($"errorRate:\n  errors: e\n  total: t\n  max: 0.1\n  minTotal: 1\n  {Unknown}: 1") },
         { "spec/triggers/[]/latency", WithTrigger($"latency:\n  query: q\n  baseline:\n    offset: 1d\n  maxRatio: 2\n  {Unknown}: 1") },
@@ -86,6 +88,7 @@ public sealed partial class PolicySchemaTests
         Assert.Equal(PolicyParser.Operators, Enum(Schema.At("spec", "triggers", "[]", "threshold", "op")));
         Assert.Equal(PolicyParser.WorkloadKinds, Enum(Schema.At("spec", "target", "kubectl", "kind")));
         Assert.Equal(["inconclusive", "breach"], Enum(Schema.At("spec", "triggers", "[]", "noData")));
+        Assert.Equal(PolicyParser.OnTimeoutWords, Enum(Schema.At("spec", "confirm", "onTimeout")));
         Assert.Equal(Policy.ApiVersion, Schema.At("apiVersion").GetProperty("const").GetString());
         Assert.Equal(Policy.Kind, Schema.At("kind").GetProperty("const").GetString());
     }
@@ -220,6 +223,7 @@ public sealed partial class PolicySchemaTests
                   action: notify
                 """),
         Document(target: "kubectl:\n  kind: Rollout\n  name: \"{{ labels.rollout }}\"\n  namespace: shop\n  context: prod\n  kubeconfig: /etc/kubeconfig\n  toRevision: 3\n  timeout: 2m", spec: "schedule:\n  interval: 1h30m"),
+        Document(spec: "confirm:\n  approvers: [U024BE7LH, S0614TZR7]\n  timeout: 10m\n  onTimeout: rollback\nnotify:\n  slackChannel: C0123ABC\n  pagerdutyRoutingKeyFile: /run/secrets/pd"),
         Document(target: "helm:\n  release: \"{{labels.release}}\"\n  namespace: \"{{ labels.namespace }}\"\n  kubeContext: prod\n  timeout: 5m"),
         Document(target: "haproxy:\n  runtimeApi: unix:///run/haproxy/admin.sock\n  backend: web\n  weights:\n    blue: 256\n    green: 0"),
         Document(target: "haproxy:\n  runtimeApi: tcp://127.0.0.1:9999\n  backend: web\n  weights:\n    a: 1"),

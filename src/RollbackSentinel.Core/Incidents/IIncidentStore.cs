@@ -12,13 +12,15 @@ public sealed record EvaluationRow(string Trigger, LabelSet Labels, VerdictKind 
 /// verdicts (history), and the incidents its decisions open or resolve, each opening incident with its
 /// action recorded before it runs.
 /// </summary>
+/// <param name="ConfirmTimeout">When the policy asks for confirmation: a <c>page</c> decision opens an incident awaiting an answer for this long, its rollback held.</param>
 public sealed record EvaluationCommit(
     string Policy,
     DateTimeOffset At,
     PolicyState State,
     IReadOnlyList<EvaluationRow> Verdicts,
     IReadOnlyList<Decision> Decisions,
-    Func<Decision, string> DescribeTarget);
+    Func<Decision, string> DescribeTarget,
+    TimeSpan? ConfirmTimeout = null);
 
 /// <summary>An incident opened by a commit and the action recorded for it.</summary>
 public sealed record OpenedIncident(Incident Incident, ActionRecord Action);
@@ -80,6 +82,32 @@ public interface IIncidentStore
     Task<IncidentTimeline?> GetIncidentAsync(long id, CancellationToken cancellationToken);
 
     Task AddAcknowledgmentAsync(Acknowledgment acknowledgment, CancellationToken cancellationToken);
+
+    /// <summary>
+    /// Applies a person's answer, atomically with its record: <c>approve</c> turns the held rollback into a pending
+    /// one (returned, for the daemon to run), <c>deny</c> closes the incident and skips the rollback, <c>snooze</c>
+    /// moves the deadline to <paramref name="snoozeUntil"/>, <c>ack</c> only records. An answer the incident can no
+    /// longer take (already approved, denied, resolved) is refused with a sentence saying why, and records nothing.
+    /// </summary>
+    Task<AnswerResult> AnswerAsync(Acknowledgment answer, DateTimeOffset? snoozeUntil, CancellationToken cancellationToken);
+
+    /// <summary>
+    /// Nobody answered by the deadline. <paramref name="approve"/>: the held rollback becomes pending (returned);
+    /// otherwise the incident stays awaiting, marked timed out, and is not timed out again.
+    /// </summary>
+    Task<AnswerResult> TimeOutAsync(long incidentId, bool approve, DateTimeOffset at, CancellationToken cancellationToken);
+
+    /// <summary>Incidents awaiting confirmation whose deadline is at or before <paramref name="at"/>.</summary>
+    Task<IReadOnlyList<Incident>> ListOverdueAsync(DateTimeOffset at, CancellationToken cancellationToken);
+
+    /// <summary>Incidents changed at or after <paramref name="since"/>, or not closed (for channels that re-publish), oldest change first.</summary>
+    Task<IReadOnlyList<Incident>> ListChangedOrOpenAsync(DateTimeOffset since, int limit, CancellationToken cancellationToken);
+
+    /// <summary>What each channel last published about an incident.</summary>
+    Task<IReadOnlyList<NotificationRecord>> GetNotificationsAsync(long incidentId, CancellationToken cancellationToken);
+
+    /// <summary>Records what a channel published (its reference and the state shown), replacing the previous record.</summary>
+    Task SaveNotificationAsync(NotificationRecord record, CancellationToken cancellationToken);
 
     /// <summary>Deletes evaluation history older than <paramref name="olderThan"/>; incidents are kept. Returns rows deleted.</summary>
     Task<int> PruneEvaluationsAsync(DateTimeOffset olderThan, CancellationToken cancellationToken);

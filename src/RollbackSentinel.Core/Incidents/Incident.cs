@@ -23,6 +23,12 @@ public enum IncidentStatus
 
     /// <summary>The trigger passed again.</summary>
     Resolved,
+
+    /// <summary>A <c>page</c> with confirmation: the rollback is held until a person approves it, denies it, or the time runs out.</summary>
+    AwaitingConfirmation,
+
+    /// <summary>A person denied the rollback: closed, and the target held back for the policy's cooldown.</summary>
+    Denied,
 }
 
 /// <summary>An incident: one firing of one trigger for one series, with the evidence that opened it.</summary>
@@ -53,6 +59,12 @@ public sealed record Incident
 
     /// <summary>The opening verdict's evidence (queries, values, baseline, threshold) as JSON.</summary>
     public required string EvidenceJson { get; init; }
+
+    /// <summary>Awaiting confirmation: when the time to answer runs out (moved on by a snooze).</summary>
+    public DateTimeOffset? AnswerDeadline { get; init; }
+
+    /// <summary>Awaiting confirmation: when nobody had answered in time (the policy said hold or escalate).</summary>
+    public DateTimeOffset? TimedOutAt { get; init; }
 }
 
 /// <summary>One entry of an incident's timeline.</summary>
@@ -73,8 +85,11 @@ public enum ActionStatus
     /// <summary>Found <see cref="Started"/> after a restart: its effect is unknown.</summary>
     Interrupted,
 
-    /// <summary>Not run on purpose (dry-run).</summary>
+    /// <summary>Not run on purpose (dry-run, denied, or the breach cleared before anyone answered).</summary>
     Skipped,
+
+    /// <summary>Waits for a person's approval (or the confirmation's timeout); never run by itself before.</summary>
+    Held,
 }
 
 /// <summary>An action taken (or to be taken) for an incident.</summary>
@@ -126,7 +141,33 @@ public sealed record ActionCompletion(ActionStatus Status, string Outcome)
 }
 
 /// <summary>A human's answer to an incident, with who gave it and through which channel.</summary>
-public sealed record Acknowledgment(long IncidentId, string By, string Channel, string Answer, DateTimeOffset At);
+/// <param name="Answer">approve, deny, snooze or ack.</param>
+public sealed record Acknowledgment(long IncidentId, string By, string Channel, string Answer, DateTimeOffset At)
+{
+    /// <summary>Why, in the person's words (optional).</summary>
+    public string? Reason { get; init; }
+}
+
+/// <summary>The answers a person can give to an incident.</summary>
+public static class Answers
+{
+    public const string Approve = "approve";
+    public const string Deny = "deny";
+    public const string Snooze = "snooze";
+    public const string Ack = "ack";
+
+    public static readonly IReadOnlyList<string> All = [Approve, Deny, Snooze, Ack];
+}
+
+/// <summary>What became of an answer.</summary>
+/// <param name="Accepted">Whether it changed the incident.</param>
+/// <param name="Message">A sentence for the person: what happens now, or why nothing did.</param>
+/// <param name="Incident">The incident after the answer (null if there is none).</param>
+/// <param name="ActionToRun">Approve: the rollback, now pending, for the daemon to run.</param>
+public sealed record AnswerResult(bool Accepted, string Message, Incident? Incident, ActionRecord? ActionToRun = null);
+
+/// <summary>What a channel last published about an incident: its reference (a Slack message) and the state it showed.</summary>
+public sealed record NotificationRecord(long IncidentId, string Channel, string? Reference, string State, DateTimeOffset At);
 
 /// <summary>An incident with its whole timeline.</summary>
 public sealed record IncidentTimeline(

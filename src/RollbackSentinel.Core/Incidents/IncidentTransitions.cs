@@ -11,6 +11,9 @@ public static class IncidentTransitions
         // A rolled-back (or failed, or interrupted) incident resolves when its trigger passes again; the
         // action's outcome stays on its action record.
         (IncidentStatus.Acted or IncidentStatus.ActionFailed or IncidentStatus.ActionInterrupted, IncidentStatus.Resolved) => true,
+
+        // Confirmation: approved (the held rollback becomes pending), denied, or the breach cleared first.
+        (IncidentStatus.AwaitingConfirmation, IncidentStatus.Open or IncidentStatus.Denied or IncidentStatus.Resolved) => true,
         _ => false,
     };
 

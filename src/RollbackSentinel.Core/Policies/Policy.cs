@@ -33,6 +33,46 @@ public sealed record Policy
     public IReadOnlyDictionary<string, string> Labels { get; init; } = new Dictionary<string, string>();
 
     public SourceLocation? Source { get; init; }
+
+    /// <summary>When set, a trigger with <c>action: page</c> asks people to confirm a rollback of the target.</summary>
+    public ConfirmSettings? Confirm { get; init; }
+
+    /// <summary>Where this policy's incidents are announced, when not the daemon's defaults.</summary>
+    public NotifySettings Notify { get; init; } = NotifySettings.Defaults;
+}
+
+/// <summary>What happens when nobody answers a confirmation in time.</summary>
+public enum OnTimeout
+{
+    /// <summary>Roll back: silence is consent (for policies where rolling back is the safe default).</summary>
+    Rollback,
+
+    /// <summary>Do nothing more: the incident stays open, unanswered, and says so.</summary>
+    Hold,
+
+    /// <summary>Page harder (PagerDuty, critical) and keep waiting for an answer.</summary>
+    Escalate,
+}
+
+/// <summary>
+/// A rollback that needs a person's yes: who may answer in chat, how long to wait, and what happens then.
+/// API and CLI callers are authorized by the daemon's API token.
+/// </summary>
+/// <param name="Approvers">Slack user ids (U…, W…) or user-group ids (S…) allowed to answer from Slack.</param>
+/// <param name="Timeout">How long to wait for an answer.</param>
+/// <param name="OnTimeout">What happens when nobody answers in time.</param>
+public sealed record ConfirmSettings(IReadOnlyList<string> Approvers, TimeSpan Timeout, OnTimeout OnTimeout)
+{
+    public static readonly TimeSpan DefaultTimeout = TimeSpan.FromMinutes(15);
+
+    /// <summary>How long a snooze postpones the question.</summary>
+    public static readonly TimeSpan SnoozeFor = TimeSpan.FromMinutes(30);
+}
+
+/// <summary>Per-policy channels: a Slack channel and a PagerDuty routing key (from a file) instead of the daemon's defaults.</summary>
+public sealed record NotifySettings(string? SlackChannel, string? PagerDutyRoutingKeyFile)
+{
+    public static readonly NotifySettings Defaults = new(null, null);
 }
 
 /// <summary>When a policy is evaluated.</summary>

@@ -101,6 +101,21 @@ internal static class SqliteSchema
             ALTER TABLE actions ADD COLUMN before_state TEXT;
             ALTER TABLE actions ADD COLUMN after_state TEXT;
             """),
+        new(3, "confirmation (answer deadline, timeout), answers with reasons, and what each channel last published", """
+            ALTER TABLE incidents ADD COLUMN answer_deadline TEXT;
+            ALTER TABLE incidents ADD COLUMN timed_out_at TEXT;
+            ALTER TABLE acknowledgments ADD COLUMN reason TEXT;
+            CREATE INDEX ix_incidents_updated_at ON incidents (updated_at);
+
+            CREATE TABLE notifications (
+                incident_id INTEGER NOT NULL REFERENCES incidents (id),
+                channel     TEXT NOT NULL,
+                reference   TEXT,
+                state       TEXT NOT NULL,
+                at          TEXT NOT NULL,
+                PRIMARY KEY (incident_id, channel)
+            );
+            """),
     ];
 
     public static int LatestVersion(IReadOnlyList<Migration> migrations) => migrations.Count == 0 ? 0 : migrations[^1].Version;

@@ -12,14 +12,14 @@ internal sealed record IncidentRow(Incident Incident, DateTimeOffset? ResolveReq
 internal static class StoredRows
 {
     public const string IncidentColumns =
-        "id, policy, trigger, labels, action, dry_run, status, opened_at, updated_at, resolved_at, summary, evidence, resolve_requested_at";
+        "id, policy, trigger, labels, action, dry_run, status, opened_at, updated_at, resolved_at, summary, evidence, resolve_requested_at, answer_deadline, timed_out_at";
 
     public const string ActionColumns =
         "id, incident_id, kind, target, idempotency_key, status, created_at, started_at, completed_at, outcome, plan, before_state, after_state";
 
     public const string EventColumns = "incident_id, at, kind, message";
 
-    public const string AcknowledgmentColumns = "incident_id, acked_by, channel, answer, at";
+    public const string AcknowledgmentColumns = "incident_id, acked_by, channel, answer, at, reason";
 
     public static IncidentRow ReadIncident(SqliteDataReader r) => new(
         new Incident
@@ -36,6 +36,8 @@ internal static class StoredRows
             ResolvedAt = r.GetNullableTime(9),
             Summary = r.GetString(10),
             EvidenceJson = r.GetString(11),
+            AnswerDeadline = r.GetNullableTime(13),
+            TimedOutAt = r.GetNullableTime(14),
         },
         r.GetNullableTime(12));
 
@@ -59,7 +61,12 @@ internal static class StoredRows
     public static IncidentEvent ReadEvent(SqliteDataReader r) => new(r.GetInt64(0), DbTime.Parse(r.GetString(1)), r.GetString(2), r.GetString(3));
 
     public static Acknowledgment ReadAcknowledgment(SqliteDataReader r) =>
-        new(r.GetInt64(0), r.GetString(1), r.GetString(2), r.GetString(3), DbTime.Parse(r.GetString(4)));
+        new(r.GetInt64(0), r.GetString(1), r.GetString(2), r.GetString(3), DbTime.Parse(r.GetString(4))) { Reason = r.GetNullableString(5) };
+
+    public const string NotificationColumns = "incident_id, channel, reference, state, at";
+
+    public static NotificationRecord ReadNotification(SqliteDataReader r) =>
+        new(r.GetInt64(0), r.GetString(1), r.GetNullableString(2), r.GetString(3), DbTime.Parse(r.GetString(4)));
 
     /// <summary>rollback, page or notify: the vocabulary of the policy format and of <see cref="ActionRecord.Kind"/>.</summary>
     public static string ActionKind(TriggerAction action) => action switch
