@@ -63,6 +63,19 @@ public sealed class PolicyRunner
     }
 
     /// <summary>
+    /// Starts the cooldown of <paramref name="target"/> at <paramref name="at"/>, as a rollback would: a person denied
+    /// the rollback, so further rollbacks and pages of that target are held back for the policy's cooldown.
+    /// </summary>
+    public void HoldBack(string target, DateTimeOffset at)
+    {
+        ArgumentNullException.ThrowIfNull(target);
+        if (!State.LastActionAt.TryGetValue(target, out var last) || last < at)
+        {
+            State = State with { LastActionAt = State.LastActionAt.SetItem(target, at) };
+        }
+    }
+
+    /// <summary>
     /// Replaces the state, e.g. with the one a store kept across a restart; series of triggers edited since it
     /// was written are dropped (see <see cref="PolicyState.For"/>).
     /// </summary>

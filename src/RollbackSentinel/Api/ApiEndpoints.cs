@@ -54,8 +54,39 @@ internal static class ApiEndpoints
         api.MapGet("/rules", (PolicyRegistry registry) => Results.Ok(registry.Files));
         api.MapGet("/incidents", ListIncidents);
         api.MapGet("/incidents/{id:long}", GetIncident);
+        foreach (var answer in Answers.All)
+        {
+            api.MapPost($"/incidents/{{id:long}}/{answer}", (long id, AnswerBody? body, HttpContext context, ConfirmationService confirmations, CancellationToken ct) =>
+                AnswerAsync(id, answer, body, context, confirmations, ct));
+        }
+
         api.MapGet("/incidents/{id}", (string id) => Results.Problem(
             title: "bad incident id", detail: $"'{id}' is not an incident id (a whole number)", statusCode: StatusCodes.Status400BadRequest));
+    }
+
+    /// <summary>
+    /// A person's answer through the API (the CLI uses it too): who answered is the body's <c>by</c> or the
+    /// <c>X-Sentinel-User</c> header, else "api". 200 when applied, 409 when the incident can no longer take it.
+    /// </summary>
+    private static async Task<IResult> AnswerAsync(long id, string answer, AnswerBody? body, HttpContext context, ConfirmationService confirmations, CancellationToken ct)
+    {
+        var by = body?.By ?? context.Request.Headers["X-Sentinel-User"].ToString();
+        by = string.IsNullOrWhiteSpace(by) ? "api" : by.Trim();
+        if (by.Length > 200 || by.Any(char.IsControl) || (body?.Reason?.Length ?? 0) > 2000)
+        {
+            return Results.Problem(title: "bad answer", detail: "'by' must be a name of at most 200 characters and 'reason' at most 2000", statusCode: StatusCodes.Status400BadRequest);
+        }
+
+        var channel = body?.Channel is { Length: > 0 and <= 20 } c && c.All(char.IsAsciiLetterOrDigit) ? c : "api";
+        var result = await confirmations.AnswerAsync(id, answer, by, channel, body?.Reason, ct).ConfigureAwait(false);
+        if (result.Incident is null)
+        {
+            return Results.Problem(title: "incident not found", detail: result.Message, statusCode: StatusCodes.Status404NotFound);
+        }
+
+        return result.Accepted
+            ? Results.Ok(new { accepted = true, message = result.Message, incident = IncidentView.From(result.Incident) })
+            : Results.Problem(title: "answer not applied", detail: result.Message, statusCode: StatusCodes.Status409Conflict);
     }
 
     private static async Task<IResult> ListIncidents(IIncidentStore store, string? state, int? limit, CancellationToken ct)
@@ -107,10 +138,13 @@ internal static class ApiEndpoints
                     a.Before,
                     a.After,
                 }),
-                acknowledgments = timeline.Acknowledgments.Select(k => new { k.By, k.Channel, k.Answer, at = Rfc3339.Format(k.At) }),
+                acknowledgments = timeline.Acknowledgments.Select(k => new { k.By, k.Channel, k.Answer, k.Reason, at = Rfc3339.Format(k.At) }),
             });
     }
 }
+
+/// <summary>The body of an answer: who gives it, why, and through what (cli, api).</summary>
+internal sealed record AnswerBody(string? By, string? Reason, string? Channel);
 
 /// <summary>A policy as the API shows it: its triggers, each series' phase, and the last evidence.</summary>
 internal sealed record PolicyView(string Name, string File, string Schedule, bool DryRun, string Cooldown, string? LastEvaluatedAt, IReadOnlyList<TriggerView> Triggers)
@@ -166,5 +200,13 @@ internal sealed record IncidentView(long Id, string Policy, string Trigger, IRea
 {
     public static IncidentView From(Incident i) => new(
         i.Id, i.Policy, i.Trigger, i.Labels.ToDictionary(), i.Action.ToString().ToLowerInvariant(), i.DryRun, i.Status.ToString().ToLowerInvariant(),
-        Rfc3339.Format(i.OpenedAt), Rfc3339.Format(i.UpdatedAt), i.ResolvedAt is { } r ? Rfc3339.Format(r) : null, i.Summary);
+        Rfc3339.Format(i.OpenedAt), Rfc3339.Format(i.UpdatedAt), i.ResolvedAt is { } r ? Rfc3339.Format(r) : null, i.Summary)
+    {
+        AnswerDeadline = i.AnswerDeadline is { } d ? Rfc3339.Format(d) : null,
+        TimedOutAt = i.TimedOutAt is { } t ? Rfc3339.Format(t) : null,
+    };
+
+    public string? AnswerDeadline { get; init; }
+
+    public string? TimedOutAt { get; init; }
 }

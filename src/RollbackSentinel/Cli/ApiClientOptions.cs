@@ -21,12 +21,24 @@ internal sealed class ApiClientOptions
     }
 
     /// <summary>GETs a JSON document from the API, or writes a clear error and returns null.</summary>
-    public async Task<JsonDocument?> GetAsync(ParseResult result, string path, TextWriter error, CancellationToken ct)
+    public Task<JsonDocument?> GetAsync(ParseResult result, string path, TextWriter error, CancellationToken ct) =>
+        SendAsync(result, HttpMethod.Get, path, null, error, ct);
+
+    /// <summary>POSTs a JSON body to the API and returns its JSON answer, or writes a clear error and returns null.</summary>
+    public Task<JsonDocument?> PostAsync(ParseResult result, string path, object body, TextWriter error, CancellationToken ct) =>
+        SendAsync(result, HttpMethod.Post, path, body, error, ct);
+
+    private async Task<JsonDocument?> SendAsync(ParseResult result, HttpMethod method, string path, object? body, TextWriter error, CancellationToken ct)
     {
         var baseUrl = result.GetRequiredValue(Url).TrimEnd('/');
         var token = ResolveToken(result.GetValue(TokenFile));
         using var http = new HttpClient { Timeout = TimeSpan.FromSeconds(10) };
-        using var request = new HttpRequestMessage(HttpMethod.Get, baseUrl + path);
+        using var request = new HttpRequestMessage(method, baseUrl + path);
+        if (body is not null)
+        {
+            request.Content = System.Net.Http.Json.JsonContent.Create(body);
+        }
+
         if (token is not null)
         {
             request.Headers.Authorization = new AuthenticationHeaderValue("Bearer", token);
@@ -35,15 +47,15 @@ internal sealed class ApiClientOptions
         try
         {
             using var response = await http.SendAsync(request, ct).ConfigureAwait(false);
-            var body = await response.Content.ReadAsStringAsync(ct).ConfigureAwait(false);
+            var text = await response.Content.ReadAsStringAsync(ct).ConfigureAwait(false);
             if (!response.IsSuccessStatusCode)
             {
-                var detail = TryProblemDetail(body) ?? body;
+                var detail = TryProblemDetail(text) ?? text;
                 await error.WriteLineAsync($"error: {baseUrl}{path} answered HTTP {(int)response.StatusCode}: {detail}").ConfigureAwait(false);
                 return null;
             }
 
-            return JsonDocument.Parse(body);
+            return JsonDocument.Parse(text);
         }
         catch (Exception e) when (e is HttpRequestException or TaskCanceledException or JsonException)
         {

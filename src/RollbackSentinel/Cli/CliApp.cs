@@ -17,6 +17,11 @@ public static class CliApp
             StatusCommands.Incidents(),
             HealthcheckCommand.Create(),
         };
+        foreach (var answer in AnswerCommands.Create())
+        {
+            root.Subcommands.Add(answer);
+        }
+
 
         var parsed = root.Parse(args);
         if (parsed.Errors.Count > 0)

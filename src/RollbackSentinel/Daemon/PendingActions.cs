@@ -24,10 +24,20 @@ internal sealed partial class PendingActions(
 
     public static readonly TimeSpan SweepEvery = TimeSpan.FromSeconds(30);
 
+    private readonly Wakeup _wakeup = new(SweepEvery, time);
+
+    /// <summary>Sweeps now rather than at the next tick (an approved rollback is waiting).</summary>
+    public void Poke() => _wakeup.Poke();
+
+    public override void Dispose()
+    {
+        _wakeup.Dispose();
+        base.Dispose();
+    }
+
     protected override async Task ExecuteAsync(CancellationToken stoppingToken)
     {
         // Runs once the HTTP server is up (probes answer while an action runs), then periodically.
-        using var timer = new PeriodicTimer(SweepEvery, time);
         do
         {
             try
@@ -43,7 +53,7 @@ internal sealed partial class PendingActions(
                 LogSweepFailed(e);
             }
         }
-        while (await timer.WaitForNextTickAsync(stoppingToken).ConfigureAwait(false));
+        while (await _wakeup.WaitAsync(stoppingToken).ConfigureAwait(false));
     }
 
     public async Task SweepAsync(CancellationToken cancellationToken)
@@ -83,7 +93,8 @@ internal sealed partial class PendingActions(
                 Labels = incident.Labels,
                 At = incident.OpenedAt,
                 Kind = DecisionKind.Act,
-                Action = incident.Action,
+                // A page whose rollback a person approved (or the confirmation timed out into) runs the rollback.
+                Action = action.Kind == "rollback" ? TriggerAction.Rollback : incident.Action,
                 DryRun = incident.DryRun,
                 Verdict = new Verdict { Kind = VerdictKind.Breach, Reason = VerdictReason.ThresholdExceeded, Labels = incident.Labels, Summary = incident.Summary },
                 Message = incident.Summary,

@@ -29,9 +29,19 @@ internal sealed class PolicyEntry(Policy policy, string file, PolicyRunner runne
         Volatile.Write(ref _pendingUpdate, policy);
     }
 
-    /// <summary>Applies a queued version; call with <see cref="Gate"/> held.</summary>
+    private readonly System.Collections.Concurrent.ConcurrentQueue<(string Target, DateTimeOffset At)> _holdBacks = new();
+
+    /// <summary>A person denied a rollback of <paramref name="target"/>: hold it back for the cooldown, from the next evaluation on.</summary>
+    public void QueueHoldBack(string target, DateTimeOffset at) => _holdBacks.Enqueue((target, at));
+
+    /// <summary>Applies a queued version and hold-backs; call with <see cref="Gate"/> held.</summary>
     public void ApplyPendingUpdate()
     {
+        while (_holdBacks.TryDequeue(out var holdBack))
+        {
+            Runner.HoldBack(holdBack.Target, holdBack.At);
+        }
+
         if (Interlocked.Exchange(ref _pendingUpdate, null) is { } policy)
         {
             Runner.Update(policy);

@@ -72,6 +72,11 @@ internal static class DaemonHost
         services.AddQuartzHostedService(q => q.WaitForJobsToComplete = true);
         services.AddSingleton<PendingActions>();
         services.AddHostedService(sp => sp.GetRequiredService<PendingActions>());
+        services.AddNotificationChannels(options);
+        services.AddSingleton<NotificationDispatcher>();
+        services.AddHostedService(sp => sp.GetRequiredService<NotificationDispatcher>());
+        services.AddSingleton<ConfirmationService>();
+        services.AddHostedService(sp => sp.GetRequiredService<ConfirmationService>());
         services.AddHostedService<RetentionService>();
 
         overrides?.Invoke(services);

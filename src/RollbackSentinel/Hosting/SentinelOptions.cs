@@ -20,6 +20,8 @@ public sealed class SentinelOptions
 
     public AdapterSettings Adapters { get; set; } = new();
 
+    public NotificationSettings Notifications { get; set; } = new();
+
     /// <summary>How often the rules folder is rescanned, on top of file events (symlink swaps raise none).</summary>
     public string RescanInterval { get; set; } = "10s";
 
@@ -48,6 +50,54 @@ public sealed class SentinelOptions
 
         /// <summary>How long evaluation history is kept; incidents are kept.</summary>
         public string Retention { get; set; } = "7d";
+    }
+
+    /// <summary>Where incidents are announced and answered: each channel is on when its settings are given.</summary>
+    public sealed class NotificationSettings
+    {
+        /// <summary>The daemon's address as people reach it (for links in messages), e.g. https://sentinel.example.com.</summary>
+        public string? ExternalUrl { get; set; }
+
+        public SlackSettings Slack { get; set; } = new();
+
+        public PagerDutySettings PagerDuty { get; set; } = new();
+
+        public AlertmanagerSettings Alertmanager { get; set; } = new();
+    }
+
+    /// <summary>Slack: on when a bot token file and a default channel are set.</summary>
+    public sealed class SlackSettings
+    {
+        public string ApiUrl { get; set; } = "https://slack.com/api/";
+
+        /// <summary>A file holding the bot token (xoxb-...), with chat:write and usergroups:read.</summary>
+        public string? BotTokenFile { get; set; }
+
+        /// <summary>A file holding the app's signing secret: interactions and slash commands are verified with it.</summary>
+        public string? SigningSecretFile { get; set; }
+
+        /// <summary>The channel id (C...) incidents go to unless a policy names its own.</summary>
+        public string? Channel { get; set; }
+
+        public bool Enabled => BotTokenFile is not null && Channel is not null;
+    }
+
+    /// <summary>PagerDuty Events API v2: on when a routing key file is set.</summary>
+    public sealed class PagerDutySettings
+    {
+        public string EventsUrl { get; set; } = "https://events.pagerduty.com/v2/enqueue";
+
+        public string? RoutingKeyFile { get; set; }
+
+        public bool Enabled => RoutingKeyFile is not null;
+    }
+
+    /// <summary>Prometheus Alertmanager: on when its URL is set.</summary>
+    public sealed class AlertmanagerSettings
+    {
+        public string? Url { get; set; }
+
+        public bool Enabled => Url is not null;
     }
 
     /// <summary>Where the adapters find their programs, and their default waits.</summary>
@@ -127,7 +177,25 @@ public sealed class SentinelOptions
             errors.Add("evaluationTimeoutShare: must be in (0, 1]");
         }
 
-        foreach (var (name, file) in new[] { ("prometheus:bearerTokenFile", Prometheus.BearerTokenFile), ("prometheus:passwordFile", Prometheus.PasswordFile), ("http:apiTokenFile", Http.ApiTokenFile) })
+        if (Notifications.Slack.BotTokenFile is not null && Notifications.Slack.Channel is null)
+        {
+            errors.Add("notifications:slack:channel: set the default channel id (C...) for incidents");
+        }
+
+        foreach (var (name, url) in new[] { ("notifications:slack:apiUrl", (string?)Notifications.Slack.ApiUrl), ("notifications:pagerDuty:eventsUrl", Notifications.PagerDuty.EventsUrl), ("notifications:alertmanager:url", Notifications.Alertmanager.Url), ("notifications:externalUrl", Notifications.ExternalUrl) })
+        {
+            if (url is not null && (!Uri.TryCreate(url, UriKind.Absolute, out var u) || u.Scheme is not ("http" or "https")))
+            {
+                errors.Add($"{name}: '{url}' is not an http:// or https:// URL");
+            }
+        }
+
+        foreach (var (name, file) in new[]
+        {
+            ("prometheus:bearerTokenFile", Prometheus.BearerTokenFile), ("prometheus:passwordFile", Prometheus.PasswordFile), ("http:apiTokenFile", Http.ApiTokenFile),
+            ("notifications:slack:botTokenFile", Notifications.Slack.BotTokenFile), ("notifications:slack:signingSecretFile", Notifications.Slack.SigningSecretFile),
+            ("notifications:pagerDuty:routingKeyFile", Notifications.PagerDuty.RoutingKeyFile),
+        })
         {
             if (file is not null && !File.Exists(file))
             {

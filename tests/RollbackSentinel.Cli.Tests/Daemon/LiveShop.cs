@@ -62,9 +62,10 @@ internal sealed class LiveShop : IAsyncDisposable
 
     /// <summary>
     /// A policy guarding the shop's error ratio, evaluated every second, rolling back through the webhook
-    /// (or through <paramref name="target"/>, a target block indented by four spaces).
+    /// (or through <paramref name="target"/>, a target block indented by four spaces). <paramref name="spec"/> adds
+    /// fields to the spec, indented by two spaces (e.g. a <c>confirm</c> block).
     /// </summary>
-    public string Policy(string name = "shop", string @for = "2s", double max = 0.1, string? target = null, bool dryRun = false) => $"""
+    public string Policy(string name = "shop", string @for = "2s", double max = 0.1, string? target = null, bool dryRun = false, string action = "rollback", string? spec = null) => $"""
         apiVersion: rollback-sentinel/v1
         kind: RollbackPolicy
         metadata:
@@ -83,8 +84,9 @@ internal sealed class LiveShop : IAsyncDisposable
                 max: {max.ToString(System.Globalization.CultureInfo.InvariantCulture)}
                 minTotal: 1
               for: {@for}
-              action: rollback
+              action: {action}
           dryRun: {(dryRun ? "true" : "false")}
+        {spec ?? ""}
         """;
 
     public async ValueTask DisposeAsync()

@@ -1,5 +1,6 @@
 using System.Diagnostics;
 using System.Net.Http.Headers;
+using System.Net.Http.Json;
 using System.Text;
 using System.Text.Json;
 using RollbackSentinel.Testing.Net;
@@ -222,6 +223,16 @@ internal sealed class SentinelApi : IDisposable
             .GetProperty("triggers").EnumerateArray().Single(x => x.GetProperty("name").GetString() == trigger);
         var series = t.GetProperty("series").EnumerateArray().ToArray();
         return series.Length == 0 ? null : series[0].GetProperty("phase").GetString();
+    }
+
+    /// <summary>POSTs a JSON body and returns the JSON answer; a non-2xx answer fails the test with the body.</summary>
+    public async Task<JsonElement> PostJsonAsync(string path, object body)
+    {
+        using var response = await _http.PostAsJsonAsync(path, body);
+        var text = await response.Content.ReadAsStringAsync();
+        Assert.True(response.IsSuccessStatusCode, $"POST {path}: HTTP {(int)response.StatusCode} {text}");
+        using var doc = JsonDocument.Parse(text);
+        return doc.RootElement.Clone();
     }
 
     public async Task<JsonElement[]> IncidentsAsync() => [.. (await GetJsonAsync("api/v1/incidents")).EnumerateArray()];

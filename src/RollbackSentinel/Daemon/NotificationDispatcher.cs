@@ -1,0 +1,201 @@
+using System.Collections.Concurrent;
+using System.Text.Json;
+using RollbackSentinel.Core.Evaluation;
+using RollbackSentinel.Core.Incidents;
+using RollbackSentinel.Notifications;
+
+namespace RollbackSentinel.Daemon;
+
+/// <summary>
+/// Tells the configured channels (Slack, PagerDuty, Alertmanager) about incidents: once per state change of an
+/// incident per channel, updating the channel's one message (its reference is kept in the store), never once per
+/// evaluation. Runs every couple of seconds and when poked; a channel that fails is tried again on the next run
+/// (the state it last showed is only recorded once it was published), so nothing is lost across restarts.
+/// </summary>
+internal sealed partial class NotificationDispatcher(
+    IIncidentStore store,
+    IEnumerable<IIncidentChannel> channels,
+    PolicyRegistry registry,
+    Hosting.SentinelOptions options,
+    TimeProvider time,
+    ILogger<NotificationDispatcher> logger) : BackgroundService
+{
+    public static readonly TimeSpan RunEvery = TimeSpan.FromSeconds(2);
+
+    /// <summary>Incidents changed this long before the last run are looked at again (clock steps, slow commits).</summary>
+    private static readonly TimeSpan Overlap = TimeSpan.FromSeconds(30);
+
+    private readonly IReadOnlyList<IIncidentChannel> _channels = [.. channels];
+    private readonly Wakeup _wakeup = new(RunEvery, time);
+    private readonly ConcurrentDictionary<(long Incident, string Channel), string> _lastErrors = new();
+    private DateTimeOffset? _since;
+
+    public bool Enabled => _channels.Count > 0;
+
+    public void Poke() => _wakeup.Poke();
+
+    public override void Dispose()
+    {
+        _wakeup.Dispose();
+        base.Dispose();
+    }
+
+    protected override async Task ExecuteAsync(CancellationToken stoppingToken)
+    {
+        if (!Enabled)
+        {
+            return;
+        }
+
+        // Incidents closed long before this start were announced (or predate the channels): not again.
+        _since = time.GetUtcNow() - TimeSpan.FromMinutes(10);
+        do
+        {
+            try
+            {
+                await DispatchAsync(stoppingToken).ConfigureAwait(false);
+            }
+            catch (OperationCanceledException) when (stoppingToken.IsCancellationRequested)
+            {
+                return;
+            }
+            catch (Exception e)
+            {
+                LogRunFailed(e);
+            }
+        }
+        while (await _wakeup.WaitAsync(stoppingToken).ConfigureAwait(false));
+    }
+
+    public async Task DispatchAsync(CancellationToken cancellationToken)
+    {
+        var started = time.GetUtcNow();
+        foreach (var incident in await store.ListChangedOrOpenAsync(_since ?? started - Overlap, 500, cancellationToken).ConfigureAwait(false))
+        {
+            if (await store.GetIncidentAsync(incident.Id, cancellationToken).ConfigureAwait(false) is not { } timeline)
+            {
+                continue;
+            }
+
+            var notice = Build(timeline);
+            var published = (await store.GetNotificationsAsync(incident.Id, cancellationToken).ConfigureAwait(false)).ToDictionary(n => n.Channel, StringComparer.Ordinal);
+            foreach (var channel in _channels)
+            {
+                published.TryGetValue(channel.Name, out var last);
+                var now = time.GetUtcNow();
+                var due = last is null
+                    || last.State != notice.Kind.ToString()
+                    || (channel.RepublishEvery is { } every && !notice.Closes && now - last.At >= every);
+                if (!due)
+                {
+                    continue;
+                }
+
+                try
+                {
+                    var reference = await channel.PublishAsync(notice, last?.Reference, cancellationToken).ConfigureAwait(false);
+                    await store.SaveNotificationAsync(new NotificationRecord(incident.Id, channel.Name, reference ?? last?.Reference, notice.Kind.ToString(), now), cancellationToken).ConfigureAwait(false);
+                    if (_lastErrors.TryRemove((incident.Id, channel.Name), out _))
+                    {
+                        LogChannelRecovered(channel.Name, incident.Id);
+                    }
+                }
+                catch (Exception e) when (e is not OperationCanceledException)
+                {
+                    var reason = e is NotificationException ? e.Message : $"{e.GetType().Name}: {e.Message}";
+                    if (!_lastErrors.TryGetValue((incident.Id, channel.Name), out var previous) || previous != reason)
+                    {
+                        _lastErrors[(incident.Id, channel.Name)] = reason;
+                        LogChannelFailed(channel.Name, incident.Id, notice.Kind, reason);
+                    }
+                }
+            }
+        }
+
+        _since = started - Overlap;
+    }
+
+    /// <summary>The notice for where the incident stands now.</summary>
+    internal IncidentNotice Build(IncidentTimeline timeline)
+    {
+        var incident = timeline.Incident;
+        var action = timeline.Actions.Count == 0 ? null : timeline.Actions[^1];
+        var answer = timeline.Acknowledgments.LastOrDefault(a => a.Answer is Answers.Approve or Answers.Deny or Answers.Snooze);
+        var rollback = action?.Kind == "rollback";
+        var kind = incident.Status switch
+        {
+            IncidentStatus.AwaitingConfirmation when incident.TimedOutAt is not null => NoticeKind.TimedOut,
+            IncidentStatus.AwaitingConfirmation when answer?.Answer == Answers.Snooze => NoticeKind.Snoozed,
+            IncidentStatus.AwaitingConfirmation => NoticeKind.AwaitingConfirmation,
+            IncidentStatus.Denied => NoticeKind.Denied,
+            IncidentStatus.Resolved => NoticeKind.Recovered,
+            _ when incident.DryRun => NoticeKind.DryRun,
+            IncidentStatus.ActionFailed or IncidentStatus.ActionInterrupted => rollback ? NoticeKind.RollbackFailed : NoticeKind.Paged,
+            IncidentStatus.Open or IncidentStatus.Acting when rollback => NoticeKind.RollingBack,
+            IncidentStatus.Acted when rollback => NoticeKind.RolledBack,
+            _ => incident.Action == Core.Policies.TriggerAction.Notify ? NoticeKind.Notified : NoticeKind.Paged,
+        };
+
+        using var evidence = JsonDocument.Parse(incident.EvidenceJson);
+        var root = evidence.RootElement;
+        var since = root.TryGetProperty("since", out var s) && s.ValueKind == JsonValueKind.String && Rfc3339.TryParse(s.GetString(), out var parsed) ? parsed : incident.OpenedAt;
+        var lines = root.TryGetProperty("queries", out var queries) && queries.ValueKind == JsonValueKind.Array
+            ? queries.EnumerateArray().Select(q => new EvidenceLine(
+                q.GetProperty("role").GetString() ?? "",
+                q.GetProperty("query").GetString() ?? "",
+                q.TryGetProperty("value", out var v) && v.ValueKind == JsonValueKind.Number ? TriggerEvaluator.Num(v.GetDouble()) : q.TryGetProperty("note", out var n) ? n.GetString() ?? "-" : "-")).ToList()
+            : [];
+        var plan = action?.Plan is { } json ? TryPlanSummary(json) : null;
+        var confirm = registry.Find(incident.Policy)?.Policy.Confirm;
+        return new IncidentNotice
+        {
+            Incident = incident,
+            Kind = kind,
+            Headline = $"{incident.Policy}/{incident.Trigger}{(incident.Labels.Count == 0 ? "" : " " + incident.Labels)}: {incident.Summary}",
+            Since = since,
+            Value = Number(root, "value"),
+            Threshold = Number(root, "threshold"),
+            Baseline = Number(root, "baseline"),
+            Evidence = lines,
+            Action = action?.Outcome ?? plan ?? (rollback ? $"roll back {action!.Target}" : null),
+            Before = action?.Before,
+            After = action?.After,
+            AnsweredBy = answer is null ? null : $"{Past(answer.Answer)} by {answer.By} via {answer.Channel}" + (answer.Reason is { } r ? $": {r}" : ""),
+            AnswerDeadline = incident.AnswerDeadline,
+            OnTimeout = confirm?.OnTimeout.ToString().ToLowerInvariant(),
+            Link = options.Notifications.ExternalUrl is { Length: > 0 } external && Uri.TryCreate(external.TrimEnd('/') + $"/api/v1/incidents/{incident.Id}", UriKind.Absolute, out var link) ? link : null,
+        };
+    }
+
+    private static string Past(string answer) => answer switch
+    {
+        Answers.Approve => "approved",
+        Answers.Deny => "denied",
+        Answers.Snooze => "snoozed",
+        _ => answer,
+    };
+
+    private static string? TryPlanSummary(string json)
+    {
+        try
+        {
+            return Actions.ActionPlan.FromJson(json).Summary;
+        }
+        catch (JsonException)
+        {
+            return null;
+        }
+    }
+
+    private static double? Number(JsonElement root, string name) =>
+        root.TryGetProperty(name, out var v) && v.ValueKind == JsonValueKind.Number ? v.GetDouble() : null;
+
+    [LoggerMessage(EventId = 600, Level = LogLevel.Warning, Message = "Telling {Channel} about incident {Incident} ({Kind}) failed, tried again shortly: {Reason}")]
+    private partial void LogChannelFailed(string channel, long incident, NoticeKind kind, string reason);
+
+    [LoggerMessage(EventId = 601, Level = LogLevel.Information, Message = "{Channel} has heard about incident {Incident} again")]
+    private partial void LogChannelRecovered(string channel, long incident);
+
+    [LoggerMessage(EventId = 602, Level = LogLevel.Error, Message = "A notification run failed; the next run tries again")]
+    private partial void LogRunFailed(Exception exception);
+}

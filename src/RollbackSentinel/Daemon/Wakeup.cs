@@ -1,0 +1,58 @@
+namespace RollbackSentinel.Daemon;
+
+/// <summary>
+/// A loop's pacing: wakes every <c>every</c>, or at once when poked (work is waiting). One waiter at a time; pokes
+/// while nobody waits are kept (at most one).
+/// </summary>
+internal sealed class Wakeup(TimeSpan every, TimeProvider time) : IDisposable
+{
+    private readonly PeriodicTimer _timer = new(every, time);
+    private readonly SemaphoreSlim _poke = new(0, 1);
+    private Task<bool>? _tick;
+    private Task? _pokeWait;
+
+    public void Poke()
+    {
+        try
+        {
+            _poke.Release();
+        }
+        catch (SemaphoreFullException)
+        {
+            // already poked
+        }
+    }
+
+    /// <summary>The next tick or poke, whichever comes first; false when stopping.</summary>
+    public async Task<bool> WaitAsync(CancellationToken stoppingToken)
+    {
+        // A timer has one waiter at a time, and an abandoned semaphore wait would swallow a poke: a wait still
+        // pending from last time is awaited again rather than replaced.
+        _tick ??= _timer.WaitForNextTickAsync(stoppingToken).AsTask();
+        _pokeWait ??= _poke.WaitAsync(stoppingToken);
+        try
+        {
+            var first = await Task.WhenAny(_tick, _pokeWait).ConfigureAwait(false);
+            if (first == _tick)
+            {
+                _tick = null;
+            }
+            else
+            {
+                _pokeWait = null;
+            }
+        }
+        catch (OperationCanceledException)
+        {
+            return false;
+        }
+
+        return !stoppingToken.IsCancellationRequested;
+    }
+
+    public void Dispose()
+    {
+        _timer.Dispose();
+        _poke.Dispose();
+    }
+}

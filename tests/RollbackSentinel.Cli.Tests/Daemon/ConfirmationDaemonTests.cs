@@ -1,0 +1,176 @@
+using System.Text.Json;
+
+namespace RollbackSentinel.Cli.Tests.Daemon;
+
+/// <summary>
+/// Humans in the loop, with the daemon as a process: a page with confirmation holds the rollback until a person
+/// approves it (CLI, API) or denies it, or the time runs out (rollback, hold); every answer is recorded with who,
+/// when and through what; a late answer is refused and changes nothing.
+/// </summary>
+[Collection(DaemonCollection.Name)]
+public sealed class ConfirmationDaemonTests
+{
+    private static readonly TimeSpan Generous = TimeSpan.FromSeconds(45);
+
+    private static string Confirm(string timeout = "10m", string onTimeout = "hold") =>
+        $"  confirm:\n    approvers: [U024BE7LH]\n    timeout: {timeout}\n    onTimeout: {onTimeout}";
+
+    private static async Task<(LiveShop Live, SentinelWorkspace Workspace, SentinelProcess Sentinel, SentinelApi Api)> StartAsync(string confirm)
+    {
+        var live = await LiveShop.StartAsync();
+        var workspace = new SentinelWorkspace(live.Prometheus.BaseAddress);
+        workspace.WriteRule("shop.yaml", live.Policy(action: "page", spec: confirm));
+        var sentinel = await SentinelProcess.StartAsync(workspace);
+        var api = new SentinelApi(workspace.BaseAddress);
+        await api.WaitForPassAsync(Generous);
+        live.Shop.ErrorShare = 0.5;
+        return (live, workspace, sentinel, api);
+    }
+
+    private static async Task StopAsync((LiveShop Live, SentinelWorkspace Workspace, SentinelProcess Sentinel, SentinelApi Api) run)
+    {
+        run.Api.Dispose();
+        await run.Sentinel.DisposeAsync();
+        run.Workspace.Dispose();
+        await run.Live.DisposeAsync();
+    }
+
+    private static async Task<CliRun> CliAsync(SentinelWorkspace workspace, params string[] args)
+    {
+        var tokenFile = Path.Combine(Path.GetTempPath(), $"sentinel-token-{Guid.NewGuid():N}");
+        await File.WriteAllTextAsync(tokenFile, SentinelWorkspace.Token);
+        try
+        {
+            return await CliRun.RunAsync([.. args, "--url", workspace.BaseAddress.ToString(), "--token-file", tokenFile]);
+        }
+        finally
+        {
+            File.Delete(tokenFile);
+        }
+    }
+
+    [Fact]
+    public async Task Page_ApprovedFromTheCli_RollsBackOnce_AndALaterAnswerIsRefused()
+    {
+        var run = await StartAsync(Confirm());
+        var (live, workspace, sentinel, api) = run;
+        try
+        {
+            var waiting = await api.WaitForIncidentAsync(Generous, () => sentinel.Log, "awaitingconfirmation");
+            var id = waiting.GetProperty("incident").GetProperty("id").GetInt64();
+            Assert.Empty(live.Rollbacks); // held until someone answers
+            Assert.Equal("held", waiting.GetProperty("actions")[0].GetProperty("status").GetString());
+
+            var approve = await CliAsync(workspace, "approve", id.ToString(System.Globalization.CultureInfo.InvariantCulture), "--by", "alice", "--reason", "error budget gone");
+            Assert.True(approve.ExitCode == 0, approve.Error);
+            Assert.StartsWith($"rollback of incident {id} approved by alice: rolling back webhook", approve.Output, StringComparison.Ordinal);
+
+            var acted = await api.WaitForIncidentAsync(Generous, () => sentinel.Log, "acted");
+            Assert.Single(live.Rollbacks);
+            var answer = Assert.Single(acted.GetProperty("acknowledgments").EnumerateArray());
+            Assert.Equal(("alice", "cli", "approve", "error budget gone"), (answer.GetProperty("by").GetString(), answer.GetProperty("channel").GetString(), answer.GetProperty("answer").GetString(), answer.GetProperty("reason").GetString()));
+            Assert.Contains(acted.GetProperty("events").EnumerateArray(), e => e.GetProperty("message").GetString() == "rollback approved by alice via cli (error budget gone)");
+
+            var late = await CliAsync(workspace, "deny", id.ToString(System.Globalization.CultureInfo.InvariantCulture), "--by", "bob");
+            Assert.Equal(1, late.ExitCode);
+            Assert.Contains($"incident {id} is not awaiting confirmation any more", late.Error, StringComparison.Ordinal);
+            Assert.Single((await api.GetJsonAsync($"api/v1/incidents/{id}")).GetProperty("acknowledgments").EnumerateArray());
+            Assert.Single(live.Rollbacks);
+        }
+        finally
+        {
+            await StopAsync(run);
+        }
+    }
+
+    [Fact]
+    public async Task Page_DeniedThroughTheApi_ClosesTheIncidentAndNothingIsRolledBack()
+    {
+        var run = await StartAsync(Confirm());
+        var (live, _, sentinel, api) = run;
+        try
+        {
+            var waiting = await api.WaitForIncidentAsync(Generous, () => sentinel.Log, "awaitingconfirmation");
+            var id = waiting.GetProperty("incident").GetProperty("id").GetInt64();
+
+            var denied = await api.PostJsonAsync($"api/v1/incidents/{id}/deny", new { by = "carol", reason = "known noisy dependency" });
+
+            Assert.Equal("denied", denied.GetProperty("incident").GetProperty("state").GetString());
+            var timeline = await api.GetJsonAsync($"api/v1/incidents/{id}");
+            Assert.Equal(("skipped", "not run: denied by carol via api (known noisy dependency)"), (timeline.GetProperty("actions")[0].GetProperty("status").GetString(), timeline.GetProperty("actions")[0].GetProperty("outcome").GetString()));
+            await Task.Delay(TimeSpan.FromSeconds(3)); // evaluations go on: nothing acts
+            Assert.Empty(live.Rollbacks);
+            Assert.Single(await api.IncidentsAsync());
+        }
+        finally
+        {
+            await StopAsync(run);
+        }
+    }
+
+    [Fact]
+    public async Task Page_NobodyAnswers_OnTimeoutRollback_RollsBack()
+    {
+        var run = await StartAsync(Confirm(timeout: "3s", onTimeout: "rollback"));
+        var (live, _, sentinel, api) = run;
+        try
+        {
+            var acted = await api.WaitForIncidentAsync(Generous, () => sentinel.Log, "acted");
+
+            Assert.Single(live.Rollbacks);
+            Assert.Empty(acted.GetProperty("acknowledgments").EnumerateArray());
+            Assert.Contains(acted.GetProperty("events").EnumerateArray(), e => e.GetProperty("kind").GetString() == "timed-out"
+                && e.GetProperty("message").GetString()!.EndsWith(": rolling back, as the policy says (onTimeout: rollback)", StringComparison.Ordinal));
+        }
+        finally
+        {
+            await StopAsync(run);
+        }
+    }
+
+    [Fact]
+    public async Task Page_NobodyAnswers_OnTimeoutHold_StaysHeldAndSaysSo_AndCanStillBeApproved()
+    {
+        var run = await StartAsync(Confirm(timeout: "3s", onTimeout: "hold"));
+        var (live, _, sentinel, api) = run;
+        try
+        {
+            var held = await Eventually.WaitAsync(
+                async () => (await api.IncidentsAsync()).FirstOrDefault(i => i.GetProperty("timedOutAt").ValueKind == JsonValueKind.String) is { ValueKind: JsonValueKind.Object } i ? (object)i : null,
+                Generous,
+                "the timeout" + Environment.NewLine + sentinel.Log);
+            var incident = (JsonElement)held;
+            Assert.Equal("awaitingconfirmation", incident.GetProperty("state").GetString());
+            Assert.Empty(live.Rollbacks);
+
+            await api.PostJsonAsync($"api/v1/incidents/{incident.GetProperty("id").GetInt64()}/approve", new { by = "dave" });
+            await api.WaitForIncidentAsync(Generous, () => sentinel.Log, "acted");
+            Assert.Single(live.Rollbacks);
+        }
+        finally
+        {
+            await StopAsync(run);
+        }
+    }
+
+    [Fact]
+    public async Task Page_BreachClearsBeforeAnyoneAnswers_RecoversWithoutRollingBack()
+    {
+        var run = await StartAsync(Confirm());
+        var (live, _, sentinel, api) = run;
+        try
+        {
+            await api.WaitForIncidentAsync(Generous, () => sentinel.Log, "awaitingconfirmation");
+            live.Shop.ErrorShare = 0;
+
+            var recovered = await api.WaitForIncidentAsync(Generous, () => sentinel.Log, "resolved");
+
+            Assert.Equal(("skipped", "not run: the breach cleared before anyone answered"), (recovered.GetProperty("actions")[0].GetProperty("status").GetString(), recovered.GetProperty("actions")[0].GetProperty("outcome").GetString()));
+            Assert.Empty(live.Rollbacks);
+        }
+        finally
+        {
+            await StopAsync(run);
+        }
+    }
+}
