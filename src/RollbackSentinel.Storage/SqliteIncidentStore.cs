@@ -548,6 +548,60 @@ public sealed class SqliteIncidentStore : IIncidentStore, IAsyncDisposable
     }
 
     /// <inheritdoc />
+    public Task<OpenedIncident> OpenManualRollbackAsync(ManualRollback request, CancellationToken cancellationToken)
+    {
+        ArgumentNullException.ThrowIfNull(request);
+        ThrowIfNotReady();
+        return WriteAsync(
+            async tx =>
+            {
+                var at = DbTime.Format(request.At);
+                var summary = $"manual rollback asked by {request.By} via {request.Channel}: {request.Reason}";
+                var evidence = JsonText.Write(w =>
+                {
+                    w.WriteStartObject();
+                    w.WriteString("verdict", "Manual");
+                    w.WriteString("summary", summary);
+                    w.WriteString("decidedAt", Rfc3339.Format(request.At));
+                    w.WriteString("since", Rfc3339.Format(request.At));
+                    w.WriteStartArray("queries");
+                    w.WriteEndArray();
+                    w.WriteEndObject();
+                });
+                var key = $"manual/{request.Policy}/{request.Labels}/{request.At.UtcTicks.ToString(CultureInfo.InvariantCulture)}/{Guid.NewGuid():N}";
+                var id = (long)(await tx.ScalarAsync(
+                    """
+                    INSERT INTO incidents (policy, trigger, labels, labels_key, action, dry_run, status, opened_at, updated_at, summary, evidence, open_key)
+                    VALUES ($policy, 'manual', $labels, $labelsKey, 'rollback', 0, 'Open', $at, $at, $summary, $evidence, $key)
+                    RETURNING id
+                    """,
+                    cancellationToken,
+                    ("$policy", request.Policy),
+                    ("$labels", LabelsJson.Write(request.Labels)),
+                    ("$labelsKey", request.Labels.ToString()),
+                    ("$at", at),
+                    ("$summary", summary),
+                    ("$evidence", evidence),
+                    ("$key", key)).ConfigureAwait(false))!;
+                var actionId = (long)(await tx.ScalarAsync(
+                    """
+                    INSERT INTO actions (incident_id, kind, target, idempotency_key, status, created_at)
+                    VALUES ($incident, 'rollback', $target, $key, 'Pending', $at)
+                    RETURNING id
+                    """,
+                    cancellationToken,
+                    ("$incident", id),
+                    ("$target", request.Target),
+                    ("$key", $"rs-manual-{request.Policy}-{id.ToString(CultureInfo.InvariantCulture)}"),
+                    ("$at", at)).ConfigureAwait(false))!;
+                await InsertAnswerAsync(tx, new Acknowledgment(id, request.By, request.Channel, "rollback", request.At) { Reason = request.Reason }, cancellationToken).ConfigureAwait(false);
+                await AddEventAsync(tx, id, request.At, IncidentEventKinds.Opened, summary, cancellationToken).ConfigureAwait(false);
+                return new OpenedIncident(await ReloadAsync(tx, id, cancellationToken).ConfigureAwait(false), (await GetActionAsync(tx, actionId, cancellationToken).ConfigureAwait(false))!);
+            },
+            cancellationToken);
+    }
+
+    /// <inheritdoc />
     public Task<IReadOnlyList<Incident>> ListOverdueAsync(DateTimeOffset at, CancellationToken cancellationToken) =>
         ReadAsync(
             async tx => (IReadOnlyList<Incident>)(await tx.QueryAsync(

@@ -22,6 +22,9 @@ public sealed record EvaluationCommit(
     Func<Decision, string> DescribeTarget,
     TimeSpan? ConfirmTimeout = null);
 
+/// <summary>A rollback a person asked for (API, CLI, Slack), outside any trigger.</summary>
+public sealed record ManualRollback(string Policy, LabelSet Labels, string Target, string By, string Channel, string Reason, DateTimeOffset At);
+
 /// <summary>An incident opened by a commit and the action recorded for it.</summary>
 public sealed record OpenedIncident(Incident Incident, ActionRecord Action);
 
@@ -96,6 +99,9 @@ public interface IIncidentStore
     /// otherwise the incident stays awaiting, marked timed out, and is not timed out again.
     /// </summary>
     Task<AnswerResult> TimeOutAsync(long incidentId, bool approve, DateTimeOffset at, CancellationToken cancellationToken);
+
+    /// <summary>Opens an incident (trigger <c>manual</c>) with a pending rollback, recording who asked, through what and why.</summary>
+    Task<OpenedIncident> OpenManualRollbackAsync(ManualRollback request, CancellationToken cancellationToken);
 
     /// <summary>Incidents awaiting confirmation whose deadline is at or before <paramref name="at"/>.</summary>
     Task<IReadOnlyList<Incident>> ListOverdueAsync(DateTimeOffset at, CancellationToken cancellationToken);

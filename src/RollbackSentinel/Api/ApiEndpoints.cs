@@ -54,6 +54,22 @@ internal static class ApiEndpoints
         api.MapGet("/rules", (PolicyRegistry registry) => Results.Ok(registry.Files));
         api.MapGet("/incidents", ListIncidents);
         api.MapGet("/incidents/{id:long}", GetIncident);
+        api.MapPost("/policies/{name}/rollback", async (string name, ManualRollbackBody? body, HttpContext context, ManualRollbacks manual, CancellationToken ct) =>
+        {
+            var by = body?.By ?? context.Request.Headers["X-Sentinel-User"].ToString();
+            if (string.IsNullOrWhiteSpace(body?.Reason))
+            {
+                return Results.Problem(title: "a reason is required", detail: "say why in 'reason': it is recorded with the rollback", statusCode: StatusCodes.Status400BadRequest);
+            }
+
+            var labels = Core.Metrics.LabelSet.From(body.Labels ?? new Dictionary<string, string>());
+            var channel = body.Channel is { Length: > 0 and <= 20 } c && c.All(char.IsAsciiLetterOrDigit) ? c : "api";
+            var result = await manual.StartAsync(name, labels, string.IsNullOrWhiteSpace(by) ? "api" : by.Trim(), channel, body.Reason.Trim(), ct).ConfigureAwait(false);
+            return result.Accepted
+                ? Results.Accepted($"/api/v1/incidents/{result.Incident!.Id}", new { accepted = true, message = result.Message, incident = IncidentView.From(result.Incident) })
+                : Results.Problem(title: "rollback not started", detail: result.Message, statusCode: result.Message.StartsWith("there is no policy", StringComparison.Ordinal) ? StatusCodes.Status404NotFound : StatusCodes.Status409Conflict);
+        });
+
         foreach (var answer in Answers.All)
         {
             api.MapPost($"/incidents/{{id:long}}/{answer}", (long id, AnswerBody? body, HttpContext context, ConfirmationService confirmations, CancellationToken ct) =>
@@ -142,6 +158,9 @@ internal static class ApiEndpoints
             });
     }
 }
+
+/// <summary>The body of a manual rollback: the series labels the target needs, why (required), who, and through what.</summary>
+internal sealed record ManualRollbackBody(Dictionary<string, string>? Labels, string? Reason, string? By, string? Channel);
 
 /// <summary>The body of an answer: who gives it, why, and through what (cli, api).</summary>
 internal sealed record AnswerBody(string? By, string? Reason, string? Channel);

@@ -75,6 +75,7 @@ internal static class DaemonHost
         services.AddNotificationChannels(options);
         services.AddSingleton<NotificationDispatcher>();
         services.AddHostedService(sp => sp.GetRequiredService<NotificationDispatcher>());
+        services.AddSingleton<ManualRollbacks>();
         services.AddSingleton<ConfirmationService>();
         services.AddHostedService(sp => sp.GetRequiredService<ConfirmationService>());
         services.AddHostedService<RetentionService>();
@@ -83,6 +84,7 @@ internal static class DaemonHost
 
         var app = builder.Build();
         app.MapSentinelApi();
+        app.MapSlackEndpoints();
         app.MapPrometheusMetrics("/metrics");
         return app;
     }

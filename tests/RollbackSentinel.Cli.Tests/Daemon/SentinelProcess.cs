@@ -15,7 +15,9 @@ internal sealed class SentinelWorkspace : IDisposable
 {
     public const string Token = "test-api-token";
 
-    public SentinelWorkspace(Uri prometheus)
+    /// <param name="prometheus">The Prometheus the daemon reads.</param>
+    /// <param name="extraSettings">More sentinel.yaml, from column 0 (e.g. a notifications block).</param>
+    public SentinelWorkspace(Uri prometheus, string extraSettings = "")
     {
         Root = Directory.CreateTempSubdirectory("sentinel-daemon-").FullName;
         RulesPath = Path.Combine(Root, "rules");
@@ -34,7 +36,7 @@ internal sealed class SentinelWorkspace : IDisposable
               apiToken: {Token}
             rescanInterval: 1s
             shutdownTimeout: 10s
-            """);
+            """ + "\n" + extraSettings);
     }
 
     public string Root { get; }

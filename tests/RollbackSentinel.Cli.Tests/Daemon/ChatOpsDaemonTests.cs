@@ -1,0 +1,126 @@
+using System.Globalization;
+using System.Text;
+using System.Text.Json;
+using RollbackSentinel.Notifications.Slack;
+using RollbackSentinel.Testing.PagerDuty;
+using RollbackSentinel.Testing.Slack;
+
+namespace RollbackSentinel.Cli.Tests.Daemon;
+
+/// <summary>
+/// The whole flow with the daemon as a process, Slack and PagerDuty as emulators of their documented APIs (no real
+/// Slack or PagerDuty can be reached here): a page posts one Slack message with buttons and triggers PagerDuty;
+/// forged, replayed, unknown-user and malformed interactions change nothing; a signed approval from an approver
+/// rolls back through the webhook, and the same Slack message ends showing who approved and what changed.
+/// </summary>
+[Collection(DaemonCollection.Name)]
+public sealed class ChatOpsDaemonTests
+{
+    private const string SigningSecret = "8f742231b10e8888abcd99yyyzzz85a5";
+    private const string Alice = "U024BE7LH";
+    private static readonly TimeSpan Generous = TimeSpan.FromSeconds(45);
+
+    [Fact]
+    public async Task Page_ApprovedFromSlack_RollsBackOnce_TheOneMessageShowsWhoApprovedAndWhatChanged()
+    {
+        await using var slack = SlackApiEmulator.Start();
+        await using var pagerduty = PagerDutyEventsApiEmulator.Start();
+        await using var live = await LiveShop.StartAsync();
+        var secrets = Directory.CreateTempSubdirectory("sentinel-secrets-").FullName;
+        try
+        {
+            File.WriteAllText(Path.Combine(secrets, "slack-token"), slack.Token);
+            File.WriteAllText(Path.Combine(secrets, "slack-secret"), SigningSecret);
+            File.WriteAllText(Path.Combine(secrets, "pd-key"), new string('a', 32));
+            using var workspace = new SentinelWorkspace(live.Prometheus.BaseAddress, $"""
+                notifications:
+                  externalUrl: https://sentinel.example.com
+                  slack:
+                    apiUrl: {slack.ApiBaseUrl}
+                    botTokenFile: {Path.Combine(secrets, "slack-token")}
+                    signingSecretFile: {Path.Combine(secrets, "slack-secret")}
+                    channel: C0DEPLOYS
+                  pagerDuty:
+                    eventsUrl: {pagerduty.EventsUrl}
+                    routingKeyFile: {Path.Combine(secrets, "pd-key")}
+                """);
+            workspace.WriteRule("shop.yaml", live.Policy(action: "page", spec: $"  confirm:\n    approvers: [{Alice}]\n    timeout: 10m\n    onTimeout: hold"));
+            await using var sentinel = await SentinelProcess.StartAsync(workspace);
+            using var api = new SentinelApi(workspace.BaseAddress);
+            using var http = new HttpClient { BaseAddress = workspace.BaseAddress };
+            await api.WaitForPassAsync(Generous);
+
+            live.Shop.ErrorShare = 0.5;
+            var waiting = await api.WaitForIncidentAsync(Generous, () => sentinel.Log, "awaitingconfirmation");
+            var id = waiting.GetProperty("incident").GetProperty("id").GetInt64();
+            var post = await Eventually.WaitAsync(
+                () => Task.FromResult(slack.Calls.FirstOrDefault(c => c.Method == "chat.postMessage") is { } c ? (object)c : null), Generous, "the Slack message" + Environment.NewLine + sentinel.Log);
+            var posted = ((SlackCall)post).Json;
+            Assert.Equal("C0DEPLOYS", posted["channel"]!.GetValue<string>());
+            Assert.Contains("\"action_id\":\"approve\"", posted.ToJsonString(), StringComparison.Ordinal);
+            await Eventually.WaitAsync(() => Task.FromResult(pagerduty.Accepted.Any(e => e.EventAction == "trigger")), Generous, "the PagerDuty trigger");
+
+            // Nothing forged, replayed, unauthorized or malformed changes anything.
+            var now = TimeProvider.System.GetUtcNow().ToUnixTimeSeconds();
+            Assert.Equal(401, (int)(await SendAsync(http, Interaction(id, Alice), now, secret: "wrong-secret")).StatusCode);
+            Assert.Equal(401, (int)(await SendAsync(http, Interaction(id, Alice), now - 360)).StatusCode);
+            var stranger = await SendAsync(http, Interaction(id, "U0STRANGER"), now);
+            Assert.Contains("may not answer", await stranger.Content.ReadAsStringAsync(), StringComparison.Ordinal);
+            Assert.Equal(400, (int)(await SendAsync(http, "payload=%7Bnot+json", now)).StatusCode);
+            Assert.Equal("awaitingconfirmation", (await api.GetJsonAsync($"api/v1/incidents/{id}")).GetProperty("incident").GetProperty("state").GetString());
+            Assert.Empty(live.Rollbacks);
+
+            // Alice approves.
+            var approved = await SendAsync(http, Interaction(id, Alice), now);
+            Assert.Contains($"approved by alice ({Alice})", await approved.Content.ReadAsStringAsync(), StringComparison.Ordinal);
+            var acted = await api.WaitForIncidentAsync(Generous, () => sentinel.Log, "acted");
+            Assert.Single(live.Rollbacks);
+            var answer = Assert.Single(acted.GetProperty("acknowledgments").EnumerateArray());
+            Assert.Equal(($"alice ({Alice})", "slack", "approve"), (answer.GetProperty("by").GetString(), answer.GetProperty("channel").GetString(), answer.GetProperty("answer").GetString()));
+
+            // One message, updated in place: it ends rolled back, saying who approved and what changed, without buttons.
+            var ts = posted["ts"]?.GetValue<string>() ?? slack.Calls.First(c => c.Method == "chat.postMessage").Json["ts"]?.GetValue<string>();
+            var final = await Eventually.WaitAsync(
+                () => Task.FromResult(slack.Calls.LastOrDefault(c => c.Method == "chat.update") is { } u && u.Body.Contains("approved by alice", StringComparison.Ordinal) && u.Body.Contains("Rolled back", StringComparison.OrdinalIgnoreCase) ? (object)u : null),
+                Generous,
+                "the Slack message to show the rollback" + Environment.NewLine + string.Join(Environment.NewLine, slack.Calls.Select(c => c.Method + " " + c.Body)));
+            Assert.Single(slack.Calls, c => c.Method == "chat.postMessage");
+            Assert.DoesNotContain("\"action_id\":\"approve\"", ((SlackCall)final).Body, StringComparison.Ordinal);
+            Assert.Empty(slack.Violations);
+            var updated = slack.Calls.Where(c => c.Method == "chat.update").Select(c => c.Json["ts"]!.GetValue<string>()).Distinct();
+            Assert.Single(updated);
+
+            // PagerDuty: one dedup key, triggered then acknowledged by the approval, resolved once rolled back.
+            await Eventually.WaitAsync(() => Task.FromResult(pagerduty.Accepted.Any(e => e.EventAction == "resolve")), Generous, "the PagerDuty resolve");
+            Assert.Single(pagerduty.Accepted.Select(e => e.DedupKey).Distinct());
+            Assert.Equal(["trigger", "acknowledge", "resolve"], pagerduty.Accepted.Select(e => e.EventAction).Distinct());
+        }
+        finally
+        {
+            Directory.Delete(secrets, recursive: true);
+        }
+    }
+
+    private static string Interaction(long incident, string user)
+    {
+        var payload = JsonSerializer.Serialize(new
+        {
+            type = "block_actions",
+            user = new { id = user, username = user == Alice ? "alice" : "stranger", name = user == Alice ? "alice" : "stranger" },
+            channel = new { id = "C0DEPLOYS" },
+            message = new { ts = "1.1" },
+            response_url = "https://hooks.slack.com/actions/T0/1/abc",
+            actions = new[] { new { action_id = "approve", value = incident.ToString(CultureInfo.InvariantCulture), type = "button" } },
+        });
+        return "payload=" + Uri.EscapeDataString(payload);
+    }
+
+    private static async Task<HttpResponseMessage> SendAsync(HttpClient http, string body, long timestamp, string secret = SigningSecret)
+    {
+        var ts = timestamp.ToString(CultureInfo.InvariantCulture);
+        using var request = new HttpRequestMessage(HttpMethod.Post, "slack/interactions") { Content = new StringContent(body, Encoding.UTF8, "application/x-www-form-urlencoded") };
+        request.Headers.Add(SlackRequestVerifier.TimestampHeader, ts);
+        request.Headers.Add(SlackRequestVerifier.SignatureHeader, SlackRequestVerifier.Sign(secret, ts, body));
+        return await http.SendAsync(request);
+    }
+}
