@@ -101,6 +101,70 @@ public sealed class ChatOpsDaemonTests
         }
     }
 
+    [Fact]
+    public async Task Page_NobodyAnswers_OnTimeoutEscalate_PagesAgainAndKeepsWaiting_SlashCommandsWork()
+    {
+        await using var slack = SlackApiEmulator.Start();
+        await using var pagerduty = PagerDutyEventsApiEmulator.Start();
+        await using var live = await LiveShop.StartAsync();
+        var secrets = Directory.CreateTempSubdirectory("sentinel-secrets-").FullName;
+        try
+        {
+            File.WriteAllText(Path.Combine(secrets, "slack-token"), slack.Token);
+            File.WriteAllText(Path.Combine(secrets, "slack-secret"), SigningSecret);
+            File.WriteAllText(Path.Combine(secrets, "pd-key"), new string('b', 32));
+            using var workspace = new SentinelWorkspace(live.Prometheus.BaseAddress, $"""
+                notifications:
+                  slack:
+                    apiUrl: {slack.ApiBaseUrl}
+                    botTokenFile: {Path.Combine(secrets, "slack-token")}
+                    signingSecretFile: {Path.Combine(secrets, "slack-secret")}
+                    channel: C0DEPLOYS
+                  pagerDuty:
+                    eventsUrl: {pagerduty.EventsUrl}
+                    routingKeyFile: {Path.Combine(secrets, "pd-key")}
+                """);
+            workspace.WriteRule("shop.yaml", live.Policy(action: "page", spec: $"  confirm:\n    approvers: [{Alice}]\n    timeout: 3s\n    onTimeout: escalate"));
+            await using var sentinel = await SentinelProcess.StartAsync(workspace);
+            using var api = new SentinelApi(workspace.BaseAddress);
+            using var http = new HttpClient { BaseAddress = workspace.BaseAddress };
+            await api.WaitForPassAsync(Generous);
+
+            live.Shop.ErrorShare = 0.5;
+            await Eventually.WaitAsync(
+                async () => (await api.IncidentsAsync()).Any(i => i.GetProperty("timedOutAt").ValueKind == JsonValueKind.String),
+                Generous,
+                "the timeout" + Environment.NewLine + sentinel.Log);
+
+            // Escalated: PagerDuty is triggered again (critical, timed out) on the same dedup key; the rollback stays held.
+            await Eventually.WaitAsync(() => Task.FromResult(pagerduty.Accepted.Count(e => e.EventAction == "trigger") >= 2), Generous, "the escalation");
+            var escalation = pagerduty.Accepted.Last(e => e.EventAction == "trigger").Body;
+            Assert.Equal("critical", escalation["payload"]!["severity"]!.GetValue<string>());
+            Assert.Single(pagerduty.Accepted.Select(e => e.DedupKey).Distinct());
+            Assert.Empty(live.Rollbacks);
+
+            // Slash commands, signed: status lists it; a stranger cannot roll back; ack is recorded.
+            var now = TimeProvider.System.GetUtcNow().ToUnixTimeSeconds();
+            var incident = Assert.Single(await api.IncidentsAsync());
+            var id = incident.GetProperty("id").GetInt64().ToString(CultureInfo.InvariantCulture);
+            var status = await (await SendAsync(http, Command("status", Alice), now, path: "slack/commands")).Content.ReadAsStringAsync();
+            Assert.Contains($"#{id} shop/errors", status, StringComparison.Ordinal);
+            var refused = await (await SendAsync(http, Command("rollback shop", "U0STRANGER"), now, path: "slack/commands")).Content.ReadAsStringAsync();
+            Assert.Contains("may not roll back shop", refused, StringComparison.Ordinal);
+            var acked = await (await SendAsync(http, Command($"ack {id}", Alice), now, path: "slack/commands")).Content.ReadAsStringAsync();
+            Assert.Contains($"incident {id} acknowledged by alice ({Alice})", acked, StringComparison.Ordinal);
+            Assert.Empty(live.Rollbacks);
+            Assert.Equal("awaitingconfirmation", Assert.Single(await api.IncidentsAsync()).GetProperty("state").GetString());
+        }
+        finally
+        {
+            Directory.Delete(secrets, recursive: true);
+        }
+    }
+
+    private static string Command(string text, string user) =>
+        $"command=%2Fsentinel&text={Uri.EscapeDataString(text)}&user_id={user}&user_name={(user == Alice ? "alice" : "stranger")}&channel_id=C0DEPLOYS&team_id=T0&response_url=https%3A%2F%2Fhooks.slack.com%2Fcommands%2F1";
+
     private static string Interaction(long incident, string user)
     {
         var payload = JsonSerializer.Serialize(new
@@ -115,10 +179,10 @@ public sealed class ChatOpsDaemonTests
         return "payload=" + Uri.EscapeDataString(payload);
     }
 
-    private static async Task<HttpResponseMessage> SendAsync(HttpClient http, string body, long timestamp, string secret = SigningSecret)
+    private static async Task<HttpResponseMessage> SendAsync(HttpClient http, string body, long timestamp, string secret = SigningSecret, string path = "slack/interactions")
     {
         var ts = timestamp.ToString(CultureInfo.InvariantCulture);
-        using var request = new HttpRequestMessage(HttpMethod.Post, "slack/interactions") { Content = new StringContent(body, Encoding.UTF8, "application/x-www-form-urlencoded") };
+        using var request = new HttpRequestMessage(HttpMethod.Post, path) { Content = new StringContent(body, Encoding.UTF8, "application/x-www-form-urlencoded") };
         request.Headers.Add(SlackRequestVerifier.TimestampHeader, ts);
         request.Headers.Add(SlackRequestVerifier.SignatureHeader, SlackRequestVerifier.Sign(secret, ts, body));
         return await http.SendAsync(request);

@@ -173,4 +173,32 @@ public sealed class ConfirmationDaemonTests
             await StopAsync(run);
         }
     }
+
+    [Fact]
+    public async Task ManualRollback_ThroughTheApi_NeedsAReason_RunsTheAdapterOnce_AndRecordsWhoAndWhy()
+    {
+        await using var live = await LiveShop.StartAsync();
+        using var workspace = new SentinelWorkspace(live.Prometheus.BaseAddress);
+        workspace.WriteRule("shop.yaml", live.Policy());
+        await using var sentinel = await SentinelProcess.StartAsync(workspace);
+        using var api = new SentinelApi(workspace.BaseAddress);
+        using var http = new HttpClient { BaseAddress = workspace.BaseAddress };
+        http.DefaultRequestHeaders.Authorization = new System.Net.Http.Headers.AuthenticationHeaderValue("Bearer", SentinelWorkspace.Token);
+        await api.WaitForPassAsync(Generous);
+
+        var noReason = await http.PostAsync("api/v1/policies/shop/rollback", System.Net.Http.Json.JsonContent.Create(new { by = "erin" }));
+        var unknown = await http.PostAsync("api/v1/policies/nope/rollback", System.Net.Http.Json.JsonContent.Create(new { reason = "x" }));
+        Assert.Equal((400, 404), ((int)noReason.StatusCode, (int)unknown.StatusCode));
+        Assert.Empty(await api.IncidentsAsync());
+
+        var started = await api.PostJsonAsync("api/v1/policies/shop/rollback", new { by = "erin", reason = "customer reports checkout failures" });
+        Assert.StartsWith("rolling back webhook", started.GetProperty("message").GetString(), StringComparison.Ordinal);
+
+        var acted = await api.WaitForIncidentAsync(Generous, () => sentinel.Log, "acted");
+        Assert.Single(live.Rollbacks);
+        Assert.Equal("manual", acted.GetProperty("incident").GetProperty("trigger").GetString());
+        var asked = Assert.Single(acted.GetProperty("acknowledgments").EnumerateArray());
+        Assert.Equal(("erin", "api", "rollback", "customer reports checkout failures"), (asked.GetProperty("by").GetString(), asked.GetProperty("channel").GetString(), asked.GetProperty("answer").GetString(), asked.GetProperty("reason").GetString()));
+        Assert.Equal("succeeded", acted.GetProperty("actions")[0].GetProperty("status").GetString());
+    }
 }
