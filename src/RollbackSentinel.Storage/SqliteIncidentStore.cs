@@ -40,6 +40,9 @@ public sealed class SqliteIncidentStore : IIncidentStore, IAsyncDisposable
     private const string InterruptedOutcome = "process stopped while the action ran; not retried automatically";
     private const string NotRunOutcome = "not run: the trigger passed before the action started";
 
+    /// <summary>The trigger name of incidents a person opened (a manual rollback).</summary>
+    public const string ManualTrigger = "manual";
+
     private const string RecoveredBeforeAnswerOutcome = "not run: the breach cleared before anyone answered";
 
     // Per connection, so set on every open (pooled connections keep them; setting them again is cheap).
@@ -206,7 +209,11 @@ public sealed class SqliteIncidentStore : IIncidentStore, IAsyncDisposable
                     switch (decision.Kind)
                     {
                         case DecisionKind.Act:
-                            opened.Add(await OpenIncidentAsync(tx, decision, target!, commit.ConfirmTimeout, cancellationToken).ConfigureAwait(false));
+                            if (await OpenIncidentAsync(tx, decision, target!, commit.ConfirmTimeout, commit.DenialHoldsFor, cancellationToken).ConfigureAwait(false) is { } incident)
+                            {
+                                opened.Add(incident);
+                            }
+
                             break;
                         case DecisionKind.Resolved:
                             await ResolveAsync(tx, decision, cancellationToken).ConfigureAwait(false);
@@ -342,6 +349,11 @@ public sealed class SqliteIncidentStore : IIncidentStore, IAsyncDisposable
                     ("$after", completion.After)).ConfigureAwait(false);
                 await AddEventAsync(tx, action.IncidentId, at, EventKindFor(status), $"{action.Kind} {action.Target}: {outcome}", cancellationToken).ConfigureAwait(false);
                 await ApplyDeferredResolutionAsync(tx, row with { Incident = row.Incident with { Status = next } }, at, cancellationToken).ConfigureAwait(false);
+                if (row.Incident.Trigger == ManualTrigger && next == IncidentStatus.Acted)
+                {
+                    // No trigger will ever pass for a manual rollback: done is resolved.
+                    await MoveAsync(tx, row.Incident with { Status = next }, IncidentStatus.Resolved, at, at, cancellationToken).ConfigureAwait(false);
+                }
                 return true;
             },
             cancellationToken);
@@ -482,6 +494,7 @@ public sealed class SqliteIncidentStore : IIncidentStore, IAsyncDisposable
                 }
 
                 await InsertAnswerAsync(tx, answer, cancellationToken).ConfigureAwait(false);
+                await tx.ExecuteAsync("UPDATE incidents SET change_seq = change_seq + 1 WHERE id = $id", cancellationToken, ("$id", incident.Id)).ConfigureAwait(false);
                 switch (answer.Answer)
                 {
                     case Answers.Approve:
@@ -504,7 +517,7 @@ public sealed class SqliteIncidentStore : IIncidentStore, IAsyncDisposable
                     default: // snooze
                         var until = snoozeUntil ?? throw new ArgumentNullException(nameof(snoozeUntil), "a snooze needs an end");
                         await tx.ExecuteAsync(
-                            "UPDATE incidents SET answer_deadline = $until, timed_out_at = NULL, updated_at = $at WHERE id = $id",
+                            "UPDATE incidents SET answer_deadline = $until, timed_out_at = NULL, updated_at = $at, change_seq = change_seq + 1 WHERE id = $id",
                             cancellationToken,
                             ("$id", incident.Id),
                             ("$until", DbTime.Format(until)),
@@ -537,7 +550,7 @@ public sealed class SqliteIncidentStore : IIncidentStore, IAsyncDisposable
                 }
 
                 await tx.ExecuteAsync(
-                    "UPDATE incidents SET answer_deadline = NULL, timed_out_at = $at, updated_at = $at WHERE id = $id",
+                    "UPDATE incidents SET answer_deadline = NULL, timed_out_at = $at, updated_at = $at, change_seq = change_seq + 1 WHERE id = $id",
                     cancellationToken,
                     ("$id", incident.Id),
                     ("$at", DbTime.Format(at))).ConfigureAwait(false);
@@ -612,18 +625,46 @@ public sealed class SqliteIncidentStore : IIncidentStore, IAsyncDisposable
             cancellationToken);
 
     /// <inheritdoc />
-    public Task<IReadOnlyList<Incident>> ListChangedOrOpenAsync(DateTimeOffset since, int limit, CancellationToken cancellationToken)
+    public Task<IReadOnlyList<Incident>> ListToNotifyAsync(int limit, CancellationToken cancellationToken)
     {
         ArgumentOutOfRangeException.ThrowIfNegativeOrZero(limit);
         return ReadAsync(
             async tx => (IReadOnlyList<Incident>)(await tx.QueryAsync(
-                $"SELECT {IncidentColumns} FROM incidents WHERE updated_at >= $since OR status NOT IN ('Resolved', 'Denied') ORDER BY updated_at, id LIMIT $limit",
+                $"SELECT {IncidentColumns} FROM incidents WHERE change_seq > notified_seq OR status NOT IN ('Resolved', 'Denied') ORDER BY updated_at DESC, id DESC LIMIT $limit",
                 ReadIncident,
                 cancellationToken,
-                ("$since", DbTime.Format(since)),
                 ("$limit", limit)).ConfigureAwait(false)).Select(r => r.Incident).ToList(),
             cancellationToken);
     }
+
+    /// <inheritdoc />
+    public Task MarkNotifiedAsync(long incidentId, long version, CancellationToken cancellationToken)
+    {
+        ThrowIfNotReady();
+        return WriteAsync(
+            tx => tx.ExecuteAsync(
+                "UPDATE incidents SET notified_seq = $version WHERE id = $id AND notified_seq < $version",
+                cancellationToken,
+                ("$id", incidentId),
+                ("$version", version)),
+            cancellationToken);
+    }
+
+    /// <inheritdoc />
+    public Task<ActionRecord?> FindRollbackSinceAsync(string target, DateTimeOffset since, long excludingActionId, CancellationToken cancellationToken) =>
+        ReadAsync(
+            async tx =>
+            {
+                var rows = await tx.QueryAsync(
+                    $"SELECT {ActionColumns} FROM actions WHERE kind = 'rollback' AND target = $target AND id <> $id AND status IN ('Started', 'Succeeded', 'Interrupted') AND started_at >= $since ORDER BY started_at DESC LIMIT 1",
+                    ReadAction,
+                    cancellationToken,
+                    ("$target", target),
+                    ("$id", excludingActionId),
+                    ("$since", DbTime.Format(since))).ConfigureAwait(false);
+                return rows.Count == 0 ? null : rows[0];
+            },
+            cancellationToken);
 
     /// <inheritdoc />
     public Task<IReadOnlyList<NotificationRecord>> GetNotificationsAsync(long incidentId, CancellationToken cancellationToken) =>
@@ -810,10 +851,34 @@ public sealed class SqliteIncidentStore : IIncidentStore, IAsyncDisposable
         }
     }
 
-    private static async Task<OpenedIncident> OpenIncidentAsync(SqliteTransaction tx, Decision decision, string target, TimeSpan? confirmTimeout, CancellationToken cancellationToken)
+    private static async Task<OpenedIncident?> OpenIncidentAsync(SqliteTransaction tx, Decision decision, string target, TimeSpan? confirmTimeout, TimeSpan denialHoldsFor, CancellationToken cancellationToken)
     {
         // A page of a policy that asks for confirmation holds a rollback until a person answers (never in dry-run).
         var confirm = decision.Action == TriggerAction.Page && confirmTimeout is not null && !decision.DryRun;
+
+        // A person said no to this trigger for this series: no new question until the cooldown has passed.
+        if (confirm && denialHoldsFor > TimeSpan.Zero)
+        {
+            var denied = await FindIncidentAsync(
+                tx,
+                "policy = $policy AND trigger = $trigger AND labels_key = $labelsKey AND status = 'Denied' AND resolved_at > $since ORDER BY resolved_at DESC LIMIT 1",
+                cancellationToken,
+                ("$policy", decision.Policy),
+                ("$trigger", decision.Trigger),
+                ("$labelsKey", decision.Labels.ToString()),
+                ("$since", DbTime.Format(decision.At - denialHoldsFor))).ConfigureAwait(false);
+            if (denied is not null)
+            {
+                await AddEventAsync(
+                    tx,
+                    denied.Incident.Id,
+                    decision.At,
+                    IncidentEventKinds.SuppressedByCooldown,
+                    $"the trigger fired again ({MessageOf(decision)}); not asked again: the rollback was denied at {Rfc3339.Format(denied.Incident.ResolvedAt!.Value)}, within the cooldown",
+                    cancellationToken).ConfigureAwait(false);
+                return null;
+            }
+        }
         var openKey = DecisionKeys.OpenKey(decision);
         var idempotencyKey = DecisionKeys.IdempotencyKey(decision);
         var at = DbTime.Format(decision.At);
@@ -991,7 +1056,7 @@ public sealed class SqliteIncidentStore : IIncidentStore, IAsyncDisposable
 
         var changed = await tx.ExecuteAsync(
             """
-            UPDATE incidents SET status = $to, updated_at = $at, resolved_at = COALESCE($resolvedAt, resolved_at)
+            UPDATE incidents SET status = $to, updated_at = $at, resolved_at = COALESCE($resolvedAt, resolved_at), change_seq = change_seq + 1
             WHERE id = $id AND status = $from
             """,
             cancellationToken,
@@ -1008,7 +1073,7 @@ public sealed class SqliteIncidentStore : IIncidentStore, IAsyncDisposable
 
     private static Task<int> AddEventAsync(SqliteTransaction tx, long incidentId, DateTimeOffset at, string kind, string message, CancellationToken cancellationToken) =>
         tx.ExecuteAsync(
-            "INSERT INTO incident_events (incident_id, at, kind, message) VALUES ($id, $at, $kind, $message)",
+            "INSERT INTO incident_events (incident_id, at, kind, message) VALUES ($id, $at, $kind, $message) ON CONFLICT DO NOTHING",
             cancellationToken,
             ("$id", incidentId),
             ("$at", DbTime.Format(at)),

@@ -13,6 +13,7 @@ public sealed record EvaluationRow(string Trigger, LabelSet Labels, VerdictKind 
 /// action recorded before it runs.
 /// </summary>
 /// <param name="ConfirmTimeout">When the policy asks for confirmation: a <c>page</c> decision opens an incident awaiting an answer for this long, its rollback held.</param>
+/// <param name="DenialHoldsFor">After a person denied a rollback, the same trigger and series open no new question for this long (the policy's cooldown).</param>
 public sealed record EvaluationCommit(
     string Policy,
     DateTimeOffset At,
@@ -20,7 +21,8 @@ public sealed record EvaluationCommit(
     IReadOnlyList<EvaluationRow> Verdicts,
     IReadOnlyList<Decision> Decisions,
     Func<Decision, string> DescribeTarget,
-    TimeSpan? ConfirmTimeout = null);
+    TimeSpan? ConfirmTimeout = null,
+    TimeSpan DenialHoldsFor = default);
 
 /// <summary>A rollback a person asked for (API, CLI, Slack), outside any trigger.</summary>
 public sealed record ManualRollback(string Policy, LabelSet Labels, string Target, string By, string Channel, string Reason, DateTimeOffset At);
@@ -106,8 +108,17 @@ public interface IIncidentStore
     /// <summary>Incidents awaiting confirmation whose deadline is at or before <paramref name="at"/>.</summary>
     Task<IReadOnlyList<Incident>> ListOverdueAsync(DateTimeOffset at, CancellationToken cancellationToken);
 
-    /// <summary>Incidents changed at or after <paramref name="since"/>, or not closed (for channels that re-publish), oldest change first.</summary>
-    Task<IReadOnlyList<Incident>> ListChangedOrOpenAsync(DateTimeOffset since, int limit, CancellationToken cancellationToken);
+    /// <summary>
+    /// Incidents changed since the channels were last told (<see cref="Incident.Version"/> above what
+    /// <see cref="MarkNotifiedAsync"/> recorded), and open ones (for channels that re-publish), newest first.
+    /// </summary>
+    Task<IReadOnlyList<Incident>> ListToNotifyAsync(int limit, CancellationToken cancellationToken);
+
+    /// <summary>Every channel has published the incident as of <paramref name="version"/>: it is not listed again until it changes.</summary>
+    Task MarkNotifiedAsync(long incidentId, long version, CancellationToken cancellationToken);
+
+    /// <summary>The latest rollback of <paramref name="target"/> (other than <paramref name="excludingActionId"/>) that started at or after <paramref name="since"/>.</summary>
+    Task<ActionRecord?> FindRollbackSinceAsync(string target, DateTimeOffset since, long excludingActionId, CancellationToken cancellationToken);
 
     /// <summary>What each channel last published about an incident.</summary>
     Task<IReadOnlyList<NotificationRecord>> GetNotificationsAsync(long incidentId, CancellationToken cancellationToken);

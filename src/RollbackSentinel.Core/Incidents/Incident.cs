@@ -65,6 +65,9 @@ public sealed record Incident
 
     /// <summary>Awaiting confirmation: when nobody had answered in time (the policy said hold or escalate).</summary>
     public DateTimeOffset? TimedOutAt { get; init; }
+
+    /// <summary>Grows with every change of the incident (status, answers, deadlines): what channels are told about.</summary>
+    public long Version { get; init; }
 }
 
 /// <summary>One entry of an incident's timeline.</summary>

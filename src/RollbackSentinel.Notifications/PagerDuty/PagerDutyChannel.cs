@@ -83,6 +83,12 @@ public sealed class PagerDutyChannel : IIncidentChannel
             return reference is null ? null : "acknowledge";
         }
 
+        // Nobody answered and the policy says hold: the page that asked still stands; nothing new to send.
+        if (notice.Kind == NoticeKind.TimedOut && notice.OnTimeout != "escalate" && reference is not null)
+        {
+            return null;
+        }
+
         return "trigger";
     }
 
@@ -107,6 +113,9 @@ public sealed class PagerDutyChannel : IIncidentChannel
         return string.Concat(key.AsSpan(0, MaxDedupKeyLength - hash.Length - 1), "~", hash);
     }
 
+    /// <summary>The suffix of the second dedup key an escalation triggers: a new PagerDuty incident, so it pages again.</summary>
+    public const string EscalationSuffix = "/escalated";
+
     public async Task<string?> PublishAsync(IncidentNotice notice, string? reference, CancellationToken cancellationToken)
     {
         ArgumentNullException.ThrowIfNull(notice);
@@ -115,13 +124,32 @@ public sealed class PagerDutyChannel : IIncidentChannel
             return null;
         }
 
+        var escalated = reference?.EndsWith(EscalationSuffix, StringComparison.Ordinal) == true;
+        if (notice.Kind == NoticeKind.TimedOut && notice.OnTimeout == "escalate" && !escalated)
+        {
+            // Escalate: a trigger on the same key would not page anyone new; a second key opens a new PagerDuty incident.
+            await SendAsync(notice, "trigger", DedupKeyFor(notice) + EscalationSuffix, cancellationToken).ConfigureAwait(false);
+            return DedupKeyFor(notice) + EscalationSuffix;
+        }
+
+        if (escalated && action != "trigger")
+        {
+            // Acknowledge or resolve the escalation's incident too.
+            await SendAsync(notice, action, DedupKeyFor(notice) + EscalationSuffix, cancellationToken).ConfigureAwait(false);
+        }
+
+        await SendAsync(notice, action, DedupKeyFor(notice), cancellationToken).ConfigureAwait(false);
+        return escalated ? reference : DedupKeyFor(notice);
+    }
+
+    private async Task SendAsync(IncidentNotice notice, string action, string dedupKey, CancellationToken cancellationToken)
+    {
         var routingKey = _options.RoutingKeyFor?.Invoke(notice) ?? _options.RoutingKey;
         if (string.IsNullOrWhiteSpace(routingKey))
         {
             throw new NotificationException($"pagerduty: no routing key for policy {notice.Incident.Policy} (set RoutingKey, or one for this policy)");
         }
 
-        var dedupKey = DedupKeyFor(notice);
         var body = JsonSerializer.SerializeToUtf8Bytes(Event(notice, action, routingKey.Trim(), dedupKey), JsonOptions);
         var what = $"the {action} event for incident {notice.Incident.Id.ToString(CultureInfo.InvariantCulture)}";
 
@@ -152,8 +180,6 @@ public sealed class PagerDutyChannel : IIncidentChannel
             var tries = attempts == 1 ? "" : $" (after {attempts.ToString(CultureInfo.InvariantCulture)} attempts)";
             throw new NotificationException($"pagerduty: {failure}{tries}");
         }
-
-        return dedupKey;
     }
 
     private async Task<Attempt> SendOnceAsync(byte[] body, string what, CancellationToken cancellationToken)

@@ -38,7 +38,7 @@ public static class SlackMessages
     public const string ActionsBlockPrefix = "sentinel-incident-";
 
     /// <summary>Whether a notice of this kind carries the answer buttons.</summary>
-    public static bool AsksForAnswer(NoticeKind kind) => kind is NoticeKind.AwaitingConfirmation or NoticeKind.Snoozed;
+    public static bool AsksForAnswer(NoticeKind kind) => kind is NoticeKind.AwaitingConfirmation or NoticeKind.Snoozed or NoticeKind.TimedOut;
 
     /// <summary>The state as a person reads it, with its emoji: ":rotating_light: Awaiting confirmation".</summary>
     public static string State(IncidentNotice notice)

@@ -105,7 +105,11 @@ internal static class SqliteSchema
             ALTER TABLE incidents ADD COLUMN answer_deadline TEXT;
             ALTER TABLE incidents ADD COLUMN timed_out_at TEXT;
             ALTER TABLE acknowledgments ADD COLUMN reason TEXT;
-            CREATE INDEX ix_incidents_updated_at ON incidents (updated_at);
+            -- Channels are told about every change: change_seq grows with each, notified_seq is how far they were told.
+            ALTER TABLE incidents ADD COLUMN change_seq INTEGER NOT NULL DEFAULT 1;
+            ALTER TABLE incidents ADD COLUMN notified_seq INTEGER NOT NULL DEFAULT 0;
+            UPDATE incidents SET notified_seq = change_seq;
+            CREATE INDEX ix_incidents_to_notify ON incidents (status, updated_at);
 
             CREATE TABLE notifications (
                 incident_id INTEGER NOT NULL REFERENCES incidents (id),

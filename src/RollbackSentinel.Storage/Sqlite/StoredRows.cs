@@ -12,7 +12,7 @@ internal sealed record IncidentRow(Incident Incident, DateTimeOffset? ResolveReq
 internal static class StoredRows
 {
     public const string IncidentColumns =
-        "id, policy, trigger, labels, action, dry_run, status, opened_at, updated_at, resolved_at, summary, evidence, resolve_requested_at, answer_deadline, timed_out_at";
+        "id, policy, trigger, labels, action, dry_run, status, opened_at, updated_at, resolved_at, summary, evidence, resolve_requested_at, answer_deadline, timed_out_at, change_seq";
 
     public const string ActionColumns =
         "id, incident_id, kind, target, idempotency_key, status, created_at, started_at, completed_at, outcome, plan, before_state, after_state";
@@ -38,6 +38,7 @@ internal static class StoredRows
             EvidenceJson = r.GetString(11),
             AnswerDeadline = r.GetNullableTime(13),
             TimedOutAt = r.GetNullableTime(14),
+            Version = r.GetInt64(15),
         },
         r.GetNullableTime(12));
 

@@ -63,7 +63,7 @@ internal static class ApiEndpoints
             }
 
             var labels = Core.Metrics.LabelSet.From(body.Labels ?? new Dictionary<string, string>());
-            var channel = body.Channel is { Length: > 0 and <= 20 } c && c.All(char.IsAsciiLetterOrDigit) ? c : "api";
+            var channel = body.Channel == "cli" ? "cli" : "api";
             var result = await manual.StartAsync(name, labels, string.IsNullOrWhiteSpace(by) ? "api" : by.Trim(), channel, body.Reason.Trim(), ct).ConfigureAwait(false);
             return result.Accepted
                 ? Results.Accepted($"/api/v1/incidents/{result.Incident!.Id}", new { accepted = true, message = result.Message, incident = IncidentView.From(result.Incident) })
@@ -93,7 +93,8 @@ internal static class ApiEndpoints
             return Results.Problem(title: "bad answer", detail: "'by' must be a name of at most 200 characters and 'reason' at most 2000", statusCode: StatusCodes.Status400BadRequest);
         }
 
-        var channel = body?.Channel is { Length: > 0 and <= 20 } c && c.All(char.IsAsciiLetterOrDigit) ? c : "api";
+        // Through the API only "api" or "cli" (the CLI says so): "slack" is for answers Slack signed.
+        var channel = body?.Channel == "cli" ? "cli" : "api";
         var result = await confirmations.AnswerAsync(id, answer, by, channel, body?.Reason, ct).ConfigureAwait(false);
         if (result.Incident is null)
         {

@@ -74,14 +74,29 @@ internal static partial class SlackEndpoints
         switch (command.Verb)
         {
             case "status":
-                var open = (await store.ListChangedOrOpenAsync(DateTimeOffset.MaxValue, 20, ct).ConfigureAwait(false))
+                if (!await IsApproverOfAnyAsync(services, registry, command.UserId, ct).ConfigureAwait(false))
+                {
+                    return Ephemeral("Only approvers of a policy may see incidents here.");
+                }
+
+                var open = (await store.ListIncidentsAsync(null, 200, ct).ConfigureAwait(false))
+                    .Where(i => i.Status is not (IncidentStatus.Resolved or IncidentStatus.Denied))
                     .Where(i => command.Argument is null || i.Policy == command.Argument)
+                    .Take(20)
                     .Select(i => $"#{i.Id} {i.Policy}/{i.Trigger} {i.Labels}: {i.Status.ToString().ToLowerInvariant()}: {i.Summary}")
                     .ToList();
                 return Ephemeral(open.Count == 0 ? "No open incidents." : string.Join("\n", open));
 
             case "ack":
-                var acked = await confirmations.AnswerAsync(long.Parse(command.Argument!, System.Globalization.CultureInfo.InvariantCulture), Answers.Ack, who, "slack", null, ct).ConfigureAwait(false);
+                var ackId = long.Parse(command.Argument!, System.Globalization.CultureInfo.InvariantCulture);
+                var ackPolicy = (await store.GetIncidentAsync(ackId, ct).ConfigureAwait(false))?.Incident.Policy;
+                var ackCheck = await services.GetRequiredService<SlackApprovers>().CheckAsync(command.UserId, ackPolicy is null ? [] : registry.Find(ackPolicy)?.Policy.Confirm?.Approvers ?? [], ct).ConfigureAwait(false);
+                if (!ackCheck.Allowed)
+                {
+                    return Ephemeral($"You may not answer incident {ackId}: {ackCheck.Reason}. Nothing was changed.");
+                }
+
+                var acked = await confirmations.AnswerAsync(ackId, Answers.Ack, who, "slack", null, ct).ConfigureAwait(false);
                 return Ephemeral(acked.Message);
 
             case "rollback":
@@ -104,6 +119,20 @@ internal static partial class SlackEndpoints
             default:
                 return Ephemeral(SlackInteractions.Usage);
         }
+    }
+
+    private static async Task<bool> IsApproverOfAnyAsync(IServiceProvider services, PolicyRegistry registry, string userId, CancellationToken ct)
+    {
+        var approvers = services.GetRequiredService<SlackApprovers>();
+        foreach (var list in registry.Entries.Select(e => e.Policy.Confirm?.Approvers).OfType<IReadOnlyList<string>>().Where(l => l.Count > 0).Distinct())
+        {
+            if ((await approvers.CheckAsync(userId, list, ct).ConfigureAwait(false)).Allowed)
+            {
+                return true;
+            }
+        }
+
+        return false;
     }
 
     /// <summary>The raw body, once its signature checks out; otherwise a refusal (404 when Slack is not set up, 401 on a bad signature).</summary>

@@ -41,11 +41,6 @@ internal sealed partial class ConfirmationService(
             pendingActions.Poke();
         }
 
-        if (answer == Answers.Deny && result.Incident is { } incident && registry.Find(incident.Policy) is { } entry)
-        {
-            entry.QueueHoldBack(TargetIdentity.For(entry.Policy.Target, incident.Labels), now);
-        }
-
         notifications.Poke();
         return result;
     }
@@ -82,9 +77,16 @@ internal sealed partial class ConfirmationService(
         var now = time.GetUtcNow();
         foreach (var incident in await store.ListOverdueAsync(now, cancellationToken).ConfigureAwait(false))
         {
-            // A policy no longer loaded cannot say: hold, the safe default.
-            var onTimeout = registry.Find(incident.Policy)?.Policy.Confirm?.OnTimeout ?? OnTimeout.Hold;
-            var result = await store.TimeOutAsync(incident.Id, approve: onTimeout == OnTimeout.Rollback, now, cancellationToken).ConfigureAwait(false);
+            // A policy no longer loaded cannot say: hold, the safe default. Silence is consent only while the question
+            // still stands: the trigger unchanged and its series still firing (an edited or retired trigger never
+            // resolves its old incident, and must not roll back by default).
+            var entry = registry.Find(incident.Policy);
+            var onTimeout = entry?.Policy.Confirm?.OnTimeout ?? OnTimeout.Hold;
+            var stillFiring = entry is not null
+                && entry.Policy.Triggers.Any(t => t.Name == incident.Trigger)
+                && entry.Runner.State.Series.TryGetValue(new Core.State.SeriesKey(incident.Trigger, incident.Labels), out var series)
+                && series.Phase == Core.State.TriggerPhase.Firing;
+            var result = await store.TimeOutAsync(incident.Id, approve: onTimeout == OnTimeout.Rollback && stillFiring, now, cancellationToken).ConfigureAwait(false);
             if (!result.Accepted)
             {
                 continue;

@@ -22,14 +22,9 @@ internal sealed partial class NotificationDispatcher(
 {
     public static readonly TimeSpan RunEvery = TimeSpan.FromSeconds(2);
 
-    /// <summary>Incidents changed this long before the last run are looked at again (clock steps, slow commits).</summary>
-    private static readonly TimeSpan Overlap = TimeSpan.FromSeconds(30);
-
     private readonly IReadOnlyList<IIncidentChannel> _channels = [.. channels];
     private readonly Wakeup _wakeup = new(RunEvery, time);
     private readonly ConcurrentDictionary<(long Incident, string Channel), string> _lastErrors = new();
-    private DateTimeOffset? _since;
-
     public bool Enabled => _channels.Count > 0;
 
     public void Poke() => _wakeup.Poke();
@@ -47,8 +42,6 @@ internal sealed partial class NotificationDispatcher(
             return;
         }
 
-        // Incidents closed long before this start were announced (or predate the channels): not again.
-        _since = time.GetUtcNow() - TimeSpan.FromMinutes(10);
         do
         {
             try
@@ -69,8 +62,7 @@ internal sealed partial class NotificationDispatcher(
 
     public async Task DispatchAsync(CancellationToken cancellationToken)
     {
-        var started = time.GetUtcNow();
-        foreach (var incident in await store.ListChangedOrOpenAsync(_since ?? started - Overlap, 500, cancellationToken).ConfigureAwait(false))
+        foreach (var incident in await store.ListToNotifyAsync(500, cancellationToken).ConfigureAwait(false))
         {
             if (await store.GetIncidentAsync(incident.Id, cancellationToken).ConfigureAwait(false) is not { } timeline)
             {
@@ -79,12 +71,14 @@ internal sealed partial class NotificationDispatcher(
 
             var notice = Build(timeline);
             var published = (await store.GetNotificationsAsync(incident.Id, cancellationToken).ConfigureAwait(false)).ToDictionary(n => n.Channel, StringComparer.Ordinal);
+            var allTold = true;
             foreach (var channel in _channels)
             {
                 published.TryGetValue(channel.Name, out var last);
                 var now = time.GetUtcNow();
+                var state = StateOf(notice);
                 var due = last is null
-                    || last.State != notice.Kind.ToString()
+                    || last.State != state
                     || (channel.RepublishEvery is { } every && !notice.Closes && now - last.At >= every);
                 if (!due)
                 {
@@ -94,7 +88,7 @@ internal sealed partial class NotificationDispatcher(
                 try
                 {
                     var reference = await channel.PublishAsync(notice, last?.Reference, cancellationToken).ConfigureAwait(false);
-                    await store.SaveNotificationAsync(new NotificationRecord(incident.Id, channel.Name, reference ?? last?.Reference, notice.Kind.ToString(), now), cancellationToken).ConfigureAwait(false);
+                    await store.SaveNotificationAsync(new NotificationRecord(incident.Id, channel.Name, reference ?? last?.Reference, state, now), cancellationToken).ConfigureAwait(false);
                     if (_lastErrors.TryRemove((incident.Id, channel.Name), out _))
                     {
                         LogChannelRecovered(channel.Name, incident.Id);
@@ -102,6 +96,7 @@ internal sealed partial class NotificationDispatcher(
                 }
                 catch (Exception e) when (e is not OperationCanceledException)
                 {
+                    allTold = false;
                     var reason = e is NotificationException ? e.Message : $"{e.GetType().Name}: {e.Message}";
                     if (!_lastErrors.TryGetValue((incident.Id, channel.Name), out var previous) || previous != reason)
                     {
@@ -110,10 +105,22 @@ internal sealed partial class NotificationDispatcher(
                     }
                 }
             }
-        }
 
-        _since = started - Overlap;
+            // Only once every channel has it is the change done: a failed channel is tried again on the next run,
+            // however long ago the change was made.
+            if (allTold)
+            {
+                await store.MarkNotifiedAsync(incident.Id, incident.Version, cancellationToken).ConfigureAwait(false);
+            }
+        }
     }
+
+    /// <summary>
+    /// What a channel has seen: the notice's kind, plus what else changes the message within a kind (who answered,
+    /// until when it is snoozed), so a second snooze or an answer after a timeout is shown too.
+    /// </summary>
+    private static string StateOf(IncidentNotice notice) =>
+        $"{notice.Kind}|{notice.AnsweredBy}|{notice.AnswerDeadline?.UtcTicks}";
 
     /// <summary>The notice for where the incident stands now.</summary>
     internal IncidentNotice Build(IncidentTimeline timeline)
@@ -128,6 +135,7 @@ internal sealed partial class NotificationDispatcher(
             IncidentStatus.AwaitingConfirmation when answer?.Answer == Answers.Snooze => NoticeKind.Snoozed,
             IncidentStatus.AwaitingConfirmation => NoticeKind.AwaitingConfirmation,
             IncidentStatus.Denied => NoticeKind.Denied,
+            IncidentStatus.Resolved when incident.Trigger == Storage.SqliteIncidentStore.ManualTrigger && action?.Status == ActionStatus.Succeeded => NoticeKind.RolledBack,
             IncidentStatus.Resolved => NoticeKind.Recovered,
             _ when incident.DryRun => NoticeKind.DryRun,
             IncidentStatus.ActionFailed or IncidentStatus.ActionInterrupted => rollback ? NoticeKind.RollbackFailed : NoticeKind.Paged,

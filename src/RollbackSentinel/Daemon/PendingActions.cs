@@ -68,7 +68,12 @@ internal sealed partial class PendingActions(
             var incident = timeline.Incident;
             var entry = registry.Find(incident.Policy);
             var now = time.GetUtcNow();
-            var refusal = entry is null ? $"policy '{incident.Policy}' is no longer loaded"
+
+            // Another rollback of the same target started after this incident opened (a trigger's, an approved one,
+            // a manual one): this one answered the same situation; running it too would roll back twice.
+            var other = action.Kind == "rollback" ? await store.FindRollbackSinceAsync(action.Target, incident.OpenedAt, action.Id, cancellationToken).ConfigureAwait(false) : null;
+            var refusal = other is not null ? $"{action.Target} was already rolled back at {Rfc3339.Format(other.StartedAt!.Value)} (incident {other.IncidentId}), after this incident opened"
+                : entry is null ? $"policy '{incident.Policy}' is no longer loaded"
                 : entry.Policy.DryRun ? "the policy is now in dry-run"
                 : TargetIdentity.For(entry.Policy.Target, incident.Labels) != action.Target ? $"the policy's target changed since (now {TargetIdentity.For(entry.Policy.Target, incident.Labels)})"
                 : now - action.CreatedAt > MaxAge ? $"recorded {PromDuration.Format(now - action.CreatedAt)} ago, too old to act on"
@@ -86,6 +91,13 @@ internal sealed partial class PendingActions(
             }
 
             LogRunning(action.Kind, incident.Id);
+            if (action.Kind == "rollback")
+            {
+                // Like a trigger's rollback, this one starts the target's cooldown: the policy's own triggers do not
+                // roll it back again right after.
+                entry!.QueueHoldBack(action.Target, now);
+            }
+
             var decision = new Decision
             {
                 Policy = incident.Policy,

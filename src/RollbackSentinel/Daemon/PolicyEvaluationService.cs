@@ -156,7 +156,8 @@ internal sealed partial class PolicyEvaluationService(
         e.Triggers.SelectMany(t => t.Verdicts.Select(v => new EvaluationRow(t.Trigger.Name, v.Labels, v.Kind, v.Reason, v.Value, v.Threshold, v.Baseline, v.Summary))).ToArray(),
         e.Step.Decisions,
         d => TargetIdentity.For(policy.Target, d.Labels),
-        policy.Confirm?.Timeout);
+        policy.Confirm?.Timeout,
+        policy.Cooldown);
 
     private void Record(PolicyEvaluation evaluation, TimeSpan elapsed)
     {

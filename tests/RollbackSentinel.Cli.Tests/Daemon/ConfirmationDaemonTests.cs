@@ -194,11 +194,41 @@ public sealed class ConfirmationDaemonTests
         var started = await api.PostJsonAsync("api/v1/policies/shop/rollback", new { by = "erin", reason = "customer reports checkout failures" });
         Assert.StartsWith("rolling back webhook", started.GetProperty("message").GetString(), StringComparison.Ordinal);
 
-        var acted = await api.WaitForIncidentAsync(Generous, () => sentinel.Log, "acted");
+        // A manual rollback is resolved once done: no trigger will ever pass for it.
+        var acted = await api.WaitForIncidentAsync(Generous, () => sentinel.Log, "resolved");
         Assert.Single(live.Rollbacks);
         Assert.Equal("manual", acted.GetProperty("incident").GetProperty("trigger").GetString());
         var asked = Assert.Single(acted.GetProperty("acknowledgments").EnumerateArray());
         Assert.Equal(("erin", "api", "rollback", "customer reports checkout failures"), (asked.GetProperty("by").GetString(), asked.GetProperty("channel").GetString(), asked.GetProperty("answer").GetString(), asked.GetProperty("reason").GetString()));
         Assert.Equal("succeeded", acted.GetProperty("actions")[0].GetProperty("status").GetString());
+    }
+
+    [Fact]
+    public async Task Approval_AfterTheTargetWasAlreadyRolledBack_DoesNotRollBackTwice()
+    {
+        var run = await StartAsync(Confirm());
+        var (live, _, sentinel, api) = run;
+        try
+        {
+            var waiting = await api.WaitForIncidentAsync(Generous, () => sentinel.Log, "awaitingconfirmation");
+            var id = waiting.GetProperty("incident").GetProperty("id").GetInt64();
+
+            // Someone rolls the same target back by hand while the question is open...
+            await api.PostJsonAsync("api/v1/policies/shop/rollback", new { by = "erin", reason = "could not wait" });
+            await Eventually.WaitAsync(() => Task.FromResult(live.Rollbacks.Count == 1), Generous, "the manual rollback");
+
+            // ...then the question is approved: the held rollback answered the same situation, and is not run.
+            await api.PostJsonAsync($"api/v1/incidents/{id}/approve", new { by = "alice" });
+            var failed = await api.WaitForIncidentAsync(Generous, () => sentinel.Log, "actionfailed");
+
+            Assert.Equal(id, failed.GetProperty("incident").GetProperty("id").GetInt64());
+            Assert.Contains("was already rolled back at", failed.GetProperty("actions")[0].GetProperty("outcome").GetString(), StringComparison.Ordinal);
+            await Task.Delay(TimeSpan.FromSeconds(2));
+            Assert.Single(live.Rollbacks);
+        }
+        finally
+        {
+            await StopAsync(run);
+        }
     }
 }

@@ -162,15 +162,33 @@ public sealed class PagerDutyChannelTests : IAsyncLifetime
     }
 
     [Fact]
-    public async Task A_timed_out_question_is_triggered_again_with_the_same_key()
+    public async Task A_timed_out_question_escalates_on_a_second_key_that_pages_again_and_both_resolve_together()
     {
         var channel = Channel(_clock);
         var reference = await channel.PublishAsync(Notice(NoticeKind.AwaitingConfirmation), null, CancellationToken.None);
         reference = await channel.PublishAsync(Notice(NoticeKind.TimedOut) with { OnTimeout = "escalate" }, reference, CancellationToken.None);
 
-        Assert.Equal(["trigger", "trigger"], _pagerDuty.Accepted.Select(e => e.EventAction));
+        // A trigger on the open key would page nobody new: the escalation is a new PagerDuty incident.
+        Assert.Equal([("trigger", "rollback-sentinel/checkout/42"), ("trigger", "rollback-sentinel/checkout/42/escalated")], _pagerDuty.Accepted.Select(e => (e.EventAction, e.DedupKey)));
         Assert.Equal("timed_out", (string?)_pagerDuty.Accepted[1].Body["payload"]!["class"]);
-        Assert.Equal("rollback-sentinel/checkout/42", reference);
+        Assert.Equal("rollback-sentinel/checkout/42/escalated", reference);
+
+        await channel.PublishAsync(Notice(NoticeKind.Denied), reference, CancellationToken.None);
+
+        Assert.Equal(
+            [("resolve", "rollback-sentinel/checkout/42/escalated"), ("resolve", "rollback-sentinel/checkout/42")],
+            _pagerDuty.Accepted.Skip(2).Select(e => (e.EventAction, e.DedupKey)));
+    }
+
+    [Fact]
+    public async Task A_timed_out_question_on_hold_sends_nothing_new()
+    {
+        var channel = Channel(_clock);
+        var reference = await channel.PublishAsync(Notice(NoticeKind.AwaitingConfirmation), null, CancellationToken.None);
+        var after = await channel.PublishAsync(Notice(NoticeKind.TimedOut) with { OnTimeout = "hold" }, reference, CancellationToken.None);
+
+        Assert.Null(after);
+        Assert.Equal(["trigger"], _pagerDuty.Accepted.Select(e => e.EventAction));
     }
 
     [Fact]

@@ -155,13 +155,80 @@ public sealed class ConfirmationTests : IAsyncLifetime
     }
 
     [Fact]
-    public async Task ListChangedOrOpen_HasOpenIncidentsAndRecentChanges()
+    public async Task ListToNotify_HasEveryChangeUntilMarkedNotified_AndOpenIncidents()
     {
         var waiting = await PageAsync(Cart);
         var denied = await PageAsync(Web);
         await _store.AnswerAsync(Answer(denied.Incident.Id, Answers.Deny), null, None);
 
-        Assert.Equal([waiting.Incident.Id, denied.Incident.Id], (await _store.ListChangedOrOpenAsync(T0, 10, None)).Select(i => i.Id));
-        Assert.Equal([waiting.Incident.Id], (await _store.ListChangedOrOpenAsync(T0.AddHours(1), 10, None)).Select(i => i.Id));
+        var first = await _store.ListToNotifyAsync(10, None);
+        Assert.Equal([waiting.Incident.Id, denied.Incident.Id], first.Select(i => i.Id).Order());
+
+        // Told: the closed one drops out; the open one stays (channels that re-post), until the next change.
+        foreach (var incident in first)
+        {
+            await _store.MarkNotifiedAsync(incident.Id, incident.Version, None);
+        }
+
+        Assert.Equal([waiting.Incident.Id], (await _store.ListToNotifyAsync(10, None)).Select(i => i.Id));
+
+        // A change made while a channel was down (never marked) stays listed, however long ago it was made.
+        var recovered = await PageAsync(LabelSet.Of(("deployment", "search")));
+        await _store.CommitEvaluationAsync(Commit(T0.AddMinutes(1), Resolved(T0.AddMinutes(1), LabelSet.Of(("deployment", "search")))), None);
+        Assert.Contains(recovered.Incident.Id, (await _store.ListToNotifyAsync(10, None)).Select(i => i.Id));
+
+        // Marking an older version does not hide a newer change.
+        var stale = waiting.Incident.Version;
+        await _store.AnswerAsync(Answer(waiting.Incident.Id, Answers.Snooze), T0.AddHours(1), None);
+        await _store.MarkNotifiedAsync(waiting.Incident.Id, stale, None);
+        var listed = Assert.Single(await _store.ListToNotifyAsync(10, None), i => i.Id == waiting.Incident.Id);
+        Assert.True(listed.Version > stale);
+    }
+
+    [Fact]
+    public async Task Denied_TheSameTriggerAndSeriesAreNotAskedAgainWithinTheCooldown()
+    {
+        var first = await PageAsync(Cart);
+        await _store.AnswerAsync(Answer(first.Incident.Id, Answers.Deny), null, None);
+
+        var within = await _store.CommitEvaluationAsync(Commit(T0.AddMinutes(10), Act(T0.AddMinutes(10), Cart, action: TriggerAction.Page)) with { ConfirmTimeout = Wait, DenialHoldsFor = TimeSpan.FromMinutes(30) }, None);
+        var otherSeries = await _store.CommitEvaluationAsync(Commit(T0.AddMinutes(10), Act(T0.AddMinutes(10), Web, action: TriggerAction.Page)) with { ConfirmTimeout = Wait, DenialHoldsFor = TimeSpan.FromMinutes(30) }, None);
+        var after = await _store.CommitEvaluationAsync(Commit(T0.AddMinutes(45), Act(T0.AddMinutes(45), Cart, action: TriggerAction.Page)) with { ConfirmTimeout = Wait, DenialHoldsFor = TimeSpan.FromMinutes(30) }, None);
+
+        Assert.Empty(within);
+        Assert.Single(otherSeries);
+        Assert.Single(after);
+        var events = (await _store.GetIncidentAsync(first.Incident.Id, None))!.Events;
+        Assert.Contains(events, e => e.Kind == IncidentEventKinds.SuppressedByCooldown && e.Message.EndsWith("within the cooldown", StringComparison.Ordinal));
+    }
+
+    [Fact]
+    public async Task ManualRollback_IsRecordedWithWhoAndWhy_AndResolvesWhenItSucceeds()
+    {
+        var opened = await _store.OpenManualRollbackAsync(new ManualRollback(Samples.Policy, Cart, Samples.Target, "erin", "api", "customers report errors", T0), None);
+
+        Assert.Equal((SqliteIncidentStore.ManualTrigger, IncidentStatus.Open, ActionStatus.Pending), (opened.Incident.Trigger, opened.Incident.Status, opened.Action.Status));
+        var asked = Assert.Single((await _store.GetIncidentAsync(opened.Incident.Id, None))!.Acknowledgments);
+        Assert.Equal(("erin", "api", "rollback", "customers report errors"), (asked.By, asked.Channel, asked.Answer, asked.Reason));
+
+        await _store.MarkActionStartedAsync(opened.Action.Id, T0.AddSeconds(1), None);
+        await _store.CompleteActionAsync(opened.Action.Id, ActionStatus.Succeeded, "rolled back", T0.AddSeconds(5), None);
+
+        Assert.Equal(IncidentStatus.Resolved, (await _store.GetIncidentAsync(opened.Incident.Id, None))!.Incident.Status);
+    }
+
+    [Fact]
+    public async Task FindRollbackSince_SeesRollbacksOfTheSameTargetThatStartedAfter()
+    {
+        var held = await PageAsync(Cart);
+        var manual = await _store.OpenManualRollbackAsync(new ManualRollback(Samples.Policy, Cart, Samples.Target, "erin", "api", "why", T0.AddMinutes(1)), None);
+        Assert.Null(await _store.FindRollbackSinceAsync(Samples.Target, T0, held.Action.Id, None)); // pending is not started
+
+        await _store.MarkActionStartedAsync(manual.Action.Id, T0.AddMinutes(2), None);
+
+        Assert.Equal(manual.Action.Id, (await _store.FindRollbackSinceAsync(Samples.Target, T0, held.Action.Id, None))!.Id);
+        Assert.Null(await _store.FindRollbackSinceAsync(Samples.Target, T0.AddMinutes(3), held.Action.Id, None));
+        Assert.Null(await _store.FindRollbackSinceAsync("kubectl/other/shop", T0, held.Action.Id, None));
+        Assert.Null(await _store.FindRollbackSinceAsync(Samples.Target, T0, manual.Action.Id, None));
     }
 }
