@@ -13,7 +13,8 @@ namespace RollbackSentinel.Api;
 /// </summary>
 internal static partial class SlackEndpoints
 {
-    private const int MaxBody = 64 * 1024;
+    // An interaction carries the whole message it came from, URL-encoded: room for the largest one we post.
+    private const int MaxBody = 512 * 1024;
 
     public static void MapSlackEndpoints(this WebApplication app)
     {
