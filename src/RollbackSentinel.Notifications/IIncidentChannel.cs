@@ -66,6 +66,9 @@ public sealed record IncidentNotice
 
     public IReadOnlyList<EvidenceLine> Evidence { get; init; } = [];
 
+    /// <summary>What a rollback acts on, as recorded on the incident's action ("kubectl/checkout/shop"); fixed for the incident's life.</summary>
+    public string? Target { get; init; }
+
     /// <summary>What the rollback does or did (the plan's summary, the outcome), with the state before and after.</summary>
     public string? Action { get; init; }
 

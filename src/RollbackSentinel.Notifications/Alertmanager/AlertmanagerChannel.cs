@@ -29,7 +29,7 @@ public sealed class AlertmanagerChannel : IIncidentChannel
     public const string AlertName = "RollbackSentinel";
 
     /// <summary>The labels this channel sets itself; an incident label of the same name is posted as <c>label_&lt;name&gt;</c>.</summary>
-    public static readonly IReadOnlySet<string> OwnLabels = new HashSet<string>(StringComparer.Ordinal) { "alertname", "policy", "trigger", "incident", "severity" };
+    public static readonly IReadOnlySet<string> OwnLabels = new HashSet<string>(StringComparer.Ordinal) { "alertname", "policy", "trigger", "incident", "severity", "target" };
 
     private const int MaxErrorBodyChars = 2048;
 
@@ -124,6 +124,11 @@ public sealed class AlertmanagerChannel : IIncidentChannel
             ["incident"] = incident.Id.ToString(CultureInfo.InvariantCulture),
             ["severity"] = incident.Action == TriggerAction.Page ? "critical" : "warning",
         };
+        if (notice.Target is { Length: > 0 } target)
+        {
+            labels["target"] = target;
+        }
+
         foreach (var (name, value) in incident.Labels)
         {
             if (value.Length == 0)

@@ -165,6 +165,7 @@ internal sealed partial class NotificationDispatcher(
             Threshold = Number(root, "threshold"),
             Baseline = Number(root, "baseline"),
             Evidence = lines,
+            Target = action?.Target,
             Action = action?.Outcome ?? plan ?? (rollback ? $"roll back {action!.Target}" : null),
             Before = action?.Before,
             After = action?.After,

@@ -162,6 +162,14 @@ public sealed class ChatOpsDaemonTests
             Assert.Contains($"incident {id} acknowledged by alice ({Alice})", acked, StringComparison.Ordinal);
             Assert.Empty(live.Rollbacks);
             Assert.Equal("awaitingconfirmation", Assert.Single(await api.IncidentsAsync()).GetProperty("state").GetString());
+
+            // The buttons still work after the timeout: Alice denies from Slack; the incident closes, nothing rolls back.
+            var denied = await SendAsync(http, Interaction(long.Parse(id, CultureInfo.InvariantCulture), Alice, "deny"), now);
+            Assert.Contains($"denied by alice ({Alice})", await denied.Content.ReadAsStringAsync(), StringComparison.Ordinal);
+            var closed = Assert.Single(await api.IncidentsAsync());
+            Assert.Equal("denied", closed.GetProperty("state").GetString());
+            await Eventually.WaitAsync(() => Task.FromResult(pagerduty.Accepted.Count(e => e.EventAction == "resolve") == 2), Generous, "both PagerDuty incidents resolved");
+            Assert.Empty(live.Rollbacks);
         }
         finally
         {
@@ -172,7 +180,7 @@ public sealed class ChatOpsDaemonTests
     private static string Command(string text, string user) =>
         $"command=%2Fsentinel&text={Uri.EscapeDataString(text)}&user_id={user}&user_name={(user == Alice ? "alice" : "stranger")}&channel_id=C0DEPLOYS&team_id=T0&response_url=https%3A%2F%2Fhooks.slack.com%2Fcommands%2F1";
 
-    private static string Interaction(long incident, string user)
+    private static string Interaction(long incident, string user, string answer = "approve")
     {
         var payload = JsonSerializer.Serialize(new
         {
@@ -181,7 +189,7 @@ public sealed class ChatOpsDaemonTests
             channel = new { id = "C0DEPLOYS" },
             message = new { ts = "1.1" },
             response_url = "https://hooks.slack.com/actions/T0/1/abc",
-            actions = new[] { new { action_id = "approve", value = incident.ToString(CultureInfo.InvariantCulture), type = "button" } },
+            actions = new[] { new { action_id = answer, value = incident.ToString(CultureInfo.InvariantCulture), type = "button" } },
         });
         return "payload=" + Uri.EscapeDataString(payload);
     }

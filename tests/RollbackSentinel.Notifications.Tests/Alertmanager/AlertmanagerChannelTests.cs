@@ -58,6 +58,7 @@ public sealed class AlertmanagerChannelTests(AlertmanagerFixture fixture) : ICla
                 ["trigger"] = "error-rate",
                 ["incident"] = Id(notice),
                 ["severity"] = "critical",
+                ["target"] = "haproxy",
                 ["deployment"] = "checkout",
                 ["namespace"] = "shop",
             },
@@ -306,5 +307,6 @@ public sealed class AlertmanagerChannelTests(AlertmanagerFixture fixture) : ICla
         Kind = kind,
         Headline = "checkout/error-rate {deployment=checkout}: error ratio 0.09 > max 0.05",
         Since = since,
+        Target = "haproxy",
     };
 }
