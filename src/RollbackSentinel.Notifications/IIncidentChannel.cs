@@ -39,6 +39,28 @@ public enum NoticeKind
     Recovered,
 }
 
+/// <summary>Names of <see cref="NoticeKind"/> as channels write them.</summary>
+public static class NoticeKindNames
+{
+    /// <summary>AwaitingConfirmation → awaiting_confirmation.</summary>
+    public static string SnakeCase(NoticeKind kind)
+    {
+        var name = kind.ToString();
+        var sb = new System.Text.StringBuilder(name.Length + 4);
+        for (var i = 0; i < name.Length; i++)
+        {
+            if (char.IsUpper(name[i]) && i > 0)
+            {
+                sb.Append('_');
+            }
+
+            sb.Append(char.ToLowerInvariant(name[i]));
+        }
+
+        return sb.ToString();
+    }
+}
+
 /// <summary>One query of the evidence, as a person reads it.</summary>
 public sealed record EvidenceLine(string Role, string Query, string Value);
 

@@ -1,3 +1,6 @@
+using System.Diagnostics;
+using System.Net;
+
 namespace RollbackSentinel.Testing;
 
 /// <summary>How one attempt to start a server process ended (the fixtures retry on another port when it was taken).</summary>
@@ -12,6 +15,58 @@ internal enum StartOutcome
 /// <summary>What the server fixtures (Prometheus, HAProxy) share once their process is gone.</summary>
 internal static class ServerProcesses
 {
+    /// <summary>Kills a fixture's process (and its children), waits for it to exit, and disposes it; notes in the log if it would not exit.</summary>
+    public static async Task StopAsync(Process? process, TimeSpan exitTimeout, Prometheus.BoundedLog log, string name)
+    {
+        ArgumentNullException.ThrowIfNull(log);
+        if (process is null)
+        {
+            return;
+        }
+
+        try
+        {
+            process.Kill(entireProcessTree: true);
+        }
+        catch (InvalidOperationException)
+        {
+            // Already exited.
+        }
+
+        using (var timeout = new CancellationTokenSource(exitTimeout))
+        {
+            try
+            {
+                await process.WaitForExitAsync(timeout.Token);
+            }
+            catch (OperationCanceledException)
+            {
+                log.Add($"--- {name} (pid {process.Id}) did not exit within {exitTimeout}");
+            }
+        }
+
+        process.Dispose();
+    }
+
+    /// <summary>Whether <paramref name="readyUri"/> answers 200 (a server's readiness endpoint); false while it is not up yet.</summary>
+    public static async Task<bool> IsReadyAsync(HttpClient http, Uri readyUri, CancellationToken cancellationToken)
+    {
+        ArgumentNullException.ThrowIfNull(http);
+        try
+        {
+            using var response = await http.GetAsync(readyUri, cancellationToken);
+            return response.StatusCode == HttpStatusCode.OK;
+        }
+        catch (HttpRequestException)
+        {
+            return false;
+        }
+        catch (TaskCanceledException) when (!cancellationToken.IsCancellationRequested)
+        {
+            return false;
+        }
+    }
+
     /// <summary>Deletes a fixture's temporary folder; a just-killed process may still be releasing files, so it tries three times.</summary>
     public static async Task DeleteDirectoryAsync(DirectoryInfo directory)
     {

@@ -308,23 +308,7 @@ public sealed class AlertmanagerChannel : IIncidentChannel
         return sb.ToString();
     }
 
-    /// <summary>AwaitingConfirmation → awaiting_confirmation.</summary>
-    private static string StateName(NoticeKind kind)
-    {
-        var name = kind.ToString();
-        var sb = new StringBuilder(name.Length + 4);
-        for (var i = 0; i < name.Length; i++)
-        {
-            if (char.IsUpper(name[i]) && i > 0)
-            {
-                sb.Append('_');
-            }
-
-            sb.Append(char.ToLowerInvariant(name[i]));
-        }
-
-        return sb.ToString();
-    }
+    private static string StateName(NoticeKind kind) => NoticeKindNames.SnakeCase(kind);
 
     private sealed record Attempt(string? Failure, bool Retryable)
     {

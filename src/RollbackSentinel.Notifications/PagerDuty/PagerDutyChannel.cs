@@ -365,23 +365,7 @@ public sealed class PagerDutyChannel : IIncidentChannel
         return string.Concat(text.AsSpan(0, keep), "…");
     }
 
-    /// <summary>AwaitingConfirmation → awaiting_confirmation.</summary>
-    internal static string StateName(NoticeKind kind)
-    {
-        var name = kind.ToString();
-        var sb = new StringBuilder(name.Length + 4);
-        for (var i = 0; i < name.Length; i++)
-        {
-            if (char.IsUpper(name[i]) && i > 0)
-            {
-                sb.Append('_');
-            }
-
-            sb.Append(char.ToLowerInvariant(name[i]));
-        }
-
-        return sb.ToString();
-    }
+    private static string StateName(NoticeKind kind) => NoticeKindNames.SnakeCase(kind);
 
     private sealed record Attempt(string? Failure, bool Retryable, TimeSpan? RetryAfter)
     {

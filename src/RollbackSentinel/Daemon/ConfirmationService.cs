@@ -53,22 +53,7 @@ internal sealed partial class ConfirmationService(
 
     protected override async Task ExecuteAsync(CancellationToken stoppingToken)
     {
-        do
-        {
-            try
-            {
-                await TimeOutOverdueAsync(stoppingToken).ConfigureAwait(false);
-            }
-            catch (OperationCanceledException) when (stoppingToken.IsCancellationRequested)
-            {
-                return;
-            }
-            catch (Exception e)
-            {
-                LogCheckFailed(e);
-            }
-        }
-        while (await _wakeup.WaitAsync(stoppingToken).ConfigureAwait(false));
+        await _wakeup.RunAsync(TimeOutOverdueAsync, LogCheckFailed, stoppingToken).ConfigureAwait(false);
     }
 
     /// <summary>Applies each overdue incident's <c>onTimeout</c>: rollback (silence is consent), hold, or escalate.</summary>

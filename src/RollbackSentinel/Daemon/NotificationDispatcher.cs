@@ -42,22 +42,7 @@ internal sealed partial class NotificationDispatcher(
             return;
         }
 
-        do
-        {
-            try
-            {
-                await DispatchAsync(stoppingToken).ConfigureAwait(false);
-            }
-            catch (OperationCanceledException) when (stoppingToken.IsCancellationRequested)
-            {
-                return;
-            }
-            catch (Exception e)
-            {
-                LogRunFailed(e);
-            }
-        }
-        while (await _wakeup.WaitAsync(stoppingToken).ConfigureAwait(false));
+        await _wakeup.RunAsync(DispatchAsync, LogRunFailed, stoppingToken).ConfigureAwait(false);
     }
 
     public async Task DispatchAsync(CancellationToken cancellationToken)

@@ -38,22 +38,7 @@ internal sealed partial class PendingActions(
     protected override async Task ExecuteAsync(CancellationToken stoppingToken)
     {
         // Runs once the HTTP server is up (probes answer while an action runs), then periodically.
-        do
-        {
-            try
-            {
-                await SweepAsync(stoppingToken).ConfigureAwait(false);
-            }
-            catch (OperationCanceledException) when (stoppingToken.IsCancellationRequested)
-            {
-                return;
-            }
-            catch (Exception e)
-            {
-                LogSweepFailed(e);
-            }
-        }
-        while (await _wakeup.WaitAsync(stoppingToken).ConfigureAwait(false));
+        await _wakeup.RunAsync(SweepAsync, LogSweepFailed, stoppingToken).ConfigureAwait(false);
     }
 
     public async Task SweepAsync(CancellationToken cancellationToken)

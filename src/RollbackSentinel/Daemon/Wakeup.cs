@@ -23,6 +23,32 @@ internal sealed class Wakeup(TimeSpan every, TimeProvider time) : IDisposable
         }
     }
 
+    /// <summary>
+    /// Runs <paramref name="work"/> now, then at every tick or poke, until stopping. A failure is handed to
+    /// <paramref name="onFailure"/> and the next round tries again; the loop itself never dies.
+    /// </summary>
+    public async Task RunAsync(Func<CancellationToken, Task> work, Action<Exception> onFailure, CancellationToken stoppingToken)
+    {
+        ArgumentNullException.ThrowIfNull(work);
+        ArgumentNullException.ThrowIfNull(onFailure);
+        do
+        {
+            try
+            {
+                await work(stoppingToken).ConfigureAwait(false);
+            }
+            catch (OperationCanceledException) when (stoppingToken.IsCancellationRequested)
+            {
+                return;
+            }
+            catch (Exception e)
+            {
+                onFailure(e);
+            }
+        }
+        while (await WaitAsync(stoppingToken).ConfigureAwait(false));
+    }
+
     /// <summary>The next tick or poke, whichever comes first; false when stopping.</summary>
     public async Task<bool> WaitAsync(CancellationToken stoppingToken)
     {

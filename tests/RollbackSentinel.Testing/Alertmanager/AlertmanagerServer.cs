@@ -216,22 +216,7 @@ public sealed class AlertmanagerServer : IAsyncDisposable
         return StartOutcome.TimedOut;
     }
 
-    private async Task<bool> IsReadyAsync(Uri readyUri, CancellationToken cancellationToken)
-    {
-        try
-        {
-            using var response = await _http.GetAsync(readyUri, cancellationToken);
-            return response.StatusCode == HttpStatusCode.OK;
-        }
-        catch (HttpRequestException)
-        {
-            return false;
-        }
-        catch (TaskCanceledException) when (!cancellationToken.IsCancellationRequested)
-        {
-            return false;
-        }
-    }
+    private Task<bool> IsReadyAsync(Uri readyUri, CancellationToken cancellationToken) => ServerProcesses.IsReadyAsync(_http, readyUri, cancellationToken);
 
     private async Task<bool> RunsOurConfigAsync(int port, CancellationToken cancellationToken)
     {
@@ -250,37 +235,7 @@ public sealed class AlertmanagerServer : IAsyncDisposable
         }
     }
 
-    private async Task StopProcessAsync()
-    {
-        var process = Interlocked.Exchange(ref _process, null);
-        if (process is null)
-        {
-            return;
-        }
-
-        try
-        {
-            process.Kill(entireProcessTree: true);
-        }
-        catch (InvalidOperationException)
-        {
-            // Already exited.
-        }
-
-        using (var timeout = new CancellationTokenSource(ExitTimeout))
-        {
-            try
-            {
-                await process.WaitForExitAsync(timeout.Token);
-            }
-            catch (OperationCanceledException)
-            {
-                _log.Add($"--- alertmanager (pid {process.Id}) did not exit within {ExitTimeout}");
-            }
-        }
-
-        process.Dispose();
-    }
+    private Task StopProcessAsync() => ServerProcesses.StopAsync(Interlocked.Exchange(ref _process, null), ExitTimeout, _log, "alertmanager");
 
     private string BuildConfig()
     {

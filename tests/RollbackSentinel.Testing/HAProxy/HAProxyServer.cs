@@ -328,37 +328,7 @@ public sealed class HAProxyServer : IAsyncDisposable
         return sb.ToString();
     }
 
-    private async Task StopProcessAsync()
-    {
-        var process = Interlocked.Exchange(ref _process, null);
-        if (process is null)
-        {
-            return;
-        }
-
-        try
-        {
-            process.Kill(entireProcessTree: true);
-        }
-        catch (InvalidOperationException)
-        {
-            // Already exited.
-        }
-
-        using (var timeout = new CancellationTokenSource(ExitTimeout))
-        {
-            try
-            {
-                await process.WaitForExitAsync(timeout.Token);
-            }
-            catch (OperationCanceledException)
-            {
-                _log.Add($"--- haproxy (pid {process.Id}) did not exit within {ExitTimeout}");
-            }
-        }
-
-        process.Dispose();
-    }
+    private Task StopProcessAsync() => ServerProcesses.StopAsync(Interlocked.Exchange(ref _process, null), ExitTimeout, _log, "haproxy");
 
     private static string FindHAProxy()
     {

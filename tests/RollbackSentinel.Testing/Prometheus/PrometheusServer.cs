@@ -185,22 +185,7 @@ public sealed class PrometheusServer : IAsyncDisposable
         return StartOutcome.TimedOut;
     }
 
-    private async Task<bool> IsReadyAsync(Uri readyUri, CancellationToken cancellationToken)
-    {
-        try
-        {
-            using var response = await _http.GetAsync(readyUri, cancellationToken);
-            return response.StatusCode == HttpStatusCode.OK;
-        }
-        catch (HttpRequestException)
-        {
-            return false;
-        }
-        catch (TaskCanceledException) when (!cancellationToken.IsCancellationRequested)
-        {
-            return false;
-        }
-    }
+    private Task<bool> IsReadyAsync(Uri readyUri, CancellationToken cancellationToken) => ServerProcesses.IsReadyAsync(_http, readyUri, cancellationToken);
 
     private async Task<bool> ServesOurDataAsync(int port, CancellationToken cancellationToken)
     {
@@ -219,37 +204,7 @@ public sealed class PrometheusServer : IAsyncDisposable
         }
     }
 
-    private async Task StopProcessAsync()
-    {
-        var process = Interlocked.Exchange(ref _process, null);
-        if (process is null)
-        {
-            return;
-        }
-
-        try
-        {
-            process.Kill(entireProcessTree: true);
-        }
-        catch (InvalidOperationException)
-        {
-            // Already exited.
-        }
-
-        using (var timeout = new CancellationTokenSource(ExitTimeout))
-        {
-            try
-            {
-                await process.WaitForExitAsync(timeout.Token);
-            }
-            catch (OperationCanceledException)
-            {
-                _log.Add($"--- prometheus (pid {process.Id}) did not exit within {ExitTimeout}");
-            }
-        }
-
-        process.Dispose();
-    }
+    private Task StopProcessAsync() => ServerProcesses.StopAsync(Interlocked.Exchange(ref _process, null), ExitTimeout, _log, "prometheus");
 
     private static string BuildConfig(string? scrapeConfigsYaml)
     {
