@@ -143,6 +143,9 @@ public interface IIncidentChannel
 /// <summary>A channel failed: the message says which and why, without secrets.</summary>
 public sealed class NotificationException : Exception
 {
+    /// <summary>When the channel asked to be left alone for a while (a rate limit's Retry-After): try it again no sooner.</summary>
+    public TimeSpan? RetryAfter { get; init; }
+
     public NotificationException(string message)
         : base(message)
     {

@@ -162,7 +162,8 @@ public sealed class SlackClient
         }
 
         var tries = attempts == 1 ? "" : $" (after {attempts} attempts)";
-        var failure = new NotificationException(last.Failure + tries);
+        // A rate limit still in force when the retries ran out: the caller leaves Slack alone until it ends.
+        var failure = new NotificationException(last.Failure + tries) { RetryAfter = last.RetryAfter };
         if (last.SlackError is { } code)
         {
             failure.Data[ErrorCodeKey] = code;
@@ -232,7 +233,7 @@ public sealed class SlackClient
 
         if (wait > _retry.MaxRetryAfter)
         {
-            return Attempt.Fail($"Slack rate-limited {method} (HTTP 429, Retry-After {Seconds(wait.Value)}s is longer than the {Seconds(_retry.MaxRetryAfter)}s this client waits)");
+            return Attempt.Fail($"Slack rate-limited {method} (HTTP 429, Retry-After {Seconds(wait.Value)}s is longer than the {Seconds(_retry.MaxRetryAfter)}s this client waits)") with { RetryAfter = wait };
         }
 
         var after = wait is { } x ? $", Retry-After {Seconds(x)}s" : "";

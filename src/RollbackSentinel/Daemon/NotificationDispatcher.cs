@@ -25,6 +25,9 @@ internal sealed partial class NotificationDispatcher(
     private readonly IReadOnlyList<IIncidentChannel> _channels = [.. channels];
     private readonly Wakeup _wakeup = new(RunEvery, time);
     private readonly ConcurrentDictionary<(long Incident, string Channel), string> _lastErrors = new();
+
+    /// <summary>Channels that asked to be left alone (a rate limit), until when: skipped for every incident meanwhile.</summary>
+    private readonly ConcurrentDictionary<string, DateTimeOffset> _quietUntil = new(StringComparer.Ordinal);
     public bool Enabled => _channels.Count > 0;
 
     public void Poke() => _wakeup.Poke();
@@ -61,6 +64,12 @@ internal sealed partial class NotificationDispatcher(
             {
                 published.TryGetValue(channel.Name, out var last);
                 var now = time.GetUtcNow();
+                if (_quietUntil.TryGetValue(channel.Name, out var quiet) && now < quiet)
+                {
+                    allTold = false;
+                    continue;
+                }
+
                 var state = StateOf(notice);
                 var due = last is null
                     || last.State != state
@@ -82,6 +91,11 @@ internal sealed partial class NotificationDispatcher(
                 catch (Exception e) when (e is not OperationCanceledException)
                 {
                     allTold = false;
+                    if (e is NotificationException { RetryAfter: { } retryAfter })
+                    {
+                        _quietUntil[channel.Name] = now + retryAfter;
+                    }
+
                     var reason = e is NotificationException ? e.Message : $"{e.GetType().Name}: {e.Message}";
                     if (!_lastErrors.TryGetValue((incident.Id, channel.Name), out var previous) || previous != reason)
                     {

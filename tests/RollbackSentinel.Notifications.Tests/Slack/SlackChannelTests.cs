@@ -142,6 +142,7 @@ public sealed class SlackChannelTests
         var e = await Assert.ThrowsAsync<NotificationException>(() => client.PostMessageAsync("C0INCIDENTS", "hello", null, CancellationToken.None));
 
         Assert.Contains("429", e.Message, StringComparison.Ordinal);
+        Assert.Equal(TimeSpan.FromSeconds(600), e.RetryAfter); // the dispatcher leaves Slack alone until then
         Assert.Single(slack.Calls);
     }
 

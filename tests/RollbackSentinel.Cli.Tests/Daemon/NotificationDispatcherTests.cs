@@ -1,0 +1,128 @@
+using Microsoft.Extensions.Logging.Abstractions;
+using RollbackSentinel.Core.Evaluation;
+using RollbackSentinel.Core.Incidents;
+using RollbackSentinel.Core.Metrics;
+using RollbackSentinel.Core.Policies;
+using RollbackSentinel.Core.State;
+using RollbackSentinel.Daemon;
+using RollbackSentinel.Hosting;
+using RollbackSentinel.Notifications;
+using RollbackSentinel.Storage;
+using RollbackSentinel.Testing.Time;
+
+namespace RollbackSentinel.Cli.Tests.Daemon;
+
+/// <summary>
+/// The dispatcher against a real store and a recording channel: each state change is published once, a channel that
+/// fails gets it on a later run however long after, and a channel that asks to be left alone (a rate limit) is.
+/// </summary>
+public sealed class NotificationDispatcherTests : IAsyncLifetime
+{
+    private static readonly DateTimeOffset T0 = new(2026, 11, 22, 10, 0, 0, TimeSpan.Zero);
+    private readonly string _dir = Directory.CreateTempSubdirectory("dispatcher-tests-").FullName;
+    private readonly ManualTimeProvider _clock = new(T0);
+    private readonly RecordingChannel _channel = new();
+    private SqliteIncidentStore _store = null!;
+    private NotificationDispatcher _dispatcher = null!;
+
+    public async Task InitializeAsync()
+    {
+        _store = new SqliteIncidentStore(Path.Combine(_dir, "sentinel.db"), _clock);
+        await _store.InitializeAsync(CancellationToken.None);
+        _dispatcher = new NotificationDispatcher(_store, [_channel], new PolicyRegistry(_clock), new SentinelOptions(), _clock, NullLogger<NotificationDispatcher>.Instance);
+    }
+
+    public async Task DisposeAsync()
+    {
+        _dispatcher.Dispose();
+        await _store.DisposeAsync();
+        Directory.Delete(_dir, recursive: true);
+    }
+
+    private async Task<OpenedIncident> PageAsync()
+    {
+        var labels = LabelSet.Of(("deployment", "checkout"));
+        var verdict = new Verdict { Kind = VerdictKind.Breach, Reason = VerdictReason.ThresholdExceeded, Labels = labels, Value = 0.2, Threshold = 0.05, Summary = "error ratio 0.2 > max 0.05" };
+        var decision = new Decision { Policy = "shop", Trigger = "errors", Labels = labels, At = T0, Kind = DecisionKind.Act, Action = TriggerAction.Page, Verdict = verdict, Since = T0 };
+        var commit = new EvaluationCommit("shop", T0, PolicyState.Empty, [], [decision], _ => "webhook", TimeSpan.FromMinutes(15));
+        return Assert.Single(await _store.CommitEvaluationAsync(commit, CancellationToken.None));
+    }
+
+    [Fact]
+    public async Task EachStateChange_IsPublishedOnce_ToTheSameReference()
+    {
+        var opened = await PageAsync();
+
+        await _dispatcher.DispatchAsync(CancellationToken.None);
+        await _dispatcher.DispatchAsync(CancellationToken.None);
+        await _store.AnswerAsync(new Acknowledgment(opened.Incident.Id, "alice", "api", Answers.Deny, T0.AddMinutes(1)), null, CancellationToken.None);
+        await _dispatcher.DispatchAsync(CancellationToken.None);
+        await _dispatcher.DispatchAsync(CancellationToken.None);
+
+        Assert.Equal([(NoticeKind.AwaitingConfirmation, null), (NoticeKind.Denied, "ref-1")], _channel.Published.Select(p => (p.Kind, p.Reference)));
+        Assert.Equal("denied by alice via api", _channel.Published[1].AnsweredBy);
+    }
+
+    [Fact]
+    public async Task AChannelThatFails_GetsTheChangeOnALaterRun_HoweverLongAfter()
+    {
+        var opened = await PageAsync();
+        await _dispatcher.DispatchAsync(CancellationToken.None);
+        _channel.FailNext = 1;
+        await _store.AnswerAsync(new Acknowledgment(opened.Incident.Id, "alice", "api", Answers.Deny, T0.AddMinutes(1)), null, CancellationToken.None);
+
+        await _dispatcher.DispatchAsync(CancellationToken.None); // fails
+        _clock.Advance(TimeSpan.FromHours(2));
+        await _dispatcher.DispatchAsync(CancellationToken.None); // delivered, two hours later
+        await _dispatcher.DispatchAsync(CancellationToken.None);
+
+        Assert.Equal([NoticeKind.AwaitingConfirmation, NoticeKind.Denied], _channel.Published.Select(p => p.Kind));
+        Assert.Equal(1, _channel.Failures);
+    }
+
+    [Fact]
+    public async Task AChannelThatAsksForQuiet_IsLeftAloneUntilItsRetryAfter()
+    {
+        await PageAsync();
+        _channel.FailNext = 1;
+        _channel.RetryAfter = TimeSpan.FromMinutes(2);
+
+        await _dispatcher.DispatchAsync(CancellationToken.None); // rate limited for 2 minutes
+        _clock.Advance(TimeSpan.FromMinutes(1));
+        await _dispatcher.DispatchAsync(CancellationToken.None); // still quiet: not even tried
+        Assert.Equal((1, 0), (_channel.Failures, _channel.Published.Count));
+
+        _clock.Advance(TimeSpan.FromMinutes(1));
+        await _dispatcher.DispatchAsync(CancellationToken.None);
+
+        Assert.Equal([NoticeKind.AwaitingConfirmation], _channel.Published.Select(p => p.Kind));
+    }
+
+    private sealed class RecordingChannel : IIncidentChannel
+    {
+        public List<(NoticeKind Kind, string? Reference, string? AnsweredBy)> Published { get; } = [];
+
+        public int FailNext { get; set; }
+
+        public int Failures { get; private set; }
+
+        public TimeSpan? RetryAfter { get; set; }
+
+        public string Name => "recording";
+
+        public TimeSpan? RepublishEvery => null;
+
+        public Task<string?> PublishAsync(IncidentNotice notice, string? reference, CancellationToken cancellationToken)
+        {
+            if (FailNext > 0)
+            {
+                FailNext--;
+                Failures++;
+                throw new NotificationException("recording: down") { RetryAfter = RetryAfter };
+            }
+
+            Published.Add((notice.Kind, reference, notice.AnsweredBy));
+            return Task.FromResult<string?>($"ref-{Published.Count}");
+        }
+    }
+}
