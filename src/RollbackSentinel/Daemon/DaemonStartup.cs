@@ -15,6 +15,7 @@ internal sealed partial class DaemonStartup(
     RulesWatcher rules,
     PolicyRegistry registry,
     DaemonState state,
+    IHumanPager pager,
     Telemetry.SentinelMetrics metrics,
     TimeProvider time,
     ILogger<DaemonStartup> logger) : IHostedService
@@ -30,6 +31,12 @@ internal sealed partial class DaemonStartup(
         foreach (var a in interrupted)
         {
             LogInterrupted(a.Kind, a.IncidentId, a.Target);
+            if (await store.GetIncidentAsync(a.IncidentId, cancellationToken).ConfigureAwait(false) is { } timeline)
+            {
+                // Its effect is unknown: humans must look, as for any failed action (the channels show "rollback failed").
+                metrics.RecordAction(timeline.Incident.Policy, a.Kind, ActionStatus.Interrupted);
+                await pager.PageAsync(timeline.Incident, $"{a.Kind} of {a.Target} was interrupted by a restart; its effect is unknown and it is not run again", cancellationToken).ConfigureAwait(false);
+            }
         }
 
         await rules.LoadAsync(cancellationToken).ConfigureAwait(false);

@@ -154,6 +154,8 @@ public sealed class DaemonTests
         var timeline = await api.GetJsonAsync($"api/v1/incidents/{incident.GetProperty("id").GetInt64()}");
         Assert.Equal("interrupted", Assert.Single(timeline.GetProperty("actions").EnumerateArray()).GetProperty("status").GetString());
         Assert.Contains("NOT retried", second.Log);
+        Assert.Contains($"PAGE shop/errors (incident {incident.GetProperty("id").GetInt64()}): rollback of ", second.Log);
+        Assert.Contains("was interrupted by a restart; its effect is unknown and it is not run again", second.Log);
 
         // Several more evaluations with the breach still on: the firing trigger does not act again.
         await Eventually.WaitAsync(async () => await api.LastEvaluatedAtAsync() is { } t && t > DateTimeOffset.Parse(incident.GetProperty("updatedAt").GetString()!, System.Globalization.CultureInfo.InvariantCulture).AddSeconds(3), Generous, "further evaluations");
