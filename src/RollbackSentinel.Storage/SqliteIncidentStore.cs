@@ -625,12 +625,12 @@ public sealed class SqliteIncidentStore : IIncidentStore, IAsyncDisposable
             cancellationToken);
 
     /// <inheritdoc />
-    public Task<IReadOnlyList<Incident>> ListToNotifyAsync(int limit, CancellationToken cancellationToken)
+    public Task<IReadOnlyList<Incident>> ListToNotifyAsync(bool includeOpen, int limit, CancellationToken cancellationToken)
     {
         ArgumentOutOfRangeException.ThrowIfNegativeOrZero(limit);
         return ReadAsync(
             async tx => (IReadOnlyList<Incident>)(await tx.QueryAsync(
-                $"SELECT {IncidentColumns} FROM incidents WHERE change_seq > notified_seq OR status NOT IN ('Resolved', 'Denied') ORDER BY updated_at DESC, id DESC LIMIT $limit",
+                $"SELECT {IncidentColumns} FROM incidents WHERE change_seq > notified_seq {(includeOpen ? "OR status NOT IN ('Resolved', 'Denied') " : "")}ORDER BY updated_at DESC, id DESC LIMIT $limit",
                 ReadIncident,
                 cancellationToken,
                 ("$limit", limit)).ConfigureAwait(false)).Select(r => r.Incident).ToList(),

@@ -110,9 +110,10 @@ public interface IIncidentStore
 
     /// <summary>
     /// Incidents changed since the channels were last told (<see cref="Incident.Version"/> above what
-    /// <see cref="MarkNotifiedAsync"/> recorded), and open ones (for channels that re-publish), newest first.
+    /// <see cref="MarkNotifiedAsync"/> recorded), and, with <paramref name="includeOpen"/>, every open one (for
+    /// channels that re-publish), newest first.
     /// </summary>
-    Task<IReadOnlyList<Incident>> ListToNotifyAsync(int limit, CancellationToken cancellationToken);
+    Task<IReadOnlyList<Incident>> ListToNotifyAsync(bool includeOpen, int limit, CancellationToken cancellationToken);
 
     /// <summary>Every channel has published the incident as of <paramref name="version"/>: it is not listed again until it changes.</summary>
     Task MarkNotifiedAsync(long incidentId, long version, CancellationToken cancellationToken);

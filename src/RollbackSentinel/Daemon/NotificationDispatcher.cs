@@ -28,6 +28,7 @@ internal sealed partial class NotificationDispatcher(
 
     /// <summary>Channels that asked to be left alone (a rate limit), until when: skipped for every incident meanwhile.</summary>
     private readonly ConcurrentDictionary<string, DateTimeOffset> _quietUntil = new(StringComparer.Ordinal);
+    private DateTimeOffset _lastRepublish = DateTimeOffset.MinValue;
     public bool Enabled => _channels.Count > 0;
 
     public void Poke() => _wakeup.Poke();
@@ -50,7 +51,16 @@ internal sealed partial class NotificationDispatcher(
 
     public async Task DispatchAsync(CancellationToken cancellationToken)
     {
-        foreach (var incident in await store.ListToNotifyAsync(500, cancellationToken).ConfigureAwait(false))
+        // Open incidents that did not change are only read when a channel re-publishes (Alertmanager), and only as
+        // often as it needs to: otherwise every run would re-read every open incident for nothing.
+        var republishEvery = _channels.Select(c => c.RepublishEvery).OfType<TimeSpan>().DefaultIfEmpty(TimeSpan.MaxValue).Min();
+        var includeOpen = republishEvery != TimeSpan.MaxValue && time.GetUtcNow() - _lastRepublish >= republishEvery;
+        if (includeOpen)
+        {
+            _lastRepublish = time.GetUtcNow();
+        }
+
+        foreach (var incident in await store.ListToNotifyAsync(includeOpen, 500, cancellationToken).ConfigureAwait(false))
         {
             if (await store.GetIncidentAsync(incident.Id, cancellationToken).ConfigureAwait(false) is not { } timeline)
             {

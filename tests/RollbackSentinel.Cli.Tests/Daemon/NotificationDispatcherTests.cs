@@ -98,6 +98,21 @@ public sealed class NotificationDispatcherTests : IAsyncLifetime
         Assert.Equal([NoticeKind.AwaitingConfirmation], _channel.Published.Select(p => p.Kind));
     }
 
+    [Fact]
+    public async Task AChannelThatRepublishes_GetsOpenIncidentsAgainOnlyAsOftenAsItAsks()
+    {
+        _channel.RepublishEvery = TimeSpan.FromMinutes(1);
+        await PageAsync();
+
+        await _dispatcher.DispatchAsync(CancellationToken.None);
+        _clock.Advance(TimeSpan.FromSeconds(30));
+        await _dispatcher.DispatchAsync(CancellationToken.None); // too soon: not re-published
+        _clock.Advance(TimeSpan.FromSeconds(31));
+        await _dispatcher.DispatchAsync(CancellationToken.None);
+
+        Assert.Equal([(NoticeKind.AwaitingConfirmation, null), (NoticeKind.AwaitingConfirmation, "ref-1")], _channel.Published.Select(p => (p.Kind, p.Reference)));
+    }
+
     private sealed class RecordingChannel : IIncidentChannel
     {
         public List<(NoticeKind Kind, string? Reference, string? AnsweredBy)> Published { get; } = [];
@@ -110,7 +125,7 @@ public sealed class NotificationDispatcherTests : IAsyncLifetime
 
         public string Name => "recording";
 
-        public TimeSpan? RepublishEvery => null;
+        public TimeSpan? RepublishEvery { get; set; }
 
         public Task<string?> PublishAsync(IncidentNotice notice, string? reference, CancellationToken cancellationToken)
         {

@@ -161,7 +161,7 @@ public sealed class ConfirmationTests : IAsyncLifetime
         var denied = await PageAsync(Web);
         await _store.AnswerAsync(Answer(denied.Incident.Id, Answers.Deny), null, None);
 
-        var first = await _store.ListToNotifyAsync(10, None);
+        var first = await _store.ListToNotifyAsync(includeOpen: true, 10, None);
         Assert.Equal([waiting.Incident.Id, denied.Incident.Id], first.Select(i => i.Id).Order());
 
         // Told: the closed one drops out; the open one stays (channels that re-post), until the next change.
@@ -170,18 +170,19 @@ public sealed class ConfirmationTests : IAsyncLifetime
             await _store.MarkNotifiedAsync(incident.Id, incident.Version, None);
         }
 
-        Assert.Equal([waiting.Incident.Id], (await _store.ListToNotifyAsync(10, None)).Select(i => i.Id));
+        Assert.Equal([waiting.Incident.Id], (await _store.ListToNotifyAsync(includeOpen: true, 10, None)).Select(i => i.Id));
+        Assert.Empty(await _store.ListToNotifyAsync(includeOpen: false, 10, None)); // told, and nothing re-publishes
 
         // A change made while a channel was down (never marked) stays listed, however long ago it was made.
         var recovered = await PageAsync(LabelSet.Of(("deployment", "search")));
         await _store.CommitEvaluationAsync(Commit(T0.AddMinutes(1), Resolved(T0.AddMinutes(1), LabelSet.Of(("deployment", "search")))), None);
-        Assert.Contains(recovered.Incident.Id, (await _store.ListToNotifyAsync(10, None)).Select(i => i.Id));
+        Assert.Contains(recovered.Incident.Id, (await _store.ListToNotifyAsync(includeOpen: false, 10, None)).Select(i => i.Id));
 
         // Marking an older version does not hide a newer change.
         var stale = waiting.Incident.Version;
         await _store.AnswerAsync(Answer(waiting.Incident.Id, Answers.Snooze), T0.AddHours(1), None);
         await _store.MarkNotifiedAsync(waiting.Incident.Id, stale, None);
-        var listed = Assert.Single(await _store.ListToNotifyAsync(10, None), i => i.Id == waiting.Incident.Id);
+        var listed = Assert.Single(await _store.ListToNotifyAsync(includeOpen: false, 10, None), i => i.Id == waiting.Incident.Id);
         Assert.True(listed.Version > stale);
     }
 
