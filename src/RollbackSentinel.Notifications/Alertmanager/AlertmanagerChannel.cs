@@ -1,9 +1,6 @@
 using System.Globalization;
-using System.Net.Http.Headers;
 using System.Text;
 using System.Text.Json;
-using Polly;
-using Polly.Retry;
 using RollbackSentinel.Core.Evaluation;
 using RollbackSentinel.Core.Policies;
 
@@ -31,9 +28,8 @@ public sealed class AlertmanagerChannel : IIncidentChannel
     /// <summary>The labels this channel sets itself; an incident label of the same name is posted as <c>label_&lt;name&gt;</c>.</summary>
     public static readonly IReadOnlySet<string> OwnLabels = new HashSet<string>(StringComparer.Ordinal) { "alertname", "policy", "trigger", "incident", "severity", "target" };
 
-    private const int MaxErrorBodyChars = 2048;
 
-    private readonly HttpClient _http;
+    private readonly JsonPost _post;
     private readonly AlertmanagerOptions _options;
     private readonly TimeProvider _time;
     private readonly Uri _alertsUrl;
@@ -55,7 +51,7 @@ public sealed class AlertmanagerChannel : IIncidentChannel
             throw new ArgumentException("the Alertmanager URL must be absolute", nameof(options));
         }
 
-        _http = http;
+        _post = new JsonPost(http, time, options.MaxAttempts, options.RetryDelay, options.Timeout);
         _options = options;
         _time = time;
         var root = url.AbsoluteUri.EndsWith('/') ? url : new Uri(url.AbsoluteUri + "/");
@@ -82,24 +78,16 @@ public sealed class AlertmanagerChannel : IIncidentChannel
         var body = JsonSerializer.SerializeToUtf8Bytes(new[] { Alert(notice, now) });
         var what = $"the alert for incident {notice.Incident.Id.ToString(CultureInfo.InvariantCulture)}";
 
-        var attempts = 0;
-        var pipeline = new ResiliencePipelineBuilder<Attempt> { TimeProvider = _time }
-            .AddRetry(new RetryStrategyOptions<Attempt>
-            {
-                MaxRetryAttempts = _options.MaxAttempts - 1,
-                Delay = _options.RetryDelay,
-                BackoffType = DelayBackoffType.Exponential,
-                UseJitter = _options.RetryDelay > TimeSpan.Zero,
-                ShouldHandle = args => ValueTask.FromResult(args.Outcome.Result is { Retryable: true }),
-            })
-            .Build();
-
-        var last = await pipeline.ExecuteAsync(
-            async ct =>
-            {
-                attempts++;
-                return await SendOnceAsync(body, what, ct).ConfigureAwait(false);
-            },
+        var where = $"{_alertsUrl.Scheme}://{_alertsUrl.Authority}";
+        var (last, attempts) = await _post.SendAsync(
+            _alertsUrl,
+            body,
+            (status, _, text) => status is >= 300 and < 400
+                ? new PostAttempt($"Alertmanager at {where} answered {what} with a redirect (HTTP {status.ToString(CultureInfo.InvariantCulture)}), not followed: set the URL to the final address", Retryable: false)
+                : new PostAttempt($"Alertmanager at {where} {(status >= 500 ? "failed on" : "refused")} {what} (HTTP {status.ToString(CultureInfo.InvariantCulture)}): {Describe(text)}", Retryable: status >= 500),
+            error => error is null
+                ? $"Alertmanager at {where} did not answer {what} within {PromDuration.Format(_options.Timeout)}"
+                : $"Alertmanager at {where} could not be reached for {what}: {error}",
             cancellationToken).ConfigureAwait(false);
 
         if (last.Failure is { } failure)
@@ -184,58 +172,10 @@ public sealed class AlertmanagerChannel : IIncidentChannel
         return alert;
     }
 
-    private async Task<Attempt> SendOnceAsync(byte[] body, string what, CancellationToken cancellationToken)
+    /// <summary>An error body as a person reads it: Alertmanager answers a JSON string or <c>{"code":..,"message":..}</c>.</summary>
+    private static string Describe(string body)
     {
-        using var message = new HttpRequestMessage(HttpMethod.Post, _alertsUrl) { Content = new ByteArrayContent(body) };
-        message.Content.Headers.ContentType = new MediaTypeHeaderValue("application/json") { CharSet = "utf-8" };
-        using var deadline = CancellationTokenSource.CreateLinkedTokenSource(cancellationToken);
-        deadline.CancelAfter(_options.Timeout);
-        var where = $"{_alertsUrl.Scheme}://{_alertsUrl.Authority}";
-        try
-        {
-            using var response = await _http.SendAsync(message, HttpCompletionOption.ResponseHeadersRead, deadline.Token).ConfigureAwait(false);
-            var status = (int)response.StatusCode;
-            var code = status.ToString(CultureInfo.InvariantCulture);
-            if (status is >= 200 and < 300)
-            {
-                return Attempt.Success;
-            }
-
-            if (status is >= 300 and < 400)
-            {
-                return new Attempt($"Alertmanager at {where} answered {what} with a redirect (HTTP {code}), not followed: set the URL to the final address", Retryable: false);
-            }
-
-            var text = await ReadSomeAsync(response, deadline.Token).ConfigureAwait(false);
-            return new Attempt($"Alertmanager at {where} {(status >= 500 ? "failed on" : "refused")} {what} (HTTP {code}): {text}", Retryable: status >= 500);
-        }
-        catch (OperationCanceledException) when (!cancellationToken.IsCancellationRequested)
-        {
-            return new Attempt($"Alertmanager at {where} did not answer {what} within {PromDuration.Format(_options.Timeout)}", Retryable: true);
-        }
-        catch (HttpRequestException e)
-        {
-            return new Attempt($"Alertmanager at {where} could not be reached for {what}: {e.HttpRequestError}", Retryable: true);
-        }
-    }
-
-    /// <summary>The start of an error body: Alertmanager answers a JSON string or <c>{"code":..,"message":..}</c>.</summary>
-    private static async Task<string> ReadSomeAsync(HttpResponseMessage response, CancellationToken cancellationToken)
-    {
-        string text;
-        try
-        {
-            using var stream = await response.Content.ReadAsStreamAsync(cancellationToken).ConfigureAwait(false);
-            using var reader = new StreamReader(stream, Encoding.UTF8);
-            var buffer = new char[MaxErrorBodyChars];
-            var read = await reader.ReadBlockAsync(buffer, cancellationToken).ConfigureAwait(false);
-            text = new string(buffer, 0, read).Trim();
-        }
-        catch (Exception e) when (e is IOException or HttpRequestException)
-        {
-            return "(no body)";
-        }
-
+        var text = body.Trim();
         try
         {
             using var document = JsonDocument.Parse(text);
@@ -310,8 +250,4 @@ public sealed class AlertmanagerChannel : IIncidentChannel
 
     private static string StateName(NoticeKind kind) => NoticeKindNames.SnakeCase(kind);
 
-    private sealed record Attempt(string? Failure, bool Retryable)
-    {
-        public static readonly Attempt Success = new(null, false);
-    }
 }

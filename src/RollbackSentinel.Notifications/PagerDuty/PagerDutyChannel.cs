@@ -1,11 +1,7 @@
 using System.Globalization;
-using System.Net;
-using System.Net.Http.Headers;
 using System.Security.Cryptography;
 using System.Text;
 using System.Text.Json;
-using Polly;
-using Polly.Retry;
 using RollbackSentinel.Core.Evaluation;
 using RollbackSentinel.Core.Policies;
 
@@ -38,11 +34,10 @@ public sealed class PagerDutyChannel : IIncidentChannel
     /// <summary>PagerDuty's limit on <c>dedup_key</c>.</summary>
     public const int MaxDedupKeyLength = 255;
 
-    private const int MaxErrorBodyChars = 4096;
 
     private static readonly JsonSerializerOptions JsonOptions = new(JsonSerializerDefaults.Web);
 
-    private readonly HttpClient _http;
+    private readonly JsonPost _post;
     private readonly PagerDutyOptions _options;
     private readonly TimeProvider _time;
 
@@ -57,7 +52,7 @@ public sealed class PagerDutyChannel : IIncidentChannel
             throw new ArgumentException("the PagerDuty events URL must be absolute", nameof(options));
         }
 
-        _http = http;
+        _post = new JsonPost(http, time, options.MaxAttempts, options.RetryDelay, options.Timeout, options.MaxRetryAfter);
         _options = options;
         _time = time;
     }
@@ -153,95 +148,26 @@ public sealed class PagerDutyChannel : IIncidentChannel
         var body = JsonSerializer.SerializeToUtf8Bytes(Event(notice, action, routingKey.Trim(), dedupKey), JsonOptions);
         var what = $"the {action} event for incident {notice.Incident.Id.ToString(CultureInfo.InvariantCulture)}";
 
-        var attempts = 0;
-        var pipeline = new ResiliencePipelineBuilder<Attempt> { TimeProvider = _time }
-            .AddRetry(new RetryStrategyOptions<Attempt>
+        var (last, attempts) = await _post.SendAsync(
+            _options.EventsUrl,
+            body,
+            (status, response, text) => status switch
             {
-                MaxRetryAttempts = _options.MaxAttempts - 1,
-                Delay = _options.RetryDelay,
-                BackoffType = DelayBackoffType.Exponential,
-                UseJitter = _options.RetryDelay > TimeSpan.Zero,
-                ShouldHandle = args => ValueTask.FromResult(args.Outcome.Result is { Retryable: true }),
-                DelayGenerator = args => ValueTask.FromResult(
-                    args.Outcome.Result?.RetryAfter is { } after ? (TimeSpan?)(after > _options.MaxRetryAfter ? _options.MaxRetryAfter : after) : null),
-            })
-            .Build();
-
-        var last = await pipeline.ExecuteAsync(
-            async ct =>
-            {
-                attempts++;
-                return await SendOnceAsync(body, what, ct).ConfigureAwait(false);
+                429 => new PostAttempt($"PagerDuty rate-limited {what} (HTTP 429)", Retryable: true, _post.RetryAfter(response)),
+                >= 500 => new PostAttempt($"PagerDuty answered HTTP {status.ToString(CultureInfo.InvariantCulture)} to {what}", Retryable: true, _post.RetryAfter(response)),
+                400 => new PostAttempt($"PagerDuty refused {what} (HTTP 400): {Describe(text)}", Retryable: false),
+                >= 300 and < 400 => new PostAttempt($"PagerDuty answered {what} with a redirect (HTTP {status.ToString(CultureInfo.InvariantCulture)}), not followed: set the events URL to the final address", Retryable: false),
+                _ => new PostAttempt($"PagerDuty answered HTTP {status.ToString(CultureInfo.InvariantCulture)} to {what}: {Describe(text)}", Retryable: false),
             },
+            error => error is null
+                ? $"PagerDuty did not answer {what} within {PromDuration.Format(_options.Timeout)}"
+                : $"PagerDuty could not be reached for {what}: {error}",
             cancellationToken).ConfigureAwait(false);
 
         if (last.Failure is { } failure)
         {
             var tries = attempts == 1 ? "" : $" (after {attempts.ToString(CultureInfo.InvariantCulture)} attempts)";
             throw new NotificationException($"pagerduty: {failure}{tries}");
-        }
-    }
-
-    private async Task<Attempt> SendOnceAsync(byte[] body, string what, CancellationToken cancellationToken)
-    {
-        using var message = new HttpRequestMessage(HttpMethod.Post, _options.EventsUrl) { Content = new ByteArrayContent(body) };
-        message.Content.Headers.ContentType = new MediaTypeHeaderValue("application/json") { CharSet = "utf-8" };
-        using var deadline = CancellationTokenSource.CreateLinkedTokenSource(cancellationToken);
-        deadline.CancelAfter(_options.Timeout);
-        try
-        {
-            using var response = await _http.SendAsync(message, HttpCompletionOption.ResponseHeadersRead, deadline.Token).ConfigureAwait(false);
-            var status = (int)response.StatusCode;
-            if (status is >= 200 and < 300)
-            {
-                return Attempt.Success;
-            }
-
-            var text = await ReadSomeAsync(response, deadline.Token).ConfigureAwait(false);
-            return status switch
-            {
-                429 => new Attempt($"PagerDuty rate-limited {what} (HTTP 429)", Retryable: true, RetryAfter(response)),
-                >= 500 => new Attempt($"PagerDuty answered HTTP {status.ToString(CultureInfo.InvariantCulture)} to {what}", Retryable: true, RetryAfter(response)),
-                400 => new Attempt($"PagerDuty refused {what} (HTTP 400): {Describe(text)}", Retryable: false, null),
-                >= 300 and < 400 => new Attempt($"PagerDuty answered {what} with a redirect (HTTP {status.ToString(CultureInfo.InvariantCulture)}), not followed: set the events URL to the final address", Retryable: false, null),
-                _ => new Attempt($"PagerDuty answered HTTP {status.ToString(CultureInfo.InvariantCulture)} to {what}: {Describe(text)}", Retryable: false, null),
-            };
-        }
-        catch (OperationCanceledException) when (!cancellationToken.IsCancellationRequested)
-        {
-            return new Attempt($"PagerDuty did not answer {what} within {PromDuration.Format(_options.Timeout)}", Retryable: true, null);
-        }
-        catch (HttpRequestException e)
-        {
-            // The exception's message may name the host and more: report only the kind of failure.
-            return new Attempt($"PagerDuty could not be reached for {what}: {e.HttpRequestError}", Retryable: true, null);
-        }
-    }
-
-    private TimeSpan? RetryAfter(HttpResponseMessage response)
-    {
-        if (response.Headers.RetryAfter is not { } header)
-        {
-            return null;
-        }
-
-        var after = header.Delta ?? (header.Date is { } date ? date - _time.GetUtcNow() : null);
-        return after is { } a && a >= TimeSpan.Zero ? a : null;
-    }
-
-    private static async Task<string> ReadSomeAsync(HttpResponseMessage response, CancellationToken cancellationToken)
-    {
-        try
-        {
-            using var stream = await response.Content.ReadAsStreamAsync(cancellationToken).ConfigureAwait(false);
-            using var reader = new StreamReader(stream, Encoding.UTF8);
-            var buffer = new char[MaxErrorBodyChars];
-            var read = await reader.ReadBlockAsync(buffer, cancellationToken).ConfigureAwait(false);
-            return new string(buffer, 0, read);
-        }
-        catch (Exception e) when (e is IOException or HttpRequestException)
-        {
-            return "";
         }
     }
 
@@ -367,8 +293,4 @@ public sealed class PagerDutyChannel : IIncidentChannel
 
     private static string StateName(NoticeKind kind) => NoticeKindNames.SnakeCase(kind);
 
-    private sealed record Attempt(string? Failure, bool Retryable, TimeSpan? RetryAfter)
-    {
-        public static readonly Attempt Success = new(null, false, null);
-    }
 }
