@@ -23,7 +23,11 @@ public sealed record RecordedRequest(string Method, string PathAndQuery, IReadOn
 }
 
 /// <summary>What the fake server answers.</summary>
-public sealed record CannedResponse(int StatusCode, string Body, string ContentType = "application/json");
+public sealed record CannedResponse(int StatusCode, string Body, string ContentType = "application/json")
+{
+    /// <summary>More response headers (e.g. Retry-After).</summary>
+    public IReadOnlyDictionary<string, string> Headers { get; init; } = new Dictionary<string, string>();
+}
 
 /// <summary>
 /// A tiny HTTP server on a free loopback port for what a real server cannot be made to do on demand:
@@ -149,6 +153,11 @@ public sealed class LoopbackHttpServer : IAsyncDisposable
             }
 
             var bytes = Encoding.UTF8.GetBytes(canned.Body);
+            foreach (var (name, value) in canned.Headers)
+            {
+                response.AddHeader(name, value);
+            }
+
             response.StatusCode = canned.StatusCode;
             response.ContentType = canned.ContentType;
             response.ContentLength64 = bytes.Length;

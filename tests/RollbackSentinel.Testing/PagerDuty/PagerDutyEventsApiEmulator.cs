@@ -1,6 +1,4 @@
 using System.Globalization;
-using System.Net;
-using System.Text;
 using System.Text.Json;
 using System.Text.Json.Nodes;
 using RollbackSentinel.Testing.Net;
@@ -31,23 +29,17 @@ public sealed class PagerDutyEventsApiEmulator : IAsyncDisposable
     private static readonly string[] Actions = ["trigger", "acknowledge", "resolve"];
     private static readonly string[] Severities = ["critical", "error", "warning", "info"];
 
-    private readonly HttpListener _listener;
-    private readonly CancellationTokenSource _stopping = new();
+    private readonly LoopbackHttpServer _server;
     private readonly Lock _gate = new();
     private readonly List<ReceivedRequest> _requests = [];
     private readonly List<AcceptedEvent> _accepted = [];
     private readonly Dictionary<string, string> _alerts = new(StringComparer.Ordinal);
     private readonly Queue<Fault> _faults = new();
-    private readonly Task _loop;
 
-    private PagerDutyEventsApiEmulator(HttpListener listener, Uri baseAddress)
-    {
-        _listener = listener;
-        BaseAddress = baseAddress;
-        _loop = LoopAsync();
-    }
+    // Served by the shared loopback server; this class is only the API.
+    private PagerDutyEventsApiEmulator() => _server = LoopbackHttpServer.Start(HandleAsync);
 
-    public Uri BaseAddress { get; }
+    public Uri BaseAddress => _server.BaseAddress;
 
     /// <summary>The events URL to configure: <c>http://127.0.0.1:PORT/v2/enqueue</c>.</summary>
     public Uri EventsUrl => new(BaseAddress, EnqueuePath.TrimStart('/'));
@@ -74,25 +66,7 @@ public sealed class PagerDutyEventsApiEmulator : IAsyncDisposable
         }
     }
 
-    public static PagerDutyEventsApiEmulator Start()
-    {
-        for (var attempt = 1; ; attempt++)
-        {
-            var baseAddress = new Uri($"http://127.0.0.1:{FreePort.Next().ToString(CultureInfo.InvariantCulture)}/");
-            var listener = new HttpListener();
-            listener.Prefixes.Add(baseAddress.AbsoluteUri);
-            try
-            {
-                listener.Start();
-                return new PagerDutyEventsApiEmulator(listener, baseAddress);
-            }
-            catch (HttpListenerException) when (attempt < 5)
-            {
-                // The port was taken between FreePort.Next and Start.
-                listener.Close();
-            }
-        }
-    }
+    public static PagerDutyEventsApiEmulator Start() => new();
 
     /// <summary>The alert state of a dedup key (triggered, acknowledged, resolved), or null if never triggered.</summary>
     public string? AlertState(string dedupKey)
@@ -112,88 +86,35 @@ public sealed class PagerDutyEventsApiEmulator : IAsyncDisposable
         }
     }
 
-    public async ValueTask DisposeAsync()
+    public ValueTask DisposeAsync() => _server.DisposeAsync();
+
+    private async Task<CannedResponse> HandleAsync(RecordedRequest request, CancellationToken cancellationToken)
     {
-        if (_stopping.IsCancellationRequested)
+        Fault? fault;
+        lock (_gate)
         {
-            return;
+            _faults.TryDequeue(out fault);
         }
 
-        await _stopping.CancelAsync();
-        _listener.Close();
-        await _loop;
-        _stopping.Dispose();
-    }
-
-    private async Task LoopAsync()
-    {
-        while (!_stopping.IsCancellationRequested)
+        var path = request.PathAndQuery.Split('?')[0];
+        var (status, answer) = fault is null ? Handle(request.Method, path, request.Header("Content-Type"), request.Body) : (fault.Status, FaultBody(fault.Status));
+        if (fault is { Delay: var delay } && delay > TimeSpan.Zero)
         {
-            HttpListenerContext context;
-            try
-            {
-                context = await _listener.GetContextAsync();
-            }
-            catch (Exception ex) when (ex is HttpListenerException or ObjectDisposedException or InvalidOperationException)
-            {
-                return;
-            }
-
-            _ = Task.Run(() => HandleAsync(context));
+            await Task.Delay(delay, cancellationToken);
         }
-    }
 
-    private async Task HandleAsync(HttpListenerContext context)
-    {
-        var response = context.Response;
-        try
+        lock (_gate)
         {
-            string body;
-            using (var reader = new StreamReader(context.Request.InputStream, Encoding.UTF8))
-            {
-                body = await reader.ReadToEndAsync(_stopping.Token);
-            }
-
-            Fault? fault;
-            lock (_gate)
-            {
-                _faults.TryDequeue(out fault);
-            }
-
-            var (status, answer) = fault is null ? Handle(context.Request, body) : (fault.Status, FaultBody(fault.Status));
-            if (fault is { Delay: var delay } && delay > TimeSpan.Zero)
-            {
-                await Task.Delay(delay, _stopping.Token);
-            }
-
-            lock (_gate)
-            {
-                _requests.Add(new ReceivedRequest(context.Request.HttpMethod, context.Request.Url?.AbsolutePath ?? "", context.Request.ContentType, body, status));
-            }
-
-            if (fault?.RetryAfter is { } after)
-            {
-                response.AddHeader("Retry-After", ((int)Math.Ceiling(after.TotalSeconds)).ToString(CultureInfo.InvariantCulture));
-            }
-
-            var bytes = Encoding.UTF8.GetBytes(answer.ToJsonString());
-            response.StatusCode = status;
-            response.ContentType = "application/json";
-            response.ContentLength64 = bytes.Length;
-            await response.OutputStream.WriteAsync(bytes, _stopping.Token);
-            response.Close();
+            _requests.Add(new ReceivedRequest(request.Method, path, request.Header("Content-Type"), request.Body, status));
         }
-        catch (Exception ex) when (ex is OperationCanceledException or HttpListenerException or IOException or ObjectDisposedException)
+
+        var headers = new Dictionary<string, string>(StringComparer.OrdinalIgnoreCase);
+        if (fault?.RetryAfter is { } after)
         {
-            // Stopping, or the client gave up (its timeout fired): drop the connection.
-            try
-            {
-                response.Abort();
-            }
-            catch (ObjectDisposedException)
-            {
-            }
+            headers["Retry-After"] = ((int)Math.Ceiling(after.TotalSeconds)).ToString(CultureInfo.InvariantCulture);
         }
+
+        return new CannedResponse(status, answer.ToJsonString()) { Headers = headers };
     }
 
     private static JsonObject FaultBody(int status) => status switch
@@ -202,16 +123,16 @@ public sealed class PagerDutyEventsApiEmulator : IAsyncDisposable
         _ => new JsonObject { ["status"] = "error", ["message"] = "Internal server error" },
     };
 
-    private (int Status, JsonObject Body) Handle(HttpListenerRequest request, string body)
+    private (int Status, JsonObject Body) Handle(string method, string path, string? contentType, string body)
     {
-        if (request.HttpMethod != "POST" || request.Url?.AbsolutePath != EnqueuePath)
+        if (method != "POST" || path != EnqueuePath)
         {
             return (404, new JsonObject { ["status"] = "not found", ["message"] = "Not found" });
         }
 
         var errors = new List<string>();
         JsonObject? e = null;
-        if (request.ContentType is not { } contentType || !contentType.StartsWith("application/json", StringComparison.OrdinalIgnoreCase))
+        if (contentType is null || !contentType.StartsWith("application/json", StringComparison.OrdinalIgnoreCase))
         {
             errors.Add("Content-Type must be application/json");
         }

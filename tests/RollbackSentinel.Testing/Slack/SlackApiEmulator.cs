@@ -1,6 +1,4 @@
 using System.Globalization;
-using System.Net;
-using System.Text;
 using System.Text.Json;
 using System.Text.Json.Nodes;
 using RollbackSentinel.Testing.Net;
@@ -26,11 +24,9 @@ public sealed record SlackStoredMessage(string Channel, string Ts, string Text, 
 /// </summary>
 public sealed class SlackApiEmulator : IAsyncDisposable
 {
-    private const int MaxStartAttempts = 5;
     private static readonly HashSet<string> BlockTypes = ["header", "section", "context", "actions", "divider"];
 
-    private readonly HttpListener _listener;
-    private readonly Task _loop;
+    private readonly LoopbackHttpServer _server;
     private readonly Lock _gate = new();
     private readonly List<SlackCall> _calls = [];
     private readonly List<string> _violations = [];
@@ -40,16 +36,15 @@ public sealed class SlackApiEmulator : IAsyncDisposable
     private readonly TimeProvider _time;
     private long _nextTs = 1_763_640_000_000_100;
 
-    private SlackApiEmulator(HttpListener listener, Uri root, string token, TimeProvider time)
+    // Served by the shared loopback server; this class is only the API.
+    private SlackApiEmulator(string token, TimeProvider time)
     {
-        _listener = listener;
-        Root = root;
         Token = token;
         _time = time;
-        _loop = LoopAsync();
+        _server = LoopbackHttpServer.Start((request, _) => Task.FromResult(Handle(request)));
     }
 
-    public Uri Root { get; }
+    public Uri Root => _server.BaseAddress;
 
     /// <summary>Where the Web API lives: give this to <c>SlackOptions.ApiBaseUrl</c>.</summary>
     public Uri ApiBaseUrl => new(Root, "api/");
@@ -82,24 +77,7 @@ public sealed class SlackApiEmulator : IAsyncDisposable
 
     /// <param name="token">The bot token to accept.</param>
     /// <param name="time">The clock calls are stamped with (<see cref="SlackCall.At"/>); the system clock when null.</param>
-    public static SlackApiEmulator Start(string token = "xoxb-emulated-token", TimeProvider? time = null)
-    {
-        for (var attempt = 1; ; attempt++)
-        {
-            var root = new Uri($"http://127.0.0.1:{FreePort.Next()}/");
-            var listener = new HttpListener();
-            listener.Prefixes.Add(root.AbsoluteUri);
-            try
-            {
-                listener.Start();
-                return new SlackApiEmulator(listener, root, token, time ?? TimeProvider.System);
-            }
-            catch (HttpListenerException) when (attempt < MaxStartAttempts)
-            {
-                listener.Close();
-            }
-        }
-    }
+    public static SlackApiEmulator Start(string token = "xoxb-emulated-token", TimeProvider? time = null) => new(token, time ?? TimeProvider.System);
 
     /// <summary>Defines a user group and its members.</summary>
     public void AddUserGroup(string groupId, params string[] members)
@@ -141,11 +119,7 @@ public sealed class SlackApiEmulator : IAsyncDisposable
     /// <summary>The next call is answered with this HTTP status (e.g. 503).</summary>
     public void HttpErrorNext(int status) => Enqueue(_ => new Response(status, "upstream trouble", null, "text/plain"));
 
-    public async ValueTask DisposeAsync()
-    {
-        _listener.Close();
-        await _loop;
-    }
+    public ValueTask DisposeAsync() => _server.DisposeAsync();
 
     private void Enqueue(Func<SlackCall, Response?> fault)
     {
@@ -155,49 +129,12 @@ public sealed class SlackApiEmulator : IAsyncDisposable
         }
     }
 
-    private async Task LoopAsync()
+    private CannedResponse Handle(RecordedRequest request)
     {
-        while (true)
-        {
-            HttpListenerContext context;
-            try
-            {
-                context = await _listener.GetContextAsync();
-            }
-            catch (Exception e) when (e is HttpListenerException or ObjectDisposedException or InvalidOperationException)
-            {
-                return;
-            }
-
-            try
-            {
-                await HandleAsync(context);
-            }
-            catch (Exception e) when (e is HttpListenerException or IOException or ObjectDisposedException)
-            {
-                context.Response.Abort();
-            }
-        }
-    }
-
-    private async Task HandleAsync(HttpListenerContext context)
-    {
-        string body;
-        using (var reader = new StreamReader(context.Request.InputStream, Encoding.UTF8))
-        {
-            body = await reader.ReadToEndAsync();
-        }
-
-        var path = context.Request.Url?.AbsolutePath ?? "";
+        var parts = request.PathAndQuery.Split('?', 2);
+        var path = parts[0];
         var method = path.StartsWith("/api/", StringComparison.Ordinal) ? path["/api/".Length..] : path;
-        var call = new SlackCall(
-            method,
-            context.Request.HttpMethod,
-            context.Request.Headers["Authorization"],
-            context.Request.ContentType,
-            context.Request.Url?.Query.TrimStart('?') ?? "",
-            body,
-            _time.GetUtcNow());
+        var call = new SlackCall(method, request.Method, request.Header("Authorization"), request.Header("Content-Type"), parts.Length > 1 ? parts[1] : "", request.Body, _time.GetUtcNow());
         Response response;
         lock (_gate)
         {
@@ -212,17 +149,13 @@ public sealed class SlackApiEmulator : IAsyncDisposable
             response = fault ?? Answer(call);
         }
 
-        var bytes = Encoding.UTF8.GetBytes(response.Body);
-        context.Response.StatusCode = response.Status;
-        context.Response.ContentType = response.ContentType;
+        var headers = new Dictionary<string, string>(StringComparer.OrdinalIgnoreCase);
         if (response.RetryAfter is { } retryAfter)
         {
-            context.Response.Headers["Retry-After"] = retryAfter;
+            headers["Retry-After"] = retryAfter;
         }
 
-        context.Response.ContentLength64 = bytes.Length;
-        await context.Response.OutputStream.WriteAsync(bytes);
-        context.Response.Close();
+        return new CannedResponse(response.Status, response.Body, response.ContentType) { Headers = headers };
     }
 
     /// <summary>Slack's answer to a well-formed call; called under the lock.</summary>
