@@ -48,6 +48,40 @@ internal static class ServerProcesses
         process.Dispose();
     }
 
+    /// <summary>
+    /// Waits until a just-started fixture process is up: <paramref name="isUp"/> says it answers (and is ours, not
+    /// another process that won the race for the port). An exit is <see cref="StartOutcome.PortTaken"/> when the
+    /// output says so (<paramref name="portTaken"/>), else <see cref="StartOutcome.Exited"/>.
+    /// </summary>
+    public static async Task<StartOutcome> WaitUntilUpAsync(
+        Process process, Prometheus.BoundedLog log, string name, TimeSpan timeout, TimeSpan poll, Func<CancellationToken, Task<StartOutcome?>> isUp, Func<bool> portTaken, CancellationToken cancellationToken)
+    {
+        ArgumentNullException.ThrowIfNull(process);
+        ArgumentNullException.ThrowIfNull(log);
+        ArgumentNullException.ThrowIfNull(isUp);
+        ArgumentNullException.ThrowIfNull(portTaken);
+        var deadline = Stopwatch.StartNew();
+        while (deadline.Elapsed < timeout)
+        {
+            if (process.HasExited)
+            {
+                // The exit event fires before the last output lines are delivered; wait for them.
+                await process.WaitForExitAsync(cancellationToken);
+                log.Add($"--- {name} exited with code {process.ExitCode}");
+                return portTaken() ? StartOutcome.PortTaken : StartOutcome.Exited;
+            }
+
+            if (await isUp(cancellationToken) is { } outcome)
+            {
+                return outcome;
+            }
+
+            await Task.Delay(poll, cancellationToken);
+        }
+
+        return StartOutcome.TimedOut;
+    }
+
     /// <summary>Whether <paramref name="readyUri"/> answers 200 (a server's readiness endpoint); false while it is not up yet.</summary>
     public static async Task<bool> IsReadyAsync(HttpClient http, Uri readyUri, CancellationToken cancellationToken)
     {

@@ -193,27 +193,16 @@ public sealed class AlertmanagerServer : IAsyncDisposable
         process.BeginErrorReadLine();
 
         var readyUri = new Uri($"http://127.0.0.1:{port.ToString(CultureInfo.InvariantCulture)}/-/ready");
-        var deadline = Stopwatch.StartNew();
-        while (deadline.Elapsed < _options.StartupTimeout)
-        {
-            if (process.HasExited)
-            {
-                // The exit event fires before the last output lines are delivered; wait for them.
-                await process.WaitForExitAsync(cancellationToken);
-                _log.Add($"--- alertmanager exited with code {process.ExitCode}");
-                return _log.Contains("address already in use") ? StartOutcome.PortTaken : StartOutcome.Exited;
-            }
-
-            if (await IsReadyAsync(readyUri, cancellationToken))
-            {
-                // Another process may have won the race for the port; make sure it is ours.
-                return await RunsOurConfigAsync(port, cancellationToken) ? StartOutcome.Ready : StartOutcome.PortTaken;
-            }
-
-            await Task.Delay(ReadyPollInterval, cancellationToken);
-        }
-
-        return StartOutcome.TimedOut;
+        // Ready, and ours: another process may have won the race for the port.
+        return await ServerProcesses.WaitUntilUpAsync(
+            process,
+            _log,
+            "alertmanager",
+            _options.StartupTimeout,
+            ReadyPollInterval,
+            async ct => !await IsReadyAsync(readyUri, ct) ? null : await RunsOurConfigAsync(port, ct) ? StartOutcome.Ready : StartOutcome.PortTaken,
+            () => _log.Contains("address already in use"),
+            cancellationToken);
     }
 
     private Task<bool> IsReadyAsync(Uri readyUri, CancellationToken cancellationToken) => ServerProcesses.IsReadyAsync(_http, readyUri, cancellationToken);

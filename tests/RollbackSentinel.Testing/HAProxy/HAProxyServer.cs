@@ -177,26 +177,15 @@ public sealed class HAProxyServer : IAsyncDisposable
         process.BeginOutputReadLine();
         process.BeginErrorReadLine();
 
-        var deadline = Stopwatch.StartNew();
-        while (deadline.Elapsed < _options.StartupTimeout)
-        {
-            if (process.HasExited)
-            {
-                // The exit event fires before the last output lines are delivered; wait for them.
-                await process.WaitForExitAsync(cancellationToken);
-                _log.Add($"--- haproxy exited with code {process.ExitCode}");
-                return _log.Contains("cannot bind socket") || _log.Contains("Address already in use") ? StartOutcome.PortTaken : StartOutcome.Exited;
-            }
-
-            if (await IsReadyAsync(cancellationToken))
-            {
-                return StartOutcome.Ready;
-            }
-
-            await Task.Delay(ReadyPollInterval, cancellationToken);
-        }
-
-        return StartOutcome.TimedOut;
+        return await ServerProcesses.WaitUntilUpAsync(
+            process,
+            _log,
+            "haproxy",
+            _options.StartupTimeout,
+            ReadyPollInterval,
+            async ct => await IsReadyAsync(ct) ? StartOutcome.Ready : null,
+            () => _log.Contains("cannot bind socket") || _log.Contains("Address already in use"),
+            cancellationToken);
     }
 
     /// <summary>The frontend accepts connections and every admin socket answers as this process.</summary>

@@ -163,26 +163,17 @@ public sealed class PrometheusServer : IAsyncDisposable
         process.BeginErrorReadLine();
 
         var readyUri = new Uri($"http://127.0.0.1:{port}/-/ready");
-        var deadline = Stopwatch.StartNew();
-        while (deadline.Elapsed < options.StartupTimeout)
-        {
-            if (process.HasExited)
-            {
-                // The exit event fires before the last output lines are delivered; wait for them.
-                await process.WaitForExitAsync(cancellationToken);
-                return _log.Contains("address already in use") ? StartOutcome.PortTaken : StartOutcome.Exited;
-            }
 
-            if (await IsReadyAsync(readyUri, cancellationToken))
-            {
-                // Another process may have won the race for the port; make sure it is ours.
-                return await ServesOurDataAsync(port, cancellationToken) ? StartOutcome.Ready : StartOutcome.PortTaken;
-            }
-
-            await Task.Delay(ReadyPollInterval, cancellationToken);
-        }
-
-        return StartOutcome.TimedOut;
+        // Ready, and ours: another process may have won the race for the port.
+        return await ServerProcesses.WaitUntilUpAsync(
+            process,
+            _log,
+            "prometheus",
+            options.StartupTimeout,
+            ReadyPollInterval,
+            async ct => !await IsReadyAsync(readyUri, ct) ? null : await ServesOurDataAsync(port, ct) ? StartOutcome.Ready : StartOutcome.PortTaken,
+            () => _log.Contains("address already in use"),
+            cancellationToken);
     }
 
     private Task<bool> IsReadyAsync(Uri readyUri, CancellationToken cancellationToken) => ServerProcesses.IsReadyAsync(_http, readyUri, cancellationToken);
