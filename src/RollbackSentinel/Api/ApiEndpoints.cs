@@ -6,50 +6,36 @@ using RollbackSentinel.Daemon;
 namespace RollbackSentinel.Api;
 
 /// <summary>
-/// The HTTP API: probes and <c>/metrics</c> are open (Kubernetes and Prometheus call them); everything under
-/// <c>/api</c> needs the bearer token. Errors are RFC 7807 problem details.
+/// The HTTP API. Every endpoint needs the bearer token (ASP.NET Core authentication with a deny-by-default fallback
+/// policy, see <see cref="ApiTokenAuthentication"/>) except those marked anonymous: the probes and <c>/metrics</c>
+/// (Kubernetes and Prometheus call them) and Slack's endpoints (which verify Slack's signature themselves).
+/// Errors are RFC 7807 problem details; bodies are limited (<see cref="InputLimits"/>).
 /// </summary>
 internal static class ApiEndpoints
 {
     public static void MapSentinelApi(this WebApplication app)
     {
-        // Every error is problem details, including ones no endpoint produced (404, 405, binding, 500).
+        // Every error is problem details, including ones no endpoint produced (404, 405, 413, binding, 500).
         app.UseExceptionHandler();
+        app.UseRequestProblems();
         app.UseStatusCodePages();
 
-        // The token is checked before routing and binding, so an unauthenticated caller learns nothing
-        // (not even that a parameter is malformed).
-        app.Use(async (context, next) =>
-        {
-            if (context.Request.Path.StartsWithSegments("/api", StringComparison.Ordinal))
-            {
-                var token = context.RequestServices.GetRequiredService<ApiToken>();
-                var header = context.Request.Headers.Authorization.ToString();
-                var presented = header.StartsWith("Bearer ", StringComparison.OrdinalIgnoreCase) ? header["Bearer ".Length..].Trim() : null;
-                if (!token.Matches(presented))
-                {
-                    context.Response.Headers.WWWAuthenticate = "Bearer realm=\"rollback-sentinel\"";
-                    await Results.Problem(
-                        title: "unauthorized",
-                        detail: string.IsNullOrWhiteSpace(presented) ? "send 'Authorization: Bearer <token>' (see http:apiTokenFile)" : "the bearer token is not valid",
-                        statusCode: StatusCodes.Status401Unauthorized).ExecuteAsync(context).ConfigureAwait(false);
-                    return;
-                }
-            }
+        // Authentication runs after routing and before any endpoint binds a parameter or reads a body, so an
+        // unauthenticated caller learns nothing (not even that a parameter is malformed or a path unknown).
+        app.UseRouting();
+        app.UseAuthentication();
+        app.UseAuthorization();
 
-            await next(context).ConfigureAwait(false);
-        });
-
-        app.MapGet("/healthz", () => Results.Ok(new { status = "ok" }));
+        app.MapGet("/healthz", () => Results.Ok(new { status = "ok" })).AllowAnonymous();
         app.MapGet("/readyz", (PolicyRegistry registry, DaemonState state) =>
             registry.Loaded && state.StoreOpen
                 ? Results.Ok(new { status = "ready", policies = registry.Entries.Count })
                 : Results.Problem(
                     title: "not ready",
                     detail: !state.StoreOpen ? "the store is not open yet" : "the rules have not been loaded yet",
-                    statusCode: StatusCodes.Status503ServiceUnavailable));
+                    statusCode: StatusCodes.Status503ServiceUnavailable)).AllowAnonymous();
 
-        var api = app.MapGroup("/api/v1");
+        var api = app.MapGroup("/api/v1").RequireAuthorization().WithBodyLimit(InputLimits.MaxApiBody);
         api.MapGet("/policies", (PolicyRegistry registry) => Results.Ok(registry.Entries.Select(PolicyView.From)));
         api.MapGet("/rules", (PolicyRegistry registry) => Results.Ok(registry.Files));
         api.MapGet("/incidents", ListIncidents);
@@ -62,8 +48,14 @@ internal static class ApiEndpoints
                 return Results.Problem(title: "a reason is required", detail: "say why in 'reason': it is recorded with the rollback", statusCode: StatusCodes.Status400BadRequest);
             }
 
+            if ((InputLimits.CheckName("name", name, InputLimits.MaxPolicyName) ?? InputLimits.CheckReason("reason", body.Reason) ?? InputLimits.CheckName("by", by)
+                    ?? InputLimits.CheckLabels("labels", body.Labels) ?? InputLimits.CheckChannel("channel", body.Channel)) is { } problem)
+            {
+                return BadField(problem);
+            }
+
             var labels = Core.Metrics.LabelSet.From(body.Labels ?? new Dictionary<string, string>());
-            var channel = body.Channel == "cli" ? "cli" : "api";
+            var channel = body.Channel ?? "api";
             var result = await manual.StartAsync(name, labels, string.IsNullOrWhiteSpace(by) ? "api" : by.Trim(), channel, body.Reason.Trim(), ct).ConfigureAwait(false);
             return result.Accepted
                 ? Results.Accepted($"/api/v1/incidents/{result.Incident!.Id}", new { accepted = true, message = result.Message, incident = IncidentView.From(result.Incident) })
@@ -77,8 +69,12 @@ internal static class ApiEndpoints
         }
 
         api.MapGet("/incidents/{id}", (string id) => Results.Problem(
-            title: "bad incident id", detail: $"'{id}' is not an incident id (a whole number)", statusCode: StatusCodes.Status400BadRequest));
+            title: "bad incident id", detail: $"'{InputLimits.Shorten(id)}' is not an incident id (a whole number)", statusCode: StatusCodes.Status400BadRequest));
     }
+
+    /// <summary>A human-supplied field past its limit: 400 naming the field and the limit.</summary>
+    private static IResult BadField(string problem) =>
+        Results.Problem(title: "bad field", detail: problem, statusCode: StatusCodes.Status400BadRequest);
 
     /// <summary>
     /// A person's answer through the API (the CLI uses it too): who answered is the body's <c>by</c> or the
@@ -87,14 +83,15 @@ internal static class ApiEndpoints
     private static async Task<IResult> AnswerAsync(long id, string answer, AnswerBody? body, HttpContext context, ConfirmationService confirmations, CancellationToken ct)
     {
         var by = body?.By ?? context.Request.Headers["X-Sentinel-User"].ToString();
-        by = string.IsNullOrWhiteSpace(by) ? "api" : by.Trim();
-        if (by.Length > 200 || by.Any(char.IsControl) || (body?.Reason?.Length ?? 0) > 2000)
+        if ((InputLimits.CheckName("by", by) ?? InputLimits.CheckReason("reason", body?.Reason) ?? InputLimits.CheckChannel("channel", body?.Channel)) is { } problem)
         {
-            return Results.Problem(title: "bad answer", detail: "'by' must be a name of at most 200 characters and 'reason' at most 2000", statusCode: StatusCodes.Status400BadRequest);
+            return BadField(problem);
         }
 
+        by = string.IsNullOrWhiteSpace(by) ? "api" : by.Trim();
+
         // Through the API only "api" or "cli" (the CLI says so): "slack" is for answers Slack signed.
-        var channel = body?.Channel == "cli" ? "cli" : "api";
+        var channel = body?.Channel ?? "api";
         var result = await confirmations.AnswerAsync(id, answer, by, channel, body?.Reason, ct).ConfigureAwait(false);
         if (result.Incident is null)
         {

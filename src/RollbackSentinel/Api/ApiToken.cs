@@ -13,6 +13,8 @@ internal sealed class ApiToken
 {
     public const string FileName = "api-token";
 
+    private static readonly UTF8Encoding NoBom = new(encoderShouldEmitUTF8Identifier: false);
+
     private readonly byte[] _expected;
 
     public ApiToken(SentinelOptions options)
@@ -36,7 +38,8 @@ internal sealed class ApiToken
                 owner.UnixCreateMode = UnixFileMode.UserRead | UnixFileMode.UserWrite; // never readable by others, not even briefly
             }
 
-            using var file = new StreamWriter(Source, Encoding.UTF8, owner);
+            // No byte-order mark: the file is read by shells too (curl -H "Authorization: Bearer $(cat data/api-token)").
+            using var file = new StreamWriter(Source, NoBom, owner);
             file.Write(Value);
         }
 
@@ -47,6 +50,15 @@ internal sealed class ApiToken
 
     /// <summary>Where the token came from (a path or "configuration"), for the start-up log line.</summary>
     public string Source { get; }
+
+    /// <summary>
+    /// A token as written in a file or an environment variable: without a byte-order mark (editors on Windows, and
+    /// earlier versions of this daemon, write one) and without surrounding whitespace or line breaks.
+    /// </summary>
+    public static string Normalize(string text) => text.Trim().TrimStart('\uFEFF').Trim();
+
+    /// <summary>Reads a token file (see <see cref="Normalize"/>).</summary>
+    public static string ReadFile(string path) => Normalize(File.ReadAllText(path));
 
     public bool Matches(string? presented) =>
         !string.IsNullOrWhiteSpace(presented) && _expected.Length > 0 && CryptographicOperations.FixedTimeEquals(Encoding.UTF8.GetBytes(presented), _expected);

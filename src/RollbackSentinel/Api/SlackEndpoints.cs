@@ -13,13 +13,11 @@ namespace RollbackSentinel.Api;
 /// </summary>
 internal static partial class SlackEndpoints
 {
-    // An interaction carries the whole message it came from, URL-encoded: room for the largest one we post.
-    private const int MaxBody = 512 * 1024;
-
+    /// <summary>Anonymous for the API token: each request is verified with Slack's signature instead.</summary>
     public static void MapSlackEndpoints(this WebApplication app)
     {
-        app.MapPost("/slack/interactions", InteractionAsync);
-        app.MapPost("/slack/commands", CommandAsync);
+        app.MapPost("/slack/interactions", InteractionAsync).AllowAnonymous().WithBodyLimit(InputLimits.MaxSlackBody);
+        app.MapPost("/slack/commands", CommandAsync).AllowAnonymous().WithBodyLimit(InputLimits.MaxSlackBody);
     }
 
     private static async Task<IResult> InteractionAsync(HttpContext context, IServiceProvider services, IIncidentStore store, PolicyRegistry registry, ConfirmationService confirmations, ILoggerFactory loggers, CancellationToken ct)
@@ -39,6 +37,12 @@ internal static partial class SlackEndpoints
         }
 
         var answer = parsed.Value!;
+        if (InputLimits.CheckName("user.name", answer.UserName) is { } tooLong)
+        {
+            LogRefused(logger, "interaction", tooLong);
+            return Results.Problem(title: "bad Slack payload", detail: tooLong, statusCode: StatusCodes.Status400BadRequest);
+        }
+
         if (await store.GetIncidentAsync(answer.IncidentId, ct).ConfigureAwait(false) is not { } timeline)
         {
             return Ephemeral($"There is no incident {answer.IncidentId}.");
@@ -71,6 +75,12 @@ internal static partial class SlackEndpoints
         }
 
         var command = parsed.Value!;
+        if ((InputLimits.CheckName("user_name", command.UserName) ?? InputLimits.CheckName("text", command.Argument, InputLimits.MaxPolicyName)) is { } bad)
+        {
+            LogRefused(loggers.CreateLogger(typeof(SlackEndpoints)), "command", bad);
+            return Results.Problem(title: "bad Slack command", detail: bad, statusCode: StatusCodes.Status400BadRequest);
+        }
+
         var who = $"{command.UserName} ({command.UserId})";
         switch (command.Verb)
         {
@@ -149,9 +159,9 @@ internal static partial class SlackEndpoints
         int read;
         while ((read = await context.Request.Body.ReadAsync(chunk, ct).ConfigureAwait(false)) > 0)
         {
-            if (buffer.Length + read > MaxBody)
+            if (buffer.Length + read > InputLimits.MaxSlackBody)
             {
-                return ("", Results.Problem(title: "too large", statusCode: StatusCodes.Status413PayloadTooLarge));
+                return ("", Results.Problem(title: "request body too large", detail: $"the body may be at most {InputLimits.MaxSlackBody} bytes", statusCode: StatusCodes.Status413PayloadTooLarge));
             }
 
             buffer.Write(chunk, 0, read);

@@ -47,6 +47,7 @@ internal static class DaemonHost
         services.AddSingleton<DaemonState>();
         services.AddSingleton<PolicyRegistry>();
         services.AddSingleton<ApiToken>();
+        services.AddSentinelApiAuthentication();
         services.AddProblemDetails();
         services.AddSentinelTelemetry();
         services.AddSingleton<IIncidentStore>(sp => new SqliteIncidentStore(options.Storage.Path, sp.GetRequiredService<TimeProvider>()));
@@ -85,7 +86,7 @@ internal static class DaemonHost
         var app = builder.Build();
         app.MapSentinelApi();
         app.MapSlackEndpoints();
-        app.MapPrometheusMetrics("/metrics");
+        app.MapPrometheusMetrics("/metrics").AllowAnonymous();
         return app;
     }
 

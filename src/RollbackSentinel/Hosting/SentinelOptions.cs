@@ -218,5 +218,5 @@ public sealed class SentinelOptions
 
     /// <summary>The API token, if one is configured; null means the API refuses everything but probes and /metrics.</summary>
     public string? ResolveApiToken() =>
-        Http.ApiTokenFile is { } f ? File.ReadAllText(f).Trim() : string.IsNullOrWhiteSpace(Http.ApiToken) ? null : Http.ApiToken;
+        Http.ApiTokenFile is { } f ? Api.ApiToken.ReadFile(f) : string.IsNullOrWhiteSpace(Http.ApiToken) ? null : Api.ApiToken.Normalize(Http.ApiToken);
 }
