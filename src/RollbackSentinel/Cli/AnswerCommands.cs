@@ -1,13 +1,14 @@
 using System.CommandLine;
+using System.Globalization;
+using RollbackSentinel.Api;
 using RollbackSentinel.Core.Incidents;
 
 namespace RollbackSentinel.Cli;
 
 /// <summary>
 /// <c>approve|deny|snooze|ack &lt;incident&gt; [--reason] [--by]</c>: a person's answer to a running daemon, recorded
-/// with who gave it (<c>--by</c>, default the login name) and through the CLI. Exit 0 when applied, 1 when the
-/// incident could no longer take it (already approved, denied, resolved: the message says which), 3 when the
-/// daemon could not be asked.
+/// with who gave it (<c>--by</c>, default the login name) and through the CLI. Exit codes: see
+/// <see cref="ExitCodes.Client"/> (5 when the incident could no longer take the answer: the message says why).
 /// </summary>
 internal static class AnswerCommands
 {
@@ -19,28 +20,64 @@ internal static class AnswerCommands
         Create(Answers.Ack, "Acknowledge an incident: recorded, nothing else changes."),
     ];
 
+    /// <summary>The <c>&lt;incident&gt;</c> argument: a positive whole number, with a clear error otherwise.</summary>
+    public static Argument<long> IncidentArgument() => new("incident")
+    {
+        Description = "The incident id (see 'rollback-sentinel incidents').",
+        CustomParser = r =>
+        {
+            var text = r.Tokens.Count == 1 ? r.Tokens[0].Value : string.Empty;
+            if (long.TryParse(text, NumberStyles.None, CultureInfo.InvariantCulture, out var id) && id > 0)
+            {
+                return id;
+            }
+
+            r.AddError($"'{InputLimits.Shorten(text)}' is not an incident id: give its number, e.g. 12 (see 'rollback-sentinel incidents')");
+            return 0;
+        },
+    };
+
+    /// <summary>The <c>--by</c> option: who asks or answers, checked against the daemon's limits before anything is sent.</summary>
+    public static Option<string?> ByOption(string who) => new("--by")
+    {
+        Description = $"{who} (default: your login name); one line, at most {InputLimits.MaxBy} characters.",
+        Validators = { r => Check(r, InputLimits.CheckName("--by", r.GetValueOrDefault<string?>())) },
+    };
+
+    /// <summary>The <c>--reason</c> option, checked against the daemon's limits before anything is sent.</summary>
+    public static Option<string?> ReasonOption(string description) => new("--reason")
+    {
+        Description = $"{description} At most {InputLimits.MaxReason} characters.",
+        Validators = { r => Check(r, InputLimits.CheckReason("--reason", r.GetValueOrDefault<string?>())) },
+    };
+
+    private static void Check(System.CommandLine.Parsing.OptionResult result, string? problem)
+    {
+        if (problem is not null)
+        {
+            result.AddError(problem);
+        }
+    }
+
     private static Command Create(string answer, string description)
     {
         var api = new ApiClientOptions();
-        var id = new Argument<long>("incident") { Description = "The incident id (see 'rollback-sentinel incidents')." };
-        var reason = new Option<string?>("--reason") { Description = "Why, in your words; recorded with the answer." };
-        var by = new Option<string?>("--by") { Description = "Who answers (default: your login name)." };
+        var id = IncidentArgument();
+        var reason = ReasonOption("Why, in your words; recorded with the answer.");
+        var by = ByOption("Who answers");
         var command = new Command(answer, description) { id, reason, by };
         api.AddTo(command);
         command.SetAction(async (result, ct) =>
         {
             var who = result.GetValue(by) ?? Environment.UserName;
             var body = new { by = who, reason = result.GetValue(reason), channel = "cli" };
-            var error = new StringWriter();
-            using var answered = await api.PostAsync(result, $"/api/v1/incidents/{result.GetValue(id)}/{answer}", body, error, ct).ConfigureAwait(false);
-            if (answered is null)
+            using var answered = await api.PostAsync(result, $"/api/v1/incidents/{result.GetValue(id)}/{answer}", body, ct).ConfigureAwait(false);
+            if (answered.Document is null)
             {
-                var text = error.ToString();
-                await result.InvocationConfiguration.Error.WriteAsync(text).ConfigureAwait(false);
-                return text.Contains("HTTP 409", StringComparison.Ordinal) || text.Contains("HTTP 404", StringComparison.Ordinal) ? ExitCodes.InvalidRules : ExitCodes.BackendFailure;
+                return answered.ExitCode;
             }
 
-            await result.InvocationConfiguration.Output.WriteLineAsync(answered.RootElement.GetProperty("message").GetString()).ConfigureAwait(false);
+            await result.InvocationConfiguration.Output.WriteLineAsync(answered.Document.RootElement.GetProperty("message").GetString()).ConfigureAwait(false);
             return ExitCodes.Ok;
         });
         return command;

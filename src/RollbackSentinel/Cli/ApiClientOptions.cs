@@ -1,39 +1,81 @@
 using System.CommandLine;
+using System.Net;
 using System.Net.Http.Headers;
 using System.Text.Json;
+using RollbackSentinel.Api;
+using RollbackSentinel.Hosting;
 
 namespace RollbackSentinel.Cli;
 
 /// <summary>
-/// How the <c>status</c> and <c>incidents</c> verbs reach a running daemon: its URL and bearer token (from
-/// <c>--token-file</c>, <c>SENTINEL_API_TOKEN</c>, or the token file the daemon writes next to its store).
+/// How the client verbs (<c>status</c>, <c>incidents</c>, <c>rollback</c>, the answers) find a running daemon: the way
+/// <c>run</c> was configured. The settings are read as <c>run</c> reads them (<c>--config FILE</c>, then
+/// <c>SENTINEL__*</c> variables): the URL from <c>http.listen</c> (a wildcard host is asked on loopback), the token from
+/// <c>http.apiTokenFile</c>, <c>http.apiToken</c>, or the file the daemon generates beside its store
+/// (<c>storage.path</c>). <c>--url</c>, <c>--token-file</c> and <c>SENTINEL_API_TOKEN</c> win over the settings.
 /// </summary>
 internal sealed class ApiClientOptions
 {
-    public Option<string> Url { get; } = new("--url") { Description = "The daemon's API (default http://127.0.0.1:8080).", DefaultValueFactory = _ => "http://127.0.0.1:8080" };
+    /// <summary>The environment variable holding the token for the client verbs (wins over the settings).</summary>
+    public const string TokenVariable = "SENTINEL_API_TOKEN";
 
-    public Option<FileInfo?> TokenFile { get; } = new("--token-file") { Description = "A file holding the API token (default: $SENTINEL_API_TOKEN, then data/api-token)." };
+    public Option<string?> Url { get; } = new("--url") { Description = "The daemon's API (default: from the settings' http.listen, else http://127.0.0.1:8080)." };
+
+    public Option<FileInfo?> TokenFile { get; } = new("--token-file")
+    {
+        Description = $"A file holding the API token (default: ${TokenVariable}, then the settings' http.apiTokenFile or http.apiToken, then api-token beside storage.path).",
+    };
+
+    public Option<FileInfo?> Config { get; } = new("--config") { Description = "The daemon's settings (YAML), as given to 'run --config': where it listens and its token." };
 
     public void AddTo(Command command)
     {
         command.Options.Add(Url);
         command.Options.Add(TokenFile);
+        command.Options.Add(Config);
     }
 
-    /// <summary>GETs a JSON document from the API, or writes a clear error and returns null.</summary>
-    public Task<JsonDocument?> GetAsync(ParseResult result, string path, TextWriter error, CancellationToken ct) =>
-        SendAsync(result, HttpMethod.Get, path, null, error, ct);
-
-    /// <summary>POSTs a JSON body to the API and returns its JSON answer, or writes a clear error and returns null.</summary>
-    public Task<JsonDocument?> PostAsync(ParseResult result, string path, object body, TextWriter error, CancellationToken ct) =>
-        SendAsync(result, HttpMethod.Post, path, body, error, ct);
-
-    private async Task<JsonDocument?> SendAsync(ParseResult result, HttpMethod method, string path, object? body, TextWriter error, CancellationToken ct)
+    /// <summary>The address to ask a daemon listening on <paramref name="listen"/> (its first URL), with a wildcard host asked on loopback; ends with '/'.</summary>
+    public static string DaemonAddress(string? listen)
     {
-        var baseUrl = result.GetRequiredValue(Url).TrimEnd('/');
-        var token = ResolveToken(result.GetValue(TokenFile));
+        var first = listen?.Split(';', StringSplitOptions.RemoveEmptyEntries | StringSplitOptions.TrimEntries).FirstOrDefault();
+        if (string.IsNullOrWhiteSpace(first))
+        {
+            return "http://127.0.0.1:8080/";
+        }
+
+        var normalized = first.Replace("://+", "://0.0.0.0", StringComparison.Ordinal).Replace("://*", "://0.0.0.0", StringComparison.Ordinal);
+        if (!Uri.TryCreate(normalized, UriKind.Absolute, out var uri))
+        {
+            return first.TrimEnd('/') + "/";
+        }
+
+        var host = uri.Host is "0.0.0.0" or "[::]" or "::" ? "127.0.0.1" : uri.Host;
+        return new UriBuilder(uri) { Host = host, Path = "/" }.Uri.ToString();
+    }
+
+    /// <summary>GETs a JSON document from the API; on failure writes a clear error and gives the exit code.</summary>
+    public Task<ApiAnswer> GetAsync(ParseResult result, string path, CancellationToken ct) =>
+        SendAsync(result, HttpMethod.Get, path, null, ct);
+
+    /// <summary>POSTs a JSON body to the API; on failure writes a clear error and gives the exit code.</summary>
+    public Task<ApiAnswer> PostAsync(ParseResult result, string path, object body, CancellationToken ct) =>
+        SendAsync(result, HttpMethod.Post, path, body, ct);
+
+    private async Task<ApiAnswer> SendAsync(ParseResult result, HttpMethod method, string path, object? body, CancellationToken ct)
+    {
+        var error = result.InvocationConfiguration.Error;
+        var (target, problem) = Resolve(result);
+        if (target is null)
+        {
+            await error.WriteLineAsync($"error: {problem}").ConfigureAwait(false);
+            return ApiAnswer.Failed(ExitCodes.Usage);
+        }
+
+        var (baseUrl, token) = target.Value;
+        var url = baseUrl.TrimEnd('/') + path;
         using var http = new HttpClient { Timeout = TimeSpan.FromSeconds(10) };
-        using var request = new HttpRequestMessage(method, baseUrl + path);
+        using var request = new HttpRequestMessage(method, url);
         if (body is not null)
         {
             request.Content = System.Net.Http.Json.JsonContent.Create(body);
@@ -50,34 +92,85 @@ internal sealed class ApiClientOptions
             var text = await response.Content.ReadAsStringAsync(ct).ConfigureAwait(false);
             if (!response.IsSuccessStatusCode)
             {
+                var status = (int)response.StatusCode;
                 var detail = TryProblemDetail(text) ?? text;
-                await error.WriteLineAsync($"error: {baseUrl}{path} answered HTTP {(int)response.StatusCode}: {detail}").ConfigureAwait(false);
-                return null;
+                var hint = response.StatusCode is HttpStatusCode.Unauthorized or HttpStatusCode.Forbidden
+                    ? token is null ? " (no token found: give --token-file or --config, or set " + TokenVariable + ")" : " (check the token: --token-file, --config, " + TokenVariable + ")"
+                    : string.Empty;
+                await error.WriteLineAsync($"error: {url} answered HTTP {status}: {detail}{hint}").ConfigureAwait(false);
+                return ApiAnswer.Failed(ExitCodeFor(response.StatusCode));
             }
 
-            return JsonDocument.Parse(text);
+            return new ApiAnswer(JsonDocument.Parse(text), ExitCodes.Ok);
         }
-        catch (Exception e) when (e is HttpRequestException or TaskCanceledException or JsonException)
+        catch (Exception e) when (e is HttpRequestException or TaskCanceledException or JsonException or UriFormatException)
         {
             await error.WriteLineAsync($"error: cannot reach the daemon at {baseUrl}: {e.Message}").ConfigureAwait(false);
-            return null;
+            return ApiAnswer.Failed(ExitCodes.DaemonUnreachable);
         }
     }
 
-    private static string? ResolveToken(FileInfo? file)
+    /// <summary>401 and 403: not authorized; any other 4xx: the daemon refused the request; 5xx: it could not be used.</summary>
+    public static int ExitCodeFor(HttpStatusCode status) => (int)status switch
+    {
+        401 or 403 => ExitCodes.Unauthorized,
+        >= 400 and < 500 => ExitCodes.Refused,
+        _ => ExitCodes.DaemonUnreachable,
+    };
+
+    /// <summary>The daemon's address and token, or why they cannot be worked out (a bad settings or token file).</summary>
+    private ((string BaseUrl, string? Token)? Target, string? Problem) Resolve(ParseResult result)
+    {
+        SentinelOptions settings;
+        var config = result.GetValue(Config);
+        try
+        {
+            settings = RunCommand.Load(config?.FullName, new Dictionary<string, string?>());
+        }
+        catch (Exception e) when (e is IOException or YamlDotNet.Core.YamlException or InvalidOperationException)
+        {
+            return (null, $"cannot read the settings: {e.Message}");
+        }
+
+        var baseUrl = result.GetValue(Url) ?? DaemonAddress(settings.Http.Listen);
+        string? token;
+        try
+        {
+            token = ResolveToken(result.GetValue(TokenFile), settings);
+        }
+        catch (Exception e) when (e is IOException or UnauthorizedAccessException)
+        {
+            return (null, $"cannot read the API token: {e.Message}");
+        }
+
+        if (token is not null && !token.All(char.IsAscii))
+        {
+            return (null, "the API token has characters that cannot be sent in an HTTP header (it should be the hex string the daemon generated, or what http.apiTokenFile holds)");
+        }
+
+        return ((baseUrl, token), null);
+    }
+
+    private static string? ResolveToken(FileInfo? file, SentinelOptions settings)
     {
         if (file is not null)
         {
-            return File.ReadAllText(file.FullName).Trim();
+            return ApiToken.ReadFile(file.FullName);
         }
 
-        if (Environment.GetEnvironmentVariable("SENTINEL_API_TOKEN") is { Length: > 0 } env)
+        if (Environment.GetEnvironmentVariable(TokenVariable) is { } env && ApiToken.Normalize(env) is { Length: > 0 } fromEnv)
         {
-            return env;
+            return fromEnv;
         }
 
-        var local = Path.Combine("data", Api.ApiToken.FileName);
-        return File.Exists(local) ? File.ReadAllText(local).Trim() : null;
+        if (settings.ResolveApiToken() is { } configured)
+        {
+            return configured;
+        }
+
+        // The token the daemon generates beside its store when none is configured.
+        var generated = Path.Combine(Path.GetDirectoryName(Path.GetFullPath(settings.Storage.Path))!, ApiToken.FileName);
+        return File.Exists(generated) ? ApiToken.ReadFile(generated) : null;
     }
 
     private static string? TryProblemDetail(string body)
@@ -92,4 +185,12 @@ internal sealed class ApiClientOptions
             return null;
         }
     }
+}
+
+/// <summary>The daemon's JSON answer, or (when <see cref="Document"/> is null) the exit code of the failure already reported.</summary>
+internal sealed record ApiAnswer(JsonDocument? Document, int ExitCode) : IDisposable
+{
+    public static ApiAnswer Failed(int exitCode) => new(null, exitCode);
+
+    public void Dispose() => Document?.Dispose();
 }

@@ -42,20 +42,5 @@ internal static class HealthcheckCommand
     }
 
     /// <summary>/healthz on the listen address, with a wildcard host (0.0.0.0, +, *, [::]) asked on loopback.</summary>
-    public static string DefaultUrl(string? listen)
-    {
-        if (string.IsNullOrWhiteSpace(listen))
-        {
-            return "http://127.0.0.1:8080/healthz";
-        }
-
-        var normalized = listen.Replace("://+", "://0.0.0.0", StringComparison.Ordinal).Replace("://*", "://0.0.0.0", StringComparison.Ordinal);
-        if (!Uri.TryCreate(normalized, UriKind.Absolute, out var uri))
-        {
-            return listen.TrimEnd('/') + "/healthz";
-        }
-
-        var host = uri.Host is "0.0.0.0" or "[::]" or "::" ? "127.0.0.1" : uri.Host;
-        return new UriBuilder(uri) { Host = host, Path = "/healthz" }.Uri.ToString();
-    }
+    public static string DefaultUrl(string? listen) => ApiClientOptions.DaemonAddress(listen) + "healthz";
 }

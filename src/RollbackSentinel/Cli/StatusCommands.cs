@@ -1,25 +1,51 @@
 using System.CommandLine;
+using System.Globalization;
+using System.Text;
 using System.Text.Json;
 using RollbackSentinel.Output;
 
 namespace RollbackSentinel.Cli;
 
-/// <summary><c>status</c> and <c>incidents</c>: tables of what a running daemon sees and has done.</summary>
+/// <summary>
+/// <c>status</c>, <c>incidents</c> and <c>incidents show ID</c>: what a running daemon sees and has done, as tables and
+/// text, or with <c>--format json</c> as the API's own objects (stable: the fields of <c>/api/v1</c>).
+/// </summary>
 internal static class StatusCommands
 {
+    private static readonly JsonSerializerOptions Indented = new() { WriteIndented = true };
+
+    /// <summary><c>--format text|json</c>.</summary>
+    public static Option<string> FormatOption(string json) => new Option<string>("--format")
+    {
+        Description = $"text (default) or json ({json}).",
+        DefaultValueFactory = _ => "text",
+    }.AcceptOnlyFromAmong("text", "json");
+
     public static Command Status()
     {
         var api = new ApiClientOptions();
-        var command = new Command("status", "Show each policy of a running daemon: its triggers, their state and last verdict.");
+        var format = FormatOption("{\"policies\": GET /api/v1/policies, \"rules\": GET /api/v1/rules}");
+        var command = new Command("status", "Show each policy of a running daemon: its triggers, their state and last verdict.") { format };
         api.AddTo(command);
         command.SetAction(async (result, ct) =>
         {
             var output = result.InvocationConfiguration.Output;
-            using var policies = await api.GetAsync(result, "/api/v1/policies", result.InvocationConfiguration.Error, ct).ConfigureAwait(false);
-            using var rules = policies is null ? null : await api.GetAsync(result, "/api/v1/rules", result.InvocationConfiguration.Error, ct).ConfigureAwait(false);
-            if (policies is null || rules is null)
+            using var policyAnswer = await api.GetAsync(result, "/api/v1/policies", ct).ConfigureAwait(false);
+            if (policyAnswer.Document is not { } policies)
             {
-                return ExitCodes.BackendFailure;
+                return policyAnswer.ExitCode;
+            }
+
+            using var rulesAnswer = await api.GetAsync(result, "/api/v1/rules", ct).ConfigureAwait(false);
+            if (rulesAnswer.Document is not { } rules)
+            {
+                return rulesAnswer.ExitCode;
+            }
+
+            if (result.GetValue(format) == "json")
+            {
+                await output.WriteLineAsync(JsonSerializer.Serialize(new { policies = policies.RootElement, rules = rules.RootElement }, Indented)).ConfigureAwait(false);
+                return ExitCodes.Ok;
             }
 
             var table = new TextTable("POLICY", "TRIGGER", "SERIES", "STATE", "SINCE", "LAST VERDICT", "VALUE", "THRESHOLD", "WHY");
@@ -47,7 +73,7 @@ internal static class StatusCommands
                             hasVerdict ? v.GetProperty("kind").GetString()! : "-",
                             hasVerdict ? Number(v.GetProperty("value")) : "-",
                             hasVerdict ? Number(v.GetProperty("threshold")) : "-",
-                            hasVerdict ? v.GetProperty("summary").GetString()! : "-");
+                            hasVerdict ? OneLine(v.GetProperty("summary").GetString()) : "-");
                     }
                 }
             }
@@ -56,10 +82,10 @@ internal static class StatusCommands
             var broken = rules.RootElement.EnumerateArray().Where(f => !f.GetProperty("valid").GetBoolean()).ToArray();
             foreach (var f in broken)
             {
-                await output.WriteLineAsync($"\nrule file with errors (its last good version keeps running): {f.GetProperty("file").GetString()}").ConfigureAwait(false);
+                await output.WriteLineAsync($"\nrule file with errors (its last good version keeps running): {OneLine(f.GetProperty("file").GetString())}").ConfigureAwait(false);
                 foreach (var e in f.GetProperty("errors").EnumerateArray())
                 {
-                    await output.WriteLineAsync("  " + e.GetString()).ConfigureAwait(false);
+                    await output.WriteLineAsync("  " + OneLine(e.GetString())).ConfigureAwait(false);
                 }
             }
 
@@ -71,17 +97,39 @@ internal static class StatusCommands
     public static Command Incidents()
     {
         var api = new ApiClientOptions();
-        var state = new Option<string?>("--state") { Description = "Only incidents in this state (open, acting, acted, actionfailed, actioninterrupted, resolved)." };
-        var limit = new Option<int>("--limit") { Description = "At most this many, newest first (default 50).", DefaultValueFactory = _ => 50 };
-        var command = new Command("incidents", "List a running daemon's incidents, newest first.") { state, limit };
+        var state = new Option<string?>("--state") { Description = "Only incidents in this state (open, awaitingconfirmation, acting, acted, actionfailed, actioninterrupted, denied, resolved)." };
+        var limit = new Option<int>("--limit")
+        {
+            Description = "At most this many, newest first (1 to 1000, default 50).",
+            DefaultValueFactory = _ => 50,
+            CustomParser = r =>
+            {
+                var text = r.Tokens.Count == 1 ? r.Tokens[0].Value : string.Empty;
+                if (int.TryParse(text, NumberStyles.None, CultureInfo.InvariantCulture, out var n) && n is >= 1 and <= 1000)
+                {
+                    return n;
+                }
+
+                r.AddError($"--limit must be a whole number from 1 to 1000, got '{Api.InputLimits.Shorten(text)}'");
+                return 0;
+            },
+        };
+        var format = FormatOption("the array of GET /api/v1/incidents");
+        var command = new Command("incidents", "List a running daemon's incidents, newest first; 'incidents show ID' shows one in full.") { state, limit, format, Show() };
         api.AddTo(command);
         command.SetAction(async (result, ct) =>
         {
             var query = $"/api/v1/incidents?limit={result.GetValue(limit)}" + (result.GetValue(state) is { } s ? $"&state={Uri.EscapeDataString(s)}" : string.Empty);
-            using var incidents = await api.GetAsync(result, query, result.InvocationConfiguration.Error, ct).ConfigureAwait(false);
-            if (incidents is null)
+            using var answer = await api.GetAsync(result, query, ct).ConfigureAwait(false);
+            if (answer.Document is not { } incidents)
             {
-                return ExitCodes.BackendFailure;
+                return answer.ExitCode;
+            }
+
+            if (result.GetValue(format) == "json")
+            {
+                await result.InvocationConfiguration.Output.WriteLineAsync(JsonSerializer.Serialize(incidents.RootElement, Indented)).ConfigureAwait(false);
+                return ExitCodes.Ok;
             }
 
             var table = new TextTable("ID", "OPENED", "POLICY", "TRIGGER", "SERIES", "ACTION", "STATE", "WHY");
@@ -95,13 +143,137 @@ internal static class StatusCommands
                     Labels(i.GetProperty("labels")),
                     i.GetProperty("action").GetString()! + (i.GetProperty("dryRun").GetBoolean() ? " (dry-run)" : string.Empty),
                     i.GetProperty("state").GetString()!,
-                    i.GetProperty("summary").GetString()!);
+                    OneLine(i.GetProperty("summary").GetString()));
             }
 
             await result.InvocationConfiguration.Output.WriteAsync(table.Count == 0 ? "no incidents\n" : table.ToString()).ConfigureAwait(false);
             return ExitCodes.Ok;
         });
         return command;
+    }
+
+    /// <summary><c>incidents show ID</c>: one incident in full: evidence, timeline, the action's plan and before/after, the answers.</summary>
+    private static Command Show()
+    {
+        var api = new ApiClientOptions();
+        var id = AnswerCommands.IncidentArgument();
+        var format = FormatOption("the object of GET /api/v1/incidents/{id}");
+        var command = new Command("show", "Show one incident in full: evidence, events, each action's plan and before/after, and who answered.") { id, format };
+        api.AddTo(command);
+        command.SetAction(async (result, ct) =>
+        {
+            using var answer = await api.GetAsync(result, $"/api/v1/incidents/{result.GetValue(id)}", ct).ConfigureAwait(false);
+            if (answer.Document is not { } timeline)
+            {
+                return answer.ExitCode;
+            }
+
+            var output = result.InvocationConfiguration.Output;
+            await output.WriteAsync(result.GetValue(format) == "json"
+                ? JsonSerializer.Serialize(timeline.RootElement, Indented) + "\n"
+                : Describe(timeline.RootElement)).ConfigureAwait(false);
+            return ExitCodes.Ok;
+        });
+        return command;
+    }
+
+    /// <summary>An incident's timeline (GET /api/v1/incidents/{id}) as text for people.</summary>
+    internal static string Describe(JsonElement timeline)
+    {
+        var text = new StringBuilder();
+        var i = timeline.GetProperty("incident");
+        text.Append(CultureInfo.InvariantCulture, $"incident {i.GetProperty("id").GetInt64()}: {i.GetProperty("policy").GetString()}/{i.GetProperty("trigger").GetString()} {Labels(i.GetProperty("labels"))}\n");
+        text.Append(CultureInfo.InvariantCulture, $"  state:    {i.GetProperty("state").GetString()}\n");
+        text.Append(CultureInfo.InvariantCulture, $"  action:   {i.GetProperty("action").GetString()}{(i.GetProperty("dryRun").GetBoolean() ? " (dry-run)" : string.Empty)}\n");
+        text.Append(CultureInfo.InvariantCulture, $"  summary:  {OneLine(i.GetProperty("summary").GetString())}\n");
+        text.Append(CultureInfo.InvariantCulture, $"  opened:   {i.GetProperty("openedAt").GetString()}\n");
+        text.Append(CultureInfo.InvariantCulture, $"  updated:  {i.GetProperty("updatedAt").GetString()}\n");
+        foreach (var (field, label) in new[] { ("resolvedAt", "resolved"), ("answerDeadline", "answer by"), ("timedOutAt", "timed out") })
+        {
+            if (i.TryGetProperty(field, out var at) && at.ValueKind == JsonValueKind.String)
+            {
+                text.Append(CultureInfo.InvariantCulture, $"  {(label + ":").PadRight(9)} {at.GetString()}\n");
+            }
+        }
+
+        text.Append("\nevidence:\n").Append(Block(timeline.GetProperty("evidence"), "  "));
+        text.Append("\nevents:\n");
+        foreach (var e in timeline.GetProperty("events").EnumerateArray())
+        {
+            text.Append(CultureInfo.InvariantCulture, $"  {e.GetProperty("at").GetString()}  {e.GetProperty("kind").GetString()}: {OneLine(e.GetProperty("message").GetString())}\n");
+        }
+
+        text.Append("\nactions:\n");
+        var actions = timeline.GetProperty("actions").EnumerateArray().ToArray();
+        if (actions.Length == 0)
+        {
+            text.Append("  none\n");
+        }
+
+        foreach (var a in actions)
+        {
+            text.Append(CultureInfo.InvariantCulture, $"  #{a.GetProperty("id").GetInt64()} {a.GetProperty("kind").GetString()} {OneLine(a.GetProperty("target").GetString())}: {a.GetProperty("status").GetString()}\n");
+            foreach (var (field, label) in new[] { ("createdAt", "created"), ("startedAt", "started"), ("completedAt", "completed"), ("outcome", "outcome"), ("before", "before"), ("after", "after") })
+            {
+                if (a.TryGetProperty(field, out var v) && v.ValueKind == JsonValueKind.String)
+                {
+                    text.Append(CultureInfo.InvariantCulture, $"    {(label + ":").PadRight(10)} {OneLine(v.GetString())}\n");
+                }
+            }
+
+            if (a.TryGetProperty("plan", out var plan) && plan.ValueKind != JsonValueKind.Null)
+            {
+                text.Append("    plan:\n").Append(Block(plan, "      "));
+            }
+        }
+
+        text.Append("\nanswers:\n");
+        var answers = timeline.GetProperty("acknowledgments").EnumerateArray().ToArray();
+        if (answers.Length == 0)
+        {
+            text.Append("  none\n");
+        }
+
+        foreach (var k in answers)
+        {
+            var reason = k.GetProperty("reason") is { ValueKind: JsonValueKind.String } r ? $" ({OneLine(r.GetString())})" : string.Empty;
+            text.Append(CultureInfo.InvariantCulture, $"  {k.GetProperty("at").GetString()}  {k.GetProperty("answer").GetString()} by {OneLine(k.GetProperty("by").GetString())} via {k.GetProperty("channel").GetString()}{reason}\n");
+        }
+
+        return text.ToString();
+    }
+
+    /// <summary>A JSON value as indented lines.</summary>
+    private static string Block(JsonElement value, string indent) =>
+        string.Concat(JsonSerializer.Serialize(value, Indented).Split('\n').Select(l => indent + l.TrimEnd('\r') + "\n"));
+
+    /// <summary>Text from the daemon kept on one line: control characters (a reason's line breaks, escapes) are shown escaped.</summary>
+    internal static string OneLine(string? value)
+    {
+        if (value is null)
+        {
+            return "-";
+        }
+
+        if (!value.Any(char.IsControl))
+        {
+            return value;
+        }
+
+        var sb = new StringBuilder(value.Length + 8);
+        foreach (var c in value)
+        {
+            sb.Append(c switch
+            {
+                '\n' => "\\n",
+                '\r' => "\\r",
+                '\t' => "\\t",
+                _ when char.IsControl(c) => $"\\u{(int)c:x4}",
+                _ => c.ToString(),
+            });
+        }
+
+        return sb.ToString();
     }
 
     private static string Labels(JsonElement labels)
