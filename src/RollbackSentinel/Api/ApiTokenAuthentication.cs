@@ -18,8 +18,10 @@ internal static class ApiTokenAuthentication
 
     public const string Realm = "Bearer realm=\"rollback-sentinel\"";
 
-    public static IServiceCollection AddSentinelApiAuthentication(this IServiceCollection services)
+    /// <summary>The API's services: token authentication, deny-by-default authorization, and problem details for refused bodies.</summary>
+    public static IServiceCollection AddSentinelApi(this IServiceCollection services)
     {
+        services.AddRequestProblems();
         services.AddAuthentication(Scheme).AddScheme<AuthenticationSchemeOptions, ApiTokenAuthenticationHandler>(Scheme, null);
         services.AddAuthorization(o => o.FallbackPolicy = new AuthorizationPolicyBuilder(Scheme).RequireAuthenticatedUser().Build());
         return services;

@@ -10,6 +10,22 @@ namespace RollbackSentinel.Api;
 /// </summary>
 internal static partial class RequestProblems
 {
+    /// <summary>
+    /// Every 413 says the limit, whoever refused the body: an endpoint reading it itself, or parameter binding
+    /// (which answers 413 with an empty body that the status-code pages turn into problem details).
+    /// </summary>
+    public static IServiceCollection AddRequestProblems(this IServiceCollection services) =>
+        services.Configure<ProblemDetailsOptions>(o => o.CustomizeProblemDetails = c =>
+        {
+            if (c.ProblemDetails.Status == StatusCodes.Status413PayloadTooLarge)
+            {
+                c.ProblemDetails.Title = "request body too large";
+                c.ProblemDetails.Detail ??= c.HttpContext.Features.Get<IHttpMaxRequestBodySizeFeature>()?.MaxRequestBodySize is { } max
+                    ? $"the body may be at most {max} bytes"
+                    : null;
+            }
+        });
+
     /// <summary>Turns <see cref="BadHttpRequestException"/> into problem details; goes after the exception handler.</summary>
     public static IApplicationBuilder UseRequestProblems(this IApplicationBuilder app) => app.Use(async (context, next) =>
     {

@@ -47,7 +47,7 @@ internal static class DaemonHost
         services.AddSingleton<DaemonState>();
         services.AddSingleton<PolicyRegistry>();
         services.AddSingleton<ApiToken>();
-        services.AddSentinelApiAuthentication();
+        services.AddSentinelApi();
         services.AddProblemDetails();
         services.AddSentinelTelemetry();
         services.AddSingleton<IIncidentStore>(sp => new SqliteIncidentStore(options.Storage.Path, sp.GetRequiredService<TimeProvider>()));
