@@ -91,6 +91,8 @@ internal sealed class InProcessSentinel : IAsyncDisposable
 
     public SentinelApi Api(string? token = Token) => new(BaseAddress, token);
 
+    public string Url => BaseAddress.ToString();
+
     /// <summary>Every incident in the store, with its answers: what a refused request must not have changed.</summary>
     public async Task<IReadOnlyList<IncidentTimeline>> StoredAsync()
     {

@@ -72,7 +72,7 @@ public sealed class ConfirmationDaemonTests
             Assert.Contains(acted.GetProperty("events").EnumerateArray(), e => e.GetProperty("message").GetString() == "rollback approved by alice via cli (error budget gone)");
 
             var late = await CliAsync(workspace, "deny", id.ToString(System.Globalization.CultureInfo.InvariantCulture), "--by", "bob");
-            Assert.Equal(1, late.ExitCode);
+            Assert.Equal(ExitCodes.Refused, late.ExitCode);
             Assert.Contains($"incident {id} is not awaiting confirmation any more", late.Error, StringComparison.Ordinal);
             Assert.Single((await api.GetJsonAsync($"api/v1/incidents/{id}")).GetProperty("acknowledgments").EnumerateArray());
             Assert.Single(live.Rollbacks);
