@@ -391,12 +391,18 @@ public sealed class PolicyParserTests
         Assert.Single(result.Policies);
     }
 
-    [Fact]
-    public void Parse_EmptyFile_HasNoPoliciesAndNoDiagnostics()
+    [Theory]
+    [InlineData("")]
+    [InlineData("# only a comment\n\n")]
+    [InlineData("---\n---\n")]
+    public void Parse_FileWithoutAnyDocument_WarnsNoPolicyInThisFile(string text)
     {
-        var result = ParseFile(string.Empty);
+        var result = ParseFile(text);
 
-        Assert.Equal((0, 0), (result.Policies.Count, result.Diagnostics.Count));
+        Assert.Empty(result.Policies);
+        var d = Assert.Single(result.Diagnostics);
+        Assert.Equal((1, 1, DiagnosticSeverity.Warning, "no policy in this file"), (d.Line, d.Column, d.Severity, d.Message));
+        Assert.False(result.HasErrors);
     }
 
     [Fact]
