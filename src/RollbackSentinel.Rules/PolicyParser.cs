@@ -176,6 +176,7 @@ public static partial class PolicyParser
         var cooldown = spec.Duration("cooldown") ?? Policy.DefaultCooldown;
         var dryRun = spec.Bool("dryRun") ?? false;
         var triggers = ParseTriggers(spec, queries, schedule);
+        CheckTemplateLabels(spec, triggers);
         var confirm = ParseConfirm(spec);
         var notify = ParseNotify(spec);
         spec.ReportUnknown();
