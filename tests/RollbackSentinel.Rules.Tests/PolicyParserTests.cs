@@ -197,7 +197,7 @@ public sealed class PolicyParserTests
     [Fact]
     public void Parse_WebhookUrlWithLabels_IsATemplate()
     {
-        var target = Assert.IsType<WebhookTarget>(ParseOne(Document(target: "webhook:\n  url: \"http://runner.{{ labels.namespace }}:8080/abort\"")).Target);
+        var target = Assert.IsType<WebhookTarget>(ParseOne(Document(target: "webhook:\n  url: \"http://runner.{{ labels.namespace }}:8080/abort\"", triggers: GroupedTrigger("namespace"))).Target);
 
         Assert.Equal(["namespace"], target.Url.LabelNames);
         Assert.Null(target.SecretFile);
@@ -216,7 +216,7 @@ public sealed class PolicyParserTests
               kubeconfig: /etc/sentinel/kubeconfig
               toRevision: 7
               timeout: 3m
-            """)).Target);
+            """, triggers: GroupedTrigger("statefulset, namespace"))).Target);
 
         Assert.Equal(WorkloadKind.StatefulSet, target.Workload);
         Assert.Equal(("{{ labels.statefulset }}", "{{ labels.namespace }}"), (target.Name.Text, target.Namespace!.Text));
