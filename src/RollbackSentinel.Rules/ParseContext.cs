@@ -45,7 +45,7 @@ internal sealed class MapReader
         _owner = owner ?? node.Start;
         foreach (var (k, v) in node.Children)
         {
-            if (k is not YamlScalarNode key || key.Value is null)
+            if (k is not YamlScalarNode key || key.Value is null or DuplicateKeyMarkingParser.ComplexKey)
             {
                 ctx.Error(k.Start, path, "keys must be plain strings");
                 continue;

@@ -45,18 +45,45 @@ public static partial class PolicyParser
     {
         ArgumentNullException.ThrowIfNull(file);
         ArgumentNullException.ThrowIfNull(text);
+        try
+        {
+            return ParseText(file, text);
+        }
+        catch (Exception e) when (e is not OutOfMemoryException)
+        {
+            // A bug here must cost this file only: never the other files, `validate` or the daemon.
+            return new FileParseResult(file, [], [new RuleDiagnostic(file, 1, 1, string.Empty,
+                $"internal error while reading this file ({e.GetType().Name}: {e.Message}); please report it")], []);
+        }
+    }
+
+    private static FileParseResult ParseText(string file, string text)
+    {
         var ctx = new ParseContext(file);
         var policies = new List<Policy>();
         var queries = new List<QueryLocation>();
+        if (NotText(text) is { } binary)
+        {
+            ctx.Error(binary.At, string.Empty, binary.Message);
+            return new FileParseResult(file, policies, ctx.Diagnostics, queries);
+        }
+
         var stream = new YamlStream();
         var parser = new Parser(new StringReader(text));
         try
         {
-            stream.Load(new DuplicateKeyMarkingParser(parser));
+            // The limits are checked on the event stream, before YamlStream builds (recursively) any node.
+            stream.Load(new DuplicateKeyMarkingParser(new BoundedParser(parser)));
+        }
+        catch (RuleLimitException e)
+        {
+            ctx.Error(e.Start, string.Empty, e.Message);
+            return new FileParseResult(file, policies, ctx.Diagnostics, queries);
         }
         catch (YamlException e)
         {
-            ctx.Error(e.Start, string.Empty, $"YAML syntax error: {Unwrap(e).Message}");
+            var (at, message) = SyntaxError(text, e);
+            ctx.Error(at, string.Empty, $"YAML syntax error: {message}");
             return new FileParseResult(file, policies, ctx.Diagnostics, queries);
         }
         catch (Exception e) when (e is InvalidOperationException or ArgumentException)
@@ -66,6 +93,7 @@ public static partial class PolicyParser
             return new FileParseResult(file, policies, ctx.Diagnostics, queries);
         }
 
+        var anyDocument = false;
         foreach (var doc in stream.Documents)
         {
             var root = doc.RootNode;
@@ -73,6 +101,8 @@ public static partial class PolicyParser
             {
                 continue; // an empty document, e.g. after a trailing '---'
             }
+
+            anyDocument = true;
 
             if (root is not YamlMappingNode map)
             {
@@ -88,6 +118,12 @@ public static partial class PolicyParser
             {
                 policies.Add(policy);
             }
+        }
+
+        if (!anyDocument)
+        {
+            // An empty file (or only comments) passing as "fine" hides a file that was truncated or never written.
+            ctx.Warning(new Mark(0, 1, 1), string.Empty, "no policy in this file");
         }
 
         return new FileParseResult(file, policies, ctx.Diagnostics, queries);
@@ -111,10 +147,12 @@ public static partial class PolicyParser
         }
 
         string? name = null;
+        YamlNode? nameNode = null;
         IReadOnlyDictionary<string, string> labels = new Dictionary<string, string>();
         if (r.Map("metadata", required: true) is { } meta)
         {
             name = meta.String("name", required: true);
+            nameNode = meta.Node("name");
             if (name is not null && !PolicyName().IsMatch(name))
             {
                 ctx.Error(meta.Node("name")!.Start, meta.Field("name"),
@@ -138,6 +176,7 @@ public static partial class PolicyParser
         var cooldown = spec.Duration("cooldown") ?? Policy.DefaultCooldown;
         var dryRun = spec.Bool("dryRun") ?? false;
         var triggers = ParseTriggers(spec, queries, schedule);
+        CheckTemplateLabels(spec, triggers);
         var confirm = ParseConfirm(spec);
         var notify = ParseNotify(spec);
         spec.ReportUnknown();
@@ -159,7 +198,7 @@ public static partial class PolicyParser
             Confirm = confirm,
             Notify = notify,
             // Points at the name itself: duplicate-name errors and evidence lead straight to it.
-            Source = ctx.Location(((YamlMappingNode)r.Node("metadata")!).Children[new YamlScalarNode("name")]),
+            Source = ctx.Location(nameNode!),
         };
     }
 

@@ -1,3 +1,4 @@
+using System.Text;
 using RollbackSentinel.Core.Policies;
 
 namespace RollbackSentinel.Rules;
@@ -8,6 +9,12 @@ public sealed record RuleSet(
     IReadOnlyList<RuleDiagnostic> Diagnostics,
     IReadOnlyList<FileParseResult> Files)
 {
+    /// <summary>
+    /// Folders (or given paths) that could not be listed: which rule files exist is unknown, so a file not seen
+    /// may still be there. Also in <see cref="Diagnostics"/>.
+    /// </summary>
+    public IReadOnlyList<RuleDiagnostic> ListingErrors { get; init; } = [];
+
     public IEnumerable<RuleDiagnostic> Errors => Diagnostics.Where(d => d.Severity == DiagnosticSeverity.Error);
 
     public bool HasErrors => Errors.Any();
@@ -16,51 +23,76 @@ public sealed record RuleSet(
 /// <summary>
 /// Loads every <c>*.yaml</c>/<c>*.yml</c> file under the given files and folders, in a stable order, and
 /// checks what no single file can: that policy names are unique across all of them. A broken file never
-/// hides the good ones: their policies are returned alongside its errors.
+/// hides the good ones: their policies are returned alongside its errors. Only regular files are read (a
+/// link is followed to a regular file; a pipe, device or socket is an error and never opened), within
+/// <see cref="RuleLimits"/>; folder links are followed unless they lead back to a folder being read. It never
+/// throws: every problem is a diagnostic.
 /// </summary>
 public static class RuleSetLoader
 {
-    public static RuleSet Load(IEnumerable<string> paths)
+    private static readonly EnumerationOptions ListOptions = new()
+    {
+        // The default skips folders it cannot read without a word, which would drop their policies silently.
+        IgnoreInaccessible = false,
+        AttributesToSkip = 0,
+        RecurseSubdirectories = false,
+    };
+
+    public static RuleSet Load(IEnumerable<string> paths) => Load(paths, ListFolder);
+
+    /// <param name="paths">Files and folders.</param>
+    /// <param name="listFolder">Lists one folder's entries (full paths); throws when it cannot.</param>
+    internal static RuleSet Load(IEnumerable<string> paths, Func<string, IEnumerable<string>> listFolder)
     {
         ArgumentNullException.ThrowIfNull(paths);
         var diagnostics = new List<RuleDiagnostic>();
+        var listing = new List<RuleDiagnostic>();
         var files = new List<string>();
         foreach (var path in paths)
         {
-            if (Directory.Exists(path))
+            if (!RuleFileSystem.TryStat(path, out var stat, out var problem, out var missing))
             {
-                files.AddRange(Directory.EnumerateFiles(path, "*", new EnumerationOptions { RecurseSubdirectories = true, AttributesToSkip = FileAttributes.Hidden })
-                    .Where(IsRuleFile)
-                    .Where(f => !IsHiddenPath(Path.GetRelativePath(path, f))));
+                listing.Add(new RuleDiagnostic(path, 1, 1, string.Empty, missing ? "no such file or folder" : problem!));
             }
-            else if (File.Exists(path))
+            else if (stat.Type == EntryType.Directory)
             {
-                files.Add(path);
+                Walk(path, stat, files, diagnostics, listing, listFolder);
             }
             else
             {
-                diagnostics.Add(new RuleDiagnostic(path, 1, 1, string.Empty, "no such file or folder"));
+                // A file named on its own is read whatever its extension; ReadRegularFile refuses what is not a file.
+                files.Add(path);
             }
         }
 
         var results = new List<FileParseResult>();
         foreach (var file in files.DistinctBy(Path.GetFullPath, StringComparer.Ordinal).Order(StringComparer.Ordinal))
         {
-            string text;
             try
             {
-                text = File.ReadAllText(file);
-            }
-            catch (Exception e) when (e is IOException or UnauthorizedAccessException)
-            {
-                diagnostics.Add(new RuleDiagnostic(file, 1, 1, string.Empty, $"cannot read the file: {e.Message}"));
-                continue;
-            }
+                var bytes = RuleFileSystem.ReadRegularFile(file, RuleLimits.MaxFileBytes, out var error);
+                if (bytes is null)
+                {
+                    diagnostics.Add(new RuleDiagnostic(file, 1, 1, string.Empty, error!));
+                    continue;
+                }
 
-            results.Add(PolicyParser.Parse(file, text));
+                if (!TryDecode(file, bytes, out var text, out var bad))
+                {
+                    results.Add(new FileParseResult(file, [], [bad], []));
+                    continue;
+                }
+
+                results.Add(PolicyParser.Parse(file, text));
+            }
+            catch (Exception e)
+            {
+                // A bug in the parser must cost this file only, never the others or the daemon.
+                diagnostics.Add(new RuleDiagnostic(file, 1, 1, string.Empty, $"internal error while reading this file ({e.GetType().Name}: {e.Message}); please report it"));
+            }
         }
 
-        return Combine(results, diagnostics);
+        return Combine(results, [.. listing, .. diagnostics]) with { ListingErrors = listing };
     }
 
     /// <summary>Combines parsed files into one rule set, reporting duplicate policy names (the first one wins).</summary>
@@ -91,10 +123,117 @@ public static class RuleSetLoader
         return new RuleSet(policies, diagnostics, files);
     }
 
+    /// <summary>
+    /// UTF-8 (a byte-order mark is allowed) or UTF-16 with a byte-order mark, as YAML allows; anything else is an
+    /// error at the first byte that is not text.
+    /// </summary>
+    public static bool TryDecode(string file, ReadOnlySpan<byte> bytes, out string text, out RuleDiagnostic error)
+    {
+        ArgumentNullException.ThrowIfNull(file);
+        error = null!;
+        if (bytes is [0xFF, 0xFE, ..] || bytes is [0xFE, 0xFF, ..])
+        {
+            text = (bytes[0] == 0xFF ? Encoding.Unicode : Encoding.BigEndianUnicode).GetString(bytes[2..]);
+            return true;
+        }
+
+        if (bytes is [0xEF, 0xBB, 0xBF, ..])
+        {
+            bytes = bytes[3..];
+        }
+
+        for (var i = 0; i < bytes.Length;)
+        {
+            if (System.Text.Rune.DecodeFromUtf8(bytes[i..], out _, out var consumed) != System.Buffers.OperationStatus.Done)
+            {
+                var before = Encoding.UTF8.GetString(bytes[..i]);
+                var line = before.Count(c => c == '\n') + 1;
+                var column = before.Length - (before.LastIndexOf('\n') + 1) + 1;
+                text = string.Empty;
+                error = new RuleDiagnostic(file, line, column, string.Empty, $"binary content: byte 0x{bytes[i]:X2} is not UTF-8 text (a rule file must be UTF-8 YAML)");
+                return false;
+            }
+
+            i += consumed;
+        }
+
+        text = Encoding.UTF8.GetString(bytes);
+        return true;
+    }
+
+    private static IEnumerable<string> ListFolder(string folder) => Directory.EnumerateFileSystemEntries(folder, "*", ListOptions);
+
+    /// <summary>Finds the rule files under <paramref name="root"/> without recursion, skipping hidden names.</summary>
+    private static void Walk(string root, EntryStat rootStat, List<string> files, List<RuleDiagnostic> diagnostics, List<RuleDiagnostic> listing,
+        Func<string, IEnumerable<string>> listFolder)
+    {
+        var pending = new Stack<(string Folder, int Depth, IReadOnlyList<(ulong Device, ulong Inode, string Path)> Ancestors)>();
+        pending.Push((root, 0, [(rootStat.Device, rootStat.Inode, root)]));
+        while (pending.TryPop(out var next))
+        {
+            var (folder, depth, ancestors) = next;
+            List<string> entries;
+            try
+            {
+                entries = [.. listFolder(folder).Order(StringComparer.Ordinal)];
+            }
+            catch (Exception e) when (e is IOException or UnauthorizedAccessException or System.Security.SecurityException)
+            {
+                listing.Add(new RuleDiagnostic(folder, 1, 1, string.Empty, $"cannot list the folder: {e.Message}"));
+                continue;
+            }
+
+            foreach (var entry in entries)
+            {
+                // Hidden names are skipped: Kubernetes ConfigMap mounts keep ..data and ..2024_01_01 folders of
+                // links, so each file is read once, via its visible name; .git is never read.
+                var name = Path.GetFileName(entry);
+                if (name.StartsWith('.'))
+                {
+                    continue;
+                }
+
+                if (!RuleFileSystem.TryStat(entry, out var stat, out var problem, out var missing))
+                {
+                    if (!missing || IsRuleFile(name))
+                    {
+                        diagnostics.Add(new RuleDiagnostic(entry, 1, 1, string.Empty, problem!));
+                    }
+
+                    continue;
+                }
+
+                if (stat.Type == EntryType.Directory)
+                {
+                    var loop = ancestors.FirstOrDefault(a => a.Device == stat.Device && a.Inode == stat.Inode);
+                    if (loop.Path is not null)
+                    {
+                        diagnostics.Add(new RuleDiagnostic(entry, 1, 1, string.Empty, $"leads back to the folder {loop.Path} (a link loop): not followed"));
+                    }
+                    else if (depth + 1 > RuleLimits.MaxFolderDepth)
+                    {
+                        diagnostics.Add(new RuleDiagnostic(entry, 1, 1, string.Empty, $"folders nest deeper than {RuleLimits.MaxFolderDepth} levels (the limit of the rules loader): not read"));
+                    }
+                    else
+                    {
+                        pending.Push((entry, depth + 1, [.. ancestors, (stat.Device, stat.Inode, entry)]));
+                    }
+                }
+                else if (IsRuleFile(name))
+                {
+                    if (stat.Type == EntryType.Regular)
+                    {
+                        files.Add(entry);
+                    }
+                    else
+                    {
+                        diagnostics.Add(new RuleDiagnostic(entry, 1, 1, string.Empty, $"is {RuleFileSystem.Describe(stat.Type)}, not a regular file: not read"));
+                    }
+                }
+            }
+        }
+    }
+
     private static bool IsRuleFile(string path) =>
         path.EndsWith(".yaml", StringComparison.OrdinalIgnoreCase) || path.EndsWith(".yml", StringComparison.OrdinalIgnoreCase);
-
-    // Kubernetes ConfigMap mounts keep ..data and ..2024_01_01 folders of links: read each file once, via its visible name.
-    private static bool IsHiddenPath(string relative) =>
-        relative.Split(Path.DirectorySeparatorChar).Any(part => part.StartsWith('.'));
 }

@@ -197,7 +197,7 @@ public sealed class PolicyParserTests
     [Fact]
     public void Parse_WebhookUrlWithLabels_IsATemplate()
     {
-        var target = Assert.IsType<WebhookTarget>(ParseOne(Document(target: "webhook:\n  url: \"http://runner.{{ labels.namespace }}:8080/abort\"")).Target);
+        var target = Assert.IsType<WebhookTarget>(ParseOne(Document(target: "webhook:\n  url: \"http://runner.{{ labels.namespace }}:8080/abort\"", triggers: GroupedTrigger("namespace"))).Target);
 
         Assert.Equal(["namespace"], target.Url.LabelNames);
         Assert.Null(target.SecretFile);
@@ -216,7 +216,7 @@ public sealed class PolicyParserTests
               kubeconfig: /etc/sentinel/kubeconfig
               toRevision: 7
               timeout: 3m
-            """)).Target);
+            """, triggers: GroupedTrigger("statefulset, namespace"))).Target);
 
         Assert.Equal(WorkloadKind.StatefulSet, target.Workload);
         Assert.Equal(("{{ labels.statefulset }}", "{{ labels.namespace }}"), (target.Name.Text, target.Namespace!.Text));
@@ -391,12 +391,18 @@ public sealed class PolicyParserTests
         Assert.Single(result.Policies);
     }
 
-    [Fact]
-    public void Parse_EmptyFile_HasNoPoliciesAndNoDiagnostics()
+    [Theory]
+    [InlineData("")]
+    [InlineData("# only a comment\n\n")]
+    [InlineData("---\n---\n")]
+    public void Parse_FileWithoutAnyDocument_WarnsNoPolicyInThisFile(string text)
     {
-        var result = ParseFile(string.Empty);
+        var result = ParseFile(text);
 
-        Assert.Equal((0, 0), (result.Policies.Count, result.Diagnostics.Count));
+        Assert.Empty(result.Policies);
+        var d = Assert.Single(result.Diagnostics);
+        Assert.Equal((1, 1, DiagnosticSeverity.Warning, "no policy in this file"), (d.Line, d.Column, d.Severity, d.Message));
+        Assert.False(result.HasErrors);
     }
 
     [Fact]

@@ -178,8 +178,8 @@ public sealed partial class PolicySchemaTests
             triggers: """
                 - name: errors
                   errorRate:
-                    errors: sum(rate(e[1m]))
-                    total: sum(rate(t[1m]))
+                    errors: sum by (namespace) (rate(e[1m]))
+                    total: sum by (namespace) (rate(t[1m]))
                     max: 0.05
                     minTotal: 0
                   for: 0
@@ -212,7 +212,7 @@ public sealed partial class PolicySchemaTests
                   action: page
                 - name: up
                   availability:
-                    query: avg(up)
+                    query: avg by (namespace) (up)
                     min: 0.95
                   action: rollback
                 - name: queue
@@ -222,9 +222,9 @@ public sealed partial class PolicySchemaTests
                     value: -1.5e3
                   action: notify
                 """),
-        Document(target: "kubectl:\n  kind: Rollout\n  name: \"{{ labels.rollout }}\"\n  namespace: shop\n  context: prod\n  kubeconfig: /etc/kubeconfig\n  toRevision: 3\n  timeout: 2m", spec: "schedule:\n  interval: 1h30m"),
+        Document(target: "kubectl:\n  kind: Rollout\n  name: \"{{ labels.rollout }}\"\n  namespace: shop\n  context: prod\n  kubeconfig: /etc/kubeconfig\n  toRevision: 3\n  timeout: 2m", spec: "schedule:\n  interval: 1h30m", triggers: GroupedTrigger("rollout")),
         Document(spec: "confirm:\n  approvers: [U024BE7LH, S0614TZR7]\n  timeout: 10m\n  onTimeout: rollback\nnotify:\n  slackChannel: C0123ABC\n  pagerdutyRoutingKeyFile: /run/secrets/pd"),
-        Document(target: "helm:\n  release: \"{{labels.release}}\"\n  namespace: \"{{ labels.namespace }}\"\n  kubeContext: prod\n  timeout: 5m"),
+        Document(target: "helm:\n  release: \"{{labels.release}}\"\n  namespace: \"{{ labels.namespace }}\"\n  kubeContext: prod\n  timeout: 5m", triggers: GroupedTrigger("release, namespace")),
         Document(target: "haproxy:\n  runtimeApi: unix:///run/haproxy/admin.sock\n  backend: web\n  weights:\n    blue: 256\n    green: 0"),
         Document(target: "haproxy:\n  runtimeApi: tcp://127.0.0.1:9999\n  backend: web\n  weights:\n    a: 1"),
         Document(target: "haproxy:\n  runtimeApi: tcp://127.0.0.1:9999\n  backend: web\n  weights:\n    blue: 100\n    green: 0\n  states:\n    green: drain\n  timeout: 2s"),

@@ -111,9 +111,80 @@ public sealed partial class ValidateCommandTests
 
         var (exit, stdout, stderr) = await Validate(dir.Path);
 
+        // One error naming the folder, counted in the summary: "0 error(s)" with exit 1 contradicted itself.
         Assert.Equal(ExitCodes.InvalidRules, exit);
-        Assert.Equal(["0 file(s), 0 valid policies with 0 trigger(s): 0 error(s), 0 warning(s)"], stdout);
-        Assert.Equal(["error: no rule files (*.yaml, *.yml) found in the given paths"], stderr);
+        Assert.Equal([$"{dir.Path}:1:1: no rule files (*.yaml, *.yml) in this folder"], stderr);
+        Assert.Equal(["0 file(s), 0 valid policies with 0 trigger(s): 1 error(s), 0 warning(s)"], stdout);
+    }
+
+    [Fact]
+    public async Task Validate_FolderWithoutRuleFilesNextToValidRules_IsAnErrorNamingIt()
+    {
+        using var dir = new TempDir();
+        dir.Write("README.md", "# docs, not rules");
+
+        var (exit, stdout, stderr) = await Validate(TestPaths.ExampleRules, dir.Path);
+
+        Assert.Equal(ExitCodes.InvalidRules, exit);
+        Assert.Equal([$"{dir.Path}:1:1: no rule files (*.yaml, *.yml) in this folder"], stderr);
+        Assert.Equal(["5 file(s), 6 valid policies with 12 trigger(s): 1 error(s), 0 warning(s)"], stdout);
+    }
+
+    [Fact]
+    public async Task Validate_EmptyFileAndFileOfNuls_WarnsAndErrsWithPositions()
+    {
+        using var dir = new TempDir();
+        dir.Write("empty.yaml", string.Empty);
+        File.WriteAllBytes(System.IO.Path.Combine(dir.Path, "nul.yaml"), [.. "a: b\n"u8, 0, 0, 0]);
+
+        var (exit, stdout, stderr) = await Validate(dir.Path);
+
+        Assert.Equal(ExitCodes.InvalidRules, exit);
+        Assert.Equal(
+            [
+                $"{dir.Path}/empty.yaml:1:1: warning: no policy in this file",
+                $"{dir.Path}/nul.yaml:2:1: binary content: a NUL byte is not allowed in a YAML file",
+            ],
+            stderr);
+        Assert.Equal(["2 file(s), 0 valid policies with 0 trigger(s): 1 error(s), 1 warning(s)"], stdout);
+    }
+
+    [Fact]
+    public async Task Validate_ValueWithNewlines_PrintsOneLinePerDiagnostic()
+    {
+        using var dir = new TempDir();
+        var file = dir.Write("p.yaml", Document(name: "\"a\\nb.yaml:1:1: fake\""));
+
+        var (exit, _, stderr) = await Validate(file);
+
+        Assert.Equal(ExitCodes.InvalidRules, exit);
+        var line = Assert.Single(stderr);
+        Assert.StartsWith($"{file}:4:9: metadata.name: 'a\\nb.yaml:1:1: fake' is not a valid name", line, StringComparison.Ordinal);
+    }
+
+    [Fact]
+    public async Task Validate_FormatJson_PrintsOneDocumentWithFilesPoliciesAndLocatedDiagnostics()
+    {
+        using var dir = new TempDir();
+        var good = dir.Write("good.yaml", Document(name: "good"));
+        var bad = dir.Write("bad.yaml", Document(name: "bad", spec: "cooldown: \"soon\\nnow\""));
+
+        using var output = new StringWriter();
+        using var error = new StringWriter();
+        var exit = await CliApp.RunAsync(["validate", "--format", "json", dir.Path], output, error);
+
+        Assert.Equal(ExitCodes.InvalidRules, exit);
+        Assert.Empty(error.ToString());
+        using var json = System.Text.Json.JsonDocument.Parse(output.ToString());
+        var root = json.RootElement;
+        Assert.Equal([bad, good], root.GetProperty("files").EnumerateArray().Select(f => f.GetProperty("file").GetString()));
+        var policy = Assert.Single(root.GetProperty("policies").EnumerateArray());
+        Assert.Equal(("good", good, 4, 9), (policy.GetProperty("name").GetString(), policy.GetProperty("file").GetString(), policy.GetProperty("line").GetInt32(), policy.GetProperty("column").GetInt32()));
+        var d = Assert.Single(root.GetProperty("diagnostics").EnumerateArray());
+        Assert.Equal(
+            (bad, 9, 13, "spec.cooldown", "error", "'soon\nnow' is not a duration: expected a number at position 1 (use e.g. 30s, 2m, 1h30m)"),
+            (d.GetProperty("file").GetString(), d.GetProperty("line").GetInt32(), d.GetProperty("column").GetInt32(), d.GetProperty("field").GetString(), d.GetProperty("severity").GetString(), d.GetProperty("message").GetString()));
+        Assert.Equal((1, 0), (root.GetProperty("errors").GetInt32(), root.GetProperty("warnings").GetInt32()));
     }
 
     [Fact]

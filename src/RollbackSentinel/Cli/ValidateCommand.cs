@@ -19,14 +19,27 @@ internal static class ValidateCommand
             Arity = ArgumentArity.OneOrMore,
         };
         var prometheus = new PrometheusOptionsBinding("Also check every query's PromQL syntax against this Prometheus.", required: false);
-        var command = new Command("validate", "Check rule files: report every error with file, line, column and field.") { paths };
+        var format = new Option<string>("--format")
+        {
+            Description = "text: one line per problem on stderr and a summary; json: one JSON document on stdout (files, policies, diagnostics).",
+            DefaultValueFactory = _ => "text",
+        };
+        format.AcceptOnlyFromAmong("text", "json");
+        var command = new Command(
+            "validate",
+            "Check rule files: report every error with file, line, column and field. " +
+            "Exit codes: 0 no errors (warnings allowed), 1 errors (also: no rule file found, a path that does not exist), " +
+            "2 bad command line, 3 the --prometheus server could not be used.")
+        { paths, format };
         prometheus.AddTo(command);
         command.SetAction(async (result, ct) =>
         {
             var output = result.InvocationConfiguration.Output;
             var error = result.InvocationConfiguration.Error;
-            var rules = RuleSetLoader.Load(result.GetRequiredValue(paths));
+            var given = result.GetRequiredValue(paths);
+            var rules = RuleSetLoader.Load(given);
             var diagnostics = rules.Diagnostics.ToList();
+            diagnostics.AddRange(FoldersWithoutRules(given, rules));
 
             if (result.GetValue(prometheus.Url) is not null)
             {
@@ -47,31 +60,45 @@ internal static class ValidateCommand
                 }
             }
 
-            foreach (var d in diagnostics.OrderBy(d => d.File, StringComparer.Ordinal).ThenBy(d => d.Line).ThenBy(d => d.Column))
-            {
-                await error.WriteLineAsync(d.ToString()).ConfigureAwait(false);
-            }
-
+            var sorted = diagnostics.OrderBy(d => d.File, StringComparer.Ordinal).ThenBy(d => d.Line).ThenBy(d => d.Column).ToList();
             var errors = diagnostics.Count(d => d.Severity == DiagnosticSeverity.Error);
             var warnings = diagnostics.Count - errors;
-            var triggers = rules.Policies.Sum(p => p.Triggers.Count);
-            await output.WriteLineAsync(
-                $"{rules.Files.Count} file(s), {rules.Policies.Count} valid polic{(rules.Policies.Count == 1 ? "y" : "ies")} with {triggers} trigger(s): " +
-                $"{errors} error(s), {warnings} warning(s)").ConfigureAwait(false);
-            if (rules.Files.Count == 0)
+            if (result.GetValue(format) == "json")
             {
-                // A mistyped path in CI must not pass as "nothing wrong".
-                if (diagnostics.Count == 0)
+                await output.WriteLineAsync(ValidateJson.Write(rules, sorted)).ConfigureAwait(false);
+            }
+            else
+            {
+                foreach (var d in sorted)
                 {
-                    await error.WriteLineAsync("error: no rule files (*.yaml, *.yml) found in the given paths").ConfigureAwait(false);
+                    await error.WriteLineAsync(d.ToString()).ConfigureAwait(false);
                 }
 
-                return ExitCodes.InvalidRules;
+                var triggers = rules.Policies.Sum(p => p.Triggers.Count);
+                await output.WriteLineAsync(
+                    $"{rules.Files.Count} file(s), {rules.Policies.Count} valid polic{(rules.Policies.Count == 1 ? "y" : "ies")} with {triggers} trigger(s): " +
+                    $"{errors} error(s), {warnings} warning(s)").ConfigureAwait(false);
             }
 
-            return errors > 0 ? ExitCodes.InvalidRules : ExitCodes.Ok;
+            // A mistyped path in CI must not pass as "nothing wrong": no rule file at all is an error (reported above).
+            return errors > 0 || rules.Files.Count == 0 ? ExitCodes.InvalidRules : ExitCodes.Ok;
         });
         return command;
+    }
+
+    /// <summary>An error for each given folder in which no rule file was found (and nothing else was reported).</summary>
+    private static IEnumerable<RuleDiagnostic> FoldersWithoutRules(IEnumerable<string> given, RuleSet rules)
+    {
+        foreach (var path in given.Where(Directory.Exists))
+        {
+            var prefix = path.EndsWith(Path.DirectorySeparatorChar) ? path : path + Path.DirectorySeparatorChar;
+            var found = rules.Files.Any(f => f.File.StartsWith(prefix, StringComparison.Ordinal))
+                || rules.Diagnostics.Any(d => d.File == path || d.File.StartsWith(prefix, StringComparison.Ordinal));
+            if (!found)
+            {
+                yield return new RuleDiagnostic(path, 1, 1, string.Empty, "no rule files (*.yaml, *.yml) in this folder");
+            }
+        }
     }
 
     private static async Task<List<RuleDiagnostic>> CheckQueriesAsync(RuleSet rules, PrometheusOptions options, CancellationToken ct)

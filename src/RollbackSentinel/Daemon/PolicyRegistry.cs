@@ -113,17 +113,24 @@ internal sealed class PolicyRegistry(TimeProvider time)
     }
 
     /// <summary>Applies a fresh parse of every rule file; returns what changed.</summary>
-    public RegistryChange Apply(IReadOnlyList<FileParseResult> files, IReadOnlyList<RuleDiagnostic> loaderErrors)
+    /// <param name="files">Every rule file read.</param>
+    /// <param name="loaderErrors">Files that could not be read (each keeps its last good version).</param>
+    /// <param name="listingErrors">
+    /// Folders that could not be listed: a file not seen may still be there, so every file not read keeps its last
+    /// good version (nothing is removed) and each such folder is reported as a failed entry of its own.
+    /// </param>
+    public RegistryChange Apply(IReadOnlyList<FileParseResult> files, IReadOnlyList<RuleDiagnostic> loaderErrors, IReadOnlyList<RuleDiagnostic>? listingErrors = null)
     {
         lock (_gate)
         {
             var now = time.GetUtcNow();
+            listingErrors ??= [];
             if (files.Count == 0 && loaderErrors.Count > 0 && _entries.Count > 0)
             {
-                // The rules folder itself is unreadable (a git-sync swap in progress, a volume not mounted yet):
-                // keep running what runs, and say why.
-                _files = loaderErrors.ToDictionary(e => e.File, e => new RuleFileStatus(e.File, false, [e.ToString()], [], now), StringComparer.Ordinal);
-                return new RegistryChange([], [], []);
+                // Nothing could be read at all (a git-sync swap in progress, a volume not mounted yet): keep running
+                // what runs, and say why.
+                listingErrors = [.. listingErrors, .. loaderErrors];
+                loaderErrors = [];
             }
 
             var statuses = new Dictionary<string, RuleFileStatus>(StringComparer.Ordinal);
@@ -166,6 +173,25 @@ internal sealed class PolicyRegistry(TimeProvider time)
                 }
 
                 statuses[e.File] = new RuleFileStatus(e.File, false, [e.ToString()], kept.Select(p => p.Name).ToArray(), now);
+            }
+
+            if (listingErrors.Count > 0)
+            {
+                // Unseen is not deleted while a folder cannot be listed: every other file keeps its last good version.
+                foreach (var (file, kept) in _lastGoodByFile.Where(f => !statuses.ContainsKey(f.Key)).ToList())
+                {
+                    foreach (var p in kept.Where(p => !wanted.ContainsKey(p.Name)))
+                    {
+                        wanted[p.Name] = (p, file);
+                    }
+
+                    statuses[file] = _files.TryGetValue(file, out var last) ? last : new RuleFileStatus(file, true, [], kept.Select(p => p.Name).ToArray(), now);
+                }
+
+                foreach (var e in listingErrors)
+                {
+                    statuses[e.File] = new RuleFileStatus(e.File, false, [e.ToString()], [], now);
+                }
             }
 
             foreach (var gone in _lastGoodByFile.Keys.Where(f => !statuses.ContainsKey(f)).ToList())

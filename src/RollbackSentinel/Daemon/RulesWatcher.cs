@@ -24,15 +24,24 @@ internal sealed partial class RulesWatcher(
     // What was last reported per file, so a broken file is logged and counted once per change, not per rescan.
     private readonly Dictionary<string, string> _reported = new(StringComparer.Ordinal);
 
+    // Whether the rules path was a folder at the first load.
+    private bool? _rulesIsFolder;
+
     /// <summary>Loads the rules once, before the scheduler starts evaluating.</summary>
     public async Task LoadAsync(CancellationToken cancellationToken)
     {
         await _reloadGate.WaitAsync(cancellationToken).ConfigureAwait(false);
         try
         {
-            var rules = RuleSetLoader.Load([options.Value.Rules]);
-            var loaderErrors = rules.Diagnostics.Where(d => !rules.Files.Any(f => f.File == d.File)).ToList();
-            var change = registry.Apply(rules.Files, loaderErrors);
+            var path = options.Value.Rules;
+            _rulesIsFolder ??= Directory.Exists(path);
+            var rules = _rulesIsFolder == true && File.Exists(path)
+                ? NoLongerAFolder(path)
+                : RuleSetLoader.Load([path]);
+            var parsed = rules.Files.Select(f => f.File).ToHashSet(StringComparer.Ordinal);
+            var loaderErrors = rules.Diagnostics.Where(d => !parsed.Contains(d.File) && !rules.ListingErrors.Contains(d)).ToList();
+            var unlisted = rules.ListingErrors.Select(e => e.File).ToHashSet(StringComparer.Ordinal);
+            var change = registry.Apply(rules.Files, loaderErrors, rules.ListingErrors);
             if (change.Added.Count + change.Removed.Count + change.Changed.Count > 0)
             {
                 LogReloaded(change.Added.Count, change.Changed.Count, change.Removed.Count, registry.Entries.Count);
@@ -59,7 +68,14 @@ internal sealed partial class RulesWatcher(
                     metrics.RecordRuleLoadError(file.File);
                     foreach (var error in file.Errors)
                     {
-                        LogRuleError(error);
+                        if (unlisted.Contains(file.File))
+                        {
+                            LogListingFailed(error);
+                        }
+                        else
+                        {
+                            LogRuleError(error);
+                        }
                     }
                 }
             }
@@ -69,6 +85,13 @@ internal sealed partial class RulesWatcher(
         {
             _reloadGate.Release();
         }
+    }
+
+    // A rules folder replaced by a file is not "every policy was deleted": its files are unknown, not gone.
+    private static RuleSet NoLongerAFolder(string path)
+    {
+        var error = new RuleDiagnostic(path, 1, 1, string.Empty, "cannot list the folder: it is a file now (it was a folder when the daemon started)");
+        return new RuleSet([], [error], []) { ListingErrors = [error] };
     }
 
     protected override async Task ExecuteAsync(CancellationToken stoppingToken)
@@ -150,6 +173,9 @@ internal sealed partial class RulesWatcher(
 
     [LoggerMessage(EventId = 101, Level = LogLevel.Error, Message = "Rule error (the last good version of this file keeps running): {Error}")]
     private partial void LogRuleError(string error);
+
+    [LoggerMessage(EventId = 104, Level = LogLevel.Error, Message = "Cannot list the rules (every policy keeps its last good version; nothing is removed until it can): {Error}")]
+    private partial void LogListingFailed(string error);
 
     [LoggerMessage(EventId = 102, Level = LogLevel.Error, Message = "Reloading the rules failed; the current rules keep running")]
     private partial void LogReloadFailed(Exception exception);

@@ -16,6 +16,10 @@ internal static class PolicyYaml
           action: rollback
         """;
 
+    /// <summary>An availability trigger whose series carry the labels <paramref name="byLabels"/> (target templates may use them).</summary>
+    public static string GroupedTrigger(string byLabels) =>
+        $"- name: availability\n  availability:\n    query: avg by ({byLabels}) (up)\n    min: 0.95\n  action: rollback";
+
     /// <summary>A whole document. <paramref name="spec"/> holds extra spec fields (schedule, cooldown, ...), unindented.</summary>
     public static string Document(string name = "checkout", string target = HelmBlock, string triggers = AvailabilityTrigger, string spec = "", string metadata = "") =>
         "apiVersion: rollback-sentinel/v1\n" +
