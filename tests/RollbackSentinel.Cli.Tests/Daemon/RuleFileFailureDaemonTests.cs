@@ -139,6 +139,19 @@ public sealed class RuleFileFailureDaemonTests
         Assert.Equal(0, await sentinel.TerminateAsync());
     }
 
+    [Fact]
+    public async Task Run_SettingsNestedTooDeep_ExitsTwoInsteadOfOverflowingTheStack()
+    {
+        using var dir = new RulesFolder();
+        var config = Path.Combine(dir.Path, "sentinel.yaml");
+        await File.WriteAllTextAsync(config, "prometheus: " + new string('[', 40_000));
+
+        var run = await CliRun.RunAsync("run", "--config", config);
+
+        Assert.Equal(ExitCodes.Usage, run.ExitCode);
+        Assert.Equal("error: cannot read the settings: mappings and lists nest deeper than 64 levels (the limit of the rules loader)", run.Error.Trim());
+    }
+
     private static void OpenToEveryone(string root)
     {
         File.SetUnixFileMode(root, (UnixFileMode)0b111_111_111);
