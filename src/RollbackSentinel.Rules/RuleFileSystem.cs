@@ -65,6 +65,7 @@ internal static partial class RuleFileSystem
     public static byte[]? ReadRegularFile(string path, long maxBytes, out string? error)
     {
         SafeFileHandle handle;
+        long size;
         if (OperatingSystem.IsLinux())
         {
             var fd = Open(path, OReadOnlyNonBlockingCloseOnExecNoTty);
@@ -88,6 +89,8 @@ internal static partial class RuleFileSystem
                 handle.Dispose();
                 return null;
             }
+
+            size = buffer.ToStat().Size;
         }
         else
         {
@@ -102,6 +105,7 @@ internal static partial class RuleFileSystem
                 return null;
             }
 
+            size = stat.Size;
             try
             {
                 handle = File.OpenHandle(path);
@@ -117,13 +121,23 @@ internal static partial class RuleFileSystem
         {
             try
             {
-                // Read one byte more than allowed: a file that grew since it was examined is refused too.
-                var buffer = new byte[checked((int)maxBytes + 1)];
+                // Sized for the file plus one byte, growing up to one byte more than allowed: a file that grew
+                // since it was examined is read whole or refused, never read without bound.
+                var buffer = new byte[(int)Math.Min(size, maxBytes) + 1];
                 var total = 0;
                 int n;
-                while (total < buffer.Length && (n = RandomAccess.Read(handle, buffer.AsSpan(total), total)) > 0)
+                while ((n = RandomAccess.Read(handle, buffer.AsSpan(total), total)) > 0)
                 {
                     total += n;
+                    if (total == buffer.Length)
+                    {
+                        if (buffer.Length > maxBytes)
+                        {
+                            break;
+                        }
+
+                        Array.Resize(ref buffer, (int)Math.Min(buffer.Length * 2L, maxBytes + 1));
+                    }
                 }
 
                 if (total > maxBytes)
