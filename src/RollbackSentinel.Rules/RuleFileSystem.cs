@@ -34,15 +34,29 @@ internal static partial class RuleFileSystem
     private const int ENOTDIR = 20;
     private const int ELOOP = 40;
 
+    // False once the C library turned out not to have statx (an old or unusual libc): the portable path is used.
+    private static bool _native = OperatingSystem.IsLinux();
+
     /// <summary>Follows links; false with a sentence when the path (or a link's target) does not exist or cannot be examined.</summary>
     public static bool TryStat(string path, out EntryStat stat, out string? error, out bool missing)
     {
-        if (!OperatingSystem.IsLinux())
+        int rc;
+        StatxBuffer buffer;
+        try
         {
+            if (!_native)
+            {
+                return TryStatPortable(path, out stat, out error, out missing);
+            }
+
+            rc = StatX(AtFdCwd, path, 0, StatxBasicStats, out buffer);
+        }
+        catch (Exception e) when (e is DllNotFoundException or EntryPointNotFoundException)
+        {
+            _native = false;
             return TryStatPortable(path, out stat, out error, out missing);
         }
 
-        var rc = StatX(AtFdCwd, path, 0, StatxBasicStats, out var buffer);
         if (rc != 0)
         {
             var errno = Marshal.GetLastPInvokeError();
@@ -66,7 +80,7 @@ internal static partial class RuleFileSystem
     {
         SafeFileHandle handle;
         long size;
-        if (OperatingSystem.IsLinux())
+        if (_native)
         {
             var fd = Open(path, OReadOnlyNonBlockingCloseOnExecNoTty);
             if (fd < 0)

@@ -140,6 +140,26 @@ public sealed class RuleFileFailureDaemonTests
     }
 
     [Fact]
+    public async Task Start_WithFilesThatUsedToStopItStarting_BecomesReadyWithTheGoodPolicyAndStopsOnSigterm()
+    {
+        using var workspace = new SentinelWorkspace(NoPrometheus);
+        workspace.WriteRule("a.yaml", Rule("a"));
+        workspace.WriteRule("deep.yaml", new string('[', 40_000));
+        workspace.WriteRule("bomb.yaml", "a0: &a0 [x]\n" +
+            string.Concat(Enumerable.Range(1, 11).Select(i => $"a{i}: &a{i} [{string.Join(", ", Enumerable.Repeat($"*a{i - 1}", 10))}]\n")) + "? *a11\n: v\n");
+        Run("mkfifo", Path.Combine(workspace.RulesPath, "pipe.yaml"));
+
+        await using var sentinel = await SentinelProcess.StartAsync(workspace);
+        using var api = new SentinelApi(workspace.BaseAddress);
+
+        Assert.Equal(["a"], await PolicyNamesAsync(api));
+        var failed = (await api.GetJsonAsync("api/v1/rules")).EnumerateArray().Where(f => !f.GetProperty("valid").GetBoolean())
+            .Select(f => Path.GetFileName(f.GetProperty("file").GetString())).Order(StringComparer.Ordinal);
+        Assert.Equal(["bomb.yaml", "deep.yaml", "pipe.yaml"], failed);
+        Assert.Equal(0, await sentinel.TerminateAsync());
+    }
+
+    [Fact]
     public async Task Run_SettingsNestedTooDeep_ExitsTwoInsteadOfOverflowingTheStack()
     {
         using var dir = new RulesFolder();
