@@ -34,15 +34,29 @@ internal static partial class RuleFileSystem
     private const int ENOTDIR = 20;
     private const int ELOOP = 40;
 
+    // False once the C library turned out not to have statx (an old or unusual libc): the portable path is used.
+    private static bool _native = OperatingSystem.IsLinux();
+
     /// <summary>Follows links; false with a sentence when the path (or a link's target) does not exist or cannot be examined.</summary>
     public static bool TryStat(string path, out EntryStat stat, out string? error, out bool missing)
     {
-        if (!OperatingSystem.IsLinux())
+        int rc;
+        StatxBuffer buffer;
+        try
         {
+            if (!_native)
+            {
+                return TryStatPortable(path, out stat, out error, out missing);
+            }
+
+            rc = StatX(AtFdCwd, path, 0, StatxBasicStats, out buffer);
+        }
+        catch (Exception e) when (e is DllNotFoundException or EntryPointNotFoundException)
+        {
+            _native = false;
             return TryStatPortable(path, out stat, out error, out missing);
         }
 
-        var rc = StatX(AtFdCwd, path, 0, StatxBasicStats, out var buffer);
         if (rc != 0)
         {
             var errno = Marshal.GetLastPInvokeError();
@@ -65,7 +79,8 @@ internal static partial class RuleFileSystem
     public static byte[]? ReadRegularFile(string path, long maxBytes, out string? error)
     {
         SafeFileHandle handle;
-        if (OperatingSystem.IsLinux())
+        long size;
+        if (_native)
         {
             var fd = Open(path, OReadOnlyNonBlockingCloseOnExecNoTty);
             if (fd < 0)
@@ -88,6 +103,8 @@ internal static partial class RuleFileSystem
                 handle.Dispose();
                 return null;
             }
+
+            size = buffer.ToStat().Size;
         }
         else
         {
@@ -102,6 +119,7 @@ internal static partial class RuleFileSystem
                 return null;
             }
 
+            size = stat.Size;
             try
             {
                 handle = File.OpenHandle(path);
@@ -117,13 +135,23 @@ internal static partial class RuleFileSystem
         {
             try
             {
-                // Read one byte more than allowed: a file that grew since it was examined is refused too.
-                var buffer = new byte[checked((int)maxBytes + 1)];
+                // Sized for the file plus one byte, growing up to one byte more than allowed: a file that grew
+                // since it was examined is read whole or refused, never read without bound.
+                var buffer = new byte[(int)Math.Min(size, maxBytes) + 1];
                 var total = 0;
                 int n;
-                while (total < buffer.Length && (n = RandomAccess.Read(handle, buffer.AsSpan(total), total)) > 0)
+                while ((n = RandomAccess.Read(handle, buffer.AsSpan(total), total)) > 0)
                 {
                     total += n;
+                    if (total == buffer.Length)
+                    {
+                        if (buffer.Length > maxBytes)
+                        {
+                            break;
+                        }
+
+                        Array.Resize(ref buffer, (int)Math.Min(buffer.Length * 2L, maxBytes + 1));
+                    }
                 }
 
                 if (total > maxBytes)

@@ -17,10 +17,11 @@ internal sealed class YamlConfigurationSource(string path) : IConfigurationSourc
         public override void Load()
         {
             var data = new Dictionary<string, string?>(StringComparer.OrdinalIgnoreCase);
-            var stream = new YamlStream();
+            YamlStream stream;
             using (var reader = File.OpenText(path))
             {
-                stream.Load(reader);
+                // Within the rules' limits: a settings file nested 40,000 levels deep is an error, not a stack overflow.
+                stream = Rules.BoundedYaml.Load(reader);
             }
 
             if (stream.Documents.Count > 0)

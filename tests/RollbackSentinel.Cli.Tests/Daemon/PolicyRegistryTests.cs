@@ -125,7 +125,10 @@ public sealed class PolicyRegistryTests
         Assert.Empty(folderGone.Removed);
         Assert.NotNull(registry.Find("a"));
         Assert.NotNull(registry.Find("b"));
-        Assert.Equal(["rules:1:1: no such file or folder"], Assert.Single(registry.Files).Errors);
+        Assert.Equal(["rules:1:1: no such file or folder"], registry.Files.Single(f => f.File == "rules").Errors);
+
+        // The files it last read are still listed with what they run, since they keep running.
+        Assert.Equal([("a.yaml", "a"), ("b.yaml", "b"), ("rules", "")], registry.Files.Select(f => (f.File, string.Join(',', f.Policies))));
     }
 
     [Fact]
@@ -153,6 +156,35 @@ public sealed class PolicyRegistryTests
 
         var (old, updated) = Assert.Single(change.Changed);
         Assert.NotEqual(old.Schedule, updated.Schedule);
+    }
+
+    [Fact]
+    public void Apply_FolderThatCannotBeListed_KeepsEveryUnseenPolicyAndReportsTheFolder()
+    {
+        var registry = new PolicyRegistry(new ManualTimeProvider(T0));
+        registry.Apply([File("rules/a.yaml", Policy("a")), File("rules/team/b.yaml", Policy("b"))], []);
+        var runnerB = registry.Find("b")!.Runner;
+        var listing = new RuleDiagnostic("rules/team", 1, 1, string.Empty, "cannot list the folder: Access to the path 'rules/team' is denied.");
+
+        // rules/team could not be listed, so b.yaml was not seen: it is unknown, not deleted.
+        var change = registry.Apply([File("rules/a.yaml", Policy("a", max: 0.2))], [], [listing]);
+
+        Assert.Empty(change.Removed);
+        Assert.Equal("a", Assert.Single(change.Changed).New.Name);
+        Assert.Same(runnerB, registry.Find("b")!.Runner);
+        Assert.Equal(
+            [
+                ("rules/a.yaml", true, ""),
+                ("rules/team", false, "rules/team:1:1: cannot list the folder: Access to the path 'rules/team' is denied."),
+                ("rules/team/b.yaml", true, ""),
+            ],
+            registry.Files.Select(f => (f.File, f.Valid, string.Join('|', f.Errors))));
+
+        // Listed again and b.yaml really is gone: now it is removed, and the folder's error with it.
+        change = registry.Apply([File("rules/a.yaml", Policy("a", max: 0.2))], []);
+
+        Assert.Equal("b", Assert.Single(change.Removed).Name);
+        Assert.Equal(["rules/a.yaml"], registry.Files.Select(f => f.File));
     }
 }
 

@@ -89,16 +89,22 @@ internal sealed class SentinelProcess : IAsyncDisposable
     /// <param name="workspace">Its root is the working directory.</param>
     /// <param name="args">The command line after the dll.</param>
     /// <param name="environment">Extra environment variables (e.g. SENTINEL__HTTP__LISTEN).</param>
-    public static async Task<SentinelProcess> StartAsync(SentinelWorkspace workspace, IReadOnlyList<string> args, IReadOnlyDictionary<string, string> environment)
+    /// <param name="launcher">A command that runs <c>dotnet</c> (e.g. setpriv to run it as another user), or null.</param>
+    public static async Task<SentinelProcess> StartAsync(SentinelWorkspace workspace, IReadOnlyList<string> args, IReadOnlyDictionary<string, string> environment, IReadOnlyList<string>? launcher = null)
     {
         var dll = Path.Combine(AppContext.BaseDirectory, "RollbackSentinel.dll");
-        var info = new ProcessStartInfo("dotnet")
+        var info = new ProcessStartInfo(launcher is [var first, ..] ? first : "dotnet")
         {
             WorkingDirectory = workspace.Root,
             RedirectStandardOutput = true,
             RedirectStandardError = true,
             UseShellExecute = false,
         };
+        foreach (var a in launcher?.Skip(1).Append("dotnet") ?? [])
+        {
+            info.ArgumentList.Add(a);
+        }
+
         info.ArgumentList.Add(dll);
         foreach (var a in args)
         {
