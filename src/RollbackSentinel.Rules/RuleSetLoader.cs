@@ -20,7 +20,9 @@ public sealed record RuleSet(
 /// </summary>
 public static class RuleSetLoader
 {
-    public static RuleSet Load(IEnumerable<string> paths)
+    /// <param name="paths">Files and folders.</param>
+    /// <param name="secretFiles">When given, secret files named by policies are checked against it (see <see cref="SecretFileAccess"/>).</param>
+    public static RuleSet Load(IEnumerable<string> paths, SecretFileAccess? secretFiles = null)
     {
         ArgumentNullException.ThrowIfNull(paths);
         var diagnostics = new List<RuleDiagnostic>();
@@ -57,7 +59,7 @@ public static class RuleSetLoader
                 continue;
             }
 
-            results.Add(PolicyParser.Parse(file, text));
+            results.Add(PolicyParser.Parse(file, text, secretFiles));
         }
 
         return Combine(results, diagnostics);

@@ -19,13 +19,30 @@ internal static class ValidateCommand
             Arity = ArgumentArity.OneOrMore,
         };
         var prometheus = new PrometheusOptionsBinding("Also check every query's PromQL syntax against this Prometheus.", required: false);
-        var command = new Command("validate", "Check rule files: report every error with file, line, column and field.") { paths };
+        var config = new Option<FileInfo?>("--config")
+        {
+            Description = "The daemon's settings (YAML): secret files named by rules must be in its secrets.allowedDirectories " +
+                $"(without it, the default: {SecretFileAccess.DefaultDirectory}).",
+        };
+        var command = new Command("validate", "Check rule files: report every error with file, line, column and field.") { paths, config };
         prometheus.AddTo(command);
         command.SetAction(async (result, ct) =>
         {
             var output = result.InvocationConfiguration.Output;
             var error = result.InvocationConfiguration.Error;
-            var rules = RuleSetLoader.Load(result.GetRequiredValue(paths));
+            Hosting.SentinelOptions settings;
+            try
+            {
+                settings = RunCommand.Load(result.GetValue(config)?.FullName, new Dictionary<string, string?>());
+            }
+            catch (Exception e) when (e is IOException or YamlDotNet.Core.YamlException or InvalidOperationException)
+            {
+                await error.WriteLineAsync($"error: cannot read the settings: {e.Message}").ConfigureAwait(false);
+                return ExitCodes.Usage;
+            }
+
+            // The same check as the daemon's: a rule naming a file outside the allowed directories is an error here too.
+            var rules = RuleSetLoader.Load(result.GetRequiredValue(paths), Hosting.SecretFiles.SecretFileAccess(settings));
             var diagnostics = rules.Diagnostics.ToList();
 
             if (result.GetValue(prometheus.Url) is not null)

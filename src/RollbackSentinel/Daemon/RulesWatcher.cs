@@ -14,6 +14,7 @@ internal sealed partial class RulesWatcher(
     IOptions<SentinelOptions> options,
     PolicyRegistry registry,
     PolicyScheduler scheduler,
+    SecretFileAccess secretFiles,
     SentinelMetrics metrics,
     TimeProvider time,
     ILogger<RulesWatcher> logger) : BackgroundService
@@ -30,7 +31,7 @@ internal sealed partial class RulesWatcher(
         await _reloadGate.WaitAsync(cancellationToken).ConfigureAwait(false);
         try
         {
-            var rules = RuleSetLoader.Load([options.Value.Rules]);
+            var rules = RuleSetLoader.Load([options.Value.Rules], secretFiles);
             var loaderErrors = rules.Diagnostics.Where(d => !rules.Files.Any(f => f.File == d.File)).ToList();
             var change = registry.Apply(rules.Files, loaderErrors);
             if (change.Added.Count + change.Removed.Count + change.Changed.Count > 0)

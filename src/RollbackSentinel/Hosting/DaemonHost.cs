@@ -47,6 +47,8 @@ internal static class DaemonHost
         services.AddSingleton<DaemonState>();
         services.AddSingleton<PolicyRegistry>();
         services.AddSingleton<ApiToken>();
+        services.AddSingleton(options.SecretFileAccess());
+        services.AddSingleton<Core.Secrets.ISecretFileReader>(sp => sp.GetRequiredService<Rules.SecretFileAccess>());
         services.AddProblemDetails();
         services.AddSentinelTelemetry();
         services.AddSingleton<IIncidentStore>(sp => new SqliteIncidentStore(options.Storage.Path, sp.GetRequiredService<TimeProvider>()));
