@@ -840,13 +840,13 @@ public sealed class SqliteIncidentStore : IIncidentStore, IAsyncDisposable
         foreach (var row in verdicts)
         {
             insert.Parameters["$trigger"].Value = row.Trigger;
-            insert.Parameters["$labels"].Value = LabelsJson.Write(row.Labels);
+            insert.Parameters["$labels"].Value = SqliteCommands.Stored(LabelsJson.Write(row.Labels));
             insert.Parameters["$kind"].Value = row.Kind.ToString();
             insert.Parameters["$reason"].Value = row.Reason.ToString();
             insert.Parameters["$value"].Value = Real(row.Value);
             insert.Parameters["$threshold"].Value = Real(row.Threshold);
             insert.Parameters["$baseline"].Value = Real(row.Baseline);
-            insert.Parameters["$summary"].Value = row.Summary;
+            insert.Parameters["$summary"].Value = SqliteCommands.Stored(row.Summary);
             await insert.ExecuteNonQueryAsync(cancellationToken).ConfigureAwait(false);
         }
     }

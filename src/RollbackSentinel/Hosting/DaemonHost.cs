@@ -9,6 +9,7 @@ using RollbackSentinel.Prometheus;
 using RollbackSentinel.Storage;
 using RollbackSentinel.Telemetry;
 using Serilog;
+using Serilog.Formatting.Display;
 using Serilog.Formatting.Json;
 
 namespace RollbackSentinel.Hosting;
@@ -100,9 +101,10 @@ internal static class DaemonHost
             .MinimumLevel.Override("System.Net.Http", Serilog.Events.LogEventLevel.Warning)
             .MinimumLevel.Override("Quartz", Serilog.Events.LogEventLevel.Warning)
             .Enrich.FromLogContext();
-        return (format == LogFormat.Json
-                ? config.WriteTo.Console(new JsonFormatter(renderMessage: true))
-                : config.WriteTo.Console(outputTemplate: TextTemplate, formatProvider: System.Globalization.CultureInfo.InvariantCulture))
+        // Every event goes through SafeLogFormatter: known secrets redacted, and in text, control characters escaped.
+        return config.WriteTo.Console(format == LogFormat.Json
+                ? new SafeLogFormatter(new JsonFormatter(renderMessage: true), escapeControlCharacters: false)
+                : new SafeLogFormatter(new MessageTemplateTextFormatter(TextTemplate, System.Globalization.CultureInfo.InvariantCulture), escapeControlCharacters: true))
             .CreateLogger();
     }
 }
