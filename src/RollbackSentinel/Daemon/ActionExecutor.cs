@@ -131,7 +131,8 @@ internal sealed partial class ActionExecutor(
         }
 
         LogActionFailed(action.Kind, policy.Name, decision.Trigger, opened.Incident.Id, status, result.Outcome);
-        await pager.PageAsync(opened.Incident, $"{action.Kind} of {action.Target} {(status == ActionStatus.Interrupted ? "was interrupted" : "failed")}: {result.Outcome}", CancellationToken.None).ConfigureAwait(false);
+        var what = action.Kind == "rollback" ? $"rollback of {action.Target}" : $"{action.Kind} about {action.Target}";
+        await pager.PageAsync(opened.Incident, $"{what} {(status == ActionStatus.Interrupted ? "was interrupted" : "failed")}: {result.Outcome}", CancellationToken.None).ConfigureAwait(false);
     }
 
     /// <summary>

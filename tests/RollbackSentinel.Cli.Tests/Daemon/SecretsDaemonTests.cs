@@ -91,14 +91,14 @@ public sealed partial class SecretsDaemonTests : IDisposable
 
         live.Shop.ErrorShare = 0.5;
         await Eventually.WaitAsync(
-            () => Task.FromResult(sentinel.Log.Contains("Telling slack about incident", StringComparison.Ordinal) && sentinel.Log.Contains("Telling pagerduty about incident", StringComparison.Ordinal)),
+            () => Task.FromResult(Logged(sentinel, "Telling \"slack\" about incident") && Logged(sentinel, "Telling \"pagerduty\" about incident")),
             Generous,
             "both channels' failures logged" + Environment.NewLine + sentinel.Log);
         Assert.Contains(slack.Calls, c => c.Body.Length > 0 && c.Authorization == "Bearer " + botToken); // the echo really quoted it
 
         // A person pastes the routing key into a rollback's reason.
         await api.PostJsonAsync("api/v1/policies/shop/rollback", new { reason = $"pd key is {routingKey}, oops", by = "alice" });
-        await Eventually.WaitAsync(() => Task.FromResult(sentinel.Log.Contains("Manual rollback of shop", StringComparison.Ordinal)), Generous, "the manual rollback" + Environment.NewLine + sentinel.Log);
+        await Eventually.WaitAsync(() => Task.FromResult(Logged(sentinel, "Manual rollback of \"shop\"")), Generous, "the manual rollback" + Environment.NewLine + sentinel.Log);
 
         var log = sentinel.Log;
         Assert.DoesNotContain(botToken, log, StringComparison.Ordinal);
@@ -146,6 +146,12 @@ public sealed partial class SecretsDaemonTests : IDisposable
         Directory.Delete(_secrets, recursive: true);
         Directory.Delete(_operatorSecrets, recursive: true);
     }
+
+    /// <summary>Whether a JSON log line's rendered message holds the text (string properties are rendered quoted).</summary>
+    private static bool Logged(SentinelProcess sentinel, string text) =>
+        sentinel.Log.Split('\n', StringSplitOptions.RemoveEmptyEntries | StringSplitOptions.TrimEntries)
+            .Where(l => l.StartsWith('{'))
+            .Any(l => Rendered(JsonDocument.Parse(l).RootElement).Contains(text, StringComparison.Ordinal));
 
     private static string Rendered(JsonElement e) => e.TryGetProperty("RenderedMessage", out var m) ? m.GetString() ?? "" : "";
 
