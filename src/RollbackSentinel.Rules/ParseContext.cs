@@ -12,6 +12,9 @@ internal sealed class ParseContext(string file)
 
     public List<RuleDiagnostic> Diagnostics { get; } = [];
 
+    /// <summary>Which secret files policies may name; null when not checked (the library without settings).</summary>
+    public SecretFileAccess? SecretFiles { get; init; }
+
     public bool HasErrors => Diagnostics.Any(d => d.Severity == DiagnosticSeverity.Error);
 
     public void Error(Mark at, string field, string message) =>

@@ -41,13 +41,16 @@ public static partial class PolicyParser
     /// <summary>The schedule when a policy sets none.</summary>
     public static readonly TimeSpan DefaultInterval = TimeSpan.FromSeconds(30);
 
-    public static FileParseResult Parse(string file, string text)
+    /// <param name="file">The file's name, for diagnostics.</param>
+    /// <param name="text">Its text.</param>
+    /// <param name="secretFiles">When given, every secret file a policy names must be one it allows (an error at the field otherwise).</param>
+    public static FileParseResult Parse(string file, string text, SecretFileAccess? secretFiles = null)
     {
         ArgumentNullException.ThrowIfNull(file);
         ArgumentNullException.ThrowIfNull(text);
         try
         {
-            return ParseText(file, text);
+            return ParseText(file, text, secretFiles);
         }
         catch (Exception e) when (e is not OutOfMemoryException)
         {
@@ -57,9 +60,9 @@ public static partial class PolicyParser
         }
     }
 
-    private static FileParseResult ParseText(string file, string text)
+    private static FileParseResult ParseText(string file, string text, SecretFileAccess? secretFiles)
     {
-        var ctx = new ParseContext(file);
+        var ctx = new ParseContext(file) { SecretFiles = secretFiles };
         var policies = new List<Policy>();
         var queries = new List<QueryLocation>();
         if (NotText(text) is { } binary)
@@ -249,9 +252,22 @@ public static partial class PolicyParser
             channel = null;
         }
 
-        var routingKeyFile = n.String("pagerdutyRoutingKeyFile");
+        var routingKeyFile = SecretFile(n, "pagerdutyRoutingKeyFile");
         n.ReportUnknown();
         return new NotifySettings(channel, routingKeyFile);
+    }
+
+    /// <summary>A file of credentials the daemon will read: only from where the operator's settings allow.</summary>
+    private static string? SecretFile(MapReader m, string key)
+    {
+        var path = m.String(key);
+        if (path is not null && m.Context.SecretFiles?.Problem(path) is { } problem)
+        {
+            m.Context.Error(m.Node(key)!.Start, m.Field(key), problem);
+            return null;
+        }
+
+        return path;
     }
 
     [System.Text.RegularExpressions.GeneratedRegex("^[UWS][A-Z0-9]{2,}$")]
@@ -344,7 +360,7 @@ public static partial class PolicyParser
     private static WebhookTarget? ParseWebhook(MapReader w)
     {
         var url = TemplateField(w, "url", required: true);
-        var secretFile = w.String("secretFile");
+        var secretFile = SecretFile(w, "secretFile");
         var idempotencyKey = TemplateField(w, "idempotencyKey");
         var timeout = w.Duration("timeout", min: TimeSpan.FromMilliseconds(100));
         if (url is not null && url.IsConstant && !IsHttpUrl(url.Text))
@@ -362,7 +378,7 @@ public static partial class PolicyParser
         var name = TemplateField(k, "name", required: true);
         var ns = TemplateField(k, "namespace");
         var context = k.String("context");
-        var kubeconfig = k.String("kubeconfig");
+        var kubeconfig = SecretFile(k, "kubeconfig");
         var toRevision = k.Integer("toRevision", 1, int.MaxValue);
         var timeout = k.Duration("timeout", min: TimeSpan.FromSeconds(1), max: MaxRolloutWait);
         return name is null

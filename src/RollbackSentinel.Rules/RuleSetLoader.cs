@@ -38,11 +38,14 @@ public static class RuleSetLoader
         RecurseSubdirectories = false,
     };
 
-    public static RuleSet Load(IEnumerable<string> paths) => Load(paths, ListFolder);
+    /// <param name="paths">Files and folders.</param>
+    /// <param name="secretFiles">When given, secret files named by policies are checked against it (see <see cref="SecretFileAccess"/>).</param>
+    public static RuleSet Load(IEnumerable<string> paths, SecretFileAccess? secretFiles = null) => Load(paths, ListFolder, secretFiles);
 
     /// <param name="paths">Files and folders.</param>
     /// <param name="listFolder">Lists one folder's entries (full paths); throws when it cannot.</param>
-    internal static RuleSet Load(IEnumerable<string> paths, Func<string, IEnumerable<string>> listFolder)
+    /// <param name="secretFiles">When given, secret files named by policies are checked against it.</param>
+    internal static RuleSet Load(IEnumerable<string> paths, Func<string, IEnumerable<string>> listFolder, SecretFileAccess? secretFiles = null)
     {
         ArgumentNullException.ThrowIfNull(paths);
         var diagnostics = new List<RuleDiagnostic>();
@@ -83,7 +86,7 @@ public static class RuleSetLoader
                     continue;
                 }
 
-                results.Add(PolicyParser.Parse(file, text));
+                results.Add(PolicyParser.Parse(file, text, secretFiles));
             }
             catch (Exception e)
             {

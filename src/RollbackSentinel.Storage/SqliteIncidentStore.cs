@@ -290,7 +290,7 @@ public sealed class SqliteIncidentStore : IIncidentStore, IAsyncDisposable
 
     /// <inheritdoc />
     /// <exception cref="KeyNotFoundException">There is no such action.</exception>
-    public Task<bool> RecordDryRunAsync(long actionId, string plan, string outcome, DateTimeOffset at, CancellationToken cancellationToken)
+    public Task<bool> RecordDryRunAsync(long actionId, string plan, string outcome, bool wouldFail, DateTimeOffset at, CancellationToken cancellationToken)
     {
         ArgumentNullException.ThrowIfNull(plan);
         ArgumentNullException.ThrowIfNull(outcome);
@@ -311,6 +311,12 @@ public sealed class SqliteIncidentStore : IIncidentStore, IAsyncDisposable
                     ("$plan", plan),
                     ("$outcome", outcome)).ConfigureAwait(false);
                 await AddEventAsync(tx, action.IncidentId, at, IncidentEventKinds.DryRun, $"{action.Kind} {action.Target}: {outcome}", cancellationToken).ConfigureAwait(false);
+                var row = await GetIncidentRowAsync(tx, action.IncidentId, cancellationToken).ConfigureAwait(false);
+                if (wouldFail && row.Incident.Status == IncidentStatus.DryRun)
+                {
+                    await MoveAsync(tx, row.Incident, IncidentStatus.DryRunFailed, at, null, cancellationToken).ConfigureAwait(false);
+                }
+
                 return true;
             },
             cancellationToken);
@@ -730,6 +736,8 @@ public sealed class SqliteIncidentStore : IIncidentStore, IAsyncDisposable
         IncidentStatus.ActionInterrupted => "interrupted",
         IncidentStatus.Resolved => "resolved",
         IncidentStatus.Denied => "denied",
+        IncidentStatus.DryRun => "a dry-run (nothing runs)",
+        IncidentStatus.DryRunFailed => "a dry-run whose rollback could not be planned (nothing runs)",
         _ => "awaiting confirmation",
     };
 
@@ -840,13 +848,13 @@ public sealed class SqliteIncidentStore : IIncidentStore, IAsyncDisposable
         foreach (var row in verdicts)
         {
             insert.Parameters["$trigger"].Value = row.Trigger;
-            insert.Parameters["$labels"].Value = LabelsJson.Write(row.Labels);
+            insert.Parameters["$labels"].Value = SqliteCommands.Stored(LabelsJson.Write(row.Labels));
             insert.Parameters["$kind"].Value = row.Kind.ToString();
             insert.Parameters["$reason"].Value = row.Reason.ToString();
             insert.Parameters["$value"].Value = Real(row.Value);
             insert.Parameters["$threshold"].Value = Real(row.Threshold);
             insert.Parameters["$baseline"].Value = Real(row.Baseline);
-            insert.Parameters["$summary"].Value = row.Summary;
+            insert.Parameters["$summary"].Value = SqliteCommands.Stored(row.Summary);
             await insert.ExecuteNonQueryAsync(cancellationToken).ConfigureAwait(false);
         }
     }
@@ -896,7 +904,7 @@ public sealed class SqliteIncidentStore : IIncidentStore, IAsyncDisposable
             ("$labelsKey", decision.Labels.ToString()),
             ("$action", ActionKind(decision.Action)),
             ("$dryRun", decision.DryRun ? 1 : 0),
-            ("$status", (decision.DryRun ? IncidentStatus.Acted : confirm ? IncidentStatus.AwaitingConfirmation : IncidentStatus.Open).ToString()),
+            ("$status", (decision.DryRun ? IncidentStatus.DryRun : confirm ? IncidentStatus.AwaitingConfirmation : IncidentStatus.Open).ToString()),
             ("$at", at),
             ("$summary", decision.Verdict.Summary),
             ("$evidence", EvidenceJson.Write(decision)),

@@ -70,6 +70,33 @@ public sealed class WebhookRollbackActionTests : IDisposable
     }
 
     [Fact]
+    public async Task Execute_SecretFileTheReaderRefuses_FailsWithItsReasonAndSendsNothing()
+    {
+        await using var receiver = LoopbackHttpServer.Start(new CannedResponse(200, ""));
+        var adapter = new WebhookRollbackAction(
+            new HttpClient(WebhookRollbackAction.CreateHandler()), new ManualTimeProvider(T0), new WebhookRetry(3, TimeSpan.Zero), new RefusingReader());
+
+        var result = await RunAsync(adapter, Request(new Uri(receiver.BaseAddress, "rollback"), "/data/api-token"));
+
+        Assert.False(result.Succeeded);
+        Assert.Equal("refused to read the webhook secret file: '/data/api-token' is the API token", result.Outcome);
+        Assert.Empty(receiver.Requests);
+    }
+
+    [Fact]
+    public async Task Execute_WithSecretFile_RegistersTheSecretForRedaction()
+    {
+        var value = "webhook-secret-" + Guid.NewGuid().ToString("N");
+        var secret = Path.Combine(_dir, "secret");
+        await File.WriteAllTextAsync(secret, value);
+        await using var receiver = LoopbackHttpServer.Start(new CannedResponse(200, ""));
+
+        await RunAsync(Adapter(), Request(new Uri(receiver.BaseAddress, "rollback"), secret));
+
+        Assert.Equal("echo [REDACTED]", Core.Secrets.SecretRegistry.Shared.Redact("echo " + value));
+    }
+
+    [Fact]
     public async Task Execute_WithSecretFile_SignsTimestampAndBodyWithHmacSha256()
     {
         var secret = Path.Combine(_dir, "secret");
@@ -286,5 +313,11 @@ public sealed class WebhookRollbackActionTests : IDisposable
         Assert.DoesNotContain("SECRET", plan.ToJson() + result.Outcome + result.After, StringComparison.Ordinal);
         Assert.StartsWith($"webhook http://127.0.0.1:{receiver.BaseAddress.Port}/services/…#", result.Outcome, StringComparison.Ordinal);
         Assert.Equal("/services/T000/B000/XXXXSECRETXXXX", Assert.Single(receiver.Requests).PathAndQuery);
+    }
+
+    private sealed class RefusingReader : Core.Secrets.ISecretFileReader
+    {
+        public Task<string> ReadAsync(string path, CancellationToken cancellationToken) =>
+            throw new Core.Secrets.SecretFileRefusedException($"'{path}' is the API token");
     }
 }

@@ -6,6 +6,7 @@ using Polly;
 using Polly.Retry;
 using RollbackSentinel.Core.Evaluation;
 using RollbackSentinel.Core.Policies;
+using RollbackSentinel.Core.Secrets;
 
 namespace RollbackSentinel.Actions.Webhook;
 
@@ -25,7 +26,11 @@ public sealed record WebhookRetry(int MaxAttempts, TimeSpan BaseDelay)
 /// with backoff and the same key, only on a 5xx, a timeout or a connection that failed: a 4xx means the
 /// receiver refused this request and a retry would get the same answer.
 /// </summary>
-public sealed class WebhookRollbackAction(HttpClient http, TimeProvider time, WebhookRetry? retry = null) : IRollbackAction
+/// <param name="http">Its client (no redirects: <see cref="CreateHandler"/>).</param>
+/// <param name="time">For timestamps and retry delays.</param>
+/// <param name="retry">How often to try.</param>
+/// <param name="secrets">Reads <c>secretFile</c>, checking it is one a policy may name; by default any file, registered for redaction.</param>
+public sealed class WebhookRollbackAction(HttpClient http, TimeProvider time, WebhookRetry? retry = null, ISecretFileReader? secrets = null) : IRollbackAction
 {
     public static readonly TimeSpan DefaultTimeout = TimeSpan.FromSeconds(10);
 
@@ -83,7 +88,14 @@ public sealed class WebhookRollbackAction(HttpClient http, TimeProvider time, We
         {
             try
             {
-                secret = (await File.ReadAllTextAsync(secretFile, cancellationToken).ConfigureAwait(false)).Trim();
+                secret = secrets is null
+                    ? (await File.ReadAllTextAsync(secretFile, cancellationToken).ConfigureAwait(false)).Trim()
+                    : await secrets.ReadAsync(secretFile, cancellationToken).ConfigureAwait(false);
+                SecretRegistry.Shared.Register(secret);
+            }
+            catch (SecretFileRefusedException e)
+            {
+                return ActionResult.Failure($"refused to read the webhook secret file: {e.Message}");
             }
             catch (Exception e) when (e is IOException or UnauthorizedAccessException)
             {

@@ -69,9 +69,10 @@ public interface IIncidentStore
 
     /// <summary>
     /// For a dry-run (skipped) action: records what it would have done (plan and outcome) once, as a timeline
-    /// event. False if the action is not skipped or already has a plan.
+    /// event; when <paramref name="wouldFail"/> (it could not be planned), its incident becomes
+    /// <see cref="IncidentStatus.DryRunFailed"/>. False if the action is not skipped or already has a plan.
     /// </summary>
-    Task<bool> RecordDryRunAsync(long actionId, string plan, string outcome, DateTimeOffset at, CancellationToken cancellationToken);
+    Task<bool> RecordDryRunAsync(long actionId, string plan, string outcome, bool wouldFail, DateTimeOffset at, CancellationToken cancellationToken);
 
     /// <summary>
     /// On startup: every action found <see cref="ActionStatus.Started"/> becomes <see cref="ActionStatus.Interrupted"/>

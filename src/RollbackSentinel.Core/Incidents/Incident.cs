@@ -12,7 +12,7 @@ public enum IncidentStatus
     /// <summary>The action has started and not yet reported back.</summary>
     Acting,
 
-    /// <summary>The action succeeded (or, for dry-run and notify, was recorded).</summary>
+    /// <summary>The action succeeded (a notify: it was recorded and handed to the channels there are).</summary>
     Acted,
 
     /// <summary>The action ran and failed: humans must look.</summary>
@@ -29,6 +29,12 @@ public enum IncidentStatus
 
     /// <summary>A person denied the rollback: closed, and the target held back for the policy's cooldown.</summary>
     Denied,
+
+    /// <summary>Dry-run: nothing ran; the action records what would have been done (for a rollback, its plan).</summary>
+    DryRun,
+
+    /// <summary>Dry-run, and the rollback could not even be planned: a real one would have failed. Nothing ran.</summary>
+    DryRunFailed,
 }
 
 /// <summary>An incident: one firing of one trigger for one series, with the evidence that opened it.</summary>

@@ -14,6 +14,10 @@ public static class IncidentTransitions
 
         // Confirmation: approved (the held rollback becomes pending), denied, or the breach cleared first.
         (IncidentStatus.AwaitingConfirmation, IncidentStatus.Open or IncidentStatus.Denied or IncidentStatus.Resolved) => true,
+
+        // Dry-run: opened as such; its plan failing says a real rollback would fail; resolved when the trigger passes.
+        (IncidentStatus.DryRun, IncidentStatus.DryRunFailed or IncidentStatus.Resolved) => true,
+        (IncidentStatus.DryRunFailed, IncidentStatus.Resolved) => true,
         _ => false,
     };
 

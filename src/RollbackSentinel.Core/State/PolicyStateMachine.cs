@@ -178,7 +178,7 @@ public static class PolicyStateMachine
     private static Decision Fire(
         Policy policy, Trigger trigger, Verdict verdict, DateTimeOffset at, DateTimeOffset? since, ImmutableDictionary<string, DateTimeOffset>.Builder lastAction)
     {
-        var verb = policy.DryRun ? "would " + ActionVerb(trigger.Action) : ActionVerb(trigger.Action);
+        var verb = policy.DryRun ? "would " + ActionVerb(policy, trigger.Action) : ActionVerb(policy, trigger.Action);
         var held = since is { } s && at > s ? $" (breaching for {PromDuration.Format(at - s)})" : string.Empty;
 
         // Only a rollback changes the system, so only a rollback starts a cooldown: after it, neither another
@@ -227,10 +227,11 @@ public static class PolicyStateMachine
         PolicyLabels = policy.Labels,
     };
 
-    private static string ActionVerb(TriggerAction action) => action switch
+    // A page asks for confirmation of a rollback only when the policy has a confirm block; otherwise it only pages.
+    private static string ActionVerb(Policy policy, TriggerAction action) => action switch
     {
         TriggerAction.Rollback => "roll back",
-        TriggerAction.Page => "page for confirmation",
+        TriggerAction.Page => policy.Confirm is null ? "page" : "page for confirmation",
         TriggerAction.Notify => "notify",
         _ => throw new ArgumentOutOfRangeException(nameof(action), action, null),
     };

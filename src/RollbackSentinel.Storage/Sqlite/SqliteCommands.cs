@@ -1,10 +1,19 @@
 using Microsoft.Data.Sqlite;
+using RollbackSentinel.Core.Secrets;
 
 namespace RollbackSentinel.Storage.Sqlite;
 
-/// <summary>Commands bound to a transaction, with parameters given inline (null becomes SQL NULL).</summary>
+/// <summary>
+/// Commands bound to a transaction, with parameters given inline (null becomes SQL NULL). Every text parameter
+/// passes through <see cref="Stored"/>: this is the store's one boundary where known secrets are redacted, whatever
+/// the text came from (an adapter's error, a service's answer, a person's reason). Lookups go through it too, so a
+/// value compares equal to what was stored.
+/// </summary>
 internal static class SqliteCommands
 {
+    /// <summary>Text as it may be stored: known secrets replaced by <see cref="SecretRegistry.Marker"/>.</summary>
+    public static object? Stored(object? value) => value is string text ? SecretRegistry.Shared.Redact(text) : value;
+
     public static SqliteCommand Command(this SqliteTransaction transaction, string sql, params ReadOnlySpan<(string Name, object? Value)> parameters)
     {
         var command = transaction.Connection!.CreateCommand();
@@ -12,7 +21,7 @@ internal static class SqliteCommands
         command.CommandText = sql;
         foreach (var (name, value) in parameters)
         {
-            command.Parameters.AddWithValue(name, value ?? DBNull.Value);
+            command.Parameters.AddWithValue(name, Stored(value) ?? DBNull.Value);
         }
 
         return command;

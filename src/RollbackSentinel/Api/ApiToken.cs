@@ -43,6 +43,7 @@ internal sealed class ApiToken
             file.Write(Value);
         }
 
+        Core.Secrets.SecretRegistry.Shared.Register(Value);
         _expected = Encoding.UTF8.GetBytes(Value);
     }
 

@@ -25,19 +25,36 @@ internal static class ValidateCommand
             DefaultValueFactory = _ => "text",
         };
         format.AcceptOnlyFromAmong("text", "json");
+        var config = new Option<FileInfo?>("--config")
+        {
+            Description = "The daemon's settings (YAML): secret files named by rules must be in its secrets.allowedDirectories " +
+                $"(without it, the default: {SecretFileAccess.DefaultDirectory}).",
+        };
         var command = new Command(
             "validate",
             "Check rule files: report every error with file, line, column and field. " +
             "Exit codes: 0 no errors (warnings allowed), 1 errors (also: no rule file found, a path that does not exist), " +
             "2 bad command line, 3 the --prometheus server could not be used.")
-        { paths, format };
+        { paths, format, config };
         prometheus.AddTo(command);
         command.SetAction(async (result, ct) =>
         {
             var output = result.InvocationConfiguration.Output;
             var error = result.InvocationConfiguration.Error;
+            Hosting.SentinelOptions settings;
+            try
+            {
+                settings = RunCommand.Load(result.GetValue(config)?.FullName, new Dictionary<string, string?>());
+            }
+            catch (Exception e) when (e is IOException or YamlDotNet.Core.YamlException or InvalidOperationException)
+            {
+                await error.WriteLineAsync($"error: cannot read the settings: {e.Message}").ConfigureAwait(false);
+                return ExitCodes.Usage;
+            }
+
+            // The same check as the daemon's: a rule naming a file outside the allowed directories is an error here too.
             var given = result.GetRequiredValue(paths);
-            var rules = RuleSetLoader.Load(given);
+            var rules = RuleSetLoader.Load(given, Hosting.SecretFiles.SecretFileAccess(settings));
             var diagnostics = rules.Diagnostics.ToList();
             diagnostics.AddRange(FoldersWithoutRules(given, rules));
 

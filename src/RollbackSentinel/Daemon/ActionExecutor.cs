@@ -17,6 +17,8 @@ namespace RollbackSentinel.Daemon;
 internal sealed partial class ActionExecutor(
     IIncidentStore store,
     IEnumerable<IRollbackAction> adapters,
+    IEnumerable<Notifications.IIncidentChannel> channels,
+    Rules.SecretFileAccess secretFiles,
     IHumanPager pager,
     SentinelMetrics metrics,
     TimeProvider time,
@@ -43,6 +45,8 @@ internal sealed partial class ActionExecutor(
     }
 
     private readonly Dictionary<string, IRollbackAction> _adapters = adapters.ToDictionary(a => a.Kind, StringComparer.Ordinal);
+
+    private readonly IReadOnlyList<string> _channels = [.. channels.Select(c => c.Name)];
 
     public async Task ExecuteAsync(Policy policy, OpenedIncident opened, Decision decision, CancellationToken cancellationToken)
     {
@@ -72,6 +76,11 @@ internal sealed partial class ActionExecutor(
             if (!_adapters.TryGetValue(policy.Target.Kind, out adapter))
             {
                 refusal = $"no '{policy.Target.Kind}' rollback adapter is available in this build";
+            }
+            else if (SecretFileProblem(policy.Target) is { } problem)
+            {
+                // Checked when the rules were loaded; checked again now, as the file may have been swapped since.
+                refusal = $"refused: {problem}";
             }
             else
             {
@@ -122,7 +131,8 @@ internal sealed partial class ActionExecutor(
         }
 
         LogActionFailed(action.Kind, policy.Name, decision.Trigger, opened.Incident.Id, status, result.Outcome);
-        await pager.PageAsync(opened.Incident, $"{action.Kind} of {action.Target} {(status == ActionStatus.Interrupted ? "was interrupted" : "failed")}: {result.Outcome}", CancellationToken.None).ConfigureAwait(false);
+        var what = action.Kind == "rollback" ? $"rollback of {action.Target}" : $"{action.Kind} about {action.Target}";
+        await pager.PageAsync(opened.Incident, $"{what} {(status == ActionStatus.Interrupted ? "was interrupted" : "failed")}: {result.Outcome}", CancellationToken.None).ConfigureAwait(false);
     }
 
     /// <summary>
@@ -190,19 +200,50 @@ internal sealed partial class ActionExecutor(
             result = ActionResult.Failure($"dry-run: a rollback would fail: {reason}");
         }
 
-        if (await store.RecordDryRunAsync(opened.Action.Id, plan.ToJson(), result.Outcome, time.GetUtcNow(), cancellationToken).ConfigureAwait(false))
+        if (await store.RecordDryRunAsync(opened.Action.Id, plan.ToJson(), result.Outcome, wouldFail: !result.Succeeded, time.GetUtcNow(), cancellationToken).ConfigureAwait(false))
         {
-            LogDryRun(policy.Name, decision.Trigger, opened.Incident.Id, result.Outcome);
+            if (result.Succeeded)
+            {
+                LogDryRun(policy.Name, decision.Trigger, opened.Incident.Id, result.Outcome);
+            }
+            else
+            {
+                LogDryRunWouldFail(policy.Name, decision.Trigger, opened.Incident.Id, result.Outcome);
+            }
         }
     }
 
     private static ActionRequest Request(Policy policy, OpenedIncident opened, Decision decision) =>
         new(policy, opened.Incident, decision, opened.Action.IdempotencyKey);
 
-    // Paging humans through Slack, PagerDuty and Alertmanager comes with its own issue; until then the log and
-    // the incident record are the notification.
-    private static ActionResult Notified(Decision decision) =>
-        ActionResult.Changed($"{decision.Action.ToString().ToLowerInvariant()} recorded and logged; no pager is configured", null, null);
+    /// <summary>
+    /// A page or notify is delivered by the <see cref="NotificationDispatcher"/> to every configured channel (and
+    /// retried there until each has it). With no channel at all, a page reaches nobody: that is a failure (paged in
+    /// the log, event 310), not "acted"; a notify is logged only, and says so.
+    /// </summary>
+    private ActionResult Notified(Decision decision)
+    {
+        if (_channels.Count > 0)
+        {
+            var channels = string.Join(", ", _channels);
+            return ActionResult.Changed(
+                decision.Action == TriggerAction.Page ? $"page sent to {channels} (each channel is retried until it has it)" : $"notification sent to {channels}",
+                null,
+                null);
+        }
+
+        return decision.Action == TriggerAction.Page
+            ? ActionResult.Failure("nobody was paged: no paging channel is configured (notifications: slack, pagerDuty or alertmanager); only the log has it")
+            : ActionResult.Changed("logged only: no notification channel is configured (notifications: slack, pagerDuty or alertmanager)", null, null);
+    }
+
+    /// <summary>Why a secret file the target names may not be used now, or null.</summary>
+    private string? SecretFileProblem(Target target) => target switch
+    {
+        KubectlTarget { Kubeconfig: { } kubeconfig } => secretFiles.Problem(kubeconfig),
+        WebhookTarget { SecretFile: { } file } => secretFiles.Problem(file),
+        _ => null,
+    };
 
     [LoggerMessage(EventId = 300, Level = LogLevel.Warning, Message = "Action {Kind} for {Policy}/{Trigger} (incident {Incident}) done: {Outcome} (before: {Before}; after: {After})")]
     private partial void LogActed(string kind, string policy, string trigger, long incident, string outcome, string? before, string? after);
@@ -215,4 +256,7 @@ internal sealed partial class ActionExecutor(
 
     [LoggerMessage(EventId = 303, Level = LogLevel.Warning, Message = "Dry-run of {Policy}/{Trigger} (incident {Incident}): {Outcome}")]
     private partial void LogDryRun(string policy, string trigger, long incident, string outcome);
+
+    [LoggerMessage(EventId = 308, Level = LogLevel.Warning, Message = "Dry-run of {Policy}/{Trigger} (incident {Incident}) shows the rollback would fail: {Outcome}")]
+    private partial void LogDryRunWouldFail(string policy, string trigger, long incident, string outcome);
 }

@@ -43,6 +43,13 @@ internal sealed partial class NotificationDispatcher(
     {
         if (!Enabled)
         {
+            // The rules are loaded before hosted services run: say once, plainly, whose pages go nowhere.
+            var paging = registry.Entries.Where(e => e.Policy.Triggers.Any(t => t.Action == Core.Policies.TriggerAction.Page)).Select(e => e.Policy.Name).Order(StringComparer.Ordinal).ToList();
+            if (paging.Count > 0)
+            {
+                LogPagesGoNowhere(paging.Count, string.Join(", ", paging));
+            }
+
             return;
         }
 
@@ -216,4 +223,8 @@ internal sealed partial class NotificationDispatcher(
 
     [LoggerMessage(EventId = 602, Level = LogLevel.Error, Message = "A notification run failed; the next run tries again")]
     private partial void LogRunFailed(Exception exception);
+
+    [LoggerMessage(EventId = 603, Level = LogLevel.Warning,
+        Message = "No paging channel is configured (notifications: slack, pagerDuty or alertmanager), but {Count} polic(ies) page: {Policies}. Their pages reach nobody: a page is recorded as failed and logged at critical level (event 310); a question to confirm a rollback can only be seen and answered through the API or CLI")]
+    private partial void LogPagesGoNowhere(int count, string policies);
 }

@@ -14,6 +14,7 @@ internal sealed partial class RulesWatcher(
     IOptions<SentinelOptions> options,
     PolicyRegistry registry,
     PolicyScheduler scheduler,
+    SecretFileAccess secretFiles,
     SentinelMetrics metrics,
     TimeProvider time,
     ILogger<RulesWatcher> logger) : BackgroundService
@@ -37,7 +38,7 @@ internal sealed partial class RulesWatcher(
             _rulesIsFolder ??= Directory.Exists(path);
             var rules = _rulesIsFolder == true && File.Exists(path)
                 ? NoLongerAFolder(path)
-                : RuleSetLoader.Load([path]);
+                : RuleSetLoader.Load([path], secretFiles);
             var parsed = rules.Files.Select(f => f.File).ToHashSet(StringComparer.Ordinal);
             var loaderErrors = rules.Diagnostics.Where(d => !parsed.Contains(d.File) && !rules.ListingErrors.Contains(d)).ToList();
             var unlisted = rules.ListingErrors.Select(e => e.File).ToHashSet(StringComparer.Ordinal);

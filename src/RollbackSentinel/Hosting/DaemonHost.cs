@@ -9,6 +9,7 @@ using RollbackSentinel.Prometheus;
 using RollbackSentinel.Storage;
 using RollbackSentinel.Telemetry;
 using Serilog;
+using Serilog.Formatting.Display;
 using Serilog.Formatting.Json;
 
 namespace RollbackSentinel.Hosting;
@@ -48,6 +49,8 @@ internal static class DaemonHost
         services.AddSingleton<PolicyRegistry>();
         services.AddSingleton<ApiToken>();
         services.AddSentinelApi();
+        services.AddSingleton(options.SecretFileAccess());
+        services.AddSingleton<Core.Secrets.ISecretFileReader>(sp => sp.GetRequiredService<Rules.SecretFileAccess>());
         services.AddProblemDetails();
         services.AddSentinelTelemetry();
         services.AddSingleton<IIncidentStore>(sp => new SqliteIncidentStore(options.Storage.Path, sp.GetRequiredService<TimeProvider>()));
@@ -99,9 +102,10 @@ internal static class DaemonHost
             .MinimumLevel.Override("System.Net.Http", Serilog.Events.LogEventLevel.Warning)
             .MinimumLevel.Override("Quartz", Serilog.Events.LogEventLevel.Warning)
             .Enrich.FromLogContext();
-        return (format == LogFormat.Json
-                ? config.WriteTo.Console(new JsonFormatter(renderMessage: true))
-                : config.WriteTo.Console(outputTemplate: TextTemplate, formatProvider: System.Globalization.CultureInfo.InvariantCulture))
+        // Every event goes through SafeLogFormatter: known secrets redacted, and in text, control characters escaped.
+        return config.WriteTo.Console(format == LogFormat.Json
+                ? new SafeLogFormatter(new JsonFormatter(renderMessage: true), escapeControlCharacters: false)
+                : new SafeLogFormatter(new MessageTemplateTextFormatter(TextTemplate, System.Globalization.CultureInfo.InvariantCulture), escapeControlCharacters: true))
             .CreateLogger();
     }
 }

@@ -48,7 +48,9 @@ internal static class NotificationChannels
                 {
                     EventsUrl = new Uri(settings.PagerDuty.EventsUrl),
                     RoutingKey = routingKey,
-                    RoutingKeyFor = notice => sp.GetRequiredService<PolicyRegistry>().Find(notice.Incident.Policy)?.Policy.Notify.PagerDutyRoutingKeyFile is { } file ? ReadSecret(file) : null,
+                    RoutingKeyFor = notice => sp.GetRequiredService<PolicyRegistry>().Find(notice.Incident.Policy)?.Policy.Notify.PagerDutyRoutingKeyFile is { } file
+                        ? ReadPolicySecret(sp.GetRequiredService<Rules.SecretFileAccess>(), file)
+                        : null,
                 },
                 sp.GetRequiredService<TimeProvider>()));
         }
@@ -65,5 +67,9 @@ internal static class NotificationChannels
         return services;
     }
 
-    private static string ReadSecret(string file) => File.ReadAllText(file).Trim();
+    private static string ReadSecret(string file) => Rules.SecretFileAccess.ReadOperatorSecret(file);
+
+    // Checked again when read (the rule was checked at load): a file swapped for a link since is still refused.
+    private static string ReadPolicySecret(Rules.SecretFileAccess access, string file) =>
+        access.Read(file);
 }

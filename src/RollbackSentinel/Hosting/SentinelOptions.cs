@@ -1,5 +1,6 @@
 using RollbackSentinel.Core.Policies;
 using RollbackSentinel.Prometheus;
+using RollbackSentinel.Rules;
 
 namespace RollbackSentinel.Hosting;
 
@@ -21,6 +22,8 @@ public sealed class SentinelOptions
     public AdapterSettings Adapters { get; set; } = new();
 
     public NotificationSettings Notifications { get; set; } = new();
+
+    public SecretsSettings Secrets { get; set; } = new();
 
     /// <summary>How often the rules folder is rescanned, on top of file events (symlink swaps raise none).</summary>
     public string RescanInterval { get; set; } = "10s";
@@ -98,6 +101,20 @@ public sealed class SentinelOptions
         public string? Url { get; set; }
 
         public bool Enabled => Url is not null;
+    }
+
+    /// <summary>Secret files named by rules (a PagerDuty routing key file, a webhook's secretFile, a kubeconfig).</summary>
+    public sealed class SecretsSettings
+    {
+        /// <summary>
+        /// The directories rules may name secret files in (their real paths, symlinks resolved); unset or empty means
+        /// only <see cref="SecretFileAccess.DefaultDirectory"/>. The API token and the store are never allowed.
+        /// </summary>
+        public List<string>? AllowedDirectories { get; set; }
+
+        /// <summary>What applies: the configured directories, or the default one.</summary>
+        public IReadOnlyList<string> EffectiveAllowedDirectories =>
+            AllowedDirectories is { Count: > 0 } dirs ? dirs : [SecretFileAccess.DefaultDirectory];
     }
 
     /// <summary>Where the adapters find their programs, and their default waits.</summary>
@@ -210,13 +227,13 @@ public sealed class SentinelOptions
     public PrometheusOptions ToPrometheusOptions() => new()
     {
         BaseAddress = new Uri(Prometheus.Url.EndsWith('/') ? Prometheus.Url : Prometheus.Url + "/"),
-        BearerToken = Prometheus.BearerTokenFile is { } f ? File.ReadAllText(f).Trim() : null,
+        BearerToken = Prometheus.BearerTokenFile is { } f ? SecretFileAccess.ReadOperatorSecret(f) : null,
         Username = Prometheus.Username,
-        Password = Prometheus.PasswordFile is { } p ? File.ReadAllText(p).Trim() : null,
+        Password = Prometheus.PasswordFile is { } p ? SecretFileAccess.ReadOperatorSecret(p) : null,
         Timeout = PromDuration.Parse(Prometheus.Timeout),
     };
 
     /// <summary>The API token, if one is configured; null means the API refuses everything but probes and /metrics.</summary>
     public string? ResolveApiToken() =>
-        Http.ApiTokenFile is { } f ? Api.ApiToken.ReadFile(f) : string.IsNullOrWhiteSpace(Http.ApiToken) ? null : Api.ApiToken.Normalize(Http.ApiToken);
+        Http.ApiTokenFile is { } f ? SecretFileAccess.ReadOperatorSecret(f) : string.IsNullOrWhiteSpace(Http.ApiToken) ? null : Api.ApiToken.Normalize(Http.ApiToken);
 }

@@ -82,6 +82,7 @@ public sealed class DaemonTests
         Assert.StartsWith("POST incident ", recorded.GetProperty("plan").GetProperty("summary").GetString());
         Assert.Empty(live.Rollbacks);
         Assert.Contains("Dry-run of shop/errors", sentinel.Log);
+        Assert.Equal(["dryrun"], (await api.IncidentsAsync()).Select(i => i.GetProperty("state").GetString())); // nothing ran: not "acted"
     }
 
     [Fact]

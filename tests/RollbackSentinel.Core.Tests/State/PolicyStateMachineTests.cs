@@ -203,6 +203,24 @@ public sealed class PolicyStateMachineTests
     }
 
     [Fact]
+    public void Page_WithoutConfirm_SaysPageNotPageForConfirmation()
+    {
+        var (decisions, _) = Run(Policy(ErrorRate(action: TriggerAction.Page)), B);
+
+        Assert.Equal("page: Breach", Assert.Single(decisions).Message);
+    }
+
+    [Fact]
+    public void Page_WithConfirm_SaysPageForConfirmation()
+    {
+        var policy = Policy(ErrorRate(action: TriggerAction.Page)) with { Confirm = new ConfirmSettings([], TimeSpan.FromMinutes(15), OnTimeout.Hold) };
+
+        var (decisions, _) = Run(policy, B);
+
+        Assert.Equal("page for confirmation: Breach", Assert.Single(decisions).Message);
+    }
+
+    [Fact]
     public void Notify_IsNeitherSuppressedByNorStartingACooldown()
     {
         var policy = Policy(Threshold(ComparisonOperator.GreaterThan, 1, action: TriggerAction.Notify));

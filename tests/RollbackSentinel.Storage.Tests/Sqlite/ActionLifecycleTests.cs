@@ -226,8 +226,8 @@ public sealed class ActionLifecycleTests : IAsyncLifetime
         var opened = Assert.Single(await _store.CommitEvaluationAsync(Commit(T0, Act(T0, Cart, dryRun: true)), None));
         Assert.Equal(ActionStatus.Skipped, opened.Action.Status);
 
-        Assert.True(await _store.RecordDryRunAsync(opened.Action.Id, "{\"to\":2}", "dry-run: would roll back to 2", T0.AddSeconds(1), None));
-        Assert.False(await _store.RecordDryRunAsync(opened.Action.Id, "{\"to\":3}", "dry-run: would roll back to 3", T0.AddSeconds(2), None));
+        Assert.True(await _store.RecordDryRunAsync(opened.Action.Id, "{\"to\":2}", "dry-run: would roll back to 2", wouldFail: false, T0.AddSeconds(1), None));
+        Assert.False(await _store.RecordDryRunAsync(opened.Action.Id, "{\"to\":3}", "dry-run: would roll back to 3", wouldFail: false, T0.AddSeconds(2), None));
 
         var timeline = (await _store.GetIncidentAsync(opened.Incident.Id, None))!;
         var action = Assert.Single(timeline.Actions);
@@ -235,7 +235,24 @@ public sealed class ActionLifecycleTests : IAsyncLifetime
         Assert.Equal(
             new IncidentEvent(opened.Incident.Id, T0.AddSeconds(1), IncidentEventKinds.DryRun, "rollback kubectl/checkout/shop: dry-run: would roll back to 2"),
             timeline.Events[^1]);
-        Assert.Equal(IncidentStatus.Acted, timeline.Incident.Status);
+        Assert.Equal(IncidentStatus.DryRun, timeline.Incident.Status);
+    }
+
+    [Fact]
+    public async Task RecordDryRun_PlanFailed_IncidentIsDryRunFailedNotActedAndResolvesLater()
+    {
+        var opened = Assert.Single(await _store.CommitEvaluationAsync(Commit(T0, Act(T0, Cart, dryRun: true)), None));
+
+        Assert.True(await _store.RecordDryRunAsync(opened.Action.Id, "{}", "dry-run: a rollback would fail: no earlier revision", wouldFail: true, T0.AddSeconds(1), None));
+
+        var timeline = (await _store.GetIncidentAsync(opened.Incident.Id, None))!;
+        Assert.Equal(IncidentStatus.DryRunFailed, timeline.Incident.Status);
+        Assert.Equal((ActionStatus.Skipped, "dry-run: a rollback would fail: no earlier revision"), (timeline.Actions[0].Status, timeline.Actions[0].Outcome));
+        Assert.Equal(timeline.Incident, Assert.Single(await _store.ListIncidentsAsync(IncidentStatus.DryRunFailed, 10, None)));
+        Assert.Empty(await _store.ListIncidentsAsync(IncidentStatus.Acted, 10, None));
+
+        await _store.CommitEvaluationAsync(Commit(T0.AddMinutes(1), Resolved(T0.AddMinutes(1), Cart)), None);
+        Assert.Equal(IncidentStatus.Resolved, (await _store.GetIncidentAsync(opened.Incident.Id, None))!.Incident.Status);
     }
 
     [Fact]
@@ -243,7 +260,7 @@ public sealed class ActionLifecycleTests : IAsyncLifetime
     {
         var opened = await OpenAsync(Cart);
 
-        Assert.False(await _store.RecordDryRunAsync(opened.Action.Id, "{}", "dry-run", T0.AddSeconds(1), None));
+        Assert.False(await _store.RecordDryRunAsync(opened.Action.Id, "{}", "dry-run", wouldFail: false, T0.AddSeconds(1), None));
         Assert.Null(Assert.Single((await _store.GetIncidentAsync(opened.Incident.Id, None))!.Actions).Plan);
     }
 

@@ -163,14 +163,14 @@ public sealed class CommitEvaluationTests : IAsyncLifetime
     }
 
     [Fact]
-    public async Task Commit_DryRun_IncidentActedAndActionSkippedWithWhatItWouldHaveDone()
+    public async Task Commit_DryRun_IncidentDryRunAndActionSkippedWithWhatItWouldHaveDone()
     {
         var decision = Act(T0, Cart, dryRun: true);
 
         var opened = Assert.Single(await _store.CommitEvaluationAsync(Commit(T0, decision), None));
 
         Assert.True(opened.Incident.DryRun);
-        Assert.Equal(IncidentStatus.Acted, opened.Incident.Status);
+        Assert.Equal(IncidentStatus.DryRun, opened.Incident.Status);
         Assert.Equal(ActionStatus.Skipped, opened.Action.Status);
         Assert.Equal("dry run: would have rolled back kubectl/checkout/shop", opened.Action.Outcome);
         Assert.Equal(T0, opened.Action.CompletedAt);

@@ -86,6 +86,18 @@ public sealed class PagerDutyEventsApiEmulator : IAsyncDisposable
         }
     }
 
+    /// <summary>
+    /// Answers the next request 400 <c>invalid event</c> with an error that quotes the request's routing key back, as
+    /// services that echo what they were sent do: what a client logs of the answer must not carry the key.
+    /// </summary>
+    public void RejectNextEchoingRoutingKey()
+    {
+        lock (_gate)
+        {
+            _faults.Enqueue(new Fault(400, null, TimeSpan.Zero) { EchoRoutingKey = true });
+        }
+    }
+
     public ValueTask DisposeAsync() => _server.DisposeAsync();
 
     private async Task<CannedResponse> HandleAsync(RecordedRequest request, CancellationToken cancellationToken)
@@ -97,7 +109,9 @@ public sealed class PagerDutyEventsApiEmulator : IAsyncDisposable
         }
 
         var path = request.PathAndQuery.Split('?')[0];
-        var (status, answer) = fault is null ? Handle(request.Method, path, request.Header("Content-Type"), request.Body) : (fault.Status, FaultBody(fault.Status));
+        var (status, answer) = fault is null ? Handle(request.Method, path, request.Header("Content-Type"), request.Body)
+            : fault.EchoRoutingKey ? Invalid([$"Routing key {EchoedKey(request.Body)} does not match an integration"])
+            : (fault.Status, FaultBody(fault.Status));
         if (fault is { Delay: var delay } && delay > TimeSpan.Zero)
         {
             await Task.Delay(delay, cancellationToken);
@@ -273,5 +287,20 @@ public sealed class PagerDutyEventsApiEmulator : IAsyncDisposable
     private static string? Text(JsonObject o, string name) =>
         o[name] is JsonValue v && v.GetValueKind() == JsonValueKind.String && v.GetValue<string>() is { Length: > 0 } s && !string.IsNullOrWhiteSpace(s) ? s : null;
 
-    private sealed record Fault(int Status, TimeSpan? RetryAfter, TimeSpan Delay);
+    private static string EchoedKey(string body)
+    {
+        try
+        {
+            return JsonNode.Parse(body) is JsonObject e && Text(e, "routing_key") is { } key ? key : "(none)";
+        }
+        catch (JsonException)
+        {
+            return "(none)";
+        }
+    }
+
+    private sealed record Fault(int Status, TimeSpan? RetryAfter, TimeSpan Delay)
+    {
+        public bool EchoRoutingKey { get; init; }
+    }
 }

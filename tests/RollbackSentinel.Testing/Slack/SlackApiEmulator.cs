@@ -116,6 +116,13 @@ public sealed class SlackApiEmulator : IAsyncDisposable
     public void FailNext(string error, string? method = null) =>
         Enqueue(call => method is null || call.Method == method ? Error(error) : null);
 
+    /// <summary>
+    /// The next call (of <paramref name="method"/>, or any) is answered <c>{"ok":false,"error":"invalid_auth:TOKEN"}</c>,
+    /// quoting the bot token it was sent back: what a client logs of the answer must not carry the token.
+    /// </summary>
+    public void FailNextEchoingToken(string? method = null) =>
+        Enqueue(call => method is null || call.Method == method ? Error("invalid_auth:" + (call.Authorization ?? "").Replace("Bearer ", "", StringComparison.Ordinal)) : null);
+
     /// <summary>The next call is answered with this HTTP status (e.g. 503).</summary>
     public void HttpErrorNext(int status) => Enqueue(_ => new Response(status, "upstream trouble", null, "text/plain"));
 
