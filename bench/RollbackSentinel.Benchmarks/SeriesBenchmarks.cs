@@ -31,6 +31,7 @@ public class SeriesBenchmarks
                     errors: sum by (pod) (rate(http_requests_total{code=~"5.."}[1m]))
                     total: sum by (pod) (rate(http_requests_total[1m]))
                     max: 0.05
+                    minTotal: 0.5
             """) + "\n---\n" + PolicyYaml("latency", """
                   latency:
                     query: p95_canary
