@@ -32,7 +32,7 @@ internal sealed class ApiClientOptions
     {
         var baseUrl = result.GetRequiredValue(Url).TrimEnd('/');
         var token = ResolveToken(result.GetValue(TokenFile));
-        using var http = new HttpClient { Timeout = TimeSpan.FromSeconds(10) };
+        using var http = new HttpClient(new SocketsHttpHandler { AllowAutoRedirect = false }) { Timeout = TimeSpan.FromSeconds(10) }; // a 3xx is an answer, never re-sent elsewhere
         using var request = new HttpRequestMessage(method, baseUrl + path);
         if (body is not null)
         {
