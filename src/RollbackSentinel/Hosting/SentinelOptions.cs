@@ -44,7 +44,7 @@ public sealed class SentinelOptions
 
         public string Timeout { get; set; } = "10s";
 
-        /// <summary>Caps on every query's answer (docs/operations.md): past one, the query is an error verdict.</summary>
+        /// <summary>Caps on every query's answer (sentinel.example.yaml, docs/architecture.md): past one, the query is an error verdict.</summary>
         public PrometheusLimitSettings Limits { get; set; } = new();
     }
 
