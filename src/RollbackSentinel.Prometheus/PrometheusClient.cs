@@ -190,7 +190,7 @@ public sealed class PrometheusClient : IMetricsSource
         using var timeout = CancellationTokenSource.CreateLinkedTokenSource(cancellationToken);
         timeout.CancelAfter(_options.Timeout);
         int status;
-        byte[]? body;
+        ReadOnlyMemory<byte>? body;
         try
         {
             using var request = new HttpRequestMessage(HttpMethod.Post, uri) { Content = new FormUrlEncodedContent(form) };
@@ -230,7 +230,7 @@ public sealed class PrometheusClient : IMetricsSource
             throw _errors.ResponseTooLarge(query, status, _options.MaxResponseBytes);
         }
 
-        using var answer = ApiResponse.Parse(status, body);
+        using var answer = ApiResponse.Parse(status, body.Value);
         try
         {
             return read(answer);
@@ -249,7 +249,7 @@ public sealed class PrometheusClient : IMetricsSource
     /// The body, or null when it is longer than <paramref name="limit"/> bytes. Counted while streaming: at most
     /// <paramref name="limit"/> + 1 bytes are ever read, however long (or endless) the body is.
     /// </summary>
-    private static async Task<byte[]?> ReadAtMostAsync(HttpContent content, long limit, CancellationToken cancellationToken)
+    private static async Task<ReadOnlyMemory<byte>?> ReadAtMostAsync(HttpContent content, long limit, CancellationToken cancellationToken)
     {
         var stream = await content.ReadAsStreamAsync(cancellationToken).ConfigureAwait(false);
         await using (stream.ConfigureAwait(false))
@@ -262,7 +262,8 @@ public sealed class PrometheusClient : IMetricsSource
                 var read = await stream.ReadAsync(chunk.AsMemory(0, wanted), cancellationToken).ConfigureAwait(false);
                 if (read == 0)
                 {
-                    return buffer.ToArray();
+                    // The stream's own array, not a copy: a large answer is held once.
+                    return buffer.GetBuffer().AsMemory(0, (int)buffer.Length);
                 }
 
                 if (buffer.Length + read > limit)
