@@ -87,7 +87,7 @@ internal sealed class ErrorFactory
             MetricsErrorKind.InvalidResponse,
             query,
             $"Prometheus at {_server} answered more than the maxResponseBytes cap of {limit} bytes ({Size(limit)}) for query {QueryText.ForMessage(query)}; "
-            + "the rest was not read. Narrow or aggregate the query, or raise prometheus.limits.maxResponseBytes.")
+            + "the rest was not read. Narrow or aggregate the query, or raise prometheus.limits.maxResponseBytes (--prometheus-max-response-bytes).")
         {
             StatusCode = status,
         };

@@ -82,7 +82,7 @@ internal static class ResultReader
         if (result.ValueKind == JsonValueKind.Array && result.GetArrayLength() is var count && count > limits.MaxSeries)
         {
             throw new ResultLimitException(
-                $"it has {count} series, more than the maxSeries cap of {limits.MaxSeries}; aggregate the query (e.g. sum by (...)) or raise prometheus.limits.maxSeries");
+                $"it has {count} series, more than the maxSeries cap of {limits.MaxSeries}; aggregate the query (e.g. sum by (...)) or raise prometheus.limits.maxSeries (--prometheus-max-series)");
         }
     }
 
@@ -105,14 +105,14 @@ internal static class ResultReader
             if (label.Name.Length > limits.MaxLabelLength)
             {
                 throw new ResultLimitException(
-                    $"a label name of {label.Name.Length} characters (\"{label.Name[..Math.Min(20, label.Name.Length)]}...\") is longer than the maxLabelLength cap of {limits.MaxLabelLength}; raise prometheus.limits.maxLabelLength if it is meant");
+                    $"a label name of {label.Name.Length} characters (\"{label.Name[..Math.Min(20, label.Name.Length)]}...\") is longer than the maxLabelLength cap of {limits.MaxLabelLength}; raise prometheus.limits.maxLabelLength (--prometheus-max-label-length) if it is meant");
             }
 
             var value = label.Value.GetString()!;
             if (value.Length > limits.MaxLabelLength)
             {
                 throw new ResultLimitException(
-                    $"label \"{label.Name}\" has a value of {value.Length} characters, longer than the maxLabelLength cap of {limits.MaxLabelLength}; drop the label (e.g. sum by (...) without it) or raise prometheus.limits.maxLabelLength");
+                    $"label \"{label.Name}\" has a value of {value.Length} characters, longer than the maxLabelLength cap of {limits.MaxLabelLength}; drop the label (e.g. sum by (...) without it) or raise prometheus.limits.maxLabelLength (--prometheus-max-label-length)");
             }
 
             labels.Add(new(label.Name, value));

@@ -98,7 +98,7 @@ public sealed class ResponseLimitTests
         Assert.Equal(MetricsErrorKind.InvalidResponse, ex.Kind);
         Assert.Equal(
             $"Prometheus at {server.BaseAddress} returned a result past a cap for query \"up\": it has 11 series, more than the maxSeries cap of 10; "
-            + "aggregate the query (e.g. sum by (...)) or raise prometheus.limits.maxSeries.",
+            + "aggregate the query (e.g. sum by (...)) or raise prometheus.limits.maxSeries (--prometheus-max-series).",
             ex.Message);
     }
 
