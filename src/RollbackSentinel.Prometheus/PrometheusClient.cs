@@ -13,7 +13,9 @@ namespace RollbackSentinel.Prometheus;
 /// </summary>
 /// <remarks>
 /// The <see cref="HttpClient"/> is used as given; its own <see cref="HttpClient.Timeout"/> (100 s by
-/// default) still applies, so keep it at least <see cref="PrometheusOptions.Timeout"/>.
+/// default) still applies, so keep it at least <see cref="PrometheusOptions.Timeout"/>. Give it the handler
+/// of <see cref="CreateHandler"/>, which follows no redirect; an answer that still arrives through a redirect
+/// is an error, never used.
 /// </remarks>
 public sealed class PrometheusClient : IMetricsSource
 {
@@ -31,6 +33,7 @@ public sealed class PrometheusClient : IMetricsSource
     private readonly Uri _queryRangeUri;
     private readonly AuthenticationHeaderValue? _authorization;
     private readonly ErrorFactory _errors;
+    private readonly ResultLimits _limits;
     private int _requestCount;
 
     public PrometheusClient(HttpClient httpClient, PrometheusOptions options)
@@ -45,6 +48,7 @@ public sealed class PrometheusClient : IMetricsSource
 
         _http = httpClient;
         _options = options;
+        _limits = ResultLimits.From(options);
 
         // Relative resolution against "http://host/prefix" would drop "prefix"; a trailing slash keeps it.
         var root = options.BaseAddress.AbsoluteUri.EndsWith('/') ? options.BaseAddress : new Uri(options.BaseAddress.AbsoluteUri + "/");
@@ -65,6 +69,13 @@ public sealed class PrometheusClient : IMetricsSource
         _errors = new ErrorFactory(options.BaseAddress, [options.BearerToken, options.Password, basicCredential]);
     }
 
+    /// <summary>
+    /// The handler to build the client's <see cref="HttpClient"/> on: it follows no redirect, so a query is never
+    /// re-posted to another server (with its credentials or not).
+    /// </summary>
+    public static HttpMessageHandler CreateHandler() =>
+        new SocketsHttpHandler { AllowAutoRedirect = false, PooledConnectionLifetime = TimeSpan.FromMinutes(5) };
+
     /// <summary>HTTP requests sent so far, including failed ones. Safe to read from any thread.</summary>
     public int RequestCount => Volatile.Read(ref _requestCount);
 
@@ -82,7 +93,7 @@ public sealed class PrometheusClient : IMetricsSource
                 var type = ResultReader.ResultType(data);
                 return type switch
                 {
-                    "vector" or "scalar" => ResultReader.ReadInstant(data, type),
+                    "vector" or "scalar" => ResultReader.ReadInstant(data, type, _limits),
                     "matrix" => throw _errors.MalformedResult(
                         query,
                         response.StatusCode,
@@ -127,7 +138,7 @@ public sealed class PrometheusClient : IMetricsSource
                     var data = SuccessData(query, response);
                     var type = ResultReader.ResultType(data);
                     return type == "matrix"
-                        ? ResultReader.ReadMatrix(data)
+                        ? ResultReader.ReadMatrix(data, _limits)
                         : throw _errors.MalformedResult(query, response.StatusCode, $"a range query returned a {type} instead of a matrix");
                 },
                 cancellationToken).ConfigureAwait(false));
@@ -179,7 +190,7 @@ public sealed class PrometheusClient : IMetricsSource
         using var timeout = CancellationTokenSource.CreateLinkedTokenSource(cancellationToken);
         timeout.CancelAfter(_options.Timeout);
         int status;
-        byte[] body;
+        ReadOnlyMemory<byte>? body;
         try
         {
             using var request = new HttpRequestMessage(HttpMethod.Post, uri) { Content = new FormUrlEncodedContent(form) };
@@ -187,7 +198,20 @@ public sealed class PrometheusClient : IMetricsSource
             Interlocked.Increment(ref _requestCount);
             using var response = await _http.SendAsync(request, HttpCompletionOption.ResponseHeadersRead, timeout.Token).ConfigureAwait(false);
             status = (int)response.StatusCode;
-            body = await response.Content.ReadAsByteArrayAsync(timeout.Token).ConfigureAwait(false);
+            if (status is >= 300 and < 400 && response.Headers.Location is { } location)
+            {
+                throw _errors.Redirected(query, status, location, followed: false);
+            }
+
+            if (response.RequestMessage?.RequestUri is { } answered && answered != uri)
+            {
+                // The HttpClient's handler followed a redirect (a caller's own HttpClient): not the server we were told.
+                throw _errors.Redirected(query, status, answered, followed: true);
+            }
+
+            body = response.Content.Headers.ContentLength > _options.MaxResponseBytes
+                ? null
+                : await ReadAtMostAsync(response.Content, _options.MaxResponseBytes, timeout.Token).ConfigureAwait(false);
         }
         catch (OperationCanceledException ex) when (!cancellationToken.IsCancellationRequested)
         {
@@ -201,7 +225,12 @@ public sealed class PrometheusClient : IMetricsSource
             throw timeout.IsCancellationRequested ? _errors.Timeout(query, _options.Timeout, ex) : _errors.Transport(query, ex);
         }
 
-        using var answer = ApiResponse.Parse(status, body);
+        if (body is null)
+        {
+            throw _errors.ResponseTooLarge(query, status, _options.MaxResponseBytes);
+        }
+
+        using var answer = ApiResponse.Parse(status, body.Value);
         try
         {
             return read(answer);
@@ -209,6 +238,41 @@ public sealed class PrometheusClient : IMetricsSource
         catch (FormatException ex)
         {
             throw _errors.MalformedResult(query, status, ex.Message, ex);
+        }
+        catch (ResultLimitException ex)
+        {
+            throw _errors.LimitExceeded(query, status, ex.Message);
+        }
+    }
+
+    /// <summary>
+    /// The body, or null when it is longer than <paramref name="limit"/> bytes. Counted while streaming: at most
+    /// <paramref name="limit"/> + 1 bytes are ever read, however long (or endless) the body is.
+    /// </summary>
+    private static async Task<ReadOnlyMemory<byte>?> ReadAtMostAsync(HttpContent content, long limit, CancellationToken cancellationToken)
+    {
+        var stream = await content.ReadAsStreamAsync(cancellationToken).ConfigureAwait(false);
+        await using (stream.ConfigureAwait(false))
+        {
+            using var buffer = new MemoryStream();
+            var chunk = new byte[81_920];
+            while (true)
+            {
+                var wanted = (int)Math.Min(chunk.Length, limit + 1 - buffer.Length);
+                var read = await stream.ReadAsync(chunk.AsMemory(0, wanted), cancellationToken).ConfigureAwait(false);
+                if (read == 0)
+                {
+                    // The stream's own array, not a copy: a large answer is held once.
+                    return buffer.GetBuffer().AsMemory(0, (int)buffer.Length);
+                }
+
+                if (buffer.Length + read > limit)
+                {
+                    return null;
+                }
+
+                buffer.Write(chunk, 0, read);
+            }
         }
     }
 }

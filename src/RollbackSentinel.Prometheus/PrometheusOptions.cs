@@ -14,6 +14,18 @@ public sealed record PrometheusOptions
     /// <summary>Longest accepted per-request timeout; a guard that waits longer is no longer guarding.</summary>
     public static readonly TimeSpan MaxTimeout = TimeSpan.FromHours(1);
 
+    /// <summary>Largest response read, in bytes: 64 MiB, about 300,000 series of an instant vector with a few labels.</summary>
+    public const long DefaultMaxResponseBytes = 64L * 1024 * 1024;
+
+    /// <summary>The largest <see cref="MaxResponseBytes"/> accepted: one answer is held in memory whole.</summary>
+    public const long MaxMaxResponseBytes = 1024L * 1024 * 1024;
+
+    /// <summary>Most series one query may return: far more than a guard decides on, few enough to evaluate and store each time.</summary>
+    public const int DefaultMaxSeries = 10_000;
+
+    /// <summary>Longest label name or value: identifiers (deployment, pod, route, code) are far shorter.</summary>
+    public const int DefaultMaxLabelLength = 1_024;
+
     /// <summary>
     /// The Prometheus root. A path prefix is kept (<c>http://host/prometheus/</c> queries
     /// <c>http://host/prometheus/api/v1/query</c>), with or without a trailing slash.
@@ -31,6 +43,18 @@ public sealed record PrometheusOptions
 
     /// <summary>Timeout of one HTTP request, linked to the caller's cancellation token.</summary>
     public TimeSpan Timeout { get; init; } = DefaultTimeout;
+
+    /// <summary>
+    /// A response longer than this many bytes is not read further (the count is kept while streaming, so an
+    /// endless body costs at most this much memory): the query fails with an error saying so.
+    /// </summary>
+    public long MaxResponseBytes { get; init; } = DefaultMaxResponseBytes;
+
+    /// <summary>A result with more series than this fails the query instead of being evaluated.</summary>
+    public int MaxSeries { get; init; } = DefaultMaxSeries;
+
+    /// <summary>A label name or value longer than this (in characters) fails the query: it would be logged and stored with every verdict.</summary>
+    public int MaxLabelLength { get; init; } = DefaultMaxLabelLength;
 
     /// <summary>Every problem with these options, empty when they are usable.</summary>
     public IReadOnlyList<string> Validate()
@@ -55,6 +79,21 @@ public sealed record PrometheusOptions
             errors.Add($"Timeout must be greater than zero and at most {MaxTimeout}; got {Timeout}.");
         }
 
+        if (MaxResponseBytes < 1 || MaxResponseBytes > MaxMaxResponseBytes)
+        {
+            errors.Add($"MaxResponseBytes must be between 1 and {MaxMaxResponseBytes} (1 GiB); got {MaxResponseBytes}.");
+        }
+
+        if (MaxSeries < 1)
+        {
+            errors.Add($"MaxSeries must be at least 1; got {MaxSeries}.");
+        }
+
+        if (MaxLabelLength < 1)
+        {
+            errors.Add($"MaxLabelLength must be at least 1; got {MaxLabelLength}.");
+        }
+
         if (!string.IsNullOrEmpty(BearerToken) && !string.IsNullOrEmpty(Username))
         {
             errors.Add("Set either BearerToken or Username/Password, not both.");
@@ -75,7 +114,10 @@ public sealed record PrometheusOptions
             .Append(", BearerToken = ").Append(BearerToken is null ? "null" : "***")
             .Append(", Username = ").Append(Username ?? "null")
             .Append(", Password = ").Append(Password is null ? "null" : "***")
-            .Append(", Timeout = ").Append(Timeout);
+            .Append(", Timeout = ").Append(Timeout)
+            .Append(", MaxResponseBytes = ").Append(MaxResponseBytes)
+            .Append(", MaxSeries = ").Append(MaxSeries)
+            .Append(", MaxLabelLength = ").Append(MaxLabelLength);
         return true;
     }
 }

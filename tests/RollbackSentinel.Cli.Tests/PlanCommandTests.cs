@@ -22,7 +22,7 @@ public sealed class PlanCommandTests
         Assert.True(run.ExitCode == 0, run.Error);
         Assert.Equal(
             [
-                $"policy storefront ({Path.Combine(rules.Path, "storefront.yaml")}): haproxy",
+                $"policy storefront ({Path.Combine(rules.Path, "storefront.yaml")}): haproxy/{haproxy.RuntimeApi!.ToString().TrimEnd('/')}/shop",
                 "plan:   switch backend shop to blue=100 green=0",
                 "now:    backend shop: blue weight 0 ready, green weight 100 ready",
                 "after:  backend shop: blue weight 100 ready, green weight 0 ready",

@@ -104,10 +104,11 @@ public static class TriggerEvaluator
             ];
         }
 
+        var index = new EvidenceIndex(outcomes);
         var result = new List<Verdict>(totals.Count);
         foreach (var t in totals)
         {
-            var evidence = Evidence(outcomes, t.Labels);
+            var evidence = index.For(t.Labels);
             if (NonFinite(t.Value, "total") is { } bad)
             {
                 result.Add(Inconclusive(t.Labels, bad.Reason, bad.Text, c.Max, evidence));
@@ -165,10 +166,11 @@ public static class TriggerEvaluator
         var baselineOutcome = outcomes[QuerySpec.BaselineRole];
         var baselines = baselineOutcome.Samples is { } bs ? ByLabels(bs) : [];
 
+        var index = new EvidenceIndex(outcomes);
         var result = new List<Verdict>(values.Count);
         foreach (var s in values)
         {
-            var evidence = Evidence(outcomes, s.Labels);
+            var evidence = index.For(s.Labels);
             if (NonFinite(s.Value, "value") is { } bad)
             {
                 result.Add(Inconclusive(s.Labels, bad.Reason, bad.Text, null, evidence));
@@ -240,9 +242,10 @@ public static class TriggerEvaluator
             return [Inconclusive(LabelSet.Empty, VerdictReason.NoData, "query returned no series", threshold, Evidence(outcomes, LabelSet.Empty))];
         }
 
+        var index = new EvidenceIndex(outcomes);
         return values.Select(s =>
         {
-            var evidence = Evidence(outcomes, s.Labels);
+            var evidence = index.For(s.Labels);
             if (NonFinite(s.Value, "value") is { } bad)
             {
                 return Inconclusive(s.Labels, bad.Reason, bad.Text, threshold, evidence);
@@ -307,25 +310,59 @@ public static class TriggerEvaluator
     }
 
     private static QueryEvidence[] Evidence(IReadOnlyDictionary<string, QueryOutcome> outcomes, LabelSet labels) =>
-        outcomes.Values.Select(o =>
-        {
-            double? value = null;
-            string? note = o.Unavailable;
-            if (o.Samples is { } samples)
-            {
-                var own = samples.Where(s => s.Labels.Equals(labels)).Select(s => (double?)s.Value).FirstOrDefault();
+        new EvidenceIndex(outcomes).For(labels);
 
-                // Only a baseline stands in for every series when it is the only one; elsewhere a value is shown
-                // only for the series the verdict is about, so evidence never disagrees with the decision.
-                var shared = o.Spec.Role == QuerySpec.BaselineRole && samples.Count == 1 ? samples[0].Value : (double?)null;
-                value = own ?? shared;
-                note = samples.Count == 0 ? "no series"
-                    : value is null ? $"{samples.Count} series, none with labels {labels}"
-                    : null;
+    /// <summary>
+    /// Each query's samples indexed by label set once per evaluation, so the evidence of one verdict is a lookup
+    /// per query rather than a scan of every sample: evaluation stays linear in the number of series.
+    /// </summary>
+    private sealed class EvidenceIndex
+    {
+        private readonly (QueryOutcome Outcome, Dictionary<LabelSet, double>? Values)[] _outcomes;
+
+        public EvidenceIndex(IReadOnlyDictionary<string, QueryOutcome> outcomes)
+        {
+            _outcomes = outcomes.Values.Select(o => (o, o.Samples is { } samples ? FirstByLabels(samples) : null)).ToArray();
+        }
+
+        public QueryEvidence[] For(LabelSet labels)
+        {
+            var evidence = new QueryEvidence[_outcomes.Length];
+            for (var i = 0; i < _outcomes.Length; i++)
+            {
+                var (o, values) = _outcomes[i];
+                double? value = null;
+                string? note = o.Unavailable;
+                if (o.Samples is { } samples)
+                {
+                    double? own = values!.TryGetValue(labels, out var v) ? v : null;
+
+                    // Only a baseline stands in for every series when it is the only one; elsewhere a value is shown
+                    // only for the series the verdict is about, so evidence never disagrees with the decision.
+                    var shared = o.Spec.Role == QuerySpec.BaselineRole && samples.Count == 1 ? samples[0].Value : (double?)null;
+                    value = own ?? shared;
+                    note = samples.Count == 0 ? "no series"
+                        : value is null ? $"{samples.Count} series, none with labels {labels}"
+                        : null;
+                }
+
+                evidence[i] = new QueryEvidence(o.Spec.Role, o.Spec.Expression, o.ResolvedAt, value, note);
             }
 
-            return new QueryEvidence(o.Spec.Role, o.Spec.Expression, o.ResolvedAt, value, note);
-        }).ToArray();
+            return evidence;
+        }
+
+        private static Dictionary<LabelSet, double> FirstByLabels(IReadOnlyList<Sample> samples)
+        {
+            var map = new Dictionary<LabelSet, double>(samples.Count);
+            foreach (var s in samples)
+            {
+                map.TryAdd(s.Labels, s.Value);
+            }
+
+            return map;
+        }
+    }
 
     /// <summary>Formats a number for evidence: shortest round-trip form, Prometheus' spelling of NaN and infinities.</summary>
     public static string Num(double value) =>

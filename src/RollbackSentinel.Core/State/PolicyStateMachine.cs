@@ -187,7 +187,7 @@ public static class PolicyStateMachine
         // belongs to what is rolled back: the target as rendered for this series.
         if (trigger.Action != TriggerAction.Notify)
         {
-            var target = TargetIdentity.For(policy.Target, verdict.Labels);
+            var target = TargetIdentity.For(policy, verdict.Labels);
             if (lastAction.TryGetValue(target, out var last) && at < SaturatingAdd(last, policy.Cooldown))
             {
                 var until = SaturatingAdd(last, policy.Cooldown);

@@ -204,8 +204,8 @@ public sealed class SlackClient
                 return Attempt.Fail($"Slack {method} answered HTTP {status}{hint}");
             }
 
-            var text = await response.Content.ReadAsStringAsync(deadline.Token).ConfigureAwait(false);
-            return Read(method, text);
+            var text = await ReadAtMostAsync(response.Content, MaxAnswerBytes, deadline.Token).ConfigureAwait(false);
+            return text is null ? Attempt.Fail($"Slack {method} answered more than {MaxAnswerBytes} bytes; the rest was not read") : Read(method, text);
         }
         catch (OperationCanceledException) when (!cancellationToken.IsCancellationRequested)
         {
@@ -278,6 +278,31 @@ public sealed class SlackClient
 
         var kept = new string([.. text.Where(c => char.IsAsciiLetterOrDigit(c) || c is '_' or '.' or ':' or ',' or '-').Take(100)]);
         return kept.Length == 0 ? null : kept;
+    }
+
+    /// <summary>Most of a Slack answer read: its answers are a few KB; an endless one must not fill the daemon's memory.</summary>
+    private const int MaxAnswerBytes = 4 * 1024 * 1024;
+
+    /// <summary>The body as text, or null past <paramref name="limit"/> bytes (counted while reading).</summary>
+    private static async Task<string?> ReadAtMostAsync(HttpContent content, int limit, CancellationToken cancellationToken)
+    {
+        var stream = await content.ReadAsStreamAsync(cancellationToken).ConfigureAwait(false);
+        await using (stream.ConfigureAwait(false))
+        {
+            using var buffer = new MemoryStream();
+            var chunk = new byte[16 * 1024];
+            int read;
+            while ((read = await stream.ReadAsync(chunk.AsMemory(0, (int)Math.Min(chunk.Length, limit + 1 - buffer.Length)), cancellationToken).ConfigureAwait(false)) > 0)
+            {
+                buffer.Write(chunk, 0, read);
+                if (buffer.Length > limit)
+                {
+                    return null;
+                }
+            }
+
+            return Encoding.UTF8.GetString(buffer.GetBuffer(), 0, (int)buffer.Length);
+        }
     }
 
     private static string? String(JsonElement root, string name) =>

@@ -54,7 +54,7 @@ internal sealed class ApiResponse : IDisposable
             ? data
             : throw new FormatException("the success response has no \"data\" object");
 
-    public static ApiResponse Parse(int statusCode, byte[] body)
+    public static ApiResponse Parse(int statusCode, ReadOnlyMemory<byte> body)
     {
         var prefix = Prefix(body);
         JsonDocument? document = null;
@@ -88,9 +88,9 @@ internal sealed class ApiResponse : IDisposable
     private static string? TryGetString(JsonElement root, string name) =>
         root.TryGetProperty(name, out var value) && value.ValueKind == JsonValueKind.String ? value.GetString() : null;
 
-    private static string Prefix(byte[] body)
+    private static string Prefix(ReadOnlyMemory<byte> body)
     {
-        var text = Encoding.UTF8.GetString(body, 0, Math.Min(body.Length, BodyPrefixLength * 4));
+        var text = Encoding.UTF8.GetString(body.Span[..Math.Min(body.Length, BodyPrefixLength * 4)]);
         var sb = new StringBuilder(BodyPrefixLength + 3);
         var pendingSpace = false;
         foreach (var c in text.Trim())

@@ -82,6 +82,44 @@ internal sealed class ErrorFactory
             StatusCode = status,
         };
 
+    public MetricsQueryException ResponseTooLarge(string query, int status, long limit) =>
+        new(
+            MetricsErrorKind.InvalidResponse,
+            query,
+            $"Prometheus at {_server} answered more than the maxResponseBytes cap of {limit} bytes ({Size(limit)}) for query {QueryText.ForMessage(query)}; "
+            + "the rest was not read. Narrow or aggregate the query, or raise prometheus.limits.maxResponseBytes (--prometheus-max-response-bytes).")
+        {
+            StatusCode = status,
+        };
+
+    public MetricsQueryException LimitExceeded(string query, int status, string detail) =>
+        new(
+            MetricsErrorKind.InvalidResponse,
+            query,
+            $"Prometheus at {_server} returned a result past a cap for query {QueryText.ForMessage(query)}: {Mask(detail)}.")
+        {
+            StatusCode = status,
+        };
+
+    /// <summary>
+    /// Prometheus answered with a redirect, or the HTTP handler followed one: the answer of another server (or of
+    /// none) is never used, and a query is not re-posted to an address nobody configured.
+    /// </summary>
+    public MetricsQueryException Redirected(string query, int status, Uri? location, bool followed)
+    {
+        var where = location is null ? "no Location"
+            : location.IsAbsoluteUri ? $"{location.Scheme}://{location.Authority}{location.AbsolutePath}"
+            : location.OriginalString.Split('?', '#')[0];
+        var what = followed ? $"redirected the query to {Mask(where)}" : $"answered HTTP {status} redirecting to {Mask(where)}";
+        return new MetricsQueryException(
+            MetricsErrorKind.InvalidResponse,
+            query,
+            $"Prometheus at {_server} {what} for query {QueryText.ForMessage(query)}; redirects are not followed: set the Prometheus URL to the address that answers.")
+        {
+            StatusCode = status,
+        };
+    }
+
     public MetricsQueryException Timeout(string query, TimeSpan timeout, Exception inner) =>
         new(
             MetricsErrorKind.Timeout,
@@ -102,6 +140,11 @@ internal sealed class ErrorFactory
             StatusCode = inner.StatusCode is { } code ? (int)code : null,
         };
     }
+
+    private static string Size(long bytes) =>
+        bytes >= 1024 * 1024 && bytes % (1024 * 1024) == 0 ? $"{bytes / (1024 * 1024)} MiB"
+        : bytes >= 1024 && bytes % 1024 == 0 ? $"{bytes / 1024} KiB"
+        : $"{bytes} B";
 
     private string Mask(string text)
     {

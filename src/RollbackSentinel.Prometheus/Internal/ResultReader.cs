@@ -7,6 +7,15 @@ namespace RollbackSentinel.Prometheus.Internal;
 /// <summary>One series of a matrix result; <see cref="Identity"/> includes <c>__name__</c>, which <see cref="LabelSet"/> drops.</summary>
 internal sealed record ParsedSeries(string Identity, LabelSet Labels, List<Point> Points);
 
+/// <summary>The per-query caps on a result's shape (<see cref="PrometheusOptions"/>).</summary>
+internal sealed record ResultLimits(int MaxSeries, int MaxLabelLength)
+{
+    public static ResultLimits From(PrometheusOptions options) => new(options.MaxSeries, options.MaxLabelLength);
+}
+
+/// <summary>A well-formed result past one of <see cref="ResultLimits"/>; the message names the cap and its value.</summary>
+internal sealed class ResultLimitException(string message) : Exception(message);
+
 /// <summary>
 /// Reads the <c>data</c> of a success response. Malformed content throws <see cref="FormatException"/>
 /// with a short description; the client turns it into an invalid-response error.
@@ -19,16 +28,17 @@ internal static class ResultReader
             : throw new FormatException("the response has no \"resultType\"");
 
     /// <summary>An instant query's result: a vector, or a scalar as one unlabelled sample.</summary>
-    public static IReadOnlyList<Sample> ReadInstant(JsonElement data, string resultType)
+    public static IReadOnlyList<Sample> ReadInstant(JsonElement data, string resultType, ResultLimits limits)
     {
         var result = Result(data);
         switch (resultType)
         {
             case "vector":
+                CheckSeriesCount(result, limits);
                 var samples = new List<Sample>(result.ValueKind == JsonValueKind.Array ? result.GetArrayLength() : 0);
                 foreach (var item in Array(result, "vector result"))
                 {
-                    var (_, labels) = ReadMetric(item);
+                    var (_, labels) = ReadMetric(item, limits);
                     var (_, value) = ReadPoint(Property(item, "value"));
                     samples.Add(new Sample(labels, value));
                 }
@@ -41,13 +51,14 @@ internal static class ResultReader
         }
     }
 
-    public static List<ParsedSeries> ReadMatrix(JsonElement data)
+    public static List<ParsedSeries> ReadMatrix(JsonElement data, ResultLimits limits)
     {
         var result = Result(data);
+        CheckSeriesCount(result, limits);
         var series = new List<ParsedSeries>();
         foreach (var item in Array(result, "matrix result"))
         {
-            var (identity, labels) = ReadMetric(item);
+            var (identity, labels) = ReadMetric(item, limits);
             var values = Array(Property(item, "values"), "series values");
             var points = new List<Point>(values.Count);
             foreach (var value in values)
@@ -65,7 +76,17 @@ internal static class ResultReader
     private static JsonElement Result(JsonElement data) =>
         data.TryGetProperty("result", out var result) ? result : throw new FormatException("the response has no \"result\"");
 
-    private static (string Identity, LabelSet Labels) ReadMetric(JsonElement item)
+    /// <summary>Checked before any series is read, so a huge result is refused without building it.</summary>
+    private static void CheckSeriesCount(JsonElement result, ResultLimits limits)
+    {
+        if (result.ValueKind == JsonValueKind.Array && result.GetArrayLength() is var count && count > limits.MaxSeries)
+        {
+            throw new ResultLimitException(
+                $"it has {count} series, more than the maxSeries cap of {limits.MaxSeries}; aggregate the query (e.g. sum by (...)) or raise prometheus.limits.maxSeries (--prometheus-max-series)");
+        }
+    }
+
+    private static (string Identity, LabelSet Labels) ReadMetric(JsonElement item, ResultLimits limits)
     {
         var metric = Property(item, "metric");
         if (metric.ValueKind != JsonValueKind.Object)
@@ -81,7 +102,20 @@ internal static class ResultReader
                 throw new FormatException($"label \"{label.Name}\" is not a string");
             }
 
-            labels.Add(new(label.Name, label.Value.GetString()!));
+            if (label.Name.Length > limits.MaxLabelLength)
+            {
+                throw new ResultLimitException(
+                    $"a label name of {label.Name.Length} characters (\"{label.Name[..Math.Min(20, label.Name.Length)]}...\") is longer than the maxLabelLength cap of {limits.MaxLabelLength}; raise prometheus.limits.maxLabelLength (--prometheus-max-label-length) if it is meant");
+            }
+
+            var value = label.Value.GetString()!;
+            if (value.Length > limits.MaxLabelLength)
+            {
+                throw new ResultLimitException(
+                    $"label \"{label.Name}\" has a value of {value.Length} characters, longer than the maxLabelLength cap of {limits.MaxLabelLength}; drop the label (e.g. sum by (...) without it) or raise prometheus.limits.maxLabelLength (--prometheus-max-label-length)");
+            }
+
+            labels.Add(new(label.Name, value));
         }
 
         labels.Sort((a, b) => string.CompareOrdinal(a.Key, b.Key));

@@ -74,7 +74,7 @@ internal sealed class ApiClientOptions
 
         var (baseUrl, token) = target.Value;
         var url = baseUrl.TrimEnd('/') + path;
-        using var http = new HttpClient { Timeout = TimeSpan.FromSeconds(10) };
+        using var http = new HttpClient(new SocketsHttpHandler { AllowAutoRedirect = false }) { Timeout = TimeSpan.FromSeconds(10) }; // a 3xx is an answer, never re-sent elsewhere
         using var request = new HttpRequestMessage(method, url);
         if (body is not null)
         {

@@ -76,7 +76,7 @@ internal static class BacktestCommand
                 return ExitCodes.InvalidRules;
             }
 
-            using var http = new HttpClient();
+            using var http = new HttpClient(PrometheusClient.CreateHandler());
             var client = new PrometheusClient(http, options);
             var backtester = new Backtester(client, CronOccurrences.Between);
             foreach (var policy in rules.Policies)

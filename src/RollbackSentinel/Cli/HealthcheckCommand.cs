@@ -19,7 +19,7 @@ internal static class HealthcheckCommand
         command.SetAction(async (result, ct) =>
         {
             var target = result.GetValue(url) ?? DefaultUrl(Environment.GetEnvironmentVariable(RunCommand.EnvironmentPrefix + "HTTP__LISTEN"));
-            using var http = new HttpClient { Timeout = TimeSpan.FromSeconds(Math.Max(0.1, result.GetValue(timeout))) };
+            using var http = new HttpClient(new SocketsHttpHandler { AllowAutoRedirect = false }) { Timeout = TimeSpan.FromSeconds(Math.Max(0.1, result.GetValue(timeout))) };
             try
             {
                 using var response = await http.GetAsync(new Uri(target), ct).ConfigureAwait(false);

@@ -87,7 +87,7 @@ internal static class PlanCommand
             var adapter = provider.GetServices<IRollbackAction>().Single(a => a.Kind == chosen.Target.Kind);
 
             var request = Request(chosen, LabelSet.Of([.. pairs]), TimeProvider.System.GetUtcNow());
-            await output.WriteLineAsync($"policy {chosen.Name}{(chosen.Source is { } s ? $" ({s.File})" : "")}: {TargetIdentity.For(chosen.Target, request.Incident.Labels)}").ConfigureAwait(false);
+            await output.WriteLineAsync($"policy {chosen.Name}{(chosen.Source is { } s ? $" ({s.File})" : "")}: {TargetIdentity.For(chosen, request.Incident.Labels)}").ConfigureAwait(false);
             ActionResult dryRun;
             ActionPlan plan;
             try

@@ -18,6 +18,21 @@ internal sealed class PrometheusOptionsBinding
         Description = "Timeout of each Prometheus request (default 30s).",
     };
 
+    public Option<long?> MaxResponseBytes { get; } = new("--prometheus-max-response-bytes")
+    {
+        Description = $"Largest Prometheus answer read, in bytes (default {PrometheusOptions.DefaultMaxResponseBytes}, 64 MiB).",
+    };
+
+    public Option<int?> MaxSeries { get; } = new("--prometheus-max-series")
+    {
+        Description = $"Most series one query may return (default {PrometheusOptions.DefaultMaxSeries}).",
+    };
+
+    public Option<int?> MaxLabelLength { get; } = new("--prometheus-max-label-length")
+    {
+        Description = $"Longest label name or value in a result (default {PrometheusOptions.DefaultMaxLabelLength}).",
+    };
+
     public PrometheusOptionsBinding(string description, bool required)
     {
         Url = new Option<string?>("--prometheus") { Description = description, Required = required };
@@ -28,6 +43,9 @@ internal sealed class PrometheusOptionsBinding
         command.Options.Add(Url);
         command.Options.Add(BearerTokenFile);
         command.Options.Add(Timeout);
+        command.Options.Add(MaxResponseBytes);
+        command.Options.Add(MaxSeries);
+        command.Options.Add(MaxLabelLength);
     }
 
     /// <summary>Builds the options, or explains what is wrong with them.</summary>
@@ -46,6 +64,12 @@ internal sealed class PrometheusOptionsBinding
         }
 
         var options = new PrometheusOptions { BaseAddress = url };
+        options = options with
+        {
+            MaxResponseBytes = result.GetValue(MaxResponseBytes) ?? options.MaxResponseBytes,
+            MaxSeries = result.GetValue(MaxSeries) ?? options.MaxSeries,
+            MaxLabelLength = result.GetValue(MaxLabelLength) ?? options.MaxLabelLength,
+        };
         if (result.GetValue(Timeout) is { } timeoutText)
         {
             if (!Core.Policies.PromDuration.TryParse(timeoutText, out var timeout, out var why) || timeout <= TimeSpan.Zero)

@@ -120,7 +120,7 @@ internal static class ValidateCommand
 
     private static async Task<List<RuleDiagnostic>> CheckQueriesAsync(RuleSet rules, PrometheusOptions options, CancellationToken ct)
     {
-        using var http = new HttpClient();
+        using var http = new HttpClient(PrometheusClient.CreateHandler());
         var client = new PrometheusClient(http, options);
         var found = new List<RuleDiagnostic>();
         var checkedQueries = new Dictionary<string, string?>(StringComparer.Ordinal);

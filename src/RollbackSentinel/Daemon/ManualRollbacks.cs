@@ -42,7 +42,7 @@ internal sealed partial class ManualRollbacks(
             return new AnswerResult(false, $"the target of '{policyName}' needs the label(s) {string.Join(", ", missing)} to know what to roll back", null);
         }
 
-        var target = TargetIdentity.For(policy.Target, labels);
+        var target = TargetIdentity.For(policy, labels);
         var opened = await store.OpenManualRollbackAsync(new ManualRollback(policyName, labels, target, by, channel, reason, time.GetUtcNow()), cancellationToken).ConfigureAwait(false);
         LogStarted(policyName, target, by, channel, reason, opened.Incident.Id);
         pendingActions.Poke();

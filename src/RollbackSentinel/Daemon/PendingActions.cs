@@ -60,7 +60,7 @@ internal sealed partial class PendingActions(
             var refusal = other is not null ? $"{action.Target} was already rolled back at {Rfc3339.Format(other.StartedAt!.Value)} (incident {other.IncidentId}), after this incident opened"
                 : entry is null ? $"policy '{incident.Policy}' is no longer loaded"
                 : entry.Policy.DryRun ? "the policy is now in dry-run"
-                : TargetIdentity.For(entry.Policy.Target, incident.Labels) != action.Target ? $"the policy's target changed since (now {TargetIdentity.For(entry.Policy.Target, incident.Labels)})"
+                : TargetIdentity.For(entry.Policy, incident.Labels) != action.Target ? $"the policy's target changed since (now {TargetIdentity.For(entry.Policy, incident.Labels)})"
                 : now - action.CreatedAt > MaxAge ? $"recorded {PromDuration.Format(now - action.CreatedAt)} ago, too old to act on"
                 : null;
             if (refusal is not null)

@@ -155,7 +155,7 @@ internal sealed partial class PolicyEvaluationService(
         e.Step.State,
         e.Triggers.SelectMany(t => t.Verdicts.Select(v => new EvaluationRow(t.Trigger.Name, v.Labels, v.Kind, v.Reason, v.Value, v.Threshold, v.Baseline, v.Summary))).ToArray(),
         e.Step.Decisions,
-        d => TargetIdentity.For(policy.Target, d.Labels),
+        d => TargetIdentity.For(policy, d.Labels),
         policy.Confirm?.Timeout,
         policy.Cooldown);
 

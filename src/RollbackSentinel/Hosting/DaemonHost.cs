@@ -56,7 +56,7 @@ internal static class DaemonHost
         services.AddSingleton<IIncidentStore>(sp => new SqliteIncidentStore(options.Storage.Path, sp.GetRequiredService<TimeProvider>()));
 
         // The client applies its own per-call timeout, so HttpClient's is off.
-        services.AddHttpClient("prometheus", h => h.Timeout = Timeout.InfiniteTimeSpan)
+        services.AddHttpClient("prometheus", h => h.Timeout = Timeout.InfiniteTimeSpan).ConfigurePrimaryHttpMessageHandler(PrometheusClient.CreateHandler)
             .AddTypedClient(http => new PrometheusClient(http, options.ToPrometheusOptions()));
         services.AddTransient<IMetricsSource>(sp =>
             sp.GetRequiredService<PrometheusClient>().WithMetrics(sp.GetRequiredService<SentinelMetrics>(), sp.GetRequiredService<TimeProvider>()));

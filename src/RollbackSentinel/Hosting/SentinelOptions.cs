@@ -1,3 +1,4 @@
+using System.ComponentModel.DataAnnotations;
 using RollbackSentinel.Core.Policies;
 using RollbackSentinel.Prometheus;
 using RollbackSentinel.Rules;
@@ -45,6 +46,25 @@ public sealed class SentinelOptions
         public string? PasswordFile { get; set; }
 
         public string Timeout { get; set; } = "10s";
+
+        /// <summary>Caps on every query's answer (sentinel.example.yaml, docs/architecture.md): past one, the query is an error verdict.</summary>
+        public PrometheusLimitSettings Limits { get; set; } = new();
+    }
+
+    /// <summary><c>prometheus.limits</c>: how much one answer may hold.</summary>
+    public sealed class PrometheusLimitSettings
+    {
+        /// <summary>Bytes read of one response, counted while reading (64 MiB).</summary>
+        [Range(1, PrometheusOptions.MaxMaxResponseBytes)]
+        public long MaxResponseBytes { get; set; } = PrometheusOptions.DefaultMaxResponseBytes;
+
+        /// <summary>Series in one result (10,000).</summary>
+        [Range(1, int.MaxValue)]
+        public int MaxSeries { get; set; } = PrometheusOptions.DefaultMaxSeries;
+
+        /// <summary>Characters of one label name or value (1,024).</summary>
+        [Range(1, int.MaxValue)]
+        public int MaxLabelLength { get; set; } = PrometheusOptions.DefaultMaxLabelLength;
     }
 
     public sealed class StorageSettings
@@ -231,6 +251,9 @@ public sealed class SentinelOptions
         Username = Prometheus.Username,
         Password = Prometheus.PasswordFile is { } p ? SecretFileAccess.ReadOperatorSecret(p) : null,
         Timeout = PromDuration.Parse(Prometheus.Timeout),
+        MaxResponseBytes = Prometheus.Limits.MaxResponseBytes,
+        MaxSeries = Prometheus.Limits.MaxSeries,
+        MaxLabelLength = Prometheus.Limits.MaxLabelLength,
     };
 
     /// <summary>The API token, if one is configured; null means the API refuses everything but probes and /metrics.</summary>

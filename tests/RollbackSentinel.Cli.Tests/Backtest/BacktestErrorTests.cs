@@ -44,6 +44,28 @@ public sealed class BacktestErrorTests(ScenarioHistory prometheus) : IClassFixtu
     }
 
     [Fact]
+    public async Task Backtest_AnswerPastMaxResponseBytes_IsAnErrorVerdictNamingTheCap()
+    {
+        using var rules = new RulesFolder(("p.yaml", Policy));
+
+        var run = await Backtest(rules.Path, extra: ["--prometheus-max-response-bytes", "100"]);
+
+        Assert.Contains("maxResponseBytes cap of 100 bytes (100 B)", run.Output + run.Error);
+        Assert.Equal(0, run.ExitCode);
+    }
+
+    [Fact]
+    public async Task Backtest_MaxSeriesBelowOne_ExitsTwo()
+    {
+        using var rules = new RulesFolder(("p.yaml", Policy));
+
+        var run = await Backtest(rules.Path, extra: ["--prometheus-max-series", "0"]);
+
+        Assert.Equal(2, run.ExitCode);
+        Assert.Contains("error: --prometheus: MaxSeries must be at least 1; got 0.", run.Error);
+    }
+
+    [Fact]
     public async Task Backtest_InvalidRules_ExitsOneWithEveryDiagnostic()
     {
         using var rules = new RulesFolder(("p.yaml", Policy.Replace("max: 0.05", "max: lots", StringComparison.Ordinal).Replace("action: rollback", "action: panic", StringComparison.Ordinal)));

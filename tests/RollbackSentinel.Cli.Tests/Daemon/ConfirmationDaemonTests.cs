@@ -231,4 +231,38 @@ public sealed class ConfirmationDaemonTests
             await StopAsync(run);
         }
     }
+
+    [Fact]
+    public async Task Approval_AfterAnotherPolicyRolledBackThroughTheSameWebhook_RollsBack()
+    {
+        var run = await StartAsync(Confirm());
+        var (live, workspace, sentinel, api) = run;
+        try
+        {
+            // Another policy posts to the same receiver (no templates in either URL): its rollback is another rollback.
+            workspace.WriteRule("search.yaml", live.Policy(name: "search", max: 0.99));
+            await Eventually.WaitAsync(
+                async () => (await api.GetJsonAsync("api/v1/policies")).EnumerateArray().Any(p => p.GetProperty("name").GetString() == "search"),
+                Generous,
+                "the second policy to load");
+            var waiting = await api.WaitForIncidentAsync(Generous, () => sentinel.Log, "awaitingconfirmation");
+            var id = waiting.GetProperty("incident").GetProperty("id").GetInt64();
+
+            await api.PostJsonAsync("api/v1/policies/search/rollback", new { by = "erin", reason = "search is slow" });
+            await Eventually.WaitAsync(() => Task.FromResult(live.Rollbacks.Count == 1), Generous, "the other policy's rollback");
+
+            await api.PostJsonAsync($"api/v1/incidents/{id}/approve", new { by = "alice" });
+            await Eventually.WaitAsync(() => Task.FromResult(live.Rollbacks.Count == 2), Generous, "the approved rollback");
+
+            var incident = await api.GetJsonAsync($"api/v1/incidents/{id}");
+            var action = incident.GetProperty("actions")[0];
+            Assert.Equal("shop", incident.GetProperty("incident").GetProperty("policy").GetString());
+            Assert.StartsWith("webhook/shop/", action.GetProperty("target").GetString(), StringComparison.Ordinal);
+            Assert.DoesNotContain("already rolled back", action.GetProperty("outcome").GetString() ?? string.Empty, StringComparison.Ordinal);
+        }
+        finally
+        {
+            await StopAsync(run);
+        }
+    }
 }

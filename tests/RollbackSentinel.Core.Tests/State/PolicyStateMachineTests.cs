@@ -242,7 +242,7 @@ public sealed class PolicyStateMachineTests
         Assert.True(d.DryRun);
         Assert.Equal(DecisionKind.Act, d.Kind);
         Assert.Equal("would roll back: Breach", d.Message);
-        Assert.Equal(T0, state.LastActionAt["webhook"]);
+        Assert.Equal(T0, state.LastActionAt["webhook/checkout-api/http://127.0.0.1:9/rollback"]);
     }
 
     [Fact]

@@ -232,4 +232,33 @@ public sealed class ConfirmationTests : IAsyncLifetime
         Assert.Null(await _store.FindRollbackSinceAsync("kubectl/other/shop", T0, held.Action.Id, None));
         Assert.Null(await _store.FindRollbackSinceAsync(Samples.Target, T0, manual.Action.Id, None));
     }
+
+    [Fact]
+    public async Task FindRollbackSince_AnotherPolicysWebhookRollback_IsNotThisTarget_ButTheSameDeploymentIs()
+    {
+        // Two policies posting to webhooks without templates, and two policies guarding the same Deployment.
+        static Policy With(string name, Target target) => new()
+        {
+            Name = name,
+            Target = target,
+            Schedule = new IntervalSchedule(TimeSpan.FromSeconds(15)),
+            Triggers = [],
+        };
+        var hook = new WebhookTarget(Template.Parse("https://deploy.example.com/rollback"));
+        var deployment = new KubectlTarget(WorkloadKind.Deployment, Template.Parse("{{ labels.deployment }}")) { Namespace = Template.Parse("shop") };
+        async Task<OpenedIncident> StartedAsync(Policy policy, DateTimeOffset at)
+        {
+            var opened = await _store.OpenManualRollbackAsync(new ManualRollback(policy.Name, Cart, TargetIdentity.For(policy, Cart), "erin", "api", "why", at), None);
+            await _store.MarkActionStartedAsync(opened.Action.Id, at, None);
+            return opened;
+        }
+
+        var held = await _store.OpenManualRollbackAsync(new ManualRollback("checkout", Cart, TargetIdentity.For(With("checkout", hook), Cart), "erin", "api", "why", T0), None);
+        await StartedAsync(With("search", hook), T0.AddMinutes(1));
+        var errors = await StartedAsync(With("cart-errors", deployment), T0.AddMinutes(2));
+
+        Assert.Null(await _store.FindRollbackSinceAsync(held.Action.Target, T0, held.Action.Id, None));
+        var sameDeployment = TargetIdentity.For(With("cart-latency", deployment), Cart);
+        Assert.Equal(errors.Action.Id, (await _store.FindRollbackSinceAsync(sameDeployment, T0, -1, None))!.Id);
+    }
 }
