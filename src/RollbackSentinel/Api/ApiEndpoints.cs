@@ -112,7 +112,7 @@ internal static class ApiEndpoints
             {
                 return Results.Problem(
                     title: "bad state",
-                    detail: $"'{state}' is not an incident state; use one of {string.Join(", ", Enum.GetNames<IncidentStatus>().Select(n => n.ToLowerInvariant()))}",
+                    detail: $"'{InputLimits.Shorten(state)}' is not an incident state; use one of {string.Join(", ", Enum.GetNames<IncidentStatus>().Select(n => n.ToLowerInvariant()))}",
                     statusCode: StatusCodes.Status400BadRequest);
             }
 

@@ -103,7 +103,12 @@ internal sealed class ApiClientOptions
 
             return new ApiAnswer(JsonDocument.Parse(text), ExitCodes.Ok);
         }
-        catch (Exception e) when (e is HttpRequestException or TaskCanceledException or JsonException or UriFormatException)
+        catch (JsonException)
+        {
+            await error.WriteLineAsync($"error: {url} did not answer with JSON: is it a rollback-sentinel daemon?").ConfigureAwait(false);
+            return ApiAnswer.Failed(ExitCodes.DaemonUnreachable);
+        }
+        catch (Exception e) when (e is HttpRequestException or TaskCanceledException)
         {
             await error.WriteLineAsync($"error: cannot reach the daemon at {baseUrl}: {e.Message}").ConfigureAwait(false);
             return ApiAnswer.Failed(ExitCodes.DaemonUnreachable);
@@ -133,6 +138,11 @@ internal sealed class ApiClientOptions
         }
 
         var baseUrl = result.GetValue(Url) ?? DaemonAddress(settings.Http.Listen);
+        if (!Uri.TryCreate(baseUrl, UriKind.Absolute, out var parsed) || parsed.Scheme is not ("http" or "https"))
+        {
+            return (null, $"'{baseUrl}' is not the daemon's address: give an http:// URL such as http://127.0.0.1:8080 (--url, or http.listen in the settings)");
+        }
+
         string? token;
         try
         {

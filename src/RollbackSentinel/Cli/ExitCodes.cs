@@ -2,7 +2,7 @@ namespace RollbackSentinel.Cli;
 
 /// <summary>
 /// Exit codes shared by every verb, so scripts and CI can tell "found problems" from "could not run" from "was
-/// refused". Each verb's <c>--help</c> lists the ones it gives (<see cref="Help"/>); docs/architecture.md too.
+/// refused". Each verb's <c>--help</c> lists the ones it gives (<see cref="CliApp.ExitCodesOf"/>); docs/architecture.md too.
 /// </summary>
 public static class ExitCodes
 {

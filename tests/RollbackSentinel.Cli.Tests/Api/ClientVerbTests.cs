@@ -81,6 +81,10 @@ public sealed class ClientVerbTests
         var longReason = await CliRun.RunAsync("rollback", "shop", "--reason", new string('r', 2001), "--url", sentinel.Url, "--token-file", token);
         var forgedBy = await CliRun.RunAsync("deny", "1", "--by", "alice\nINF forged", "--url", sentinel.Url, "--token-file", token);
         var missingTokenFile = await CliRun.RunAsync("status", "--url", sentinel.Url, "--token-file", token + ".missing");
+        var noScheme = await CliRun.RunAsync("status", "--url", $"127.0.0.1:{sentinel.BaseAddress.Port}", "--token-file", token);
+        var nonAsciiToken = Path.Combine(sentinel.Root, "non-ascii-token");
+        await File.WriteAllTextAsync(nonAsciiToken, "t\u00f6ken");
+        var unsendable = await CliRun.RunAsync("status", "--url", sentinel.Url, "--token-file", nonAsciiToken);
 
         Assert.Equal((ExitCodes.DaemonUnreachable, 3), (unreachable.ExitCode, ExitCodes.DaemonUnreachable));
         Assert.Contains("error: cannot reach the daemon at http://127.0.0.1:", unreachable.Error, StringComparison.Ordinal);
@@ -100,7 +104,11 @@ public sealed class ClientVerbTests
         Assert.StartsWith("error: '--by' must be one line without control characters", forgedBy.Error, StringComparison.Ordinal);
         Assert.Equal(2, missingTokenFile.ExitCode);
         Assert.StartsWith("error: cannot read the API token: ", missingTokenFile.Error, StringComparison.Ordinal);
-        Assert.All(new[] { unreachable, unauthorized, noSuchIncident, noSuchPolicy, notAnId, badLimit, longReason, forgedBy, missingTokenFile }, r => Assert.DoesNotContain("System.", r.Error, StringComparison.Ordinal));
+        Assert.Equal(2, noScheme.ExitCode);
+        Assert.StartsWith($"error: '127.0.0.1:{sentinel.BaseAddress.Port}' is not the daemon's address: give an http:// URL", noScheme.Error, StringComparison.Ordinal);
+        Assert.Equal(2, unsendable.ExitCode);
+        Assert.StartsWith("error: the API token has characters that cannot be sent in an HTTP header", unsendable.Error, StringComparison.Ordinal);
+        Assert.All(new[] { unreachable, unauthorized, noSuchIncident, noSuchPolicy, notAnId, badLimit, longReason, forgedBy, missingTokenFile, unsendable, noScheme }, r => Assert.DoesNotContain("System.", r.Error, StringComparison.Ordinal));
         Assert.Empty(await sentinel.StoredAsync()); // nothing refused reached the store
         Assert.Empty(sentinel.Webhook.Requests);
     }

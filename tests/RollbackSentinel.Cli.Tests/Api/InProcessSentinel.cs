@@ -1,5 +1,4 @@
 using System.Collections.Concurrent;
-using System.Text.Json;
 using Microsoft.AspNetCore.Builder;
 using Microsoft.Extensions.DependencyInjection;
 using Microsoft.Extensions.Logging;
@@ -128,8 +127,6 @@ internal sealed class InProcessSentinel : IAsyncDisposable
             // SQLite may hold the file a moment longer; the temp folder is cleaned by the OS.
         }
     }
-
-    public static string Json(object value) => JsonSerializer.Serialize(value);
 }
 
 /// <summary>Every log entry the daemon writes (message and exception), in order.</summary>
