@@ -36,14 +36,16 @@ public sealed partial class RuleFileFuzzTests : IDisposable
         {
             var text = seeds[random.Next(seeds.Length)];
             var steps = new List<string>();
+            byte[]? raw = null;
             for (var m = random.Next(1, 4); m > 0; m--)
             {
-                (text, var step) = Mutate(text, random);
+                (text, var step, raw) = Mutate(text, random);
                 steps.Add(step);
             }
 
+            // Flipped bytes are written as they are (often not UTF-8), so the loader's decoding is fuzzed too.
             var file = Path.Combine(_dir.Path, $"doc-{n}.yaml");
-            await File.WriteAllTextAsync(file, text);
+            await File.WriteAllBytesAsync(file, raw ?? Encoding.UTF8.GetBytes(text));
             var what = $"seed {Seed}, document {n} ({string.Join(", ", steps)})";
 
             var loaded = Task.Run(() => RuleSetLoader.Load([file]));
@@ -74,10 +76,17 @@ public sealed partial class RuleFileFuzzTests : IDisposable
         }
     }
 
-    private static (string Text, string Step) Mutate(string text, Random random)
+    private static (string Text, string Step, byte[]? Raw) Mutate(string text, Random random)
+    {
+        var (mutated, step) = MutateText(text, random, out var raw);
+        return (mutated, step, raw);
+    }
+
+    private static (string Text, string Step) MutateText(string text, Random random, out byte[]? raw)
     {
         var lines = text.Split('\n').ToList();
         var at = random.Next(lines.Count);
+        raw = null;
         switch (random.Next(10))
         {
             case 0:
@@ -87,7 +96,7 @@ public sealed partial class RuleFileFuzzTests : IDisposable
                     bytes[random.Next(bytes.Length)] = (byte)random.Next(256);
                 }
 
-                // Invalid UTF-8 is the loader's to report; validate reads the text the way it decodes it.
+                raw = bytes;
                 return (Encoding.UTF8.GetString(bytes), "byte flips");
             case 1:
                 lines.RemoveAt(at);
