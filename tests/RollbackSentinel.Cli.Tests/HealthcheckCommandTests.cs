@@ -27,6 +27,19 @@ public sealed class HealthcheckCommandTests
     }
 
     [Fact]
+    public async Task Healthcheck_RedirectToAnotherServer_IsNotFollowedAndExits1()
+    {
+        await using var elsewhere = LoopbackHttpServer.Start(new CannedResponse(200, "ok", "text/plain"));
+        await using var daemon = LoopbackHttpServer.Start(
+            new CannedResponse(307, "", "text/plain") { Headers = new Dictionary<string, string> { ["Location"] = new Uri(elsewhere.BaseAddress, "healthz").AbsoluteUri } });
+
+        var run = await CliRun.RunAsync("healthcheck", "--url", new Uri(daemon.BaseAddress, "healthz").ToString());
+
+        Assert.Equal((1, $"unhealthy: {daemon.BaseAddress}healthz answered 307\n"), (run.ExitCode, run.Error));
+        Assert.Empty(elsewhere.Requests);
+    }
+
+    [Fact]
     public async Task Healthcheck_UnhealthyOrUnreachable_Exits1SayingWhy()
     {
         await using var daemon = LoopbackHttpServer.Start(new CannedResponse(503, "", "text/plain"));
