@@ -67,6 +67,6 @@ public sealed class HelpTests
         Assert.Equal(2, run.ExitCode);
         Assert.StartsWith("error: 'soon' is not valid for option '--timeout': expected a number\n", run.Error, StringComparison.Ordinal);
         Assert.DoesNotContain("System.", run.Error, StringComparison.Ordinal);
-        Assert.EndsWith("Run 'rollback-sentinel healthcheck --help' for usage.\n", run.Error, StringComparison.Ordinal);
+        Assert.EndsWith("Run 'rollback-sentinel --help' for usage.\n", run.Error, StringComparison.Ordinal);
     }
 }

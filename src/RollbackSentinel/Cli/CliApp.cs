@@ -23,8 +23,7 @@ public static partial class CliApp
                 await error.WriteLineAsync($"error: {Readable(e.Message)}").ConfigureAwait(false);
             }
 
-            var verb = parsed.CommandResult.Command == root ? string.Empty : " " + string.Join(' ', CommandPath(parsed.CommandResult.Command));
-            await error.WriteLineAsync($"Run '{ProgramName}{verb} --help' for usage.").ConfigureAwait(false);
+            await error.WriteLineAsync($"Run '{ProgramName} --help' for usage.").ConfigureAwait(false);
             return ExitCodes.Usage;
         }
 
