@@ -9,7 +9,8 @@ using RollbackSentinel.Prometheus;
 using RollbackSentinel.Storage;
 using RollbackSentinel.Telemetry;
 using Serilog;
-using Serilog.Formatting.Display;
+using Serilog.Configuration;
+using Serilog.Events;
 using Serilog.Formatting.Json;
 
 namespace RollbackSentinel.Hosting;
@@ -102,10 +103,15 @@ internal static class DaemonHost
             .MinimumLevel.Override("System.Net.Http", Serilog.Events.LogEventLevel.Warning)
             .MinimumLevel.Override("Quartz", Serilog.Events.LogEventLevel.Warning)
             .Enrich.FromLogContext();
-        // Every event goes through SafeLogFormatter: known secrets redacted, and in text, control characters escaped.
-        return config.WriteTo.Console(format == LogFormat.Json
-                ? new SafeLogFormatter(new JsonFormatter(renderMessage: true), escapeControlCharacters: false)
-                : new SafeLogFormatter(new MessageTemplateTextFormatter(TextTemplate, System.Globalization.CultureInfo.InvariantCulture), escapeControlCharacters: true))
+        // Every event goes through SafeLogSink first: known secrets redacted, and in text, control characters escaped.
+        return LoggerSinkConfiguration.Wrap(
+                config.WriteTo,
+                console => new SafeLogSink(console, escapeControlCharacters: format == LogFormat.Text),
+                to => _ = format == LogFormat.Json
+                    ? to.Console(new JsonFormatter(renderMessage: true))
+                    : to.Console(outputTemplate: TextTemplate, formatProvider: System.Globalization.CultureInfo.InvariantCulture),
+                LogEventLevel.Verbose,
+                levelSwitch: null)
             .CreateLogger();
     }
 }

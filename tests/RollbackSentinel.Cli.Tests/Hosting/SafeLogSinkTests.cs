@@ -2,22 +2,24 @@ using System.Globalization;
 using System.Text.Json;
 using RollbackSentinel.Core.Secrets;
 using RollbackSentinel.Hosting;
+using Serilog.Core;
 using Serilog.Events;
+using Serilog.Formatting;
 using Serilog.Formatting.Display;
 using Serilog.Formatting.Json;
 using Serilog.Parsing;
 
 namespace RollbackSentinel.Cli.Tests.Hosting;
 
-/// <summary>The daemon's log formatter: secrets redacted everywhere in an event, control characters escaped in text.</summary>
-public sealed class SafeLogFormatterTests
+/// <summary>What the daemon's log sink passes on: secrets redacted everywhere in an event, control characters escaped in text.</summary>
+public sealed class SafeLogSinkTests
 {
     private const string TextTemplate = "{Timestamp:yyyy-MM-ddTHH:mm:ss.fffzzz} {Level:u3} {Message:lj}{NewLine}{Exception}";
     private static readonly DateTimeOffset At = new(2026, 12, 5, 7, 0, 0, TimeSpan.Zero);
 
     private readonly SecretRegistry _secrets = new();
 
-    public SafeLogFormatterTests() => _secrets.Register("hunter2-secret");
+    public SafeLogSinkTests() => _secrets.Register("hunter2-secret");
 
     [Fact]
     public void Text_SecretsInTemplatePropertiesStructuresAndException_AreRedacted()
@@ -68,13 +70,17 @@ public sealed class SafeLogFormatterTests
 
     private string Format(bool text, string template, Exception? exception, params (string Name, LogEventPropertyValue Value)[] properties)
     {
-        var formatter = new SafeLogFormatter(
-            text ? new MessageTemplateTextFormatter(TextTemplate, CultureInfo.InvariantCulture) : new JsonFormatter(renderMessage: true),
-            escapeControlCharacters: text,
-            _secrets);
-        var logEvent = new LogEvent(At, LogEventLevel.Error, exception, new MessageTemplateParser().Parse(template), properties.Select(p => new LogEventProperty(p.Name, p.Value)));
-        using var output = new StringWriter(CultureInfo.InvariantCulture);
-        formatter.Format(logEvent, output);
-        return output.ToString();
+        var capture = new Capture(text ? new MessageTemplateTextFormatter(TextTemplate, CultureInfo.InvariantCulture) : new JsonFormatter(renderMessage: true));
+        var sink = new SafeLogSink(capture, escapeControlCharacters: text, _secrets);
+        sink.Emit(new LogEvent(At, LogEventLevel.Error, exception, new MessageTemplateParser().Parse(template), properties.Select(p => new LogEventProperty(p.Name, p.Value))));
+        return capture.Output.ToString();
+    }
+
+    /// <summary>The sink the daemon's console stands for: renders what it is given.</summary>
+    private sealed class Capture(ITextFormatter formatter) : ILogEventSink
+    {
+        public StringWriter Output { get; } = new(CultureInfo.InvariantCulture);
+
+        public void Emit(LogEvent logEvent) => formatter.Format(logEvent, Output);
     }
 }

@@ -1,14 +1,14 @@
 using System.Globalization;
 using System.Text;
 using RollbackSentinel.Core.Secrets;
+using Serilog.Core;
 using Serilog.Events;
-using Serilog.Formatting;
 using Serilog.Parsing;
 
 namespace RollbackSentinel.Hosting;
 
 /// <summary>
-/// Wraps the log's formatter so that every event, whatever wrote it (our own [LoggerMessage]s, ASP.NET Core,
+/// Sits in front of the log's sink so that every event, whatever wrote it (our own [LoggerMessage]s, ASP.NET Core,
 /// Quartz), is written safely: known secrets (<see cref="SecretRegistry"/>) are replaced in the message template,
 /// every property (strings, and anything rendered as text, inside structures too) and the exception; and, for the
 /// human-readable text format, control characters (CR, LF, the rest of C0 and C1, Unicode line and paragraph
@@ -16,7 +16,7 @@ namespace RollbackSentinel.Hosting;
 /// label, a service's error body) can never start a line of its own that looks like a log line. An exception's
 /// stack trace keeps its lines, each indented. The JSON format escapes control characters itself.
 /// </summary>
-internal sealed class SafeLogFormatter(ITextFormatter inner, bool escapeControlCharacters, SecretRegistry? secrets = null) : ITextFormatter
+internal sealed class SafeLogSink(ILogEventSink inner, bool escapeControlCharacters, SecretRegistry? secrets = null) : ILogEventSink
 {
     private const string ExceptionIndent = "    ";
 
@@ -24,15 +24,10 @@ internal sealed class SafeLogFormatter(ITextFormatter inner, bool escapeControlC
 
     private readonly SecretRegistry _secrets = secrets ?? SecretRegistry.Shared;
 
-    public void Format(LogEvent logEvent, TextWriter output)
+    public void Emit(LogEvent logEvent)
     {
         ArgumentNullException.ThrowIfNull(logEvent);
-        ArgumentNullException.ThrowIfNull(output);
-        using var buffer = new StringWriter(CultureInfo.InvariantCulture);
-        inner.Format(Clean(logEvent), buffer);
-
-        // Anything the formatter added from elsewhere is checked once more.
-        output.Write(_secrets.Redact(buffer.ToString()));
+        inner.Emit(Clean(logEvent));
     }
 
     /// <summary>
@@ -69,7 +64,7 @@ internal sealed class SafeLogFormatter(ITextFormatter inner, bool escapeControlC
         || c is >= '\u202A' and <= '\u202E' // bidirectional embeddings and overrides
         || c is >= '\u2066' and <= '\u2069'; // bidirectional isolates
 
-    private LogEvent Clean(LogEvent e)
+    internal LogEvent Clean(LogEvent e)
     {
         var template = e.MessageTemplate.Text;
         var cleanTemplate = Text(template);
@@ -122,7 +117,7 @@ internal sealed class SafeLogFormatter(ITextFormatter inner, bool escapeControlC
     }
 }
 
-/// <summary>An exception as it is logged: its text already cleaned by <see cref="SafeLogFormatter"/>.</summary>
+/// <summary>An exception as it is logged: its text already cleaned by <see cref="SafeLogSink"/>.</summary>
 public sealed class LoggedException : Exception
 {
     private readonly string _text;
