@@ -42,12 +42,9 @@ internal static class ApiEndpoints
 
         app.MapGet("/healthz", () => Results.Ok(new { status = "ok" }));
         app.MapGet("/readyz", (PolicyRegistry registry, DaemonState state) =>
-            registry.Loaded && state.StoreOpen
+            state.NotReadyReason() is not { } reason
                 ? Results.Ok(new { status = "ready", policies = registry.Entries.Count })
-                : Results.Problem(
-                    title: "not ready",
-                    detail: !state.StoreOpen ? "the store is not open yet" : "the rules have not been loaded yet",
-                    statusCode: StatusCodes.Status503ServiceUnavailable));
+                : Results.Problem(title: "not ready", detail: reason, statusCode: StatusCodes.Status503ServiceUnavailable));
 
         var api = app.MapGroup("/api/v1");
         api.MapGet("/policies", (PolicyRegistry registry) => Results.Ok(registry.Entries.Select(PolicyView.From)));

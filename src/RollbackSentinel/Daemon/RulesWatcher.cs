@@ -59,7 +59,15 @@ internal sealed partial class RulesWatcher(
                     metrics.RecordRuleLoadError(file.File);
                     foreach (var error in file.Errors)
                     {
-                        LogRuleError(error);
+                        // Only say a last good version keeps running when there is one.
+                        if (file.Policies.Count > 0)
+                        {
+                            LogRuleError(error);
+                        }
+                        else
+                        {
+                            LogRuleErrorNothingRuns(error);
+                        }
                     }
                 }
             }
@@ -150,6 +158,9 @@ internal sealed partial class RulesWatcher(
 
     [LoggerMessage(EventId = 101, Level = LogLevel.Error, Message = "Rule error (the last good version of this file keeps running): {Error}")]
     private partial void LogRuleError(string error);
+
+    [LoggerMessage(EventId = 104, Level = LogLevel.Error, Message = "Rule error (no version of this file has loaded, so none of its policies run): {Error}")]
+    private partial void LogRuleErrorNothingRuns(string error);
 
     [LoggerMessage(EventId = 102, Level = LogLevel.Error, Message = "Reloading the rules failed; the current rules keep running")]
     private partial void LogReloadFailed(Exception exception);

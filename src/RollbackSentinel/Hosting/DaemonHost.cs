@@ -69,7 +69,7 @@ internal static class DaemonHost
         services.AddHostedService<DaemonStartup>();
         services.AddHostedService(sp => sp.GetRequiredService<RulesWatcher>());
         services.AddQuartz(q => q.UseDefaultThreadPool(pool => pool.MaxConcurrency = MaxConcurrentEvaluations));
-        services.AddQuartzHostedService(q => q.WaitForJobsToComplete = true);
+        services.AddHostedService<SchedulerHost>();
         services.AddSingleton<PendingActions>();
         services.AddHostedService(sp => sp.GetRequiredService<PendingActions>());
         services.AddNotificationChannels(options);
@@ -97,7 +97,10 @@ internal static class DaemonHost
             .MinimumLevel.Override("Microsoft.Hosting.Lifetime", Serilog.Events.LogEventLevel.Information)
             .MinimumLevel.Override("System.Net.Http", Serilog.Events.LogEventLevel.Warning)
             .MinimumLevel.Override("Quartz", Serilog.Events.LogEventLevel.Warning)
-            .Enrich.FromLogContext();
+            .Enrich.FromLogContext()
+
+            // A failed start is reported by `run` as one line on stderr (StartFailure), not as this stack trace.
+            .Filter.ByExcluding(e => e.MessageTemplate.Text == "Hosting failed to start");
         return (format == LogFormat.Json
                 ? config.WriteTo.Console(new JsonFormatter(renderMessage: true))
                 : config.WriteTo.Console(outputTemplate: TextTemplate, formatProvider: System.Globalization.CultureInfo.InvariantCulture))
