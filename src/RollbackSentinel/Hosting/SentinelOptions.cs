@@ -161,7 +161,7 @@ public sealed class SentinelOptions
         if (!Directory.Exists(Rules) && !File.Exists(Rules))
         {
             // Nothing to guard: a daemon that started anyway would look healthy while deciding nothing.
-            errors.Add($"rules: {Path.GetFullPath(Rules)} does not exist; point rules (--rules, SENTINEL__RULES) at the folder holding your policies");
+            errors.Add($"rules: {Path.GetFullPath(Rules)} does not exist; mount your policies there, or point rules (--rules, SENTINEL__RULES) at their folder");
         }
 
         if (Http.ApiTokenFile is { } tokenFile && File.Exists(tokenFile) && string.IsNullOrWhiteSpace(File.ReadAllText(tokenFile)))

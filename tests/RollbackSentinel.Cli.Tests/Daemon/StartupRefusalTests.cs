@@ -82,7 +82,7 @@ public sealed class StartupRefusalTests
         Assert.Equal(
             [
                 "error: --prometheus: prometheus:url: 'localhost:9090' is not an http:// or https:// URL (did you mean http://localhost:9090?)",
-                $"error: --rules: rules: {missing} does not exist; point rules (--rules, SENTINEL__RULES) at the folder holding your policies",
+                $"error: --rules: rules: {missing} does not exist; mount your policies there, or point rules (--rules, SENTINEL__RULES) at their folder",
             ],
             output.Split('\n', StringSplitOptions.RemoveEmptyEntries | StringSplitOptions.TrimEntries));
     }
