@@ -49,7 +49,10 @@ internal sealed class SettingsSchema
         }
     }
 
-    public static SettingsSchema Sentinel { get; } = new(typeof(SentinelOptions), null);
+    public static SettingsSchema Sentinel { get; } = For(typeof(SentinelOptions));
+
+    /// <summary>The keys of any settings class (the daemon's is <see cref="Sentinel"/>).</summary>
+    public static SettingsSchema For(Type settings) => new(settings, null);
 
     public Type Type { get; }
 
