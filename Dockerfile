@@ -32,8 +32,8 @@ FROM mcr.microsoft.com/dotnet/aspnet:${DOTNET_VERSION} AS runtime
 WORKDIR /app
 COPY --from=build /app ./
 COPY --from=kubectl /kubectl /usr/local/bin/kubectl
-# Example rules; mount your own at /rules (a ConfigMap, or a git-sync volume).
-COPY rules/ /rules/
+# No rules are shipped: the examples include a policy that really rolls back (any Deployment in namespace shop).
+# Mount yours at /rules (a ConfigMap, or a git-sync volume); without them `run` exits 2 saying so.
 ENV DOTNET_CLI_TELEMETRY_OPTOUT=1 \
     DOTNET_NOLOGO=1 \
     HOME=/tmp \

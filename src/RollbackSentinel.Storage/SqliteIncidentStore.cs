@@ -105,6 +105,7 @@ public sealed class SqliteIncidentStore : IIncidentStore, IAsyncDisposable
 
     /// <inheritdoc />
     /// <exception cref="InvalidOperationException">The file has a newer schema than this build knows, or cannot use WAL.</exception>
+    /// <exception cref="InvalidDataException">The file exists but is empty, is not a database, or fails <c>PRAGMA quick_check</c>.</exception>
     public async Task InitializeAsync(CancellationToken cancellationToken)
     {
         ObjectDisposedException.ThrowIf(Volatile.Read(ref _disposed) != 0, this);
@@ -114,10 +115,19 @@ public sealed class SqliteIncidentStore : IIncidentStore, IAsyncDisposable
             Directory.CreateDirectory(folder);
         }
 
+        // SQLite treats an empty file as a new database: starting on it would silently forget every cooldown and
+        // interrupted action. Only a missing file means "start fresh".
+        if (new FileInfo(DataSource) is { Exists: true, Length: 0 })
+        {
+            throw new InvalidDataException(
+                $"{DataSource} exists but is empty (0 bytes), so its cooldowns and interrupted actions are gone; restore it from a backup, or delete it to start with an empty store");
+        }
+
         await _writeGate.WaitAsync(cancellationToken).ConfigureAwait(false);
         try
         {
             using var connection = await OpenConnectionAsync(cancellationToken).ConfigureAwait(false);
+            await QuickCheckAsync(connection, cancellationToken).ConfigureAwait(false);
 
             // Persistent in the file; cannot change inside a transaction, so before the migrations.
             using (var wal = connection.CreateCommand())
@@ -790,6 +800,42 @@ public sealed class SqliteIncidentStore : IIncidentStore, IAsyncDisposable
         }
     }
 
+    /// <summary>
+    /// Why the store is failing now: its last write, or its last read, failed in SQLite (corrupt pages, disk full, the
+    /// file locked by another process past the busy timeout). Null while it works; the next success clears it.
+    /// </summary>
+    public string? Failure => _writeFailure ?? _readFailure;
+
+    private volatile string? _writeFailure;
+    private volatile string? _readFailure;
+
+    /// <summary>Refuses a file that is not a database or whose pages are damaged, rather than failing every evaluation later.</summary>
+    private async Task QuickCheckAsync(SqliteConnection connection, CancellationToken cancellationToken)
+    {
+        var problems = new List<string>();
+        try
+        {
+            using var check = connection.CreateCommand();
+            check.CommandText = "PRAGMA quick_check(5)";
+            using var reader = await check.ExecuteReaderAsync(cancellationToken).ConfigureAwait(false);
+            while (await reader.ReadAsync(cancellationToken).ConfigureAwait(false))
+            {
+                problems.Add(reader.GetString(0));
+            }
+        }
+        catch (SqliteException e) when (e.SqliteErrorCode is 11 or 26)
+        {
+            // SQLITE_CORRUPT, SQLITE_NOTADB
+            throw new InvalidDataException($"{DataSource} fails PRAGMA quick_check ({e.Message}); restore it from a backup, or move it away to start with an empty store", e);
+        }
+
+        if (problems is not ["ok"])
+        {
+            throw new InvalidDataException(
+                $"{DataSource} fails PRAGMA quick_check ({string.Join("; ", problems)}); restore it from a backup, or move it away to start with an empty store");
+        }
+    }
+
     /// <summary>Releases the pooled connections, and with them the database file. Calls in flight finish first.</summary>
     public ValueTask DisposeAsync()
     {
@@ -1135,7 +1181,13 @@ public sealed class SqliteIncidentStore : IIncidentStore, IAsyncDisposable
             using var transaction = connection.BeginTransaction(deferred: false);
             var result = await work(transaction).ConfigureAwait(false);
             transaction.Commit();
+            _writeFailure = null;
             return result;
+        }
+        catch (SqliteException e)
+        {
+            _writeFailure = $"writing {DataSource} failed: {e.Message}";
+            throw;
         }
         finally
         {
@@ -1146,11 +1198,20 @@ public sealed class SqliteIncidentStore : IIncidentStore, IAsyncDisposable
     private async Task<T> ReadAsync<T>(Func<SqliteTransaction, Task<T>> work, CancellationToken cancellationToken)
     {
         ThrowIfNotReady();
-        using var connection = await OpenConnectionAsync(cancellationToken).ConfigureAwait(false);
-        using var transaction = connection.BeginTransaction(deferred: true);
-        var result = await work(transaction).ConfigureAwait(false);
-        transaction.Commit();
-        return result;
+        try
+        {
+            using var connection = await OpenConnectionAsync(cancellationToken).ConfigureAwait(false);
+            using var transaction = connection.BeginTransaction(deferred: true);
+            var result = await work(transaction).ConfigureAwait(false);
+            transaction.Commit();
+            _readFailure = null;
+            return result;
+        }
+        catch (SqliteException e)
+        {
+            _readFailure = $"reading {DataSource} failed: {e.Message}";
+            throw;
+        }
     }
 
     private void ThrowIfNotReady()

@@ -90,8 +90,13 @@ public sealed class DeploymentManifestTests
 
         Assert.Equal(listen.Port.ToString(System.Globalization.CultureInfo.InvariantCulture), Text(port, "containerPort"));
         Assert.Equal("/healthz", Text(container, "livenessProbe", "httpGet", "path"));
-        Assert.Equal("/readyz", Text(container, "readinessProbe", "httpGet", "path"));
+        Assert.Equal("/healthz", Text(container, "startupProbe", "httpGet", "path"));
         Assert.Equal(Text(port, "name"), Text(container, "livenessProbe", "httpGet", "port"));
+        Assert.Equal(Text(port, "name"), Text(container, "startupProbe", "httpGet", "port"));
+
+        // No readiness probe: /readyz is 503 while the sentinel guards nothing, and as a sidecar's readiness that
+        // would take the app's pod out of its Service (centrally, it would hide the API needed to see why).
+        Assert.Null(At(container, "readinessProbe"));
         Assert.Equal("true", Text(container, "securityContext", "readOnlyRootFilesystem"));
 
         // With a read-only root, the daemon writes only to /data and /tmp (kubectl's cache): both are volumes.
@@ -150,6 +155,42 @@ public sealed class DeploymentManifestTests
         Assert.Contains(lines, l => l.Contains("\"healthcheck\"]", StringComparison.Ordinal));
         Assert.Contains(lines, l => l == "CMD [\"run\", \"--log-format\", \"json\"]");
         Assert.Contains(lines, l => l.StartsWith("USER $APP_UID", StringComparison.Ordinal));
+    }
+
+    [Fact]
+    public async Task Manifests_ImageTag_IsTheVersionTheCliPrints()
+    {
+        var tags = new[] { "sidecar", "central" }.Select(f => Text(SentinelContainer(Documents(f)), "image")!.Split(':')[^1].Split(' ')[0]).ToList();
+
+        var info = new System.Diagnostics.ProcessStartInfo("dotnet") { RedirectStandardOutput = true, UseShellExecute = false };
+        info.ArgumentList.Add(Path.Combine(AppContext.BaseDirectory, "RollbackSentinel.dll"));
+        info.ArgumentList.Add("--version");
+        using var process = System.Diagnostics.Process.Start(info)!;
+        var printed = (await process.StandardOutput.ReadToEndAsync()).Trim();
+        await process.WaitForExitAsync();
+
+        // The build may append +commit; the release part is the tag.
+        var version = printed.Split('+')[0];
+        Assert.Matches(@"^\d+\.\d+\.\d+", version);
+        Assert.All(tags, tag => Assert.Equal(version, tag));
+    }
+
+    [Fact]
+    public void Dockerfile_ShipsNoRules_AndTheBuildContextLeavesOutBuildOutputAndData()
+    {
+        var lines = File.ReadAllLines(Path.Combine(RepoRoot.Path, "Dockerfile"));
+
+        // The example rules include a policy that really rolls back; the image must not run them by default.
+        Assert.DoesNotContain(lines, l => l.StartsWith("COPY", StringComparison.Ordinal) && l.Contains("rules", StringComparison.Ordinal));
+        Assert.Contains(lines, l => l.Contains("SENTINEL__RULES=/rules", StringComparison.Ordinal));
+
+        var ignored = File.ReadAllLines(Path.Combine(RepoRoot.Path, ".dockerignore")).Where(l => l.Length > 0 && !l.StartsWith('#')).ToHashSet();
+        Assert.Superset(new HashSet<string> { "**/bin/", "**/obj/", "artifacts/", ".git", "data/", "*.db" }, ignored);
+
+        // What the Dockerfile copies is not ignored.
+        var copied = lines.Where(l => l.StartsWith("COPY ", StringComparison.Ordinal) && !l.Contains("--from", StringComparison.Ordinal))
+            .SelectMany(l => l.Split(' ', StringSplitOptions.RemoveEmptyEntries)[1..^1]);
+        Assert.All(copied, c => Assert.DoesNotContain(c.TrimEnd('/'), ignored.Select(i => i.TrimEnd('/'))));
     }
 
     private static string[] Strings(YamlNode node, string key) =>

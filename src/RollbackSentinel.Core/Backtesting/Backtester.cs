@@ -41,6 +41,15 @@ public sealed record BacktestSummary
 /// <summary>What a backtest found: every decision in time order, and a summary per policy.</summary>
 public sealed record BacktestResult(IReadOnlyList<Decision> Decisions, IReadOnlyList<BacktestSummary> Summaries);
 
+/// <summary>How far a backtest is: range queries fetched, then evaluations replayed.</summary>
+public sealed record BacktestProgress(BacktestPhase Phase, int Done, int Total);
+
+public enum BacktestPhase
+{
+    Fetching,
+    Replaying,
+}
+
 /// <summary>
 /// Replays policies over a window of history exactly as the daemon would decide: the same evaluator and
 /// state machine, fed from one range query per distinct expression instead of one instant query per step.
@@ -100,7 +109,8 @@ public sealed class Backtester
     /// a query the server rejects) throw <see cref="MetricsQueryException"/>; other backend errors become
     /// <c>error</c> verdicts, as they would in the daemon.
     /// </summary>
-    public async Task<BacktestResult> RunAsync(IReadOnlyList<Policy> policies, BacktestWindow window, CancellationToken cancellationToken)
+    /// <param name="progress">Told of each range query fetched and each evaluation replayed (from any thread).</param>
+    public async Task<BacktestResult> RunAsync(IReadOnlyList<Policy> policies, BacktestWindow window, CancellationToken cancellationToken, IProgress<BacktestProgress>? progress = null)
     {
         ArgumentNullException.ThrowIfNull(policies);
         ArgumentNullException.ThrowIfNull(window);
@@ -114,9 +124,19 @@ public sealed class Backtester
         var resolvers = plans
             .Where(p => p.Times.Count > 0)
             .ToDictionary(p => p.Policy.Name, p => new RangeResolver(fetcher, p.Times, window.DeployedAt));
-        await Task.WhenAll(plans.Where(p => p.Times.Count > 0).SelectMany(p =>
-            p.Policy.Triggers.SelectMany(t => QuerySpec.For(t.Condition)).Select(spec => resolvers[p.Policy.Name].PrefetchAsync(spec, cancellationToken))))
+        var prefetches = plans.Where(p => p.Times.Count > 0).SelectMany(p =>
+            p.Policy.Triggers.SelectMany(t => QuerySpec.For(t.Condition)).Select(spec => (Resolver: resolvers[p.Policy.Name], Spec: spec))).ToArray();
+        var fetched = 0;
+        progress?.Report(new BacktestProgress(BacktestPhase.Fetching, 0, prefetches.Length));
+        await Task.WhenAll(prefetches.Select(async p =>
+            {
+                await p.Resolver.PrefetchAsync(p.Spec, cancellationToken).ConfigureAwait(false);
+                progress?.Report(new BacktestProgress(BacktestPhase.Fetching, Interlocked.Increment(ref fetched), prefetches.Length));
+            }))
             .ConfigureAwait(false);
+
+        var totalEvaluations = plans.Sum(p => p.Times.Count);
+        var replayed = 0;
 
         var decisions = new List<Decision>();
         var summaries = new List<BacktestSummary>();
@@ -129,6 +149,7 @@ public sealed class Backtester
                 var evaluation = await PolicyEvaluator.EvaluateAsync(policy, state, at, resolvers[policy.Name], cancellationToken).ConfigureAwait(false);
                 state = evaluation.Step.State;
                 decisions.AddRange(evaluation.Step.Decisions);
+                progress?.Report(new BacktestProgress(BacktestPhase.Replaying, ++replayed, totalEvaluations));
                 var verdicts = evaluation.Triggers.SelectMany(t => t.Verdicts).ToArray();
                 var step = evaluation.Step.Decisions;
                 summary = summary with

@@ -28,12 +28,9 @@ internal static class ApiEndpoints
 
         app.MapGet("/healthz", () => Results.Ok(new { status = "ok" })).AllowAnonymous();
         app.MapGet("/readyz", (PolicyRegistry registry, DaemonState state) =>
-            registry.Loaded && state.StoreOpen
+            state.NotReadyReason() is not { } reason
                 ? Results.Ok(new { status = "ready", policies = registry.Entries.Count })
-                : Results.Problem(
-                    title: "not ready",
-                    detail: !state.StoreOpen ? "the store is not open yet" : "the rules have not been loaded yet",
-                    statusCode: StatusCodes.Status503ServiceUnavailable)).AllowAnonymous();
+                : Results.Problem(title: "not ready", detail: reason, statusCode: StatusCodes.Status503ServiceUnavailable)).AllowAnonymous();
 
         var api = app.MapGroup("/api/v1").RequireAuthorization().WithBodyLimit(InputLimits.MaxApiBody);
         api.MapGet("/policies", (PolicyRegistry registry) => Results.Ok(registry.Entries.Select(PolicyView.From)));

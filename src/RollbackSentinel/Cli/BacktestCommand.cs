@@ -29,10 +29,10 @@ internal static class BacktestCommand
             AllowMultipleArgumentsPerToken = true,
         };
         var prometheus = new PrometheusOptionsBinding("The Prometheus holding the history.", required: true);
-        var from = new Option<string>("--from") { Description = "Window start (RFC 3339, e.g. 2026-11-22T10:00:00Z).", Required = true };
-        var to = new Option<string>("--to") { Description = "Window end (RFC 3339).", Required = true };
+        var from = new Option<string>("--from") { Description = "Window start: RFC 3339 (2026-11-22T10:00:00Z), now, or a duration before now (-1h).", Required = true };
+        var to = new Option<string>("--to") { Description = "Window end: RFC 3339, now, or a duration before now (-10m).", Required = true };
         var step = new Option<string?>("--step") { Description = "Evaluate every step (e.g. 15s) instead of each policy's own schedule." };
-        var deployedAt = new Option<string?>("--deployed-at") { Description = "When the deploy began (RFC 3339), for beforeDeploy baselines." };
+        var deployedAt = new Option<string?>("--deployed-at") { Description = "When the deploy began (RFC 3339, now, or -30m), for beforeDeploy baselines." };
         var format = new Option<string>("--format") { Description = "table (for people) or json (one line per action).", DefaultValueFactory = _ => "table" };
         format.AcceptOnlyFromAmong("table", "json");
 
@@ -47,7 +47,8 @@ internal static class BacktestCommand
             var output = result.InvocationConfiguration.Output;
             var error = result.InvocationConfiguration.Error;
 
-            if (TryReadWindow(result.GetRequiredValue(from), result.GetRequiredValue(to), result.GetValue(step), result.GetValue(deployedAt), error) is not { } window)
+            var now = TimeProvider.System.GetUtcNow();
+            if (TryReadWindow(result.GetRequiredValue(from), result.GetRequiredValue(to), result.GetValue(step), result.GetValue(deployedAt), now, error) is not { } window)
             {
                 return ExitCodes.Usage;
             }
@@ -93,7 +94,8 @@ internal static class BacktestCommand
             BacktestResult backtest;
             try
             {
-                backtest = await backtester.RunAsync(rules.Policies, window, ct).ConfigureAwait(false);
+                using var progress = TerminalProgress.For(error, TimeProvider.System);
+                backtest = await backtester.RunAsync(rules.Policies, window, ct, progress).ConfigureAwait(false);
             }
             catch (MetricsQueryException e)
             {
@@ -122,18 +124,18 @@ internal static class BacktestCommand
         return command;
     }
 
-    private static BacktestWindow? TryReadWindow(string fromText, string toText, string? stepText, string? deployedText, TextWriter error)
+    private static BacktestWindow? TryReadWindow(string fromText, string toText, string? stepText, string? deployedText, DateTimeOffset now, TextWriter error)
     {
         var ok = true;
-        if (!Rfc3339.TryParse(fromText, out var from))
+        if (!CliTime.TryParse(fromText, now, out var from))
         {
-            error.WriteLine($"error: --from: '{fromText}' is not an RFC 3339 time such as 2026-11-22T10:00:00Z");
+            error.WriteLine($"error: --from: '{fromText}' is not {CliTime.Forms}");
             ok = false;
         }
 
-        if (!Rfc3339.TryParse(toText, out var to))
+        if (!CliTime.TryParse(toText, now, out var to))
         {
-            error.WriteLine($"error: --to: '{toText}' is not an RFC 3339 time such as 2026-11-22T11:00:00Z");
+            error.WriteLine($"error: --to: '{toText}' is not {CliTime.Forms}");
             ok = false;
         }
 
@@ -152,9 +154,9 @@ internal static class BacktestCommand
         DateTimeOffset? deployedAt = null;
         if (deployedText is not null)
         {
-            if (!Rfc3339.TryParse(deployedText, out var d))
+            if (!CliTime.TryParse(deployedText, now, out var d))
             {
-                error.WriteLine($"error: --deployed-at: '{deployedText}' is not an RFC 3339 time");
+                error.WriteLine($"error: --deployed-at: '{deployedText}' is not {CliTime.Forms}");
                 ok = false;
             }
 

@@ -1,5 +1,4 @@
 using System.CommandLine;
-using Microsoft.Extensions.Configuration;
 using RollbackSentinel.Api;
 using RollbackSentinel.Hosting;
 
@@ -7,11 +6,12 @@ namespace RollbackSentinel.Cli;
 
 /// <summary>
 /// <c>run</c>: the daemon. Settings come from defaults, then <c>--config</c>, then <c>SENTINEL__*</c> environment
-/// variables, then the options given here. Exits 0 after a graceful stop (SIGTERM), 2 on bad settings.
+/// variables, then the options given here. Exits 0 after a graceful stop (SIGTERM), 2 on bad settings or when
+/// the daemon cannot start (address in use, store unusable, rules folder missing), with one line saying why.
 /// </summary>
 internal static class RunCommand
 {
-    public const string EnvironmentPrefix = "SENTINEL__";
+    public const string EnvironmentPrefix = SettingsLoader.EnvironmentPrefix;
 
     public static Command Create()
     {
@@ -30,30 +30,23 @@ internal static class RunCommand
         {
             var error = result.InvocationConfiguration.Error;
             var overrides = new Dictionary<string, string?>();
-            void Override(string key, string? value)
+            var sources = new Dictionary<string, string>();
+            void Override(string key, Option<string?> option)
             {
-                if (value is not null)
+                if (result.GetValue(option) is { } value)
                 {
                     overrides[key] = value;
+                    sources[key] = option.Name;
                 }
             }
 
-            Override("rules", result.GetValue(rules));
-            Override("prometheus:url", result.GetValue(prometheus));
-            Override("http:listen", result.GetValue(listen));
+            Override("rules", rules);
+            Override("prometheus:url", prometheus);
+            Override("http:listen", listen);
 
-            SentinelOptions options;
-            try
-            {
-                options = Load(result.GetValue(config)?.FullName, overrides);
-            }
-            catch (Exception e) when (e is IOException or YamlDotNet.Core.YamlException or InvalidOperationException)
-            {
-                await error.WriteLineAsync($"error: cannot read the settings: {e.Message}").ConfigureAwait(false);
-                return ExitCodes.Usage;
-            }
-
-            var problems = options.Validate();
+            // Every problem, before anything starts: a daemon started on bad settings would look healthy and guard nothing.
+            var settings = SettingsLoader.Load(result.GetValue(config)?.FullName, overrides, sources);
+            var problems = settings.Problems.ToList();
             if (problems.Count > 0)
             {
                 foreach (var p in problems)
@@ -64,19 +57,26 @@ internal static class RunCommand
                 return ExitCodes.Usage;
             }
 
+            var options = settings.Options;
+
             // One daemon per store: a second one would mark the first one's running actions interrupted, run
             // its pending ones and act twice. The lock is held until the process exits.
             var dataDir = Path.GetDirectoryName(Path.GetFullPath(options.Storage.Path))!;
-            Directory.CreateDirectory(dataDir);
-            var lockPath = Path.Combine(dataDir, "sentinel.lock");
             FileStream storeLock;
+            var lockPath = Path.Combine(dataDir, "sentinel.lock");
             try
             {
+                Directory.CreateDirectory(dataDir);
                 storeLock = new FileStream(lockPath, FileMode.OpenOrCreate, FileAccess.ReadWrite, FileShare.None);
             }
-            catch (IOException)
+            catch (IOException) when (File.Exists(lockPath))
             {
                 await error.WriteLineAsync($"error: another rollback-sentinel is running on {dataDir} ({lockPath} is locked); one daemon per store (use a Recreate rollout strategy)").ConfigureAwait(false);
+                return ExitCodes.Usage;
+            }
+            catch (Exception e) when (e is IOException or UnauthorizedAccessException)
+            {
+                await error.WriteLineAsync($"error: cannot use the data folder {dataDir}: {e.Message}").ConfigureAwait(false);
                 return ExitCodes.Usage;
             }
 
@@ -87,28 +87,43 @@ internal static class RunCommand
             app.Logger.LogInformation(
                 "RollbackSentinel starting: rules {Rules}, Prometheus {Prometheus}, store {Store}, API on {Listen} (token from {TokenSource})",
                 options.Rules, options.Prometheus.Url, options.Storage.Path, options.Http.Listen, token.Source);
-            await app.RunAsync(ct).ConfigureAwait(false);
+            try
+            {
+                await app.StartAsync(ct).ConfigureAwait(false);
+            }
+            catch (Exception e) when (e is not OperationCanceledException || !ct.IsCancellationRequested)
+            {
+                // Stop what did start (its loops, the scheduler) before the host is disposed, within a bound: a failed
+                // start must end the process with one clear line, never leave it half up.
+                using var stopping = new CancellationTokenSource(TimeSpan.FromSeconds(5));
+                try
+                {
+                    await app.StopAsync(stopping.Token).ConfigureAwait(false);
+                }
+                catch (Exception stopFailure) when (stopFailure is OperationCanceledException or AggregateException or InvalidOperationException or IOException)
+                {
+                    // Already failing; the line below says why.
+                }
+
+                await error.WriteLineAsync($"error: {StartFailure.Describe(e, options)}").ConfigureAwait(false);
+                return ExitCodes.Usage;
+            }
+
+            await app.WaitForShutdownAsync(ct).ConfigureAwait(false);
             return ExitCodes.Ok;
         });
         return command;
     }
 
-    /// <summary>Reads the settings in order of precedence: defaults, file, environment, command line.</summary>
+    /// <summary>
+    /// Reads the settings in order of precedence: defaults, file, environment, command line. Throws
+    /// <see cref="InvalidOperationException"/> listing unknown keys and unreadable values; values are not validated.
+    /// </summary>
     public static SentinelOptions Load(string? configFile, IReadOnlyDictionary<string, string?> overrides)
     {
-        var builder = new ConfigurationBuilder();
-        if (configFile is not null)
-        {
-            if (!File.Exists(configFile))
-            {
-                throw new IOException($"{configFile} does not exist");
-            }
-
-            builder.Add(new YamlConfigurationSource(configFile));
-        }
-
-        builder.AddEnvironmentVariables(EnvironmentPrefix);
-        builder.AddInMemoryCollection(overrides);
-        return builder.Build().Get<SentinelOptions>() ?? new SentinelOptions();
+        var settings = SettingsLoader.Load(configFile, overrides);
+        return settings.UnknownOrMalformed.Count == 0
+            ? settings.Options
+            : throw new InvalidOperationException(string.Join(Environment.NewLine, settings.UnknownOrMalformed));
     }
 }

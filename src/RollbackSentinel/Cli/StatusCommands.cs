@@ -82,7 +82,8 @@ internal static class StatusCommands
             var broken = rules.RootElement.EnumerateArray().Where(f => !f.GetProperty("valid").GetBoolean()).ToArray();
             foreach (var f in broken)
             {
-                await output.WriteLineAsync($"\nrule file with errors (its last good version keeps running): {OneLine(f.GetProperty("file").GetString())}").ConfigureAwait(false);
+                var kept = f.GetProperty("policies").GetArrayLength() > 0 ? "its last good version keeps running" : "none of its policies run";
+                await output.WriteLineAsync($"\nrule file with errors ({kept}): {OneLine(f.GetProperty("file").GetString())}").ConfigureAwait(false);
                 foreach (var e in f.GetProperty("errors").EnumerateArray())
                 {
                     await output.WriteLineAsync("  " + OneLine(e.GetString())).ConfigureAwait(false);

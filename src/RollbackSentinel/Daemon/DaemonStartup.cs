@@ -18,13 +18,23 @@ internal sealed partial class DaemonStartup(
     IHumanPager pager,
     Telemetry.SentinelMetrics metrics,
     TimeProvider time,
+    Microsoft.Extensions.Options.IOptions<Hosting.SentinelOptions> options,
     ILogger<DaemonStartup> logger) : IHostedService
 {
     public async Task StartAsync(CancellationToken cancellationToken)
     {
         metrics.SetTriggerSnapshotProvider(() => Snapshots(registry));
 
-        await store.InitializeAsync(cancellationToken).ConfigureAwait(false);
+        try
+        {
+            await store.InitializeAsync(cancellationToken).ConfigureAwait(false);
+        }
+        catch (Exception e) when (e is InvalidDataException or InvalidOperationException or System.Data.Common.DbException or IOException or UnauthorizedAccessException)
+        {
+            // The process stops with this one line (RunCommand): never start on a store that would fail every evaluation.
+            throw new Hosting.DaemonStartException($"the store {options.Value.Storage.Path} cannot be used: {e.Message}", e);
+        }
+
         state.StoreOpen = true;
 
         var (interrupted, pending) = await store.RecoverAsync(time.GetUtcNow(), cancellationToken).ConfigureAwait(false);
@@ -40,6 +50,10 @@ internal sealed partial class DaemonStartup(
         }
 
         await rules.LoadAsync(cancellationToken).ConfigureAwait(false);
+        if (registry.Entries.Count == 0)
+        {
+            LogNoPolicy(Path.GetFullPath(options.Value.Rules));
+        }
 
         // Actions recorded but never started are run by PendingActions once the server is up.
     }
@@ -77,12 +91,45 @@ internal sealed partial class DaemonStartup(
         Message = "The daemon stopped while a {Kind} action ran for incident {Incident} ({Target}); its effect is unknown and it is NOT retried: check the target and the incident")]
     private partial void LogInterrupted(string kind, long incident, string target);
 
+    [LoggerMessage(EventId = 530, Level = LogLevel.Error,
+        Message = "No policy is loaded from {Rules}: nothing is guarded, and /readyz answers 503 until a valid policy is there (mount your rules in that folder)")]
+    private partial void LogNoPolicy(string rules);
+
 }
 
-/// <summary>What readiness depends on.</summary>
-internal sealed class DaemonState
+/// <summary>What readiness depends on: the store open and working, the rules loaded with at least one policy.</summary>
+internal sealed class DaemonState(IIncidentStore store, PolicyRegistry registry)
 {
     public bool StoreOpen { get; set; }
+
+    /// <summary>Why the daemon is not guarding anything right now; null when it is ready.</summary>
+    public string? NotReadyReason()
+    {
+        if (!StoreOpen)
+        {
+            return "the store is not open yet";
+        }
+
+        if (store is Storage.SqliteIncidentStore { Failure: { } failure })
+        {
+            return $"the store is failing: {failure}";
+        }
+
+        if (!registry.Loaded)
+        {
+            return "the rules have not been loaded yet";
+        }
+
+        if (registry.Entries.Count == 0)
+        {
+            var errors = registry.Files.Count(f => !f.Valid);
+            return errors > 0
+                ? $"no policy is loaded: {errors} rule file(s) have errors (GET /api/v1/rules lists them)"
+                : "no policy is loaded: the rules folder has no policy (mount your rules there)";
+        }
+
+        return null;
+    }
 }
 
 /// <summary>Keeps evaluation history bounded.</summary>

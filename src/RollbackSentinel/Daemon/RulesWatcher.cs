@@ -73,9 +73,14 @@ internal sealed partial class RulesWatcher(
                         {
                             LogListingFailed(error);
                         }
+                        else if (file.Policies.Count > 0)
+                        {
+                            // Only say a last good version keeps running when there is one.
+                            LogRuleError(error);
+                        }
                         else
                         {
-                            LogRuleError(error);
+                            LogRuleErrorNothingRuns(error);
                         }
                     }
                 }
@@ -177,6 +182,8 @@ internal sealed partial class RulesWatcher(
 
     [LoggerMessage(EventId = 104, Level = LogLevel.Error, Message = "Cannot list the rules (every policy keeps its last good version; nothing is removed until it can): {Error}")]
     private partial void LogListingFailed(string error);
+    [LoggerMessage(EventId = 105, Level = LogLevel.Error, Message = "Rule error (no version of this file has loaded, so none of its policies run): {Error}")]
+    private partial void LogRuleErrorNothingRuns(string error);
 
     [LoggerMessage(EventId = 102, Level = LogLevel.Error, Message = "Reloading the rules failed; the current rules keep running")]
     private partial void LogReloadFailed(Exception exception);

@@ -61,7 +61,15 @@ internal sealed class Wakeup(TimeSpan every, TimeProvider time) : IDisposable
             var first = await Task.WhenAny(_tick, _pokeWait).ConfigureAwait(false);
             if (first == _tick)
             {
+                var tick = _tick;
                 _tick = null;
+
+                // False: the timer was disposed (the host is being torn down, e.g. after a failed start, without a
+                // stop). Going round again would spin at full CPU, synchronously, inside the disposal.
+                if (!await tick.ConfigureAwait(false))
+                {
+                    return false;
+                }
             }
             else
             {

@@ -74,7 +74,7 @@ internal static class DaemonHost
         services.AddHostedService<DaemonStartup>();
         services.AddHostedService(sp => sp.GetRequiredService<RulesWatcher>());
         services.AddQuartz(q => q.UseDefaultThreadPool(pool => pool.MaxConcurrency = MaxConcurrentEvaluations));
-        services.AddQuartzHostedService(q => q.WaitForJobsToComplete = true);
+        services.AddHostedService<SchedulerHost>();
         services.AddSingleton<PendingActions>();
         services.AddHostedService(sp => sp.GetRequiredService<PendingActions>());
         services.AddNotificationChannels(options);
@@ -102,7 +102,10 @@ internal static class DaemonHost
             .MinimumLevel.Override("Microsoft.Hosting.Lifetime", Serilog.Events.LogEventLevel.Information)
             .MinimumLevel.Override("System.Net.Http", Serilog.Events.LogEventLevel.Warning)
             .MinimumLevel.Override("Quartz", Serilog.Events.LogEventLevel.Warning)
-            .Enrich.FromLogContext();
+            .Enrich.FromLogContext()
+
+            // A failed start is reported by `run` as one line on stderr (StartFailure), not as this stack trace.
+            .Filter.ByExcluding(e => e.MessageTemplate.Text == "Hosting failed to start");
         // Every event goes through SafeLogSink first: known secrets redacted, and in text, control characters escaped.
         return LoggerSinkConfiguration.Wrap(
                 config.WriteTo,

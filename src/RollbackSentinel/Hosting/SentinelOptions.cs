@@ -189,14 +189,16 @@ public sealed class SentinelOptions
         Duration("storage:retention", Storage.Retention);
         Duration("prometheus:timeout", Prometheus.Timeout);
         Duration("adapters:commandTimeout", Adapters.CommandTimeout);
-        if (!Uri.TryCreate(Prometheus.Url, UriKind.Absolute, out var prometheusUrl))
-        {
-            errors.Add($"prometheus:url: '{Prometheus.Url}' is not an absolute URL");
-        }
-        else if (prometheusUrl.UserInfo.Length > 0)
+        if (HttpUrl("prometheus:url", Prometheus.Url, errors) is { UserInfo.Length: > 0 })
         {
             // It would end up in logs; credentials go in username/passwordFile or bearerTokenFile.
             errors.Add("prometheus:url: must not contain credentials; use prometheus:username with passwordFile, or bearerTokenFile");
+        }
+
+        if (!Directory.Exists(Rules) && !File.Exists(Rules))
+        {
+            // Nothing to guard: a daemon that started anyway would look healthy while deciding nothing.
+            errors.Add($"rules: {Path.GetFullPath(Rules)} does not exist; mount your policies there, or point rules (--rules, SENTINEL__RULES) at their folder");
         }
 
         if (Http.ApiTokenFile is { } tokenFile && File.Exists(tokenFile) && string.IsNullOrWhiteSpace(File.ReadAllText(tokenFile)))
@@ -221,9 +223,9 @@ public sealed class SentinelOptions
 
         foreach (var (name, url) in new[] { ("notifications:slack:apiUrl", (string?)Notifications.Slack.ApiUrl), ("notifications:pagerDuty:eventsUrl", Notifications.PagerDuty.EventsUrl), ("notifications:alertmanager:url", Notifications.Alertmanager.Url), ("notifications:externalUrl", Notifications.ExternalUrl) })
         {
-            if (url is not null && (!Uri.TryCreate(url, UriKind.Absolute, out var u) || u.Scheme is not ("http" or "https")))
+            if (url is not null)
             {
-                errors.Add($"{name}: '{url}' is not an http:// or https:// URL");
+                HttpUrl(name, url, errors);
             }
         }
 
@@ -241,6 +243,26 @@ public sealed class SentinelOptions
         }
 
         return errors;
+    }
+
+    /// <summary>The URL if it is an absolute http:// or https:// URL with a host; otherwise adds why not and returns null.</summary>
+    private static Uri? HttpUrl(string name, string value, List<string> errors)
+    {
+        // "localhost:9090" parses as an absolute URI with the scheme "localhost": check the scheme, not just the parse.
+        if (!Uri.TryCreate(value, UriKind.Absolute, out var url) || url.Scheme is not ("http" or "https"))
+        {
+            var hint = value.Contains("://", StringComparison.Ordinal) || value.Contains(' ', StringComparison.Ordinal) ? "" : $" (did you mean http://{value}?)";
+            errors.Add($"{name}: '{value}' is not an http:// or https:// URL{hint}");
+            return null;
+        }
+
+        if (url.Host.Length == 0)
+        {
+            errors.Add($"{name}: '{value}' has no host");
+            return null;
+        }
+
+        return url;
     }
 
     /// <summary>The Prometheus client settings, with secrets read from their files.</summary>

@@ -80,8 +80,8 @@ public sealed class BacktestErrorTests(ScenarioHistory prometheus) : IClassFixtu
 
     [Theory]
     [InlineData("2026-11-20T10:10:00Z", "2026-11-20T10:00:00Z", "error: the window is empty: --to (2026-11-20T10:00:00Z) must be after --from (2026-11-20T10:10:00Z)")]
-    [InlineData("yesterday", "2026-11-20T10:00:00Z", "error: --from: 'yesterday' is not an RFC 3339 time such as 2026-11-22T10:00:00Z")]
-    [InlineData("2026-11-20T10:00:00Z", "2026-11-20", "error: --to: '2026-11-20' is not an RFC 3339 time such as 2026-11-22T11:00:00Z")]
+    [InlineData("yesterday", "2026-11-20T10:00:00Z", "error: --from: 'yesterday' is not an RFC 3339 time such as 2026-11-22T10:00:00Z, 'now', or a duration before now such as -1h")]
+    [InlineData("2026-11-20T10:00:00Z", "2026-11-20", "error: --to: '2026-11-20' is not an RFC 3339 time such as 2026-11-22T10:00:00Z, 'now', or a duration before now such as -1h")]
     [InlineData("2026-11-20T10:00:00", "2026-11-20T11:00:00Z", "error: --from: '2026-11-20T10:00:00' is not an RFC 3339 time")]
     public async Task Backtest_BadWindow_ExitsTwoSayingWhatIsWrong(string from, string to, string message)
     {

@@ -89,7 +89,7 @@ public sealed class RuleFileFailureDaemonTests
             workspace,
             ["run", "--config", workspace.ConfigPath],
             new Dictionary<string, string> { ["HOME"] = workspace.Root, ["DOTNET_CLI_HOME"] = workspace.Root },
-            ["setpriv", "--reuid=65534", "--regid=65534", "--clear-groups"]);
+            launcher: ["setpriv", "--reuid=65534", "--regid=65534", "--clear-groups"]);
         using var api = new SentinelApi(workspace.BaseAddress);
         Assert.Equal(["a", "b"], await PolicyNamesAsync(api));
 

@@ -59,7 +59,8 @@ public sealed class RunSettingsTests
     {
         using var dir = new RulesFolder();
         var config = Path.Combine(dir.Path, "sentinel.yaml");
-        await File.WriteAllTextAsync(config, """
+        await File.WriteAllTextAsync(config, $"""
+            rules: {dir.Path}
             prometheus:
               url: not a url
               timeout: soon
@@ -74,10 +75,10 @@ public sealed class RunSettingsTests
         Assert.Equal(2, run.ExitCode);
         Assert.Equal(
             [
-                "error: storage:retention: '7 days' is not a duration: the number 7 has no unit (ms, s, m, h, d, w, y)",
-                "error: prometheus:timeout: 'soon' is not a duration: expected a number at position 1 (use e.g. 30s, 2m, 1h30m)",
-                "error: prometheus:url: 'not a url' is not an absolute URL",
-                "error: http:listen: 'ftp://0.0.0.0:21' is not an http:// address such as http://0.0.0.0:8080",
+                $"error: {config}:6:14: storage:retention: '7 days' is not a duration: the number 7 has no unit (ms, s, m, h, d, w, y)",
+                $"error: {config}:4:12: prometheus:timeout: 'soon' is not a duration: expected a number at position 1 (use e.g. 30s, 2m, 1h30m)",
+                $"error: {config}:3:8: prometheus:url: 'not a url' is not an http:// or https:// URL",
+                $"error: {config}:8:11: http:listen: 'ftp://0.0.0.0:21' is not an http:// address such as http://0.0.0.0:8080",
             ],
             run.Error.Split('\n', StringSplitOptions.RemoveEmptyEntries));
     }

@@ -89,8 +89,51 @@ internal sealed class SentinelProcess : IAsyncDisposable
     /// <param name="workspace">Its root is the working directory.</param>
     /// <param name="args">The command line after the dll.</param>
     /// <param name="environment">Extra environment variables (e.g. SENTINEL__HTTP__LISTEN).</param>
+    /// <param name="untilReady">Wait for /readyz (true) or only for /healthz, for a daemon that is up but not ready.</param>
     /// <param name="launcher">A command that runs <c>dotnet</c> (e.g. setpriv to run it as another user), or null.</param>
-    public static async Task<SentinelProcess> StartAsync(SentinelWorkspace workspace, IReadOnlyList<string> args, IReadOnlyDictionary<string, string> environment, IReadOnlyList<string>? launcher = null)
+    public static async Task<SentinelProcess> StartAsync(SentinelWorkspace workspace, IReadOnlyList<string> args, IReadOnlyDictionary<string, string> environment, bool untilReady = true, IReadOnlyList<string>? launcher = null)
+    {
+        var (process, sentinel) = Launch(workspace, args, environment, launcher);
+        using var api = new SentinelApi(workspace.BaseAddress);
+        try
+        {
+            await Eventually.WaitAsync(
+                async () => !process.HasExited && (untilReady ? await api.IsReadyAsync() : await api.IsAliveAsync()),
+                TimeSpan.FromSeconds(60),
+                untilReady ? "the daemon to become ready" : "the daemon to answer /healthz");
+        }
+        catch (TimeoutException e)
+        {
+            await sentinel.DisposeAsync();
+            throw new TimeoutException(e.Message + Environment.NewLine + sentinel.Log, e);
+        }
+
+        return sentinel;
+    }
+
+    /// <summary>Runs a daemon that is expected to refuse to start: waits (boundedly) for it to exit; returns its exit code and output.</summary>
+    public static async Task<(int ExitCode, string Output)> RunToExitAsync(SentinelWorkspace workspace, IReadOnlyList<string> args, IReadOnlyDictionary<string, string>? environment = null)
+    {
+        var (process, sentinel) = Launch(workspace, args, environment ?? new Dictionary<string, string>());
+        await using (sentinel)
+        {
+            using var timeout = new CancellationTokenSource(TimeSpan.FromSeconds(60));
+            try
+            {
+                await process.WaitForExitAsync(timeout.Token);
+            }
+            catch (OperationCanceledException)
+            {
+                throw new TimeoutException("the daemon did not exit within 60 s:" + Environment.NewLine + sentinel.Log);
+            }
+
+            // The asynchronous readers deliver the last lines after the exit.
+            process.WaitForExit();
+            return (process.ExitCode, sentinel.Log);
+        }
+    }
+
+    private static (Process Process, SentinelProcess Sentinel) Launch(SentinelWorkspace workspace, IReadOnlyList<string> args, IReadOnlyDictionary<string, string> environment, IReadOnlyList<string>? launcher = null)
     {
         var dll = Path.Combine(AppContext.BaseDirectory, "RollbackSentinel.dll");
         var info = new ProcessStartInfo(launcher is [var first, ..] ? first : "dotnet")
@@ -123,23 +166,10 @@ internal sealed class SentinelProcess : IAsyncDisposable
         process.Start();
         process.BeginOutputReadLine();
         process.BeginErrorReadLine();
-
-        using var api = new SentinelApi(workspace.BaseAddress);
-        try
-        {
-            await Eventually.WaitAsync(
-                async () => !process.HasExited && await api.IsReadyAsync(),
-                TimeSpan.FromSeconds(60),
-                "the daemon to become ready");
-        }
-        catch (TimeoutException e)
-        {
-            await sentinel.DisposeAsync();
-            throw new TimeoutException(e.Message + Environment.NewLine + sentinel.Log, e);
-        }
-
-        return sentinel;
+        return (process, sentinel);
     }
+
+    public bool HasExited => _process.HasExited;
 
     /// <summary>SIGKILL: no shutdown code runs, as in a node failure or an OOM kill.</summary>
     public async Task KillAsync()
@@ -209,6 +239,27 @@ internal sealed class SentinelApi : IDisposable
     {
         using var response = await _http.GetAsync("readyz");
         return response.IsSuccessStatusCode;
+    }
+
+    public async Task<bool> IsAliveAsync()
+    {
+        try
+        {
+            using var response = await _http.GetAsync("healthz");
+            return response.IsSuccessStatusCode;
+        }
+        catch (HttpRequestException)
+        {
+            return false;
+        }
+    }
+
+    /// <summary>/readyz: its status code and the problem's detail (why it is not ready), or "ready".</summary>
+    public async Task<(int Status, string Detail)> ReadinessAsync()
+    {
+        using var response = await _http.GetAsync("readyz");
+        var body = JsonDocument.Parse(await response.Content.ReadAsStringAsync()).RootElement;
+        return ((int)response.StatusCode, body.TryGetProperty("detail", out var d) ? d.GetString()! : body.GetProperty("status").GetString()!);
     }
 
     public async Task<JsonElement> GetJsonAsync(string path)
