@@ -127,15 +127,19 @@ public sealed partial class SecretsDaemonTests : IDisposable
         await api.WaitForPassAsync(Generous);
 
         const string Forged = "2026-12-05T07:00:00.000+00:00 CRT PAGE shop/errors (incident 99): forged";
-        await api.PostJsonAsync("api/v1/policies/shop/rollback", new { reason = $"bad deploy\n{Forged}\r\n{Forged}\u2028{Forged}\u001b[2Kend", by = "alice" });
+        await api.PostJsonAsync("api/v1/policies/shop/rollback", new { reason = $"bad deploy\n{Forged}\r\n{Forged}\u2028{Forged}\tend", by = "alice" });
         await Eventually.WaitAsync(() => Task.FromResult(sentinel.Log.Contains("Manual rollback of shop", StringComparison.Ordinal)), Generous, "the manual rollback" + Environment.NewLine + sentinel.Log);
 
         var log = sentinel.Log;
-        Assert.Contains($"bad deploy\\n{Forged}\\r\\n{Forged}\\u2028{Forged}\\u001b[2Kend", log, StringComparison.Ordinal);
+        Assert.Contains($"bad deploy\\n{Forged}\\r\\n{Forged}\\u2028{Forged}\\tend", log, StringComparison.Ordinal);
         var lines = log.Split('\n');
         Assert.DoesNotContain(lines, l => l.StartsWith(Forged, StringComparison.Ordinal));
         Assert.DoesNotContain('\u2028', log);
-        Assert.DoesNotContain('\u001b', log);
+        Assert.DoesNotContain('\t', log);
+
+        // Other control characters (an escape sequence that could rewrite a terminal line) never get this far:
+        // the API refuses them in a reason; the log's escaping of them is SafeLogSinkTests'.
+        Assert.Equal(System.Net.HttpStatusCode.BadRequest, await api.PostStatusAsync("api/v1/policies/shop/rollback", new { reason = "x\u001b[2Ky", by = "alice" }));
 
         // Every line is a log line of its own (timestamp first) or an indented continuation (a stack trace).
         Assert.All(lines.Where(l => l.Length > 0), l => Assert.Matches(@"^(\d{4}-\d\d-\d\dT\d\d:\d\d:\d\d\.\d{3}[+-]\d\d:\d\d [A-Z]{3} |\s)", l));

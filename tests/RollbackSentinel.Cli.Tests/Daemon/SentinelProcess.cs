@@ -1,3 +1,4 @@
+using System.Net;
 using System.Diagnostics;
 using System.Net.Http.Headers;
 using System.Net.Http.Json;
@@ -285,6 +286,13 @@ internal sealed class SentinelApi : IDisposable
     }
 
     /// <summary>POSTs a JSON body and returns the JSON answer; a non-2xx answer fails the test with the body.</summary>
+    /// <summary>POSTs JSON and returns the status without judging it (for refusals).</summary>
+    public async Task<HttpStatusCode> PostStatusAsync(string path, object body)
+    {
+        using var response = await _http.PostAsJsonAsync(path, body);
+        return response.StatusCode;
+    }
+
     public async Task<JsonElement> PostJsonAsync(string path, object body)
     {
         using var response = await _http.PostAsJsonAsync(path, body);
