@@ -65,7 +65,7 @@ internal sealed class LiveShop : IAsyncDisposable
     /// (or through <paramref name="target"/>, a target block indented by four spaces). <paramref name="spec"/> adds
     /// fields to the spec, indented by two spaces (e.g. a <c>confirm</c> block).
     /// </summary>
-    public string Policy(string name = "shop", string @for = "2s", double max = 0.1, string? target = null, bool dryRun = false, string action = "rollback", string? spec = null) => $"""
+    public string Policy(string name = "shop", string @for = "2s", double max = 0.1, string? target = null, bool dryRun = false, string action = "rollback", string? spec = null, string interval = "1s") => $"""
         apiVersion: rollback-sentinel/v1
         kind: RollbackPolicy
         metadata:
@@ -74,7 +74,7 @@ internal sealed class LiveShop : IAsyncDisposable
           target:
         {target ?? $"    webhook:\n      url: {Webhook.BaseAddress}rollback"}
           schedule:
-            interval: 1s
+            interval: {interval}
           cooldown: 1h
           triggers:
             - name: errors
