@@ -28,6 +28,8 @@ public sealed class InputLimitTests
         { "a label value past the limit", new { reason = "x", labels = new Dictionary<string, string> { ["deployment"] = new string('d', 1025) }, by = "erin" }, "'labels.deployment' is 1025 characters long; the limit is 1024" },
         { "a label name that is not one", new { reason = "x", labels = new Dictionary<string, string> { ["not a name"] = "v" }, by = "erin" }, "'labels': 'not a name' is not a label name" },
         { "an unknown channel", new { reason = "x", by = "erin", channel = "slack" }, "'channel' must be one of api, cli, got 'slack'" },
+        { "a null label value", new { reason = "x", labels = new Dictionary<string, string?> { ["deployment"] = null }, by = "erin" }, "'labels.deployment' must be a string, got null" },
+        { "by with a line separator", new { reason = "x", by = "erin\u2028INF forged" }, "'by' must be one line without control characters" },
     };
 
     [Theory]
