@@ -70,16 +70,18 @@ public sealed class InputLimitTests
         await using var sentinel = await InProcessSentinel.StartAsync();
         using var api = sentinel.Api();
 
-        using var response = await api.Http.PostAsJsonAsync("api/v1/policies/shop/rollback", new { reason = new string('r', 5 * 1024 * 1024), by = "erin" });
+        // {"by":"erin","reason":"rrr…"} over a socket: the daemon may answer before the upload is done.
+        var (status, headers, body) = await RawPostAsync(sentinel.BaseAddress, "api/v1/policies/shop/rollback", "application/json", $"Bearer {InProcessSentinel.Token}", 5 * 1024 * 1024, withLength: true, "{\"by\":\"erin\",\"reason\":\"", "\"}");
 
-        Assert.Equal(HttpStatusCode.RequestEntityTooLarge, response.StatusCode);
-        Assert.Equal("application/problem+json", response.Content.Headers.ContentType?.MediaType);
-        using var problem = JsonDocument.Parse(await response.Content.ReadAsStringAsync());
+        Assert.True(status == 413, $"{status}\n{headers}\n{body}");
+        Assert.Contains("Content-Type: application/problem+json", headers, StringComparison.OrdinalIgnoreCase);
+        using var problem = JsonDocument.Parse(body);
         Assert.Equal(413, problem.RootElement.GetProperty("status").GetInt32());
         Assert.Equal("the body may be at most 65536 bytes", problem.RootElement.GetProperty("detail").GetString());
         Assert.Empty(await sentinel.StoredAsync());
         Assert.Empty(sentinel.Webhook.Requests);
         Assert.DoesNotContain("Exception", sentinel.Log.Text, StringComparison.Ordinal);
+        Assert.Single(sentinel.Log.Entries, e => e.Contains("Request POST /api/v1/policies/shop/rollback refused with 413: the body may be at most 65536 bytes", StringComparison.Ordinal));
     }
 
     [Theory]
@@ -121,6 +123,7 @@ public sealed class InputLimitTests
         Assert.Matches(@"^the body may be at most \d+ bytes$", problem.RootElement.GetProperty("detail").GetString());
         Assert.DoesNotContain("Exception", sentinel.Log.Text, StringComparison.Ordinal);
         Assert.DoesNotContain("   at ", sentinel.Log.Text, StringComparison.Ordinal);
+        Assert.Single(sentinel.Log.Entries, e => e.Contains($"Request POST /{path} refused with 413: the body may be at most ", StringComparison.Ordinal));
         Assert.Empty(await sentinel.StoredAsync());
     }
 
@@ -152,8 +155,13 @@ public sealed class InputLimitTests
     /// POSTs a body of <paramref name="length"/> bytes over a plain socket, with Content-Length or chunked, and reads
     /// the answer even when the server answers before the upload is done (HttpClient reports a broken pipe instead).
     /// </summary>
-    private static async Task<(int Status, string Headers, string Body)> RawPostAsync(Uri baseAddress, string path, string contentType, string authorization, int length, bool withLength)
+    private static async Task<(int Status, string Headers, string Body)> RawPostAsync(Uri baseAddress, string path, string contentType, string authorization, int length, bool withLength, string prefix = "", string suffix = "")
     {
+        // The body: the prefix, filler up to 'length' bytes in all, the suffix (ASCII).
+        var payload = new byte[length];
+        Array.Fill(payload, (byte)'a');
+        Encoding.ASCII.GetBytes(prefix, payload);
+        Encoding.ASCII.GetBytes(suffix, payload.AsSpan(length - suffix.Length));
         using var client = new System.Net.Sockets.TcpClient();
         await client.ConnectAsync(baseAddress.Host, baseAddress.Port);
         var stream = client.GetStream();
@@ -162,12 +170,11 @@ public sealed class InputLimitTests
         await stream.WriteAsync(Encoding.ASCII.GetBytes(head));
         var upload = Task.Run(async () =>
         {
-            var chunk = new byte[64 * 1024];
-            Array.Fill(chunk, (byte)'a');
             try
             {
-                for (var sent = 0; sent < length; sent += chunk.Length)
+                for (var sent = 0; sent < length; sent += 64 * 1024)
                 {
+                    var chunk = payload.AsMemory(sent, Math.Min(64 * 1024, length - sent));
                     if (!withLength)
                     {
                         await stream.WriteAsync(Encoding.ASCII.GetBytes($"{chunk.Length:x}\r\n"));
