@@ -203,6 +203,12 @@ public sealed class SentinelOptions
         {
             errors.Add($"http:apiTokenFile: {tokenFile} is empty; an empty token would let anyone in");
         }
+        else if ((Http.ApiTokenFile is { } file && File.Exists(file) ? Api.ApiToken.Normalize(File.ReadAllText(file)) : Http.ApiToken is { } inline ? Api.ApiToken.Normalize(inline) : null) is { } token
+            && !token.All(c => char.IsAscii(c) && !char.IsControl(c)))
+        {
+            // No client could send it (a header is one line of ASCII): every API call would be refused.
+            errors.Add($"{(Http.ApiTokenFile is null ? "http:apiToken" : "http:apiTokenFile")}: the token has characters that cannot be sent in an HTTP header (a line break, a control or non-ASCII character)");
+        }
 
         if (!Uri.TryCreate(Http.Listen, UriKind.Absolute, out var listen) || (listen.Scheme != "http" && listen.Scheme != "https"))
         {
