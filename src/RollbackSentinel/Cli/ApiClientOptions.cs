@@ -132,7 +132,7 @@ internal sealed class ApiClientOptions
         {
             settings = RunCommand.Load(config?.FullName, new Dictionary<string, string?>());
         }
-        catch (Exception e) when (e is IOException or YamlDotNet.Core.YamlException or InvalidOperationException)
+        catch (Exception e) when (e is IOException or UnauthorizedAccessException or YamlDotNet.Core.YamlException or InvalidOperationException)
         {
             return (null, $"cannot read the settings: {e.Message}");
         }

@@ -47,7 +47,7 @@ internal static class RunCommand
             {
                 options = Load(result.GetValue(config)?.FullName, overrides);
             }
-            catch (Exception e) when (e is IOException or YamlDotNet.Core.YamlException or InvalidOperationException)
+            catch (Exception e) when (e is IOException or UnauthorizedAccessException or YamlDotNet.Core.YamlException or InvalidOperationException)
             {
                 await error.WriteLineAsync($"error: cannot read the settings: {e.Message}").ConfigureAwait(false);
                 return ExitCodes.Usage;
