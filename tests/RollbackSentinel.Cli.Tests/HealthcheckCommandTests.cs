@@ -39,6 +39,17 @@ public sealed class HealthcheckCommandTests
         Assert.Empty(elsewhere.Requests);
     }
 
+    [Theory]
+    [InlineData("nonsense")]
+    [InlineData("127.0.0.1:8080/healthz")]
+    [InlineData("ftp://127.0.0.1/healthz")]
+    public async Task Healthcheck_UrlThatIsNotHttp_IsAUsageErrorExit2(string url)
+    {
+        var run = await CliRun.RunAsync("healthcheck", "--url", url);
+
+        Assert.Equal((2, $"error: '{url}' is not an http:// URL such as http://127.0.0.1:8080/healthz (--url, or SENTINEL__HTTP__LISTEN)\n"), (run.ExitCode, run.Error));
+    }
+
     [Fact]
     public async Task Healthcheck_UnhealthyOrUnreachable_Exits1SayingWhy()
     {

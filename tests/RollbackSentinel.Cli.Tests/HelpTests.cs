@@ -43,6 +43,15 @@ public sealed class HelpTests
             StringComparison.Ordinal);
     }
 
+    [Fact]
+    public async Task IncidentsHelp_StateOption_ListsEveryIncidentState()
+    {
+        var help = await CliRun.RunAsync("incidents", "--help");
+
+        var listed = System.Text.RegularExpressions.Regex.Match(help.Output, @"Only incidents in this state \((?<states>[a-z, ]+)\)").Groups["states"].Value.Split(", ");
+        Assert.Equal(Enum.GetNames<Core.Incidents.IncidentStatus>().Select(n => n.ToLowerInvariant()).Order(StringComparer.Ordinal), listed.Order(StringComparer.Ordinal));
+    }
+
     [Theory]
     [InlineData("validate", "  1  the rules have errors\n")]
     [InlineData("backtest", "  0  ran (whatever the backtest found)\n")]

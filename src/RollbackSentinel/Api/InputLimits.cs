@@ -41,7 +41,7 @@ internal static class InputLimits
     public static string? CheckName(string field, string? value, int max = MaxBy) =>
         value is null ? null
         : value.Length > max ? $"'{field}' is {value.Length} characters long; the limit is {max}"
-        : value.Any(char.IsControl) ? $"'{field}' must be one line without control characters (no line breaks, tabs or escapes)"
+        : value.Any(c => char.IsControl(c) || c is '\u2028' or '\u2029') ? $"'{field}' must be one line without control characters (no line breaks, tabs or escapes)"
         : null;
 
     /// <summary>The problem with a reason, or null when it is fine: line breaks and tabs are allowed, other control characters are not.</summary>
@@ -69,6 +69,12 @@ internal static class InputLimits
             if (name.Length is 0 or > MaxLabelName || !(char.IsAsciiLetter(name[0]) || name[0] == '_') || !name.All(c => char.IsAsciiLetterOrDigit(c) || c == '_'))
             {
                 return $"'{field}': '{Shorten(name)}' is not a label name ([a-zA-Z_][a-zA-Z0-9_]*, at most {MaxLabelName} characters)";
+            }
+
+            // JSON lets a value be null ({"labels":{"deployment":null}}), which the type does not say.
+            if (value is null)
+            {
+                return $"'{field}.{name}' must be a string, got null";
             }
 
             if (CheckName($"{field}.{name}", value, MaxLabelValue) is { } problem)

@@ -35,15 +35,31 @@ internal static partial class RequestProblems
         }
         catch (BadHttpRequestException e) when (!context.Response.HasStarted)
         {
-            var limit = context.Features.Get<IHttpMaxRequestBodySizeFeature>()?.MaxRequestBodySize;
-            LogRefused(context.RequestServices.GetRequiredService<ILoggerFactory>().CreateLogger(typeof(RequestProblems)), context.Request.Method, context.Request.Path.ToString(), e.StatusCode, e.Message);
+            var reason = Refused(context, e.StatusCode, e.Message);
             context.Response.Clear();
             await Results.Problem(
                 title: e.StatusCode == StatusCodes.Status413PayloadTooLarge ? "request body too large" : "bad request",
-                detail: e.StatusCode == StatusCodes.Status413PayloadTooLarge && limit is { } max ? $"the body may be at most {max} bytes" : e.Message,
+                detail: reason,
                 statusCode: e.StatusCode).ExecuteAsync(context).ConfigureAwait(false);
+            return;
+        }
+
+        // Parameter binding and the Slack endpoints refuse a large body themselves (no exception gets here): one line too.
+        if (context.Response.StatusCode == StatusCodes.Status413PayloadTooLarge)
+        {
+            Refused(context, StatusCodes.Status413PayloadTooLarge, "the body is too large");
         }
     });
+
+    /// <summary>Logs a refused request as one line and gives the reason to answer with (for a 413, the limit).</summary>
+    private static string Refused(HttpContext context, int status, string message)
+    {
+        var reason = status == StatusCodes.Status413PayloadTooLarge && context.Features.Get<IHttpMaxRequestBodySizeFeature>()?.MaxRequestBodySize is { } max
+            ? $"the body may be at most {max} bytes"
+            : message;
+        LogRefused(context.RequestServices.GetRequiredService<ILoggerFactory>().CreateLogger(typeof(RequestProblems)), context.Request.Method, context.Request.Path.ToString(), status, reason);
+        return reason;
+    }
 
     /// <summary>Limits the body of the endpoints it is put on.</summary>
     public static TBuilder WithBodyLimit<TBuilder>(this TBuilder builder, long maxBytes)

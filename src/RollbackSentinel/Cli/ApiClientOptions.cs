@@ -132,7 +132,7 @@ internal sealed class ApiClientOptions
         {
             settings = RunCommand.Load(config?.FullName, new Dictionary<string, string?>());
         }
-        catch (Exception e) when (e is IOException or YamlDotNet.Core.YamlException or InvalidOperationException)
+        catch (Exception e) when (e is IOException or UnauthorizedAccessException or YamlDotNet.Core.YamlException or InvalidOperationException)
         {
             return (null, $"cannot read the settings: {e.Message}");
         }
@@ -153,7 +153,7 @@ internal sealed class ApiClientOptions
             return (null, $"cannot read the API token: {e.Message}");
         }
 
-        if (token is not null && !token.All(char.IsAscii))
+        if (token is not null && !token.All(c => char.IsAscii(c) && !char.IsControl(c)))
         {
             return (null, "the API token has characters that cannot be sent in an HTTP header (it should be the hex string the daemon generated, or what http.apiTokenFile holds)");
         }

@@ -19,6 +19,13 @@ internal static class HealthcheckCommand
         command.SetAction(async (result, ct) =>
         {
             var target = result.GetValue(url) ?? DefaultUrl(Environment.GetEnvironmentVariable(RunCommand.EnvironmentPrefix + "HTTP__LISTEN"));
+            if (!Uri.TryCreate(target, UriKind.Absolute, out var parsed) || parsed.Scheme is not ("http" or "https"))
+            {
+                // A wrong address is the command line's fault (2, as --help says), not the daemon's health (1).
+                await result.InvocationConfiguration.Error.WriteLineAsync($"error: '{Api.InputLimits.Shorten(target)}' is not an http:// URL such as http://127.0.0.1:8080/healthz (--url, or SENTINEL__HTTP__LISTEN)").ConfigureAwait(false);
+                return ExitCodes.Usage;
+            }
+
             using var http = new HttpClient(new SocketsHttpHandler { AllowAutoRedirect = false }) { Timeout = TimeSpan.FromSeconds(Math.Max(0.1, result.GetValue(timeout))) };
             try
             {

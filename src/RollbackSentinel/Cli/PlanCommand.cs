@@ -74,7 +74,7 @@ internal static class PlanCommand
             {
                 options = RunCommand.Load(result.GetValue(config)?.FullName, new Dictionary<string, string?>());
             }
-            catch (Exception e) when (e is IOException or YamlDotNet.Core.YamlException or InvalidOperationException)
+            catch (Exception e) when (e is IOException or UnauthorizedAccessException or YamlDotNet.Core.YamlException or InvalidOperationException)
             {
                 await error.WriteLineAsync($"error: cannot read the settings: {e.Message}").ConfigureAwait(false);
                 return ExitCodes.Usage;

@@ -46,7 +46,7 @@ internal static class ValidateCommand
             {
                 settings = RunCommand.Load(result.GetValue(config)?.FullName, new Dictionary<string, string?>());
             }
-            catch (Exception e) when (e is IOException or YamlDotNet.Core.YamlException or InvalidOperationException)
+            catch (Exception e) when (e is IOException or UnauthorizedAccessException or YamlDotNet.Core.YamlException or InvalidOperationException)
             {
                 await error.WriteLineAsync($"error: cannot read the settings: {e.Message}").ConfigureAwait(false);
                 return ExitCodes.Usage;

@@ -201,9 +201,24 @@ public sealed class SentinelOptions
             errors.Add($"rules: {Path.GetFullPath(Rules)} does not exist; mount your policies there, or point rules (--rules, SENTINEL__RULES) at their folder");
         }
 
-        if (Http.ApiTokenFile is { } tokenFile && File.Exists(tokenFile) && string.IsNullOrWhiteSpace(File.ReadAllText(tokenFile)))
+        string? token = null;
+        try
+        {
+            token = Http.ApiTokenFile is { } file ? File.Exists(file) ? Api.ApiToken.Normalize(File.ReadAllText(file)) : null : Http.ApiToken is { } inline ? Api.ApiToken.Normalize(inline) : null;
+        }
+        catch (Exception e) when (e is IOException or UnauthorizedAccessException)
+        {
+            errors.Add($"http:apiTokenFile: cannot read {Http.ApiTokenFile}: {e.Message}");
+        }
+
+        if (Http.ApiTokenFile is { } tokenFile && token is { Length: 0 })
         {
             errors.Add($"http:apiTokenFile: {tokenFile} is empty; an empty token would let anyone in");
+        }
+        else if (token is not null && !token.All(c => char.IsAscii(c) && !char.IsControl(c)))
+        {
+            // No client could send it (a header is one line of ASCII): every API call would be refused.
+            errors.Add($"{(Http.ApiTokenFile is null ? "http:apiToken" : "http:apiTokenFile")}: the token has characters that cannot be sent in an HTTP header (a line break, a control or non-ASCII character)");
         }
 
         if (!Uri.TryCreate(Http.Listen, UriKind.Absolute, out var listen) || (listen.Scheme != "http" && listen.Scheme != "https"))

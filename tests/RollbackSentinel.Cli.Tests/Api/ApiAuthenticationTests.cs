@@ -67,11 +67,13 @@ public sealed class ApiAuthenticationTests
 
                         using var response = await http.SendAsync(request);
                         tried++;
-                        if ((int)response.StatusCode is >= 200 and < 400)
+                        // Refused at the door, before routing's 404/405, binding's 400 or the endpoint's own 404/409 could say anything.
+                        if (response.StatusCode != HttpStatusCode.Unauthorized
+                            || (method != "HEAD" && response.Content.Headers.ContentType?.MediaType != "application/problem+json"))
                         {
                             admitted.Add($"{method} {path} ({authorization ?? "no token"}) for {name}: {(int)response.StatusCode} {await response.Content.ReadAsStringAsync()}");
                         }
-                        else if (authorization is null && response.StatusCode == HttpStatusCode.Unauthorized)
+                        else if (authorization is null)
                         {
                             Assert.Equal("Bearer realm=\"rollback-sentinel\"", response.Headers.WwwAuthenticate.ToString());
                         }
@@ -80,7 +82,7 @@ public sealed class ApiAuthenticationTests
             }
         }
 
-        Assert.True(admitted.Count == 0, $"{admitted.Count} of {tried} requests were let in:\n" + string.Join('\n', admitted.Take(20)));
+        Assert.True(admitted.Count == 0, $"{admitted.Count} of {tried} requests were not refused with 401:\n" + string.Join('\n', admitted.Take(20)));
         Assert.True(tried > 1000, $"only {tried} requests");
         Assert.Equal(before, Snapshot(await sentinel.StoredAsync()));
         Assert.Single(sentinel.Webhook.Requests);

@@ -113,6 +113,27 @@ public sealed class ClientVerbTests
         Assert.Empty(sentinel.Webhook.Requests);
     }
 
+    [Theory]
+    [InlineData("two\nlines")]
+    [InlineData("a\0nul")]
+    [InlineData("bell\u0007")]
+    public async Task ClientVerbs_TokenWithALineBreakOrControlCharacterInside_IsAUsageErrorNotACrash(string token)
+    {
+        var tokenFile = Path.Combine(Path.GetTempPath(), $"sentinel-bad-token-{Guid.NewGuid():N}");
+        await File.WriteAllTextAsync(tokenFile, token + "\n");
+        try
+        {
+            var status = await CliRun.RunAsync("status", "--url", "http://127.0.0.1:9", "--token-file", tokenFile);
+
+            Assert.Equal(ExitCodes.Usage, status.ExitCode);
+            Assert.Equal("error: the API token has characters that cannot be sent in an HTTP header (it should be the hex string the daemon generated, or what http.apiTokenFile holds)\n", status.Error);
+        }
+        finally
+        {
+            File.Delete(tokenFile);
+        }
+    }
+
     [Fact]
     public async Task IncidentsShow_PrintsEvidenceEventsPlanAndBeforeAfter_AndJsonIsTheApisObject()
     {

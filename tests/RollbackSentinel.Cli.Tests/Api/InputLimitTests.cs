@@ -28,6 +28,8 @@ public sealed class InputLimitTests
         { "a label value past the limit", new { reason = "x", labels = new Dictionary<string, string> { ["deployment"] = new string('d', 1025) }, by = "erin" }, "'labels.deployment' is 1025 characters long; the limit is 1024" },
         { "a label name that is not one", new { reason = "x", labels = new Dictionary<string, string> { ["not a name"] = "v" }, by = "erin" }, "'labels': 'not a name' is not a label name" },
         { "an unknown channel", new { reason = "x", by = "erin", channel = "slack" }, "'channel' must be one of api, cli, got 'slack'" },
+        { "a null label value", new { reason = "x", labels = new Dictionary<string, string?> { ["deployment"] = null }, by = "erin" }, "'labels.deployment' must be a string, got null" },
+        { "by with a line separator", new { reason = "x", by = "erin\u2028INF forged" }, "'by' must be one line without control characters" },
     };
 
     [Theory]
@@ -67,9 +69,8 @@ public sealed class InputLimitTests
     {
         await using var sentinel = await InProcessSentinel.StartAsync();
 
-        // Over a raw socket: the daemon answers 413 as soon as it has read the headers, and HttpClient, still
-        // sending the 5 MB, would report the closed connection instead of the answer.
-        var (status, headers, body) = await RawPostAsync(sentinel.BaseAddress, "api/v1/policies/shop/rollback", "application/json", $"Bearer {InProcessSentinel.Token}", 5 * 1024 * 1024, withLength: true);
+        // {"by":"erin","reason":"rrr…"} over a socket: the daemon may answer before the upload is done.
+        var (status, headers, body) = await RawPostAsync(sentinel.BaseAddress, "api/v1/policies/shop/rollback", "application/json", $"Bearer {InProcessSentinel.Token}", 5 * 1024 * 1024, withLength: true, "{\"by\":\"erin\",\"reason\":\"", "\"}");
 
         Assert.True(status == 413, $"{status}\n{headers}\n{body}");
         Assert.Contains("Content-Type: application/problem+json", headers, StringComparison.OrdinalIgnoreCase);
@@ -79,6 +80,7 @@ public sealed class InputLimitTests
         Assert.Empty(await sentinel.StoredAsync());
         Assert.Empty(sentinel.Webhook.Requests);
         Assert.DoesNotContain("Exception", sentinel.Log.Text, StringComparison.Ordinal);
+        Assert.Single(sentinel.Log.Entries, e => e.Contains("Request POST /api/v1/policies/shop/rollback refused with 413: the body may be at most 65536 bytes", StringComparison.Ordinal));
     }
 
     [Theory]
@@ -120,6 +122,7 @@ public sealed class InputLimitTests
         Assert.Matches(@"^the body may be at most \d+ bytes$", problem.RootElement.GetProperty("detail").GetString());
         Assert.DoesNotContain("Exception", sentinel.Log.Text, StringComparison.Ordinal);
         Assert.DoesNotContain("   at ", sentinel.Log.Text, StringComparison.Ordinal);
+        Assert.Single(sentinel.Log.Entries, e => e.Contains($"Request POST /{path} refused with 413: the body may be at most ", StringComparison.Ordinal));
         Assert.Empty(await sentinel.StoredAsync());
     }
 
@@ -151,8 +154,13 @@ public sealed class InputLimitTests
     /// POSTs a body of <paramref name="length"/> bytes over a plain socket, with Content-Length or chunked, and reads
     /// the answer even when the server answers before the upload is done (HttpClient reports a broken pipe instead).
     /// </summary>
-    private static async Task<(int Status, string Headers, string Body)> RawPostAsync(Uri baseAddress, string path, string contentType, string authorization, int length, bool withLength)
+    private static async Task<(int Status, string Headers, string Body)> RawPostAsync(Uri baseAddress, string path, string contentType, string authorization, int length, bool withLength, string prefix = "", string suffix = "")
     {
+        // The body: the prefix, filler up to 'length' bytes in all, the suffix (ASCII).
+        var payload = new byte[length];
+        Array.Fill(payload, (byte)'a');
+        Encoding.ASCII.GetBytes(prefix, payload);
+        Encoding.ASCII.GetBytes(suffix, payload.AsSpan(length - suffix.Length));
         using var client = new System.Net.Sockets.TcpClient();
         await client.ConnectAsync(baseAddress.Host, baseAddress.Port);
         var stream = client.GetStream();
@@ -161,12 +169,11 @@ public sealed class InputLimitTests
         await stream.WriteAsync(Encoding.ASCII.GetBytes(head));
         var upload = Task.Run(async () =>
         {
-            var chunk = new byte[64 * 1024];
-            Array.Fill(chunk, (byte)'a');
             try
             {
-                for (var sent = 0; sent < length; sent += chunk.Length)
+                for (var sent = 0; sent < length; sent += 64 * 1024)
                 {
+                    var chunk = payload.AsMemory(sent, Math.Min(64 * 1024, length - sent));
                     if (!withLength)
                     {
                         await stream.WriteAsync(Encoding.ASCII.GetBytes($"{chunk.Length:x}\r\n"));
@@ -208,7 +215,7 @@ public sealed class InputLimitTests
     }
 
     /// <summary>Slack on, with a signing secret; its Web API is unreachable (nothing here needs it).</summary>
-    private static void WithSlack(global::RollbackSentinel.Hosting.SentinelOptions options, string root)
+    private static void WithSlack(RollbackSentinel.Hosting.SentinelOptions options, string root)
     {
         File.WriteAllText(Path.Combine(root, "slack-secret"), SigningSecret);
         File.WriteAllText(Path.Combine(root, "slack-token"), "xoxb-test");
