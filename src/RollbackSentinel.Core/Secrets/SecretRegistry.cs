@@ -1,4 +1,3 @@
-using System.Text.Json;
 
 namespace RollbackSentinel.Core.Secrets;
 
@@ -44,8 +43,8 @@ public sealed class SecretRegistry
         }
 
         var forms = new HashSet<string>(StringComparer.Ordinal) { value };
-        var json = JsonSerializer.Serialize(value);
-        forms.Add(json[1..^1]);
+        forms.Add(JsonEscaped(value, escapeNonAscii: false));
+        forms.Add(JsonEscaped(value, escapeNonAscii: true));
         forms.Add(Uri.EscapeDataString(value));
         lock (_gate)
         {
@@ -58,6 +57,42 @@ public sealed class SecretRegistry
             known.UnionWith(forms);
             _values = [.. known.OrderByDescending(v => v.Length).ThenBy(v => v, StringComparer.Ordinal)];
         }
+    }
+
+    /// <summary>
+    /// The value as it reads inside a JSON string: minimally escaped (most services), or with non-ASCII and
+    /// HTML-sensitive characters as <c>\uXXXX</c> too (.NET's default encoder). Written here because Core takes no
+    /// serializer.
+    /// </summary>
+    private static string JsonEscaped(string value, bool escapeNonAscii)
+    {
+        var escaped = new System.Text.StringBuilder(value.Length + 8);
+        foreach (var c in value)
+        {
+            switch (c)
+            {
+                case '"': escaped.Append(escapeNonAscii ? "\\u0022" : "\\\""); break;
+                case '\\': escaped.Append("\\\\"); break;
+                case '\n': escaped.Append("\\n"); break;
+                case '\r': escaped.Append("\\r"); break;
+                case '\t': escaped.Append("\\t"); break;
+                case '\b': escaped.Append("\\b"); break;
+                case '\f': escaped.Append("\\f"); break;
+                default:
+                    if (c < 0x20 || (escapeNonAscii && (c > 0x7E || c is '<' or '>' or '&' or '\'' or '+' or '`')))
+                    {
+                        escaped.Append("\\u").Append(((int)c).ToString("X4", System.Globalization.CultureInfo.InvariantCulture));
+                    }
+                    else
+                    {
+                        escaped.Append(c);
+                    }
+
+                    break;
+            }
+        }
+
+        return escaped.ToString();
     }
 
     /// <summary>The text with every known secret replaced by <see cref="Marker"/>; the same instance when it holds none.</summary>
