@@ -207,7 +207,7 @@ public sealed class InputLimitTests
     }
 
     /// <summary>Slack on, with a signing secret; its Web API is unreachable (nothing here needs it).</summary>
-    private static void WithSlack(Hosting.SentinelOptions options, string root)
+    private static void WithSlack(RollbackSentinel.Hosting.SentinelOptions options, string root)
     {
         File.WriteAllText(Path.Combine(root, "slack-secret"), SigningSecret);
         File.WriteAllText(Path.Combine(root, "slack-token"), "xoxb-test");
