@@ -17,8 +17,10 @@ public static partial class PolicyParser
             return;
         }
 
+        // A page renders the target only when a person can approve its rollback (confirm); otherwise it only pages.
+        var confirm = spec.Node("confirm") is not null;
         var acting = triggers
-            .Where(t => t.Action is TriggerAction.Rollback or TriggerAction.Page)
+            .Where(t => t.Action == TriggerAction.Rollback || (t.Action == TriggerAction.Page && confirm))
             .Select(t => (Trigger: t, Query: SeriesQuery(t.Condition)))
             .Select(x => (x.Trigger, x.Query, Labels: PromQlLabels.AtMost(x.Query)))
             .Where(x => x.Labels is not null)

@@ -18,10 +18,19 @@ public static partial class PromQlLabels
 
     private static readonly HashSet<string> Modifiers = ["on", "ignoring", "group_left", "group_right", "and", "or", "unless", "bool", "offset", "@"];
 
+    // Longer queries are not analysed: the analysis re-reads the text per bracket and per operator, and a real
+    // guard's query is a few hundred characters; a 1 MiB rule file of '(' must not freeze the loader.
+    private const int MaxQueryLength = 8 * 1024;
+
     /// <summary>The labels the result can have at most, or null when that cannot be told for certain.</summary>
     public static IReadOnlySet<string>? AtMost(string query)
     {
         ArgumentNullException.ThrowIfNull(query);
+        if (query.Length > MaxQueryLength)
+        {
+            return null;
+        }
+
         try
         {
             return Analyze(query, 0) is { IsScalar: false } r ? r.Labels : null;
@@ -47,6 +56,10 @@ public static partial class PromQlLabels
         while (expr.StartsWith('(') && Matching(expr, 0) == expr.Length - 1)
         {
             expr = expr[1..^1].Trim();
+            if (++depth > 32)
+            {
+                return Unknown;
+            }
         }
 
         if (double.TryParse(expr, System.Globalization.NumberStyles.Float, System.Globalization.CultureInfo.InvariantCulture, out _))
@@ -109,7 +122,8 @@ public static partial class PromQlLabels
             return modifier switch
             {
                 null => new Bound(new HashSet<string>(), false),
-                ("by", var labels) => new Bound(labels.Split(',', StringSplitOptions.RemoveEmptyEntries | StringSplitOptions.TrimEntries).ToHashSet(StringComparer.Ordinal), false),
+                // Prometheus 3 allows quoted (UTF-8) label names: not compared here.
+                ("by", var labels) when labels.IndexOfAny(['"', '\'', '`']) < 0 => new Bound(labels.Split(',', StringSplitOptions.RemoveEmptyEntries | StringSplitOptions.TrimEntries).ToHashSet(StringComparer.Ordinal), false),
                 _ => Unknown,
             };
         }

@@ -29,6 +29,7 @@ public sealed partial class RuleFileFuzzTests : IDisposable
         var random = new Random(Seed);
         var seeds = Directory.GetFiles(TestPaths.ExampleRules, "*.yaml", SearchOption.AllDirectories)
             .Concat(Directory.GetFiles(TestPaths.BrokenDir, "*.yaml", SearchOption.AllDirectories))
+            .Order(StringComparer.Ordinal) // the file system's listing order differs between machines; the seed must not
             .Select(File.ReadAllText)
             .ToArray();
 
@@ -61,6 +62,9 @@ public sealed partial class RuleFileFuzzTests : IDisposable
             foreach (var d in (await loaded).Diagnostics)
             {
                 Assert.True(d.File == file && d.Line >= 1 && d.Column >= 1, $"unlocated diagnostic {d} on {what}");
+
+                // The loader's last resort keeps the daemon alive, but it is a bug with no useful position.
+                Assert.DoesNotContain("internal error", d.Message, StringComparison.Ordinal);
                 Assert.DoesNotContain('\n', d.ToString());
             }
 

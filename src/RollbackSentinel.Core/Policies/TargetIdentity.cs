@@ -36,6 +36,30 @@ public static class TargetIdentity
         return string.Join("/", parts.Prepend(policy.Target.Kind));
     }
 
+    /// <summary>
+    /// The identity versions before issue 11 wrote (only the target's kind and its rendered templates, e.g.
+    /// <c>kubectl/checkout/shop</c>, <c>webhook</c>). Cooldowns and held rollbacks recorded under it are still read
+    /// after an upgrade, so a cooldown running at the upgrade still holds back a second rollback; such keys expire
+    /// with their cooldown.
+    /// </summary>
+    public static string Legacy(Target target, LabelSet labels)
+    {
+        ArgumentNullException.ThrowIfNull(target);
+        ArgumentNullException.ThrowIfNull(labels);
+        Template?[] templates = target switch
+        {
+            WebhookTarget w => [w.Url],
+            KubectlTarget k => [k.Name, k.Namespace],
+            HelmTarget h => [h.Release, h.Namespace],
+            _ => [],
+        };
+
+        var parts = templates.OfType<Template>().Where(t => !t.IsConstant).ToArray();
+        return parts.Length == 0
+            ? target.Kind
+            : string.Join("/", parts.Select(t => t.TryRender(labels, out var rendered, out _) ? Redact(rendered) : "?" + labels).Prepend(target.Kind));
+    }
+
     // A series lacking a label the target needs cannot be rolled back by name; it is its own identity.
     private static string Render(Template? template, LabelSet labels) =>
         template is null ? "-"

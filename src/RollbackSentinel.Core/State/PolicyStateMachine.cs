@@ -188,7 +188,7 @@ public static class PolicyStateMachine
         if (trigger.Action != TriggerAction.Notify)
         {
             var target = TargetIdentity.For(policy, verdict.Labels);
-            if (lastAction.TryGetValue(target, out var last) && at < SaturatingAdd(last, policy.Cooldown))
+            if (LastAction(lastAction, policy, target, verdict.Labels) is { } last && at < SaturatingAdd(last, policy.Cooldown))
             {
                 var until = SaturatingAdd(last, policy.Cooldown);
                 return NewDecision(policy, trigger, verdict, at, DecisionKind.SuppressedByCooldown, since) with
@@ -208,6 +208,19 @@ public static class PolicyStateMachine
         {
             Message = $"{verb}: {verdict.Summary}{held}",
         };
+    }
+
+    // The later of the target's last rollback under its identity and under the identity older versions stored:
+    // a cooldown running when the daemon was upgraded still holds (the old key expires with it).
+    private static DateTimeOffset? LastAction(ImmutableDictionary<string, DateTimeOffset>.Builder lastAction, Policy policy, string target, LabelSet labels)
+    {
+        DateTimeOffset? last = lastAction.TryGetValue(target, out var at) ? at : null;
+        if (lastAction.TryGetValue(TargetIdentity.Legacy(policy.Target, labels), out var legacy) && (last is null || legacy > last))
+        {
+            last = legacy;
+        }
+
+        return last;
     }
 
     private static DateTimeOffset SaturatingAdd(DateTimeOffset t, TimeSpan d) =>

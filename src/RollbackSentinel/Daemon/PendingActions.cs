@@ -56,11 +56,14 @@ internal sealed partial class PendingActions(
 
             // Another rollback of the same target started after this incident opened (a trigger's, an approved one,
             // a manual one): this one answered the same situation; running it too would roll back twice.
-            var other = action.Kind == "rollback" ? await store.FindRollbackSinceAsync(action.Target, incident.OpenedAt, action.Id, cancellationToken).ConfigureAwait(false) : null;
-            var refusal = other is not null ? $"{action.Target} was already rolled back at {Rfc3339.Format(other.StartedAt!.Value)} (incident {other.IncidentId}), after this incident opened"
+            // An action recorded before an upgrade names its target as older versions did: it is the same target.
+            var current = entry is null ? null : TargetIdentity.For(entry.Policy, incident.Labels);
+            var target = current is not null && action.Target == TargetIdentity.Legacy(entry!.Policy.Target, incident.Labels) ? current : action.Target;
+            var other = action.Kind == "rollback" ? await store.FindRollbackSinceAsync(target, incident.OpenedAt, action.Id, cancellationToken).ConfigureAwait(false) : null;
+            var refusal = other is not null ? $"{target} was already rolled back at {Rfc3339.Format(other.StartedAt!.Value)} (incident {other.IncidentId}), after this incident opened"
                 : entry is null ? $"policy '{incident.Policy}' is no longer loaded"
                 : entry.Policy.DryRun ? "the policy is now in dry-run"
-                : TargetIdentity.For(entry.Policy, incident.Labels) != action.Target ? $"the policy's target changed since (now {TargetIdentity.For(entry.Policy, incident.Labels)})"
+                : current != target ? $"the policy's target changed since (now {current})"
                 : now - action.CreatedAt > MaxAge ? $"recorded {PromDuration.Format(now - action.CreatedAt)} ago, too old to act on"
                 : null;
             if (refusal is not null)
@@ -80,7 +83,7 @@ internal sealed partial class PendingActions(
             {
                 // Like a trigger's rollback, this one starts the target's cooldown: the policy's own triggers do not
                 // roll it back again right after.
-                entry!.QueueHoldBack(action.Target, now);
+                entry!.QueueHoldBack(target, now);
             }
 
             var decision = new Decision

@@ -1,4 +1,5 @@
 using System.Text.Json;
+using Microsoft.Data.Sqlite;
 
 namespace RollbackSentinel.Cli.Tests.Daemon;
 
@@ -263,6 +264,56 @@ public sealed class ConfirmationDaemonTests
         finally
         {
             await StopAsync(run);
+        }
+    }
+
+    [Fact]
+    public async Task Approval_OfAQuestionRecordedBeforeAnUpgrade_RollsBack()
+    {
+        var run = await StartAsync(Confirm());
+        var (live, workspace, sentinel, api) = run;
+        SentinelProcess? upgraded = null;
+        var stopped = false;
+        try
+        {
+            var waiting = await api.WaitForIncidentAsync(Generous, () => sentinel.Log, "awaitingconfirmation");
+            var id = waiting.GetProperty("incident").GetProperty("id").GetInt64();
+
+            // The question was recorded by a version that named a webhook target by its kind alone.
+            await sentinel.DisposeAsync();
+            stopped = true;
+            using (var connection = new SqliteConnection(new SqliteConnectionStringBuilder { DataSource = Path.Combine(workspace.Root, "data", "sentinel.db"), Pooling = false }.ConnectionString))
+            {
+                connection.Open();
+                using var command = connection.CreateCommand();
+                command.CommandText = "UPDATE actions SET target = 'webhook' WHERE incident_id = $id";
+                command.Parameters.AddWithValue("$id", id);
+                Assert.Equal(1, command.ExecuteNonQuery());
+            }
+
+            upgraded = await SentinelProcess.StartAsync(workspace);
+            await api.PostJsonAsync($"api/v1/incidents/{id}/approve", new { by = "alice" });
+            await Eventually.WaitAsync(() => Task.FromResult(live.Rollbacks.Count == 1), Generous, "the approved rollback");
+
+            var outcome = (await api.GetJsonAsync($"api/v1/incidents/{id}")).GetProperty("actions")[0].GetProperty("outcome").GetString() ?? string.Empty;
+            Assert.DoesNotContain("target changed", outcome, StringComparison.Ordinal);
+            Assert.DoesNotContain("not run", outcome, StringComparison.Ordinal);
+        }
+        finally
+        {
+            // The first process is disposed above (a process is disposed once).
+            api.Dispose();
+            if (upgraded is not null)
+            {
+                await upgraded.DisposeAsync();
+            }
+            else if (!stopped)
+            {
+                await sentinel.DisposeAsync();
+            }
+
+            workspace.Dispose();
+            await live.DisposeAsync();
         }
     }
 }

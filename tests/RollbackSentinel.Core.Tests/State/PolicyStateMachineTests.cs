@@ -1,3 +1,4 @@
+using System.Collections.Immutable;
 using RollbackSentinel.Core.Evaluation;
 using RollbackSentinel.Core.Metrics;
 using RollbackSentinel.Core.Policies;
@@ -267,6 +268,40 @@ public sealed class PolicyStateMachineTests
             all,
             d => Assert.Equal((cart, T0 + Step, DecisionKind.Act), (d.Labels, d.At, d.Kind)),
             d => Assert.Equal((search, T0 + (2 * Step), DecisionKind.Act), (d.Labels, d.At, d.Kind)));
+    }
+
+    [Theory]
+    [InlineData("kubectl/cart/shop")] // a templated target, as versions before the policy-aware identity keyed it
+    [InlineData("kubectl")] // a fixed target: the kind alone
+    public void Cooldown_StoredUnderTheOldIdentityBeforeAnUpgrade_StillHoldsBackARollback(string oldKey)
+    {
+        var policy = Policy(ErrorRate()) with
+        {
+            Target = oldKey == "kubectl"
+                ? new KubectlTarget(WorkloadKind.Deployment, Template.Parse("cart")) { Namespace = Template.Parse("shop") }
+                : new KubectlTarget(WorkloadKind.Deployment, Template.Parse("{{ labels.deployment }}")) { Namespace = Template.Parse("{{ labels.namespace }}") },
+            Cooldown = TimeSpan.FromMinutes(30),
+        };
+        var cart = LabelSet.Of(("deployment", "cart"), ("namespace", "shop"));
+        var upgraded = PolicyState.Empty with { LastActionAt = ImmutableDictionary<string, DateTimeOffset>.Empty.Add(oldKey, T0) };
+
+        var step = PolicyStateMachine.Step(policy, upgraded, T0 + TimeSpan.FromMinutes(5), [new(policy.Triggers[0], [V(B, cart)])]);
+
+        var d = Assert.Single(step.Decisions);
+        Assert.Equal(DecisionKind.SuppressedByCooldown, d.Kind);
+        Assert.Equal(T0 + TimeSpan.FromMinutes(30), d.CooldownUntil);
+    }
+
+    [Fact]
+    public void Cooldown_StoredUnderTheOldIdentity_ExpiresWithItsCooldown()
+    {
+        var policy = Policy(ErrorRate()) with { Cooldown = TimeSpan.FromMinutes(30) };
+        var upgraded = PolicyState.Empty with { LastActionAt = ImmutableDictionary<string, DateTimeOffset>.Empty.Add("webhook", T0) };
+
+        var step = PolicyStateMachine.Step(policy, upgraded, T0 + TimeSpan.FromMinutes(31), [new(policy.Triggers[0], [V(B)])]);
+
+        Assert.Equal(DecisionKind.Act, Assert.Single(step.Decisions).Kind);
+        Assert.False(step.State.LastActionAt.ContainsKey("webhook"));
     }
 
     [Fact]
