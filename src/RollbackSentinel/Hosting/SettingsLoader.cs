@@ -87,7 +87,7 @@ internal static partial class SettingsLoader
         }
         catch (Exception e) when (e is IOException or UnauthorizedAccessException)
         {
-            problems.Add($"{path}: cannot read the settings: {e.Message}");
+            problems.Add($"{path}: {e.Message}");
             return;
         }
 

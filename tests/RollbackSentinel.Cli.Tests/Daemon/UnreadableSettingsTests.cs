@@ -32,7 +32,8 @@ public sealed class UnreadableSettingsTests
             var run = await RunAsNobodyAsync(root, [.. verb.Select(a => a == "RULES" ? rules : a), "--config", config]);
 
             Assert.True(run.ExitCode == ExitCodes.Usage, $"{run.ExitCode}\n{run.Error}");
-            Assert.Equal($"error: cannot read the settings: Access to the path '{config}' is denied.\n", run.Error);
+            // run lists it with the other settings problems; the other verbs say what they could not read.
+            Assert.Equal(verb[0] == "run" ? $"error: {config}: Access to the path '{config}' is denied.\n" : $"error: cannot read the settings: {config}: Access to the path '{config}' is denied.\n", run.Error);
         }
         finally
         {
@@ -57,7 +58,7 @@ public sealed class UnreadableSettingsTests
             var run = await RunAsNobodyAsync(root, ["run", "--config", config]);
 
             Assert.True(run.ExitCode == ExitCodes.Usage, $"{run.ExitCode}\n{run.Error}");
-            Assert.Contains($"error: http:apiTokenFile: cannot read {token}: Access to the path '{token}' is denied.\n", run.Error, StringComparison.Ordinal);
+            Assert.Matches($@"(?m)^error: {System.Text.RegularExpressions.Regex.Escape(config)}:\d+:\d+: http:apiTokenFile: cannot read {System.Text.RegularExpressions.Regex.Escape(token)}: Access to the path '{System.Text.RegularExpressions.Regex.Escape(token)}' is denied\.$", run.Error.Trim());
             Assert.DoesNotContain("   at ", run.Error, StringComparison.Ordinal);
         }
         finally
