@@ -98,7 +98,11 @@ internal static class StatusCommands
     public static Command Incidents()
     {
         var api = new ApiClientOptions();
-        var state = new Option<string?>("--state") { Description = "Only incidents in this state (open, awaitingconfirmation, acting, acted, actionfailed, actioninterrupted, denied, resolved)." };
+        var state = new Option<string?>("--state")
+        {
+            // From the states themselves, so a new one (dryrun, dryrunfailed) is never missing here.
+            Description = $"Only incidents in this state ({string.Join(", ", Enum.GetNames<Core.Incidents.IncidentStatus>().Select(n => n.ToLowerInvariant()))}).",
+        };
         var limit = new Option<int>("--limit")
         {
             Description = "At most this many, newest first (1 to 1000, default 50).",
