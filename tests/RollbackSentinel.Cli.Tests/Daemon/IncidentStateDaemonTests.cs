@@ -44,7 +44,8 @@ public sealed class IncidentStateDaemonTests
         Assert.Equal("nobody was paged: no paging channel is configured (notifications: slack, pagerDuty or alertmanager); only the log has it", action.GetProperty("outcome").GetString());
         Assert.StartsWith("page: error ratio", page.GetProperty("events")[0].GetProperty("message").GetString(), StringComparison.Ordinal);
         await Eventually.WaitAsync(() => Task.FromResult(sentinel.Log.Contains("FTL PAGE shop/errors (incident ", StringComparison.Ordinal)), Generous, "the page in the log" + Environment.NewLine + sentinel.Log);
-        Assert.Contains("): page about webhook failed: nobody was paged", sentinel.Log, StringComparison.Ordinal);
+        // The page names its target by identity (webhook/policy/URL, issue item 14).
+        Assert.Matches(@"\): page about webhook/shop/\S+ failed: nobody was paged", sentinel.Log);
         Assert.DoesNotContain("page for confirmation", sentinel.Log, StringComparison.Ordinal);
 
         // A notify with no channel is recorded as what it is: logged only.
