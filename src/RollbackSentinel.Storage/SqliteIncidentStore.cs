@@ -894,7 +894,7 @@ public sealed class SqliteIncidentStore : IIncidentStore, IAsyncDisposable
         foreach (var row in verdicts)
         {
             insert.Parameters["$trigger"].Value = row.Trigger;
-            insert.Parameters["$labels"].Value = SqliteCommands.Stored(LabelsJson.Write(row.Labels));
+            insert.Parameters["$labels"].Value = LabelsJson.Write(row.Labels);
             insert.Parameters["$kind"].Value = row.Kind.ToString();
             insert.Parameters["$reason"].Value = row.Reason.ToString();
             insert.Parameters["$value"].Value = Real(row.Value);

@@ -19,6 +19,21 @@ public sealed class HelpTests
             StringComparison.Ordinal);
     }
 
+    [Fact]
+    public async Task IncidentsHelp_StateOption_ListsEveryIncidentStateTheApiAccepts()
+    {
+        var help = await CliRun.RunAsync("incidents", "--help");
+
+        Assert.Equal(0, help.ExitCode);
+        var line = string.Join(" ", help.Output.Split('\n').SkipWhile(l => !l.Contains("--state", StringComparison.Ordinal)).TakeWhile(l => !l.Contains("--limit", StringComparison.Ordinal)).Select(l => l.Trim()));
+        foreach (var state in Enum.GetNames<Core.Incidents.IncidentStatus>())
+        {
+            Assert.Matches($@"[(, ]{state.ToLowerInvariant()}[,)]", line);
+        }
+
+        Assert.Contains("dryrun, dryrunfailed", line, StringComparison.Ordinal);
+    }
+
     [Theory]
     [InlineData("status", "rollback-sentinel status [options]")]
     [InlineData("incidents", "rollback-sentinel incidents [command] [options]")]

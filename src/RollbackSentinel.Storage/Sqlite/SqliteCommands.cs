@@ -1,18 +1,26 @@
+using System.Collections.Frozen;
 using Microsoft.Data.Sqlite;
 using RollbackSentinel.Core.Secrets;
 
 namespace RollbackSentinel.Storage.Sqlite;
 
 /// <summary>
-/// Commands bound to a transaction, with parameters given inline (null becomes SQL NULL). Every text parameter
-/// passes through <see cref="Stored"/>: this is the store's one boundary where known secrets are redacted, whatever
-/// the text came from (an adapter's error, a service's answer, a person's reason). Lookups go through it too, so a
-/// value compares equal to what was stored.
+/// Commands bound to a transaction, with parameters given inline (null becomes SQL NULL). Every free-text parameter
+/// (<see cref="FreeText"/>: an outcome, a summary, a message, a reason, evidence, a plan, before and after, who) passes
+/// through <see cref="Stored"/>: this is the store's one boundary where known secrets are redacted, whatever the text
+/// came from (an adapter's error, a service's answer, a person's reason). Identities (a policy's name, labels, keys,
+/// targets, states, times) are stored as given: redacting them would change what is read back (a policy "latest" with
+/// an API token "test" would come back as "la[REDACTED]", no longer loaded, and its approved rollback would not run).
 /// </summary>
 internal static class SqliteCommands
 {
     /// <summary>Text as it may be stored: known secrets replaced by <see cref="SecretRegistry.Marker"/>.</summary>
     public static object? Stored(object? value) => value is string text ? SecretRegistry.Shared.Redact(text) : value;
+
+    /// <summary>The parameters that carry free text (redacted); every other one is an identity, stored as given.</summary>
+    internal static readonly FrozenSet<string> FreeText = FrozenSet.ToFrozenSet(
+        ["$outcome", "$summary", "$message", "$reason", "$evidence", "$plan", "$before", "$after", "$by", "$description"],
+        StringComparer.Ordinal);
 
     public static SqliteCommand Command(this SqliteTransaction transaction, string sql, params ReadOnlySpan<(string Name, object? Value)> parameters)
     {
@@ -21,7 +29,7 @@ internal static class SqliteCommands
         command.CommandText = sql;
         foreach (var (name, value) in parameters)
         {
-            command.Parameters.AddWithValue(name, Stored(value) ?? DBNull.Value);
+            command.Parameters.AddWithValue(name, (FreeText.Contains(name) ? Stored(value) : value) ?? DBNull.Value);
         }
 
         return command;

@@ -105,7 +105,9 @@ internal static class ApiEndpoints
         IncidentStatus? status = null;
         if (state is not null)
         {
-            if (!Enum.TryParse<IncidentStatus>(state, ignoreCase: true, out var parsed) || int.TryParse(state, out _))
+            // One state by its name only: Enum.TryParse would also take "acting,acted" (their bits OR-ed: another state).
+            if (Enum.GetNames<IncidentStatus>().FirstOrDefault(n => n.Equals(state, StringComparison.OrdinalIgnoreCase)) is not { } name
+                || !Enum.TryParse<IncidentStatus>(name, out var parsed))
             {
                 return Results.Problem(
                     title: "bad state",

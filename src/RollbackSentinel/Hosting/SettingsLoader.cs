@@ -141,6 +141,10 @@ internal static partial class SettingsLoader
             case YamlScalarNode { Value: null or "" or "~" or "null" } when schema.Kind != SettingKind.Scalar:
                 // "prometheus:" with nothing under it: an empty section, all defaults.
                 break;
+            case YamlScalarNode { Style: ScalarStyle.Plain, Value: null or "" or "~" or "null" or "Null" or "NULL" } when schema.Kind == SettingKind.Scalar && key is not null:
+                // "externalUrl:" or "apiTokenFile: ~" is YAML's null: the setting is left unset (its default), not the text "~".
+                sources[key] = At(node);
+                break;
             case YamlScalarNode scalar when schema.Kind == SettingKind.Scalar && key is not null:
                 sources[key] = At(scalar);
                 if (schema.CheckValue(scalar.Value) is { } why)

@@ -48,6 +48,8 @@ public sealed class ApiAndReloadTests
 
     [Theory]
     [InlineData("api/v1/incidents?state=sleeping", HttpStatusCode.BadRequest, "'sleeping' is not an incident state")]
+    [InlineData("api/v1/incidents?state=acting,acted", HttpStatusCode.BadRequest, "'acting,acted' is not an incident state")]
+    [InlineData("api/v1/incidents?state=%20open", HttpStatusCode.BadRequest, "' open' is not an incident state")]
     [InlineData("api/v1/incidents?limit=0", HttpStatusCode.BadRequest, "limit must be between 1 and 1000")]
     [InlineData("api/v1/incidents/abc", HttpStatusCode.BadRequest, "'abc' is not an incident id")]
     [InlineData("api/v1/incidents/4242", HttpStatusCode.NotFound, "there is no incident 4242")]

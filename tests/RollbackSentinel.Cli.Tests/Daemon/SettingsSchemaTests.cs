@@ -70,4 +70,55 @@ public sealed class SettingsSchemaTests
 
         Assert.Empty(result.UnknownOrMalformed);
     }
+
+    [Fact]
+    public void Load_YamlNullForASetting_LeavesItUnsetInsteadOfRejectingTheText()
+    {
+        // "externalUrl:" or "apiTokenFile: ~" is YAML for "no value": the setting keeps its default, it is not the text "~".
+        var dir = Directory.CreateTempSubdirectory("sentinel-settings-").FullName;
+        try
+        {
+            var config = Path.Combine(dir, "sentinel.yaml");
+            File.WriteAllText(
+                config,
+                $"rules: {dir}\nnotifications:\n  externalUrl:\n  alertmanager:\n    url: ~\nhttp:\n  apiTokenFile: null\nprometheus:\n  bearerTokenFile: ~\n  limits:\n    maxSeries: ~\nsecrets:\n  allowedDirectories: ~\n");
+
+            var result = SettingsLoader.Load(config, new Dictionary<string, string?>(), environment: new Dictionary<string, string>());
+
+            Assert.Empty(result.Problems);
+            Assert.Null(result.Options.Notifications.ExternalUrl);
+            Assert.Null(result.Options.Notifications.Alertmanager.Url);
+            Assert.Null(result.Options.Http.ApiTokenFile);
+            Assert.Null(result.Options.Prometheus.BearerTokenFile);
+            Assert.Equal(10_000, result.Options.Prometheus.Limits.MaxSeries);
+            Assert.Equal(["/var/run/secrets/rollback-sentinel"], result.Options.Secrets.EffectiveAllowedDirectories);
+        }
+        finally
+        {
+            Directory.Delete(dir, recursive: true);
+        }
+    }
+
+    [Fact]
+    public void Load_TheExampleSettingsFileWithItsCommentedKeysTurnedOn_HasNoUnknownKey()
+    {
+        // The commented-out lines show optional settings: they must be settings too, once uncommented.
+        var dir = Directory.CreateTempSubdirectory("sentinel-settings-").FullName;
+        try
+        {
+            var lines = File.ReadAllLines(Path.Combine(RepoRoot.Path, "sentinel.example.yaml"))
+                .Select(l => System.Text.RegularExpressions.Regex.Replace(l, @"^( {0,4})# (\s*[A-Za-z]+:)", "$1$2"));
+            var config = Path.Combine(dir, "sentinel.yaml");
+            File.WriteAllLines(config, lines);
+
+            var result = SettingsLoader.Load(config, new Dictionary<string, string?>(), environment: new Dictionary<string, string>());
+
+            Assert.Empty(result.UnknownOrMalformed);
+            Assert.Equal("C0123DEPLOY", result.Options.Notifications.Slack.Channel);
+        }
+        finally
+        {
+            Directory.Delete(dir, recursive: true);
+        }
+    }
 }

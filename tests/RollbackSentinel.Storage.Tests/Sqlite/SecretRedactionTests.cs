@@ -1,4 +1,5 @@
 using RollbackSentinel.Core.Incidents;
+using RollbackSentinel.Core.Metrics;
 using RollbackSentinel.Core.Secrets;
 using RollbackSentinel.Storage.Tests.Support;
 using static RollbackSentinel.Storage.Tests.Support.Samples;
@@ -49,6 +50,30 @@ public sealed class SecretRedactionTests : IAsyncLifetime
         await _store.CompleteActionAsync(opened.Action.Id, ActionStatus.Failed, "answered " + unknown, T0.AddSeconds(2), None);
 
         Assert.Equal("answered " + unknown, Assert.Single((await _store.GetIncidentAsync(opened.Incident.Id, None))!.Actions).Outcome);
+    }
+
+    [Fact]
+    public async Task Store_IdentityHoldingARegisteredSecret_IsStoredAsGivenWhileFreeTextIsRedacted()
+    {
+        // A short API token ("test") is part of ordinary names ("latest"): a policy's name, labels and target are
+        // identities, read back and matched against the loaded rules, so they must come back as they were written.
+        SecretRegistry.Shared.Register(_secret);
+        var policy = $"latest-{_secret}";
+        var labels = LabelSet.Of(("deployment", _secret));
+        var target = $"webhook/{policy}/https://deploy.example.com/{_secret}";
+        var opened = await _store.OpenManualRollbackAsync(new ManualRollback(policy, labels, target, "alice", "api", $"pasted {_secret} by mistake", T0), None);
+
+        var timeline = (await _store.GetIncidentAsync(opened.Incident.Id, None))!;
+        Assert.Equal(policy, timeline.Incident.Policy);
+        Assert.Equal(labels, timeline.Incident.Labels);
+        var action = Assert.Single(timeline.Actions);
+        Assert.Equal(target, action.Target);
+        Assert.Equal(opened.Action.IdempotencyKey, action.IdempotencyKey);
+        Assert.Equal(policy, Assert.Single(await _store.ListIncidentsAsync(null, 10, None)).Policy);
+
+        var freeText = string.Join("\n", _db.Rows("SELECT message FROM incident_events").SelectMany(r => r).Concat(_db.Rows("SELECT summary FROM incidents").SelectMany(r => r)));
+        Assert.Contains($"pasted {SecretRegistry.Marker} by mistake", freeText, StringComparison.Ordinal);
+        Assert.DoesNotContain($"pasted {_secret}", freeText, StringComparison.Ordinal);
     }
 
     public async Task InitializeAsync() => _store = await _db.OpenStoreAsync();
