@@ -58,6 +58,9 @@ internal sealed class ApiToken
     /// </summary>
     public static string Normalize(string text) => text.Trim().TrimStart('\uFEFF').Trim();
 
+    /// <summary>Whether the token can travel in an HTTP header at all (one line of printable ASCII).</summary>
+    public static bool IsSendable(string token) => token.All(c => char.IsAscii(c) && !char.IsControl(c));
+
     /// <summary>Reads a token file (see <see cref="Normalize"/>).</summary>
     public static string ReadFile(string path) => Normalize(File.ReadAllText(path));
 

@@ -153,7 +153,7 @@ internal sealed class ApiClientOptions
             return (null, $"cannot read the API token: {e.Message}");
         }
 
-        if (token is not null && !token.All(c => char.IsAscii(c) && !char.IsControl(c)))
+        if (token is not null && !ApiToken.IsSendable(token))
         {
             return (null, "the API token has characters that cannot be sent in an HTTP header (it should be the hex string the daemon generated, or what http.apiTokenFile holds)");
         }

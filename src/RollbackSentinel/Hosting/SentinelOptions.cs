@@ -204,7 +204,8 @@ public sealed class SentinelOptions
         string? token = null;
         try
         {
-            token = Http.ApiTokenFile is { } file ? File.Exists(file) ? Api.ApiToken.Normalize(File.ReadAllText(file)) : null : Http.ApiToken is { } inline ? Api.ApiToken.Normalize(inline) : null;
+            // A missing file is reported with the other files; what is there is read as the daemon reads it.
+            token = Http.ApiTokenFile is { } file && !File.Exists(file) ? null : ResolveApiToken();
         }
         catch (Exception e) when (e is IOException or UnauthorizedAccessException)
         {
@@ -215,7 +216,7 @@ public sealed class SentinelOptions
         {
             errors.Add($"http:apiTokenFile: {tokenFile} is empty; an empty token would let anyone in");
         }
-        else if (token is not null && !token.All(c => char.IsAscii(c) && !char.IsControl(c)))
+        else if (token is not null && !Api.ApiToken.IsSendable(token))
         {
             // No client could send it (a header is one line of ASCII): every API call would be refused.
             errors.Add($"{(Http.ApiTokenFile is null ? "http:apiToken" : "http:apiTokenFile")}: the token has characters that cannot be sent in an HTTP header (a line break, a control or non-ASCII character)");
