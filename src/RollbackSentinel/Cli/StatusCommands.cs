@@ -253,33 +253,7 @@ internal static class StatusCommands
         string.Concat(JsonSerializer.Serialize(value, Indented).Split('\n').Select(l => indent + l.TrimEnd('\r') + "\n"));
 
     /// <summary>Text from the daemon kept on one line: control characters (a reason's line breaks, escapes) are shown escaped.</summary>
-    internal static string OneLine(string? value)
-    {
-        if (value is null)
-        {
-            return "-";
-        }
-
-        if (!value.Any(char.IsControl))
-        {
-            return value;
-        }
-
-        var sb = new StringBuilder(value.Length + 8);
-        foreach (var c in value)
-        {
-            sb.Append(c switch
-            {
-                '\n' => "\\n",
-                '\r' => "\\r",
-                '\t' => "\\t",
-                _ when char.IsControl(c) => $"\\u{(int)c:x4}",
-                _ => c.ToString(),
-            });
-        }
-
-        return sb.ToString();
-    }
+    internal static string OneLine(string? value) => value is null ? "-" : Hosting.SafeLogSink.EscapeControlCharacters(value);
 
     private static string Labels(JsonElement labels)
     {
