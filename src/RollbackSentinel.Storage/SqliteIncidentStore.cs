@@ -321,8 +321,7 @@ public sealed class SqliteIncidentStore : IIncidentStore, IAsyncDisposable
                     ("$plan", plan),
                     ("$outcome", outcome)).ConfigureAwait(false);
                 await AddEventAsync(tx, action.IncidentId, at, IncidentEventKinds.DryRun, $"{action.Kind} {action.Target}: {outcome}", cancellationToken).ConfigureAwait(false);
-                var row = await GetIncidentRowAsync(tx, action.IncidentId, cancellationToken).ConfigureAwait(false);
-                if (wouldFail && row.Incident.Status == IncidentStatus.DryRun)
+                if (wouldFail && await GetIncidentRowAsync(tx, action.IncidentId, cancellationToken).ConfigureAwait(false) is { Incident.Status: IncidentStatus.DryRun } row)
                 {
                     await MoveAsync(tx, row.Incident, IncidentStatus.DryRunFailed, at, null, cancellationToken).ConfigureAwait(false);
                 }

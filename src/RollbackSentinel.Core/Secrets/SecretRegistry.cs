@@ -110,11 +110,4 @@ public sealed class SecretRegistry
 
         return text;
     }
-
-    /// <summary>Whether the text holds a known secret.</summary>
-    public bool Contains(string text)
-    {
-        ArgumentNullException.ThrowIfNull(text);
-        return _values.Any(v => text.Contains(v, StringComparison.Ordinal));
-    }
 }
