@@ -68,10 +68,10 @@ public sealed class HelpTests
     }
 
     [Theory]
-    [InlineData("validate", "  1  the rules have errors\n")]
+    [InlineData("validate", "  1  errors (also: a folder without rule files, a path that does not exist)\n")]
     [InlineData("backtest", "  0  ran (whatever the backtest found)\n")]
     [InlineData("plan", "  3  Prometheus or the target could not be used\n")]
-    [InlineData("run", "  2  bad command line or settings; another daemon holds the store\n")]
+    [InlineData("run", "  2  bad command line or settings, or it could not start: address in use, another daemon holds the store, the store is empty or damaged\n")]
     [InlineData("healthcheck", "  1  unhealthy: no answer, or not 2xx\n")]
     public async Task OtherVerbsHelp_ListTheirExitCodes(string verb, string line)
     {

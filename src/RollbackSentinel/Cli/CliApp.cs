@@ -66,7 +66,14 @@ public static partial class CliApp
         command == root ? ExitCodes.All : CommandPath(command).First() switch
         {
             "status" or "incidents" or "rollback" or "approve" or "deny" or "snooze" or "ack" => ExitCodes.Client,
-            "run" => [(ExitCodes.Ok, "stopped gracefully (SIGTERM)"), (ExitCodes.Usage, "bad command line or settings; another daemon holds the store")],
+            "run" => [(ExitCodes.Ok, "stopped gracefully (SIGTERM)"), (ExitCodes.Usage, "bad command line or settings, or it could not start: address in use, another daemon holds the store, the store is empty or damaged")],
+            "validate" =>
+            [
+                (ExitCodes.Ok, "no errors (warnings allowed)"),
+                (ExitCodes.InvalidRules, "errors (also: a folder without rule files, a path that does not exist)"),
+                (ExitCodes.Usage, "bad command line or settings"),
+                (ExitCodes.BackendFailure, "the --prometheus server could not be used"),
+            ],
             "healthcheck" => [(ExitCodes.Ok, "the daemon answered /healthz"), (ExitCodes.InvalidRules, "unhealthy: no answer, or not 2xx"), (ExitCodes.Usage, "bad command line")],
             _ =>
             [

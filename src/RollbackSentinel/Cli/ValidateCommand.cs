@@ -32,9 +32,7 @@ internal static class ValidateCommand
         };
         var command = new Command(
             "validate",
-            "Check rule files: report every error with file, line, column and field. " +
-            "Exit codes: 0 no errors (warnings allowed), 1 errors (also: no rule file found, a path that does not exist), " +
-            "2 bad command line, 3 the --prometheus server could not be used.")
+            "Check rule files: report every error with file, line, column and field.")
         { paths, format, config };
         prometheus.AddTo(command);
         command.SetAction(async (result, ct) =>
