@@ -33,6 +33,7 @@ public sealed partial class RuleFileFuzzTests : IDisposable
             .Select(File.ReadAllText)
             .ToArray();
 
+        var rejected = 0;
         for (var n = 0; n < Documents; n++)
         {
             var text = seeds[random.Next(seeds.Length)];
@@ -70,6 +71,10 @@ public sealed partial class RuleFileFuzzTests : IDisposable
 
             var (exit, stdout, stderr) = await validated;
             Assert.True(exit is ExitCodes.Ok or ExitCodes.InvalidRules, $"exit {exit} on {what}: {stderr}");
+
+            // What the loader rejects, validate rejects too (validate checks more: secret files against the settings).
+            Assert.True(!(await loaded).Diagnostics.Any(d => d.Severity == DiagnosticSeverity.Error) || exit == ExitCodes.InvalidRules, $"the loader found errors but validate exited {exit} on {what}");
+            rejected += exit == ExitCodes.InvalidRules ? 1 : 0;
             Assert.Matches(Summary(), stdout);
             foreach (var line in stderr.Split('\n', StringSplitOptions.RemoveEmptyEntries))
             {
@@ -78,6 +83,9 @@ public sealed partial class RuleFileFuzzTests : IDisposable
 
             File.Delete(file);
         }
+
+        // The mutations really break documents: a fuzzer whose documents all pass tests nothing.
+        Assert.True(rejected > Documents / 4, $"only {rejected} of {Documents} mutated documents had errors");
     }
 
     private static (string Text, string Step, byte[]? Raw) Mutate(string text, Random random)
