@@ -1,6 +1,7 @@
 using System.Text.RegularExpressions;
 using Quartz;
 using RollbackSentinel.Core.Policies;
+using RollbackSentinel.Core.State;
 using YamlDotNet.Core;
 using YamlDotNet.RepresentationModel;
 
@@ -182,6 +183,8 @@ public static partial class PolicyParser
         CheckTemplateLabels(spec, triggers);
         var confirm = ParseConfirm(spec);
         var notify = ParseNotify(spec);
+        var watch = ParseWatch(spec, queries);
+        var gate = ParseGate(spec);
         spec.ReportUnknown();
 
         if (name is null || target is null || schedule is null)
@@ -200,12 +203,60 @@ public static partial class PolicyParser
             Labels = labels,
             Confirm = confirm,
             Notify = notify,
+            Watch = watch,
+            Gate = gate,
             // Points at the name itself: duplicate-name errors and evidence lead straight to it.
             Source = ctx.Location(nameNode!),
         };
     }
 
     public static readonly IReadOnlyList<string> OnTimeoutWords = ["rollback", "hold", "escalate"];
+
+    public static readonly IReadOnlyList<string> OutsideWords = ["page", "notify", "rollback"];
+
+    /// <summary>The longest watch window: a rollback armed for more than a month is a rollback armed always (say <c>outside: rollback</c>).</summary>
+    public static readonly TimeSpan MaxWatchFor = TimeSpan.FromDays(31);
+
+    /// <summary><c>watch</c>: how long after a change rollback triggers are armed, what they do outside, and where changes are found.</summary>
+    private static WatchSettings ParseWatch(MapReader spec, List<QueryLocation> queries)
+    {
+        if (spec.Map("watch") is not { } w)
+        {
+            return WatchSettings.Defaults;
+        }
+
+        var windowFor = w.Duration("for", min: TimeSpan.FromSeconds(1), max: MaxWatchFor) ?? WatchSettings.DefaultFor;
+        var outside = w.Enum("outside", OutsideWords) ?? "page";
+        var detect = DetectSettings.Defaults;
+        if (w.Map("detect") is { } d)
+        {
+            detect = new DetectSettings
+            {
+                Target = d.Bool("target"),
+                Interval = d.Duration("interval", min: TimeSpan.FromSeconds(1), max: TimeSpan.FromHours(1)) ?? DetectSettings.DefaultInterval,
+                Query = d.Has("query") ? Query(d, "query", queries) : null,
+            };
+            d.ReportUnknown();
+        }
+
+        var at = w.Context.Location(spec.Node("watch")!);
+        w.ReportUnknown();
+        return new WatchSettings { For = windowFor, Outside = Enum.Parse<OutsideAction>(outside, ignoreCase: true), Detect = detect, Source = at };
+    }
+
+    /// <summary><c>gate</c>: how many passing evaluations in a row after a change open the policy's gate.</summary>
+    private static GateSettings ParseGate(MapReader spec)
+    {
+        if (spec.Map("gate") is not { } g)
+        {
+            return GateSettings.Defaults;
+        }
+
+        var minPasses = g.Integer("minPasses", 1, GateProgress.MaxPasses) ?? GateSettings.DefaultMinPasses;
+        var at = g.Context.Location(spec.Node("gate")!);
+        g.ReportUnknown();
+        return new GateSettings { MinPasses = minPasses, Source = at };
+    }
 
     /// <summary><c>confirm</c>: who may answer a page in chat, how long to wait, and what happens then.</summary>
     private static ConfirmSettings? ParseConfirm(MapReader spec)

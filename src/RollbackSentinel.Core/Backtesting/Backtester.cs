@@ -1,4 +1,5 @@
 using System.Collections.Concurrent;
+using RollbackSentinel.Core.Changes;
 using RollbackSentinel.Core.Evaluation;
 using RollbackSentinel.Core.Metrics;
 using RollbackSentinel.Core.Policies;
@@ -10,8 +11,26 @@ namespace RollbackSentinel.Core.Backtesting;
 /// <param name="From">First evaluation time.</param>
 /// <param name="To">Last possible evaluation time (inclusive).</param>
 /// <param name="Step">Evaluate every step instead of each policy's own schedule.</param>
-/// <param name="DeployedAt">When the deploy began, for before-deploy baselines.</param>
-public sealed record BacktestWindow(DateTimeOffset From, DateTimeOffset To, TimeSpan? Step = null, DateTimeOffset? DeployedAt = null);
+/// <param name="DeployedAt">A change of every label set of every policy at this time (<c>--deployed-at</c>).</param>
+/// <param name="Changes">Known changes (<c>--changes FILE</c>), of any policy: each policy is judged against its own.</param>
+public sealed record BacktestWindow(
+    DateTimeOffset From, DateTimeOffset To, TimeSpan? Step = null, DateTimeOffset? DeployedAt = null, IReadOnlyList<Change>? Changes = null)
+{
+    /// <summary>The <c>by</c> of the change <see cref="DeployedAt"/> stands for.</summary>
+    public const string DeployedAtActor = "--deployed-at";
+
+    /// <summary>The changes given for <paramref name="policy"/>: its own from <see cref="Changes"/>, and one for <see cref="DeployedAt"/>.</summary>
+    public ChangeHistory GivenChanges(string policy)
+    {
+        var given = (Changes ?? []).Where(c => c.Policy == policy);
+        if (DeployedAt is { } d)
+        {
+            given = given.Append(new Change { Policy = policy, At = d, Source = ChangeSource.Api, By = DeployedAtActor, Description = "backtest --deployed-at" });
+        }
+
+        return new ChangeHistory(given);
+    }
+}
 
 /// <summary>Counts for one policy over a backtest.</summary>
 public sealed record BacktestSummary
@@ -123,7 +142,7 @@ public sealed class Backtester
         var fetcher = new RangeFetcher(_source, MaxConcurrentQueries);
         var resolvers = plans
             .Where(p => p.Times.Count > 0)
-            .ToDictionary(p => p.Policy.Name, p => new RangeResolver(fetcher, p.Times, window.DeployedAt));
+            .ToDictionary(p => p.Policy.Name, p => new RangeResolver(fetcher, p.Times, window.GivenChanges(p.Policy.Name)));
         var prefetches = plans.Where(p => p.Times.Count > 0).SelectMany(p =>
             p.Policy.Triggers.SelectMany(t => QuerySpec.For(t.Condition)).Select(spec => (Resolver: resolvers[p.Policy.Name], Spec: spec))).ToArray();
         var fetched = 0;
@@ -146,7 +165,8 @@ public sealed class Backtester
             var summary = new BacktestSummary { Policy = policy.Name };
             foreach (var at in times)
             {
-                var evaluation = await PolicyEvaluator.EvaluateAsync(policy, state, at, resolvers[policy.Name], cancellationToken).ConfigureAwait(false);
+                var resolver = resolvers[policy.Name];
+                var evaluation = await PolicyEvaluator.EvaluateAsync(policy, state, at, resolver, cancellationToken, maxGap: null, resolver.Changes).ConfigureAwait(false);
                 state = evaluation.Step.State;
                 decisions.AddRange(evaluation.Step.Decisions);
                 progress?.Report(new BacktestProgress(BacktestPhase.Replaying, ++replayed, totalEvaluations));
@@ -202,16 +222,18 @@ public sealed class Backtester
         private readonly RangeFetcher _fetcher;
         private readonly IReadOnlyList<DateTimeOffset> _times;
         private readonly TimeSpan _grid;
-        private readonly DateTimeOffset? _deployedAt;
         private readonly ConcurrentDictionary<QuerySpec, Prefetched> _data = new();
 
-        public RangeResolver(RangeFetcher fetcher, IReadOnlyList<DateTimeOffset> times, DateTimeOffset? deployedAt)
+        public RangeResolver(RangeFetcher fetcher, IReadOnlyList<DateTimeOffset> times, ChangeHistory changes)
         {
             _fetcher = fetcher;
             _times = times;
             _grid = Grid(times);
-            _deployedAt = deployedAt;
+            Changes = changes;
         }
+
+        /// <summary>The policy's changes the replay is judged against (and before-deploy baselines are measured before).</summary>
+        public ChangeHistory Changes { get; }
 
         public async Task PrefetchAsync(QuerySpec spec, CancellationToken ct)
         {
@@ -220,19 +242,17 @@ public sealed class Backtester
                 return;
             }
 
+            if (spec.Time is BeforeDeployQueryTime b)
+            {
+                await PrefetchBeforeChangesAsync(spec, b, ct).ConfigureAwait(false);
+                return;
+            }
+
             var (start, end, step, shift) = spec.Time switch
             {
                 OffsetQueryTime o => (_times[0] - o.Offset, _times[^1] - o.Offset, _grid, o.Offset),
-                BeforeDeployQueryTime b when _deployedAt is { } d => (d - b.Window, d, InstantQueryResolver.BeforeDeployStep(b.Window), TimeSpan.Zero),
-                BeforeDeployQueryTime => (default, default, default, default),
                 _ => (_times[0], _times[^1], _grid, TimeSpan.Zero),
             };
-
-            if (spec.Time is BeforeDeployQueryTime && _deployedAt is null)
-            {
-                _data[spec] = new Prefetched(null, null, InstantQueryResolver.NoDeployTime, shift, string.Empty);
-                return;
-            }
 
             IReadOnlyList<RangeSeries> series;
             try
@@ -246,9 +266,29 @@ public sealed class Backtester
                 return;
             }
 
-            _data[spec] = spec.Time is BeforeDeployQueryTime
-                ? new Prefetched(null, InstantQueryResolver.AverageEachSeries(series), null, shift, Rfc3339.Range(start, end))
-                : new Prefetched(Index(spec.Expression, series, start, step), null, null, shift, string.Empty);
+            _data[spec] = new Prefetched(Index(spec.Expression, series, start, step), null, null, shift, string.Empty);
+        }
+
+        /// <summary>A before-deploy baseline: the window before each change that could be a series' latest, fetched once each.</summary>
+        private async Task PrefetchBeforeChangesAsync(QuerySpec spec, BeforeDeployQueryTime b, CancellationToken ct)
+        {
+            var ends = _times.Count == 0 ? [] : ChangeBaselines.WindowEnds(Changes, _times[^1]);
+            var step = InstantQueryResolver.BeforeDeployStep(b.Window);
+            var averages = new Dictionary<DateTimeOffset, IReadOnlyList<Sample>>();
+            foreach (var end in ends)
+            {
+                try
+                {
+                    averages[end] = InstantQueryResolver.AverageEachSeries(await _fetcher.FetchAsync(spec.Expression, end - b.Window, end, step, ct).ConfigureAwait(false));
+                }
+                catch (MetricsQueryException e) when (e.Kind is MetricsErrorKind.ServerError or MetricsErrorKind.Timeout or MetricsErrorKind.InvalidResponse)
+                {
+                    _data[spec] = new Prefetched(null, null, e.Message, TimeSpan.Zero, Rfc3339.Range(end - b.Window, end)) { Failed = true };
+                    return;
+                }
+            }
+
+            _data[spec] = new Prefetched(null, null, null, TimeSpan.Zero, string.Empty) { Window = b.Window, Averages = averages };
         }
 
         public ValueTask<QueryOutcome> ResolveAsync(QuerySpec spec, DateTimeOffset at, CancellationToken cancellationToken)
@@ -264,11 +304,15 @@ public sealed class Backtester
                 return ValueTask.FromResult(QueryOutcome.NotAvailable(spec, data.Problem));
             }
 
-            if (data.Constant is not null)
+            if (data.Averages is not null)
             {
-                return ValueTask.FromResult(at < _deployedAt
-                    ? QueryOutcome.NotAvailable(spec, InstantQueryResolver.DeployNotBegun)
-                    : QueryOutcome.Success(spec, data.ResolvedAt, data.Constant));
+                var ends = ChangeBaselines.WindowEnds(Changes, at);
+                return ValueTask.FromResult(ends.Count == 0
+                    ? QueryOutcome.NotAvailable(spec, ChangeBaselines.NoChangeKnown)
+                    : QueryOutcome.Success(
+                        spec,
+                        string.Join(", ", ends.Select(e => Rfc3339.Range(e - data.Window, e))),
+                        ChangeBaselines.Select(Changes, at, ends.ToDictionary(e => e, e => data.Averages[e]))));
             }
 
             var t = at - data.Shift;
@@ -327,6 +371,11 @@ public sealed class Backtester
             Dictionary<long, List<Sample>>? ByTime, IReadOnlyList<Sample>? Constant, string? Problem, TimeSpan Shift, string ResolvedAt)
         {
             public bool Failed { get; init; }
+
+            /// <summary>A before-deploy baseline: each series' average over the window ending at each change.</summary>
+            public IReadOnlyDictionary<DateTimeOffset, IReadOnlyList<Sample>>? Averages { get; init; }
+
+            public TimeSpan Window { get; init; }
         }
     }
 }

@@ -1,3 +1,4 @@
+using RollbackSentinel.Core.Changes;
 using RollbackSentinel.Core.Metrics;
 
 namespace RollbackSentinel.Core.Evaluation;
@@ -6,14 +7,14 @@ namespace RollbackSentinel.Core.Evaluation;
 public sealed class InstantQueryResolver : IQueryResolver
 {
     private readonly IMetricsSource _source;
-    private readonly Func<DateTimeOffset?> _deployedAt;
+    private readonly ChangeHistory _changes;
 
     /// <param name="source">The metrics backend.</param>
-    /// <param name="deployedAt">When the watched deploy began, if known (for before-deploy baselines).</param>
-    public InstantQueryResolver(IMetricsSource source, Func<DateTimeOffset?> deployedAt)
+    /// <param name="changes">The policy's changes: before-deploy baselines are measured before the latest change of each series.</param>
+    public InstantQueryResolver(IMetricsSource source, ChangeHistory changes)
     {
         _source = source;
-        _deployedAt = deployedAt;
+        _changes = changes;
     }
 
     public async ValueTask<QueryOutcome> ResolveAsync(QuerySpec spec, DateTimeOffset at, CancellationToken cancellationToken)
@@ -25,37 +26,34 @@ public sealed class InstantQueryResolver : IQueryResolver
                 return await InstantAsync(spec, at - o.Offset, cancellationToken).ConfigureAwait(false);
 
             case BeforeDeployQueryTime b:
-                if (_deployedAt() is not { } deployedAt)
+                var ends = ChangeBaselines.WindowEnds(_changes, at);
+                if (ends.Count == 0)
                 {
-                    return QueryOutcome.NotAvailable(spec, NoDeployTime);
-                }
-
-                if (at < deployedAt)
-                {
-                    return QueryOutcome.NotAvailable(spec, DeployNotBegun);
+                    return QueryOutcome.NotAvailable(spec, ChangeBaselines.NoChangeKnown);
                 }
 
                 var step = BeforeDeployStep(b.Window);
-                var window = Rfc3339.Range(deployedAt - b.Window, deployedAt);
+                var windows = string.Join(", ", ends.Select(e => Rfc3339.Range(e - b.Window, e)));
+                var averages = new Dictionary<DateTimeOffset, IReadOnlyList<Sample>>();
                 try
                 {
-                    var series = await _source.QueryRangeAsync(spec.Expression, deployedAt - b.Window, deployedAt, step, cancellationToken).ConfigureAwait(false);
-                    return QueryOutcome.Success(spec, window, AverageEachSeries(series));
+                    foreach (var end in ends)
+                    {
+                        var series = await _source.QueryRangeAsync(spec.Expression, end - b.Window, end, step, cancellationToken).ConfigureAwait(false);
+                        averages[end] = AverageEachSeries(series);
+                    }
+
+                    return QueryOutcome.Success(spec, windows, ChangeBaselines.Select(_changes, at, averages));
                 }
                 catch (MetricsQueryException e)
                 {
-                    return QueryOutcome.Failure(spec, window, e.Message);
+                    return QueryOutcome.Failure(spec, windows, e.Message);
                 }
 
             default:
                 return await InstantAsync(spec, at, cancellationToken).ConfigureAwait(false);
         }
     }
-
-    public const string NoDeployTime = "no deploy time is known for a before-deploy baseline";
-
-    /// <summary>Before the deploy there is nothing to compare with "before the deploy" (and its window is not over yet).</summary>
-    public const string DeployNotBegun = "the deploy has not begun yet";
 
     /// <summary>The before-deploy window is sampled at 30 points, at least a second apart.</summary>
     public static TimeSpan BeforeDeployStep(TimeSpan window) =>

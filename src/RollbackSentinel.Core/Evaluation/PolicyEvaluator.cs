@@ -1,3 +1,4 @@
+using RollbackSentinel.Core.Changes;
 using RollbackSentinel.Core.Policies;
 using RollbackSentinel.Core.State;
 
@@ -13,7 +14,13 @@ public sealed record PolicyEvaluation(Policy Policy, DateTimeOffset At, IReadOnl
 public static class PolicyEvaluator
 {
     public static async ValueTask<PolicyEvaluation> EvaluateAsync(
-        Policy policy, PolicyState state, DateTimeOffset at, IQueryResolver resolver, CancellationToken cancellationToken, TimeSpan? maxGap = null)
+        Policy policy,
+        PolicyState state,
+        DateTimeOffset at,
+        IQueryResolver resolver,
+        CancellationToken cancellationToken,
+        TimeSpan? maxGap = null,
+        ChangeHistory? changes = null)
     {
         ArgumentNullException.ThrowIfNull(policy);
         ArgumentNullException.ThrowIfNull(resolver);
@@ -30,6 +37,6 @@ public static class PolicyEvaluator
             triggers.Add(new TriggerVerdicts(trigger, TriggerEvaluator.Evaluate(trigger, outcomes)));
         }
 
-        return new PolicyEvaluation(policy, at, triggers, PolicyStateMachine.Step(policy, state, at, triggers, maxGap));
+        return new PolicyEvaluation(policy, at, triggers, PolicyStateMachine.Step(policy, state, at, triggers, maxGap, changes));
     }
 }

@@ -1,4 +1,5 @@
 using System.Collections.Immutable;
+using RollbackSentinel.Core.Changes;
 using RollbackSentinel.Core.Policies;
 using RollbackSentinel.Core.State;
 
@@ -49,13 +50,22 @@ public sealed class PolicyRunner
     /// Prometheus's rule evaluation, and a run a few milliseconds late does not cost a whole interval. A slot in
     /// the future, or not after the last evaluation, falls back to now.
     /// </summary>
+    public ValueTask<PolicyEvaluation> EvaluateAsync(
+        IQueryResolver resolver, Func<PolicyEvaluation, CancellationToken, ValueTask> commit, DateTimeOffset? slot, CancellationToken cancellationToken) =>
+        EvaluateAsync(resolver, ChangeHistory.Empty, commit, slot, cancellationToken);
+
+    /// <summary>As above, judged against the policy's <paramref name="changes"/> (watch windows, blame, gate progress).</summary>
     public async ValueTask<PolicyEvaluation> EvaluateAsync(
-        IQueryResolver resolver, Func<PolicyEvaluation, CancellationToken, ValueTask> commit, DateTimeOffset? slot, CancellationToken cancellationToken)
+        IQueryResolver resolver,
+        ChangeHistory changes,
+        Func<PolicyEvaluation, CancellationToken, ValueTask> commit,
+        DateTimeOffset? slot,
+        CancellationToken cancellationToken)
     {
         ArgumentNullException.ThrowIfNull(commit);
         var now = _time.GetUtcNow();
         var at = slot is { } s && s <= now && (State.LastEvaluatedAt is not { } last || s > last) ? s : now;
-        var evaluation = await PolicyEvaluator.EvaluateAsync(Policy, State, at, resolver, cancellationToken, MaxGap).ConfigureAwait(false);
+        var evaluation = await PolicyEvaluator.EvaluateAsync(Policy, State, at, resolver, cancellationToken, MaxGap, changes).ConfigureAwait(false);
         await commit(evaluation, cancellationToken).ConfigureAwait(false);
         State = evaluation.Step.State;
         Last = evaluation;

@@ -72,6 +72,15 @@ public sealed record Incident
     /// <summary>Awaiting confirmation: when nobody had answered in time (the policy said hold or escalate).</summary>
     public DateTimeOffset? TimedOutAt { get; init; }
 
+    /// <summary>The change this incident blames (the latest of its label set before the breach began), or null: none is known.</summary>
+    public Changes.Change? BlamedChange { get; init; }
+
+    /// <summary>A <c>rollback</c> trigger fired outside every watch window and took <see cref="Action"/> instead: why.</summary>
+    public string? DisarmedReason { get; init; }
+
+    /// <summary>Not resolved and not denied: a gate stays closed while any is.</summary>
+    public bool IsOpen => Status is not (IncidentStatus.Resolved or IncidentStatus.Denied);
+
     /// <summary>Grows with every change of the incident (status, answers, deadlines): what channels are told about.</summary>
     public long Version { get; init; }
 }

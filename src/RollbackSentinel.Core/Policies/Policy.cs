@@ -39,6 +39,12 @@ public sealed record Policy
 
     /// <summary>Where this policy's incidents are announced, when not the daemon's defaults.</summary>
     public NotifySettings Notify { get; init; } = NotifySettings.Defaults;
+
+    /// <summary><c>spec.watch</c>: after which changes rollback triggers are armed, for how long, and where changes are found.</summary>
+    public WatchSettings Watch { get; init; } = WatchSettings.Defaults;
+
+    /// <summary><c>spec.gate</c>: when the policy's gate opens after a change.</summary>
+    public GateSettings Gate { get; init; } = GateSettings.Defaults;
 }
 
 /// <summary>What happens when nobody answers a confirmation in time.</summary>

@@ -16,6 +16,8 @@ public static class PolicyComparer
             && a.Cooldown == b.Cooldown
             && a.DryRun == b.DryRun
             && SameMap(a.Labels, b.Labels)
+            && (a.Watch with { Source = null }) == (b.Watch with { Source = null })
+            && (a.Gate with { Source = null }) == (b.Gate with { Source = null })
             && a.Triggers.Count == b.Triggers.Count
             && a.Triggers.Zip(b.Triggers).All(p => SameTrigger(p.First, p.Second));
     }

@@ -1,3 +1,4 @@
+using RollbackSentinel.Core.Changes;
 using RollbackSentinel.Core.Evaluation;
 using RollbackSentinel.Core.Metrics;
 using RollbackSentinel.Core.Policies;
@@ -33,7 +34,20 @@ public sealed record Decision
 
     public required DecisionKind Kind { get; init; }
 
+    /// <summary>The action taken: the trigger's, or for a disarmed rollback trigger its policy's <c>spec.watch.outside</c>.</summary>
     public required TriggerAction Action { get; init; }
+
+    /// <summary>
+    /// A <c>rollback</c> trigger fired outside every watch window: <see cref="Action"/> is what it took instead
+    /// (<c>spec.watch.outside</c>) and <see cref="DisarmedReason"/> says why.
+    /// </summary>
+    public bool Disarmed { get; init; }
+
+    /// <summary>"no change of checkout within 1h (last: v41 -> v42, 3d ago): a rollback would not undo the cause".</summary>
+    public string? DisarmedReason { get; init; }
+
+    /// <summary>The change this decision blames: the latest one of its label set before the breach began (null: none is known).</summary>
+    public Change? Blamed { get; init; }
 
     /// <summary>The policy is in dry-run: the action is recorded as "would have", never run.</summary>
     public bool DryRun { get; init; }

@@ -1,4 +1,5 @@
 using System.Collections.Immutable;
+using RollbackSentinel.Core.Evaluation;
 using RollbackSentinel.Core.Metrics;
 
 namespace RollbackSentinel.Core.State;
@@ -65,6 +66,12 @@ public sealed record PolicyState
     /// </summary>
     public ImmutableDictionary<string, string> Fingerprints { get; init; } = ImmutableDictionary<string, string>.Empty;
 
+    /// <summary>
+    /// For gates: per series evaluated at the last evaluation, its last verdict and how many passing evaluations in a
+    /// row followed the latest change of its label set. Holds exactly the series of the last evaluation, so it stays bounded.
+    /// </summary>
+    public ImmutableDictionary<SeriesKey, GateProgress> Progress { get; init; } = ImmutableDictionary<SeriesKey, GateProgress>.Empty;
+
     public SeriesState Get(SeriesKey key) => Series.TryGetValue(key, out var s) ? s : SeriesState.Initial;
 
     /// <summary>
@@ -75,7 +82,20 @@ public sealed record PolicyState
     {
         ArgumentNullException.ThrowIfNull(policy);
         var current = policy.Triggers.ToDictionary(t => t.Name, PolicyStateMachine.Fingerprint, StringComparer.Ordinal);
-        var stale = Series.Keys.Where(k => !current.TryGetValue(k.Trigger, out var f) || (Fingerprints.TryGetValue(k.Trigger, out var old) && old != f)).ToArray();
-        return stale.Length == 0 ? this : this with { Series = Series.RemoveRange(stale) };
+        bool Stale(SeriesKey k) => !current.TryGetValue(k.Trigger, out var f) || (Fingerprints.TryGetValue(k.Trigger, out var old) && old != f);
+        var stale = Series.Keys.Where(Stale).ToArray();
+        var staleProgress = Progress.Keys.Where(Stale).ToArray();
+        return stale.Length == 0 && staleProgress.Length == 0 ? this : this with { Series = Series.RemoveRange(stale), Progress = Progress.RemoveRange(staleProgress) };
     }
+}
+
+/// <summary>
+/// What a gate needs to know of one series: its last verdict and when, and how many passing evaluations in a row
+/// came after the latest change of its label set (<see cref="ChangeAt"/>, <see cref="ChangeId"/>; none: counted from
+/// the first evaluation).
+/// </summary>
+public sealed record GateProgress(VerdictKind LastVerdict, DateTimeOffset LastAt, int Passes, DateTimeOffset? ChangeAt, long? ChangeId)
+{
+    /// <summary>Counting stops here: a gate never asks for more.</summary>
+    public const int MaxPasses = 1000;
 }

@@ -1,4 +1,5 @@
 using System.Collections.Immutable;
+using RollbackSentinel.Core.Changes;
 using RollbackSentinel.Core.Evaluation;
 using RollbackSentinel.Core.Metrics;
 using RollbackSentinel.Core.Policies;
@@ -31,8 +32,15 @@ public static class PolicyStateMachine
     /// down, evaluations timed out) no breach was seen in between, so every pending <c>for</c> starts again.
     /// Firing series and cooldowns are kept: their action has already run.
     /// </param>
-    public static StepResult Step(Policy policy, PolicyState state, DateTimeOffset at, IReadOnlyList<TriggerVerdicts> evaluations, TimeSpan? maxGap = null)
+    /// <param name="changes">
+    /// The policy's changes: a <c>rollback</c> trigger acts only within the watch window of the latest change of its
+    /// series (<see cref="WatchWindow"/>), every decision blames that change, and gates count passes after it.
+    /// Null: none is known (rollback triggers are disarmed unless <c>spec.watch.outside</c> is <c>rollback</c>).
+    /// </param>
+    public static StepResult Step(
+        Policy policy, PolicyState state, DateTimeOffset at, IReadOnlyList<TriggerVerdicts> evaluations, TimeSpan? maxGap = null, ChangeHistory? changes = null)
     {
+        changes ??= ChangeHistory.Empty;
         ArgumentNullException.ThrowIfNull(policy);
         ArgumentNullException.ThrowIfNull(state);
         ArgumentNullException.ThrowIfNull(evaluations);
@@ -49,6 +57,7 @@ public static class PolicyStateMachine
 
         var series = state.Series.ToBuilder();
         var lastAction = state.LastActionAt.ToBuilder();
+        var progress = ImmutableDictionary.CreateBuilder<SeriesKey, GateProgress>();
         var decisions = new List<Decision>();
         var transitions = new List<Transition>();
 
@@ -88,9 +97,14 @@ public static class PolicyStateMachine
                     transitions.Add(new Transition(key, before.Phase, after.Phase, at, verdict));
                 }
 
+                if (!absent)
+                {
+                    progress[key] = Progress(state.Progress.GetValueOrDefault(key), verdict, at, changes.LatestFor(verdict.Labels, at));
+                }
+
                 if (after.Phase == TriggerPhase.Firing && before.Phase != TriggerPhase.Firing)
                 {
-                    decisions.Add(Fire(policy, trigger, verdict, at, after.BreachingSince, lastAction));
+                    decisions.Add(Fire(policy, trigger, verdict, at, after.BreachingSince, lastAction, changes));
                 }
                 else if (after.Phase == TriggerPhase.Ok && before.Phase == TriggerPhase.Firing)
                 {
@@ -133,6 +147,7 @@ public static class PolicyStateMachine
                 Series = series.ToImmutable(),
                 LastActionAt = lastAction.ToImmutable(),
                 LastEvaluatedAt = at,
+                Progress = progress.ToImmutable(),
                 Fingerprints = policy.Triggers.ToImmutableDictionary(t => t.Name, Fingerprint, StringComparer.Ordinal),
             },
             decisions,
@@ -175,7 +190,44 @@ public static class PolicyStateMachine
     private static SeriesState Vanish(SeriesState s) =>
         s.Phase == TriggerPhase.Firing ? s with { AbsentRun = s.AbsentRun + 1 } : SeriesState.Initial;
 
+    /// <summary>
+    /// A series' gate progress after this verdict: passes in a row after the latest change of its label set; a new
+    /// change starts the count again, and an evaluation at the change's own instant is not after it.
+    /// </summary>
+    private static GateProgress Progress(GateProgress? before, Verdict verdict, DateTimeOffset at, Change? latest)
+    {
+        var sameChange = before is not null && before.ChangeAt == latest?.At && before.ChangeId == latest?.Id;
+        var passes = verdict.Kind == VerdictKind.Pass && (latest is null || at > latest.At)
+            ? Math.Min(GateProgress.MaxPasses, (sameChange ? before!.Passes : 0) + 1)
+            : 0;
+        return new GateProgress(verdict.Kind, at, passes, latest?.At, latest?.Id);
+    }
+
     private static Decision Fire(
+        Policy policy,
+        Trigger trigger,
+        Verdict verdict,
+        DateTimeOffset at,
+        DateTimeOffset? since,
+        ImmutableDictionary<string, DateTimeOffset>.Builder lastAction,
+        ChangeHistory changes)
+    {
+        // A rollback is the remedy only for what a change broke: outside the watch window of the latest change of
+        // this series, a rollback trigger takes spec.watch.outside instead (page by default), and says why.
+        var arming = WatchWindow.Judge(policy, changes, verdict.Labels, since ?? at, at);
+        var disarmed = trigger.Action == TriggerAction.Rollback && !arming.Armed && policy.Watch.Outside != OutsideAction.Rollback;
+        var action = !disarmed ? trigger.Action : policy.Watch.Outside == OutsideAction.Notify ? TriggerAction.Notify : TriggerAction.Page;
+        var decision = FireAs(policy, trigger with { Action = action }, verdict, at, since, lastAction);
+        return decision with
+        {
+            Blamed = arming.Blamed,
+            Disarmed = disarmed,
+            DisarmedReason = disarmed ? arming.Reason : null,
+            Message = disarmed ? $"{decision.Message} (rollback disarmed: {arming.Reason})" : decision.Message,
+        };
+    }
+
+    private static Decision FireAs(
         Policy policy, Trigger trigger, Verdict verdict, DateTimeOffset at, DateTimeOffset? since, ImmutableDictionary<string, DateTimeOffset>.Builder lastAction)
     {
         var verb = policy.DryRun ? "would " + ActionVerb(policy, trigger.Action) : ActionVerb(policy, trigger.Action);

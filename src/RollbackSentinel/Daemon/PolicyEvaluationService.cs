@@ -125,7 +125,7 @@ internal sealed partial class PolicyEvaluationService(
             var budget = TimeSpan.FromTicks((long)(period.Ticks * options.Value.EvaluationTimeoutShare));
             IReadOnlyList<OpenedIncident> opened = [];
             var evaluation = await entry.Runner.EvaluateAsync(
-                new InstantQueryResolver(new DeadlineMetricsSource(metricsSource, budget), () => null),
+                new InstantQueryResolver(new DeadlineMetricsSource(metricsSource, budget), Core.Changes.ChangeHistory.Empty),
                 async (e, ct) => opened = await store.CommitEvaluationAsync(ToCommit(policy, e), ct).ConfigureAwait(false),
                 slot,
                 cancellationToken).ConfigureAwait(false);

@@ -54,7 +54,7 @@ public sealed class LiveAgreesWithBacktestTests(ScenarioHistory prometheus) : IC
 
         var time = new ManualTimeProvider(T0);
         var runner = new PolicyRunner(policy, time);
-        var resolver = new InstantQueryResolver(client, () => null);
+        var resolver = new InstantQueryResolver(client, RollbackSentinel.Core.Changes.ChangeHistory.Empty);
         var live = new List<Decision>();
         while (time.GetUtcNow() <= End)
         {

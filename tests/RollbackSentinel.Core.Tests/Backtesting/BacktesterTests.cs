@@ -50,7 +50,7 @@ public sealed class BacktesterTests
 
         var backtest = await new Backtester(source, NoCron).RunAsync([policy], window, CancellationToken.None);
 
-        var resolver = new InstantQueryResolver(source, () => null);
+        var resolver = new InstantQueryResolver(source, RollbackSentinel.Core.Changes.ChangeHistory.Empty);
         var state = PolicyState.Empty;
         var live = new List<Decision>();
         for (var t = T0; t <= window.To; t += Step)

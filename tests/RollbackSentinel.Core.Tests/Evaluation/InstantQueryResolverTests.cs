@@ -13,7 +13,7 @@ public sealed class InstantQueryResolverTests
         var seen = new List<DateTimeOffset>();
         var source = new FunctionMetricsSource((q, t) => { seen.Add(t); return [S(1)]; });
 
-        var outcome = await new InstantQueryResolver(source, () => null)
+        var outcome = await new InstantQueryResolver(source, RollbackSentinel.Core.Changes.ChangeHistory.Empty)
             .ResolveAsync(new QuerySpec("baseline", "q", new OffsetQueryTime(TimeSpan.FromDays(1))), T0, CancellationToken.None);
 
         Assert.Equal([T0.AddDays(-1)], seen);
@@ -25,10 +25,11 @@ public sealed class InstantQueryResolverTests
     {
         var source = new FunctionMetricsSource((q, t) => [S(1)]);
 
-        var outcome = await new InstantQueryResolver(source, () => T0.AddMinutes(5))
+        var changes = new RollbackSentinel.Core.Changes.ChangeHistory([new RollbackSentinel.Core.Changes.Change { Policy = "p", At = T0.AddMinutes(5), Source = RollbackSentinel.Core.Changes.ChangeSource.Api }]);
+        var outcome = await new InstantQueryResolver(source, changes)
             .ResolveAsync(new QuerySpec("baseline", "q", new BeforeDeployQueryTime(TimeSpan.FromMinutes(10))), T0, CancellationToken.None);
 
-        Assert.Equal(InstantQueryResolver.DeployNotBegun, outcome.Unavailable);
+        Assert.Equal(ChangeBaselines.NoChangeKnown, outcome.Unavailable);
         Assert.Empty(source.RangeCalls);
     }
 
@@ -37,7 +38,7 @@ public sealed class InstantQueryResolverTests
     {
         var source = new FunctionMetricsSource((q, t) => []) { Fail = q => new MetricsQueryException(MetricsErrorKind.Timeout, q, "timed out after 5s") };
 
-        var outcome = await new InstantQueryResolver(source, () => null).ResolveAsync(new QuerySpec("value", "q", QueryTime.AtEvaluation), T0, CancellationToken.None);
+        var outcome = await new InstantQueryResolver(source, RollbackSentinel.Core.Changes.ChangeHistory.Empty).ResolveAsync(new QuerySpec("value", "q", QueryTime.AtEvaluation), T0, CancellationToken.None);
 
         Assert.Equal(("timed out after 5s", null), (outcome.Error, outcome.Samples));
     }

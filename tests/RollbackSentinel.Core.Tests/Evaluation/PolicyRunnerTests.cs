@@ -24,7 +24,7 @@ public sealed class PolicyRunnerTests
     {
         var time = new ManualTimeProvider(T0);
         var runner = new PolicyRunner(Policy(ErrorRate(@for: TimeSpan.FromMinutes(1))), time);
-        var resolver = new InstantQueryResolver(Source, () => null);
+        var resolver = new InstantQueryResolver(Source, RollbackSentinel.Core.Changes.ChangeHistory.Empty);
         var acted = new List<DateTimeOffset>();
 
         for (var i = 0; i <= 12; i++)
@@ -45,7 +45,7 @@ public sealed class PolicyRunnerTests
         var keep = ErrorRate(name: "keep", @for: TimeSpan.FromMinutes(1));
         var change = ErrorRate(name: "change", @for: TimeSpan.FromMinutes(1));
         var runner = new PolicyRunner(Policy(keep, change), time);
-        await runner.EvaluateAsync(new InstantQueryResolver(Source, () => null), CancellationToken.None);
+        await runner.EvaluateAsync(new InstantQueryResolver(Source, RollbackSentinel.Core.Changes.ChangeHistory.Empty), CancellationToken.None);
         Assert.Equal(2, runner.State.Series.Count);
 
         runner.Update(Policy(keep with { Source = new SourceLocation("moved.yaml", 40, 7) }, change with { For = TimeSpan.FromMinutes(5) }));
@@ -62,7 +62,7 @@ public sealed class PolicyRunnerTests
         // still elapses at the slot 1m after the first breach, not one interval later.
         var time = new ManualTimeProvider(T0);
         var runner = new PolicyRunner(Policy(ErrorRate(@for: TimeSpan.FromMinutes(1))), time);
-        var resolver = new InstantQueryResolver(Source, () => null);
+        var resolver = new InstantQueryResolver(Source, RollbackSentinel.Core.Changes.ChangeHistory.Empty);
         var acted = new List<DateTimeOffset>();
 
         for (var i = 0; i <= 12; i++)
@@ -82,7 +82,7 @@ public sealed class PolicyRunnerTests
     {
         var time = new ManualTimeProvider(T0);
         var runner = new PolicyRunner(Policy(ErrorRate()), time);
-        var resolver = new InstantQueryResolver(Source, () => null);
+        var resolver = new InstantQueryResolver(Source, RollbackSentinel.Core.Changes.ChangeHistory.Empty);
         static ValueTask NoCommit(PolicyEvaluation e, CancellationToken ct) => ValueTask.CompletedTask;
 
         var future = await runner.EvaluateAsync(resolver, NoCommit, T0.AddSeconds(5), CancellationToken.None);

@@ -247,7 +247,7 @@ public sealed class TriggerEvaluatorTests
     {
         var trigger = Latency(baseline: new BeforeDeployBaseline(TimeSpan.FromMinutes(10)));
         var outcomes = Outcomes(trigger, spec => spec.Role == "baseline"
-            ? QueryOutcome.NotAvailable(spec, InstantQueryResolver.NoDeployTime)
+            ? QueryOutcome.NotAvailable(spec, ChangeBaselines.NoChangeKnown)
             : QueryOutcome.Success(spec, "2026-11-20T10:00:00Z", [S(0.4)]));
 
         var v = Assert.Single(TriggerEvaluator.Evaluate(trigger, outcomes));

@@ -1,0 +1,112 @@
+using RollbackSentinel.Core.Evaluation;
+using RollbackSentinel.Core.Incidents;
+using RollbackSentinel.Core.Metrics;
+using RollbackSentinel.Core.Policies;
+using RollbackSentinel.Core.State;
+
+namespace RollbackSentinel.Core.Changes;
+
+/// <summary>Where one series of one trigger stands for a gate.</summary>
+/// <param name="State"><c>passing</c>, <c>pending</c>, <c>firing</c>, <c>inconclusive</c>, <c>error</c> or <c>not evaluated since the change</c>.</param>
+/// <param name="Passes">Passing evaluations in a row after <paramref name="Change"/>.</param>
+/// <param name="Change">The latest change of the series' label set, when one is known.</param>
+public sealed record GateSeries(string Trigger, LabelSet Labels, string State, int Passes, Change? Change);
+
+/// <summary>A gate's answer: open, or closed with one reason per trigger, series or incident that keeps it closed.</summary>
+public sealed record GateAnswer(string Policy, bool Open, IReadOnlyList<string> Reasons, IReadOnlyList<GateSeries> Series, int MinPasses);
+
+/// <summary>
+/// "Is it safe to go on?" for a pipeline or a migration runbook (<c>GET /api/v1/gates/{policy}</c>): open when, for
+/// every series matching the filter, the latest change of its label set has been followed by at least
+/// <see cref="GateSettings.MinPasses"/> passing evaluations in a row of every trigger, and no incident is open.
+/// Unknown is never open: a trigger with no matching series evaluated is a reason. Pure.
+/// </summary>
+public static class Gate
+{
+    /// <param name="policy">The policy, as loaded.</param>
+    /// <param name="state">Its state after the last evaluation (<see cref="PolicyState.Progress"/>).</param>
+    /// <param name="changes">Its changes.</param>
+    /// <param name="openIncidents">Its incidents that are not resolved or denied.</param>
+    /// <param name="filter">Label values the caller asks about (<c>?deployment=cart</c>); a series matches unless it has one of these labels with another value.</param>
+    public static GateAnswer Evaluate(Policy policy, PolicyState state, ChangeHistory changes, IEnumerable<Incident> openIncidents, LabelSet filter)
+    {
+        ArgumentNullException.ThrowIfNull(policy);
+        ArgumentNullException.ThrowIfNull(state);
+        ArgumentNullException.ThrowIfNull(changes);
+        ArgumentNullException.ThrowIfNull(openIncidents);
+        ArgumentNullException.ThrowIfNull(filter);
+        var min = policy.Gate.MinPasses;
+        var reasons = new List<string>();
+        var rows = new List<GateSeries>();
+        foreach (var trigger in policy.Triggers)
+        {
+            var series = state.Progress.Where(p => p.Key.Trigger == trigger.Name && Compatible(p.Key.Labels, filter)).OrderBy(p => p.Key.Labels.ToString(), StringComparer.Ordinal).ToArray();
+            if (series.Length == 0)
+            {
+                reasons.Add($"{trigger.Name}: not yet evaluated{(filter.IsEmpty ? string.Empty : " for " + filter)}");
+                continue;
+            }
+
+            foreach (var (key, progress) in series)
+            {
+                // The latest change now, which may have come after the last evaluation.
+                var change = changes.LatestFor(key.Labels, DateTimeOffset.MaxValue);
+                var phase = state.Get(key).Phase;
+                var what = $"{trigger.Name}{(key.Labels.IsEmpty ? string.Empty : key.Labels.ToString())}";
+                var since = change is null ? string.Empty : $" since {change.What}";
+                string row;
+                if (phase == TriggerPhase.Firing)
+                {
+                    row = "firing";
+                    reasons.Add($"{what}: firing");
+                }
+                else if (phase == TriggerPhase.Pending)
+                {
+                    row = "pending";
+                    reasons.Add($"{what}: pending (breaching since {Rfc3339.Format(state.Get(key).BreachingSince ?? progress.LastAt)})");
+                }
+                else if (change is not null && (progress.LastAt <= change.At || progress.ChangeAt != change.At || progress.ChangeId != change.Id))
+                {
+                    row = "not evaluated since the change";
+                    reasons.Add($"{what}: not yet evaluated since the change ({change.What} at {Rfc3339.Format(change.At)})");
+                }
+                else if (progress.LastVerdict is VerdictKind.Inconclusive or VerdictKind.Error)
+                {
+                    row = progress.LastVerdict == VerdictKind.Error ? "error" : "inconclusive";
+                    reasons.Add($"{what}: {row} at the last evaluation");
+                }
+                else if (progress.LastVerdict == VerdictKind.Breach)
+                {
+                    row = "breaching";
+                    reasons.Add($"{what}: breaching at the last evaluation");
+                }
+                else if (progress.Passes < min)
+                {
+                    row = "passing";
+                    reasons.Add($"{what}: {progress.Passes} of {min} passing evaluations{since}");
+                }
+                else
+                {
+                    row = "passing";
+                }
+
+                rows.Add(new GateSeries(trigger.Name, key.Labels, row, progress.Passes, change));
+            }
+        }
+
+        foreach (var incident in openIncidents.Where(i => i.Policy == policy.Name && Compatible(i.Labels, filter)).OrderBy(i => i.Id))
+        {
+            reasons.Add($"incident {incident.Id} ({incident.Trigger}{(incident.Labels.IsEmpty ? string.Empty : incident.Labels.ToString())}) is {incident.Status.ToString().ToLowerInvariant()}");
+        }
+
+        return new GateAnswer(policy.Name, reasons.Count == 0, reasons, rows, min);
+    }
+
+    /// <summary>No label of <paramref name="filter"/> has another value in <paramref name="labels"/>.</summary>
+    public static bool Compatible(LabelSet labels, LabelSet filter)
+    {
+        ArgumentNullException.ThrowIfNull(labels);
+        ArgumentNullException.ThrowIfNull(filter);
+        return filter.All(f => !labels.TryGetValue(f.Key, out var v) || v == f.Value);
+    }
+}
