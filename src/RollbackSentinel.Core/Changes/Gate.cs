@@ -40,45 +40,54 @@ public static class Gate
         var rows = new List<GateSeries>();
         foreach (var trigger in policy.Triggers)
         {
-            var series = state.Progress.Where(p => p.Key.Trigger == trigger.Name && Compatible(p.Key.Labels, filter)).OrderBy(p => p.Key.Labels.ToString(), StringComparer.Ordinal).ToArray();
-            if (series.Length == 0)
+            // The series the last evaluation saw, and any still pending or firing that it did not (a firing series
+            // missing from the result keeps firing until it has been absent for the trigger's inconclusive limit).
+            var keys = state.Progress.Keys.Where(k => k.Trigger == trigger.Name)
+                .Union(state.Series.Where(s => s.Key.Trigger == trigger.Name && s.Value.Phase != TriggerPhase.Ok).Select(s => s.Key))
+                .Where(k => Compatible(k.Labels, filter))
+                .OrderBy(k => k.Labels.ToString(), StringComparer.Ordinal)
+                .ToArray();
+            if (keys.Length == 0)
             {
                 reasons.Add($"{trigger.Name}: not yet evaluated{(filter.IsEmpty ? string.Empty : " for " + filter)}");
                 continue;
             }
 
-            foreach (var (key, progress) in series)
+            foreach (var key in keys)
             {
+                var progress = state.Progress.GetValueOrDefault(key);
+
                 // The latest change now, which may have come after the last evaluation.
                 var change = changes.LatestFor(key.Labels, DateTimeOffset.MaxValue);
-                var phase = state.Get(key).Phase;
+                var series = state.Get(key);
                 var what = $"{trigger.Name}{(key.Labels.IsEmpty ? string.Empty : key.Labels.ToString())}";
                 var since = change is null ? string.Empty : $" since {change.What}";
                 string row;
-                if (phase == TriggerPhase.Firing)
+
+                // A breach leaves a series pending or firing, so the phase answers for every breaching verdict;
+                // passes only count passing verdicts, so a series is never open on a breach (minPasses >= 1).
+                if (series.Phase == TriggerPhase.Firing)
                 {
                     row = "firing";
-                    reasons.Add($"{what}: firing");
+                    reasons.Add($"{what}: firing{(progress is null ? " (absent from the last evaluation)" : string.Empty)}");
                 }
-                else if (phase == TriggerPhase.Pending)
+                else if (series.Phase == TriggerPhase.Pending)
                 {
                     row = "pending";
-                    reasons.Add($"{what}: pending (breaching since {Rfc3339.Format(state.Get(key).BreachingSince ?? progress.LastAt)})");
+                    reasons.Add($"{what}: pending (breaching since {Rfc3339.Format(series.BreachingSince ?? progress?.LastAt ?? DateTimeOffset.MinValue)})");
                 }
-                else if (change is not null && (progress.LastAt <= change.At || progress.ChangeAt != change.At || progress.ChangeId != change.Id))
+                else if (progress is null || (change is not null && (progress.LastAt <= change.At || !progress.CountsFrom(change))))
                 {
+                    // (Progress is only missing for a series absent from the last evaluation, which is firing.)
                     row = "not evaluated since the change";
-                    reasons.Add($"{what}: not yet evaluated since the change ({change.What} at {Rfc3339.Format(change.At)})");
+                    reasons.Add(change is null
+                        ? $"{what}: not yet evaluated"
+                        : $"{what}: not yet evaluated since the change ({change.What} at {Rfc3339.Format(change.At)})");
                 }
                 else if (progress.LastVerdict is VerdictKind.Inconclusive or VerdictKind.Error)
                 {
                     row = progress.LastVerdict == VerdictKind.Error ? "error" : "inconclusive";
                     reasons.Add($"{what}: {row} at the last evaluation");
-                }
-                else if (progress.LastVerdict == VerdictKind.Breach)
-                {
-                    row = "breaching";
-                    reasons.Add($"{what}: breaching at the last evaluation");
                 }
                 else if (progress.Passes < min)
                 {
@@ -90,17 +99,21 @@ public static class Gate
                     row = "passing";
                 }
 
-                rows.Add(new GateSeries(trigger.Name, key.Labels, row, progress.Passes, change));
+                rows.Add(new GateSeries(trigger.Name, key.Labels, row, progress?.Passes ?? 0, change));
             }
         }
 
         foreach (var incident in openIncidents.Where(i => i.Policy == policy.Name && Compatible(i.Labels, filter)).OrderBy(i => i.Id))
         {
-            reasons.Add($"incident {incident.Id} ({incident.Trigger}{(incident.Labels.IsEmpty ? string.Empty : incident.Labels.ToString())}) is {incident.Status.ToString().ToLowerInvariant()}");
+            reasons.Add($"incident {incident.Id} ({incident.Trigger}{(incident.Labels.IsEmpty ? string.Empty : incident.Labels.ToString())}) is {Words(incident.Status)}");
         }
 
         return new GateAnswer(policy.Name, reasons.Count == 0, reasons, rows, min);
     }
+
+    // AwaitingConfirmation -> "awaiting confirmation".
+    private static string Words(IncidentStatus status) =>
+        string.Concat(status.ToString().Select((c, i) => i > 0 && char.IsUpper(c) ? " " + char.ToLowerInvariant(c) : char.ToLowerInvariant(c).ToString()));
 
     /// <summary>No label of <paramref name="filter"/> has another value in <paramref name="labels"/>.</summary>
     public static bool Compatible(LabelSet labels, LabelSet filter)

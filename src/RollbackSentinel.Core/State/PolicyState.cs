@@ -98,4 +98,13 @@ public sealed record GateProgress(VerdictKind LastVerdict, DateTimeOffset LastAt
 {
     /// <summary>Counting stops here: a gate never asks for more.</summary>
     public const int MaxPasses = 1000;
+
+    /// <summary>
+    /// Whether <see cref="Passes"/> were counted after <paramref name="change"/> (null: no change known). A stored change
+    /// is matched by its id, so a time that lost precision on its way through a store still matches; changes not
+    /// stored (id 0, as in the backtest) by their time.
+    /// </summary>
+    public bool CountsFrom(Changes.Change? change) => change is null
+        ? ChangeAt is null
+        : change.Id != 0 ? ChangeId == change.Id : (ChangeId is null or 0) && ChangeAt == change.At;
 }
