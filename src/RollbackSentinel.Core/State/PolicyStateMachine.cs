@@ -74,10 +74,10 @@ public static class PolicyStateMachine
                 {
                     var back = Absent(LabelSet.Empty, "the query returns labelled series again");
                     transitions.Add(new Transition(emptyKey, TriggerPhase.Firing, TriggerPhase.Ok, at, back));
-                    decisions.Add(NewDecision(policy, trigger, back, at, DecisionKind.Resolved, emptyState.BreachingSince) with
+                    decisions.Add(Judged(policy, trigger, changes, NewDecision(policy, trigger, back, at, DecisionKind.Resolved, emptyState.BreachingSince) with
                     {
                         Message = "resolved: the query returns labelled series again",
-                    });
+                    }));
                 }
             }
 
@@ -108,20 +108,20 @@ public static class PolicyStateMachine
                 }
                 else if (after.Phase == TriggerPhase.Ok && before.Phase == TriggerPhase.Firing)
                 {
-                    decisions.Add(NewDecision(policy, trigger, verdict, at, DecisionKind.Resolved, before.BreachingSince) with
+                    decisions.Add(Judged(policy, trigger, changes, NewDecision(policy, trigger, verdict, at, DecisionKind.Resolved, before.BreachingSince) with
                     {
                         Message = stale
                             ? $"resolved: the series has been absent for {before.AbsentRun + 1} evaluations"
                             : $"resolved: {verdict.Summary}",
-                    });
+                    }));
                 }
 
                 if (after.NonConclusiveRun == trigger.InconclusiveLimit && before.NonConclusiveRun < trigger.InconclusiveLimit)
                 {
-                    decisions.Add(NewDecision(policy, trigger, verdict, at, DecisionKind.InconclusiveRun, after.NonConclusiveSince) with
+                    decisions.Add(Judged(policy, trigger, changes, NewDecision(policy, trigger, verdict, at, DecisionKind.InconclusiveRun, after.NonConclusiveSince) with
                     {
                         Message = $"{after.NonConclusiveRun} evaluations in a row without a verdict: {verdict.Summary}",
-                    });
+                    }));
                 }
 
                 if (after.IsDefault)
@@ -131,6 +131,16 @@ public static class PolicyStateMachine
                 else
                 {
                     series[key] = after;
+                }
+            }
+
+            // A whole-trigger error or an empty result says nothing good of the series the gate counted passes for:
+            // they stop counting (and a gate names them) instead of dropping out of sight.
+            if (verdicts.FirstOrDefault(v => v.Labels.IsEmpty && !v.IsConclusive) is { } whole)
+            {
+                foreach (var (key, before) in state.Progress.Where(p => p.Key.Trigger == trigger.Name && !p.Key.Labels.IsEmpty && !progress.ContainsKey(p.Key)))
+                {
+                    progress[key] = Progress(before, whole with { Labels = key.Labels }, at, changes.LatestFor(key.Labels, at));
                 }
             }
         }
@@ -196,7 +206,7 @@ public static class PolicyStateMachine
     /// </summary>
     private static GateProgress Progress(GateProgress? before, Verdict verdict, DateTimeOffset at, Change? latest)
     {
-        var sameChange = before is not null && before.ChangeAt == latest?.At && before.ChangeId == latest?.Id;
+        var sameChange = before is not null && before.CountsFrom(latest);
         var passes = verdict.Kind == VerdictKind.Pass && (latest is null || at > latest.At)
             ? Math.Min(GateProgress.MaxPasses, (sameChange ? before!.Passes : 0) + 1)
             : 0;
@@ -216,7 +226,7 @@ public static class PolicyStateMachine
         // this series, a rollback trigger takes spec.watch.outside instead (page by default), and says why.
         var arming = WatchWindow.Judge(policy, changes, verdict.Labels, since ?? at, at);
         var disarmed = trigger.Action == TriggerAction.Rollback && !arming.Armed && policy.Watch.Outside != OutsideAction.Rollback;
-        var action = !disarmed ? trigger.Action : policy.Watch.Outside == OutsideAction.Notify ? TriggerAction.Notify : TriggerAction.Page;
+        var action = disarmed ? OutsideActionOf(policy) : trigger.Action;
         var decision = FireAs(policy, trigger with { Action = action }, verdict, at, since, lastAction);
         return decision with
         {
@@ -226,6 +236,24 @@ public static class PolicyStateMachine
             Message = disarmed ? $"{decision.Message} (rollback disarmed: {arming.Reason})" : decision.Message,
         };
     }
+
+    /// <summary>
+    /// A rollback trigger's decisions that take no action (resolved, an inconclusive run) name the action its firing
+    /// takes for that series, judged the same way: a disarmed episode never reads as a rollback.
+    /// </summary>
+    private static Decision Judged(Policy policy, Trigger trigger, ChangeHistory changes, Decision decision)
+    {
+        if (trigger.Action != TriggerAction.Rollback || policy.Watch.Outside == OutsideAction.Rollback)
+        {
+            return decision;
+        }
+
+        var arming = WatchWindow.Judge(policy, changes, decision.Labels, decision.Since ?? decision.At, decision.At);
+        return arming.Armed ? decision : decision with { Action = OutsideActionOf(policy), Disarmed = true, DisarmedReason = arming.Reason };
+    }
+
+    private static TriggerAction OutsideActionOf(Policy policy) =>
+        policy.Watch.Outside == OutsideAction.Notify ? TriggerAction.Notify : TriggerAction.Page;
 
     private static Decision FireAs(
         Policy policy, Trigger trigger, Verdict verdict, DateTimeOffset at, DateTimeOffset? since, ImmutableDictionary<string, DateTimeOffset>.Builder lastAction)
