@@ -6,10 +6,12 @@ namespace RollbackSentinel.Core.Changes;
 /// <summary>
 /// Changes found by <c>spec.watch.detect.query</c>, the same way live and in the backtest: between two evaluations,
 /// a series whose value changed is a change of its label set (<c>max by (deployment) (kube_deployment_status_observed_generation)</c>:
-/// revision 6 after 5). A series that appears in place of one that vanished, differing from it only in some labels, is
-/// a change too (<c>count by (deployment, version) (app_build_info)</c>: version v42 after v41): its label set is the
-/// labels the two share, and the labels that differ are the revision. A series that appears with no such predecessor
-/// is a change of its whole label set. The first evaluation only learns what is there. Pure.
+/// revision 6 after 5). A series that appears next to or in place of one with the same label names, differing from it
+/// only in some values, is a change too (<c>count by (deployment, version) (app_build_info)</c>: version v42 after v41,
+/// whether v41 is gone at once or, in a rolling update, a little later): its label set is the labels the two share,
+/// and the labels that differ are the revision. A series that appears with no such predecessor is a change of its
+/// whole label set. The first evaluation only learns what is there, and a NaN value is no evidence of a change (from
+/// or to it). Pure.
 /// </summary>
 public static class QueryChangeDetection
 {
@@ -34,12 +36,13 @@ public static class QueryChangeDetection
 
         var now = new HashSet<LabelSet>(current.Select(s => s.Labels));
         var vanished = before.Keys.Where(l => !now.Contains(l)).ToList();
+        var stayed = before.Keys.Where(now.Contains).ToList();
         var changes = new List<Change>();
         foreach (var s in current.DistinctBy(s => s.Labels))
         {
             if (before.TryGetValue(s.Labels, out var old))
             {
-                if (!SameValue(old, s.Value))
+                if (!double.IsNaN(old) && !double.IsNaN(s.Value) && !old.Equals(s.Value))
                 {
                     changes.Add(New(policy, s.Labels, at, Format(old), Format(s.Value), $"{s.Labels} changed from {Format(old)} to {Format(s.Value)}"));
                 }
@@ -47,32 +50,40 @@ public static class QueryChangeDetection
                 continue;
             }
 
-            // A new series: the vanished one it replaces is the one with the same label names differing in the fewest values.
-            var predecessor = vanished
-                .Where(v => v.Count == s.Labels.Count && v.Keys.SequenceEqual(s.Labels.Keys))
-                .Select(v => (Labels: v, Differ: s.Labels.Where(l => v[l.Key] != l.Value).Select(l => l.Key).ToArray()))
-                .Where(v => v.Differ.Length < s.Labels.Count)
-                .OrderBy(v => v.Differ.Length)
-                .FirstOrDefault();
-            if (predecessor.Labels is null)
+            // A new series: its predecessor is the series with the same label names differing in the fewest values,
+            // one that vanished (it was replaced) before one still there (a rolling update: both run for a while).
+            var predecessor = Closest(s.Labels, vanished) ?? Closest(s.Labels, stayed);
+            if (predecessor is not { } p)
             {
                 changes.Add(New(policy, s.Labels, at, null, s.Labels.ToString(), $"{s.Labels} appeared"));
                 continue;
             }
 
-            vanished.Remove(predecessor.Labels);
-            var shared = LabelSet.From(s.Labels.Where(l => !predecessor.Differ.Contains(l.Key)));
+            vanished.Remove(p.Labels);
+            var shared = LabelSet.From(s.Labels.Where(l => !p.Differ.Contains(l.Key)));
             changes.Add(New(
                 policy,
                 shared,
                 at,
-                Revision(predecessor.Labels, predecessor.Differ),
-                Revision(s.Labels, predecessor.Differ),
-                $"{shared}: {Revision(predecessor.Labels, predecessor.Differ)} -> {Revision(s.Labels, predecessor.Differ)}"));
+                Revision(p.Labels, p.Differ),
+                Revision(s.Labels, p.Differ),
+                $"{shared}: {Revision(p.Labels, p.Differ)} -> {Revision(s.Labels, p.Differ)}"));
         }
 
         return changes;
     }
+
+    // Of candidates with exactly the label names of `labels`, the one differing in the fewest values (not in all of them:
+    // a deployment that appears next to another is a new deployment, not a new version of the other).
+    private static (LabelSet Labels, string[] Differ)? Closest(LabelSet labels, IEnumerable<LabelSet> candidates) =>
+        candidates
+            .Where(c => c.Count == labels.Count && c.Keys.SequenceEqual(labels.Keys))
+            .Select(c => (Labels: c, Differ: labels.Where(l => c[l.Key] != l.Value).Select(l => l.Key).ToArray()))
+            .Where(c => c.Differ.Length < labels.Count)
+            .OrderBy(c => c.Differ.Length)
+            .ThenBy(c => c.Labels.ToString(), StringComparer.Ordinal)
+            .Select(c => ((LabelSet, string[])?)c)
+            .FirstOrDefault();
 
     private static Change New(string policy, LabelSet labels, DateTimeOffset at, string? from, string to, string description) => new()
     {
@@ -88,8 +99,6 @@ public static class QueryChangeDetection
     // version=v42 (or, when several labels differ, app=x,version=v42).
     private static string Revision(LabelSet labels, IReadOnlyCollection<string> names) =>
         names.Count == 1 ? labels[names.First()] : string.Join(",", names.Select(n => $"{n}={labels[n]}"));
-
-    private static bool SameValue(double a, double b) => a.Equals(b) || (double.IsNaN(a) && double.IsNaN(b));
 
     private static string Format(double v) => v.ToString("R", CultureInfo.InvariantCulture);
 }
