@@ -177,14 +177,17 @@ public static class TriggerEvaluator
                 continue;
             }
 
-            // Like with like: the baseline series with the same labels, or the only one there is.
+            // Like with like: the baseline series with the same labels, or the only one there is (before a change:
+            // only when it was measured before this series' own change).
+            var scoped = baselineOutcome.Samples as ChangeBaselineSamples;
             double? baseline = baselines.TryGetValue(s.Labels, out var b) ? b
-                : baselines.Count == 1 ? baselines.Values.Single()
+                : baselines.Count == 1 && (scoped is null || scoped.MayStandIn(baselines.Keys.Single(), s.Labels)) ? baselines.Values.Single()
                 : null;
             if (baseline is null)
             {
                 var why = baselineOutcome.Unavailable is { } u
                     ? $"baseline missing: {u}"
+                    : scoped is not null && scoped.ChangeFor(s.Labels) is null ? $"baseline missing: no change of {s.Labels} is known for a before-deploy baseline"
                     : baselines.Count == 0 ? "baseline missing: the baseline query returned no series"
                     : $"baseline missing: no baseline series with labels {s.Labels}";
                 result.Add(Inconclusive(s.Labels, VerdictReason.BaselineMissing, why, null, evidence) with { Value = s.Value });
@@ -339,7 +342,9 @@ public static class TriggerEvaluator
 
                     // Only a baseline stands in for every series when it is the only one; elsewhere a value is shown
                     // only for the series the verdict is about, so evidence never disagrees with the decision.
-                    var shared = o.Spec.Role == QuerySpec.BaselineRole && samples.Count == 1 ? samples[0].Value : (double?)null;
+                    var shared = o.Spec.Role == QuerySpec.BaselineRole && samples.Count == 1
+                        && (samples is not ChangeBaselineSamples scoped || scoped.MayStandIn(samples[0].Labels, labels))
+                        ? samples[0].Value : (double?)null;
                     value = own ?? shared;
                     note = samples.Count == 0 ? "no series"
                         : value is null ? $"{samples.Count} series, none with labels {labels}"
