@@ -78,14 +78,14 @@ public sealed record Change
         return $"since {Revision ?? What}, {verb} {ago}{(By is { Length: > 0 } b ? " by " + b : string.Empty)}";
     }
 
-    /// <summary>"4m ago", "3d ago": rounded down to its largest unit.</summary>
+    /// <summary>"4m ago", "47h ago", "3d ago": one unit, rounded down.</summary>
     public static string Ago(TimeSpan d)
     {
-        d = d < TimeSpan.Zero ? TimeSpan.Zero
-            : d < TimeSpan.FromMinutes(1) ? TimeSpan.FromSeconds(Math.Floor(d.TotalSeconds))
-            : d < TimeSpan.FromHours(1) ? TimeSpan.FromMinutes(Math.Floor(d.TotalMinutes))
-            : d < TimeSpan.FromDays(2) ? TimeSpan.FromHours(Math.Floor(d.TotalHours))
-            : TimeSpan.FromDays(Math.Floor(d.TotalDays));
-        return Policies.PromDuration.Format(d) + " ago";
+        var (n, unit) = d < TimeSpan.Zero ? (0, "s")
+            : d < TimeSpan.FromMinutes(1) ? (Math.Floor(d.TotalSeconds), "s")
+            : d < TimeSpan.FromHours(1) ? (Math.Floor(d.TotalMinutes), "m")
+            : d < TimeSpan.FromDays(2) ? (Math.Floor(d.TotalHours), "h")
+            : (Math.Floor(d.TotalDays), "d");
+        return n.ToString(System.Globalization.CultureInfo.InvariantCulture) + unit + " ago";
     }
 }
