@@ -243,7 +243,7 @@ public sealed class TriggerEvaluatorTests
     }
 
     [Fact]
-    public void Latency_BeforeDeployBaselineWithoutDeployTime_IsInconclusiveSayingWhy()
+    public void Latency_BeforeDeployBaselineWithNoChangeKnown_IsInconclusiveSayingWhy()
     {
         var trigger = Latency(baseline: new BeforeDeployBaseline(TimeSpan.FromMinutes(10)));
         var outcomes = Outcomes(trigger, spec => spec.Role == "baseline"
@@ -253,7 +253,7 @@ public sealed class TriggerEvaluatorTests
         var v = Assert.Single(TriggerEvaluator.Evaluate(trigger, outcomes));
 
         Assert.Equal((VerdictKind.Inconclusive, VerdictReason.BaselineMissing), (v.Kind, v.Reason));
-        Assert.Equal("baseline missing: no deploy time is known for a before-deploy baseline", v.Summary);
+        Assert.Equal("baseline missing: no change is known for a before-deploy baseline", v.Summary);
     }
 
     [Theory]

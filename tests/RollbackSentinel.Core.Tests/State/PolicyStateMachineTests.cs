@@ -50,7 +50,7 @@ public sealed class PolicyStateMachineTests
     [Fact]
     public void Breach_WithForZero_ActsOnTheFirstBreach()
     {
-        var (decisions, state) = Run(Policy(ErrorRate()), B);
+        var (decisions, state) = Run(Policy(ErrorRate()).AlwaysArmed(), B);
 
         var d = Assert.Single(decisions);
         Assert.Equal((DecisionKind.Act, TriggerAction.Rollback, T0), (d.Kind, d.Action, d.At));
@@ -61,7 +61,7 @@ public sealed class PolicyStateMachineTests
     public void Breach_HeldExactlyForTheForDuration_ActsAtThatEvaluation()
     {
         // for: 2m at 15 s: breaches at T0..T0+2m are 9 evaluations; the 9th fires.
-        var (decisions, _) = Run(Policy(ErrorRate(@for: TimeSpan.FromMinutes(2))), Repeat(B, 9));
+        var (decisions, _) = Run(Policy(ErrorRate(@for: TimeSpan.FromMinutes(2))).AlwaysArmed(), Repeat(B, 9));
 
         var d = Assert.Single(decisions);
         Assert.Equal(T0 + TimeSpan.FromMinutes(2), d.At);
@@ -148,7 +148,7 @@ public sealed class PolicyStateMachineTests
     [Fact]
     public void SecondFiring_WithinCooldown_IsSuppressedAndSaysUntilWhen()
     {
-        var policy = Policy(ErrorRate()) with { Cooldown = TimeSpan.FromMinutes(30) };
+        var policy = Policy(ErrorRate()).AlwaysArmed() with { Cooldown = TimeSpan.FromMinutes(30) };
 
         var (decisions, _) = Run(policy, B, P, B);
 
@@ -160,7 +160,7 @@ public sealed class PolicyStateMachineTests
     [Fact]
     public void SecondFiring_AfterCooldown_ActsAgain()
     {
-        var policy = Policy(ErrorRate()) with { Cooldown = TimeSpan.FromSeconds(30) };
+        var policy = Policy(ErrorRate()).AlwaysArmed() with { Cooldown = TimeSpan.FromSeconds(30) };
 
         // Act at T0; pass; fire at T0+30s, exactly when the cooldown ends.
         var (decisions, _) = Run(policy, B, P, B);
@@ -171,7 +171,7 @@ public sealed class PolicyStateMachineTests
     [Fact]
     public void Cooldown_IsSharedByTheTriggersOfAPolicyForTheSameSeries()
     {
-        var policy = Policy(ErrorRate(name: "a"), ErrorRate(name: "b"));
+        var policy = Policy(ErrorRate(name: "a"), ErrorRate(name: "b")).AlwaysArmed();
         var step = PolicyStateMachine.Step(policy, PolicyState.Empty, T0, [new(policy.Triggers[0], [V(B)]), new(policy.Triggers[1], [V(B)])]);
 
         Assert.Equal([DecisionKind.Act, DecisionKind.SuppressedByCooldown], step.Decisions.Select(d => d.Kind));
@@ -182,7 +182,7 @@ public sealed class PolicyStateMachineTests
     {
         var page = ErrorRate(name: "latency", action: TriggerAction.Page);
         var rollback = ErrorRate(name: "errors");
-        var policy = Policy(page, rollback);
+        var policy = Policy(page, rollback).AlwaysArmed();
         var s1 = PolicyStateMachine.Step(policy, PolicyState.Empty, T0, [new(page, [V(B)]), new(rollback, [V(P)])]);
 
         var s2 = PolicyStateMachine.Step(policy, s1.State, T0 + Step, [new(page, [V(B)]), new(rollback, [V(B)])]);
@@ -196,7 +196,7 @@ public sealed class PolicyStateMachineTests
     {
         var page = ErrorRate(name: "latency", action: TriggerAction.Page);
         var rollback = ErrorRate(name: "errors");
-        var policy = Policy(page, rollback);
+        var policy = Policy(page, rollback).AlwaysArmed();
 
         var step = PolicyStateMachine.Step(policy, PolicyState.Empty, T0, [new(rollback, [V(B)]), new(page, [V(B)])]);
 
@@ -235,7 +235,7 @@ public sealed class PolicyStateMachineTests
     [Fact]
     public void DryRun_DecidesTheSameButMarksTheDecision()
     {
-        var policy = Policy(ErrorRate()) with { DryRun = true };
+        var policy = Policy(ErrorRate()).AlwaysArmed() with { DryRun = true };
 
         var (decisions, state) = Run(policy, B);
 
@@ -249,7 +249,7 @@ public sealed class PolicyStateMachineTests
     [Fact]
     public void SeveralLabelSets_WithATemplatedTarget_HaveIndependentStateAndCooldown()
     {
-        var policy = Policy(ErrorRate(@for: Step)) with
+        var policy = Policy(ErrorRate(@for: Step)).AlwaysArmed() with
         {
             Target = new KubectlTarget(WorkloadKind.Deployment, Template.Parse("{{ labels.deployment }}")),
         };
@@ -275,7 +275,7 @@ public sealed class PolicyStateMachineTests
     [InlineData("kubectl")] // a fixed target: the kind alone
     public void Cooldown_StoredUnderTheOldIdentityBeforeAnUpgrade_StillHoldsBackARollback(string oldKey)
     {
-        var policy = Policy(ErrorRate()) with
+        var policy = Policy(ErrorRate()).AlwaysArmed() with
         {
             Target = oldKey == "kubectl"
                 ? new KubectlTarget(WorkloadKind.Deployment, Template.Parse("cart")) { Namespace = Template.Parse("shop") }
@@ -295,7 +295,7 @@ public sealed class PolicyStateMachineTests
     [Fact]
     public void Cooldown_StoredUnderTheOldIdentity_ExpiresWithItsCooldown()
     {
-        var policy = Policy(ErrorRate()) with { Cooldown = TimeSpan.FromMinutes(30) };
+        var policy = Policy(ErrorRate()).AlwaysArmed() with { Cooldown = TimeSpan.FromMinutes(30) };
         var upgraded = PolicyState.Empty with { LastActionAt = ImmutableDictionary<string, DateTimeOffset>.Empty.Add("webhook", T0) };
 
         var step = PolicyStateMachine.Step(policy, upgraded, T0 + TimeSpan.FromMinutes(31), [new(policy.Triggers[0], [V(B)])]);
@@ -308,7 +308,7 @@ public sealed class PolicyStateMachineTests
     public void SeveralLabelSets_WithOneFixedTarget_ShareTheCooldownOfThatTarget()
     {
         // Two series, one thing to roll back: a second "kubectl rollout undo" would re-deploy the bad revision.
-        var policy = Policy(ErrorRate());
+        var policy = Policy(ErrorRate()).AlwaysArmed();
         var cart = LabelSet.Of(("deployment", "cart"));
 
         var step = PolicyStateMachine.Step(policy, PolicyState.Empty, T0, [new(policy.Triggers[0], [V(B, cart), V(B, LabelSet.Empty)])]);
@@ -407,7 +407,7 @@ public sealed class PolicyStateMachineTests
     {
         var page = ErrorRate(name: "latency", action: TriggerAction.Page);
         var rollback = ErrorRate(name: "errors");
-        var policy = Policy(page, rollback);
+        var policy = Policy(page, rollback).AlwaysArmed();
 
         var step = PolicyStateMachine.Step(policy, PolicyState.Empty, T0, [new(page, [V(B)]), new(rollback, [V(B)])]);
 
@@ -427,7 +427,7 @@ public sealed class PolicyStateMachineTests
     [Fact]
     public void Cooldown_OfAYear_DoesNotOverflowNearTheEndOfTime()
     {
-        var policy = Policy(ErrorRate()) with { Cooldown = TimeSpan.FromDays(366) };
+        var policy = Policy(ErrorRate()).AlwaysArmed() with { Cooldown = TimeSpan.FromDays(366) };
         var late = DateTimeOffset.MaxValue.AddDays(-10);
         var s1 = PolicyStateMachine.Step(policy, PolicyState.Empty, late, [new(policy.Triggers[0], [V(B)])]);
         var s2 = PolicyStateMachine.Step(policy, s1.State, late.AddDays(1), [new(policy.Triggers[0], [V(P)])]);
@@ -501,7 +501,7 @@ public sealed class PolicyStateMachineTests
     [Fact]
     public void ExpiredCooldown_IsForgotten()
     {
-        var policy = Policy(ErrorRate()) with { Cooldown = TimeSpan.FromSeconds(30) };
+        var policy = Policy(ErrorRate()).AlwaysArmed() with { Cooldown = TimeSpan.FromSeconds(30) };
 
         var (_, state) = Run(policy, B, P, P);
 

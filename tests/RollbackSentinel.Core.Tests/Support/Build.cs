@@ -49,6 +49,12 @@ internal static class Build
         Triggers = triggers,
     };
 
+    /// <summary>
+    /// The policy with <c>watch: {outside: rollback}</c>: its rollback triggers act with no change known, as before
+    /// watch windows. For tests about something else than changes (for, cooldown, dry-run), chosen on purpose.
+    /// </summary>
+    public static Policy AlwaysArmed(this Policy policy) => policy with { Watch = new WatchSettings { Outside = OutsideAction.Rollback } };
+
     public static Sample S(double value, params (string, string)[] labels) => new(LabelSet.Of(labels), value);
 
     /// <summary>Outcomes for a trigger's queries, by role: samples per role, or an error.</summary>
