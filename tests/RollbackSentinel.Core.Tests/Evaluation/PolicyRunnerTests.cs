@@ -92,4 +92,29 @@ public sealed class PolicyRunnerTests
         Assert.Equal(T0, future.At);
         Assert.Equal(T0 + Interval, stale.At);
     }
+
+    [Theory]
+    [InlineData(true, TriggerAction.Rollback, false)]
+    [InlineData(false, TriggerAction.Page, true)]
+    public async Task Evaluate_WithTheChangesOfThePolicy_ArmsRollbackOnlyAfterAChange(bool changed, TriggerAction action, bool disarmed)
+    {
+        var time = new ManualTimeProvider(T0);
+        var runner = new PolicyRunner(Policy(ErrorRate()), time);
+        var deploy = Support.Changes.Deploy(T0.AddSeconds(30));
+        var changes = changed ? Support.Changes.History(deploy) : RollbackSentinel.Core.Changes.ChangeHistory.Empty;
+        var resolver = new InstantQueryResolver(Source, changes);
+        var fired = new List<Decision>();
+
+        for (var i = 0; i <= 4; i++)
+        {
+            var evaluation = await runner.EvaluateAsync(resolver, changes, static (_, _) => ValueTask.CompletedTask, slot: null, CancellationToken.None);
+            fired.AddRange(evaluation.Step.Decisions.Where(d => d.Kind == DecisionKind.Act));
+            time.Advance(Interval);
+        }
+
+        var d = Assert.Single(fired);
+        Assert.Equal((T0.AddMinutes(1), action, disarmed, changed ? deploy : null), (d.At, d.Action, d.Disarmed, d.Blamed));
+        var progress = runner.State.Progress.Values.Single();
+        Assert.Equal((VerdictKind.Breach, 0, changed ? 1 : (long?)null), (progress.LastVerdict, progress.Passes, progress.ChangeId));
+    }
 }
