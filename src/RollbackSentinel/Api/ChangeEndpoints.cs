@@ -28,7 +28,8 @@ internal static partial class ChangeEndpoints
 
     public static void MapChangeEndpoints(this RouteGroupBuilder api)
     {
-        api.MapPost("/changes", RecordAsync);
+        // A pipeline's deploy token may record changes and ask gates (and, like every token, GET).
+        api.MapPost("/changes", RecordAsync).RequireAuthorization(ApiScopes.Deploy);
         api.MapGet("/changes", ListAsync);
         api.MapGet("/changes/{id:long}", GetAsync);
         api.MapGet("/changes/{id}", (string id) => Results.Problem(
@@ -36,7 +37,7 @@ internal static partial class ChangeEndpoints
 
         // POST answers the same as GET, so the gate is a Flagger confirm-promotion webhook (its JSON body is ignored)
         // and an Argo Rollouts web metric.
-        api.MapMethods("/gates/{policy}", [HttpMethods.Get, HttpMethods.Post], GateAsync);
+        api.MapMethods("/gates/{policy}", [HttpMethods.Get, HttpMethods.Post], GateAsync).RequireAuthorization(ApiScopes.Deploy);
     }
 
     private static async Task<IResult> RecordAsync(HttpContext context, PolicyRegistry registry, IChangeStore store, TimeProvider time, ILoggerFactory loggers, CancellationToken ct)
@@ -185,11 +186,10 @@ internal static partial class ChangeEndpoints
     private static string Unreadable(JsonException e)
     {
         var path = e.Path is { Length: > 2 } p && p.StartsWith("$.", StringComparison.Ordinal) ? p[2..] : null;
-        var field = path?.Split('.', '[')[0];
-        return field switch
+        return path switch
         {
             null => NotAnObject,
-            "labels" => $"'{path}' must be an object of label names to string values, such as {{\"deployment\":\"cart\"}}",
+            "labels" => "'labels' must be an object of label names to string values, such as {\"deployment\":\"cart\"}",
             "at" => "'at' must be an RFC 3339 time as a string, such as \"2026-11-22T10:00:00Z\"",
             _ => $"'{path}' must be a string",
         };
