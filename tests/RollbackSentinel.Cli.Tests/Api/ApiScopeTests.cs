@@ -57,6 +57,38 @@ public sealed class ApiScopeTests
         Assert.Single(sentinel.Webhook.Requests);
     }
 
+    [Fact]
+    public async Task DeployToken_PostsAChangeAndAsksTheGate_AReadTokenMayOnlyReadThem()
+    {
+        await using var sentinel = await StartAsync();
+        using var deploy = sentinel.Api(DeployToken);
+        using var read = sentinel.Api(ReadToken);
+        static StringContent Json(string json) => new(json, Encoding.UTF8, "application/json");
+        const string Mark = """{"policy":"shop","labels":{"deployment":"cart"},"revision":"v42","by":"ci","description":"release 42"}""";
+
+        using var posted = await deploy.Http.PostAsync("api/v1/changes", Json(Mark));
+        using var refusedPost = await read.Http.PostAsync("api/v1/changes", Json(Mark));
+        using var listed = await read.Http.GetAsync("api/v1/changes?policy=shop");
+        using var gate = await deploy.Http.GetAsync("api/v1/gates/shop");
+        using var gatePost = await deploy.Http.PostAsync("api/v1/gates/shop", Json("{}"));
+        using var readGate = await read.Http.GetAsync("api/v1/gates/shop");
+        using var readGatePost = await read.Http.PostAsync("api/v1/gates/shop", Json("{}"));
+
+        Assert.Equal(HttpStatusCode.Created, posted.StatusCode);
+        var change = JsonDocument.Parse(await posted.Content.ReadAsStringAsync()).RootElement;
+        Assert.Equal(("shop", "cart", "v42", "ci", "api"), (change.GetProperty("policy").GetString(), change.GetProperty("labels").GetProperty("deployment").GetString(), change.GetProperty("revision").GetString(), change.GetProperty("by").GetString(), change.GetProperty("source").GetString()));
+        Assert.Equal(HttpStatusCode.Forbidden, refusedPost.StatusCode);
+        Assert.Equal("read", JsonDocument.Parse(await refusedPost.Content.ReadAsStringAsync()).RootElement.GetProperty("scope").GetString());
+        Assert.Equal(HttpStatusCode.OK, listed.StatusCode);
+        var only = Assert.Single(JsonDocument.Parse(await listed.Content.ReadAsStringAsync()).RootElement.EnumerateArray());
+        Assert.Equal(change.GetProperty("id").GetInt64(), only.GetProperty("id").GetInt64());
+
+        // Nothing was evaluated since the change (Prometheus is unreachable): the gate is closed, and says so to either token.
+        Assert.Equal((HttpStatusCode.Conflict, HttpStatusCode.Conflict, HttpStatusCode.Conflict), (gate.StatusCode, gatePost.StatusCode, readGate.StatusCode));
+        Assert.False(JsonDocument.Parse(await gate.Content.ReadAsStringAsync()).RootElement.GetProperty("open").GetBoolean());
+        Assert.Equal(HttpStatusCode.Forbidden, readGatePost.StatusCode);
+    }
+
     [Theory]
     [InlineData("read")]
     [InlineData("deploy")]
