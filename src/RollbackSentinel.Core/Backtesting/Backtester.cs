@@ -225,7 +225,7 @@ public sealed class Backtester
         {
             Changes = resolvers.Values
                 .SelectMany(r => Used(r.Changes, window))
-                .OrderBy(c => c.At).ThenBy(c => c.Policy, StringComparer.Ordinal).ThenBy(c => c.Labels.ToString(), StringComparer.Ordinal)
+                .OrderBy(c => c.At).ThenBy(c => c.Policy, StringComparer.Ordinal) // and as each policy's history orders them
                 .ToArray(),
             Warnings = detections.Where(d => d.Detection.Warning is not null).Select(d => d.Detection.Warning!).Order(StringComparer.Ordinal).ToArray(),
         };
