@@ -73,7 +73,7 @@ internal static class BacktestChangesFile
             }
 
             long id = 0;
-            if (Optional(o, "id") is { } idValue && !idValue.TryGetInt64(out id))
+            if (Optional(o, "id") is { } idValue && (idValue.ValueKind != JsonValueKind.Number || !idValue.TryGetInt64(out id) || id < 0))
             {
                 problems.Add($"id: must be a whole number, got {idValue.GetRawText()}");
             }
