@@ -89,17 +89,17 @@ internal static class BacktestTableWriter
     private static string Describe(Decision d) => d.Kind switch
     {
         DecisionKind.Act => (d.DryRun ? "would " : string.Empty) + d.Action.ToString().ToLowerInvariant()
-            + (d.Disarmed ? $"{DisarmedSuffix}{d.DisarmedReason})" : string.Empty),
+            + (d.Disarmed ? $"{DisarmedSuffix}{OneLine(d.DisarmedReason ?? string.Empty)})" : string.Empty),
         DecisionKind.SuppressedByCooldown => "suppressed (cooldown)",
         DecisionKind.InconclusiveRun => "inconclusive run",
         DecisionKind.Resolved => "resolved",
         _ => d.Kind.ToString(),
     };
 
-    /// <summary>The decision's message (without the disarm reason the decision column shows), and the change it blames.</summary>
+    /// <summary>The decision's message (for an action, without the disarm reason the decision column shows), and the change an action blames.</summary>
     private static string Why(Decision d)
     {
-        var message = d.Disarmed && d.Message.IndexOf(DisarmedSuffix, StringComparison.Ordinal) is var i and >= 0 ? d.Message[..i] : d.Message;
+        var message = d.Kind == DecisionKind.Act && d.Disarmed && d.Message.IndexOf(DisarmedSuffix, StringComparison.Ordinal) is var i and >= 0 ? d.Message[..i] : d.Message;
         return d.Kind == DecisionKind.Act && d.Blamed is { } change ? $"{message}; change: {OneLine(change.Describe(d.At))}" : message;
     }
 
