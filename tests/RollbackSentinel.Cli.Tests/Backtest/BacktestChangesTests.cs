@@ -208,6 +208,9 @@ public sealed class BacktestChangesTests(ScenarioHistory prometheus) : IClassFix
         Assert.Contains($"{changes}:6: not JSON", run.Error);
         Assert.DoesNotContain($"{changes}:1:", run.Error);
         Assert.Contains($"error: --changes: 6 problem(s) in {changes}", run.Error);
+
+        var help = await CliRun.RunAsync("backtest", "--help");
+        Assert.Contains("  2  bad command line (or a bad line in --changes FILE)\n", help.Output);
     }
 
     [Fact]
