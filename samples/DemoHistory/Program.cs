@@ -2,8 +2,10 @@ using RollbackSentinel.Testing.Prometheus;
 
 // One hour of a shop's history, scraped every 15 s, for backtesting the example policies in rules/:
 //   14:05  checkout: a one-minute blip of 12% errors (shorter than the policy's for: 2m)
-//   14:20  checkout canary deployed: its p95 latency regresses against the stable track
+//   14:20  checkout canary v42 deployed (scripts/demo-backtest gives this change as a deploy marker, --changes):
+//          its p95 latency regresses against the stable track
 //   14:30  checkout: errors climb to 9%
+//   14:37  shop/cart rolled out: its Deployment's observed generation goes 11 -> 12 (found by the policy's detect query)
 //   14:40  shop/cart: errors climb to 8%; shop/search stays healthy; shop/idle sees 0.3 req/s, half failing
 var t0 = new DateTimeOffset(2026, 11, 20, 14, 0, 0, TimeSpan.Zero);
 var end = t0.AddHours(1);
@@ -55,6 +57,11 @@ foreach (var (deployment, total, share) in new (string, double, Func<DateTimeOff
 {
     w.Counter("http_requests", [("namespace", "shop"), ("deployment", deployment), ("code", "200")], SyntheticSeries.Counter(t0, end, scrape, t => total * (1 - share(t))));
     w.Counter("http_requests", [("namespace", "shop"), ("deployment", deployment), ("code", "503")], SyntheticSeries.Counter(t0, end, scrape, t => total * share(t)));
+}
+
+foreach (var (deployment, generation) in new (string, Func<DateTimeOffset, double?>)[] { ("cart", t => t >= At(37) ? 12 : 11), ("search", _ => 4), ("idle", _ => 2) })
+{
+    w.Gauge("kube_deployment_status_observed_generation", [("namespace", "shop"), ("deployment", deployment)], SyntheticSeries.Gauge(t0, end, scrape, generation));
 }
 
 var output = args.Length > 0 ? args[0] : "history.om";

@@ -58,7 +58,17 @@ public sealed record BacktestSummary
 }
 
 /// <summary>What a backtest found: every decision in time order, and a summary per policy.</summary>
-public sealed record BacktestResult(IReadOnlyList<Decision> Decisions, IReadOnlyList<BacktestSummary> Summaries);
+public sealed record BacktestResult(IReadOnlyList<Decision> Decisions, IReadOnlyList<BacktestSummary> Summaries)
+{
+    /// <summary>
+    /// The changes the replay was judged against, oldest first: given (<c>--deployed-at</c>, <c>--changes</c>) and found
+    /// by <c>spec.watch.detect.query</c>; of those before the window, only the latest of each policy and label set.
+    /// </summary>
+    public IReadOnlyList<Change> Changes { get; init; } = [];
+
+    /// <summary>What the backtest went on without, in a sentence each (a detect query that failed).</summary>
+    public IReadOnlyList<string> Warnings { get; init; } = [];
+}
 
 /// <summary>How far a backtest is: range queries fetched, then evaluations replayed.</summary>
 public sealed record BacktestProgress(BacktestPhase Phase, int Done, int Total);
@@ -126,7 +136,8 @@ public sealed class Backtester
     /// <summary>
     /// Runs the backtest. Failures that make the whole run meaningless (server unreachable, unauthorized,
     /// a query the server rejects) throw <see cref="MetricsQueryException"/>; other backend errors become
-    /// <c>error</c> verdicts, as they would in the daemon.
+    /// <c>error</c> verdicts, as they would in the daemon. A detect query that fails is a warning: the replay goes
+    /// on with the changes it was given.
     /// </summary>
     /// <param name="progress">Told of each range query fetched and each evaluation replayed (from any thread).</param>
     public async Task<BacktestResult> RunAsync(IReadOnlyList<Policy> policies, BacktestWindow window, CancellationToken cancellationToken, IProgress<BacktestProgress>? progress = null)
@@ -139,18 +150,38 @@ public sealed class Backtester
         }
 
         var plans = policies.Select(p => (Policy: p, Times: EvaluationTimes(p, window))).ToArray();
+        var active = plans.Where(p => p.Times.Count > 0).ToArray();
         var fetcher = new RangeFetcher(_source, MaxConcurrentQueries);
-        var resolvers = plans
-            .Where(p => p.Times.Count > 0)
-            .ToDictionary(p => p.Policy.Name, p => new RangeResolver(fetcher, p.Times, window.GivenChanges(p.Policy.Name)));
-        var prefetches = plans.Where(p => p.Times.Count > 0).SelectMany(p =>
-            p.Policy.Triggers.SelectMany(t => QuerySpec.For(t.Condition)).Select(spec => (Resolver: resolvers[p.Policy.Name], Spec: spec))).ToArray();
+        var detecting = active.Where(p => p.Policy.Watch.Detect.Query is not null).ToArray();
+        var specs = active.Sum(p => p.Policy.Triggers.Sum(t => QuerySpec.For(t.Condition).Count));
+        var total = detecting.Length + specs;
         var fetched = 0;
-        progress?.Report(new BacktestProgress(BacktestPhase.Fetching, 0, prefetches.Length));
+        void Fetched() => progress?.Report(new BacktestProgress(BacktestPhase.Fetching, Interlocked.Increment(ref fetched), total));
+        progress?.Report(new BacktestProgress(BacktestPhase.Fetching, 0, total));
+
+        // Changes found by each policy's detect query join its given changes before the replay: the replay at t
+        // knows a change found at t, as the daemon does once its evaluation at t has run the detect query.
+        var detections = await Task.WhenAll(detecting.Select(async p =>
+            {
+                var detection = await DetectAsync(fetcher, p.Policy, p.Times, cancellationToken).ConfigureAwait(false);
+                Fetched();
+                return (p.Policy.Name, Detection: detection);
+            }))
+            .ConfigureAwait(false);
+        var detected = detections.ToDictionary(d => d.Name, d => d.Detection);
+
+        var resolvers = active.ToDictionary(
+            p => p.Policy.Name,
+            p => new RangeResolver(
+                fetcher,
+                p.Times,
+                detected.TryGetValue(p.Policy.Name, out var d) ? new ChangeHistory(window.GivenChanges(p.Policy.Name).All.Concat(d.Changes)) : window.GivenChanges(p.Policy.Name)));
+        var prefetches = active.SelectMany(p =>
+            p.Policy.Triggers.SelectMany(t => QuerySpec.For(t.Condition)).Select(spec => (Resolver: resolvers[p.Policy.Name], Spec: spec))).ToArray();
         await Task.WhenAll(prefetches.Select(async p =>
             {
                 await p.Resolver.PrefetchAsync(p.Spec, cancellationToken).ConfigureAwait(false);
-                progress?.Report(new BacktestProgress(BacktestPhase.Fetching, Interlocked.Increment(ref fetched), prefetches.Length));
+                Fetched();
             }))
             .ConfigureAwait(false);
 
@@ -190,8 +221,101 @@ public sealed class Backtester
 
         return new BacktestResult(
             decisions.OrderBy(d => d.At).ThenBy(d => d.Policy, StringComparer.Ordinal).ThenBy(d => d.Trigger, StringComparer.Ordinal).ToArray(),
-            summaries);
+            summaries)
+        {
+            Changes = resolvers.Values
+                .SelectMany(r => Used(r.Changes, window))
+                .OrderBy(c => c.At).ThenBy(c => c.Policy, StringComparer.Ordinal) // and as each policy's history orders them
+                .ToArray(),
+            Warnings = detections.Where(d => d.Detection.Warning is not null).Select(d => d.Detection.Warning!).Order(StringComparer.Ordinal).ToArray(),
+        };
     }
+
+    /// <summary>The changes that can matter in the window: those in it, and the latest of each label set before it (later ones cannot).</summary>
+    private static IEnumerable<Change> Used(ChangeHistory changes, BacktestWindow window) =>
+        changes.All.Where(c => c.At < window.From).GroupBy(c => c.Labels).Select(g => g.Last())
+            .Concat(changes.All.Where(c => c.At >= window.From && c.At <= window.To));
+
+    /// <summary>Changes found by <c>spec.watch.detect.query</c> over a policy's evaluation times, or why there are none.</summary>
+    private sealed record Detection(IReadOnlyList<Change> Changes, string? Warning);
+
+    /// <summary>
+    /// One range query of the detect query on the policy's evaluation grid, then <see cref="QueryChangeDetection.Compare"/>
+    /// between consecutive evaluation times, as the daemon does at each evaluation (the first one only learns).
+    /// </summary>
+    private static async Task<Detection> DetectAsync(RangeFetcher fetcher, Policy policy, IReadOnlyList<DateTimeOffset> times, CancellationToken ct)
+    {
+        var query = policy.Watch.Detect.Query!;
+        var grid = Grid(times);
+        Dictionary<long, List<Sample>> byTime;
+        try
+        {
+            byTime = Index(query, await fetcher.FetchAsync(query, times[0], times[^1], grid, ct).ConfigureAwait(false), times[0], grid);
+        }
+        catch (MetricsQueryException e)
+        {
+            return new Detection([], $"policy '{policy.Name}': spec.watch.detect.query failed, so the backtest went on without the changes it would find: {e.Message}");
+        }
+
+        var changes = new List<Change>();
+        IReadOnlyList<Sample>? previous = null;
+        foreach (var at in times)
+        {
+            IReadOnlyList<Sample> current = byTime.TryGetValue(at.ToUnixTimeMilliseconds(), out var s) ? s : [];
+            changes.AddRange(QueryChangeDetection.Compare(policy.Name, previous, current, at));
+            previous = current;
+        }
+
+        return new Detection(changes, null);
+    }
+
+    /// <summary>A range result's samples by time (Unix ms), refusing points off the requested grid.</summary>
+    private static Dictionary<long, List<Sample>> Index(string query, IReadOnlyList<RangeSeries> series, DateTimeOffset start, TimeSpan step)
+    {
+        var byTime = new Dictionary<long, List<Sample>>();
+        foreach (var s in series)
+        {
+            foreach (var p in s.Points)
+            {
+                // Some query frontends (Thanos, Cortex, Mimir) move range queries onto their own step grid.
+                // Points that miss the evaluation times would silently read as "no data": refuse instead.
+                if ((p.Timestamp - start).Ticks % step.Ticks != 0)
+                {
+                    throw new MetricsQueryException(
+                        MetricsErrorKind.InvalidResponse,
+                        query,
+                        $"the backend returned a point at {Rfc3339.Format(p.Timestamp)}, off the requested grid ({Rfc3339.Format(start)} + k x {PromDuration.Format(step)}); " +
+                        "a query frontend is aligning range queries to the step: disable that alignment, or start the window on a multiple of the step");
+                }
+
+                var key = p.Timestamp.ToUnixTimeMilliseconds();
+                if (!byTime.TryGetValue(key, out var list))
+                {
+                    byTime[key] = list = [];
+                }
+
+                list.Add(new Sample(s.Labels, p.Value));
+            }
+        }
+
+        return byTime;
+    }
+
+    /// <summary>The coarsest step that hits every evaluation time: the gcd of their distances (cron schedules are irregular).</summary>
+    private static TimeSpan Grid(IReadOnlyList<DateTimeOffset> times)
+    {
+        long gcd = 0;
+        for (var i = 1; i < times.Count; i++)
+        {
+            gcd = Gcd(gcd, (times[i] - times[0]).Ticks);
+        }
+
+        // Prometheus steps are whole milliseconds at the least.
+        var ms = TimeSpan.TicksPerMillisecond;
+        return gcd < ms ? TimeSpan.FromSeconds(1) : TimeSpan.FromTicks(gcd / ms * ms);
+    }
+
+    private static long Gcd(long a, long b) => b == 0 ? a : Gcd(b, a % b);
 
     /// <summary>Fetches each distinct range query once, however many policies or triggers need it.</summary>
     private sealed class RangeFetcher(IMetricsSource source, int maxConcurrent)
@@ -248,134 +372,81 @@ public sealed class Backtester
                 return;
             }
 
-            var (start, end, step, shift) = spec.Time switch
-            {
-                OffsetQueryTime o => (_times[0] - o.Offset, _times[^1] - o.Offset, _grid, o.Offset),
-                _ => (_times[0], _times[^1], _grid, TimeSpan.Zero),
-            };
-
+            var (start, end, shift) = spec.Time is OffsetQueryTime o ? (_times[0] - o.Offset, _times[^1] - o.Offset, o.Offset) : (_times[0], _times[^1], TimeSpan.Zero);
             IReadOnlyList<RangeSeries> series;
             try
             {
-                series = await _fetcher.FetchAsync(spec.Expression, start, end, step, ct).ConfigureAwait(false);
+                series = await _fetcher.FetchAsync(spec.Expression, start, end, _grid, ct).ConfigureAwait(false);
             }
             catch (MetricsQueryException e) when (e.Kind is MetricsErrorKind.ServerError or MetricsErrorKind.Timeout or MetricsErrorKind.InvalidResponse)
             {
                 // As in the daemon, a failed query is an error verdict at each evaluation that needed it.
-                _data[spec] = new Prefetched(null, null, e.Message, shift, Rfc3339.Range(start, end)) { Failed = true };
+                _data[spec] = new FailedAtTimes(e.Message, shift);
                 return;
             }
 
-            _data[spec] = new Prefetched(Index(spec.Expression, series, start, step), null, null, shift, string.Empty);
+            // Points off the grid make the whole run meaningless: that throws.
+            _data[spec] = new AtTimes(Index(spec.Expression, series, start, _grid), shift);
         }
 
-        /// <summary>A before-deploy baseline: the window before each change that could be a series' latest, fetched once each.</summary>
+        /// <summary>
+        /// A before-deploy baseline: each series' average over the window ending at each change that is its latest at
+        /// some evaluation time (never past that change), fetched once each. The candidates change only at a change,
+        /// so the first evaluation time and the times of the changes within the evaluations find them all.
+        /// </summary>
         private async Task PrefetchBeforeChangesAsync(QuerySpec spec, BeforeDeployQueryTime b, CancellationToken ct)
         {
-            var ends = _times.Count == 0 ? [] : ChangeBaselines.WindowEnds(Changes, _times[^1]);
+            var ends = Changes.All.Select(c => c.At).Where(t => t > _times[0] && t <= _times[^1]).Prepend(_times[0])
+                .SelectMany(t => ChangeBaselines.WindowEnds(Changes, t))
+                .Distinct()
+                .ToArray();
             var step = InstantQueryResolver.BeforeDeployStep(b.Window);
-            var averages = new Dictionary<DateTimeOffset, IReadOnlyList<Sample>>();
-            foreach (var end in ends)
-            {
-                try
+            var windows = await Task.WhenAll(ends.Select(async end =>
                 {
-                    averages[end] = InstantQueryResolver.AverageEachSeries(await _fetcher.FetchAsync(spec.Expression, end - b.Window, end, step, ct).ConfigureAwait(false));
-                }
-                catch (MetricsQueryException e) when (e.Kind is MetricsErrorKind.ServerError or MetricsErrorKind.Timeout or MetricsErrorKind.InvalidResponse)
-                {
-                    _data[spec] = new Prefetched(null, null, e.Message, TimeSpan.Zero, Rfc3339.Range(end - b.Window, end)) { Failed = true };
-                    return;
-                }
-            }
-
-            _data[spec] = new Prefetched(null, null, null, TimeSpan.Zero, string.Empty) { Window = b.Window, Averages = averages };
-        }
-
-        public ValueTask<QueryOutcome> ResolveAsync(QuerySpec spec, DateTimeOffset at, CancellationToken cancellationToken)
-        {
-            var data = _data[spec];
-            if (data.Failed)
-            {
-                return ValueTask.FromResult(QueryOutcome.Failure(spec, Rfc3339.Format(at - data.Shift), data.Problem!));
-            }
-
-            if (data.Problem is not null)
-            {
-                return ValueTask.FromResult(QueryOutcome.NotAvailable(spec, data.Problem));
-            }
-
-            if (data.Averages is not null)
-            {
-                var ends = ChangeBaselines.WindowEnds(Changes, at);
-                return ValueTask.FromResult(ends.Count == 0
-                    ? QueryOutcome.NotAvailable(spec, ChangeBaselines.NoChangeKnown)
-                    : QueryOutcome.Success(
-                        spec,
-                        string.Join(", ", ends.Select(e => Rfc3339.Range(e - data.Window, e))),
-                        ChangeBaselines.Select(Changes, at, ends.ToDictionary(e => e, e => data.Averages[e]))));
-            }
-
-            var t = at - data.Shift;
-            var samples = data.ByTime!.TryGetValue(t.ToUnixTimeMilliseconds(), out var s) ? s : [];
-            return ValueTask.FromResult(QueryOutcome.Success(spec, Rfc3339.Format(t), samples));
-        }
-
-        private static Dictionary<long, List<Sample>> Index(string query, IReadOnlyList<RangeSeries> series, DateTimeOffset start, TimeSpan step)
-        {
-            var byTime = new Dictionary<long, List<Sample>>();
-            foreach (var s in series)
-            {
-                foreach (var p in s.Points)
-                {
-                    // Some query frontends (Thanos, Cortex, Mimir) move range queries onto their own step grid.
-                    // Points that miss the evaluation times would silently read as "no data": refuse instead.
-                    if ((p.Timestamp - start).Ticks % step.Ticks != 0)
+                    try
                     {
-                        throw new MetricsQueryException(
-                            MetricsErrorKind.InvalidResponse,
-                            query,
-                            $"the backend returned a point at {Rfc3339.Format(p.Timestamp)}, off the requested grid ({Rfc3339.Format(start)} + k x {PromDuration.Format(step)}); " +
-                            "a query frontend is aligning range queries to the step: disable that alignment, or start the window on a multiple of the step");
+                        return (End: end, Averages: InstantQueryResolver.AverageEachSeries(await _fetcher.FetchAsync(spec.Expression, end - b.Window, end, step, ct).ConfigureAwait(false)), Error: (string?)null);
                     }
-
-                    var key = p.Timestamp.ToUnixTimeMilliseconds();
-                    if (!byTime.TryGetValue(key, out var list))
+                    catch (MetricsQueryException e) when (e.Kind is MetricsErrorKind.ServerError or MetricsErrorKind.Timeout or MetricsErrorKind.InvalidResponse)
                     {
-                        byTime[key] = list = [];
+                        return (End: end, Averages: (IReadOnlyList<Sample>)[], Error: e.Message);
                     }
-
-                    list.Add(new Sample(s.Labels, p.Value));
-                }
-            }
-
-            return byTime;
+                }))
+                .ConfigureAwait(false);
+            _data[spec] = new BeforeChanges(b.Window, windows.ToDictionary(w => w.End, w => (w.Averages, w.Error)));
         }
 
-        /// <summary>The coarsest step that hits every evaluation time: the gcd of their distances (cron schedules are irregular).</summary>
-        private static TimeSpan Grid(IReadOnlyList<DateTimeOffset> times)
+        public ValueTask<QueryOutcome> ResolveAsync(QuerySpec spec, DateTimeOffset at, CancellationToken cancellationToken) => ValueTask.FromResult(_data[spec] switch
         {
-            long gcd = 0;
-            for (var i = 1; i < times.Count; i++)
+            FailedAtTimes f => QueryOutcome.Failure(spec, Rfc3339.Format(at - f.Shift), f.Error),
+            AtTimes a => QueryOutcome.Success(spec, Rfc3339.Format(at - a.Shift), a.ByTime.TryGetValue((at - a.Shift).ToUnixTimeMilliseconds(), out var s) ? s : []),
+            BeforeChanges b => BeforeChange(spec, b, at),
+            var other => throw new InvalidOperationException($"unknown prefetched data {other}"),
+        });
+
+        /// <summary>As <see cref="InstantQueryResolver"/> answers at <paramref name="at"/>: from the windows ending at each series' latest change.</summary>
+        private QueryOutcome BeforeChange(QuerySpec spec, BeforeChanges data, DateTimeOffset at)
+        {
+            var ends = ChangeBaselines.WindowEnds(Changes, at);
+            if (ends.Count == 0)
             {
-                gcd = Gcd(gcd, (times[i] - times[0]).Ticks);
+                return QueryOutcome.NotAvailable(spec, ChangeBaselines.NoChangeKnown);
             }
 
-            // Prometheus steps are whole milliseconds at the least.
-            var ms = TimeSpan.TicksPerMillisecond;
-            return gcd < ms ? TimeSpan.FromSeconds(1) : TimeSpan.FromTicks(gcd / ms * ms);
+            var windows = string.Join(", ", ends.Select(e => Rfc3339.Range(e - data.Window, e)));
+            return ends.Select(e => data.ByEnd[e].Error).FirstOrDefault(e => e is not null) is { } error
+                ? QueryOutcome.Failure(spec, windows, error)
+                : QueryOutcome.Success(spec, windows, ChangeBaselines.Select(Changes, at, ends.ToDictionary(e => e, e => data.ByEnd[e].Averages)));
         }
 
-        private static long Gcd(long a, long b) => b == 0 ? a : Gcd(b, a % b);
+        private abstract record Prefetched;
 
-        private sealed record Prefetched(
-            Dictionary<long, List<Sample>>? ByTime, IReadOnlyList<Sample>? Constant, string? Problem, TimeSpan Shift, string ResolvedAt)
-        {
-            public bool Failed { get; init; }
+        /// <summary>A query at each evaluation time (minus <see cref="Shift"/> for an offset baseline).</summary>
+        private sealed record AtTimes(Dictionary<long, List<Sample>> ByTime, TimeSpan Shift) : Prefetched;
 
-            /// <summary>A before-deploy baseline: each series' average over the window ending at each change.</summary>
-            public IReadOnlyDictionary<DateTimeOffset, IReadOnlyList<Sample>>? Averages { get; init; }
+        private sealed record FailedAtTimes(string Error, TimeSpan Shift) : Prefetched;
 
-            public TimeSpan Window { get; init; }
-        }
+        /// <summary>A before-deploy baseline: each series' average over the window ending at each change (or why that window failed).</summary>
+        private sealed record BeforeChanges(TimeSpan Window, IReadOnlyDictionary<DateTimeOffset, (IReadOnlyList<Sample> Averages, string? Error)> ByEnd) : Prefetched;
     }
 }

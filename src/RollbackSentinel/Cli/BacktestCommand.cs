@@ -32,13 +32,20 @@ internal static class BacktestCommand
         var from = new Option<string>("--from") { Description = "Window start: RFC 3339 (2026-11-22T10:00:00Z), now, or a duration before now (-1h).", Required = true };
         var to = new Option<string>("--to") { Description = "Window end: RFC 3339, now, or a duration before now (-10m).", Required = true };
         var step = new Option<string?>("--step") { Description = "Evaluate every step (e.g. 15s) instead of each policy's own schedule." };
-        var deployedAt = new Option<string?>("--deployed-at") { Description = "When the deploy began (RFC 3339, now, or -30m), for beforeDeploy baselines." };
+        var deployedAt = new Option<string?>("--deployed-at")
+        {
+            Description = "A change of every series of every policy at this time (RFC 3339, now, or -30m): arms rollback triggers for spec.watch.for after it; beforeDeploy baselines end there.",
+        };
+        var changesFile = new Option<FileInfo?>("--changes")
+        {
+            Description = "Known changes: a file of JSON lines in the API's change format ({\"policy\":..,\"at\":..,\"labels\":{..},\"revision\":..}); lines of other policies are ignored.",
+        };
         var format = new Option<string>("--format") { Description = "table (for people) or json (one line per action).", DefaultValueFactory = _ => "table" };
         format.AcceptOnlyFromAmong("table", "json");
 
         var command = new Command("backtest", "Replay policies over Prometheus history and print the decisions they would have made.")
         {
-            rulesOption, from, to, step, deployedAt, format,
+            rulesOption, from, to, step, deployedAt, changesFile, format,
         };
         prometheus.AddTo(command);
 
@@ -51,6 +58,16 @@ internal static class BacktestCommand
             if (TryReadWindow(result.GetRequiredValue(from), result.GetRequiredValue(to), result.GetValue(step), result.GetValue(deployedAt), now, error) is not { } window)
             {
                 return ExitCodes.Usage;
+            }
+
+            if (result.GetValue(changesFile) is { } file)
+            {
+                if (await ReadChangesAsync(file, error, ct).ConfigureAwait(false) is not { } given)
+                {
+                    return ExitCodes.Usage;
+                }
+
+                window = window with { Changes = given };
             }
 
             var options = prometheus.Bind(result, error);
@@ -75,6 +92,14 @@ internal static class BacktestCommand
             {
                 await error.WriteLineAsync("error: no policies found in the given rules").ConfigureAwait(false);
                 return ExitCodes.InvalidRules;
+            }
+
+            var names = rules.Policies.Select(p => p.Name).ToHashSet(StringComparer.Ordinal);
+            var others = (window.Changes ?? []).Where(c => !names.Contains(c.Policy)).ToArray();
+            if (others.Length > 0)
+            {
+                var which = string.Join(", ", others.Select(c => c.Policy).Distinct().Order(StringComparer.Ordinal).Take(5));
+                await error.WriteLineAsync($"backtest: ignoring {others.Length} change(s) of policies not in the rules ({which}{(others.Select(c => c.Policy).Distinct().Count() > 5 ? ", ..." : string.Empty)})").ConfigureAwait(false);
             }
 
             using var http = new HttpClient(PrometheusClient.CreateHandler());
@@ -103,6 +128,11 @@ internal static class BacktestCommand
                 return ExitCodes.BackendFailure;
             }
 
+            foreach (var warning in backtest.Warnings)
+            {
+                await error.WriteLineAsync($"warning: {warning}").ConfigureAwait(false);
+            }
+
             var stats = $"{rules.Policies.Count} polic{(rules.Policies.Count == 1 ? "y" : "ies")}, {client.RequestCount} Prometheus request(s), {clock.Elapsed.TotalSeconds:0.00}s";
             if (result.GetValue(format) == "json")
             {
@@ -111,6 +141,8 @@ internal static class BacktestCommand
                     await output.WriteLineAsync(BacktestJsonWriter.Format(d)).ConfigureAwait(false);
                 }
 
+                // stdout stays one decision per line; the changes those decisions were judged against go with the summary.
+                await error.WriteAsync(BacktestTableWriter.FormatChanges(backtest)).ConfigureAwait(false);
                 await error.WriteLineAsync($"backtest: {stats}").ConfigureAwait(false);
             }
             else
@@ -123,6 +155,38 @@ internal static class BacktestCommand
         });
         return command;
     }
+
+    /// <summary>The changes of <c>--changes FILE</c>, or null when it cannot be read or has a bad line (each one printed).</summary>
+    private static async Task<IReadOnlyList<Core.Changes.Change>?> ReadChangesAsync(FileInfo file, TextWriter error, CancellationToken ct)
+    {
+        string text;
+        try
+        {
+            text = await File.ReadAllTextAsync(file.FullName, ct).ConfigureAwait(false);
+        }
+        catch (Exception e) when (e is IOException or UnauthorizedAccessException)
+        {
+            await error.WriteLineAsync($"error: --changes: cannot read {file.FullName}: {e.Message}").ConfigureAwait(false);
+            return null;
+        }
+
+        var (changes, errors) = BacktestChangesFile.Parse(file.ToString(), text);
+        if (errors.Count == 0)
+        {
+            return changes;
+        }
+
+        foreach (var e in errors.Take(BacktestChangesFile.MaxReportedErrors))
+        {
+            await error.WriteLineAsync(e).ConfigureAwait(false);
+        }
+
+        var more = errors.Count > BacktestChangesFile.MaxReportedErrors ? $" ({errors.Count - BacktestChangesFile.MaxReportedErrors} more not shown)" : string.Empty;
+        await error.WriteLineAsync($"error: --changes: {errors.Count} problem(s) in {file}{more}: each line is one change as JSON, such as {Example}").ConfigureAwait(false);
+        return null;
+    }
+
+    private const string Example = "{\"policy\":\"checkout-api\",\"labels\":{\"deployment\":\"cart\"},\"at\":\"2026-11-20T14:20:00Z\",\"revision\":\"v42\",\"by\":\"ci\"}";
 
     private static BacktestWindow? TryReadWindow(string fromText, string toText, string? stepText, string? deployedText, DateTimeOffset now, TextWriter error)
     {

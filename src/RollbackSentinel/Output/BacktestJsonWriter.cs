@@ -1,5 +1,6 @@
 using System.Text.Encodings.Web;
 using System.Text.Json;
+using RollbackSentinel.Core.Changes;
 using RollbackSentinel.Core.Evaluation;
 using RollbackSentinel.Core.State;
 
@@ -8,7 +9,8 @@ namespace RollbackSentinel.Output;
 /// <summary>
 /// One JSON object per line for every action a backtest would have taken:
 /// <c>{"policy":..,"trigger":..,"at":..,"action":..,"value":..,"threshold":..,"labels":{..},...}</c>.
-/// The first seven fields are a contract; the rest is evidence and may grow.
+/// The first seven fields are a contract, and so are <c>disarmed</c>, <c>reason</c> and <c>change</c>; the rest is
+/// evidence and may grow. <c>action</c> is the action taken: <c>page</c> for a disarmed rollback.
 /// </summary>
 internal static class BacktestJsonWriter
 {
@@ -39,6 +41,18 @@ internal static class BacktestJsonWriter
             }
 
             w.WriteBoolean("dryRun", d.DryRun);
+            w.WriteBoolean("disarmed", d.Disarmed);
+            if (d.DisarmedReason is { } reason)
+            {
+                w.WriteString("reason", reason);
+            }
+            else
+            {
+                w.WriteNull("reason");
+            }
+
+            w.WritePropertyName("change");
+            WriteChange(w, d.Blamed);
             if (d.PolicyLabels.Count > 0)
             {
                 w.WriteStartObject("policyLabels");
@@ -73,6 +87,44 @@ internal static class BacktestJsonWriter
         }
 
         return System.Text.Encoding.UTF8.GetString(buffer.ToArray());
+    }
+
+    /// <summary>A change in the API's format (<c>{"id","policy","labels","at","source","revision","previousRevision","by","description","recordedAt"}</c>), or null.</summary>
+    public static void WriteChange(Utf8JsonWriter w, Change? c)
+    {
+        ArgumentNullException.ThrowIfNull(w);
+        if (c is null)
+        {
+            w.WriteNullValue();
+            return;
+        }
+
+        w.WriteStartObject();
+        w.WriteNumber("id", c.Id);
+        w.WriteString("policy", c.Policy);
+        w.WriteStartObject("labels");
+        foreach (var (k, v) in c.Labels)
+        {
+            w.WriteString(k, v);
+        }
+
+        w.WriteEndObject();
+        w.WriteString("at", Rfc3339.Format(c.At));
+        w.WriteString("source", c.Source.ToString().ToLowerInvariant());
+        w.WriteString("revision", c.Revision);
+        w.WriteString("previousRevision", c.PreviousRevision);
+        w.WriteString("by", c.By);
+        w.WriteString("description", c.Description);
+        if (c.RecordedAt is { } recorded)
+        {
+            w.WriteString("recordedAt", Rfc3339.Format(recorded));
+        }
+        else
+        {
+            w.WriteNull("recordedAt");
+        }
+
+        w.WriteEndObject();
     }
 
     /// <summary>JSON has no NaN or infinity: those are written as null (the verdict explains why).</summary>

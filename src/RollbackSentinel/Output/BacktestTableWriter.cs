@@ -5,9 +5,12 @@ using RollbackSentinel.Core.State;
 
 namespace RollbackSentinel.Output;
 
-/// <summary>The people's view of a backtest: one row per decision, then a summary per policy.</summary>
+/// <summary>The people's view of a backtest: the changes it used, one row per decision, then a summary per policy.</summary>
 internal static class BacktestTableWriter
 {
+    /// <summary>What a disarmed decision's message ends with; the table shows it in the decision column instead.</summary>
+    private const string DisarmedSuffix = " (rollback disarmed: ";
+
     public static string Format(BacktestResult result, BacktestWindow window)
     {
         var sb = new StringBuilder();
@@ -17,7 +20,7 @@ internal static class BacktestTableWriter
             sb.Append(", deployed at ").Append(Rfc3339.Format(d));
         }
 
-        sb.Append("\n\n");
+        sb.Append("\n\n").Append(FormatChanges(result));
 
         if (result.Decisions.Count == 0)
         {
@@ -25,6 +28,7 @@ internal static class BacktestTableWriter
         }
         else
         {
+            sb.Append("Decisions\n");
             var decisions = new TextTable("AT", "POLICY", "TRIGGER", "LABELS", "DECISION", "VALUE", "THRESHOLD", "WHY");
             foreach (var x in result.Decisions)
             {
@@ -36,7 +40,7 @@ internal static class BacktestTableWriter
                     Describe(x),
                     x.Verdict.Value is { } v ? TriggerEvaluator.Num(v) : "-",
                     x.Verdict.Threshold is { } t ? TriggerEvaluator.Num(t) : "-",
-                    x.Message);
+                    Why(x));
             }
 
             sb.Append(decisions).Append('\n');
@@ -53,14 +57,54 @@ internal static class BacktestTableWriter
         return sb.Append(summary).Append('\n').ToString();
     }
 
+    /// <summary>
+    /// The changes the decisions were judged against (<see cref="BacktestResult.Changes"/>), or a sentence saying that
+    /// none is known and what that means. Also printed on stderr with <c>--format json</c>.
+    /// </summary>
+    public static string FormatChanges(BacktestResult result)
+    {
+        ArgumentNullException.ThrowIfNull(result);
+        if (result.Changes.Count == 0)
+        {
+            return "Changes: none known, so rollback triggers take spec.watch.outside (page by default) unless it is rollback; "
+                + "give --deployed-at, --changes FILE or spec.watch.detect.query\n\n";
+        }
+
+        var table = new TextTable("AT", "POLICY", "LABELS", "SOURCE", "REVISION", "BY");
+        foreach (var c in result.Changes)
+        {
+            table.Add(
+                Rfc3339.Format(c.At),
+                c.Policy,
+                c.Labels.IsEmpty ? "all" : OneLine(c.Labels.ToString()),
+                c.Source.ToString().ToLowerInvariant(),
+                c.Revision is null && c.PreviousRevision is null ? "-" : OneLine(c.What),
+                c.By is { Length: > 0 } by ? OneLine(by) : "-");
+        }
+
+        return $"Changes\n{table}\n";
+    }
+
+    /// <summary>The decision as taken; a disarmed rollback says so: "page (rollback disarmed: no change of ... within 1h ...)".</summary>
     private static string Describe(Decision d) => d.Kind switch
     {
-        DecisionKind.Act => (d.DryRun ? "would " : string.Empty) + d.Action.ToString().ToLowerInvariant(),
+        DecisionKind.Act => (d.DryRun ? "would " : string.Empty) + d.Action.ToString().ToLowerInvariant()
+            + (d.Disarmed ? $"{DisarmedSuffix}{OneLine(d.DisarmedReason ?? string.Empty)})" : string.Empty),
         DecisionKind.SuppressedByCooldown => "suppressed (cooldown)",
         DecisionKind.InconclusiveRun => "inconclusive run",
         DecisionKind.Resolved => "resolved",
         _ => d.Kind.ToString(),
     };
+
+    /// <summary>The decision's message (for an action, without the disarm reason the decision column shows), and the change an action blames.</summary>
+    private static string Why(Decision d)
+    {
+        var message = d.Kind == DecisionKind.Act && d.Disarmed && d.Message.IndexOf(DisarmedSuffix, StringComparison.Ordinal) is var i and >= 0 ? d.Message[..i] : d.Message;
+        return d.Kind == DecisionKind.Act && d.Blamed is { } change ? $"{message}; change: {OneLine(change.Describe(d.At))}" : message;
+    }
+
+    /// <summary>Changes come from files and label values: nothing in them may move the terminal's cursor.</summary>
+    private static string OneLine(string text) => Hosting.SafeLogSink.EscapeControlCharacters(text);
 
     private static string N(int n) => n.ToString(System.Globalization.CultureInfo.InvariantCulture);
 }

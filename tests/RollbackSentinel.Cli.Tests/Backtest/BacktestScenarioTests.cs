@@ -9,7 +9,8 @@ namespace RollbackSentinel.Cli.Tests.Backtest;
 /// scenario asserts the exact decisions printed. Times are relative to T0 = 2026-11-20T10:00:00Z; the
 /// deploy is at T0+10m; every policy is evaluated every 15 s from T0 to T0+40m (161 evaluations).
 /// Prometheus 2.42 range selectors include both ends, so rate(x[1m]) at t spans the 4 scrape intervals
-/// ending at t.
+/// ending at t. Scenarios that expect a rollback say when the deploy was (<c>--deployed-at</c>): with no change known
+/// a rollback trigger pages instead (<see cref="BacktestChangesTests"/>).
 /// </summary>
 public sealed class BacktestScenarioTests(ScenarioHistory prometheus) : IClassFixture<ScenarioHistory>
 {
@@ -47,6 +48,9 @@ public sealed class BacktestScenarioTests(ScenarioHistory prometheus) : IClassFi
               for: 2m
               action: page
             """);
+
+    /// <summary>The deploy every scenario's history has, as <c>--deployed-at</c>.</summary>
+    private static readonly string[] Deployed = ["--deployed-at", "2026-11-20T10:10:00Z"];
 
     private async Task<(List<Decision> Decisions, CliRun Run)> BacktestAsync(string yaml, params string[] extra)
     {
@@ -91,7 +95,7 @@ public sealed class BacktestScenarioTests(ScenarioHistory prometheus) : IClassFi
     {
         // At T0+10m15s one of the 4 intervals in the window is bad: (3*0.75+30)/600 = 0.05375 > 0.05, the
         // first breach. It holds, so the trigger fires 2m later, by when the whole window is at 20%.
-        var (decisions, _) = await BacktestAsync(ErrorRatePolicy("bad", "bad"));
+        var (decisions, _) = await BacktestAsync(ErrorRatePolicy("bad", "bad"), Deployed);
 
         Assert.Equal([new Decision("bad", "error-rate-spike", At(12, 15), "rollback", 0.2, 0.05, "{}")], decisions);
     }
@@ -99,11 +103,16 @@ public sealed class BacktestScenarioTests(ScenarioHistory prometheus) : IClassFi
     [Fact]
     public async Task BadDeploy_JsonLineCarriesTheEvidence()
     {
-        var (_, run) = await BacktestAsync(ErrorRatePolicy("bad", "bad"));
+        var (_, run) = await BacktestAsync(ErrorRatePolicy("bad", "bad"), Deployed);
 
         using var doc = JsonDocument.Parse(Assert.Single(run.OutputLines));
         var r = doc.RootElement;
         Assert.False(r.GetProperty("dryRun").GetBoolean());
+        Assert.False(r.GetProperty("disarmed").GetBoolean());
+        Assert.Equal(JsonValueKind.Null, r.GetProperty("reason").ValueKind);
+        Assert.Equal(
+            """{"id":0,"policy":"bad","labels":{},"at":"2026-11-20T10:10:00Z","source":"api","revision":null,"previousRevision":null,"by":"--deployed-at","description":"backtest --deployed-at","recordedAt":null}""",
+            r.GetProperty("change").GetRawText());
         Assert.Equal(At(10, 15), r.GetProperty("since").GetString());
         Assert.Equal("breach", r.GetProperty("verdict").GetString());
         Assert.StartsWith("error ratio 0.2 (2/10) > max 0.05", r.GetProperty("summary").GetString());
@@ -134,7 +143,7 @@ public sealed class BacktestScenarioTests(ScenarioHistory prometheus) : IClassFi
     public async Task ShortBlip_BreachingForLessThanFor_NeverActs()
     {
         // 30% errors for one minute: rate[1m] breaches from T0+10m15s to T0+11m45s, 1m30s < for 2m.
-        var (decisions, _) = await BacktestAsync(ErrorRatePolicy("blip", "blip"));
+        var (decisions, _) = await BacktestAsync(ErrorRatePolicy("blip", "blip"), Deployed);
 
         Assert.Empty(decisions);
     }
@@ -143,7 +152,7 @@ public sealed class BacktestScenarioTests(ScenarioHistory prometheus) : IClassFi
     public async Task ShortBlip_WithAShorterFor_DoesAct()
     {
         // The same history with for: 1m fires: this is what makes the test above mean something.
-        var (decisions, _) = await BacktestAsync(ErrorRatePolicy("blip", "blip", @for: "1m"));
+        var (decisions, _) = await BacktestAsync(ErrorRatePolicy("blip", "blip", @for: "1m"), Deployed);
 
         Assert.Equal([At(11, 15)], decisions.Select(d => d.At));
     }
@@ -161,7 +170,7 @@ public sealed class BacktestScenarioTests(ScenarioHistory prometheus) : IClassFi
     {
         // Last scrape before the gap: T0+9m45s. rate[1m] needs two samples, so it is empty from T0+10m45s;
         // that counts as a breach here, and after for: 1m the trigger fires.
-        var (decisions, _) = await BacktestAsync(ErrorRatePolicy("gap", "gap", @for: "1m", noData: "breach"));
+        var (decisions, _) = await BacktestAsync(ErrorRatePolicy("gap", "gap", @for: "1m", noData: "breach"), Deployed);
 
         Assert.Equal([new Decision("gap", "error-rate-spike", At(11, 45), "rollback", null, 0.05, "{}")], decisions);
     }
@@ -169,7 +178,7 @@ public sealed class BacktestScenarioTests(ScenarioHistory prometheus) : IClassFi
     [Fact]
     public async Task SeveralDeploymentsInOneQuery_OnlyTheBadOneRollsBackWithItsLabels()
     {
-        var (decisions, _) = await BacktestAsync(ErrorRatePolicy("perdeploy", "perdeploy", by: "by (deployment) "));
+        var (decisions, _) = await BacktestAsync(ErrorRatePolicy("perdeploy", "perdeploy", by: "by (deployment) "), Deployed);
 
         Assert.Equal([new Decision("perdeploy", "error-rate-spike", At(12, 15), "rollback", 0.2, 0.05, "{\"deployment\":\"cart\"}")], decisions);
     }
@@ -243,7 +252,7 @@ public sealed class BacktestScenarioTests(ScenarioHistory prometheus) : IClassFi
               action: rollback
             """);
 
-        var (decisions, _) = await BacktestAsync(yaml);
+        var (decisions, _) = await BacktestAsync(yaml, Deployed);
 
         Assert.Equal([new Decision("availability", "availability", At(11), "rollback", 0.5, 0.95, "{}")], decisions);
     }
@@ -257,12 +266,12 @@ public sealed class BacktestScenarioTests(ScenarioHistory prometheus) : IClassFi
             ("c.yaml", LatencyPolicy("latency", "latency", $"query: {P95("latency", "stable")}")),
             ("d.yaml", ErrorRatePolicy("gap", "gap", @for: "1m", noData: "breach")));
 
-        var run = await CliRun.RunAsync("backtest", "--rules", rules.Path, "--prometheus", prometheus.BaseAddress.ToString(), "--from", Window, "--to", WindowEnd, "--format", "json");
+        var run = await CliRun.RunAsync("backtest", "--rules", rules.Path, "--prometheus", prometheus.BaseAddress.ToString(), "--from", Window, "--to", WindowEnd, "--format", "json", Deployed[0], Deployed[1]);
 
         Assert.Equal(0, run.ExitCode);
         Assert.Equal(
-            ["gap@" + At(11, 45), "bad@" + At(12, 15), "latency@" + At(12, 15)],
-            run.OutputLines.Select(l => JsonDocument.Parse(l).RootElement).Select(r => $"{r.GetProperty("policy").GetString()}@{r.GetProperty("at").GetString()}"));
+            ["gap@" + At(11, 45) + ":rollback", "bad@" + At(12, 15) + ":rollback", "latency@" + At(12, 15) + ":page"],
+            run.OutputLines.Select(l => JsonDocument.Parse(l).RootElement).Select(r => $"{r.GetProperty("policy").GetString()}@{r.GetProperty("at").GetString()}:{r.GetProperty("action").GetString()}"));
         Assert.Contains("4 policies, 8 Prometheus request(s)", run.Error);
     }
 }

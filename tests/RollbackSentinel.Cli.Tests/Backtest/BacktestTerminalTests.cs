@@ -63,7 +63,7 @@ public sealed class BacktestTerminalTests(ScenarioHistory prometheus) : IClassFi
         var json = Path.Combine(rules.Path, "decisions.jsonl");
         var dll = Path.Combine(AppContext.BaseDirectory, "RollbackSentinel.dll");
         var command = $"dotnet '{dll}' backtest --rules '{rules.Path}/p.yaml' --prometheus {prometheus.BaseAddress} "
-            + $"--from {Rfc3339.Format(ScenarioHistory.T0)} --to {Rfc3339.Format(ScenarioHistory.End)} --format json > '{json}'";
+            + $"--from {Rfc3339.Format(ScenarioHistory.T0)} --to {Rfc3339.Format(ScenarioHistory.End)} --deployed-at {Rfc3339.Format(ScenarioHistory.DeployAt)} --format json > '{json}'";
 
         // script(1) runs the command on a terminal (stderr is the terminal; stdout goes to the file) and copies what it shows.
         var terminal = await RunAsync("script", "-qec", command, "/dev/null");

@@ -70,6 +70,17 @@ public sealed class ScenarioHistory : PrometheusFixture
             w.Gauge("up", [("job", "availability"), ("instance", instance)], SyntheticSeries.Gauge(T0, End, Scrape, t => fails && After(t, DeployAt) ? 0 : 1));
         }
 
+        // detected: the deploy is only seen in the rollout's generation (cart 5 -> 6 at the deploy; search stays at 3);
+        // cart's errors climb to 20% five minutes after it.
+        w.Gauge("kube_deployment_status_observed_generation", [("app", "detected"), ("deployment", "cart")], SyntheticSeries.Gauge(T0, End, Scrape, t => After(t, DeployAt) ? 6 : 5));
+        w.Gauge("kube_deployment_status_observed_generation", [("app", "detected"), ("deployment", "search")], SyntheticSeries.Gauge(T0, End, Scrape, _ => 3));
+        var broken = DeployAt.AddMinutes(5);
+        Requests(w, "detected", ok: _ => 9.95, errors: _ => 0.05, extra: ("deployment", "search"));
+        Requests(w, "detected", ok: t => After(t, broken) ? 8 : 9.95, errors: t => After(t, broken) ? 2 : 0.05, extra: ("deployment", "cart"));
+
+        // latency's deploy, as its generation (7 -> 8 at the deploy) shows it.
+        w.Gauge("kube_deployment_status_observed_generation", [("app", "latency"), ("deployment", "checkout")], SyntheticSeries.Gauge(T0, End, Scrape, t => After(t, DeployAt) ? 8 : 7));
+
         return new PrometheusServerOptions { OpenMetricsHistory = w.Render() };
     }
 

@@ -1,4 +1,5 @@
 using RollbackSentinel.Core.Backtesting;
+using RollbackSentinel.Core.Changes;
 using RollbackSentinel.Core.Evaluation;
 using RollbackSentinel.Core.Metrics;
 using RollbackSentinel.Core.Policies;
@@ -11,6 +12,9 @@ namespace RollbackSentinel.Core.Tests.Backtesting;
 public sealed class BacktesterTests
 {
     private static readonly TimeSpan Step = TimeSpan.FromSeconds(15);
+
+    /// <summary>A policy whose rollback triggers act with no change known, on purpose: these tests are not about changes.</summary>
+    private static Policy AlwaysArmed(params Trigger[] triggers) => Policy(triggers) with { Watch = new WatchSettings { Outside = OutsideAction.Rollback } };
 
     private static IEnumerable<DateTimeOffset> NoCron(CronSchedule c, DateTimeOffset f, DateTimeOffset t) => throw new InvalidOperationException("no cron here");
 
@@ -26,12 +30,12 @@ public sealed class BacktesterTests
     public async Task Run_BadDeploy_ActsOnceWhenForElapsesWithOneRangeQueryPerExpression()
     {
         var source = new FunctionMetricsSource(BadDeploy);
-        var policy = Policy(ErrorRate(@for: TimeSpan.FromMinutes(2)));
+        var policy = AlwaysArmed(ErrorRate(@for: TimeSpan.FromMinutes(2)));
 
         var result = await new Backtester(source, NoCron).RunAsync([policy], new BacktestWindow(T0, T0.AddMinutes(20)), CancellationToken.None);
 
         var act = Assert.Single(result.Decisions, d => d.Kind == DecisionKind.Act);
-        Assert.Equal(T0.AddMinutes(7), act.At);
+        Assert.Equal((T0.AddMinutes(7), TriggerAction.Rollback, false), (act.At, act.Action, act.Disarmed));
         Assert.Equal(0.1, act.Verdict.Value!.Value, 9);
         Assert.Equal(DecisionKind.Resolved, Assert.Single(result.Decisions, d => d.Kind != DecisionKind.Act).Kind);
         Assert.Equal(["errors_q", "total_q"], source.RangeCalls.Select(c => c.Query).Order());
@@ -45,7 +49,7 @@ public sealed class BacktesterTests
     public async Task Run_DecidesExactlyLikeTheDaemonsInstantEvaluation()
     {
         var source = new FunctionMetricsSource(BadDeploy);
-        var policy = Policy(ErrorRate(@for: TimeSpan.FromMinutes(1)), Latency(baseline: new OffsetBaseline(TimeSpan.FromDays(1))));
+        var policy = AlwaysArmed(ErrorRate(@for: TimeSpan.FromMinutes(1)), Latency(baseline: new OffsetBaseline(TimeSpan.FromDays(1))));
         var window = new BacktestWindow(T0, T0.AddMinutes(20));
 
         var backtest = await new Backtester(source, NoCron).RunAsync([policy], window, CancellationToken.None);
@@ -60,8 +64,8 @@ public sealed class BacktesterTests
             live.AddRange(evaluation.Step.Decisions);
         }
 
-        Assert.NotEmpty(live);
-        Assert.Equal(live.Select(d => (d.At, d.Trigger, d.Kind, d.Verdict.Summary)), backtest.Decisions.Select(d => (d.At, d.Trigger, d.Kind, d.Verdict.Summary)));
+        Assert.Contains(live, d => d.Action == TriggerAction.Rollback);
+        Assert.Equal(live.Select(d => (d.At, d.Trigger, d.Kind, d.Action, d.Verdict.Summary)), backtest.Decisions.Select(d => (d.At, d.Trigger, d.Kind, d.Action, d.Verdict.Summary)));
     }
 
     [Fact]
@@ -169,7 +173,7 @@ public sealed class BacktesterTests
     public async Task Run_CronSchedule_QueriesOnTheGridOfItsOccurrencesAndEvaluatesOnlyThere()
     {
         var source = new FunctionMetricsSource(BadDeploy);
-        var policy = Policy(ErrorRate()) with { Schedule = new CronSchedule("0 0/5 * * * ?") };
+        var policy = AlwaysArmed(ErrorRate()) with { Schedule = new CronSchedule("0 0/5 * * * ?") };
         DateTimeOffset[] fires = [T0, T0.AddMinutes(5), T0.AddMinutes(15)];
 
         var result = await new Backtester(source, (c, f, t) => fires).RunAsync([policy], new BacktestWindow(T0, T0.AddMinutes(20)), CancellationToken.None);
