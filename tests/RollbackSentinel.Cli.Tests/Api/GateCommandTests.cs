@@ -86,6 +86,28 @@ public sealed class GateCommandTests
     }
 
     [Fact]
+    public async Task Gate_DaemonGoneWhileWaiting_AsksAgainUntilTheWaitIsOver_ThenExits2()
+    {
+        await using var prometheus = new SteppedPrometheus(("cart", 5));
+        await using var sentinel = await StartAsync(prometheus);
+        await WaitForGateAsync(sentinel, "api/v1/gates/shop", open: false);
+
+        int Answered() => sentinel.Log.Entries.Count(e => e.Contains("/api/v1/gates/shop - 409", StringComparison.Ordinal));
+        var before = Answered();
+        var waiting = CliRun.RunAsync("gate", "shop", "--wait", "4s", "--poll", "1s", "--url", sentinel.Url, "--token-file", sentinel.TokenFile());
+        await Eventually.WaitAsync(() => Task.FromResult(Answered() > before), Generous, "the verb's first answer");
+        await sentinel.App.StopAsync();
+        var gate = await waiting;
+
+        Assert.Equal(2, gate.ExitCode);
+        Assert.Equal(string.Empty, gate.Output);
+        var lines = gate.Error.Split('\n', StringSplitOptions.RemoveEmptyEntries);
+        Assert.StartsWith("gate shop is closed (waiting up to ", lines[0], StringComparison.Ordinal);
+        Assert.Matches("^warning: cannot reach the daemon at .* \\(asking again in [0-9.]+m?s\\)$", lines[1]);
+        Assert.StartsWith("error: cannot reach the daemon at ", lines[^1], StringComparison.Ordinal);
+    }
+
+    [Fact]
     public async Task Gate_NoAnswer_Exits2SayingWhy()
     {
         await using var sentinel = await InProcessSentinel.StartAsync();
