@@ -48,6 +48,29 @@ public sealed class ValidateSecretFilesTests : IDisposable
         Assert.StartsWith("4 file(s), 1 valid policy", run.Output, StringComparison.Ordinal);
     }
 
+    [Fact]
+    public async Task Validate_WithConfig_NeverAllowsTheScopedTokenFiles()
+    {
+        var allowed = Directory.CreateDirectory(Path.Combine(_root, "secrets")).FullName;
+        var deploy = Path.Combine(allowed, "deploy-token");
+        var read = Path.Combine(allowed, "read-token");
+        File.WriteAllText(deploy, "the-deploy-token");
+        File.WriteAllText(read, "the-read-token");
+        var config = Path.Combine(_root, "sentinel.yaml");
+        File.WriteAllText(config, $"secrets:\n  allowedDirectories:\n    - {allowed}\nhttp:\n  deployTokenFile: {deploy}\n  readTokenFile: {read}\n");
+        using var rules = new RulesFolder(("deploy.yaml", Policy(deploy, "deploy")), ("read.yaml", Policy(read, "read")));
+
+        var run = await CliRun.RunAsync("validate", "--config", config, rules.Path);
+
+        Assert.Equal(1, run.ExitCode);
+        Assert.Equal(
+            [
+                $"{Path.Combine(rules.Path, "deploy.yaml")}:10:30: spec.notify.pagerdutyRoutingKeyFile: '{deploy}' is the API's deploy token: a rule may never name the daemon's own credentials or store",
+                $"{Path.Combine(rules.Path, "read.yaml")}:10:30: spec.notify.pagerdutyRoutingKeyFile: '{read}' is the API's read token: a rule may never name the daemon's own credentials or store",
+            ],
+            run.Error.Split('\n', StringSplitOptions.RemoveEmptyEntries | StringSplitOptions.TrimEntries));
+    }
+
     public void Dispose() => Directory.Delete(_root, recursive: true);
 
     private static string Policy(string keyFile, string name = "stolen") => $"""
