@@ -61,7 +61,7 @@ public sealed class ChangeDaemonTests
 
         Assert.Contains("Decision shop/errors {}: Act Rollback (dryRun=False, disarmed=False): ", sentinel.Log, StringComparison.Ordinal);
         Assert.Matches($@"; change: {posted.GetProperty("id").GetInt64()} \(api\) since v42, deployed \d+s ago by ci;", sentinel.Log);
-        Assert.Contains("rollback_sentinel_decisions_total{policy=\"shop\",trigger=\"errors\",kind=\"act\",action=\"rollback\",disarmed=\"false\"} 1", await MetricsAsync(api), StringComparison.Ordinal);
+        Assert.Contains("rollback_sentinel_decisions_total{action=\"rollback\",disarmed=\"false\",kind=\"act\",policy=\"shop\",trigger=\"errors\"} 1", await MetricsAsync(api), StringComparison.Ordinal);
     }
 
     [Fact]
@@ -87,7 +87,7 @@ public sealed class ChangeDaemonTests
         Assert.Equal("no change known", incident.GetProperty("changeSummary").GetString());
         Assert.Contains("Decision shop/errors {}: Act Page (dryRun=False, disarmed=True): ", sentinel.Log, StringComparison.Ordinal);
         Assert.Contains("(rollback disarmed: no change of shop is known: a rollback would not undo the cause); change: no change known;", sentinel.Log, StringComparison.Ordinal);
-        Assert.Contains("rollback_sentinel_decisions_total{policy=\"shop\",trigger=\"errors\",kind=\"act\",action=\"page\",disarmed=\"true\"} 1", await MetricsAsync(api), StringComparison.Ordinal);
+        Assert.Contains("rollback_sentinel_decisions_total{action=\"page\",disarmed=\"true\",kind=\"act\",policy=\"shop\",trigger=\"errors\"} 1", await MetricsAsync(api), StringComparison.Ordinal);
 
         // Several more evaluations with the breach still on: nothing is rolled back.
         var opened = DateTimeOffset.Parse(incident.GetProperty("openedAt").GetString()!, CultureInfo.InvariantCulture);
