@@ -106,6 +106,13 @@ public sealed class ChangeDaemonTests
         using var api = new SentinelApi(workspace.BaseAddress);
         await api.WaitForPassAsync(Generous);
 
+        // The policy as the API shows it, its watch and gate with their defaults filled in.
+        var shown = (await api.GetJsonAsync("api/v1/policies")).EnumerateArray().Single();
+        Assert.Equal(
+            """{"for":"1h","outside":"page","detect":{"target":false,"interval":"30s","query":"max(shop_deployment_generation)"}}""",
+            shown.GetProperty("watch").GetRawText());
+        Assert.Equal(3, shown.GetProperty("gate").GetProperty("minPasses").GetInt32());
+
         live.Shop.Generation = 2;
         await Eventually.WaitAsync(() => Task.FromResult(sentinel.Log.Contains("of shop{} found by its detect query: 1 -> 2 at ", StringComparison.Ordinal)), Generous, "the change to be found" + Environment.NewLine + sentinel.Log);
         live.Shop.ErrorShare = 0.5;
