@@ -138,6 +138,37 @@ public sealed class GateCommandTests
     }
 
     [Fact]
+    public async Task MarkAndGate_WithThePipelinesDeployToken_Work_AReadTokenMayAskButNotMark()
+    {
+        await using var prometheus = new SteppedPrometheus(("web", 0));
+        await using var sentinel = await InProcessSentinel.StartAsync(
+            (options, root) =>
+            {
+                (options.Http.DeployTokenFile, options.Http.ReadTokenFile) = (Path.Combine(root, "deploy-token"), Path.Combine(root, "read-token"));
+                File.WriteAllText(options.Http.DeployTokenFile, "pipeline-deploy-token");
+                File.WriteAllText(options.Http.ReadTokenFile, "dashboard-read-token");
+            },
+            (name, webhook) => SteppedPrometheus.Policy(name, webhook, spec: "  gate:\n    minPasses: 2"),
+            prometheus.BaseAddress);
+        var deploy = Path.Combine(sentinel.Root, "deploy-token");
+        var read = Path.Combine(sentinel.Root, "read-token");
+
+        var mark = await CliRun.RunAsync("mark", "shop", "--label", "deployment=web", "--revision", "v43", "--by", "ci", "--url", sentinel.Url, "--token-file", deploy);
+        var gate = await CliRun.RunAsync("gate", "shop", "--label", "deployment=web", "--wait", "60s", "--poll", "1s", "--url", sentinel.Url, "--token-file", deploy);
+        var readGate = await CliRun.RunAsync("gate", "shop", "--url", sentinel.Url, "--token-file", read);
+        var readMark = await CliRun.RunAsync("mark", "shop", "--revision", "v44", "--url", sentinel.Url, "--token-file", read);
+
+        Assert.True(mark.ExitCode == 0, mark.Error);
+        Assert.True(gate.ExitCode == 0, gate.Output + gate.Error);
+        Assert.Contains("since change 1 of shop{deployment=\"web\"}: v43 at ", gate.Output, StringComparison.Ordinal);
+        Assert.True(readGate.ExitCode == 0, readGate.Error);
+        Assert.Equal(4, readMark.ExitCode);
+        Assert.Contains("answered HTTP 403", readMark.Error, StringComparison.Ordinal);
+        using var api = sentinel.Api();
+        Assert.Equal(["v43"], (await api.GetJsonAsync("api/v1/changes")).EnumerateArray().Select(c => c.GetProperty("revision").GetString()));
+    }
+
+    [Fact]
     public async Task GateHelp_ListsItsOwnExitCodes()
     {
         var help = await CliRun.RunAsync("gate", "--help");
