@@ -200,11 +200,30 @@ internal sealed record PolicyView(string Name, string File, string Schedule, boo
                             v is null ? null : new VerdictView(v.Kind.ToString().ToLowerInvariant(), v.Reason.ToString(), Finite(v.Value), Finite(v.Threshold), Finite(v.Baseline), v.Summary,
                                 v.Queries.Select(q => new QueryView(q.Role, q.Query, q.EvaluatedAt, Finite(q.Value))).ToArray()));
                     }).ToArray());
-            }).ToArray());
+            }).ToArray())
+        {
+            Watch = new WatchView(
+                PromDuration.Format(policy.Watch.For),
+                policy.Watch.Outside.ToString().ToLowerInvariant(),
+                new DetectView(policy.Watch.Detect.ReadsTarget(policy.Target), PromDuration.Format(policy.Watch.Detect.Interval), policy.Watch.Detect.Query)),
+            Gate = new GateSettingsView(policy.Gate.MinPasses),
+        };
     }
+
+    /// <summary><c>spec.watch</c> with its defaults filled in.</summary>
+    public required WatchView Watch { get; init; }
+
+    /// <summary><c>spec.gate</c> with its defaults filled in.</summary>
+    public required GateSettingsView Gate { get; init; }
 
     private static double? Finite(double? v) => v is { } x && double.IsFinite(x) ? x : null;
 }
+
+internal sealed record WatchView(string For, string Outside, DetectView Detect);
+
+internal sealed record DetectView(bool Target, string Interval, string? Query);
+
+internal sealed record GateSettingsView(int MinPasses);
 
 internal sealed record TriggerView(string Name, string Kind, string Action, string For, IReadOnlyList<SeriesView> Series);
 

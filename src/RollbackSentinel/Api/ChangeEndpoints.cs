@@ -121,9 +121,9 @@ internal static partial class ChangeEndpoints
         DateTimeOffset? from = null;
         if (since is not null)
         {
-            if (!CliTime.TryParse(since, time.GetUtcNow(), out var parsed))
+            if (!TrySince(since, time.GetUtcNow(), out var parsed))
             {
-                return BadField($"'since' must be {CliTime.Forms}, got '{InputLimits.Shorten(since)}'");
+                return BadField($"'since' must be {CliTime.Forms} (or 1h), got '{InputLimits.Shorten(since)}'");
             }
 
             from = parsed;
@@ -193,6 +193,23 @@ internal static partial class ChangeEndpoints
             "at" => "'at' must be an RFC 3339 time as a string, such as \"2026-11-22T10:00:00Z\"",
             _ => $"'{path}' must be a string",
         };
+    }
+
+    /// <summary>As the CLI's time flags take it (<see cref="CliTime"/>); a bare duration ("2h") can only mean "ago" here, so it does too.</summary>
+    private static bool TrySince(string text, DateTimeOffset now, out DateTimeOffset since)
+    {
+        if (CliTime.TryParse(text, now, out since))
+        {
+            return true;
+        }
+
+        if (PromDuration.TryParse(text.Trim(), out var ago, out _) && ago > TimeSpan.Zero)
+        {
+            since = now - ago;
+            return true;
+        }
+
+        return false;
     }
 
     private static IResult BadField(string problem) =>

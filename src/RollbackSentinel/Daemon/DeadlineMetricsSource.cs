@@ -9,7 +9,10 @@ namespace RollbackSentinel.Daemon;
 /// which the engine turns into an <c>error</c> verdict: a hung Prometheus then shows up as errors (reported,
 /// resetting pending triggers) instead of evaluations that silently never finish.
 /// </summary>
-internal sealed class DeadlineMetricsSource(IMetricsSource inner, TimeSpan budget) : IMetricsSource
+/// <param name="inner">The backend.</param>
+/// <param name="budget">The evaluation's budget.</param>
+/// <param name="spent">What of it earlier queries of the same evaluation used already (the detect query's).</param>
+internal sealed class DeadlineMetricsSource(IMetricsSource inner, TimeSpan budget, TimeSpan spent = default) : IMetricsSource
 {
     private readonly long _started = Stopwatch.GetTimestamp();
 
@@ -21,7 +24,7 @@ internal sealed class DeadlineMetricsSource(IMetricsSource inner, TimeSpan budge
 
     private async Task<T> WithinBudgetAsync<T>(string query, Func<CancellationToken, Task<T>> call, CancellationToken cancellationToken)
     {
-        var remaining = budget - Stopwatch.GetElapsedTime(_started);
+        var remaining = budget - spent - Stopwatch.GetElapsedTime(_started);
         if (remaining <= TimeSpan.Zero)
         {
             throw new MetricsQueryException(MetricsErrorKind.Timeout, query, $"the evaluation's time budget ({PromDuration.Format(budget)}) was used up before this query ran");

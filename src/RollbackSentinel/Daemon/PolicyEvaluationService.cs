@@ -128,17 +128,18 @@ internal sealed partial class PolicyEvaluationService(
 
             // The queries share a budget shorter than the period; a query past it is an error verdict, not a hang.
             var budget = TimeSpan.FromTicks((long)(period.Ticks * options.Value.EvaluationTimeoutShare));
-            var source = new DeadlineMetricsSource(metricsSource, budget);
             var at = EvaluationTime(entry.Runner, slot);
 
             // Changes the detect query finds now are recorded first, so this evaluation is judged against them. Then
             // the changes it is judged against are loaded: a store failure fails the evaluation (nothing decided as if
-            // no change existed).
-            await detector.DetectAsync(entry, policy, source, at, period, maxGap, cancellationToken).ConfigureAwait(false);
+            // no change existed). The detect query shares the queries' budget; the store's reads do not.
+            var detecting = Stopwatch.GetTimestamp();
+            await detector.DetectAsync(entry, policy, new DeadlineMetricsSource(metricsSource, budget), at, period, maxGap, cancellationToken).ConfigureAwait(false);
+            var detected = Stopwatch.GetElapsedTime(detecting);
             var changes = await changeStore.LoadChangeHistoryAsync(name, at - HistoryReach(policy, period), cancellationToken).ConfigureAwait(false);
             IReadOnlyList<OpenedIncident> opened = [];
             var evaluation = await entry.Runner.EvaluateAsync(
-                new InstantQueryResolver(source, changes),
+                new InstantQueryResolver(new DeadlineMetricsSource(metricsSource, budget, detected), changes),
                 changes,
                 async (e, ct) => opened = await store.CommitEvaluationAsync(ToCommit(policy, e), ct).ConfigureAwait(false),
                 at,

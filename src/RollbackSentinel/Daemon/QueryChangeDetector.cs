@@ -23,7 +23,8 @@ internal sealed record DetectMemory(string Query, IReadOnlyList<Sample>? Samples
 /// the policy tolerates, the query is evaluated over the gap instead (one range query from the last time it was
 /// known: the last committed evaluation after a restart), so a change made meanwhile is neither missed nor dated
 /// at the restart, and a change recorded just before a crash is not recorded twice (the store keeps one change per
-/// query revision). Only a policy that was never evaluated learns at its first evaluation.
+/// query revision). Only a policy that was never evaluated learns at its first evaluation. An answer with no series
+/// is no evidence either way: it is not compared, and the next answer with series is compared with the last one that had them.
 /// </remarks>
 internal sealed partial class QueryChangeDetector(IChangeStore store, SentinelMetrics metrics, TimeProvider time, ILogger<QueryChangeDetector> logger)
 {
@@ -61,6 +62,14 @@ internal sealed partial class QueryChangeDetector(IChangeStore store, SentinelMe
         try
         {
             current = await source.QueryAsync(query, at, cancellationToken).ConfigureAwait(false);
+            if (current.Count == 0)
+            {
+                // No series is no evidence of a change (Prometheus not scraped yet, a target down): nothing is compared,
+                // and the last answer that had series stays the one the next is compared with.
+                Recovered(policy.Name);
+                return;
+            }
+
             found = memory switch
             {
                 { Samples: { } previous, At: { } known } when at - known <= maxGap => QueryChangeDetection.Compare(policy.Name, previous, current, at),
@@ -92,9 +101,14 @@ internal sealed partial class QueryChangeDetector(IChangeStore store, SentinelMe
         }
 
         entry.Detected = new DetectMemory(query, current, at);
-        if (_loggedErrors.TryRemove(policy.Name, out _))
+        Recovered(policy.Name);
+    }
+
+    private void Recovered(string policy)
+    {
+        if (_loggedErrors.TryRemove(policy, out _))
         {
-            LogDetectRecovered(policy.Name);
+            LogDetectRecovered(policy);
         }
     }
 
@@ -103,8 +117,8 @@ internal sealed partial class QueryChangeDetector(IChangeStore store, SentinelMe
 
     /// <summary>
     /// The changes between <paramref name="from"/> (what the query returned then, read back from history) and
-    /// <paramref name="current"/>, each dated at the step where it appeared. Steps where the backend has no sample
-    /// of any series (it was down) are skipped, so its own gaps are not read as series vanishing and reappearing.
+    /// <paramref name="current"/>, each dated at the step where it appeared. Steps where the query has no series are
+    /// skipped, as they are live, so a gap in the backend's data is not read as series vanishing and reappearing.
     /// </summary>
     private async Task<IReadOnlyList<Change>> CatchUpAsync(
         string policy, IMetricsSource source, string query, DateTimeOffset from, IReadOnlyList<Sample> current, DateTimeOffset at, TimeSpan period, CancellationToken cancellationToken)

@@ -85,6 +85,7 @@ public sealed class ApiAuthenticationTests
         Assert.True(admitted.Count == 0, $"{admitted.Count} of {tried} requests were not refused with 401:\n" + string.Join('\n', admitted.Take(20)));
         Assert.True(tried > 1000, $"only {tried} requests");
         Assert.Equal(before, Snapshot(await sentinel.StoredAsync()));
+        Assert.Empty(await sentinel.App.Services.GetRequiredService<Core.Changes.IChangeStore>().ListChangesAsync(null, null, 10, CancellationToken.None));
         Assert.Single(sentinel.Webhook.Requests);
 
         // With the token, the same rollback is accepted: the walk was refused for want of the token, not by chance.

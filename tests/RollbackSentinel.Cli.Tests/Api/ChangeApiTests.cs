@@ -204,13 +204,14 @@ public sealed class ChangeApiTests
         Assert.Equal(["v3", "v2", "v1"], await RevisionsAsync("?policy=shop"));
         Assert.Equal(["o1"], await RevisionsAsync("?policy=other"));
         Assert.Equal(["v3", "o1"], await RevisionsAsync("?since=-100m"));
+        Assert.Equal(["v3", "o1"], await RevisionsAsync("?since=100m"));
         Assert.Equal(["v3", "v2"], await RevisionsAsync($"?policy=shop&since={Uri.EscapeDataString(Ago(2.5))}"));
         Assert.Equal(["v3", "o1"], await RevisionsAsync("?limit=2"));
         Assert.Empty(await RevisionsAsync("?policy=nope"));
     }
 
     [Theory]
-    [InlineData("api/v1/changes?since=yesterday", HttpStatusCode.BadRequest, "'since' must be an RFC 3339 time such as 2026-11-22T10:00:00Z, 'now', or a duration before now such as -1h, got 'yesterday'")]
+    [InlineData("api/v1/changes?since=yesterday", HttpStatusCode.BadRequest, "'since' must be an RFC 3339 time such as 2026-11-22T10:00:00Z, 'now', or a duration before now such as -1h (or 1h), got 'yesterday'")]
     [InlineData("api/v1/changes?limit=0", HttpStatusCode.BadRequest, "'limit' must be between 1 and 1000")]
     [InlineData("api/v1/changes?limit=1001", HttpStatusCode.BadRequest, "'limit' must be between 1 and 1000")]
     [InlineData("api/v1/changes/4242", HttpStatusCode.NotFound, "there is no change 4242")]

@@ -86,6 +86,28 @@ public sealed class GateCommandTests
     }
 
     [Fact]
+    public async Task Gate_DaemonGoneWhileWaiting_AsksAgainUntilTheWaitIsOver_ThenExits2()
+    {
+        await using var prometheus = new SteppedPrometheus(("cart", 5));
+        await using var sentinel = await StartAsync(prometheus);
+        await WaitForGateAsync(sentinel, "api/v1/gates/shop", open: false);
+
+        int Answered() => sentinel.Log.Entries.Count(e => e.Contains("/api/v1/gates/shop - 409", StringComparison.Ordinal));
+        var before = Answered();
+        var waiting = CliRun.RunAsync("gate", "shop", "--wait", "4s", "--poll", "1s", "--url", sentinel.Url, "--token-file", sentinel.TokenFile());
+        await Eventually.WaitAsync(() => Task.FromResult(Answered() > before), Generous, "the verb's first answer");
+        await sentinel.App.StopAsync();
+        var gate = await waiting;
+
+        Assert.Equal(2, gate.ExitCode);
+        Assert.Equal(string.Empty, gate.Output);
+        var lines = gate.Error.Split('\n', StringSplitOptions.RemoveEmptyEntries);
+        Assert.StartsWith("gate shop is closed (waiting up to ", lines[0], StringComparison.Ordinal);
+        Assert.Matches("^warning: cannot reach the daemon at .* \\(asking again in [0-9.]+m?s\\)$", lines[1]);
+        Assert.StartsWith("error: cannot reach the daemon at ", lines[^1], StringComparison.Ordinal);
+    }
+
+    [Fact]
     public async Task Gate_NoAnswer_Exits2SayingWhy()
     {
         await using var sentinel = await InProcessSentinel.StartAsync();
@@ -113,6 +135,37 @@ public sealed class GateCommandTests
         Assert.Equal(2, badLabel.ExitCode);
         Assert.StartsWith("error: '--label': 'not a label' is not a label name", badLabel.Error, StringComparison.Ordinal);
         Assert.All(new[] { unreachable, unauthorized, noSuchPolicy, badWait, zeroPoll, badLabel }, r => Assert.Equal(string.Empty, r.Output));
+    }
+
+    [Fact]
+    public async Task MarkAndGate_WithThePipelinesDeployToken_Work_AReadTokenMayAskButNotMark()
+    {
+        await using var prometheus = new SteppedPrometheus(("web", 0));
+        await using var sentinel = await InProcessSentinel.StartAsync(
+            (options, root) =>
+            {
+                (options.Http.DeployTokenFile, options.Http.ReadTokenFile) = (Path.Combine(root, "deploy-token"), Path.Combine(root, "read-token"));
+                File.WriteAllText(options.Http.DeployTokenFile, "pipeline-deploy-token");
+                File.WriteAllText(options.Http.ReadTokenFile, "dashboard-read-token");
+            },
+            (name, webhook) => SteppedPrometheus.Policy(name, webhook, spec: "  gate:\n    minPasses: 2"),
+            prometheus.BaseAddress);
+        var deploy = Path.Combine(sentinel.Root, "deploy-token");
+        var read = Path.Combine(sentinel.Root, "read-token");
+
+        var mark = await CliRun.RunAsync("mark", "shop", "--label", "deployment=web", "--revision", "v43", "--by", "ci", "--url", sentinel.Url, "--token-file", deploy);
+        var gate = await CliRun.RunAsync("gate", "shop", "--label", "deployment=web", "--wait", "60s", "--poll", "1s", "--url", sentinel.Url, "--token-file", deploy);
+        var readGate = await CliRun.RunAsync("gate", "shop", "--url", sentinel.Url, "--token-file", read);
+        var readMark = await CliRun.RunAsync("mark", "shop", "--revision", "v44", "--url", sentinel.Url, "--token-file", read);
+
+        Assert.True(mark.ExitCode == 0, mark.Error);
+        Assert.True(gate.ExitCode == 0, gate.Output + gate.Error);
+        Assert.Contains("since change 1 of shop{deployment=\"web\"}: v43 at ", gate.Output, StringComparison.Ordinal);
+        Assert.True(readGate.ExitCode == 0, readGate.Error);
+        Assert.Equal(4, readMark.ExitCode);
+        Assert.Contains("answered HTTP 403", readMark.Error, StringComparison.Ordinal);
+        using var api = sentinel.Api();
+        Assert.Equal(["v43"], (await api.GetJsonAsync("api/v1/changes")).EnumerateArray().Select(c => c.GetProperty("revision").GetString()));
     }
 
     [Fact]

@@ -91,6 +91,29 @@ public sealed class QueryChangeDetectorTests : IDisposable
     }
 
     [Fact]
+    public async Task DetectAsync_AnswerWithNoSeries_IsNoChangeAndTheNextAnswerIsComparedWithTheLastThatHadSeries()
+    {
+        // Prometheus has not scraped the target yet: nothing, then the series, is not a series appearing.
+        var entry = Entry();
+        _source.Instant = [];
+        await DetectAsync(entry, T0);
+        _source.Instant = [Generation("cart", 5)];
+        await DetectAsync(entry, T0 + Period);
+        Assert.Empty(_store.Changes);
+
+        // A scrape gap in the middle: compared across it.
+        _source.Instant = [];
+        await DetectAsync(entry, T0 + (2 * Period));
+        Assert.Equal(T0 + Period, entry.Detected!.At);
+        _source.Instant = [Generation("cart", 6)];
+        await DetectAsync(entry, T0 + (3 * Period));
+
+        var change = Assert.Single(_store.Changes);
+        Assert.Equal(("5", "6", T0 + (3 * Period)), (change.PreviousRevision, change.Revision, change.At));
+        Assert.Empty(_source.RangeQueries);
+    }
+
+    [Fact]
     public async Task DetectAsync_RevisionTheStoreHasAlready_IsNotCountedAsANewChange()
     {
         var entry = Entry();
