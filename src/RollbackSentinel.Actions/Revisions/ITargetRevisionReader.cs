@@ -75,15 +75,21 @@ public static class TargetRevisionReaders
             return series;
         }
 
+        var names = LabelNames(target);
+        return LabelSet.From(series.Where(l => names.Contains(l.Key)));
+    }
+
+    /// <summary>The label names a kubectl or Helm target's templates use (none for an untemplated one, or another kind).</summary>
+    public static IReadOnlySet<string> LabelNames(Target target)
+    {
+        ArgumentNullException.ThrowIfNull(target);
         Template?[] templates = target switch
         {
             KubectlTarget k => [k.Name, k.Namespace],
             HelmTarget h => [h.Release, h.Namespace],
             _ => [],
         };
-
-        var names = templates.OfType<Template>().SelectMany(t => t.LabelNames).ToHashSet(StringComparer.Ordinal);
-        return LabelSet.From(series.Where(l => names.Contains(l.Key)));
+        return templates.OfType<Template>().SelectMany(t => t.LabelNames).ToHashSet(StringComparer.Ordinal);
     }
 }
 
