@@ -216,7 +216,7 @@ internal sealed partial class TargetChanges(
         {
             if (seen.Revision == read.Revision)
             {
-                _seen[key] = seen with { At = now };
+                _seen[key] = seen with { At = slot.SeenAt ?? now };
                 return null;
             }
 
@@ -229,16 +229,17 @@ internal sealed partial class TargetChanges(
             previous = await LastStoredAsync(policy.Name, labels, cancellationToken).ConfigureAwait(false);
             if (previous == read.Revision)
             {
-                _seen[key] = new Seen(read.Revision, now);
+                _seen[key] = new Seen(read.Revision, slot.SeenAt ?? now);
                 return null;
             }
         }
 
         // A revision first seen now was made after the previous one was last seen: its creation time, unless that is
         // older (an undo re-used an old ReplicaSet or ControllerRevision), then the time it was first seen.
-        var at = read.CreatedAt is { } created && created <= now && !read.Reused && (previousSeenAt is null || created > previousSeenAt)
+        var seenAt = slot.SeenAt ?? now;
+        var at = read.CreatedAt is { } created && created <= seenAt && !read.Reused && (previousSeenAt is null || created > previousSeenAt)
             ? created
-            : previousSeenAt is null ? (read.CreatedAt is { } c && c <= now ? c : now) : now;
+            : previousSeenAt is null ? (read.CreatedAt is { } c && c <= seenAt ? c : seenAt) : seenAt;
         string? by = null;
         if (slot.SentinelRevisions.TryGetValue(read.Revision, out var rolledBackAt))
         {
@@ -267,7 +268,7 @@ internal sealed partial class TargetChanges(
                 Description = by is null ? read.Description : $"rollback by the sentinel: {read.Description}",
             },
             cancellationToken).ConfigureAwait(false);
-        _seen[key] = new Seen(read.Revision, now);
+        _seen[key] = new Seen(read.Revision, slot.SeenAt ?? now);
         if (!recorded.Created)
         {
             return null;
@@ -306,7 +307,7 @@ internal sealed partial class TargetChanges(
         public ConcurrentDictionary<string, DateTimeOffset> SentinelRevisions { get; } = new(StringComparer.Ordinal);
     }
 
-    /// <summary>The revision a policy last saw for a label set, and when.</summary>
+    /// <summary>The revision a policy last saw for a label set, and when it was last read.</summary>
     private sealed record Seen(string Revision, DateTimeOffset At);
 
     private sealed class Release(SemaphoreSlim semaphore) : IDisposable
