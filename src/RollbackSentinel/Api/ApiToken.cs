@@ -5,9 +5,9 @@ using RollbackSentinel.Hosting;
 namespace RollbackSentinel.Api;
 
 /// <summary>
-/// The API's bearer token: from config (a file, preferably) or, when none is set, generated at start and
-/// written next to the store with owner-only permissions, so the CLI on the same machine can read it and
-/// nothing else can. Never logged.
+/// The API's bearer tokens. The admin token: from config (a file, preferably) or, when none is set, generated at
+/// start and written next to the store with owner-only permissions, so the CLI on the same machine can read it and
+/// nothing else can. Optionally a read token and a deploy token (<see cref="ApiScopes"/>), from files only. Never logged.
 /// </summary>
 internal sealed class ApiToken
 {
@@ -45,7 +45,17 @@ internal sealed class ApiToken
 
         Core.Secrets.SecretRegistry.Shared.Register(Value);
         _expected = Encoding.UTF8.GetBytes(Value);
+
+        // Read like the admin token's file (no byte-order mark, trimmed, registered as secrets); settings validation
+        // has refused empty, unsendable and shared ones, and an empty one never matches anyway.
+        _scoped =
+        [
+            (Encoding.UTF8.GetBytes(options.ResolveDeployToken() ?? string.Empty), ApiScopes.Deploy),
+            (Encoding.UTF8.GetBytes(options.ResolveReadToken() ?? string.Empty), ApiScopes.Read),
+        ];
     }
+
+    private readonly (byte[] Token, string Scope)[] _scoped;
 
     public string Value { get; }
 
@@ -64,6 +74,30 @@ internal sealed class ApiToken
     /// <summary>Reads a token file (see <see cref="Normalize"/>).</summary>
     public static string ReadFile(string path) => Normalize(File.ReadAllText(path));
 
-    public bool Matches(string? presented) =>
-        !string.IsNullOrWhiteSpace(presented) && _expected.Length > 0 && CryptographicOperations.FixedTimeEquals(Encoding.UTF8.GetBytes(presented), _expected);
+    /// <summary>Whether <paramref name="presented"/> is the admin token.</summary>
+    public bool Matches(string? presented) => ScopeOf(presented) == ApiScopes.Admin;
+
+    /// <summary>What the presented token may do (<see cref="ApiScopes.Admin"/>, <see cref="ApiScopes.Deploy"/> or <see cref="ApiScopes.Read"/>), or null: it is none of them.</summary>
+    public string? ScopeOf(string? presented)
+    {
+        if (string.IsNullOrWhiteSpace(presented))
+        {
+            return null;
+        }
+
+        // Every token is compared, in constant time each, so the answer's timing says nothing about which one nearly matched.
+        var bytes = Encoding.UTF8.GetBytes(presented);
+        string? scope = Same(bytes, _expected) ? ApiScopes.Admin : null;
+        foreach (var (token, tokenScope) in _scoped)
+        {
+            if (Same(bytes, token))
+            {
+                scope ??= tokenScope;
+            }
+        }
+
+        return scope;
+    }
+
+    private static bool Same(byte[] presented, byte[] expected) => expected.Length > 0 && CryptographicOperations.FixedTimeEquals(presented, expected);
 }

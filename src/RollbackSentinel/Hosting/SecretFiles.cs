@@ -22,6 +22,8 @@ internal static class SecretFiles
         };
         foreach (var (file, what) in new[]
         {
+            (options.Http.ReadTokenFile, "the API's read token"),
+            (options.Http.DeployTokenFile, "the API's deploy token"),
             (options.Prometheus.BearerTokenFile, "the Prometheus bearer token"),
             (options.Prometheus.PasswordFile, "the Prometheus password"),
             (options.Notifications.Slack.BotTokenFile, "the Slack bot token"),

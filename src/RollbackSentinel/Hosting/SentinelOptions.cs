@@ -154,10 +154,19 @@ public sealed class SentinelOptions
     {
         public string Listen { get; set; } = "http://127.0.0.1:8080";
 
-        /// <summary>A file holding the API's bearer token (preferred: never in the config file itself).</summary>
+        /// <summary>A file holding the API's admin token (preferred: never in the config file itself). It may do everything.</summary>
         public string? ApiTokenFile { get; set; }
 
         public string? ApiToken { get; set; }
+
+        /// <summary>A file holding a token that may only read (GET): dashboards, on-call tools. Optional.</summary>
+        public string? ReadTokenFile { get; set; }
+
+        /// <summary>
+        /// A file holding a pipeline's token: it may read, record changes and ask gates, never approve, deny, snooze,
+        /// ack or roll back. Optional.
+        /// </summary>
+        public string? DeployTokenFile { get; set; }
     }
 
     public TimeSpan RescanIntervalValue => PromDuration.Parse(RescanInterval);
@@ -201,25 +210,21 @@ public sealed class SentinelOptions
             errors.Add($"rules: {Path.GetFullPath(Rules)} does not exist; mount your policies there, or point rules (--rules, SENTINEL__RULES) at their folder");
         }
 
-        string? token = null;
-        try
+        // Each token is read as the daemon reads it; a missing file is reported with the other files below.
+        var admin = CheckToken(Http.ApiTokenFile is null ? "http:apiToken" : "http:apiTokenFile", Http.ApiTokenFile, ResolveApiToken, errors);
+        var deploy = CheckToken("http:deployTokenFile", Http.DeployTokenFile, ResolveDeployToken, errors);
+        var read = CheckToken("http:readTokenFile", Http.ReadTokenFile, ResolveReadToken, errors);
+        (string Key, string? Token)[] scoped = [(Http.ApiTokenFile is null ? "http:apiToken" : "http:apiTokenFile", admin), ("http:deployTokenFile", deploy), ("http:readTokenFile", read)];
+        for (var i = 0; i < scoped.Length; i++)
         {
-            // A missing file is reported with the other files; what is there is read as the daemon reads it.
-            token = Http.ApiTokenFile is { } file && !File.Exists(file) ? null : ResolveApiToken();
-        }
-        catch (Exception e) when (e is IOException or UnauthorizedAccessException)
-        {
-            errors.Add($"http:apiTokenFile: cannot read {Http.ApiTokenFile}: {e.Message}");
-        }
-
-        if (Http.ApiTokenFile is { } tokenFile && token is { Length: 0 })
-        {
-            errors.Add($"http:apiTokenFile: {tokenFile} is empty; an empty token would let anyone in");
-        }
-        else if (token is not null && !Api.ApiToken.IsSendable(token))
-        {
-            // No client could send it (a header is one line of ASCII): every API call would be refused.
-            errors.Add($"{(Http.ApiTokenFile is null ? "http:apiToken" : "http:apiTokenFile")}: the token has characters that cannot be sent in an HTTP header (a line break, a control or non-ASCII character)");
+            for (var j = i + 1; j < scoped.Length; j++)
+            {
+                // A token has one scope: the same one in two would make the narrower scope meaningless.
+                if (scoped[i].Token is { } a && scoped[j].Token is { } b && string.Equals(a, b, StringComparison.Ordinal))
+                {
+                    errors.Add($"{scoped[j].Key}: holds the same token as {scoped[i].Key}; each scope needs a token of its own");
+                }
+            }
         }
 
         if (!Uri.TryCreate(Http.Listen, UriKind.Absolute, out var listen) || (listen.Scheme != "http" && listen.Scheme != "https"))
@@ -248,6 +253,7 @@ public sealed class SentinelOptions
         foreach (var (name, file) in new[]
         {
             ("prometheus:bearerTokenFile", Prometheus.BearerTokenFile), ("prometheus:passwordFile", Prometheus.PasswordFile), ("http:apiTokenFile", Http.ApiTokenFile),
+            ("http:readTokenFile", Http.ReadTokenFile), ("http:deployTokenFile", Http.DeployTokenFile),
             ("notifications:slack:botTokenFile", Notifications.Slack.BotTokenFile), ("notifications:slack:signingSecretFile", Notifications.Slack.SigningSecretFile),
             ("notifications:pagerDuty:routingKeyFile", Notifications.PagerDuty.RoutingKeyFile),
         })
@@ -259,6 +265,39 @@ public sealed class SentinelOptions
         }
 
         return errors;
+    }
+
+    /// <summary>
+    /// A configured token as the daemon would read it, or null (none, or not usable: adds why to <paramref name="errors"/>).
+    /// <paramref name="key"/> names the setting the token came from.
+    /// </summary>
+    private static string? CheckToken(string key, string? file, Func<string?> resolve, List<string> errors)
+    {
+        string? token;
+        try
+        {
+            token = file is not null && !File.Exists(file) ? null : resolve();
+        }
+        catch (Exception e) when (e is IOException or UnauthorizedAccessException)
+        {
+            errors.Add($"{key}: cannot read {file}: {e.Message}");
+            return null;
+        }
+
+        if (file is not null && token is { Length: 0 })
+        {
+            errors.Add($"{key}: {file} is empty; an empty token would let anyone in");
+            return null;
+        }
+
+        if (token is not null && !Api.ApiToken.IsSendable(token))
+        {
+            // No client could send it (a header is one line of ASCII): every API call would be refused.
+            errors.Add($"{key}: the token has characters that cannot be sent in an HTTP header (a line break, a control or non-ASCII character)");
+            return null;
+        }
+
+        return token;
     }
 
     /// <summary>The URL if it is an absolute http:// or https:// URL with a host; otherwise adds why not and returns null.</summary>
@@ -294,7 +333,13 @@ public sealed class SentinelOptions
         MaxLabelLength = Prometheus.Limits.MaxLabelLength,
     };
 
-    /// <summary>The API token, if one is configured; null means the API refuses everything but probes and /metrics.</summary>
+    /// <summary>The read-only API token (<c>http.readTokenFile</c>), if one is configured.</summary>
+    public string? ResolveReadToken() => Http.ReadTokenFile is { } f ? SecretFileAccess.ReadOperatorSecret(f) : null;
+
+    /// <summary>The deploy API token (<c>http.deployTokenFile</c>), if one is configured.</summary>
+    public string? ResolveDeployToken() => Http.DeployTokenFile is { } f ? SecretFileAccess.ReadOperatorSecret(f) : null;
+
+    /// <summary>The admin API token, if one is configured; null means the daemon generates one at start (<see cref="Api.ApiToken"/>).</summary>
     public string? ResolveApiToken() =>
         Http.ApiTokenFile is { } f ? SecretFileAccess.ReadOperatorSecret(f) : string.IsNullOrWhiteSpace(Http.ApiToken) ? null : Api.ApiToken.Normalize(Http.ApiToken);
 }

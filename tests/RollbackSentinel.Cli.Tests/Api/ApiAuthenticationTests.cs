@@ -128,7 +128,7 @@ public sealed class ApiAuthenticationTests
             {
                 RoutePatternLiteralPart l => literal(l.Content),
                 RoutePatternParameterPart { Name: "id" } => incidentId.ToString(System.Globalization.CultureInfo.InvariantCulture),
-                RoutePatternParameterPart { Name: "name" } => "shop",
+                RoutePatternParameterPart { Name: "name" or "policy" } => "shop",
                 RoutePatternParameterPart q => throw new InvalidOperationException($"no sample value for {{{q.Name}}} in {pattern.RawText}"),
                 _ => throw new InvalidOperationException(pattern.RawText),
             }))));

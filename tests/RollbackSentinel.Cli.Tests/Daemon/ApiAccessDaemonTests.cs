@@ -7,7 +7,8 @@ namespace RollbackSentinel.Cli.Tests.Daemon;
 /// <summary>
 /// The API's door, with the daemon as a process and the tools people use: the issue's curl with an upper-case path
 /// gets no rollback without the token; the token the daemon generates works with <c>curl $(cat data/api-token)</c>;
-/// the client verbs, run as processes, find the daemon from the same SENTINEL__* settings as <c>run</c>.
+/// the client verbs, run as processes, find the daemon from the same SENTINEL__* settings as <c>run</c>; a deploy token
+/// (a pipeline's) cannot approve a held rollback; a scoped token file that is missing stops the start.
 /// </summary>
 [Collection(DaemonCollection.Name)]
 public sealed class ApiAccessDaemonTests
@@ -64,6 +65,63 @@ public sealed class ApiAccessDaemonTests
         Assert.Equal("[]", incidentsElsewhere.Output.Trim());
         Assert.Equal(ExitCodes.Unauthorized, withoutSettings.ExitCode); // no token found anywhere: 4, not "unreachable"
         Assert.Contains("answered HTTP 401", withoutSettings.Error, StringComparison.Ordinal);
+    }
+
+    [Fact]
+    public async Task DeployToken_CannotApproveAHeldRollback_FromCurlOrTheCli_TheAdminTokenCan()
+    {
+        await using var live = await LiveShop.StartAsync();
+        using var workspace = new SentinelWorkspace(live.Prometheus.BaseAddress);
+        workspace.WriteRule("shop.yaml", live.Policy(action: "page", spec: "  confirm:\n    approvers: [U024BE7LH]\n    timeout: 10m\n    onTimeout: hold"));
+        var deployTokenFile = Path.Combine(workspace.Root, "deploy-token");
+        await File.WriteAllTextAsync(deployTokenFile, "\uFEFFpipeline-deploy-token\n");
+        await using var sentinel = await SentinelProcess.StartAsync(
+            workspace, ["run", "--config", workspace.ConfigPath], new Dictionary<string, string> { ["SENTINEL__HTTP__DEPLOYTOKENFILE"] = deployTokenFile });
+        using var api = new SentinelApi(workspace.BaseAddress);
+        await api.WaitForPassAsync(TimeSpan.FromSeconds(45));
+        live.Shop.ErrorShare = 0.5;
+        var waiting = await api.WaitForIncidentAsync(TimeSpan.FromSeconds(45), () => sentinel.Log, "awaitingconfirmation");
+        var id = waiting.GetProperty("incident").GetProperty("id").GetInt64().ToString(System.Globalization.CultureInfo.InvariantCulture);
+
+        var curl = await RunAsync("curl", ["-s", "-w", "\n%{http_code}", "-X", "POST", $"http://127.0.0.1:{workspace.Port}/api/v1/incidents/{id}/approve", "-H", "Authorization: Bearer pipeline-deploy-token", "-H", "Content-Type: application/json", "-d", "{\"by\":\"ci\"}"], workspace.Root);
+        var cli = await RunCliAsync(["approve", id, "--by", "ci", "--url", workspace.BaseAddress.ToString(), "--token-file", deployTokenFile], workspace.Root, new Dictionary<string, string>());
+        var read = await RunAsync("curl", ["-s", "-o", "/dev/null", "-w", "%{http_code}", $"http://127.0.0.1:{workspace.Port}/api/v1/incidents/{id}", "-H", "Authorization: Bearer pipeline-deploy-token"], workspace.Root);
+        var stillWaiting = await api.GetJsonAsync($"api/v1/incidents/{id}");
+
+        var lines = curl.Output.Split('\n');
+        Assert.Equal("403", lines[^1]);
+        using (var problem = JsonDocument.Parse(lines[0]))
+        {
+            Assert.Equal("deploy", problem.RootElement.GetProperty("scope").GetString());
+            Assert.Contains("approve, deny, snooze, ack and rollback need the admin token", problem.RootElement.GetProperty("detail").GetString(), StringComparison.Ordinal);
+        }
+
+        Assert.Equal(ExitCodes.Unauthorized, cli.ExitCode);
+        Assert.Contains("403", cli.Error, StringComparison.Ordinal);
+        Assert.Equal("200", read.Output);
+        Assert.Equal("awaitingconfirmation", stillWaiting.GetProperty("incident").GetProperty("state").GetString());
+        Assert.Empty(stillWaiting.GetProperty("acknowledgments").EnumerateArray());
+        Assert.Empty(live.Rollbacks);
+
+        // The admin token approves the same incident: the refusal was the token's scope, nothing else.
+        var approved = await api.PostJsonAsync($"api/v1/incidents/{id}/approve", new { by = "alice" });
+        Assert.StartsWith($"rollback of incident {id} approved by alice", approved.GetProperty("message").GetString(), StringComparison.Ordinal);
+        await api.WaitForIncidentAsync(TimeSpan.FromSeconds(45), () => sentinel.Log, "acted", "resolved");
+        Assert.Single(live.Rollbacks);
+    }
+
+    [Theory]
+    [InlineData("SENTINEL__HTTP__READTOKENFILE", "http:readTokenFile")]
+    [InlineData("SENTINEL__HTTP__DEPLOYTOKENFILE", "http:deployTokenFile")]
+    public async Task Run_ScopedTokenFileMissing_ExitsWithSettingsErrorNamingIt(string variable, string key)
+    {
+        using var workspace = new SentinelWorkspace(new Uri("http://127.0.0.1:9/"));
+        var missing = Path.Combine(workspace.Root, "no-such-token");
+
+        var (exitCode, output) = await SentinelProcess.RunToExitAsync(workspace, ["run", "--config", workspace.ConfigPath], new Dictionary<string, string> { [variable] = missing });
+
+        Assert.Equal(ExitCodes.Usage, exitCode);
+        Assert.Contains($"{key}: {missing} does not exist", output, StringComparison.Ordinal);
     }
 
     private static string Policy(LoopbackHttpServer webhook) => $"""
