@@ -63,7 +63,6 @@ internal static class DaemonHost
             sp.GetRequiredService<PrometheusClient>().WithMetrics(sp.GetRequiredService<SentinelMetrics>(), sp.GetRequiredService<TimeProvider>()));
         services.AddRollbackAdapters(options);
         services.AddTargetRevisionReader(options);
-        services.AddSingleton<Core.Changes.IChangeStore>(sp => (Core.Changes.IChangeStore)sp.GetRequiredService<IIncidentStore>());
         services.AddSingleton<TargetChanges>();
 
         services.AddSingleton<IHumanPager, LogPager>();
