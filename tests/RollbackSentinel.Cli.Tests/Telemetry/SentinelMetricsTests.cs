@@ -88,6 +88,46 @@ public sealed class SentinelMetricsTests : IDisposable
     }
 
     [Fact]
+    public void RecordDecision_CountsByKindActionTakenAndWhetherDisarmed()
+    {
+        var verdict = Verdict(VerdictKind.Breach, "cart");
+        var armed = new Decision { Policy = "checkout", Trigger = "errors", Labels = verdict.Labels, At = default, Kind = DecisionKind.Act, Action = TriggerAction.Rollback, Verdict = verdict };
+        Metrics.RecordDecision(armed);
+        Metrics.RecordDecision(armed with { Action = TriggerAction.Page, Disarmed = true, DisarmedReason = "no change of checkout is known" });
+        Metrics.RecordDecision(armed with { Action = TriggerAction.Page, Disarmed = true, DisarmedReason = "no change of checkout is known" });
+        Metrics.RecordDecision(armed with { Kind = DecisionKind.Resolved });
+
+        Assert.Equal(
+            Text(
+                "# HELP rollback_sentinel_decisions_total Decisions, by policy, trigger, kind (act, suppressed_by_cooldown, inconclusive_run, resolved), the action taken (rollback, page, notify) and whether a rollback trigger was disarmed (fired outside its watch window, so it took spec.watch.outside).",
+                "# TYPE rollback_sentinel_decisions_total counter",
+                "rollback_sentinel_decisions_total{action=\"page\",disarmed=\"true\",kind=\"act\",policy=\"checkout\",trigger=\"errors\"} 2",
+                "rollback_sentinel_decisions_total{action=\"rollback\",disarmed=\"false\",kind=\"act\",policy=\"checkout\",trigger=\"errors\"} 1",
+                "rollback_sentinel_decisions_total{action=\"rollback\",disarmed=\"false\",kind=\"resolved\",policy=\"checkout\",trigger=\"errors\"} 1"),
+            Collect());
+    }
+
+    [Fact]
+    public void RecordChangeAndDetectionError_AreCountedByPolicyAndSource()
+    {
+        Metrics.RecordChange("checkout", Core.Changes.ChangeSource.Api);
+        Metrics.RecordChange("checkout", Core.Changes.ChangeSource.Query);
+        Metrics.RecordChange("checkout", Core.Changes.ChangeSource.Query);
+        Metrics.RecordChangeDetectionError("search");
+
+        Assert.Equal(
+            Text(
+                "# HELP rollback_sentinel_change_detection_errors_total Evaluations whose spec.watch.detect.query failed, by policy: no change was recorded from them.",
+                "# TYPE rollback_sentinel_change_detection_errors_total counter",
+                "rollback_sentinel_change_detection_errors_total{policy=\"search\"} 1",
+                "# HELP rollback_sentinel_changes_total Changes recorded, by policy and source (api, target, query); a revision seen before is not counted again.",
+                "# TYPE rollback_sentinel_changes_total counter",
+                "rollback_sentinel_changes_total{policy=\"checkout\",source=\"api\"} 1",
+                "rollback_sentinel_changes_total{policy=\"checkout\",source=\"query\"} 2"),
+            Collect());
+    }
+
+    [Fact]
     public void RecordAction_CountsByPolicyKindAndOutcome()
     {
         Metrics.RecordAction("checkout", "webhook", ActionStatus.Succeeded);
@@ -214,8 +254,12 @@ public sealed class SentinelMetricsTests : IDisposable
     public void RecordCalls_OnceTheirTagSetsAreKnown_AllocateNothing()
     {
         var metrics = Metrics;
+        var verdict = Verdict(VerdictKind.Breach, "cart");
+        var decision = new Decision { Policy = "checkout", Trigger = "errors", Labels = verdict.Labels, At = default, Kind = DecisionKind.Act, Action = TriggerAction.Page, Disarmed = true, Verdict = verdict };
         void RecordAll()
         {
+            metrics.RecordDecision(decision);
+            metrics.RecordChange("checkout", Core.Changes.ChangeSource.Target);
             metrics.RecordEvaluation("checkout", "errors", VerdictKind.Breach);
             metrics.RecordEvaluationDuration(TimeSpan.FromMilliseconds(20));
             metrics.RecordAction("checkout", "webhook", ActionStatus.Failed);
