@@ -22,15 +22,16 @@ namespace RollbackSentinel.Daemon;
 /// <item>a revision the sentinel rolled a target back to is recorded as the sentinel's for every policy that reads it.</item>
 /// </list>
 /// A revision never seen before for a policy and label set is recorded (the store also refuses one it has). Its time is
-/// the revision's creation; a revision re-used by an undo (created long ago) or created before the previous revision was
-/// last seen is dated when it was first seen instead.
+/// the revision's creation; a revision re-used by an undo (created long ago: a ReplicaSet with a revision-history, or one
+/// created before the revision it replaced) is dated when it was first seen instead.
 /// </summary>
 internal sealed partial class TargetChanges(
     ITargetRevisionReader reader,
     IChangeStore store,
     SentinelMetrics metrics,
     TimeProvider time,
-    ILogger<TargetChanges> logger)
+    ILogger<TargetChanges> logger,
+    Rules.SecretFileAccess? secretFiles = null)
 {
     /// <summary>A failing read is logged when it starts failing or its reason changes, and then at most this often.</summary>
     public static readonly TimeSpan RepeatFailureLogEvery = TimeSpan.FromMinutes(5);
@@ -71,6 +72,12 @@ internal sealed partial class TargetChanges(
                 slot.ReadAt = now;
                 try
                 {
+                    // Checked when the rules were loaded; checked again now, as the file may have been swapped since.
+                    if (policy.Target is KubectlTarget { Kubeconfig: { } kubeconfig } && secretFiles?.Problem(kubeconfig) is { } problem)
+                    {
+                        throw new ActionFailedException($"refused: {problem}");
+                    }
+
                     Interlocked.Increment(ref _reads);
                     slot.Last = await reader.ReadAsync(policy, labels, cancellationToken).ConfigureAwait(false);
                     slot.SeenAt = now;
@@ -180,7 +187,7 @@ internal sealed partial class TargetChanges(
             }
 
             var key = (policy.Name, labels);
-            var previous = _seen.TryGetValue(key, out var seen) ? seen.Revision : await LastStoredAsync(policy.Name, labels, cancellationToken).ConfigureAwait(false);
+            var previous = _seen.TryGetValue(key, out var seen) ? seen.Revision : (await LastStoredAsync(policy.Name, labels, cancellationToken).ConfigureAwait(false))?.Revision;
             _seen[key] = new Seen(revision, now);
             var recorded = await store.RecordChangeAsync(
                 new Change
@@ -195,6 +202,11 @@ internal sealed partial class TargetChanges(
                     Description = description,
                 },
                 cancellationToken).ConfigureAwait(false);
+            if (recorded.Created)
+            {
+                metrics.RecordChange(policy.Name, ChangeSource.Target);
+            }
+
             LogRollbackRecorded(policy.Name, recorded.Change.Id, recorded.Change.What, incident.Id);
             return recorded.Change;
         }
@@ -210,36 +222,21 @@ internal sealed partial class TargetChanges(
         var labels = TargetRevisionReaders.LabelsFor(policy.Target, series);
         var key = (policy.Name, labels);
         var now = time.GetUtcNow();
-        string? previous;
-        DateTimeOffset? previousSeenAt = null;
-        if (_seen.TryGetValue(key, out var seen))
-        {
-            if (seen.Revision == read.Revision)
-            {
-                _seen[key] = seen with { At = slot.SeenAt ?? now };
-                return null;
-            }
-
-            previous = seen.Revision;
-            previousSeenAt = seen.At;
-        }
-        else
+        if (!_seen.TryGetValue(key, out var seen))
         {
             // The first read since the daemon started: the revision it knew before, from the store.
-            previous = await LastStoredAsync(policy.Name, labels, cancellationToken).ConfigureAwait(false);
-            if (previous == read.Revision)
-            {
-                _seen[key] = new Seen(read.Revision, slot.SeenAt ?? now);
-                return null;
-            }
+            seen = await LastStoredAsync(policy.Name, labels, cancellationToken).ConfigureAwait(false) is { Revision: { } r } stored ? new Seen(r, stored.At) : null;
         }
 
-        // A revision first seen now was made after the previous one was last seen: its creation time, unless that is
-        // older (an undo re-used an old ReplicaSet or ControllerRevision), then the time it was first seen.
+        if (seen?.Revision == read.Revision)
+        {
+            _seen[key] = seen;
+            return null;
+        }
+
+        var previous = seen?.Revision;
         var seenAt = slot.SeenAt ?? now;
-        var at = read.CreatedAt is { } created && created <= seenAt && !read.Reused && (previousSeenAt is null || created > previousSeenAt)
-            ? created
-            : previousSeenAt is null ? (read.CreatedAt is { } c && c <= seenAt ? c : seenAt) : seenAt;
+        var at = When(read, seen, seenAt);
         string? by = null;
         if (slot.SentinelRevisions.TryGetValue(read.Revision, out var rolledBackAt))
         {
@@ -268,21 +265,37 @@ internal sealed partial class TargetChanges(
                 Description = by is null ? read.Description : $"rollback by the sentinel: {read.Description}",
             },
             cancellationToken).ConfigureAwait(false);
-        _seen[key] = new Seen(read.Revision, slot.SeenAt ?? now);
+        _seen[key] = new Seen(read.Revision, at);
         if (!recorded.Created)
         {
             return null;
         }
 
+        metrics.RecordChange(policy.Name, ChangeSource.Target);
         LogChangeFound(policy.Name, recorded.Change.Id, identity, recorded.Change.What, read.Description);
         return recorded.Change;
     }
 
-    /// <summary>The revision of the latest target change stored for the policy and label set, or null.</summary>
-    private async Task<string?> LastStoredAsync(string policy, LabelSet labels, CancellationToken cancellationToken)
+    /// <summary>
+    /// When a revision seen for the first time came: its creation (by the API server's clock, like the previous
+    /// revision's, so clocks that disagree do not matter), unless it was made before the revision it replaced, or is a
+    /// ReplicaSet an undo re-used: then when it was first seen. A creation later than the read itself is the read's time.
+    /// </summary>
+    private static DateTimeOffset When(TargetRevision read, Seen? previous, DateTimeOffset seenAt)
+    {
+        if (read.CreatedAt is not { } created || (previous is not null && (read.Reused || created <= previous.At)))
+        {
+            return seenAt;
+        }
+
+        return created < seenAt ? created : seenAt;
+    }
+
+    /// <summary>The latest target change stored for the policy and label set, or null.</summary>
+    private async Task<Change?> LastStoredAsync(string policy, LabelSet labels, CancellationToken cancellationToken)
     {
         var stored = await store.ListChangesAsync(policy, null, SeedLookback, cancellationToken).ConfigureAwait(false);
-        return stored.FirstOrDefault(c => c.Source == ChangeSource.Target && c.Labels.Equals(labels))?.Revision;
+        return stored.FirstOrDefault(c => c.Source == ChangeSource.Target && c.Labels.Equals(labels));
     }
 
     /// <summary>One rendered target: its last read, shared by the policies reading it, and who may read it now.</summary>
@@ -307,7 +320,7 @@ internal sealed partial class TargetChanges(
         public ConcurrentDictionary<string, DateTimeOffset> SentinelRevisions { get; } = new(StringComparer.Ordinal);
     }
 
-    /// <summary>The revision a policy last saw for a label set, and when it was last read.</summary>
+    /// <summary>The revision a policy last saw for a label set, and when it came (its change's time).</summary>
     private sealed record Seen(string Revision, DateTimeOffset At);
 
     private sealed class Release(SemaphoreSlim semaphore) : IDisposable

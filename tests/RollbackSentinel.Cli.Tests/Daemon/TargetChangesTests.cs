@@ -107,6 +107,21 @@ public sealed class TargetChangesTests : IDisposable
     }
 
     [Fact]
+    public async Task DetectAsync_RevisionCreatedBeforeTheOneItReplaced_IsDatedWhenFirstSeen()
+    {
+        // A StatefulSet undo bumps an old ControllerRevision's number: it carries no revision-history, only its old creation.
+        var changes = Changes();
+        _reader.Now = new TargetRevision("4 (db-b)", T0.AddHours(-1), "statefulset/db in shop: images pg:16");
+        await changes.DetectAsync(Policy(), Cart, CancellationToken.None);
+        _clock.Advance(Interval);
+        _reader.Now = new TargetRevision("5 (db-a)", T0.AddDays(-3), "statefulset/db in shop: images pg:15");
+
+        var undo = await changes.DetectAsync(Policy(), Cart, CancellationToken.None);
+
+        Assert.Equal(T0 + Interval, undo?.At);
+    }
+
+    [Fact]
     public async Task DetectAsync_ReadFails_RecordsNothingAndReadsAgainOnlyAfterTheInterval()
     {
         var changes = Changes();
