@@ -42,11 +42,6 @@ internal sealed partial class TargetChanges(
     private readonly ConcurrentDictionary<string, TargetSlot> _targets = new(StringComparer.Ordinal);
     private readonly ConcurrentDictionary<(string Policy, LabelSet Labels), Seen> _seen = new();
 
-    /// <summary>Reads of target revisions so far, failed ones included (each is one or two kubectl or helm processes).</summary>
-    public long Reads => Interlocked.Read(ref _reads);
-
-    private long _reads;
-
     /// <summary>
     /// Reads <paramref name="policy"/>'s target for the series <paramref name="labels"/> (unless it was read less than an
     /// interval ago, or is held by a rollback: then the last read is used, or nothing is done), and records its revision
@@ -78,7 +73,6 @@ internal sealed partial class TargetChanges(
                         throw new ActionFailedException($"refused: {problem}");
                     }
 
-                    Interlocked.Increment(ref _reads);
                     slot.Last = await reader.ReadAsync(policy, labels, cancellationToken).ConfigureAwait(false);
                     slot.SeenAt = now;
                     metrics.RecordTargetRead(policy.Name, policy.Target.Kind, ok: true);
@@ -154,7 +148,6 @@ internal sealed partial class TargetChanges(
                 TargetRevision? read;
                 try
                 {
-                    Interlocked.Increment(ref _reads);
                     read = await reader.ReadAsync(policy, incident.Labels, cancellationToken).ConfigureAwait(false);
                     metrics.RecordTargetRead(policy.Name, policy.Target.Kind, ok: true);
                 }
