@@ -106,6 +106,18 @@ public sealed record IncidentNotice
 
     public string? OnTimeout { get; init; }
 
+    /// <summary>What an incident says when it blames no change.</summary>
+    public const string NoChangeKnown = "no change known";
+
+    /// <summary>
+    /// The change the incident blames, as people read it: "since v42, deployed 4m ago by ci" (how old the change was when
+    /// the incident opened, so the text does not drift while a message is updated), or "no change known".
+    /// </summary>
+    public string ChangeSummary => Incident.BlamedChange is { } change ? change.Describe(Incident.OpenedAt) : NoChangeKnown;
+
+    /// <summary>Why a rollback trigger did not roll back (it fired outside every watch window and took another action), or null.</summary>
+    public string? DisarmedReason => Incident.DisarmedReason;
+
     /// <summary>Severity for pagers: "critical" for failures and questions, "warning" for the rest.</summary>
     public string Severity => Kind is NoticeKind.RollbackFailed or NoticeKind.AwaitingConfirmation or NoticeKind.Paged or NoticeKind.TimedOut ? "critical" : "warning";
 

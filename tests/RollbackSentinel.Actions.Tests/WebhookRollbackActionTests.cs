@@ -70,6 +70,42 @@ public sealed class WebhookRollbackActionTests : IDisposable
     }
 
     [Fact]
+    public async Task Execute_IncidentBlamingAChange_SendsTheChangeInTheApisFormatAndItsSummary()
+    {
+        await using var receiver = LoopbackHttpServer.Start(new CannedResponse(200, ""));
+        var request = Request(new Uri(receiver.BaseAddress, "rollback"));
+        var change = new Core.Changes.Change
+        {
+            Id = 5, Policy = "shop", Labels = LabelSet.Of(("deployment", "cart")), At = T0.AddMinutes(-4), Source = Core.Changes.ChangeSource.Api,
+            Revision = "v42", PreviousRevision = "v41", By = "ci", Description = "deploy 42", RecordedAt = T0.AddMinutes(-4),
+        };
+        request = request with { Incident = request.Incident with { BlamedChange = change } };
+
+        await RunAsync(Adapter(), request);
+
+        using var body = System.Text.Json.JsonDocument.Parse(Assert.Single(receiver.Requests).Body);
+        var root = body.RootElement;
+        Assert.Equal(
+            """{"id":5,"policy":"shop","labels":{"deployment":"cart"},"at":"2026-11-20T09:56:00Z","source":"api","revision":"v42","previousRevision":"v41","by":"ci","description":"deploy 42","recordedAt":"2026-11-20T09:56:00Z"}""",
+            root.GetProperty("change").GetRawText());
+        Assert.Equal("since v42, deployed 4m ago by ci", root.GetProperty("changeSummary").GetString());
+        Assert.False(root.GetProperty("disarmed").GetBoolean());
+        Assert.Equal(System.Text.Json.JsonValueKind.Null, root.GetProperty("disarmedReason").ValueKind);
+    }
+
+    [Fact]
+    public async Task Execute_NoChangeKnown_SaysSoAndCarriesANullChange()
+    {
+        await using var receiver = LoopbackHttpServer.Start(new CannedResponse(200, ""));
+
+        await RunAsync(Adapter(), Request(new Uri(receiver.BaseAddress, "rollback")));
+
+        using var body = System.Text.Json.JsonDocument.Parse(Assert.Single(receiver.Requests).Body);
+        Assert.Equal(System.Text.Json.JsonValueKind.Null, body.RootElement.GetProperty("change").ValueKind);
+        Assert.Equal("no change known", body.RootElement.GetProperty("changeSummary").GetString());
+    }
+
+    [Fact]
     public async Task Execute_SecretFileTheReaderRefuses_FailsWithItsReasonAndSendsNothing()
     {
         await using var receiver = LoopbackHttpServer.Start(new CannedResponse(200, ""));

@@ -401,11 +401,11 @@ public sealed partial class HelmRollbackAction(ICommandRunner runner, HelmOption
 
     /// <summary>Helm's release name rule (<c>chartutil.ValidateReleaseName</c>), anchored at the very end (no trailing newline).</summary>
     [GeneratedRegex(@"\A[a-z0-9]([-a-z0-9]*[a-z0-9])?(\.[a-z0-9]([-a-z0-9]*[a-z0-9])?)*\z", RegexOptions.CultureInvariant)]
-    private static partial Regex ReleaseName();
+    internal static partial Regex ReleaseName();
 
     /// <summary>A DNS-1123 label.</summary>
     [GeneratedRegex(@"\A[a-z0-9]([-a-z0-9]*[a-z0-9])?\z", RegexOptions.CultureInvariant)]
-    private static partial Regex NamespaceName();
+    internal static partial Regex NamespaceName();
 
     /// <summary>The revision a plan returns to, with the chart and app version it had when planned (null: not stored).</summary>
     private sealed record Planned(int Revision, string Chart, string? AppVersion);

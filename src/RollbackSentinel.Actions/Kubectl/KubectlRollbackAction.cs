@@ -634,10 +634,10 @@ public sealed partial class KubectlRollbackAction(ICommandRunner runner, Kubectl
     }
 
     [GeneratedRegex("^[a-z0-9]([-a-z0-9]*[a-z0-9])?(\\.[a-z0-9]([-a-z0-9]*[a-z0-9])?)*$", RegexOptions.CultureInvariant)]
-    private static partial Regex Dns1123Subdomain();
+    internal static partial Regex Dns1123Subdomain();
 
     [GeneratedRegex("^[a-z0-9]([-a-z0-9]*[a-z0-9])?$", RegexOptions.CultureInvariant)]
-    private static partial Regex Dns1123Label();
+    internal static partial Regex Dns1123Label();
 
     private static bool TryParseTime(string? text, out DateTimeOffset at) =>
         DateTimeOffset.TryParse(text, CultureInfo.InvariantCulture, DateTimeStyles.AssumeUniversal | DateTimeStyles.AdjustToUniversal, out at);
@@ -658,16 +658,16 @@ public sealed partial class KubectlRollbackAction(ICommandRunner runner, Kubectl
 
     private static string State(Workload w, History h) => h.Current is { } c ? Describe(w, c) : "a template none of its revisions records";
 
-    private static string Images(JsonElement template) =>
+    internal static string Images(JsonElement template) =>
         Element(template, "spec", "containers") is { ValueKind: JsonValueKind.Array } containers
             ? string.Join(',', containers.EnumerateArray().Select(c => Str(c, "image") ?? "?"))
             : "?";
 
-    private static bool OwnedBy(JsonElement item, string? uid) =>
+    internal static bool OwnedBy(JsonElement item, string? uid) =>
         uid is not null && Element(item, "metadata", "ownerReferences") is { ValueKind: JsonValueKind.Array } refs
         && refs.EnumerateArray().Any(r => Str(r, "uid") == uid && Element(r, "controller") is { ValueKind: JsonValueKind.True });
 
-    private static JsonElement Element(JsonElement element, params string[] path)
+    internal static JsonElement Element(JsonElement element, params string[] path)
     {
         foreach (var name in path)
         {
@@ -680,11 +680,11 @@ public sealed partial class KubectlRollbackAction(ICommandRunner runner, Kubectl
         return element;
     }
 
-    private static string? Str(JsonElement element, params string[] path) =>
+    internal static string? Str(JsonElement element, params string[] path) =>
         Element(element, path) is { ValueKind: JsonValueKind.String } s ? s.GetString() : null;
 
     /// <summary>Pod templates compared as Kubernetes does on undo: ignoring the hash labels controllers add (and nulls, empties).</summary>
-    private static bool SameTemplate(JsonElement a, JsonElement b) =>
+    internal static bool SameTemplate(JsonElement a, JsonElement b) =>
         a.ValueKind == JsonValueKind.Object && b.ValueKind == JsonValueKind.Object && JsonNode.DeepEquals(Normalize(a), Normalize(b));
 
     private static JsonNode? Normalize(JsonElement template)

@@ -200,6 +200,8 @@ public sealed class WebhookRollbackAction(HttpClient http, TimeProvider time, We
     private static byte[] Body(ActionRequest request, string key)
     {
         var d = request.Decision;
+        var change = request.Incident.BlamedChange ?? d.Blamed;
+        var disarmedReason = request.Incident.DisarmedReason ?? d.DisarmedReason;
         return JsonSerializer.SerializeToUtf8Bytes(
             new
             {
@@ -215,9 +217,28 @@ public sealed class WebhookRollbackAction(HttpClient http, TimeProvider time, We
                 threshold = Finite(d.Verdict.Threshold),
                 baseline = Finite(d.Verdict.Baseline),
                 idempotencyKey = key,
+                change = change is null ? null : ChangeJson(change),
+                changeSummary = change?.Describe(d.At) ?? "no change known",
+                disarmed = d.Disarmed || disarmedReason is not null,
+                disarmedReason,
             },
             JsonOptions);
     }
+
+    /// <summary>A change as the API writes it (<c>GET /api/v1/changes</c>): the same names, so a receiver parses both alike.</summary>
+    private static Dictionary<string, object?> ChangeJson(Core.Changes.Change c) => new()
+    {
+        ["id"] = c.Id,
+        ["policy"] = c.Policy,
+        ["labels"] = c.Labels.ToDictionary(),
+        ["at"] = Rfc3339.Format(c.At),
+        ["source"] = c.Source.ToString().ToLowerInvariant(),
+        ["revision"] = c.Revision,
+        ["previousRevision"] = c.PreviousRevision,
+        ["by"] = c.By,
+        ["description"] = c.Description,
+        ["recordedAt"] = c.RecordedAt is { } r ? Rfc3339.Format(r) : null,
+    };
 
     /// <summary>The signature receivers check: hex of HMAC-SHA256(secret, "timestamp.body").</summary>
     public static string Sign(string secret, string timestamp, byte[] body)

@@ -149,6 +149,8 @@ public sealed class AlertmanagerChannel : IIncidentChannel
         Add(annotations, "answer_deadline", notice.AnswerDeadline is { } d ? Rfc3339.Format(d) : null);
         Add(annotations, "on_timeout", notice.OnTimeout);
         Add(annotations, "link", notice.Link?.ToString());
+        annotations["change"] = notice.ChangeSummary;
+        Add(annotations, "disarmed_reason", notice.DisarmedReason);
         return annotations;
     }
 

@@ -215,7 +215,7 @@ public sealed class PagerDutyChannel : IIncidentChannel
 
         var payload = new Dictionary<string, object>
         {
-            ["summary"] = Truncate(notice.Headline, MaxSummaryLength),
+            ["summary"] = Truncate($"{notice.Headline} ({notice.ChangeSummary})", MaxSummaryLength),
             ["source"] = _options.Source,
             ["severity"] = SeverityFor(notice.Severity),
             ["timestamp"] = Rfc3339.Format(_time.GetUtcNow()),
@@ -261,6 +261,8 @@ public sealed class PagerDutyChannel : IIncidentChannel
         Add(details, "answered_by", notice.AnsweredBy);
         Add(details, "answer_deadline", notice.AnswerDeadline is { } d ? Rfc3339.Format(d) : null);
         Add(details, "on_timeout", notice.OnTimeout);
+        details["change"] = notice.ChangeSummary;
+        Add(details, "disarmed_reason", notice.DisarmedReason);
         return details;
     }
 

@@ -100,8 +100,9 @@ public static class SlackMessages
             blocks.Add(Context(Outcome(notice, state)));
         }
 
+        blocks.Add(Context(Change(notice)));
         blocks.Add(Context(Footer(notice)));
-        var text = CutMrkdwn($"{Escape(state)}: {Escape(notice.Headline)}", MaxSectionText);
+        var text = CutMrkdwn($"{Escape(state)}: {Escape(notice.Headline)} ({Escape(notice.ChangeSummary)})", MaxSectionText);
         return new SlackMessage(text, blocks);
     }
 
@@ -185,6 +186,18 @@ public static class SlackMessages
             ? " · answered by " + Escape(Cut(OneLine(a), 200))
             : "";
         return Escape(state) + by;
+    }
+
+    /// <summary>The change the incident blames ("since v42, deployed 4m ago by ci", or that none is known), and why it was not rolled back.</summary>
+    private static string Change(IncidentNotice notice)
+    {
+        var lines = new List<string> { "*Change:* " + Escape(Cut(OneLine(notice.ChangeSummary), 500)) };
+        if (notice.DisarmedReason is { Length: > 0 } reason)
+        {
+            lines.Add("*Not rolled back:* " + Escape(Cut(OneLine(reason), 1000)));
+        }
+
+        return Fit(lines, MaxContextText);
     }
 
     private static string Footer(IncidentNotice notice)

@@ -20,6 +20,7 @@ internal sealed partial class ActionExecutor(
     IEnumerable<Notifications.IIncidentChannel> channels,
     Rules.SecretFileAccess secretFiles,
     IHumanPager pager,
+    TargetChanges targetChanges,
     SentinelMetrics metrics,
     TimeProvider time,
     IHostApplicationLifetime lifetime,
@@ -93,6 +94,9 @@ internal sealed partial class ActionExecutor(
             return; // someone else started it
         }
 
+        // Held from before the rollback until its revision is recorded as the sentinel's: the change detector never
+        // sees the rolled-back revision first (it would be someone else's change, and re-arm the watch window).
+        using var hold = adapter is null || refusal is not null ? null : await targetChanges.HoldAsync(policy, opened.Incident.Labels, cancellationToken).ConfigureAwait(false);
         ActionResult result;
         var status = ActionStatus.Failed;
         try
@@ -124,6 +128,11 @@ internal sealed partial class ActionExecutor(
             time.GetUtcNow(),
             CancellationToken.None).ConfigureAwait(false);
         metrics.RecordAction(policy.Name, action.Kind, status);
+        if (status == ActionStatus.Succeeded && adapter is not null && result.Effect is ActionEffect.Changed or ActionEffect.Unchanged)
+        {
+            await targetChanges.RecordRollbackAsync(policy, opened.Incident, result, plan, CancellationToken.None).ConfigureAwait(false);
+        }
+
         if (status == ActionStatus.Succeeded)
         {
             LogActed(action.Kind, policy.Name, decision.Trigger, opened.Incident.Id, result.Outcome, result.Before ?? plan?.Before, result.After);

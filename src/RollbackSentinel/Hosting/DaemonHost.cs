@@ -62,6 +62,8 @@ internal static class DaemonHost
         services.AddTransient<IMetricsSource>(sp =>
             sp.GetRequiredService<PrometheusClient>().WithMetrics(sp.GetRequiredService<SentinelMetrics>(), sp.GetRequiredService<TimeProvider>()));
         services.AddRollbackAdapters(options);
+        services.AddTargetRevisionReader(options);
+        services.AddSingleton<TargetChanges>();
 
         services.AddSingleton<IHumanPager, LogPager>();
         services.AddSingleton<ActionExecutor>();
@@ -78,6 +80,7 @@ internal static class DaemonHost
         services.AddHostedService<SchedulerHost>();
         services.AddSingleton<PendingActions>();
         services.AddHostedService(sp => sp.GetRequiredService<PendingActions>());
+        services.AddHostedService<ChangeDetectionService>();
         services.AddNotificationChannels(options);
         services.AddSingleton<NotificationDispatcher>();
         services.AddHostedService(sp => sp.GetRequiredService<NotificationDispatcher>());

@@ -1,8 +1,10 @@
+using Microsoft.Extensions.DependencyInjection.Extensions;
 using RollbackSentinel.Actions;
 using RollbackSentinel.Actions.HAProxy;
 using RollbackSentinel.Actions.Helm;
 using RollbackSentinel.Actions.Kubectl;
 using RollbackSentinel.Actions.Processes;
+using RollbackSentinel.Actions.Revisions;
 using RollbackSentinel.Actions.Webhook;
 
 namespace RollbackSentinel.Hosting;
@@ -27,6 +29,17 @@ internal static class RollbackAdapters
             sp.GetRequiredService<ICommandRunner>(),
             new HelmOptions { Path = options.Adapters.Helm, CommandTimeout = options.CommandTimeoutValue },
             sp.GetRequiredService<TimeProvider>()));
+        return services;
+    }
+
+    /// <summary>Registers the <see cref="ITargetRevisionReader"/> of the kubectl and Helm adapters (change detection), with the same programs and timeouts.</summary>
+    public static IServiceCollection AddTargetRevisionReader(this IServiceCollection services, SentinelOptions options)
+    {
+        services.TryAddSingleton<ICommandRunner>(new ProcessCommandRunner());
+        services.AddSingleton(sp => TargetRevisionReaders.Create(
+            sp.GetRequiredService<ICommandRunner>(),
+            KubectlOptions.Default with { Path = options.Adapters.Kubectl, CommandTimeout = options.CommandTimeoutValue },
+            new HelmOptions { Path = options.Adapters.Helm, CommandTimeout = options.CommandTimeoutValue }));
         return services;
     }
 }

@@ -42,6 +42,7 @@ public sealed class SentinelMetrics : IDisposable
     private readonly Counter<long> _evaluationFailures;
     private readonly Counter<long> _actions;
     private readonly Counter<long> _pages;
+    private readonly Counter<long> _targetReads;
     private readonly Counter<long> _ruleLoadErrors;
     private readonly Counter<long> _backendErrors;
     private readonly Histogram<double> _backendDuration;
@@ -79,6 +80,8 @@ public sealed class SentinelMetrics : IDisposable
             Names.Actions, "{action}", "Actions run, by adapter kind and outcome (succeeded, failed, interrupted).");
         _pages = meter.CreateCounter<long>(
             Names.Pages, "{page}", "Pages sent to humans because an action failed or was interrupted.");
+        _targetReads = meter.CreateCounter<long>(
+            Names.TargetReads, "{read}", "Reads of a target's revision for change detection (kubectl, helm), by policy, target kind and outcome (ok, failed).");
         _ruleLoadErrors = meter.CreateCounter<long>(
             Names.RuleLoadErrors, "{error}", "Loads of a rule file that found errors; the last good version of the file keeps running.");
         meter.CreateObservableGauge(
@@ -152,6 +155,10 @@ public sealed class SentinelMetrics : IDisposable
 
     private void RecordAction(string policy, string kind, string outcome) =>
         _actions.Add(1, new(Labels.Policy, policy), new(Labels.Kind, kind), new(Labels.Outcome, outcome));
+
+    /// <summary>Counts a read of <paramref name="policy"/>'s target revision (change detection), by target kind, ok or failed.</summary>
+    public void RecordTargetRead(string policy, string kind, bool ok) =>
+        _targetReads.Add(1, new(Labels.Policy, policy), new(Labels.Kind, kind), new(Labels.Outcome, ok ? "ok" : "failed"));
 
     /// <summary>Counts a decision: its kind, the action it took (for a disarmed rollback trigger, <c>spec.watch.outside</c>) and whether it was disarmed.</summary>
     public void RecordDecision(Decision decision)
@@ -335,6 +342,7 @@ public sealed class SentinelMetrics : IDisposable
         public const string EvaluationFailures = "rollback_sentinel_evaluation_failures_total";
         public const string Actions = "rollback_sentinel_actions_total";
         public const string Pages = "rollback_sentinel_pages_total";
+        public const string TargetReads = "rollback_sentinel_target_reads_total";
         public const string RuleLoadErrors = "rollback_sentinel_rule_load_errors_total";
         public const string RulesValid = "rollback_sentinel_rules_valid";
         public const string BackendRequestErrors = "rollback_sentinel_backend_request_errors_total";

@@ -285,6 +285,32 @@ public sealed class AlertmanagerChannelTests(AlertmanagerFixture fixture) : ICla
         Assert.Fail($"incident {Id(notice)}: still listed after {Patience}: {JsonSerializer.Serialize(await AlertsOfAsync(notice))}");
     }
 
+    [Fact]
+    public async Task An_incident_blaming_a_change_carries_it_and_the_disarm_reason_as_annotations()
+    {
+        var since = TimeProvider.System.GetUtcNow().AddMinutes(-1);
+        var notice = Notice(NextId(), NoticeKind.Paged, since);
+        notice = notice with
+        {
+            Incident = notice.Incident with
+            {
+                BlamedChange = new Core.Changes.Change { Policy = "checkout", At = since.AddMinutes(-4), Source = Core.Changes.ChangeSource.Target, Revision = "3 (checkout-7d9f8c)", PreviousRevision = "2 (checkout-5b6c7d)" },
+                DisarmedReason = "no change of checkout within 1h (last: 2 -> 3, 3d ago): a rollback would not undo the cause",
+            },
+        };
+        var unknown = Notice(NextId(), NoticeKind.Paged, since);
+
+        await Channel().PublishAsync(notice, null, CancellationToken.None);
+        await Channel().PublishAsync(unknown, null, CancellationToken.None);
+
+        var alert = await WaitForAsync(notice, a => a.State == "active");
+        Assert.Equal("since 3 (checkout-7d9f8c), deployed 4m ago", alert.Annotations["change"]);
+        Assert.Equal("no change of checkout within 1h (last: 2 -> 3, 3d ago): a rollback would not undo the cause", alert.Annotations["disarmed_reason"]);
+        var other = await WaitForAsync(unknown, a => a.State == "active");
+        Assert.Equal("no change known", other.Annotations["change"]);
+        Assert.False(other.Annotations.ContainsKey("disarmed_reason"));
+    }
+
     private static long NextId() => Interlocked.Increment(ref _nextId);
 
     private static string Id(IncidentNotice notice) => notice.Incident.Id.ToString(System.Globalization.CultureInfo.InvariantCulture);

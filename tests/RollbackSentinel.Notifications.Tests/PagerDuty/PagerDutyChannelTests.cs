@@ -70,7 +70,7 @@ public sealed class PagerDutyChannelTests : IAsyncLifetime
         Assert.Equal("RollbackSentinel", (string?)trigger["client"]);
         Assert.Equal("https://sentinel.example/api/incidents/42", (string?)trigger["client_url"]);
         var payload = trigger["payload"]!.AsObject();
-        Assert.Equal(asked.Headline, (string?)payload["summary"]);
+        Assert.Equal(asked.Headline + " (no change known)", (string?)payload["summary"]);
         Assert.Equal("rollback-sentinel", (string?)payload["source"]);
         Assert.Equal("critical", (string?)payload["severity"]);
         Assert.Equal("2026-03-14T09:26:53Z", (string?)payload["timestamp"]);
@@ -317,6 +317,30 @@ public sealed class PagerDutyChannelTests : IAsyncLifetime
 
         Assert.Equal("pagerduty", channel.Name);
         Assert.Null(channel.RepublishEvery);
+    }
+
+    [Fact]
+    public async Task PublishAsync_BlamedChangeAndDisarmedRollback_AreInTheSummaryAndCustomDetails()
+    {
+        var change = new Core.Changes.Change
+        {
+            Id = 7, Policy = "checkout", At = Since.AddMinutes(-4), Source = Core.Changes.ChangeSource.Api, Revision = "v42", PreviousRevision = "v41", By = "ci",
+        };
+        var disarmed = Notice(NoticeKind.Paged) with
+        {
+            Incident = Notice(NoticeKind.Paged).Incident with { BlamedChange = change, DisarmedReason = "no change of checkout within 1h (last: v41 -> v42, 3d ago): a rollback would not undo the cause" },
+        };
+
+        await Channel(_clock).PublishAsync(disarmed, null, CancellationToken.None);
+        await Channel(_clock).PublishAsync(Notice(NoticeKind.Paged) with { Incident = Notice(NoticeKind.Paged).Incident with { Id = 43 } }, null, CancellationToken.None);
+
+        var blamed = _pagerDuty.Accepted[0].Body["payload"]!.AsObject();
+        Assert.Equal(disarmed.Headline + " (since v42, deployed 4m ago by ci)", (string?)blamed["summary"]);
+        Assert.Equal("since v42, deployed 4m ago by ci", (string?)blamed["custom_details"]!["change"]);
+        Assert.Equal("no change of checkout within 1h (last: v41 -> v42, 3d ago): a rollback would not undo the cause", (string?)blamed["custom_details"]!["disarmed_reason"]);
+        var none = _pagerDuty.Accepted[1].Body["payload"]!.AsObject();
+        Assert.Equal("no change known", (string?)none["custom_details"]!["change"]);
+        Assert.False(none["custom_details"]!.AsObject().ContainsKey("disarmed_reason"));
     }
 
     private PagerDutyChannel Channel(TimeProvider time, Func<PagerDutyOptions, PagerDutyOptions>? configure = null)

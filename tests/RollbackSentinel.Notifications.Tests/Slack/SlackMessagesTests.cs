@@ -47,6 +47,38 @@ public sealed class SlackMessagesTests
     }
 
     [Fact]
+    public void Build_IncidentBlamingAChange_SaysWhichInTheTextAndAContextBlock_AndWhyItWasNotRolledBack()
+    {
+        var notice = Notice(NoticeKind.Paged);
+        notice = notice with
+        {
+            Incident = notice.Incident with
+            {
+                BlamedChange = new Core.Changes.Change { Id = 3, Policy = "checkout", At = T0.AddMinutes(-4), Source = Core.Changes.ChangeSource.Api, Revision = "v42", PreviousRevision = "v41", By = "ci" },
+                DisarmedReason = "no change of checkout within 1h (last: v41 -> v42, 3d ago): a rollback would not undo the cause",
+            },
+        };
+
+        var message = SlackMessages.Build(notice);
+
+        Assert.Equal(":rotating_light: Paged: checkout/error-rate {deployment=checkout}: error ratio 0.09 &gt; max 0.05 (since v42, deployed 4m ago by ci)", message.Text);
+        var context = message.Blocks.OfType<JsonObject>().Where(b => (string?)b["type"] == "context").Select(b => (string?)b["elements"]![0]!["text"]).ToList();
+        Assert.Contains(
+            "*Change:* since v42, deployed 4m ago by ci\n*Not rolled back:* no change of checkout within 1h (last: v41 -&gt; v42, 3d ago): a rollback would not undo the cause",
+            context);
+    }
+
+    [Fact]
+    public void Build_NoChangeKnown_SaysSo()
+    {
+        var message = SlackMessages.Build(Notice(NoticeKind.Paged));
+
+        Assert.EndsWith("(no change known)", message.Text, StringComparison.Ordinal);
+        Assert.Contains("*Change:* no change known", Text(message.Blocks), StringComparison.Ordinal);
+        Assert.DoesNotContain("Not rolled back", Text(message.Blocks), StringComparison.Ordinal);
+    }
+
+    [Fact]
     public void Denied_SaysByWhom()
     {
         var message = SlackMessages.Build(Notice(NoticeKind.Denied, answeredBy: "@alice"));

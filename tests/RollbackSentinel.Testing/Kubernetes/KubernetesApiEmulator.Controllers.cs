@@ -11,7 +11,13 @@ public sealed partial class KubernetesApiEmulator
     /// <summary>On a ReplicaSet the deployment controller re-used (an undo): the revision numbers it had before, comma-separated.</summary>
     public const string RevisionHistoryAnnotation = "deployment.kubernetes.io/revision-history";
 
-    private static readonly string CreatedAt = "2026-01-01T00:00:00Z";
+    /// <summary>
+    /// The <c>creationTimestamp</c> given to objects created from now on (workloads, and the ReplicaSets and
+    /// ControllerRevisions their controllers make): set it before a <see cref="SetImage"/> to date a new revision.
+    /// </summary>
+    public DateTimeOffset CreationTime { get; set; } = new(2026, 1, 1, 0, 0, 0, TimeSpan.Zero);
+
+    private string CreatedAt => CreationTime.UtcDateTime.ToString("yyyy-MM-dd'T'HH:mm:ss'Z'", CultureInfo.InvariantCulture);
 
     /// <summary>
     /// Adds a Deployment (label <c>app=NAME</c>) rolled out once per image, in order: image i is revision i+1, with its
