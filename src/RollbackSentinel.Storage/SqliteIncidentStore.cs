@@ -1,5 +1,6 @@
 using System.Globalization;
 using Microsoft.Data.Sqlite;
+using RollbackSentinel.Core.Changes;
 using RollbackSentinel.Core.Evaluation;
 using RollbackSentinel.Core.Incidents;
 using RollbackSentinel.Core.Policies;
@@ -12,7 +13,7 @@ namespace RollbackSentinel.Storage;
 
 /// <summary>
 /// The daemon's durable record in one SQLite file: trigger state, evaluation history, incidents with their
-/// timeline, and write-ahead action records.
+/// timeline, write-ahead action records, and changes (<see cref="IChangeStore"/>).
 /// </summary>
 /// <remarks>
 /// <para>
@@ -29,7 +30,7 @@ namespace RollbackSentinel.Storage;
 /// </para>
 /// <para>One daemon per database file: <see cref="RecoverAsync"/> treats every started action as its own.</para>
 /// </remarks>
-public sealed class SqliteIncidentStore : IIncidentStore, IAsyncDisposable
+public sealed partial class SqliteIncidentStore : IIncidentStore, IChangeStore, IAsyncDisposable
 {
     /// <summary>How long a statement waits for another process's write lock before giving up.</summary>
     internal const int BusyTimeoutMilliseconds = 5000;
@@ -434,14 +435,27 @@ public sealed class SqliteIncidentStore : IIncidentStore, IAsyncDisposable
             async tx =>
             {
                 var where = status is null ? string.Empty : "WHERE status = $status ";
-                var rows = await tx.QueryAsync(
-                    $"SELECT {IncidentColumns} FROM incidents {where}ORDER BY opened_at DESC, id DESC LIMIT $limit",
-                    ReadIncident,
+                var rows = await QueryIncidentsAsync(
+                    tx,
+                    $"{where}ORDER BY opened_at DESC, id DESC LIMIT $limit",
                     cancellationToken,
                     ("$status", status?.ToString()),
                     ("$limit", limit)).ConfigureAwait(false);
                 return (IReadOnlyList<Incident>)rows.Select(r => r.Incident).ToList();
             },
+            cancellationToken);
+    }
+
+    /// <inheritdoc />
+    public Task<IReadOnlyList<Incident>> ListOpenIncidentsAsync(string policy, CancellationToken cancellationToken)
+    {
+        ArgumentNullException.ThrowIfNull(policy);
+        return ReadAsync(
+            async tx => (IReadOnlyList<Incident>)(await QueryIncidentsAsync(
+                tx,
+                "WHERE policy = $policy AND status NOT IN ('Resolved', 'Denied') ORDER BY opened_at DESC, id DESC",
+                cancellationToken,
+                ("$policy", policy)).ConfigureAwait(false)).Select(r => r.Incident).ToList(),
             cancellationToken);
     }
 
@@ -599,11 +613,12 @@ public sealed class SqliteIncidentStore : IIncidentStore, IAsyncDisposable
                 var key = $"manual/{request.Policy}/{request.Labels}/{request.At.UtcTicks.ToString(CultureInfo.InvariantCulture)}/{Guid.NewGuid():N}";
                 var id = (long)(await tx.ScalarAsync(
                     """
-                    INSERT INTO incidents (policy, trigger, labels, labels_key, action, dry_run, status, opened_at, updated_at, summary, evidence, open_key)
-                    VALUES ($policy, 'manual', $labels, $labelsKey, 'rollback', 0, 'Open', $at, $at, $summary, $evidence, $key)
+                    INSERT INTO incidents (policy, trigger, labels, labels_key, action, dry_run, status, opened_at, updated_at, summary, evidence, open_key, change_id)
+                    VALUES ($policy, 'manual', $labels, $labelsKey, 'rollback', 0, 'Open', $at, $at, $summary, $evidence, $key, $changeId)
                     RETURNING id
                     """,
                     cancellationToken,
+                    ("$changeId", (await BlameAsync(tx, request.Policy, request.Labels, request.At, cancellationToken).ConfigureAwait(false))?.Id),
                     ("$policy", request.Policy),
                     ("$labels", LabelsJson.Write(request.Labels)),
                     ("$labelsKey", request.Labels.ToString()),
@@ -632,9 +647,9 @@ public sealed class SqliteIncidentStore : IIncidentStore, IAsyncDisposable
     /// <inheritdoc />
     public Task<IReadOnlyList<Incident>> ListOverdueAsync(DateTimeOffset at, CancellationToken cancellationToken) =>
         ReadAsync(
-            async tx => (IReadOnlyList<Incident>)(await tx.QueryAsync(
-                $"SELECT {IncidentColumns} FROM incidents WHERE status = 'AwaitingConfirmation' AND answer_deadline IS NOT NULL AND answer_deadline <= $at ORDER BY answer_deadline, id",
-                ReadIncident,
+            async tx => (IReadOnlyList<Incident>)(await QueryIncidentsAsync(
+                tx,
+                "WHERE status = 'AwaitingConfirmation' AND answer_deadline IS NOT NULL AND answer_deadline <= $at ORDER BY answer_deadline, id",
                 cancellationToken,
                 ("$at", DbTime.Format(at))).ConfigureAwait(false)).Select(r => r.Incident).ToList(),
             cancellationToken);
@@ -644,9 +659,9 @@ public sealed class SqliteIncidentStore : IIncidentStore, IAsyncDisposable
     {
         ArgumentOutOfRangeException.ThrowIfNegativeOrZero(limit);
         return ReadAsync(
-            async tx => (IReadOnlyList<Incident>)(await tx.QueryAsync(
-                $"SELECT {IncidentColumns} FROM incidents WHERE change_seq > notified_seq {(includeOpen ? "OR status NOT IN ('Resolved', 'Denied') " : "")}ORDER BY updated_at DESC, id DESC LIMIT $limit",
-                ReadIncident,
+            async tx => (IReadOnlyList<Incident>)(await QueryIncidentsAsync(
+                tx,
+                $"WHERE change_seq > notified_seq {(includeOpen ? "OR status NOT IN ('Resolved', 'Denied') " : "")}ORDER BY updated_at DESC, id DESC LIMIT $limit",
                 cancellationToken,
                 ("$limit", limit)).ConfigureAwait(false)).Select(r => r.Incident).ToList(),
             cancellationToken);
@@ -794,6 +809,8 @@ public sealed class SqliteIncidentStore : IIncidentStore, IAsyncDisposable
             total += deleted;
             if (deleted < PruneBatchSize)
             {
+                // Changes go with the history they explain, but never one a watch window, a baseline or an incident needs.
+                await PruneChangesAsync(olderThan, cancellationToken).ConfigureAwait(false);
                 return total;
             }
         }
@@ -937,8 +954,9 @@ public sealed class SqliteIncidentStore : IIncidentStore, IAsyncDisposable
         var at = DbTime.Format(decision.At);
         var id = (long?)await tx.ScalarAsync(
             """
-            INSERT INTO incidents (policy, trigger, labels, labels_key, action, dry_run, status, opened_at, updated_at, summary, evidence, open_key, answer_deadline)
-            VALUES ($policy, $trigger, $labels, $labelsKey, $action, $dryRun, $status, $at, $at, $summary, $evidence, $openKey, $deadline)
+            INSERT INTO incidents (policy, trigger, labels, labels_key, action, dry_run, status, opened_at, updated_at, summary, evidence, open_key, answer_deadline, change_id, disarmed_reason)
+            VALUES ($policy, $trigger, $labels, $labelsKey, $action, $dryRun, $status, $at, $at, $summary, $evidence, $openKey, $deadline,
+                    (SELECT id FROM changes WHERE id = $changeId), $disarmedReason)
             ON CONFLICT (open_key) DO NOTHING
             RETURNING id
             """,
@@ -954,7 +972,9 @@ public sealed class SqliteIncidentStore : IIncidentStore, IAsyncDisposable
             ("$summary", decision.Verdict.Summary),
             ("$evidence", EvidenceJson.Write(decision)),
             ("$openKey", openKey),
-            ("$deadline", confirm ? DbTime.Format(decision.At + confirmTimeout!.Value) : null)).ConfigureAwait(false);
+            ("$deadline", confirm ? DbTime.Format(decision.At + confirmTimeout!.Value) : null),
+            ("$changeId", decision.Blamed is { Id: > 0 } blamed ? blamed.Id : null), // a change never stored (a test's, a backtest's) is not known here
+            ("$disarmedReason", decision.DisarmedReason ?? (decision.Disarmed ? "outside every watch window" : null))).ConfigureAwait(false);
 
         if (id is null)
         {
@@ -1147,8 +1167,27 @@ public sealed class SqliteIncidentStore : IIncidentStore, IAsyncDisposable
 
     private static async Task<IncidentRow?> FindIncidentAsync(SqliteTransaction tx, string where, CancellationToken cancellationToken, params (string Name, object? Value)[] parameters)
     {
-        var rows = await tx.QueryAsync($"SELECT {IncidentColumns} FROM incidents WHERE {where}", ReadIncident, cancellationToken, parameters).ConfigureAwait(false);
+        var rows = await QueryIncidentsAsync(tx, "WHERE " + where, cancellationToken, parameters).ConfigureAwait(false);
         return rows.Count == 0 ? null : rows[0];
+    }
+
+    /// <summary><c>SELECT</c> incidents (<paramref name="tail"/>: the WHERE, ORDER and LIMIT), each with the change it blames.</summary>
+    private static async Task<List<IncidentRow>> QueryIncidentsAsync(SqliteTransaction tx, string tail, CancellationToken cancellationToken, params (string Name, object? Value)[] parameters)
+    {
+        var rows = await tx.QueryAsync($"SELECT {IncidentColumns} FROM incidents {tail}", ReadIncident, cancellationToken, parameters).ConfigureAwait(false);
+        var ids = rows.Where(r => r.ChangeId is not null).Select(r => r.ChangeId!.Value).Distinct().ToList();
+        if (ids.Count == 0)
+        {
+            return rows;
+        }
+
+        // One read for all of them (a list of incidents blames a handful of changes).
+        var changes = (await tx.QueryAsync(
+            $"SELECT {ChangeColumns} FROM changes WHERE id IN (SELECT value FROM json_each($ids))",
+            ReadChange,
+            cancellationToken,
+            ("$ids", "[" + string.Join(",", ids.Select(i => i.ToString(CultureInfo.InvariantCulture))) + "]")).ConfigureAwait(false)).ToDictionary(c => c.Id);
+        return rows.ConvertAll(r => r.ChangeId is { } id && changes.TryGetValue(id, out var change) ? r with { Incident = r.Incident with { BlamedChange = change } } : r);
     }
 
     private static async Task<IncidentRow> GetIncidentRowAsync(SqliteTransaction tx, long id, CancellationToken cancellationToken) =>

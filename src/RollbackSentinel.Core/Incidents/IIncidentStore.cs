@@ -87,6 +87,9 @@ public interface IIncidentStore
 
     Task<IncidentTimeline?> GetIncidentAsync(long id, CancellationToken cancellationToken);
 
+    /// <summary>The incidents of <paramref name="policy"/> that are open (<see cref="Incident.IsOpen"/>: not resolved, not denied), newest first: a gate stays closed while any is.</summary>
+    Task<IReadOnlyList<Incident>> ListOpenIncidentsAsync(string policy, CancellationToken cancellationToken);
+
     Task AddAcknowledgmentAsync(Acknowledgment acknowledgment, CancellationToken cancellationToken);
 
     /// <summary>
@@ -128,6 +131,9 @@ public interface IIncidentStore
     /// <summary>Records what a channel published (its reference and the state shown), replacing the previous record.</summary>
     Task SaveNotificationAsync(NotificationRecord record, CancellationToken cancellationToken);
 
-    /// <summary>Deletes evaluation history older than <paramref name="olderThan"/>; incidents are kept. Returns rows deleted.</summary>
+    /// <summary>
+    /// Deletes evaluation history older than <paramref name="olderThan"/>, and changes as old except the latest of each
+    /// label set and those incidents blame; incidents are kept. Returns evaluation rows deleted.
+    /// </summary>
     Task<int> PruneEvaluationsAsync(DateTimeOffset olderThan, CancellationToken cancellationToken);
 }

@@ -1,5 +1,6 @@
 using System.Collections.Immutable;
 using System.Text.Json;
+using RollbackSentinel.Core.Evaluation;
 using RollbackSentinel.Core.State;
 
 namespace RollbackSentinel.Storage.Serialization;
@@ -10,7 +11,9 @@ namespace RollbackSentinel.Storage.Serialization;
 /// {"format":1,
 ///  "series":[{"trigger":"error-rate","labels":{"app":"cart"},"phase":"Pending","breachingSince":"2026-11-20T14:30:45.1234567+00:00",
 ///             "firingSince":null,"nonConclusiveRun":0,"nonConclusiveSince":null,"absentRun":0}],
-///  "lastActionAt":{"kubectl/checkout/shop":"2026-11-20T14:32:45+00:00"}}
+///  "lastActionAt":{"kubectl/checkout/shop":"2026-11-20T14:32:45+00:00"},
+///  "progress":[{"trigger":"error-rate","labels":{"app":"cart"},"lastVerdict":"Pass","lastAt":"2026-11-20T14:32:45+00:00",
+///               "passes":3,"changeAt":"2026-11-20T14:20:00+00:00","changeId":7}]}
 /// </code>
 /// Times keep every tick and their offset. Series are written sorted so equal states give equal text.
 /// </summary>
@@ -59,6 +62,32 @@ internal static class PolicyStateJson
             }
 
             w.WriteEndObject();
+            w.WriteStartArray("progress");
+            foreach (var (key, progress) in state.Progress
+                .OrderBy(p => p.Key.Trigger, StringComparer.Ordinal)
+                .ThenBy(p => p.Key.Labels.ToString(), StringComparer.Ordinal))
+            {
+                w.WriteStartObject();
+                w.WriteString("trigger", key.Trigger);
+                w.WritePropertyName("labels");
+                LabelsJson.Write(w, key.Labels);
+                w.WriteString("lastVerdict", progress.LastVerdict.ToString());
+                w.WriteString("lastAt", progress.LastAt);
+                w.WriteNumber("passes", progress.Passes);
+                WriteTime(w, "changeAt", progress.ChangeAt);
+                if (progress.ChangeId is { } changeId)
+                {
+                    w.WriteNumber("changeId", changeId);
+                }
+                else
+                {
+                    w.WriteNull("changeId");
+                }
+
+                w.WriteEndObject();
+            }
+
+            w.WriteEndArray();
             w.WriteEndObject();
         });
     }
@@ -117,12 +146,33 @@ internal static class PolicyStateJson
                 }
             }
 
+            // Gate progress came with changes, within format 1: a state written before reads as "nothing evaluated since a change yet".
+            var progress = ImmutableDictionary.CreateBuilder<SeriesKey, GateProgress>();
+            if (root.TryGetProperty("progress", out var pr) && pr.ValueKind == JsonValueKind.Array)
+            {
+                foreach (var item in pr.EnumerateArray())
+                {
+                    var key = new SeriesKey(RequiredString(item, "trigger"), LabelsJson.Read(Required(item, "labels")));
+                    var entry = new GateProgress(
+                        EnumText.Parse<VerdictKind>(RequiredString(item, "lastVerdict"), "verdict kind"),
+                        Required(item, "lastAt").GetDateTimeOffset(),
+                        Required(item, "passes").GetInt32(),
+                        ReadTime(item, "changeAt"),
+                        Required(item, "changeId") is { ValueKind: not JsonValueKind.Null } id ? id.GetInt64() : null);
+                    if (!progress.TryAdd(key, entry))
+                    {
+                        throw new InvalidDataException($"progress of series {key} appears twice");
+                    }
+                }
+            }
+
             return new PolicyState
             {
                 Series = series.ToImmutable(),
                 LastActionAt = lastActionAt.ToImmutable(),
                 LastEvaluatedAt = lastEvaluatedAt,
                 Fingerprints = fingerprints.ToImmutable(),
+                Progress = progress.ToImmutable(),
             };
         }
         catch (Exception e) when (e is JsonException or InvalidOperationException or FormatException)

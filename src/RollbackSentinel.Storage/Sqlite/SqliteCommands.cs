@@ -6,7 +6,7 @@ namespace RollbackSentinel.Storage.Sqlite;
 
 /// <summary>
 /// Commands bound to a transaction, with parameters given inline (null becomes SQL NULL). Every free-text parameter
-/// (<see cref="FreeText"/>: an outcome, a summary, a message, a reason, evidence, a plan, before and after, who) passes
+/// (<see cref="FreeText"/>: an outcome, a summary, a message, a reason, evidence, a plan, before and after, who, a change's description, why a rollback was disarmed) passes
 /// through <see cref="Stored"/>: this is the store's one boundary where known secrets are redacted, whatever the text
 /// came from (an adapter's error, a service's answer, a person's reason). Identities (a policy's name, labels, keys,
 /// targets, states, times) are stored as given: redacting them would change what is read back (a policy "latest" with
@@ -19,7 +19,7 @@ internal static class SqliteCommands
 
     /// <summary>The parameters that carry free text (redacted); every other one is an identity, stored as given.</summary>
     internal static readonly FrozenSet<string> FreeText = FrozenSet.ToFrozenSet(
-        ["$outcome", "$summary", "$message", "$reason", "$evidence", "$plan", "$before", "$after", "$by", "$description"],
+        ["$outcome", "$summary", "$message", "$reason", "$evidence", "$plan", "$before", "$after", "$by", "$description", "$disarmedReason"],
         StringComparer.Ordinal);
 
     public static SqliteCommand Command(this SqliteTransaction transaction, string sql, params ReadOnlySpan<(string Name, object? Value)> parameters)

@@ -120,6 +120,33 @@ internal static class SqliteSchema
                 PRIMARY KEY (incident_id, channel)
             );
             """),
+        new(4, "changes (deploys, migration steps, flag flips), and the change each incident blames and why a rollback was disarmed", """
+            -- labels as a JSON object like incidents' labels; labels_key is its canonical text, for equality.
+            -- source is the ChangeSource name (Api, Target, Query); changed_by is who made it (rollback-sentinel: its own rollback).
+            CREATE TABLE changes (
+                id                INTEGER PRIMARY KEY AUTOINCREMENT,
+                policy            TEXT NOT NULL,
+                labels            TEXT NOT NULL,
+                labels_key        TEXT NOT NULL,
+                at                TEXT NOT NULL,
+                source            TEXT NOT NULL,
+                revision          TEXT,
+                previous_revision TEXT,
+                changed_by        TEXT,
+                description       TEXT,
+                recorded_at       TEXT NOT NULL
+            );
+            CREATE INDEX ix_changes_policy_at ON changes (policy, at);
+            CREATE INDEX ix_changes_series ON changes (policy, labels_key, at);
+            CREATE INDEX ix_changes_at ON changes (at);
+            -- A detected revision seen before is not a new change (the lookup; not unique, API changes repeat freely).
+            CREATE INDEX ix_changes_revision ON changes (policy, labels_key, source, revision);
+
+            -- NULL: no change is known (or the incident predates changes).
+            ALTER TABLE incidents ADD COLUMN change_id INTEGER REFERENCES changes (id);
+            ALTER TABLE incidents ADD COLUMN disarmed_reason TEXT;
+            CREATE INDEX ix_incidents_change ON incidents (change_id);
+            """),
     ];
 
     public static int LatestVersion(IReadOnlyList<Migration> migrations) => migrations.Count == 0 ? 0 : migrations[^1].Version;

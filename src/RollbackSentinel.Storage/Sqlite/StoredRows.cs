@@ -1,18 +1,22 @@
 using Microsoft.Data.Sqlite;
+using RollbackSentinel.Core.Changes;
 using RollbackSentinel.Core.Incidents;
 using RollbackSentinel.Core.Policies;
 using RollbackSentinel.Storage.Serialization;
 
 namespace RollbackSentinel.Storage.Sqlite;
 
-/// <summary>An incident as stored, with what the record does not show: a resolution waiting for its action to finish.</summary>
-internal sealed record IncidentRow(Incident Incident, DateTimeOffset? ResolveRequestedAt);
+/// <summary>
+/// An incident as stored, with what the record does not show: a resolution waiting for its action to finish, and the
+/// id of the change it blames (<see cref="Incident.BlamedChange"/> is filled in from it by a second read).
+/// </summary>
+internal sealed record IncidentRow(Incident Incident, DateTimeOffset? ResolveRequestedAt, long? ChangeId = null);
 
 /// <summary>Column lists and readers: rows to Core records, and Core values to stored text.</summary>
 internal static class StoredRows
 {
     public const string IncidentColumns =
-        "id, policy, trigger, labels, action, dry_run, status, opened_at, updated_at, resolved_at, summary, evidence, resolve_requested_at, answer_deadline, timed_out_at, change_seq";
+        "id, policy, trigger, labels, action, dry_run, status, opened_at, updated_at, resolved_at, summary, evidence, resolve_requested_at, answer_deadline, timed_out_at, change_seq, change_id, disarmed_reason";
 
     public const string ActionColumns =
         "id, incident_id, kind, target, idempotency_key, status, created_at, started_at, completed_at, outcome, plan, before_state, after_state";
@@ -39,8 +43,26 @@ internal static class StoredRows
             AnswerDeadline = r.GetNullableTime(13),
             TimedOutAt = r.GetNullableTime(14),
             Version = r.GetInt64(15),
+            DisarmedReason = r.GetNullableString(17),
         },
-        r.GetNullableTime(12));
+        r.GetNullableTime(12),
+        r.IsDBNull(16) ? null : r.GetInt64(16));
+
+    public const string ChangeColumns = "id, policy, labels, at, source, revision, previous_revision, changed_by, description, recorded_at";
+
+    public static Change ReadChange(SqliteDataReader r) => new()
+    {
+        Id = r.GetInt64(0),
+        Policy = r.GetString(1),
+        Labels = LabelsJson.Parse(r.GetString(2)),
+        At = DbTime.Parse(r.GetString(3)),
+        Source = EnumText.Parse<ChangeSource>(r.GetString(4), "change source"),
+        Revision = r.GetNullableString(5),
+        PreviousRevision = r.GetNullableString(6),
+        By = r.GetNullableString(7),
+        Description = r.GetNullableString(8),
+        RecordedAt = DbTime.Parse(r.GetString(9)),
+    };
 
     public static ActionRecord ReadAction(SqliteDataReader r) => new()
     {

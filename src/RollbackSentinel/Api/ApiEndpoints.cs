@@ -37,7 +37,7 @@ internal static class ApiEndpoints
         api.MapGet("/rules", (PolicyRegistry registry) => Results.Ok(registry.Files));
         api.MapGet("/incidents", ListIncidents);
         api.MapGet("/incidents/{id:long}", GetIncident);
-        api.MapPost("/policies/{name}/rollback", async (string name, ManualRollbackBody? body, HttpContext context, ManualRollbacks manual, CancellationToken ct) =>
+        api.MapPost("/policies/{name}/rollback", async (string name, ManualRollbackBody? body, HttpContext context, ManualRollbacks manual, TimeProvider time, CancellationToken ct) =>
         {
             var by = body?.By ?? context.Request.Headers["X-Sentinel-User"].ToString();
             if (string.IsNullOrWhiteSpace(body?.Reason))
@@ -55,15 +55,17 @@ internal static class ApiEndpoints
             var channel = body.Channel ?? "api";
             var result = await manual.StartAsync(name, labels, string.IsNullOrWhiteSpace(by) ? "api" : by.Trim(), channel, body.Reason.Trim(), ct).ConfigureAwait(false);
             return result.Accepted
-                ? Results.Accepted($"/api/v1/incidents/{result.Incident!.Id}", new { accepted = true, message = result.Message, incident = IncidentView.From(result.Incident) })
+                ? Results.Accepted($"/api/v1/incidents/{result.Incident!.Id}", new { accepted = true, message = result.Message, incident = IncidentView.From(result.Incident, time.GetUtcNow()) })
                 : Results.Problem(title: "rollback not started", detail: result.Message, statusCode: result.Message.StartsWith("there is no policy", StringComparison.Ordinal) ? StatusCodes.Status404NotFound : StatusCodes.Status409Conflict);
         });
 
         foreach (var answer in Answers.All)
         {
-            api.MapPost($"/incidents/{{id:long}}/{answer}", (long id, AnswerBody? body, HttpContext context, ConfirmationService confirmations, CancellationToken ct) =>
-                AnswerAsync(id, answer, body, context, confirmations, ct));
+            api.MapPost($"/incidents/{{id:long}}/{answer}", (long id, AnswerBody? body, HttpContext context, ConfirmationService confirmations, TimeProvider time, CancellationToken ct) =>
+                AnswerAsync(id, answer, body, context, confirmations, time, ct));
         }
+
+        api.MapChangeEndpoints();
 
         api.MapGet("/incidents/{id}", (string id) => Results.Problem(
             title: "bad incident id", detail: $"'{InputLimits.Shorten(id)}' is not an incident id (a whole number)", statusCode: StatusCodes.Status400BadRequest));
@@ -77,7 +79,7 @@ internal static class ApiEndpoints
     /// A person's answer through the API (the CLI uses it too): who answered is the body's <c>by</c> or the
     /// <c>X-Sentinel-User</c> header, else "api". 200 when applied, 409 when the incident can no longer take it.
     /// </summary>
-    private static async Task<IResult> AnswerAsync(long id, string answer, AnswerBody? body, HttpContext context, ConfirmationService confirmations, CancellationToken ct)
+    private static async Task<IResult> AnswerAsync(long id, string answer, AnswerBody? body, HttpContext context, ConfirmationService confirmations, TimeProvider time, CancellationToken ct)
     {
         var by = body?.By ?? context.Request.Headers["X-Sentinel-User"].ToString();
         if ((InputLimits.CheckName("by", by) ?? InputLimits.CheckReason("reason", body?.Reason) ?? InputLimits.CheckChannel("channel", body?.Channel)) is { } problem)
@@ -96,11 +98,11 @@ internal static class ApiEndpoints
         }
 
         return result.Accepted
-            ? Results.Ok(new { accepted = true, message = result.Message, incident = IncidentView.From(result.Incident) })
+            ? Results.Ok(new { accepted = true, message = result.Message, incident = IncidentView.From(result.Incident, time.GetUtcNow()) })
             : Results.Problem(title: "answer not applied", detail: result.Message, statusCode: StatusCodes.Status409Conflict);
     }
 
-    private static async Task<IResult> ListIncidents(IIncidentStore store, string? state, int? limit, CancellationToken ct)
+    private static async Task<IResult> ListIncidents(IIncidentStore store, TimeProvider time, string? state, int? limit, CancellationToken ct)
     {
         IncidentStatus? status = null;
         if (state is not null)
@@ -124,17 +126,18 @@ internal static class ApiEndpoints
         }
 
         var incidents = await store.ListIncidentsAsync(status, limit ?? 100, ct).ConfigureAwait(false);
-        return Results.Ok(incidents.Select(IncidentView.From));
+        var now = time.GetUtcNow();
+        return Results.Ok(incidents.Select(i => IncidentView.From(i, now)));
     }
 
-    private static async Task<IResult> GetIncident(long id, IIncidentStore store, CancellationToken ct)
+    private static async Task<IResult> GetIncident(long id, IIncidentStore store, TimeProvider time, CancellationToken ct)
     {
         var timeline = await store.GetIncidentAsync(id, ct).ConfigureAwait(false);
         return timeline is null
             ? Results.Problem(title: "incident not found", detail: $"there is no incident {id}", statusCode: StatusCodes.Status404NotFound)
             : Results.Ok(new
             {
-                incident = IncidentView.From(timeline.Incident),
+                incident = IncidentView.From(timeline.Incident, time.GetUtcNow()),
                 evidence = System.Text.Json.JsonDocument.Parse(timeline.Incident.EvidenceJson).RootElement,
                 events = timeline.Events.Select(e => new { at = Rfc3339.Format(e.At), e.Kind, e.Message }),
                 actions = timeline.Actions.Select(a => new
@@ -211,18 +214,37 @@ internal sealed record VerdictView(string Kind, string Reason, double? Value, do
 
 internal sealed record QueryView(string Role, string Query, string At, double? Value);
 
-/// <summary>An incident as the API lists it.</summary>
+/// <summary>
+/// An incident as the API lists it, with the change it blames: <c>change</c> (null when none is known),
+/// <c>changeSummary</c> ("since v42, deployed 4m ago by ci", or "no change known"), and whether a rollback trigger was
+/// disarmed (it fired outside every watch window and took <c>action</c> instead) and why.
+/// </summary>
 internal sealed record IncidentView(long Id, string Policy, string Trigger, IReadOnlyDictionary<string, string> Labels, string Action, bool DryRun, string State, string OpenedAt, string UpdatedAt, string? ResolvedAt, string Summary)
 {
-    public static IncidentView From(Incident i) => new(
+    /// <summary>The <c>changeSummary</c> of an incident that blames no change.</summary>
+    public const string NoChangeKnown = "no change known";
+
+    public static IncidentView From(Incident i, DateTimeOffset now) => new(
         i.Id, i.Policy, i.Trigger, i.Labels.ToDictionary(), i.Action.ToString().ToLowerInvariant(), i.DryRun, i.Status.ToString().ToLowerInvariant(),
         Rfc3339.Format(i.OpenedAt), Rfc3339.Format(i.UpdatedAt), i.ResolvedAt is { } r ? Rfc3339.Format(r) : null, i.Summary)
     {
         AnswerDeadline = i.AnswerDeadline is { } d ? Rfc3339.Format(d) : null,
         TimedOutAt = i.TimedOutAt is { } t ? Rfc3339.Format(t) : null,
+        Change = ChangeView.FromOrNull(i.BlamedChange),
+        ChangeSummary = i.BlamedChange?.Describe(now) ?? NoChangeKnown,
+        Disarmed = i.DisarmedReason is not null,
+        DisarmedReason = i.DisarmedReason,
     };
 
     public string? AnswerDeadline { get; init; }
 
     public string? TimedOutAt { get; init; }
+
+    public ChangeView? Change { get; init; }
+
+    public string ChangeSummary { get; init; } = NoChangeKnown;
+
+    public bool Disarmed { get; init; }
+
+    public string? DisarmedReason { get; init; }
 }

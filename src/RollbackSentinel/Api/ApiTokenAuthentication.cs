@@ -23,7 +23,16 @@ internal static class ApiTokenAuthentication
     {
         services.AddRequestProblems();
         services.AddAuthentication(Scheme).AddScheme<AuthenticationSchemeOptions, ApiTokenAuthenticationHandler>(Scheme, null);
-        services.AddAuthorization(o => o.FallbackPolicy = new AuthorizationPolicyBuilder(Scheme).RequireAuthenticatedUser().Build());
+        services.AddAuthorization(o =>
+        {
+            o.FallbackPolicy = new AuthorizationPolicyBuilder(Scheme).RequireAuthenticatedUser().Build();
+
+            // The scopes' names exist from the start so endpoints can be marked; what each token may do comes with the scoped tokens.
+            foreach (var scope in new[] { ApiScopes.Read, ApiScopes.Deploy, ApiScopes.Admin })
+            {
+                o.AddPolicy(scope, new AuthorizationPolicyBuilder(Scheme).RequireAuthenticatedUser().Build());
+            }
+        });
         return services;
     }
 }

@@ -13,7 +13,13 @@ internal static class InputLimits
     /// <summary>Why (<c>reason</c>): may span lines (tabs and line breaks are kept; text logs escape them).</summary>
     public const int MaxReason = 2000;
 
-    /// <summary>How many labels a manual rollback may name.</summary>
+    /// <summary>A change's revision (and previous revision): one line.</summary>
+    public const int MaxRevision = 200;
+
+    /// <summary>A change's description: may span lines, like a reason.</summary>
+    public const int MaxDescription = 2000;
+
+    /// <summary>How many labels a manual rollback, a change or a gate's filter may name.</summary>
     public const int MaxLabels = 32;
 
     /// <summary>A label name (Prometheus syntax: <c>[a-zA-Z_][a-zA-Z0-9_]*</c>).</summary>
@@ -45,9 +51,9 @@ internal static class InputLimits
         : null;
 
     /// <summary>The problem with a reason, or null when it is fine: line breaks and tabs are allowed, other control characters are not.</summary>
-    public static string? CheckReason(string field, string? value) =>
+    public static string? CheckReason(string field, string? value, int max = MaxReason) =>
         value is null ? null
-        : value.Length > MaxReason ? $"'{field}' is {value.Length} characters long; the limit is {MaxReason}"
+        : value.Length > max ? $"'{field}' is {value.Length} characters long; the limit is {max}"
         : value.Any(c => char.IsControl(c) && c is not ('\n' or '\r' or '\t')) ? $"'{field}' must not contain control characters other than line breaks and tabs"
         : null;
 

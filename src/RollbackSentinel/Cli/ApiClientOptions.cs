@@ -62,14 +62,31 @@ internal sealed class ApiClientOptions
     public Task<ApiAnswer> PostAsync(ParseResult result, string path, object body, CancellationToken ct) =>
         SendAsync(result, HttpMethod.Post, path, body, ct);
 
-    private async Task<ApiAnswer> SendAsync(ParseResult result, HttpMethod method, string path, object? body, CancellationToken ct)
+    /// <summary>
+    /// GETs a JSON document, taking <paramref name="answers"/> (besides 2xx) as answers too (a closed gate's 409). Writes
+    /// nothing: a failure comes back with its message in <see cref="ApiAnswer.Error"/>, for the caller to report.
+    /// </summary>
+    public Task<ApiAnswer> AskAsync(ParseResult result, string path, IReadOnlyCollection<HttpStatusCode> answers, CancellationToken ct) =>
+        SendAsync(result, HttpMethod.Get, path, null, ct, answers, report: false);
+
+    private async Task<ApiAnswer> SendAsync(
+        ParseResult result, HttpMethod method, string path, object? body, CancellationToken ct, IReadOnlyCollection<HttpStatusCode>? answers = null, bool report = true)
     {
-        var error = result.InvocationConfiguration.Error;
+        var answer = await TrySendAsync(result, method, path, body, answers ?? [], ct).ConfigureAwait(false);
+        if (report && answer.Error is { } message)
+        {
+            await result.InvocationConfiguration.Error.WriteLineAsync($"error: {message}").ConfigureAwait(false);
+        }
+
+        return answer;
+    }
+
+    private async Task<ApiAnswer> TrySendAsync(ParseResult result, HttpMethod method, string path, object? body, IReadOnlyCollection<HttpStatusCode> answers, CancellationToken ct)
+    {
         var (target, problem) = Resolve(result);
         if (target is null)
         {
-            await error.WriteLineAsync($"error: {problem}").ConfigureAwait(false);
-            return ApiAnswer.Failed(ExitCodes.Usage);
+            return ApiAnswer.Failed(ExitCodes.Usage, problem!);
         }
 
         var (baseUrl, token) = target.Value;
@@ -90,28 +107,25 @@ internal sealed class ApiClientOptions
         {
             using var response = await http.SendAsync(request, ct).ConfigureAwait(false);
             var text = await response.Content.ReadAsStringAsync(ct).ConfigureAwait(false);
-            if (!response.IsSuccessStatusCode)
+            if (!response.IsSuccessStatusCode && !answers.Contains(response.StatusCode))
             {
                 var status = (int)response.StatusCode;
                 var detail = TryProblemDetail(text) ?? text;
                 var hint = response.StatusCode is HttpStatusCode.Unauthorized or HttpStatusCode.Forbidden
                     ? token is null ? " (no token found: give --token-file or --config, or set " + TokenVariable + ")" : " (check the token: --token-file, --config, " + TokenVariable + ")"
                     : string.Empty;
-                await error.WriteLineAsync($"error: {url} answered HTTP {status}: {detail}{hint}").ConfigureAwait(false);
-                return ApiAnswer.Failed(ExitCodeFor(response.StatusCode));
+                return ApiAnswer.Failed(ExitCodeFor(response.StatusCode), $"{url} answered HTTP {status}: {detail}{hint}", response.StatusCode);
             }
 
-            return new ApiAnswer(JsonDocument.Parse(text), ExitCodes.Ok);
+            return new ApiAnswer(JsonDocument.Parse(text), ExitCodes.Ok) { Status = response.StatusCode };
         }
         catch (JsonException)
         {
-            await error.WriteLineAsync($"error: {url} did not answer with JSON: is it a rollback-sentinel daemon?").ConfigureAwait(false);
-            return ApiAnswer.Failed(ExitCodes.DaemonUnreachable);
+            return ApiAnswer.Failed(ExitCodes.DaemonUnreachable, $"{url} did not answer with JSON: is it a rollback-sentinel daemon?");
         }
         catch (Exception e) when (e is HttpRequestException or TaskCanceledException)
         {
-            await error.WriteLineAsync($"error: cannot reach the daemon at {baseUrl}: {e.Message}").ConfigureAwait(false);
-            return ApiAnswer.Failed(ExitCodes.DaemonUnreachable);
+            return ApiAnswer.Failed(ExitCodes.DaemonUnreachable, $"cannot reach the daemon at {baseUrl}: {e.Message}");
         }
     }
 
@@ -197,10 +211,16 @@ internal sealed class ApiClientOptions
     }
 }
 
-/// <summary>The daemon's JSON answer, or (when <see cref="Document"/> is null) the exit code of the failure already reported.</summary>
+/// <summary>The daemon's JSON answer, or (when <see cref="Document"/> is null) the exit code of the failure, reported unless it was asked with <c>AskAsync</c>.</summary>
 internal sealed record ApiAnswer(JsonDocument? Document, int ExitCode) : IDisposable
 {
-    public static ApiAnswer Failed(int exitCode) => new(null, exitCode);
+    /// <summary>The HTTP status of the answer, or of the refusal; null when none came.</summary>
+    public HttpStatusCode? Status { get; init; }
+
+    /// <summary>Why there is no document: one line, without the "error: " prefix.</summary>
+    public string? Error { get; init; }
+
+    public static ApiAnswer Failed(int exitCode, string error, HttpStatusCode? status = null) => new(null, exitCode) { Error = error, Status = status };
 
     public void Dispose() => Document?.Dispose();
 }

@@ -50,6 +50,8 @@ public static partial class CliApp
             StatusCommands.Status(),
             StatusCommands.Incidents(),
             RollbackCommand.Create(),
+            MarkCommand.Create(),
+            GateCommand.Create(),
             HealthcheckCommand.Create(),
         };
         foreach (var answer in AnswerCommands.Create())
@@ -65,7 +67,8 @@ public static partial class CliApp
     internal static IReadOnlyList<(int Code, string Meaning)> ExitCodesOf(Command command, Command root) =>
         command == root ? ExitCodes.All : CommandPath(command).First() switch
         {
-            "status" or "incidents" or "rollback" or "approve" or "deny" or "snooze" or "ack" => ExitCodes.Client,
+            "status" or "incidents" or "rollback" or "mark" or "approve" or "deny" or "snooze" or "ack" => ExitCodes.Client,
+            "gate" => GateCommand.ExitCodesList,
             "run" => [(ExitCodes.Ok, "stopped gracefully (SIGTERM)"), (ExitCodes.Usage, "bad command line or settings, or it could not start: address in use, another daemon holds the store, the store is empty or damaged")],
             "validate" =>
             [

@@ -20,23 +20,13 @@ internal static class RollbackCommand
         };
         var reason = AnswerCommands.ReasonOption("Why (required); recorded with the rollback.");
         reason.Required = true;
-        var labels = new Option<string[]>("--label")
-        {
-            Description = $"A label the target's templates need, as name=value (repeatable, at most {InputLimits.MaxLabels}).",
-            AllowMultipleArgumentsPerToken = false,
-        };
-        labels.Validators.Add(r =>
-        {
-            var problem = Parse(r.GetValueOrDefault<string[]>() ?? [], out var parsed);
-            AddError(r, problem ?? InputLimits.CheckLabels("--label", parsed));
-        });
+        var labels = CliLabels.Option("A label the target's templates need");
         var by = AnswerCommands.ByOption("Who asks");
         var command = new Command("rollback", "Roll back a policy's target now, through its adapter, recorded with who asked and why.") { policy, reason, labels, by };
         api.AddTo(command);
         command.SetAction(async (result, ct) =>
         {
-            Parse(result.GetValue(labels) ?? [], out var parsed);
-            var body = new { labels = parsed, reason = result.GetRequiredValue(reason), by = result.GetValue(by) ?? Environment.UserName, channel = "cli" };
+            var body = new { labels = CliLabels.Of(result, labels), reason = result.GetRequiredValue(reason), by = result.GetValue(by) ?? Environment.UserName, channel = "cli" };
             using var started = await api.PostAsync(result, $"/api/v1/policies/{Uri.EscapeDataString(result.GetRequiredValue(policy))}/rollback", body, ct).ConfigureAwait(false);
             if (started.Document is null)
             {
@@ -47,27 +37,6 @@ internal static class RollbackCommand
             return ExitCodes.Ok;
         });
         return command;
-    }
-
-    /// <summary>Reads name=value pairs; the problem with the first malformed or repeated one, or null.</summary>
-    private static string? Parse(string[] pairs, out Dictionary<string, string> labels)
-    {
-        labels = new Dictionary<string, string>(StringComparer.Ordinal);
-        foreach (var pair in pairs)
-        {
-            var eq = pair.IndexOf('=', StringComparison.Ordinal);
-            if (eq <= 0)
-            {
-                return $"--label '{InputLimits.Shorten(pair)}' is not name=value";
-            }
-
-            if (!labels.TryAdd(pair[..eq], pair[(eq + 1)..]))
-            {
-                return $"--label {InputLimits.Shorten(pair[..eq])} is given twice";
-            }
-        }
-
-        return null;
     }
 
     private static void AddError(System.CommandLine.Parsing.SymbolResult result, string? problem)

@@ -12,10 +12,10 @@ namespace RollbackSentinel.Cli;
 /// </summary>
 internal static class StatusCommands
 {
-    private static readonly JsonSerializerOptions Indented = new() { WriteIndented = true };
+    internal static readonly JsonSerializerOptions Indented = new() { WriteIndented = true };
 
-    /// <summary><c>--format text|json</c>.</summary>
-    public static Option<string> FormatOption(string json) => new Option<string>("--format")
+    /// <summary><c>--format text|json</c> (<c>--output</c> is another name for it).</summary>
+    public static Option<string> FormatOption(string json) => new Option<string>("--format", "--output")
     {
         Description = $"text (default) or json ({json}).",
         DefaultValueFactory = _ => "text",
@@ -137,7 +137,7 @@ internal static class StatusCommands
                 return ExitCodes.Ok;
             }
 
-            var table = new TextTable("ID", "OPENED", "POLICY", "TRIGGER", "SERIES", "ACTION", "STATE", "WHY");
+            var table = new TextTable("ID", "OPENED", "POLICY", "TRIGGER", "SERIES", "ACTION", "STATE", "CHANGE", "WHY");
             foreach (var i in incidents.RootElement.EnumerateArray())
             {
                 table.Add(
@@ -148,6 +148,7 @@ internal static class StatusCommands
                     Labels(i.GetProperty("labels")),
                     i.GetProperty("action").GetString()! + (i.GetProperty("dryRun").GetBoolean() ? " (dry-run)" : string.Empty),
                     i.GetProperty("state").GetString()!,
+                    ChangeColumn(i),
                     OneLine(i.GetProperty("summary").GetString()));
             }
 
@@ -191,6 +192,17 @@ internal static class StatusCommands
         text.Append(CultureInfo.InvariantCulture, $"  state:    {i.GetProperty("state").GetString()}\n");
         text.Append(CultureInfo.InvariantCulture, $"  action:   {i.GetProperty("action").GetString()}{(i.GetProperty("dryRun").GetBoolean() ? " (dry-run)" : string.Empty)}\n");
         text.Append(CultureInfo.InvariantCulture, $"  summary:  {OneLine(i.GetProperty("summary").GetString())}\n");
+        text.Append(CultureInfo.InvariantCulture, $"  change:   {OneLine(Field(i, "changeSummary") ?? "no change known")}\n");
+        if (i.TryGetProperty("change", out var change) && change.ValueKind == JsonValueKind.Object)
+        {
+            text.Append(CultureInfo.InvariantCulture, $"            {MarkCommand.Describe(change)}\n");
+        }
+
+        if (i.TryGetProperty("disarmed", out var disarmed) && disarmed.ValueKind == JsonValueKind.True)
+        {
+            text.Append(CultureInfo.InvariantCulture, $"  disarmed: {OneLine(Field(i, "disarmedReason") ?? "outside every watch window")}\n");
+        }
+
         text.Append(CultureInfo.InvariantCulture, $"  opened:   {i.GetProperty("openedAt").GetString()}\n");
         text.Append(CultureInfo.InvariantCulture, $"  updated:  {i.GetProperty("updatedAt").GetString()}\n");
         foreach (var (field, label) in new[] { ("resolvedAt", "resolved"), ("answerDeadline", "answer by"), ("timedOutAt", "timed out") })
@@ -248,6 +260,20 @@ internal static class StatusCommands
         return text.ToString();
     }
 
+    /// <summary>
+    /// The incidents table's CHANGE column: the blamed change as the API sums it up ("since v42, deployed 4m ago by ci",
+    /// "no change known"), and "(disarmed)" when a rollback trigger fired outside every watch window and took the listed
+    /// action instead.
+    /// </summary>
+    private static string ChangeColumn(JsonElement incident)
+    {
+        var disarmed = incident.TryGetProperty("disarmed", out var d) && d.ValueKind == JsonValueKind.True ? " (disarmed)" : string.Empty;
+        return OneLine((Field(incident, "changeSummary") ?? "no change known") + disarmed);
+    }
+
+    private static string? Field(JsonElement e, string name) =>
+        e.TryGetProperty(name, out var v) && v.ValueKind == JsonValueKind.String ? v.GetString() : null;
+
     /// <summary>A JSON value as indented lines.</summary>
     private static string Block(JsonElement value, string indent) =>
         string.Concat(JsonSerializer.Serialize(value, Indented).Split('\n').Select(l => indent + l.TrimEnd('\r') + "\n"));
@@ -255,7 +281,7 @@ internal static class StatusCommands
     /// <summary>Text from the daemon kept on one line: control characters (a reason's line breaks, escapes) are shown escaped.</summary>
     internal static string OneLine(string? value) => value is null ? "-" : Hosting.SafeLogSink.EscapeControlCharacters(value);
 
-    private static string Labels(JsonElement labels)
+    internal static string Labels(JsonElement labels)
     {
         var pairs = labels.EnumerateObject().Select(p => $"{p.Name}=\"{p.Value.GetString()}\"").ToArray();
         return pairs.Length == 0 ? "-" : "{" + string.Join(", ", pairs) + "}";

@@ -1,5 +1,6 @@
 using System.Diagnostics;
 using Microsoft.Extensions.Options;
+using RollbackSentinel.Core.Changes;
 using RollbackSentinel.Core.Evaluation;
 using RollbackSentinel.Core.Incidents;
 using RollbackSentinel.Core.Metrics;
@@ -18,6 +19,8 @@ namespace RollbackSentinel.Daemon;
 internal sealed partial class PolicyEvaluationService(
     PolicyRegistry registry,
     IIncidentStore store,
+    IChangeStore changeStore,
+    QueryChangeDetector detector,
     IMetricsSource metricsSource,
     ActionExecutor actions,
     SentinelMetrics metrics,
@@ -46,6 +49,7 @@ internal sealed partial class PolicyEvaluationService(
                 _loggedErrors.TryRemove(key, out _);
             }
 
+            detector.Forget(policyName);
             return;
         }
 
@@ -119,15 +123,25 @@ internal sealed partial class PolicyEvaluationService(
             entry.ApplyPendingUpdate();
             var policy = entry.Runner.Policy;
             var period = Period(policy);
-            entry.Runner.MaxGap = TimeSpan.FromTicks((long)(period.Ticks * 2.5));
+            var maxGap = TimeSpan.FromTicks((long)(period.Ticks * 2.5));
+            entry.Runner.MaxGap = maxGap;
 
             // The queries share a budget shorter than the period; a query past it is an error verdict, not a hang.
             var budget = TimeSpan.FromTicks((long)(period.Ticks * options.Value.EvaluationTimeoutShare));
+            var source = new DeadlineMetricsSource(metricsSource, budget);
+            var at = EvaluationTime(entry.Runner, slot);
+
+            // Changes the detect query finds now are recorded first, so this evaluation is judged against them. Then
+            // the changes it is judged against are loaded: a store failure fails the evaluation (nothing decided as if
+            // no change existed).
+            await detector.DetectAsync(entry, policy, source, at, period, maxGap, cancellationToken).ConfigureAwait(false);
+            var changes = await changeStore.LoadChangeHistoryAsync(name, at - HistoryReach(policy, period), cancellationToken).ConfigureAwait(false);
             IReadOnlyList<OpenedIncident> opened = [];
             var evaluation = await entry.Runner.EvaluateAsync(
-                new InstantQueryResolver(new DeadlineMetricsSource(metricsSource, budget), Core.Changes.ChangeHistory.Empty),
+                new InstantQueryResolver(source, changes),
+                changes,
                 async (e, ct) => opened = await store.CommitEvaluationAsync(ToCommit(policy, e), ct).ConfigureAwait(false),
-                slot,
+                at,
                 cancellationToken).ConfigureAwait(false);
             return (evaluation, opened);
         }
@@ -138,6 +152,27 @@ internal sealed partial class PolicyEvaluationService(
             return (null, []);
         }
     }
+
+    /// <summary>
+    /// When the runner will evaluate (its rule, <see cref="PolicyRunner.EvaluateAsync(IQueryResolver, ChangeHistory, Func{PolicyEvaluation, CancellationToken, ValueTask}, DateTimeOffset?, CancellationToken)"/>):
+    /// the slot, unless it is in the future or not after the last evaluation. Decided before the detect query runs,
+    /// which dates its changes at it, and handed to the runner as the slot, so both use the same time.
+    /// </summary>
+    private DateTimeOffset EvaluationTime(PolicyRunner runner, DateTimeOffset? slot)
+    {
+        var now = time.GetUtcNow();
+        return slot is { } s && s <= now && (runner.State.LastEvaluatedAt is not { } last || s > last) ? s : now;
+    }
+
+    /// <summary>
+    /// How far back changes are loaded (besides the latest of each label set, which always is): a firing trigger's
+    /// breach began at most its <c>for</c> and a gap ago, and the change that arms it at most <c>watch.for</c> before that.
+    /// </summary>
+    internal static TimeSpan HistoryReach(Policy policy, TimeSpan period) =>
+        policy.Watch.For + policy.Triggers.Select(t => t.For).DefaultIfEmpty(TimeSpan.Zero).Max() + TimeSpan.FromTicks((long)(period.Ticks * 2.5)) + ReachMargin;
+
+    /// <summary>Room for evaluations that ran late.</summary>
+    private static readonly TimeSpan ReachMargin = TimeSpan.FromMinutes(1);
 
     private TimeSpan Period(Policy policy) =>
         policy.Schedule is IntervalSchedule i ? i.Interval : CronPeriod((CronSchedule)policy.Schedule);
@@ -182,14 +217,16 @@ internal sealed partial class PolicyEvaluationService(
 
         foreach (var d in evaluation.Step.Decisions)
         {
+            metrics.RecordDecision(d);
             var evidence = string.Join("; ", d.Verdict.Queries.Select(q => $"{q.Role} {q.Query} @ {q.EvaluatedAt} = {(q.Value is { } x ? TriggerEvaluator.Num(x) : q.Note ?? "-")}"));
-            LogDecision(d.Policy, d.Trigger, d.Labels.ToString(), d.Kind, d.DryRun, d.Message, d.Verdict.Value, d.Verdict.Threshold, d.Verdict.Baseline, evidence);
+            var change = d.Blamed is { } c ? $"{c.Id} ({c.Source.ToString().ToLowerInvariant()}) {c.Describe(d.At)}" : "no change known";
+            LogDecision(d.Policy, d.Trigger, d.Labels.ToString(), d.Kind, d.Action, d.DryRun, d.Disarmed, d.Message, change, d.Verdict.Value, d.Verdict.Threshold, d.Verdict.Baseline, evidence);
         }
     }
 
     [LoggerMessage(EventId = 200, Level = LogLevel.Warning,
-        Message = "Decision {Policy}/{Trigger} {Labels}: {Kind} (dryRun={DryRun}): {Message}; value={Value} threshold={Threshold} baseline={Baseline}; evidence: {Evidence}")]
-    private partial void LogDecision(string policy, string trigger, string labels, DecisionKind kind, bool dryRun, string message, double? value, double? threshold, double? baseline, string evidence);
+        Message = "Decision {Policy}/{Trigger} {Labels}: {Kind} {Action} (dryRun={DryRun}, disarmed={Disarmed}): {Message}; change: {Change}; value={Value} threshold={Threshold} baseline={Baseline}; evidence: {Evidence}")]
+    private partial void LogDecision(string policy, string trigger, string labels, DecisionKind kind, TriggerAction action, bool dryRun, bool disarmed, string message, string change, double? value, double? threshold, double? baseline, string evidence);
 
     [LoggerMessage(EventId = 201, Level = LogLevel.Warning, Message = "Evaluation of {Policy}/{Trigger} failed, counted as an error verdict (never a pass): {Summary}")]
     private partial void LogVerdictError(string policy, string trigger, string summary);

@@ -17,6 +17,9 @@ internal sealed class PolicyEntry(Policy policy, string file, PolicyRunner runne
     /// <summary>True once the runner's state has been restored from the store (done on the first evaluation).</summary>
     public bool StateRestored { get; set; }
 
+    /// <summary>What the policy's detect query returned when it last ran (used under <see cref="Gate"/>).</summary>
+    public DetectMemory? Detected { get; set; }
+
     /// <summary>One evaluation at a time (Quartz also refuses overlaps; this guards reloads).</summary>
     public SemaphoreSlim Gate { get; } = new(1, 1);
 

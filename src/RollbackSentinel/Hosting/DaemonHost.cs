@@ -54,7 +54,7 @@ internal static class DaemonHost
         services.AddSingleton<Core.Secrets.ISecretFileReader>(sp => sp.GetRequiredService<Rules.SecretFileAccess>());
         services.AddProblemDetails();
         services.AddSentinelTelemetry();
-        services.AddSingleton<IIncidentStore>(sp => new SqliteIncidentStore(options.Storage.Path, sp.GetRequiredService<TimeProvider>()));
+        services.AddSentinelStore(options);
 
         // The client applies its own per-call timeout, so HttpClient's is off.
         services.AddHttpClient("prometheus", h => h.Timeout = Timeout.InfiniteTimeSpan).ConfigurePrimaryHttpMessageHandler(PrometheusClient.CreateHandler)
@@ -65,6 +65,7 @@ internal static class DaemonHost
 
         services.AddSingleton<IHumanPager, LogPager>();
         services.AddSingleton<ActionExecutor>();
+        services.AddSingleton<QueryChangeDetector>();
         services.AddSingleton<PolicyEvaluationService>();
         services.AddSingleton<PolicyScheduler>();
         services.AddSingleton<RulesWatcher>();

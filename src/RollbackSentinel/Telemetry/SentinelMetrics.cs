@@ -2,9 +2,11 @@ using System.Collections.Concurrent;
 using System.Diagnostics;
 using System.Diagnostics.Metrics;
 using System.Text;
+using RollbackSentinel.Core.Changes;
 using RollbackSentinel.Core.Evaluation;
 using RollbackSentinel.Core.Incidents;
 using RollbackSentinel.Core.Metrics;
+using RollbackSentinel.Core.Policies;
 using RollbackSentinel.Core.State;
 
 namespace RollbackSentinel.Telemetry;
@@ -29,6 +31,9 @@ public sealed class SentinelMetrics : IDisposable
     private static readonly string[] VerdictNames = SnakeCaseNames<VerdictKind>();
     private static readonly string[] ActionStatusNames = SnakeCaseNames<ActionStatus>();
     private static readonly string[] ErrorKindNames = SnakeCaseNames<MetricsErrorKind>();
+    private static readonly string[] DecisionKindNames = SnakeCaseNames<DecisionKind>();
+    private static readonly string[] TriggerActionNames = SnakeCaseNames<TriggerAction>();
+    private static readonly string[] ChangeSourceNames = SnakeCaseNames<ChangeSource>();
 
     private readonly Meter _meter;
     private readonly bool _ownsMeter;
@@ -41,6 +46,9 @@ public sealed class SentinelMetrics : IDisposable
     private readonly Counter<long> _backendErrors;
     private readonly Histogram<double> _backendDuration;
     private readonly Histogram<double> _scheduleLag;
+    private readonly Counter<long> _decisions;
+    private readonly Counter<long> _changes;
+    private readonly Counter<long> _changeDetectionErrors;
     private readonly ConcurrentDictionary<string, bool> _ruleFiles = new(StringComparer.Ordinal);
     private Func<IEnumerable<TriggerSnapshot>>? _triggerSnapshots;
     private int _disposed;
@@ -81,6 +89,12 @@ public sealed class SentinelMetrics : IDisposable
             Names.BackendRequestDuration, "s", "Duration of requests to the metrics backend, failed ones included, by endpoint (query, query_range).", advice: new InstrumentAdvice<double> { HistogramBucketBoundaries = DurationBuckets });
         _scheduleLag = meter.CreateHistogram(
             Names.ScheduleLag, "s", "How late evaluations start after their scheduled slot (one histogram for all policies).", advice: new InstrumentAdvice<double> { HistogramBucketBoundaries = DurationBuckets });
+        _decisions = meter.CreateCounter<long>(
+            Names.Decisions, "{decision}", "Decisions, by policy, trigger, kind (act, suppressed_by_cooldown, inconclusive_run, resolved), the action taken (rollback, page, notify) and whether a rollback trigger was disarmed (fired outside its watch window, so it took spec.watch.outside).");
+        _changes = meter.CreateCounter<long>(
+            Names.Changes, "{change}", "Changes recorded, by policy and source (api, target, query); a revision seen before is not counted again.");
+        _changeDetectionErrors = meter.CreateCounter<long>(
+            Names.ChangeDetectionErrors, "{error}", "Evaluations whose spec.watch.detect.query failed, by policy: no change was recorded from them.");
         meter.CreateObservableGauge(
             Names.TriggerState, () => ObserveTriggers<int>(static s => (int)s.Phase), unit: null, description: "Phase of a trigger for one series: 0 ok, 1 pending, 2 firing.");
         meter.CreateObservableGauge(
@@ -138,6 +152,29 @@ public sealed class SentinelMetrics : IDisposable
 
     private void RecordAction(string policy, string kind, string outcome) =>
         _actions.Add(1, new(Labels.Policy, policy), new(Labels.Kind, kind), new(Labels.Outcome, outcome));
+
+    /// <summary>Counts a decision: its kind, the action it took (for a disarmed rollback trigger, <c>spec.watch.outside</c>) and whether it was disarmed.</summary>
+    public void RecordDecision(Decision decision)
+    {
+        ArgumentNullException.ThrowIfNull(decision);
+        var tags = new TagList
+        {
+            { Labels.Policy, decision.Policy },
+            { Labels.Trigger, decision.Trigger },
+            { Labels.Kind, NameOf(DecisionKindNames, (int)decision.Kind, decision.Kind) },
+            { Labels.Action, NameOf(TriggerActionNames, (int)decision.Action, decision.Action) },
+            { Labels.Disarmed, decision.Disarmed ? "true" : "false" },
+        };
+        _decisions.Add(1, in tags);
+    }
+
+    /// <summary>Counts a change newly recorded for <paramref name="policy"/> from <paramref name="source"/>.</summary>
+    public void RecordChange(string policy, ChangeSource source) =>
+        _changes.Add(1, new(Labels.Policy, policy), new(Labels.Source, NameOf(ChangeSourceNames, (int)source, source)));
+
+    /// <summary>Counts an evaluation of <paramref name="policy"/> whose detect query failed.</summary>
+    public void RecordChangeDetectionError(string policy) =>
+        _changeDetectionErrors.Add(1, new KeyValuePair<string, object?>(Labels.Policy, policy));
 
     /// <summary>Counts a page to humans about <paramref name="policy"/> (an action failed or was interrupted).</summary>
     public void RecordPage(string policy) => _pages.Add(1, new KeyValuePair<string, object?>(Labels.Policy, policy));
@@ -303,6 +340,9 @@ public sealed class SentinelMetrics : IDisposable
         public const string BackendRequestErrors = "rollback_sentinel_backend_request_errors_total";
         public const string BackendRequestDuration = "rollback_sentinel_backend_request_duration_seconds";
         public const string ScheduleLag = "rollback_sentinel_schedule_lag_seconds";
+        public const string Decisions = "rollback_sentinel_decisions_total";
+        public const string Changes = "rollback_sentinel_changes_total";
+        public const string ChangeDetectionErrors = "rollback_sentinel_change_detection_errors_total";
         public const string TriggerState = "rollback_sentinel_trigger_state";
         public const string TriggerValue = "rollback_sentinel_trigger_value";
         public const string TriggerThreshold = "rollback_sentinel_trigger_threshold";
@@ -321,6 +361,9 @@ public sealed class SentinelMetrics : IDisposable
         public const string Endpoint = "endpoint";
         public const string Series = "series";
         public const string Reason = "reason";
+        public const string Action = "action";
+        public const string Disarmed = "disarmed";
+        public const string Source = "source";
     }
 
     /// <summary>Values of the <c>reason</c> label of <c>rollback_sentinel_evaluation_failures_total</c>.</summary>

@@ -40,7 +40,12 @@ internal sealed class InProcessSentinel : IAsyncDisposable
     public string Root => _root;
 
     /// <param name="extraSettings">Changes to the settings before the daemon is built (e.g. Slack's signing secret).</param>
-    public static async Task<InProcessSentinel> StartAsync(Action<SentinelOptions, string>? extraSettings = null)
+    /// <param name="policy">
+    /// The rule file of each of the two policies, from its name and the webhook receiver's address (default: a
+    /// <c>threshold</c> trigger named <c>errors</c> that rolls back, evaluated every minute).
+    /// </param>
+    /// <param name="prometheus">The metrics backend (default: an unreachable address).</param>
+    public static async Task<InProcessSentinel> StartAsync(Action<SentinelOptions, string>? extraSettings = null, Func<string, Uri, string>? policy = null, Uri? prometheus = null)
     {
         var root = Directory.CreateTempSubdirectory("sentinel-inproc-").FullName;
         var webhook = LoopbackHttpServer.Start(new CannedResponse(200, "{\"ok\":true}"));
@@ -48,7 +53,7 @@ internal sealed class InProcessSentinel : IAsyncDisposable
         Directory.CreateDirectory(rules);
         foreach (var name in new[] { "shop", "other" })
         {
-            await File.WriteAllTextAsync(Path.Combine(rules, $"{name}.yaml"), $"""
+            await File.WriteAllTextAsync(Path.Combine(rules, $"{name}.yaml"), policy is not null ? policy(name, webhook.BaseAddress) : $"""
                 apiVersion: rollback-sentinel/v1
                 kind: RollbackPolicy
                 metadata:
@@ -73,7 +78,7 @@ internal sealed class InProcessSentinel : IAsyncDisposable
         var options = new SentinelOptions
         {
             Rules = rules,
-            Prometheus = new SentinelOptions.PrometheusSettings { Url = "http://127.0.0.1:9/", Timeout = "1s" },
+            Prometheus = new SentinelOptions.PrometheusSettings { Url = prometheus?.ToString() ?? "http://127.0.0.1:9/", Timeout = "1s" },
             Storage = new SentinelOptions.StorageSettings { Path = Path.Combine(root, "data", "sentinel.db") },
             Http = new SentinelOptions.HttpSettings { Listen = $"http://127.0.0.1:{port}", ApiToken = Token },
             ShutdownTimeout = "5s",

@@ -46,6 +46,18 @@ internal sealed class FakeShopTarget : IAsyncDisposable
 
     private double _share;
 
+    /// <summary>
+    /// <c>shop_deployment_generation</c>, as <c>kube_deployment_status_observed_generation</c> would say it: a test
+    /// raises it to deploy, for a policy's <c>spec.watch.detect.query</c> to find.
+    /// </summary>
+    public int Generation
+    {
+        get => Volatile.Read(ref _generation);
+        set => Volatile.Write(ref _generation, value);
+    }
+
+    private int _generation = 1;
+
     /// <summary>host:port, for a Prometheus scrape config.</summary>
     public string Address => $"{_server.BaseAddress.Host}:{_server.BaseAddress.Port}";
 
@@ -57,7 +69,7 @@ internal sealed class FakeShopTarget : IAsyncDisposable
         {
             Advance();
             return string.Create(CultureInfo.InvariantCulture,
-                $"# TYPE http_requests_total counter\nhttp_requests_total{{code=\"200\"}} {_ok}\nhttp_requests_total{{code=\"500\"}} {_errors}\n");
+                $"# TYPE http_requests_total counter\nhttp_requests_total{{code=\"200\"}} {_ok}\nhttp_requests_total{{code=\"500\"}} {_errors}\n# TYPE shop_deployment_generation gauge\nshop_deployment_generation {Generation}\n");
         }
     }
 

@@ -61,11 +61,18 @@ internal sealed class LiveShop : IAsyncDisposable
     }
 
     /// <summary>
+    /// <c>spec.watch</c> of a policy whose test is not about changes: its rollback trigger is armed with no change
+    /// known, on purpose (the default, <c>outside: page</c>, would page instead).
+    /// </summary>
+    public const string AlwaysArmed = "{outside: rollback}";
+
+    /// <summary>
     /// A policy guarding the shop's error ratio, evaluated every second, rolling back through the webhook
     /// (or through <paramref name="target"/>, a target block indented by four spaces). <paramref name="spec"/> adds
-    /// fields to the spec, indented by two spaces (e.g. a <c>confirm</c> block).
+    /// fields to the spec, indented by two spaces (e.g. a <c>confirm</c> block). <paramref name="watch"/> is its
+    /// <c>spec.watch</c> (a flow mapping), <see cref="AlwaysArmed"/> unless the test is about changes; null: none (the defaults).
     /// </summary>
-    public string Policy(string name = "shop", string @for = "2s", double max = 0.1, string? target = null, bool dryRun = false, string action = "rollback", string? spec = null, string interval = "1s") => $"""
+    public string Policy(string name = "shop", string @for = "2s", double max = 0.1, string? target = null, bool dryRun = false, string action = "rollback", string? spec = null, string interval = "1s", string? watch = AlwaysArmed) => $"""
         apiVersion: rollback-sentinel/v1
         kind: RollbackPolicy
         metadata:
@@ -86,6 +93,7 @@ internal sealed class LiveShop : IAsyncDisposable
               for: {@for}
               action: {action}
           dryRun: {(dryRun ? "true" : "false")}
+        {(watch is null ? "" : $"  watch: {watch}")}
         {spec ?? ""}
         """;
 

@@ -35,6 +35,8 @@ public sealed class PrometheusAnswerDaemonTests
                 op: ">"
                 value: 100
               action: rollback
+          watch:
+            outside: rollback
         """;
 
     private static async Task<string> ErrorSummaryAsync(SentinelApi api, SentinelProcess sentinel) =>

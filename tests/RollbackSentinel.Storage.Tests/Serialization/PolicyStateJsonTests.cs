@@ -1,5 +1,6 @@
 using System.Collections.Immutable;
 using System.Text.Json;
+using RollbackSentinel.Core.Evaluation;
 using RollbackSentinel.Core.Metrics;
 using RollbackSentinel.Core.State;
 using RollbackSentinel.Storage.Serialization;
@@ -41,6 +42,9 @@ public sealed class PolicyStateJsonTests
             LastActionAt = ImmutableDictionary<string, DateTimeOffset>.Empty
                 .Add("kubectl/checkout/shop", _odd)
                 .Add("webhook/https://deploy.example/ü?x=\"1\"", DateTimeOffset.MaxValue),
+            Progress = ImmutableDictionary<SeriesKey, GateProgress>.Empty
+                .Add(new SeriesKey("error-rate", AwkwardLabels), new GateProgress(VerdictKind.Pass, _odd, 4, _odd.AddHours(-1).AddTicks(7), 42))
+                .Add(new SeriesKey("p95 \"vs\" stable", LabelSet.Empty), new GateProgress(VerdictKind.Inconclusive, _odd, 0, null, null)),
         };
     }
 
@@ -75,7 +79,7 @@ public sealed class PolicyStateJsonTests
         var json = PolicyStateJson.Serialize(state);
 
         Assert.Equal(
-            """{"format":1,"series":[{"trigger":"error-rate","labels":{"app":"shop","deployment":"cart"},"phase":"Pending","breachingSince":"2026-11-20T14:30:00+00:00","firingSince":null,"nonConclusiveRun":0,"nonConclusiveSince":null,"absentRun":0}],"lastActionAt":{},"lastEvaluatedAt":null,"fingerprints":{}}""",
+            """{"format":1,"series":[{"trigger":"error-rate","labels":{"app":"shop","deployment":"cart"},"phase":"Pending","breachingSince":"2026-11-20T14:30:00+00:00","firingSince":null,"nonConclusiveRun":0,"nonConclusiveSince":null,"absentRun":0}],"lastActionAt":{},"lastEvaluatedAt":null,"fingerprints":{},"progress":[]}""",
             json);
     }
 
@@ -98,6 +102,35 @@ public sealed class PolicyStateJsonTests
     }
 
     [Fact]
+    public void Serialize_GateProgress_ReadableAndRoundTrips()
+    {
+        var key = new SeriesKey("error-rate", LabelSet.Of(("deployment", "cart")));
+        var state = new PolicyState { Progress = ImmutableDictionary<SeriesKey, GateProgress>.Empty.Add(key, new GateProgress(VerdictKind.Pass, T0, 3, T0.AddMinutes(-10), 7)) };
+
+        var json = PolicyStateJson.Serialize(state);
+        var back = PolicyStateJson.Deserialize(json);
+
+        Assert.Contains(
+            """progress":[{"trigger":"error-rate","labels":{"deployment":"cart"},"lastVerdict":"Pass","lastAt":"2026-11-20T14:30:00+00:00","passes":3,"changeAt":"2026-11-20T14:20:00+00:00","changeId":7}]""",
+            json,
+            StringComparison.Ordinal);
+        Assert.Equal(new GateProgress(VerdictKind.Pass, T0, 3, T0.AddMinutes(-10), 7), back.Progress[key]);
+    }
+
+    [Fact]
+    public void Deserialize_StateWrittenBeforeGateProgress_ReadsWithNoProgress()
+    {
+        // As the previous release wrote it: no "progress" (every field it had, with a firing series).
+        const string Old = """{"format":1,"series":[{"trigger":"t","labels":{"a":"1"},"phase":"Firing","breachingSince":"2026-11-20T14:30:00+00:00","firingSince":"2026-11-20T14:32:00+00:00","nonConclusiveRun":0,"nonConclusiveSince":null,"absentRun":0}],"lastActionAt":{"kubectl/x/y":"2026-11-20T14:32:00+00:00"},"lastEvaluatedAt":"2026-11-20T14:32:00+00:00","fingerprints":{"t":"f"}}""";
+
+        var state = PolicyStateJson.Deserialize(Old);
+
+        Assert.Empty(state.Progress);
+        Assert.Equal(TriggerPhase.Firing, state.Series[new SeriesKey("t", LabelSet.Of(("a", "1")))].Phase);
+        Assert.Equal("f", state.Fingerprints["t"]);
+    }
+
+    [Fact]
     public void Serialize_SameStateBuiltInAnotherOrder_SameText()
     {
         var a = new SeriesKey("a", LabelSet.Of(("x", "1")));
@@ -117,6 +150,8 @@ public sealed class PolicyStateJsonTests
     [InlineData("""{"format":1,"series":[{"trigger":"t","labels":{"a":1},"phase":"Ok","breachingSince":null,"firingSince":null,"nonConclusiveRun":0,"nonConclusiveSince":null,"absentRun":0}],"lastActionAt":{}}""", "label 'a' must be a string")]
     [InlineData("""{"format":1,"series":[],"lastActionAt":{"x":"yesterday"}}""", "not valid")]
     [InlineData("""{"format":1,"series":[""", "not valid")]
+    [InlineData("""{"format":1,"series":[],"lastActionAt":{},"progress":[{"trigger":"t","labels":{},"lastVerdict":"Maybe","lastAt":"2026-11-20T14:30:00+00:00","passes":1,"changeAt":null,"changeId":null}]}""", "unknown verdict kind 'Maybe'")]
+    [InlineData("""{"format":1,"series":[],"lastActionAt":{},"progress":[{"trigger":"t","labels":{},"lastVerdict":"Pass","lastAt":"2026-11-20T14:30:00+00:00","changeAt":null,"changeId":null}]}""", "lacks 'passes'")]
     public void Deserialize_CorruptOrNewer_ThrowsInvalidDataSayingWhat(string json, string expected)
     {
         var error = Assert.Throws<InvalidDataException>(() => PolicyStateJson.Deserialize(json));

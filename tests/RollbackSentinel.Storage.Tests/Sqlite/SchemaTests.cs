@@ -18,14 +18,16 @@ public sealed class SchemaTests : IAsyncLifetime
 
         Assert.True(File.Exists(_db.FilePath));
         var tables = _db.Rows("SELECT name FROM sqlite_master WHERE type = 'table' AND name NOT LIKE 'sqlite_%' ORDER BY name").Select(r => r[0]);
-        Assert.Equal(["acknowledgments", "actions", "evaluations", "incident_events", "incidents", "notifications", "policy_state", "schema_version"], tables);
+        Assert.Equal(["acknowledgments", "actions", "changes", "evaluations", "incident_events", "incidents", "notifications", "policy_state", "schema_version"], tables);
         var unique = _db.Rows("SELECT name FROM sqlite_master WHERE type = 'index' AND name LIKE 'ux_%' ORDER BY name").Select(r => r[0]);
         Assert.Equal(["ux_actions_idempotency_key", "ux_evaluations_policy_at_series", "ux_incident_events_once", "ux_incidents_open_key"], unique);
-        Assert.Contains("ix_evaluations_at", _db.Rows("SELECT name FROM sqlite_master WHERE type = 'index'").Select(r => r[0]));
+        var indexes = _db.Rows("SELECT name FROM sqlite_master WHERE type = 'index'").Select(r => r[0]).ToList();
+        Assert.Contains("ix_evaluations_at", indexes);
+        Assert.Contains("ix_changes_policy_at", indexes);
 
         var versions = _db.Rows("SELECT version, applied_at FROM schema_version");
-        Assert.Equal([["1", "2026-11-20T14:30:00.0000000Z"], ["2", "2026-11-20T14:30:00.0000000Z"], ["3", "2026-11-20T14:30:00.0000000Z"]], versions);
-        Assert.Equal(3L, _db.Scalar<long>("PRAGMA user_version"));
+        Assert.Equal([["1", "2026-11-20T14:30:00.0000000Z"], ["2", "2026-11-20T14:30:00.0000000Z"], ["3", "2026-11-20T14:30:00.0000000Z"], ["4", "2026-11-20T14:30:00.0000000Z"]], versions);
+        Assert.Equal(4L, _db.Scalar<long>("PRAGMA user_version"));
         Assert.Equal("wal", _db.Scalar<string>("PRAGMA journal_mode"));
     }
 
@@ -40,7 +42,7 @@ public sealed class SchemaTests : IAsyncLifetime
         var second = await _db.OpenStoreAsync();
         await second.InitializeAsync(None);
 
-        Assert.Equal(["1", "2", "3"], _db.Rows("SELECT version, applied_at FROM schema_version").Select(r => r[0]));
+        Assert.Equal(["1", "2", "3", "4"], _db.Rows("SELECT version, applied_at FROM schema_version").Select(r => r[0]));
         var incident = Assert.Single(await second.ListIncidentsAsync(null, 10, None));
         Assert.Equal(T0, incident.OpenedAt);
         Assert.NotNull(await second.LoadStateAsync(Policy, None));
@@ -65,11 +67,44 @@ public sealed class SchemaTests : IAsyncLifetime
         var plan = await current.SavePlanAsync(1, "{\"summary\":\"undo\"}", None);
 
         Assert.Equal("{\"summary\":\"undo\"}", plan);
-        Assert.Equal(3L, _db.Scalar<long>("PRAGMA user_version"));
+        Assert.Equal(4L, _db.Scalar<long>("PRAGMA user_version"));
         Assert.Equal(["2", "2026-11-23T14:30:00.0000000Z"], _db.Rows("SELECT version, applied_at FROM schema_version ORDER BY version")[1]);
         var action = Assert.Single((await current.GetIncidentAsync(1, None))!.Actions);
         Assert.Equal(("key-1", ActionStatus.Pending, plan, null, null), (action.IdempotencyKey, action.Status, action.Plan, action.Before, action.After));
         await current.DisposeAsync();
+    }
+
+    [Fact]
+    public async Task Initialize_DatabaseAtVersion3_MigratesToChanges_KeepsItsIncidentsAndStateAndRecordsChanges()
+    {
+        // A store written by the release before changes: schema version 3, an open incident and a policy's state.
+        var v3 = new SqliteIncidentStore(SqliteIncidentStore.ForPath(_db.FilePath), _db.Clock, SqliteSchema.Migrations.Take(3).ToList());
+        await v3.InitializeAsync(None);
+        await v3.DisposeAsync();
+        _db.Execute("""
+            INSERT INTO incidents (id, policy, trigger, labels, labels_key, action, dry_run, status, opened_at, updated_at, summary, evidence, open_key)
+            VALUES (1, 'checkout-api', 'errors', '{"deployment":"cart"}', '{deployment="cart"}', 'rollback', 0, 'Open', '2026-11-20T14:30:00.0000000Z', '2026-11-20T14:30:00.0000000Z', 's', '{}', 'k');
+            INSERT INTO policy_state (policy, state, updated_at)
+            VALUES ('checkout-api', '{"format":1,"series":[],"lastActionAt":{},"lastEvaluatedAt":"2026-11-20T14:30:00+00:00","fingerprints":{}}', '2026-11-20T14:30:00.0000000Z');
+            """);
+        Assert.Equal(0L, _db.Scalar<long>("SELECT COUNT(*) FROM sqlite_master WHERE name = 'changes'"));
+        _db.Clock.Advance(TimeSpan.FromDays(1));
+
+        var current = await _db.OpenStoreAsync();
+        var change = await current.RecordChangeAsync(new Core.Changes.Change { Policy = Policy, Labels = Cart, At = T0.AddDays(1), Source = Core.Changes.ChangeSource.Api, Revision = "v42" }, None);
+
+        Assert.Equal(4L, _db.Scalar<long>("PRAGMA user_version"));
+        Assert.Equal(["4", "2026-11-21T14:30:00.0000000Z"], _db.Rows("SELECT version, applied_at FROM schema_version ORDER BY version")[3]);
+        var incident = (await current.GetIncidentAsync(1, None))!.Incident;
+        Assert.Equal((IncidentStatus.Open, Cart), (incident.Status, incident.Labels));
+        Assert.Null(incident.BlamedChange);
+        Assert.Null(incident.DisarmedReason);
+        Assert.Equal(1, Assert.Single(await current.ListOpenIncidentsAsync(Policy, None)).Id);
+        var state = (await current.LoadStateAsync(Policy, None))!;
+        Assert.Equal(T0, state.LastEvaluatedAt);
+        Assert.Empty(state.Progress);
+        Assert.Equal(("v42", true), (change.Change.Revision, change.Created));
+        Assert.Equal("v42", Assert.Single(await current.ListChangesAsync(Policy, null, 10, None)).Revision);
     }
 
     [Fact]
@@ -87,9 +122,9 @@ public sealed class SchemaTests : IAsyncLifetime
         Assert.Contains("InitializeAsync", notReady.Message, StringComparison.Ordinal);
         await older.DisposeAsync();
 
-        Assert.Contains("schema version 7, newer than the 3 this build", error.Message, StringComparison.Ordinal);
+        Assert.Contains("schema version 7, newer than the 4 this build", error.Message, StringComparison.Ordinal);
         Assert.Contains(_db.FilePath, error.Message, StringComparison.Ordinal);
-        Assert.Equal(["1", "2", "3", "7"], _db.Rows("SELECT version FROM schema_version ORDER BY version").Select(r => r[0]));
+        Assert.Equal(["1", "2", "3", "4", "7"], _db.Rows("SELECT version FROM schema_version ORDER BY version").Select(r => r[0]));
     }
 
     [Fact]
@@ -106,25 +141,25 @@ public sealed class SchemaTests : IAsyncLifetime
     [Fact]
     public async Task Migrate_StepThatFails_RollsBackThatStepOnly_AndAFixedStepAppliesLater()
     {
-        Migration broken = new(4, "broken", "CREATE TABLE extra (a TEXT); INSERT INTO no_such_table VALUES (1);");
+        Migration broken = new(5, "broken", "CREATE TABLE extra (a TEXT); INSERT INTO no_such_table VALUES (1);");
         var builder = new SqliteConnectionStringBuilder { DataSource = _db.FilePath };
         await using (var store = new SqliteIncidentStore(builder, _db.Clock, [.. SqliteSchema.Migrations, broken]))
         {
             await Assert.ThrowsAsync<SqliteException>(() => store.InitializeAsync(None));
         }
 
-        Assert.Equal(["1", "2", "3"], _db.Rows("SELECT version FROM schema_version ORDER BY version").Select(r => r[0]));
+        Assert.Equal(["1", "2", "3", "4"], _db.Rows("SELECT version FROM schema_version ORDER BY version").Select(r => r[0]));
         Assert.Equal(0L, _db.Scalar<long>("SELECT COUNT(*) FROM sqlite_master WHERE name = 'extra'"));
 
-        Migration fixedStep = new(4, "extra table", "CREATE TABLE extra (a TEXT);");
+        Migration fixedStep = new(5, "extra table", "CREATE TABLE extra (a TEXT);");
         await using (var store = new SqliteIncidentStore(builder, _db.Clock, [.. SqliteSchema.Migrations, fixedStep]))
         {
             await store.InitializeAsync(None);
         }
 
-        Assert.Equal(["1", "2", "3", "4"], _db.Rows("SELECT version, description FROM schema_version ORDER BY version").Select(r => r[0]));
-        Assert.Equal("extra table", _db.Rows("SELECT description FROM schema_version WHERE version = 4")[0][0]);
-        Assert.Equal(4L, _db.Scalar<long>("PRAGMA user_version"));
+        Assert.Equal(["1", "2", "3", "4", "5"], _db.Rows("SELECT version, description FROM schema_version ORDER BY version").Select(r => r[0]));
+        Assert.Equal("extra table", _db.Rows("SELECT description FROM schema_version WHERE version = 5")[0][0]);
+        Assert.Equal(5L, _db.Scalar<long>("PRAGMA user_version"));
     }
 
     [Fact]

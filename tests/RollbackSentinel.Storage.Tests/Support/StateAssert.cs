@@ -32,6 +32,15 @@ public static class StateAssert
             Assert.True(actual.LastActionAt.TryGetValue(target, out var got), $"lastActionAt {target} is missing");
             Time(at, got);
         }
+
+        Assert.Equal(expected.Progress.Count, actual.Progress.Count);
+        foreach (var (key, want) in expected.Progress)
+        {
+            Assert.True(actual.Progress.TryGetValue(key, out var got), $"progress of {key} is missing");
+            Assert.Equal((want.LastVerdict, want.Passes, want.ChangeId), (got.LastVerdict, got.Passes, got.ChangeId));
+            Time(want.LastAt, got.LastAt);
+            Time(want.ChangeAt, got.ChangeAt);
+        }
     }
 
     private static void Time(DateTimeOffset? expected, DateTimeOffset? actual)
