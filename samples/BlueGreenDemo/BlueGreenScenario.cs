@@ -1,6 +1,7 @@
 using System.Diagnostics;
 using System.Globalization;
 using System.Text.Json;
+using RollbackSentinel.Core.Policies;
 using RollbackSentinel.Testing.HAProxy;
 using RollbackSentinel.Testing.Prometheus;
 
@@ -177,7 +178,7 @@ public sealed class BlueGreenScenario(BlueGreenScenarioOptions options)
                 by: "demo",
                 description: $"canary: {_options.CanaryGreenWeight.ToString(CultureInfo.InvariantCulture)}% of the traffic to green",
                 cancellationToken);
-            Say($"change recorded: POST /api/v1/changes -> 201 {DescribeChange(change)}; the rollback triggers are armed for {S(policy.WatchFor)}");
+            Say($"change recorded: POST /api/v1/changes -> 201 {DescribeChange(change)}; it arms the rollback triggers for {PromDuration.Format(policy.WatchFor)}");
             await using var gate = GateWatcher.Start(sentinel, policy.Name, clock, cancellationToken);
 
             var canaryAt = clock.Now;
@@ -266,6 +267,7 @@ public sealed class BlueGreenScenario(BlueGreenScenarioOptions options)
                 Ready = ready,
                 ChangeRecorded = Time(change, "at"),
                 Change = DescribeChange(change),
+                WatchFor = policy.WatchFor,
                 GateOpened = opened.At,
                 GateOpenAnswer = opened.Reading.Describe(),
                 GateClosed = closed.At,

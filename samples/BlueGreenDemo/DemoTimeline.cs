@@ -37,6 +37,9 @@ public sealed record DemoTimeline
     /// <summary>The change, e.g. <c>change 1: blue -> green by demo (canary: 25% of the traffic to green)</c>.</summary>
     public required string Change { get; init; }
 
+    /// <summary>The policy's <c>watch.for</c>: how long the change arms its rollback triggers.</summary>
+    public required TimeSpan WatchFor { get; init; }
+
     /// <summary>When the demo first saw the policy's gate answer open, and the answer.</summary>
     public required DateTimeOffset GateOpened { get; init; }
 
@@ -131,7 +134,7 @@ public sealed record DemoTimeline
         var events = new List<(DateTimeOffset At, int Order, string Text)>
         {
             (Ready, 0, "everything up: DemoShop blue and green, HAProxy (blue=100 green=0), Prometheus, the sentinel, load through HAProxy"),
-            (ChangeRecorded, 1, $"change recorded: {Change} (POST /api/v1/changes): the rollback triggers are armed"),
+            (ChangeRecorded, 1, $"change recorded through POST /api/v1/changes: {Change}; it arms the rollback triggers for {RollbackSentinel.Core.Policies.PromDuration.Format(WatchFor)}"),
             (CanaryAt, 2, $"canary: HAProxy weights set to {CanaryWeights}"),
             (FirstPassSeen, 3, $"the sentinel passes green (first passing evaluation of {Trigger} seen)"),
             (GateOpened, 4, $"gate opened: {GateOpenAnswer}"),

@@ -28,7 +28,7 @@ public sealed class BlueGreenRollbackTests(ITestOutputHelper output)
             ("demo-shop-blue-green", "api", "green", "blue", "demo"),
             (change.GetProperty("policy").GetString(), change.GetProperty("source").GetString(), change.GetProperty("revision").GetString(),
              change.GetProperty("previousRevision").GetString(), change.GetProperty("by").GetString()));
-        Assert.Contains("change recorded: change ", timeline.Format(), StringComparison.Ordinal);
+        Assert.Contains($"change recorded through POST /api/v1/changes: change {change.GetProperty("id").GetInt64()}: blue -> green by demo (canary: 25% of the traffic to green); it arms the rollback triggers for 10m", timeline.Format(), StringComparison.Ordinal);
 
         // The gate opened while green was healthy (every trigger passed minPasses times in a row since the change)...
         var open = result.GateOpened.Reading;
