@@ -1,6 +1,7 @@
 using System.Diagnostics;
 using System.Globalization;
 using System.Text.Json;
+using RollbackSentinel.Core.Policies;
 using RollbackSentinel.Testing.HAProxy;
 using RollbackSentinel.Testing.Prometheus;
 
@@ -29,8 +30,8 @@ public sealed record BlueGreenScenarioOptions
 
     public int CanaryGreenWeight { get; init; } = 25;
 
-    /// <summary>How long green serves its canary share healthily (after the sentinel's first pass) before it goes bad.</summary>
-    public TimeSpan HealthyPeriod { get; init; } = TimeSpan.FromSeconds(4);
+    /// <summary>How long green serves its canary share healthily after the policy's gate opened, before it goes bad.</summary>
+    public TimeSpan HealthyPeriod { get; init; } = TimeSpan.FromSeconds(1);
 
     /// <summary>What green does when it goes bad: this share of requests answered with HTTP 500, and this extra latency.</summary>
     public double FaultErrorRate { get; init; } = 0.5;
@@ -57,6 +58,9 @@ public sealed record BlueGreenScenarioOptions
 public sealed record BlueGreenResult(
     DemoPolicy Policy,
     DemoTimeline Timeline,
+    JsonElement Change,
+    GateEvent GateOpened,
+    GateEvent GateClosed,
     JsonElement Incident,
     JsonElement Action,
     IReadOnlyList<HAProxyServerLine> ServersAfter,
@@ -73,8 +77,10 @@ public sealed record BlueGreenResult(
 /// <summary>
 /// The blue/green rollback, end to end, on real servers: DemoShop blue and green (processes), HAProxy in front of
 /// them (backend and admin socket from rules/demo), Prometheus scraping both every second, the sentinel daemon
-/// running rules/demo, and load through HAProxy. It shifts a canary share to green, makes green fail, waits for
-/// the sentinel to roll back, checks HAProxy and the requests, and returns the timeline. Everything it starts is
+/// running rules/demo, and load through HAProxy. It records the canary as a change through the sentinel's API (which
+/// arms the policy's rollback triggers), shifts a canary share to green, waits for the policy's gate to open, makes
+/// green fail, sees the gate close, waits for the sentinel to roll back, checks HAProxy and the requests, and returns
+/// the timeline. Everything it starts is
 /// stopped when it returns, throws or is cancelled.
 /// </summary>
 public sealed class BlueGreenScenario(BlueGreenScenarioOptions options)
@@ -164,6 +170,17 @@ public sealed class BlueGreenScenario(BlueGreenScenarioOptions options)
                 cancellationToken);
             Say($"first evaluation: {first.LastVerdict} ({first.Summary}); expected: green takes no traffic yet");
 
+            // What a pipeline does before it shifts traffic: mark the deploy. It arms the rollback triggers for watch.for.
+            var change = await sentinel.RecordChangeAsync(
+                policy.Name,
+                revision: "green",
+                previousRevision: "blue",
+                by: "demo",
+                description: $"canary: {_options.CanaryGreenWeight.ToString(CultureInfo.InvariantCulture)}% of the traffic to green",
+                cancellationToken);
+            Say($"change recorded: POST /api/v1/changes -> 201 {DescribeChange(change)}; it arms the rollback triggers for {PromDuration.Format(policy.WatchFor)}");
+            await using var gate = GateWatcher.Start(sentinel, policy.Name, clock, cancellationToken);
+
             var canaryAt = clock.Now;
             await SetWeightAsync(haproxy, policy.Backend, "blue", _options.CanaryBlueWeight, cancellationToken);
             await SetWeightAsync(haproxy, policy.Backend, "green", _options.CanaryGreenWeight, cancellationToken);
@@ -179,7 +196,15 @@ public sealed class BlueGreenScenario(BlueGreenScenarioOptions options)
             var firstPass = clock.Now;
             Say($"the sentinel passes green: {pass.Summary}");
 
-            Say($"green serves its canary share healthily for {S(_options.HealthyPeriod)}");
+            var opened = await WaitForAsync(
+                $"the gate to open ({policy.MinPasses.ToString(CultureInfo.InvariantCulture)} passes in a row of every trigger since the change)",
+                _ => Task.FromResult(gate.FirstOpen),
+                () => $"gate: {gate.Last}",
+                clock,
+                cancellationToken);
+            Say($"gate opened: GET /api/v1/gates/{policy.Name} -> {opened.Reading.Describe()}");
+
+            Say($"green serves its canary share healthily for {S(_options.HealthyPeriod)} more");
             await Task.Delay(_options.HealthyPeriod, cancellationToken);
 
             var fault = $"POST {green.Address}admin/fault?errorRate={_options.FaultErrorRate.ToString(CultureInfo.InvariantCulture)}&latencyMs={_options.FaultLatencyMs.ToString(CultureInfo.InvariantCulture)}";
@@ -201,6 +226,13 @@ public sealed class BlueGreenScenario(BlueGreenScenarioOptions options)
                 () => Traffic(load, clock) + (last is null ? "" : $"; sentinel: {last.Describe(clock)}"),
                 clock,
                 cancellationToken);
+            var closed = await WaitForAsync(
+                "the gate to close",
+                _ => Task.FromResult(gate.FirstClosedAfter(greenWentBad)),
+                () => $"gate: {gate.Last}",
+                clock,
+                cancellationToken);
+            Say($"gate closed at {clock.Relative(closed.At)}: {closed.Reading.Describe()}");
             var id = ((JsonElement)incident).GetProperty("id").GetInt64();
             var detail = await sentinel.IncidentAsync(id, cancellationToken);
             var action = detail.GetProperty("actions").EnumerateArray().First(a => a.GetProperty("kind").GetString() == "rollback");
@@ -219,6 +251,10 @@ public sealed class BlueGreenScenario(BlueGreenScenarioOptions options)
             var end = clock.Now;
             var requests = load.Records.OrderBy(r => r.Start).ToArray();
 
+            var answers = gate.AnswerTimes;
+            Say($"the gate answered {answers.Answers.ToString(CultureInfo.InvariantCulture)} times: median {Ms(answers.Median)}, slowest {Ms(answers.Slowest)}");
+            await gate.DisposeAsync();
+
             var exit = await sentinel.StopAsync();
             Say($"sentinel stopped with SIGTERM: exit code {(exit is { } e ? e.ToString(CultureInfo.InvariantCulture) : "none (killed after 20s)")}");
 
@@ -229,6 +265,14 @@ public sealed class BlueGreenScenario(BlueGreenScenarioOptions options)
             {
                 Start = clock.Start,
                 Ready = ready,
+                ChangeRecorded = Time(change, "at"),
+                Change = DescribeChange(change),
+                WatchFor = policy.WatchFor,
+                GateOpened = opened.At,
+                GateOpenAnswer = opened.Reading.Describe(),
+                GateClosed = closed.At,
+                GateClosedAnswer = closed.Reading.Describe(),
+                Blames = incidentView.TryGetProperty("changeSummary", out var blames) && blames.ValueKind == JsonValueKind.String ? blames.GetString()! : "?",
                 CanaryAt = canaryAt,
                 CanaryWeights = canaryWeights,
                 FirstPassSeen = firstPass,
@@ -254,7 +298,7 @@ public sealed class BlueGreenScenario(BlueGreenScenarioOptions options)
                 Budget = budget,
                 BudgetExplained = $"for {S(policy.For)} + 2 x interval {S(policy.Interval)} + scrape interval {S(_options.ScrapeInterval)}",
             };
-            return new BlueGreenResult(policy, timeline, detail, action, serversAfter, requests, exit, sentinel.Process.RecentLog);
+            return new BlueGreenResult(policy, timeline, change, opened, closed, detail, action, serversAfter, requests, exit, sentinel.Process.RecentLog);
         }
         catch (Exception e) when (e is not OperationCanceledException && sentinel is not null)
         {
@@ -393,6 +437,17 @@ public sealed class BlueGreenScenario(BlueGreenScenarioOptions options)
             : throw new InvalidOperationException($"the sentinel's API has no {property} in {element}");
 
     private static DateTimeOffset Parse(string rfc3339) => DateTimeOffset.Parse(rfc3339, CultureInfo.InvariantCulture, DateTimeStyles.AdjustToUniversal);
+
+    /// <summary>e.g. <c>change 1: blue -> green by demo (canary: 25% of the traffic to green)</c>.</summary>
+    private static string DescribeChange(JsonElement change)
+    {
+        static string? Text(JsonElement e, string name) => e.TryGetProperty(name, out var v) && v.ValueKind == JsonValueKind.String ? v.GetString() : null;
+        var id = change.TryGetProperty("id", out var i) && i.ValueKind == JsonValueKind.Number ? i.GetInt64().ToString(CultureInfo.InvariantCulture) : "?";
+        var what = Text(change, "previousRevision") is { } from ? $"{from} -> {Text(change, "revision")}" : Text(change, "revision");
+        return $"change {id}: {what} by {Text(change, "by") ?? "?"}{(Text(change, "description") is { } d ? $" ({d})" : "")}";
+    }
+
+    private static string Ms(TimeSpan d) => d.TotalMilliseconds.ToString("0.0", CultureInfo.InvariantCulture) + "ms";
 
     private static string S(TimeSpan d) => d.TotalSeconds.ToString("0.###", CultureInfo.InvariantCulture) + "s";
 

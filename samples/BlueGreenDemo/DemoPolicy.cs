@@ -12,7 +12,9 @@ public sealed record DemoPolicy(
     IReadOnlyDictionary<string, int> RollbackWeights,
     TimeSpan Interval,
     string ErrorTrigger,
-    TimeSpan For)
+    TimeSpan For,
+    TimeSpan WatchFor,
+    int MinPasses)
 {
     /// <summary>Loads the only policy of <paramref name="rulesDirectory"/>; it must roll back through HAProxy over a unix socket.</summary>
     public static DemoPolicy Load(string rulesDirectory)
@@ -54,6 +56,8 @@ public sealed record DemoPolicy(
             haproxy.Weights,
             interval,
             errors.Name,
-            errors.For);
+            errors.For,
+            policy.Watch.For,
+            policy.Gate.MinPasses);
     }
 }

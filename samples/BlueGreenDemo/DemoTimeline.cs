@@ -31,6 +31,28 @@ public sealed record DemoTimeline
 
     public required DateTimeOffset Ready { get; init; }
 
+    /// <summary>When the sentinel recorded the canary as a change (<c>at</c> of the change it answered POST /api/v1/changes with).</summary>
+    public required DateTimeOffset ChangeRecorded { get; init; }
+
+    /// <summary>The change, e.g. <c>change 1: blue -> green by demo (canary: 25% of the traffic to green)</c>.</summary>
+    public required string Change { get; init; }
+
+    /// <summary>The policy's <c>watch.for</c>: how long the change arms its rollback triggers.</summary>
+    public required TimeSpan WatchFor { get; init; }
+
+    /// <summary>When the demo first saw the policy's gate answer open, and the answer.</summary>
+    public required DateTimeOffset GateOpened { get; init; }
+
+    public required string GateOpenAnswer { get; init; }
+
+    /// <summary>When the demo first saw the gate answer closed after green went bad, and the answer (with its reasons).</summary>
+    public required DateTimeOffset GateClosed { get; init; }
+
+    public required string GateClosedAnswer { get; init; }
+
+    /// <summary>The change the incident blames, as the sentinel says it (<c>changeSummary</c>).</summary>
+    public required string Blames { get; init; }
+
     /// <summary>Traffic split for the canary (e.g. blue=75 green=25).</summary>
     public required DateTimeOffset CanaryAt { get; init; }
 
@@ -108,16 +130,28 @@ public sealed record DemoTimeline
         static string P(double share) => (share * 100).ToString("0.0", CultureInfo.InvariantCulture) + "%";
         var sb = new StringBuilder();
         sb.AppendLine(CultureInfo.InvariantCulture, $"Timeline (relative to the start of the demo, +0.000s = {Start.UtcDateTime:yyyy-MM-dd HH:mm:ss.fff}Z)");
-        sb.AppendLine(CultureInfo.InvariantCulture, $"  {R(Ready)}  everything up: DemoShop blue and green, HAProxy (blue=100 green=0), Prometheus, the sentinel, load through HAProxy");
-        sb.AppendLine(CultureInfo.InvariantCulture, $"  {R(CanaryAt)}  canary: HAProxy weights set to {CanaryWeights}");
-        sb.AppendLine(CultureInfo.InvariantCulture, $"  {R(FirstPassSeen)}  the sentinel passes green (first passing evaluation of {Trigger} seen)");
-        sb.AppendLine(CultureInfo.InvariantCulture, $"  {R(GreenWentBad)}  green went bad: {Fault}");
-        sb.AppendLine(CultureInfo.InvariantCulture, $"  {R(BreachFirstSeen)}  breach first seen: the sentinel's first breaching evaluation of {Trigger} (pending since)");
-        sb.AppendLine(CultureInfo.InvariantCulture, $"  {R(Fired)}  trigger fired (breaching for {S(Fired - BreachFirstSeen)})");
-        sb.AppendLine(CultureInfo.InvariantCulture, $"  {R(IncidentOpened)}  incident {IncidentId} opened");
-        sb.AppendLine(CultureInfo.InvariantCulture, $"  {R(ActionStarted)}  rollback action started");
-        sb.AppendLine(CultureInfo.InvariantCulture, $"  {R(TrafficMoved)}  traffic moved: action {ActionStatus}, {ActionAfter}");
-        sb.AppendLine(CultureInfo.InvariantCulture, $"  {R(End)}  load stopped");
+        // In the order things happened: the gate's answers come from polling, so they interleave with the sentinel's instants.
+        var events = new List<(DateTimeOffset At, int Order, string Text)>
+        {
+            (Ready, 0, "everything up: DemoShop blue and green, HAProxy (blue=100 green=0), Prometheus, the sentinel, load through HAProxy"),
+            (ChangeRecorded, 1, $"change recorded through POST /api/v1/changes: {Change}; it arms the rollback triggers for {RollbackSentinel.Core.Policies.PromDuration.Format(WatchFor)}"),
+            (CanaryAt, 2, $"canary: HAProxy weights set to {CanaryWeights}"),
+            (FirstPassSeen, 3, $"the sentinel passes green (first passing evaluation of {Trigger} seen)"),
+            (GateOpened, 4, $"gate opened: {GateOpenAnswer}"),
+            (GreenWentBad, 5, $"green went bad: {Fault}"),
+            (BreachFirstSeen, 6, $"breach first seen: the sentinel's first breaching evaluation of {Trigger} (pending since)"),
+            (GateClosed, 7, $"gate closed: {GateClosedAnswer}"),
+            (Fired, 8, $"trigger fired (breaching for {S(Fired - BreachFirstSeen)})"),
+            (IncidentOpened, 9, $"incident {IncidentId} opened, blaming the change: {Blames}"),
+            (ActionStarted, 10, "rollback action started"),
+            (TrafficMoved, 11, $"traffic moved: action {ActionStatus}, {ActionAfter}"),
+            (End, 12, "load stopped"),
+        };
+        foreach (var (at, _, text) in events.OrderBy(e => e.At).ThenBy(e => e.Order))
+        {
+            sb.AppendLine(CultureInfo.InvariantCulture, $"  {R(at)}  {text}");
+        }
+
         sb.AppendLine();
         sb.AppendLine(CultureInfo.InvariantCulture, $"Detection delay (traffic moved - green went bad): {S(DetectionDelay)}");
         sb.AppendLine(CultureInfo.InvariantCulture, $"Breach -> traffic moved: {S(BreachToTrafficMoved)} (fired after {S(Fired - BreachFirstSeen)}, action took {S(TrafficMoved - ActionStarted)}); budget {BudgetExplained} = {S(Budget)}");

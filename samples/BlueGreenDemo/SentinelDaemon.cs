@@ -88,6 +88,38 @@ public sealed class SentinelDaemon : IAsyncDisposable
         return document.RootElement.Clone();
     }
 
+    /// <summary>
+    /// Records a change, as a pipeline does after a deploy (<c>POST /api/v1/changes</c>, answered 201 with the stored change).
+    /// </summary>
+    public async Task<JsonElement> RecordChangeAsync(string policy, string revision, string previousRevision, string by, string description, CancellationToken cancellationToken)
+    {
+        var body = JsonSerializer.Serialize(new { policy, revision, previousRevision, by, description });
+        using var content = new StringContent(body, System.Text.Encoding.UTF8, "application/json");
+        using var response = await _http.PostAsync(new Uri("api/v1/changes", UriKind.Relative), content, cancellationToken);
+        var text = await response.Content.ReadAsStringAsync(cancellationToken);
+        if (response.StatusCode != System.Net.HttpStatusCode.Created)
+        {
+            throw new HttpRequestException($"POST api/v1/changes: HTTP {(int)response.StatusCode}: {text}");
+        }
+
+        using var document = JsonDocument.Parse(text);
+        return document.RootElement.Clone();
+    }
+
+    /// <summary>The policy's gate (<c>GET /api/v1/gates/{policy}</c>): 200 when open, 409 with the reasons when closed.</summary>
+    public async Task<GateReading> GateAsync(string policy, CancellationToken cancellationToken)
+    {
+        using var response = await _http.GetAsync(new Uri($"api/v1/gates/{Uri.EscapeDataString(policy)}", UriKind.Relative), cancellationToken);
+        var text = await response.Content.ReadAsStringAsync(cancellationToken);
+        if ((int)response.StatusCode is not (200 or 409))
+        {
+            throw new HttpRequestException($"GET api/v1/gates/{policy}: HTTP {(int)response.StatusCode}: {text}");
+        }
+
+        using var document = JsonDocument.Parse(text);
+        return new GateReading((int)response.StatusCode, document.RootElement.Clone());
+    }
+
     /// <summary>The policy named <paramref name="name"/> as <c>GET /api/v1/policies</c> shows it, or null when not loaded.</summary>
     public async Task<JsonElement?> PolicyAsync(string name, CancellationToken cancellationToken)
     {
@@ -153,5 +185,28 @@ public sealed class SentinelDaemon : IAsyncDisposable
         }
 
         throw new TimeoutException($"the sentinel did not become ready on {Address} within {StartupTimeout.TotalSeconds}s. Its output:{Environment.NewLine}{_process.RecentLog}");
+    }
+}
+
+/// <summary>One answer of the gate: the HTTP status (200 open, 409 closed) and its JSON body.</summary>
+public sealed record GateReading(int Status, JsonElement Body)
+{
+    public bool Open => Body.GetProperty("open").GetBoolean();
+
+    public IReadOnlyList<string> Reasons =>
+        Body.TryGetProperty("reasons", out var r) && r.ValueKind == JsonValueKind.Array ? [.. r.EnumerateArray().Select(x => x.GetString() ?? "")] : [];
+
+    /// <summary>e.g. <c>200 open (green-errors 3 passes, green-latency-vs-blue 3 passes)</c> or <c>409 closed: reason; reason</c>.</summary>
+    public string Describe()
+    {
+        if (Open)
+        {
+            var series = Body.TryGetProperty("series", out var s) && s.ValueKind == JsonValueKind.Array
+                ? string.Join(", ", s.EnumerateArray().Select(x => $"{x.GetProperty("trigger").GetString()} {x.GetProperty("passes").GetInt32().ToString(CultureInfo.InvariantCulture)} passes"))
+                : "";
+            return $"{Status.ToString(CultureInfo.InvariantCulture)} open{(series.Length == 0 ? "" : $" ({series})")}";
+        }
+
+        return $"{Status.ToString(CultureInfo.InvariantCulture)} closed: {string.Join("; ", Reasons)}";
     }
 }

@@ -340,32 +340,41 @@ internal sealed class MapReader
 
     private static string? Suggest(string name, IEnumerable<string> known) =>
         known
-            .Select(k => (Key: k, Distance: Levenshtein(name.ToLowerInvariant(), k.ToLowerInvariant())))
+            .Select(k => (Key: k, Distance: EditDistance(name.ToLowerInvariant(), k.ToLowerInvariant())))
             .Where(x => x.Distance <= Math.Max(1, x.Key.Length / 3))
             .OrderBy(x => x.Distance)
             .Select(x => x.Key)
             .FirstOrDefault();
 
-    private static int Levenshtein(string a, string b)
+    /// <summary>
+    /// Edits between two words, a swap of two neighbouring letters counting as one (optimal string alignment):
+    /// 'fro' is one edit from 'for' and 'qurey' one from 'query', the typos fingers make most.
+    /// </summary>
+    private static int EditDistance(string a, string b)
     {
-        var prev = new int[b.Length + 1];
-        var cur = new int[b.Length + 1];
+        var d = new int[a.Length + 1, b.Length + 1];
+        for (var i = 0; i <= a.Length; i++)
+        {
+            d[i, 0] = i;
+        }
+
         for (var j = 0; j <= b.Length; j++)
         {
-            prev[j] = j;
+            d[0, j] = j;
         }
 
         for (var i = 1; i <= a.Length; i++)
         {
-            cur[0] = i;
             for (var j = 1; j <= b.Length; j++)
             {
-                cur[j] = Math.Min(Math.Min(cur[j - 1] + 1, prev[j] + 1), prev[j - 1] + (a[i - 1] == b[j - 1] ? 0 : 1));
+                d[i, j] = Math.Min(Math.Min(d[i, j - 1] + 1, d[i - 1, j] + 1), d[i - 1, j - 1] + (a[i - 1] == b[j - 1] ? 0 : 1));
+                if (i > 1 && j > 1 && a[i - 1] == b[j - 2] && a[i - 2] == b[j - 1])
+                {
+                    d[i, j] = Math.Min(d[i, j], d[i - 2, j - 2] + 1);
+                }
             }
-
-            (prev, cur) = (cur, prev);
         }
 
-        return prev[b.Length];
+        return d[a.Length, b.Length];
     }
 }

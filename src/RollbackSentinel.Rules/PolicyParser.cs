@@ -183,7 +183,8 @@ public static partial class PolicyParser
         CheckTemplateLabels(spec, triggers);
         var confirm = ParseConfirm(spec);
         var notify = ParseNotify(spec);
-        var watch = ParseWatch(spec, queries);
+        var watch = ParseWatch(spec, queries, target);
+        WarnWhenNothingArms(spec, target, triggers, watch);
         var gate = ParseGate(spec);
         spec.ReportUnknown();
 
@@ -218,7 +219,7 @@ public static partial class PolicyParser
     public static readonly TimeSpan MaxWatchFor = TimeSpan.FromDays(31);
 
     /// <summary><c>watch</c>: how long after a change rollback triggers are armed, what they do outside, and where changes are found.</summary>
-    private static WatchSettings ParseWatch(MapReader spec, List<QueryLocation> queries)
+    private static WatchSettings ParseWatch(MapReader spec, List<QueryLocation> queries, Target? target)
     {
         if (spec.Map("watch") is not { } w)
         {
@@ -230,9 +231,18 @@ public static partial class PolicyParser
         var detect = DetectSettings.Defaults;
         if (w.Map("detect") is { } d)
         {
+            var readTarget = d.Bool("target");
+            if (readTarget == true && target is not null and not (KubectlTarget or HelmTarget))
+            {
+                // Only kubectl and Helm keep revisions the sentinel can read; saying "true" elsewhere would detect nothing, silently.
+                d.Context.Error(d.Node("target")!.Start, d.Field("target"),
+                    $"a {KindOf(target)} target has no revisions to read (only kubectl and helm targets have): record changes with " +
+                    "`rollback-sentinel mark` or POST /api/v1/changes, or find them with watch.detect.query");
+            }
+
             detect = new DetectSettings
             {
-                Target = d.Bool("target"),
+                Target = readTarget,
                 Interval = d.Duration("interval", min: TimeSpan.FromSeconds(1), max: TimeSpan.FromHours(1)) ?? DetectSettings.DefaultInterval,
                 Query = d.Has("query") ? Query(d, "query", queries) : null,
             };
@@ -243,6 +253,35 @@ public static partial class PolicyParser
         w.ReportUnknown();
         return new WatchSettings { For = windowFor, Outside = Enum.Parse<OutsideAction>(outside, ignoreCase: true), Detect = detect, Source = at };
     }
+
+    /// <summary>
+    /// A warning for a <c>watch</c> block that nothing can satisfy by itself: rollback triggers, disarmed outside the window,
+    /// a target with no revisions to read and no <c>detect.query</c>, so the triggers stay disarmed (they page) until a change
+    /// is marked through the API. Not an error: a pipeline that marks every deploy needs nothing more, and says so with
+    /// <c>detect.target: false</c>. A policy without a <c>watch</c> block is not warned about: it was valid before watch
+    /// windows existed (docs/changes.md tells what changed for it).
+    /// </summary>
+    private static void WarnWhenNothingArms(MapReader spec, Target? target, IReadOnlyList<Trigger> triggers, WatchSettings watch)
+    {
+        if (target is null || watch.Source is null || watch.Outside == OutsideAction.Rollback || watch.Detect.Query is not null
+            || watch.Detect.Target is not null || watch.Detect.ReadsTarget(target) || !triggers.Any(t => t.Action == TriggerAction.Rollback))
+        {
+            return;
+        }
+
+        spec.Context.Warning(spec.KeyMark("watch"), spec.Field("watch"),
+            $"nothing detects changes for this policy (a {KindOf(target)} target has no revisions to read, and there is no detect.query): " +
+            "its rollback triggers stay disarmed and page until a change is marked with `rollback-sentinel mark` or POST /api/v1/changes; " +
+            "set detect.query to find changes in metrics, or detect.target: false to say that your pipeline marks every deploy");
+    }
+
+    private static string KindOf(Target target) => target switch
+    {
+        WebhookTarget => "webhook",
+        HAProxyTarget => "haproxy",
+        KubectlTarget => "kubectl",
+        _ => "helm",
+    };
 
     /// <summary><c>gate</c>: how many passing evaluations in a row after a change open the policy's gate.</summary>
     private static GateSettings ParseGate(MapReader spec)

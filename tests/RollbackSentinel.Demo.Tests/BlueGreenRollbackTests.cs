@@ -5,8 +5,9 @@ namespace RollbackSentinel.Demo.Tests;
 
 /// <summary>
 /// The blue/green demo as a test: the same <see cref="BlueGreenScenario"/> scripts/demo runs, on real DemoShop,
-/// HAProxy, Prometheus and sentinel processes, with load through HAProxy. Green gets a canary share, then fails
-/// half its requests; the sentinel must move all traffic back to blue.
+/// HAProxy, Prometheus and sentinel processes, with load through HAProxy. The canary is recorded as a change through
+/// the API, green gets a canary share and the policy's gate opens, then green fails half its requests: the gate must
+/// close and the sentinel must move all traffic back to blue (the change armed the rollback).
 /// </summary>
 public sealed class BlueGreenRollbackTests(ITestOutputHelper output)
 {
@@ -14,12 +15,42 @@ public sealed class BlueGreenRollbackTests(ITestOutputHelper output)
     private static readonly TimeSpan HangGuard = TimeSpan.FromSeconds(150);
 
     [Fact]
-    public async Task GreenGoesBad_TheSentinelRollsBackToBlue_WithinItsBudget_AndNoRequestStartedAfterTheSwitchFails()
+    public async Task GreenGoesBad_TheGateClosesAndTheSentinelRollsBackToBlue_WithinItsBudget_AndNoRequestStartedAfterTheSwitchFails()
     {
         using var hang = new CancellationTokenSource(HangGuard);
         var result = await new BlueGreenScenario(new BlueGreenScenarioOptions { Log = output.WriteLine }).RunAsync(hang.Token);
         var timeline = result.Timeline;
         output.WriteLine(timeline.Format());
+
+        // The canary was recorded as a change through the API, as the demo posted it.
+        var change = result.Change;
+        Assert.Equal(
+            ("demo-shop-blue-green", "api", "green", "blue", "demo"),
+            (change.GetProperty("policy").GetString(), change.GetProperty("source").GetString(), change.GetProperty("revision").GetString(),
+             change.GetProperty("previousRevision").GetString(), change.GetProperty("by").GetString()));
+        Assert.Contains($"change recorded through POST /api/v1/changes: change {change.GetProperty("id").GetInt64()}: blue -> green by demo (canary: 25% of the traffic to green); it arms the rollback triggers for 10m", timeline.Format(), StringComparison.Ordinal);
+
+        // The gate opened while green was healthy (every trigger passed minPasses times in a row since the change)...
+        var open = result.GateOpened.Reading;
+        Assert.Equal((200, true, 3), (open.Status, open.Open, open.Body.GetProperty("minPasses").GetInt32()));
+        Assert.Empty(open.Reasons);
+        var passes = open.Body.GetProperty("series").EnumerateArray().ToArray();
+        Assert.Equal(["green-errors", "green-latency-vs-blue"], passes.Select(p => p.GetProperty("trigger").GetString()).Distinct().Order(StringComparer.Ordinal));
+        Assert.All(passes, p => Assert.True(p.GetProperty("passes").GetInt32() >= 3, p.ToString()));
+        Assert.All(passes, p => Assert.Equal(change.GetProperty("id").GetInt64(), p.GetProperty("change").GetProperty("id").GetInt64()));
+        Assert.True(result.GateOpened.At < timeline.GreenWentBad, timeline.Format());
+
+        // ...and closed once green went bad (409), naming the error trigger pending or firing.
+        var closed = result.GateClosed.Reading;
+        Assert.Equal((409, false), (closed.Status, closed.Open));
+        Assert.True(result.GateClosed.At > timeline.GreenWentBad, timeline.Format());
+        Assert.Contains(closed.Reasons, r => r.Contains("green-errors", StringComparison.Ordinal) && (r.Contains("pending", StringComparison.Ordinal) || r.Contains("firing", StringComparison.Ordinal)));
+
+        // The incident blames the canary change, and its rollback was armed by it (not disarmed).
+        var incident = result.Incident.GetProperty("incident");
+        Assert.Equal(change.GetProperty("id").GetInt64(), incident.GetProperty("change").GetProperty("id").GetInt64());
+        Assert.False(incident.GetProperty("disarmed").GetBoolean());
+        Assert.StartsWith("since green, deployed ", incident.GetProperty("changeSummary").GetString(), StringComparison.Ordinal);
 
         // The rollback happened, on HAProxy as read back by the demo (not only as the sentinel says).
         Assert.True(result.RolledBack, timeline.Format());

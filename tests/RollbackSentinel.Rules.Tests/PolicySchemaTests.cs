@@ -43,6 +43,9 @@ public sealed partial class PolicySchemaTests
         { "spec/schedule", Document(spec: $"schedule:\n  interval: 1m\n  {Unknown}: 1") },
         { "spec/confirm", Document(spec: $"confirm:\n  timeout: 5m\n  {Unknown}: 1") },
         { "spec/notify", Document(spec: $"notify:\n  slackChannel: C0123\n  {Unknown}: 1") },
+        { "spec/watch", Document(spec: $"watch:\n  for: 1h\n  {Unknown}: 1") },
+        { "spec/watch/detect", Document(spec: $"watch:\n  detect:\n    interval: 1m\n    {Unknown}: 1") },
+        { "spec/gate", Document(spec: $"gate:\n  minPasses: 3\n  {Unknown}: 1") },
         { "spec/triggers/[]", Document(triggers: AvailabilityTrigger + $"\n  {Unknown}: 1") },
         { "spec/triggers/[]/errorRate", WithTrigger($"errorRate:\n  errors: e\n  total: t\n  max: 0.1\n  minTotal: 1\n  {Unknown}: 1") },
         { "spec/triggers/[]/latency", WithTrigger($"latency:\n  query: q\n  baseline:\n    offset: 1d\n  maxRatio: 2\n  {Unknown}: 1") },
@@ -89,6 +92,7 @@ public sealed partial class PolicySchemaTests
         Assert.Equal(PolicyParser.WorkloadKinds, Enum(Schema.At("spec", "target", "kubectl", "kind")));
         Assert.Equal(["inconclusive", "breach"], Enum(Schema.At("spec", "triggers", "[]", "noData")));
         Assert.Equal(PolicyParser.OnTimeoutWords, Enum(Schema.At("spec", "confirm", "onTimeout")));
+        Assert.Equal(PolicyParser.OutsideWords, Enum(Schema.At("spec", "watch", "outside")));
         Assert.Equal(Policy.ApiVersion, Schema.At("apiVersion").GetProperty("const").GetString());
         Assert.Equal(Policy.Kind, Schema.At("kind").GetProperty("const").GetString());
     }
@@ -105,6 +109,11 @@ public sealed partial class PolicySchemaTests
         Assert.Equal(trigger.NoData.ToString().ToLowerInvariant(), Schema.At("spec", "triggers", "[]", "noData").GetProperty("default").GetString());
         Assert.Equal(trigger.For.TotalSeconds, Schema.At("spec", "triggers", "[]").GetProperty("properties").GetProperty("for").GetProperty("default").GetDouble());
         Assert.Equal("Default: every " + PromDuration.Format(((IntervalSchedule)minimal.Schedule).Interval) + ".", Regex.Match(Schema.At("spec", "schedule").GetProperty("description").GetString()!, @"Default: every \S+$").Value);
+        Assert.Equal(PromDuration.Format(minimal.Watch.For), Schema.At("spec", "watch").GetProperty("properties").GetProperty("for").GetProperty("default").GetString());
+        Assert.Equal(minimal.Watch.Outside.ToString().ToLowerInvariant(), Schema.At("spec", "watch", "outside").GetProperty("default").GetString());
+        Assert.Equal(PromDuration.Format(minimal.Watch.Detect.Interval), Schema.At("spec", "watch", "detect").GetProperty("properties").GetProperty("interval").GetProperty("default").GetString());
+        Assert.Equal(minimal.Gate.MinPasses, Schema.At("spec", "gate", "minPasses").GetProperty("default").GetInt32());
+        Assert.Equal(RollbackSentinel.Core.State.GateProgress.MaxPasses, Schema.At("spec", "gate", "minPasses").GetProperty("maximum").GetInt32());
         var kubectl = Assert.IsType<KubectlTarget>(Assert.Single(PolicyParser.Parse("p.yaml", Document(target: "kubectl:\n  name: x")).Policies).Target);
         Assert.Equal(kubectl.Workload.ToString(), Schema.At("spec", "target", "kubectl", "kind").GetProperty("default").GetString());
     }
@@ -226,6 +235,10 @@ public sealed partial class PolicySchemaTests
         Document(spec: "confirm:\n  approvers: [U024BE7LH, S0614TZR7]\n  timeout: 10m\n  onTimeout: rollback\nnotify:\n  slackChannel: C0123ABC\n  pagerdutyRoutingKeyFile: /run/secrets/pd"),
         Document(target: "helm:\n  release: \"{{labels.release}}\"\n  namespace: \"{{ labels.namespace }}\"\n  kubeContext: prod\n  timeout: 5m", triggers: GroupedTrigger("release, namespace")),
         Document(target: "haproxy:\n  runtimeApi: unix:///run/haproxy/admin.sock\n  backend: web\n  weights:\n    blue: 256\n    green: 0"),
+        Document(
+            target: "webhook:\n  url: https://deploy.example.com/rollback",
+            spec: "watch:\n  for: 2h\n  outside: notify\n  detect:\n    target: false\n    interval: 1m\n    query: count by (deployment, version) (app_build_info)\ngate:\n  minPasses: 5"),
+        Document(target: "kubectl:\n  name: checkout", spec: "watch:\n  for: 30m\n  outside: rollback\n  detect:\n    target: true\n    interval: 15s"),
         Document(target: "haproxy:\n  runtimeApi: tcp://127.0.0.1:9999\n  backend: web\n  weights:\n    a: 1"),
         Document(target: "haproxy:\n  runtimeApi: tcp://127.0.0.1:9999\n  backend: web\n  weights:\n    blue: 100\n    green: 0\n  states:\n    green: drain\n  timeout: 2s"),
         Document(target: "haproxy:\n  runtimeApi: tcp://127.0.0.1:9999\n  backend: web\n  states:\n    green: maint\n    blue: ready"),
