@@ -40,7 +40,7 @@ internal static partial class ChangeEndpoints
         api.MapMethods("/gates/{policy}", [HttpMethods.Get, HttpMethods.Post], GateAsync).RequireAuthorization(ApiScopes.Deploy);
     }
 
-    private static async Task<IResult> RecordAsync(HttpContext context, PolicyRegistry registry, IChangeStore store, TimeProvider time, ILoggerFactory loggers, CancellationToken ct)
+    private static async Task<IResult> RecordAsync(HttpContext context, PolicyRegistry registry, IChangeStore store, Telemetry.SentinelMetrics metrics, TimeProvider time, ILoggerFactory loggers, CancellationToken ct)
     {
         ChangeBody? body;
         try
@@ -107,6 +107,7 @@ internal static partial class ChangeEndpoints
             RecordedAt = now,
         };
         var stored = (await store.RecordChangeAsync(change, ct).ConfigureAwait(false)).Change;
+        metrics.RecordChange(stored.Policy, ChangeSource.Api);
         LogRecorded(loggers.CreateLogger(typeof(ChangeEndpoints)), stored.Id, stored.Policy + (stored.Labels.IsEmpty ? string.Empty : stored.Labels.ToString()), stored.What, Rfc3339.Format(stored.At), stored.By ?? "-");
         return Results.Created($"/api/v1/changes/{stored.Id.ToString(CultureInfo.InvariantCulture)}", ChangeView.From(stored));
     }

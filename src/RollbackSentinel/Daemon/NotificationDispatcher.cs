@@ -44,7 +44,11 @@ internal sealed partial class NotificationDispatcher(
         if (!Enabled)
         {
             // The rules are loaded before hosted services run: say once, plainly, whose pages go nowhere.
-            var paging = registry.Entries.Where(e => e.Policy.Triggers.Any(t => t.Action == Core.Policies.TriggerAction.Page)).Select(e => e.Policy.Name).Order(StringComparer.Ordinal).ToList();
+            // A rollback trigger outside its watch window takes spec.watch.outside, a page by default.
+            var paging = registry.Entries
+                .Where(e => e.Policy.Triggers.Any(t => t.Action == Core.Policies.TriggerAction.Page
+                    || (t.Action == Core.Policies.TriggerAction.Rollback && e.Policy.Watch.Outside == Core.Policies.OutsideAction.Page)))
+                .Select(e => e.Policy.Name).Order(StringComparer.Ordinal).ToList();
             if (paging.Count > 0)
             {
                 LogPagesGoNowhere(paging.Count, string.Join(", ", paging));

@@ -61,7 +61,9 @@ public sealed class ChangeDaemonTests
 
         Assert.Contains("Decision shop/errors {}: Act Rollback (dryRun=False, disarmed=False): ", sentinel.Log, StringComparison.Ordinal);
         Assert.Matches($@"; change: {posted.GetProperty("id").GetInt64()} \(api\) since v42, deployed \d+s ago by ci;", sentinel.Log);
-        Assert.Contains("rollback_sentinel_decisions_total{action=\"rollback\",disarmed=\"false\",kind=\"act\",policy=\"shop\",trigger=\"errors\"} 1", await MetricsAsync(api), StringComparison.Ordinal);
+        var metrics = await MetricsAsync(api);
+        Assert.Contains("rollback_sentinel_decisions_total{action=\"rollback\",disarmed=\"false\",kind=\"act\",policy=\"shop\",trigger=\"errors\"} 1", metrics, StringComparison.Ordinal);
+        Assert.Contains("rollback_sentinel_changes_total{policy=\"shop\",source=\"api\"} 1", metrics, StringComparison.Ordinal);
     }
 
     [Fact]

@@ -13,12 +13,14 @@ public sealed class IncidentStateDaemonTests
         using var workspace = new SentinelWorkspace(live.Prometheus.BaseAddress);
         workspace.WriteRule("shop.yaml", live.Policy(action: "page"));
         workspace.WriteRule("quiet.yaml", live.Policy(name: "quiet", action: "notify"));
+        workspace.WriteRule("armed.yaml", live.Policy(name: "armed", max: 0.99));
+        workspace.WriteRule("watched.yaml", live.Policy(name: "watched", max: 0.99, watch: "{for: 1h}")); // pages outside its watch window
         await using var sentinel = await SentinelProcess.StartAsync(workspace);
         using var api = new SentinelApi(workspace.BaseAddress);
 
         await Eventually.WaitAsync(() => Task.FromResult(sentinel.Log.Contains("No paging channel is configured", StringComparison.Ordinal)), Generous, "the warning" + Environment.NewLine + sentinel.Log);
         var warning = Assert.Single(sentinel.Log.Split('\n'), l => l.Contains("No paging channel is configured", StringComparison.Ordinal));
-        Assert.Contains(" WRN No paging channel is configured (notifications: slack, pagerDuty or alertmanager), but 1 polic(ies) page: shop. Their pages reach nobody", warning, StringComparison.Ordinal);
+        Assert.Contains(" WRN No paging channel is configured (notifications: slack, pagerDuty or alertmanager), but 2 polic(ies) page: shop, watched. Their pages reach nobody", warning, StringComparison.Ordinal);
 
         live.Shop.ErrorShare = 0.5;
         var timeline = await Eventually.WaitAsync(
