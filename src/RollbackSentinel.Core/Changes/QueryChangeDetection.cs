@@ -9,9 +9,12 @@ namespace RollbackSentinel.Core.Changes;
 /// revision 6 after 5). A series that appears next to or in place of one with the same label names, differing from it
 /// only in some values, is a change too (<c>count by (deployment, version) (app_build_info)</c>: version v42 after v41,
 /// whether v41 is gone at once or, in a rolling update, a little later): its label set is the labels the two share,
-/// and the labels that differ are the revision. A series that appears with no such predecessor is a change of its
-/// whole label set. The first evaluation only learns what is there, and a NaN value is no evidence of a change (from
-/// or to it). Pure.
+/// and the labels that differ are the revision. A series still there is taken as the predecessor only when exactly
+/// one label differs (a version beside the old one), so a series that comes back after a scrape gap is never paired
+/// with a neighbour. A series that appears with no such predecessor (a new deployment, or one back after a gap) is
+/// learned, not a change: a gap in the detect metric must never arm a rollback, and a first deploy has nothing to roll
+/// back to. The first evaluation only learns what is there, and a NaN value is no evidence of a change (from or to
+/// it). Pure.
 /// </summary>
 public static class QueryChangeDetection
 {
@@ -52,10 +55,9 @@ public static class QueryChangeDetection
 
             // A new series: its predecessor is the series with the same label names differing in the fewest values,
             // one that vanished (it was replaced) before one still there (a rolling update: both run for a while).
-            var predecessor = Closest(s.Labels, vanished) ?? Closest(s.Labels, stayed);
+            var predecessor = Closest(s.Labels, vanished, s.Labels.Count - 1) ?? Closest(s.Labels, stayed, 1);
             if (predecessor is not { } p)
             {
-                changes.Add(New(policy, s.Labels, at, null, s.Labels.ToString(), $"{s.Labels} appeared"));
                 continue;
             }
 
@@ -75,11 +77,11 @@ public static class QueryChangeDetection
 
     // Of candidates with exactly the label names of `labels`, the one differing in the fewest values (not in all of them:
     // a deployment that appears next to another is a new deployment, not a new version of the other).
-    private static (LabelSet Labels, string[] Differ)? Closest(LabelSet labels, IEnumerable<LabelSet> candidates) =>
+    private static (LabelSet Labels, string[] Differ)? Closest(LabelSet labels, IEnumerable<LabelSet> candidates, int maxDiffering) =>
         candidates
             .Where(c => c.Count == labels.Count && c.Keys.SequenceEqual(labels.Keys))
             .Select(c => (Labels: c, Differ: labels.Where(l => c[l.Key] != l.Value).Select(l => l.Key).ToArray()))
-            .Where(c => c.Differ.Length < labels.Count)
+            .Where(c => c.Differ.Length < labels.Count && c.Differ.Length <= maxDiffering)
             .OrderBy(c => c.Differ.Length)
             .ThenBy(c => c.Labels.ToString(), StringComparer.Ordinal)
             .Select(c => ((LabelSet, string[])?)c)
