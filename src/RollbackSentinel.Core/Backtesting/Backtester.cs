@@ -261,7 +261,13 @@ public sealed class Backtester
         IReadOnlyList<Sample>? previous = null;
         foreach (var at in times)
         {
-            IReadOnlyList<Sample> current = byTime.TryGetValue(at.ToUnixTimeMilliseconds(), out var s) ? s : [];
+            // As live: a step with no series at all is no evidence (a gap in the data), compared with nothing.
+            if (!byTime.TryGetValue(at.ToUnixTimeMilliseconds(), out var s) || s.Count == 0)
+            {
+                continue;
+            }
+
+            IReadOnlyList<Sample> current = s;
             changes.AddRange(QueryChangeDetection.Compare(policy.Name, previous, current, at));
             previous = current;
         }

@@ -30,7 +30,10 @@ public sealed record Change
 
     public required string Policy { get; init; }
 
-    /// <summary>Which series of the policy it concerns: a series whose labels include all of these. Empty: every series.</summary>
+    /// <summary>
+    /// Which series of the policy it concerns: every series none of whose labels contradicts these (see <see cref="AppliesTo"/>).
+    /// Empty: every series.
+    /// </summary>
     public LabelSet Labels { get; init; } = LabelSet.Empty;
 
     /// <summary>When the change happened (for a target: when the new revision was created).</summary>
@@ -55,12 +58,13 @@ public sealed record Change
     /// <summary>The sentinel's own rollback: recorded so nothing blames it, and it never arms a watch window.</summary>
     public bool IsSentinelRollback => Source == ChangeSource.Target && By == SentinelActor;
 
-    /// <summary>True when this change concerns the series <paramref name="series"/> (its labels are a subset of the series').</summary>
-    public bool AppliesTo(LabelSet series)
-    {
-        ArgumentNullException.ThrowIfNull(series);
-        return Labels.All(l => series.TryGetValue(l.Key, out var v) && v == l.Value);
-    }
+    /// <summary>
+    /// True when this change concerns the series <paramref name="series"/>: no label of the change has another value in
+    /// the series. A change of <c>{deployment="cart"}</c> concerns <c>{deployment="cart", code="500"}</c> and an aggregate
+    /// <c>{}</c> that sums cart with the rest (cart's deploy can break the sum), never <c>{deployment="search"}</c>. The
+    /// same rule as a gate's label filter (<see cref="Gate.Compatible"/>).
+    /// </summary>
+    public bool AppliesTo(LabelSet series) => Gate.Compatible(series, Labels);
 
     /// <summary>"v41 -> v42" / "v42" / "an unnamed change".</summary>
     public string What => (PreviousRevision, Revision) switch

@@ -10,7 +10,15 @@ public sealed class ChangeHistory
 {
     public static readonly ChangeHistory Empty = new([]);
 
+    /// <summary>
+    /// How long after the sentinel's own rollback a change found on the target or by a detect query is taken as that
+    /// rollback showing up (kubectl's undo is a new ReplicaSet revision, the generation goes up, the old version's build
+    /// info comes back), not as someone's new change: long enough for a detect interval or a few evaluations.
+    /// </summary>
+    public static readonly TimeSpan RollbackEcho = TimeSpan.FromMinutes(10);
+
     private readonly Change[] _changes;
+    private readonly HashSet<Change> _echoes;
 
     public ChangeHistory(IEnumerable<Change> changes)
     {
@@ -18,6 +26,22 @@ public sealed class ChangeHistory
 
         // Oldest first; at the same instant, in the order they were stored.
         _changes = changes.OrderBy(c => c.At).ThenBy(c => c.Id).ToArray();
+        var rollbacks = _changes.Where(c => c.IsSentinelRollback).ToArray();
+        _echoes = rollbacks.Length == 0
+            ? []
+            : _changes.Where(c => c.Source != ChangeSource.Api && !c.IsSentinelRollback
+                && rollbacks.Any(r => r.At <= c.At && c.At - r.At <= RollbackEcho && Gate.Compatible(c.Labels, r.Labels))).ToHashSet();
+    }
+
+    /// <summary>
+    /// True when <paramref name="change"/> is the sentinel's own rollback, or that rollback found again: a target or query
+    /// change (never one a person posted) within <see cref="RollbackEcho"/> after a sentinel rollback whose labels do not
+    /// contradict it. Such a change is never blamed, never arms a window and never starts a baseline.
+    /// </summary>
+    public bool IsSentinels(Change change)
+    {
+        ArgumentNullException.ThrowIfNull(change);
+        return change.IsSentinelRollback || _echoes.Contains(change);
     }
 
     public IReadOnlyList<Change> All => _changes;
@@ -50,7 +74,7 @@ public sealed class ChangeHistory
     /// </summary>
     public IReadOnlyList<Change> BaselineCandidates(DateTimeOffset at) =>
         _changes
-            .Where(c => c.At <= at && !c.IsSentinelRollback)
+            .Where(c => c.At <= at && !IsSentinels(c))
             .GroupBy(c => c.Labels)
             .Select(g => g.Last())
             .OrderBy(c => c.At)
@@ -58,7 +82,7 @@ public sealed class ChangeHistory
 
     /// <summary>
     /// The change a series' before-deploy baseline is measured before: the latest change of its label set at or
-    /// before <paramref name="at"/>, not counting the sentinel's own rollbacks (a rollback returns to what the
+    /// before <paramref name="at"/>, not counting the sentinel's own rollbacks nor their echoes (<see cref="IsSentinels"/>: a rollback returns to what the
     /// baseline measured, it does not start a new "before").
     /// </summary>
     public Change? BaselineChangeFor(LabelSet series, DateTimeOffset at)
@@ -67,7 +91,7 @@ public sealed class ChangeHistory
         for (var i = _changes.Length - 1; i >= 0; i--)
         {
             var c = _changes[i];
-            if (c.At <= at && !c.IsSentinelRollback && c.AppliesTo(series))
+            if (c.At <= at && !IsSentinels(c) && c.AppliesTo(series))
             {
                 return c;
             }

@@ -28,7 +28,10 @@ public static class Gate
     /// <param name="changes">Its changes.</param>
     /// <param name="openIncidents">Its incidents that are not resolved or denied.</param>
     /// <param name="filter">Label values the caller asks about (<c>?deployment=cart</c>); a series matches unless it has one of these labels with another value.</param>
-    public static GateAnswer Evaluate(Policy policy, PolicyState state, ChangeHistory changes, IEnumerable<Incident> openIncidents, LabelSet filter)
+    /// <param name="now">When the gate is asked; with <paramref name="staleAfter"/>, a state last evaluated longer ago than that keeps it closed.</param>
+    /// <param name="staleAfter">The longest expected time between evaluations (the runner's <c>MaxGap</c>: 2.5 periods).</param>
+    public static GateAnswer Evaluate(
+        Policy policy, PolicyState state, ChangeHistory changes, IEnumerable<Incident> openIncidents, LabelSet filter, DateTimeOffset? now = null, TimeSpan? staleAfter = null)
     {
         ArgumentNullException.ThrowIfNull(policy);
         ArgumentNullException.ThrowIfNull(state);
@@ -37,6 +40,11 @@ public static class Gate
         ArgumentNullException.ThrowIfNull(filter);
         var min = policy.Gate.MinPasses;
         var reasons = new List<string>();
+        if (now is { } asked && staleAfter is { } limit && state.LastEvaluatedAt is { } last && asked - last > limit)
+        {
+            reasons.Add($"the last evaluation was {Change.Ago(asked - last)}, longer than {PromDuration.Format(limit)}: how things stand now is unknown");
+        }
+
         var rows = new List<GateSeries>();
         foreach (var trigger in policy.Triggers)
         {

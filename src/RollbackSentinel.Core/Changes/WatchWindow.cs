@@ -20,7 +20,7 @@ public static class WatchWindow
     public static Change? Blame(ChangeHistory changes, LabelSet labels, DateTimeOffset breachBegan)
     {
         ArgumentNullException.ThrowIfNull(changes);
-        return changes.LatestFor(labels, breachBegan) is { IsSentinelRollback: false } c ? c : null;
+        return changes.LatestFor(labels, breachBegan) is { } c && !changes.IsSentinels(c) ? c : null;
     }
 
     /// <param name="policy">The policy (its name and <c>spec.watch</c>).</param>
@@ -41,7 +41,7 @@ public static class WatchWindow
             return new Arming(false, null, $"no change of {of} is known: a rollback would not undo the cause");
         }
 
-        if (latest.IsSentinelRollback)
+        if (changes.IsSentinels(latest))
         {
             return new Arming(false, null, $"the last change of {of} was the sentinel's own rollback ({latest.What}, {Ago(at, latest.At)}): a rollback would not undo the cause");
         }

@@ -29,7 +29,7 @@ public static class ChangeBaselines
     {
         ArgumentNullException.ThrowIfNull(changes);
         return changes.BaselineCandidates(from).Select(c => c.At)
-            .Concat(changes.All.Where(c => c.At > from && c.At <= to && !c.IsSentinelRollback).Select(c => c.At))
+            .Concat(changes.All.Where(c => c.At > from && c.At <= to && !changes.IsSentinels(c)).Select(c => c.At))
             .Distinct()
             .Order()
             .ToArray();

@@ -55,7 +55,7 @@ internal static class ApiScopes
     /// <summary>What a token of <paramref name="scope"/> may do, for a refusal (403) to say.</summary>
     public static string Describe(string? scope) => scope switch
     {
-        Read => "this is the read token (http.readTokenFile): it may only read (GET); recording changes and asking gates need the deploy token, anything else the admin token",
+        Read => "this is the read token (http.readTokenFile): it may only read (GET); recording changes and POSTing to a gate need the deploy token, anything else the admin token",
         Deploy => "this is the deploy token (http.deployTokenFile): it may read (GET), record changes (POST /api/v1/changes) and ask gates (/api/v1/gates/{policy}); approve, deny, snooze, ack and rollback need the admin token",
         _ => "the token may not do this",
     };

@@ -145,20 +145,21 @@ internal static partial class ChangeEndpoints
             : Results.Problem(title: "change not found", detail: $"there is no change {id}", statusCode: StatusCodes.Status404NotFound);
 
     /// <summary>
-    /// The gate of a policy: every query parameter is a label filter (<c>?deployment=cart</c>). Computed from the runner's
-    /// state as of its last evaluation, the policy's changes and its open incidents; nothing is evaluated here.
+    /// The gate of a policy: every query parameter is a label filter (<c>?deployment=cart</c>; the CLI's spelling,
+    /// <c>?label=deployment=cart</c>, repeatable, is taken too). Computed from the runner's state as of its last evaluation,
+    /// the policy's changes and its open incidents; nothing is evaluated here.
     /// </summary>
     private static async Task<IResult> GateAsync(string policy, HttpRequest request, PolicyRegistry registry, IChangeStore changes, IIncidentStore incidents, TimeProvider time, CancellationToken ct)
     {
         var filter = new Dictionary<string, string>(StringComparer.Ordinal);
-        foreach (var (name, values) in request.Query)
+        var given = request.Query.SelectMany(q => q.Value.Select(v => v ?? string.Empty).Select(v =>
+            q.Key == "label" && v.IndexOf('=', StringComparison.Ordinal) is > 0 and var eq ? (Name: v[..eq], Value: v[(eq + 1)..]) : (Name: q.Key, Value: v)));
+        foreach (var (name, value) in given)
         {
-            if (values.Count != 1)
+            if (!filter.TryAdd(name, value))
             {
-                return BadField($"the label filter '{InputLimits.Shorten(name)}' is given {values.Count} times; give each label once");
+                return BadField($"the label filter '{InputLimits.Shorten(name)}' is given more than once; give each label once");
             }
-
-            filter[name] = values[0] ?? string.Empty;
         }
 
         if ((InputLimits.CheckName("policy", policy, InputLimits.MaxPolicyName) ?? InputLimits.CheckLabels("label filter", filter)) is { } problem)
@@ -173,11 +174,15 @@ internal static partial class ChangeEndpoints
 
         // The newest definition (a trigger added by a reload keeps the gate closed until it is evaluated) and the
         // state of the last evaluation: an immutable snapshot, read once.
+        // The state is fitted to the newest definition: a trigger edited by a reload keeps none of its old passes.
         var definition = entry.Policy;
-        var state = entry.Runner.State;
-        var history = await changes.LoadChangeHistoryAsync(definition.Name, time.GetUtcNow(), ct).ConfigureAwait(false);
+        var state = entry.Runner.State.For(definition);
+        var now = time.GetUtcNow();
+        var history = await changes.LoadChangeHistoryAsync(definition.Name, now, ct).ConfigureAwait(false);
         var open = await incidents.ListOpenIncidentsAsync(definition.Name, ct).ConfigureAwait(false);
-        var answer = Gate.Evaluate(definition, state, history, open, LabelSet.From(filter));
+
+        // Evaluations that stopped (a failing store, a stuck job) must not leave the gate open on old news.
+        var answer = Gate.Evaluate(definition, state, history, open, LabelSet.From(filter), now, entry.Runner.MaxGap);
         return Results.Json(GateView.From(answer), statusCode: answer.Open ? StatusCodes.Status200OK : StatusCodes.Status409Conflict);
     }
 

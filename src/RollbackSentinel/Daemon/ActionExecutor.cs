@@ -128,7 +128,10 @@ internal sealed partial class ActionExecutor(
             time.GetUtcNow(),
             CancellationToken.None).ConfigureAwait(false);
         metrics.RecordAction(policy.Name, action.Kind, status);
-        if (status == ActionStatus.Succeeded && adapter is not null && result.Effect is ActionEffect.Changed or ActionEffect.Unchanged)
+        // What the target runs after the sentinel acted on it is the sentinel's, also when the action failed or was cut
+        // short: a half-done undo (applied, then its rollout timed out) must not come back as someone's change and arm.
+        if (adapter is not null && refusal is null
+            && (status != ActionStatus.Succeeded || result.Effect is ActionEffect.Changed or ActionEffect.Unchanged))
         {
             await targetChanges.RecordRollbackAsync(policy, opened.Incident, result, plan, CancellationToken.None).ConfigureAwait(false);
         }

@@ -71,6 +71,14 @@ internal sealed partial class ConfirmationService(
                 && entry.Policy.Triggers.Any(t => t.Name == incident.Trigger)
                 && entry.Runner.State.Series.TryGetValue(new Core.State.SeriesKey(incident.Trigger, incident.Labels), out var series)
                 && series.Phase == Core.State.TriggerPhase.Firing;
+
+            // A rollback trigger disarmed by its watch window (no change explains the breach) only asks: a person may still
+            // roll back, silence never does, whatever onTimeout says.
+            if (onTimeout == OnTimeout.Rollback && incident.DisarmedReason is not null)
+            {
+                onTimeout = OnTimeout.Hold;
+            }
+
             var result = await store.TimeOutAsync(incident.Id, approve: onTimeout == OnTimeout.Rollback && stillFiring, now, cancellationToken).ConfigureAwait(false);
             if (!result.Accepted)
             {

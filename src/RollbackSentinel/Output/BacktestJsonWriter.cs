@@ -42,13 +42,18 @@ internal static class BacktestJsonWriter
 
             w.WriteBoolean("dryRun", d.DryRun);
             w.WriteBoolean("disarmed", d.Disarmed);
-            if (d.DisarmedReason is { } reason)
+
+            // "reason" as the issue names it; "disarmedReason" as the API's incidents and the webhook body name it.
+            foreach (var name in (ReadOnlySpan<string>)["reason", "disarmedReason"])
             {
-                w.WriteString("reason", reason);
-            }
-            else
-            {
-                w.WriteNull("reason");
+                if (d.DisarmedReason is { } reason)
+                {
+                    w.WriteString(name, reason);
+                }
+                else
+                {
+                    w.WriteNull(name);
+                }
             }
 
             w.WritePropertyName("change");

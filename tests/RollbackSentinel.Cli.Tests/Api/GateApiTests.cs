@@ -69,6 +69,12 @@ public sealed class GateApiTests
         Assert.StartsWith("errors{deployment=\"cart\"}: pending (breaching since ", Assert.Single(Reasons(cart.Body)), StringComparison.Ordinal);
         Assert.Equal("pending", Assert.Single(cart.Body.GetProperty("series").EnumerateArray()).GetProperty("state").GetString());
 
+        // The CLI's spelling of the same filter answers the same.
+        var cliSpelling = await GateAsync(api, "api/v1/gates/shop?label=deployment%3Dcart");
+        Assert.Equal(HttpStatusCode.Conflict, cliSpelling.Status);
+        Assert.Equal(Reasons(cart.Body), Reasons(cliSpelling.Body));
+        Assert.Equal(HttpStatusCode.OK, (await GateAsync(api, "api/v1/gates/shop?label=deployment=web")).Status);
+
         Assert.Equal(HttpStatusCode.Conflict, all.Status);
         Assert.StartsWith("errors{deployment=\"cart\"}: pending", Assert.Single(Reasons(all.Body)), StringComparison.Ordinal);
         Assert.Equal(["pending", "passing"], all.Body.GetProperty("series").EnumerateArray().Select(s => s.GetProperty("state").GetString()));
@@ -155,7 +161,7 @@ public sealed class GateApiTests
 
     [Theory]
     [InlineData("api/v1/gates/checkout-api", HttpStatusCode.NotFound, "there is no policy 'checkout-api' (see GET /api/v1/policies)")]
-    [InlineData("api/v1/gates/shop?deployment=a&deployment=b", HttpStatusCode.BadRequest, "the label filter 'deployment' is given 2 times; give each label once")]
+    [InlineData("api/v1/gates/shop?deployment=a&deployment=b", HttpStatusCode.BadRequest, "the label filter 'deployment' is given more than once; give each label once")]
     [InlineData("api/v1/gates/shop?not-a-label=x", HttpStatusCode.BadRequest, "'label filter': 'not-a-label' is not a label name")]
     public async Task Gate_UnknownPolicyOrBadFilter_IsAProblemSayingWhy(string path, HttpStatusCode status, string detail)
     {

@@ -71,6 +71,7 @@ public sealed class BacktestChangesTests(ScenarioHistory prometheus) : IClassFix
         var r = Line(run);
         Assert.Equal(("2026-11-20T10:12:15Z", "page", true), (r.GetProperty("at").GetString(), r.GetProperty("action").GetString(), r.GetProperty("disarmed").GetBoolean()));
         Assert.Equal("no change of bad is known: a rollback would not undo the cause", r.GetProperty("reason").GetString());
+        Assert.Equal(r.GetProperty("reason").GetString(), r.GetProperty("disarmedReason").GetString());
         Assert.Equal(JsonValueKind.Null, r.GetProperty("change").ValueKind);
         Assert.Contains("Changes: none known, so rollback triggers take spec.watch.outside (page by default)", run.Error);
     }

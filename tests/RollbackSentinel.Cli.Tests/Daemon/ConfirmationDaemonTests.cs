@@ -16,11 +16,12 @@ public sealed class ConfirmationDaemonTests
     private static string Confirm(string timeout = "10m", string onTimeout = "hold") =>
         $"  confirm:\n    approvers: [U024BE7LH]\n    timeout: {timeout}\n    onTimeout: {onTimeout}";
 
-    private static async Task<(LiveShop Live, SentinelWorkspace Workspace, SentinelProcess Sentinel, SentinelApi Api)> StartAsync(string confirm)
+    private static async Task<(LiveShop Live, SentinelWorkspace Workspace, SentinelProcess Sentinel, SentinelApi Api)> StartAsync(
+        string confirm, string action = "page", string? watch = LiveShop.AlwaysArmed)
     {
         var live = await LiveShop.StartAsync();
         var workspace = new SentinelWorkspace(live.Prometheus.BaseAddress);
-        workspace.WriteRule("shop.yaml", live.Policy(action: "page", spec: confirm));
+        workspace.WriteRule("shop.yaml", live.Policy(action: action, spec: confirm, watch: watch));
         var sentinel = await SentinelProcess.StartAsync(workspace);
         var api = new SentinelApi(workspace.BaseAddress);
         await api.WaitForPassAsync(Generous);
@@ -122,6 +123,35 @@ public sealed class ConfirmationDaemonTests
             Assert.Empty(acted.GetProperty("acknowledgments").EnumerateArray());
             Assert.Contains(acted.GetProperty("events").EnumerateArray(), e => e.GetProperty("kind").GetString() == "timed-out"
                 && e.GetProperty("message").GetString()!.EndsWith(": rolling back, as the policy says (onTimeout: rollback)", StringComparison.Ordinal));
+        }
+        finally
+        {
+            await StopAsync(run);
+        }
+    }
+
+    [Fact]
+    public async Task DisarmedRollback_NobodyAnswers_OnTimeoutRollback_IsHeldNotRolledBack_AndAPersonCanStillApprove()
+    {
+        // A rollback trigger with no change known pages for confirmation (outside: page); silence must not roll back
+        // what no change explains, whatever onTimeout says.
+        var run = await StartAsync(Confirm(timeout: "3s", onTimeout: "rollback"), action: "rollback", watch: "{outside: page}");
+        var (live, _, sentinel, api) = run;
+        try
+        {
+            var held = await Eventually.WaitAsync(
+                async () => (await api.IncidentsAsync()).FirstOrDefault(i => i.GetProperty("timedOutAt").ValueKind == JsonValueKind.String) is { ValueKind: JsonValueKind.Object } i ? (object)i : null,
+                Generous,
+                "the timeout" + Environment.NewLine + sentinel.Log);
+            var incident = (JsonElement)held;
+            Assert.Equal("awaitingconfirmation", incident.GetProperty("state").GetString());
+            Assert.True(incident.GetProperty("disarmed").GetBoolean());
+            Assert.Contains("a rollback would not undo the cause", incident.GetProperty("disarmedReason").GetString(), StringComparison.Ordinal);
+            Assert.Empty(live.Rollbacks);
+
+            await api.PostJsonAsync($"api/v1/incidents/{incident.GetProperty("id").GetInt64()}/approve", new { by = "dave" });
+            await api.WaitForIncidentAsync(Generous, () => sentinel.Log, "acted");
+            Assert.Single(live.Rollbacks);
         }
         finally
         {

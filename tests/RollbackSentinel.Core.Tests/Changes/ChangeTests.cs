@@ -59,13 +59,14 @@ public sealed class ChangeTests
     }
 
     [Fact]
-    public void AppliesTo_ASeriesWhoseLabelsIncludeTheChanges()
+    public void AppliesTo_ASeriesNoneOfWhoseLabelsContradictTheChanges()
     {
         var cart = Deploy(T0, labels: LabelSet.Of(("deployment", "cart")));
 
         Assert.True(cart.AppliesTo(LabelSet.Of(("deployment", "cart"), ("code", "500"))));
         Assert.False(cart.AppliesTo(LabelSet.Of(("deployment", "search"))));
-        Assert.False(cart.AppliesTo(LabelSet.Empty));
+        Assert.True(cart.AppliesTo(LabelSet.Empty)); // an aggregate over every deployment, cart's included
+        Assert.True(cart.AppliesTo(LabelSet.Of(("code", "500")))); // a series without the label: cart is in it
         Assert.True(Deploy(T0).AppliesTo(LabelSet.Of(("deployment", "search"))));
     }
 

@@ -80,6 +80,22 @@ public sealed class GateTests
     }
 
     [Fact]
+    public void Evaluate_EvaluationsStoppedLongerThanTheLongestGap_IsClosedAsUnknown()
+    {
+        var changes = History(V42);
+        var state = Evaluate(TwoTriggers, changes, Rounds(3, V(VerdictKind.Pass)));
+        var last = state.LastEvaluatedAt!.Value;
+        var gap = TimeSpan.FromSeconds(37.5);
+
+        var fresh = Gate.Evaluate(TwoTriggers, state, changes, [], LabelSet.Empty, last + gap, gap);
+        var stale = Gate.Evaluate(TwoTriggers, state, changes, [], LabelSet.Empty, last + gap + TimeSpan.FromSeconds(1), gap);
+
+        Assert.True(fresh.Open);
+        Assert.False(stale.Open);
+        Assert.Equal(["the last evaluation was 38s ago, longer than 37s500ms: how things stand now is unknown"], stale.Reasons);
+    }
+
+    [Fact]
     public void Evaluate_FewerThanMinPasses_IsClosedCountingThem()
     {
         var changes = History(V42);

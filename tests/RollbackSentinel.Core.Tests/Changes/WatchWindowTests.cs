@@ -38,6 +38,30 @@ public sealed class WatchWindowTests
         Assert.Equal(armed, arming.Reason is null);
     }
 
+    [Theory]
+    [InlineData(ChangeSource.Query, 9, false)] // the detect query sees the undo's new generation: the rollback's echo
+    [InlineData(ChangeSource.Target, 1, false)] // a target read of the undone revision
+    [InlineData(ChangeSource.Api, 1, true)] // a person marks a roll-forward: a real change
+    [InlineData(ChangeSource.Query, 11, true)] // past the echo interval: someone deployed again
+    public void Judge_AChangeFoundSoonAfterTheSentinelsRollback_IsTheRollbackAndNeverArms(ChangeSource source, int minutesAfter, bool armed)
+    {
+        var deploy = Deploy(T0, labels: Cart, id: 1);
+        var rollback = SentinelRollback(T0.AddMinutes(10), Cart, id: 2);
+        var found = new Change { Id = 3, Policy = "checkout-api", Labels = Cart, At = rollback.At.AddMinutes(minutesAfter), Source = source, Revision = "6", PreviousRevision = "5" };
+        var history = History(deploy, rollback, found);
+        var began = found.At.AddMinutes(1);
+
+        var arming = WatchWindow.Judge(Checkout, history, Cart, began, began);
+
+        Assert.Equal(armed, arming.Armed);
+        Assert.Equal(armed ? found : null, arming.Blamed);
+        Assert.Equal(armed ? found : null, WatchWindow.Blame(history, Cart, began));
+        Assert.Equal(!armed, history.IsSentinels(found));
+
+        // Nor does the echo start a before-deploy baseline: that would measure the bad version as "before".
+        Assert.Equal(armed ? found : deploy, history.BaselineChangeFor(Cart, began));
+    }
+
     [Fact]
     public void Judge_NoChangeKnown_IsDisarmedAndBlamesNothing()
     {
