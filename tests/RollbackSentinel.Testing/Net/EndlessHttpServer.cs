@@ -55,8 +55,9 @@ public sealed class EndlessHttpServer : IAsyncDisposable
                 connections.Add(ServeAsync(client));
             }
         }
-        catch (Exception e) when (e is OperationCanceledException or SocketException or ObjectDisposedException)
+        catch (Exception e) when (e is OperationCanceledException or SocketException or ObjectDisposedException or InvalidOperationException)
         {
+            // Stopping: a loop that comes round after Stop() finds the listener no longer listening ("Not listening").
         }
 
         await Task.WhenAll(connections);
