@@ -62,9 +62,9 @@ public sealed record Change
     /// True when this change concerns the series <paramref name="series"/>: no label of the change has another value in
     /// the series. A change of <c>{deployment="cart"}</c> concerns <c>{deployment="cart", code="500"}</c> and an aggregate
     /// <c>{}</c> that sums cart with the rest (cart's deploy can break the sum), never <c>{deployment="search"}</c>. The
-    /// same rule as a gate's label filter (<see cref="Gate.Compatible"/>).
+    /// same rule as a gate's label filter (<see cref="LabelSet.AgreesWith"/>).
     /// </summary>
-    public bool AppliesTo(LabelSet series) => Gate.Compatible(series, Labels);
+    public bool AppliesTo(LabelSet series) => series.AgreesWith(Labels);
 
     /// <summary>"v41 -> v42" / "v42" / "an unnamed change".</summary>
     public string What => (PreviousRevision, Revision) switch

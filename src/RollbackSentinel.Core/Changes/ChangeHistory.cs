@@ -30,7 +30,7 @@ public sealed class ChangeHistory
         _echoes = rollbacks.Length == 0
             ? []
             : _changes.Where(c => c.Source != ChangeSource.Api && !c.IsSentinelRollback
-                && rollbacks.Any(r => r.At <= c.At && c.At - r.At <= RollbackEcho && Gate.Compatible(c.Labels, r.Labels))).ToHashSet();
+                && rollbacks.Any(r => r.At <= c.At && c.At - r.At <= RollbackEcho && c.Labels.AgreesWith(r.Labels))).ToHashSet();
     }
 
     /// <summary>

@@ -52,7 +52,7 @@ public static class Gate
             // missing from the result keeps firing until it has been absent for the trigger's inconclusive limit).
             var keys = state.Progress.Keys.Where(k => k.Trigger == trigger.Name)
                 .Union(state.Series.Where(s => s.Key.Trigger == trigger.Name && s.Value.Phase != TriggerPhase.Ok).Select(s => s.Key))
-                .Where(k => Compatible(k.Labels, filter))
+                .Where(k => k.Labels.AgreesWith(filter))
                 .OrderBy(k => k.Labels.ToString(), StringComparer.Ordinal)
                 .ToArray();
             if (keys.Length == 0)
@@ -111,7 +111,7 @@ public static class Gate
             }
         }
 
-        foreach (var incident in openIncidents.Where(i => i.Policy == policy.Name && Compatible(i.Labels, filter)).OrderBy(i => i.Id))
+        foreach (var incident in openIncidents.Where(i => i.Policy == policy.Name && i.Labels.AgreesWith(filter)).OrderBy(i => i.Id))
         {
             reasons.Add($"incident {incident.Id} ({incident.Trigger}{(incident.Labels.IsEmpty ? string.Empty : incident.Labels.ToString())}) is {Words(incident.Status)}");
         }
@@ -122,12 +122,4 @@ public static class Gate
     // AwaitingConfirmation -> "awaiting confirmation".
     private static string Words(IncidentStatus status) =>
         string.Concat(status.ToString().Select((c, i) => i > 0 && char.IsUpper(c) ? " " + char.ToLowerInvariant(c) : char.ToLowerInvariant(c).ToString()));
-
-    /// <summary>No label of <paramref name="filter"/> has another value in <paramref name="labels"/>.</summary>
-    public static bool Compatible(LabelSet labels, LabelSet filter)
-    {
-        ArgumentNullException.ThrowIfNull(labels);
-        ArgumentNullException.ThrowIfNull(filter);
-        return filter.All(f => !labels.TryGetValue(f.Key, out var v) || v == f.Value);
-    }
 }

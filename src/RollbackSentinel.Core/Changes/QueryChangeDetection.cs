@@ -55,7 +55,8 @@ public static class QueryChangeDetection
 
             // A new series: its predecessor is the series with the same label names differing in the fewest values,
             // one that vanished (it was replaced) before one still there (a rolling update: both run for a while).
-            var predecessor = Closest(s.Labels, vanished, s.Labels.Count - 1) ?? Closest(s.Labels, stayed, 1);
+            // A predecessor shares at least one label (differing in all of them, it is another deployment, not an earlier version).
+            var predecessor = Closest(s.Labels, vanished, s.Labels.Count - 1) ?? Closest(s.Labels, stayed, Math.Min(1, s.Labels.Count - 1));
             if (predecessor is not { } p)
             {
                 continue;
@@ -81,7 +82,7 @@ public static class QueryChangeDetection
         candidates
             .Where(c => c.Count == labels.Count && c.Keys.SequenceEqual(labels.Keys))
             .Select(c => (Labels: c, Differ: labels.Where(l => c[l.Key] != l.Value).Select(l => l.Key).ToArray()))
-            .Where(c => c.Differ.Length < labels.Count && c.Differ.Length <= maxDiffering)
+            .Where(c => c.Differ.Length <= maxDiffering)
             .OrderBy(c => c.Differ.Length)
             .ThenBy(c => c.Labels.ToString(), StringComparer.Ordinal)
             .Select(c => ((LabelSet, string[])?)c)

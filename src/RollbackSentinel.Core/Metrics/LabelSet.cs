@@ -54,6 +54,17 @@ public sealed class LabelSet : IEquatable<LabelSet>, IReadOnlyDictionary<string,
 
     public bool ContainsKey(string key) => TryGetValue(key, out _);
 
+    /// <summary>
+    /// No label present in both sets has two different values: <c>{deployment="cart"}</c> agrees with
+    /// <c>{deployment="cart", code="500"}</c> and with <c>{}</c>, never with <c>{deployment="search"}</c>. Which series
+    /// a change concerns, and which a gate's label filter matches.
+    /// </summary>
+    public bool AgreesWith(LabelSet other)
+    {
+        ArgumentNullException.ThrowIfNull(other);
+        return other.All(o => !TryGetValue(o.Key, out var v) || v == o.Value);
+    }
+
     public bool TryGetValue(string key, out string value)
     {
         foreach (var l in _labels)

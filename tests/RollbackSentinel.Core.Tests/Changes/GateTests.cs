@@ -293,12 +293,12 @@ public sealed class GateTests
     [Theory]
     [InlineData("cart", true)]
     [InlineData("search", false)]
-    public void Compatible_UnlessALabelOfTheFilterHasAnotherValue(string deployment, bool compatible)
+    public void AgreesWith_UnlessALabelOfTheFilterHasAnotherValue(string deployment, bool compatible)
     {
         var filter = LabelSet.Of(("deployment", deployment));
 
-        Assert.Equal(compatible, Gate.Compatible(LabelSet.Of(("deployment", "cart"), ("code", "500")), filter));
-        Assert.True(Gate.Compatible(LabelSet.Of(("code", "500")), filter));
-        Assert.True(Gate.Compatible(LabelSet.Empty, filter));
+        Assert.Equal(compatible, LabelSet.Of(("deployment", "cart"), ("code", "500")).AgreesWith(filter));
+        Assert.True(LabelSet.Of(("code", "500")).AgreesWith(filter));
+        Assert.True(LabelSet.Empty.AgreesWith(filter));
     }
 }
