@@ -15,7 +15,7 @@ namespace RollbackSentinel.Daemon;
 /// is paged to humans and not retried.
 /// </summary>
 internal sealed partial class ActionExecutor(
-    IIncidentStore store,
+    IncidentService incidents,
     IEnumerable<IRollbackAction> adapters,
     IEnumerable<Notifications.IIncidentChannel> channels,
     Rules.SecretFileAccess secretFiles,
@@ -89,7 +89,8 @@ internal sealed partial class ActionExecutor(
             }
         }
 
-        if (!await store.MarkActionStartedAsync(action.Id, time.GetUtcNow(), cancellationToken).ConfigureAwait(false))
+        // Leased to this sentinel for the action's budget: another sharing the store leaves it alone meanwhile.
+        if (!await incidents.MarkActionStartedAsync(action.Id, time.GetUtcNow(), budget, cancellationToken).ConfigureAwait(false))
         {
             return; // someone else started it
         }
@@ -122,7 +123,7 @@ internal sealed partial class ActionExecutor(
             result = ActionResult.Failure($"the adapter failed: {e.GetType().Name}: {e.Message}");
         }
 
-        await store.CompleteActionAsync(
+        await incidents.CompleteActionAsync(
             action.Id,
             new ActionCompletion(status, result.Outcome) { Before = result.Before ?? plan?.Before, After = result.After },
             time.GetUtcNow(),
@@ -158,7 +159,7 @@ internal sealed partial class ActionExecutor(
             if (action.Plan is null)
             {
                 var fresh = await adapter.PlanAsync(request, cancellationToken).ConfigureAwait(false);
-                var stored = await store.SavePlanAsync(action.Id, fresh.ToJson(), CancellationToken.None).ConfigureAwait(false);
+                var stored = await incidents.SavePlanAsync(action.Id, fresh.ToJson(), CancellationToken.None).ConfigureAwait(false);
                 action = action with { Plan = stored };
                 LogPlanned(request.Policy.Name, request.Incident.Id, fresh.Summary);
             }
@@ -212,7 +213,7 @@ internal sealed partial class ActionExecutor(
             result = ActionResult.Failure($"dry-run: a rollback would fail: {reason}");
         }
 
-        if (await store.RecordDryRunAsync(opened.Action.Id, plan.ToJson(), result.Outcome, wouldFail: !result.Succeeded, time.GetUtcNow(), cancellationToken).ConfigureAwait(false))
+        if (await incidents.RecordDryRunAsync(opened.Action.Id, plan.ToJson(), result.Outcome, wouldFail: !result.Succeeded, time.GetUtcNow(), cancellationToken).ConfigureAwait(false))
         {
             if (result.Succeeded)
             {

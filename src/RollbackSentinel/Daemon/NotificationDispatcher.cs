@@ -22,6 +22,13 @@ internal sealed partial class NotificationDispatcher(
 {
     public static readonly TimeSpan RunEvery = TimeSpan.FromSeconds(2);
 
+    /// <summary>
+    /// How long the incidents a run claims are leased to this sentinel (<c>node.id</c>): another sharing the store leaves
+    /// them alone meanwhile. A run stops taking the next incident at half of it (a slow channel retries for minutes), so
+    /// nothing is published under a lease that ended; what is left is claimed again by the next run.
+    /// </summary>
+    public static readonly TimeSpan ClaimFor = TimeSpan.FromMinutes(10);
+
     private readonly IReadOnlyList<IIncidentChannel> _channels = [.. channels];
     private readonly Wakeup _wakeup = new(RunEvery, time);
     private readonly ConcurrentDictionary<(long Incident, string Channel), string> _lastErrors = new();
@@ -71,8 +78,15 @@ internal sealed partial class NotificationDispatcher(
             _lastRepublish = time.GetUtcNow();
         }
 
-        foreach (var incident in await store.ListToNotifyAsync(includeOpen, 500, cancellationToken).ConfigureAwait(false))
+        var claimedAt = time.GetUtcNow();
+        var lease = new ActionLease(options.Node.Id, claimedAt + ClaimFor);
+        foreach (var incident in await store.ClaimToNotifyAsync(includeOpen, 500, lease, claimedAt, cancellationToken).ConfigureAwait(false))
         {
+            if (time.GetUtcNow() - claimedAt >= ClaimFor / 2)
+            {
+                break;
+            }
+
             if (await store.GetIncidentAsync(incident.Id, cancellationToken).ConfigureAwait(false) is not { } timeline)
             {
                 continue;
@@ -155,7 +169,7 @@ internal sealed partial class NotificationDispatcher(
             IncidentStatus.AwaitingConfirmation when answer?.Answer == Answers.Snooze => NoticeKind.Snoozed,
             IncidentStatus.AwaitingConfirmation => NoticeKind.AwaitingConfirmation,
             IncidentStatus.Denied => NoticeKind.Denied,
-            IncidentStatus.Resolved when incident.Trigger == Storage.SqliteIncidentStore.ManualTrigger && action?.Status == ActionStatus.Succeeded => NoticeKind.RolledBack,
+            IncidentStatus.Resolved when incident.Trigger == IncidentService.ManualTrigger && action?.Status == ActionStatus.Succeeded => NoticeKind.RolledBack,
             IncidentStatus.Resolved => NoticeKind.Recovered,
             _ when incident.DryRun => NoticeKind.DryRun,
             IncidentStatus.ActionFailed or IncidentStatus.ActionInterrupted => rollback ? NoticeKind.RollbackFailed : NoticeKind.Paged,

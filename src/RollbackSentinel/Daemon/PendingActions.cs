@@ -13,6 +13,7 @@ namespace RollbackSentinel.Daemon;
 /// </summary>
 internal sealed partial class PendingActions(
     IIncidentStore store,
+    IncidentService incidents,
     PolicyRegistry registry,
     ActionExecutor actions,
     IHumanPager pager,
@@ -68,9 +69,9 @@ internal sealed partial class PendingActions(
                 : null;
             if (refusal is not null)
             {
-                if (await store.MarkActionStartedAsync(action.Id, now, cancellationToken).ConfigureAwait(false))
+                if (await incidents.MarkActionStartedAsync(action.Id, now, ActionExecutor.ActionTimeout, cancellationToken).ConfigureAwait(false))
                 {
-                    await store.CompleteActionAsync(action.Id, ActionStatus.Failed, "not run: " + refusal, now, cancellationToken).ConfigureAwait(false);
+                    await incidents.CompleteActionAsync(action.Id, ActionStatus.Failed, "not run: " + refusal, now, cancellationToken).ConfigureAwait(false);
                     LogNotRun(action.Kind, incident.Id, refusal);
                     await pager.PageAsync(incident, $"{action.Kind} of {action.Target} was recorded but not run: {refusal}", cancellationToken).ConfigureAwait(false);
                 }
