@@ -38,7 +38,14 @@ public abstract record IncidentChange;
 /// with a key already stored changes nothing and the store hands back the incident recorded then (a retried commit).
 /// </summary>
 /// <param name="BlamedChangeId">The stored change the incident blames (a change never stored, id 0, is not kept).</param>
-public sealed record OpenIncident(Incident Incident, string OpenKey, ActionRecord Action, long? BlamedChangeId) : IncidentChange;
+public sealed record OpenIncident(Incident Incident, string OpenKey, ActionRecord Action, long? BlamedChangeId) : IncidentChange
+{
+    /// <summary>
+    /// In the action's <see cref="ActionRecord.IdempotencyKey"/>, replaced by the new incident's id when it is stored (a
+    /// manual rollback's key names its incident: <c>rs-manual-{policy}-{id}</c>, which nobody knows before the insert).
+    /// </summary>
+    public const string IncidentIdToken = "{incident}";
+}
 
 /// <summary>Moves the incident from <paramref name="From"/> (refused if it is not there any more) to <paramref name="To"/>; <paramref name="ResolvedAt"/> when given.</summary>
 public sealed record MoveIncident(IncidentStatus From, IncidentStatus To, DateTimeOffset At, DateTimeOffset? ResolvedAt = null) : IncidentChange;
