@@ -56,7 +56,7 @@ public sealed class NodeSettingsTests : IDisposable
         var result = Load([], config);
 
         Assert.Equal([$"{config}:2:7: node:id: must be at most 128 characters (it has 129)"], result.Invalid);
-        Assert.Equal(new string('x', 128), SettingsLoader.Load(null, new Dictionary<string, string?> { ["rules"] = _dir, ["node:id"] = new string('x', 128) }, environment: []).Options.Node.Id);
+        Assert.Equal(new string('x', 128), SettingsLoader.Load(null, new Dictionary<string, string?> { ["rules"] = _dir, ["node:id"] = new string('x', 128) }, environment: new Dictionary<string, string>()).Options.Node.Id);
     }
 
     [Fact]
