@@ -30,6 +30,27 @@ public static class DecisionKeys
     /// <summary>128 bits of the same hash, prefixed so a receiver can tell where it came from (fits PagerDuty's dedup_key and HTTP headers).</summary>
     public static string IdempotencyKey(Decision decision) => "rs-" + Convert.ToHexStringLower(Hash(decision).AsSpan(0, 16));
 
+    /// <summary>
+    /// The open key of a manual rollback: every request opens its own incident, so a random <paramref name="nonce"/>
+    /// (drawn once per request, kept across retries of its write) makes it unique.
+    /// </summary>
+    public static string ManualOpenKey(ManualRollback request, Guid nonce)
+    {
+        ArgumentNullException.ThrowIfNull(request);
+        return string.Create(CultureInfo.InvariantCulture, $"manual/{request.Policy}/{request.Labels}/{request.At.UtcTicks}/{nonce:N}");
+    }
+
+    /// <summary>
+    /// The idempotency key of a manual rollback's action: <c>rs-manual-{policy}-{nonce}</c> (the nonce in 32 hex digits).
+    /// Known before anything is stored, so any store can write it with the incident. Actions stored before this format
+    /// keep the key they were stored with (<c>rs-manual-{policy}-{incident id}</c>): a key is read back, never derived again.
+    /// </summary>
+    public static string ManualIdempotencyKey(string policy, Guid nonce)
+    {
+        ArgumentNullException.ThrowIfNull(policy);
+        return string.Create(CultureInfo.InvariantCulture, $"rs-manual-{policy}-{nonce:N}");
+    }
+
     /// <summary>The key text of a time (<see cref="TimeFormat"/>).</summary>
     public static string FormatTime(DateTimeOffset time) => time.UtcDateTime.ToString(TimeFormat, CultureInfo.InvariantCulture);
 
