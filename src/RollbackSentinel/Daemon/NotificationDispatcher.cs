@@ -178,15 +178,9 @@ internal sealed partial class NotificationDispatcher(
             _ => incident.Action == Core.Policies.TriggerAction.Notify ? NoticeKind.Notified : NoticeKind.Paged,
         };
 
-        using var evidence = JsonDocument.Parse(incident.EvidenceJson);
-        var root = evidence.RootElement;
-        var since = root.TryGetProperty("since", out var s) && s.ValueKind == JsonValueKind.String && Rfc3339.TryParse(s.GetString(), out var parsed) ? parsed : incident.OpenedAt;
-        var lines = root.TryGetProperty("queries", out var queries) && queries.ValueKind == JsonValueKind.Array
-            ? queries.EnumerateArray().Select(q => new EvidenceLine(
-                q.GetProperty("role").GetString() ?? "",
-                q.GetProperty("query").GetString() ?? "",
-                q.TryGetProperty("value", out var v) && v.ValueKind == JsonValueKind.Number ? TriggerEvaluator.Num(v.GetDouble()) : q.TryGetProperty("note", out var n) ? n.GetString() ?? "-" : "-")).ToList()
-            : [];
+        // A value Prometheus spells as a string (NaN, +Inf) is shown as the query's note, or "-", as a number would not be.
+        var evidence = ReadEvidence(incident);
+        var lines = evidence.Queries.Select(q => new EvidenceLine(q.Role, q.Query, Finite(q.Value) is { } v ? TriggerEvaluator.Num(v) : q.Note ?? "-")).ToList();
         var plan = action?.Plan is { } json ? TryPlanSummary(json) : null;
         var confirm = registry.Find(incident.Policy)?.Policy.Confirm;
         return new IncidentNotice
@@ -194,10 +188,10 @@ internal sealed partial class NotificationDispatcher(
             Incident = incident,
             Kind = kind,
             Headline = $"{incident.Policy}/{incident.Trigger}{(incident.Labels.Count == 0 ? "" : " " + incident.Labels)}: {incident.Summary}",
-            Since = since,
-            Value = Number(root, "value"),
-            Threshold = Number(root, "threshold"),
-            Baseline = Number(root, "baseline"),
+            Since = evidence.Since ?? incident.OpenedAt,
+            Value = Finite(evidence.Value),
+            Threshold = Finite(evidence.Threshold),
+            Baseline = Finite(evidence.Baseline),
             Evidence = lines,
             Target = action?.Target,
             Action = action?.Outcome ?? plan ?? (rollback ? $"roll back {action!.Target}" : null),
@@ -230,8 +224,20 @@ internal sealed partial class NotificationDispatcher(
         }
     }
 
-    private static double? Number(JsonElement root, string name) =>
-        root.TryGetProperty(name, out var v) && v.ValueKind == JsonValueKind.Number ? v.GetDouble() : null;
+    /// <summary>The incident's evidence; evidence that cannot be read is shown as none rather than keeping the incident from every channel.</summary>
+    private static IncidentEvidence ReadEvidence(Incident incident)
+    {
+        try
+        {
+            return incident.ReadEvidence();
+        }
+        catch (InvalidDataException)
+        {
+            return new IncidentEvidence { Verdict = string.Empty, Summary = incident.Summary };
+        }
+    }
+
+    private static double? Finite(double? value) => value is { } v && double.IsFinite(v) ? v : null;
 
     [LoggerMessage(EventId = 600, Level = LogLevel.Warning, Message = "Telling {Channel} about incident {Incident} ({Kind}) failed, tried again shortly: {Reason}")]
     private partial void LogChannelFailed(string channel, long incident, NoticeKind kind, string reason);
