@@ -124,6 +124,7 @@ public sealed class NotificationDispatcherTests : IAsyncLifetime
     {
         // Two sentinels on one store, each with the same channel: while one posts an incident, the other leaves it alone.
         await using var otherStore = new SqliteIncidentStore(Path.Combine(_dir, "sentinel.db"), _clock);
+        await otherStore.InitializeAsync(CancellationToken.None);
         var otherChannel = new RecordingChannel();
         using var other = Dispatcher(otherStore, otherChannel, "sentinel-b");
         await PageAsync();
@@ -151,6 +152,7 @@ public sealed class NotificationDispatcherTests : IAsyncLifetime
     public async Task DispatchAsync_AnotherSentinelsLeaseEnded_TakesOverWhatItLeftUntold()
     {
         await using var otherStore = new SqliteIncidentStore(Path.Combine(_dir, "sentinel.db"), _clock);
+        await otherStore.InitializeAsync(CancellationToken.None);
         var otherChannel = new RecordingChannel();
         using var other = Dispatcher(otherStore, otherChannel, "sentinel-b");
         await PageAsync();
