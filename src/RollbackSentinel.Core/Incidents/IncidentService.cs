@@ -296,7 +296,7 @@ public sealed class IncidentService(IIncidentStore store, IChangeStore? changes,
         public static CommitPlan Decide(IReadOnlyList<IncidentRecord> active, IReadOnlyList<EvaluationInput> inputs)
         {
             var plan = new CommitPlan();
-            var known = active.Select(r => new View(r, IsNew: false, r.Revision)).ToList();
+            var known = active.Select(r => new View(r, null, r.Revision)).ToList();
             var opened = 0;
             foreach (var input in inputs)
             {
@@ -311,8 +311,8 @@ public sealed class IncidentService(IIncidentStore store, IChangeStore? changes,
                 if (update.Changes is [OpenIncident first, ..])
                 {
                     // A placeholder id, below every stored one, that later decisions of this commit can name it by.
-                    var view = new View(IncidentLifecycle.Preview(null, update.Changes, --opened), IsNew: true, 0);
-                    view.Changes.AddRange(update.Changes);
+                    var view = new View(IncidentLifecycle.Preview(null, update.Changes, --opened), first, 0);
+                    view.Changes.AddRange(update.Changes.Skip(1));
                     known.Add(view);
                     plan._views.Add(view);
                     plan.Opened.Add((plan._views.Count - 1, first.Action.IdempotencyKey));
@@ -320,24 +320,36 @@ public sealed class IncidentService(IIncidentStore store, IChangeStore? changes,
                 }
 
                 var touched = known.First(v => v.Record.Incident.Id == update.IncidentId);
-                if (touched.Changes.Count == 0)
+                if (touched.Changes.Count == 0 && touched.Open is null)
                 {
                     plan._views.Add(touched);
                 }
 
-                touched.Changes.AddRange(update.Changes);
                 touched.Record = IncidentLifecycle.Preview(touched.Record, update.Changes);
+
+                // An incident this commit opens is opened as it ends up (its action has no id a later change could
+                // name yet): its moves fold into the opening; timeline entries, answers and a waiting resolution follow it.
+                touched.Changes.AddRange(touched.Open is null ? update.Changes : update.Changes.Where(c => c is RecordEvent or RecordAnswer or RequestResolution));
             }
 
-            plan.Updates.AddRange(plan._views.Select(v => new IncidentUpdate(v.IsNew ? 0 : v.Record.Incident.Id, v.ExpectedRevision, v.Changes)));
+            plan.Updates.AddRange(plan._views.Select(v => v.Open is { } open
+                ? new IncidentUpdate(0, 0, [
+                    open with
+                    {
+                        Incident = v.Record.Incident with { Id = 0, Version = open.Incident.Version },
+                        Action = v.Record.Actions[0] with { Id = 0, IncidentId = 0 },
+                    },
+                    .. v.Changes])
+                : new IncidentUpdate(v.Record.Incident.Id, v.ExpectedRevision, v.Changes)));
             return plan;
         }
 
-        private sealed class View(IncidentRecord record, bool IsNew, long expectedRevision)
+        /// <summary>An incident as the commit sees it: stored (its revision) or opened by the commit (<see cref="Open"/>).</summary>
+        private sealed class View(IncidentRecord record, OpenIncident? open, long expectedRevision)
         {
             public IncidentRecord Record { get; set; } = record;
 
-            public bool IsNew { get; } = IsNew;
+            public OpenIncident? Open { get; } = open;
 
             public long ExpectedRevision { get; } = expectedRevision;
 
