@@ -69,7 +69,8 @@ public sealed class IncidentService(IIncidentStore store, IChangeStore? changes,
         deniedSince -= commit.DenialHoldsFor > TimeSpan.Zero ? commit.DenialHoldsFor : TimeSpan.Zero;
         for (var attempt = 1; ; attempt++)
         {
-            var active = await Store.LoadActiveAsync(commit.Policy, deniedSince, cancellationToken).ConfigureAwait(false);
+            // Most evaluations decide nothing: they write state and verdicts, and read no incident.
+            var active = inputs.Count == 0 ? [] : await Store.LoadActiveAsync(commit.Policy, deniedSince, cancellationToken).ConfigureAwait(false);
             var plan = CommitPlan.Decide(active, inputs);
             var batch = new StoreBatch(new PolicyStateWrite(commit.Policy, commit.State, commit.At, commit.ExpectedStateVersion), commit.Verdicts, plan.Updates)
             {
@@ -79,7 +80,7 @@ public sealed class IncidentService(IIncidentStore store, IChangeStore? changes,
             try
             {
                 var records = await Store.ApplyAsync(batch, cancellationToken).ConfigureAwait(false);
-                return plan.Opened.Select(o => Opened(records[o.Update], o.IdempotencyKey)).ToList();
+                return plan.Opened.Select(o => Opened(plan.RecordAfter(o.View, records), o.IdempotencyKey)).ToList();
             }
             catch (StoreConflictException) when (attempt < MaxAttempts)
             {
@@ -290,8 +291,12 @@ public sealed class IncidentService(IIncidentStore store, IChangeStore? changes,
 
         public List<IncidentUpdate> Updates { get; } = [];
 
-        /// <summary>The incidents the commit opens: which update, and the idempotency key of their action.</summary>
-        public List<(int Update, string IdempotencyKey)> Opened { get; } = [];
+        /// <summary>The incidents the commit opens (or opened already: a retried commit), and the idempotency key of their action.</summary>
+        public List<(View View, string IdempotencyKey)> Opened { get; } = [];
+
+        /// <summary>The incident of <paramref name="view"/> after the batch: as the store returned it, or as loaded if the batch did not touch it.</summary>
+        public IncidentRecord RecordAfter(View view, IReadOnlyList<IncidentRecord> records) =>
+            _views.IndexOf(view) is var i and >= 0 ? records[i] : view.Record;
 
         public static CommitPlan Decide(IReadOnlyList<IncidentRecord> active, IReadOnlyList<EvaluationInput> inputs)
         {
@@ -310,12 +315,20 @@ public sealed class IncidentService(IIncidentStore store, IChangeStore? changes,
 
                 if (update.Changes is [OpenIncident first, ..])
                 {
+                    if (known.FirstOrDefault(v => v.Open is null && v.Record.Actions.Any(a => a.IdempotencyKey == first.Action.IdempotencyKey)) is { } recorded)
+                    {
+                        // This decision was committed before (a retried commit) and its incident is still active: it is
+                        // the incident, as later decisions of this commit see it too; nothing is opened.
+                        plan.Opened.Add((recorded, first.Action.IdempotencyKey));
+                        continue;
+                    }
+
                     // A placeholder id, below every stored one, that later decisions of this commit can name it by.
                     var view = new View(IncidentLifecycle.Preview(null, update.Changes, --opened), first, 0);
                     view.Changes.AddRange(update.Changes.Skip(1));
                     known.Add(view);
                     plan._views.Add(view);
-                    plan.Opened.Add((plan._views.Count - 1, first.Action.IdempotencyKey));
+                    plan.Opened.Add((view, first.Action.IdempotencyKey));
                     continue;
                 }
 
@@ -345,7 +358,7 @@ public sealed class IncidentService(IIncidentStore store, IChangeStore? changes,
         }
 
         /// <summary>An incident as the commit sees it: stored (its revision) or opened by the commit (<see cref="Open"/>).</summary>
-        private sealed class View(IncidentRecord record, OpenIncident? open, long expectedRevision)
+        internal sealed class View(IncidentRecord record, OpenIncident? open, long expectedRevision)
         {
             public IncidentRecord Record { get; set; } = record;
 

@@ -48,6 +48,21 @@ public sealed class IncidentServiceTests
     }
 
     [Fact]
+    public async Task CommitEvaluation_RetriedWithTheIncidentStillOpen_LaterDecisionsActOnTheRecordedIncident()
+    {
+        var first = Assert.Single(await _incidents.CommitEvaluationAsync(Commit(T0, Act(T0, Cart)), None));
+
+        var again = Assert.Single(await _incidents.CommitEvaluationAsync(Commit(T0, Act(T0, Cart), Notice(DecisionKind.InconclusiveRun, T0, Cart)), None));
+
+        Assert.Equal(first.Action, again.Action);
+        Assert.Equal(first.Incident.Id, again.Incident.Id);
+        Assert.Single(await _store.ListIncidentsAsync(null, 10, None));
+        Assert.Equal(
+            [IncidentEventKinds.Opened, IncidentEventKinds.InconclusiveRun],
+            (await _store.GetIncidentAsync(first.Incident.Id, None))!.Events.Select(e => e.Kind));
+    }
+
+    [Fact]
     public async Task CommitEvaluation_ALaterDecisionOfTheSameSeries_SeesTheIncidentAnEarlierOneOpened()
     {
         var resolved = Resolved(T0, Cart);
