@@ -41,14 +41,15 @@ public static class DecisionKeys
     }
 
     /// <summary>
-    /// The idempotency key of a manual rollback's action: <c>rs-manual-{policy}-{nonce}</c> (the nonce in 32 hex digits).
-    /// Known before anything is stored, so any store can write it with the incident. Actions stored before this format
-    /// keep the key they were stored with (<c>rs-manual-{policy}-{incident id}</c>): a key is read back, never derived again.
+    /// The idempotency key of a manual rollback's action, as before: <c>rs-manual-{policy}-{incident id}</c>. The id is
+    /// only known once the incident is stored, so the key is written with <see cref="OpenIncident.IncidentIdToken"/> in
+    /// its place and every store replaces it with the new incident's id as it inserts (the contract suite checks it).
+    /// Stored keys are read back, never derived again.
     /// </summary>
-    public static string ManualIdempotencyKey(string policy, Guid nonce)
+    public static string ManualIdempotencyKey(string policy)
     {
         ArgumentNullException.ThrowIfNull(policy);
-        return string.Create(CultureInfo.InvariantCulture, $"rs-manual-{policy}-{nonce:N}");
+        return $"rs-manual-{policy}-{OpenIncident.IncidentIdToken}";
     }
 
     /// <summary>The key text of a time (<see cref="TimeFormat"/>).</summary>

@@ -325,7 +325,7 @@ public static class IncidentLifecycle
     /// A rollback a person asked for: an incident (trigger <see cref="IncidentService.ManualTrigger"/>) with a pending
     /// rollback, blaming <paramref name="blamed"/>, recording who asked, through what and why.
     /// </summary>
-    /// <param name="nonce">Drawn once per request: its open key and idempotency key (<see cref="DecisionKeys.ManualOpenKey"/>).</param>
+    /// <param name="nonce">Drawn once per request: its open key (<see cref="DecisionKeys.ManualOpenKey"/>), so every request opens its own incident.</param>
     public static LifecycleStep OpenManualRollback(ManualRollback request, Change? blamed, Guid nonce)
     {
         ArgumentNullException.ThrowIfNull(request);
@@ -349,7 +349,7 @@ public static class IncidentLifecycle
             IncidentId = 0,
             Kind = ActionKind(TriggerAction.Rollback),
             Target = request.Target,
-            IdempotencyKey = DecisionKeys.ManualIdempotencyKey(request.Policy, nonce),
+            IdempotencyKey = DecisionKeys.ManualIdempotencyKey(request.Policy),
             Status = ActionStatus.Pending,
             CreatedAt = request.At,
         };

@@ -69,7 +69,8 @@ public sealed class IncidentService(IIncidentStore store, IChangeStore? changes,
         deniedSince -= commit.DenialHoldsFor > TimeSpan.Zero ? commit.DenialHoldsFor : TimeSpan.Zero;
         for (var attempt = 1; ; attempt++)
         {
-            var active = await Store.LoadActiveAsync(commit.Policy, deniedSince, cancellationToken).ConfigureAwait(false);
+            // Most evaluations decide nothing: they write state and verdicts, and read no incident.
+            var active = inputs.Count == 0 ? [] : await Store.LoadActiveAsync(commit.Policy, deniedSince, cancellationToken).ConfigureAwait(false);
             var plan = CommitPlan.Decide(active, inputs);
             var batch = new StoreBatch(new PolicyStateWrite(commit.Policy, commit.State, commit.At, commit.ExpectedStateVersion), commit.Verdicts, plan.Updates)
             {
@@ -79,7 +80,7 @@ public sealed class IncidentService(IIncidentStore store, IChangeStore? changes,
             try
             {
                 var records = await Store.ApplyAsync(batch, cancellationToken).ConfigureAwait(false);
-                return plan.Opened.Select(o => Opened(records[o.Update], o.IdempotencyKey)).ToList();
+                return plan.Opened.Select(o => Opened(plan.RecordAfter(o.View, records), o.IdempotencyKey)).ToList();
             }
             catch (StoreConflictException) when (attempt < MaxAttempts)
             {
@@ -290,13 +291,17 @@ public sealed class IncidentService(IIncidentStore store, IChangeStore? changes,
 
         public List<IncidentUpdate> Updates { get; } = [];
 
-        /// <summary>The incidents the commit opens: which update, and the idempotency key of their action.</summary>
-        public List<(int Update, string IdempotencyKey)> Opened { get; } = [];
+        /// <summary>The incidents the commit opens (or opened already: a retried commit), and the idempotency key of their action.</summary>
+        public List<(View View, string IdempotencyKey)> Opened { get; } = [];
+
+        /// <summary>The incident of <paramref name="view"/> after the batch: as the store returned it, or as loaded if the batch did not touch it.</summary>
+        public IncidentRecord RecordAfter(View view, IReadOnlyList<IncidentRecord> records) =>
+            _views.IndexOf(view) is var i and >= 0 ? records[i] : view.Record;
 
         public static CommitPlan Decide(IReadOnlyList<IncidentRecord> active, IReadOnlyList<EvaluationInput> inputs)
         {
             var plan = new CommitPlan();
-            var known = active.Select(r => new View(r, IsNew: false, r.Revision)).ToList();
+            var known = active.Select(r => new View(r, null, r.Revision)).ToList();
             var opened = 0;
             foreach (var input in inputs)
             {
@@ -310,34 +315,54 @@ public sealed class IncidentService(IIncidentStore store, IChangeStore? changes,
 
                 if (update.Changes is [OpenIncident first, ..])
                 {
+                    if (known.FirstOrDefault(v => v.Open is null && v.Record.Actions.Any(a => a.IdempotencyKey == first.Action.IdempotencyKey)) is { } recorded)
+                    {
+                        // This decision was committed before (a retried commit) and its incident is still active: it is
+                        // the incident, as later decisions of this commit see it too; nothing is opened.
+                        plan.Opened.Add((recorded, first.Action.IdempotencyKey));
+                        continue;
+                    }
+
                     // A placeholder id, below every stored one, that later decisions of this commit can name it by.
-                    var view = new View(IncidentLifecycle.Preview(null, update.Changes, --opened), IsNew: true, 0);
-                    view.Changes.AddRange(update.Changes);
+                    var view = new View(IncidentLifecycle.Preview(null, update.Changes, --opened), first, 0);
+                    view.Changes.AddRange(update.Changes.Skip(1));
                     known.Add(view);
                     plan._views.Add(view);
-                    plan.Opened.Add((plan._views.Count - 1, first.Action.IdempotencyKey));
+                    plan.Opened.Add((view, first.Action.IdempotencyKey));
                     continue;
                 }
 
                 var touched = known.First(v => v.Record.Incident.Id == update.IncidentId);
-                if (touched.Changes.Count == 0)
+                if (touched.Changes.Count == 0 && touched.Open is null)
                 {
                     plan._views.Add(touched);
                 }
 
-                touched.Changes.AddRange(update.Changes);
                 touched.Record = IncidentLifecycle.Preview(touched.Record, update.Changes);
+
+                // An incident this commit opens is opened as it ends up (its action has no id a later change could
+                // name yet): its moves fold into the opening; timeline entries, answers and a waiting resolution follow it.
+                touched.Changes.AddRange(touched.Open is null ? update.Changes : update.Changes.Where(c => c is RecordEvent or RecordAnswer or RequestResolution));
             }
 
-            plan.Updates.AddRange(plan._views.Select(v => new IncidentUpdate(v.IsNew ? 0 : v.Record.Incident.Id, v.ExpectedRevision, v.Changes)));
+            plan.Updates.AddRange(plan._views.Select(v => v.Open is { } open
+                ? new IncidentUpdate(0, 0, [
+                    open with
+                    {
+                        Incident = v.Record.Incident with { Id = 0, Version = open.Incident.Version },
+                        Action = v.Record.Actions[0] with { Id = 0, IncidentId = 0 },
+                    },
+                    .. v.Changes])
+                : new IncidentUpdate(v.Record.Incident.Id, v.ExpectedRevision, v.Changes)));
             return plan;
         }
 
-        private sealed class View(IncidentRecord record, bool IsNew, long expectedRevision)
+        /// <summary>An incident as the commit sees it: stored (its revision) or opened by the commit (<see cref="Open"/>).</summary>
+        internal sealed class View(IncidentRecord record, OpenIncident? open, long expectedRevision)
         {
             public IncidentRecord Record { get; set; } = record;
 
-            public bool IsNew { get; } = IsNew;
+            public OpenIncident? Open { get; } = open;
 
             public long ExpectedRevision { get; } = expectedRevision;
 
