@@ -281,6 +281,26 @@ public sealed class IncidentServiceTests
     }
 
     [Fact]
+    public async Task Answer_AnotherAnswerLandedFirst_IsDecidedAgainAndRefusedSayingWhy()
+    {
+        var opened = await PageAsync(Cart);
+        var calls = _store.ApplyCalls;
+        _store.BeforeApply = (call, _) =>
+        {
+            if (call == calls + 1)
+            {
+                Assert.True(Service("sentinel-b").AnswerAsync(new Acknowledgment(opened.Incident.Id, "bob", "slack", Answers.Deny, T0.AddSeconds(9)), null, None).GetAwaiter().GetResult().Accepted);
+            }
+        };
+
+        var late = await _incidents.AnswerAsync(new Acknowledgment(opened.Incident.Id, "alice", "slack", Answers.Approve, T0.AddSeconds(10)), null, None);
+
+        Assert.Equal((false, $"incident {opened.Incident.Id} is not awaiting confirmation any more (it is denied): your approve was not applied"), (late.Accepted, late.Message));
+        Assert.Equal((1, IncidentStatus.Denied), (_store.Conflicts, late.Incident!.Status));
+        Assert.Equal("bob", Assert.Single((await _store.GetIncidentAsync(opened.Incident.Id, None))!.Acknowledgments).By);
+    }
+
+    [Fact]
     public async Task TimeOut_HoldOnce_RollbackReleases()
     {
         var held = await PageAsync(Cart);
