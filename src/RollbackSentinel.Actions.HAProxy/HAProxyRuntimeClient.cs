@@ -82,7 +82,7 @@ internal sealed record HAProxyServerStatus(string Name, string Address, int Weig
 
 /// <summary>srv_admin_state bits (HAProxy <c>enum srv_admin</c>).</summary>
 [Flags]
-internal enum HAProxyAdminFlags
+public enum HAProxyAdminFlags
 {
     None = 0,
 

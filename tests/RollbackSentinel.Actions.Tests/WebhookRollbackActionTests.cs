@@ -18,10 +18,10 @@ public sealed class WebhookRollbackActionTests : IDisposable
 
     public void Dispose() => Directory.Delete(_dir, recursive: true);
 
-    private static ActionRequest Request(Uri url, string? secretFile = null, TimeSpan? timeout = null) =>
+    private static RollbackRequest Request(Uri url, string? secretFile = null, TimeSpan? timeout = null) =>
         Request(url.ToString(), LabelSet.Empty, "rs-key-1", secretFile, timeout);
 
-    private static ActionRequest Request(string urlTemplate, LabelSet labels, string incidentKey, string? secretFile = null, TimeSpan? timeout = null, string? idempotencyKey = null)
+    private static RollbackRequest Request(string urlTemplate, LabelSet labels, string incidentKey, string? secretFile = null, TimeSpan? timeout = null, string? idempotencyKey = null)
     {
         var target = new WebhookTarget(Template.Parse(urlTemplate))
         {
@@ -43,13 +43,13 @@ public sealed class WebhookRollbackActionTests : IDisposable
             Id = 7, Policy = "shop", Trigger = "errors", Labels = labels, Action = TriggerAction.Rollback, Status = IncidentStatus.Acting,
             OpenedAt = T0, UpdatedAt = T0, Summary = "value 2 > 1", EvidenceJson = "{}",
         };
-        return new ActionRequest(policy, incident, decision, incidentKey);
+        return RollbackRequests.From(policy, incident, decision, incidentKey);
     }
 
     private static WebhookRollbackAction Adapter(WebhookRetry? retry = null) =>
         new(new HttpClient(WebhookRollbackAction.CreateHandler()), new ManualTimeProvider(T0), retry ?? new WebhookRetry(3, TimeSpan.Zero));
 
-    private static async Task<ActionResult> RunAsync(WebhookRollbackAction adapter, ActionRequest request, bool dryRun = false) =>
+    private static async Task<ActionResult> RunAsync(WebhookRollbackAction adapter, RollbackRequest request, bool dryRun = false) =>
         await adapter.ExecuteAsync(request, await adapter.PlanAsync(request, CancellationToken.None), dryRun, CancellationToken.None);
 
     [Fact]
@@ -79,7 +79,7 @@ public sealed class WebhookRollbackActionTests : IDisposable
             Id = 5, Policy = "shop", Labels = LabelSet.Of(("deployment", "cart")), At = T0.AddMinutes(-4), Source = Core.Changes.ChangeSource.Api,
             Revision = "v42", PreviousRevision = "v41", By = "ci", Description = "deploy 42", RecordedAt = T0.AddMinutes(-4),
         };
-        request = request with { Incident = request.Incident with { BlamedChange = change } };
+        request = request with { BlamedChange = change };
 
         await RunAsync(Adapter(), request);
 
