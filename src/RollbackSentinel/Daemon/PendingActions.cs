@@ -1,7 +1,6 @@
 using RollbackSentinel.Core.Evaluation;
 using RollbackSentinel.Core.Incidents;
 using RollbackSentinel.Core.Policies;
-using RollbackSentinel.Core.State;
 
 namespace RollbackSentinel.Daemon;
 
@@ -87,20 +86,7 @@ internal sealed partial class PendingActions(
                 entry!.QueueHoldBack(target, now);
             }
 
-            var decision = new Decision
-            {
-                Policy = incident.Policy,
-                Trigger = incident.Trigger,
-                Labels = incident.Labels,
-                At = incident.OpenedAt,
-                Kind = DecisionKind.Act,
-                // A page whose rollback a person approved (or the confirmation timed out into) runs the rollback.
-                Action = action.Kind == "rollback" ? TriggerAction.Rollback : incident.Action,
-                DryRun = incident.DryRun,
-                Verdict = new Verdict { Kind = VerdictKind.Breach, Reason = VerdictReason.ThresholdExceeded, Labels = incident.Labels, Summary = incident.Summary },
-                Message = incident.Summary,
-            };
-            await actions.ExecuteAsync(entry!.Policy, new OpenedIncident(incident, action), decision, cancellationToken).ConfigureAwait(false);
+            await actions.ExecuteRecordedAsync(entry!.Policy, new OpenedIncident(incident, action), cancellationToken).ConfigureAwait(false);
         }
     }
 
