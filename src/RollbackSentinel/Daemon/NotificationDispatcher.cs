@@ -178,7 +178,7 @@ internal sealed partial class NotificationDispatcher(
             _ => incident.Action == Core.Policies.TriggerAction.Notify ? NoticeKind.Notified : NoticeKind.Paged,
         };
 
-        // A value Prometheus spells as a string (NaN, +Inf) is shown as the query's note, or "-", as a number would not be.
+        // A value that is not a finite number (NaN, +Inf) shows the query's note, or "-", as before.
         var evidence = ReadEvidence(incident);
         var lines = evidence.Queries.Select(q => new EvidenceLine(q.Role, q.Query, Finite(q.Value) is { } v ? TriggerEvaluator.Num(v) : q.Note ?? "-")).ToList();
         var plan = action?.Plan is { } json ? TryPlanSummary(json) : null;
