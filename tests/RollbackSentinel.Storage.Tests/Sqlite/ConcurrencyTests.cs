@@ -14,6 +14,7 @@ public sealed class ConcurrencyTests : IAsyncLifetime
     private const int CommitsPerTask = 12;
     private readonly TempDatabase _db = new();
     private SqliteIncidentStore _store = null!;
+    private IncidentService _incidents = null!;
 
     [Fact]
     public async Task ParallelCommits_From8Tasks_AllLandWithTheirContent()
@@ -34,7 +35,7 @@ public sealed class ConcurrencyTests : IAsyncLifetime
                 {
                     LastActionAt = ImmutableDictionary<string, DateTimeOffset>.Empty.Add($"kubectl/d{i}/shop", at),
                 };
-                var opened = await store.CommitEvaluationAsync(Commit(at, state, Act(at, labels, policy: policy)), None);
+                var opened = await _db.Incidents(store).CommitEvaluationAsync(Commit(at, state, Act(at, labels, policy: policy)), None);
                 Assert.Equal(policy, Assert.Single(opened).Incident.Policy);
             }
         })).ToList();
@@ -52,7 +53,7 @@ public sealed class ConcurrencyTests : IAsyncLifetime
             incidents.Select(x => (x.Policy, Labels: x.Labels.ToString(), At: x.OpenedAt)).OrderBy(x => x.Policy, StringComparer.Ordinal).ThenBy(x => x.At));
         Assert.All(incidents, x => Assert.Equal(IncidentStatus.Open, x.Status));
 
-        var (_, pending) = await _store.RecoverAsync(T0.AddHours(1), None);
+        var (_, pending) = await _incidents.RecoverAsync(T0.AddHours(1), None);
         Assert.Equal(Tasks * CommitsPerTask, pending.Select(a => a.IdempotencyKey).Distinct().Count());
         Assert.Equal(incidents.Select(x => x.Id).Order(), pending.Select(a => a.IncidentId).Order());
         Assert.Equal((long)Tasks * CommitsPerTask, _db.Scalar<long>("SELECT COUNT(*) FROM evaluations"));
@@ -60,7 +61,7 @@ public sealed class ConcurrencyTests : IAsyncLifetime
         // Each policy's state is its last commit's.
         for (var task = 0; task < Tasks; task++)
         {
-            var state = await _store.LoadStateAsync($"policy-{task}", None);
+            var state = (await _store.LoadStateAsync($"policy-{task}", None))?.State;
             var last = CommitsPerTask - 1;
             Assert.Equal([$"kubectl/d{last}/shop"], state!.LastActionAt.Keys);
             Assert.Equal(T0.AddSeconds(last * 15), state.LastActionAt[$"kubectl/d{last}/shop"]);
@@ -75,7 +76,7 @@ public sealed class ConcurrencyTests : IAsyncLifetime
         var results = Enumerable.Range(0, Tasks).Select(_ => Task.Run(async () =>
         {
             await start.Task;
-            return Assert.Single(await _store.CommitEvaluationAsync(commit, None));
+            return Assert.Single(await _incidents.CommitEvaluationAsync(commit, None));
         })).ToList();
 
         start.SetResult();
@@ -88,13 +89,13 @@ public sealed class ConcurrencyTests : IAsyncLifetime
     [Fact]
     public async Task MarkStartedFrom8TasksAtOnce_ExactlyOneStartsIt()
     {
-        var opened = Assert.Single(await _store.CommitEvaluationAsync(Commit(T0, Act(T0)), None));
+        var opened = Assert.Single(await _incidents.CommitEvaluationAsync(Commit(T0, Act(T0)), None));
         var other = await _db.OpenStoreAsync();
         var start = new TaskCompletionSource();
         var claims = Enumerable.Range(0, Tasks).Select(task => Task.Run(async () =>
         {
             await start.Task;
-            return await (task % 2 == 0 ? _store : other).MarkActionStartedAsync(opened.Action.Id, T0.AddSeconds(task), None);
+            return await (task % 2 == 0 ? _incidents : _db.Incidents(other)).MarkActionStartedAsync(opened.Action.Id, T0.AddSeconds(task), Lease, None);
         })).ToList();
 
         start.SetResult();
@@ -115,7 +116,7 @@ public sealed class ConcurrencyTests : IAsyncLifetime
             await start.Task;
             for (var i = 0; i < 40; i++)
             {
-                await _store.CommitEvaluationAsync(Commit(T0.AddSeconds(i), Act(T0.AddSeconds(i), LabelSet.Of(("n", $"{i}")))), None);
+                await _incidents.CommitEvaluationAsync(Commit(T0.AddSeconds(i), Act(T0.AddSeconds(i), LabelSet.Of(("n", $"{i}")))), None);
             }
         });
         var reader = Task.Run(async () =>
@@ -139,7 +140,123 @@ public sealed class ConcurrencyTests : IAsyncLifetime
         Assert.Equal(40, (await _store.ListIncidentsAsync(null, 100, None)).Count);
     }
 
-    public async Task InitializeAsync() => _store = await _db.OpenStoreAsync();
+    [Fact]
+    public async Task ApplyFrom8TasksOnTwoStores_SameRevision_ExactlyOneAppliesTheOthersConflict()
+    {
+        var opened = Assert.Single(await _incidents.CommitEvaluationAsync(Commit(T0, Act(T0)), None));
+        var record = (await _store.LoadIncidentAsync(opened.Incident.Id, None))!;
+        var other = await _db.OpenStoreAsync();
+        var start = new TaskCompletionSource();
+        var writers = Enumerable.Range(0, Tasks).Select(task => Task.Run(async () =>
+        {
+            await start.Task;
+            var update = new IncidentUpdate(record.Incident.Id, record.Revision, [new RecordEvent(T0.AddSeconds(task), "note", $"writer {task}"), new MarkChanged(T0.AddSeconds(task))]);
+            try
+            {
+                await (task % 2 == 0 ? _store : other).ApplyAsync(StoreBatch.Of(update), None);
+                return true;
+            }
+            catch (StoreConflictException)
+            {
+                return false;
+            }
+        })).ToList();
+
+        start.SetResult();
+        var applied = await Task.WhenAll(writers);
+
+        var winner = Assert.Single(Enumerable.Range(0, Tasks), task => applied[task]);
+        var after = (await _store.GetIncidentAsync(record.Incident.Id, None))!;
+        Assert.Equal($"writer {winner}", Assert.Single(after.Events, e => e.Kind == "note").Message);
+        Assert.Equal(record.Incident.Version + 1, after.Incident.Version);
+        Assert.Equal(record.Revision + 1, (await other.LoadIncidentAsync(record.Incident.Id, None))!.Revision);
+    }
+
+    [Fact]
+    public async Task StateWritesFrom8TasksOnTwoStores_SameVersion_ExactlyOneCommits()
+    {
+        var other = await _db.OpenStoreAsync();
+        var start = new TaskCompletionSource();
+        var writers = Enumerable.Range(0, Tasks).Select(task => Task.Run(async () =>
+        {
+            await start.Task;
+            var state = new PolicyState { LastEvaluatedAt = T0.AddSeconds(task) };
+            try
+            {
+                await (task % 2 == 0 ? _store : other).ApplyAsync(new StoreBatch(new PolicyStateWrite(Policy, state, T0.AddSeconds(task), 0), [], []), None);
+                return true;
+            }
+            catch (StoreConflictException)
+            {
+                return false;
+            }
+        })).ToList();
+
+        start.SetResult();
+        var committed = await Task.WhenAll(writers);
+
+        var winner = Assert.Single(Enumerable.Range(0, Tasks), task => committed[task]);
+        var stored = (await _store.LoadStateAsync(Policy, None))!;
+        Assert.Equal((1L, T0.AddSeconds(winner)), (stored.Version, stored.State.LastEvaluatedAt!.Value));
+    }
+
+    [Fact]
+    public async Task ClaimsFrom8OwnersOnTwoStores_EachIncidentGoesToOneOwner()
+    {
+        for (var i = 0; i < 20; i++)
+        {
+            await _incidents.CommitEvaluationAsync(Commit(T0.AddSeconds(i), Act(T0.AddSeconds(i), LabelSet.Of(("n", $"{i}")))), None);
+        }
+
+        var other = await _db.OpenStoreAsync();
+        var start = new TaskCompletionSource();
+        var claims = Enumerable.Range(0, Tasks).Select(task => Task.Run(async () =>
+        {
+            await start.Task;
+            var claimed = await (task % 2 == 0 ? _store : other).ClaimToNotifyAsync(includeOpen: true, 5, new ActionLease($"node-{task}", T0.AddMinutes(5)), T0.AddMinutes(1), None);
+            return claimed.Select(i => i.Id).ToList();
+        })).ToList();
+
+        start.SetResult();
+        var byOwner = await Task.WhenAll(claims);
+
+        var all = byOwner.SelectMany(ids => ids).ToList();
+        Assert.Equal(20, all.Count);
+        Assert.Equal(all.Count, all.Distinct().Count());
+        Assert.Equal(20L, _db.Scalar<long>("SELECT COUNT(*) FROM incidents WHERE notify_owner LIKE 'node-%' AND notify_lease_until = '2026-11-20T14:35:00.0000000Z'"));
+    }
+
+    [Fact]
+    public async Task ClaimToNotify_StoresTheLease_MarkNotifiedEndsIt()
+    {
+        var opened = Assert.Single(await _incidents.CommitEvaluationAsync(Commit(T0, Act(T0)), None));
+
+        await _store.ClaimToNotifyAsync(includeOpen: false, 10, new ActionLease("node-a", T0.AddMinutes(2)), T0, None);
+        var leased = _db.Rows($"SELECT notify_owner, notify_lease_until, notified_seq FROM incidents WHERE id = {opened.Incident.Id}");
+        await _store.MarkNotifiedAsync(opened.Incident.Id, opened.Incident.Version, None);
+        var told = _db.Rows($"SELECT notify_owner, notify_lease_until, notified_seq FROM incidents WHERE id = {opened.Incident.Id}");
+
+        Assert.Equal([["node-a", "2026-11-20T14:32:00.0000000Z", "0"]], leased);
+        Assert.Equal([["NULL", "NULL", $"{opened.Incident.Version}"]], told);
+    }
+
+    [Fact]
+    public async Task MarkActionStarted_StoresTheOwnersLease()
+    {
+        var opened = Assert.Single(await _incidents.CommitEvaluationAsync(Commit(T0, Act(T0)), None));
+
+        Assert.True(await _incidents.MarkActionStartedAsync(opened.Action.Id, T0.AddSeconds(1), Lease, None));
+
+        Assert.Equal(
+            [["test-node", "2026-11-20T14:40:01.0000000Z", "Started"]],
+            _db.Rows($"SELECT lease_owner, lease_until, status FROM actions WHERE id = {opened.Action.Id}"));
+    }
+
+    public async Task InitializeAsync()
+    {
+        _store = await _db.OpenStoreAsync();
+        _incidents = _db.Incidents(_store);
+    }
 
     public Task DisposeAsync() => _db.DisposeAsync();
 }
