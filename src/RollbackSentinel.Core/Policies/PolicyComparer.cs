@@ -2,7 +2,8 @@ namespace RollbackSentinel.Core.Policies;
 
 /// <summary>
 /// Whether two versions of a policy mean the same thing (where in a file they stand aside), so a reload
-/// touches only what changed. Records compare collections by reference, hence this.
+/// touches only what changed. Records compare collections by reference, hence this. Every setting the daemon
+/// runs is compared: one left out here would be ignored on reload until a restart.
 /// </summary>
 public static class PolicyComparer
 {
@@ -18,6 +19,8 @@ public static class PolicyComparer
             && SameMap(a.Labels, b.Labels)
             && (a.Watch with { Source = null }) == (b.Watch with { Source = null })
             && (a.Gate with { Source = null }) == (b.Gate with { Source = null })
+            && SameConfirm(a.Confirm, b.Confirm)
+            && a.Notify == b.Notify
             && a.Triggers.Count == b.Triggers.Count
             && a.Triggers.Zip(b.Triggers).All(p => SameTrigger(p.First, p.Second));
     }
@@ -26,8 +29,16 @@ public static class PolicyComparer
 
     private static bool SameTarget(Target a, Target b) => (a, b) switch
     {
-        (HAProxyTarget x, HAProxyTarget y) => x.RuntimeApi == y.RuntimeApi && x.Backend == y.Backend && SameMap(x.Weights, y.Weights),
+        (HAProxyTarget x, HAProxyTarget y) => x.RuntimeApi == y.RuntimeApi && x.Backend == y.Backend && x.Timeout == y.Timeout
+            && SameMap(x.Weights, y.Weights) && SameMap(x.States, y.States),
         _ => a == b,
+    };
+
+    private static bool SameConfirm(ConfirmSettings? a, ConfirmSettings? b) => (a, b) switch
+    {
+        (null, null) => true,
+        ({ } x, { } y) => x.Timeout == y.Timeout && x.OnTimeout == y.OnTimeout && x.Approvers.SequenceEqual(y.Approvers, StringComparer.Ordinal),
+        _ => false,
     };
 
     private static bool SameMap<TValue>(IReadOnlyDictionary<string, TValue> a, IReadOnlyDictionary<string, TValue> b) =>

@@ -199,9 +199,18 @@ internal sealed record PolicyView(string Name, string File, string Schedule, boo
                             s?.BreachingSince is { } since ? Rfc3339.Format(since) : null,
                             v is null ? null : new VerdictView(v.Kind.ToString().ToLowerInvariant(), v.Reason.ToString(), Finite(v.Value), Finite(v.Threshold), Finite(v.Baseline), v.Summary,
                                 v.Queries.Select(q => new QueryView(q.Role, q.Query, q.EvaluatedAt, Finite(q.Value))).ToArray()));
-                    }).ToArray());
+                    }).ToArray())
+                {
+                    Condition = ConditionView.From(t.Condition),
+                    NoData = t.NoData.ToString().ToLowerInvariant(),
+                    InconclusiveLimit = t.InconclusiveLimit,
+                };
             }).ToArray())
         {
+            Labels = policy.Labels.ToDictionary(StringComparer.Ordinal),
+            Target = TargetView.From(policy.Target),
+            Confirm = ConfirmView.From(policy.Confirm),
+            Notify = NotifyView.From(policy.Notify),
             Watch = new WatchView(
                 PromDuration.Format(policy.Watch.For),
                 policy.Watch.Outside.ToString().ToLowerInvariant(),
@@ -209,6 +218,18 @@ internal sealed record PolicyView(string Name, string File, string Schedule, boo
             Gate = new GateSettingsView(policy.Gate.MinPasses),
         };
     }
+
+    /// <summary><c>metadata.labels</c>.</summary>
+    public required IReadOnlyDictionary<string, string> Labels { get; init; }
+
+    /// <summary><c>spec.target</c>: the adapter's name -> its settings (a webhook's URL redacted).</summary>
+    public required IReadOnlyDictionary<string, object> Target { get; init; }
+
+    /// <summary><c>spec.confirm</c> with its defaults filled in, or null.</summary>
+    public required ConfirmView? Confirm { get; init; }
+
+    /// <summary><c>spec.notify</c>: null channels are the daemon's defaults.</summary>
+    public required NotifyView Notify { get; init; }
 
     /// <summary><c>spec.watch</c> with its defaults filled in.</summary>
     public required WatchView Watch { get; init; }
@@ -225,7 +246,15 @@ internal sealed record DetectView(bool Target, string Interval, string? Query);
 
 internal sealed record GateSettingsView(int MinPasses);
 
-internal sealed record TriggerView(string Name, string Kind, string Action, string For, IReadOnlyList<SeriesView> Series);
+internal sealed record TriggerView(string Name, string Kind, string Action, string For, IReadOnlyList<SeriesView> Series)
+{
+    /// <summary>The fields of the trigger's <see cref="Kind"/> block, named as in YAML.</summary>
+    public required object Condition { get; init; }
+
+    public required string NoData { get; init; }
+
+    public required int InconclusiveLimit { get; init; }
+}
 
 internal sealed record SeriesView(IReadOnlyDictionary<string, string> Labels, string Phase, string? BreachingSince, VerdictView? LastVerdict);
 

@@ -183,6 +183,6 @@ internal static partial class SlackEndpoints
 
     private static IResult Ephemeral(string text) => Results.Json(new { response_type = "ephemeral", replace_original = false, text });
 
-    [LoggerMessage(EventId = 700, Level = LogLevel.Warning, Message = "Slack {What} refused: {Reason}")]
+    [LoggerMessage(EventId = 705, Level = LogLevel.Warning, Message = "Slack {What} refused: {Reason}")]
     private static partial void LogRefused(ILogger logger, string what, string reason);
 }

@@ -96,10 +96,10 @@ internal sealed partial class ConfirmationService(
         }
     }
 
-    [LoggerMessage(EventId = 500, Level = LogLevel.Warning, Message = "Incident {Incident}: {Answer} by {By} via {Channel}: {Message}")]
+    [LoggerMessage(EventId = 504, Level = LogLevel.Warning, Message = "Incident {Incident}: {Answer} by {By} via {Channel}: {Message}")]
     private partial void LogAnswered(long incident, string answer, string by, string channel, string message);
 
-    [LoggerMessage(EventId = 501, Level = LogLevel.Information, Message = "Incident {Incident}: {Answer} by {By} via {Channel} refused: {Message}")]
+    [LoggerMessage(EventId = 505, Level = LogLevel.Information, Message = "Incident {Incident}: {Answer} by {By} via {Channel} refused: {Message}")]
     private partial void LogRefused(long incident, string answer, string by, string channel, string message);
 
     [LoggerMessage(EventId = 502, Level = LogLevel.Warning, Message = "Incident {Incident} of {Policy}: nobody answered in time; onTimeout: {OnTimeout}")]

@@ -131,6 +131,36 @@ public sealed class ConfirmationDaemonTests
     }
 
     [Fact]
+    public async Task Reload_OnlyConfirmEdited_TheNewTimeoutAndOnTimeoutApplyWithoutARestart()
+    {
+        await using var live = await LiveShop.StartAsync();
+        using var workspace = new SentinelWorkspace(live.Prometheus.BaseAddress);
+        workspace.WriteRule("shop.yaml", live.Policy(action: "page", spec: Confirm(timeout: "10m", onTimeout: "hold")));
+        await using var sentinel = await SentinelProcess.StartAsync(workspace);
+        using var api = new SentinelApi(workspace.BaseAddress);
+        await api.WaitForPassAsync(Generous);
+
+        // Nothing but the confirm block changes: the same file, the same triggers, the same everything else.
+        workspace.WriteRule("shop.yaml", live.Policy(action: "page", spec: Confirm(timeout: "3s", onTimeout: "rollback")));
+        await Eventually.WaitAsync(
+            async () => (await api.GetJsonAsync("api/v1/policies")).EnumerateArray().Single().GetProperty("confirm") is { ValueKind: JsonValueKind.Object } c
+                && c.GetProperty("timeout").GetString() == "3s" && c.GetProperty("onTimeout").GetString() == "rollback",
+            Generous,
+            "the edited confirm block to be loaded" + Environment.NewLine + sentinel.Log);
+        Assert.Contains("Rules reloaded: 0 added, 1 changed, 0 removed; 1 policies running", sentinel.Log, StringComparison.Ordinal);
+        live.Shop.ErrorShare = 0.5;
+
+        // Nobody answers: after 3s (not 10m) the new onTimeout rolls back (the old one would hold).
+        var acted = await api.WaitForIncidentAsync(Generous, () => sentinel.Log, "acted");
+        var openedAt = DateTimeOffset.Parse(acted.GetProperty("incident").GetProperty("openedAt").GetString()!, System.Globalization.CultureInfo.InvariantCulture);
+        var held = acted.GetProperty("events").EnumerateArray().Select(e => e.GetProperty("message").GetString()!).Single(m => m.Contains(" held until someone approves it, by ", StringComparison.Ordinal));
+        Assert.Equal(openedAt + TimeSpan.FromSeconds(3), DateTimeOffset.Parse(held[(held.LastIndexOf(", by ", StringComparison.Ordinal) + 5)..], System.Globalization.CultureInfo.InvariantCulture));
+        Assert.Single(live.Rollbacks);
+        Assert.Contains(acted.GetProperty("events").EnumerateArray(), e => e.GetProperty("kind").GetString() == "timed-out"
+            && e.GetProperty("message").GetString()!.EndsWith(": rolling back, as the policy says (onTimeout: rollback)", StringComparison.Ordinal));
+    }
+
+    [Fact]
     public async Task DisarmedRollback_NobodyAnswers_OnTimeoutRollback_IsHeldNotRolledBack_AndAPersonCanStillApprove()
     {
         // A rollback trigger with no change known pages for confirmation (outside: page); silence must not roll back

@@ -188,6 +188,27 @@ public sealed class PolicyRegistryTests
         Assert.NotEqual(old.Schedule, updated.Schedule);
     }
 
+    [Theory]
+    [InlineData("  confirm:\n    approvers: [U024BE7LH]\n    timeout: 15m\n    onTimeout: hold\n", "  confirm:\n    approvers: [U024BE7LH]\n    timeout: 3s\n    onTimeout: rollback\n")]
+    [InlineData("", "  confirm:\n    timeout: 15m\n")]
+    [InlineData("  notify:\n    slackChannel: C0SHOP\n", "  notify:\n    slackChannel: C0CART\n")]
+    public void Apply_OnlyConfirmOrNotifyEdited_IsAChangeAndTheNewSettingsAreWhatRuns(string before, string after)
+    {
+        var registry = new PolicyRegistry(new ManualTimeProvider(T0));
+        registry.Apply([File("a.yaml", Policy("a") + before)], []);
+        var runner = registry.Find("a")!.Runner;
+
+        var change = registry.Apply([File("a.yaml", Policy("a") + after)], []);
+
+        var (old, updated) = Assert.Single(change.Changed);
+        var expected = File("a.yaml", Policy("a") + after).Policies.Single();
+        Assert.NotEqual((old.Confirm?.Timeout, old.Confirm?.OnTimeout, old.Notify.SlackChannel), (updated.Confirm?.Timeout, updated.Confirm?.OnTimeout, updated.Notify.SlackChannel));
+        Assert.Equal((expected.Confirm?.Timeout, expected.Confirm?.OnTimeout, expected.Notify.SlackChannel), (registry.Find("a")!.Policy.Confirm?.Timeout, registry.Find("a")!.Policy.Confirm?.OnTimeout, registry.Find("a")!.Policy.Notify.SlackChannel));
+        registry.Find("a")!.ApplyPendingUpdate();
+        Assert.Same(runner, registry.Find("a")!.Runner);
+        Assert.Equal(expected.Confirm?.Timeout, runner.Policy.Confirm?.Timeout);
+    }
+
     [Fact]
     public void Apply_FolderThatCannotBeListed_KeepsEveryUnseenPolicyAndReportsTheFolder()
     {
