@@ -1,5 +1,6 @@
 using RollbackSentinel.Core.Changes;
 using RollbackSentinel.Core.Evaluation;
+using RollbackSentinel.Core.Metrics;
 using RollbackSentinel.Core.Policies;
 using RollbackSentinel.Core.State;
 
@@ -53,6 +54,9 @@ public static class IncidentLifecycle
 
     /// <summary>Why a disarmed decision that gave none was disarmed.</summary>
     public const string DisarmedWithoutReason = "outside every watch window";
+
+    /// <summary>A recorded action older than this is not run any more: the situation it answered has moved on.</summary>
+    public static readonly TimeSpan RecordedActionMaxAge = TimeSpan.FromMinutes(15);
 
     // ---------------------------------------------------------------- finding the incident a decision is about
 
@@ -313,12 +317,78 @@ public static class IncidentLifecycle
         return new LifecycleStep(Update(current, [.. changes]), "timed out: held");
     }
 
+    /// <summary>
+    /// Nobody answered by the deadline, decided from what the daemon knows (<see cref="DecideTimeOut"/>): the held
+    /// rollback is released or stays held, as <see cref="TimeOut(IncidentRecord?, long, bool, DateTimeOffset)"/> says.
+    /// </summary>
+    public static LifecycleStep TimeOut(IncidentRecord? current, long incidentId, TimeOutFacts facts, DateTimeOffset at)
+    {
+        ArgumentNullException.ThrowIfNull(facts);
+        return TimeOut(current, incidentId, current is not null && DecideTimeOut(current.Incident, facts).RollsBack, at);
+    }
+
+    /// <summary>
+    /// What nobody answering <paramref name="incident"/> does: the policy's <c>onTimeout</c> (rollback, hold, escalate;
+    /// escalate holds like hold, the escalation itself is the channels' notice) and whether the held rollback is released.
+    /// </summary>
+    public static TimeOutOutcome DecideTimeOut(Incident incident, TimeOutFacts facts)
+    {
+        ArgumentNullException.ThrowIfNull(incident);
+        ArgumentNullException.ThrowIfNull(facts);
+
+        // A policy no longer loaded cannot say: hold, the safe default. Silence is consent only while the question
+        // still stands: the trigger unchanged and its series still firing (an edited or retired trigger never
+        // resolves its old incident, and must not roll back by default).
+        var onTimeout = (facts.PolicyLoaded ? facts.OnTimeout : null) ?? OnTimeout.Hold;
+        var stillFiring = facts.PolicyLoaded && facts.StillFiring;
+
+        // A rollback trigger disarmed by its watch window (no change explains the breach) only asks: a person may still
+        // roll back, silence never does, whatever onTimeout says.
+        if (onTimeout == OnTimeout.Rollback && incident.DisarmedReason is not null)
+        {
+            onTimeout = OnTimeout.Hold;
+        }
+
+        return new TimeOutOutcome(onTimeout, onTimeout == OnTimeout.Rollback && stillFiring);
+    }
+
     /// <summary>Records an acknowledgment without changing the incident.</summary>
     public static LifecycleStep Acknowledge(IncidentRecord current, Acknowledgment acknowledgment)
     {
         ArgumentNullException.ThrowIfNull(current);
         ArgumentNullException.ThrowIfNull(acknowledgment);
         return new LifecycleStep(Update(current, new RecordAnswer(acknowledgment)));
+    }
+
+    /// <summary>
+    /// Why a person may not roll back <paramref name="policyName"/>'s target for <paramref name="labels"/> (null: they
+    /// may): there is no such policy, it is in dry-run, or the labels do not name everything its target needs.
+    /// </summary>
+    /// <param name="policy">The policy loaded under <paramref name="policyName"/> (null: none is).</param>
+    public static string? WhyNoManualRollback(string policyName, Policy? policy, LabelSet labels)
+    {
+        ArgumentNullException.ThrowIfNull(labels);
+        if (policy is null)
+        {
+            return $"there is no policy '{policyName}'";
+        }
+
+        if (policy.DryRun)
+        {
+            return $"policy '{policyName}' is in dry-run: it never acts, not even when asked";
+        }
+
+        var templates = policy.Target switch
+        {
+            WebhookTarget w => new Template?[] { w.Url },
+            KubectlTarget k => [k.Name, k.Namespace],
+            HelmTarget h => [h.Release, h.Namespace],
+            _ => [],
+        };
+        var missing = templates.OfType<Template>().SelectMany(t => t.LabelNames).Where(n => !labels.ContainsKey(n)).Distinct().ToList();
+        return missing.Count > 0
+            ? $"the target of '{policyName}' needs the label(s) {string.Join(", ", missing)} to know what to roll back"
+            : null;
     }
 
     /// <summary>
@@ -371,6 +441,50 @@ public static class IncidentLifecycle
     public static LifecycleStep StartAction(IncidentRecord current, long actionId, DateTimeOffset at, ActionLease lease)
     {
         ArgumentNullException.ThrowIfNull(lease);
+        return Start(current, actionId, at, lease);
+    }
+
+    /// <summary>
+    /// Why an action recorded but never started may no longer run (null: it may): another rollback of its target
+    /// started since its incident opened, its policy is gone or now in dry-run, its target changed, or it is older
+    /// than <see cref="RecordedActionMaxAge"/> at <paramref name="at"/>. The reason follows "not run: " in its outcome.
+    /// </summary>
+    public static string? WhyNotRunRecorded(RecordedActionFacts facts, DateTimeOffset at)
+    {
+        ArgumentNullException.ThrowIfNull(facts);
+        var age = at - facts.Action.CreatedAt;
+
+        // Another rollback of the same target started after this incident opened (a trigger's, an approved one,
+        // a manual one): this one answered the same situation; running it too would roll back twice.
+        return facts.RolledBackSince is { } other ? $"{facts.Target} was already rolled back at {Rfc3339.Format(other.StartedAt!.Value)} (incident {other.IncidentId}), after this incident opened"
+            : !facts.PolicyLoaded ? $"policy '{facts.Policy}' is no longer loaded"
+            : facts.DryRun ? "the policy is now in dry-run"
+            : facts.CurrentTarget != facts.Target ? $"the policy's target changed since (now {facts.CurrentTarget})"
+            : age > RecordedActionMaxAge ? $"recorded {PromDuration.Format(age)} ago, too old to act on"
+            : null;
+    }
+
+    /// <summary>
+    /// A recorded action that may no longer run (<see cref="WhyNotRunRecorded"/>) is closed as failed with the reason,
+    /// in one update: started then failed, with the timeline a start and a completion write ("rollback X started",
+    /// "rollback X: not run: ..."). None if it is not pending any more (someone else claimed it).
+    /// </summary>
+    /// <exception cref="KeyNotFoundException">The incident has no such action.</exception>
+    /// <exception cref="InvalidOperationException">The incident cannot move to Acting.</exception>
+    public static LifecycleStep RefuseRecordedAction(IncidentRecord current, long actionId, string reason, DateTimeOffset at)
+    {
+        ArgumentNullException.ThrowIfNull(reason);
+        if (Start(current, actionId, at, lease: null).Update is not { } start)
+        {
+            return LifecycleStep.None;
+        }
+
+        var failed = CompleteAction(Preview(current, start.Changes), actionId, new ActionCompletion(ActionStatus.Failed, "not run: " + reason), at);
+        return new LifecycleStep(Update(current, [.. start.Changes, .. failed.Update!.Changes]));
+    }
+
+    private static LifecycleStep Start(IncidentRecord current, long actionId, DateTimeOffset at, ActionLease? lease)
+    {
         var action = ActionOf(current, actionId);
         if (action.Status != ActionStatus.Pending)
         {

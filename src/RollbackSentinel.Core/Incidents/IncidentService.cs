@@ -116,6 +116,22 @@ public sealed class IncidentService(IIncidentStore store, IChangeStore? changes,
             cancellationToken);
     }
 
+    /// <summary>
+    /// Closes a recorded action that may no longer run (<see cref="IncidentLifecycle.WhyNotRunRecorded"/>) as failed with
+    /// "not run: " and <paramref name="reason"/>, started and failed in one update. False if it was not pending (someone else claimed it).
+    /// </summary>
+    /// <exception cref="KeyNotFoundException">There is no such action.</exception>
+    /// <exception cref="InvalidOperationException">The incident cannot move to Acting (another action of it is running).</exception>
+    public Task<bool> RefuseRecordedActionAsync(long actionId, string reason, DateTimeOffset at, CancellationToken cancellationToken)
+    {
+        ArgumentNullException.ThrowIfNull(reason);
+        return DecideAsync(
+            ct => LoadOfActionAsync(actionId, ct),
+            current => IncidentLifecycle.RefuseRecordedAction(current!, actionId, reason, at),
+            (_, _, after) => after is not null,
+            cancellationToken);
+    }
+
     /// <summary>Records the final status, outcome and before/after state of a started action and moves its incident on.</summary>
     /// <exception cref="ArgumentOutOfRangeException">The status is not final (Pending or Started).</exception>
     /// <exception cref="KeyNotFoundException">There is no such action.</exception>
@@ -203,6 +219,20 @@ public sealed class IncidentService(IIncidentStore store, IChangeStore? changes,
             current => IncidentLifecycle.TimeOut(current, incidentId, approve, at),
             Result,
             cancellationToken);
+
+    /// <summary>
+    /// Nobody answered by the deadline, decided from what the daemon knows (<see cref="IncidentLifecycle.DecideTimeOut"/>):
+    /// the held rollback is released only by <c>onTimeout: rollback</c> while the trigger still fires; otherwise it stays held, marked timed out, once.
+    /// </summary>
+    public Task<AnswerResult> TimeOutAsync(long incidentId, TimeOutFacts facts, DateTimeOffset at, CancellationToken cancellationToken)
+    {
+        ArgumentNullException.ThrowIfNull(facts);
+        return DecideAsync(
+            ct => Store.LoadIncidentAsync(incidentId, ct),
+            current => IncidentLifecycle.TimeOut(current, incidentId, facts, at),
+            Result,
+            cancellationToken);
+    }
 
     /// <summary>Opens an incident (trigger <see cref="ManualTrigger"/>) with a pending rollback, blaming the latest change of its series, recording who asked, through what and why.</summary>
     public async Task<OpenedIncident> OpenManualRollbackAsync(ManualRollback request, CancellationToken cancellationToken)

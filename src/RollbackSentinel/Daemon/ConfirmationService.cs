@@ -63,30 +63,22 @@ internal sealed partial class ConfirmationService(
         var now = time.GetUtcNow();
         foreach (var incident in await store.ListOverdueAsync(now, cancellationToken).ConfigureAwait(false))
         {
-            // A policy no longer loaded cannot say: hold, the safe default. Silence is consent only while the question
-            // still stands: the trigger unchanged and its series still firing (an edited or retired trigger never
-            // resolves its old incident, and must not roll back by default).
+            // The facts; what they mean (IncidentLifecycle.DecideTimeOut) is Core's.
             var entry = registry.Find(incident.Policy);
-            var onTimeout = entry?.Policy.Confirm?.OnTimeout ?? OnTimeout.Hold;
-            var stillFiring = entry is not null
-                && entry.Policy.Triggers.Any(t => t.Name == incident.Trigger)
-                && entry.Runner.State.Series.TryGetValue(new Core.State.SeriesKey(incident.Trigger, incident.Labels), out var series)
-                && series.Phase == Core.State.TriggerPhase.Firing;
-
-            // A rollback trigger disarmed by its watch window (no change explains the breach) only asks: a person may still
-            // roll back, silence never does, whatever onTimeout says.
-            if (onTimeout == OnTimeout.Rollback && incident.DisarmedReason is not null)
-            {
-                onTimeout = OnTimeout.Hold;
-            }
-
-            var result = await incidents.TimeOutAsync(incident.Id, approve: onTimeout == OnTimeout.Rollback && stillFiring, now, cancellationToken).ConfigureAwait(false);
+            var facts = new TimeOutFacts(
+                PolicyLoaded: entry is not null,
+                OnTimeout: entry?.Policy.Confirm?.OnTimeout,
+                StillFiring: entry is not null
+                    && entry.Policy.Triggers.Any(t => t.Name == incident.Trigger)
+                    && entry.Runner.State.Series.TryGetValue(new Core.State.SeriesKey(incident.Trigger, incident.Labels), out var series)
+                    && series.Phase == Core.State.TriggerPhase.Firing);
+            var result = await incidents.TimeOutAsync(incident.Id, facts, now, cancellationToken).ConfigureAwait(false);
             if (!result.Accepted)
             {
                 continue;
             }
 
-            LogTimedOut(incident.Policy, incident.Id, onTimeout);
+            LogTimedOut(incident.Policy, incident.Id, IncidentLifecycle.DecideTimeOut(incident, facts).OnTimeout);
             if (result.ActionToRun is not null)
             {
                 pendingActions.Poke();

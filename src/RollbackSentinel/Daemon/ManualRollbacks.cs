@@ -18,31 +18,13 @@ internal sealed partial class ManualRollbacks(
 {
     public async Task<AnswerResult> StartAsync(string policyName, LabelSet labels, string by, string channel, string reason, CancellationToken cancellationToken)
     {
-        if (registry.Find(policyName) is not { } entry)
+        var policy = registry.Find(policyName)?.Policy;
+        if (IncidentLifecycle.WhyNoManualRollback(policyName, policy, labels) is { } refused)
         {
-            return new AnswerResult(false, $"there is no policy '{policyName}'", null);
+            return new AnswerResult(false, refused, null);
         }
 
-        var policy = entry.Policy;
-        if (policy.DryRun)
-        {
-            return new AnswerResult(false, $"policy '{policyName}' is in dry-run: it never acts, not even when asked", null);
-        }
-
-        var templates = policy.Target switch
-        {
-            WebhookTarget w => new Template?[] { w.Url },
-            KubectlTarget k => [k.Name, k.Namespace],
-            HelmTarget h => [h.Release, h.Namespace],
-            _ => [],
-        };
-        var missing = templates.OfType<Template>().SelectMany(t => t.LabelNames).Where(n => !labels.ContainsKey(n)).Distinct().ToList();
-        if (missing.Count > 0)
-        {
-            return new AnswerResult(false, $"the target of '{policyName}' needs the label(s) {string.Join(", ", missing)} to know what to roll back", null);
-        }
-
-        var target = TargetIdentity.For(policy, labels);
+        var target = TargetIdentity.For(policy!, labels); // a missing policy was refused above
         var opened = await incidents.OpenManualRollbackAsync(new ManualRollback(policyName, labels, target, by, channel, reason, time.GetUtcNow()), cancellationToken).ConfigureAwait(false);
         LogStarted(policyName, target, by, channel, reason, opened.Incident.Id);
         pendingActions.Poke();

@@ -107,7 +107,7 @@ internal sealed partial class NotificationDispatcher(
 
                 var state = StateOf(notice);
                 var due = last is null
-                    || last.State != state
+                    || NotificationState.Parse(last.State) != state
                     || (channel.RepublishEvery is { } every && !notice.Closes && now - last.At >= every);
                 if (!due)
                 {
@@ -117,7 +117,7 @@ internal sealed partial class NotificationDispatcher(
                 try
                 {
                     var reference = await channel.PublishAsync(notice, last?.Reference, cancellationToken).ConfigureAwait(false);
-                    await store.SaveNotificationAsync(new NotificationRecord(incident.Id, channel.Name, reference ?? last?.Reference, state, now), cancellationToken).ConfigureAwait(false);
+                    await store.SaveNotificationAsync(new NotificationRecord(incident.Id, channel.Name, reference ?? last?.Reference, state.Format(), now), cancellationToken).ConfigureAwait(false);
                     if (_lastErrors.TryRemove((incident.Id, channel.Name), out _))
                     {
                         LogChannelRecovered(channel.Name, incident.Id);
@@ -149,12 +149,9 @@ internal sealed partial class NotificationDispatcher(
         }
     }
 
-    /// <summary>
-    /// What a channel has seen: the notice's kind, plus what else changes the message within a kind (who answered,
-    /// until when it is snoozed), so a second snooze or an answer after a timeout is shown too.
-    /// </summary>
-    private static string StateOf(IncidentNotice notice) =>
-        $"{notice.Kind}|{notice.AnsweredBy}|{notice.AnswerDeadline?.UtcTicks}";
+    /// <summary>What a channel has seen of the notice (<see cref="NotificationState"/>; an unreadable stored one differs).</summary>
+    private static NotificationState StateOf(IncidentNotice notice) =>
+        new(notice.Kind.ToString(), notice.AnsweredBy, notice.AnswerDeadline);
 
     /// <summary>The notice for where the incident stands now.</summary>
     internal IncidentNotice Build(IncidentTimeline timeline)

@@ -1,4 +1,3 @@
-using RollbackSentinel.Core.Evaluation;
 using RollbackSentinel.Core.Incidents;
 using RollbackSentinel.Core.Policies;
 
@@ -20,7 +19,7 @@ internal sealed partial class PendingActions(
     ILogger<PendingActions> logger) : BackgroundService
 {
     /// <summary>A recorded action older than this is not run any more: the situation it answered has moved on.</summary>
-    public static readonly TimeSpan MaxAge = TimeSpan.FromMinutes(15);
+    public static readonly TimeSpan MaxAge = IncidentLifecycle.RecordedActionMaxAge;
 
     public static readonly TimeSpan SweepEvery = TimeSpan.FromSeconds(30);
 
@@ -54,23 +53,25 @@ internal sealed partial class PendingActions(
             var entry = registry.Find(incident.Policy);
             var now = time.GetUtcNow();
 
-            // Another rollback of the same target started after this incident opened (a trigger's, an approved one,
-            // a manual one): this one answered the same situation; running it too would roll back twice.
             // An action recorded before an upgrade names its target as older versions did: it is the same target.
             var current = entry is null ? null : TargetIdentity.For(entry.Policy, incident.Labels);
             var target = current is not null && action.Target == TargetIdentity.Legacy(entry!.Policy.Target, incident.Labels) ? current : action.Target;
-            var other = action.Kind == "rollback" ? await store.FindRollbackSinceAsync(target, incident.OpenedAt, action.Id, cancellationToken).ConfigureAwait(false) : null;
-            var refusal = other is not null ? $"{target} was already rolled back at {Rfc3339.Format(other.StartedAt!.Value)} (incident {other.IncidentId}), after this incident opened"
-                : entry is null ? $"policy '{incident.Policy}' is no longer loaded"
-                : entry.Policy.DryRun ? "the policy is now in dry-run"
-                : current != target ? $"the policy's target changed since (now {current})"
-                : now - action.CreatedAt > MaxAge ? $"recorded {PromDuration.Format(now - action.CreatedAt)} ago, too old to act on"
-                : null;
+            var refusal = IncidentLifecycle.WhyNotRunRecorded(
+                new RecordedActionFacts
+                {
+                    Action = action,
+                    Policy = incident.Policy,
+                    PolicyLoaded = entry is not null,
+                    DryRun = entry?.Policy.DryRun ?? false,
+                    Target = target,
+                    CurrentTarget = current,
+                    RolledBackSince = action.Kind == "rollback" ? await store.FindRollbackSinceAsync(target, incident.OpenedAt, action.Id, cancellationToken).ConfigureAwait(false) : null,
+                },
+                now);
             if (refusal is not null)
             {
-                if (await incidents.MarkActionStartedAsync(action.Id, now, ActionExecutor.ActionTimeout, cancellationToken).ConfigureAwait(false))
+                if (await incidents.RefuseRecordedActionAsync(action.Id, refusal, now, cancellationToken).ConfigureAwait(false))
                 {
-                    await incidents.CompleteActionAsync(action.Id, ActionStatus.Failed, "not run: " + refusal, now, cancellationToken).ConfigureAwait(false);
                     LogNotRun(action.Kind, incident.Id, refusal);
                     await pager.PageAsync(incident, $"{action.Kind} of {action.Target} was recorded but not run: {refusal}", cancellationToken).ConfigureAwait(false);
                 }
