@@ -171,6 +171,39 @@ public sealed class NotificationDispatcherTests : IAsyncLifetime
         Assert.Equal(1, _channel.Failures);
     }
 
+    [Fact]
+    public async Task StoredStates_KeepTheFormatEarlierVersionsStored_AnOldOneIsNotPublishedAgain_AnUnreadableOneIs()
+    {
+        var opened = await PageAsync();
+        await _dispatcher.DispatchAsync(CancellationToken.None);
+        var deadline = T0 + TimeSpan.FromMinutes(15);
+        var stored = Assert.Single(await _store.GetNotificationsAsync(opened.Incident.Id, CancellationToken.None));
+        Assert.Equal($"AwaitingConfirmation||{deadline.UtcTicks}", stored.State);
+
+        // As after an upgrade: the incident is looked at again, and the channel last showed what it shows now.
+        await ForgetNotifiedAsync();
+        await _dispatcher.DispatchAsync(CancellationToken.None);
+        Assert.Single(_channel.Published);
+
+        // A state no version could read is a state the channel has not shown: it is told again, nothing stops.
+        await _store.SaveNotificationAsync(stored with { State = "AwaitingConfirmation|" }, CancellationToken.None);
+        await ForgetNotifiedAsync();
+        await _dispatcher.DispatchAsync(CancellationToken.None);
+
+        Assert.Equal([(NoticeKind.AwaitingConfirmation, null), (NoticeKind.AwaitingConfirmation, "ref-1")], _channel.Published.Select(p => (p.Kind, p.Reference)));
+        Assert.Equal($"AwaitingConfirmation||{deadline.UtcTicks}", Assert.Single(await _store.GetNotificationsAsync(opened.Incident.Id, CancellationToken.None)).State);
+    }
+
+    private async Task ForgetNotifiedAsync()
+    {
+        await using var connection = new Microsoft.Data.Sqlite.SqliteConnection(
+            new Microsoft.Data.Sqlite.SqliteConnectionStringBuilder { DataSource = Path.Combine(_dir, "sentinel.db"), Pooling = false }.ConnectionString);
+        await connection.OpenAsync();
+        await using var command = connection.CreateCommand();
+        command.CommandText = "UPDATE incidents SET notified_seq = 0";
+        await command.ExecuteNonQueryAsync();
+    }
+
     private sealed class RecordingChannel : IIncidentChannel
     {
         /// <summary>Runs before each publication (a channel that takes its time).</summary>
