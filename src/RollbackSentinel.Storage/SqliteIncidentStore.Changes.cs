@@ -149,7 +149,4 @@ public sealed partial class SqliteIncidentStore
     private static async Task<ChangeHistory> HistoryAsync(SqliteTransaction tx, string policy, DateTimeOffset since, CancellationToken cancellationToken) =>
         new(await tx.QueryAsync(HistorySql, ReadChange, cancellationToken, ("$policy", policy), ("$since", DbTime.Format(since))).ConfigureAwait(false));
 
-    /// <summary>The change a manual rollback of <paramref name="labels"/> at <paramref name="at"/> blames (as a trigger's incident would), or null.</summary>
-    private static async Task<Change?> BlameAsync(SqliteTransaction tx, string policy, LabelSet labels, DateTimeOffset at, CancellationToken cancellationToken) =>
-        WatchWindow.Blame(await HistoryAsync(tx, policy, at, cancellationToken).ConfigureAwait(false), labels, at);
 }

@@ -28,7 +28,11 @@ namespace RollbackSentinel.Storage;
 /// so a power loss can drop the last commits, and with them an action recorded as pending or started; FULL
 /// syncs every commit, which costs one fsync per evaluation, a small price next to a lost action record.
 /// </para>
-/// <para>One daemon per database file: <see cref="RecoverAsync"/> treats every started action as its own.</para>
+/// <para>
+/// Storage only: it applies what <see cref="IncidentService"/> decided (<see cref="ApplyAsync"/>), checking versions and
+/// revisions so a stale writer gets a <see cref="StoreConflictException"/>; no rule about incidents and no sentence
+/// people read lives here. Several sentinels may share the file: started actions and notifications carry leases.
+/// </para>
 /// </remarks>
 public sealed partial class SqliteIncidentStore : IIncidentStore, IChangeStore, IAsyncDisposable
 {
@@ -37,14 +41,6 @@ public sealed partial class SqliteIncidentStore : IIncidentStore, IChangeStore, 
 
     /// <summary>Evaluation rows deleted per transaction when pruning, so a large prune never holds the write lock long.</summary>
     internal const int PruneBatchSize = 5000;
-
-    private const string InterruptedOutcome = "process stopped while the action ran; not retried automatically";
-    private const string NotRunOutcome = "not run: the trigger passed before the action started";
-
-    /// <summary>The trigger name of incidents a person opened (a manual rollback).</summary>
-    public const string ManualTrigger = "manual";
-
-    private const string RecoveredBeforeAnswerOutcome = "not run: the breach cleared before anyone answered";
 
     // Per connection, so set on every open (pooled connections keep them; setting them again is cheap).
     private static readonly string _connectionPragmas = string.Create(
@@ -152,18 +148,27 @@ public sealed partial class SqliteIncidentStore : IIncidentStore, IChangeStore, 
         _initialized = true;
     }
 
-    /// <inheritdoc />
+    /// <inheritdoc />    /// <inheritdoc />
     /// <exception cref="InvalidDataException">The stored state cannot be read.</exception>
-    public Task<PolicyState?> LoadStateAsync(string policy, CancellationToken cancellationToken)
+    public Task<StoredPolicyState?> LoadStateAsync(string policy, CancellationToken cancellationToken)
     {
         ArgumentNullException.ThrowIfNull(policy);
         return ReadAsync(
             async tx =>
             {
-                var json = (string?)await tx.ScalarAsync("SELECT state FROM policy_state WHERE policy = $policy", cancellationToken, ("$policy", policy)).ConfigureAwait(false);
+                var rows = await tx.QueryAsync(
+                    "SELECT state, version FROM policy_state WHERE policy = $policy",
+                    r => (Json: r.GetString(0), Version: r.GetInt64(1)),
+                    cancellationToken,
+                    ("$policy", policy)).ConfigureAwait(false);
+                if (rows.Count == 0)
+                {
+                    return null;
+                }
+
                 try
                 {
-                    return json is null ? null : PolicyStateJson.Deserialize(json);
+                    return new StoredPolicyState(PolicyStateJson.Deserialize(rows[0].Json), rows[0].Version);
                 }
                 catch (InvalidDataException e)
                 {
@@ -174,249 +179,100 @@ public sealed partial class SqliteIncidentStore : IIncidentStore, IChangeStore, 
     }
 
     /// <inheritdoc />
-    /// <remarks>
-    /// Retrying a commit is safe: a decision already recorded (same policy, trigger, labels and time) returns
-    /// the incident and action recorded then, unchanged, and evaluation rows and timeline notes are not
-    /// repeated. A Resolved decision that finds the incident's action still running records the resolution
-    /// and applies it when the action completes (an incident cannot go from Acting to Resolved).
-    /// </remarks>
-    public async Task<IReadOnlyList<OpenedIncident>> CommitEvaluationAsync(EvaluationCommit commit, CancellationToken cancellationToken)
+    public Task<IncidentRecord?> LoadIncidentAsync(long id, CancellationToken cancellationToken) =>
+        ReadAsync(tx => LoadRecordAsync(tx, id, cancellationToken), cancellationToken);
+
+    /// <inheritdoc />
+    public Task<IncidentRecord?> LoadIncidentOfActionAsync(long actionId, CancellationToken cancellationToken) =>
+        ReadAsync(
+            async tx => await tx.ScalarAsync("SELECT incident_id FROM actions WHERE id = $id", cancellationToken, ("$id", actionId)).ConfigureAwait(false) is long id
+                ? await LoadRecordAsync(tx, id, cancellationToken).ConfigureAwait(false)
+                : null,
+            cancellationToken);
+
+    /// <inheritdoc />
+    public Task<IReadOnlyList<IncidentRecord>> LoadActiveAsync(string policy, DateTimeOffset deniedSince, CancellationToken cancellationToken)
     {
-        ArgumentNullException.ThrowIfNull(commit);
-        ThrowIfNotReady();
-
-        // Everything that can fail without the database fails before the write lock is taken.
-        var state = PolicyStateJson.Serialize(commit.State);
-        var decisions = new List<(Decision Decision, string? Target)>(commit.Decisions.Count);
-        foreach (var decision in commit.Decisions)
-        {
-            if (!string.Equals(decision.Policy, commit.Policy, StringComparison.Ordinal))
+        ArgumentNullException.ThrowIfNull(policy);
+        return ReadAsync(
+            async tx =>
             {
-                throw new ArgumentException($"A decision of policy '{decision.Policy}' cannot be committed with policy '{commit.Policy}'.", nameof(commit));
-            }
+                var rows = await QueryIncidentsAsync(
+                    tx,
+                    """
+                    WHERE policy = $policy AND (status NOT IN ('Resolved', 'Denied') OR (status = 'Denied' AND resolved_at >= $since))
+                    ORDER BY opened_at DESC, id DESC
+                    """,
+                    cancellationToken,
+                    ("$policy", policy),
+                    ("$since", DbTime.Format(deniedSince))).ConfigureAwait(false);
+                return await WithActionsAsync(tx, rows, cancellationToken).ConfigureAwait(false);
+            },
+            cancellationToken);
+    }
 
-            decisions.Add((decision, decision.Kind == DecisionKind.Act ? commit.DescribeTarget(decision) : null));
+    /// <inheritdoc />
+    /// <remarks>
+    /// One <c>BEGIN IMMEDIATE</c> transaction: a conflict (or any failure) rolls the whole batch back. Everything that
+    /// can fail without the database (serialising the state) fails before the write lock is taken.
+    /// </remarks>
+    public async Task<IReadOnlyList<IncidentRecord>> ApplyAsync(StoreBatch batch, CancellationToken cancellationToken)
+    {
+        ArgumentNullException.ThrowIfNull(batch);
+        ThrowIfNotReady();
+        var state = batch.State is { } write ? PolicyStateJson.Serialize(write.State) : null;
+        var policy = batch.Policy ?? batch.State?.Policy;
+        var at = batch.At ?? batch.State?.At;
+        if (batch.Verdicts.Count > 0 && (policy is null || at is null))
+        {
+            throw new ArgumentException("Verdicts are stored with their policy and evaluation time: set StoreBatch.Policy and At (or State).", nameof(batch));
+        }
+
+        foreach (var update in batch.Updates)
+        {
+            CheckShape(update);
         }
 
         return await WriteAsync(
             async tx =>
             {
-                var at = DbTime.Format(commit.At);
-                await tx.ExecuteAsync(
-                    """
-                    INSERT INTO policy_state (policy, state, updated_at) VALUES ($policy, $state, $at)
-                    ON CONFLICT (policy) DO UPDATE SET state = excluded.state, updated_at = excluded.updated_at
-                    """,
-                    cancellationToken,
-                    ("$policy", commit.Policy),
-                    ("$state", state),
-                    ("$at", at)).ConfigureAwait(false);
-
-                await InsertEvaluationsAsync(tx, commit.Policy, at, commit.Verdicts, cancellationToken).ConfigureAwait(false);
-
-                var opened = new List<OpenedIncident>();
-                foreach (var (decision, target) in decisions)
+                if (batch.State is { } s)
                 {
-                    switch (decision.Kind)
-                    {
-                        case DecisionKind.Act:
-                            if (await OpenIncidentAsync(tx, decision, target!, commit.ConfirmTimeout, commit.DenialHoldsFor, cancellationToken).ConfigureAwait(false) is { } incident)
-                            {
-                                opened.Add(incident);
-                            }
-
-                            break;
-                        case DecisionKind.Resolved:
-                            await ResolveAsync(tx, decision, cancellationToken).ConfigureAwait(false);
-                            break;
-                        case DecisionKind.SuppressedByCooldown:
-                            await NoteAsync(tx, decision, IncidentEventKinds.SuppressedByCooldown, cancellationToken).ConfigureAwait(false);
-                            break;
-                        case DecisionKind.InconclusiveRun:
-                            await NoteAsync(tx, decision, IncidentEventKinds.InconclusiveRun, cancellationToken).ConfigureAwait(false);
-                            break;
-                        default:
-                            throw new ArgumentOutOfRangeException(nameof(commit), decision.Kind, "unknown decision kind");
-                    }
+                    await WriteStateAsync(tx, s, state!, cancellationToken).ConfigureAwait(false);
                 }
 
-                return (IReadOnlyList<OpenedIncident>)opened;
+                if (batch.Verdicts.Count > 0)
+                {
+                    await InsertEvaluationsAsync(tx, policy!, DbTime.Format(at!.Value), batch.Verdicts, cancellationToken).ConfigureAwait(false);
+                }
+
+                var ids = new List<long>(batch.Updates.Count);
+                foreach (var update in batch.Updates)
+                {
+                    ids.Add(await ApplyUpdateAsync(tx, update, cancellationToken).ConfigureAwait(false));
+                }
+
+                var records = new List<IncidentRecord>(ids.Count);
+                foreach (var id in ids)
+                {
+                    records.Add(await LoadRecordAsync(tx, id, cancellationToken).ConfigureAwait(false)
+                        ?? throw new InvalidDataException($"Incident {id} vanished inside a transaction."));
+                }
+
+                return (IReadOnlyList<IncidentRecord>)records;
             },
             cancellationToken).ConfigureAwait(false);
     }
 
     /// <inheritdoc />
-    /// <exception cref="KeyNotFoundException">There is no such action.</exception>
-    /// <exception cref="InvalidOperationException">The incident cannot move to Acting (another action of it is running).</exception>
-    public Task<bool> MarkActionStartedAsync(long actionId, DateTimeOffset at, CancellationToken cancellationToken)
-    {
-        ThrowIfNotReady();
-        return WriteAsync(
-            async tx =>
-            {
-                // The status condition is what makes this a claim: of two callers, one updates a row.
-                var claimed = await tx.QueryAsync(
-                    $"UPDATE actions SET status = 'Started', started_at = $at WHERE id = $id AND status = 'Pending' RETURNING {ActionColumns}",
-                    ReadAction,
-                    cancellationToken,
-                    ("$id", actionId),
-                    ("$at", DbTime.Format(at))).ConfigureAwait(false);
-                if (claimed.Count == 0)
-                {
-                    _ = await GetActionAsync(tx, actionId, cancellationToken).ConfigureAwait(false) ?? throw new KeyNotFoundException($"Action {actionId} does not exist.");
-                    return false;
-                }
-
-                var action = claimed[0];
-                var incident = await GetIncidentRowAsync(tx, action.IncidentId, cancellationToken).ConfigureAwait(false);
-                await MoveAsync(tx, incident.Incident, IncidentStatus.Acting, at, null, cancellationToken).ConfigureAwait(false);
-                await AddEventAsync(tx, action.IncidentId, at, IncidentEventKinds.ActionStarted, $"{action.Kind} {action.Target} started", cancellationToken).ConfigureAwait(false);
-                return true;
-            },
+    public Task<IReadOnlyList<(ActionRecord Action, ActionLease? Lease)>> ListStartedActionsAsync(CancellationToken cancellationToken) =>
+        ReadAsync(
+            async tx => (IReadOnlyList<(ActionRecord, ActionLease?)>)await tx.QueryAsync(
+                $"SELECT {ActionColumns}, lease_owner, lease_until FROM actions WHERE status = 'Started' ORDER BY started_at, id",
+                r => (ReadAction(r), r.IsDBNull(ActionColumnCount) ? null : new ActionLease(r.GetString(ActionColumnCount), DbTime.Parse(r.GetString(ActionColumnCount + 1)))),
+                cancellationToken).ConfigureAwait(false),
             cancellationToken);
-    }
 
-    /// <inheritdoc />
-    /// <exception cref="ArgumentOutOfRangeException"><paramref name="status"/> is not final (Pending or Started).</exception>
-    /// <exception cref="KeyNotFoundException">There is no such action.</exception>
-    /// <exception cref="InvalidOperationException">The action is not started, or its incident cannot take the status that follows (<see cref="IncidentTransitions"/>).</exception>
-    public Task CompleteActionAsync(long actionId, ActionStatus status, string outcome, DateTimeOffset at, CancellationToken cancellationToken) =>
-        CompleteActionAsync(actionId, new ActionCompletion(status, outcome), at, cancellationToken);
-
-    /// <inheritdoc />
-    /// <exception cref="KeyNotFoundException">There is no such action.</exception>
-    public Task<string> SavePlanAsync(long actionId, string plan, CancellationToken cancellationToken)
-    {
-        ArgumentNullException.ThrowIfNull(plan);
-        ThrowIfNotReady();
-        return WriteAsync(
-            async tx =>
-            {
-                await tx.ExecuteAsync("UPDATE actions SET plan = $plan WHERE id = $id AND plan IS NULL", cancellationToken, ("$id", actionId), ("$plan", plan)).ConfigureAwait(false);
-                var action = await GetActionAsync(tx, actionId, cancellationToken).ConfigureAwait(false) ?? throw new KeyNotFoundException($"Action {actionId} does not exist.");
-                return action.Plan!;
-            },
-            cancellationToken);
-    }
-
-    /// <inheritdoc />
-    /// <exception cref="KeyNotFoundException">There is no such action.</exception>
-    public Task<bool> RecordDryRunAsync(long actionId, string plan, string outcome, bool wouldFail, DateTimeOffset at, CancellationToken cancellationToken)
-    {
-        ArgumentNullException.ThrowIfNull(plan);
-        ArgumentNullException.ThrowIfNull(outcome);
-        ThrowIfNotReady();
-        return WriteAsync(
-            async tx =>
-            {
-                var action = await GetActionAsync(tx, actionId, cancellationToken).ConfigureAwait(false) ?? throw new KeyNotFoundException($"Action {actionId} does not exist.");
-                if (action.Status != ActionStatus.Skipped || action.Plan is not null)
-                {
-                    return false;
-                }
-
-                await tx.ExecuteAsync(
-                    "UPDATE actions SET plan = $plan, outcome = $outcome WHERE id = $id",
-                    cancellationToken,
-                    ("$id", actionId),
-                    ("$plan", plan),
-                    ("$outcome", outcome)).ConfigureAwait(false);
-                await AddEventAsync(tx, action.IncidentId, at, IncidentEventKinds.DryRun, $"{action.Kind} {action.Target}: {outcome}", cancellationToken).ConfigureAwait(false);
-                if (wouldFail && await GetIncidentRowAsync(tx, action.IncidentId, cancellationToken).ConfigureAwait(false) is { Incident.Status: IncidentStatus.DryRun } row)
-                {
-                    await MoveAsync(tx, row.Incident, IncidentStatus.DryRunFailed, at, null, cancellationToken).ConfigureAwait(false);
-                }
-
-                return true;
-            },
-            cancellationToken);
-    }
-
-    /// <inheritdoc />
-    /// <exception cref="ArgumentOutOfRangeException">The status is not final (Pending or Started).</exception>
-    /// <exception cref="KeyNotFoundException">There is no such action.</exception>
-    /// <exception cref="InvalidOperationException">The action is not started, or its incident cannot take the status that follows (<see cref="IncidentTransitions"/>).</exception>
-    public Task CompleteActionAsync(long actionId, ActionCompletion completion, DateTimeOffset at, CancellationToken cancellationToken)
-    {
-        ArgumentNullException.ThrowIfNull(completion);
-        var (status, outcome) = (completion.Status, completion.Outcome);
-        ArgumentNullException.ThrowIfNull(outcome);
-        var next = IncidentTransitions.AfterAction(status);
-        ThrowIfNotReady();
-        return WriteAsync(
-            async tx =>
-            {
-                var action = await GetActionAsync(tx, actionId, cancellationToken).ConfigureAwait(false) ?? throw new KeyNotFoundException($"Action {actionId} does not exist.");
-                if (action.Status != ActionStatus.Started)
-                {
-                    throw new InvalidOperationException($"Action {actionId} is {action.Status}; only a started action can be completed.");
-                }
-
-                var row = await GetIncidentRowAsync(tx, action.IncidentId, cancellationToken).ConfigureAwait(false);
-                await MoveAsync(tx, row.Incident, next, at, null, cancellationToken).ConfigureAwait(false);
-                await tx.ExecuteAsync(
-                    "UPDATE actions SET status = $status, completed_at = $at, outcome = $outcome, before_state = $before, after_state = $after WHERE id = $id",
-                    cancellationToken,
-                    ("$id", actionId),
-                    ("$status", status.ToString()),
-                    ("$at", DbTime.Format(at)),
-                    ("$outcome", outcome),
-                    ("$before", completion.Before),
-                    ("$after", completion.After)).ConfigureAwait(false);
-                await AddEventAsync(tx, action.IncidentId, at, EventKindFor(status), $"{action.Kind} {action.Target}: {outcome}", cancellationToken).ConfigureAwait(false);
-                await ApplyDeferredResolutionAsync(tx, row with { Incident = row.Incident with { Status = next } }, at, cancellationToken).ConfigureAwait(false);
-                if (row.Incident.Trigger == ManualTrigger && next == IncidentStatus.Acted)
-                {
-                    // No trigger will ever pass for a manual rollback: done is resolved.
-                    await MoveAsync(tx, row.Incident with { Status = next }, IncidentStatus.Resolved, at, at, cancellationToken).ConfigureAwait(false);
-                }
-                return true;
-            },
-            cancellationToken);
-    }
-
-    /// <inheritdoc />
-    public Task<(IReadOnlyList<ActionRecord> Interrupted, IReadOnlyList<ActionRecord> Pending)> RecoverAsync(DateTimeOffset at, CancellationToken cancellationToken)
-    {
-        ThrowIfNotReady();
-        return WriteAsync(
-            async tx =>
-            {
-                var started = await tx.QueryAsync(
-                    $"SELECT {ActionColumns} FROM actions WHERE status = 'Started' ORDER BY started_at, id", ReadAction, cancellationToken).ConfigureAwait(false);
-                var interrupted = new List<ActionRecord>(started.Count);
-                foreach (var action in started)
-                {
-                    await tx.ExecuteAsync(
-                        "UPDATE actions SET status = 'Interrupted', completed_at = $at, outcome = $outcome WHERE id = $id",
-                        cancellationToken,
-                        ("$id", action.Id),
-                        ("$at", DbTime.Format(at)),
-                        ("$outcome", InterruptedOutcome)).ConfigureAwait(false);
-
-                    var row = await GetIncidentRowAsync(tx, action.IncidentId, cancellationToken).ConfigureAwait(false);
-
-                    // Started implies Acting; an incident found otherwise (edited by hand) keeps its status
-                    // rather than keep the daemon from starting.
-                    if (IncidentTransitions.IsAllowed(row.Incident.Status, IncidentStatus.ActionInterrupted))
-                    {
-                        await MoveAsync(tx, row.Incident, IncidentStatus.ActionInterrupted, at, null, cancellationToken).ConfigureAwait(false);
-                        row = row with { Incident = row.Incident with { Status = IncidentStatus.ActionInterrupted } };
-                    }
-
-                    await AddEventAsync(tx, action.IncidentId, at, IncidentEventKinds.ActionInterrupted, $"{action.Kind} {action.Target}: {InterruptedOutcome}", cancellationToken).ConfigureAwait(false);
-                    await ApplyDeferredResolutionAsync(tx, row, at, cancellationToken).ConfigureAwait(false);
-                    interrupted.Add((await GetActionAsync(tx, action.Id, cancellationToken).ConfigureAwait(false))!);
-                }
-
-                var pending = await tx.QueryAsync(
-                    $"SELECT {ActionColumns} FROM actions WHERE status = 'Pending' ORDER BY created_at, id", ReadAction, cancellationToken).ConfigureAwait(false);
-                return ((IReadOnlyList<ActionRecord>)interrupted, (IReadOnlyList<ActionRecord>)pending);
-            },
-            cancellationToken);
-    }
-
-    /// <inheritdoc />
     /// <remarks>Newest first (by opening time).</remarks>
     public Task<IReadOnlyList<ActionRecord>> ListPendingActionsAsync(CancellationToken cancellationToken)
     {
@@ -482,167 +338,6 @@ public sealed partial class SqliteIncidentStore : IIncidentStore, IChangeStore, 
             cancellationToken);
 
     /// <inheritdoc />
-    public Task<AnswerResult> AnswerAsync(Acknowledgment answer, DateTimeOffset? snoozeUntil, CancellationToken cancellationToken)
-    {
-        ArgumentNullException.ThrowIfNull(answer);
-        if (!Answers.All.Contains(answer.Answer))
-        {
-            throw new ArgumentOutOfRangeException(nameof(answer), answer.Answer, $"not one of {string.Join(", ", Answers.All)}");
-        }
-
-        ThrowIfNotReady();
-        return WriteAsync(
-            async tx =>
-            {
-                var row = await FindIncidentAsync(tx, "id = $id", cancellationToken, ("$id", answer.IncidentId)).ConfigureAwait(false);
-                if (row is null)
-                {
-                    return new AnswerResult(false, $"there is no incident {answer.IncidentId}", null);
-                }
-
-                var incident = row.Incident;
-                var who = $"{answer.By} via {answer.Channel}" + (string.IsNullOrWhiteSpace(answer.Reason) ? "" : $" ({answer.Reason})");
-                if (answer.Answer == Answers.Ack)
-                {
-                    if (incident.Status is IncidentStatus.Resolved or IncidentStatus.Denied)
-                    {
-                        return new AnswerResult(false, $"incident {incident.Id} is already {Describe(incident.Status)}: nothing to acknowledge", incident);
-                    }
-
-                    await InsertAnswerAsync(tx, answer, cancellationToken).ConfigureAwait(false);
-                    await AddEventAsync(tx, incident.Id, answer.At, IncidentEventKinds.Acknowledged, $"acknowledged by {who}", cancellationToken).ConfigureAwait(false);
-                    return new AnswerResult(true, $"incident {incident.Id} acknowledged by {answer.By}", incident);
-                }
-
-                if (incident.Status != IncidentStatus.AwaitingConfirmation)
-                {
-                    return new AnswerResult(
-                        false,
-                        $"incident {incident.Id} is not awaiting confirmation any more (it is {Describe(incident.Status)}): your {answer.Answer} was not applied",
-                        incident);
-                }
-
-                await InsertAnswerAsync(tx, answer, cancellationToken).ConfigureAwait(false);
-                await tx.ExecuteAsync("UPDATE incidents SET change_seq = change_seq + 1 WHERE id = $id", cancellationToken, ("$id", incident.Id)).ConfigureAwait(false);
-                switch (answer.Answer)
-                {
-                    case Answers.Approve:
-                        var action = await ReleaseHeldAsync(tx, incident, answer.At, cancellationToken).ConfigureAwait(false);
-                        await AddEventAsync(tx, incident.Id, answer.At, IncidentEventKinds.Approved, $"rollback approved by {who}", cancellationToken).ConfigureAwait(false);
-                        return new AnswerResult(true, $"rollback of incident {incident.Id} approved by {answer.By}: rolling back {action.Target}", await ReloadAsync(tx, incident.Id, cancellationToken).ConfigureAwait(false), action);
-
-                    case Answers.Deny:
-                        await tx.ExecuteAsync(
-                            "UPDATE actions SET status = 'Skipped', completed_at = $at, outcome = $outcome WHERE incident_id = $id AND status = 'Held'",
-                            cancellationToken,
-                            ("$id", incident.Id),
-                            ("$at", DbTime.Format(answer.At)),
-                            ("$outcome", $"not run: denied by {who}")).ConfigureAwait(false);
-                        await MoveAsync(tx, incident, IncidentStatus.Denied, answer.At, answer.At, cancellationToken).ConfigureAwait(false);
-                        await tx.ExecuteAsync("UPDATE incidents SET answer_deadline = NULL WHERE id = $id", cancellationToken, ("$id", incident.Id)).ConfigureAwait(false);
-                        await AddEventAsync(tx, incident.Id, answer.At, IncidentEventKinds.Denied, $"rollback denied by {who}", cancellationToken).ConfigureAwait(false);
-                        return new AnswerResult(true, $"rollback of incident {incident.Id} denied by {answer.By}: closed, nothing was changed", await ReloadAsync(tx, incident.Id, cancellationToken).ConfigureAwait(false));
-
-                    default: // snooze
-                        var until = snoozeUntil ?? throw new ArgumentNullException(nameof(snoozeUntil), "a snooze needs an end");
-                        await tx.ExecuteAsync(
-                            "UPDATE incidents SET answer_deadline = $until, timed_out_at = NULL, updated_at = $at, change_seq = change_seq + 1 WHERE id = $id",
-                            cancellationToken,
-                            ("$id", incident.Id),
-                            ("$until", DbTime.Format(until)),
-                            ("$at", DbTime.Format(answer.At))).ConfigureAwait(false);
-                        await AddEventAsync(tx, incident.Id, answer.At, IncidentEventKinds.Snoozed, $"snoozed by {who} until {Rfc3339.Format(until)}", cancellationToken).ConfigureAwait(false);
-                        return new AnswerResult(true, $"incident {incident.Id} snoozed by {answer.By} until {Rfc3339.Format(until)}", await ReloadAsync(tx, incident.Id, cancellationToken).ConfigureAwait(false));
-                }
-            },
-            cancellationToken);
-    }
-
-    /// <inheritdoc />
-    public Task<AnswerResult> TimeOutAsync(long incidentId, bool approve, DateTimeOffset at, CancellationToken cancellationToken)
-    {
-        ThrowIfNotReady();
-        return WriteAsync(
-            async tx =>
-            {
-                var row = await FindIncidentAsync(tx, "id = $id", cancellationToken, ("$id", incidentId)).ConfigureAwait(false);
-                if (row?.Incident is not { Status: IncidentStatus.AwaitingConfirmation, AnswerDeadline: { } deadline } incident || deadline > at)
-                {
-                    return new AnswerResult(false, $"incident {incidentId} is not overdue", row?.Incident);
-                }
-
-                if (approve)
-                {
-                    var action = await ReleaseHeldAsync(tx, incident, at, cancellationToken).ConfigureAwait(false);
-                    await AddEventAsync(tx, incident.Id, at, IncidentEventKinds.TimedOut, $"nobody answered by {Rfc3339.Format(deadline)}: rolling back, as the policy says (onTimeout: rollback)", cancellationToken).ConfigureAwait(false);
-                    return new AnswerResult(true, "timed out: rolling back", await ReloadAsync(tx, incident.Id, cancellationToken).ConfigureAwait(false), action);
-                }
-
-                await tx.ExecuteAsync(
-                    "UPDATE incidents SET answer_deadline = NULL, timed_out_at = $at, updated_at = $at, change_seq = change_seq + 1 WHERE id = $id",
-                    cancellationToken,
-                    ("$id", incident.Id),
-                    ("$at", DbTime.Format(at))).ConfigureAwait(false);
-                await AddEventAsync(tx, incident.Id, at, IncidentEventKinds.TimedOut, $"nobody answered by {Rfc3339.Format(deadline)}: the rollback stays held until someone approves or denies it", cancellationToken).ConfigureAwait(false);
-                return new AnswerResult(true, "timed out: held", await ReloadAsync(tx, incident.Id, cancellationToken).ConfigureAwait(false));
-            },
-            cancellationToken);
-    }
-
-    /// <inheritdoc />
-    public Task<OpenedIncident> OpenManualRollbackAsync(ManualRollback request, CancellationToken cancellationToken)
-    {
-        ArgumentNullException.ThrowIfNull(request);
-        ThrowIfNotReady();
-        return WriteAsync(
-            async tx =>
-            {
-                var at = DbTime.Format(request.At);
-                var summary = $"manual rollback asked by {request.By} via {request.Channel}: {request.Reason}";
-                var evidence = JsonText.Write(w =>
-                {
-                    w.WriteStartObject();
-                    w.WriteString("verdict", "Manual");
-                    w.WriteString("summary", summary);
-                    w.WriteString("decidedAt", Rfc3339.Format(request.At));
-                    w.WriteString("since", Rfc3339.Format(request.At));
-                    w.WriteStartArray("queries");
-                    w.WriteEndArray();
-                    w.WriteEndObject();
-                });
-                var key = $"manual/{request.Policy}/{request.Labels}/{request.At.UtcTicks.ToString(CultureInfo.InvariantCulture)}/{Guid.NewGuid():N}";
-                var id = (long)(await tx.ScalarAsync(
-                    """
-                    INSERT INTO incidents (policy, trigger, labels, labels_key, action, dry_run, status, opened_at, updated_at, summary, evidence, open_key, change_id)
-                    VALUES ($policy, 'manual', $labels, $labelsKey, 'rollback', 0, 'Open', $at, $at, $summary, $evidence, $key, $changeId)
-                    RETURNING id
-                    """,
-                    cancellationToken,
-                    ("$changeId", (await BlameAsync(tx, request.Policy, request.Labels, request.At, cancellationToken).ConfigureAwait(false))?.Id),
-                    ("$policy", request.Policy),
-                    ("$labels", LabelsJson.Write(request.Labels)),
-                    ("$labelsKey", request.Labels.ToString()),
-                    ("$at", at),
-                    ("$summary", summary),
-                    ("$evidence", evidence),
-                    ("$key", key)).ConfigureAwait(false))!;
-                var actionId = (long)(await tx.ScalarAsync(
-                    """
-                    INSERT INTO actions (incident_id, kind, target, idempotency_key, status, created_at)
-                    VALUES ($incident, 'rollback', $target, $key, 'Pending', $at)
-                    RETURNING id
-                    """,
-                    cancellationToken,
-                    ("$incident", id),
-                    ("$target", request.Target),
-                    ("$key", $"rs-manual-{request.Policy}-{id.ToString(CultureInfo.InvariantCulture)}"),
-                    ("$at", at)).ConfigureAwait(false))!;
-                await InsertAnswerAsync(tx, new Acknowledgment(id, request.By, request.Channel, "rollback", request.At) { Reason = request.Reason }, cancellationToken).ConfigureAwait(false);
-                await AddEventAsync(tx, id, request.At, IncidentEventKinds.Opened, summary, cancellationToken).ConfigureAwait(false);
-                return new OpenedIncident(await ReloadAsync(tx, id, cancellationToken).ConfigureAwait(false), (await GetActionAsync(tx, actionId, cancellationToken).ConfigureAwait(false))!);
-            },
-            cancellationToken);
-    }
 
     /// <inheritdoc />
     public Task<IReadOnlyList<Incident>> ListOverdueAsync(DateTimeOffset at, CancellationToken cancellationToken) =>
@@ -655,15 +350,38 @@ public sealed partial class SqliteIncidentStore : IIncidentStore, IChangeStore, 
             cancellationToken);
 
     /// <inheritdoc />
-    public Task<IReadOnlyList<Incident>> ListToNotifyAsync(bool includeOpen, int limit, CancellationToken cancellationToken)
+    /// <remarks>The claim (choosing the rows and leasing them) is one write transaction: two owners never both get one.</remarks>
+    public Task<IReadOnlyList<Incident>> ClaimToNotifyAsync(bool includeOpen, int limit, ActionLease lease, DateTimeOffset at, CancellationToken cancellationToken)
     {
         ArgumentOutOfRangeException.ThrowIfNegativeOrZero(limit);
-        return ReadAsync(
-            async tx => (IReadOnlyList<Incident>)(await QueryIncidentsAsync(
-                tx,
-                $"WHERE change_seq > notified_seq {(includeOpen ? "OR status NOT IN ('Resolved', 'Denied') " : "")}ORDER BY updated_at DESC, id DESC LIMIT $limit",
-                cancellationToken,
-                ("$limit", limit)).ConfigureAwait(false)).Select(r => r.Incident).ToList(),
+        ArgumentNullException.ThrowIfNull(lease);
+        ThrowIfNotReady();
+        return WriteAsync(
+            async tx =>
+            {
+                var rows = await QueryIncidentsAsync(
+                    tx,
+                    $"""
+                    WHERE (change_seq > notified_seq {(includeOpen ? "OR status NOT IN ('Resolved', 'Denied')" : "")})
+                      AND (notify_owner IS NULL OR notify_owner = $owner OR notify_lease_until <= $at)
+                    ORDER BY updated_at DESC, id DESC LIMIT $limit
+                    """,
+                    cancellationToken,
+                    ("$owner", lease.Owner),
+                    ("$at", DbTime.Format(at)),
+                    ("$limit", limit)).ConfigureAwait(false);
+                if (rows.Count > 0)
+                {
+                    await tx.ExecuteAsync(
+                        "UPDATE incidents SET notify_owner = $owner, notify_lease_until = $until WHERE id IN (SELECT value FROM json_each($ids))",
+                        cancellationToken,
+                        ("$owner", lease.Owner),
+                        ("$until", DbTime.Format(lease.Until)),
+                        ("$ids", IdList(rows.Select(r => r.Incident.Id)))).ConfigureAwait(false);
+                }
+
+                return (IReadOnlyList<Incident>)rows.ConvertAll(r => r.Incident);
+            },
             cancellationToken);
     }
 
@@ -673,7 +391,7 @@ public sealed partial class SqliteIncidentStore : IIncidentStore, IChangeStore, 
         ThrowIfNotReady();
         return WriteAsync(
             tx => tx.ExecuteAsync(
-                "UPDATE incidents SET notified_seq = $version WHERE id = $id AND notified_seq < $version",
+                "UPDATE incidents SET notified_seq = MAX(notified_seq, $version), notify_owner = NULL, notify_lease_until = NULL WHERE id = $id",
                 cancellationToken,
                 ("$id", incidentId),
                 ("$version", version)),
@@ -723,73 +441,6 @@ public sealed partial class SqliteIncidentStore : IIncidentStore, IChangeStore, 
             cancellationToken);
     }
 
-    private static Task<int> InsertAnswerAsync(SqliteTransaction tx, Acknowledgment answer, CancellationToken cancellationToken) =>
-        tx.ExecuteAsync(
-            "INSERT INTO acknowledgments (incident_id, at, acked_by, channel, answer, reason) VALUES ($id, $at, $by, $channel, $answer, $reason)",
-            cancellationToken,
-            ("$id", answer.IncidentId),
-            ("$at", DbTime.Format(answer.At)),
-            ("$by", answer.By),
-            ("$channel", answer.Channel),
-            ("$answer", answer.Answer),
-            ("$reason", answer.Reason));
-
-    /// <summary>Approved (by a person or the timeout): the held rollback becomes pending and the incident open again.</summary>
-    private static async Task<ActionRecord> ReleaseHeldAsync(SqliteTransaction tx, Incident incident, DateTimeOffset at, CancellationToken cancellationToken)
-    {
-        var released = await tx.QueryAsync(
-            $"UPDATE actions SET status = 'Pending', created_at = $at WHERE incident_id = $id AND status = 'Held' RETURNING {ActionColumns}",
-            ReadAction,
-            cancellationToken,
-            ("$id", incident.Id),
-            ("$at", DbTime.Format(at))).ConfigureAwait(false);
-        var action = released.Count == 1 ? released[0] : throw new InvalidDataException($"Incident {incident.Id} awaits confirmation but holds no rollback.");
-        await MoveAsync(tx, incident, IncidentStatus.Open, at, null, cancellationToken).ConfigureAwait(false);
-        await tx.ExecuteAsync("UPDATE incidents SET answer_deadline = NULL WHERE id = $id", cancellationToken, ("$id", incident.Id)).ConfigureAwait(false);
-        return action;
-    }
-
-    private static async Task<Incident> ReloadAsync(SqliteTransaction tx, long id, CancellationToken cancellationToken) =>
-        (await GetIncidentRowAsync(tx, id, cancellationToken).ConfigureAwait(false)).Incident;
-
-    private static string Describe(IncidentStatus status) => status switch
-    {
-        IncidentStatus.Open or IncidentStatus.Acting => "rolling back",
-        IncidentStatus.Acted => "acted on",
-        IncidentStatus.ActionFailed => "failed (its action failed)",
-        IncidentStatus.ActionInterrupted => "interrupted",
-        IncidentStatus.Resolved => "resolved",
-        IncidentStatus.Denied => "denied",
-        IncidentStatus.DryRun => "a dry-run (nothing runs)",
-        IncidentStatus.DryRunFailed => "a dry-run whose rollback could not be planned (nothing runs)",
-        _ => "awaiting confirmation",
-    };
-
-    /// <inheritdoc />
-    /// <exception cref="KeyNotFoundException">There is no such incident.</exception>
-    public Task AddAcknowledgmentAsync(Acknowledgment acknowledgment, CancellationToken cancellationToken)
-    {
-        ArgumentNullException.ThrowIfNull(acknowledgment);
-        ArgumentNullException.ThrowIfNull(acknowledgment.By);
-        ArgumentNullException.ThrowIfNull(acknowledgment.Channel);
-        ArgumentNullException.ThrowIfNull(acknowledgment.Answer);
-        ThrowIfNotReady();
-        return WriteAsync(
-            async tx =>
-            {
-                _ = await GetIncidentRowAsync(tx, acknowledgment.IncidentId, cancellationToken).ConfigureAwait(false);
-                return await tx.ExecuteAsync(
-                    "INSERT INTO acknowledgments (incident_id, at, acked_by, channel, answer, reason) VALUES ($id, $at, $by, $channel, $answer, $reason)",
-                    cancellationToken,
-                    ("$id", acknowledgment.IncidentId),
-                    ("$at", DbTime.Format(acknowledgment.At)),
-                    ("$by", acknowledgment.By),
-                    ("$channel", acknowledgment.Channel),
-                    ("$answer", acknowledgment.Answer),
-                    ("$reason", acknowledgment.Reason)).ConfigureAwait(false);
-            },
-            cancellationToken);
-    }
 
     /// <inheritdoc />
     public async Task<int> PruneEvaluationsAsync(DateTimeOffset olderThan, CancellationToken cancellationToken)
@@ -921,249 +572,307 @@ public sealed partial class SqliteIncidentStore : IIncidentStore, IChangeStore, 
         }
     }
 
-    private static async Task<OpenedIncident?> OpenIncidentAsync(SqliteTransaction tx, Decision decision, string target, TimeSpan? confirmTimeout, TimeSpan denialHoldsFor, CancellationToken cancellationToken)
-    {
-        // A page of a policy that asks for confirmation holds a rollback until a person answers (never in dry-run).
-        var confirm = decision.Action == TriggerAction.Page && confirmTimeout is not null && !decision.DryRun;
 
-        // A person said no to this trigger for this series: no new question until the cooldown has passed.
-        if (confirm && denialHoldsFor > TimeSpan.Zero)
+    /// <summary>An update is an open (id 0, <see cref="OpenIncident"/> first, and only there) or a change of a stored incident.</summary>
+    private static void CheckShape(IncidentUpdate update)
+    {
+        ArgumentNullException.ThrowIfNull(update);
+        var opens = update.Changes.Count > 0 && update.Changes[0] is OpenIncident;
+        if (opens != (update.IncidentId == 0) || update.Changes.Skip(1).Any(c => c is OpenIncident))
         {
-            var denied = await FindIncidentAsync(
-                tx,
-                "policy = $policy AND trigger = $trigger AND labels_key = $labelsKey AND status = 'Denied' AND resolved_at > $since ORDER BY resolved_at DESC LIMIT 1",
+            throw new ArgumentException(
+                $"An update opens an incident (id 0, OpenIncident first and only there) or changes a stored one (its id): incident {update.IncidentId} with [{string.Join(", ", update.Changes.Select(c => c.GetType().Name))}].",
+                nameof(update));
+        }
+    }
+
+    /// <summary>
+    /// The policy state, checked against the version it was loaded with (none stored: 0); the stored version grows by one.
+    /// Without an expected version the state is written whatever is stored.
+    /// </summary>
+    private static async Task WriteStateAsync(SqliteTransaction tx, PolicyStateWrite write, string state, CancellationToken cancellationToken)
+    {
+        var parameters = new (string, object?)[] { ("$policy", write.Policy), ("$state", state), ("$at", DbTime.Format(write.At)), ("$expected", write.ExpectedVersion) };
+        var written = write.ExpectedVersion switch
+        {
+            null => await tx.ExecuteAsync(
+                """
+                INSERT INTO policy_state (policy, state, updated_at, version) VALUES ($policy, $state, $at, 1)
+                ON CONFLICT (policy) DO UPDATE SET state = excluded.state, updated_at = excluded.updated_at, version = version + 1
+                """,
                 cancellationToken,
-                ("$policy", decision.Policy),
-                ("$trigger", decision.Trigger),
-                ("$labelsKey", decision.Labels.ToString()),
-                ("$since", DbTime.Format(decision.At - denialHoldsFor))).ConfigureAwait(false);
-            if (denied is not null)
+                parameters).ConfigureAwait(false),
+            0 => await tx.ExecuteAsync(
+                "INSERT INTO policy_state (policy, state, updated_at, version) VALUES ($policy, $state, $at, 1) ON CONFLICT (policy) DO NOTHING",
+                cancellationToken,
+                parameters).ConfigureAwait(false),
+            _ => await tx.ExecuteAsync(
+                "UPDATE policy_state SET state = $state, updated_at = $at, version = version + 1 WHERE policy = $policy AND version = $expected",
+                cancellationToken,
+                parameters).ConfigureAwait(false),
+        };
+        if (written != 1)
+        {
+            var stored = await tx.ScalarAsync("SELECT version FROM policy_state WHERE policy = $policy", cancellationToken, ("$policy", write.Policy)).ConfigureAwait(false);
+            throw new StoreConflictException(
+                $"The state of policy '{write.Policy}' is at version {stored ?? 0L}, not {write.ExpectedVersion}: another writer committed since it was loaded.");
+        }
+    }
+
+    /// <summary>Applies one update (its revision checked, or the incident opened) and returns the incident's id.</summary>
+    private static async Task<long> ApplyUpdateAsync(SqliteTransaction tx, IncidentUpdate update, CancellationToken cancellationToken)
+    {
+        long id;
+        if (update.Changes is [OpenIncident open, ..])
+        {
+            var (openedId, created) = await OpenAsync(tx, open, cancellationToken).ConfigureAwait(false);
+            if (!created)
             {
-                await AddEventAsync(
-                    tx,
-                    denied.Incident.Id,
-                    decision.At,
-                    IncidentEventKinds.SuppressedByCooldown,
-                    $"the trigger fired again ({MessageOf(decision)}); not asked again: the rollback was denied at {Rfc3339.Format(denied.Incident.ResolvedAt!.Value)}, within the cooldown",
-                    cancellationToken).ConfigureAwait(false);
-                return null;
+                // Opened before (a retried commit): nothing of this update is applied again.
+                return openedId;
+            }
+
+            id = openedId;
+        }
+        else
+        {
+            id = update.IncidentId;
+            var bumped = await tx.ExecuteAsync(
+                "UPDATE incidents SET revision = revision + 1 WHERE id = $id AND revision = $expected",
+                cancellationToken,
+                ("$id", id),
+                ("$expected", update.ExpectedRevision)).ConfigureAwait(false);
+            if (bumped != 1)
+            {
+                var stored = await tx.ScalarAsync("SELECT revision FROM incidents WHERE id = $id", cancellationToken, ("$id", id)).ConfigureAwait(false);
+                throw new StoreConflictException(stored is null
+                    ? $"Incident {id} does not exist."
+                    : $"Incident {id} is at revision {stored}, not {update.ExpectedRevision}: it changed since it was loaded.");
             }
         }
-        var openKey = DecisionKeys.OpenKey(decision);
-        var idempotencyKey = DecisionKeys.IdempotencyKey(decision);
-        var at = DbTime.Format(decision.At);
+
+        foreach (var change in update.Changes)
+        {
+            await ApplyChangeAsync(tx, id, change, cancellationToken).ConfigureAwait(false);
+        }
+
+        return id;
+    }
+
+    private static async Task ApplyChangeAsync(SqliteTransaction tx, long id, IncidentChange change, CancellationToken cancellationToken)
+    {
+        switch (change)
+        {
+            case OpenIncident:
+                break; // applied by ApplyUpdateAsync
+
+            case MoveIncident move:
+                await ExpectOneAsync(
+                    tx,
+                    """
+                    UPDATE incidents SET status = $to, updated_at = $at, resolved_at = COALESCE($resolvedAt, resolved_at), change_seq = change_seq + 1
+                    WHERE id = $id AND status = $from
+                    """,
+                    $"Incident {id} is no longer {move.From}; not moved to {move.To}.",
+                    cancellationToken,
+                    ("$id", id),
+                    ("$from", move.From.ToString()),
+                    ("$to", move.To.ToString()),
+                    ("$at", DbTime.Format(move.At)),
+                    ("$resolvedAt", Time(move.ResolvedAt))).ConfigureAwait(false);
+                break;
+
+            case SetAnswerDeadline deadline:
+                await tx.ExecuteAsync(
+                    "UPDATE incidents SET answer_deadline = $deadline, timed_out_at = $timedOutAt, updated_at = $at, change_seq = change_seq + 1 WHERE id = $id",
+                    cancellationToken,
+                    ("$id", id),
+                    ("$deadline", Time(deadline.Deadline)),
+                    ("$timedOutAt", Time(deadline.TimedOutAt)),
+                    ("$at", DbTime.Format(deadline.At))).ConfigureAwait(false);
+                break;
+
+            case RequestResolution request:
+                await tx.ExecuteAsync(
+                    "UPDATE incidents SET resolve_requested_at = $at, updated_at = $at WHERE id = $id",
+                    cancellationToken,
+                    ("$id", id),
+                    ("$at", DbTime.Format(request.At))).ConfigureAwait(false);
+                break;
+
+            case MarkChanged mark:
+                await tx.ExecuteAsync(
+                    "UPDATE incidents SET change_seq = change_seq + 1, updated_at = $at WHERE id = $id",
+                    cancellationToken,
+                    ("$id", id),
+                    ("$at", DbTime.Format(mark.At))).ConfigureAwait(false);
+                break;
+
+            case MoveAction move:
+                await ExpectOneAsync(
+                    tx,
+                    """
+                    UPDATE actions SET status = $to,
+                        created_at = COALESCE($createdAt, created_at), started_at = COALESCE($startedAt, started_at),
+                        completed_at = COALESCE($completedAt, completed_at), outcome = COALESCE($outcome, outcome),
+                        plan = COALESCE($plan, plan), before_state = COALESCE($before, before_state), after_state = COALESCE($after, after_state),
+                        lease_owner = COALESCE($leaseOwner, lease_owner), lease_until = COALESCE($leaseUntil, lease_until)
+                    WHERE id = $action AND incident_id = $id AND status = $from
+                    """,
+                    $"Action {move.ActionId} of incident {id} is no longer {move.From}; not moved to {move.To}.",
+                    cancellationToken,
+                    ("$id", id),
+                    ("$action", move.ActionId),
+                    ("$from", move.From.ToString()),
+                    ("$to", move.To.ToString()),
+                    ("$createdAt", Time(move.CreatedAt)),
+                    ("$startedAt", Time(move.StartedAt)),
+                    ("$completedAt", Time(move.CompletedAt)),
+                    ("$outcome", move.Outcome),
+                    ("$plan", move.Plan),
+                    ("$before", move.Before),
+                    ("$after", move.After),
+                    ("$leaseOwner", move.Lease?.Owner),
+                    ("$leaseUntil", Time(move.Lease?.Until))).ConfigureAwait(false);
+                break;
+
+            case SavePlan save:
+                await tx.ExecuteAsync(
+                    "UPDATE actions SET plan = $plan WHERE id = $action AND incident_id = $id AND plan IS NULL",
+                    cancellationToken,
+                    ("$id", id),
+                    ("$action", save.ActionId),
+                    ("$plan", save.Plan)).ConfigureAwait(false);
+                break;
+
+            case RecordEvent e:
+                await tx.ExecuteAsync(
+                    "INSERT INTO incident_events (incident_id, at, kind, message) VALUES ($id, $at, $kind, $message) ON CONFLICT DO NOTHING",
+                    cancellationToken,
+                    ("$id", id),
+                    ("$at", DbTime.Format(e.At)),
+                    ("$kind", e.Kind),
+                    ("$message", e.Message)).ConfigureAwait(false);
+                break;
+
+            case RecordAnswer answer:
+                await tx.ExecuteAsync(
+                    "INSERT INTO acknowledgments (incident_id, at, acked_by, channel, answer, reason) VALUES ($id, $at, $by, $channel, $answer, $reason)",
+                    cancellationToken,
+                    ("$id", id),
+                    ("$at", DbTime.Format(answer.Answer.At)),
+                    ("$by", answer.Answer.By),
+                    ("$channel", answer.Answer.Channel),
+                    ("$answer", answer.Answer.Answer),
+                    ("$reason", answer.Answer.Reason)).ConfigureAwait(false);
+                break;
+
+            default:
+                throw new ArgumentOutOfRangeException(nameof(change), change.GetType().Name, "unknown incident change");
+        }
+    }
+
+    /// <summary>
+    /// Inserts the incident (revision 1) and its first action, unless its open key is stored already: then nothing is
+    /// written and the stored incident's id comes back, not created.
+    /// </summary>
+    private static async Task<(long Id, bool Created)> OpenAsync(SqliteTransaction tx, OpenIncident open, CancellationToken cancellationToken)
+    {
+        var incident = open.Incident;
         var id = (long?)await tx.ScalarAsync(
             """
-            INSERT INTO incidents (policy, trigger, labels, labels_key, action, dry_run, status, opened_at, updated_at, summary, evidence, open_key, answer_deadline, change_id, disarmed_reason)
-            VALUES ($policy, $trigger, $labels, $labelsKey, $action, $dryRun, $status, $at, $at, $summary, $evidence, $openKey, $deadline,
-                    (SELECT id FROM changes WHERE id = $changeId), $disarmedReason)
+            INSERT INTO incidents (policy, trigger, labels, labels_key, action, dry_run, status, opened_at, updated_at, resolved_at, summary, evidence,
+                                   open_key, answer_deadline, timed_out_at, change_id, disarmed_reason, revision)
+            VALUES ($policy, $trigger, $labels, $labelsKey, $action, $dryRun, $status, $openedAt, $updatedAt, $resolvedAt, $summary, $evidence,
+                    $openKey, $deadline, $timedOutAt, (SELECT id FROM changes WHERE id = $changeId), $disarmedReason, 1)
             ON CONFLICT (open_key) DO NOTHING
             RETURNING id
             """,
             cancellationToken,
-            ("$policy", decision.Policy),
-            ("$trigger", decision.Trigger),
-            ("$labels", LabelsJson.Write(decision.Labels)),
-            ("$labelsKey", decision.Labels.ToString()),
-            ("$action", ActionKind(decision.Action)),
-            ("$dryRun", decision.DryRun ? 1 : 0),
-            ("$status", (decision.DryRun ? IncidentStatus.DryRun : confirm ? IncidentStatus.AwaitingConfirmation : IncidentStatus.Open).ToString()),
-            ("$at", at),
-            ("$summary", decision.Verdict.Summary),
-            ("$evidence", EvidenceJson.Write(decision)),
-            ("$openKey", openKey),
-            ("$deadline", confirm ? DbTime.Format(decision.At + confirmTimeout!.Value) : null),
-            ("$changeId", decision.Blamed is { Id: > 0 } blamed ? blamed.Id : null), // a change never stored (a test's, a backtest's) is not known here
-            ("$disarmedReason", decision.DisarmedReason ?? (decision.Disarmed ? "outside every watch window" : null))).ConfigureAwait(false);
-
+            ("$policy", incident.Policy),
+            ("$trigger", incident.Trigger),
+            ("$labels", LabelsJson.Write(incident.Labels)),
+            ("$labelsKey", incident.Labels.ToString()),
+            ("$action", ActionKind(incident.Action)),
+            ("$dryRun", incident.DryRun ? 1 : 0),
+            ("$status", incident.Status.ToString()),
+            ("$openedAt", DbTime.Format(incident.OpenedAt)),
+            ("$updatedAt", DbTime.Format(incident.UpdatedAt)),
+            ("$resolvedAt", Time(incident.ResolvedAt)),
+            ("$summary", incident.Summary),
+            ("$evidence", incident.EvidenceJson),
+            ("$openKey", open.OpenKey),
+            ("$deadline", Time(incident.AnswerDeadline)),
+            ("$timedOutAt", Time(incident.TimedOutAt)),
+            ("$changeId", open.BlamedChangeId is > 0 ? open.BlamedChangeId : null),
+            ("$disarmedReason", incident.DisarmedReason)).ConfigureAwait(false);
         if (id is null)
         {
-            // This decision was committed before (a retried commit): hand back what was recorded then.
-            var existing = await FindIncidentAsync(tx, "open_key = $key", cancellationToken, ("$key", openKey)).ConfigureAwait(false)
-                ?? throw new InvalidDataException($"Incident with open key {openKey} vanished inside a transaction.");
-            var recorded = await tx.QueryAsync(
-                $"SELECT {ActionColumns} FROM actions WHERE idempotency_key = $key", ReadAction, cancellationToken, ("$key", idempotencyKey)).ConfigureAwait(false);
-            return recorded.Count == 1
-                ? new OpenedIncident(existing.Incident, recorded[0])
-                : throw new InvalidDataException($"Incident {existing.Incident.Id} has no action with idempotency key {idempotencyKey}.");
+            var stored = await tx.ScalarAsync("SELECT id FROM incidents WHERE open_key = $key", cancellationToken, ("$key", open.OpenKey)).ConfigureAwait(false);
+            return ((long)stored!, false);
         }
 
-        var kind = confirm ? ActionKind(TriggerAction.Rollback) : ActionKind(decision.Action);
-        var outcome = decision.DryRun ? DryRunOutcome(decision.Action, target) : null;
-        var actionId = (long)(await tx.ScalarAsync(
+        var action = open.Action;
+        await tx.ExecuteAsync(
             """
-            INSERT INTO actions (incident_id, kind, target, idempotency_key, status, created_at, completed_at, outcome)
-            VALUES ($incident, $kind, $target, $key, $status, $at, $completedAt, $outcome)
-            RETURNING id
+            INSERT INTO actions (incident_id, kind, target, idempotency_key, status, created_at, started_at, completed_at, outcome, plan, before_state, after_state)
+            VALUES ($id, $kind, $target, $key, $status, $createdAt, $startedAt, $completedAt, $outcome, $plan, $before, $after)
             """,
             cancellationToken,
-            ("$incident", id.Value),
-            ("$kind", kind),
-            ("$target", target),
-            ("$key", idempotencyKey),
-            ("$status", (decision.DryRun ? ActionStatus.Skipped : confirm ? ActionStatus.Held : ActionStatus.Pending).ToString()),
-            ("$at", at),
-            ("$completedAt", decision.DryRun ? at : null),
-            ("$outcome", outcome)).ConfigureAwait(false))!;
-
-        await AddEventAsync(tx, id.Value, decision.At, IncidentEventKinds.Opened, MessageOf(decision), cancellationToken).ConfigureAwait(false);
-        if (confirm)
-        {
-            await AddEventAsync(
-                tx,
-                id.Value,
-                decision.At,
-                IncidentEventKinds.AwaitingConfirmation,
-                $"rollback of {target} held until someone approves it, by {Rfc3339.Format(decision.At + confirmTimeout!.Value)}",
-                cancellationToken).ConfigureAwait(false);
-        }
-
-        if (outcome is not null)
-        {
-            await AddEventAsync(tx, id.Value, decision.At, IncidentEventKinds.ActionSkipped, outcome, cancellationToken).ConfigureAwait(false);
-        }
-
-        // Read back, so the caller gets exactly what a later read returns.
-        var incident = await GetIncidentRowAsync(tx, id.Value, cancellationToken).ConfigureAwait(false);
-        var action = await GetActionAsync(tx, actionId, cancellationToken).ConfigureAwait(false);
-        return new OpenedIncident(incident.Incident, action!);
+            ("$id", id.Value),
+            ("$kind", action.Kind),
+            ("$target", action.Target),
+            ("$key", action.IdempotencyKey.Replace(OpenIncident.IncidentIdToken, id.Value.ToString(CultureInfo.InvariantCulture), StringComparison.Ordinal)),
+            ("$status", action.Status.ToString()),
+            ("$createdAt", DbTime.Format(action.CreatedAt)),
+            ("$startedAt", Time(action.StartedAt)),
+            ("$completedAt", Time(action.CompletedAt)),
+            ("$outcome", action.Outcome),
+            ("$plan", action.Plan),
+            ("$before", action.Before),
+            ("$after", action.After)).ConfigureAwait(false);
+        return (id.Value, true);
     }
 
-    private static async Task ResolveAsync(SqliteTransaction tx, Decision decision, CancellationToken cancellationToken)
+    /// <summary>Runs a conditional write that must change exactly one row; otherwise the batch was decided from a stale read.</summary>
+    private static async Task ExpectOneAsync(SqliteTransaction tx, string sql, string conflict, CancellationToken cancellationToken, params (string Name, object? Value)[] parameters)
     {
-        var open = await FindOpenIncidentAsync(tx, decision, cancellationToken).ConfigureAwait(false);
-        if (open is null)
+        if (await tx.ExecuteAsync(sql, cancellationToken, parameters).ConfigureAwait(false) != 1)
         {
-            // Nothing was opened for this firing (it was suppressed by cooldown): the verdict history says enough.
-            return;
+            throw new StoreConflictException(conflict);
         }
-
-        var incident = open.Incident;
-        if (incident.Status == IncidentStatus.Acting)
-        {
-            // Acting -> Resolved is not allowed: the action's outcome lands first, then the resolution.
-            await tx.ExecuteAsync(
-                "UPDATE incidents SET resolve_requested_at = $at, updated_at = $at WHERE id = $id",
-                cancellationToken,
-                ("$id", incident.Id),
-                ("$at", DbTime.Format(decision.At))).ConfigureAwait(false);
-            await AddEventAsync(
-                tx,
-                incident.Id,
-                decision.At,
-                IncidentEventKinds.ResolveDeferred,
-                $"{MessageOf(decision)}; the action is still running, so the incident resolves when it finishes",
-                cancellationToken).ConfigureAwait(false);
-            return;
-        }
-
-        // An action that never started is not started after its trigger passed.
-        var skipped = await tx.ExecuteAsync(
-            "UPDATE actions SET status = 'Skipped', completed_at = $at, outcome = $outcome WHERE incident_id = $id AND status IN ('Pending', 'Held')",
-            cancellationToken,
-            ("$id", incident.Id),
-            ("$at", DbTime.Format(decision.At)),
-            ("$outcome", incident.Status == IncidentStatus.AwaitingConfirmation ? RecoveredBeforeAnswerOutcome : NotRunOutcome)).ConfigureAwait(false);
-        if (skipped > 0)
-        {
-            await AddEventAsync(
-                tx,
-                incident.Id,
-                decision.At,
-                IncidentEventKinds.ActionSkipped,
-                incident.Status == IncidentStatus.AwaitingConfirmation ? RecoveredBeforeAnswerOutcome : NotRunOutcome,
-                cancellationToken).ConfigureAwait(false);
-        }
-
-        await MoveAsync(tx, incident, IncidentStatus.Resolved, decision.At, decision.At, cancellationToken).ConfigureAwait(false);
-        await AddEventAsync(tx, incident.Id, decision.At, IncidentEventKinds.Resolved, MessageOf(decision), cancellationToken).ConfigureAwait(false);
     }
 
-    /// <summary>A resolution that arrived while the action ran is applied once the action has an outcome.</summary>
-    private static async Task ApplyDeferredResolutionAsync(SqliteTransaction tx, IncidentRow row, DateTimeOffset at, CancellationToken cancellationToken)
+    private static async Task<IncidentRecord?> LoadRecordAsync(SqliteTransaction tx, long id, CancellationToken cancellationToken)
     {
-        if (row.ResolveRequestedAt is not { } requested || !IncidentTransitions.IsAllowed(row.Incident.Status, IncidentStatus.Resolved))
-        {
-            return;
-        }
-
-        await MoveAsync(tx, row.Incident, IncidentStatus.Resolved, at, requested, cancellationToken).ConfigureAwait(false);
-        await AddEventAsync(
-            tx,
-            row.Incident.Id,
-            at,
-            IncidentEventKinds.Resolved,
-            $"the trigger had passed at {Rfc3339.Format(requested)}, while the action ran",
-            cancellationToken).ConfigureAwait(false);
+        var row = await FindIncidentAsync(tx, "id = $id", cancellationToken, ("$id", id)).ConfigureAwait(false);
+        return row is null ? null : (await WithActionsAsync(tx, [row], cancellationToken).ConfigureAwait(false))[0];
     }
 
-    /// <summary>A cooldown or inconclusive notice becomes part of the open incident's timeline, once.</summary>
-    private static async Task NoteAsync(SqliteTransaction tx, Decision decision, string kind, CancellationToken cancellationToken)
+    /// <summary>The rows as records, each with its actions (oldest first), read in one query.</summary>
+    private static async Task<IReadOnlyList<IncidentRecord>> WithActionsAsync(SqliteTransaction tx, List<IncidentRow> rows, CancellationToken cancellationToken)
     {
-        var open = await FindOpenIncidentAsync(tx, decision, cancellationToken).ConfigureAwait(false);
-        if (open is not null)
+        if (rows.Count == 0)
         {
-            await tx.ExecuteAsync(
-                "INSERT INTO incident_events (incident_id, at, kind, message) VALUES ($id, $at, $kind, $message) ON CONFLICT DO NOTHING",
-                cancellationToken,
-                ("$id", open.Incident.Id),
-                ("$at", DbTime.Format(decision.At)),
-                ("$kind", kind),
-                ("$message", MessageOf(decision))).ConfigureAwait(false);
+            return [];
         }
+
+        var actions = (await tx.QueryAsync(
+            $"SELECT {ActionColumns} FROM actions WHERE incident_id IN (SELECT value FROM json_each($ids)) ORDER BY id",
+            ReadAction,
+            cancellationToken,
+            ("$ids", IdList(rows.Select(r => r.Incident.Id)))).ConfigureAwait(false)).ToLookup(a => a.IncidentId);
+        return rows.ConvertAll(r => new IncidentRecord(r.Incident, actions[r.Incident.Id].ToList())
+        {
+            ResolveRequestedAt = r.ResolveRequestedAt,
+            Revision = r.Revision,
+        });
     }
 
-    /// <summary>Moves an incident, if <see cref="IncidentTransitions"/> allows it, and only from the status it was read with.</summary>
-    private static async Task MoveAsync(
-        SqliteTransaction tx,
-        Incident incident,
-        IncidentStatus to,
-        DateTimeOffset at,
-        DateTimeOffset? resolvedAt,
-        CancellationToken cancellationToken)
-    {
-        if (!IncidentTransitions.IsAllowed(incident.Status, to))
-        {
-            throw new InvalidOperationException($"Incident {incident.Id} cannot move from {incident.Status} to {to}.");
-        }
+    /// <summary>Ids as a JSON array, for <c>json_each</c>: one statement for any number of them.</summary>
+    private static string IdList(IEnumerable<long> ids) => "[" + string.Join(",", ids.Distinct().Select(i => i.ToString(CultureInfo.InvariantCulture))) + "]";
 
-        var changed = await tx.ExecuteAsync(
-            """
-            UPDATE incidents SET status = $to, updated_at = $at, resolved_at = COALESCE($resolvedAt, resolved_at), change_seq = change_seq + 1
-            WHERE id = $id AND status = $from
-            """,
-            cancellationToken,
-            ("$id", incident.Id),
-            ("$from", incident.Status.ToString()),
-            ("$to", to.ToString()),
-            ("$at", DbTime.Format(at)),
-            ("$resolvedAt", resolvedAt is { } r ? DbTime.Format(r) : null)).ConfigureAwait(false);
-        if (changed != 1)
-        {
-            throw new InvalidOperationException($"Incident {incident.Id} is no longer {incident.Status}; not moved to {to}.");
-        }
-    }
-
-    private static Task<int> AddEventAsync(SqliteTransaction tx, long incidentId, DateTimeOffset at, string kind, string message, CancellationToken cancellationToken) =>
-        tx.ExecuteAsync(
-            "INSERT INTO incident_events (incident_id, at, kind, message) VALUES ($id, $at, $kind, $message) ON CONFLICT DO NOTHING",
-            cancellationToken,
-            ("$id", incidentId),
-            ("$at", DbTime.Format(at)),
-            ("$kind", kind),
-            ("$message", message));
-
-    private static Task<IncidentRow?> FindOpenIncidentAsync(SqliteTransaction tx, Decision decision, CancellationToken cancellationToken) =>
-        FindIncidentAsync(
-            tx,
-            """
-            policy = $policy AND trigger = $trigger AND labels_key = $labelsKey AND status NOT IN ('Resolved', 'Denied') AND resolve_requested_at IS NULL
-            ORDER BY opened_at DESC, id DESC LIMIT 1
-            """,
-            cancellationToken,
-            ("$policy", decision.Policy),
-            ("$trigger", decision.Trigger),
-            ("$labelsKey", decision.Labels.ToString()));
+    private static string? Time(DateTimeOffset? time) => time is { } t ? DbTime.Format(t) : null;
 
     private static async Task<IncidentRow?> FindIncidentAsync(SqliteTransaction tx, string where, CancellationToken cancellationToken, params (string Name, object? Value)[] parameters)
     {
@@ -1186,23 +895,12 @@ public sealed partial class SqliteIncidentStore : IIncidentStore, IChangeStore, 
             $"SELECT {ChangeColumns} FROM changes WHERE id IN (SELECT value FROM json_each($ids))",
             ReadChange,
             cancellationToken,
-            ("$ids", "[" + string.Join(",", ids.Select(i => i.ToString(CultureInfo.InvariantCulture))) + "]")).ConfigureAwait(false)).ToDictionary(c => c.Id);
+            ("$ids", IdList(ids))).ConfigureAwait(false)).ToDictionary(c => c.Id);
         return rows.ConvertAll(r => r.ChangeId is { } id && changes.TryGetValue(id, out var change) ? r with { Incident = r.Incident with { BlamedChange = change } } : r);
-    }
-
-    private static async Task<IncidentRow> GetIncidentRowAsync(SqliteTransaction tx, long id, CancellationToken cancellationToken) =>
-        await FindIncidentAsync(tx, "id = $id", cancellationToken, ("$id", id)).ConfigureAwait(false) ?? throw new KeyNotFoundException($"Incident {id} does not exist.");
-
-    private static async Task<ActionRecord?> GetActionAsync(SqliteTransaction tx, long id, CancellationToken cancellationToken)
-    {
-        var rows = await tx.QueryAsync($"SELECT {ActionColumns} FROM actions WHERE id = $id", ReadAction, cancellationToken, ("$id", id)).ConfigureAwait(false);
-        return rows.Count == 0 ? null : rows[0];
     }
 
     /// <summary>SQLite has no NaN (Microsoft.Data.Sqlite refuses to bind one): NULL, with the verdict's reason saying why.</summary>
     private static object Real(double? value) => value is { } v && !double.IsNaN(v) ? v : DBNull.Value;
-
-    private static string MessageOf(Decision decision) => string.IsNullOrWhiteSpace(decision.Message) ? decision.Verdict.Summary : decision.Message;
 
     internal static SqliteConnectionStringBuilder ForPath(string databasePath)
     {

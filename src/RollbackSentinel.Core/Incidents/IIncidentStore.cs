@@ -22,7 +22,15 @@ public sealed record EvaluationCommit(
     IReadOnlyList<Decision> Decisions,
     Func<Decision, string> DescribeTarget,
     TimeSpan? ConfirmTimeout = null,
-    TimeSpan DenialHoldsFor = default);
+    TimeSpan DenialHoldsFor = default)
+{
+    /// <summary>
+    /// The version of the policy state this evaluation stepped from (<see cref="StoredPolicyState.Version"/>, 0 when none was
+    /// stored): the commit is refused with a <see cref="StoreConflictException"/> if another writer committed since. Null:
+    /// not checked (a tool or a test writing state on purpose).
+    /// </summary>
+    public long? ExpectedStateVersion { get; init; }
+}
 
 /// <summary>A rollback a person asked for (API, CLI, Slack), outside any trigger.</summary>
 public sealed record ManualRollback(string Policy, LabelSet Labels, string Target, string By, string Channel, string Reason, DateTimeOffset At);
@@ -31,54 +39,43 @@ public sealed record ManualRollback(string Policy, LabelSet Labels, string Targe
 public sealed record OpenedIncident(Incident Incident, ActionRecord Action);
 
 /// <summary>
-/// The durable record of the daemon. Every method is transactional; an action is recorded before it runs
-/// (<see cref="ActionStatus.Pending"/>), marked <see cref="ActionStatus.Started"/> just before, and
-/// completed after, so a crash at any point is visible on restart and no action runs twice.
+/// The durable record of the daemon, as storage only: it loads by key, applies what <see cref="IncidentLifecycle"/>
+/// decided atomically with optimistic version checks (a stale writer gets a <see cref="StoreConflictException"/>,
+/// never a silent overwrite), and hands out work under leases. It holds no rule about when an incident may move and
+/// no sentence shown to people: <see cref="IncidentService"/> (rules in Core) drives it. Every implementation passes
+/// the store contract tests (<c>IncidentStoreContract</c> in the storage tests).
 /// </summary>
 public interface IIncidentStore
 {
     /// <summary>Creates or migrates the schema (versioned, forward only).</summary>
     Task InitializeAsync(CancellationToken cancellationToken);
 
-    /// <summary>The last committed state of a policy, or null if it was never evaluated.</summary>
-    Task<PolicyState?> LoadStateAsync(string policy, CancellationToken cancellationToken);
+    /// <summary>The last committed state of a policy with its version, or null if it was never evaluated.</summary>
+    Task<StoredPolicyState?> LoadStateAsync(string policy, CancellationToken cancellationToken);
+
+    /// <summary>An incident with its actions and revision, or null.</summary>
+    Task<IncidentRecord?> LoadIncidentAsync(long id, CancellationToken cancellationToken);
+
+    /// <summary>The incident an action belongs to, or null if there is no such action.</summary>
+    Task<IncidentRecord?> LoadIncidentOfActionAsync(long actionId, CancellationToken cancellationToken);
 
     /// <summary>
-    /// Commits an evaluation. <see cref="DecisionKind.Act"/> decisions open an incident with a pending action
-    /// (dry-run: skipped); <see cref="DecisionKind.Resolved"/> resolves the open incident of that trigger and
-    /// series; other decisions become timeline events of the open incident, if any. Idempotent: committing
-    /// the same decision twice (same policy, trigger, labels and time) opens one incident.
+    /// What decisions about <paramref name="policy"/> need: its incidents that are not resolved and not denied, and
+    /// those denied at or after <paramref name="deniedSince"/> (resolved time), newest first.
     /// </summary>
-    Task<IReadOnlyList<OpenedIncident>> CommitEvaluationAsync(EvaluationCommit commit, CancellationToken cancellationToken);
-
-    /// <summary>Marks a pending action as started, just before it runs. False if it was not pending (someone else ran it).</summary>
-    Task<bool> MarkActionStartedAsync(long actionId, DateTimeOffset at, CancellationToken cancellationToken);
+    Task<IReadOnlyList<IncidentRecord>> LoadActiveAsync(string policy, DateTimeOffset deniedSince, CancellationToken cancellationToken);
 
     /// <summary>
-    /// Stores the action's plan unless one is stored already, and returns the stored one: the first plan made
-    /// for an action is the one every later run uses.
+    /// Applies a batch atomically: the policy state (refused if its version is not <see cref="PolicyStateWrite.ExpectedVersion"/>),
+    /// the verdicts (a verdict stored already is kept once), and each update (refused if the incident's revision is not
+    /// the expected one, or a move finds the incident or action elsewhere than its <c>From</c>). Returns the records of
+    /// the incidents updated or opened, after the batch, in the order of <see cref="StoreBatch.Updates"/>.
     /// </summary>
-    Task<string> SavePlanAsync(long actionId, string plan, CancellationToken cancellationToken);
+    /// <exception cref="StoreConflictException">A version, revision or <c>From</c> did not match: nothing was written.</exception>
+    Task<IReadOnlyList<IncidentRecord>> ApplyAsync(StoreBatch batch, CancellationToken cancellationToken);
 
-    /// <summary>Records the final status, outcome and before/after state of a started action and moves its incident on.</summary>
-    Task CompleteActionAsync(long actionId, ActionCompletion completion, DateTimeOffset at, CancellationToken cancellationToken);
-
-    /// <summary>Records the final status and outcome of a started action and moves its incident on.</summary>
-    Task CompleteActionAsync(long actionId, ActionStatus status, string outcome, DateTimeOffset at, CancellationToken cancellationToken) =>
-        CompleteActionAsync(actionId, new ActionCompletion(status, outcome), at, cancellationToken);
-
-    /// <summary>
-    /// For a dry-run (skipped) action: records what it would have done (plan and outcome) once, as a timeline
-    /// event; when <paramref name="wouldFail"/> (it could not be planned), its incident becomes
-    /// <see cref="IncidentStatus.DryRunFailed"/>. False if the action is not skipped or already has a plan.
-    /// </summary>
-    Task<bool> RecordDryRunAsync(long actionId, string plan, string outcome, bool wouldFail, DateTimeOffset at, CancellationToken cancellationToken);
-
-    /// <summary>
-    /// On startup: every action found <see cref="ActionStatus.Started"/> becomes <see cref="ActionStatus.Interrupted"/>
-    /// (its incident too) and is returned; pending actions are returned separately, safe to run.
-    /// </summary>
-    Task<(IReadOnlyList<ActionRecord> Interrupted, IReadOnlyList<ActionRecord> Pending)> RecoverAsync(DateTimeOffset at, CancellationToken cancellationToken);
+    /// <summary>Every action found <see cref="ActionStatus.Started"/>, with its lease (null: it has none), oldest first.</summary>
+    Task<IReadOnlyList<(ActionRecord Action, ActionLease? Lease)>> ListStartedActionsAsync(CancellationToken cancellationToken);
 
     /// <summary>Actions recorded but not started, oldest first: the daemon's sweeper runs them if an earlier attempt to start them failed.</summary>
     Task<IReadOnlyList<ActionRecord>> ListPendingActionsAsync(CancellationToken cancellationToken);
@@ -90,36 +87,18 @@ public interface IIncidentStore
     /// <summary>The incidents of <paramref name="policy"/> that are open (<see cref="Incident.IsOpen"/>: not resolved, not denied), newest first: a gate stays closed while any is.</summary>
     Task<IReadOnlyList<Incident>> ListOpenIncidentsAsync(string policy, CancellationToken cancellationToken);
 
-    Task AddAcknowledgmentAsync(Acknowledgment acknowledgment, CancellationToken cancellationToken);
-
-    /// <summary>
-    /// Applies a person's answer, atomically with its record: <c>approve</c> turns the held rollback into a pending
-    /// one (returned, for the daemon to run), <c>deny</c> closes the incident and skips the rollback, <c>snooze</c>
-    /// moves the deadline to <paramref name="snoozeUntil"/>, <c>ack</c> only records. An answer the incident can no
-    /// longer take (already approved, denied, resolved) is refused with a sentence saying why, and records nothing.
-    /// </summary>
-    Task<AnswerResult> AnswerAsync(Acknowledgment answer, DateTimeOffset? snoozeUntil, CancellationToken cancellationToken);
-
-    /// <summary>
-    /// Nobody answered by the deadline. <paramref name="approve"/>: the held rollback becomes pending (returned);
-    /// otherwise the incident stays awaiting, marked timed out, and is not timed out again.
-    /// </summary>
-    Task<AnswerResult> TimeOutAsync(long incidentId, bool approve, DateTimeOffset at, CancellationToken cancellationToken);
-
-    /// <summary>Opens an incident (trigger <c>manual</c>) with a pending rollback, recording who asked, through what and why.</summary>
-    Task<OpenedIncident> OpenManualRollbackAsync(ManualRollback request, CancellationToken cancellationToken);
-
     /// <summary>Incidents awaiting confirmation whose deadline is at or before <paramref name="at"/>.</summary>
     Task<IReadOnlyList<Incident>> ListOverdueAsync(DateTimeOffset at, CancellationToken cancellationToken);
 
     /// <summary>
-    /// Incidents changed since the channels were last told (<see cref="Incident.Version"/> above what
-    /// <see cref="MarkNotifiedAsync"/> recorded), and, with <paramref name="includeOpen"/>, every open one (for
-    /// channels that re-publish), newest first.
+    /// Claims incidents for the channels: those changed since the channels were last told (<see cref="Incident.Version"/>
+    /// above what <see cref="MarkNotifiedAsync"/> recorded) and, with <paramref name="includeOpen"/>, every open one,
+    /// newest first, leaving out those another owner's lease still holds. The ones returned are leased to
+    /// <paramref name="lease"/>'s owner until it ends (or <see cref="MarkNotifiedAsync"/>): two sentinels never post the same change.
     /// </summary>
-    Task<IReadOnlyList<Incident>> ListToNotifyAsync(bool includeOpen, int limit, CancellationToken cancellationToken);
+    Task<IReadOnlyList<Incident>> ClaimToNotifyAsync(bool includeOpen, int limit, ActionLease lease, DateTimeOffset at, CancellationToken cancellationToken);
 
-    /// <summary>Every channel has published the incident as of <paramref name="version"/>: it is not listed again until it changes.</summary>
+    /// <summary>Every channel has published the incident as of <paramref name="version"/>: it is not listed again until it changes; the lease ends.</summary>
     Task MarkNotifiedAsync(long incidentId, long version, CancellationToken cancellationToken);
 
     /// <summary>The latest rollback of <paramref name="target"/> (other than <paramref name="excludingActionId"/>) that started at or after <paramref name="since"/>.</summary>

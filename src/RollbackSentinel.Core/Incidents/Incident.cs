@@ -63,7 +63,7 @@ public sealed record Incident
     /// <summary>The sentence that explains the decision ("error ratio 0.09 (1.8/20) > max 0.05").</summary>
     public required string Summary { get; init; }
 
-    /// <summary>The opening verdict's evidence (queries, values, baseline, threshold) as JSON.</summary>
+    /// <summary>The opening verdict's evidence (queries, values, baseline, threshold) as JSON (<see cref="IncidentEvidence.ToJson"/>).</summary>
     public required string EvidenceJson { get; init; }
 
     /// <summary>Awaiting confirmation: when the time to answer runs out (moved on by a snooze).</summary>
@@ -83,6 +83,10 @@ public sealed record Incident
 
     /// <summary>Grows with every change of the incident (status, answers, deadlines): what channels are told about.</summary>
     public long Version { get; init; }
+
+    /// <summary>The evidence, typed (<see cref="EvidenceJson"/> parsed; a method, so printing an incident never parses).</summary>
+    /// <exception cref="InvalidDataException">The stored evidence is not evidence JSON.</exception>
+    public IncidentEvidence ReadEvidence() => IncidentEvidence.FromJson(EvidenceJson);
 }
 
 /// <summary>One entry of an incident's timeline.</summary>

@@ -147,6 +147,22 @@ internal static class SqliteSchema
             ALTER TABLE incidents ADD COLUMN disarmed_reason TEXT;
             CREATE INDEX ix_incidents_change ON incidents (change_id);
             """),
+        new(5, "optimistic versions (incident revision, policy state version) and leases (started actions, notifications)", """
+            -- Bumped by every update applied to an incident; a write decided from an older revision is refused.
+            ALTER TABLE incidents ADD COLUMN revision INTEGER NOT NULL DEFAULT 0;
+            -- Who is telling the channels about the incident, and until when others leave it alone.
+            ALTER TABLE incidents ADD COLUMN notify_owner TEXT;
+            ALTER TABLE incidents ADD COLUMN notify_lease_until TEXT;
+            -- Who runs a started action, and until when others leave it alone.
+            ALTER TABLE actions ADD COLUMN lease_owner TEXT;
+            ALTER TABLE actions ADD COLUMN lease_until TEXT;
+            -- Bumped by every write of the state; a stored state is at 1 or more (0 means none is stored).
+            ALTER TABLE policy_state ADD COLUMN version INTEGER NOT NULL DEFAULT 1;
+            -- What decisions of a policy load (its open incidents and recent denials).
+            CREATE INDEX ix_incidents_policy_status ON incidents (policy, status, resolved_at);
+            -- Incidents the channels have not been told about yet.
+            CREATE INDEX ix_incidents_unnotified ON incidents (updated_at) WHERE change_seq > notified_seq;
+            """),
     ];
 
     public static int LatestVersion(IReadOnlyList<Migration> migrations) => migrations.Count == 0 ? 0 : migrations[^1].Version;

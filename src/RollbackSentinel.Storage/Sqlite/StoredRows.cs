@@ -10,16 +10,19 @@ namespace RollbackSentinel.Storage.Sqlite;
 /// An incident as stored, with what the record does not show: a resolution waiting for its action to finish, and the
 /// id of the change it blames (<see cref="Incident.BlamedChange"/> is filled in from it by a second read).
 /// </summary>
-internal sealed record IncidentRow(Incident Incident, DateTimeOffset? ResolveRequestedAt, long? ChangeId = null);
+internal sealed record IncidentRow(Incident Incident, DateTimeOffset? ResolveRequestedAt, long? ChangeId = null, long Revision = 0);
 
 /// <summary>Column lists and readers: rows to Core records, and Core values to stored text.</summary>
 internal static class StoredRows
 {
     public const string IncidentColumns =
-        "id, policy, trigger, labels, action, dry_run, status, opened_at, updated_at, resolved_at, summary, evidence, resolve_requested_at, answer_deadline, timed_out_at, change_seq, change_id, disarmed_reason";
+        "id, policy, trigger, labels, action, dry_run, status, opened_at, updated_at, resolved_at, summary, evidence, resolve_requested_at, answer_deadline, timed_out_at, change_seq, change_id, disarmed_reason, revision";
 
     public const string ActionColumns =
         "id, incident_id, kind, target, idempotency_key, status, created_at, started_at, completed_at, outcome, plan, before_state, after_state";
+
+    /// <summary>How many columns <see cref="ActionColumns"/> lists (a query may select more after them).</summary>
+    public const int ActionColumnCount = 13;
 
     public const string EventColumns = "incident_id, at, kind, message";
 
@@ -46,7 +49,8 @@ internal static class StoredRows
             DisarmedReason = r.GetNullableString(17),
         },
         r.GetNullableTime(12),
-        r.IsDBNull(16) ? null : r.GetInt64(16));
+        r.IsDBNull(16) ? null : r.GetInt64(16),
+        r.GetInt64(18));
 
     public const string ChangeColumns = "id, policy, labels, at, source, revision, previous_revision, changed_by, description, recorded_at";
 
@@ -103,21 +107,4 @@ internal static class StoredRows
     public static TriggerAction ParseActionKind(string text) =>
         Enum.GetValues<TriggerAction>().Where(a => ActionKind(a) == text).Select(a => (TriggerAction?)a).SingleOrDefault()
             ?? throw new InvalidDataException($"unknown action kind '{text}'");
-
-    public static string EventKindFor(ActionStatus status) => status switch
-    {
-        ActionStatus.Started => IncidentEventKinds.ActionStarted,
-        ActionStatus.Succeeded => IncidentEventKinds.ActionSucceeded,
-        ActionStatus.Failed => IncidentEventKinds.ActionFailed,
-        ActionStatus.Skipped => IncidentEventKinds.ActionSkipped,
-        ActionStatus.Interrupted => IncidentEventKinds.ActionInterrupted,
-        _ => throw new ArgumentOutOfRangeException(nameof(status), status, "no event for this action status"),
-    };
-
-    public static string DryRunOutcome(TriggerAction action, string target) => action switch
-    {
-        TriggerAction.Rollback => $"dry run: would have rolled back {target}",
-        TriggerAction.Page => $"dry run: would have paged about {target}",
-        _ => $"dry run: would have notified about {target}",
-    };
 }

@@ -9,14 +9,15 @@ public sealed class ActionLifecycleTests : IAsyncLifetime
 {
     private readonly TempDatabase _db = new();
     private SqliteIncidentStore _store = null!;
+    private IncidentService _incidents = null!;
 
     [Fact]
     public async Task MarkStarted_Pending_StartsOnceAndIncidentIsActing()
     {
         var opened = await OpenAsync(Cart);
 
-        Assert.True(await _store.MarkActionStartedAsync(opened.Action.Id, T0.AddSeconds(1), None));
-        Assert.False(await _store.MarkActionStartedAsync(opened.Action.Id, T0.AddSeconds(2), None));
+        Assert.True(await _incidents.MarkActionStartedAsync(opened.Action.Id, T0.AddSeconds(1), Lease, None));
+        Assert.False(await _incidents.MarkActionStartedAsync(opened.Action.Id, T0.AddSeconds(2), Lease, None));
 
         var timeline = (await _store.GetIncidentAsync(opened.Incident.Id, None))!;
         Assert.Equal(IncidentStatus.Acting, timeline.Incident.Status);
@@ -30,7 +31,7 @@ public sealed class ActionLifecycleTests : IAsyncLifetime
     [Fact]
     public async Task MarkStarted_UnknownAction_Throws()
     {
-        await Assert.ThrowsAsync<KeyNotFoundException>(() => _store.MarkActionStartedAsync(12345, T0, None));
+        await Assert.ThrowsAsync<KeyNotFoundException>(() => _incidents.MarkActionStartedAsync(12345, T0, Lease, None));
     }
 
     [Theory]
@@ -40,9 +41,9 @@ public sealed class ActionLifecycleTests : IAsyncLifetime
     public async Task Complete_Started_RecordsOutcomeAndMovesIncident(ActionStatus final, IncidentStatus incidentStatus, string eventKind)
     {
         var opened = await OpenAsync(Cart);
-        await _store.MarkActionStartedAsync(opened.Action.Id, T0.AddSeconds(1), None);
+        await _incidents.MarkActionStartedAsync(opened.Action.Id, T0.AddSeconds(1), Lease, None);
 
-        await _store.CompleteActionAsync(opened.Action.Id, final, "rollout undo: revision 41", T0.AddSeconds(40), None);
+        await _incidents.CompleteActionAsync(opened.Action.Id, final, "rollout undo: revision 41", T0.AddSeconds(40), None);
 
         var timeline = (await _store.GetIncidentAsync(opened.Incident.Id, None))!;
         Assert.Equal(incidentStatus, timeline.Incident.Status);
@@ -62,7 +63,7 @@ public sealed class ActionLifecycleTests : IAsyncLifetime
         var opened = await OpenAsync(Cart);
 
         var error = await Assert.ThrowsAsync<InvalidOperationException>(
-            () => _store.CompleteActionAsync(opened.Action.Id, ActionStatus.Succeeded, "done", T0.AddSeconds(5), None));
+            () => _incidents.CompleteActionAsync(opened.Action.Id, ActionStatus.Succeeded, "done", T0.AddSeconds(5), None));
 
         Assert.Contains("is Pending; only a started action can be completed", error.Message, StringComparison.Ordinal);
         var timeline = (await _store.GetIncidentAsync(opened.Incident.Id, None))!;
@@ -74,11 +75,11 @@ public sealed class ActionLifecycleTests : IAsyncLifetime
     public async Task Complete_Twice_SecondIsRefused()
     {
         var opened = await OpenAsync(Cart);
-        await _store.MarkActionStartedAsync(opened.Action.Id, T0.AddSeconds(1), None);
-        await _store.CompleteActionAsync(opened.Action.Id, ActionStatus.Failed, "timeout", T0.AddSeconds(5), None);
+        await _incidents.MarkActionStartedAsync(opened.Action.Id, T0.AddSeconds(1), Lease, None);
+        await _incidents.CompleteActionAsync(opened.Action.Id, ActionStatus.Failed, "timeout", T0.AddSeconds(5), None);
 
         await Assert.ThrowsAsync<InvalidOperationException>(
-            () => _store.CompleteActionAsync(opened.Action.Id, ActionStatus.Succeeded, "done after all", T0.AddSeconds(6), None));
+            () => _incidents.CompleteActionAsync(opened.Action.Id, ActionStatus.Succeeded, "done after all", T0.AddSeconds(6), None));
 
         var action = Assert.Single((await _store.GetIncidentAsync(opened.Incident.Id, None))!.Actions);
         Assert.Equal(ActionStatus.Failed, action.Status);
@@ -91,22 +92,22 @@ public sealed class ActionLifecycleTests : IAsyncLifetime
     public async Task Complete_WithAStatusThatIsNotFinal_Throws(ActionStatus status)
     {
         var opened = await OpenAsync(Cart);
-        await _store.MarkActionStartedAsync(opened.Action.Id, T0.AddSeconds(1), None);
+        await _incidents.MarkActionStartedAsync(opened.Action.Id, T0.AddSeconds(1), Lease, None);
 
-        await Assert.ThrowsAsync<ArgumentOutOfRangeException>(() => _store.CompleteActionAsync(opened.Action.Id, status, "?", T0.AddSeconds(2), None));
+        await Assert.ThrowsAsync<ArgumentOutOfRangeException>(() => _incidents.CompleteActionAsync(opened.Action.Id, status, "?", T0.AddSeconds(2), None));
     }
 
     [Fact]
     public async Task Complete_WhenTheIncidentCannotTakeTheNextStatus_ThrowsAndChangesNothing()
     {
         var opened = await OpenAsync(Cart);
-        await _store.MarkActionStartedAsync(opened.Action.Id, T0.AddSeconds(1), None);
+        await _incidents.MarkActionStartedAsync(opened.Action.Id, T0.AddSeconds(1), Lease, None);
 
         // Resolved -> ActionFailed is not a move IncidentTransitions allows (a hand edit, or a bug elsewhere).
         _db.Execute($"UPDATE incidents SET status = 'Resolved' WHERE id = {opened.Incident.Id}");
 
         var error = await Assert.ThrowsAsync<InvalidOperationException>(
-            () => _store.CompleteActionAsync(opened.Action.Id, ActionStatus.Failed, "timeout", T0.AddSeconds(9), None));
+            () => _incidents.CompleteActionAsync(opened.Action.Id, ActionStatus.Failed, "timeout", T0.AddSeconds(9), None));
 
         Assert.Equal($"Incident {opened.Incident.Id} cannot move from Resolved to ActionFailed.", error.Message);
         var timeline = (await _store.GetIncidentAsync(opened.Incident.Id, None))!;
@@ -121,7 +122,7 @@ public sealed class ActionLifecycleTests : IAsyncLifetime
         var opened = await OpenAsync(Cart);
         _db.Execute($"UPDATE incidents SET status = 'Acted' WHERE id = {opened.Incident.Id}");
 
-        await Assert.ThrowsAsync<InvalidOperationException>(() => _store.MarkActionStartedAsync(opened.Action.Id, T0.AddSeconds(1), None));
+        await Assert.ThrowsAsync<InvalidOperationException>(() => _incidents.MarkActionStartedAsync(opened.Action.Id, T0.AddSeconds(1), Lease, None));
 
         Assert.Equal(ActionStatus.Pending, (await _store.GetIncidentAsync(opened.Incident.Id, None))!.Actions[0].Status);
     }
@@ -131,14 +132,14 @@ public sealed class ActionLifecycleTests : IAsyncLifetime
     {
         var started = await OpenAsync(Cart);
         var waiting = await OpenAsync(Web);
-        Assert.True(await _store.MarkActionStartedAsync(started.Action.Id, T0.AddSeconds(1), None));
+        Assert.True(await _incidents.MarkActionStartedAsync(started.Action.Id, T0.AddSeconds(1), Lease, None));
 
         // The process dies: the store goes away without the action completing.
         await _store.DisposeAsync();
         await using var restarted = await _db.OpenStoreAsync();
         var recoveredAt = T0.AddMinutes(10);
 
-        var (interrupted, pending) = await restarted.RecoverAsync(recoveredAt, None);
+        var (interrupted, pending) = await _db.Incidents(restarted).RecoverAsync(recoveredAt, None);
 
         const string Why = "process stopped while the action ran; not retried automatically";
         Assert.Equal(
@@ -155,15 +156,15 @@ public sealed class ActionLifecycleTests : IAsyncLifetime
         Assert.Equal(IncidentStatus.Open, (await restarted.GetIncidentAsync(waiting.Incident.Id, None))!.Incident.Status);
 
         // Never retried by itself: not startable, not completable, not returned again.
-        Assert.False(await restarted.MarkActionStartedAsync(started.Action.Id, recoveredAt.AddSeconds(1), None));
+        Assert.False(await _db.Incidents(restarted).MarkActionStartedAsync(started.Action.Id, recoveredAt.AddSeconds(1), Lease, None));
         await Assert.ThrowsAsync<InvalidOperationException>(
-            () => restarted.CompleteActionAsync(started.Action.Id, ActionStatus.Succeeded, "late", recoveredAt.AddSeconds(2), None));
-        var again = await restarted.RecoverAsync(recoveredAt.AddMinutes(1), None);
+            () => _db.Incidents(restarted).CompleteActionAsync(started.Action.Id, ActionStatus.Succeeded, "late", recoveredAt.AddSeconds(2), None));
+        var again = await _db.Incidents(restarted).RecoverAsync(recoveredAt.AddMinutes(1), None);
         Assert.Empty(again.Interrupted);
         Assert.Equal([waiting.Action], again.Pending);
 
         // The trigger passing later still resolves it; the action keeps its outcome.
-        await restarted.CommitEvaluationAsync(Commit(recoveredAt.AddMinutes(2), Resolved(recoveredAt.AddMinutes(2), Cart)), None);
+        await _db.Incidents(restarted).CommitEvaluationAsync(Commit(recoveredAt.AddMinutes(2), Resolved(recoveredAt.AddMinutes(2), Cart)), None);
         var resolved = (await restarted.GetIncidentAsync(started.Incident.Id, None))!;
         Assert.Equal(IncidentStatus.Resolved, resolved.Incident.Status);
         Assert.Equal(ActionStatus.Interrupted, resolved.Actions[0].Status);
@@ -173,12 +174,12 @@ public sealed class ActionLifecycleTests : IAsyncLifetime
     public async Task Recover_ResolutionRequestedWhileTheActionRan_ResolvesTheInterruptedIncident()
     {
         var opened = await OpenAsync(Cart);
-        await _store.MarkActionStartedAsync(opened.Action.Id, T0.AddSeconds(1), None);
-        await _store.CommitEvaluationAsync(Commit(T0.AddSeconds(30), Resolved(T0.AddSeconds(30), Cart)), None);
+        await _incidents.MarkActionStartedAsync(opened.Action.Id, T0.AddSeconds(1), Lease, None);
+        await _incidents.CommitEvaluationAsync(Commit(T0.AddSeconds(30), Resolved(T0.AddSeconds(30), Cart)), None);
         await _store.DisposeAsync();
 
         await using var restarted = await _db.OpenStoreAsync();
-        var (interrupted, _) = await restarted.RecoverAsync(T0.AddMinutes(5), None);
+        var (interrupted, _) = await _db.Incidents(restarted).RecoverAsync(T0.AddMinutes(5), None);
 
         Assert.Equal(opened.Action.Id, Assert.Single(interrupted).Id);
         var timeline = (await restarted.GetIncidentAsync(opened.Incident.Id, None))!;
@@ -194,22 +195,22 @@ public sealed class ActionLifecycleTests : IAsyncLifetime
     {
         var opened = await OpenAsync(Cart);
 
-        var first = await _store.SavePlanAsync(opened.Action.Id, "{\"to\":2}", None);
-        var second = await _store.SavePlanAsync(opened.Action.Id, "{\"to\":3}", None);
+        var first = await _incidents.SavePlanAsync(opened.Action.Id, "{\"to\":2}", None);
+        var second = await _incidents.SavePlanAsync(opened.Action.Id, "{\"to\":3}", None);
 
         Assert.Equal("{\"to\":2}", first);
         Assert.Equal("{\"to\":2}", second);
         Assert.Equal("{\"to\":2}", Assert.Single((await _store.GetIncidentAsync(opened.Incident.Id, None))!.Actions).Plan);
-        await Assert.ThrowsAsync<KeyNotFoundException>(() => _store.SavePlanAsync(12345, "{}", None));
+        await Assert.ThrowsAsync<KeyNotFoundException>(() => _incidents.SavePlanAsync(12345, "{}", None));
     }
 
     [Fact]
     public async Task Complete_WithBeforeAndAfter_KeepsBoth()
     {
         var opened = await OpenAsync(Cart);
-        await _store.MarkActionStartedAsync(opened.Action.Id, T0.AddSeconds(1), None);
+        await _incidents.MarkActionStartedAsync(opened.Action.Id, T0.AddSeconds(1), Lease, None);
 
-        await _store.CompleteActionAsync(
+        await _incidents.CompleteActionAsync(
             opened.Action.Id,
             new ActionCompletion(ActionStatus.Succeeded, "rolled back from revision 3 to 2") { Before = "revision 3", After = "revision 4 (template of 2)" },
             T0.AddSeconds(30),
@@ -223,11 +224,11 @@ public sealed class ActionLifecycleTests : IAsyncLifetime
     [Fact]
     public async Task RecordDryRun_SkippedAction_RecordsPlanAndOutcomeOnce()
     {
-        var opened = Assert.Single(await _store.CommitEvaluationAsync(Commit(T0, Act(T0, Cart, dryRun: true)), None));
+        var opened = Assert.Single(await _incidents.CommitEvaluationAsync(Commit(T0, Act(T0, Cart, dryRun: true)), None));
         Assert.Equal(ActionStatus.Skipped, opened.Action.Status);
 
-        Assert.True(await _store.RecordDryRunAsync(opened.Action.Id, "{\"to\":2}", "dry-run: would roll back to 2", wouldFail: false, T0.AddSeconds(1), None));
-        Assert.False(await _store.RecordDryRunAsync(opened.Action.Id, "{\"to\":3}", "dry-run: would roll back to 3", wouldFail: false, T0.AddSeconds(2), None));
+        Assert.True(await _incidents.RecordDryRunAsync(opened.Action.Id, "{\"to\":2}", "dry-run: would roll back to 2", wouldFail: false, T0.AddSeconds(1), None));
+        Assert.False(await _incidents.RecordDryRunAsync(opened.Action.Id, "{\"to\":3}", "dry-run: would roll back to 3", wouldFail: false, T0.AddSeconds(2), None));
 
         var timeline = (await _store.GetIncidentAsync(opened.Incident.Id, None))!;
         var action = Assert.Single(timeline.Actions);
@@ -241,9 +242,9 @@ public sealed class ActionLifecycleTests : IAsyncLifetime
     [Fact]
     public async Task RecordDryRun_PlanFailed_IncidentIsDryRunFailedNotActedAndResolvesLater()
     {
-        var opened = Assert.Single(await _store.CommitEvaluationAsync(Commit(T0, Act(T0, Cart, dryRun: true)), None));
+        var opened = Assert.Single(await _incidents.CommitEvaluationAsync(Commit(T0, Act(T0, Cart, dryRun: true)), None));
 
-        Assert.True(await _store.RecordDryRunAsync(opened.Action.Id, "{}", "dry-run: a rollback would fail: no earlier revision", wouldFail: true, T0.AddSeconds(1), None));
+        Assert.True(await _incidents.RecordDryRunAsync(opened.Action.Id, "{}", "dry-run: a rollback would fail: no earlier revision", wouldFail: true, T0.AddSeconds(1), None));
 
         var timeline = (await _store.GetIncidentAsync(opened.Incident.Id, None))!;
         Assert.Equal(IncidentStatus.DryRunFailed, timeline.Incident.Status);
@@ -251,7 +252,7 @@ public sealed class ActionLifecycleTests : IAsyncLifetime
         Assert.Equal(timeline.Incident, Assert.Single(await _store.ListIncidentsAsync(IncidentStatus.DryRunFailed, 10, None)));
         Assert.Empty(await _store.ListIncidentsAsync(IncidentStatus.Acted, 10, None));
 
-        await _store.CommitEvaluationAsync(Commit(T0.AddMinutes(1), Resolved(T0.AddMinutes(1), Cart)), None);
+        await _incidents.CommitEvaluationAsync(Commit(T0.AddMinutes(1), Resolved(T0.AddMinutes(1), Cart)), None);
         Assert.Equal(IncidentStatus.Resolved, (await _store.GetIncidentAsync(opened.Incident.Id, None))!.Incident.Status);
     }
 
@@ -260,7 +261,7 @@ public sealed class ActionLifecycleTests : IAsyncLifetime
     {
         var opened = await OpenAsync(Cart);
 
-        Assert.False(await _store.RecordDryRunAsync(opened.Action.Id, "{}", "dry-run", wouldFail: false, T0.AddSeconds(1), None));
+        Assert.False(await _incidents.RecordDryRunAsync(opened.Action.Id, "{}", "dry-run", wouldFail: false, T0.AddSeconds(1), None));
         Assert.Null(Assert.Single((await _store.GetIncidentAsync(opened.Incident.Id, None))!.Actions).Plan);
     }
 
@@ -268,12 +269,12 @@ public sealed class ActionLifecycleTests : IAsyncLifetime
     public async Task Reopen_EverythingCommittedIsStillThere()
     {
         var opened = await OpenAsync(Cart);
-        await _store.MarkActionStartedAsync(opened.Action.Id, T0.AddSeconds(1), None);
-        await _store.SavePlanAsync(opened.Action.Id, "{\"to\":2}", None);
-        await _store.CompleteActionAsync(opened.Action.Id, new ActionCompletion(ActionStatus.Succeeded, "rolled back") { Before = "b", After = "a" }, T0.AddSeconds(20), None);
-        await _store.AddAcknowledgmentAsync(new Acknowledgment(opened.Incident.Id, "alice", "slack", "ack", T0.AddSeconds(25)), None);
+        await _incidents.MarkActionStartedAsync(opened.Action.Id, T0.AddSeconds(1), Lease, None);
+        await _incidents.SavePlanAsync(opened.Action.Id, "{\"to\":2}", None);
+        await _incidents.CompleteActionAsync(opened.Action.Id, new ActionCompletion(ActionStatus.Succeeded, "rolled back") { Before = "b", After = "a" }, T0.AddSeconds(20), None);
+        await _incidents.AddAcknowledgmentAsync(new Acknowledgment(opened.Incident.Id, "alice", "slack", "ack", T0.AddSeconds(25)), None);
         var before = (await _store.GetIncidentAsync(opened.Incident.Id, None))!;
-        var state = await _store.LoadStateAsync(Policy, None);
+        var state = (await _store.LoadStateAsync(Policy, None))?.State;
         await _store.DisposeAsync();
 
         await using var reopened = await _db.OpenStoreAsync();
@@ -283,13 +284,17 @@ public sealed class ActionLifecycleTests : IAsyncLifetime
         Assert.Equal(before.Events, after.Events);
         Assert.Equal(before.Actions, after.Actions);
         Assert.Equal(before.Acknowledgments, after.Acknowledgments);
-        StateAssert.Same(state!, (await reopened.LoadStateAsync(Policy, None))!);
+        StateAssert.Same(state!, (await reopened.LoadStateAsync(Policy, None))!.State);
     }
 
-    public async Task InitializeAsync() => _store = await _db.OpenStoreAsync();
+    public async Task InitializeAsync()
+    {
+        _store = await _db.OpenStoreAsync();
+        _incidents = _db.Incidents(_store);
+    }
 
     public Task DisposeAsync() => _db.DisposeAsync();
 
     private async Task<OpenedIncident> OpenAsync(LabelSet labels) =>
-        Assert.Single(await _store.CommitEvaluationAsync(Commit(T0, Act(T0, labels)), None));
+        Assert.Single(await _incidents.CommitEvaluationAsync(Commit(T0, Act(T0, labels)), None));
 }

@@ -16,6 +16,7 @@ public sealed class ChangeStoreTests : IAsyncLifetime
 {
     private readonly TempDatabase _db = new();
     private SqliteIncidentStore _store = null!;
+    private IncidentService _incidents = null!;
 
     [Fact]
     public async Task RecordChange_EveryField_ComesBackAsGivenWithAnIdAndRecordedAtFromTheClock()
@@ -170,7 +171,7 @@ public sealed class ChangeStoreTests : IAsyncLifetime
         const string Reason = "no change of checkout-api{deployment=\"cart\"} within 1h (last: v41 -> v42, 3h ago): a rollback would not undo the cause";
         var decision = Act(T0, Cart, action: TriggerAction.Page) with { Blamed = change, Disarmed = true, DisarmedReason = Reason };
 
-        var opened = Assert.Single(await _store.CommitEvaluationAsync(Commit(T0, decision), None));
+        var opened = Assert.Single(await _incidents.CommitEvaluationAsync(Commit(T0, decision), None));
 
         Assert.Equal(change, opened.Incident.BlamedChange);
         Assert.Equal(Reason, opened.Incident.DisarmedReason);
@@ -181,7 +182,7 @@ public sealed class ChangeStoreTests : IAsyncLifetime
             Assert.Single(await reopened.ListIncidentsAsync(null, 10, None)),
             Assert.Single(await reopened.ListIncidentsAsync(IncidentStatus.Open, 10, None)),
             (await reopened.GetIncidentAsync(opened.Incident.Id, None))!.Incident,
-            Assert.Single(await reopened.ListToNotifyAsync(includeOpen: true, 10, None)),
+            Assert.Single(await reopened.ClaimToNotifyAsync(includeOpen: true, 10, NotifyLease, T0, None)),
             Assert.Single(await reopened.ListOpenIncidentsAsync(Policy, None)),
         };
         Assert.All(reads, i => Assert.Equal((change, Reason), (i.BlamedChange, i.DisarmedReason)));
@@ -193,7 +194,7 @@ public sealed class ChangeStoreTests : IAsyncLifetime
     {
         var change = (await _store.RecordChangeAsync(Change(T0.AddMinutes(-5), Cart, "v42", ChangeSource.Api), None)).Change;
 
-        var opened = Assert.Single(await _store.CommitEvaluationAsync(Commit(T0, Act(T0, Cart) with { Blamed = change }), None));
+        var opened = Assert.Single(await _incidents.CommitEvaluationAsync(Commit(T0, Act(T0, Cart) with { Blamed = change }), None));
 
         Assert.Equal(change.Id, opened.Incident.BlamedChange?.Id);
         Assert.Null(opened.Incident.DisarmedReason);
@@ -205,8 +206,8 @@ public sealed class ChangeStoreTests : IAsyncLifetime
     {
         // A change the store does not have (id 0: never stored; an id it never gave): the incident opens all the same.
         var unstored = Change(T0.AddMinutes(-5), Cart, "v42", ChangeSource.Api);
-        var a = Assert.Single(await _store.CommitEvaluationAsync(Commit(T0, Act(T0, Cart) with { Blamed = unstored }), None));
-        var b = Assert.Single(await _store.CommitEvaluationAsync(Commit(T0.AddMinutes(1), Act(T0.AddMinutes(1), Web) with { Blamed = unstored with { Id = 999 } }), None));
+        var a = Assert.Single(await _incidents.CommitEvaluationAsync(Commit(T0, Act(T0, Cart) with { Blamed = unstored }), None));
+        var b = Assert.Single(await _incidents.CommitEvaluationAsync(Commit(T0.AddMinutes(1), Act(T0.AddMinutes(1), Web) with { Blamed = unstored with { Id = 999 } }), None));
 
         Assert.Null(a.Incident.BlamedChange);
         Assert.Null(b.Incident.BlamedChange);
@@ -220,8 +221,8 @@ public sealed class ChangeStoreTests : IAsyncLifetime
         await Record(T0.AddMinutes(-10), Web, "w9");
         await Record(T0.AddMinutes(5), Cart, "v43");
 
-        var cartRollback = await _store.OpenManualRollbackAsync(new ManualRollback(Policy, Cart, Target, "alice", "api", "bad deploy", T0), None);
-        var searchRollback = await _store.OpenManualRollbackAsync(new ManualRollback(Policy, LabelSet.Of(("deployment", "search")), Target, "alice", "api", "bad", T0), None);
+        var cartRollback = await _incidents.OpenManualRollbackAsync(new ManualRollback(Policy, Cart, Target, "alice", "api", "bad deploy", T0), None);
+        var searchRollback = await _incidents.OpenManualRollbackAsync(new ManualRollback(Policy, LabelSet.Of(("deployment", "search")), Target, "alice", "api", "bad", T0), None);
 
         Assert.Equal(cart, cartRollback.Incident.BlamedChange?.Id);
         Assert.Equal("v42", (await _store.GetIncidentAsync(cartRollback.Incident.Id, None))!.Incident.BlamedChange?.Revision);
@@ -234,7 +235,7 @@ public sealed class ChangeStoreTests : IAsyncLifetime
         await Record(T0.AddHours(-1), Cart, "v42");
         await _store.RecordChangeAsync(Change(T0.AddMinutes(-10), Cart, "v41", ChangeSource.Target) with { By = Core.Changes.Change.SentinelActor }, None);
 
-        var opened = await _store.OpenManualRollbackAsync(new ManualRollback(Policy, Cart, Target, "alice", "api", "still bad", T0), None);
+        var opened = await _incidents.OpenManualRollbackAsync(new ManualRollback(Policy, Cart, Target, "alice", "api", "still bad", T0), None);
 
         Assert.Null(opened.Incident.BlamedChange);
     }
@@ -242,15 +243,15 @@ public sealed class ChangeStoreTests : IAsyncLifetime
     [Fact]
     public async Task ListOpenIncidents_OnlyThatPolicysNotResolvedNorDenied_NewestFirst()
     {
-        var resolved = Assert.Single(await _store.CommitEvaluationAsync(Commit(T0, Act(T0, Cart)), None));
-        await _store.CommitEvaluationAsync(Commit(T0.AddMinutes(1), Resolved(T0.AddMinutes(1), Cart)), None);
-        var open = Assert.Single(await _store.CommitEvaluationAsync(Commit(T0.AddMinutes(2), Act(T0.AddMinutes(2), Web)), None));
-        var awaiting = Assert.Single(await _store.CommitEvaluationAsync(
+        var resolved = Assert.Single(await _incidents.CommitEvaluationAsync(Commit(T0, Act(T0, Cart)), None));
+        await _incidents.CommitEvaluationAsync(Commit(T0.AddMinutes(1), Resolved(T0.AddMinutes(1), Cart)), None);
+        var open = Assert.Single(await _incidents.CommitEvaluationAsync(Commit(T0.AddMinutes(2), Act(T0.AddMinutes(2), Web)), None));
+        var awaiting = Assert.Single(await _incidents.CommitEvaluationAsync(
             Commit(T0.AddMinutes(3), Act(T0.AddMinutes(3), Cart, trigger: "latency", action: TriggerAction.Page)) with { ConfirmTimeout = TimeSpan.FromMinutes(10) }, None));
-        var denied = Assert.Single(await _store.CommitEvaluationAsync(
+        var denied = Assert.Single(await _incidents.CommitEvaluationAsync(
             Commit(T0.AddMinutes(4), Act(T0.AddMinutes(4), Web, trigger: "latency", action: TriggerAction.Page)) with { ConfirmTimeout = TimeSpan.FromMinutes(10) }, None));
-        await _store.AnswerAsync(new Acknowledgment(denied.Incident.Id, "bob", "api", Answers.Deny, T0.AddMinutes(5)), null, None);
-        await _store.CommitEvaluationAsync(Commit(T0.AddMinutes(6), Act(T0.AddMinutes(6), Cart, policy: "other")), None);
+        await _incidents.AnswerAsync(new Acknowledgment(denied.Incident.Id, "bob", "api", Answers.Deny, T0.AddMinutes(5)), null, None);
+        await _incidents.CommitEvaluationAsync(Commit(T0.AddMinutes(6), Act(T0.AddMinutes(6), Cart, policy: "other")), None);
 
         var list = await _store.ListOpenIncidentsAsync(Policy, None);
 
@@ -272,7 +273,7 @@ public sealed class ChangeStoreTests : IAsyncLifetime
         var otherPolicy = await Record(T0.AddDays(-30), Web, "o1", policy: "other");
         var cartRecent = await Record(T0.AddHours(-1), LabelSet.Empty, "schema-7");
         var blamed = (await _store.GetChangeAsync(cartBlamed, None))!;
-        await _store.CommitEvaluationAsync(Commit(T0.AddDays(-29), Act(T0.AddDays(-29), Cart) with { Blamed = blamed }), None);
+        await _incidents.CommitEvaluationAsync(Commit(T0.AddDays(-29), Act(T0.AddDays(-29), Cart) with { Blamed = blamed }), None);
 
         await _store.PruneEvaluationsAsync(T0.AddDays(-7), None);
 
@@ -291,17 +292,21 @@ public sealed class ChangeStoreTests : IAsyncLifetime
     {
         var key = new SeriesKey(Trigger, Cart);
         var state = new PolicyState { Progress = ImmutableDictionary<SeriesKey, GateProgress>.Empty.Add(key, new GateProgress(VerdictKind.Pass, T0, 2, T0.AddMinutes(-4), 12)) };
-        await _store.CommitEvaluationAsync(Commit(T0, state), None);
+        await _incidents.CommitEvaluationAsync(Commit(T0, state), None);
         await _store.DisposeAsync();
 
         var reopened = await _db.OpenStoreAsync();
-        var back = await reopened.LoadStateAsync(Policy, None);
+        var back = (await reopened.LoadStateAsync(Policy, None))?.State;
 
         StateAssert.Same(state, back!);
         Assert.Equal(new GateProgress(VerdictKind.Pass, T0, 2, T0.AddMinutes(-4), 12), back!.Progress[key]);
     }
 
-    public async Task InitializeAsync() => _store = await _db.OpenStoreAsync();
+    public async Task InitializeAsync()
+    {
+        _store = await _db.OpenStoreAsync();
+        _incidents = _db.Incidents(_store);
+    }
 
     public Task DisposeAsync() => _db.DisposeAsync();
 

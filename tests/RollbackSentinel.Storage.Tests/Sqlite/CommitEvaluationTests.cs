@@ -15,13 +15,14 @@ public sealed class CommitEvaluationTests : IAsyncLifetime
 {
     private readonly TempDatabase _db = new();
     private SqliteIncidentStore _store = null!;
+    private IncidentService _incidents = null!;
 
     [Fact]
     public async Task Commit_Act_OpensIncidentWithPendingActionAndEvidence()
     {
         var decision = Act(T0, Cart);
 
-        var opened = Assert.Single(await _store.CommitEvaluationAsync(Commit(T0, decision), None));
+        var opened = Assert.Single(await _incidents.CommitEvaluationAsync(Commit(T0, decision), None));
 
         var incident = opened.Incident;
         Assert.True(incident.Id > 0);
@@ -84,9 +85,9 @@ public sealed class CommitEvaluationTests : IAsyncLifetime
             ],
         };
 
-        await _store.CommitEvaluationAsync(commit, None);
+        await _incidents.CommitEvaluationAsync(commit, None);
 
-        StateAssert.Same(state, (await _store.LoadStateAsync(Policy, None))!);
+        StateAssert.Same(state, (await _store.LoadStateAsync(Policy, None))!.State);
         Assert.Null(await _store.LoadStateAsync("another-policy", None));
         Assert.Equal(
             [
@@ -112,7 +113,7 @@ public sealed class CommitEvaluationTests : IAsyncLifetime
             },
         };
 
-        var opened = Assert.Single(await _store.CommitEvaluationAsync(Commit(T0, decision), None));
+        var opened = Assert.Single(await _incidents.CommitEvaluationAsync(Commit(T0, decision), None));
 
         using var evidence = JsonDocument.Parse(opened.Incident.EvidenceJson);
         Assert.Equal("NaN", evidence.RootElement.GetProperty("value").GetString());
@@ -129,10 +130,10 @@ public sealed class CommitEvaluationTests : IAsyncLifetime
         {
             Series = PolicyState.Empty.Series.Add(new SeriesKey(Trigger, Cart), new SeriesState { Phase = TriggerPhase.Pending, BreachingSince = T0 }),
         };
-        await _store.CommitEvaluationAsync(Commit(T0, pending), None);
-        await _store.CommitEvaluationAsync(Commit(T0.AddSeconds(15), PolicyState.Empty), None);
+        await _incidents.CommitEvaluationAsync(Commit(T0, pending), None);
+        await _incidents.CommitEvaluationAsync(Commit(T0.AddSeconds(15), PolicyState.Empty), None);
 
-        Assert.Empty((await _store.LoadStateAsync(Policy, None))!.Series);
+        Assert.Empty((await _store.LoadStateAsync(Policy, None))!.State.Series);
         Assert.Equal([["2026-11-20T14:30:15.0000000Z"]], _db.Rows("SELECT updated_at FROM policy_state"));
     }
 
@@ -141,8 +142,8 @@ public sealed class CommitEvaluationTests : IAsyncLifetime
     {
         var commit = Commit(T0, Act(T0, Cart));
 
-        var first = Assert.Single(await _store.CommitEvaluationAsync(commit, None));
-        var second = Assert.Single(await _store.CommitEvaluationAsync(commit, None));
+        var first = Assert.Single(await _incidents.CommitEvaluationAsync(commit, None));
+        var second = Assert.Single(await _incidents.CommitEvaluationAsync(commit, None));
 
         Assert.Equal(first, second);
         Assert.Equal(first.Incident, Assert.Single(await _store.ListIncidentsAsync(null, 10, None)));
@@ -154,9 +155,9 @@ public sealed class CommitEvaluationTests : IAsyncLifetime
     [Fact]
     public async Task Commit_SameSeriesAtAnotherTime_IsAnotherDecisionWithAnotherKey()
     {
-        var first = Assert.Single(await _store.CommitEvaluationAsync(Commit(T0, Act(T0, Cart)), None));
-        var later = Assert.Single(await _store.CommitEvaluationAsync(Commit(T0.AddTicks(1), Act(T0.AddTicks(1), Cart)), None));
-        var otherSeries = Assert.Single(await _store.CommitEvaluationAsync(Commit(T0, Act(T0, LabelSet.Of(("deployment", "web")))), None));
+        var first = Assert.Single(await _incidents.CommitEvaluationAsync(Commit(T0, Act(T0, Cart)), None));
+        var later = Assert.Single(await _incidents.CommitEvaluationAsync(Commit(T0.AddTicks(1), Act(T0.AddTicks(1), Cart)), None));
+        var otherSeries = Assert.Single(await _incidents.CommitEvaluationAsync(Commit(T0, Act(T0, LabelSet.Of(("deployment", "web")))), None));
 
         Assert.Equal(3, new[] { first.Incident.Id, later.Incident.Id, otherSeries.Incident.Id }.Distinct().Count());
         Assert.Equal(3, new[] { first.Action.IdempotencyKey, later.Action.IdempotencyKey, otherSeries.Action.IdempotencyKey }.Distinct().Count());
@@ -167,7 +168,7 @@ public sealed class CommitEvaluationTests : IAsyncLifetime
     {
         var decision = Act(T0, Cart, dryRun: true);
 
-        var opened = Assert.Single(await _store.CommitEvaluationAsync(Commit(T0, decision), None));
+        var opened = Assert.Single(await _incidents.CommitEvaluationAsync(Commit(T0, decision), None));
 
         Assert.True(opened.Incident.DryRun);
         Assert.Equal(IncidentStatus.DryRun, opened.Incident.Status);
@@ -179,8 +180,8 @@ public sealed class CommitEvaluationTests : IAsyncLifetime
             [(IncidentEventKinds.Opened, decision.Message), (IncidentEventKinds.ActionSkipped, "dry run: would have rolled back kubectl/checkout/shop")],
             (await _store.GetIncidentAsync(opened.Incident.Id, None))!.Events.Select(e => (e.Kind, e.Message)));
 
-        Assert.False(await _store.MarkActionStartedAsync(opened.Action.Id, T0.AddSeconds(1), None));
-        var (interrupted, pending) = await _store.RecoverAsync(T0.AddSeconds(2), None);
+        Assert.False(await _incidents.MarkActionStartedAsync(opened.Action.Id, T0.AddSeconds(1), Lease, None));
+        var (interrupted, pending) = await _incidents.RecoverAsync(T0.AddSeconds(2), None);
         Assert.Empty(interrupted);
         Assert.Empty(pending);
     }
@@ -190,7 +191,7 @@ public sealed class CommitEvaluationTests : IAsyncLifetime
     [InlineData(TriggerAction.Notify, "notify", "dry run: would have notified about kubectl/checkout/shop")]
     public async Task Commit_DryRunPageOrNotify_KindLowerCaseAndOutcomeSaysWhat(TriggerAction action, string kind, string outcome)
     {
-        var opened = Assert.Single(await _store.CommitEvaluationAsync(Commit(T0, Act(T0, action: action, dryRun: true)), None));
+        var opened = Assert.Single(await _incidents.CommitEvaluationAsync(Commit(T0, Act(T0, action: action, dryRun: true)), None));
 
         Assert.Equal(action, opened.Incident.Action);
         Assert.Equal(kind, opened.Action.Kind);
@@ -205,7 +206,7 @@ public sealed class CommitEvaluationTests : IAsyncLifetime
             DescribeTarget = d => $"kubectl/{d.Labels["deployment"]}/shop",
         };
 
-        var opened = await _store.CommitEvaluationAsync(commit, None);
+        var opened = await _incidents.CommitEvaluationAsync(commit, None);
 
         Assert.Equal(["kubectl/cart/shop", "kubectl/web/shop"], opened.Select(o => o.Action.Target));
     }
@@ -213,7 +214,7 @@ public sealed class CommitEvaluationTests : IAsyncLifetime
     [Fact]
     public async Task Commit_AwkwardLabels_ComeBackExactly()
     {
-        var opened = Assert.Single(await _store.CommitEvaluationAsync(Commit(T0, Act(T0, AwkwardLabels)), None));
+        var opened = Assert.Single(await _incidents.CommitEvaluationAsync(Commit(T0, Act(T0, AwkwardLabels)), None));
 
         var stored = Assert.Single(await _store.ListIncidentsAsync(null, 10, None));
         Assert.Equal(AwkwardLabels.ToArray(), stored.Labels.ToArray());
@@ -224,11 +225,11 @@ public sealed class CommitEvaluationTests : IAsyncLifetime
     [Fact]
     public async Task Commit_Resolved_ResolvesTheOpenIncidentAndSkipsItsPendingAction()
     {
-        var opened = Assert.Single(await _store.CommitEvaluationAsync(Commit(T0, Act(T0, Cart)), None));
+        var opened = Assert.Single(await _incidents.CommitEvaluationAsync(Commit(T0, Act(T0, Cart)), None));
         var resolvedAt = T0.AddMinutes(5);
         var resolved = Resolved(resolvedAt, Cart);
 
-        Assert.Empty(await _store.CommitEvaluationAsync(Commit(resolvedAt, resolved), None));
+        Assert.Empty(await _incidents.CommitEvaluationAsync(Commit(resolvedAt, resolved), None));
 
         var timeline = (await _store.GetIncidentAsync(opened.Incident.Id, None))!;
         Assert.Equal(IncidentStatus.Resolved, timeline.Incident.Status);
@@ -243,18 +244,18 @@ public sealed class CommitEvaluationTests : IAsyncLifetime
         Assert.Equal(resolved.Message, timeline.Events[^1].Message);
 
         // Nothing left to run or to resume after a restart.
-        Assert.False(await _store.MarkActionStartedAsync(action.Id, resolvedAt.AddSeconds(1), None));
-        Assert.Empty((await _store.RecoverAsync(resolvedAt.AddSeconds(2), None)).Pending);
+        Assert.False(await _incidents.MarkActionStartedAsync(action.Id, resolvedAt.AddSeconds(1), Lease, None));
+        Assert.Empty((await _incidents.RecoverAsync(resolvedAt.AddSeconds(2), None)).Pending);
     }
 
     [Fact]
     public async Task Commit_ResolvedAfterTheActionSucceeded_ResolvesAndKeepsTheOutcome()
     {
-        var opened = Assert.Single(await _store.CommitEvaluationAsync(Commit(T0, Act(T0, Cart)), None));
-        await _store.MarkActionStartedAsync(opened.Action.Id, T0.AddSeconds(1), None);
-        await _store.CompleteActionAsync(opened.Action.Id, ActionStatus.Succeeded, "rolled back to revision 41", T0.AddSeconds(30), None);
+        var opened = Assert.Single(await _incidents.CommitEvaluationAsync(Commit(T0, Act(T0, Cart)), None));
+        await _incidents.MarkActionStartedAsync(opened.Action.Id, T0.AddSeconds(1), Lease, None);
+        await _incidents.CompleteActionAsync(opened.Action.Id, ActionStatus.Succeeded, "rolled back to revision 41", T0.AddSeconds(30), None);
 
-        await _store.CommitEvaluationAsync(Commit(T0.AddMinutes(3), Resolved(T0.AddMinutes(3), Cart)), None);
+        await _incidents.CommitEvaluationAsync(Commit(T0.AddMinutes(3), Resolved(T0.AddMinutes(3), Cart)), None);
 
         var timeline = (await _store.GetIncidentAsync(opened.Incident.Id, None))!;
         Assert.Equal(IncidentStatus.Resolved, timeline.Incident.Status);
@@ -266,9 +267,9 @@ public sealed class CommitEvaluationTests : IAsyncLifetime
     [Fact]
     public async Task Commit_ResolvedForAnotherSeriesOrTrigger_LeavesTheIncidentOpen()
     {
-        var opened = Assert.Single(await _store.CommitEvaluationAsync(Commit(T0, Act(T0, Cart)), None));
+        var opened = Assert.Single(await _incidents.CommitEvaluationAsync(Commit(T0, Act(T0, Cart)), None));
 
-        await _store.CommitEvaluationAsync(
+        await _incidents.CommitEvaluationAsync(
             Commit(T0.AddMinutes(1), Resolved(T0.AddMinutes(1), LabelSet.Of(("deployment", "web"))), Resolved(T0.AddMinutes(1), Cart, trigger: "p95")),
             None);
 
@@ -280,7 +281,7 @@ public sealed class CommitEvaluationTests : IAsyncLifetime
     [Fact]
     public async Task Commit_ResolvedWithNothingOpen_OnlyHistory()
     {
-        Assert.Empty(await _store.CommitEvaluationAsync(Commit(T0, Resolved(T0, Cart)), None));
+        Assert.Empty(await _incidents.CommitEvaluationAsync(Commit(T0, Resolved(T0, Cart)), None));
 
         Assert.Empty(await _store.ListIncidentsAsync(null, 10, None));
         Assert.Equal(1L, _db.Scalar<long>("SELECT COUNT(*) FROM evaluations"));
@@ -289,17 +290,17 @@ public sealed class CommitEvaluationTests : IAsyncLifetime
     [Fact]
     public async Task Commit_ResolvedWhileTheActionRuns_WaitsForTheOutcomeThenResolves()
     {
-        var opened = Assert.Single(await _store.CommitEvaluationAsync(Commit(T0, Act(T0, Cart)), None));
-        await _store.MarkActionStartedAsync(opened.Action.Id, T0.AddSeconds(1), None);
+        var opened = Assert.Single(await _incidents.CommitEvaluationAsync(Commit(T0, Act(T0, Cart)), None));
+        await _incidents.MarkActionStartedAsync(opened.Action.Id, T0.AddSeconds(1), Lease, None);
 
-        await _store.CommitEvaluationAsync(Commit(T0.AddSeconds(45), Resolved(T0.AddSeconds(45), Cart)), None);
+        await _incidents.CommitEvaluationAsync(Commit(T0.AddSeconds(45), Resolved(T0.AddSeconds(45), Cart)), None);
 
         var during = (await _store.GetIncidentAsync(opened.Incident.Id, None))!;
         Assert.Equal(IncidentStatus.Acting, during.Incident.Status);
         Assert.Null(during.Incident.ResolvedAt);
         Assert.Equal(IncidentEventKinds.ResolveDeferred, during.Events[^1].Kind);
 
-        await _store.CompleteActionAsync(opened.Action.Id, ActionStatus.Succeeded, "rolled back to revision 41", T0.AddMinutes(2), None);
+        await _incidents.CompleteActionAsync(opened.Action.Id, ActionStatus.Succeeded, "rolled back to revision 41", T0.AddMinutes(2), None);
 
         var after = (await _store.GetIncidentAsync(opened.Incident.Id, None))!;
         Assert.Equal(IncidentStatus.Resolved, after.Incident.Status);
@@ -320,13 +321,13 @@ public sealed class CommitEvaluationTests : IAsyncLifetime
     [Fact]
     public async Task Commit_CooldownAndInconclusiveNotices_JoinTheOpenIncidentOnce()
     {
-        var opened = Assert.Single(await _store.CommitEvaluationAsync(Commit(T0, Act(T0, Cart)), None));
+        var opened = Assert.Single(await _incidents.CommitEvaluationAsync(Commit(T0, Act(T0, Cart)), None));
         var suppressed = Notice(DecisionKind.SuppressedByCooldown, T0.AddMinutes(1), Cart);
         var inconclusive = Notice(DecisionKind.InconclusiveRun, T0.AddMinutes(2), Cart);
 
-        await _store.CommitEvaluationAsync(Commit(T0.AddMinutes(1), suppressed), None);
-        await _store.CommitEvaluationAsync(Commit(T0.AddMinutes(2), inconclusive), None);
-        await _store.CommitEvaluationAsync(Commit(T0.AddMinutes(2), inconclusive), None);
+        await _incidents.CommitEvaluationAsync(Commit(T0.AddMinutes(1), suppressed), None);
+        await _incidents.CommitEvaluationAsync(Commit(T0.AddMinutes(2), inconclusive), None);
+        await _incidents.CommitEvaluationAsync(Commit(T0.AddMinutes(2), inconclusive), None);
 
         var timeline = (await _store.GetIncidentAsync(opened.Incident.Id, None))!;
         Assert.Equal(
@@ -342,7 +343,7 @@ public sealed class CommitEvaluationTests : IAsyncLifetime
     [Fact]
     public async Task Commit_NoticesWithoutAnOpenIncident_OnlyHistory()
     {
-        await _store.CommitEvaluationAsync(
+        await _incidents.CommitEvaluationAsync(
             Commit(T0, Notice(DecisionKind.SuppressedByCooldown, T0, Cart), Notice(DecisionKind.InconclusiveRun, T0, LabelSet.Of(("deployment", "web")))),
             None);
 
@@ -357,7 +358,7 @@ public sealed class CommitEvaluationTests : IAsyncLifetime
         var broken = Act(T0, LabelSet.Of(("deployment", "web"))) with { Kind = (DecisionKind)42 };
         var newState = PolicyStateJsonTests.RichState();
 
-        await Assert.ThrowsAsync<ArgumentOutOfRangeException>(() => _store.CommitEvaluationAsync(Commit(T0, newState, Act(T0, Cart), broken), None));
+        await Assert.ThrowsAsync<ArgumentOutOfRangeException>(() => _incidents.CommitEvaluationAsync(Commit(T0, newState, Act(T0, Cart), broken), None));
 
         Assert.Null(await _store.LoadStateAsync(Policy, None));
         Assert.Empty(await _store.ListIncidentsAsync(null, 10, None));
@@ -370,13 +371,17 @@ public sealed class CommitEvaluationTests : IAsyncLifetime
     {
         var commit = Commit(T0, Act(T0, Cart)) with { Policy = "other" };
 
-        var error = await Assert.ThrowsAsync<ArgumentException>(() => _store.CommitEvaluationAsync(commit, None));
+        var error = await Assert.ThrowsAsync<ArgumentException>(() => _incidents.CommitEvaluationAsync(commit, None));
 
         Assert.Contains("'checkout-api'", error.Message, StringComparison.Ordinal);
         Assert.Null(await _store.LoadStateAsync("other", None));
     }
 
-    public async Task InitializeAsync() => _store = await _db.OpenStoreAsync();
+    public async Task InitializeAsync()
+    {
+        _store = await _db.OpenStoreAsync();
+        _incidents = _db.Incidents(_store);
+    }
 
     public Task DisposeAsync() => _db.DisposeAsync();
 }

@@ -14,6 +14,7 @@ public sealed class ConcurrencyTests : IAsyncLifetime
     private const int CommitsPerTask = 12;
     private readonly TempDatabase _db = new();
     private SqliteIncidentStore _store = null!;
+    private IncidentService _incidents = null!;
 
     [Fact]
     public async Task ParallelCommits_From8Tasks_AllLandWithTheirContent()
@@ -34,7 +35,7 @@ public sealed class ConcurrencyTests : IAsyncLifetime
                 {
                     LastActionAt = ImmutableDictionary<string, DateTimeOffset>.Empty.Add($"kubectl/d{i}/shop", at),
                 };
-                var opened = await store.CommitEvaluationAsync(Commit(at, state, Act(at, labels, policy: policy)), None);
+                var opened = await _db.Incidents(store).CommitEvaluationAsync(Commit(at, state, Act(at, labels, policy: policy)), None);
                 Assert.Equal(policy, Assert.Single(opened).Incident.Policy);
             }
         })).ToList();
@@ -52,7 +53,7 @@ public sealed class ConcurrencyTests : IAsyncLifetime
             incidents.Select(x => (x.Policy, Labels: x.Labels.ToString(), At: x.OpenedAt)).OrderBy(x => x.Policy, StringComparer.Ordinal).ThenBy(x => x.At));
         Assert.All(incidents, x => Assert.Equal(IncidentStatus.Open, x.Status));
 
-        var (_, pending) = await _store.RecoverAsync(T0.AddHours(1), None);
+        var (_, pending) = await _incidents.RecoverAsync(T0.AddHours(1), None);
         Assert.Equal(Tasks * CommitsPerTask, pending.Select(a => a.IdempotencyKey).Distinct().Count());
         Assert.Equal(incidents.Select(x => x.Id).Order(), pending.Select(a => a.IncidentId).Order());
         Assert.Equal((long)Tasks * CommitsPerTask, _db.Scalar<long>("SELECT COUNT(*) FROM evaluations"));
@@ -60,7 +61,7 @@ public sealed class ConcurrencyTests : IAsyncLifetime
         // Each policy's state is its last commit's.
         for (var task = 0; task < Tasks; task++)
         {
-            var state = await _store.LoadStateAsync($"policy-{task}", None);
+            var state = (await _store.LoadStateAsync($"policy-{task}", None))?.State;
             var last = CommitsPerTask - 1;
             Assert.Equal([$"kubectl/d{last}/shop"], state!.LastActionAt.Keys);
             Assert.Equal(T0.AddSeconds(last * 15), state.LastActionAt[$"kubectl/d{last}/shop"]);
@@ -75,7 +76,7 @@ public sealed class ConcurrencyTests : IAsyncLifetime
         var results = Enumerable.Range(0, Tasks).Select(_ => Task.Run(async () =>
         {
             await start.Task;
-            return Assert.Single(await _store.CommitEvaluationAsync(commit, None));
+            return Assert.Single(await _incidents.CommitEvaluationAsync(commit, None));
         })).ToList();
 
         start.SetResult();
@@ -88,13 +89,13 @@ public sealed class ConcurrencyTests : IAsyncLifetime
     [Fact]
     public async Task MarkStartedFrom8TasksAtOnce_ExactlyOneStartsIt()
     {
-        var opened = Assert.Single(await _store.CommitEvaluationAsync(Commit(T0, Act(T0)), None));
+        var opened = Assert.Single(await _incidents.CommitEvaluationAsync(Commit(T0, Act(T0)), None));
         var other = await _db.OpenStoreAsync();
         var start = new TaskCompletionSource();
         var claims = Enumerable.Range(0, Tasks).Select(task => Task.Run(async () =>
         {
             await start.Task;
-            return await (task % 2 == 0 ? _store : other).MarkActionStartedAsync(opened.Action.Id, T0.AddSeconds(task), None);
+            return await (task % 2 == 0 ? _incidents : _db.Incidents(other)).MarkActionStartedAsync(opened.Action.Id, T0.AddSeconds(task), Lease, None);
         })).ToList();
 
         start.SetResult();
@@ -115,7 +116,7 @@ public sealed class ConcurrencyTests : IAsyncLifetime
             await start.Task;
             for (var i = 0; i < 40; i++)
             {
-                await _store.CommitEvaluationAsync(Commit(T0.AddSeconds(i), Act(T0.AddSeconds(i), LabelSet.Of(("n", $"{i}")))), None);
+                await _incidents.CommitEvaluationAsync(Commit(T0.AddSeconds(i), Act(T0.AddSeconds(i), LabelSet.Of(("n", $"{i}")))), None);
             }
         });
         var reader = Task.Run(async () =>
@@ -139,7 +140,11 @@ public sealed class ConcurrencyTests : IAsyncLifetime
         Assert.Equal(40, (await _store.ListIncidentsAsync(null, 100, None)).Count);
     }
 
-    public async Task InitializeAsync() => _store = await _db.OpenStoreAsync();
+    public async Task InitializeAsync()
+    {
+        _store = await _db.OpenStoreAsync();
+        _incidents = _db.Incidents(_store);
+    }
 
     public Task DisposeAsync() => _db.DisposeAsync();
 }

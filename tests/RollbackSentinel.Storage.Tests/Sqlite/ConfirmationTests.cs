@@ -12,13 +12,18 @@ public sealed class ConfirmationTests : IAsyncLifetime
     private static readonly TimeSpan Wait = TimeSpan.FromMinutes(15);
     private readonly TempDatabase _db = new();
     private SqliteIncidentStore _store = null!;
+    private IncidentService _incidents = null!;
 
-    public async Task InitializeAsync() => _store = await _db.OpenStoreAsync();
+    public async Task InitializeAsync()
+    {
+        _store = await _db.OpenStoreAsync();
+        _incidents = _db.Incidents(_store);
+    }
 
     public Task DisposeAsync() => _db.DisposeAsync();
 
     private async Task<OpenedIncident> PageAsync(LabelSet? labels = null) =>
-        Assert.Single(await _store.CommitEvaluationAsync(Commit(T0, Act(T0, labels ?? Cart, action: TriggerAction.Page)) with { ConfirmTimeout = Wait }, None));
+        Assert.Single(await _incidents.CommitEvaluationAsync(Commit(T0, Act(T0, labels ?? Cart, action: TriggerAction.Page)) with { ConfirmTimeout = Wait }, None));
 
     private static Acknowledgment Answer(long id, string answer, int second = 10, string? reason = null) =>
         new(id, "alice", "slack", answer, T0.AddSeconds(second)) { Reason = reason };
@@ -38,7 +43,7 @@ public sealed class ConfirmationTests : IAsyncLifetime
     [Fact]
     public async Task Page_WithoutConfirmation_IsAPageAsBefore()
     {
-        var opened = Assert.Single(await _store.CommitEvaluationAsync(Commit(T0, Act(T0, Cart, action: TriggerAction.Page)), None));
+        var opened = Assert.Single(await _incidents.CommitEvaluationAsync(Commit(T0, Act(T0, Cart, action: TriggerAction.Page)), None));
 
         Assert.Equal((IncidentStatus.Open, "page", ActionStatus.Pending), (opened.Incident.Status, opened.Action.Kind, opened.Action.Status));
     }
@@ -48,8 +53,8 @@ public sealed class ConfirmationTests : IAsyncLifetime
     {
         var opened = await PageAsync();
 
-        var approved = await _store.AnswerAsync(Answer(opened.Incident.Id, Answers.Approve, reason: "error budget gone"), null, None);
-        var again = await _store.AnswerAsync(Answer(opened.Incident.Id, Answers.Deny, second: 20) with { By = "bob" }, null, None);
+        var approved = await _incidents.AnswerAsync(Answer(opened.Incident.Id, Answers.Approve, reason: "error budget gone"), null, None);
+        var again = await _incidents.AnswerAsync(Answer(opened.Incident.Id, Answers.Deny, second: 20) with { By = "bob" }, null, None);
 
         Assert.True(approved.Accepted);
         Assert.Equal(($"rollback of incident {opened.Incident.Id} approved by alice: rolling back kubectl/checkout/shop", IncidentStatus.Open), (approved.Message, approved.Incident!.Status));
@@ -68,13 +73,13 @@ public sealed class ConfirmationTests : IAsyncLifetime
     {
         var opened = await PageAsync();
 
-        var denied = await _store.AnswerAsync(Answer(opened.Incident.Id, Answers.Deny), null, None);
+        var denied = await _incidents.AnswerAsync(Answer(opened.Incident.Id, Answers.Deny), null, None);
 
         Assert.True(denied.Accepted);
         Assert.Equal(IncidentStatus.Denied, denied.Incident!.Status);
         var action = Assert.Single((await _store.GetIncidentAsync(opened.Incident.Id, None))!.Actions);
         Assert.Equal((ActionStatus.Skipped, "not run: denied by alice via slack"), (action.Status, action.Outcome));
-        var next = Assert.Single(await _store.CommitEvaluationAsync(Commit(T0.AddHours(1), Act(T0.AddHours(1), Cart, action: TriggerAction.Page)) with { ConfirmTimeout = Wait }, None));
+        var next = Assert.Single(await _incidents.CommitEvaluationAsync(Commit(T0.AddHours(1), Act(T0.AddHours(1), Cart, action: TriggerAction.Page)) with { ConfirmTimeout = Wait }, None));
         Assert.NotEqual(opened.Incident.Id, next.Incident.Id);
     }
 
@@ -83,7 +88,7 @@ public sealed class ConfirmationTests : IAsyncLifetime
     {
         var opened = await PageAsync();
 
-        var snoozed = await _store.AnswerAsync(Answer(opened.Incident.Id, Answers.Snooze), T0.AddMinutes(40), None);
+        var snoozed = await _incidents.AnswerAsync(Answer(opened.Incident.Id, Answers.Snooze), T0.AddMinutes(40), None);
 
         Assert.True(snoozed.Accepted);
         Assert.Equal((IncidentStatus.AwaitingConfirmation, (DateTimeOffset?)T0.AddMinutes(40)), (snoozed.Incident!.Status, snoozed.Incident.AnswerDeadline));
@@ -96,12 +101,12 @@ public sealed class ConfirmationTests : IAsyncLifetime
     {
         var opened = await PageAsync();
 
-        await _store.CommitEvaluationAsync(Commit(T0.AddMinutes(2), Resolved(T0.AddMinutes(2), Cart)), None);
+        await _incidents.CommitEvaluationAsync(Commit(T0.AddMinutes(2), Resolved(T0.AddMinutes(2), Cart)), None);
 
         var timeline = (await _store.GetIncidentAsync(opened.Incident.Id, None))!;
         Assert.Equal(IncidentStatus.Resolved, timeline.Incident.Status);
         Assert.Equal((ActionStatus.Skipped, "not run: the breach cleared before anyone answered"), (timeline.Actions[0].Status, timeline.Actions[0].Outcome));
-        var late = await _store.AnswerAsync(Answer(opened.Incident.Id, Answers.Approve, second: 200), null, None);
+        var late = await _incidents.AnswerAsync(Answer(opened.Incident.Id, Answers.Approve, second: 200), null, None);
         Assert.Equal((false, $"incident {opened.Incident.Id} is not awaiting confirmation any more (it is resolved): your approve was not applied"), (late.Accepted, late.Message));
     }
 
@@ -113,27 +118,27 @@ public sealed class ConfirmationTests : IAsyncLifetime
         var after = T0 + Wait;
 
         Assert.Equal(2, (await _store.ListOverdueAsync(after, None)).Count);
-        var hold = await _store.TimeOutAsync(held.Incident.Id, approve: false, after, None);
-        var rollback = await _store.TimeOutAsync(rolled.Incident.Id, approve: true, after, None);
+        var hold = await _incidents.TimeOutAsync(held.Incident.Id, approve: false, after, None);
+        var rollback = await _incidents.TimeOutAsync(rolled.Incident.Id, approve: true, after, None);
 
         Assert.Equal((true, IncidentStatus.AwaitingConfirmation, (DateTimeOffset?)after, (DateTimeOffset?)null), (hold.Accepted, hold.Incident!.Status, hold.Incident.TimedOutAt, hold.Incident.AnswerDeadline));
         Assert.Equal((true, IncidentStatus.Open, ActionStatus.Pending), (rollback.Accepted, rollback.Incident!.Status, rollback.ActionToRun!.Status));
         Assert.Empty(await _store.ListOverdueAsync(after.AddHours(1), None));
-        Assert.False((await _store.TimeOutAsync(held.Incident.Id, approve: false, after.AddHours(1), None)).Accepted);
+        Assert.False((await _incidents.TimeOutAsync(held.Incident.Id, approve: false, after.AddHours(1), None)).Accepted);
 
         // Someone answers after the hold: still possible.
-        Assert.True((await _store.AnswerAsync(Answer(held.Incident.Id, Answers.Approve, second: 3600), null, None)).Accepted);
+        Assert.True((await _incidents.AnswerAsync(Answer(held.Incident.Id, Answers.Approve, second: 3600), null, None)).Accepted);
     }
 
     [Fact]
     public async Task Ack_IsRecordedOnOpenIncidents_AndRefusedOnClosedOnes()
     {
-        var opened = Assert.Single(await _store.CommitEvaluationAsync(Commit(T0, Act(T0, Cart, action: TriggerAction.Page)), None));
+        var opened = Assert.Single(await _incidents.CommitEvaluationAsync(Commit(T0, Act(T0, Cart, action: TriggerAction.Page)), None));
 
-        var ack = await _store.AnswerAsync(Answer(opened.Incident.Id, Answers.Ack) with { Channel = "cli" }, null, None);
-        await _store.CommitEvaluationAsync(Commit(T0.AddMinutes(1), Resolved(T0.AddMinutes(1), Cart)), None);
-        var late = await _store.AnswerAsync(Answer(opened.Incident.Id, Answers.Ack, second: 90), null, None);
-        var missing = await _store.AnswerAsync(Answer(999, Answers.Approve), null, None);
+        var ack = await _incidents.AnswerAsync(Answer(opened.Incident.Id, Answers.Ack) with { Channel = "cli" }, null, None);
+        await _incidents.CommitEvaluationAsync(Commit(T0.AddMinutes(1), Resolved(T0.AddMinutes(1), Cart)), None);
+        var late = await _incidents.AnswerAsync(Answer(opened.Incident.Id, Answers.Ack, second: 90), null, None);
+        var missing = await _incidents.AnswerAsync(Answer(999, Answers.Approve), null, None);
 
         Assert.Equal((true, $"incident {opened.Incident.Id} acknowledged by alice"), (ack.Accepted, ack.Message));
         Assert.Equal((false, $"incident {opened.Incident.Id} is already resolved: nothing to acknowledge"), (late.Accepted, late.Message));
@@ -155,13 +160,13 @@ public sealed class ConfirmationTests : IAsyncLifetime
     }
 
     [Fact]
-    public async Task ListToNotify_HasEveryChangeUntilMarkedNotified_AndOpenIncidents()
+    public async Task ClaimToNotify_HasEveryChangeUntilMarkedNotified_AndOpenIncidents()
     {
         var waiting = await PageAsync(Cart);
         var denied = await PageAsync(Web);
-        await _store.AnswerAsync(Answer(denied.Incident.Id, Answers.Deny), null, None);
+        await _incidents.AnswerAsync(Answer(denied.Incident.Id, Answers.Deny), null, None);
 
-        var first = await _store.ListToNotifyAsync(includeOpen: true, 10, None);
+        var first = await _store.ClaimToNotifyAsync(includeOpen: true, 10, NotifyLease, T0, None);
         Assert.Equal([waiting.Incident.Id, denied.Incident.Id], first.Select(i => i.Id).Order());
 
         // Told: the closed one drops out; the open one stays (channels that re-post), until the next change.
@@ -170,19 +175,19 @@ public sealed class ConfirmationTests : IAsyncLifetime
             await _store.MarkNotifiedAsync(incident.Id, incident.Version, None);
         }
 
-        Assert.Equal([waiting.Incident.Id], (await _store.ListToNotifyAsync(includeOpen: true, 10, None)).Select(i => i.Id));
-        Assert.Empty(await _store.ListToNotifyAsync(includeOpen: false, 10, None)); // told, and nothing re-publishes
+        Assert.Equal([waiting.Incident.Id], (await _store.ClaimToNotifyAsync(includeOpen: true, 10, NotifyLease, T0, None)).Select(i => i.Id));
+        Assert.Empty(await _store.ClaimToNotifyAsync(includeOpen: false, 10, NotifyLease, T0, None)); // told, and nothing re-publishes
 
         // A change made while a channel was down (never marked) stays listed, however long ago it was made.
         var recovered = await PageAsync(LabelSet.Of(("deployment", "search")));
-        await _store.CommitEvaluationAsync(Commit(T0.AddMinutes(1), Resolved(T0.AddMinutes(1), LabelSet.Of(("deployment", "search")))), None);
-        Assert.Contains(recovered.Incident.Id, (await _store.ListToNotifyAsync(includeOpen: false, 10, None)).Select(i => i.Id));
+        await _incidents.CommitEvaluationAsync(Commit(T0.AddMinutes(1), Resolved(T0.AddMinutes(1), LabelSet.Of(("deployment", "search")))), None);
+        Assert.Contains(recovered.Incident.Id, (await _store.ClaimToNotifyAsync(includeOpen: false, 10, NotifyLease, T0, None)).Select(i => i.Id));
 
         // Marking an older version does not hide a newer change.
         var stale = waiting.Incident.Version;
-        await _store.AnswerAsync(Answer(waiting.Incident.Id, Answers.Snooze), T0.AddHours(1), None);
+        await _incidents.AnswerAsync(Answer(waiting.Incident.Id, Answers.Snooze), T0.AddHours(1), None);
         await _store.MarkNotifiedAsync(waiting.Incident.Id, stale, None);
-        var listed = Assert.Single(await _store.ListToNotifyAsync(includeOpen: false, 10, None), i => i.Id == waiting.Incident.Id);
+        var listed = Assert.Single(await _store.ClaimToNotifyAsync(includeOpen: false, 10, NotifyLease, T0, None), i => i.Id == waiting.Incident.Id);
         Assert.True(listed.Version > stale);
     }
 
@@ -190,11 +195,11 @@ public sealed class ConfirmationTests : IAsyncLifetime
     public async Task Denied_TheSameTriggerAndSeriesAreNotAskedAgainWithinTheCooldown()
     {
         var first = await PageAsync(Cart);
-        await _store.AnswerAsync(Answer(first.Incident.Id, Answers.Deny), null, None);
+        await _incidents.AnswerAsync(Answer(first.Incident.Id, Answers.Deny), null, None);
 
-        var within = await _store.CommitEvaluationAsync(Commit(T0.AddMinutes(10), Act(T0.AddMinutes(10), Cart, action: TriggerAction.Page)) with { ConfirmTimeout = Wait, DenialHoldsFor = TimeSpan.FromMinutes(30) }, None);
-        var otherSeries = await _store.CommitEvaluationAsync(Commit(T0.AddMinutes(10), Act(T0.AddMinutes(10), Web, action: TriggerAction.Page)) with { ConfirmTimeout = Wait, DenialHoldsFor = TimeSpan.FromMinutes(30) }, None);
-        var after = await _store.CommitEvaluationAsync(Commit(T0.AddMinutes(45), Act(T0.AddMinutes(45), Cart, action: TriggerAction.Page)) with { ConfirmTimeout = Wait, DenialHoldsFor = TimeSpan.FromMinutes(30) }, None);
+        var within = await _incidents.CommitEvaluationAsync(Commit(T0.AddMinutes(10), Act(T0.AddMinutes(10), Cart, action: TriggerAction.Page)) with { ConfirmTimeout = Wait, DenialHoldsFor = TimeSpan.FromMinutes(30) }, None);
+        var otherSeries = await _incidents.CommitEvaluationAsync(Commit(T0.AddMinutes(10), Act(T0.AddMinutes(10), Web, action: TriggerAction.Page)) with { ConfirmTimeout = Wait, DenialHoldsFor = TimeSpan.FromMinutes(30) }, None);
+        var after = await _incidents.CommitEvaluationAsync(Commit(T0.AddMinutes(45), Act(T0.AddMinutes(45), Cart, action: TriggerAction.Page)) with { ConfirmTimeout = Wait, DenialHoldsFor = TimeSpan.FromMinutes(30) }, None);
 
         Assert.Empty(within);
         Assert.Single(otherSeries);
@@ -206,14 +211,14 @@ public sealed class ConfirmationTests : IAsyncLifetime
     [Fact]
     public async Task ManualRollback_IsRecordedWithWhoAndWhy_AndResolvesWhenItSucceeds()
     {
-        var opened = await _store.OpenManualRollbackAsync(new ManualRollback(Samples.Policy, Cart, Samples.Target, "erin", "api", "customers report errors", T0), None);
+        var opened = await _incidents.OpenManualRollbackAsync(new ManualRollback(Samples.Policy, Cart, Samples.Target, "erin", "api", "customers report errors", T0), None);
 
-        Assert.Equal((SqliteIncidentStore.ManualTrigger, IncidentStatus.Open, ActionStatus.Pending), (opened.Incident.Trigger, opened.Incident.Status, opened.Action.Status));
+        Assert.Equal((IncidentService.ManualTrigger, IncidentStatus.Open, ActionStatus.Pending), (opened.Incident.Trigger, opened.Incident.Status, opened.Action.Status));
         var asked = Assert.Single((await _store.GetIncidentAsync(opened.Incident.Id, None))!.Acknowledgments);
         Assert.Equal(("erin", "api", "rollback", "customers report errors"), (asked.By, asked.Channel, asked.Answer, asked.Reason));
 
-        await _store.MarkActionStartedAsync(opened.Action.Id, T0.AddSeconds(1), None);
-        await _store.CompleteActionAsync(opened.Action.Id, ActionStatus.Succeeded, "rolled back", T0.AddSeconds(5), None);
+        await _incidents.MarkActionStartedAsync(opened.Action.Id, T0.AddSeconds(1), Lease, None);
+        await _incidents.CompleteActionAsync(opened.Action.Id, ActionStatus.Succeeded, "rolled back", T0.AddSeconds(5), None);
 
         Assert.Equal(IncidentStatus.Resolved, (await _store.GetIncidentAsync(opened.Incident.Id, None))!.Incident.Status);
     }
@@ -222,10 +227,10 @@ public sealed class ConfirmationTests : IAsyncLifetime
     public async Task FindRollbackSince_SeesRollbacksOfTheSameTargetThatStartedAfter()
     {
         var held = await PageAsync(Cart);
-        var manual = await _store.OpenManualRollbackAsync(new ManualRollback(Samples.Policy, Cart, Samples.Target, "erin", "api", "why", T0.AddMinutes(1)), None);
+        var manual = await _incidents.OpenManualRollbackAsync(new ManualRollback(Samples.Policy, Cart, Samples.Target, "erin", "api", "why", T0.AddMinutes(1)), None);
         Assert.Null(await _store.FindRollbackSinceAsync(Samples.Target, T0, held.Action.Id, None)); // pending is not started
 
-        await _store.MarkActionStartedAsync(manual.Action.Id, T0.AddMinutes(2), None);
+        await _incidents.MarkActionStartedAsync(manual.Action.Id, T0.AddMinutes(2), Lease, None);
 
         Assert.Equal(manual.Action.Id, (await _store.FindRollbackSinceAsync(Samples.Target, T0, held.Action.Id, None))!.Id);
         Assert.Null(await _store.FindRollbackSinceAsync(Samples.Target, T0.AddMinutes(3), held.Action.Id, None));
@@ -248,12 +253,12 @@ public sealed class ConfirmationTests : IAsyncLifetime
         var deployment = new KubectlTarget(WorkloadKind.Deployment, Template.Parse("{{ labels.deployment }}")) { Namespace = Template.Parse("shop") };
         async Task<OpenedIncident> StartedAsync(Policy policy, DateTimeOffset at)
         {
-            var opened = await _store.OpenManualRollbackAsync(new ManualRollback(policy.Name, Cart, TargetIdentity.For(policy, Cart), "erin", "api", "why", at), None);
-            await _store.MarkActionStartedAsync(opened.Action.Id, at, None);
+            var opened = await _incidents.OpenManualRollbackAsync(new ManualRollback(policy.Name, Cart, TargetIdentity.For(policy, Cart), "erin", "api", "why", at), None);
+            await _incidents.MarkActionStartedAsync(opened.Action.Id, at, Lease, None);
             return opened;
         }
 
-        var held = await _store.OpenManualRollbackAsync(new ManualRollback("checkout", Cart, TargetIdentity.For(With("checkout", hook), Cart), "erin", "api", "why", T0), None);
+        var held = await _incidents.OpenManualRollbackAsync(new ManualRollback("checkout", Cart, TargetIdentity.For(With("checkout", hook), Cart), "erin", "api", "why", T0), None);
         await StartedAsync(With("search", hook), T0.AddMinutes(1));
         var errors = await StartedAsync(With("cart-errors", deployment), T0.AddMinutes(2));
 

@@ -10,6 +10,7 @@ public sealed class QueryTests : IAsyncLifetime
 {
     private readonly TempDatabase _db = new();
     private SqliteIncidentStore _store = null!;
+    private IncidentService _incidents = null!;
 
     [Fact]
     public async Task List_ByStatusAndLimit_NewestFirst()
@@ -19,12 +20,12 @@ public sealed class QueryTests : IAsyncLifetime
         foreach (var minute in new[] { 3, 0, 4, 1, 2 })
         {
             var at = T0.AddMinutes(minute);
-            ids[minute] = Assert.Single(await _store.CommitEvaluationAsync(Commit(at, Act(at, LabelSet.Of(("n", $"{minute}")))), None)).Incident.Id;
+            ids[minute] = Assert.Single(await _incidents.CommitEvaluationAsync(Commit(at, Act(at, LabelSet.Of(("n", $"{minute}")))), None)).Incident.Id;
         }
 
-        await _store.CommitEvaluationAsync(Commit(T0.AddMinutes(10), Resolved(T0.AddMinutes(10), LabelSet.Of(("n", "1")))), None);
+        await _incidents.CommitEvaluationAsync(Commit(T0.AddMinutes(10), Resolved(T0.AddMinutes(10), LabelSet.Of(("n", "1")))), None);
         var actionOf3 = (await _store.GetIncidentAsync(ids[3], None))!.Actions[0].Id;
-        await _store.MarkActionStartedAsync(actionOf3, T0.AddMinutes(11), None);
+        await _incidents.MarkActionStartedAsync(actionOf3, T0.AddMinutes(11), Lease, None);
 
         Assert.Equal([ids[4], ids[3], ids[2]], (await _store.ListIncidentsAsync(null, 3, None)).Select(i => i.Id));
         Assert.Equal([ids[4], ids[3], ids[2], ids[1], ids[0]], (await _store.ListIncidentsAsync(null, 100, None)).Select(i => i.Id));
@@ -53,15 +54,15 @@ public sealed class QueryTests : IAsyncLifetime
     [Fact]
     public async Task Timeline_EventsActionsAndAcknowledgments_InTimeOrderWhateverTheOrderOfCalls()
     {
-        var opened = Assert.Single(await _store.CommitEvaluationAsync(Commit(T0, Act(T0)), None));
+        var opened = Assert.Single(await _incidents.CommitEvaluationAsync(Commit(T0, Act(T0)), None));
         var id = opened.Incident.Id;
 
         // Recorded in this order, stamped with times out of that order.
-        await _store.MarkActionStartedAsync(opened.Action.Id, T0.AddSeconds(20), None);
-        await _store.AddAcknowledgmentAsync(new Acknowledgment(id, "bob", "pagerduty", "ack", T0.AddSeconds(50)), None);
-        await _store.AddAcknowledgmentAsync(new Acknowledgment(id, "alice \"oncall\"", "slack", "approve rollback ✅", T0.AddSeconds(10)), None);
-        await _store.CommitEvaluationAsync(Commit(T0.AddSeconds(30), Notice(DecisionKind.InconclusiveRun, T0.AddSeconds(30))), None);
-        await _store.CompleteActionAsync(opened.Action.Id, ActionStatus.Succeeded, "rolled back to revision 41", T0.AddSeconds(40), None);
+        await _incidents.MarkActionStartedAsync(opened.Action.Id, T0.AddSeconds(20), Lease, None);
+        await _incidents.AddAcknowledgmentAsync(new Acknowledgment(id, "bob", "pagerduty", "ack", T0.AddSeconds(50)), None);
+        await _incidents.AddAcknowledgmentAsync(new Acknowledgment(id, "alice \"oncall\"", "slack", "approve rollback ✅", T0.AddSeconds(10)), None);
+        await _incidents.CommitEvaluationAsync(Commit(T0.AddSeconds(30), Notice(DecisionKind.InconclusiveRun, T0.AddSeconds(30))), None);
+        await _incidents.CompleteActionAsync(opened.Action.Id, ActionStatus.Succeeded, "rolled back to revision 41", T0.AddSeconds(40), None);
 
         var timeline = (await _store.GetIncidentAsync(id, None))!;
 
@@ -89,7 +90,7 @@ public sealed class QueryTests : IAsyncLifetime
     public async Task Acknowledge_UnknownIncident_Throws()
     {
         await Assert.ThrowsAsync<KeyNotFoundException>(
-            () => _store.AddAcknowledgmentAsync(new Acknowledgment(404, "alice", "slack", "ack", T0), None));
+            () => _incidents.AddAcknowledgmentAsync(new Acknowledgment(404, "alice", "slack", "ack", T0), None));
 
         Assert.Equal(0L, _db.Scalar<long>("SELECT COUNT(*) FROM acknowledgments"));
     }
@@ -97,9 +98,9 @@ public sealed class QueryTests : IAsyncLifetime
     [Fact]
     public async Task Prune_RemovesOnlyOlderEvaluations_AndKeepsIncidents()
     {
-        var opened = Assert.Single(await _store.CommitEvaluationAsync(Commit(T0, Act(T0), Notice(DecisionKind.InconclusiveRun, T0, LabelSet.Of(("n", "1")))), None));
-        await _store.CommitEvaluationAsync(Commit(T0.AddHours(1), Resolved(T0.AddHours(1))), None);
-        await _store.CommitEvaluationAsync(Commit(T0.AddHours(2), Act(T0.AddHours(2))), None);
+        var opened = Assert.Single(await _incidents.CommitEvaluationAsync(Commit(T0, Act(T0), Notice(DecisionKind.InconclusiveRun, T0, LabelSet.Of(("n", "1")))), None));
+        await _incidents.CommitEvaluationAsync(Commit(T0.AddHours(1), Resolved(T0.AddHours(1))), None);
+        await _incidents.CommitEvaluationAsync(Commit(T0.AddHours(2), Act(T0.AddHours(2))), None);
 
         var deleted = await _store.PruneEvaluationsAsync(T0.AddHours(1), None);
 
@@ -120,8 +121,8 @@ public sealed class QueryTests : IAsyncLifetime
         var rows = Enumerable.Range(0, SqliteIncidentStore.PruneBatchSize + 7)
             .Select(i => Row(Trigger, Pass(LabelSet.Of(("n", $"{i}")))))
             .ToList();
-        await _store.CommitEvaluationAsync(Commit(T0, PolicyState.Empty) with { Verdicts = rows }, None);
-        await _store.CommitEvaluationAsync(Commit(T0.AddDays(2), PolicyState.Empty) with { Verdicts = rows.Take(3).ToList() }, None);
+        await _incidents.CommitEvaluationAsync(Commit(T0, PolicyState.Empty) with { Verdicts = rows }, None);
+        await _incidents.CommitEvaluationAsync(Commit(T0.AddDays(2), PolicyState.Empty) with { Verdicts = rows.Take(3).ToList() }, None);
 
         var deleted = await _store.PruneEvaluationsAsync(T0.AddDays(1), None);
 
@@ -129,7 +130,11 @@ public sealed class QueryTests : IAsyncLifetime
         Assert.Equal(3L, _db.Scalar<long>("SELECT COUNT(*) FROM evaluations"));
     }
 
-    public async Task InitializeAsync() => _store = await _db.OpenStoreAsync();
+    public async Task InitializeAsync()
+    {
+        _store = await _db.OpenStoreAsync();
+        _incidents = _db.Incidents(_store);
+    }
 
     public Task DisposeAsync() => _db.DisposeAsync();
 }

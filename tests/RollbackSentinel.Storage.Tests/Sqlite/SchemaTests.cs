@@ -26,8 +26,8 @@ public sealed class SchemaTests : IAsyncLifetime
         Assert.Contains("ix_changes_policy_at", indexes);
 
         var versions = _db.Rows("SELECT version, applied_at FROM schema_version");
-        Assert.Equal([["1", "2026-11-20T14:30:00.0000000Z"], ["2", "2026-11-20T14:30:00.0000000Z"], ["3", "2026-11-20T14:30:00.0000000Z"], ["4", "2026-11-20T14:30:00.0000000Z"]], versions);
-        Assert.Equal(4L, _db.Scalar<long>("PRAGMA user_version"));
+        Assert.Equal([["1", "2026-11-20T14:30:00.0000000Z"], ["2", "2026-11-20T14:30:00.0000000Z"], ["3", "2026-11-20T14:30:00.0000000Z"], ["4", "2026-11-20T14:30:00.0000000Z"], ["5", "2026-11-20T14:30:00.0000000Z"]], versions);
+        Assert.Equal(5L, _db.Scalar<long>("PRAGMA user_version"));
         Assert.Equal("wal", _db.Scalar<string>("PRAGMA journal_mode"));
     }
 
@@ -35,14 +35,14 @@ public sealed class SchemaTests : IAsyncLifetime
     public async Task Initialize_Reopened_AppliesNothingAgainAndKeepsData()
     {
         var first = await _db.OpenStoreAsync();
-        await first.CommitEvaluationAsync(Commit(T0, Act(T0)), None);
+        await _db.Incidents(first).CommitEvaluationAsync(Commit(T0, Act(T0)), None);
         await first.DisposeAsync();
         _db.Clock.Advance(TimeSpan.FromHours(1));
 
         var second = await _db.OpenStoreAsync();
         await second.InitializeAsync(None);
 
-        Assert.Equal(["1", "2", "3", "4"], _db.Rows("SELECT version, applied_at FROM schema_version").Select(r => r[0]));
+        Assert.Equal(["1", "2", "3", "4", "5"], _db.Rows("SELECT version, applied_at FROM schema_version").Select(r => r[0]));
         var incident = Assert.Single(await second.ListIncidentsAsync(null, 10, None));
         Assert.Equal(T0, incident.OpenedAt);
         Assert.NotNull(await second.LoadStateAsync(Policy, None));
@@ -64,10 +64,10 @@ public sealed class SchemaTests : IAsyncLifetime
         _db.Clock.Advance(TimeSpan.FromDays(3));
 
         var current = await _db.OpenStoreAsync();
-        var plan = await current.SavePlanAsync(1, "{\"summary\":\"undo\"}", None);
+        var plan = await _db.Incidents(current).SavePlanAsync(1, "{\"summary\":\"undo\"}", None);
 
         Assert.Equal("{\"summary\":\"undo\"}", plan);
-        Assert.Equal(4L, _db.Scalar<long>("PRAGMA user_version"));
+        Assert.Equal(5L, _db.Scalar<long>("PRAGMA user_version"));
         Assert.Equal(["2", "2026-11-23T14:30:00.0000000Z"], _db.Rows("SELECT version, applied_at FROM schema_version ORDER BY version")[1]);
         var action = Assert.Single((await current.GetIncidentAsync(1, None))!.Actions);
         Assert.Equal(("key-1", ActionStatus.Pending, plan, null, null), (action.IdempotencyKey, action.Status, action.Plan, action.Before, action.After));
@@ -93,18 +93,68 @@ public sealed class SchemaTests : IAsyncLifetime
         var current = await _db.OpenStoreAsync();
         var change = await current.RecordChangeAsync(new Core.Changes.Change { Policy = Policy, Labels = Cart, At = T0.AddDays(1), Source = Core.Changes.ChangeSource.Api, Revision = "v42" }, None);
 
-        Assert.Equal(4L, _db.Scalar<long>("PRAGMA user_version"));
+        Assert.Equal(5L, _db.Scalar<long>("PRAGMA user_version"));
         Assert.Equal(["4", "2026-11-21T14:30:00.0000000Z"], _db.Rows("SELECT version, applied_at FROM schema_version ORDER BY version")[3]);
         var incident = (await current.GetIncidentAsync(1, None))!.Incident;
         Assert.Equal((IncidentStatus.Open, Cart), (incident.Status, incident.Labels));
         Assert.Null(incident.BlamedChange);
         Assert.Null(incident.DisarmedReason);
         Assert.Equal(1, Assert.Single(await current.ListOpenIncidentsAsync(Policy, None)).Id);
-        var state = (await current.LoadStateAsync(Policy, None))!;
+        var state = (await current.LoadStateAsync(Policy, None))!.State;
         Assert.Equal(T0, state.LastEvaluatedAt);
         Assert.Empty(state.Progress);
         Assert.Equal(("v42", true), (change.Change.Revision, change.Created));
         Assert.Equal("v42", Assert.Single(await current.ListChangesAsync(Policy, null, 10, None)).Revision);
+    }
+
+    [Fact]
+    public async Task Initialize_DatabaseAtVersion4_MigratesToVersionsAndLeases_KeepsEveryRecordUsable()
+    {
+        // A store written by the release before versions and leases: a started action (no lease), a policy's state, a
+        // change the incident blames, and a change the channels were not told about yet.
+        var v4 = new SqliteIncidentStore(SqliteIncidentStore.ForPath(_db.FilePath), _db.Clock, SqliteSchema.Migrations.Take(4).ToList());
+        await v4.InitializeAsync(None);
+        await v4.DisposeAsync();
+        _db.Execute("""
+            INSERT INTO changes (id, policy, labels, labels_key, at, source, revision, recorded_at)
+            VALUES (1, 'checkout-api', '{"deployment":"cart"}', '{deployment="cart"}', '2026-11-20T14:00:00.0000000Z', 'Api', 'v41', '2026-11-20T14:00:00.0000000Z');
+            INSERT INTO incidents (id, policy, trigger, labels, labels_key, action, dry_run, status, opened_at, updated_at, summary, evidence, open_key, change_seq, notified_seq, change_id)
+            VALUES (1, 'checkout-api', 'errors', '{"deployment":"cart"}', '{deployment="cart"}', 'rollback', 0, 'Acting', '2026-11-20T14:30:00.0000000Z', '2026-11-20T14:30:00.0000000Z', 's', '{}', 'k', 3, 2, 1);
+            INSERT INTO actions (id, incident_id, kind, target, idempotency_key, status, created_at, started_at)
+            VALUES (1, 1, 'rollback', 'kubectl/checkout/shop', 'key-1', 'Started', '2026-11-20T14:30:00.0000000Z', '2026-11-20T14:30:01.0000000Z');
+            INSERT INTO policy_state (policy, state, updated_at)
+            VALUES ('checkout-api', '{"format":1,"series":[],"lastActionAt":{},"lastEvaluatedAt":"2026-11-20T14:30:00+00:00","fingerprints":{}}', '2026-11-20T14:30:00.0000000Z');
+            """);
+        _db.Clock.Advance(TimeSpan.FromDays(1));
+
+        var current = await _db.OpenStoreAsync();
+
+        Assert.Equal(5L, _db.Scalar<long>("PRAGMA user_version"));
+        Assert.Equal(["5", "2026-11-21T14:30:00.0000000Z"], _db.Rows("SELECT version, applied_at FROM schema_version ORDER BY version")[4]);
+        var indexes = _db.Rows("SELECT name FROM sqlite_master WHERE type = 'index'").Select(r => r[0]).ToList();
+        Assert.Contains("ix_incidents_policy_status", indexes);
+        Assert.Contains("ix_incidents_unnotified", indexes);
+
+        // A stored state is at version 1: a writer that loaded it commits once, a stale one is refused.
+        var state = (await current.LoadStateAsync(Policy, None))!;
+        Assert.Equal((1L, T0), (state.Version, state.State.LastEvaluatedAt!.Value));
+        await current.ApplyAsync(new StoreBatch(new PolicyStateWrite(Policy, state.State, T0.AddDays(1), 1), [], []), None);
+        await Assert.ThrowsAsync<StoreConflictException>(() => current.ApplyAsync(new StoreBatch(new PolicyStateWrite(Policy, state.State, T0.AddDays(1), 1), [], []), None));
+
+        // The incident is at revision 0 with its blamed change; its started action has no lease (the lifecycle treats it as anyone's).
+        var record = (await current.LoadIncidentOfActionAsync(1, None))!;
+        Assert.Equal((0L, IncidentStatus.Acting, 3L, "v41"), (record.Revision, record.Incident.Status, record.Incident.Version, record.Incident.BlamedChange!.Revision));
+        var (started, lease) = Assert.Single(await current.ListStartedActionsAsync(None));
+        Assert.Equal(("key-1", T0.AddSeconds(1)), (started.IdempotencyKey, started.StartedAt!.Value));
+        Assert.Null(lease);
+
+        // Unleased, and not told yet: claimable.
+        Assert.Equal([1L], (await current.ClaimToNotifyAsync(false, 10, NotifyLease, T0.AddDays(1), None)).Select(i => i.Id));
+        var moved = Assert.Single(await current.ApplyAsync(
+            StoreBatch.Of(new IncidentUpdate(1, 0, [new MoveIncident(IncidentStatus.Acting, IncidentStatus.ActionInterrupted, T0.AddDays(1))])),
+            None));
+        Assert.Equal((1L, IncidentStatus.ActionInterrupted, 4L), (moved.Revision, moved.Incident.Status, moved.Incident.Version));
+        await current.DisposeAsync();
     }
 
     [Fact]
@@ -122,9 +172,9 @@ public sealed class SchemaTests : IAsyncLifetime
         Assert.Contains("InitializeAsync", notReady.Message, StringComparison.Ordinal);
         await older.DisposeAsync();
 
-        Assert.Contains("schema version 7, newer than the 4 this build", error.Message, StringComparison.Ordinal);
+        Assert.Contains("schema version 7, newer than the 5 this build", error.Message, StringComparison.Ordinal);
         Assert.Contains(_db.FilePath, error.Message, StringComparison.Ordinal);
-        Assert.Equal(["1", "2", "3", "4", "7"], _db.Rows("SELECT version FROM schema_version ORDER BY version").Select(r => r[0]));
+        Assert.Equal(["1", "2", "3", "4", "5", "7"], _db.Rows("SELECT version FROM schema_version ORDER BY version").Select(r => r[0]));
     }
 
     [Fact]
@@ -141,25 +191,25 @@ public sealed class SchemaTests : IAsyncLifetime
     [Fact]
     public async Task Migrate_StepThatFails_RollsBackThatStepOnly_AndAFixedStepAppliesLater()
     {
-        Migration broken = new(5, "broken", "CREATE TABLE extra (a TEXT); INSERT INTO no_such_table VALUES (1);");
+        Migration broken = new(6, "broken", "CREATE TABLE extra (a TEXT); INSERT INTO no_such_table VALUES (1);");
         var builder = new SqliteConnectionStringBuilder { DataSource = _db.FilePath };
         await using (var store = new SqliteIncidentStore(builder, _db.Clock, [.. SqliteSchema.Migrations, broken]))
         {
             await Assert.ThrowsAsync<SqliteException>(() => store.InitializeAsync(None));
         }
 
-        Assert.Equal(["1", "2", "3", "4"], _db.Rows("SELECT version FROM schema_version ORDER BY version").Select(r => r[0]));
+        Assert.Equal(["1", "2", "3", "4", "5"], _db.Rows("SELECT version FROM schema_version ORDER BY version").Select(r => r[0]));
         Assert.Equal(0L, _db.Scalar<long>("SELECT COUNT(*) FROM sqlite_master WHERE name = 'extra'"));
 
-        Migration fixedStep = new(5, "extra table", "CREATE TABLE extra (a TEXT);");
+        Migration fixedStep = new(6, "extra table", "CREATE TABLE extra (a TEXT);");
         await using (var store = new SqliteIncidentStore(builder, _db.Clock, [.. SqliteSchema.Migrations, fixedStep]))
         {
             await store.InitializeAsync(None);
         }
 
-        Assert.Equal(["1", "2", "3", "4", "5"], _db.Rows("SELECT version, description FROM schema_version ORDER BY version").Select(r => r[0]));
-        Assert.Equal("extra table", _db.Rows("SELECT description FROM schema_version WHERE version = 5")[0][0]);
-        Assert.Equal(5L, _db.Scalar<long>("PRAGMA user_version"));
+        Assert.Equal(["1", "2", "3", "4", "5", "6"], _db.Rows("SELECT version, description FROM schema_version ORDER BY version").Select(r => r[0]));
+        Assert.Equal("extra table", _db.Rows("SELECT description FROM schema_version WHERE version = 6")[0][0]);
+        Assert.Equal(6L, _db.Scalar<long>("PRAGMA user_version"));
     }
 
     [Fact]
@@ -201,10 +251,10 @@ public sealed class SchemaTests : IAsyncLifetime
     {
         await using var store = SqliteIncidentStore.FromConnectionString($"Data Source={_db.FilePath}", _db.Clock);
         await store.InitializeAsync(None);
-        await store.CommitEvaluationAsync(Commit(T0, PolicyState.Empty), None);
+        await _db.Incidents(store).CommitEvaluationAsync(Commit(T0, PolicyState.Empty), None);
 
         Assert.Equal(_db.FilePath, store.DataSource);
-        var state = await store.LoadStateAsync(Policy, None);
+        var state = (await store.LoadStateAsync(Policy, None))?.State;
         Assert.NotNull(state);
         Assert.Empty(state.Series);
     }

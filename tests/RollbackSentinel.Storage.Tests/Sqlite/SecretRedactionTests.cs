@@ -13,19 +13,20 @@ public sealed class SecretRedactionTests : IAsyncLifetime
     private readonly string _secret = "R0utingKey" + Guid.NewGuid().ToString("N");
     private readonly TempDatabase _db = new();
     private SqliteIncidentStore _store = null!;
+    private IncidentService _incidents = null!;
 
     [Fact]
     public async Task Store_TextHoldingARegisteredSecret_IsWrittenRedactedInEveryTable()
     {
         SecretRegistry.Shared.Register(_secret);
-        var opened = Assert.Single(await _store.CommitEvaluationAsync(Commit(T0, Act(T0, Cart)), None));
-        await _store.MarkActionStartedAsync(opened.Action.Id, T0.AddSeconds(1), None);
-        await _store.CompleteActionAsync(
+        var opened = Assert.Single(await _incidents.CommitEvaluationAsync(Commit(T0, Act(T0, Cart)), None));
+        await _incidents.MarkActionStartedAsync(opened.Action.Id, T0.AddSeconds(1), Lease, None);
+        await _incidents.CompleteActionAsync(
             opened.Action.Id,
             new ActionCompletion(ActionStatus.Failed, $"webhook answered HTTP 400: {{\"error\":\"bad key {_secret}\"}}") { Before = "key=" + _secret },
             T0.AddSeconds(2),
             None);
-        await _store.AddAcknowledgmentAsync(new Acknowledgment(opened.Incident.Id, "alice", "api", Answers.Ack, T0.AddSeconds(3)) { Reason = $"pasted {_secret} by mistake" }, None);
+        await _incidents.AddAcknowledgmentAsync(new Acknowledgment(opened.Incident.Id, "alice", "api", Answers.Ack, T0.AddSeconds(3)) { Reason = $"pasted {_secret} by mistake" }, None);
 
         var stored = string.Join(
             "\n",
@@ -45,9 +46,9 @@ public sealed class SecretRedactionTests : IAsyncLifetime
     public async Task Store_SecretNotRegistered_IsWrittenAsGiven()
     {
         var unknown = "NotASecret" + Guid.NewGuid().ToString("N");
-        var opened = Assert.Single(await _store.CommitEvaluationAsync(Commit(T0, Act(T0, Cart)), None));
-        await _store.MarkActionStartedAsync(opened.Action.Id, T0.AddSeconds(1), None);
-        await _store.CompleteActionAsync(opened.Action.Id, ActionStatus.Failed, "answered " + unknown, T0.AddSeconds(2), None);
+        var opened = Assert.Single(await _incidents.CommitEvaluationAsync(Commit(T0, Act(T0, Cart)), None));
+        await _incidents.MarkActionStartedAsync(opened.Action.Id, T0.AddSeconds(1), Lease, None);
+        await _incidents.CompleteActionAsync(opened.Action.Id, ActionStatus.Failed, "answered " + unknown, T0.AddSeconds(2), None);
 
         Assert.Equal("answered " + unknown, Assert.Single((await _store.GetIncidentAsync(opened.Incident.Id, None))!.Actions).Outcome);
     }
@@ -61,7 +62,7 @@ public sealed class SecretRedactionTests : IAsyncLifetime
         var policy = $"latest-{_secret}";
         var labels = LabelSet.Of(("deployment", _secret));
         var target = $"webhook/{policy}/https://deploy.example.com/{_secret}";
-        var opened = await _store.OpenManualRollbackAsync(new ManualRollback(policy, labels, target, "alice", "api", $"pasted {_secret} by mistake", T0), None);
+        var opened = await _incidents.OpenManualRollbackAsync(new ManualRollback(policy, labels, target, "alice", "api", $"pasted {_secret} by mistake", T0), None);
 
         var timeline = (await _store.GetIncidentAsync(opened.Incident.Id, None))!;
         Assert.Equal(policy, timeline.Incident.Policy);
@@ -76,7 +77,11 @@ public sealed class SecretRedactionTests : IAsyncLifetime
         Assert.DoesNotContain($"pasted {_secret}", freeText, StringComparison.Ordinal);
     }
 
-    public async Task InitializeAsync() => _store = await _db.OpenStoreAsync();
+    public async Task InitializeAsync()
+    {
+        _store = await _db.OpenStoreAsync();
+        _incidents = _db.Incidents(_store);
+    }
 
     public Task DisposeAsync() => _db.DisposeAsync();
 }

@@ -17,6 +17,12 @@ public static class Samples
 
     public static readonly CancellationToken None = CancellationToken.None;
 
+    /// <summary>How long a started action is leased to the sentinel that started it.</summary>
+    public static readonly TimeSpan Lease = TimeSpan.FromMinutes(10);
+
+    /// <summary>A notification claim of the test's sentinel (one owner: its own lease never keeps an incident from it).</summary>
+    public static readonly ActionLease NotifyLease = new("test-node", T0.AddHours(1));
+
     public static readonly LabelSet Cart = LabelSet.Of(("deployment", "cart"));
 
     public static readonly LabelSet Web = LabelSet.Of(("deployment", "web"));

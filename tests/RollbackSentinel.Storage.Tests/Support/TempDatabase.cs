@@ -1,4 +1,5 @@
 using Microsoft.Data.Sqlite;
+using RollbackSentinel.Core.Incidents;
 using RollbackSentinel.Testing.Time;
 
 namespace RollbackSentinel.Storage.Tests.Support;
@@ -29,6 +30,9 @@ public sealed class TempDatabase : IAsyncLifetime
         await store.InitializeAsync(CancellationToken.None);
         return store;
     }
+
+    /// <summary>The incident writes (rules in Core) over <paramref name="store"/>, as the daemon makes them: its changes in the same store, this fixture's clock.</summary>
+    public IncidentService Incidents(SqliteIncidentStore store) => new(store, store, Clock, "test-node");
 
     /// <summary>A plain connection, outside any store, to look at (or tamper with) what is on disk.</summary>
     public SqliteConnection OpenRaw()

@@ -1,4 +1,4 @@
-namespace RollbackSentinel.Storage;
+namespace RollbackSentinel.Core.Incidents;
 
 /// <summary>The <see cref="Core.Incidents.IncidentEvent.Kind"/> values the store writes, one per thing that can happen to an incident.</summary>
 public static class IncidentEventKinds
