@@ -700,12 +700,9 @@ public sealed partial class SqliteIncidentStore : IIncidentStore, IChangeStore, 
                     ("$at", DbTime.Format(request.At))).ConfigureAwait(false);
                 break;
 
-            case MarkChanged mark:
-                await tx.ExecuteAsync(
-                    "UPDATE incidents SET change_seq = change_seq + 1, updated_at = $at WHERE id = $id",
-                    cancellationToken,
-                    ("$id", id),
-                    ("$at", DbTime.Format(mark.At))).ConfigureAwait(false);
+            case MarkChanged:
+                // Only the version: the time an incident was last updated is what moves and deadlines set.
+                await tx.ExecuteAsync("UPDATE incidents SET change_seq = change_seq + 1 WHERE id = $id", cancellationToken, ("$id", id)).ConfigureAwait(false);
                 break;
 
             case MoveAction move:

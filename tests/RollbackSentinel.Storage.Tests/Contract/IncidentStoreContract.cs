@@ -305,7 +305,9 @@ public abstract class IncidentStoreContract : IAsyncLifetime
         var requested = await ApplyOneAsync(marked, new RequestResolution(T0.AddSeconds(2)));
 
         Assert.Equal(opened.Incident.Version + 1, marked.Incident.Version);
+        Assert.Equal(opened.Incident.UpdatedAt, marked.Incident.UpdatedAt);
         Assert.Equal(marked.Incident.Version, requested.Incident.Version);
+        Assert.Equal(T0.AddSeconds(2), requested.Incident.UpdatedAt);
         Assert.Equal(T0.AddSeconds(2), requested.ResolveRequestedAt);
         Assert.Equal(IncidentStatus.Open, requested.Incident.Status);
     }

@@ -140,6 +140,118 @@ public sealed class ConcurrencyTests : IAsyncLifetime
         Assert.Equal(40, (await _store.ListIncidentsAsync(null, 100, None)).Count);
     }
 
+    [Fact]
+    public async Task ApplyFrom8TasksOnTwoStores_SameRevision_ExactlyOneAppliesTheOthersConflict()
+    {
+        var opened = Assert.Single(await _incidents.CommitEvaluationAsync(Commit(T0, Act(T0)), None));
+        var record = (await _store.LoadIncidentAsync(opened.Incident.Id, None))!;
+        var other = await _db.OpenStoreAsync();
+        var start = new TaskCompletionSource();
+        var writers = Enumerable.Range(0, Tasks).Select(task => Task.Run(async () =>
+        {
+            await start.Task;
+            var update = new IncidentUpdate(record.Incident.Id, record.Revision, [new RecordEvent(T0.AddSeconds(task), "note", $"writer {task}"), new MarkChanged(T0.AddSeconds(task))]);
+            try
+            {
+                await (task % 2 == 0 ? _store : other).ApplyAsync(StoreBatch.Of(update), None);
+                return true;
+            }
+            catch (StoreConflictException)
+            {
+                return false;
+            }
+        })).ToList();
+
+        start.SetResult();
+        var applied = await Task.WhenAll(writers);
+
+        var winner = Assert.Single(Enumerable.Range(0, Tasks), task => applied[task]);
+        var after = (await _store.GetIncidentAsync(record.Incident.Id, None))!;
+        Assert.Equal($"writer {winner}", Assert.Single(after.Events, e => e.Kind == "note").Message);
+        Assert.Equal(record.Incident.Version + 1, after.Incident.Version);
+        Assert.Equal(record.Revision + 1, (await other.LoadIncidentAsync(record.Incident.Id, None))!.Revision);
+    }
+
+    [Fact]
+    public async Task StateWritesFrom8TasksOnTwoStores_SameVersion_ExactlyOneCommits()
+    {
+        var other = await _db.OpenStoreAsync();
+        var start = new TaskCompletionSource();
+        var writers = Enumerable.Range(0, Tasks).Select(task => Task.Run(async () =>
+        {
+            await start.Task;
+            var state = new PolicyState { LastEvaluatedAt = T0.AddSeconds(task) };
+            try
+            {
+                await (task % 2 == 0 ? _store : other).ApplyAsync(new StoreBatch(new PolicyStateWrite(Policy, state, T0.AddSeconds(task), 0), [], []), None);
+                return true;
+            }
+            catch (StoreConflictException)
+            {
+                return false;
+            }
+        })).ToList();
+
+        start.SetResult();
+        var committed = await Task.WhenAll(writers);
+
+        var winner = Assert.Single(Enumerable.Range(0, Tasks), task => committed[task]);
+        var stored = (await _store.LoadStateAsync(Policy, None))!;
+        Assert.Equal((1L, T0.AddSeconds(winner)), (stored.Version, stored.State.LastEvaluatedAt!.Value));
+    }
+
+    [Fact]
+    public async Task ClaimsFrom8OwnersOnTwoStores_EachIncidentGoesToOneOwner()
+    {
+        for (var i = 0; i < 20; i++)
+        {
+            await _incidents.CommitEvaluationAsync(Commit(T0.AddSeconds(i), Act(T0.AddSeconds(i), LabelSet.Of(("n", $"{i}")))), None);
+        }
+
+        var other = await _db.OpenStoreAsync();
+        var start = new TaskCompletionSource();
+        var claims = Enumerable.Range(0, Tasks).Select(task => Task.Run(async () =>
+        {
+            await start.Task;
+            var claimed = await (task % 2 == 0 ? _store : other).ClaimToNotifyAsync(includeOpen: true, 5, new ActionLease($"node-{task}", T0.AddMinutes(5)), T0.AddMinutes(1), None);
+            return claimed.Select(i => i.Id).ToList();
+        })).ToList();
+
+        start.SetResult();
+        var byOwner = await Task.WhenAll(claims);
+
+        var all = byOwner.SelectMany(ids => ids).ToList();
+        Assert.Equal(20, all.Count);
+        Assert.Equal(all.Count, all.Distinct().Count());
+        Assert.Equal(20L, _db.Scalar<long>("SELECT COUNT(*) FROM incidents WHERE notify_owner LIKE 'node-%' AND notify_lease_until = '2026-11-20T14:35:00.0000000Z'"));
+    }
+
+    [Fact]
+    public async Task ClaimToNotify_StoresTheLease_MarkNotifiedEndsIt()
+    {
+        var opened = Assert.Single(await _incidents.CommitEvaluationAsync(Commit(T0, Act(T0)), None));
+
+        await _store.ClaimToNotifyAsync(includeOpen: false, 10, new ActionLease("node-a", T0.AddMinutes(2)), T0, None);
+        var leased = _db.Rows($"SELECT notify_owner, notify_lease_until, notified_seq FROM incidents WHERE id = {opened.Incident.Id}");
+        await _store.MarkNotifiedAsync(opened.Incident.Id, opened.Incident.Version, None);
+        var told = _db.Rows($"SELECT notify_owner, notify_lease_until, notified_seq FROM incidents WHERE id = {opened.Incident.Id}");
+
+        Assert.Equal([["node-a", "2026-11-20T14:32:00.0000000Z", "0"]], leased);
+        Assert.Equal([["NULL", "NULL", $"{opened.Incident.Version}"]], told);
+    }
+
+    [Fact]
+    public async Task MarkActionStarted_StoresTheOwnersLease()
+    {
+        var opened = Assert.Single(await _incidents.CommitEvaluationAsync(Commit(T0, Act(T0)), None));
+
+        Assert.True(await _incidents.MarkActionStartedAsync(opened.Action.Id, T0.AddSeconds(1), Lease, None));
+
+        Assert.Equal(
+            [["test-node", "2026-11-20T14:40:01.0000000Z", "Started"]],
+            _db.Rows($"SELECT lease_owner, lease_until, status FROM actions WHERE id = {opened.Action.Id}"));
+    }
+
     public async Task InitializeAsync()
     {
         _store = await _db.OpenStoreAsync();
