@@ -1,17 +1,7 @@
 using System.Text.Json;
 using System.Text.Json.Serialization;
-using RollbackSentinel.Core.Incidents;
-using RollbackSentinel.Core.Policies;
-using RollbackSentinel.Core.State;
 
 namespace RollbackSentinel.Actions;
-
-/// <summary>What an adapter is asked to do: roll back this policy's target for this incident.</summary>
-/// <param name="Policy">The policy, with its target.</param>
-/// <param name="Incident">The incident, with its evidence.</param>
-/// <param name="Decision">The decision that opened it.</param>
-/// <param name="IdempotencyKey">Stable across retries and restarts: receivers can deduplicate on it.</param>
-public sealed record ActionRequest(Policy Policy, Incident Incident, Decision Decision, string IdempotencyKey);
 
 /// <summary>
 /// What a rollback of one incident means, resolved once, when the incident is decided, and stored with its
@@ -117,12 +107,12 @@ public interface IRollbackAction
     /// Reads only: decides what rolling back means for this incident (the revision or weights to return to) and
     /// what would run. Throws <see cref="ActionFailedException"/> when it cannot (no earlier revision, unknown server).
     /// </summary>
-    Task<ActionPlan> PlanAsync(ActionRequest request, CancellationToken cancellationToken);
+    Task<ActionPlan> PlanAsync(RollbackRequest request, CancellationToken cancellationToken);
 
     /// <summary>
     /// Moves the target to where <paramref name="plan"/> leads, unless it is there already, then verifies.
     /// With <paramref name="dryRun"/> it reads only and returns <see cref="ActionResult.DryRun"/>. Retries only
     /// steps that are safe to repeat; expected failures come back as <see cref="ActionEffect.Failed"/> with the reason.
     /// </summary>
-    Task<ActionResult> ExecuteAsync(ActionRequest request, ActionPlan plan, bool dryRun, CancellationToken cancellationToken);
+    Task<ActionResult> ExecuteAsync(RollbackRequest request, ActionPlan plan, bool dryRun, CancellationToken cancellationToken);
 }

@@ -18,10 +18,10 @@ public sealed class WebhookRollbackActionTests : IDisposable
 
     public void Dispose() => Directory.Delete(_dir, recursive: true);
 
-    private static ActionRequest Request(Uri url, string? secretFile = null, TimeSpan? timeout = null) =>
+    private static RollbackRequest Request(Uri url, string? secretFile = null, TimeSpan? timeout = null) =>
         Request(url.ToString(), LabelSet.Empty, "rs-key-1", secretFile, timeout);
 
-    private static ActionRequest Request(string urlTemplate, LabelSet labels, string incidentKey, string? secretFile = null, TimeSpan? timeout = null, string? idempotencyKey = null)
+    private static RollbackRequest Request(string urlTemplate, LabelSet labels, string incidentKey, string? secretFile = null, TimeSpan? timeout = null, string? idempotencyKey = null)
     {
         var target = new WebhookTarget(Template.Parse(urlTemplate))
         {
@@ -43,13 +43,13 @@ public sealed class WebhookRollbackActionTests : IDisposable
             Id = 7, Policy = "shop", Trigger = "errors", Labels = labels, Action = TriggerAction.Rollback, Status = IncidentStatus.Acting,
             OpenedAt = T0, UpdatedAt = T0, Summary = "value 2 > 1", EvidenceJson = "{}",
         };
-        return new ActionRequest(policy, incident, decision, incidentKey);
+        return RollbackRequests.From(policy, incident, decision, incidentKey);
     }
 
     private static WebhookRollbackAction Adapter(WebhookRetry? retry = null) =>
         new(new HttpClient(WebhookRollbackAction.CreateHandler()), new ManualTimeProvider(T0), retry ?? new WebhookRetry(3, TimeSpan.Zero));
 
-    private static async Task<ActionResult> RunAsync(WebhookRollbackAction adapter, ActionRequest request, bool dryRun = false) =>
+    private static async Task<ActionResult> RunAsync(WebhookRollbackAction adapter, RollbackRequest request, bool dryRun = false) =>
         await adapter.ExecuteAsync(request, await adapter.PlanAsync(request, CancellationToken.None), dryRun, CancellationToken.None);
 
     [Fact]
@@ -70,6 +70,47 @@ public sealed class WebhookRollbackActionTests : IDisposable
     }
 
     [Fact]
+    public async Task Execute_ActionRecordedEarlier_SendsWhatTheIncidentStoredAndNoValues()
+    {
+        await using var receiver = LoopbackHttpServer.Start(new CannedResponse(200, ""));
+        var labels = LabelSet.Of(("app", "cart"));
+        var policy = new Policy
+        {
+            Name = "shop",
+            Target = new WebhookTarget(Template.Parse(new Uri(receiver.BaseAddress, "rollback").ToString())) { Timeout = TimeSpan.FromSeconds(5) },
+            Schedule = new IntervalSchedule(TimeSpan.FromSeconds(15)),
+            Triggers = [new Trigger { Name = "errors", Condition = new ThresholdCondition("q", ComparisonOperator.GreaterThan, 1) }],
+        };
+        var incident = new Incident
+        {
+            Id = 9, Policy = "shop", Trigger = "latency", Labels = labels, Action = TriggerAction.Page, Status = IncidentStatus.Open,
+            OpenedAt = T0.AddMinutes(-2), UpdatedAt = T0, Summary = "p99 0.9 > 0.5", EvidenceJson = "{}", DisarmedReason = "no change of cart within 1h",
+        };
+        var request = RollbackRequest.For(policy, incident.Labels, "rs-key-9", incident.OpenedAt, RollbackEvidence.Of(incident)) with { IncidentId = incident.Id };
+
+        var result = await RunAsync(Adapter(), request);
+
+        Assert.True(result.Succeeded, result.Outcome);
+        using var body = System.Text.Json.JsonDocument.Parse(Assert.Single(receiver.Requests).Body);
+        var root = body.RootElement;
+        Assert.Equal(9, root.GetProperty("incident").GetInt64());
+        Assert.Equal("shop", root.GetProperty("policy").GetString());
+        Assert.Equal("latency", root.GetProperty("trigger").GetString());
+        Assert.Equal("rollback", root.GetProperty("action").GetString());
+        Assert.Equal("cart", root.GetProperty("labels").GetProperty("app").GetString());
+        Assert.Equal("2026-11-20T09:58:00Z", root.GetProperty("at").GetString());
+        Assert.Equal(System.Text.Json.JsonValueKind.Null, root.GetProperty("since").ValueKind);
+        Assert.Equal("p99 0.9 > 0.5", root.GetProperty("summary").GetString());
+        Assert.Equal(System.Text.Json.JsonValueKind.Null, root.GetProperty("value").ValueKind);
+        Assert.Equal(System.Text.Json.JsonValueKind.Null, root.GetProperty("threshold").ValueKind);
+        Assert.Equal(System.Text.Json.JsonValueKind.Null, root.GetProperty("baseline").ValueKind);
+        Assert.Equal("rs-key-9", root.GetProperty("idempotencyKey").GetString());
+        Assert.Equal("no change known", root.GetProperty("changeSummary").GetString());
+        Assert.True(root.GetProperty("disarmed").GetBoolean());
+        Assert.Equal("no change of cart within 1h", root.GetProperty("disarmedReason").GetString());
+    }
+
+    [Fact]
     public async Task Execute_IncidentBlamingAChange_SendsTheChangeInTheApisFormatAndItsSummary()
     {
         await using var receiver = LoopbackHttpServer.Start(new CannedResponse(200, ""));
@@ -79,7 +120,7 @@ public sealed class WebhookRollbackActionTests : IDisposable
             Id = 5, Policy = "shop", Labels = LabelSet.Of(("deployment", "cart")), At = T0.AddMinutes(-4), Source = Core.Changes.ChangeSource.Api,
             Revision = "v42", PreviousRevision = "v41", By = "ci", Description = "deploy 42", RecordedAt = T0.AddMinutes(-4),
         };
-        request = request with { Incident = request.Incident with { BlamedChange = change } };
+        request = request with { BlamedChange = change };
 
         await RunAsync(Adapter(), request);
 

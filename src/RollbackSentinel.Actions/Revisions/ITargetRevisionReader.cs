@@ -1,5 +1,5 @@
-using RollbackSentinel.Actions.Helm;
-using RollbackSentinel.Actions.Kubectl;
+using Microsoft.Extensions.DependencyInjection;
+using Microsoft.Extensions.DependencyInjection.Extensions;
 using RollbackSentinel.Actions.Processes;
 using RollbackSentinel.Core.Metrics;
 using RollbackSentinel.Core.Policies;
@@ -43,13 +43,22 @@ public interface ITargetRevisionReader
 /// <summary>The revision readers of the adapters, and what a read concerns.</summary>
 public static class TargetRevisionReaders
 {
-    /// <summary>One reader for every target kind: kubectl and Helm are read; other kinds answer null.</summary>
-    public static ITargetRevisionReader Create(ICommandRunner runner, KubectlOptions kubectl, HelmOptions helm)
+    /// <summary>One reader for every target kind: the kinds <paramref name="readers"/> read (kubectl, Helm); other kinds answer null.</summary>
+    public static ITargetRevisionReader Create(params IEnumerable<IRevisionReader> readers)
     {
-        ArgumentNullException.ThrowIfNull(runner);
-        ArgumentNullException.ThrowIfNull(kubectl);
-        ArgumentNullException.ThrowIfNull(helm);
-        return new TargetRevisionReader(new KubectlRevisionReader(runner, kubectl), new HelmRevisionReader(runner, helm));
+        ArgumentNullException.ThrowIfNull(readers);
+        return new TargetRevisionReader(readers);
+    }
+
+    /// <summary>
+    /// Registers the <see cref="ITargetRevisionReader"/> over every <see cref="IRevisionReader"/> registered (by
+    /// <c>AddKubectlRollback()</c>, <c>AddHelmRollback()</c>), whenever they are registered.
+    /// </summary>
+    public static IServiceCollection AddTargetRevisionReader(this IServiceCollection services)
+    {
+        ArgumentNullException.ThrowIfNull(services);
+        services.TryAddSingleton(sp => Create(sp.GetServices<IRevisionReader>()));
+        return services;
     }
 
     /// <summary>Whether <paramref name="target"/>'s kind has revisions a reader can read (kubectl workloads other than Argo Rollouts, Helm).</summary>
@@ -93,18 +102,30 @@ public static class TargetRevisionReaders
     }
 }
 
-/// <summary>Dispatches by target kind.</summary>
-internal sealed class TargetRevisionReader(KubectlRevisionReader kubectl, HelmRevisionReader helm) : ITargetRevisionReader
+/// <summary>
+/// Reads the revisions of one target kind (<c>kubectl</c>, <c>helm</c>), registered with its adapter; the
+/// <see cref="ITargetRevisionReader"/> dispatches to it by <see cref="Kind"/>.
+/// </summary>
+public interface IRevisionReader
 {
+    /// <summary>The target kind it reads, as written in policies.</summary>
+    string Kind { get; }
+
+    /// <summary>As <see cref="ITargetRevisionReader.ReadAsync"/>, for a target of <see cref="Kind"/> that <see cref="TargetRevisionReaders.CanRead"/>.</summary>
+    ValueTask<TargetRevision?> ReadAsync(Target target, LabelSet labels, CancellationToken cancellationToken);
+}
+
+/// <summary>Dispatches by target kind.</summary>
+internal sealed class TargetRevisionReader(IEnumerable<IRevisionReader> readers) : ITargetRevisionReader
+{
+    private readonly Dictionary<string, IRevisionReader> _readers = readers.ToDictionary(r => r.Kind, StringComparer.Ordinal);
+
     public ValueTask<TargetRevision?> ReadAsync(Policy policy, LabelSet labels, CancellationToken cancellationToken)
     {
         ArgumentNullException.ThrowIfNull(policy);
         ArgumentNullException.ThrowIfNull(labels);
-        return policy.Target switch
-        {
-            KubectlTarget k when k.Workload != WorkloadKind.Rollout => kubectl.ReadAsync(k, labels, cancellationToken),
-            HelmTarget h => helm.ReadAsync(h, labels, cancellationToken),
-            _ => ValueTask.FromResult<TargetRevision?>(null),
-        };
+        return TargetRevisionReaders.CanRead(policy.Target) && _readers.TryGetValue(policy.Target.Kind, out var reader)
+            ? reader.ReadAsync(policy.Target, labels, cancellationToken)
+            : ValueTask.FromResult<TargetRevision?>(null);
     }
 }

@@ -97,7 +97,7 @@ public sealed record ActionLease(string Owner, DateTimeOffset Until);
 /// <summary>The policy's state to store, and the version it was loaded with (null: write whatever is stored).</summary>
 public sealed record PolicyStateWrite(string Policy, PolicyState State, DateTimeOffset At, long? ExpectedVersion);
 
-/// <summary>A policy's stored state and its version (bumped by every write; 0 = never stored).</summary>
+/// <summary>A policy's stored state and its version (0 = never stored; every write adds one, so a writer that committed against version v stands on v + 1).</summary>
 public sealed record StoredPolicyState(PolicyState State, long Version);
 
 /// <summary>

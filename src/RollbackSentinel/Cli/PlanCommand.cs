@@ -1,10 +1,7 @@
 using System.CommandLine;
 using RollbackSentinel.Actions;
-using RollbackSentinel.Core.Evaluation;
-using RollbackSentinel.Core.Incidents;
 using RollbackSentinel.Core.Metrics;
 using RollbackSentinel.Core.Policies;
-using RollbackSentinel.Core.State;
 using RollbackSentinel.Hosting;
 using RollbackSentinel.Rules;
 
@@ -87,7 +84,7 @@ internal static class PlanCommand
             var adapter = provider.GetServices<IRollbackAction>().Single(a => a.Kind == chosen.Target.Kind);
 
             var request = Request(chosen, LabelSet.Of([.. pairs]), TimeProvider.System.GetUtcNow());
-            await output.WriteLineAsync($"policy {chosen.Name}{(chosen.Source is { } s ? $" ({s.File})" : "")}: {TargetIdentity.For(chosen, request.Incident.Labels)}").ConfigureAwait(false);
+            await output.WriteLineAsync($"policy {chosen.Name}{(chosen.Source is { } s ? $" ({s.File})" : "")}: {TargetIdentity.For(chosen, request.Labels)}").ConfigureAwait(false);
             ActionResult dryRun;
             ActionPlan plan;
             try
@@ -122,18 +119,7 @@ internal static class PlanCommand
         return command;
     }
 
-    /// <summary>A request as the daemon would make it for a breach of this policy now, for these labels.</summary>
-    private static ActionRequest Request(Policy policy, LabelSet labels, DateTimeOffset now)
-    {
-        const string summary = "rollback planned from the command line";
-        var verdict = new Verdict { Kind = VerdictKind.Breach, Reason = VerdictReason.ThresholdExceeded, Labels = labels, Summary = summary };
-        var trigger = policy.Triggers[0].Name;
-        var incident = new Incident
-        {
-            Policy = policy.Name, Trigger = trigger, Labels = labels, Action = TriggerAction.Rollback, DryRun = true,
-            Status = IncidentStatus.Open, OpenedAt = now, UpdatedAt = now, Summary = summary, EvidenceJson = "{}",
-        };
-        var decision = new Decision { Policy = policy.Name, Trigger = trigger, Labels = labels, At = now, Kind = DecisionKind.Act, Action = TriggerAction.Rollback, DryRun = true, Verdict = verdict, Message = summary };
-        return new ActionRequest(policy, incident, decision, "plan-" + policy.Name);
-    }
+    /// <summary>A request as the daemon would make it for a breach of this policy now, for these labels (no incident is opened).</summary>
+    internal static RollbackRequest Request(Policy policy, LabelSet labels, DateTimeOffset now) =>
+        RollbackRequest.For(policy, labels, "plan-" + policy.Name, now, new RollbackEvidence(policy.Triggers[0].Name, "rollback planned from the command line"));
 }

@@ -15,7 +15,7 @@ namespace RollbackSentinel.Daemon;
 /// is paged to humans and not retried.
 /// </summary>
 internal sealed partial class ActionExecutor(
-    IIncidentStore store,
+    IncidentService incidents,
     IEnumerable<IRollbackAction> adapters,
     IEnumerable<Notifications.IIncidentChannel> channels,
     Rules.SecretFileAccess secretFiles,
@@ -49,7 +49,28 @@ internal sealed partial class ActionExecutor(
 
     private readonly IReadOnlyList<string> _channels = [.. channels.Select(c => c.Name)];
 
-    public async Task ExecuteAsync(Policy policy, OpenedIncident opened, Decision decision, CancellationToken cancellationToken)
+    /// <summary>Runs the action of an incident a decision just opened: the decision's evidence goes to the adapter.</summary>
+    public Task ExecuteAsync(Policy policy, OpenedIncident opened, Decision decision, CancellationToken cancellationToken)
+    {
+        ArgumentNullException.ThrowIfNull(opened);
+        ArgumentNullException.ThrowIfNull(decision);
+        var cause = new Cause(decision.Action, decision.At, RollbackEvidence.Of(decision, opened.Incident), opened.Incident.BlamedChange ?? decision.Blamed);
+        return ExecuteAsync(policy, opened, cause, cancellationToken);
+    }
+
+    /// <summary>
+    /// Runs an action recorded earlier (<see cref="PendingActions"/>): what the incident stored is all there is. A rollback
+    /// action runs the rollback also when the incident paged (a person approved it, or the confirmation timed out into it).
+    /// </summary>
+    public Task ExecuteRecordedAsync(Policy policy, OpenedIncident opened, CancellationToken cancellationToken)
+    {
+        ArgumentNullException.ThrowIfNull(opened);
+        var incident = opened.Incident;
+        var action = opened.Action.Kind == "rollback" ? TriggerAction.Rollback : incident.Action;
+        return ExecuteAsync(policy, opened, new Cause(action, incident.OpenedAt, RollbackEvidence.Of(incident), incident.BlamedChange), cancellationToken);
+    }
+
+    private async Task ExecuteAsync(Policy policy, OpenedIncident opened, Cause decision, CancellationToken cancellationToken)
     {
         var action = opened.Action;
         if (action.Status == ActionStatus.Skipped && opened.Incident.DryRun && decision.Action == TriggerAction.Rollback && action.Plan is null)
@@ -89,7 +110,8 @@ internal sealed partial class ActionExecutor(
             }
         }
 
-        if (!await store.MarkActionStartedAsync(action.Id, time.GetUtcNow(), cancellationToken).ConfigureAwait(false))
+        // Leased to this sentinel for the action's budget: another sharing the store leaves it alone meanwhile.
+        if (!await incidents.MarkActionStartedAsync(action.Id, time.GetUtcNow(), budget, cancellationToken).ConfigureAwait(false))
         {
             return; // someone else started it
         }
@@ -122,7 +144,7 @@ internal sealed partial class ActionExecutor(
             result = ActionResult.Failure($"the adapter failed: {e.GetType().Name}: {e.Message}");
         }
 
-        await store.CompleteActionAsync(
+        await incidents.CompleteActionAsync(
             action.Id,
             new ActionCompletion(status, result.Outcome) { Before = result.Before ?? plan?.Before, After = result.After },
             time.GetUtcNow(),
@@ -151,16 +173,16 @@ internal sealed partial class ActionExecutor(
     /// The stored plan, or a new one stored now: of two sentinels sharing a store, or a retry after a crash,
     /// the first plan wins and both act toward it. A plan that cannot be made is the action's failure reason.
     /// </summary>
-    private async Task<(ActionPlan? Plan, string? Refusal)> PlanOnceAsync(IRollbackAction adapter, ActionRequest request, ActionRecord action, TimeSpan budget, CancellationToken cancellationToken)
+    private async Task<(ActionPlan? Plan, string? Refusal)> PlanOnceAsync(IRollbackAction adapter, RollbackRequest request, ActionRecord action, TimeSpan budget, CancellationToken cancellationToken)
     {
         try
         {
             if (action.Plan is null)
             {
                 var fresh = await adapter.PlanAsync(request, cancellationToken).ConfigureAwait(false);
-                var stored = await store.SavePlanAsync(action.Id, fresh.ToJson(), CancellationToken.None).ConfigureAwait(false);
+                var stored = await incidents.SavePlanAsync(action.Id, fresh.ToJson(), CancellationToken.None).ConfigureAwait(false);
                 action = action with { Plan = stored };
-                LogPlanned(request.Policy.Name, request.Incident.Id, fresh.Summary);
+                LogPlanned(request.Policy, request.IncidentId, fresh.Summary);
             }
 
             return (ActionPlan.FromJson(action.Plan), null);
@@ -190,7 +212,7 @@ internal sealed partial class ActionExecutor(
     }
 
     /// <summary>Dry-run: plans (reads only) and records what the rollback would have done, once.</summary>
-    private async Task DryRunAsync(Policy policy, OpenedIncident opened, Decision decision, CancellationToken cancellationToken)
+    private async Task DryRunAsync(Policy policy, OpenedIncident opened, Cause decision, CancellationToken cancellationToken)
     {
         if (!_adapters.TryGetValue(policy.Target.Kind, out var adapter))
         {
@@ -212,7 +234,7 @@ internal sealed partial class ActionExecutor(
             result = ActionResult.Failure($"dry-run: a rollback would fail: {reason}");
         }
 
-        if (await store.RecordDryRunAsync(opened.Action.Id, plan.ToJson(), result.Outcome, wouldFail: !result.Succeeded, time.GetUtcNow(), cancellationToken).ConfigureAwait(false))
+        if (await incidents.RecordDryRunAsync(opened.Action.Id, plan.ToJson(), result.Outcome, wouldFail: !result.Succeeded, time.GetUtcNow(), cancellationToken).ConfigureAwait(false))
         {
             if (result.Succeeded)
             {
@@ -225,15 +247,20 @@ internal sealed partial class ActionExecutor(
         }
     }
 
-    private static ActionRequest Request(Policy policy, OpenedIncident opened, Decision decision) =>
-        new(policy, opened.Incident, decision, opened.Action.IdempotencyKey);
+    /// <summary>What the adapter is given: the policy's target rendered for the incident's series, and why.</summary>
+    internal static RollbackRequest Request(Policy policy, OpenedIncident opened, Cause decision) =>
+        RollbackRequest.For(policy, opened.Incident.Labels, opened.Action.IdempotencyKey, decision.At, decision.Evidence) with
+        {
+            IncidentId = opened.Incident.Id,
+            BlamedChange = decision.Blamed,
+        };
 
     /// <summary>
     /// A page or notify is delivered by the <see cref="NotificationDispatcher"/> to every configured channel (and
     /// retried there until each has it). With no channel at all, a page reaches nobody: that is a failure (paged in
     /// the log, event 310), not "acted"; a notify is logged only, and says so.
     /// </summary>
-    private ActionResult Notified(Decision decision)
+    private ActionResult Notified(Cause decision)
     {
         if (_channels.Count > 0)
         {
@@ -247,6 +274,12 @@ internal sealed partial class ActionExecutor(
         return decision.Action == TriggerAction.Page
             ? ActionResult.Failure("nobody was paged: no paging channel is configured (notifications: slack, pagerDuty or alertmanager); only the log has it")
             : ActionResult.Changed("logged only: no notification channel is configured (notifications: slack, pagerDuty or alertmanager)", null, null);
+    }
+
+    /// <summary>What an action answers: the action taken, when it was decided, the evidence, and the blamed change.</summary>
+    internal sealed record Cause(TriggerAction Action, DateTimeOffset At, RollbackEvidence Evidence, Core.Changes.Change? Blamed)
+    {
+        public string Trigger => Evidence.Trigger;
     }
 
     /// <summary>Why a secret file the target names may not be used now, or null.</summary>

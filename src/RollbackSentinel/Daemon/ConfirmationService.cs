@@ -11,6 +11,7 @@ namespace RollbackSentinel.Daemon;
 /// </summary>
 internal sealed partial class ConfirmationService(
     IIncidentStore store,
+    IncidentService incidents,
     PolicyRegistry registry,
     PendingActions pendingActions,
     NotificationDispatcher notifications,
@@ -25,7 +26,7 @@ internal sealed partial class ConfirmationService(
     public async Task<AnswerResult> AnswerAsync(long incidentId, string answer, string by, string channel, string? reason, CancellationToken cancellationToken)
     {
         var now = time.GetUtcNow();
-        var result = await store.AnswerAsync(
+        var result = await incidents.AnswerAsync(
             new Acknowledgment(incidentId, by, channel, answer, now) { Reason = string.IsNullOrWhiteSpace(reason) ? null : reason.Trim() },
             answer == Answers.Snooze ? now + ConfirmSettings.SnoozeFor : null,
             cancellationToken).ConfigureAwait(false);
@@ -79,7 +80,7 @@ internal sealed partial class ConfirmationService(
                 onTimeout = OnTimeout.Hold;
             }
 
-            var result = await store.TimeOutAsync(incident.Id, approve: onTimeout == OnTimeout.Rollback && stillFiring, now, cancellationToken).ConfigureAwait(false);
+            var result = await incidents.TimeOutAsync(incident.Id, approve: onTimeout == OnTimeout.Rollback && stillFiring, now, cancellationToken).ConfigureAwait(false);
             if (!result.Accepted)
             {
                 continue;

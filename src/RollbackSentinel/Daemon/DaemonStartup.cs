@@ -12,6 +12,7 @@ namespace RollbackSentinel.Daemon;
 /// </summary>
 internal sealed partial class DaemonStartup(
     IIncidentStore store,
+    IncidentService incidents,
     RulesWatcher rules,
     PolicyRegistry registry,
     DaemonState state,
@@ -37,7 +38,8 @@ internal sealed partial class DaemonStartup(
 
         state.StoreOpen = true;
 
-        var (interrupted, pending) = await store.RecoverAsync(time.GetUtcNow(), cancellationToken).ConfigureAwait(false);
+        // This sentinel's own started actions (and any whose lease ended) are interrupted; another's under a live lease are left alone.
+        var (interrupted, pending) = await incidents.RecoverAsync(time.GetUtcNow(), cancellationToken).ConfigureAwait(false);
         foreach (var a in interrupted)
         {
             LogInterrupted(a.Kind, a.IncidentId, a.Target);

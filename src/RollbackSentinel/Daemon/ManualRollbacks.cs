@@ -9,7 +9,7 @@ namespace RollbackSentinel.Daemon;
 /// then run through the policy's adapter like any other (planned once, verified, before/after recorded).
 /// </summary>
 internal sealed partial class ManualRollbacks(
-    IIncidentStore store,
+    IncidentService incidents,
     PolicyRegistry registry,
     PendingActions pendingActions,
     NotificationDispatcher notifications,
@@ -43,7 +43,7 @@ internal sealed partial class ManualRollbacks(
         }
 
         var target = TargetIdentity.For(policy, labels);
-        var opened = await store.OpenManualRollbackAsync(new ManualRollback(policyName, labels, target, by, channel, reason, time.GetUtcNow()), cancellationToken).ConfigureAwait(false);
+        var opened = await incidents.OpenManualRollbackAsync(new ManualRollback(policyName, labels, target, by, channel, reason, time.GetUtcNow()), cancellationToken).ConfigureAwait(false);
         LogStarted(policyName, target, by, channel, reason, opened.Incident.Id);
         pendingActions.Poke();
         notifications.Poke();

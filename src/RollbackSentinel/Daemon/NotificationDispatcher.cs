@@ -22,6 +22,13 @@ internal sealed partial class NotificationDispatcher(
 {
     public static readonly TimeSpan RunEvery = TimeSpan.FromSeconds(2);
 
+    /// <summary>
+    /// How long the incidents a run claims are leased to this sentinel (<c>node.id</c>): another sharing the store leaves
+    /// them alone meanwhile. A run stops taking the next incident at half of it (a slow channel retries for minutes), so
+    /// nothing is published under a lease that ended; what is left is claimed again by the next run.
+    /// </summary>
+    public static readonly TimeSpan ClaimFor = TimeSpan.FromMinutes(10);
+
     private readonly IReadOnlyList<IIncidentChannel> _channels = [.. channels];
     private readonly Wakeup _wakeup = new(RunEvery, time);
     private readonly ConcurrentDictionary<(long Incident, string Channel), string> _lastErrors = new();
@@ -71,8 +78,15 @@ internal sealed partial class NotificationDispatcher(
             _lastRepublish = time.GetUtcNow();
         }
 
-        foreach (var incident in await store.ListToNotifyAsync(includeOpen, 500, cancellationToken).ConfigureAwait(false))
+        var claimedAt = time.GetUtcNow();
+        var lease = new ActionLease(options.Node.Id, claimedAt + ClaimFor);
+        foreach (var incident in await store.ClaimToNotifyAsync(includeOpen, 500, lease, claimedAt, cancellationToken).ConfigureAwait(false))
         {
+            if (time.GetUtcNow() - claimedAt >= ClaimFor / 2)
+            {
+                break;
+            }
+
             if (await store.GetIncidentAsync(incident.Id, cancellationToken).ConfigureAwait(false) is not { } timeline)
             {
                 continue;
@@ -155,7 +169,7 @@ internal sealed partial class NotificationDispatcher(
             IncidentStatus.AwaitingConfirmation when answer?.Answer == Answers.Snooze => NoticeKind.Snoozed,
             IncidentStatus.AwaitingConfirmation => NoticeKind.AwaitingConfirmation,
             IncidentStatus.Denied => NoticeKind.Denied,
-            IncidentStatus.Resolved when incident.Trigger == Storage.SqliteIncidentStore.ManualTrigger && action?.Status == ActionStatus.Succeeded => NoticeKind.RolledBack,
+            IncidentStatus.Resolved when incident.Trigger == IncidentService.ManualTrigger && action?.Status == ActionStatus.Succeeded => NoticeKind.RolledBack,
             IncidentStatus.Resolved => NoticeKind.Recovered,
             _ when incident.DryRun => NoticeKind.DryRun,
             IncidentStatus.ActionFailed or IncidentStatus.ActionInterrupted => rollback ? NoticeKind.RollbackFailed : NoticeKind.Paged,
@@ -164,15 +178,9 @@ internal sealed partial class NotificationDispatcher(
             _ => incident.Action == Core.Policies.TriggerAction.Notify ? NoticeKind.Notified : NoticeKind.Paged,
         };
 
-        using var evidence = JsonDocument.Parse(incident.EvidenceJson);
-        var root = evidence.RootElement;
-        var since = root.TryGetProperty("since", out var s) && s.ValueKind == JsonValueKind.String && Rfc3339.TryParse(s.GetString(), out var parsed) ? parsed : incident.OpenedAt;
-        var lines = root.TryGetProperty("queries", out var queries) && queries.ValueKind == JsonValueKind.Array
-            ? queries.EnumerateArray().Select(q => new EvidenceLine(
-                q.GetProperty("role").GetString() ?? "",
-                q.GetProperty("query").GetString() ?? "",
-                q.TryGetProperty("value", out var v) && v.ValueKind == JsonValueKind.Number ? TriggerEvaluator.Num(v.GetDouble()) : q.TryGetProperty("note", out var n) ? n.GetString() ?? "-" : "-")).ToList()
-            : [];
+        // A value that is not a finite number (NaN, +Inf) shows the query's note, or "-", as before.
+        var evidence = ReadEvidence(incident);
+        var lines = evidence.Queries.Select(q => new EvidenceLine(q.Role, q.Query, Finite(q.Value) is { } v ? TriggerEvaluator.Num(v) : q.Note ?? "-")).ToList();
         var plan = action?.Plan is { } json ? TryPlanSummary(json) : null;
         var confirm = registry.Find(incident.Policy)?.Policy.Confirm;
         return new IncidentNotice
@@ -180,10 +188,10 @@ internal sealed partial class NotificationDispatcher(
             Incident = incident,
             Kind = kind,
             Headline = $"{incident.Policy}/{incident.Trigger}{(incident.Labels.Count == 0 ? "" : " " + incident.Labels)}: {incident.Summary}",
-            Since = since,
-            Value = Number(root, "value"),
-            Threshold = Number(root, "threshold"),
-            Baseline = Number(root, "baseline"),
+            Since = evidence.Since ?? incident.OpenedAt,
+            Value = Finite(evidence.Value),
+            Threshold = Finite(evidence.Threshold),
+            Baseline = Finite(evidence.Baseline),
             Evidence = lines,
             Target = action?.Target,
             Action = action?.Outcome ?? plan ?? (rollback ? $"roll back {action!.Target}" : null),
@@ -216,8 +224,20 @@ internal sealed partial class NotificationDispatcher(
         }
     }
 
-    private static double? Number(JsonElement root, string name) =>
-        root.TryGetProperty(name, out var v) && v.ValueKind == JsonValueKind.Number ? v.GetDouble() : null;
+    /// <summary>The incident's evidence; evidence that cannot be read is shown as none rather than keeping the incident from every channel.</summary>
+    private static IncidentEvidence ReadEvidence(Incident incident)
+    {
+        try
+        {
+            return incident.ReadEvidence();
+        }
+        catch (InvalidDataException)
+        {
+            return new IncidentEvidence { Verdict = string.Empty, Summary = incident.Summary };
+        }
+    }
+
+    private static double? Finite(double? value) => value is { } v && double.IsFinite(v) ? v : null;
 
     [LoggerMessage(EventId = 600, Level = LogLevel.Warning, Message = "Telling {Channel} about incident {Incident} ({Kind}) failed, tried again shortly: {Reason}")]
     private partial void LogChannelFailed(string channel, long incident, NoticeKind kind, string reason);

@@ -1,7 +1,6 @@
 using RollbackSentinel.Core.Evaluation;
 using RollbackSentinel.Core.Incidents;
 using RollbackSentinel.Core.Policies;
-using RollbackSentinel.Core.State;
 
 namespace RollbackSentinel.Daemon;
 
@@ -13,6 +12,7 @@ namespace RollbackSentinel.Daemon;
 /// </summary>
 internal sealed partial class PendingActions(
     IIncidentStore store,
+    IncidentService incidents,
     PolicyRegistry registry,
     ActionExecutor actions,
     IHumanPager pager,
@@ -68,9 +68,9 @@ internal sealed partial class PendingActions(
                 : null;
             if (refusal is not null)
             {
-                if (await store.MarkActionStartedAsync(action.Id, now, cancellationToken).ConfigureAwait(false))
+                if (await incidents.MarkActionStartedAsync(action.Id, now, ActionExecutor.ActionTimeout, cancellationToken).ConfigureAwait(false))
                 {
-                    await store.CompleteActionAsync(action.Id, ActionStatus.Failed, "not run: " + refusal, now, cancellationToken).ConfigureAwait(false);
+                    await incidents.CompleteActionAsync(action.Id, ActionStatus.Failed, "not run: " + refusal, now, cancellationToken).ConfigureAwait(false);
                     LogNotRun(action.Kind, incident.Id, refusal);
                     await pager.PageAsync(incident, $"{action.Kind} of {action.Target} was recorded but not run: {refusal}", cancellationToken).ConfigureAwait(false);
                 }
@@ -86,20 +86,7 @@ internal sealed partial class PendingActions(
                 entry!.QueueHoldBack(target, now);
             }
 
-            var decision = new Decision
-            {
-                Policy = incident.Policy,
-                Trigger = incident.Trigger,
-                Labels = incident.Labels,
-                At = incident.OpenedAt,
-                Kind = DecisionKind.Act,
-                // A page whose rollback a person approved (or the confirmation timed out into) runs the rollback.
-                Action = action.Kind == "rollback" ? TriggerAction.Rollback : incident.Action,
-                DryRun = incident.DryRun,
-                Verdict = new Verdict { Kind = VerdictKind.Breach, Reason = VerdictReason.ThresholdExceeded, Labels = incident.Labels, Summary = incident.Summary },
-                Message = incident.Summary,
-            };
-            await actions.ExecuteAsync(entry!.Policy, new OpenedIncident(incident, action), decision, cancellationToken).ConfigureAwait(false);
+            await actions.ExecuteRecordedAsync(entry!.Policy, new OpenedIncident(incident, action), cancellationToken).ConfigureAwait(false);
         }
     }
 

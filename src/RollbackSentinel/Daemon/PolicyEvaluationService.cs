@@ -19,6 +19,7 @@ namespace RollbackSentinel.Daemon;
 internal sealed partial class PolicyEvaluationService(
     PolicyRegistry registry,
     IIncidentStore store,
+    IncidentService incidents,
     IChangeStore changeStore,
     QueryChangeDetector detector,
     IMetricsSource metricsSource,
@@ -109,14 +110,13 @@ internal sealed partial class PolicyEvaluationService(
         var name = entry.Policy.Name;
         try
         {
-            if (!entry.StateRestored)
-            {
-                // Restart: pick up pending 'for' clocks, firing triggers and cooldowns where they were (minus the
-                // series of triggers edited meanwhile, and pending clocks broken by a long gap).
-                var saved = await store.LoadStateAsync(name, cancellationToken).ConfigureAwait(false);
-                entry.Runner.Restore(saved ?? PolicyState.Empty);
-                entry.StateRestored = true;
-            }
+            // The state is loaded at every evaluation and committed against its version: a restart, or another writer
+            // that committed since, means resuming from the store (pending 'for' clocks, firing triggers and cooldowns
+            // where they were, minus the series of triggers edited meanwhile; pending clocks broken by a long gap
+            // restart at the step). Otherwise the runner already stands on it.
+            var stored = await store.LoadStateAsync(name, cancellationToken).ConfigureAwait(false);
+            entry.Resume(stored);
+            var version = stored?.Version ?? 0;
 
             // A reload hands over a new version; it is swapped in here, under the gate, so no evaluation of the
             // old version can overwrite the new one's state.
@@ -141,10 +141,20 @@ internal sealed partial class PolicyEvaluationService(
             var evaluation = await entry.Runner.EvaluateAsync(
                 new InstantQueryResolver(new DeadlineMetricsSource(metricsSource, budget, detected), changes),
                 changes,
-                async (e, ct) => opened = await store.CommitEvaluationAsync(ToCommit(policy, e), ct).ConfigureAwait(false),
+                async (e, ct) => opened = await incidents.CommitEvaluationAsync(ToCommit(policy, e) with { ExpectedStateVersion = version }, ct).ConfigureAwait(false),
                 at,
                 cancellationToken).ConfigureAwait(false);
+            entry.Committed(version + 1);
             return (evaluation, opened);
+        }
+        catch (StoreConflictException)
+        {
+            // Nothing was committed and the runner did not take the new state: no action runs from this evaluation, and
+            // the next one starts from what the other writer committed.
+            entry.Forget();
+            metrics.RecordStoreConflict(name);
+            LogStateConflict(name);
+            return (null, []);
         }
         catch (Exception e) when (e is not OperationCanceledException || !cancellationToken.IsCancellationRequested)
         {
@@ -246,4 +256,7 @@ internal sealed partial class PolicyEvaluationService(
 
     [LoggerMessage(EventId = 205, Level = LogLevel.Warning, Message = "Evaluation of {Policy} skipped: the previous one is still running")]
     private partial void LogSkippedOverlap(string policy);
+
+    [LoggerMessage(EventId = 1040, Level = LogLevel.Warning, Message = "Another writer committed the state of {Policy} first; reloading (this evaluation committed nothing and ran no action)")]
+    private partial void LogStateConflict(string policy);
 }

@@ -1,5 +1,7 @@
 using RollbackSentinel.Core.Evaluation;
+using RollbackSentinel.Core.Incidents;
 using RollbackSentinel.Core.Policies;
+using RollbackSentinel.Core.State;
 using RollbackSentinel.Rules;
 
 namespace RollbackSentinel.Daemon;
@@ -14,8 +16,11 @@ internal sealed class PolicyEntry(Policy policy, string file, PolicyRunner runne
 
     public PolicyRunner Runner { get; } = runner;
 
-    /// <summary>True once the runner's state has been restored from the store (done on the first evaluation).</summary>
-    public bool StateRestored { get; set; }
+    /// <summary>
+    /// The version of the stored state the runner's state stands on (loaded or last committed); null until the first
+    /// evaluation loads it, and after a commit was refused: the next evaluation restores the runner from the store.
+    /// </summary>
+    public long? StateVersion { get; private set; }
 
     /// <summary>What the policy's detect query returned when it last ran (used under <see cref="Gate"/>).</summary>
     public DetectMemory? Detected { get; set; }
@@ -37,12 +42,50 @@ internal sealed class PolicyEntry(Policy policy, string file, PolicyRunner runne
     /// <summary>A person denied a rollback of <paramref name="target"/>: hold it back for the cooldown, from the next evaluation on.</summary>
     public void QueueHoldBack(string target, DateTimeOffset at) => _holdBacks.Enqueue((target, at));
 
+    /// <summary>Hold-backs applied to the runner's state but not committed yet: a state restored from the store gets them again.</summary>
+    private readonly List<(string Target, DateTimeOffset At)> _uncommittedHoldBacks = [];
+
+    /// <summary>
+    /// Resumes from the stored state (<paramref name="stored"/>, null: never stored) unless the runner already stands
+    /// on its version: the first evaluation, or another writer committed since. Series of triggers edited since the
+    /// state was written are dropped (<see cref="PolicyRunner.Restore"/>); hold-backs not committed yet are kept.
+    /// True if the runner was restored. Call with <see cref="Gate"/> held.
+    /// </summary>
+    public bool Resume(StoredPolicyState? stored)
+    {
+        var version = stored?.Version ?? 0;
+        if (StateVersion == version)
+        {
+            return false;
+        }
+
+        Runner.Restore(stored?.State ?? PolicyState.Empty);
+        foreach (var (target, at) in _uncommittedHoldBacks)
+        {
+            Runner.HoldBack(target, at);
+        }
+
+        StateVersion = version;
+        return true;
+    }
+
+    /// <summary>The runner's state was committed as <paramref name="version"/>. Call with <see cref="Gate"/> held.</summary>
+    public void Committed(long version)
+    {
+        StateVersion = version;
+        _uncommittedHoldBacks.Clear();
+    }
+
+    /// <summary>A commit was refused (another writer committed first): the next evaluation restores from the store.</summary>
+    public void Forget() => StateVersion = null;
+
     /// <summary>Applies a queued version and hold-backs; call with <see cref="Gate"/> held.</summary>
     public void ApplyPendingUpdate()
     {
         while (_holdBacks.TryDequeue(out var holdBack))
         {
             Runner.HoldBack(holdBack.Target, holdBack.At);
+            _uncommittedHoldBacks.Add(holdBack);
         }
 
         if (Interlocked.Exchange(ref _pendingUpdate, null) is { } policy)

@@ -26,6 +26,9 @@ public sealed class SentinelOptions
 
     public SecretsSettings Secrets { get; set; } = new();
 
+    /// <summary>This sentinel among others sharing a store.</summary>
+    public NodeSettings Node { get; set; } = new();
+
     /// <summary>How often the rules folder is rescanned, on top of file events (symlink swaps raise none).</summary>
     public string RescanInterval { get; set; } = "10s";
 
@@ -137,6 +140,41 @@ public sealed class SentinelOptions
             AllowedDirectories is { Count: > 0 } dirs ? dirs : [SecretFileAccess.DefaultDirectory];
     }
 
+    /// <summary><c>node</c>: who this sentinel is, for the leases it takes in the store.</summary>
+    public sealed class NodeSettings
+    {
+        /// <summary>The longest instance id: it is stored with every lease.</summary>
+        public const int MaxIdLength = 128;
+
+        /// <summary>
+        /// This sentinel's instance id (<c>SENTINEL__NODE__ID</c>): the actions it starts and the notifications it
+        /// sends are leased to it, so after a restart it takes back its own and leaves another's alone until their
+        /// lease ends. Unique among sentinels sharing a store, stable across restarts; default the host name (a
+        /// pod's name in Kubernetes).
+        /// </summary>
+        public string Id { get; set; } = DefaultId();
+
+        /// <summary>The host name, or the machine name when the host name cannot be read.</summary>
+        public static string DefaultId()
+        {
+            try
+            {
+                return System.Net.Dns.GetHostName() is { Length: > 0 } host ? host : Environment.MachineName;
+            }
+            catch (System.Net.Sockets.SocketException)
+            {
+                return Environment.MachineName;
+            }
+        }
+
+        /// <summary>Why <paramref name="id"/> cannot be an instance id, or null.</summary>
+        public static string? Problem(string? id) =>
+            string.IsNullOrWhiteSpace(id) ? "must not be empty: it names this sentinel among those sharing a store (default: the host name)"
+            : id.Length > MaxIdLength ? $"must be at most {MaxIdLength} characters (it has {id.Length})"
+            : id.Any(char.IsControl) ? "must not contain control characters (a line break, a tab)"
+            : null;
+    }
+
     /// <summary>Where the adapters find their programs, and their default waits.</summary>
     public sealed class AdapterSettings
     {
@@ -235,6 +273,11 @@ public sealed class SentinelOptions
         if (EvaluationTimeoutShare is <= 0 or > 1)
         {
             errors.Add("evaluationTimeoutShare: must be in (0, 1]");
+        }
+
+        if (NodeSettings.Problem(Node.Id) is { } node)
+        {
+            errors.Add($"node:id: {node}");
         }
 
         if (Notifications.Slack.BotTokenFile is not null && Notifications.Slack.Channel is null)

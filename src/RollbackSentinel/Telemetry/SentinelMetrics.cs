@@ -50,6 +50,7 @@ public sealed class SentinelMetrics : IDisposable
     private readonly Counter<long> _decisions;
     private readonly Counter<long> _changes;
     private readonly Counter<long> _changeDetectionErrors;
+    private readonly Counter<long> _storeConflicts;
     private readonly ConcurrentDictionary<string, bool> _ruleFiles = new(StringComparer.Ordinal);
     private Func<IEnumerable<TriggerSnapshot>>? _triggerSnapshots;
     private int _disposed;
@@ -98,6 +99,8 @@ public sealed class SentinelMetrics : IDisposable
             Names.Changes, "{change}", "Changes recorded, by policy and source (api, target, query); a revision seen before is not counted again.");
         _changeDetectionErrors = meter.CreateCounter<long>(
             Names.ChangeDetectionErrors, "{error}", "Evaluations whose spec.watch.detect.query failed, by policy: no change was recorded from them.");
+        _storeConflicts = meter.CreateCounter<long>(
+            Names.StoreConflicts, "{conflict}", "Evaluations refused by the store because another writer committed the policy's state first, by policy: nothing was committed, no action ran, and the next evaluation reloads the state.");
         meter.CreateObservableGauge(
             Names.TriggerState, () => ObserveTriggers<int>(static s => (int)s.Phase), unit: null, description: "Phase of a trigger for one series: 0 ok, 1 pending, 2 firing.");
         meter.CreateObservableGauge(
@@ -182,6 +185,10 @@ public sealed class SentinelMetrics : IDisposable
     /// <summary>Counts an evaluation of <paramref name="policy"/> whose detect query failed.</summary>
     public void RecordChangeDetectionError(string policy) =>
         _changeDetectionErrors.Add(1, new KeyValuePair<string, object?>(Labels.Policy, policy));
+
+    /// <summary>Counts an evaluation of <paramref name="policy"/> whose commit the store refused (a stale state version).</summary>
+    public void RecordStoreConflict(string policy) =>
+        _storeConflicts.Add(1, new KeyValuePair<string, object?>(Labels.Policy, policy));
 
     /// <summary>Counts a page to humans about <paramref name="policy"/> (an action failed or was interrupted).</summary>
     public void RecordPage(string policy) => _pages.Add(1, new KeyValuePair<string, object?>(Labels.Policy, policy));
@@ -351,6 +358,7 @@ public sealed class SentinelMetrics : IDisposable
         public const string Decisions = "rollback_sentinel_decisions_total";
         public const string Changes = "rollback_sentinel_changes_total";
         public const string ChangeDetectionErrors = "rollback_sentinel_change_detection_errors_total";
+        public const string StoreConflicts = "rollback_sentinel_store_conflicts_total";
         public const string TriggerState = "rollback_sentinel_trigger_state";
         public const string TriggerValue = "rollback_sentinel_trigger_value";
         public const string TriggerThreshold = "rollback_sentinel_trigger_threshold";

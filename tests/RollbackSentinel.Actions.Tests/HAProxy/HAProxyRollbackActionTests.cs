@@ -46,7 +46,7 @@ public sealed class HAProxyRollbackActionTests : IAsyncLifetime
             },
             CancellationToken.None);
 
-    private static ActionRequest Request(Uri runtimeApi, IReadOnlyDictionary<string, int> weights, IReadOnlyDictionary<string, HAProxyServerState>? states = null, string backend = "shop")
+    private static RollbackRequest Request(Uri runtimeApi, IReadOnlyDictionary<string, int> weights, IReadOnlyDictionary<string, HAProxyServerState>? states = null, string backend = "shop")
     {
         var target = new HAProxyTarget(runtimeApi, backend, weights) { States = states ?? new Dictionary<string, HAProxyServerState>(), Timeout = TimeSpan.FromSeconds(5) };
         var policy = new Policy
@@ -63,7 +63,7 @@ public sealed class HAProxyRollbackActionTests : IAsyncLifetime
             Id = 7, Policy = "shop", Trigger = "errors", Labels = LabelSet.Empty, Action = TriggerAction.Rollback, Status = IncidentStatus.Acting,
             OpenedAt = T0, UpdatedAt = T0, Summary = "value 2 > 1", EvidenceJson = "{}",
         };
-        return new ActionRequest(policy, incident, decision, "rs-key-1");
+        return RollbackRequests.From(policy, incident, decision, "rs-key-1");
     }
 
     private static HAProxyRollbackAction Adapter() =>

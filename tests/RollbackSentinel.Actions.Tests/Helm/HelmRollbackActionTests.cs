@@ -27,7 +27,7 @@ public sealed class HelmRollbackActionTests : IDisposable
 
     private static JsonObject ValuesOf(string tag) => new() { ["replicas"] = 3, ["image"] = new JsonObject { ["tag"] = tag } };
 
-    private static ActionRequest Request(
+    private static RollbackRequest Request(
         HelmTarget? target = null, DateTimeOffset? at = null, TimeSpan? cooldown = null, string release = "shop", string ns = "prod")
     {
         target ??= new HelmTarget(Template.Parse("{{ labels.release }}"))
@@ -52,7 +52,7 @@ public sealed class HelmRollbackActionTests : IDisposable
             Id = 7, Policy = "shop", Trigger = "errors", Labels = labels, Action = TriggerAction.Rollback, Status = IncidentStatus.Acting,
             OpenedAt = T0, UpdatedAt = T0, Summary = "value 2 > 1", EvidenceJson = "{}",
         };
-        return new ActionRequest(policy, incident, decision, "rs-key-1");
+        return RollbackRequests.From(policy, incident, decision, "rs-key-1");
     }
 
     private HelmRollbackAction Adapter(HelmOptions? options = null, ICommandRunner? runner = null) =>

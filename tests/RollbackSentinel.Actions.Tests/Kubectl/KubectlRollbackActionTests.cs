@@ -40,7 +40,7 @@ public sealed class KubectlRollbackActionTests : IAsyncLifetime
             new KubectlOptions { Path = path, RetryBaseDelay = TimeSpan.Zero, CommandTimeout = commandTimeout ?? TimeSpan.FromSeconds(20) },
             new ManualTimeProvider(now ?? T0));
 
-    private ActionRequest Request(
+    private RollbackRequest Request(
         WorkloadKind kind = WorkloadKind.Deployment, string name = "checkout", int? toRevision = null, TimeSpan? timeout = null, string key = "rs-key-1",
         string? kubeconfig = null, DateTimeOffset? decidedAt = null, string ns = Ns, LabelSet? labels = null)
     {
@@ -63,7 +63,7 @@ public sealed class KubectlRollbackActionTests : IAsyncLifetime
             Id = 7, Policy = "shop", Trigger = "errors", Labels = labels ?? LabelSet.Empty, Action = TriggerAction.Rollback, Status = IncidentStatus.Acting,
             OpenedAt = T0, UpdatedAt = T0, Summary = "value 2 > 1", EvidenceJson = "{}",
         };
-        return new ActionRequest(policy, incident, decision, key);
+        return RollbackRequests.From(policy, incident, decision, key);
     }
 
     private static int TemplatePatches(IEnumerable<EmulatorRequest> requests) =>

@@ -21,7 +21,7 @@ public sealed class HelmRevisionReaderFakeHelmTests : IDisposable
     private ITargetRevisionReader Reader(out RecordingRunner runner)
     {
         runner = new RecordingRunner(_helm.Runner);
-        return TargetRevisionReaders.Create(runner, KubectlOptions.Default, new HelmOptions { Path = _helm.Executable, CommandTimeout = TimeSpan.FromSeconds(20) });
+        return TargetRevisionReaders.Create(new KubectlRevisionReader(runner, KubectlOptions.Default), new HelmRevisionReader(runner, new HelmOptions { Path = _helm.Executable, CommandTimeout = TimeSpan.FromSeconds(20) }));
     }
 
     private static Policy Policy(string release = "shop", string? ns = "prod", string? context = "prod-eu") => new()

@@ -38,7 +38,7 @@ public sealed class KubectlRevisionReaderEmulatorTests(ITestOutputHelper output)
     }
 
     private ITargetRevisionReader Reader() =>
-        TargetRevisionReaders.Create(_runner, new KubectlOptions { Path = Kubectl, CommandTimeout = TimeSpan.FromSeconds(20) }, HelmOptions.Default);
+        TargetRevisionReaders.Create(new KubectlRevisionReader(_runner, new KubectlOptions { Path = Kubectl, CommandTimeout = TimeSpan.FromSeconds(20) }), new HelmRevisionReader(_runner, HelmOptions.Default));
 
     private Policy Policy(WorkloadKind kind = WorkloadKind.Deployment, string name = "checkout", string ns = Ns) => new()
     {

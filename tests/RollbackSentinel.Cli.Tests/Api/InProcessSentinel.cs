@@ -45,7 +45,9 @@ internal sealed class InProcessSentinel : IAsyncDisposable
     /// <c>threshold</c> trigger named <c>errors</c> that rolls back, evaluated every minute).
     /// </param>
     /// <param name="prometheus">The metrics backend (default: an unreachable address).</param>
-    public static async Task<InProcessSentinel> StartAsync(Action<SentinelOptions, string>? extraSettings = null, Func<string, Uri, string>? policy = null, Uri? prometheus = null)
+    /// <param name="services">Changes to the daemon's services after its own (e.g. no scheduler, a metrics source of the test's).</param>
+    public static async Task<InProcessSentinel> StartAsync(
+        Action<SentinelOptions, string>? extraSettings = null, Func<string, Uri, string>? policy = null, Uri? prometheus = null, Action<IServiceCollection>? services = null)
     {
         var root = Directory.CreateTempSubdirectory("sentinel-inproc-").FullName;
         var webhook = LoopbackHttpServer.Start(new CannedResponse(200, "{\"ok\":true}"));
@@ -85,7 +87,11 @@ internal sealed class InProcessSentinel : IAsyncDisposable
         };
         extraSettings?.Invoke(options, root);
         var log = new LogCapture();
-        var app = DaemonHost.Build(options, LogFormat.Text, services => services.AddSingleton<ILoggerProvider>(log));
+        var app = DaemonHost.Build(options, LogFormat.Text, s =>
+        {
+            s.AddSingleton<ILoggerProvider>(log);
+            services?.Invoke(s);
+        });
         await app.StartAsync();
         var sentinel = new InProcessSentinel(root, app, webhook, log, new Uri($"http://127.0.0.1:{port}/"));
         using var probe = new HttpClient { BaseAddress = sentinel.BaseAddress };

@@ -23,14 +23,20 @@ public sealed class NotificationDispatcherTests : IAsyncLifetime
     private readonly ManualTimeProvider _clock = new(T0);
     private readonly RecordingChannel _channel = new();
     private SqliteIncidentStore _store = null!;
+    private IncidentService _incidents = null!;
     private NotificationDispatcher _dispatcher = null!;
 
     public async Task InitializeAsync()
     {
         _store = new SqliteIncidentStore(Path.Combine(_dir, "sentinel.db"), _clock);
         await _store.InitializeAsync(CancellationToken.None);
-        _dispatcher = new NotificationDispatcher(_store, [_channel], new PolicyRegistry(_clock), new SentinelOptions(), _clock, NullLogger<NotificationDispatcher>.Instance);
+        _incidents = new IncidentService(_store, null, _clock, "sentinel-a");
+        _dispatcher = Dispatcher(_store, _channel, "sentinel-a");
     }
+
+    /// <summary>A dispatcher of the sentinel <paramref name="node"/> (its <c>node.id</c>).</summary>
+    private NotificationDispatcher Dispatcher(SqliteIncidentStore store, IIncidentChannel channel, string node) =>
+        new(store, [channel], new PolicyRegistry(_clock), new SentinelOptions { Node = new SentinelOptions.NodeSettings { Id = node } }, _clock, NullLogger<NotificationDispatcher>.Instance);
 
     public async Task DisposeAsync()
     {
@@ -45,7 +51,7 @@ public sealed class NotificationDispatcherTests : IAsyncLifetime
         var verdict = new Verdict { Kind = VerdictKind.Breach, Reason = VerdictReason.ThresholdExceeded, Labels = labels, Value = 0.2, Threshold = 0.05, Summary = "error ratio 0.2 > max 0.05" };
         var decision = new Decision { Policy = "shop", Trigger = "errors", Labels = labels, At = T0, Kind = DecisionKind.Act, Action = TriggerAction.Page, Verdict = verdict, Since = T0 };
         var commit = new EvaluationCommit("shop", T0, PolicyState.Empty, [], [decision], _ => "webhook", TimeSpan.FromMinutes(15));
-        return Assert.Single(await _store.CommitEvaluationAsync(commit, CancellationToken.None));
+        return Assert.Single(await _incidents.CommitEvaluationAsync(commit, CancellationToken.None));
     }
 
     [Fact]
@@ -55,7 +61,7 @@ public sealed class NotificationDispatcherTests : IAsyncLifetime
 
         await _dispatcher.DispatchAsync(CancellationToken.None);
         await _dispatcher.DispatchAsync(CancellationToken.None);
-        await _store.AnswerAsync(new Acknowledgment(opened.Incident.Id, "alice", "api", Answers.Deny, T0.AddMinutes(1)), null, CancellationToken.None);
+        await _incidents.AnswerAsync(new Acknowledgment(opened.Incident.Id, "alice", "api", Answers.Deny, T0.AddMinutes(1)), null, CancellationToken.None);
         await _dispatcher.DispatchAsync(CancellationToken.None);
         await _dispatcher.DispatchAsync(CancellationToken.None);
 
@@ -69,7 +75,7 @@ public sealed class NotificationDispatcherTests : IAsyncLifetime
         var opened = await PageAsync();
         await _dispatcher.DispatchAsync(CancellationToken.None);
         _channel.FailNext = 1;
-        await _store.AnswerAsync(new Acknowledgment(opened.Incident.Id, "alice", "api", Answers.Deny, T0.AddMinutes(1)), null, CancellationToken.None);
+        await _incidents.AnswerAsync(new Acknowledgment(opened.Incident.Id, "alice", "api", Answers.Deny, T0.AddMinutes(1)), null, CancellationToken.None);
 
         await _dispatcher.DispatchAsync(CancellationToken.None); // fails
         _clock.Advance(TimeSpan.FromHours(2));
@@ -113,8 +119,63 @@ public sealed class NotificationDispatcherTests : IAsyncLifetime
         Assert.Equal([(NoticeKind.AwaitingConfirmation, null), (NoticeKind.AwaitingConfirmation, "ref-1")], _channel.Published.Select(p => (p.Kind, p.Reference)));
     }
 
+    [Fact]
+    public async Task DispatchAsync_AnotherSentinelHoldsTheLease_IsNotPostedTwice()
+    {
+        // Two sentinels on one store, each with the same channel: while one posts an incident, the other leaves it alone.
+        await using var otherStore = new SqliteIncidentStore(Path.Combine(_dir, "sentinel.db"), _clock);
+        await otherStore.InitializeAsync(CancellationToken.None);
+        var otherChannel = new RecordingChannel();
+        using var other = Dispatcher(otherStore, otherChannel, "sentinel-b");
+        await PageAsync();
+        var posting = new TaskCompletionSource(TaskCreationOptions.RunContinuationsAsynchronously);
+        var release = new TaskCompletionSource(TaskCreationOptions.RunContinuationsAsynchronously);
+        _channel.BeforePublish = async () =>
+        {
+            posting.TrySetResult();
+            await release.Task;
+        };
+
+        var first = _dispatcher.DispatchAsync(CancellationToken.None);
+        await posting.Task;
+        await other.DispatchAsync(CancellationToken.None); // sentinel-a's lease holds
+        release.SetResult();
+        await first;
+        await other.DispatchAsync(CancellationToken.None); // told already
+        await _dispatcher.DispatchAsync(CancellationToken.None);
+
+        Assert.Equal([NoticeKind.AwaitingConfirmation], _channel.Published.Select(p => p.Kind));
+        Assert.Empty(otherChannel.Published);
+    }
+
+    [Fact]
+    public async Task DispatchAsync_AnotherSentinelsLeaseEnded_TakesOverWhatItLeftUntold()
+    {
+        await using var otherStore = new SqliteIncidentStore(Path.Combine(_dir, "sentinel.db"), _clock);
+        await otherStore.InitializeAsync(CancellationToken.None);
+        var otherChannel = new RecordingChannel();
+        using var other = Dispatcher(otherStore, otherChannel, "sentinel-b");
+        await PageAsync();
+        _channel.FailNext = 1;
+
+        await _dispatcher.DispatchAsync(CancellationToken.None); // claimed, but the channel failed: not told
+        await other.DispatchAsync(CancellationToken.None); // still sentinel-a's
+        Assert.Empty(otherChannel.Published);
+
+        _clock.Advance(NotificationDispatcher.ClaimFor);
+        await other.DispatchAsync(CancellationToken.None);
+        await _dispatcher.DispatchAsync(CancellationToken.None);
+
+        Assert.Equal([NoticeKind.AwaitingConfirmation], otherChannel.Published.Select(p => p.Kind));
+        Assert.Empty(_channel.Published);
+        Assert.Equal(1, _channel.Failures);
+    }
+
     private sealed class RecordingChannel : IIncidentChannel
     {
+        /// <summary>Runs before each publication (a channel that takes its time).</summary>
+        public Func<Task>? BeforePublish { get; set; }
+
         public List<(NoticeKind Kind, string? Reference, string? AnsweredBy)> Published { get; } = [];
 
         public int FailNext { get; set; }
@@ -127,8 +188,13 @@ public sealed class NotificationDispatcherTests : IAsyncLifetime
 
         public TimeSpan? RepublishEvery { get; set; }
 
-        public Task<string?> PublishAsync(IncidentNotice notice, string? reference, CancellationToken cancellationToken)
+        public async Task<string?> PublishAsync(IncidentNotice notice, string? reference, CancellationToken cancellationToken)
         {
+            if (BeforePublish is { } before)
+            {
+                await before();
+            }
+
             if (FailNext > 0)
             {
                 FailNext--;
@@ -137,7 +203,7 @@ public sealed class NotificationDispatcherTests : IAsyncLifetime
             }
 
             Published.Add((notice.Kind, reference, notice.AnsweredBy));
-            return Task.FromResult<string?>($"ref-{Published.Count}");
+            return $"ref-{Published.Count}";
         }
     }
 }

@@ -58,6 +58,36 @@ public sealed class PolicyRegistryTests
     }
 
     [Fact]
+    public void Resume_StoredVersionMovedOn_RestoresFromItAndKeepsTheHoldBacksNotYetCommitted()
+    {
+        var registry = new PolicyRegistry(new ManualTimeProvider(T0));
+        registry.Apply([File("a.yaml", Policy("a"))], []);
+        var entry = registry.Find("a")!;
+        var mine = Core.State.PolicyState.Empty with { LastEvaluatedAt = T0 };
+        var theirs = Core.State.PolicyState.Empty with { LastEvaluatedAt = T0.AddMinutes(1) };
+
+        // First evaluation: restored from the store, whatever it holds.
+        Assert.True(entry.Resume(new Core.Incidents.StoredPolicyState(mine, 3)));
+        Assert.Equal((T0, 3L), (entry.Runner.State.LastEvaluatedAt!.Value, entry.StateVersion!.Value));
+        Assert.False(entry.Resume(new Core.Incidents.StoredPolicyState(theirs, 3))); // the version it stands on: the runner's state is kept
+        Assert.Equal(T0, entry.Runner.State.LastEvaluatedAt);
+
+        // A hold-back applied, then the commit refused: the other writer's state is taken, and the hold-back applied to it.
+        entry.QueueHoldBack("webhook/a", T0.AddSeconds(30));
+        entry.ApplyPendingUpdate();
+        entry.Forget();
+        Assert.True(entry.Resume(new Core.Incidents.StoredPolicyState(theirs, 4)));
+        Assert.Equal(T0.AddMinutes(1), entry.Runner.State.LastEvaluatedAt);
+        Assert.Equal(T0.AddSeconds(30), entry.Runner.State.LastActionAt["webhook/a"]);
+
+        // Once committed, the hold-back is in the stored state: a later restore does not add it again.
+        entry.Committed(5);
+        Assert.True(entry.Resume(new Core.Incidents.StoredPolicyState(theirs, 6)));
+        Assert.False(entry.Runner.State.LastActionAt.ContainsKey("webhook/a"));
+        Assert.Equal(6, entry.StateVersion);
+    }
+
+    [Fact]
     public void Apply_BrokenEdit_KeepsTheLastGoodVersionRunningAndReportsTheErrors()
     {
         var registry = new PolicyRegistry(new ManualTimeProvider(T0));

@@ -52,7 +52,7 @@ public sealed class TargetChangeCostTests(ITestOutputHelper output) : IAsyncLife
         var runner = new CountingRunner(new ProcessCommandRunner(new Dictionary<string, string?> { ["HOME"] = _dir, ["KUBECONFIG"] = kubeconfig }));
         var clock = new ManualTimeProvider(T0);
         using var metrics = new SentinelMetrics();
-        var reader = TargetRevisionReaders.Create(runner, new KubectlOptions { Path = "/usr/bin/kubectl" }, new HelmOptions { Path = CountingRunner.Helm });
+        var reader = TargetRevisionReaders.Create(new KubectlRevisionReader(runner, new KubectlOptions { Path = "/usr/bin/kubectl" }), new HelmRevisionReader(runner, new HelmOptions { Path = CountingRunner.Helm }));
         var changes = new TargetChanges(reader, new InMemoryChangeStore(), metrics, clock, NullLogger<TargetChanges>.Instance);
         var kubectl = Policy("checkout", new KubectlTarget(WorkloadKind.Deployment, Template.Parse("checkout")) { Namespace = Template.Parse("shop"), Context = _emulator.ContextName, Kubeconfig = kubeconfig });
         var kubectlToo = Policy("checkout-latency", kubectl.Target); // a second policy on the same Deployment shares its reads

@@ -128,6 +128,22 @@ public sealed class SentinelMetricsTests : IDisposable
     }
 
     [Fact]
+    public void RecordStoreConflict_IsCountedByPolicy()
+    {
+        Metrics.RecordStoreConflict("checkout");
+        Metrics.RecordStoreConflict("checkout");
+        Metrics.RecordStoreConflict("search");
+
+        Assert.Equal(
+            Text(
+                "# HELP rollback_sentinel_store_conflicts_total Evaluations refused by the store because another writer committed the policy's state first, by policy: nothing was committed, no action ran, and the next evaluation reloads the state.",
+                "# TYPE rollback_sentinel_store_conflicts_total counter",
+                "rollback_sentinel_store_conflicts_total{policy=\"checkout\"} 2",
+                "rollback_sentinel_store_conflicts_total{policy=\"search\"} 1"),
+            Collect());
+    }
+
+    [Fact]
     public void RecordAction_CountsByPolicyKindAndOutcome()
     {
         Metrics.RecordAction("checkout", "webhook", ActionStatus.Succeeded);

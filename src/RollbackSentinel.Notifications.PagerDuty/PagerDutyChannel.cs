@@ -26,7 +26,7 @@ namespace RollbackSentinel.Notifications.PagerDuty;
 /// <c>message</c> and <c>errors</c> are reported in a <see cref="NotificationException"/>. The routing key never
 /// appears in a message.
 /// </summary>
-public sealed class PagerDutyChannel : IIncidentChannel
+internal sealed class PagerDutyChannel : IIncidentChannel
 {
     /// <summary>PagerDuty's limit on <c>payload.summary</c>.</summary>
     public const int MaxSummaryLength = 1024;

@@ -29,7 +29,7 @@ public sealed record HAProxyOptions
 /// absolute, so a command that timed out or lost its connection is sent again. The result is verified by reading
 /// <c>show servers state</c> back.
 /// </summary>
-public sealed class HAProxyRollbackAction(HAProxyOptions options, TimeProvider time) : IRollbackAction
+internal sealed class HAProxyRollbackAction(HAProxyOptions options, TimeProvider time) : IRollbackAction
 {
     public const string FactBackend = "backend";
     public const string FactTargetWeight = "target.weight.";
@@ -39,7 +39,7 @@ public sealed class HAProxyRollbackAction(HAProxyOptions options, TimeProvider t
 
     public string Kind => "haproxy";
 
-    public async Task<ActionPlan> PlanAsync(ActionRequest request, CancellationToken cancellationToken)
+    public async Task<ActionPlan> PlanAsync(RollbackRequest request, CancellationToken cancellationToken)
     {
         ArgumentNullException.ThrowIfNull(request);
         var target = Target(request);
@@ -93,7 +93,7 @@ public sealed class HAProxyRollbackAction(HAProxyOptions options, TimeProvider t
         };
     }
 
-    public async Task<ActionResult> ExecuteAsync(ActionRequest request, ActionPlan plan, bool dryRun, CancellationToken cancellationToken)
+    public async Task<ActionResult> ExecuteAsync(RollbackRequest request, ActionPlan plan, bool dryRun, CancellationToken cancellationToken)
     {
         ArgumentNullException.ThrowIfNull(request);
         ArgumentNullException.ThrowIfNull(plan);
@@ -247,9 +247,9 @@ public sealed class HAProxyRollbackAction(HAProxyOptions options, TimeProvider t
 
     private HAProxyRuntimeClient Client(HAProxyTarget target) => new(target.RuntimeApi, target.Timeout ?? options.DefaultTimeout, time);
 
-    private static HAProxyTarget Target(ActionRequest request) =>
-        request.Policy.Target as HAProxyTarget
-            ?? throw new ActionFailedException($"the haproxy adapter was given a {request.Policy.Target.Kind} target");
+    private static HAProxyTarget Target(RollbackRequest request) =>
+        request.Target.Definition as HAProxyTarget
+            ?? throw new ActionFailedException($"the haproxy adapter was given a {request.Target.Kind} target");
 
     /// <summary>The named servers by name, or null when one is missing.</summary>
     private static Dictionary<string, HAProxyServerStatus>? Named(Goal goal, IReadOnlyList<HAProxyServerStatus> servers)

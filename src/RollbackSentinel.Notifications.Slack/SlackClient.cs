@@ -14,13 +14,13 @@ namespace RollbackSentinel.Notifications.Slack;
 /// <param name="MaxAttempts">Attempts in all, the first included.</param>
 /// <param name="BaseDelay">The wait before the first retry after a 5xx, a timeout or a failed connection; doubles (with jitter) after.</param>
 /// <param name="MaxRetryAfter">The longest <c>Retry-After</c> a 429 is waited out; a longer one fails the call at once.</param>
-public sealed record SlackRetry(int MaxAttempts, TimeSpan BaseDelay, TimeSpan MaxRetryAfter)
+internal sealed record SlackRetry(int MaxAttempts, TimeSpan BaseDelay, TimeSpan MaxRetryAfter)
 {
     public static readonly SlackRetry Default = new(4, TimeSpan.FromSeconds(1), TimeSpan.FromSeconds(60));
 }
 
 /// <summary>A posted message: its channel id and its <c>ts</c>, which together name it for <c>chat.update</c>.</summary>
-public sealed record SlackMessageRef(string Channel, string Ts)
+internal sealed record SlackMessageRef(string Channel, string Ts)
 {
     /// <summary>The reference a channel keeps: <c>"&lt;channel&gt;:&lt;ts&gt;"</c>.</summary>
     public override string ToString() => Channel + ":" + Ts;
@@ -49,7 +49,7 @@ public sealed record SlackMessageRef(string Channel, string Ts)
 /// A retried <c>chat.postMessage</c> whose first attempt did reach Slack (a timeout after Slack posted) can post twice:
 /// Slack offers no idempotency key for it.
 /// </summary>
-public sealed class SlackClient
+internal sealed class SlackClient
 {
     private readonly HttpClient _http;
     private readonly SlackOptions _options;

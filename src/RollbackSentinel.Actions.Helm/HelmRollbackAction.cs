@@ -22,7 +22,7 @@ namespace RollbackSentinel.Actions.Helm;
 /// values. Reads are retried; the rollback itself runs at most once per execution, with <c>--wait</c>, and is
 /// verified by reading the history back.
 /// </summary>
-public sealed partial class HelmRollbackAction(ICommandRunner runner, HelmOptions options, TimeProvider time) : IRollbackAction
+internal sealed partial class HelmRollbackAction(ICommandRunner runner, HelmOptions options, TimeProvider time) : IRollbackAction
 {
     public const int HistoryMax = 50;
 
@@ -45,7 +45,7 @@ public sealed partial class HelmRollbackAction(ICommandRunner runner, HelmOption
 
     public string Kind => "helm";
 
-    public async Task<ActionPlan> PlanAsync(ActionRequest request, CancellationToken cancellationToken)
+    public async Task<ActionPlan> PlanAsync(RollbackRequest request, CancellationToken cancellationToken)
     {
         ArgumentNullException.ThrowIfNull(request);
         var release = Resolve(request);
@@ -69,8 +69,8 @@ public sealed partial class HelmRollbackAction(ICommandRunner runner, HelmOption
             // Deployed (Head refuses failed rollbacks): recent means another sentinel, or this incident's own
             // earlier run, already acted; old means the release broke again after a rollback, and a sentinel must
             // not step further back through history on its own.
-            var cooldown = request.Policy.Cooldown;
-            var at = request.Decision.At;
+            var cooldown = request.Cooldown;
+            var at = request.DecidedAt;
             if (current.UpdatedAt is not { } updated || at - updated >= cooldown)
             {
                 var age = current.UpdatedAt is { } u && at >= u
@@ -106,7 +106,7 @@ public sealed partial class HelmRollbackAction(ICommandRunner runner, HelmOption
         };
     }
 
-    public async Task<ActionResult> ExecuteAsync(ActionRequest request, ActionPlan plan, bool dryRun, CancellationToken cancellationToken)
+    public async Task<ActionResult> ExecuteAsync(RollbackRequest request, ActionPlan plan, bool dryRun, CancellationToken cancellationToken)
     {
         ArgumentNullException.ThrowIfNull(request);
         ArgumentNullException.ThrowIfNull(plan);
@@ -172,7 +172,7 @@ public sealed partial class HelmRollbackAction(ICommandRunner runner, HelmOption
         }
     }
 
-    private async Task<ActionResult> RollbackAsync(ActionRequest request, Release release, HelmRevision current, Planned planned, CancellationToken cancellationToken)
+    private async Task<ActionResult> RollbackAsync(RollbackRequest request, Release release, HelmRevision current, Planned planned, CancellationToken cancellationToken)
     {
         var to = planned.Revision;
         var wait = WaitTimeout(request);
@@ -333,8 +333,8 @@ public sealed partial class HelmRollbackAction(ICommandRunner runner, HelmOption
         return new CommandLine(options.Path, arguments);
     }
 
-    private TimeSpan WaitTimeout(ActionRequest request) =>
-        ((HelmTarget)request.Policy.Target).Timeout is { } t && t > TimeSpan.Zero ? t : options.DefaultWaitTimeout;
+    private TimeSpan WaitTimeout(RollbackRequest request) =>
+        ((HelmTarget)request.Target.Definition).Timeout is { } t && t > TimeSpan.Zero ? t : options.DefaultWaitTimeout;
 
     /// <summary>A Go duration in whole seconds (<c>300s</c>), rounded up, as <c>helm --timeout</c> takes it.</summary>
     internal static string GoDuration(TimeSpan value) => Invariant(Math.Max(1, (long)Math.Ceiling(value.TotalSeconds))) + "s";
@@ -343,14 +343,14 @@ public sealed partial class HelmRollbackAction(ICommandRunner runner, HelmOption
     /// The release, namespace and context this request names, each checked before any helm runs: the release and the
     /// namespace are rendered from series labels, and become a positional argument and a flag value.
     /// </summary>
-    private static Release Resolve(ActionRequest request)
+    private static Release Resolve(RollbackRequest request)
     {
-        if (request.Policy.Target is not HelmTarget target)
+        if (request.Target.Definition is not HelmTarget target || request.Target.Name is not { } release)
         {
-            throw new ActionFailedException($"policy {request.Policy.Name} has a {request.Policy.Target.Kind} target, not a helm one");
+            throw new ActionFailedException($"policy {request.Policy} has a {request.Target.Kind} target, not a helm one");
         }
 
-        var name = Render(target.Release, request, "release");
+        var name = Render(release, "release");
         if (name.Length > MaxReleaseNameLength || !ReleaseName().IsMatch(name))
         {
             throw new ActionFailedException(
@@ -359,9 +359,9 @@ public sealed partial class HelmRollbackAction(ICommandRunner runner, HelmOption
         }
 
         string? ns = null;
-        if (target.Namespace is { } n)
+        if (target.Namespace is { } n && request.Target.Namespace is { } renderedNs)
         {
-            ns = Render(n, request, "namespace");
+            ns = Render(renderedNs, "namespace");
             if (ns.Length > MaxNamespaceLength || !NamespaceName().IsMatch(ns))
             {
                 throw new ActionFailedException(
@@ -379,9 +379,10 @@ public sealed partial class HelmRollbackAction(ICommandRunner runner, HelmOption
         return new Release(name, ns, context);
     }
 
-    private static string Render(Template template, ActionRequest request, string what)
+    private static string Render(RenderedText rendered, string what)
     {
-        if (!template.TryRender(request.Incident.Labels, out var text, out var error))
+        var template = rendered.Template;
+        if (!rendered.TryGet(out var text, out var error))
         {
             throw new ActionFailedException($"cannot name the helm {what}: {error}");
         }

@@ -20,7 +20,7 @@ public sealed class SlackApprovers
     private readonly TimeSpan _cacheFor;
     private readonly ConcurrentDictionary<string, (DateTimeOffset ReadAt, HashSet<string> Members)> _groups = new(StringComparer.Ordinal);
 
-    public SlackApprovers(SlackClient client, TimeProvider time, TimeSpan? cacheFor = null)
+    internal SlackApprovers(SlackClient client, TimeProvider time, TimeSpan? cacheFor = null)
     {
         ArgumentNullException.ThrowIfNull(client);
         ArgumentNullException.ThrowIfNull(time);

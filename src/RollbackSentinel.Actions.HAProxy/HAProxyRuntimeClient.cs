@@ -7,7 +7,7 @@ using RollbackSentinel.Core.Policies;
 namespace RollbackSentinel.Actions.HAProxy;
 
 /// <summary>Why a runtime API command did not get a usable answer.</summary>
-public enum HAProxyErrorKind
+internal enum HAProxyErrorKind
 {
     /// <summary>The socket could not be reached, or the connection broke: safe to retry an absolute command.</summary>
     Unreachable,
@@ -23,7 +23,7 @@ public enum HAProxyErrorKind
 }
 
 /// <summary>A runtime API command that failed; the message names the socket and, for a refusal, quotes HAProxy's answer.</summary>
-public sealed class HAProxyRuntimeException : Exception
+internal sealed class HAProxyRuntimeException : Exception
 {
     public HAProxyRuntimeException(HAProxyErrorKind kind, string message, Exception? innerException = null)
         : base(message, innerException) => Kind = kind;
@@ -56,7 +56,7 @@ public sealed class HAProxyRuntimeException : Exception
 /// <param name="InitialWeight">srv_iweight: the weight from the configuration.</param>
 /// <param name="OperationalState">srv_op_state: 0 stopped, 1 starting, 2 running, 3 stopping.</param>
 /// <param name="AdminState">srv_admin_state bits (see <see cref="HAProxyAdminFlags"/>).</param>
-public sealed record HAProxyServerStatus(string Name, string Address, int Weight, int InitialWeight, int OperationalState, HAProxyAdminFlags AdminState)
+internal sealed record HAProxyServerStatus(string Name, string Address, int Weight, int InitialWeight, int OperationalState, HAProxyAdminFlags AdminState)
 {
     /// <summary>The administrative state, as <c>set server ... state</c> sets it: any maintenance bit wins over drain.</summary>
     public HAProxyServerState State =>
@@ -115,7 +115,7 @@ public enum HAProxyAdminFlags
 /// The HAProxy runtime API (the <c>stats socket</c>), over a unix socket (<c>unix:///run/haproxy/admin.sock</c>)
 /// or TCP (<c>tcp://127.0.0.1:9999</c>). Non-interactive: one command per connection, answered and closed by HAProxy.
 /// </summary>
-public sealed class HAProxyRuntimeClient
+internal sealed class HAProxyRuntimeClient
 {
     /// <summary>Answers past this size are refused (a runtime API answer to the commands used here is a few lines).</summary>
     public const int MaxAnswerBytes = 4 * 1024 * 1024;

@@ -6,7 +6,7 @@ namespace RollbackSentinel.Notifications.Slack;
 /// kept between notices is <c>"&lt;channel&gt;:&lt;ts&gt;"</c>. When the message is gone (deleted in Slack:
 /// <c>message_not_found</c>) or the reference cannot be read, a new message is posted and its reference returned.
 /// </summary>
-public sealed class SlackChannel : IIncidentChannel
+internal sealed class SlackChannel : IIncidentChannel
 {
     private readonly SlackClient _client;
     private readonly Func<IncidentNotice, string> _chooseChannel;

@@ -21,7 +21,7 @@ namespace RollbackSentinel.Notifications.Alertmanager;
 /// is <see cref="IncidentNotice.Key"/>. Posts are idempotent and retried on 5xx, timeouts and failed connections; a
 /// 4xx is Alertmanager refusing the alert, reported with its answer in a <see cref="NotificationException"/>.
 /// </summary>
-public sealed class AlertmanagerChannel : IIncidentChannel
+internal sealed class AlertmanagerChannel : IIncidentChannel
 {
     public const string AlertName = "RollbackSentinel";
 

@@ -1,18 +1,25 @@
 using System.Globalization;
-using RollbackSentinel.Actions.Helm;
 using RollbackSentinel.Actions.Processes;
+using RollbackSentinel.Actions.Revisions;
 using RollbackSentinel.Core.Metrics;
 using RollbackSentinel.Core.Policies;
 
-namespace RollbackSentinel.Actions.Revisions;
+namespace RollbackSentinel.Actions.Helm;
 
 /// <summary>
 /// Which revision a Helm release is at: the latest one of <c>helm history RELEASE --max 1 -o json</c> (one short call),
 /// whatever its status (a failed upgrade changed what runs too; a pending one is changing it): its number, <c>updated</c>
 /// time, chart and app version.
 /// </summary>
-internal sealed class HelmRevisionReader(ICommandRunner runner, HelmOptions options)
+internal sealed class HelmRevisionReader(ICommandRunner runner, HelmOptions options) : IRevisionReader
 {
+    public string Kind => "helm";
+
+    public ValueTask<TargetRevision?> ReadAsync(Target target, LabelSet labels, CancellationToken cancellationToken) =>
+        target is HelmTarget helm
+            ? ReadAsync(helm, labels, cancellationToken)
+            : throw new ActionFailedException($"the helm revision reader was given a {target?.Kind} target");
+
     public async ValueTask<TargetRevision?> ReadAsync(HelmTarget target, LabelSet labels, CancellationToken cancellationToken)
     {
         var release = Render(target.Release, labels, "release");

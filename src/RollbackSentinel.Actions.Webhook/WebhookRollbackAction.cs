@@ -30,9 +30,12 @@ public sealed record WebhookRetry(int MaxAttempts, TimeSpan BaseDelay)
 /// <param name="time">For timestamps and retry delays.</param>
 /// <param name="retry">How often to try.</param>
 /// <param name="secrets">Reads <c>secretFile</c>, checking it is one a policy may name; by default any file, registered for redaction.</param>
-public sealed class WebhookRollbackAction(HttpClient http, TimeProvider time, WebhookRetry? retry = null, ISecretFileReader? secrets = null) : IRollbackAction
+internal sealed class WebhookRollbackAction(HttpClient http, TimeProvider time, WebhookRetry? retry = null, ISecretFileReader? secrets = null) : IRollbackAction
 {
     public static readonly TimeSpan DefaultTimeout = TimeSpan.FromSeconds(10);
+
+    /// <summary>Its HttpClient's name (as the typed client it was, so its log category stays <c>System.Net.Http.HttpClient.WebhookRollbackAction</c>).</summary>
+    public const string HttpClientName = nameof(WebhookRollbackAction);
 
     public const string SignatureHeader = "X-Sentinel-Signature";
     public const string TimestampHeader = "X-Sentinel-Timestamp";
@@ -47,19 +50,19 @@ public sealed class WebhookRollbackAction(HttpClient http, TimeProvider time, We
     /// <summary>A handler for this adapter's HttpClient: no redirects (a 3xx must not turn into a GET or a POST elsewhere).</summary>
     public static HttpMessageHandler CreateHandler() => new SocketsHttpHandler { AllowAutoRedirect = false, PooledConnectionLifetime = TimeSpan.FromMinutes(5) };
 
-    public Task<ActionPlan> PlanAsync(ActionRequest request, CancellationToken cancellationToken)
+    public Task<ActionPlan> PlanAsync(RollbackRequest request, CancellationToken cancellationToken)
     {
         ArgumentNullException.ThrowIfNull(request);
         var where = TargetIdentity.Redact(RenderUrl(request));
-        var target = (WebhookTarget)request.Policy.Target;
+        var target = (WebhookTarget)request.Target.Definition;
         var signed = target.SecretFile is null ? "" : ", signed with HMAC-SHA256";
-        return Task.FromResult(new ActionPlan($"POST incident {request.Incident.Id} to {where}")
+        return Task.FromResult(new ActionPlan($"POST incident {request.IncidentId} to {where}")
         {
             Steps = [$"POST {where} (Idempotency-Key: {Key(request)}{signed}; up to {_retry.MaxAttempts} attempts on 5xx or timeout)"],
         });
     }
 
-    public async Task<ActionResult> ExecuteAsync(ActionRequest request, ActionPlan plan, bool dryRun, CancellationToken cancellationToken)
+    public async Task<ActionResult> ExecuteAsync(RollbackRequest request, ActionPlan plan, bool dryRun, CancellationToken cancellationToken)
     {
         ArgumentNullException.ThrowIfNull(request);
         ArgumentNullException.ThrowIfNull(plan);
@@ -80,7 +83,7 @@ public sealed class WebhookRollbackAction(HttpClient http, TimeProvider time, We
             return ActionResult.DryRun(plan);
         }
 
-        var target = (WebhookTarget)request.Policy.Target;
+        var target = (WebhookTarget)request.Target.Definition;
         var where = TargetIdentity.Redact(url);
         var body = Body(request, key);
         string? secret = null;
@@ -177,50 +180,48 @@ public sealed class WebhookRollbackAction(HttpClient http, TimeProvider time, We
     }
 
     /// <summary>The URL with label values escaped: a label cannot add path segments, a query or another host.</summary>
-    private static string RenderUrl(ActionRequest request)
+    private static string RenderUrl(RollbackRequest request)
     {
-        var target = (WebhookTarget)request.Policy.Target;
-        return target.Url.TryRender(request.Incident.Labels, Uri.EscapeDataString, out var url, out var error) ? url : throw new ActionFailedException(error);
+        var url = request.Target.Url ?? throw new ActionFailedException($"the webhook adapter was given a {request.Target.Kind} target");
+        return url.TryGet(out var text, out var error) ? text : throw new ActionFailedException(error);
     }
 
     /// <summary>The policy's own key (<c>policy:rendered</c>, the same in every sentinel) when it sets one, else the incident's.</summary>
-    private static string Key(ActionRequest request)
+    private static string Key(RollbackRequest request)
     {
-        var target = (WebhookTarget)request.Policy.Target;
-        if (target.IdempotencyKey is not { } template)
+        if (request.Target.IdempotencyKey is not { } rendered)
         {
             return request.IdempotencyKey;
         }
 
-        return template.TryRender(request.Incident.Labels, out var key, out var error)
-            ? $"{request.Policy.Name}:{key}"
+        return rendered.TryGet(out var key, out var error)
+            ? $"{request.Policy}:{key}"
             : throw new ActionFailedException("idempotencyKey: " + error);
     }
 
-    private static byte[] Body(ActionRequest request, string key)
+    private static byte[] Body(RollbackRequest request, string key)
     {
-        var d = request.Decision;
-        var change = request.Incident.BlamedChange ?? d.Blamed;
-        var disarmedReason = request.Incident.DisarmedReason ?? d.DisarmedReason;
+        var e = request.Evidence;
+        var change = request.BlamedChange;
         return JsonSerializer.SerializeToUtf8Bytes(
             new
             {
-                incident = request.Incident.Id,
-                policy = d.Policy,
-                trigger = d.Trigger,
-                action = d.Action.ToString().ToLowerInvariant(),
-                labels = d.Labels.ToDictionary(),
-                at = Rfc3339.Format(d.At),
-                since = d.Since is { } s ? Rfc3339.Format(s) : null,
-                summary = d.Verdict.Summary,
-                value = Finite(d.Verdict.Value),
-                threshold = Finite(d.Verdict.Threshold),
-                baseline = Finite(d.Verdict.Baseline),
+                incident = request.IncidentId,
+                policy = request.Policy,
+                trigger = e.Trigger,
+                action = "rollback", // adapters run rollbacks only
+                labels = request.Labels.ToDictionary(),
+                at = Rfc3339.Format(request.DecidedAt),
+                since = e.Since is { } s ? Rfc3339.Format(s) : null,
+                summary = e.Summary,
+                value = Finite(e.Value),
+                threshold = Finite(e.Threshold),
+                baseline = Finite(e.Baseline),
                 idempotencyKey = key,
                 change = change is null ? null : ChangeJson(change),
-                changeSummary = change?.Describe(d.At) ?? "no change known",
-                disarmed = d.Disarmed || disarmedReason is not null,
-                disarmedReason,
+                changeSummary = change?.Describe(request.DecidedAt) ?? "no change known",
+                disarmed = e.Disarmed,
+                disarmedReason = e.DisarmedReason,
             },
             JsonOptions);
     }

@@ -1,12 +1,12 @@
 using System.Globalization;
 using System.Text.Json;
-using RollbackSentinel.Actions.Kubectl;
 using RollbackSentinel.Actions.Processes;
+using RollbackSentinel.Actions.Revisions;
 using RollbackSentinel.Core.Evaluation;
 using RollbackSentinel.Core.Metrics;
 using RollbackSentinel.Core.Policies;
 
-namespace RollbackSentinel.Actions.Revisions;
+namespace RollbackSentinel.Actions.Kubectl;
 
 /// <summary>
 /// Which revision a workload runs, read with the real kubectl (two <c>kubectl get</c>s, with the target's context,
@@ -19,15 +19,22 @@ namespace RollbackSentinel.Actions.Revisions;
 /// <c>revision</c> number, name and creation time, and the images of that template.</item>
 /// </list>
 /// </summary>
-internal sealed class KubectlRevisionReader(ICommandRunner runner, KubectlOptions options)
+internal sealed class KubectlRevisionReader(ICommandRunner runner, KubectlOptions options) : IRevisionReader
 {
     private const string DeploymentRevisionAnnotation = "deployment.kubernetes.io/revision";
     private const string RevisionHistoryAnnotation = "deployment.kubernetes.io/revision-history";
 
+    public string Kind => "kubectl";
+
+    public ValueTask<TargetRevision?> ReadAsync(Target target, LabelSet labels, CancellationToken cancellationToken) =>
+        target is KubectlTarget kubectl
+            ? ReadAsync(kubectl, labels, cancellationToken)
+            : throw new ActionFailedException($"the kubectl revision reader was given a {target?.Kind} target");
+
     public async ValueTask<TargetRevision?> ReadAsync(KubectlTarget target, LabelSet labels, CancellationToken cancellationToken)
     {
         var name = Render(target.Name, labels, "the workload");
-        if (name.Length > 253 || !KubectlRollbackAction.Dns1123Subdomain().IsMatch(name))
+        if (name.Length > 253 || !Workload.Dns1123Subdomain().IsMatch(name))
         {
             throw new ActionFailedException($"cannot read the workload's revision: '{name}' is not a Kubernetes object name; nothing was run");
         }
@@ -40,7 +47,7 @@ internal sealed class KubectlRevisionReader(ICommandRunner runner, KubectlOption
             {
                 ns = null;
             }
-            else if (ns.Length > 63 || !KubectlRollbackAction.Dns1123Label().IsMatch(ns))
+            else if (ns.Length > 63 || !Workload.Dns1123Label().IsMatch(ns))
             {
                 throw new ActionFailedException($"cannot read the workload's revision: '{ns}' is not a Kubernetes namespace; nothing was run");
             }
@@ -50,15 +57,15 @@ internal sealed class KubectlRevisionReader(ICommandRunner runner, KubectlOption
         var where = $"{resource}/{name}{(ns is null ? "" : " in " + ns)}";
         using var workload = await GetAsync(target, ns, where, [], [resource, name], cancellationToken).ConfigureAwait(false);
         var root = workload.RootElement;
-        var uid = KubectlRollbackAction.Str(root, "metadata", "uid");
-        var selector = KubectlRollbackAction.Element(root, "spec", "selector", "matchLabels") is { ValueKind: JsonValueKind.Object } match
+        var uid = KubectlJson.Str(root, "metadata", "uid");
+        var selector = KubectlJson.Element(root, "spec", "selector", "matchLabels") is { ValueKind: JsonValueKind.Object } match
             ? string.Join(',', match.EnumerateObject().Select(p => $"{p.Name}={p.Value.GetString()}"))
             : "";
         string[] flags = selector.Length == 0 ? [] : ["--selector=" + selector];
         var historyResource = target.Workload == WorkloadKind.Deployment ? "replicasets" : "controllerrevisions";
         using var list = await GetAsync(target, ns, $"the {historyResource} of {where}", flags, [historyResource], cancellationToken).ConfigureAwait(false);
-        var owned = KubectlRollbackAction.Element(list.RootElement, "items") is { ValueKind: JsonValueKind.Array } items
-            ? items.EnumerateArray().Where(i => KubectlRollbackAction.OwnedBy(i, uid)).ToArray()
+        var owned = KubectlJson.Element(list.RootElement, "items") is { ValueKind: JsonValueKind.Array } items
+            ? items.EnumerateArray().Where(i => KubectlJson.OwnedBy(i, uid)).ToArray()
             : [];
 
         return target.Workload == WorkloadKind.Deployment
@@ -68,28 +75,28 @@ internal sealed class KubectlRevisionReader(ICommandRunner runner, KubectlOption
 
     private static TargetRevision FromReplicaSet(JsonElement deployment, JsonElement[] replicaSets, string where)
     {
-        var number = KubectlRollbackAction.Str(deployment, "metadata", "annotations", DeploymentRevisionAnnotation)
+        var number = KubectlJson.Str(deployment, "metadata", "annotations", DeploymentRevisionAnnotation)
             ?? throw new ActionFailedException($"{where} has no {DeploymentRevisionAnnotation} annotation yet (its first rollout is starting?)");
-        var rs = replicaSets.FirstOrDefault(r => KubectlRollbackAction.Str(r, "metadata", "annotations", DeploymentRevisionAnnotation) == number);
+        var rs = replicaSets.FirstOrDefault(r => KubectlJson.Str(r, "metadata", "annotations", DeploymentRevisionAnnotation) == number);
         if (rs.ValueKind != JsonValueKind.Object)
         {
             throw new ActionFailedException($"{where} is at revision {number}, but none of its ReplicaSets carries that revision yet");
         }
 
-        var rsName = KubectlRollbackAction.Str(rs, "metadata", "name") ?? "?";
-        var images = KubectlRollbackAction.Images(KubectlRollbackAction.Element(rs, "spec", "template"));
-        var reused = KubectlRollbackAction.Str(rs, "metadata", "annotations", RevisionHistoryAnnotation) is { Length: > 0 };
+        var rsName = KubectlJson.Str(rs, "metadata", "name") ?? "?";
+        var images = KubectlJson.Images(KubectlJson.Element(rs, "spec", "template"));
+        var reused = KubectlJson.Str(rs, "metadata", "annotations", RevisionHistoryAnnotation) is { Length: > 0 };
         return new TargetRevision($"{number} ({rsName})", Created(rs), $"{where}: images {images}") { Reused = reused };
     }
 
     private static TargetRevision FromControllerRevision(JsonElement workload, JsonElement[] revisions, string where)
     {
-        var named = KubectlRollbackAction.Str(workload, "status", "updateRevision") ?? KubectlRollbackAction.Str(workload, "status", "currentRevision");
-        var template = KubectlRollbackAction.Element(workload, "spec", "template");
+        var named = KubectlJson.Str(workload, "status", "updateRevision") ?? KubectlJson.Str(workload, "status", "currentRevision");
+        var template = KubectlJson.Element(workload, "spec", "template");
         var current = named is not null
-            ? revisions.FirstOrDefault(r => KubectlRollbackAction.Str(r, "metadata", "name") == named)
+            ? revisions.FirstOrDefault(r => KubectlJson.Str(r, "metadata", "name") == named)
             : revisions
-                .Where(r => KubectlRollbackAction.SameTemplate(KubectlRollbackAction.Element(r, "data", "spec", "template"), template))
+                .Where(r => KubectlJson.SameTemplate(KubectlJson.Element(r, "data", "spec", "template"), template))
                 .OrderByDescending(Number)
                 .FirstOrDefault();
         if (current.ValueKind != JsonValueKind.Object)
@@ -99,17 +106,17 @@ internal sealed class KubectlRevisionReader(ICommandRunner runner, KubectlOption
                 : $"{where} names ControllerRevision {named}, which it does not own (yet)");
         }
 
-        var crName = KubectlRollbackAction.Str(current, "metadata", "name") ?? "?";
-        var recorded = KubectlRollbackAction.Element(current, "data", "spec", "template");
-        var images = KubectlRollbackAction.Images(recorded.ValueKind == JsonValueKind.Object ? recorded : template);
+        var crName = KubectlJson.Str(current, "metadata", "name") ?? "?";
+        var recorded = KubectlJson.Element(current, "data", "spec", "template");
+        var images = KubectlJson.Images(recorded.ValueKind == JsonValueKind.Object ? recorded : template);
         return new TargetRevision($"{Number(current).ToString(CultureInfo.InvariantCulture)} ({crName})", Created(current), $"{where}: images {images}");
     }
 
     private static long Number(JsonElement revision) =>
-        KubectlRollbackAction.Element(revision, "revision") is { ValueKind: JsonValueKind.Number } n ? n.GetInt64() : 0;
+        KubectlJson.Element(revision, "revision") is { ValueKind: JsonValueKind.Number } n ? n.GetInt64() : 0;
 
     private static DateTimeOffset? Created(JsonElement item) =>
-        Rfc3339.TryParse(KubectlRollbackAction.Str(item, "metadata", "creationTimestamp"), out var at) ? at : null;
+        Rfc3339.TryParse(KubectlJson.Str(item, "metadata", "creationTimestamp"), out var at) ? at : null;
 
     private static string Render(Template template, LabelSet labels, string what) =>
         template.TryRender(labels, out var rendered, out var error)
