@@ -176,7 +176,7 @@ internal abstract class WorkloadUndo(KubectlCli kubectl, WorkloadHistoryReader r
         var at = time.GetUtcNow();
         var notes = new List<string>();
 
-        // 1. Mark first, so the markers are there from the moment of the undo on (see the class comment).
+        // 1. Mark first, so the markers are there from the moment of the undo on (see KubectlRollbackAction).
         var mark = MarkBeforeUndo(w, target, request.IdempotencyKey, at);
         var marked = await kubectl.RunWriteAsync(mark, ct).ConfigureAwait(false);
         if (!marked.Succeeded)
