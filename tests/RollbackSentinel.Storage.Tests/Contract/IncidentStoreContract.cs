@@ -376,7 +376,7 @@ public abstract class IncidentStoreContract : IAsyncLifetime
         Assert.Equal([opened.Incident], bAfterLease);
         Assert.Empty(aWhileBHolds);
 
-        await Store.MarkNotifiedAsync(opened.Incident.Id, opened.Incident.Version, None);
+        await Store.MarkNotifiedAsync(opened.Incident.Id, opened.Incident.Version, "node-b", None);
         Assert.Empty(await Store.ClaimToNotifyAsync(false, 10, new ActionLease("node-a", T0.AddMinutes(4)), T0.AddMinutes(2).AddSeconds(2), None));
 
         // Open incidents are offered again to channels that re-publish, and the lease ended with MarkNotified.
@@ -391,7 +391,7 @@ public abstract class IncidentStoreContract : IAsyncLifetime
         var third = await OpenAsync(Opening(T0.AddMinutes(2), "k3", labels: LabelSet.Of(("deployment", "db"))));
         foreach (var r in new[] { first, second, third })
         {
-            await Store.MarkNotifiedAsync(r.Incident.Id, r.Incident.Version, None);
+            await Store.MarkNotifiedAsync(r.Incident.Id, r.Incident.Version, "node-a", None);
         }
 
         var resolved = await ApplyOneAsync(first, new MoveIncident(IncidentStatus.Open, IncidentStatus.Resolved, T0.AddMinutes(5), T0.AddMinutes(5)));
@@ -400,9 +400,9 @@ public abstract class IncidentStoreContract : IAsyncLifetime
         Assert.Equal([resolved.Incident], await Store.ClaimToNotifyAsync(false, 10, lease, T0.AddMinutes(6), None));
         Assert.Equal([resolved.Incident.Id, third.Incident.Id], (await Store.ClaimToNotifyAsync(true, 2, lease, T0.AddMinutes(6), None)).Select(i => i.Id));
 
-        await Store.MarkNotifiedAsync(resolved.Incident.Id, resolved.Incident.Version - 1, None); // an older version changes nothing
+        await Store.MarkNotifiedAsync(resolved.Incident.Id, resolved.Incident.Version - 1, "node-a", None); // an older version changes nothing
         Assert.Equal([resolved.Incident], await Store.ClaimToNotifyAsync(false, 10, lease, T0.AddMinutes(6), None));
-        await Store.MarkNotifiedAsync(resolved.Incident.Id, resolved.Incident.Version, None);
+        await Store.MarkNotifiedAsync(resolved.Incident.Id, resolved.Incident.Version, "node-a", None);
         Assert.Empty(await Store.ClaimToNotifyAsync(false, 10, lease, T0.AddMinutes(6), None));
     }
 
