@@ -182,15 +182,16 @@ public sealed class IncidentService(IIncidentStore store, IChangeStore? changes,
         RecoverAsync(at, exclusive: false, cancellationToken);
 
     /// <summary>
-    /// The periodic sweep while running: started actions whose lease has ended (or that have none) become
-    /// <see cref="ActionStatus.Interrupted"/> and are returned. This sentinel's own live leases are left alone (it is running them).
+    /// The periodic sweep while running: started actions of other owners whose lease has ended (a sentinel sharing the
+    /// store died mid-action) become <see cref="ActionStatus.Interrupted"/> and are returned. This sentinel's own are left
+    /// to it, even past their lease: its executor records how they ended.
     /// </summary>
     public async Task<IReadOnlyList<ActionRecord>> InterruptExpiredAsync(DateTimeOffset at, CancellationToken cancellationToken)
     {
         var interrupted = new List<ActionRecord>();
         foreach (var (action, lease) in await Store.ListStartedActionsAsync(cancellationToken).ConfigureAwait(false))
         {
-            if (lease is not null && lease.Until > at)
+            if (lease is not null && (lease.Until > at || string.Equals(lease.Owner, Owner, StringComparison.Ordinal)))
             {
                 continue;
             }
