@@ -100,7 +100,7 @@ public sealed class StateConflictTests
             var decision = new Decision { Policy = "shop", Trigger = "errors", Labels = labels, At = at.AddSeconds(15), Kind = DecisionKind.Act, Action = TriggerAction.Page, Verdict = verdict, Since = at };
 
             await a.CommitEvaluationAsync(new EvaluationCommit("shop", at, first, [], [], _ => "webhook") { ExpectedStateVersion = 0 }, CancellationToken.None);
-            await Assert.ThrowsAsync<StoreConflictException>(() => b.CommitEvaluationAsync(
+            await Assert.ThrowsAsync<PolicyStateConflictException>(() => b.CommitEvaluationAsync(
                 new EvaluationCommit("shop", at.AddSeconds(15), PolicyState.Empty with { LastEvaluatedAt = at.AddSeconds(15) }, [], [decision], _ => "webhook") { ExpectedStateVersion = 0 },
                 CancellationToken.None));
 
