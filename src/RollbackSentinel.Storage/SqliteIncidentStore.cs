@@ -148,7 +148,20 @@ public sealed partial class SqliteIncidentStore : IIncidentStore, IChangeStore, 
         _initialized = true;
     }
 
-    /// <inheritdoc />    /// <inheritdoc />
+    /// <inheritdoc />
+    /// <remarks>True: the daemon holds <c>sentinel.lock</c> next to the database while it runs (one daemon per store).</remarks>
+    public bool ExclusiveToOneProcess => true;
+
+    /// <inheritdoc />
+    public Task<long> LoadStateVersionAsync(string policy, CancellationToken cancellationToken)
+    {
+        ArgumentNullException.ThrowIfNull(policy);
+        return ReadAsync(
+            async tx => await tx.ScalarAsync("SELECT version FROM policy_state WHERE policy = $policy", cancellationToken, ("$policy", policy)).ConfigureAwait(false) is long v ? v : 0L,
+            cancellationToken);
+    }
+
+    /// <inheritdoc />
     /// <exception cref="InvalidDataException">The stored state cannot be read.</exception>
     public Task<StoredPolicyState?> LoadStateAsync(string policy, CancellationToken cancellationToken)
     {
@@ -350,26 +363,32 @@ public sealed partial class SqliteIncidentStore : IIncidentStore, IChangeStore, 
             cancellationToken);
 
     /// <inheritdoc />
-    /// <remarks>The claim (choosing the rows and leasing them) is one write transaction: two owners never both get one.</remarks>
-    public Task<IReadOnlyList<Incident>> ClaimToNotifyAsync(bool includeOpen, int limit, ActionLease lease, DateTimeOffset at, CancellationToken cancellationToken)
+    /// <remarks>
+    /// The claim (choosing the rows and leasing them) is one write transaction: two owners never both get one. A read
+    /// comes first and the write transaction is opened only when there is something to claim: an idle dispatcher
+    /// polling every few seconds costs no write (no <c>BEGIN IMMEDIATE</c>, no fsync).
+    /// </remarks>
+    public async Task<IReadOnlyList<Incident>> ClaimToNotifyAsync(bool includeOpen, int limit, ActionLease lease, DateTimeOffset at, CancellationToken cancellationToken)
     {
         ArgumentOutOfRangeException.ThrowIfNegativeOrZero(limit);
         ArgumentNullException.ThrowIfNull(lease);
         ThrowIfNotReady();
-        return WriteAsync(
+        var where = $"""
+            WHERE (change_seq > notified_seq {(includeOpen ? "OR status NOT IN ('Resolved', 'Denied')" : "")})
+              AND (notify_owner IS NULL OR notify_owner = $owner OR notify_lease_until <= $at)
+            ORDER BY updated_at DESC, id DESC LIMIT $limit
+            """;
+        var parameters = new (string, object?)[] { ("$owner", lease.Owner), ("$at", DbTime.Format(at)), ("$limit", limit) };
+        var candidates = await ReadAsync(async tx => (await QueryIncidentsAsync(tx, where, cancellationToken, parameters).ConfigureAwait(false)).Count, cancellationToken).ConfigureAwait(false);
+        if (candidates == 0)
+        {
+            return [];
+        }
+
+        return await WriteAsync(
             async tx =>
             {
-                var rows = await QueryIncidentsAsync(
-                    tx,
-                    $"""
-                    WHERE (change_seq > notified_seq {(includeOpen ? "OR status NOT IN ('Resolved', 'Denied')" : "")})
-                      AND (notify_owner IS NULL OR notify_owner = $owner OR notify_lease_until <= $at)
-                    ORDER BY updated_at DESC, id DESC LIMIT $limit
-                    """,
-                    cancellationToken,
-                    ("$owner", lease.Owner),
-                    ("$at", DbTime.Format(at)),
-                    ("$limit", limit)).ConfigureAwait(false);
+                var rows = await QueryIncidentsAsync(tx, where, cancellationToken, parameters).ConfigureAwait(false);
                 if (rows.Count > 0)
                 {
                     await tx.ExecuteAsync(
@@ -382,19 +401,56 @@ public sealed partial class SqliteIncidentStore : IIncidentStore, IChangeStore, 
 
                 return (IReadOnlyList<Incident>)rows.ConvertAll(r => r.Incident);
             },
+            cancellationToken).ConfigureAwait(false);
+    }
+
+    /// <inheritdoc />
+    public Task MarkNotifiedAsync(long incidentId, long version, string owner, CancellationToken cancellationToken)
+    {
+        ArgumentNullException.ThrowIfNull(owner);
+        ThrowIfNotReady();
+        return WriteAsync(
+            tx => tx.ExecuteAsync(
+                """
+                UPDATE incidents
+                SET notified_seq = MAX(notified_seq, $version),
+                    notify_owner = CASE WHEN notify_owner = $owner THEN NULL ELSE notify_owner END,
+                    notify_lease_until = CASE WHEN notify_owner = $owner THEN NULL ELSE notify_lease_until END
+                WHERE id = $id AND (notified_seq < $version OR notify_owner = $owner)
+                """,
+                cancellationToken,
+                ("$id", incidentId),
+                ("$version", version),
+                ("$owner", owner)),
             cancellationToken);
     }
 
     /// <inheritdoc />
-    public Task MarkNotifiedAsync(long incidentId, long version, CancellationToken cancellationToken)
+    public Task ReleaseNotificationLeasesAsync(string owner, IReadOnlyCollection<long> incidentIds, CancellationToken cancellationToken)
+    {
+        ArgumentNullException.ThrowIfNull(owner);
+        ArgumentNullException.ThrowIfNull(incidentIds);
+        ThrowIfNotReady();
+        if (incidentIds.Count == 0)
+        {
+            return Task.CompletedTask;
+        }
+
+        return WriteAsync(
+            tx => tx.ExecuteAsync(
+                "UPDATE incidents SET notify_owner = NULL, notify_lease_until = NULL WHERE notify_owner = $owner AND id IN (SELECT value FROM json_each($ids))",
+                cancellationToken,
+                ("$owner", owner),
+                ("$ids", IdList(incidentIds))),
+            cancellationToken);
+    }
+
+    /// <inheritdoc />
+    public Task ReleaseAllNotificationLeasesAsync(CancellationToken cancellationToken)
     {
         ThrowIfNotReady();
         return WriteAsync(
-            tx => tx.ExecuteAsync(
-                "UPDATE incidents SET notified_seq = MAX(notified_seq, $version), notify_owner = NULL, notify_lease_until = NULL WHERE id = $id",
-                cancellationToken,
-                ("$id", incidentId),
-                ("$version", version)),
+            tx => tx.ExecuteAsync("UPDATE incidents SET notify_owner = NULL, notify_lease_until = NULL WHERE notify_owner IS NOT NULL", cancellationToken),
             cancellationToken);
     }
 
@@ -614,7 +670,7 @@ public sealed partial class SqliteIncidentStore : IIncidentStore, IChangeStore, 
         if (written != 1)
         {
             var stored = await tx.ScalarAsync("SELECT version FROM policy_state WHERE policy = $policy", cancellationToken, ("$policy", write.Policy)).ConfigureAwait(false);
-            throw new StoreConflictException(
+            throw new PolicyStateConflictException(
                 $"The state of policy '{write.Policy}' is at version {stored ?? 0L}, not {write.ExpectedVersion}: another writer committed since it was loaded.");
         }
     }

@@ -50,8 +50,17 @@ public interface IIncidentStore
     /// <summary>Creates or migrates the schema (versioned, forward only).</summary>
     Task InitializeAsync(CancellationToken cancellationToken);
 
+    /// <summary>
+    /// Whether one process at a time uses the store (SQLite: the daemon holds its lock file), so every action found
+    /// started and every lease found when the daemon starts is a dead process's. False for a store several sentinels share.
+    /// </summary>
+    bool ExclusiveToOneProcess { get; }
+
     /// <summary>The last committed state of a policy with its version, or null if it was never evaluated.</summary>
     Task<StoredPolicyState?> LoadStateAsync(string policy, CancellationToken cancellationToken);
+
+    /// <summary>The version of a policy's last committed state (<see cref="StoredPolicyState.Version"/>), 0 if it was never evaluated; the state is not read.</summary>
+    Task<long> LoadStateVersionAsync(string policy, CancellationToken cancellationToken);
 
     /// <summary>An incident with its actions and revision, or null.</summary>
     Task<IncidentRecord?> LoadIncidentAsync(long id, CancellationToken cancellationToken);
@@ -71,7 +80,8 @@ public interface IIncidentStore
     /// the expected one, or a move finds the incident or action elsewhere than its <c>From</c>). Returns the records of
     /// the incidents updated or opened, after the batch, in the order of <see cref="StoreBatch.Updates"/>.
     /// </summary>
-    /// <exception cref="StoreConflictException">A version, revision or <c>From</c> did not match: nothing was written.</exception>
+    /// <exception cref="PolicyStateConflictException">The policy state's version did not match: nothing was written.</exception>
+    /// <exception cref="StoreConflictException">A revision or <c>From</c> did not match: nothing was written.</exception>
     Task<IReadOnlyList<IncidentRecord>> ApplyAsync(StoreBatch batch, CancellationToken cancellationToken);
 
     /// <summary>Every action found <see cref="ActionStatus.Started"/>, with its lease (null: it has none), oldest first.</summary>
@@ -98,8 +108,17 @@ public interface IIncidentStore
     /// </summary>
     Task<IReadOnlyList<Incident>> ClaimToNotifyAsync(bool includeOpen, int limit, ActionLease lease, DateTimeOffset at, CancellationToken cancellationToken);
 
-    /// <summary>Every channel has published the incident as of <paramref name="version"/>: it is not listed again until it changes; the lease ends.</summary>
-    Task MarkNotifiedAsync(long incidentId, long version, CancellationToken cancellationToken);
+    /// <summary>
+    /// Every channel has published the incident as of <paramref name="version"/>: it is not listed again until it changes;
+    /// <paramref name="owner"/>'s lease ends (another owner's is left alone). Nothing is written when nothing changes.
+    /// </summary>
+    Task MarkNotifiedAsync(long incidentId, long version, string owner, CancellationToken cancellationToken);
+
+    /// <summary>Ends <paramref name="owner"/>'s notification leases of <paramref name="incidentIds"/> (claimed, not marked notified), in one write.</summary>
+    Task ReleaseNotificationLeasesAsync(string owner, IReadOnlyCollection<long> incidentIds, CancellationToken cancellationToken);
+
+    /// <summary>Ends every notification lease, whoever holds it: only for a store <see cref="ExclusiveToOneProcess"/>, when the daemon starts.</summary>
+    Task ReleaseAllNotificationLeasesAsync(CancellationToken cancellationToken);
 
     /// <summary>The latest rollback of <paramref name="target"/> (other than <paramref name="excludingActionId"/>) that started at or after <paramref name="since"/>.</summary>
     Task<ActionRecord?> FindRollbackSinceAsync(string target, DateTimeOffset since, long excludingActionId, CancellationToken cancellationToken);

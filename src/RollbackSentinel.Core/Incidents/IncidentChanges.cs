@@ -119,7 +119,7 @@ public sealed record StoreBatch(PolicyStateWrite? State, IReadOnlyList<Evaluatio
 /// A write decided from a stale read: the policy's state or an incident changed since it was loaded (another
 /// sentinel, a person's answer). Nothing of the batch was written; reload and decide again.
 /// </summary>
-public sealed class StoreConflictException : Exception
+public class StoreConflictException : Exception
 {
     public StoreConflictException()
     {
@@ -131,6 +131,27 @@ public sealed class StoreConflictException : Exception
     }
 
     public StoreConflictException(string message, Exception innerException)
+        : base(message, innerException)
+    {
+    }
+}
+
+/// <summary>
+/// The policy's state was committed by another writer since it was loaded (another sentinel evaluated): deciding again
+/// from a fresh read of the incidents cannot fix it; the evaluation must step again from the stored state.
+/// </summary>
+public sealed class PolicyStateConflictException : StoreConflictException
+{
+    public PolicyStateConflictException()
+    {
+    }
+
+    public PolicyStateConflictException(string message)
+        : base(message)
+    {
+    }
+
+    public PolicyStateConflictException(string message, Exception innerException)
         : base(message, innerException)
     {
     }

@@ -580,10 +580,11 @@ public static class IncidentLifecycle
     /// <summary>
     /// Whether a sentinel (<paramref name="owner"/>) recovering at <paramref name="at"/> can no longer vouch for a started
     /// action: it is its own (it restarted), it has no lease (started before leases), or its lease has ended. An action
-    /// another sentinel holds under a live lease is that sentinel's.
+    /// another sentinel holds under a live lease is that sentinel's, unless <paramref name="exclusive"/>: only one process
+    /// uses the store (SQLite's lock), so any action found started at startup is a dead process's, whatever its owner.
     /// </summary>
-    public static bool IsInterrupted(ActionLease? lease, string owner, DateTimeOffset at) =>
-        lease is null || string.Equals(lease.Owner, owner, StringComparison.Ordinal) || lease.Until <= at;
+    public static bool IsInterrupted(ActionLease? lease, string owner, DateTimeOffset at, bool exclusive = false) =>
+        exclusive || lease is null || string.Equals(lease.Owner, owner, StringComparison.Ordinal) || lease.Until <= at;
 
     /// <summary>
     /// A started action nobody can vouch for becomes <see cref="ActionStatus.Interrupted"/> (its effect is unknown; never

@@ -21,6 +21,12 @@ public sealed class IncidentService(IIncidentStore store, IChangeStore? changes,
     /// <summary>How often a write decided from a stale read is decided again before the conflict is the caller's.</summary>
     public const int MaxAttempts = 5;
 
+    /// <summary>
+    /// How often an action's completion is decided again: far more than <see cref="MaxAttempts"/>, because what a
+    /// finished action did must never be lost to other writers answering or timing out its incident meanwhile.
+    /// </summary>
+    public const int CompletionAttempts = 50;
+
     public IIncidentStore Store { get; } = store;
 
     /// <summary>Where the change a manual rollback blames is looked up (null: none is blamed).</summary>
@@ -45,7 +51,8 @@ public sealed class IncidentService(IIncidentStore store, IChangeStore? changes,
     /// makes the store refuse the batch: it is reloaded and decided again, up to <see cref="MaxAttempts"/> times. A
     /// policy state another writer committed is not retried: that conflict is the caller's (it must step again).
     /// </remarks>
-    /// <exception cref="StoreConflictException">The policy state changed since it was loaded (another sentinel evaluated): nothing was committed.</exception>
+    /// <exception cref="PolicyStateConflictException">The policy state changed since it was loaded (another sentinel evaluated): nothing was committed.</exception>
+    /// <exception cref="StoreConflictException">The incidents kept changing under every attempt: nothing was committed.</exception>
     /// <exception cref="ArgumentException">A decision of another policy.</exception>
     /// <exception cref="ArgumentOutOfRangeException">An unknown decision kind: nothing was committed.</exception>
     public async Task<IReadOnlyList<OpenedIncident>> CommitEvaluationAsync(EvaluationCommit commit, CancellationToken cancellationToken)
@@ -82,13 +89,16 @@ public sealed class IncidentService(IIncidentStore store, IChangeStore? changes,
                 var records = await Store.ApplyAsync(batch, cancellationToken).ConfigureAwait(false);
                 return plan.Opened.Select(o => Opened(plan.RecordAfter(o.View, records), o.IdempotencyKey)).ToList();
             }
-            catch (StoreConflictException) when (attempt < MaxAttempts)
+            catch (StoreConflictException e) when (e is not PolicyStateConflictException && attempt < MaxAttempts)
             {
-                // Our own state write was refused: another writer stepped the policy; deciding again cannot fix that.
+                // An incident changed since it was read: decide again, unless another writer has stepped the policy
+                // meanwhile (deciding again cannot fix that; the next attempt would be refused for it anyway).
                 if (commit.ExpectedStateVersion is { } expected
-                    && ((await Store.LoadStateAsync(commit.Policy, cancellationToken).ConfigureAwait(false))?.Version ?? 0) != expected)
+                    && await Store.LoadStateVersionAsync(commit.Policy, cancellationToken).ConfigureAwait(false) is var stored
+                    && stored != expected)
                 {
-                    throw;
+                    throw new PolicyStateConflictException(
+                        $"The state of policy '{commit.Policy}' is at version {stored}, not {expected}: another writer committed since it was loaded.", e);
                 }
             }
         }
@@ -132,7 +142,10 @@ public sealed class IncidentService(IIncidentStore store, IChangeStore? changes,
             cancellationToken);
     }
 
-    /// <summary>Records the final status, outcome and before/after state of a started action and moves its incident on.</summary>
+    /// <summary>
+    /// Records the final status, outcome and before/after state of a started action and moves its incident on; decided
+    /// again on conflicts (up to <see cref="CompletionAttempts"/> times) as long as the action is still started.
+    /// </summary>
     /// <exception cref="ArgumentOutOfRangeException">The status is not final (Pending or Started).</exception>
     /// <exception cref="KeyNotFoundException">There is no such action.</exception>
     /// <exception cref="InvalidOperationException">The action is not started, or its incident cannot take the status that follows (<see cref="IncidentTransitions"/>).</exception>
@@ -145,7 +158,8 @@ public sealed class IncidentService(IIncidentStore store, IChangeStore? changes,
             ct => LoadOfActionAsync(actionId, ct),
             current => IncidentLifecycle.CompleteAction(current!, actionId, completion, at),
             (_, _, _) => true,
-            cancellationToken);
+            cancellationToken,
+            CompletionAttempts);
     }
 
     /// <summary>Records the final status and outcome of a started action and moves its incident on.</summary>
@@ -168,32 +182,70 @@ public sealed class IncidentService(IIncidentStore store, IChangeStore? changes,
     /// <summary>
     /// Started actions this sentinel can no longer vouch for: its own (a restart), any without a lease, and any whose lease
     /// has ended become <see cref="ActionStatus.Interrupted"/> (their incidents too) and are returned; pending actions are
-    /// returned separately, safe to run. Actions another sentinel holds under a live lease are left alone.
+    /// returned separately, safe to run. Actions another sentinel holds under a live lease are left alone, unless
+    /// <paramref name="exclusive"/>: this process is the only one using the store (its lock), so every started action
+    /// is a dead process's, whatever owner (an earlier host name) its lease names.
     /// </summary>
-    public async Task<(IReadOnlyList<ActionRecord> Interrupted, IReadOnlyList<ActionRecord> Pending)> RecoverAsync(DateTimeOffset at, CancellationToken cancellationToken)
+    public async Task<(IReadOnlyList<ActionRecord> Interrupted, IReadOnlyList<ActionRecord> Pending)> RecoverAsync(DateTimeOffset at, bool exclusive, CancellationToken cancellationToken)
+    {
+        var interrupted = await InterruptAsync(at, exclusive, cancellationToken).ConfigureAwait(false);
+        var pending = await Store.ListPendingActionsAsync(cancellationToken).ConfigureAwait(false);
+        return (interrupted, pending);
+    }
+
+    /// <summary>As <see cref="RecoverAsync(DateTimeOffset, bool, CancellationToken)"/> with the lease rule of a shared store (<c>exclusive: false</c>).</summary>
+    public Task<(IReadOnlyList<ActionRecord> Interrupted, IReadOnlyList<ActionRecord> Pending)> RecoverAsync(DateTimeOffset at, CancellationToken cancellationToken) =>
+        RecoverAsync(at, exclusive: false, cancellationToken);
+
+    /// <summary>
+    /// The periodic sweep while running: started actions of other owners whose lease has ended (a sentinel sharing the
+    /// store died mid-action) become <see cref="ActionStatus.Interrupted"/> and are returned. This sentinel's own are left
+    /// to it, even past their lease: its executor records how they ended.
+    /// </summary>
+    public async Task<IReadOnlyList<ActionRecord>> InterruptExpiredAsync(DateTimeOffset at, CancellationToken cancellationToken)
     {
         var interrupted = new List<ActionRecord>();
         foreach (var (action, lease) in await Store.ListStartedActionsAsync(cancellationToken).ConfigureAwait(false))
         {
-            if (!IncidentLifecycle.IsInterrupted(lease, Owner, at))
+            if (lease is not null && (lease.Until > at || string.Equals(lease.Owner, Owner, StringComparison.Ordinal)))
             {
                 continue;
             }
 
-            var done = await DecideAsync(
-                ct => Store.LoadIncidentOfActionAsync(action.Id, ct),
-                current => current is null ? LifecycleStep.None : IncidentLifecycle.Interrupt(current, action.Id, at),
-                (_, _, after) => after?.Action(action.Id),
-                cancellationToken).ConfigureAwait(false);
-            if (done is not null)
+            if (await InterruptOneAsync(action.Id, at, cancellationToken).ConfigureAwait(false) is { } done)
             {
                 interrupted.Add(done);
             }
         }
 
-        var pending = await Store.ListPendingActionsAsync(cancellationToken).ConfigureAwait(false);
-        return (interrupted, pending);
+        return interrupted;
     }
+
+    private async Task<IReadOnlyList<ActionRecord>> InterruptAsync(DateTimeOffset at, bool exclusive, CancellationToken cancellationToken)
+    {
+        var interrupted = new List<ActionRecord>();
+        foreach (var (action, lease) in await Store.ListStartedActionsAsync(cancellationToken).ConfigureAwait(false))
+        {
+            if (!IncidentLifecycle.IsInterrupted(lease, Owner, at, exclusive))
+            {
+                continue;
+            }
+
+            if (await InterruptOneAsync(action.Id, at, cancellationToken).ConfigureAwait(false) is { } done)
+            {
+                interrupted.Add(done);
+            }
+        }
+
+        return interrupted;
+    }
+
+    private Task<ActionRecord?> InterruptOneAsync(long actionId, DateTimeOffset at, CancellationToken cancellationToken) =>
+        DecideAsync(
+            ct => Store.LoadIncidentOfActionAsync(actionId, ct),
+            current => current is null ? LifecycleStep.None : IncidentLifecycle.Interrupt(current, actionId, at),
+            (_, _, after) => after?.Action(actionId),
+            cancellationToken);
 
     /// <summary>A person's answer (approve, deny, snooze, ack), applied atomically with its record, or refused with a sentence saying why.</summary>
     /// <exception cref="ArgumentOutOfRangeException">The answer is not one of <see cref="Answers.All"/>.</exception>
@@ -280,14 +332,15 @@ public sealed class IncidentService(IIncidentStore store, IChangeStore? changes,
 
     /// <summary>
     /// Load, decide, apply; on a conflict (the incident changed since it was read) load and decide again, up to
-    /// <see cref="MaxAttempts"/> times. <paramref name="result"/> gets the record read, the step, and the record after
+    /// <paramref name="maxAttempts"/> times (<see cref="MaxAttempts"/> by default). <paramref name="result"/> gets the record read, the step, and the record after
     /// the update (null when the step changed nothing).
     /// </summary>
     private async Task<T> DecideAsync<T>(
         Func<CancellationToken, Task<IncidentRecord?>> load,
         Func<IncidentRecord?, LifecycleStep> decide,
         Func<IncidentRecord?, LifecycleStep, IncidentRecord?, T> result,
-        CancellationToken cancellationToken)
+        CancellationToken cancellationToken,
+        int maxAttempts = MaxAttempts)
     {
         for (var attempt = 1; ; attempt++)
         {
@@ -303,7 +356,7 @@ public sealed class IncidentService(IIncidentStore store, IChangeStore? changes,
                 var after = await Store.ApplyAsync(StoreBatch.Of(step.Update), cancellationToken).ConfigureAwait(false);
                 return result(current, step, after[0]);
             }
-            catch (StoreConflictException) when (attempt < MaxAttempts)
+            catch (StoreConflictException) when (attempt < maxAttempts)
             {
                 // Another writer changed the incident since it was read: read it again and decide again.
             }

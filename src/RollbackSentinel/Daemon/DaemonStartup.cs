@@ -38,17 +38,15 @@ internal sealed partial class DaemonStartup(
 
         state.StoreOpen = true;
 
-        // This sentinel's own started actions (and any whose lease ended) are interrupted; another's under a live lease are left alone.
-        var (interrupted, pending) = await incidents.RecoverAsync(time.GetUtcNow(), cancellationToken).ConfigureAwait(false);
-        foreach (var a in interrupted)
+        // This sentinel's own started actions (and any whose lease ended) are interrupted; another's under a live lease are
+        // left alone. A store only this process uses (SQLite's lock) has no other live owner: every started action is a
+        // dead process's, even one leased under another name (node.id defaults to the host name, new in every pod).
+        var (interrupted, _) = await incidents.RecoverAsync(time.GetUtcNow(), store.ExclusiveToOneProcess, cancellationToken).ConfigureAwait(false);
+        await ReportInterruptedAsync(interrupted, cancellationToken).ConfigureAwait(false);
+        if (store.ExclusiveToOneProcess)
         {
-            LogInterrupted(a.Kind, a.IncidentId, a.Target);
-            if (await store.GetIncidentAsync(a.IncidentId, cancellationToken).ConfigureAwait(false) is { } timeline)
-            {
-                // Its effect is unknown: humans must look, as for any failed action (the channels show "rollback failed").
-                metrics.RecordAction(timeline.Incident.Policy, a.Kind, ActionStatus.Interrupted);
-                await pager.PageAsync(timeline.Incident, $"{a.Kind} of {a.Target} was interrupted by a restart; its effect is unknown and it is not run again", cancellationToken).ConfigureAwait(false);
-            }
+            // Claims of a dead process: without this its incidents would not be told for up to a lease.
+            await store.ReleaseAllNotificationLeasesAsync(cancellationToken).ConfigureAwait(false);
         }
 
         await rules.LoadAsync(cancellationToken).ConfigureAwait(false);
@@ -61,6 +59,21 @@ internal sealed partial class DaemonStartup(
     }
 
     public Task StopAsync(CancellationToken cancellationToken) => Task.CompletedTask;
+
+    /// <summary>Logs, counts and pages each interrupted action: its effect is unknown, humans must look.</summary>
+    internal async Task ReportInterruptedAsync(IReadOnlyList<ActionRecord> interrupted, CancellationToken cancellationToken)
+    {
+        foreach (var a in interrupted)
+        {
+            LogInterrupted(a.Kind, a.IncidentId, a.Target);
+            if (await store.GetIncidentAsync(a.IncidentId, cancellationToken).ConfigureAwait(false) is { } timeline)
+            {
+                // Its effect is unknown: humans must look, as for any failed action (the channels show "rollback failed").
+                metrics.RecordAction(timeline.Incident.Policy, a.Kind, ActionStatus.Interrupted);
+                await pager.PageAsync(timeline.Incident, $"{a.Kind} of {a.Target} was interrupted by a restart; its effect is unknown and it is not run again", cancellationToken).ConfigureAwait(false);
+            }
+        }
+    }
 
     /// <summary>What each trigger last saw, per series, for the per-trigger gauges on /metrics.</summary>
     private static IEnumerable<Telemetry.TriggerSnapshot> Snapshots(PolicyRegistry registry)
@@ -164,4 +177,44 @@ internal sealed partial class RetentionService(IIncidentStore store, Microsoft.E
 
     [LoggerMessage(EventId = 501, Level = LogLevel.Error, Message = "Pruning evaluation history failed")]
     private partial void LogPruneFailed(Exception exception);
+}
+
+/// <summary>
+/// While running, interrupts started actions whose lease has ended (a sentinel sharing the store died mid-action) and
+/// reports them as <see cref="DaemonStartup"/> does at start. This sentinel's own actions are left to it.
+/// </summary>
+internal sealed partial class LeaseSweeper(IncidentService incidents, DaemonStartup startup, TimeProvider time, ILogger<LeaseSweeper> logger) : BackgroundService
+{
+    public static readonly TimeSpan Every = TimeSpan.FromMinutes(1);
+
+    protected override async Task ExecuteAsync(CancellationToken stoppingToken)
+    {
+        using var timer = new PeriodicTimer(Every, time);
+        while (await timer.WaitForNextTickAsync(stoppingToken).ConfigureAwait(false))
+        {
+            try
+            {
+                await SweepAsync(stoppingToken).ConfigureAwait(false);
+            }
+            catch (OperationCanceledException) when (stoppingToken.IsCancellationRequested)
+            {
+                return;
+            }
+            catch (Exception e)
+            {
+                LogSweepFailed(e);
+            }
+        }
+    }
+
+    /// <summary>One sweep: returns the actions it interrupted.</summary>
+    public async Task<IReadOnlyList<ActionRecord>> SweepAsync(CancellationToken cancellationToken)
+    {
+        var interrupted = await incidents.InterruptExpiredAsync(time.GetUtcNow(), cancellationToken).ConfigureAwait(false);
+        await startup.ReportInterruptedAsync(interrupted, cancellationToken).ConfigureAwait(false);
+        return interrupted;
+    }
+
+    [LoggerMessage(EventId = 1057, Level = LogLevel.Error, Message = "Sweeping started actions whose lease ended failed")]
+    private partial void LogSweepFailed(Exception exception);
 }

@@ -80,7 +80,26 @@ internal sealed partial class NotificationDispatcher(
 
         var claimedAt = time.GetUtcNow();
         var lease = new ActionLease(options.Node.Id, claimedAt + ClaimFor);
-        foreach (var incident in await store.ClaimToNotifyAsync(includeOpen, 500, lease, claimedAt, cancellationToken).ConfigureAwait(false))
+        var claimed = await store.ClaimToNotifyAsync(includeOpen, 500, lease, claimedAt, cancellationToken).ConfigureAwait(false);
+        var unfinished = claimed.Select(i => i.Id).ToHashSet();
+        try
+        {
+            await DispatchClaimedAsync(claimed, claimedAt, unfinished, cancellationToken).ConfigureAwait(false);
+        }
+        finally
+        {
+            // Claimed but not told (a failed channel, the run cut short): handed back at once, in one write, rather
+            // than held until the lease ends; nothing is written when every claimed incident was marked.
+            if (unfinished.Count > 0)
+            {
+                await store.ReleaseNotificationLeasesAsync(lease.Owner, unfinished, CancellationToken.None).ConfigureAwait(false);
+            }
+        }
+    }
+
+    private async Task DispatchClaimedAsync(IReadOnlyList<Incident> claimed, DateTimeOffset claimedAt, HashSet<long> unfinished, CancellationToken cancellationToken)
+    {
+        foreach (var incident in claimed)
         {
             if (time.GetUtcNow() - claimedAt >= ClaimFor / 2)
             {
@@ -144,7 +163,8 @@ internal sealed partial class NotificationDispatcher(
             // however long ago the change was made.
             if (allTold)
             {
-                await store.MarkNotifiedAsync(incident.Id, incident.Version, cancellationToken).ConfigureAwait(false);
+                await store.MarkNotifiedAsync(incident.Id, incident.Version, options.Node.Id, cancellationToken).ConfigureAwait(false);
+                unfinished.Remove(incident.Id);
             }
         }
     }

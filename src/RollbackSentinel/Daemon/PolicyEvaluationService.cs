@@ -113,10 +113,14 @@ internal sealed partial class PolicyEvaluationService(
             // The state is loaded at every evaluation and committed against its version: a restart, or another writer
             // that committed since, means resuming from the store (pending 'for' clocks, firing triggers and cooldowns
             // where they were, minus the series of triggers edited meanwhile; pending clocks broken by a long gap
-            // restart at the step). Otherwise the runner already stands on it.
-            var stored = await store.LoadStateAsync(name, cancellationToken).ConfigureAwait(false);
-            entry.Resume(stored);
-            var version = stored?.Version ?? 0;
+            // restart at the step). Otherwise the runner already stands on it: only the version is read, not the state.
+            var version = await store.LoadStateVersionAsync(name, cancellationToken).ConfigureAwait(false);
+            if (entry.StateVersion != version)
+            {
+                var stored = await store.LoadStateAsync(name, cancellationToken).ConfigureAwait(false);
+                entry.Resume(stored);
+                version = stored?.Version ?? 0;
+            }
 
             // A reload hands over a new version; it is swapped in here, under the gate, so no evaluation of the
             // old version can overwrite the new one's state.
@@ -147,7 +151,7 @@ internal sealed partial class PolicyEvaluationService(
             entry.Committed(version + 1);
             return (evaluation, opened);
         }
-        catch (StoreConflictException)
+        catch (PolicyStateConflictException)
         {
             // Nothing was committed and the runner did not take the new state: no action runs from this evaluation, and
             // the next one starts from what the other writer committed.

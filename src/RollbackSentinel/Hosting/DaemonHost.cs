@@ -74,7 +74,8 @@ internal static class DaemonHost
         services.AddTransient<PolicyJob>();
 
         // Start order matters: store and rules first, then the file watcher, then the scheduler.
-        services.AddHostedService<DaemonStartup>();
+        services.AddSingleton<DaemonStartup>();
+        services.AddHostedService(sp => sp.GetRequiredService<DaemonStartup>());
         services.AddHostedService(sp => sp.GetRequiredService<RulesWatcher>());
         services.AddQuartz(q => q.UseDefaultThreadPool(pool => pool.MaxConcurrency = MaxConcurrentEvaluations));
         services.AddHostedService<SchedulerHost>();
@@ -88,6 +89,7 @@ internal static class DaemonHost
         services.AddSingleton<ConfirmationService>();
         services.AddHostedService(sp => sp.GetRequiredService<ConfirmationService>());
         services.AddHostedService<RetentionService>();
+        services.AddHostedService<LeaseSweeper>();
 
         overrides?.Invoke(services);
 

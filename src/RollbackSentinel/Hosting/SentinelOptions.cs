@@ -150,7 +150,8 @@ public sealed class SentinelOptions
         /// This sentinel's instance id (<c>SENTINEL__NODE__ID</c>): the actions it starts and the notifications it
         /// sends are leased to it, so after a restart it takes back its own and leaves another's alone until their
         /// lease ends. Unique among sentinels sharing a store, stable across restarts; default the host name (a
-        /// pod's name in Kubernetes).
+        /// pod's name in Kubernetes). With SQLite (one daemon per store, its lock file) a restart under a new name
+        /// still interrupts every action the old process left started and releases its notification claims.
         /// </summary>
         public string Id { get; set; } = DefaultId();
 

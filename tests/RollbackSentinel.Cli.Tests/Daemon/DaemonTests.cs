@@ -167,6 +167,35 @@ public sealed class DaemonTests
     }
 
     [Fact]
+    public async Task Run_KilledWhileTheActionRuns_RestartedUnderANewNodeId_MarksItInterruptedAtStart()
+    {
+        // A Kubernetes Deployment's new pod has a new host name, the default node.id: the store's lock still says no
+        // other daemon can be running the action, so the restart interrupts it as one under the same name would.
+        await using var live = await LiveShop.StartAsync(webhookDelay: TimeSpan.FromMinutes(2));
+        using var workspace = new SentinelWorkspace(live.Prometheus.BaseAddress);
+        workspace.WriteRule("shop.yaml", live.Policy());
+        string[] run = ["run", "--config", workspace.ConfigPath];
+        var first = await SentinelProcess.StartAsync(workspace, run, new Dictionary<string, string> { ["SENTINEL__NODE__ID"] = "shop-sentinel-7d9f-aaaaa" });
+        using var api = new SentinelApi(workspace.BaseAddress);
+        live.Shop.ErrorShare = 0.5;
+        await Eventually.WaitAsync(() => Task.FromResult(live.Webhook.Requests.Count > 0), Generous, "the webhook call to start");
+        Assert.Equal("acting", (await api.IncidentsAsync()).Single().GetProperty("state").GetString());
+
+        await first.KillAsync();
+        await first.DisposeAsync();
+        await using var second = await SentinelProcess.StartAsync(workspace, run, new Dictionary<string, string> { ["SENTINEL__NODE__ID"] = "shop-sentinel-7d9f-bbbbb" });
+
+        var incident = Assert.Single(await api.IncidentsAsync());
+        Assert.Equal("actioninterrupted", incident.GetProperty("state").GetString());
+        var timeline = await api.GetJsonAsync($"api/v1/incidents/{incident.GetProperty("id").GetInt64()}");
+        Assert.Equal("interrupted", Assert.Single(timeline.GetProperty("actions").EnumerateArray()).GetProperty("status").GetString());
+        Assert.Contains("NOT retried", second.Log);
+        Assert.Contains($"PAGE shop/errors (incident {incident.GetProperty("id").GetInt64()}): rollback of ", second.Log);
+        Assert.Contains("was interrupted by a restart; its effect is unknown and it is not run again", second.Log);
+        Assert.Single(live.Webhook.Requests);
+    }
+
+    [Fact]
     public async Task Run_KilledAfterTheAction_DoesNotActAgainAfterRestart()
     {
         await using var live = await LiveShop.StartAsync();

@@ -156,14 +156,32 @@ public sealed class NotificationDispatcherTests : IAsyncLifetime
         var otherChannel = new RecordingChannel();
         using var other = Dispatcher(otherStore, otherChannel, "sentinel-b");
         await PageAsync();
-        _channel.FailNext = 1;
 
-        await _dispatcher.DispatchAsync(CancellationToken.None); // claimed, but the channel failed: not told
+        // sentinel-a claimed and died before telling anyone (a run that ends hands its claims back; a dead process cannot).
+        Assert.Single(await _store.ClaimToNotifyAsync(false, 500, new Core.Incidents.ActionLease("sentinel-a", T0 + NotificationDispatcher.ClaimFor), T0, CancellationToken.None));
         await other.DispatchAsync(CancellationToken.None); // still sentinel-a's
         Assert.Empty(otherChannel.Published);
 
         _clock.Advance(NotificationDispatcher.ClaimFor);
         await other.DispatchAsync(CancellationToken.None);
+        await _dispatcher.DispatchAsync(CancellationToken.None);
+
+        Assert.Equal([NoticeKind.AwaitingConfirmation], otherChannel.Published.Select(p => p.Kind));
+        Assert.Empty(_channel.Published);
+    }
+
+    [Fact]
+    public async Task DispatchAsync_AChannelFailed_HandsTheClaimBackAtTheEndOfTheRun()
+    {
+        await using var otherStore = new SqliteIncidentStore(Path.Combine(_dir, "sentinel.db"), _clock);
+        await otherStore.InitializeAsync(CancellationToken.None);
+        var otherChannel = new RecordingChannel();
+        using var other = Dispatcher(otherStore, otherChannel, "sentinel-b");
+        await PageAsync();
+        _channel.FailNext = 1;
+
+        await _dispatcher.DispatchAsync(CancellationToken.None); // claimed, but the channel failed: not told, lease released
+        await other.DispatchAsync(CancellationToken.None); // no need to wait for sentinel-a's lease to end
         await _dispatcher.DispatchAsync(CancellationToken.None);
 
         Assert.Equal([NoticeKind.AwaitingConfirmation], otherChannel.Published.Select(p => p.Kind));
@@ -202,6 +220,21 @@ public sealed class NotificationDispatcherTests : IAsyncLifetime
         await using var command = connection.CreateCommand();
         command.CommandText = "UPDATE incidents SET notified_seq = 0";
         await command.ExecuteNonQueryAsync();
+    }
+
+    [Fact]
+    public async Task StartUp_ExclusiveStore_ReleasesADeadProcesssNotificationLeases()
+    {
+        await PageAsync();
+        Assert.Single(await _store.ClaimToNotifyAsync(false, 500, new Core.Incidents.ActionLease("old-pod", T0 + NotificationDispatcher.ClaimFor), T0, CancellationToken.None));
+        await _dispatcher.DispatchAsync(CancellationToken.None);
+        Assert.Empty(_channel.Published); // the dead pod's lease holds
+
+        Assert.True(_store.ExclusiveToOneProcess);
+        await _store.ReleaseAllNotificationLeasesAsync(CancellationToken.None); // what DaemonStartup does with an exclusive store
+        await _dispatcher.DispatchAsync(CancellationToken.None);
+
+        Assert.Equal([NoticeKind.AwaitingConfirmation], _channel.Published.Select(p => p.Kind));
     }
 
     private sealed class RecordingChannel : IIncidentChannel

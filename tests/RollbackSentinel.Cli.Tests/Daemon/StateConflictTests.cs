@@ -84,6 +84,46 @@ public sealed class StateConflictTests
     }
 
     [Fact]
+    public async Task EvaluateAsync_StoredVersionUnchanged_ReadsOnlyTheVersion_AMovedVersionReadsTheState()
+    {
+        await using var sentinel = await InProcessSentinel.StartAsync(services: services =>
+        {
+            services.Remove(services.Single(d => d.ServiceType == typeof(IHostedService) && d.ImplementationType == typeof(SchedulerHost)));
+            services.AddSingleton<IMetricsSource>(new BreachingSource());
+        });
+        var evaluations = sentinel.App.Services.GetRequiredService<PolicyEvaluationService>();
+        var store = sentinel.App.Services.GetRequiredService<IIncidentStore>();
+        var entry = sentinel.App.Services.GetRequiredService<PolicyRegistry>().Find("shop")!;
+        await evaluations.EvaluateAsync("shop", CancellationToken.None);
+        var first = await store.LoadStateVersionAsync("shop", CancellationToken.None);
+
+        // The stored state becomes unreadable at the same version: an evaluation that deserialised it would fail.
+        Corrupt(sentinel.Root, bumpVersion: false);
+        await evaluations.EvaluateAsync("shop", CancellationToken.None);
+        var second = await store.LoadStateVersionAsync("shop", CancellationToken.None);
+
+        Assert.DoesNotContain(sentinel.Log.Entries, e => e.Contains("[203]", StringComparison.Ordinal));
+        Assert.Equal((first + 1, (long?)(first + 1)), (second, entry.StateVersion));
+        Assert.NotNull(await store.LoadStateAsync("shop", CancellationToken.None)); // overwritten by the runner's state
+
+        // Another writer's version: the state is read, and this one cannot be.
+        Corrupt(sentinel.Root, bumpVersion: true);
+        await evaluations.EvaluateAsync("shop", CancellationToken.None);
+
+        Assert.Single(sentinel.Log.Entries, e => e.Contains("[203]", StringComparison.Ordinal));
+        Assert.Equal(second + 1, await store.LoadStateVersionAsync("shop", CancellationToken.None));
+    }
+
+    private static void Corrupt(string root, bool bumpVersion)
+    {
+        using var connection = new Microsoft.Data.Sqlite.SqliteConnection(new Microsoft.Data.Sqlite.SqliteConnectionStringBuilder { DataSource = Path.Combine(root, "data", "sentinel.db"), Pooling = false }.ConnectionString);
+        connection.Open();
+        using var command = connection.CreateCommand();
+        command.CommandText = $"UPDATE policy_state SET state = 'not json'{(bumpVersion ? ", version = version + 1" : "")} WHERE policy = 'shop'";
+        Assert.Equal(1, command.ExecuteNonQuery());
+    }
+
+    [Fact]
     public async Task CommitEvaluationAsync_TwoCommitsFromTheSameStateVersion_TheSecondIsRefusedAndWritesNothing()
     {
         var dir = Directory.CreateTempSubdirectory("state-conflict-").FullName;
@@ -100,7 +140,7 @@ public sealed class StateConflictTests
             var decision = new Decision { Policy = "shop", Trigger = "errors", Labels = labels, At = at.AddSeconds(15), Kind = DecisionKind.Act, Action = TriggerAction.Page, Verdict = verdict, Since = at };
 
             await a.CommitEvaluationAsync(new EvaluationCommit("shop", at, first, [], [], _ => "webhook") { ExpectedStateVersion = 0 }, CancellationToken.None);
-            await Assert.ThrowsAsync<StoreConflictException>(() => b.CommitEvaluationAsync(
+            await Assert.ThrowsAsync<PolicyStateConflictException>(() => b.CommitEvaluationAsync(
                 new EvaluationCommit("shop", at.AddSeconds(15), PolicyState.Empty with { LastEvaluatedAt = at.AddSeconds(15) }, [], [decision], _ => "webhook") { ExpectedStateVersion = 0 },
                 CancellationToken.None));
 

@@ -14,6 +14,10 @@ public sealed class LogEventIdTests
     [
         "RollbackSentinel", "RollbackSentinel.Core", "RollbackSentinel.Rules", "RollbackSentinel.Prometheus",
         "RollbackSentinel.Storage", "RollbackSentinel.Actions", "RollbackSentinel.Notifications",
+
+        // One project per adapter and channel: found by the scan, not listed for it; named here so losing one fails.
+        "RollbackSentinel.Actions.Kubectl", "RollbackSentinel.Actions.Helm", "RollbackSentinel.Actions.HAProxy", "RollbackSentinel.Actions.Webhook",
+        "RollbackSentinel.Notifications.Slack", "RollbackSentinel.Notifications.PagerDuty", "RollbackSentinel.Notifications.Alertmanager",
     ];
 
     private sealed record LogMethod(int EventId, string Name);

@@ -54,7 +54,12 @@ internal sealed class InMemoryIncidentStore : IIncidentStore
         }
     }
 
+    public bool ExclusiveToOneProcess { get; set; }
+
     public Task InitializeAsync(CancellationToken cancellationToken) => Task.CompletedTask;
+
+    public Task<long> LoadStateVersionAsync(string policy, CancellationToken cancellationToken) =>
+        Read(d => d.States.TryGetValue(policy, out var s) ? s.Version : 0L);
 
     public Task<StoredPolicyState?> LoadStateAsync(string policy, CancellationToken cancellationToken) =>
         Read(d => d.States.TryGetValue(policy, out var s) ? s : null);
@@ -135,13 +140,43 @@ internal sealed class InMemoryIncidentStore : IIncidentStore
         }
     }
 
-    public Task MarkNotifiedAsync(long incidentId, long version, CancellationToken cancellationToken)
+    public Task MarkNotifiedAsync(long incidentId, long version, string owner, CancellationToken cancellationToken)
     {
         lock (_gate)
         {
             var s = _data.Incidents[incidentId];
             s.NotifiedVersion = Math.Max(s.NotifiedVersion, version);
-            s.NotifyLease = null;
+            if (s.NotifyLease?.Owner == owner)
+            {
+                s.NotifyLease = null;
+            }
+
+            return Task.CompletedTask;
+        }
+    }
+
+    public Task ReleaseNotificationLeasesAsync(string owner, IReadOnlyCollection<long> incidentIds, CancellationToken cancellationToken)
+    {
+        lock (_gate)
+        {
+            foreach (var s in _data.Incidents.Values.Where(s => incidentIds.Contains(s.Incident.Id) && s.NotifyLease?.Owner == owner))
+            {
+                s.NotifyLease = null;
+            }
+
+            return Task.CompletedTask;
+        }
+    }
+
+    public Task ReleaseAllNotificationLeasesAsync(CancellationToken cancellationToken)
+    {
+        lock (_gate)
+        {
+            foreach (var s in _data.Incidents.Values)
+            {
+                s.NotifyLease = null;
+            }
+
             return Task.CompletedTask;
         }
     }
@@ -180,7 +215,7 @@ internal sealed class InMemoryIncidentStore : IIncidentStore
             var current = d.States.TryGetValue(state.Policy, out var s) ? s.Version : 0;
             if (state.ExpectedVersion is { } expected && expected != current)
             {
-                throw new StoreConflictException($"policy {state.Policy} is at version {current}, not {expected}");
+                throw new PolicyStateConflictException($"policy {state.Policy} is at version {current}, not {expected}");
             }
 
             d.States[state.Policy] = new StoredPolicyState(state.State, current + 1);

@@ -517,6 +517,18 @@ public sealed class IncidentLifecycleTests
         Assert.Equal(interrupted, IncidentLifecycle.IsInterrupted(lease, "me", T0));
     }
 
+    [Theory]
+    [InlineData(null, null)]
+    [InlineData("me", 60)]
+    [InlineData("other", 60)] // a live lease of another name: with one process per store, a dead process's
+    [InlineData("other", -60)]
+    public void IsInterrupted_Exclusive_EveryStartedAction(string? owner, int? secondsLeft)
+    {
+        var lease = owner is null ? null : new ActionLease(owner, T0.AddSeconds(secondsLeft!.Value));
+
+        Assert.True(IncidentLifecycle.IsInterrupted(lease, "me", T0, exclusive: true));
+    }
+
     [Fact]
     public void Interrupt_Started_InterruptsItAndTheIncident_AndAppliesAWaitingResolution()
     {

@@ -126,7 +126,7 @@ public sealed class IncidentServiceTests
         await _incidents.CommitEvaluationAsync(Commit(T0, Act(T0, Web)) with { ExpectedStateVersion = 0 }, None);
         _store.BumpState(Policy); // another sentinel evaluated the policy
 
-        await Assert.ThrowsAsync<StoreConflictException>(() => _incidents.CommitEvaluationAsync(Commit(T0.AddSeconds(15), Act(T0.AddSeconds(15), Cart)) with { ExpectedStateVersion = 1 }, None));
+        await Assert.ThrowsAsync<PolicyStateConflictException>(() => _incidents.CommitEvaluationAsync(Commit(T0.AddSeconds(15), Act(T0.AddSeconds(15), Cart)) with { ExpectedStateVersion = 1 }, None));
 
         Assert.Equal(2, _store.ApplyCalls); // not tried again
         Assert.Single(await _store.ListIncidentsAsync(null, 10, None));
@@ -226,6 +226,75 @@ public sealed class IncidentServiceTests
         Assert.Equal(
             new IncidentEvent(own.Incident.Id, at, IncidentEventKinds.ActionInterrupted, $"rollback kubectl/checkout/shop: {Why}"),
             (await _store.GetIncidentAsync(own.Incident.Id, None))!.Events[^1]);
+    }
+
+    [Fact]
+    public async Task Recover_Exclusive_InterruptsAnotherOwnersLiveLease()
+    {
+        // The same daemon restarted under a new name (node.id defaults to the host name; a new pod has a new one).
+        var before = await StartedAsync(Cart, Service("pod-old"), T0);
+        var at = T0.AddMinutes(1);
+
+        var shared = await Service("pod-new").RecoverAsync(at, exclusive: false, None);
+        var (interrupted, _) = await Service("pod-new").RecoverAsync(at, exclusive: true, None);
+
+        Assert.Empty(shared.Interrupted);
+        var action = Assert.Single(interrupted);
+        Assert.Equal((before.Action.Id, ActionStatus.Interrupted, (DateTimeOffset?)at), (action.Id, action.Status, action.CompletedAt));
+        Assert.Equal(IncidentStatus.ActionInterrupted, (await _store.LoadIncidentAsync(before.Incident.Id, None))!.Incident.Status);
+        Assert.Empty(await _store.ListStartedActionsAsync(None));
+    }
+
+    [Fact]
+    public async Task InterruptExpired_AnotherOwnersEndedLease_Interrupted_LiveAndOwnLeft()
+    {
+        var own = await StartedAsync(Cart, _incidents, T0 - Lease - Lease);
+        var live = await StartedAsync(Web, Service("sentinel-b"), T0);
+        var ended = await StartedAsync(LabelSet.Of(("deployment", "search")), Service("sentinel-c"), T0 - Lease - Lease);
+        var at = T0.AddMinutes(1);
+
+        var interrupted = await _incidents.InterruptExpiredAsync(at, None);
+
+        var action = Assert.Single(interrupted);
+        Assert.Equal((ended.Action.Id, ActionStatus.Interrupted, (DateTimeOffset?)at), (action.Id, action.Status, action.CompletedAt));
+        Assert.Equal([own.Action.Id, live.Action.Id], (await _store.ListStartedActionsAsync(None)).Select(s => s.Action.Id).Order());
+        Assert.Equal(IncidentStatus.ActionInterrupted, (await _store.LoadIncidentAsync(ended.Incident.Id, None))!.Incident.Status);
+        Assert.Empty(await _incidents.InterruptExpiredAsync(at.AddMinutes(1), None)); // once
+    }
+
+    [Fact]
+    public async Task CompleteAction_ConflictingMoreThanMaxAttempts_IsDecidedAgainUntilRecorded()
+    {
+        var opened = await StartedAsync(Cart, _incidents, T0.AddSeconds(1));
+        var calls = _store.ApplyCalls;
+        var conflicts = IncidentService.MaxAttempts * 3;
+        _store.BeforeApply = (call, _) =>
+        {
+            if (call - calls <= conflicts)
+            {
+                _store.Mutate(opened.Incident.Id, i => i); // someone answers, times out, notes the incident meanwhile
+            }
+        };
+
+        await _incidents.CompleteActionAsync(opened.Action.Id, ActionStatus.Succeeded, "rolled back", T0.AddMinutes(2), None);
+
+        var record = (await _store.LoadIncidentAsync(opened.Incident.Id, None))!;
+        Assert.Equal(conflicts, _store.Conflicts);
+        Assert.Equal((ActionStatus.Succeeded, "rolled back"), (record.Actions[0].Status, record.Actions[0].Outcome));
+        Assert.Equal(IncidentStatus.Acted, record.Incident.Status);
+    }
+
+    [Fact]
+    public async Task CompleteAction_ConflictingEveryTime_GivesUpAfterCompletionAttempts()
+    {
+        var opened = await StartedAsync(Cart, _incidents, T0.AddSeconds(1));
+        var calls = _store.ApplyCalls;
+        _store.BeforeApply = (_, _) => _store.Mutate(opened.Incident.Id, i => i);
+
+        await Assert.ThrowsAsync<StoreConflictException>(() => _incidents.CompleteActionAsync(opened.Action.Id, ActionStatus.Succeeded, "rolled back", T0.AddMinutes(2), None));
+
+        Assert.Equal(IncidentService.CompletionAttempts, _store.ApplyCalls - calls);
+        Assert.Equal(ActionStatus.Started, (await _store.LoadIncidentAsync(opened.Incident.Id, None))!.Actions[0].Status);
     }
 
     [Fact]

@@ -320,9 +320,9 @@ public abstract class IncidentStoreContract : IAsyncLifetime
         await Store.ApplyAsync(new StoreBatch(new PolicyStateWrite(Policy, one, T0, 0), [], []), None);
         Assert.Equal(1, (await Store.LoadStateAsync(Policy, None))!.Version);
 
-        await Assert.ThrowsAsync<StoreConflictException>(() => Store.ApplyAsync(new StoreBatch(new PolicyStateWrite(Policy, one, T0, 0), [], []), None));
-        await Assert.ThrowsAsync<StoreConflictException>(() => Store.ApplyAsync(new StoreBatch(new PolicyStateWrite(Policy, one, T0, 2), [], []), None));
-        await Assert.ThrowsAsync<StoreConflictException>(() => Store.ApplyAsync(new StoreBatch(new PolicyStateWrite("other", one, T0, 1), [], []), None));
+        await Assert.ThrowsAsync<PolicyStateConflictException>(() => Store.ApplyAsync(new StoreBatch(new PolicyStateWrite(Policy, one, T0, 0), [], []), None));
+        await Assert.ThrowsAsync<PolicyStateConflictException>(() => Store.ApplyAsync(new StoreBatch(new PolicyStateWrite(Policy, one, T0, 2), [], []), None));
+        await Assert.ThrowsAsync<PolicyStateConflictException>(() => Store.ApplyAsync(new StoreBatch(new PolicyStateWrite("other", one, T0, 1), [], []), None));
 
         await Store.ApplyAsync(new StoreBatch(new PolicyStateWrite(Policy, one, T0.AddMinutes(1), 1), [], []), None);
         await Store.ApplyAsync(new StoreBatch(new PolicyStateWrite(Policy, one, T0.AddMinutes(2), null), [], []), None);
@@ -376,11 +376,86 @@ public abstract class IncidentStoreContract : IAsyncLifetime
         Assert.Equal([opened.Incident], bAfterLease);
         Assert.Empty(aWhileBHolds);
 
-        await Store.MarkNotifiedAsync(opened.Incident.Id, opened.Incident.Version, None);
+        await Store.MarkNotifiedAsync(opened.Incident.Id, opened.Incident.Version, "node-b", None);
         Assert.Empty(await Store.ClaimToNotifyAsync(false, 10, new ActionLease("node-a", T0.AddMinutes(4)), T0.AddMinutes(2).AddSeconds(2), None));
 
         // Open incidents are offered again to channels that re-publish, and the lease ended with MarkNotified.
         Assert.Equal([opened.Incident], await Store.ClaimToNotifyAsync(true, 10, new ActionLease("node-a", T0.AddMinutes(4)), T0.AddMinutes(2).AddSeconds(3), None));
+    }
+
+    [Fact]
+    public async Task LoadStateVersion_FollowsEveryCommit_ZeroWhenNeverStored()
+    {
+        Assert.Equal(0, await Store.LoadStateVersionAsync(Policy, None));
+
+        await Store.ApplyAsync(new StoreBatch(new PolicyStateWrite(Policy, PolicyState.Empty, T0, 0), [], []), None);
+        var afterOne = await Store.LoadStateVersionAsync(Policy, None);
+        await Store.ApplyAsync(new StoreBatch(new PolicyStateWrite(Policy, PolicyState.Empty, T0.AddMinutes(1), 1), [], []), None);
+        var afterTwo = await Store.LoadStateVersionAsync(Policy, None);
+
+        Assert.Equal(1, afterOne);
+        Assert.Equal(2, afterTwo);
+        Assert.Equal((await Store.LoadStateAsync(Policy, None))!.Version, afterTwo);
+        Assert.Equal(0, await Store.LoadStateVersionAsync("other", None));
+    }
+
+    [Fact]
+    public async Task Apply_StaleStateWithStaleIncident_ThrowsPolicyStateConflict()
+    {
+        await Store.ApplyAsync(new StoreBatch(new PolicyStateWrite(Policy, PolicyState.Empty, T0, 0), [], []), None);
+
+        var error = await Assert.ThrowsAsync<PolicyStateConflictException>(() => Store.ApplyAsync(new StoreBatch(new PolicyStateWrite(Policy, PolicyState.Empty, T0, 0), [], []), None));
+
+        Assert.IsAssignableFrom<StoreConflictException>(error);
+        Assert.Equal(1, await Store.LoadStateVersionAsync(Policy, None));
+    }
+
+    [Fact]
+    public async Task MarkNotified_ByAnotherOwner_RecordsTheVersionButKeepsTheirLease()
+    {
+        var opened = await OpenAsync(Opening(T0, "k1"));
+        Assert.Equal([opened.Incident], await Store.ClaimToNotifyAsync(false, 10, new ActionLease("node-a", T0.AddMinutes(5)), T0, None));
+
+        await Store.MarkNotifiedAsync(opened.Incident.Id, opened.Incident.Version, "node-b", None);
+
+        // Told (no longer changed), but still node-a's: node-b gets nothing even for open ones while node-a's lease runs.
+        Assert.Empty(await Store.ClaimToNotifyAsync(true, 10, new ActionLease("node-b", T0.AddMinutes(5)), T0.AddMinutes(1), None));
+        Assert.Empty(await Store.ClaimToNotifyAsync(false, 10, new ActionLease("node-a", T0.AddMinutes(5)), T0.AddMinutes(1), None));
+        await Store.MarkNotifiedAsync(opened.Incident.Id, opened.Incident.Version, "node-a", None);
+        Assert.Equal([opened.Incident], await Store.ClaimToNotifyAsync(true, 10, new ActionLease("node-b", T0.AddMinutes(5)), T0.AddMinutes(1), None));
+    }
+
+    [Fact]
+    public async Task ReleaseNotificationLeases_OnlyTheOwnersOfTheGivenIncidents()
+    {
+        var first = await OpenAsync(Opening(T0, "k1"));
+        var second = await OpenAsync(Opening(T0.AddMinutes(1), "k2", labels: LabelSet.Of(("deployment", "web"))));
+        var third = await OpenAsync(Opening(T0.AddMinutes(2), "k3", labels: LabelSet.Of(("deployment", "db"))));
+        await Store.ClaimToNotifyAsync(false, 2, new ActionLease("node-a", T0.AddMinutes(10)), T0.AddMinutes(3), None); // third, second
+        await Store.ClaimToNotifyAsync(false, 10, new ActionLease("node-b", T0.AddMinutes(10)), T0.AddMinutes(3), None); // first
+
+        await Store.ReleaseNotificationLeasesAsync("node-a", [second.Incident.Id, first.Incident.Id], None);
+        await Store.ReleaseNotificationLeasesAsync("node-a", [], None);
+
+        // node-a's lease of second ended; first stays node-b's, third node-a's.
+        var c = await Store.ClaimToNotifyAsync(false, 10, new ActionLease("node-c", T0.AddMinutes(10)), T0.AddMinutes(4), None);
+        Assert.Equal([second.Incident.Id], c.Select(i => i.Id));
+        Assert.DoesNotContain(third.Incident.Id, c.Select(i => i.Id));
+    }
+
+    [Fact]
+    public async Task ReleaseAllNotificationLeases_EveryOwnersLeaseEnds_NothingIsMarkedNotified()
+    {
+        var first = await OpenAsync(Opening(T0, "k1"));
+        var second = await OpenAsync(Opening(T0.AddMinutes(1), "k2", labels: LabelSet.Of(("deployment", "web"))));
+        await Store.ClaimToNotifyAsync(false, 1, new ActionLease("node-a", T0.AddMinutes(10)), T0.AddMinutes(2), None);
+        await Store.ClaimToNotifyAsync(false, 1, new ActionLease("node-b", T0.AddMinutes(10)), T0.AddMinutes(2), None);
+        Assert.Empty(await Store.ClaimToNotifyAsync(false, 10, new ActionLease("node-c", T0.AddMinutes(10)), T0.AddMinutes(2), None));
+
+        await Store.ReleaseAllNotificationLeasesAsync(None);
+
+        var c = await Store.ClaimToNotifyAsync(false, 10, new ActionLease("node-c", T0.AddMinutes(10)), T0.AddMinutes(3), None);
+        Assert.Equal([second.Incident.Id, first.Incident.Id], c.Select(i => i.Id));
     }
 
     [Fact]
@@ -391,7 +466,7 @@ public abstract class IncidentStoreContract : IAsyncLifetime
         var third = await OpenAsync(Opening(T0.AddMinutes(2), "k3", labels: LabelSet.Of(("deployment", "db"))));
         foreach (var r in new[] { first, second, third })
         {
-            await Store.MarkNotifiedAsync(r.Incident.Id, r.Incident.Version, None);
+            await Store.MarkNotifiedAsync(r.Incident.Id, r.Incident.Version, "node-a", None);
         }
 
         var resolved = await ApplyOneAsync(first, new MoveIncident(IncidentStatus.Open, IncidentStatus.Resolved, T0.AddMinutes(5), T0.AddMinutes(5)));
@@ -400,9 +475,9 @@ public abstract class IncidentStoreContract : IAsyncLifetime
         Assert.Equal([resolved.Incident], await Store.ClaimToNotifyAsync(false, 10, lease, T0.AddMinutes(6), None));
         Assert.Equal([resolved.Incident.Id, third.Incident.Id], (await Store.ClaimToNotifyAsync(true, 2, lease, T0.AddMinutes(6), None)).Select(i => i.Id));
 
-        await Store.MarkNotifiedAsync(resolved.Incident.Id, resolved.Incident.Version - 1, None); // an older version changes nothing
+        await Store.MarkNotifiedAsync(resolved.Incident.Id, resolved.Incident.Version - 1, "node-a", None); // an older version changes nothing
         Assert.Equal([resolved.Incident], await Store.ClaimToNotifyAsync(false, 10, lease, T0.AddMinutes(6), None));
-        await Store.MarkNotifiedAsync(resolved.Incident.Id, resolved.Incident.Version, None);
+        await Store.MarkNotifiedAsync(resolved.Incident.Id, resolved.Incident.Version, "node-a", None);
         Assert.Empty(await Store.ClaimToNotifyAsync(false, 10, lease, T0.AddMinutes(6), None));
     }
 

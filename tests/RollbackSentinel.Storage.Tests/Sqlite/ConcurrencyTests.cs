@@ -233,7 +233,7 @@ public sealed class ConcurrencyTests : IAsyncLifetime
 
         await _store.ClaimToNotifyAsync(includeOpen: false, 10, new ActionLease("node-a", T0.AddMinutes(2)), T0, None);
         var leased = _db.Rows($"SELECT notify_owner, notify_lease_until, notified_seq FROM incidents WHERE id = {opened.Incident.Id}");
-        await _store.MarkNotifiedAsync(opened.Incident.Id, opened.Incident.Version, None);
+        await _store.MarkNotifiedAsync(opened.Incident.Id, opened.Incident.Version, "node-a", None);
         var told = _db.Rows($"SELECT notify_owner, notify_lease_until, notified_seq FROM incidents WHERE id = {opened.Incident.Id}");
 
         Assert.Equal([["node-a", "2026-11-20T14:32:00.0000000Z", "0"]], leased);

@@ -172,7 +172,7 @@ public sealed class ConfirmationTests : IAsyncLifetime
         // Told: the closed one drops out; the open one stays (channels that re-post), until the next change.
         foreach (var incident in first)
         {
-            await _store.MarkNotifiedAsync(incident.Id, incident.Version, None);
+            await _store.MarkNotifiedAsync(incident.Id, incident.Version, NotifyLease.Owner, None);
         }
 
         Assert.Equal([waiting.Incident.Id], (await _store.ClaimToNotifyAsync(includeOpen: true, 10, NotifyLease, T0, None)).Select(i => i.Id));
@@ -186,7 +186,7 @@ public sealed class ConfirmationTests : IAsyncLifetime
         // Marking an older version does not hide a newer change.
         var stale = waiting.Incident.Version;
         await _incidents.AnswerAsync(Answer(waiting.Incident.Id, Answers.Snooze), T0.AddHours(1), None);
-        await _store.MarkNotifiedAsync(waiting.Incident.Id, stale, None);
+        await _store.MarkNotifiedAsync(waiting.Incident.Id, stale, NotifyLease.Owner, None);
         var listed = Assert.Single(await _store.ClaimToNotifyAsync(includeOpen: false, 10, NotifyLease, T0, None), i => i.Id == waiting.Incident.Id);
         Assert.True(listed.Version > stale);
     }

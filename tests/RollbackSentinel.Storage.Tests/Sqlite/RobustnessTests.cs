@@ -44,7 +44,7 @@ public sealed class RobustnessTests : IAsyncLifetime
 
         await Assert.ThrowsAsync<SqliteException>(() => store.ApplyAsync(new StoreBatch(null, [Row(Trigger, Breach(Cart))], []) { Policy = Policy, At = T0 }, None));
         var failing = store.Failure;
-        await Assert.ThrowsAsync<StoreConflictException>(() => store.ApplyAsync(new StoreBatch(new PolicyStateWrite(Policy, PolicyState.Empty, T0, 0), [], []), None));
+        await Assert.ThrowsAsync<PolicyStateConflictException>(() => store.ApplyAsync(new StoreBatch(new PolicyStateWrite(Policy, PolicyState.Empty, T0, 0), [], []), None));
         var afterConflict = store.Failure;
         await store.ApplyAsync(new StoreBatch(new PolicyStateWrite(Policy, PolicyState.Empty, T0, 1), [], []), None);
 

@@ -139,7 +139,7 @@ public sealed class SchemaTests : IAsyncLifetime
         var state = (await current.LoadStateAsync(Policy, None))!;
         Assert.Equal((1L, T0), (state.Version, state.State.LastEvaluatedAt!.Value));
         await current.ApplyAsync(new StoreBatch(new PolicyStateWrite(Policy, state.State, T0.AddDays(1), 1), [], []), None);
-        await Assert.ThrowsAsync<StoreConflictException>(() => current.ApplyAsync(new StoreBatch(new PolicyStateWrite(Policy, state.State, T0.AddDays(1), 1), [], []), None));
+        await Assert.ThrowsAsync<PolicyStateConflictException>(() => current.ApplyAsync(new StoreBatch(new PolicyStateWrite(Policy, state.State, T0.AddDays(1), 1), [], []), None));
 
         // The incident is at revision 0 with its blamed change; its started action has no lease (the lifecycle treats it as anyone's).
         var record = (await current.LoadIncidentOfActionAsync(1, None))!;
