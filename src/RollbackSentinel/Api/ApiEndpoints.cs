@@ -138,7 +138,7 @@ internal static class ApiEndpoints
             : Results.Ok(new
             {
                 incident = IncidentView.From(timeline.Incident, time.GetUtcNow()),
-                evidence = System.Text.Json.JsonDocument.Parse(timeline.Incident.EvidenceJson).RootElement,
+                evidence = System.Text.Json.JsonSerializer.Deserialize<System.Text.Json.JsonElement>(timeline.Incident.EvidenceJson),
                 events = timeline.Events.Select(e => new { at = Rfc3339.Format(e.At), e.Kind, e.Message }),
                 actions = timeline.Actions.Select(a => new
                 {
@@ -150,7 +150,7 @@ internal static class ApiEndpoints
                     startedAt = a.StartedAt is { } s ? Rfc3339.Format(s) : null,
                     completedAt = a.CompletedAt is { } c ? Rfc3339.Format(c) : null,
                     a.Outcome,
-                    plan = a.Plan is { } plan ? System.Text.Json.JsonDocument.Parse(plan).RootElement : (System.Text.Json.JsonElement?)null,
+                    plan = a.Plan is { } plan ? System.Text.Json.JsonSerializer.Deserialize<System.Text.Json.JsonElement>(plan) : (System.Text.Json.JsonElement?)null,
                     a.Before,
                     a.After,
                 }),
