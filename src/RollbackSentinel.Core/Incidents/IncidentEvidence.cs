@@ -1,9 +1,8 @@
-using System.Buffers;
 using System.Globalization;
 using System.Text;
-using System.Text.Encodings.Web;
 using System.Text.Json;
 using RollbackSentinel.Core.Evaluation;
+using RollbackSentinel.Core.Serialization;
 using RollbackSentinel.Core.State;
 
 namespace RollbackSentinel.Core.Incidents;
@@ -25,12 +24,6 @@ public sealed record IncidentEvidence
 {
     /// <summary>The <see cref="Verdict"/> of a rollback a person asked for.</summary>
     public const string ManualVerdict = "Manual";
-
-    /// <summary>
-    /// The stored JSON is read by this code and by people with database tools, never embedded in HTML as is: keep
-    /// PromQL and non-ASCII label values readable (quotes, backslashes and control characters are still escaped).
-    /// </summary>
-    private static readonly JsonWriterOptions _writerOptions = new() { Encoder = JavaScriptEncoder.UnsafeRelaxedJsonEscaping };
 
     /// <summary>The verdict's kind (<see cref="VerdictKind"/> by name), or <see cref="ManualVerdict"/>.</summary>
     public required string Verdict { get; init; }
@@ -89,10 +82,8 @@ public sealed record IncidentEvidence
     };
 
     /// <summary>The one JSON form (see the remarks of <see cref="IncidentEvidence"/>).</summary>
-    public string ToJson()
-    {
-        var buffer = new ArrayBufferWriter<byte>(256);
-        using (var w = new Utf8JsonWriter(buffer, _writerOptions))
+    public string ToJson() =>
+        JsonText.Write(w =>
         {
             w.WriteStartObject();
             w.WriteString("verdict", Verdict);
@@ -104,9 +95,9 @@ public sealed record IncidentEvidence
             w.WriteString("summary", Summary);
             if (IsMeasured)
             {
-                WriteNumber(w, "value", Value);
-                WriteNumber(w, "threshold", Threshold);
-                WriteNumber(w, "baseline", Baseline);
+                JsonText.WriteNumber(w, "value", Value);
+                JsonText.WriteNumber(w, "threshold", Threshold);
+                JsonText.WriteNumber(w, "baseline", Baseline);
                 w.WriteBoolean("noDataCountedAsBreach", NoDataCountedAsBreach);
             }
 
@@ -119,7 +110,7 @@ public sealed record IncidentEvidence
                 w.WriteString("role", query.Role);
                 w.WriteString("query", query.Query);
                 w.WriteString("evaluatedAt", query.EvaluatedAt);
-                WriteNumber(w, "value", query.Value);
+                JsonText.WriteNumber(w, "value", query.Value);
                 if (query.Note is not null)
                 {
                     w.WriteString("note", query.Note);
@@ -130,10 +121,7 @@ public sealed record IncidentEvidence
 
             w.WriteEndArray();
             w.WriteEndObject();
-        }
-
-        return Encoding.UTF8.GetString(buffer.WrittenSpan);
-    }
+        });
 
     /// <summary>Reads evidence as <see cref="ToJson"/> writes it; properties missing are empty (evidence written by hand).</summary>
     /// <exception cref="InvalidDataException">The text is not JSON, not an object, or a property has the wrong type.</exception>
@@ -195,29 +183,6 @@ public sealed record IncidentEvidence
         && Queries.SequenceEqual(other.Queries);
 
     public override int GetHashCode() => HashCode.Combine(Verdict, Reason, Summary, DecidedAt, Queries.Count);
-
-    /// <summary>JSON has no NaN or infinity: write them as Prometheus spells them, as strings.</summary>
-    private static void WriteNumber(Utf8JsonWriter writer, string name, double? value)
-    {
-        switch (value)
-        {
-            case null:
-                writer.WriteNull(name);
-                break;
-            case double v when double.IsNaN(v):
-                writer.WriteString(name, "NaN");
-                break;
-            case double v when double.IsPositiveInfinity(v):
-                writer.WriteString(name, "+Inf");
-                break;
-            case double v when double.IsNegativeInfinity(v):
-                writer.WriteString(name, "-Inf");
-                break;
-            case double v:
-                writer.WriteNumber(name, v);
-                break;
-        }
-    }
 
     private static void WriteTime(Utf8JsonWriter writer, string name, DateTimeOffset? value)
     {

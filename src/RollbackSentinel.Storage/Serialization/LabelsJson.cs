@@ -1,3 +1,4 @@
+using RollbackSentinel.Core.Serialization;
 using System.Text.Json;
 using RollbackSentinel.Core.Metrics;
 

@@ -1,3 +1,4 @@
+using RollbackSentinel.Core.Serialization;
 using System.Collections.Immutable;
 using System.Text.Json;
 using RollbackSentinel.Core.Evaluation;

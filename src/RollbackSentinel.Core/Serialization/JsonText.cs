@@ -3,13 +3,13 @@ using System.Text;
 using System.Text.Encodings.Web;
 using System.Text.Json;
 
-namespace RollbackSentinel.Storage.Serialization;
+namespace RollbackSentinel.Core.Serialization;
 
-/// <summary>Writes one JSON document to a string with the storage's writer options.</summary>
+/// <summary>Writes one stored JSON document (evidence, policy state, labels) to a string, with the one set of writer options they share.</summary>
 internal static class JsonText
 {
     /// <summary>
-    /// The stored JSON is read by this code and by people with <c>sqlite3</c>, never embedded in HTML as is: keep
+    /// The stored JSON is read by this code and by people with database tools, never embedded in HTML as is: keep
     /// PromQL and non-ASCII label values readable (quotes, backslashes and control characters are still escaped).
     /// </summary>
     private static readonly JsonWriterOptions _writerOptions = new() { Encoder = JavaScriptEncoder.UnsafeRelaxedJsonEscaping };
