@@ -189,6 +189,12 @@ internal sealed partial class LeaseSweeper(IncidentService incidents, DaemonStar
 
     protected override async Task ExecuteAsync(CancellationToken stoppingToken)
     {
+        if (incidents.Store.ExclusiveToOneProcess)
+        {
+            // One process per store: start-up recovered every started action, and no other owner can start one since.
+            return;
+        }
+
         using var timer = new PeriodicTimer(Every, time);
         while (await timer.WaitForNextTickAsync(stoppingToken).ConfigureAwait(false))
         {
