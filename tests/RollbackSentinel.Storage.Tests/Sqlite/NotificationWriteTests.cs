@@ -37,6 +37,23 @@ public sealed class NotificationWriteTests : IAsyncLifetime
         Assert.Empty(await _store.ClaimToNotifyAsync(includeOpen: true, 10, NotifyLease, T0, None));
         var afterIdle = DataVersion();
 
+        // An idle claim only reads: it answers while another process holds the write lock (a claim that began a write
+        // transaction first would wait out the busy timeout and fail with SQLITE_BUSY).
+        using (var writer = _watcher.CreateCommand())
+        {
+            writer.CommandText = "BEGIN IMMEDIATE";
+            writer.ExecuteNonQuery();
+            try
+            {
+                Assert.Empty(await _store.ClaimToNotifyAsync(includeOpen: true, 10, NotifyLease, T0, None));
+            }
+            finally
+            {
+                writer.CommandText = "ROLLBACK";
+                writer.ExecuteNonQuery();
+            }
+        }
+
         var opened = Assert.Single(await _incidents.CommitEvaluationAsync(Commit(T0, Act(T0)), None));
         var beforeClaim = DataVersion();
         Assert.Equal([opened.Incident.Id], (await _store.ClaimToNotifyAsync(includeOpen: false, 10, NotifyLease, T0, None)).Select(i => i.Id));
