@@ -1,0 +1,72 @@
+using System.Collections.Frozen;
+using Npgsql;
+using RollbackSentinel.Core.Secrets;
+
+namespace RollbackSentinel.Storage.Postgres;
+
+/// <summary>
+/// Commands bound to a transaction, with parameters given inline (null becomes SQL NULL). As in the SQLite store, every
+/// free-text parameter passes through <see cref="Stored"/>, the one boundary where known secrets are redacted;
+/// identities (policy names, labels, keys, targets, states, times) are stored as given.
+/// </summary>
+internal static class PostgresCommands
+{
+    /// <summary>Text as it may be stored: known secrets replaced by <see cref="SecretRegistry.Marker"/>.</summary>
+    public static object? Stored(object? value) => value is string text ? SecretRegistry.Shared.Redact(text) : value;
+
+    /// <summary>The parameters that carry free text (redacted); every other one is an identity, stored as given.</summary>
+    internal static readonly FrozenSet<string> FreeText = FrozenSet.ToFrozenSet(
+        ["outcome", "summary", "message", "reason", "evidence", "plan", "before", "after", "by", "description", "disarmedReason"],
+        StringComparer.Ordinal);
+
+    public static NpgsqlCommand Command(this NpgsqlTransaction transaction, string sql, params ReadOnlySpan<(string Name, object? Value)> parameters)
+    {
+        var command = new NpgsqlCommand(sql, transaction.Connection, transaction);
+        foreach (var (name, value) in parameters)
+        {
+            command.Parameters.AddWithValue(name, Bindable(FreeText.Contains(name) ? Stored(value) : value) ?? DBNull.Value);
+        }
+
+        return command;
+    }
+
+    public static async Task<int> ExecuteAsync(this NpgsqlTransaction transaction, string sql, CancellationToken cancellationToken, params (string Name, object? Value)[] parameters)
+    {
+        await using var command = transaction.Command(sql, parameters);
+        return await command.ExecuteNonQueryAsync(cancellationToken).ConfigureAwait(false);
+    }
+
+    public static async Task<object?> ScalarAsync(this NpgsqlTransaction transaction, string sql, CancellationToken cancellationToken, params (string Name, object? Value)[] parameters)
+    {
+        await using var command = transaction.Command(sql, parameters);
+        var value = await command.ExecuteScalarAsync(cancellationToken).ConfigureAwait(false);
+        return value is DBNull ? null : value;
+    }
+
+    public static async Task<List<T>> QueryAsync<T>(
+        this NpgsqlTransaction transaction,
+        string sql,
+        Func<NpgsqlDataReader, T> read,
+        CancellationToken cancellationToken,
+        params (string Name, object? Value)[] parameters)
+    {
+        await using var command = transaction.Command(sql, parameters);
+        await using var reader = await command.ExecuteReaderAsync(cancellationToken).ConfigureAwait(false);
+        var rows = new List<T>();
+        while (await reader.ReadAsync(cancellationToken).ConfigureAwait(false))
+        {
+            rows.Add(read(reader));
+        }
+
+        return rows;
+    }
+
+    public static string? GetNullableString(this NpgsqlDataReader reader, int ordinal) => reader.IsDBNull(ordinal) ? null : reader.GetString(ordinal);
+
+    public static DateTimeOffset GetTime(this NpgsqlDataReader reader, int ordinal) => reader.GetFieldValue<DateTimeOffset>(ordinal);
+
+    public static DateTimeOffset? GetNullableTime(this NpgsqlDataReader reader, int ordinal) => reader.IsDBNull(ordinal) ? null : reader.GetTime(ordinal);
+
+    /// <summary>Npgsql writes only UTC offsets to <c>timestamptz</c>: any offset is the same instant in UTC.</summary>
+    private static object? Bindable(object? value) => value is DateTimeOffset time ? time.ToUniversalTime() : value;
+}

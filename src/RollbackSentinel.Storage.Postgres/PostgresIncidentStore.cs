@@ -1,0 +1,540 @@
+using System.Globalization;
+using Npgsql;
+using RollbackSentinel.Core.Evaluation;
+using RollbackSentinel.Core.Incidents;
+using RollbackSentinel.Core.State;
+using RollbackSentinel.Storage.Serialization;
+using static RollbackSentinel.Storage.Postgres.PostgresRows;
+
+namespace RollbackSentinel.Storage.Postgres;
+
+/// <summary>
+/// The durable record in PostgreSQL, shared by several sentinels: the same tables and contract as the SQLite store.
+/// </summary>
+/// <remarks>
+/// Storage only: SQL and mapping; every rule lives in Core (<see cref="IncidentService"/>, <see cref="IncidentLifecycle"/>).
+/// Writes run in READ COMMITTED transactions whose every conditional write names what it expects (revision, From,
+/// state version): PostgreSQL re-checks the condition after waiting for a concurrent writer, so a stale writer changes
+/// no row and the batch is rolled back with a <see cref="StoreConflictException"/>. Reads run in REPEATABLE READ,
+/// read-only: one snapshot. Claims take rows with <c>FOR UPDATE SKIP LOCKED</c>, so two sentinels never wait on
+/// or take the same row.
+/// </remarks>
+internal sealed partial class PostgresIncidentStore : IPostgresStore
+{
+    /// <summary>Evaluation rows deleted per transaction when pruning, so a large prune never holds locks long.</summary>
+    internal const int PruneBatchSize = 5000;
+
+    private readonly NpgsqlDataSource _dataSource;
+    private readonly TimeProvider _timeProvider;
+    private readonly IReadOnlyList<PostgresMigration> _migrations;
+    private volatile bool _initialized;
+    private volatile string? _writeFailure;
+    private volatile string? _readFailure;
+    private int _disposed;
+
+    internal PostgresIncidentStore(NpgsqlDataSource dataSource, TimeProvider timeProvider, IReadOnlyList<PostgresMigration> migrations)
+    {
+        ArgumentNullException.ThrowIfNull(dataSource);
+        ArgumentNullException.ThrowIfNull(timeProvider);
+        ArgumentNullException.ThrowIfNull(migrations);
+        _dataSource = dataSource;
+        _timeProvider = timeProvider;
+        _migrations = migrations;
+        var builder = new NpgsqlConnectionStringBuilder(dataSource.ConnectionString);
+        DataSource = $"{builder.Host}:{builder.Port}/{builder.Database}";
+    }
+
+    /// <summary>Where the store is, for logs: host, port and database, never the user or password.</summary>
+    public string DataSource { get; }
+
+    /// <summary>Why the store is failing now (its last write or read failed in PostgreSQL); null while it works.</summary>
+    public string? Failure => _writeFailure ?? _readFailure;
+
+    /// <inheritdoc />
+    /// <remarks>False: several sentinels share the database; a started action or a lease found at start may be another live node's.</remarks>
+    public bool ExclusiveToOneProcess => false;
+
+    /// <inheritdoc />
+    public async Task InitializeAsync(CancellationToken cancellationToken)
+    {
+        ObjectDisposedException.ThrowIf(Volatile.Read(ref _disposed) != 0, this);
+        await using var connection = await _dataSource.OpenConnectionAsync(cancellationToken).ConfigureAwait(false);
+        await PostgresSchema.MigrateAsync(connection, _migrations, _timeProvider, cancellationToken).ConfigureAwait(false);
+        _initialized = true;
+    }
+
+    /// <inheritdoc />
+    public Task<long> LoadStateVersionAsync(string policy, CancellationToken cancellationToken)
+    {
+        ArgumentNullException.ThrowIfNull(policy);
+        return ReadAsync(
+            async tx => await tx.ScalarAsync("SELECT version FROM policy_state WHERE policy = @policy", cancellationToken, ("policy", policy)).ConfigureAwait(false) is long v ? v : 0L,
+            cancellationToken);
+    }
+
+    /// <inheritdoc />
+    /// <exception cref="InvalidDataException">The stored state cannot be read.</exception>
+    public Task<StoredPolicyState?> LoadStateAsync(string policy, CancellationToken cancellationToken)
+    {
+        ArgumentNullException.ThrowIfNull(policy);
+        return ReadAsync(
+            async tx =>
+            {
+                var rows = await tx.QueryAsync(
+                    "SELECT state, version FROM policy_state WHERE policy = @policy",
+                    r => (Json: r.GetString(0), Version: r.GetInt64(1)),
+                    cancellationToken,
+                    ("policy", policy)).ConfigureAwait(false);
+                if (rows.Count == 0)
+                {
+                    return null;
+                }
+
+                try
+                {
+                    return new StoredPolicyState(PolicyStateJson.Deserialize(rows[0].Json), rows[0].Version);
+                }
+                catch (InvalidDataException e)
+                {
+                    throw new InvalidDataException($"The stored state of policy '{policy}' cannot be read: {e.Message}", e);
+                }
+            },
+            cancellationToken);
+    }
+
+    /// <inheritdoc />
+    public Task<IncidentRecord?> LoadIncidentAsync(long id, CancellationToken cancellationToken) =>
+        ReadAsync(tx => LoadRecordAsync(tx, id, cancellationToken), cancellationToken);
+
+    /// <inheritdoc />
+    public Task<IncidentRecord?> LoadIncidentOfActionAsync(long actionId, CancellationToken cancellationToken) =>
+        ReadAsync(
+            async tx => await tx.ScalarAsync("SELECT incident_id FROM actions WHERE id = @id", cancellationToken, ("id", actionId)).ConfigureAwait(false) is long id
+                ? await LoadRecordAsync(tx, id, cancellationToken).ConfigureAwait(false)
+                : null,
+            cancellationToken);
+
+    /// <inheritdoc />
+    public Task<IReadOnlyList<IncidentRecord>> LoadActiveAsync(string policy, DateTimeOffset deniedSince, CancellationToken cancellationToken)
+    {
+        ArgumentNullException.ThrowIfNull(policy);
+        return ReadAsync(
+            async tx =>
+            {
+                var rows = await QueryIncidentsAsync(
+                    tx,
+                    """
+                    WHERE policy = @policy AND (status NOT IN ('Resolved', 'Denied') OR (status = 'Denied' AND resolved_at >= @since))
+                    ORDER BY opened_at DESC, id DESC
+                    """,
+                    cancellationToken,
+                    ("policy", policy),
+                    ("since", deniedSince)).ConfigureAwait(false);
+                return await WithActionsAsync(tx, rows, cancellationToken).ConfigureAwait(false);
+            },
+            cancellationToken);
+    }
+
+    /// <inheritdoc />
+    /// <remarks>One transaction: a conflict (or any failure) rolls the whole batch back.</remarks>
+    public async Task<IReadOnlyList<IncidentRecord>> ApplyAsync(StoreBatch batch, CancellationToken cancellationToken)
+    {
+        ArgumentNullException.ThrowIfNull(batch);
+        ThrowIfNotReady();
+        var state = batch.State is { } write ? PolicyStateJson.Serialize(write.State) : null;
+        var policy = batch.Policy ?? batch.State?.Policy;
+        var at = batch.At ?? batch.State?.At;
+        if (batch.Verdicts.Count > 0 && (policy is null || at is null))
+        {
+            throw new ArgumentException("Verdicts are stored with their policy and evaluation time: set StoreBatch.Policy and At (or State).", nameof(batch));
+        }
+
+        foreach (var update in batch.Updates)
+        {
+            CheckShape(update);
+        }
+
+        return await WriteAsync(
+            async tx =>
+            {
+                if (batch.State is { } s)
+                {
+                    await WriteStateAsync(tx, s, state!, cancellationToken).ConfigureAwait(false);
+                }
+
+                if (batch.Verdicts.Count > 0)
+                {
+                    await InsertEvaluationsAsync(tx, policy!, at!.Value, batch.Verdicts, cancellationToken).ConfigureAwait(false);
+                }
+
+                var ids = new List<long>(batch.Updates.Count);
+                foreach (var update in batch.Updates)
+                {
+                    ids.Add(await ApplyUpdateAsync(tx, update, cancellationToken).ConfigureAwait(false));
+                }
+
+                var records = new List<IncidentRecord>(ids.Count);
+                foreach (var id in ids)
+                {
+                    records.Add(await LoadRecordAsync(tx, id, cancellationToken).ConfigureAwait(false)
+                        ?? throw new InvalidDataException($"Incident {id} vanished inside a transaction."));
+                }
+
+                return (IReadOnlyList<IncidentRecord>)records;
+            },
+            cancellationToken).ConfigureAwait(false);
+    }
+
+    /// <inheritdoc />
+    public Task<IReadOnlyList<(ActionRecord Action, ActionLease? Lease)>> ListStartedActionsAsync(CancellationToken cancellationToken) =>
+        ReadAsync(
+            async tx => (IReadOnlyList<(ActionRecord, ActionLease?)>)await tx.QueryAsync(
+                $"SELECT {ActionColumns}, lease_owner, lease_until FROM actions WHERE status = 'Started' ORDER BY started_at, id",
+                r => (ReadAction(r), r.IsDBNull(ActionColumnCount) ? null : new ActionLease(r.GetString(ActionColumnCount), r.GetTime(ActionColumnCount + 1))),
+                cancellationToken).ConfigureAwait(false),
+            cancellationToken);
+
+    /// <inheritdoc />
+    public Task<IReadOnlyList<ActionRecord>> ListPendingActionsAsync(CancellationToken cancellationToken) =>
+        ReadAsync(
+            async tx => (IReadOnlyList<ActionRecord>)await tx.QueryAsync(
+                $"SELECT {ActionColumns} FROM actions WHERE status = 'Pending' ORDER BY created_at, id", ReadAction, cancellationToken).ConfigureAwait(false),
+            cancellationToken);
+
+    /// <inheritdoc />
+    public Task<IReadOnlyList<Incident>> ListIncidentsAsync(IncidentStatus? status, int limit, CancellationToken cancellationToken)
+    {
+        ArgumentOutOfRangeException.ThrowIfNegativeOrZero(limit);
+        return ReadAsync(
+            async tx =>
+            {
+                var where = status is null ? string.Empty : "WHERE status = @status ";
+                var rows = await QueryIncidentsAsync(
+                    tx,
+                    $"{where}ORDER BY opened_at DESC, id DESC LIMIT @limit",
+                    cancellationToken,
+                    ("status", status?.ToString()),
+                    ("limit", limit)).ConfigureAwait(false);
+                return (IReadOnlyList<Incident>)rows.ConvertAll(r => r.Incident);
+            },
+            cancellationToken);
+    }
+
+    /// <inheritdoc />
+    public Task<IReadOnlyList<Incident>> ListOpenIncidentsAsync(string policy, CancellationToken cancellationToken)
+    {
+        ArgumentNullException.ThrowIfNull(policy);
+        return ReadAsync(
+            async tx => (IReadOnlyList<Incident>)(await QueryIncidentsAsync(
+                tx,
+                "WHERE policy = @policy AND status NOT IN ('Resolved', 'Denied') ORDER BY opened_at DESC, id DESC",
+                cancellationToken,
+                ("policy", policy)).ConfigureAwait(false)).ConvertAll(r => r.Incident),
+            cancellationToken);
+    }
+
+    /// <inheritdoc />
+    /// <remarks>Events, actions and acknowledgments each in time order (ties in the order they were recorded).</remarks>
+    public Task<IncidentTimeline?> GetIncidentAsync(long id, CancellationToken cancellationToken) =>
+        ReadAsync(
+            async tx =>
+            {
+                var incident = await FindIncidentAsync(tx, "id = @id", cancellationToken, ("id", id)).ConfigureAwait(false);
+                if (incident is null)
+                {
+                    return null;
+                }
+
+                var events = await tx.QueryAsync(
+                    $"SELECT {EventColumns} FROM incident_events WHERE incident_id = @id ORDER BY at, id", ReadEvent, cancellationToken, ("id", id)).ConfigureAwait(false);
+                var actions = await tx.QueryAsync(
+                    $"SELECT {ActionColumns} FROM actions WHERE incident_id = @id ORDER BY created_at, id", ReadAction, cancellationToken, ("id", id)).ConfigureAwait(false);
+                var acknowledgments = await tx.QueryAsync(
+                    $"SELECT {AcknowledgmentColumns} FROM acknowledgments WHERE incident_id = @id ORDER BY at, id", ReadAcknowledgment, cancellationToken, ("id", id)).ConfigureAwait(false);
+                return new IncidentTimeline(incident.Incident, events, actions, acknowledgments);
+            },
+            cancellationToken);
+
+    /// <inheritdoc />
+    public Task<IReadOnlyList<Incident>> ListOverdueAsync(DateTimeOffset at, CancellationToken cancellationToken) =>
+        ReadAsync(
+            async tx => (IReadOnlyList<Incident>)(await QueryIncidentsAsync(
+                tx,
+                "WHERE status = 'AwaitingConfirmation' AND answer_deadline IS NOT NULL AND answer_deadline <= @at ORDER BY answer_deadline, id",
+                cancellationToken,
+                ("at", at)).ConfigureAwait(false)).ConvertAll(r => r.Incident),
+            cancellationToken);
+
+    /// <inheritdoc />
+    /// <remarks>
+    /// One statement chooses and leases the rows: <c>FOR UPDATE SKIP LOCKED</c> passes over rows another sentinel is
+    /// claiming at this moment, and the lease condition over rows another sentinel holds.
+    /// </remarks>
+    public Task<IReadOnlyList<Incident>> ClaimToNotifyAsync(bool includeOpen, int limit, ActionLease lease, DateTimeOffset at, CancellationToken cancellationToken)
+    {
+        ArgumentOutOfRangeException.ThrowIfNegativeOrZero(limit);
+        ArgumentNullException.ThrowIfNull(lease);
+        ThrowIfNotReady();
+        return WriteAsync(
+            async tx =>
+            {
+                var claimed = await tx.QueryAsync(
+                    $"""
+                    UPDATE incidents SET notify_owner = @owner, notify_lease_until = @until
+                    WHERE id IN (
+                        SELECT id FROM incidents
+                        WHERE (change_seq > notified_seq {(includeOpen ? "OR status NOT IN ('Resolved', 'Denied')" : "")})
+                          AND (notify_owner IS NULL OR notify_owner = @owner OR notify_lease_until <= @at)
+                        ORDER BY updated_at DESC, id DESC LIMIT @limit
+                        FOR UPDATE SKIP LOCKED)
+                    RETURNING id
+                    """,
+                    r => r.GetInt64(0),
+                    cancellationToken,
+                    ("owner", lease.Owner),
+                    ("until", lease.Until),
+                    ("at", at),
+                    ("limit", limit)).ConfigureAwait(false);
+                if (claimed.Count == 0)
+                {
+                    return (IReadOnlyList<Incident>)[];
+                }
+
+                var rows = await QueryIncidentsAsync(tx, "WHERE id = ANY(@ids) ORDER BY updated_at DESC, id DESC", cancellationToken, ("ids", claimed.ToArray())).ConfigureAwait(false);
+                return rows.ConvertAll(r => r.Incident);
+            },
+            cancellationToken);
+    }
+
+    /// <inheritdoc />
+    public Task MarkNotifiedAsync(long incidentId, long version, string owner, CancellationToken cancellationToken)
+    {
+        ArgumentNullException.ThrowIfNull(owner);
+        ThrowIfNotReady();
+        return WriteAsync(
+            tx => tx.ExecuteAsync(
+                """
+                UPDATE incidents
+                SET notified_seq = GREATEST(notified_seq, @version),
+                    notify_owner = CASE WHEN notify_owner = @owner THEN NULL ELSE notify_owner END,
+                    notify_lease_until = CASE WHEN notify_owner = @owner THEN NULL ELSE notify_lease_until END
+                WHERE id = @id AND (notified_seq < @version OR notify_owner = @owner)
+                """,
+                cancellationToken,
+                ("id", incidentId),
+                ("version", version),
+                ("owner", owner)),
+            cancellationToken);
+    }
+
+    /// <inheritdoc />
+    public Task ReleaseNotificationLeasesAsync(string owner, IReadOnlyCollection<long> incidentIds, CancellationToken cancellationToken)
+    {
+        ArgumentNullException.ThrowIfNull(owner);
+        ArgumentNullException.ThrowIfNull(incidentIds);
+        ThrowIfNotReady();
+        if (incidentIds.Count == 0)
+        {
+            return Task.CompletedTask;
+        }
+
+        return WriteAsync(
+            tx => tx.ExecuteAsync(
+                "UPDATE incidents SET notify_owner = NULL, notify_lease_until = NULL WHERE notify_owner = @owner AND id = ANY(@ids)",
+                cancellationToken,
+                ("owner", owner),
+                ("ids", incidentIds.Distinct().ToArray())),
+            cancellationToken);
+    }
+
+    /// <inheritdoc />
+    public Task ReleaseAllNotificationLeasesAsync(CancellationToken cancellationToken)
+    {
+        ThrowIfNotReady();
+        return WriteAsync(
+            tx => tx.ExecuteAsync("UPDATE incidents SET notify_owner = NULL, notify_lease_until = NULL WHERE notify_owner IS NOT NULL", cancellationToken),
+            cancellationToken);
+    }
+
+    /// <inheritdoc />
+    public Task<ActionRecord?> FindRollbackSinceAsync(string target, DateTimeOffset since, long excludingActionId, CancellationToken cancellationToken) =>
+        ReadAsync(
+            async tx =>
+            {
+                var rows = await tx.QueryAsync(
+                    $"SELECT {ActionColumns} FROM actions WHERE kind = 'rollback' AND target = @target AND id <> @id AND status IN ('Started', 'Succeeded', 'Interrupted') AND started_at >= @since ORDER BY started_at DESC LIMIT 1",
+                    ReadAction,
+                    cancellationToken,
+                    ("target", target),
+                    ("id", excludingActionId),
+                    ("since", since)).ConfigureAwait(false);
+                return rows.Count == 0 ? null : rows[0];
+            },
+            cancellationToken);
+
+    /// <inheritdoc />
+    public Task<IReadOnlyList<NotificationRecord>> GetNotificationsAsync(long incidentId, CancellationToken cancellationToken) =>
+        ReadAsync(
+            async tx => (IReadOnlyList<NotificationRecord>)await tx.QueryAsync(
+                $"SELECT {NotificationColumns} FROM notifications WHERE incident_id = @id ORDER BY channel", ReadNotification, cancellationToken, ("id", incidentId)).ConfigureAwait(false),
+            cancellationToken);
+
+    /// <inheritdoc />
+    public Task SaveNotificationAsync(NotificationRecord record, CancellationToken cancellationToken)
+    {
+        ArgumentNullException.ThrowIfNull(record);
+        ThrowIfNotReady();
+        return WriteAsync(
+            tx => tx.ExecuteAsync(
+                """
+                INSERT INTO notifications (incident_id, channel, reference, state, at) VALUES (@id, @channel, @reference, @state, @at)
+                ON CONFLICT (incident_id, channel) DO UPDATE SET reference = excluded.reference, state = excluded.state, at = excluded.at
+                """,
+                cancellationToken,
+                ("id", record.IncidentId),
+                ("channel", record.Channel),
+                ("reference", record.Reference),
+                ("state", record.State),
+                ("at", record.At)),
+            cancellationToken);
+    }
+
+    /// <inheritdoc />
+    public async Task<int> PruneEvaluationsAsync(DateTimeOffset olderThan, CancellationToken cancellationToken)
+    {
+        ThrowIfNotReady();
+        var total = 0;
+        while (true)
+        {
+            var deleted = await WriteAsync(
+                tx => tx.ExecuteAsync(
+                    "DELETE FROM evaluations WHERE id IN (SELECT id FROM evaluations WHERE at < @cutoff LIMIT @batch)",
+                    cancellationToken,
+                    ("cutoff", olderThan),
+                    ("batch", PruneBatchSize)),
+                cancellationToken).ConfigureAwait(false);
+            total += deleted;
+            if (deleted < PruneBatchSize)
+            {
+                await PruneChangesAsync(olderThan, cancellationToken).ConfigureAwait(false);
+                return total;
+            }
+        }
+    }
+
+    /// <summary>Closes the pooled connections. Calls in flight finish first.</summary>
+    public async ValueTask DisposeAsync()
+    {
+        if (Interlocked.Exchange(ref _disposed, 1) == 0)
+        {
+            await _dataSource.DisposeAsync().ConfigureAwait(false);
+        }
+    }
+
+    private static async Task InsertEvaluationsAsync(NpgsqlTransaction tx, string policy, DateTimeOffset at, IReadOnlyList<EvaluationRow> verdicts, CancellationToken cancellationToken)
+    {
+        foreach (var row in verdicts)
+        {
+            await tx.ExecuteAsync(
+                """
+                INSERT INTO evaluations (policy, at, trigger, labels, kind, reason, value, threshold, baseline, summary)
+                VALUES (@policy, @at, @trigger, @labels, @kind, @reason, @value, @threshold, @baseline, @summary)
+                ON CONFLICT (policy, at, trigger, labels) DO NOTHING
+                """,
+                cancellationToken,
+                ("policy", policy),
+                ("at", at),
+                ("trigger", row.Trigger),
+                ("labels", LabelsJson.Write(row.Labels)),
+                ("kind", row.Kind.ToString()),
+                ("reason", row.Reason.ToString()),
+                ("value", Real(row.Value)),
+                ("threshold", Real(row.Threshold)),
+                ("baseline", Real(row.Baseline)),
+                ("summary", row.Summary)).ConfigureAwait(false);
+        }
+    }
+
+    /// <summary>An update is an open (id 0, <see cref="OpenIncident"/> first, and only there) or a change of a stored incident.</summary>
+    private static void CheckShape(IncidentUpdate update)
+    {
+        ArgumentNullException.ThrowIfNull(update);
+        var opens = update.Changes.Count > 0 && update.Changes[0] is OpenIncident;
+        if (opens != (update.IncidentId == 0) || update.Changes.Skip(1).Any(c => c is OpenIncident))
+        {
+            throw new ArgumentException(
+                $"An update opens an incident (id 0, OpenIncident first and only there) or changes a stored one (its id): incident {update.IncidentId} with [{string.Join(", ", update.Changes.Select(c => c.GetType().Name))}].",
+                nameof(update));
+        }
+    }
+
+    /// <summary>The policy state, checked against the version it was loaded with (none stored: 0); the stored version grows by one.</summary>
+    private static async Task WriteStateAsync(NpgsqlTransaction tx, PolicyStateWrite write, string state, CancellationToken cancellationToken)
+    {
+        var parameters = new (string, object?)[] { ("policy", write.Policy), ("state", state), ("at", write.At) };
+        var written = write.ExpectedVersion switch
+        {
+            null => await tx.ExecuteAsync(
+                """
+                INSERT INTO policy_state (policy, state, updated_at, version) VALUES (@policy, @state, @at, 1)
+                ON CONFLICT (policy) DO UPDATE SET state = excluded.state, updated_at = excluded.updated_at, version = policy_state.version + 1
+                """,
+                cancellationToken,
+                parameters).ConfigureAwait(false),
+            0 => await tx.ExecuteAsync(
+                "INSERT INTO policy_state (policy, state, updated_at, version) VALUES (@policy, @state, @at, 1) ON CONFLICT (policy) DO NOTHING",
+                cancellationToken,
+                parameters).ConfigureAwait(false),
+            { } expected => await tx.ExecuteAsync(
+                "UPDATE policy_state SET state = @state, updated_at = @at, version = version + 1 WHERE policy = @policy AND version = @expected",
+                cancellationToken,
+                [.. parameters, ("expected", expected)]).ConfigureAwait(false),
+        };
+        if (written != 1)
+        {
+            var stored = await tx.ScalarAsync("SELECT version FROM policy_state WHERE policy = @policy", cancellationToken, ("policy", write.Policy)).ConfigureAwait(false);
+            throw new PolicyStateConflictException(
+                $"The state of policy '{write.Policy}' is at version {stored ?? 0L}, not {write.ExpectedVersion}: another writer committed since it was loaded.");
+        }
+    }
+
+    /// <summary>Applies one update (its revision checked, or the incident opened) and returns the incident's id.</summary>
+    private static async Task<long> ApplyUpdateAsync(NpgsqlTransaction tx, IncidentUpdate update, CancellationToken cancellationToken)
+    {
+        long id;
+        if (update.Changes is [OpenIncident open, ..])
+        {
+            var (openedId, created) = await OpenAsync(tx, open, cancellationToken).ConfigureAwait(false);
+            if (!created)
+            {
+                // Opened before (a retried commit): nothing of this update is applied again.
+                return openedId;
+            }
+
+            id = openedId;
+        }
+        else
+        {
+            id = update.IncidentId;
+            var bumped = await tx.ExecuteAsync(
+                "UPDATE incidents SET revision = revision + 1 WHERE id = @id AND revision = @expected",
+                cancellationToken,
+                ("id", id),
+                ("expected", update.ExpectedRevision)).ConfigureAwait(false);
+            if (bumped != 1)
+            {
+                var stored = await tx.ScalarAsync("SELECT revision FROM incidents WHERE id = @id", cancellationToken, ("id", id)).ConfigureAwait(false);
+                throw new StoreConflictException(stored is null
+                    ? $"Incident {id} does not exist."
+                    : $"Incident {id} is at revision {stored}, not {update.ExpectedRevision}: it changed since it was loaded.");
+            }
+        }
+
+        foreach (var change in update.Changes)
+        {
+            await ApplyChangeAsync(tx, id, change, cancellationToken).ConfigureAwait(false);
+        }
+
+        return id;
+    }
+}

@@ -1,0 +1,151 @@
+using RollbackSentinel.Core.Changes;
+using RollbackSentinel.Core.Incidents;
+using RollbackSentinel.Core.Metrics;
+using RollbackSentinel.Core.Policies;
+using RollbackSentinel.Core.State;
+using RollbackSentinel.Storage.Postgres;
+using RollbackSentinel.Testing.Postgres;
+
+namespace RollbackSentinel.Storage.Tests.Postgres;
+
+/// <summary>
+/// What the contract cannot show on one store object: several sentinels (each its own store and connection pool) on one
+/// database at the same moment. Each race is run by every node at once; exactly one may win it.
+/// </summary>
+[Collection(PostgresCollection.Name)]
+public sealed class PostgresConcurrencyTests(PostgresFixture postgres) : IAsyncLifetime
+{
+    private const int Nodes = 6;
+    private const string Policy = "checkout-api";
+    private static readonly DateTimeOffset T0 = new(2026, 11, 20, 14, 30, 0, TimeSpan.Zero);
+    private static readonly CancellationToken None = CancellationToken.None;
+    private static readonly LabelSet Cart = LabelSet.Of(("deployment", "cart"));
+
+    private readonly List<IPostgresStore> _stores = [];
+    private string _connectionString = string.Empty;
+
+    public async Task InitializeAsync()
+    {
+        _connectionString = await postgres.Server.CreateDatabaseAsync(None);
+        for (var i = 0; i < Nodes; i++)
+        {
+            var store = PostgresStore.Create(_connectionString, TimeProvider.System);
+            _stores.Add(store);
+        }
+
+        // All at once: the migrations are applied once (the others wait on the advisory lock and find them applied).
+        await Task.WhenAll(_stores.Select(s => s.InitializeAsync(None)));
+    }
+
+    public async Task DisposeAsync()
+    {
+        foreach (var store in _stores)
+        {
+            await store.DisposeAsync();
+        }
+
+        await postgres.Server.DropDatabaseAsync(_connectionString, None);
+    }
+
+    [Fact]
+    public async Task ApplyState_SameExpectedVersionOnEveryNode_ExactlyOneCommits()
+    {
+        await _stores[0].ApplyAsync(new StoreBatch(new PolicyStateWrite(Policy, PolicyState.Empty, T0, 0), [], []), None);
+
+        var outcomes = await Task.WhenAll(_stores.Select(async (store, i) =>
+        {
+            try
+            {
+                await store.ApplyAsync(new StoreBatch(new PolicyStateWrite(Policy, PolicyState.Empty, T0.AddSeconds(i + 1), 1), [], []), None);
+                return "committed";
+            }
+            catch (PolicyStateConflictException)
+            {
+                return "conflict";
+            }
+        }));
+
+        Assert.Single(outcomes, o => o == "committed");
+        Assert.Equal(Nodes - 1, outcomes.Count(o => o == "conflict"));
+        Assert.Equal(2, await _stores[0].LoadStateVersionAsync(Policy, None));
+    }
+
+    [Fact]
+    public async Task MoveIncident_SameRevisionOnEveryNode_ExactlyOneMoves()
+    {
+        var opened = Assert.Single(await _stores[0].ApplyAsync(StoreBatch.Of(new IncidentUpdate(0, 0, [Opening("k1")])), None));
+
+        var outcomes = await Task.WhenAll(_stores.Select(async (store, i) =>
+        {
+            try
+            {
+                await store.ApplyAsync(
+                    StoreBatch.Of(new IncidentUpdate(opened.Incident.Id, opened.Revision, [
+                        new MoveIncident(IncidentStatus.Open, IncidentStatus.Resolved, T0.AddMinutes(1), T0.AddMinutes(1)),
+                        new RecordEvent(T0.AddMinutes(1), "resolved", $"by node {i}"),
+                    ])),
+                    None);
+                return true;
+            }
+            catch (StoreConflictException)
+            {
+                return false;
+            }
+        }));
+
+        Assert.Single(outcomes, won => won);
+        var timeline = (await _stores[0].GetIncidentAsync(opened.Incident.Id, None))!;
+        Assert.Equal(IncidentStatus.Resolved, timeline.Incident.Status);
+        Assert.Single(timeline.Events);
+        Assert.Equal(opened.Revision + 1, (await _stores[0].LoadIncidentAsync(opened.Incident.Id, None))!.Revision);
+    }
+
+    [Fact]
+    public async Task ClaimToNotify_EveryNodeAtOnce_NoIncidentIsClaimedTwice()
+    {
+        for (var i = 0; i < 20; i++)
+        {
+            await _stores[0].ApplyAsync(StoreBatch.Of(new IncidentUpdate(0, 0, [Opening($"k{i}", T0.AddSeconds(i))])), None);
+        }
+
+        var claims = await Task.WhenAll(_stores.Select((store, i) =>
+            store.ClaimToNotifyAsync(includeOpen: true, limit: 5, new ActionLease($"node-{i}", T0.AddMinutes(5)), T0.AddMinutes(1), None)));
+
+        var claimed = claims.SelectMany(c => c.Select(incident => incident.Id)).ToList();
+        Assert.Equal(claimed.Count, claimed.Distinct().Count());
+        Assert.Equal(20, claimed.Count); // six nodes asking for five each cover all twenty
+    }
+
+    [Fact]
+    public async Task RecordChange_SameDetectedRevisionOnEveryNode_StoredOnce()
+    {
+        var change = new Change { Policy = Policy, Labels = Cart, At = T0, Source = ChangeSource.Target, Revision = "rev-42", RecordedAt = T0 };
+
+        var recorded = await Task.WhenAll(_stores.Select(store => store.RecordChangeAsync(change, None)));
+
+        Assert.Single(recorded, r => r.Created);
+        Assert.Single(recorded.Select(r => r.Change.Id).Distinct());
+        Assert.Single(await _stores[0].ListChangesAsync(Policy, null, 10, None));
+    }
+
+    private static OpenIncident Opening(string key, DateTimeOffset? at = null)
+    {
+        var time = at ?? T0;
+        return new(
+            new Incident
+            {
+                Policy = Policy,
+                Trigger = "error-rate-spike",
+                Labels = Cart,
+                Action = TriggerAction.Rollback,
+                Status = IncidentStatus.Open,
+                OpenedAt = time,
+                UpdatedAt = time,
+                Summary = "error ratio 0.09 (1.8/20) > max 0.05",
+                EvidenceJson = """{"verdict":"Breach","queries":[]}""",
+            },
+            key,
+            new ActionRecord { IncidentId = 0, Kind = "rollback", Target = "kubectl/checkout/shop", IdempotencyKey = "rs-" + key, Status = ActionStatus.Pending, CreatedAt = time },
+            null);
+    }
+}
