@@ -357,6 +357,13 @@ internal sealed partial class PostgresIncidentStore : IPostgresStore
     }
 
     /// <inheritdoc />
+    // Issue 13: the store engineer implements these two (and the contract tests for them); until then they are not supported.
+    public Task<bool> RenewActionLeaseAsync(long actionId, ActionLease lease, DateTimeOffset at, CancellationToken cancellationToken) =>
+        throw new NotSupportedException("issue 13: not implemented yet");
+
+    public Task<bool> ClaimDeliveryAsync(long incidentId, string channel, ActionLease lease, DateTimeOffset at, CancellationToken cancellationToken) =>
+        throw new NotSupportedException("issue 13: not implemented yet");
+
     public Task<ActionRecord?> FindRollbackSinceAsync(string target, DateTimeOffset since, long excludingActionId, CancellationToken cancellationToken) =>
         ReadAsync(
             async tx =>

@@ -153,6 +153,9 @@ internal static class PostgresSchema
                 PRIMARY KEY (incident_id, channel)
             );
             """),
+        PostgresQuartzSchema.Migration,
+        PostgresClusterSchema.Migration,
+        PostgresFencingSchema.Migration,
     ];
 
     public static int LatestVersion(IReadOnlyList<PostgresMigration> migrations) => migrations.Count == 0 ? 0 : migrations[^1].Version;

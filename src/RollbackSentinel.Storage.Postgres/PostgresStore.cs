@@ -5,11 +5,11 @@ using RollbackSentinel.Core.Incidents;
 namespace RollbackSentinel.Storage.Postgres;
 
 /// <summary>The PostgreSQL store as the daemon sees it: one object that is both its incident store and its change store.</summary>
-public interface IPostgresStore : IIncidentStore, IChangeStore, IAsyncDisposable
+public interface IPostgresStore : IIncidentStore, IChangeStore, Core.Cluster.IClusterStore, IAsyncDisposable
 {
 }
 
-/// <summary>Creates the PostgreSQL store (not wired into the host yet: issue 13).</summary>
+/// <summary>Creates the PostgreSQL store (<c>storage.postgres</c>).</summary>
 public static class PostgresStore
 {
     /// <summary>

@@ -120,13 +120,29 @@ public interface IIncidentStore
     /// <summary>Ends every notification lease, whoever holds it: only for a store <see cref="ExclusiveToOneProcess"/>, when the daemon starts.</summary>
     Task ReleaseAllNotificationLeasesAsync(CancellationToken cancellationToken);
 
+    /// <summary>
+    /// Fencing for an action: extends <paramref name="lease"/>'s owner's lease on a started action to <see cref="ActionLease.Until"/>,
+    /// if that owner still holds it: the action is <see cref="ActionStatus.Started"/>, leased to the same owner, and the lease
+    /// has not ended at <paramref name="at"/>. False, with nothing written, when it does not (the action was interrupted,
+    /// finished, or is another's): the caller has been superseded and must not act on it.
+    /// </summary>
+    Task<bool> RenewActionLeaseAsync(long actionId, ActionLease lease, DateTimeOffset at, CancellationToken cancellationToken);
+
+    /// <summary>
+    /// Fencing for a message: claims telling <paramref name="channel"/> about an incident for <paramref name="lease"/>'s owner
+    /// until <see cref="ActionLease.Until"/>. True when no other owner's claim on that (incident, channel) is still running at
+    /// <paramref name="at"/> (the owner's own is extended). False, with nothing written, when another's is: do not publish.
+    /// <see cref="SaveNotificationAsync"/> for that (incident, channel) ends the claim.
+    /// </summary>
+    Task<bool> ClaimDeliveryAsync(long incidentId, string channel, ActionLease lease, DateTimeOffset at, CancellationToken cancellationToken);
+
     /// <summary>The latest rollback of <paramref name="target"/> (other than <paramref name="excludingActionId"/>) that started at or after <paramref name="since"/>.</summary>
     Task<ActionRecord?> FindRollbackSinceAsync(string target, DateTimeOffset since, long excludingActionId, CancellationToken cancellationToken);
 
     /// <summary>What each channel last published about an incident.</summary>
     Task<IReadOnlyList<NotificationRecord>> GetNotificationsAsync(long incidentId, CancellationToken cancellationToken);
 
-    /// <summary>Records what a channel published (its reference and the state shown), replacing the previous record.</summary>
+    /// <summary>Records what a channel published (its reference and the state shown), replacing the previous record; ends any delivery claim on that (incident, channel) (<see cref="ClaimDeliveryAsync"/>).</summary>
     Task SaveNotificationAsync(NotificationRecord record, CancellationToken cancellationToken);
 
     /// <summary>

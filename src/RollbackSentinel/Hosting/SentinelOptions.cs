@@ -29,6 +29,9 @@ public sealed class SentinelOptions
     /// <summary>This sentinel among others sharing a store.</summary>
     public NodeSettings Node { get; set; } = new();
 
+    /// <summary><c>cluster</c>: how sentinels sharing a PostgreSQL store split the schedules (docs/ha.md). Unused with SQLite.</summary>
+    public ClusterSettings Cluster { get; set; } = new();
+
     /// <summary>How often the rules folder is rescanned, on top of file events (symlink swaps raise none).</summary>
     public string RescanInterval { get; set; } = "10s";
 
@@ -76,6 +79,39 @@ public sealed class SentinelOptions
 
         /// <summary>How long evaluation history is kept; incidents are kept.</summary>
         public string Retention { get; set; } = "7d";
+
+        /// <summary>
+        /// <c>storage.postgres</c>: set a connection string (or a file holding one) to share one PostgreSQL database among
+        /// several sentinels (a cluster, docs/ha.md) instead of the embedded SQLite file at <see cref="Path"/>.
+        /// </summary>
+        public PostgresSettings Postgres { get; set; } = new();
+
+        /// <summary>True when a PostgreSQL connection string (or its file) is set: the store is PostgreSQL and the schedules are clustered.</summary>
+        public bool UsesPostgres => !string.IsNullOrWhiteSpace(Postgres.ConnectionString) || Postgres.ConnectionStringFile is not null;
+    }
+
+    /// <summary><c>storage.postgres</c>. The password is never logged, shown in an error or exported as a metric.</summary>
+    public sealed class PostgresSettings
+    {
+        /// <summary>
+        /// An Npgsql connection string (<c>Host=db;Database=sentinel;Username=sentinel;Password=...</c>); also
+        /// <c>SENTINEL__STORAGE__POSTGRES__CONNECTIONSTRING</c>. Prefer <see cref="ConnectionStringFile"/> for one holding a password.
+        /// </summary>
+        public string? ConnectionString { get; set; }
+
+        /// <summary>A file holding the connection string (a mounted Secret); trailing whitespace is ignored. Not with <see cref="ConnectionString"/>.</summary>
+        public string? ConnectionStringFile { get; set; }
+    }
+
+    /// <summary><c>cluster</c>: Quartz's clustered job store on the PostgreSQL store.</summary>
+    public sealed class ClusterSettings
+    {
+        /// <summary>
+        /// How often each node checks in with the cluster (Quartz's <c>clusterCheckinInterval</c>, and this sentinel's row in
+        /// <c>/api/v1/cluster</c>). A node silent for longer than this plus the same again (the misfire threshold) is taken
+        /// for dead and its policies move to the others: failover within three intervals, 15 s by default (docs/ha.md).
+        /// </summary>
+        public string CheckinInterval { get; set; } = "5s";
     }
 
     /// <summary>Where incidents are announced and answered: each channel is on when its settings are given.</summary>
@@ -216,6 +252,8 @@ public sealed class SentinelOptions
 
     public TimeSpan CommandTimeoutValue => PromDuration.Parse(Adapters.CommandTimeout);
 
+    public TimeSpan CheckinIntervalValue => PromDuration.Parse(Cluster.CheckinInterval);
+
     /// <summary>Every problem with the settings, so a bad config fails at start with all of them listed.</summary>
     public IReadOnlyList<string> Validate()
     {
@@ -237,6 +275,11 @@ public sealed class SentinelOptions
         Duration("storage:retention", Storage.Retention);
         Duration("prometheus:timeout", Prometheus.Timeout);
         Duration("adapters:commandTimeout", Adapters.CommandTimeout);
+        Duration("cluster:checkinInterval", Cluster.CheckinInterval);
+        if (!string.IsNullOrWhiteSpace(Storage.Postgres.ConnectionString) && Storage.Postgres.ConnectionStringFile is not null)
+        {
+            errors.Add("storage:postgres: set connectionString or connectionStringFile, not both");
+        }
         if (HttpUrl("prometheus:url", Prometheus.Url, errors) is { UserInfo.Length: > 0 })
         {
             // It would end up in logs; credentials go in username/passwordFile or bearerTokenFile.
@@ -300,6 +343,7 @@ public sealed class SentinelOptions
             ("http:readTokenFile", Http.ReadTokenFile), ("http:deployTokenFile", Http.DeployTokenFile),
             ("notifications:slack:botTokenFile", Notifications.Slack.BotTokenFile), ("notifications:slack:signingSecretFile", Notifications.Slack.SigningSecretFile),
             ("notifications:pagerDuty:routingKeyFile", Notifications.PagerDuty.RoutingKeyFile),
+            ("storage:postgres:connectionStringFile", Storage.Postgres.ConnectionStringFile),
         })
         {
             if (file is not null && !File.Exists(file))
@@ -376,6 +420,11 @@ public sealed class SentinelOptions
         MaxSeries = Prometheus.Limits.MaxSeries,
         MaxLabelLength = Prometheus.Limits.MaxLabelLength,
     };
+
+    /// <summary>The PostgreSQL connection string (<c>storage.postgres</c>, read from its file if one is named), or null: SQLite.</summary>
+    public string? ResolvePostgresConnectionString() =>
+        Storage.Postgres.ConnectionStringFile is { } f ? SecretFileAccess.ReadOperatorSecret(f)
+        : string.IsNullOrWhiteSpace(Storage.Postgres.ConnectionString) ? null : Storage.Postgres.ConnectionString.Trim();
 
     /// <summary>The read-only API token (<c>http.readTokenFile</c>), if one is configured.</summary>
     public string? ResolveReadToken() => Http.ReadTokenFile is { } f ? SecretFileAccess.ReadOperatorSecret(f) : null;

@@ -181,6 +181,36 @@ internal sealed class InMemoryIncidentStore : IIncidentStore
         }
     }
 
+    public Task<bool> RenewActionLeaseAsync(long actionId, ActionLease lease, DateTimeOffset at, CancellationToken cancellationToken)
+    {
+        lock (_gate)
+        {
+            var s = _data.Incidents.Values.FirstOrDefault(s => s.Actions.Any(a => a.Id == actionId));
+            if (s is null || s.Actions.First(a => a.Id == actionId).Status != ActionStatus.Started
+                || !s.Leases.TryGetValue(actionId, out var held) || held.Owner != lease.Owner || held.Until <= at)
+            {
+                return Task.FromResult(false);
+            }
+
+            s.Leases[actionId] = lease;
+            return Task.FromResult(true);
+        }
+    }
+
+    public Task<bool> ClaimDeliveryAsync(long incidentId, string channel, ActionLease lease, DateTimeOffset at, CancellationToken cancellationToken)
+    {
+        lock (_gate)
+        {
+            if (_data.DeliveryClaims.TryGetValue((incidentId, channel), out var held) && held.Owner != lease.Owner && held.Until > at)
+            {
+                return Task.FromResult(false);
+            }
+
+            _data.DeliveryClaims[(incidentId, channel)] = lease;
+            return Task.FromResult(true);
+        }
+    }
+
     public Task<ActionRecord?> FindRollbackSinceAsync(string target, DateTimeOffset since, long excludingActionId, CancellationToken cancellationToken) =>
         Read(d => d.Incidents.Values.SelectMany(s => s.Actions)
             .Where(a => a.Kind == "rollback" && a.Target == target && a.Id != excludingActionId
@@ -196,6 +226,7 @@ internal sealed class InMemoryIncidentStore : IIncidentStore
         {
             _data.Notifications.RemoveAll(n => n.IncidentId == record.IncidentId && n.Channel == record.Channel);
             _data.Notifications.Add(record);
+            _data.DeliveryClaims.Remove((record.IncidentId, record.Channel));
             return Task.CompletedTask;
         }
     }
@@ -377,6 +408,8 @@ internal sealed class InMemoryIncidentStore : IIncidentStore
 
         public List<NotificationRecord> Notifications { get; init; } = [];
 
+        public Dictionary<(long Incident, string Channel), ActionLease> DeliveryClaims { get; init; } = [];
+
         public long NextIncidentId { get; set; }
 
         public long NextActionId { get; set; }
@@ -387,6 +420,7 @@ internal sealed class InMemoryIncidentStore : IIncidentStore
             Incidents = Incidents.ToDictionary(p => p.Key, p => p.Value.Copy()),
             Verdicts = [.. Verdicts],
             Notifications = [.. Notifications],
+            DeliveryClaims = new(DeliveryClaims),
             NextIncidentId = NextIncidentId,
             NextActionId = NextActionId,
         };
