@@ -51,6 +51,7 @@ public sealed class SentinelMetrics : IDisposable
     private readonly Counter<long> _changes;
     private readonly Counter<long> _changeDetectionErrors;
     private readonly Counter<long> _storeConflicts;
+    private readonly Counter<long> _fenced;
     private readonly ConcurrentDictionary<string, bool> _ruleFiles = new(StringComparer.Ordinal);
     private Func<IEnumerable<TriggerSnapshot>>? _triggerSnapshots;
     private int _disposed;
@@ -101,6 +102,8 @@ public sealed class SentinelMetrics : IDisposable
             Names.ChangeDetectionErrors, "{error}", "Evaluations whose spec.watch.detect.query failed, by policy: no change was recorded from them.");
         _storeConflicts = meter.CreateCounter<long>(
             Names.StoreConflicts, "{conflict}", "Evaluations refused by the store because another writer committed the policy's state first, by policy: nothing was committed, no action ran, and the next evaluation reloads the state.");
+        _fenced = meter.CreateCounter<long>(
+            Names.Fenced, "{write}", "Times this sentinel was fenced: a version or lease it held had been taken over by another (it was paused or cut off), so its write or side effect was refused, by what (state, incident, action, notification).");
         meter.CreateObservableGauge(
             Names.TriggerState, () => ObserveTriggers<int>(static s => (int)s.Phase), unit: null, description: "Phase of a trigger for one series: 0 ok, 1 pending, 2 firing.");
         meter.CreateObservableGauge(
@@ -189,6 +192,10 @@ public sealed class SentinelMetrics : IDisposable
     /// <summary>Counts an evaluation of <paramref name="policy"/> whose commit the store refused (a stale state version).</summary>
     public void RecordStoreConflict(string policy) =>
         _storeConflicts.Add(1, new KeyValuePair<string, object?>(Labels.Policy, policy));
+
+    /// <summary>Counts a write or side effect refused because this sentinel was superseded (<see cref="FencedWhat"/>).</summary>
+    public void RecordFenced(string what) =>
+        _fenced.Add(1, new KeyValuePair<string, object?>(Labels.What, what));
 
     /// <summary>Counts a page to humans about <paramref name="policy"/> (an action failed or was interrupted).</summary>
     public void RecordPage(string policy) => _pages.Add(1, new KeyValuePair<string, object?>(Labels.Policy, policy));
@@ -359,6 +366,7 @@ public sealed class SentinelMetrics : IDisposable
         public const string Changes = "rollback_sentinel_changes_total";
         public const string ChangeDetectionErrors = "rollback_sentinel_change_detection_errors_total";
         public const string StoreConflicts = "rollback_sentinel_store_conflicts_total";
+        public const string Fenced = "rollback_sentinel_fenced_total";
         public const string TriggerState = "rollback_sentinel_trigger_state";
         public const string TriggerValue = "rollback_sentinel_trigger_value";
         public const string TriggerThreshold = "rollback_sentinel_trigger_threshold";
@@ -380,6 +388,23 @@ public sealed class SentinelMetrics : IDisposable
         public const string Action = "action";
         public const string Disarmed = "disarmed";
         public const string Source = "source";
+        public const string What = "what";
+    }
+
+    /// <summary>Values of the <c>what</c> label of <c>rollback_sentinel_fenced_total</c>.</summary>
+    public static class FencedWhat
+    {
+        /// <summary>A policy state commit refused: another sentinel committed the state first.</summary>
+        public const string State = "state";
+
+        /// <summary>An incident move refused: another sentinel moved the incident or its action first.</summary>
+        public const string Incident = "incident";
+
+        /// <summary>An action's lease could not be renewed: its side effect is not made, or was made under a lease that ended.</summary>
+        public const string Action = "action";
+
+        /// <summary>A channel delivery another sentinel claims: not published by this one.</summary>
+        public const string Notification = "notification";
     }
 
     /// <summary>Values of the <c>reason</c> label of <c>rollback_sentinel_evaluation_failures_total</c>.</summary>
