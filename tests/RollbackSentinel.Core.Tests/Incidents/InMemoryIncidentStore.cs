@@ -157,6 +157,7 @@ internal sealed class InMemoryIncidentStore : IIncidentStore
                 s.NotifyLease = null;
             }
 
+            _data.DeliveryClaims.Clear();
             return Task.CompletedTask;
         }
     }
@@ -170,6 +171,7 @@ internal sealed class InMemoryIncidentStore : IIncidentStore
                 s.NotifyLease = null;
             }
 
+            _data.DeliveryClaims.Clear();
             return Task.CompletedTask;
         }
     }
@@ -183,6 +185,7 @@ internal sealed class InMemoryIncidentStore : IIncidentStore
                 s.NotifyLease = null;
             }
 
+            _data.DeliveryClaims.Clear();
             return Task.CompletedTask;
         }
     }
