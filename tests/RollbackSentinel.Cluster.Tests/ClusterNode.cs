@@ -20,6 +20,9 @@ internal sealed class ClusterNode : IAsyncDisposable
         Id = id;
         Workspace = workspace;
         Api = new SentinelApi(workspace.BaseAddress);
+
+        // Three daemons, PostgreSQL and Prometheus share a small machine: a slow answer is not a failure here.
+        Api.Http.Timeout = TimeSpan.FromSeconds(30);
         _environment = new Dictionary<string, string>
         {
             ["SENTINEL__NODE__ID"] = id,

@@ -27,7 +27,7 @@ internal static class ClusterProbes
     /// <summary>Waits until <paramref name="policy"/> has been evaluated <paramref name="more"/> more times in the cluster.</summary>
     public static async Task WaitForMoreEvaluationsAsync(this ClusterRig rig, string policy, int more)
     {
-        var before = await rig.EvaluationsOfAsync(policy);
+        var before = (double)await Eventually.WaitAsync<object>(async () => await rig.EvaluationsOfAsync(policy), ClusterRig.Generous, $"the evaluation count of {policy}");
         await Eventually.WaitAsync(async () => await rig.EvaluationsOfAsync(policy) >= before + more, ClusterRig.Generous, $"{more} more evaluations of {policy}" + Environment.NewLine + rig.Logs());
     }
 
