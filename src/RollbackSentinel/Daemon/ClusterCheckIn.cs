@@ -158,6 +158,7 @@ internal sealed partial class ClusterCheckIn(
     private IReadOnlyList<ClusterNode>? _nodes;
     private bool _outage;
     private bool _mixed;
+    private volatile bool _checkedIn;
 
     /// <summary>The program's version, as each node reports it (without the build metadata after '+').</summary>
     public static string SentinelVersion { get; } =
@@ -196,6 +197,12 @@ internal sealed partial class ClusterCheckIn(
     public override async Task StopAsync(CancellationToken cancellationToken)
     {
         await base.StopAsync(cancellationToken).ConfigureAwait(false);
+        if (!_checkedIn)
+        {
+            // Never in the cluster (the store could not be used at start): there is no row to remove.
+            return;
+        }
+
         using var budget = CancellationTokenSource.CreateLinkedTokenSource(cancellationToken);
         budget.CancelAfter(LeaveBudget);
         try
@@ -221,6 +228,7 @@ internal sealed partial class ClusterCheckIn(
         try
         {
             await cluster.CheckInAsync(new NodeCheckIn(_nodeId, at, _startedAt, registry.RulesVersion, evaluations.LastMinute(), SentinelVersion), budget.Token).ConfigureAwait(false);
+            _checkedIn = true;
             nodes = await cluster.ListNodesAsync(budget.Token).ConfigureAwait(false);
         }
         catch (OperationCanceledException) when (stoppingToken.IsCancellationRequested)
