@@ -8,21 +8,28 @@ namespace RollbackSentinel.Testing.Postgres;
 /// <summary>
 /// A real PostgreSQL 15 (Debian <c>postgresql</c>) on a free loopback port: <c>initdb</c> and <c>pg_ctl start</c> in a
 /// temporary folder, run as the unprivileged <c>postgres</c> user when the tests run as root (PostgreSQL refuses to run
-/// as root). Trust authentication on loopback and the folder's own unix socket only. Disposing stops it with
-/// <c>pg_ctl stop -m immediate</c> and deletes the folder, also after a failed start.
+/// as root). Trust authentication on loopback and the folder's own unix socket only, except for logins made by
+/// <see cref="CreateDatabaseWithLoginAsync"/>, which must give their password. <see cref="StopAsync"/> and
+/// <see cref="StartAsync()"/> restart it (same port, same data). Disposing stops it with <c>pg_ctl stop -m immediate</c>
+/// and deletes the folder, also after a failed start.
 /// </summary>
 public sealed class PostgresServer : IAsyncDisposable
 {
     private const int MaxStartAttempts = 5;
     private const string SuperUser = "postgres";
     private const string ServiceUser = "postgres";
+
+    /// <summary>The role whose members log in with a password (scram-sha-256) even over loopback; everyone else is trusted.</summary>
+    private const string PasswordLogins = "password_logins";
     private static readonly TimeSpan ToolTimeout = TimeSpan.FromSeconds(60);
     private static readonly TimeSpan StopTimeout = TimeSpan.FromSeconds(20);
 
     private readonly DirectoryInfo _root;
     private readonly string _bin;
     private readonly BoundedLog _log = new();
+    private readonly SemaphoreSlim _control = new(1, 1);
     private int _databases;
+    private int _logins;
     private int _disposed;
     private bool _started;
 
@@ -92,6 +99,68 @@ public sealed class PostgresServer : IAsyncDisposable
         await ExecuteAsync($"DROP DATABASE IF EXISTS \"{name.Replace("\"", "\"\"", StringComparison.Ordinal)}\" WITH (FORCE)", cancellationToken);
     }
 
+    /// <summary>
+    /// Creates an empty database owned by a new login that must give <paramref name="password"/> (scram-sha-256; a wrong
+    /// one is refused) and returns a connection string as that login, password included. Drop it with <see cref="DropDatabaseAsync"/>.
+    /// </summary>
+    public async Task<string> CreateDatabaseWithLoginAsync(string password, CancellationToken cancellationToken)
+    {
+        ArgumentException.ThrowIfNullOrEmpty(password);
+        var login = $"login_{Environment.ProcessId}_{Interlocked.Increment(ref _logins)}";
+        var literal = "'" + password.Replace("'", "''", StringComparison.Ordinal) + "'";
+        await ExecuteAsync($"CREATE ROLE \"{login}\" LOGIN PASSWORD {literal} IN ROLE {PasswordLogins}", cancellationToken);
+        var name = $"test_{Environment.ProcessId}_{Interlocked.Increment(ref _databases)}";
+        await ExecuteAsync($"CREATE DATABASE \"{name}\" OWNER \"{login}\"", cancellationToken);
+        return new NpgsqlConnectionStringBuilder(ConnectionString(name)) { Username = login, Password = password }.ConnectionString;
+    }
+
+    /// <summary>
+    /// Stops the server as an operator's restart does (<c>pg_ctl stop -m fast</c>: every client connection is closed,
+    /// open transactions are rolled back), keeping its data and port for <see cref="StartAsync()"/>. Does nothing if it is stopped.
+    /// </summary>
+    public async Task StopAsync()
+    {
+        await _control.WaitAsync();
+        try
+        {
+            ObjectDisposedException.ThrowIf(Volatile.Read(ref _disposed) != 0, this);
+            await StopCoreAsync("fast");
+        }
+        finally
+        {
+            _control.Release();
+        }
+    }
+
+    /// <summary>Starts the server stopped by <see cref="StopAsync"/> again, on the same port with the same data. Does nothing if it runs.</summary>
+    /// <exception cref="InvalidOperationException">It could not start (e.g. another process took the port meanwhile); its log is in the message.</exception>
+    public async Task StartAsync()
+    {
+        await _control.WaitAsync();
+        try
+        {
+            ObjectDisposedException.ThrowIf(Volatile.Read(ref _disposed) != 0, this);
+            if (_started)
+            {
+                return;
+            }
+
+            using var budget = new CancellationTokenSource(ToolTimeout);
+            var exitCode = await PgCtlStartAsync(Port, budget.Token);
+            if (exitCode != 0)
+            {
+                throw new InvalidOperationException(
+                    $"PostgreSQL did not start again on 127.0.0.1:{Port} (pg_ctl exit code {exitCode}). Its last output:" + Environment.NewLine + await ServerLogTailAsync(budget.Token));
+            }
+
+            _started = true;
+        }
+        finally
+        {
+            _control.Release();
+        }
+    }
+
     public async ValueTask DisposeAsync()
     {
         if (Interlocked.Exchange(ref _disposed, 1) == 1)
@@ -99,8 +168,16 @@ public sealed class PostgresServer : IAsyncDisposable
             return;
         }
 
-        await StopAsync();
-        await ServerProcesses.DeleteDirectoryAsync(_root);
+        await _control.WaitAsync();
+        try
+        {
+            await StopCoreAsync("immediate");
+            await ServerProcesses.DeleteDirectoryAsync(_root);
+        }
+        finally
+        {
+            _control.Release();
+        }
     }
 
     private async Task ExecuteAsync(string sql, CancellationToken cancellationToken)
@@ -127,28 +204,21 @@ public sealed class PostgresServer : IAsyncDisposable
             cancellationToken);
 
         // Trust on the folder's socket and on loopback only: nothing else may connect, even if it could reach the port.
+        // Members of password_logins must give their password (the first matching line wins).
         await File.WriteAllTextAsync(
             Path.Combine(DataDirectory, "pg_hba.conf"),
-            "local all all trust\nhost all all 127.0.0.1/32 trust\n",
+            $"local all all trust\nhost all +{PasswordLogins} 127.0.0.1/32 scram-sha-256\nhost all all 127.0.0.1/32 trust\n",
             cancellationToken);
 
         for (var attempt = 1; ; attempt++)
         {
             var port = FreePort.Next();
-            _log.Add($"--- starting postgres on 127.0.0.1:{port}");
-            var exitCode = await RunAsync(
-                Path.Combine(_bin, "pg_ctl"),
-                [
-                    "start", "-w", "-t", "60", "-D", DataDirectory, "-l", LogFile,
-                    "-o", $"-p {port} -k {SocketDirectory} -c listen_addresses=127.0.0.1 -c fsync=off -c full_page_writes=off -c synchronous_commit=off",
-                ],
-                asServiceUser: true,
-                cancellationToken,
-                throwOnFailure: false);
+            var exitCode = await PgCtlStartAsync(port, cancellationToken);
             if (exitCode == 0)
             {
                 Port = port;
                 _started = true;
+                await ExecuteAsync($"CREATE ROLE {PasswordLogins} NOLOGIN", cancellationToken);
                 return;
             }
 
@@ -171,7 +241,33 @@ public sealed class PostgresServer : IAsyncDisposable
         }
     }
 
-    private async Task StopAsync()
+    private Task<int> PgCtlStartAsync(int port, CancellationToken cancellationToken)
+    {
+        _log.Add($"--- starting postgres on 127.0.0.1:{port}");
+        return RunAsync(
+            Path.Combine(_bin, "pg_ctl"),
+            [
+                "start", "-w", "-t", "60", "-D", DataDirectory, "-l", LogFile,
+                "-o", $"-p {port} -k {SocketDirectory} -c listen_addresses=127.0.0.1 -c fsync=off -c full_page_writes=off -c synchronous_commit=off",
+            ],
+            asServiceUser: true,
+            cancellationToken,
+            throwOnFailure: false);
+    }
+
+    private async Task<string> ServerLogTailAsync(CancellationToken cancellationToken)
+    {
+        var serverLog = File.Exists(LogFile) ? await File.ReadAllTextAsync(LogFile, cancellationToken) : string.Empty;
+        foreach (var line in serverLog.Split('\n').TakeLast(20))
+        {
+            _log.Add(line);
+        }
+
+        return _log.ToString();
+    }
+
+    /// <summary>pg_ctl stop in <paramref name="mode"/> (fast: a clean shutdown; immediate: as if it crashed), or kill the postmaster.</summary>
+    private async Task StopCoreAsync(string mode)
     {
         if (!_started)
         {
@@ -183,7 +279,7 @@ public sealed class PostgresServer : IAsyncDisposable
         try
         {
             var exitCode = await RunAsync(
-                Path.Combine(_bin, "pg_ctl"), ["stop", "-m", "immediate", "-w", "-D", DataDirectory], asServiceUser: true, timeout.Token, throwOnFailure: false);
+                Path.Combine(_bin, "pg_ctl"), ["stop", "-m", mode, "-w", "-D", DataDirectory], asServiceUser: true, timeout.Token, throwOnFailure: false);
             if (exitCode == 0)
             {
                 return;
