@@ -7,11 +7,20 @@ namespace RollbackSentinel.Daemon;
 /// One Quartz job per policy, keyed by its name, on its interval or cron. A run that misses its slot (the
 /// process was busy or stopped) is skipped, not queued: the next slot evaluates fresh data anyway.
 /// </summary>
+/// <remarks>
+/// On a cluster (<see cref="ClusteredScheduling"/>) the jobs and triggers are shared by every node: a node starting or
+/// reloading schedules a policy only when its job is missing or stored with another schedule, so it never resets the
+/// slots of a policy the cluster already runs; it deletes a job only when its own reload removed the policy.
+/// </remarks>
 internal sealed class PolicyScheduler(ISchedulerFactory factory, TimeProvider time)
 {
     public const string Group = "policies";
 
     /// <summary>Applies a reload; returns the policies whose schedule Quartz refused (e.g. a cron that never fires), with why.</summary>
+    /// <remarks>
+    /// At start the registry was empty, so nothing is removed: jobs of policies this node does not have (another node's
+    /// newer or older rules) are left to the nodes that have them.
+    /// </remarks>
     public async Task<IReadOnlyList<(Policy Policy, string Error)>> ApplyAsync(RegistryChange change, CancellationToken cancellationToken)
     {
         var scheduler = await factory.GetScheduler(cancellationToken).ConfigureAwait(false);
@@ -26,8 +35,10 @@ internal sealed class PolicyScheduler(ISchedulerFactory factory, TimeProvider ti
         {
             try
             {
-                await scheduler.DeleteJob(new JobKey(policy.Name, Group), cancellationToken).ConfigureAwait(false);
-                await ScheduleAsync(scheduler, policy, cancellationToken).ConfigureAwait(false);
+                if (!await IsScheduledAsync(scheduler, policy, cancellationToken).ConfigureAwait(false))
+                {
+                    await ScheduleAsync(scheduler, policy, cancellationToken).ConfigureAwait(false);
+                }
             }
             catch (SchedulerException e)
             {
@@ -37,6 +48,19 @@ internal sealed class PolicyScheduler(ISchedulerFactory factory, TimeProvider ti
         }
 
         return failed;
+    }
+
+    /// <summary>The schedule as stored with its job, compared on start and reload (<see cref="Schedule"/>'s text: "every 15s", a cron).</summary>
+    internal static string ScheduleText(Policy policy) => policy.Schedule.ToString()!;
+
+    /// <summary>True when the policy's job and trigger are stored with this schedule (by this node earlier, or by another).</summary>
+    private static async Task<bool> IsScheduledAsync(IScheduler scheduler, Policy policy, CancellationToken cancellationToken)
+    {
+        var job = await scheduler.GetJobDetail(new JobKey(policy.Name, Group), cancellationToken).ConfigureAwait(false);
+        return job is not null
+            && job.JobDataMap.TryGetString(PolicyJob.ScheduleKey, out var stored)
+            && stored == ScheduleText(policy)
+            && await scheduler.Exists(new TriggerKey(policy.Name, Group), cancellationToken).ConfigureAwait(false);
     }
 
     /// <summary>
@@ -66,6 +90,7 @@ internal sealed class PolicyScheduler(ISchedulerFactory factory, TimeProvider ti
         var job = JobBuilder.Create<PolicyJob>()
             .WithIdentity(policy.Name, Group)
             .UsingJobData(PolicyJob.PolicyKey, policy.Name)
+            .UsingJobData(PolicyJob.ScheduleKey, ScheduleText(policy))
             .Build();
         // Spread first runs over the interval (stable per policy), so a thousand policies loaded together do
         // not all query Prometheus in the same second, forever.
@@ -85,15 +110,28 @@ internal sealed class PolicyScheduler(ISchedulerFactory factory, TimeProvider ti
             _ => throw new ArgumentOutOfRangeException(nameof(policy), policy.Schedule, "unknown schedule"),
         };
 
-        return scheduler.ScheduleJob(job, trigger.Build(), cancellationToken: cancellationToken).AsTask();
+        // Replaces the job and its trigger in one step: on a cluster another node may be scheduling the same policy now.
+        return scheduler.ScheduleJob(job, [trigger.Build()], ScheduleJobOptions.Replacing, cancellationToken).AsTask();
     }
 }
 
-/// <summary>Evaluates one policy. Quartz never runs two of the same policy at once.</summary>
+/// <summary>
+/// Evaluates one policy. Quartz never runs two of the same policy at once: on a cluster, not on two nodes either (the
+/// clustered store blocks a <see cref="DisallowConcurrentExecutionAttribute"/> job's trigger while it runs anywhere).
+/// </summary>
 [DisallowConcurrentExecution]
-internal sealed class PolicyJob(PolicyEvaluationService evaluations, Telemetry.SentinelMetrics metrics, TimeProvider time, IHostApplicationLifetime lifetime) : IJob
+internal sealed class PolicyJob(
+    PolicyEvaluationService evaluations,
+    PolicyRegistry registry,
+    ForeignPolicyRuns foreign,
+    Telemetry.SentinelMetrics metrics,
+    TimeProvider time,
+    IHostApplicationLifetime lifetime) : IJob
 {
     public const string PolicyKey = "policy";
+
+    /// <summary>The schedule the job was stored with (<see cref="PolicyScheduler.ScheduleText"/>).</summary>
+    public const string ScheduleKey = "schedule";
 
     public async ValueTask Execute(IJobExecutionContext context, CancellationToken cancellationToken)
     {
@@ -103,6 +141,11 @@ internal sealed class PolicyJob(PolicyEvaluationService evaluations, Telemetry.S
         }
 
         var name = context.MergedJobDataMap.GetString(PolicyKey)!;
+        if (registry.Find(name) is null)
+        {
+            // Another node's rules have it (a rollout in progress): its job stays for them; this node skips the slot.
+            foreign.Record(name);
+        }
 
         // Quartz does not cancel running jobs on shutdown; the host's stopping signal does.
         using var stopping = CancellationTokenSource.CreateLinkedTokenSource(cancellationToken, lifetime.ApplicationStopping);

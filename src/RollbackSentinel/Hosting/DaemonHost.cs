@@ -77,7 +77,7 @@ internal static class DaemonHost
         services.AddSingleton<DaemonStartup>();
         services.AddHostedService(sp => sp.GetRequiredService<DaemonStartup>());
         services.AddHostedService(sp => sp.GetRequiredService<RulesWatcher>());
-        services.AddQuartz(q => q.UseDefaultThreadPool(pool => pool.MaxConcurrency = MaxConcurrentEvaluations));
+        services.AddPolicyScheduling(options, MaxConcurrentEvaluations);
         services.AddHostedService<SchedulerHost>();
         services.AddSingleton<PendingActions>();
         services.AddHostedService(sp => sp.GetRequiredService<PendingActions>());

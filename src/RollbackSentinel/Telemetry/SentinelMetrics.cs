@@ -51,6 +51,7 @@ public sealed class SentinelMetrics : IDisposable
     private readonly Counter<long> _changes;
     private readonly Counter<long> _changeDetectionErrors;
     private readonly Counter<long> _storeConflicts;
+    private readonly Counter<long> _foreignPolicyRuns;
     private readonly ConcurrentDictionary<string, bool> _ruleFiles = new(StringComparer.Ordinal);
     private Func<IEnumerable<TriggerSnapshot>>? _triggerSnapshots;
     private int _disposed;
@@ -101,6 +102,8 @@ public sealed class SentinelMetrics : IDisposable
             Names.ChangeDetectionErrors, "{error}", "Evaluations whose spec.watch.detect.query failed, by policy: no change was recorded from them.");
         _storeConflicts = meter.CreateCounter<long>(
             Names.StoreConflicts, "{conflict}", "Evaluations refused by the store because another writer committed the policy's state first, by policy: nothing was committed, no action ran, and the next evaluation reloads the state.");
+        _foreignPolicyRuns = meter.CreateCounter<long>(
+            Names.ClusterForeignPolicyRuns, "{run}", "Slots of a policy fired on this node although its rules do not have the policy (nodes with different rules versions share the cluster's schedules), by policy: the slot was skipped here.");
         meter.CreateObservableGauge(
             Names.TriggerState, () => ObserveTriggers<int>(static s => (int)s.Phase), unit: null, description: "Phase of a trigger for one series: 0 ok, 1 pending, 2 firing.");
         meter.CreateObservableGauge(
@@ -189,6 +192,10 @@ public sealed class SentinelMetrics : IDisposable
     /// <summary>Counts an evaluation of <paramref name="policy"/> whose commit the store refused (a stale state version).</summary>
     public void RecordStoreConflict(string policy) =>
         _storeConflicts.Add(1, new KeyValuePair<string, object?>(Labels.Policy, policy));
+
+    /// <summary>Counts a slot of <paramref name="policy"/> fired here although this node's rules do not have it (skipped).</summary>
+    public void RecordForeignPolicyRun(string policy) =>
+        _foreignPolicyRuns.Add(1, new KeyValuePair<string, object?>(Labels.Policy, policy));
 
     /// <summary>Counts a page to humans about <paramref name="policy"/> (an action failed or was interrupted).</summary>
     public void RecordPage(string policy) => _pages.Add(1, new KeyValuePair<string, object?>(Labels.Policy, policy));
@@ -359,6 +366,7 @@ public sealed class SentinelMetrics : IDisposable
         public const string Changes = "rollback_sentinel_changes_total";
         public const string ChangeDetectionErrors = "rollback_sentinel_change_detection_errors_total";
         public const string StoreConflicts = "rollback_sentinel_store_conflicts_total";
+        public const string ClusterForeignPolicyRuns = "rollback_sentinel_cluster_foreign_policy_runs_total";
         public const string TriggerState = "rollback_sentinel_trigger_state";
         public const string TriggerValue = "rollback_sentinel_trigger_value";
         public const string TriggerThreshold = "rollback_sentinel_trigger_threshold";

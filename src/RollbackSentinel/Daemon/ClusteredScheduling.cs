@@ -1,0 +1,129 @@
+using System.Data.Common;
+using System.Globalization;
+using Npgsql;
+using Quartz;
+using RollbackSentinel.Hosting;
+
+namespace RollbackSentinel.Daemon;
+
+/// <summary>
+/// Where the policy schedules live. On SQLite (one daemon per store) Quartz keeps them in memory, as it always did. On
+/// PostgreSQL every sentinel sharing the database is a node of one Quartz cluster: the jobs and triggers are rows in
+/// <c>quartz.qrtz_*</c> (migration 2), each firing is claimed by exactly one node, a job marked
+/// <see cref="DisallowConcurrentExecutionAttribute"/> never runs on two nodes at once, and the triggers of a node that stops
+/// checking in are taken over by the others (docs/ha.md).
+/// </summary>
+internal static class ClusteredScheduling
+{
+    /// <summary>The scheduler name every node shares (Quartz's <c>SCHED_NAME</c>): the nodes of one cluster are the schedulers of this name in one database.</summary>
+    public const string SchedulerName = "RollbackSentinel";
+
+    /// <summary>Quartz's tables, in their own schema (migration 2, <c>PostgresQuartzSchema</c>).</summary>
+    public const string TablePrefix = "quartz.qrtz_";
+
+    /// <summary>
+    /// How long a node waits before it tries the database again after a failure that was not transient (the database is
+    /// down): short, so a restarted PostgreSQL is picked up within seconds (Quartz's default is 15 s).
+    /// </summary>
+    public static readonly TimeSpan DbRetryInterval = TimeSpan.FromSeconds(2);
+
+    /// <summary>
+    /// How far ahead of its slot a trigger may be taken into a round that is firing others. A thousand policies at 15 s
+    /// over three nodes are 67 firings a second, grouped on whole-second phases (<see cref="PolicyScheduler.Jitter"/>): a
+    /// quarter second lets one round (one lock, one commit) take the slots that fall together instead of one round each.
+    /// </summary>
+    public static readonly TimeSpan FireAheadWindow = TimeSpan.FromMilliseconds(250);
+
+    /// <summary>The key Quartz's connection pool is registered under; it is not the store's pool.</summary>
+    private const string DataSourceKey = "rollback-sentinel-quartz";
+
+    /// <summary>
+    /// Registers Quartz with <paramref name="maxConcurrency"/> evaluations at once: in memory on SQLite, clustered on
+    /// PostgreSQL (<see cref="SentinelOptions.Storage"/> <c>UsesPostgres</c>), as node <c>node.id</c> checking in every
+    /// <c>cluster.checkinInterval</c>.
+    /// </summary>
+    public static IServiceCollection AddPolicyScheduling(this IServiceCollection services, SentinelOptions options, int maxConcurrency)
+    {
+        services.AddSingleton<ForeignPolicyRuns>();
+        services.AddQuartz(q =>
+        {
+            q.UseDefaultThreadPool(pool => pool.MaxConcurrency = maxConcurrency);
+            if (options.Storage.UsesPostgres)
+            {
+                q.UseClusteredStore(options.Node.Id, options.CheckinIntervalValue, maxConcurrency, () => options.ResolvePostgresConnectionString()!);
+            }
+        });
+        return services;
+    }
+
+    /// <summary>
+    /// Makes this scheduler node <paramref name="nodeId"/> of the cluster on the PostgreSQL database
+    /// <paramref name="connectionString"/> returns (read once, when Quartz first connects).
+    /// </summary>
+    /// <remarks>
+    /// Quartz is given a connection pool, not the connection string, so nothing of Quartz's (a log line, an error, its
+    /// health check) ever holds the password. A node is declared dead once it has missed its check-in by
+    /// <paramref name="checkinInterval"/> (the misfire threshold, equal to the interval); the first node to check in after
+    /// that recovers its triggers, so its policies run elsewhere within 3 × the interval.
+    /// </remarks>
+    public static IQuartzBuilder UseClusteredStore(this IQuartzBuilder q, string nodeId, TimeSpan checkinInterval, int maxConcurrency, Func<string> connectionString)
+    {
+        ArgumentException.ThrowIfNullOrWhiteSpace(nodeId);
+        q.Services.AddKeyedSingleton<DbDataSource>(DataSourceKey, (_, _) => CreateDataSource(connectionString(), checkinInterval));
+        q.ConfigureScheduler(s =>
+        {
+            s.InstanceName = SchedulerName;
+            s.InstanceId = nodeId;
+
+            // One round takes every trigger due together, up to the pool (a batch beyond it would hold triggers no thread
+            // can run yet, late on this node while another node is idle).
+            s.MaxBatchSize = maxConcurrency;
+            s.BatchTriggerAcquisitionFireAheadTimeWindow = FireAheadWindow;
+        });
+        q.UsePersistentStore(store =>
+        {
+            store.UsePostgres(ds => ds.DataSourceServiceKey = DataSourceKey);
+            store.UseSystemTextJsonSerializer();
+            store.ConfigureStore(s =>
+            {
+                s.TablePrefix = TablePrefix;
+
+                // Job data as name/value strings (the policy name and its schedule text): readable in the table, and
+                // nothing a node of another version cannot read back.
+                s.StoreJobDataAsStrings = true;
+                s.DbRetryInterval = DbRetryInterval;
+            });
+            store.UseClustering(c =>
+            {
+                c.CheckinInterval = checkinInterval;
+                c.CheckinMisfireThreshold = checkinInterval;
+            });
+        });
+        return q;
+    }
+
+    /// <summary>
+    /// Quartz's pool. A transaction left open by a node that froze (SIGSTOP, a VM paused) while holding Quartz's cluster
+    /// lock row would stall every node behind it for as long as the freeze lasts, so the server ends such a session after
+    /// one check-in interval (<c>idle_in_transaction_session_timeout</c>): the lock is released and the frozen node, when
+    /// it wakes, finds its transaction gone. Quartz's own transactions last milliseconds.
+    /// </summary>
+    private static NpgsqlDataSource CreateDataSource(string connectionString, TimeSpan checkinInterval)
+    {
+        NpgsqlConnectionStringBuilder builder;
+        try
+        {
+            builder = new NpgsqlConnectionStringBuilder(connectionString) { PersistSecurityInfo = false };
+        }
+        catch (ArgumentException)
+        {
+            // Npgsql's message may quote the offending part of the string, which can be the password.
+            throw new ArgumentException("The PostgreSQL connection string cannot be parsed (it is not repeated here: it may hold a password).", nameof(connectionString));
+        }
+
+        var idle = (long)Math.Max(1000, checkinInterval.TotalMilliseconds);
+        var setting = string.Create(CultureInfo.InvariantCulture, $"-c idle_in_transaction_session_timeout={idle}");
+        builder.Options = string.IsNullOrWhiteSpace(builder.Options) ? setting : $"{builder.Options} {setting}";
+        return NpgsqlDataSource.Create(builder);
+    }
+}
