@@ -14,6 +14,9 @@ public sealed record QueryLocation(string File, int Line, int Column, string Fie
 public sealed record FileParseResult(string File, IReadOnlyList<Policy> Policies, IReadOnlyList<RuleDiagnostic> Diagnostics, IReadOnlyList<QueryLocation> Queries)
 {
     public bool HasErrors => Diagnostics.Any(d => d.Severity == DiagnosticSeverity.Error);
+
+    /// <summary>The file's bytes as read (set by <see cref="RuleSetLoader"/>; empty when parsed from text): what <see cref="RulesVersion"/> digests.</summary>
+    public ReadOnlyMemory<byte> Content { get; init; }
 }
 
 /// <summary>

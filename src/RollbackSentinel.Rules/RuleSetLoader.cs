@@ -86,7 +86,7 @@ public static class RuleSetLoader
                     continue;
                 }
 
-                results.Add(PolicyParser.Parse(file, text, secretFiles));
+                results.Add(PolicyParser.Parse(file, text, secretFiles) with { Content = bytes });
             }
             catch (Exception e)
             {

@@ -30,6 +30,12 @@ public sealed record EvaluationCommit(
     /// not checked (a tool or a test writing state on purpose).
     /// </summary>
     public long? ExpectedStateVersion { get; init; }
+
+    /// <summary>
+    /// The version of the rules the evaluating node had loaded (<c>sha256:</c> and 12 hex digits), recorded in the evidence
+    /// of every incident this commit opens (<see cref="IncidentEvidence.RulesVersion"/>); null: not recorded.
+    /// </summary>
+    public string? RulesVersion { get; init; }
 }
 
 /// <summary>A rollback a person asked for (API, CLI, Slack), outside any trigger.</summary>

@@ -18,7 +18,8 @@ namespace RollbackSentinel.Core.Incidents;
 /// them), <c>noDataCountedAsBreach</c>, <c>decidedAt</c>, <c>since</c> (RFC 3339 or null) and <c>queries</c>
 /// (<c>role</c>, <c>query</c>, <c>evaluatedAt</c>, <c>value</c>, and <c>note</c> when there is one), in that order.
 /// Evidence that measured nothing (a manual rollback: <see cref="Reason"/> null) has only <c>verdict</c>,
-/// <c>summary</c>, <c>decidedAt</c>, <c>since</c> and <c>queries</c>.
+/// <c>summary</c>, <c>decidedAt</c>, <c>since</c> and <c>queries</c>. Last, <c>rulesVersion</c> when known (the version of
+/// the rules the deciding node had, issue 13); omitted when null, so evidence written before it stays byte for byte.
 /// </remarks>
 public sealed record IncidentEvidence
 {
@@ -48,6 +49,12 @@ public sealed record IncidentEvidence
     public DateTimeOffset? Since { get; init; }
 
     public IReadOnlyList<QueryEvidence> Queries { get; init; } = [];
+
+    /// <summary>
+    /// The version of the rules the node that decided had loaded (<c>sha256:</c> and 12 hex digits of its rule files), or
+    /// null when not known (a manual rollback, evidence written before versions were recorded).
+    /// </summary>
+    public string? RulesVersion { get; init; }
 
     /// <summary>Whether a verdict measured something (false for a manual rollback: no reason, value, threshold or baseline).</summary>
     public bool IsMeasured => Reason is not null;
@@ -120,6 +127,11 @@ public sealed record IncidentEvidence
             }
 
             w.WriteEndArray();
+            if (RulesVersion is not null)
+            {
+                w.WriteString("rulesVersion", RulesVersion);
+            }
+
             w.WriteEndObject();
         });
 
@@ -157,6 +169,7 @@ public sealed record IncidentEvidence
                 DecidedAt = Time(root, "decidedAt"),
                 Since = Time(root, "since"),
                 Queries = queries,
+                RulesVersion = String(root, "rulesVersion"),
             };
         }
         catch (JsonException e)
@@ -180,7 +193,8 @@ public sealed record IncidentEvidence
         && NoDataCountedAsBreach == other.NoDataCountedAsBreach
         && DecidedAt == other.DecidedAt
         && Since == other.Since
-        && Queries.SequenceEqual(other.Queries);
+        && Queries.SequenceEqual(other.Queries)
+        && RulesVersion == other.RulesVersion;
 
     public override int GetHashCode() => HashCode.Combine(Verdict, Reason, Summary, DecidedAt, Queries.Count);
 

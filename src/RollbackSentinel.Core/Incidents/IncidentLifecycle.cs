@@ -30,7 +30,11 @@ public sealed record LifecycleStep(IncidentUpdate? Update, string? Message = nul
 /// <param name="ConfirmTimeout">The policy asks for confirmation: a page holds a rollback for this long.</param>
 /// <param name="DenialHoldsFor">After a denial, the same trigger and series are not asked again for this long.</param>
 /// <param name="LastDenial">The latest denied incident of the decision's trigger and series, if any (<see cref="IncidentLifecycle.FindLastDenial"/>).</param>
-public sealed record EvaluationInput(Decision Decision, string? Target, TimeSpan? ConfirmTimeout, TimeSpan DenialHoldsFor, IncidentRecord? LastDenial = null);
+public sealed record EvaluationInput(Decision Decision, string? Target, TimeSpan? ConfirmTimeout, TimeSpan DenialHoldsFor, IncidentRecord? LastDenial = null)
+{
+    /// <summary>The version of the rules the deciding node had (<see cref="EvaluationCommit.RulesVersion"/>): kept in the evidence of an incident it opens.</summary>
+    public string? RulesVersion { get; init; }
+}
 
 /// <summary>
 /// Every rule about incidents, pure: given an incident as stored (or none) and one input (a decision, a person's answer,
@@ -128,7 +132,7 @@ public static class IncidentLifecycle
         }
 
         var deadline = confirm ? decision.At + input.ConfirmTimeout!.Value : (DateTimeOffset?)null;
-        var evidence = IncidentEvidence.Of(decision);
+        var evidence = IncidentEvidence.Of(decision) with { RulesVersion = input.RulesVersion };
         var incident = new Incident
         {
             Policy = decision.Policy,

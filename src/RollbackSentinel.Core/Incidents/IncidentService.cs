@@ -69,7 +69,10 @@ public sealed class IncidentService(IIncidentStore store, IChangeStore? changes,
                 throw new ArgumentException($"A decision of policy '{decision.Policy}' cannot be committed with policy '{commit.Policy}'.", nameof(commit));
             }
 
-            inputs.Add(new EvaluationInput(decision, decision.Kind == DecisionKind.Act ? commit.DescribeTarget(decision) : null, commit.ConfirmTimeout, commit.DenialHoldsFor));
+            inputs.Add(new EvaluationInput(decision, decision.Kind == DecisionKind.Act ? commit.DescribeTarget(decision) : null, commit.ConfirmTimeout, commit.DenialHoldsFor)
+            {
+                RulesVersion = commit.RulesVersion,
+            });
             deniedSince = decision.At < deniedSince ? decision.At : deniedSince;
         }
 

@@ -66,9 +66,23 @@ internal static class ApiEndpoints
         }
 
         api.MapChangeEndpoints();
+        api.MapClusterEndpoints();
 
         api.MapGet("/incidents/{id}", (string id) => Results.Problem(
             title: "bad incident id", detail: $"'{InputLimits.Shorten(id)}' is not an incident id (a whole number)", statusCode: StatusCodes.Status400BadRequest));
+    }
+
+    /// <summary>The version of the rules that opened the incident, from its evidence; null when not recorded or unreadable.</summary>
+    private static string? RulesVersionOf(Incident incident)
+    {
+        try
+        {
+            return incident.ReadEvidence().RulesVersion;
+        }
+        catch (InvalidDataException)
+        {
+            return null;
+        }
     }
 
     /// <summary>A human-supplied field past its limit: 400 naming the field and the limit.</summary>
@@ -137,7 +151,7 @@ internal static class ApiEndpoints
             ? Results.Problem(title: "incident not found", detail: $"there is no incident {id}", statusCode: StatusCodes.Status404NotFound)
             : Results.Ok(new
             {
-                incident = IncidentView.From(timeline.Incident, time.GetUtcNow()),
+                incident = IncidentView.From(timeline.Incident, time.GetUtcNow()) with { RulesVersion = RulesVersionOf(timeline.Incident) },
                 evidence = System.Text.Json.JsonSerializer.Deserialize<System.Text.Json.JsonElement>(timeline.Incident.EvidenceJson),
                 events = timeline.Events.Select(e => new { at = Rfc3339.Format(e.At), e.Kind, e.Message }),
                 actions = timeline.Actions.Select(a => new
@@ -295,4 +309,11 @@ internal sealed record IncidentView(long Id, string Policy, string Trigger, IRea
     public bool Disarmed { get; init; }
 
     public string? DisarmedReason { get; init; }
+
+    /// <summary>
+    /// The version of the rules the deciding node had (<c>rulesVersion</c> of the evidence), shown by the one-incident view
+    /// (<c>GET /api/v1/incidents/{id}</c>) when recorded; left out of lists.
+    /// </summary>
+    [System.Text.Json.Serialization.JsonIgnore(Condition = System.Text.Json.Serialization.JsonIgnoreCondition.WhenWritingNull)]
+    public string? RulesVersion { get; init; }
 }

@@ -24,8 +24,8 @@ internal static class StatusCommands
     public static Command Status()
     {
         var api = new ApiClientOptions();
-        var format = FormatOption("{\"policies\": GET /api/v1/policies, \"rules\": GET /api/v1/rules}");
-        var command = new Command("status", "Show each policy of a running daemon: its triggers, their state and last verdict.") { format };
+        var format = FormatOption("{\"policies\": GET /api/v1/policies, \"rules\": GET /api/v1/rules, \"cluster\": GET /api/v1/cluster or null}");
+        var command = new Command("status", "Show each policy of a running daemon: its triggers, their state and last verdict; and the nodes of its cluster.") { format };
         api.AddTo(command);
         command.SetAction(async (result, ct) =>
         {
@@ -42,9 +42,12 @@ internal static class StatusCommands
                 return rulesAnswer.ExitCode;
             }
 
+            // The nodes are shown whatever they answer: a store that does not answer (503) or an older daemon (404) is said, not fatal.
+            using var clusterAnswer = await api.AskAsync(result, "/api/v1/cluster", [], ct).ConfigureAwait(false);
+            var cluster = clusterAnswer.Document?.RootElement;
             if (result.GetValue(format) == "json")
             {
-                await output.WriteLineAsync(JsonSerializer.Serialize(new { policies = policies.RootElement, rules = rules.RootElement }, Indented)).ConfigureAwait(false);
+                await output.WriteLineAsync(JsonSerializer.Serialize(new { policies = policies.RootElement, rules = rules.RootElement, cluster }, Indented)).ConfigureAwait(false);
                 return ExitCodes.Ok;
             }
 
@@ -90,6 +93,7 @@ internal static class StatusCommands
                 }
             }
 
+            await output.WriteAsync(cluster is { } c ? Nodes(c, TimeProvider.System.GetUtcNow()) : $"\nnodes: unknown ({OneLine(clusterAnswer.Error)})\n").ConfigureAwait(false);
             return ExitCodes.Ok;
         });
         return command;
@@ -181,6 +185,51 @@ internal static class StatusCommands
             return ExitCodes.Ok;
         });
         return command;
+    }
+
+    /// <summary>
+    /// The nodes section of <c>status</c> (GET /api/v1/cluster as text): each node, alive or dead, how long ago it checked in,
+    /// its rules version and evaluations in the last minute; and a line when alive nodes run different rules.
+    /// </summary>
+    internal static string Nodes(JsonElement cluster, DateTimeOffset now)
+    {
+        var text = new StringBuilder();
+        var clustered = cluster.GetProperty("clustered").GetBoolean();
+        text.Append(CultureInfo.InvariantCulture, $"\nnodes ({(clustered ? "clustered" : "one node, not clustered")}; check-in every {cluster.GetProperty("checkinInterval").GetString()}, dead after {cluster.GetProperty("failoverWithin").GetString()} of silence):\n");
+        var table = new TextTable("NODE", "STATE", "LAST CHECK-IN", "RULES", "EVALUATIONS/MIN", "VERSION");
+        foreach (var n in cluster.GetProperty("nodes").EnumerateArray())
+        {
+            table.Add(
+                OneLine(n.GetProperty("id").GetString()) + (n.GetProperty("self").GetBoolean() ? " (this node)" : string.Empty),
+                n.GetProperty("alive").GetBoolean() ? "alive" : "dead",
+                Ago(n.GetProperty("lastCheckIn").GetString(), now),
+                OneLine(n.GetProperty("rulesVersion").GetString()),
+                n.GetProperty("evaluationsLastMinute").GetInt32().ToString(CultureInfo.InvariantCulture),
+                OneLine(n.GetProperty("version").GetString()));
+        }
+
+        text.Append(table.Count == 0 ? "no node has checked in yet\n" : table.ToString());
+        if (cluster.GetProperty("mixedRules").GetBoolean())
+        {
+            var versions = cluster.GetProperty("nodes").EnumerateArray().Where(n => n.GetProperty("alive").GetBoolean())
+                .GroupBy(n => n.GetProperty("rulesVersion").GetString(), StringComparer.Ordinal)
+                .Select(g => $"{OneLine(g.Key)} on {string.Join(", ", g.Select(n => OneLine(n.GetProperty("id").GetString())))}");
+            text.Append(CultureInfo.InvariantCulture, $"rules versions differ among alive nodes ({cluster.GetProperty("rulesVersions").GetInt32()} versions): {string.Join("; ", versions)}\n");
+        }
+
+        return text.ToString();
+    }
+
+    /// <summary>How long ago an RFC 3339 time was, in whole seconds ("4s ago", "2m5s ago").</summary>
+    private static string Ago(string? time, DateTimeOffset now)
+    {
+        if (time is null || !Core.Evaluation.Rfc3339.TryParse(time, out var at))
+        {
+            return OneLine(time);
+        }
+
+        var age = TimeSpan.FromSeconds(Math.Max(0, Math.Floor((now - at).TotalSeconds)));
+        return Core.Policies.PromDuration.Format(age) + " ago";
     }
 
     /// <summary>An incident's timeline (GET /api/v1/incidents/{id}) as text for people.</summary>

@@ -112,8 +112,8 @@ internal sealed partial class DaemonStartup(
 
 }
 
-/// <summary>What readiness depends on: the store open and working, the rules loaded with at least one policy.</summary>
-internal sealed class DaemonState(IIncidentStore store, PolicyRegistry registry)
+/// <summary>What readiness depends on: the store open, working and answering the check-ins, the rules loaded with at least one policy.</summary>
+internal sealed class DaemonState(IIncidentStore store, PolicyRegistry registry, StoreReachability reachability)
 {
     public bool StoreOpen { get; set; }
 
@@ -128,6 +128,12 @@ internal sealed class DaemonState(IIncidentStore store, PolicyRegistry registry)
         if (store is Storage.SqliteIncidentStore { Failure: { } failure })
         {
             return $"the store is failing: {failure}";
+        }
+
+        // The cluster check-ins (every cluster.checkinInterval) find out whether the store answers.
+        if (reachability.Problem() is { } unreachable)
+        {
+            return unreachable;
         }
 
         if (!registry.Loaded)

@@ -24,6 +24,7 @@ internal sealed partial class PolicyEvaluationService(
     QueryChangeDetector detector,
     IMetricsSource metricsSource,
     ActionExecutor actions,
+    EvaluationCounter evaluations,
     SentinelMetrics metrics,
     IOptions<SentinelOptions> options,
     TimeProvider time,
@@ -68,7 +69,10 @@ internal sealed partial class PolicyEvaluationService(
         var started = Stopwatch.GetTimestamp();
         try
         {
-            var (evaluation, opened) = await EvaluateAndCommitAsync(entry, slot, cancellationToken).ConfigureAwait(false);
+            var (evaluation, opened, rulesVersion) = await EvaluateAndCommitAsync(entry, slot, cancellationToken).ConfigureAwait(false);
+
+            // This node ran it (whether it committed or failed): the check-ins report how many per minute.
+            evaluations.Record();
             if (evaluation is null)
             {
                 return;
@@ -89,7 +93,7 @@ internal sealed partial class PolicyEvaluationService(
                 }
             }
 
-            Record(evaluation, Stopwatch.GetElapsedTime(started));
+            Record(evaluation, rulesVersion!, Stopwatch.GetElapsedTime(started));
         }
         catch (OperationCanceledException) when (cancellationToken.IsCancellationRequested)
         {
@@ -105,7 +109,7 @@ internal sealed partial class PolicyEvaluationService(
     /// Evaluates the policy now and commits the result. On a failure other than cancellation nothing was committed
     /// and the state was not advanced: it is logged and counted, and null comes back.
     /// </summary>
-    private async Task<(PolicyEvaluation? Evaluation, IReadOnlyList<OpenedIncident> Opened)> EvaluateAndCommitAsync(PolicyEntry entry, DateTimeOffset? slot, CancellationToken cancellationToken)
+    private async Task<(PolicyEvaluation? Evaluation, IReadOnlyList<OpenedIncident> Opened, string? RulesVersion)> EvaluateAndCommitAsync(PolicyEntry entry, DateTimeOffset? slot, CancellationToken cancellationToken)
     {
         var name = entry.Policy.Name;
         try
@@ -126,6 +130,9 @@ internal sealed partial class PolicyEvaluationService(
             // old version can overwrite the new one's state.
             entry.ApplyPendingUpdate();
             var policy = entry.Runner.Policy;
+
+            // The rules this evaluation runs on: recorded in the evidence of every incident it opens.
+            var rulesVersion = registry.RulesVersion;
             var period = Period(policy);
             var maxGap = TimeSpan.FromTicks((long)(period.Ticks * 2.5));
             entry.Runner.MaxGap = maxGap;
@@ -145,11 +152,11 @@ internal sealed partial class PolicyEvaluationService(
             var evaluation = await entry.Runner.EvaluateAsync(
                 new InstantQueryResolver(new DeadlineMetricsSource(metricsSource, budget, detected), changes),
                 changes,
-                async (e, ct) => opened = await incidents.CommitEvaluationAsync(ToCommit(policy, e) with { ExpectedStateVersion = version }, ct).ConfigureAwait(false),
+                async (e, ct) => opened = await incidents.CommitEvaluationAsync(ToCommit(policy, e) with { ExpectedStateVersion = version, RulesVersion = rulesVersion }, ct).ConfigureAwait(false),
                 at,
                 cancellationToken).ConfigureAwait(false);
             entry.Committed(version + 1);
-            return (evaluation, opened);
+            return (evaluation, opened, rulesVersion);
         }
         catch (PolicyStateConflictException)
         {
@@ -158,13 +165,13 @@ internal sealed partial class PolicyEvaluationService(
             entry.Forget();
             metrics.RecordStoreConflict(name);
             LogStateConflict(name);
-            return (null, []);
+            return (null, [], null);
         }
         catch (Exception e) when (e is not OperationCanceledException || !cancellationToken.IsCancellationRequested)
         {
             metrics.RecordEvaluationFailure(name);
             LogFailed(e, name);
-            return (null, []);
+            return (null, [], null);
         }
     }
 
@@ -209,7 +216,7 @@ internal sealed partial class PolicyEvaluationService(
         policy.Confirm?.Timeout,
         policy.Cooldown);
 
-    private void Record(PolicyEvaluation evaluation, TimeSpan elapsed)
+    private void Record(PolicyEvaluation evaluation, string rulesVersion, TimeSpan elapsed)
     {
         metrics.RecordPolicyEvaluation(evaluation.Policy.Name, elapsed, evaluation.Triggers);
         foreach (var (trigger, verdicts) in evaluation.Triggers)
@@ -235,13 +242,13 @@ internal sealed partial class PolicyEvaluationService(
             metrics.RecordDecision(d);
             var evidence = string.Join("; ", d.Verdict.Queries.Select(q => $"{q.Role} {q.Query} @ {q.EvaluatedAt} = {(q.Value is { } x ? TriggerEvaluator.Num(x) : q.Note ?? "-")}"));
             var change = d.Blamed is { } c ? $"{c.Id} ({c.Source.ToString().ToLowerInvariant()}) {c.Describe(d.At)}" : "no change known";
-            LogDecision(d.Policy, d.Trigger, d.Labels.ToString(), d.Kind, d.Action, d.DryRun, d.Disarmed, d.Message, change, d.Verdict.Value, d.Verdict.Threshold, d.Verdict.Baseline, evidence);
+            LogDecision(d.Policy, d.Trigger, d.Labels.ToString(), d.Kind, d.Action, d.DryRun, d.Disarmed, d.Message, change, d.Verdict.Value, d.Verdict.Threshold, d.Verdict.Baseline, evidence, rulesVersion);
         }
     }
 
     [LoggerMessage(EventId = 200, Level = LogLevel.Warning,
-        Message = "Decision {Policy}/{Trigger} {Labels}: {Kind} {Action} (dryRun={DryRun}, disarmed={Disarmed}): {Message}; change: {Change}; value={Value} threshold={Threshold} baseline={Baseline}; evidence: {Evidence}")]
-    private partial void LogDecision(string policy, string trigger, string labels, DecisionKind kind, TriggerAction action, bool dryRun, bool disarmed, string message, string change, double? value, double? threshold, double? baseline, string evidence);
+        Message = "Decision {Policy}/{Trigger} {Labels}: {Kind} {Action} (dryRun={DryRun}, disarmed={Disarmed}): {Message}; change: {Change}; value={Value} threshold={Threshold} baseline={Baseline}; evidence: {Evidence}; rules: {RulesVersion}")]
+    private partial void LogDecision(string policy, string trigger, string labels, DecisionKind kind, TriggerAction action, bool dryRun, bool disarmed, string message, string change, double? value, double? threshold, double? baseline, string evidence, string rulesVersion);
 
     [LoggerMessage(EventId = 201, Level = LogLevel.Warning, Message = "Evaluation of {Policy}/{Trigger} failed, counted as an error verdict (never a pass): {Summary}")]
     private partial void LogVerdictError(string policy, string trigger, string summary);

@@ -111,10 +111,19 @@ internal sealed class PolicyRegistry(TimeProvider time)
     private readonly object _gate = new();
     private readonly Dictionary<string, PolicyEntry> _entries = new(StringComparer.Ordinal);
     private readonly Dictionary<string, IReadOnlyList<Policy>> _lastGoodByFile = new(StringComparer.Ordinal);
+
+    // The bytes of each file's last good version: what the rules version digests (what runs, not what was last read).
+    private readonly Dictionary<string, ReadOnlyMemory<byte>> _lastGoodContentByFile = new(StringComparer.Ordinal);
     private Dictionary<string, RuleFileStatus> _files = new(StringComparer.Ordinal);
 
     /// <summary>True once the rules have been loaded at least once (readiness).</summary>
     public bool Loaded { get; private set; }
+
+    /// <summary>
+    /// The version of the rules running now (<see cref="Rules.RulesVersion"/> over the last good version of every rule file),
+    /// recomputed at every reload: the same on every sentinel whose rules folder holds the same files.
+    /// </summary>
+    public string RulesVersion { get; private set; } = Rules.RulesVersion.Of([]);
 
     public IReadOnlyList<PolicyEntry> Entries
     {
@@ -165,7 +174,8 @@ internal sealed class PolicyRegistry(TimeProvider time)
     /// Folders that could not be listed: a file not seen may still be there, so every file not read keeps its last
     /// good version (nothing is removed) and each such folder is reported as a failed entry of its own.
     /// </param>
-    public RegistryChange Apply(IReadOnlyList<FileParseResult> files, IReadOnlyList<RuleDiagnostic> loaderErrors, IReadOnlyList<RuleDiagnostic>? listingErrors = null)
+    /// <param name="rulesFolder">The rules folder, which the rules version names files relative to; null: the rules are one file.</param>
+    public RegistryChange Apply(IReadOnlyList<FileParseResult> files, IReadOnlyList<RuleDiagnostic> loaderErrors, IReadOnlyList<RuleDiagnostic>? listingErrors = null, string? rulesFolder = null)
     {
         lock (_gate)
         {
@@ -189,6 +199,7 @@ internal sealed class PolicyRegistry(TimeProvider time)
                 {
                     policies = file.Policies;
                     _lastGoodByFile[file.File] = policies;
+                    _lastGoodContentByFile[file.File] = file.Content;
                 }
                 else
                 {
@@ -243,7 +254,10 @@ internal sealed class PolicyRegistry(TimeProvider time)
             foreach (var gone in _lastGoodByFile.Keys.Where(f => !statuses.ContainsKey(f)).ToList())
             {
                 _lastGoodByFile.Remove(gone);
+                _lastGoodContentByFile.Remove(gone);
             }
+
+            RulesVersion = Rules.RulesVersion.Of(_lastGoodContentByFile.Select(f => (Rules.RulesVersion.RelativePath(rulesFolder, f.Key), f.Value)));
 
             var added = new List<Policy>();
             var changed = new List<(Policy, Policy)>();

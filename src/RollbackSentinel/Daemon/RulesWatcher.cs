@@ -42,7 +42,7 @@ internal sealed partial class RulesWatcher(
             var parsed = rules.Files.Select(f => f.File).ToHashSet(StringComparer.Ordinal);
             var loaderErrors = rules.Diagnostics.Where(d => !parsed.Contains(d.File) && !rules.ListingErrors.Contains(d)).ToList();
             var unlisted = rules.ListingErrors.Select(e => e.File).ToHashSet(StringComparer.Ordinal);
-            var change = registry.Apply(rules.Files, loaderErrors, rules.ListingErrors);
+            var change = registry.Apply(rules.Files, loaderErrors, rules.ListingErrors, _rulesIsFolder == true ? path : null);
             if (change.Added.Count + change.Removed.Count + change.Changed.Count > 0)
             {
                 LogReloaded(change.Added.Count, change.Changed.Count, change.Removed.Count, registry.Entries.Count);

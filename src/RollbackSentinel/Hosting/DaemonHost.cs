@@ -77,6 +77,7 @@ internal static class DaemonHost
         services.AddSingleton<DaemonStartup>();
         services.AddHostedService(sp => sp.GetRequiredService<DaemonStartup>());
         services.AddHostedService(sp => sp.GetRequiredService<RulesWatcher>());
+        services.AddClusterMembership();
         services.AddPolicyScheduling(options, MaxConcurrentEvaluations);
         services.AddHostedService<SchedulerHost>();
         services.AddSingleton<PendingActions>();

@@ -54,6 +54,7 @@ public sealed class SentinelMetrics : IDisposable
     private readonly Counter<long> _foreignPolicyRuns;
     private readonly ConcurrentDictionary<string, bool> _ruleFiles = new(StringComparer.Ordinal);
     private Func<IEnumerable<TriggerSnapshot>>? _triggerSnapshots;
+    private Func<ClusterSnapshot>? _cluster;
     private int _disposed;
 
     /// <summary>Creates the instruments on a meter from <paramref name="meterFactory"/>, which owns and disposes it.</summary>
@@ -112,6 +113,14 @@ public sealed class SentinelMetrics : IDisposable
             Names.TriggerThreshold, () => ObserveTriggers(static s => s.Threshold), unit: null, description: "The effective threshold a trigger last compared against, for one series.");
         meter.CreateObservableGauge(
             Names.TriggerBaseline, () => ObserveTriggers(static s => s.Baseline), unit: null, description: "The baseline a trigger last used, for one series.");
+        meter.CreateObservableGauge(
+            Names.ClusterNodes, ObserveClusterNodes, unit: null, description: "Nodes the last cluster check-in listed, by state: alive (checked in within three check-in intervals) or dead.");
+        meter.CreateObservableGauge(
+            Names.ClusterRulesVersions, () => ObserveCluster(static c => c.RulesVersions), unit: null, description: "Distinct rules versions among alive nodes; more than 1: the nodes run different rules.");
+        meter.CreateObservableGauge(
+            Names.RulesVersionInfo, ObserveRulesVersion, unit: null, description: "The version of the rules this node runs (1, labelled with it).");
+        meter.CreateObservableGauge(
+            Names.StoreUp, () => ObserveCluster(static c => c.StoreUp), unit: null, description: "Whether the store answered this node's last check-in (1) or not (0).");
     }
 
     /// <summary>Records one policy evaluation: its duration and every verdict, by trigger and kind.</summary>
@@ -254,6 +263,13 @@ public sealed class SentinelMetrics : IDisposable
     public void SetTriggerSnapshotProvider(Func<IEnumerable<TriggerSnapshot>>? provider) =>
         Volatile.Write(ref _triggerSnapshots, provider);
 
+    /// <summary>
+    /// Sets where the cluster gauges (nodes by state, rules versions, this node's rules version, the store's reachability)
+    /// come from; null stops them. Called at every scrape: return a snapshot, cheaply.
+    /// </summary>
+    public void SetClusterSnapshotProvider(Func<ClusterSnapshot>? provider) =>
+        Volatile.Write(ref _cluster, provider);
+
     public void Dispose()
     {
         if (Interlocked.Exchange(ref _disposed, 1) == 1)
@@ -262,6 +278,7 @@ public sealed class SentinelMetrics : IDisposable
         }
 
         Volatile.Write(ref _triggerSnapshots, null);
+        Volatile.Write(ref _cluster, null);
         _ruleFiles.Clear();
         if (_ownsMeter)
         {
@@ -280,6 +297,31 @@ public sealed class SentinelMetrics : IDisposable
         foreach (var (file, valid) in _ruleFiles)
         {
             yield return new Measurement<int>(valid ? 1 : 0, new KeyValuePair<string, object?>(Labels.File, file));
+        }
+    }
+
+    private IEnumerable<Measurement<int>> ObserveCluster(Func<ClusterSnapshot, int?> select)
+    {
+        if (Volatile.Read(ref _cluster) is { } provider && select(provider()) is { } value)
+        {
+            yield return new Measurement<int>(value);
+        }
+    }
+
+    private IEnumerable<Measurement<int>> ObserveClusterNodes()
+    {
+        if (Volatile.Read(ref _cluster) is { } provider && provider() is { Alive: { } alive, Dead: { } dead })
+        {
+            yield return new Measurement<int>(alive, new KeyValuePair<string, object?>(Labels.State, NodeStates.Alive));
+            yield return new Measurement<int>(dead, new KeyValuePair<string, object?>(Labels.State, NodeStates.Dead));
+        }
+    }
+
+    private IEnumerable<Measurement<int>> ObserveRulesVersion()
+    {
+        if (Volatile.Read(ref _cluster) is { } provider && provider().RulesVersion is { } version)
+        {
+            yield return new Measurement<int>(1, new KeyValuePair<string, object?>(Labels.Version, version));
         }
     }
 
@@ -371,6 +413,10 @@ public sealed class SentinelMetrics : IDisposable
         public const string TriggerValue = "rollback_sentinel_trigger_value";
         public const string TriggerThreshold = "rollback_sentinel_trigger_threshold";
         public const string TriggerBaseline = "rollback_sentinel_trigger_baseline";
+        public const string ClusterNodes = "rollback_sentinel_cluster_nodes";
+        public const string ClusterRulesVersions = "rollback_sentinel_cluster_rules_versions";
+        public const string RulesVersionInfo = "rollback_sentinel_rules_version_info";
+        public const string StoreUp = "rollback_sentinel_store_up";
     }
 
     /// <summary>Label names, shared so dashboards and tests spell them alike.</summary>
@@ -388,6 +434,15 @@ public sealed class SentinelMetrics : IDisposable
         public const string Action = "action";
         public const string Disarmed = "disarmed";
         public const string Source = "source";
+        public const string State = "state";
+        public const string Version = "version";
+    }
+
+    /// <summary>Values of the <c>state</c> label of <c>rollback_sentinel_cluster_nodes</c>.</summary>
+    public static class NodeStates
+    {
+        public const string Alive = "alive";
+        public const string Dead = "dead";
     }
 
     /// <summary>Values of the <c>reason</c> label of <c>rollback_sentinel_evaluation_failures_total</c>.</summary>

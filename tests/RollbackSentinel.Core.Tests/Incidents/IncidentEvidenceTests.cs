@@ -45,6 +45,29 @@ public sealed class IncidentEvidenceTests
     }
 
     [Fact]
+    public void ToJson_WithRulesVersion_AddsItLast_AndReadsItBack()
+    {
+        var evidence = IncidentEvidence.Of(Sample("plain")) with { RulesVersion = "sha256:0123456789ab" };
+
+        var json = evidence.ToJson();
+
+        Assert.Equal(IncidentEvidence.Of(Sample("plain")).ToJson()[..^1] + ""","rulesVersion":"sha256:0123456789ab"}""", json);
+        Assert.Equal("sha256:0123456789ab", IncidentEvidence.FromJson(json).RulesVersion);
+        Assert.Equal(evidence, IncidentEvidence.FromJson(json));
+        Assert.NotEqual(IncidentEvidence.Of(Sample("plain")), IncidentEvidence.FromJson(json));
+    }
+
+    [Theory]
+    [MemberData(nameof(Decisions))]
+    public void ToJson_WithoutRulesVersion_OmitsIt(string which)
+    {
+        var json = IncidentEvidence.Of(Sample(which)).ToJson();
+
+        Assert.DoesNotContain("rulesVersion", json, StringComparison.Ordinal);
+        Assert.Null(IncidentEvidence.FromJson(json).RulesVersion);
+    }
+
+    [Fact]
     public void Manual_HasNoMeasurement()
     {
         var evidence = IncidentEvidence.Manual("manual rollback asked by erin via api: \"why\"", T0);

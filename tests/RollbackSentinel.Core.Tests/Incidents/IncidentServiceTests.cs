@@ -34,6 +34,28 @@ public sealed class IncidentServiceTests
     }
 
     [Fact]
+    public async Task CommitEvaluation_WithRulesVersion_RecordsItInTheEvidenceOfTheIncidentItOpens()
+    {
+        var opened = Assert.Single(await _incidents.CommitEvaluationAsync(Commit(T0, Act(T0, Cart)) with { RulesVersion = "sha256:0123456789ab" }, None));
+
+        var stored = (await _store.GetIncidentAsync(opened.Incident.Id, None))!.Incident;
+        Assert.Equal("sha256:0123456789ab", stored.ReadEvidence().RulesVersion);
+        Assert.EndsWith(""","rulesVersion":"sha256:0123456789ab"}""", stored.EvidenceJson, StringComparison.Ordinal);
+    }
+
+    [Fact]
+    public async Task CommitEvaluation_WithoutRulesVersion_EvidenceIsAsBefore()
+    {
+        var decision = Act(T0, Cart);
+
+        var opened = Assert.Single(await _incidents.CommitEvaluationAsync(Commit(T0, decision), None));
+
+        var stored = (await _store.GetIncidentAsync(opened.Incident.Id, None))!.Incident;
+        Assert.Equal(IncidentEvidence.Of(decision).ToJson(), stored.EvidenceJson);
+        Assert.Null(stored.ReadEvidence().RulesVersion);
+    }
+
+    [Fact]
     public async Task CommitEvaluation_SameDecisionTwice_ReturnsWhatTheFirstRecorded()
     {
         var commit = Commit(T0, Act(T0, Cart));
