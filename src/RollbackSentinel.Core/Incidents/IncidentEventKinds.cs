@@ -19,6 +19,12 @@ public static class IncidentEventKinds
     /// <summary>Found started after a restart: its effect is unknown and it is not retried.</summary>
     public const string ActionInterrupted = "action-interrupted";
 
+    /// <summary>
+    /// An action finished after it had been interrupted (its lease ended: its sentinel was paused or cut off, and another
+    /// found it): what it did, as a note. The interruption stands.
+    /// </summary>
+    public const string ActionFinishedLate = "action-finished-late";
+
     /// <summary>The trigger fired again during the cooldown after a rollback.</summary>
     public const string SuppressedByCooldown = "suppressed-by-cooldown";
 

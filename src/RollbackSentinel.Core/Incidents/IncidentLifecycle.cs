@@ -553,6 +553,32 @@ public static class IncidentLifecycle
     }
 
     /// <summary>
+    /// An action this sentinel ran ended: a started one is completed (<see cref="CompleteAction"/>); one interrupted
+    /// meanwhile (a sentinel found its lease ended: this one was paused or cut off from the store, and fenced) keeps its
+    /// status, and what it did is added to the timeline (<see cref="IncidentEventKinds.ActionFinishedLate"/>): the
+    /// interruption, and the page that went with it, stand.
+    /// </summary>
+    /// <exception cref="ArgumentOutOfRangeException">The status is not final (Pending, Started or Held).</exception>
+    /// <exception cref="KeyNotFoundException">The incident has no such action.</exception>
+    /// <exception cref="InvalidOperationException">The action is neither started nor interrupted, or the incident cannot take the status that follows.</exception>
+    public static LifecycleStep FinishAction(IncidentRecord current, long actionId, ActionCompletion completion, DateTimeOffset at)
+    {
+        ArgumentNullException.ThrowIfNull(completion);
+        ArgumentNullException.ThrowIfNull(completion.Outcome);
+        _ = IncidentTransitions.AfterAction(completion.Status);
+        var action = ActionOf(current, actionId);
+        if (action.Status != ActionStatus.Interrupted)
+        {
+            return CompleteAction(current, actionId, completion, at);
+        }
+
+        var ended = completion.Status.ToString().ToLowerInvariant();
+        return new LifecycleStep(Update(
+            current,
+            new RecordEvent(at, IncidentEventKinds.ActionFinishedLate, $"{action.Kind} {action.Target} finished after it was interrupted ({ended}): {completion.Outcome}; the interruption stands")));
+    }
+
+    /// <summary>
     /// Dry-run: records what the skipped action would have done (plan and outcome), once; a rollback that could not even
     /// be planned (<paramref name="wouldFail"/>) makes a dry-run incident <see cref="IncidentStatus.DryRunFailed"/>.
     /// None if the action is not skipped or has a plan already.

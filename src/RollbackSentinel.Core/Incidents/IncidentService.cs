@@ -165,6 +165,36 @@ public sealed class IncidentService(IIncidentStore store, IChangeStore? changes,
             CompletionAttempts);
     }
 
+    /// <summary>
+    /// What the executor calls when an action it ran ends: completes it as <see cref="CompleteActionAsync(long, ActionCompletion, DateTimeOffset, CancellationToken)"/>
+    /// if it is still started; if it was interrupted meanwhile (this sentinel was fenced: its lease ended and another
+    /// sentinel interrupted it), the interruption is never overwritten: the outcome is added to the timeline only
+    /// (<see cref="IncidentLifecycle.FinishAction"/>). True when recorded as the completion, false when only noted.
+    /// </summary>
+    /// <exception cref="ArgumentOutOfRangeException">The status is not final (Pending or Started).</exception>
+    /// <exception cref="KeyNotFoundException">There is no such action.</exception>
+    /// <exception cref="InvalidOperationException">The action is neither started nor interrupted, or its incident cannot take the status that follows.</exception>
+    public Task<bool> FinishActionAsync(long actionId, ActionCompletion completion, DateTimeOffset at, CancellationToken cancellationToken)
+    {
+        ArgumentNullException.ThrowIfNull(completion);
+        ArgumentNullException.ThrowIfNull(completion.Outcome);
+        _ = IncidentTransitions.AfterAction(completion.Status);
+        return DecideAsync(
+            ct => LoadOfActionAsync(actionId, ct),
+            current => IncidentLifecycle.FinishAction(current!, actionId, completion, at),
+            (current, _, _) => current!.Action(actionId)!.Status == ActionStatus.Started,
+            cancellationToken,
+            CompletionAttempts);
+    }
+
+    /// <summary>
+    /// Interrupts one started action (its effect unknown, never retried by itself; as <see cref="RecoverAsync(DateTimeOffset, bool, CancellationToken)"/>
+    /// does): for a sentinel that found itself fenced before it ran the action, so the action does not stay started
+    /// where no other sentinel would sweep it. Returns it interrupted, or null if it was not started any more.
+    /// </summary>
+    public Task<ActionRecord?> InterruptActionAsync(long actionId, DateTimeOffset at, CancellationToken cancellationToken) =>
+        InterruptOneAsync(actionId, at, cancellationToken);
+
     /// <summary>Records the final status and outcome of a started action and moves its incident on.</summary>
     public Task CompleteActionAsync(long actionId, ActionStatus status, string outcome, DateTimeOffset at, CancellationToken cancellationToken) =>
         CompleteActionAsync(actionId, new ActionCompletion(status, outcome), at, cancellationToken);

@@ -14,6 +14,13 @@ namespace RollbackSentinel.Daemon;
 /// after. Dry-run rollbacks are planned too, and what they would have done is recorded. A rollback that fails
 /// is paged to humans and not retried.
 /// </summary>
+/// <remarks>
+/// Fencing (several sentinels on one store): the started action is leased to this sentinel (<c>node.id</c>) for
+/// <see cref="LeaseFor"/>, renewed every third of it while the adapter runs, and checked (renewed) right before the
+/// adapter is called: a sentinel that was paused or cut off past its lease (another interrupted the action, or may) does
+/// not act, and says it was fenced. What an adapter call that was under way did is recorded when it ends, but never
+/// over an interruption (<see cref="IncidentService.FinishActionAsync"/>).
+/// </remarks>
 internal sealed partial class ActionExecutor(
     IncidentService incidents,
     IEnumerable<IRollbackAction> adapters,
@@ -24,8 +31,29 @@ internal sealed partial class ActionExecutor(
     SentinelMetrics metrics,
     TimeProvider time,
     IHostApplicationLifetime lifetime,
+    Microsoft.Extensions.Options.IOptions<Hosting.SentinelOptions> options,
     ILogger<ActionExecutor> logger)
 {
+    /// <summary>The shortest lease of a started action: three renewals (every third of it) fit in it, so one slow or failed renewal never loses it.</summary>
+    public static readonly TimeSpan MinimumLease = TimeSpan.FromMinutes(1);
+
+    /// <summary>
+    /// How long a started action is leased to this sentinel at a time: <see cref="MinimumLease"/> (1 minute), or twice the
+    /// cluster's failover bound (3 x <c>cluster.checkinInterval</c>) when that is longer, so a node the cluster still counts
+    /// alive never loses its running action, while one that crashed mid-action has it interrupted and paged by another
+    /// within a lease and a <see cref="LeaseSweeper.Every"/> rather than the action's whole budget.
+    /// </summary>
+    public static TimeSpan LeaseFor(TimeSpan checkinInterval)
+    {
+        var twiceFailover = checkinInterval * 6;
+        return twiceFailover > MinimumLease ? twiceFailover : MinimumLease;
+    }
+
+    /// <summary>How often the lease of a running action is renewed: a third of it.</summary>
+    public static TimeSpan RenewEvery(TimeSpan lease) => lease / 3;
+
+    private readonly TimeSpan _lease = LeaseFor(options.Value.CheckinIntervalValue);
+
     /// <summary>How long an action may run at least; a rollback that waits on a rollout gets its wait plus <see cref="ActionMargin"/>.</summary>
     public static readonly TimeSpan ActionTimeout = TimeSpan.FromMinutes(10);
 
@@ -110,23 +138,56 @@ internal sealed partial class ActionExecutor(
             }
         }
 
-        // Leased to this sentinel for the action's budget: another sharing the store leaves it alone meanwhile.
-        if (!await incidents.MarkActionStartedAsync(action.Id, time.GetUtcNow(), budget, cancellationToken).ConfigureAwait(false))
+        // Leased to this sentinel (renewed while it runs): another sharing the store leaves it alone meanwhile.
+        if (!await incidents.MarkActionStartedAsync(action.Id, time.GetUtcNow(), _lease, cancellationToken).ConfigureAwait(false))
         {
-            return; // someone else started it
+            // Started or closed by another writer since this one read it pending (another sentinel's sweep or evaluation).
+            metrics.RecordFenced(SentinelMetrics.FencedWhat.Incident);
+            LogStartFenced(action.Kind, policy.Name, opened.Incident.Id);
+            return;
         }
 
         // Held from before the rollback until its revision is recorded as the sentinel's: the change detector never
         // sees the rolled-back revision first (it would be someone else's change, and re-arm the watch window).
         using var hold = adapter is null || refusal is not null ? null : await targetChanges.HoldAsync(policy, opened.Incident.Labels, cancellationToken).ConfigureAwait(false);
+        var acts = adapter is not null && refusal is null;
+        if (acts && !await StillLeasedAsync(policy, opened, cancellationToken).ConfigureAwait(false))
+        {
+            return;
+        }
+
         ActionResult result;
         var status = ActionStatus.Failed;
+        var keeper = acts
+            ? LeaseKeeper.Start(
+                ct => incidents.Store.RenewActionLeaseAsync(action.Id, new ActionLease(incidents.Owner, time.GetUtcNow() + _lease), time.GetUtcNow(), ct),
+                RenewEvery(_lease),
+                time,
+                () =>
+                {
+                    metrics.RecordFenced(SentinelMetrics.FencedWhat.Action);
+                    LogFencedWhileRunning(action.Kind, policy.Name, opened.Incident.Id);
+                },
+                e => LogRenewalFailed(e, action.Kind, opened.Incident.Id, PromDuration.Format(RenewEvery(_lease))))
+            : null;
+        var fencedWhileRunning = false;
         try
         {
-            result = refusal is not null ? ActionResult.Failure(refusal)
-                : adapter is null ? Notified(decision)
-                : await adapter.ExecuteAsync(Request(policy, opened, decision), plan!, dryRun: false, timeout.Token).ConfigureAwait(false);
-            status = result.Succeeded ? ActionStatus.Succeeded : ActionStatus.Failed;
+            try
+            {
+                result = refusal is not null ? ActionResult.Failure(refusal)
+                    : adapter is null ? Notified(decision)
+                    : await adapter.ExecuteAsync(Request(policy, opened, decision), plan!, dryRun: false, timeout.Token).ConfigureAwait(false);
+                status = result.Succeeded ? ActionStatus.Succeeded : ActionStatus.Failed;
+            }
+            finally
+            {
+                if (keeper is not null)
+                {
+                    fencedWhileRunning = await keeper.StopAsync().ConfigureAwait(false);
+                    await keeper.DisposeAsync().ConfigureAwait(false);
+                }
+            }
         }
         catch (OperationCanceledException)
         {
@@ -144,18 +205,36 @@ internal sealed partial class ActionExecutor(
             result = ActionResult.Failure($"the adapter failed: {e.GetType().Name}: {e.Message}");
         }
 
-        await incidents.CompleteActionAsync(
+        // Never over an interruption: a sentinel that found this one's lease ended interrupted the action and paged;
+        // what the adapter did then goes to the timeline only.
+        var recorded = await incidents.FinishActionAsync(
             action.Id,
             new ActionCompletion(status, result.Outcome) { Before = result.Before ?? plan?.Before, After = result.After },
             time.GetUtcNow(),
             CancellationToken.None).ConfigureAwait(false);
-        metrics.RecordAction(policy.Name, action.Kind, status);
+        if (recorded)
+        {
+            metrics.RecordAction(policy.Name, action.Kind, status);
+        }
+
         // What the target runs after the sentinel acted on it is the sentinel's, also when the action failed or was cut
         // short: a half-done undo (applied, then its rollout timed out) must not come back as someone's change and arm.
         if (adapter is not null && refusal is null
             && (status != ActionStatus.Succeeded || result.Effect is ActionEffect.Changed or ActionEffect.Unchanged))
         {
             await targetChanges.RecordRollbackAsync(policy, opened.Incident, result, plan, CancellationToken.None).ConfigureAwait(false);
+        }
+
+        if (!recorded)
+        {
+            // Counted once per fencing: a renewal refused while it ran counted already.
+            if (!fencedWhileRunning)
+            {
+                metrics.RecordFenced(SentinelMetrics.FencedWhat.Action);
+            }
+
+            LogFinishedAfterInterrupted(action.Kind, policy.Name, opened.Incident.Id, status, result.Outcome);
+            return;
         }
 
         if (status == ActionStatus.Succeeded)
@@ -167,6 +246,41 @@ internal sealed partial class ActionExecutor(
         LogActionFailed(action.Kind, policy.Name, decision.Trigger, opened.Incident.Id, status, result.Outcome);
         var what = action.Kind == "rollback" ? $"rollback of {action.Target}" : $"{action.Kind} about {action.Target}";
         await pager.PageAsync(opened.Incident, $"{what} {(status == ActionStatus.Interrupted ? "was interrupted" : "failed")}: {result.Outcome}", CancellationToken.None).ConfigureAwait(false);
+    }
+
+    /// <summary>
+    /// Fencing right before the side effect: renews this sentinel's lease on the started action. Refused: this sentinel
+    /// was paused or cut off past its lease (another interrupted the action, or will), so it does not act; the action is
+    /// interrupted and paged here unless another sentinel did it already (once either way), so it never stays started.
+    /// A store that fails the check: not run either; the action stays started until its lease ends, then it is
+    /// interrupted and paged like a crashed sentinel's.
+    /// </summary>
+    private async Task<bool> StillLeasedAsync(Policy policy, OpenedIncident opened, CancellationToken cancellationToken)
+    {
+        var action = opened.Action;
+        var now = time.GetUtcNow();
+        try
+        {
+            if (await incidents.Store.RenewActionLeaseAsync(action.Id, new ActionLease(incidents.Owner, now + _lease), now, cancellationToken).ConfigureAwait(false))
+            {
+                return true;
+            }
+        }
+        catch (Exception e) when (e is not OperationCanceledException)
+        {
+            LogLeaseCheckFailed(e, action.Kind, policy.Name, opened.Incident.Id);
+            return false;
+        }
+
+        metrics.RecordFenced(SentinelMetrics.FencedWhat.Action);
+        LogFencedBeforeActing(action.Kind, policy.Name, opened.Incident.Id);
+        if (await incidents.InterruptActionAsync(action.Id, time.GetUtcNow(), CancellationToken.None).ConfigureAwait(false) is not null)
+        {
+            metrics.RecordAction(policy.Name, action.Kind, ActionStatus.Interrupted);
+            await pager.PageAsync(opened.Incident, $"{action.Kind} of {action.Target} was not run: this sentinel was fenced (its lease on the action ended before it acted); the action is interrupted and not run again", CancellationToken.None).ConfigureAwait(false);
+        }
+
+        return false;
     }
 
     /// <summary>
@@ -301,6 +415,29 @@ internal sealed partial class ActionExecutor(
 
     [LoggerMessage(EventId = 303, Level = LogLevel.Warning, Message = "Dry-run of {Policy}/{Trigger} (incident {Incident}): {Outcome}")]
     private partial void LogDryRun(string policy, string trigger, long incident, string outcome);
+
+    [LoggerMessage(EventId = 1160, Level = LogLevel.Warning,
+        Message = "The {Kind} action of {Policy} (incident {Incident}) was started or closed by another writer first: this sentinel was fenced and does not run it")]
+    private partial void LogStartFenced(string kind, string policy, long incident);
+
+    [LoggerMessage(EventId = 1161, Level = LogLevel.Error,
+        Message = "This sentinel was fenced before running the {Kind} action of {Policy} (incident {Incident}): its lease on the action had ended (it was paused or cut off from the store), so it did not act; the action is interrupted and paged, never run twice")]
+    private partial void LogFencedBeforeActing(string kind, string policy, long incident);
+
+    [LoggerMessage(EventId = 1162, Level = LogLevel.Error,
+        Message = "Renewing the lease of the running {Kind} action of {Policy} (incident {Incident}) was refused: this sentinel was fenced (it was paused or cut off past its lease); the adapter call under way cannot be taken back, and its outcome will not overwrite an interruption")]
+    private partial void LogFencedWhileRunning(string kind, string policy, long incident);
+
+    [LoggerMessage(EventId = 1163, Level = LogLevel.Error,
+        Message = "The {Kind} action of {Policy} (incident {Incident}) ended ({Status}: {Outcome}) after another sentinel had interrupted it: this sentinel was fenced; the outcome is added to the incident's timeline and the interruption stands")]
+    private partial void LogFinishedAfterInterrupted(string kind, string policy, long incident, ActionStatus status, string outcome);
+
+    [LoggerMessage(EventId = 1164, Level = LogLevel.Warning, Message = "Renewing the lease of the running {Kind} action (incident {Incident}) failed; tried again in {Every}")]
+    private partial void LogRenewalFailed(Exception exception, string kind, long incident, string every);
+
+    [LoggerMessage(EventId = 1165, Level = LogLevel.Error,
+        Message = "The lease of the {Kind} action of {Policy} (incident {Incident}) could not be checked before it ran (the store failed): it was not run; it is interrupted and paged once its lease ends (by another sentinel sharing the store, or at this one's next start)")]
+    private partial void LogLeaseCheckFailed(Exception exception, string kind, string policy, long incident);
 
     [LoggerMessage(EventId = 308, Level = LogLevel.Warning, Message = "Dry-run of {Policy}/{Trigger} (incident {Incident}) shows the rollback would fail: {Outcome}")]
     private partial void LogDryRunWouldFail(string policy, string trigger, long incident, string outcome);

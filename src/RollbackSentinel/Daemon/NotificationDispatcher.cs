@@ -12,22 +12,32 @@ namespace RollbackSentinel.Daemon;
 /// evaluation. Runs every couple of seconds and when poked; a channel that fails is tried again on the next run
 /// (the state it last showed is only recorded once it was published), so nothing is lost across restarts.
 /// </summary>
+/// <remarks>
+/// Fencing (several sentinels on one store): a run claims incidents for <see cref="ClaimFor"/>, and each channel's
+/// delivery of an incident is claimed on its own (<see cref="IIncidentStore.ClaimDeliveryAsync"/>) right before it is
+/// published, renewed while the channel takes its time, and ended by recording what was published. A sentinel that was
+/// paused or cut off past its claims finds another's delivery claim and skips that channel (it was fenced); after a
+/// claim, the incident and what the channel last showed are read again, so a change another sentinel published
+/// meanwhile is never published again, nor an older state over it.
+/// </remarks>
 internal sealed partial class NotificationDispatcher(
     IIncidentStore store,
     IEnumerable<IIncidentChannel> channels,
     PolicyRegistry registry,
     Hosting.SentinelOptions options,
+    Telemetry.SentinelMetrics metrics,
     TimeProvider time,
     ILogger<NotificationDispatcher> logger) : BackgroundService
 {
     public static readonly TimeSpan RunEvery = TimeSpan.FromSeconds(2);
 
     /// <summary>
-    /// How long the incidents a run claims are leased to this sentinel (<c>node.id</c>): another sharing the store leaves
-    /// them alone meanwhile. A run stops taking the next incident at half of it (a slow channel retries for minutes), so
-    /// nothing is published under a lease that ended; what is left is claimed again by the next run.
+    /// How long the incidents a run claims, and each channel delivery it claims, are leased to this sentinel (<c>node.id</c>):
+    /// another sharing the store leaves them alone meanwhile, and takes over those of a sentinel that died within it. A run
+    /// stops taking the next incident at half of it; a delivery whose channel takes longer (retries) is renewed every
+    /// third of it while it runs, so another sentinel never publishes the same change meanwhile.
     /// </summary>
-    public static readonly TimeSpan ClaimFor = TimeSpan.FromMinutes(10);
+    public static readonly TimeSpan ClaimFor = TimeSpan.FromMinutes(1);
 
     private readonly IReadOnlyList<IIncidentChannel> _channels = [.. channels];
     private readonly Wakeup _wakeup = new(RunEvery, time);
@@ -82,12 +92,19 @@ internal sealed partial class NotificationDispatcher(
         var lease = new ActionLease(options.Node.Id, claimedAt + ClaimFor);
         var claimed = await store.ClaimToNotifyAsync(includeOpen, 500, lease, claimedAt, cancellationToken).ConfigureAwait(false);
         var unfinished = claimed.Select(i => i.Id).ToHashSet();
+        var fenced = new List<(long Incident, string Channel)>();
         try
         {
-            await DispatchClaimedAsync(claimed, claimedAt, unfinished, cancellationToken).ConfigureAwait(false);
+            await DispatchClaimedAsync(claimed, claimedAt, unfinished, fenced, cancellationToken).ConfigureAwait(false);
         }
         finally
         {
+            if (fenced.Count > 0)
+            {
+                // Once per run, however many: a sentinel that wakes from a long pause may find many.
+                LogDeliveriesFenced(fenced.Count, fenced[0].Channel, fenced[0].Incident);
+            }
+
             // Claimed but not told (a failed channel, the run cut short): handed back at once, in one write, rather
             // than held until the lease ends; nothing is written when every claimed incident was marked.
             if (unfinished.Count > 0)
@@ -97,7 +114,7 @@ internal sealed partial class NotificationDispatcher(
         }
     }
 
-    private async Task DispatchClaimedAsync(IReadOnlyList<Incident> claimed, DateTimeOffset claimedAt, HashSet<long> unfinished, CancellationToken cancellationToken)
+    private async Task DispatchClaimedAsync(IReadOnlyList<Incident> claimed, DateTimeOffset claimedAt, HashSet<long> unfinished, List<(long Incident, string Channel)> fenced, CancellationToken cancellationToken)
     {
         foreach (var incident in claimed)
         {
@@ -124,18 +141,57 @@ internal sealed partial class NotificationDispatcher(
                     continue;
                 }
 
-                var state = StateOf(notice);
-                var due = last is null
-                    || NotificationState.Parse(last.State) != state
-                    || (channel.RepublishEvery is { } every && !notice.Closes && now - last.At >= every);
-                if (!due)
+                if (!Due(channel, notice, last, now))
                 {
                     continue;
                 }
 
+                // Fencing: this channel's delivery of the incident is this sentinel's, or it is skipped this run.
+                if (!await store.ClaimDeliveryAsync(incident.Id, channel.Name, new ActionLease(options.Node.Id, now + ClaimFor), now, cancellationToken).ConfigureAwait(false))
+                {
+                    allTold = false;
+                    fenced.Add((incident.Id, channel.Name));
+                    metrics.RecordFenced(Telemetry.SentinelMetrics.FencedWhat.Notification);
+                    continue;
+                }
+
+                // Read again under the claim: another sentinel may have published this channel (and the incident moved on)
+                // since this run read them, while this one was paused or its incident claim ran out.
+                if (await store.GetIncidentAsync(incident.Id, cancellationToken).ConfigureAwait(false) is not { } fresh)
+                {
+                    allTold = false;
+                    break;
+                }
+
+                notice = Build(fresh);
+                last = (await store.GetNotificationsAsync(incident.Id, cancellationToken).ConfigureAwait(false)).FirstOrDefault(n => n.Channel == channel.Name);
+                now = time.GetUtcNow();
+                if (!Due(channel, notice, last, now))
+                {
+                    // Told already (by another sentinel): the same record written again ends this one's claim at once.
+                    await store.SaveNotificationAsync(last!, cancellationToken).ConfigureAwait(false);
+                    continue;
+                }
+
+                var state = StateOf(notice);
                 try
                 {
-                    var reference = await channel.PublishAsync(notice, last?.Reference, cancellationToken).ConfigureAwait(false);
+                    string? reference;
+                    var keeper = LeaseKeeper.Start(
+                        ct => store.ClaimDeliveryAsync(incident.Id, channel.Name, new ActionLease(options.Node.Id, time.GetUtcNow() + ClaimFor), time.GetUtcNow(), ct),
+                        ClaimFor / 3,
+                        time,
+                        () =>
+                        {
+                            metrics.RecordFenced(Telemetry.SentinelMetrics.FencedWhat.Notification);
+                            LogFencedWhilePublishing(channel.Name, incident.Id);
+                        },
+                        e => LogClaimRenewalFailed(e, channel.Name, incident.Id));
+                    await using (keeper.ConfigureAwait(false))
+                    {
+                        reference = await channel.PublishAsync(notice, last?.Reference, cancellationToken).ConfigureAwait(false);
+                    }
+
                     await store.SaveNotificationAsync(new NotificationRecord(incident.Id, channel.Name, reference ?? last?.Reference, state.Format(), now), cancellationToken).ConfigureAwait(false);
                     if (_lastErrors.TryRemove((incident.Id, channel.Name), out _))
                     {
@@ -145,6 +201,7 @@ internal sealed partial class NotificationDispatcher(
                 catch (Exception e) when (e is not OperationCanceledException)
                 {
                     allTold = false;
+                    await EndDeliveryClaimAsync(incident.Id, channel.Name).ConfigureAwait(false);
                     if (e is NotificationException { RetryAfter: { } retryAfter })
                     {
                         _quietUntil[channel.Name] = now + retryAfter;
@@ -168,6 +225,29 @@ internal sealed partial class NotificationDispatcher(
             }
         }
     }
+
+    /// <summary>
+    /// A delivery that failed hands its claim back (renewed to end now), so another sentinel may try the channel at once
+    /// rather than find it claimed; a store that fails this leaves the claim to end by itself.
+    /// </summary>
+    private async Task EndDeliveryClaimAsync(long incidentId, string channel)
+    {
+        try
+        {
+            var now = time.GetUtcNow();
+            await store.ClaimDeliveryAsync(incidentId, channel, new ActionLease(options.Node.Id, now), now, CancellationToken.None).ConfigureAwait(false);
+        }
+        catch (Exception e) when (e is not OperationCanceledException)
+        {
+            LogClaimRenewalFailed(e, channel, incidentId);
+        }
+    }
+
+    /// <summary>Whether <paramref name="channel"/>, which last showed <paramref name="last"/>, is due the notice now: it has not shown this state, or it re-publishes and it is time.</summary>
+    private static bool Due(IIncidentChannel channel, IncidentNotice notice, NotificationRecord? last, DateTimeOffset now) =>
+        last is null
+        || NotificationState.Parse(last.State) != StateOf(notice)
+        || (channel.RepublishEvery is { } every && !notice.Closes && now - last.At >= every);
 
     /// <summary>What a channel has seen of the notice (<see cref="NotificationState"/>; an unreadable stored one differs).</summary>
     private static NotificationState StateOf(IncidentNotice notice) =>
@@ -264,6 +344,17 @@ internal sealed partial class NotificationDispatcher(
 
     [LoggerMessage(EventId = 602, Level = LogLevel.Error, Message = "A notification run failed; the next run tries again")]
     private partial void LogRunFailed(Exception exception);
+
+    [LoggerMessage(EventId = 1166, Level = LogLevel.Warning,
+        Message = "{Count} channel deliveries this run are claimed by another sentinel (the first: {Channel} about incident {Incident}): this sentinel was fenced and left them to it")]
+    private partial void LogDeliveriesFenced(int count, string channel, long incident);
+
+    [LoggerMessage(EventId = 1167, Level = LogLevel.Error,
+        Message = "Renewing the claim to tell {Channel} about incident {Incident} was refused while publishing: this sentinel was fenced (it was paused or cut off past its claim); what it published cannot be taken back")]
+    private partial void LogFencedWhilePublishing(string channel, long incident);
+
+    [LoggerMessage(EventId = 1168, Level = LogLevel.Warning, Message = "Renewing the claim to tell {Channel} about incident {Incident} failed; tried again shortly")]
+    private partial void LogClaimRenewalFailed(Exception exception, string channel, long incident);
 
     [LoggerMessage(EventId = 603, Level = LogLevel.Warning,
         Message = "No paging channel is configured (notifications: slack, pagerDuty or alertmanager), but {Count} polic(ies) page: {Policies}. Their pages reach nobody: a page is recorded as failed and logged at critical level (event 310); a question to confirm a rollback can only be seen and answered through the API or CLI")]

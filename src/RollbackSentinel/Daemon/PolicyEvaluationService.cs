@@ -164,6 +164,7 @@ internal sealed partial class PolicyEvaluationService(
             // the next one starts from what the other writer committed.
             entry.Forget();
             metrics.RecordStoreConflict(name);
+            metrics.RecordFenced(SentinelMetrics.FencedWhat.State);
             LogStateConflict(name);
             return (null, [], null);
         }
@@ -268,6 +269,6 @@ internal sealed partial class PolicyEvaluationService(
     [LoggerMessage(EventId = 205, Level = LogLevel.Warning, Message = "Evaluation of {Policy} skipped: the previous one is still running")]
     private partial void LogSkippedOverlap(string policy);
 
-    [LoggerMessage(EventId = 1040, Level = LogLevel.Warning, Message = "Another writer committed the state of {Policy} first; reloading (this evaluation committed nothing and ran no action)")]
+    [LoggerMessage(EventId = 1040, Level = LogLevel.Warning, Message = "Another writer committed the state of {Policy} first: this sentinel was fenced; reloading (this evaluation committed nothing and ran no action)")]
     private partial void LogStateConflict(string policy);
 }

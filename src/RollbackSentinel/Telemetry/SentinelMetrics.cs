@@ -52,6 +52,7 @@ public sealed class SentinelMetrics : IDisposable
     private readonly Counter<long> _changeDetectionErrors;
     private readonly Counter<long> _storeConflicts;
     private readonly Counter<long> _foreignPolicyRuns;
+    private readonly Counter<long> _fenced;
     private readonly ConcurrentDictionary<string, bool> _ruleFiles = new(StringComparer.Ordinal);
     private Func<IEnumerable<TriggerSnapshot>>? _triggerSnapshots;
     private Func<ClusterSnapshot>? _cluster;
@@ -105,6 +106,8 @@ public sealed class SentinelMetrics : IDisposable
             Names.StoreConflicts, "{conflict}", "Evaluations refused by the store because another writer committed the policy's state first, by policy: nothing was committed, no action ran, and the next evaluation reloads the state.");
         _foreignPolicyRuns = meter.CreateCounter<long>(
             Names.ClusterForeignPolicyRuns, "{run}", "Slots of a policy fired on this node although its rules do not have the policy (nodes with different rules versions share the cluster's schedules), by policy: the slot was skipped here.");
+        _fenced = meter.CreateCounter<long>(
+            Names.Fenced, "{write}", "Times this sentinel was fenced: a version or lease it held had been taken over by another (it was paused or cut off), so its write or side effect was refused, by what (state, incident, action, notification).");
         meter.CreateObservableGauge(
             Names.TriggerState, () => ObserveTriggers<int>(static s => (int)s.Phase), unit: null, description: "Phase of a trigger for one series: 0 ok, 1 pending, 2 firing.");
         meter.CreateObservableGauge(
@@ -205,6 +208,10 @@ public sealed class SentinelMetrics : IDisposable
     /// <summary>Counts a slot of <paramref name="policy"/> fired here although this node's rules do not have it (skipped).</summary>
     public void RecordForeignPolicyRun(string policy) =>
         _foreignPolicyRuns.Add(1, new KeyValuePair<string, object?>(Labels.Policy, policy));
+
+    /// <summary>Counts a write or side effect refused because this sentinel was superseded (<see cref="FencedWhat"/>).</summary>
+    public void RecordFenced(string what) =>
+        _fenced.Add(1, new KeyValuePair<string, object?>(Labels.What, what));
 
     /// <summary>Counts a page to humans about <paramref name="policy"/> (an action failed or was interrupted).</summary>
     public void RecordPage(string policy) => _pages.Add(1, new KeyValuePair<string, object?>(Labels.Policy, policy));
@@ -409,6 +416,7 @@ public sealed class SentinelMetrics : IDisposable
         public const string ChangeDetectionErrors = "rollback_sentinel_change_detection_errors_total";
         public const string StoreConflicts = "rollback_sentinel_store_conflicts_total";
         public const string ClusterForeignPolicyRuns = "rollback_sentinel_cluster_foreign_policy_runs_total";
+        public const string Fenced = "rollback_sentinel_fenced_total";
         public const string TriggerState = "rollback_sentinel_trigger_state";
         public const string TriggerValue = "rollback_sentinel_trigger_value";
         public const string TriggerThreshold = "rollback_sentinel_trigger_threshold";
@@ -436,6 +444,7 @@ public sealed class SentinelMetrics : IDisposable
         public const string Source = "source";
         public const string State = "state";
         public const string Version = "version";
+        public const string What = "what";
     }
 
     /// <summary>Values of the <c>state</c> label of <c>rollback_sentinel_cluster_nodes</c>.</summary>
@@ -443,6 +452,22 @@ public sealed class SentinelMetrics : IDisposable
     {
         public const string Alive = "alive";
         public const string Dead = "dead";
+    }
+
+    /// <summary>Values of the <c>what</c> label of <c>rollback_sentinel_fenced_total</c>.</summary>
+    public static class FencedWhat
+    {
+        /// <summary>A policy state commit refused: another sentinel committed the state first.</summary>
+        public const string State = "state";
+
+        /// <summary>An incident move refused: another sentinel moved the incident or its action first.</summary>
+        public const string Incident = "incident";
+
+        /// <summary>An action's lease could not be renewed: its side effect is not made, or was made under a lease that ended.</summary>
+        public const string Action = "action";
+
+        /// <summary>A channel delivery another sentinel claims: not published by this one.</summary>
+        public const string Notification = "notification";
     }
 
     /// <summary>Values of the <c>reason</c> label of <c>rollback_sentinel_evaluation_failures_total</c>.</summary>

@@ -25,6 +25,7 @@ public sealed class NotificationDispatcherTests : IAsyncLifetime
     private SqliteIncidentStore _store = null!;
     private IncidentService _incidents = null!;
     private NotificationDispatcher _dispatcher = null!;
+    private readonly RollbackSentinel.Telemetry.SentinelMetrics _metrics = new();
 
     public async Task InitializeAsync()
     {
@@ -36,11 +37,12 @@ public sealed class NotificationDispatcherTests : IAsyncLifetime
 
     /// <summary>A dispatcher of the sentinel <paramref name="node"/> (its <c>node.id</c>).</summary>
     private NotificationDispatcher Dispatcher(SqliteIncidentStore store, IIncidentChannel channel, string node) =>
-        new(store, [channel], new PolicyRegistry(_clock), new SentinelOptions { Node = new SentinelOptions.NodeSettings { Id = node } }, _clock, NullLogger<NotificationDispatcher>.Instance);
+        new(store, [channel], new PolicyRegistry(_clock), new SentinelOptions { Node = new SentinelOptions.NodeSettings { Id = node } }, _metrics, _clock, NullLogger<NotificationDispatcher>.Instance);
 
     public async Task DisposeAsync()
     {
         _dispatcher.Dispose();
+        _metrics.Dispose();
         await _store.DisposeAsync();
         Directory.Delete(_dir, recursive: true);
     }

@@ -21,7 +21,7 @@ namespace RollbackSentinel.Cli.Tests.Daemon;
 /// </summary>
 public sealed class StateConflictTests
 {
-    private const string ConflictLog = "Warning RollbackSentinel.Daemon.PolicyEvaluationService[1040] Another writer committed the state of shop first; reloading (this evaluation committed nothing and ran no action)";
+    private const string ConflictLog = "Warning RollbackSentinel.Daemon.PolicyEvaluationService[1040] Another writer committed the state of shop first: this sentinel was fenced; reloading (this evaluation committed nothing and ran no action)";
 
     [Fact]
     public async Task EvaluateAsync_AnotherWriterCommitsTheStateMeanwhile_IsRefusedRunsNothingAndTheNextResumesFromItsState()
@@ -63,7 +63,9 @@ public sealed class StateConflictTests
         var theirs = Assert.Single(otherOpened);
         Assert.Contains(ConflictLog, sentinel.Log.Entries);
         Assert.DoesNotContain(sentinel.Log.Entries, e => e.Contains("[203]", StringComparison.Ordinal));
-        Assert.Contains("rollback_sentinel_store_conflicts_total{policy=\"shop\"} 1", sentinel.App.Services.GetRequiredService<PrometheusExporter>().Collect(), StringComparison.Ordinal);
+        var exposition = sentinel.App.Services.GetRequiredService<PrometheusExporter>().Collect();
+        Assert.Contains("rollback_sentinel_store_conflicts_total{policy=\"shop\"} 1", exposition, StringComparison.Ordinal);
+        Assert.Contains("rollback_sentinel_fenced_total{what=\"state\"} 1", exposition, StringComparison.Ordinal);
         Assert.Null(entry.Runner.Last); // the refused evaluation was not kept
         Assert.Equal(theirs.Incident.Id, Assert.Single(await store.ListIncidentsAsync(null, 10, CancellationToken.None)).Id);
         var afterConflict = (await store.LoadStateAsync("shop", CancellationToken.None))!;

@@ -144,6 +144,26 @@ public sealed class SentinelMetricsTests : IDisposable
     }
 
     [Fact]
+    public void RecordFenced_IsCountedByWhat_BesideStoreConflicts()
+    {
+        Metrics.RecordFenced(SentinelMetrics.FencedWhat.Action);
+        Metrics.RecordFenced(SentinelMetrics.FencedWhat.Notification);
+        Metrics.RecordFenced(SentinelMetrics.FencedWhat.Notification);
+        Metrics.RecordFenced(SentinelMetrics.FencedWhat.State);
+        Metrics.RecordFenced(SentinelMetrics.FencedWhat.Incident);
+
+        Assert.Equal(
+            Text(
+                "# HELP rollback_sentinel_fenced_total Times this sentinel was fenced: a version or lease it held had been taken over by another (it was paused or cut off), so its write or side effect was refused, by what (state, incident, action, notification).",
+                "# TYPE rollback_sentinel_fenced_total counter",
+                "rollback_sentinel_fenced_total{what=\"action\"} 1",
+                "rollback_sentinel_fenced_total{what=\"incident\"} 1",
+                "rollback_sentinel_fenced_total{what=\"notification\"} 2",
+                "rollback_sentinel_fenced_total{what=\"state\"} 1"),
+            Collect());
+    }
+
+    [Fact]
     public void RecordAction_CountsByPolicyKindAndOutcome()
     {
         Metrics.RecordAction("checkout", "webhook", ActionStatus.Succeeded);
