@@ -67,6 +67,18 @@ internal static class PostgresCommands
 
     public static DateTimeOffset? GetNullableTime(this NpgsqlDataReader reader, int ordinal) => reader.IsDBNull(ordinal) ? null : reader.GetTime(ordinal);
 
-    /// <summary>Npgsql writes only UTC offsets to <c>timestamptz</c>: any offset is the same instant in UTC.</summary>
-    private static object? Bindable(object? value) => value is DateTimeOffset time ? time.ToUniversalTime() : value;
+    /// <summary>
+    /// A time as the store writes and compares it: UTC (Npgsql writes only UTC offsets to <c>timestamptz</c>; any offset is the
+    /// same instant), truncated towards the past to the whole microsecond. <c>timestamptz</c> keeps microseconds and .NET
+    /// ticks are 100 ns: truncating every time here (stored values and the times a statement compares them with alike)
+    /// makes the rule one and explicit, so what is read back is exactly what was written and compared, never rounded
+    /// up past a time given. <see cref="DateTimeOffset.MinValue"/> and <see cref="DateTimeOffset.MaxValue"/> are kept
+    /// (Npgsql writes them as <c>-infinity</c> and <c>infinity</c>, and reads them back).
+    /// </summary>
+    public static DateTimeOffset StoredTime(DateTimeOffset time) =>
+        time == DateTimeOffset.MinValue || time == DateTimeOffset.MaxValue
+            ? time.ToUniversalTime()
+            : new DateTimeOffset(time.UtcTicks - (time.UtcTicks % TimeSpan.TicksPerMicrosecond), TimeSpan.Zero);
+
+    private static object? Bindable(object? value) => value is DateTimeOffset time ? StoredTime(time) : value;
 }

@@ -241,43 +241,86 @@ internal sealed partial class PostgresIncidentStore
     /// <summary>NaN as NULL, as in the SQLite store (the verdict's reason says why there is no value).</summary>
     private static double? Real(double? value) => value is { } v && !double.IsNaN(v) ? v : null;
 
-    private async Task<T> WriteAsync<T>(Func<NpgsqlTransaction, Task<T>> work, CancellationToken cancellationToken)
+    /// <summary>Runs <paramref name="work"/> in one READ COMMITTED transaction (see the class remarks) and commits it.</summary>
+    private Task<T> WriteAsync<T>(Func<NpgsqlTransaction, Task<T>> work, CancellationToken cancellationToken) =>
+        RunAsync(System.Data.IsolationLevel.ReadCommitted, write: true, work, cancellationToken);
+
+    /// <summary>Runs <paramref name="work"/> in one REPEATABLE READ transaction: one snapshot.</summary>
+    private Task<T> ReadAsync<T>(Func<NpgsqlTransaction, Task<T>> work, CancellationToken cancellationToken) =>
+        RunAsync(System.Data.IsolationLevel.RepeatableRead, write: false, work, cancellationToken);
+
+    /// <summary>
+    /// One transaction on a pooled connection. When PostgreSQL restarted (or failed over, or the network dropped) since a
+    /// pooled connection was last used, that connection, and every other idle one, is dead: the first statement on it
+    /// fails. The idle ones are then dropped at once (<see cref="NpgsqlDataSource.Clear"/>), and the transaction is run
+    /// once more on a fresh connection, but only when it broke before its commit was sent: the server rolls back what a
+    /// dead connection had begun, so nothing can be applied twice. A commit that broke is not retried (whether it was
+    /// applied is unknown; the caller's next attempt settles it by its version or lease checks). While PostgreSQL is
+    /// down every call throws (no fresh connection opens); once it is back, calls succeed, with no restart of the daemon.
+    /// </summary>
+    private async Task<T> RunAsync<T>(System.Data.IsolationLevel isolation, bool write, Func<NpgsqlTransaction, Task<T>> work, CancellationToken cancellationToken)
     {
         ThrowIfNotReady();
-        try
+        for (var attempt = 1; ; attempt++)
         {
-            await using var connection = await _dataSource.OpenConnectionAsync(cancellationToken).ConfigureAwait(false);
-            await using var transaction = await connection.BeginTransactionAsync(System.Data.IsolationLevel.ReadCommitted, cancellationToken).ConfigureAwait(false);
-            var result = await work(transaction).ConfigureAwait(false);
-            await transaction.CommitAsync(cancellationToken).ConfigureAwait(false);
-            _writeFailure = null;
-            return result;
-        }
-        catch (NpgsqlException e)
-        {
-            _writeFailure = $"writing {DataSource} failed: {e.Message}";
-            throw;
+            var opened = false;
+            var committing = false;
+            try
+            {
+                await using var connection = await _dataSource.OpenConnectionAsync(cancellationToken).ConfigureAwait(false);
+                opened = true;
+                await using var transaction = await connection.BeginTransactionAsync(isolation, cancellationToken).ConfigureAwait(false);
+                var result = await work(transaction).ConfigureAwait(false);
+                committing = true;
+                await transaction.CommitAsync(cancellationToken).ConfigureAwait(false);
+                if (write)
+                {
+                    _writeFailure = null;
+                }
+                else
+                {
+                    _readFailure = null;
+                }
+
+                return result;
+            }
+            catch (NpgsqlException e)
+            {
+                var failure = $"{(write ? "writing" : "reading")} {DataSource} failed: {e.Message}";
+                if (write)
+                {
+                    _writeFailure = failure;
+                }
+                else
+                {
+                    _readFailure = failure;
+                }
+
+                if (!ConnectionBroke(e))
+                {
+                    throw;
+                }
+
+                _dataSource.Clear();
+
+                // Not when it could not even connect (PostgreSQL is down: it would fail again), nor after a timeout (it waited long enough).
+                if (!opened || committing || attempt > 1 || e.InnerException is TimeoutException)
+                {
+                    throw;
+                }
+            }
         }
     }
 
-    private async Task<T> ReadAsync<T>(Func<NpgsqlTransaction, Task<T>> work, CancellationToken cancellationToken)
-    {
-        ThrowIfNotReady();
-        try
-        {
-            await using var connection = await _dataSource.OpenConnectionAsync(cancellationToken).ConfigureAwait(false);
-            await using var transaction = await connection.BeginTransactionAsync(System.Data.IsolationLevel.RepeatableRead, cancellationToken).ConfigureAwait(false);
-            var result = await work(transaction).ConfigureAwait(false);
-            await transaction.CommitAsync(cancellationToken).ConfigureAwait(false);
-            _readFailure = null;
-            return result;
-        }
-        catch (NpgsqlException e)
-        {
-            _readFailure = $"reading {DataSource} failed: {e.Message}";
-            throw;
-        }
-    }
+    /// <summary>
+    /// Whether the failure means the connection is gone. A <see cref="PostgresException"/> is the server answering; only
+    /// classes 08 (connection exception) and 57P (the server is shutting down or starting) mean that. Any other
+    /// <see cref="NpgsqlException"/> had no answer from the server: I/O failed or timed out.
+    /// </summary>
+    private static bool ConnectionBroke(NpgsqlException failure) =>
+        failure is not PostgresException { SqlState: var state }
+        || state.StartsWith("08", StringComparison.Ordinal)
+        || state.StartsWith("57P", StringComparison.Ordinal);
 
     private void ThrowIfNotReady()
     {

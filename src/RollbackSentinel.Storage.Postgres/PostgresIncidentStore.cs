@@ -18,6 +18,17 @@ namespace RollbackSentinel.Storage.Postgres;
 /// no row and the batch is rolled back with a <see cref="StoreConflictException"/>. Reads run in REPEATABLE READ,
 /// read-only: one snapshot. Claims take rows with <c>FOR UPDATE SKIP LOCKED</c>, so two sentinels never wait on
 /// or take the same row.
+/// <para>
+/// Times: <c>timestamptz</c> keeps microseconds, .NET ticks are 100 ns. Every time the store writes or compares with is
+/// truncated to the whole microsecond first (<see cref="PostgresCommands.StoredTime"/>), so a time reads back as
+/// exactly what was written and SQL compares the same values Core will read. Policy state (its last evaluation, cooldowns,
+/// gate progress) is JSON text and keeps every tick, so <c>slot &gt; LastEvaluatedAt</c> is exact. A lease or claim that
+/// ends within a microsecond of the time it is checked at counts as ended (never as running longer than asked).
+/// </para>
+/// <para>
+/// A PostgreSQL restart breaks the pooled connections; the store recovers by itself (<see cref="RunAsync"/>): calls
+/// throw while the server is down, and succeed again once it is back.
+/// </para>
 /// </remarks>
 internal sealed partial class PostgresIncidentStore : IPostgresStore
 {
@@ -352,17 +363,60 @@ internal sealed partial class PostgresIncidentStore : IPostgresStore
     {
         ThrowIfNotReady();
         return WriteAsync(
-            tx => tx.ExecuteAsync("UPDATE incidents SET notify_owner = NULL, notify_lease_until = NULL WHERE notify_owner IS NOT NULL", cancellationToken),
+            async tx =>
+            {
+                await tx.ExecuteAsync("DELETE FROM delivery_claims", cancellationToken).ConfigureAwait(false);
+                return await tx.ExecuteAsync("UPDATE incidents SET notify_owner = NULL, notify_lease_until = NULL WHERE notify_owner IS NOT NULL", cancellationToken).ConfigureAwait(false);
+            },
             cancellationToken);
     }
 
     /// <inheritdoc />
-    // Issue 13: the store engineer implements these two (and the contract tests for them); until then they are not supported.
-    public Task<bool> RenewActionLeaseAsync(long actionId, ActionLease lease, DateTimeOffset at, CancellationToken cancellationToken) =>
-        throw new NotSupportedException("issue 13: not implemented yet");
+    /// <remarks>
+    /// One conditional <c>UPDATE</c>: PostgreSQL re-checks its condition on the row's latest version after waiting for a
+    /// concurrent writer, so a renewal racing the sweeper's interruption (or another owner's take-over) is refused, never lost.
+    /// </remarks>
+    public Task<bool> RenewActionLeaseAsync(long actionId, ActionLease lease, DateTimeOffset at, CancellationToken cancellationToken)
+    {
+        ArgumentNullException.ThrowIfNull(lease);
+        ThrowIfNotReady();
+        return WriteAsync(
+            async tx => await tx.ExecuteAsync(
+                "UPDATE actions SET lease_until = @until WHERE id = @id AND status = 'Started' AND lease_owner = @owner AND lease_until > @at",
+                cancellationToken,
+                ("id", actionId),
+                ("owner", lease.Owner),
+                ("until", lease.Until),
+                ("at", at)).ConfigureAwait(false) == 1,
+            cancellationToken);
+    }
 
-    public Task<bool> ClaimDeliveryAsync(long incidentId, string channel, ActionLease lease, DateTimeOffset at, CancellationToken cancellationToken) =>
-        throw new NotSupportedException("issue 13: not implemented yet");
+    /// <inheritdoc />
+    /// <remarks>
+    /// One <c>INSERT ... ON CONFLICT DO UPDATE ... WHERE</c>, no read first: two sentinels inserting at once are
+    /// serialized on the key, and the second's condition is evaluated on the first's committed claim, so exactly one of
+    /// them gets a row written (true); the other writes nothing (false).
+    /// </remarks>
+    public Task<bool> ClaimDeliveryAsync(long incidentId, string channel, ActionLease lease, DateTimeOffset at, CancellationToken cancellationToken)
+    {
+        ArgumentNullException.ThrowIfNull(channel);
+        ArgumentNullException.ThrowIfNull(lease);
+        ThrowIfNotReady();
+        return WriteAsync(
+            async tx => await tx.ExecuteAsync(
+                """
+                INSERT INTO delivery_claims (incident_id, channel, lease_owner, lease_until) VALUES (@id, @channel, @owner, @until)
+                ON CONFLICT (incident_id, channel) DO UPDATE SET lease_owner = excluded.lease_owner, lease_until = excluded.lease_until
+                WHERE delivery_claims.lease_owner = excluded.lease_owner OR delivery_claims.lease_until <= @at
+                """,
+                cancellationToken,
+                ("id", incidentId),
+                ("channel", channel),
+                ("owner", lease.Owner),
+                ("until", lease.Until),
+                ("at", at)).ConfigureAwait(false) == 1,
+            cancellationToken);
+    }
 
     public Task<ActionRecord?> FindRollbackSinceAsync(string target, DateTimeOffset since, long excludingActionId, CancellationToken cancellationToken) =>
         ReadAsync(
@@ -392,17 +446,25 @@ internal sealed partial class PostgresIncidentStore : IPostgresStore
         ArgumentNullException.ThrowIfNull(record);
         ThrowIfNotReady();
         return WriteAsync(
-            tx => tx.ExecuteAsync(
-                """
-                INSERT INTO notifications (incident_id, channel, reference, state, at) VALUES (@id, @channel, @reference, @state, @at)
-                ON CONFLICT (incident_id, channel) DO UPDATE SET reference = excluded.reference, state = excluded.state, at = excluded.at
-                """,
-                cancellationToken,
-                ("id", record.IncidentId),
-                ("channel", record.Channel),
-                ("reference", record.Reference),
-                ("state", record.State),
-                ("at", record.At)),
+            async tx =>
+            {
+                await tx.ExecuteAsync(
+                    """
+                    INSERT INTO notifications (incident_id, channel, reference, state, at) VALUES (@id, @channel, @reference, @state, @at)
+                    ON CONFLICT (incident_id, channel) DO UPDATE SET reference = excluded.reference, state = excluded.state, at = excluded.at
+                    """,
+                    cancellationToken,
+                    ("id", record.IncidentId),
+                    ("channel", record.Channel),
+                    ("reference", record.Reference),
+                    ("state", record.State),
+                    ("at", record.At)).ConfigureAwait(false);
+                return await tx.ExecuteAsync(
+                    "DELETE FROM delivery_claims WHERE incident_id = @id AND channel = @channel",
+                    cancellationToken,
+                    ("id", record.IncidentId),
+                    ("channel", record.Channel)).ConfigureAwait(false);
+            },
             cancellationToken);
     }
 

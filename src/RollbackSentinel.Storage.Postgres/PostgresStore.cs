@@ -1,6 +1,7 @@
 using Npgsql;
 using RollbackSentinel.Core.Changes;
 using RollbackSentinel.Core.Incidents;
+using RollbackSentinel.Core.Secrets;
 
 namespace RollbackSentinel.Storage.Postgres;
 
@@ -19,10 +20,30 @@ public static class PostgresStore
     /// </summary>
     /// <param name="timeProvider">Stamps when each migration was applied and when a change was recorded; every other time is an argument.</param>
     /// <exception cref="ArgumentException">The connection string cannot be parsed (the message does not repeat it).</exception>
+    /// <remarks>The password and the whole string are registered with <see cref="SecretRegistry.Shared"/> first (<see cref="Describe"/>).</remarks>
     public static IPostgresStore Create(string connectionString, TimeProvider timeProvider)
     {
-        ArgumentException.ThrowIfNullOrWhiteSpace(connectionString);
         ArgumentNullException.ThrowIfNull(timeProvider);
+        var builder = Parse(connectionString, SecretRegistry.Shared);
+        return new PostgresIncidentStore(NpgsqlDataSource.Create(builder), timeProvider, PostgresSchema.Migrations);
+    }
+
+    /// <summary>
+    /// Where a connection string points, for messages: <c>host:port/database</c>, never the user or password. Parsing it
+    /// registers its password and the whole string with <paramref name="secrets"/> (default <see cref="SecretRegistry.Shared"/>,
+    /// the registry the log pipeline redacts with), so neither can reach a log line, whoever writes it.
+    /// </summary>
+    /// <exception cref="ArgumentException">The connection string cannot be parsed (the message does not repeat it).</exception>
+    public static string Describe(string connectionString, SecretRegistry? secrets = null)
+    {
+        var builder = Parse(connectionString, secrets ?? SecretRegistry.Shared);
+        return $"{builder.Host}:{builder.Port}/{builder.Database}";
+    }
+
+    private static NpgsqlConnectionStringBuilder Parse(string connectionString, SecretRegistry secrets)
+    {
+        ArgumentException.ThrowIfNullOrWhiteSpace(connectionString);
+        secrets.Register(connectionString);
         NpgsqlConnectionStringBuilder builder;
         try
         {
@@ -34,6 +55,12 @@ public static class PostgresStore
             throw new ArgumentException("The PostgreSQL connection string cannot be parsed (it is not repeated here: it may hold a password).", nameof(connectionString));
         }
 
-        return new PostgresIncidentStore(NpgsqlDataSource.Create(builder), timeProvider, PostgresSchema.Migrations);
+        secrets.Register(builder.Password);
+        if (string.IsNullOrWhiteSpace(builder.Host))
+        {
+            throw new ArgumentException("The PostgreSQL connection string names no Host.", nameof(connectionString));
+        }
+
+        return builder;
     }
 }

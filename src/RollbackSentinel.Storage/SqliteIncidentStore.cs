@@ -450,17 +450,53 @@ public sealed partial class SqliteIncidentStore : IIncidentStore, IChangeStore, 
     {
         ThrowIfNotReady();
         return WriteAsync(
-            tx => tx.ExecuteAsync("UPDATE incidents SET notify_owner = NULL, notify_lease_until = NULL WHERE notify_owner IS NOT NULL", cancellationToken),
+            async tx =>
+            {
+                await tx.ExecuteAsync("DELETE FROM delivery_claims", cancellationToken).ConfigureAwait(false);
+                return await tx.ExecuteAsync("UPDATE incidents SET notify_owner = NULL, notify_lease_until = NULL WHERE notify_owner IS NOT NULL", cancellationToken).ConfigureAwait(false);
+            },
             cancellationToken);
     }
 
     /// <inheritdoc />
-    // Issue 13: the store engineer implements these two (and the contract tests for them); until then they are not supported.
-    public Task<bool> RenewActionLeaseAsync(long actionId, ActionLease lease, DateTimeOffset at, CancellationToken cancellationToken) =>
-        throw new NotSupportedException("issue 13: not implemented yet");
+    /// <remarks>One conditional <c>UPDATE</c>: the check and the renewal are one statement.</remarks>
+    public Task<bool> RenewActionLeaseAsync(long actionId, ActionLease lease, DateTimeOffset at, CancellationToken cancellationToken)
+    {
+        ArgumentNullException.ThrowIfNull(lease);
+        ThrowIfNotReady();
+        return WriteAsync(
+            async tx => await tx.ExecuteAsync(
+                "UPDATE actions SET lease_until = $until WHERE id = $id AND status = 'Started' AND lease_owner = $owner AND lease_until > $at",
+                cancellationToken,
+                ("$id", actionId),
+                ("$owner", lease.Owner),
+                ("$until", DbTime.Format(lease.Until)),
+                ("$at", DbTime.Format(at))).ConfigureAwait(false) == 1,
+            cancellationToken);
+    }
 
-    public Task<bool> ClaimDeliveryAsync(long incidentId, string channel, ActionLease lease, DateTimeOffset at, CancellationToken cancellationToken) =>
-        throw new NotSupportedException("issue 13: not implemented yet");
+    /// <inheritdoc />
+    /// <remarks>One <c>INSERT ... ON CONFLICT DO UPDATE ... WHERE</c>: a row is written only where no other owner's claim runs at <paramref name="at"/>.</remarks>
+    public Task<bool> ClaimDeliveryAsync(long incidentId, string channel, ActionLease lease, DateTimeOffset at, CancellationToken cancellationToken)
+    {
+        ArgumentNullException.ThrowIfNull(channel);
+        ArgumentNullException.ThrowIfNull(lease);
+        ThrowIfNotReady();
+        return WriteAsync(
+            async tx => await tx.ExecuteAsync(
+                """
+                INSERT INTO delivery_claims (incident_id, channel, lease_owner, lease_until) VALUES ($id, $channel, $owner, $until)
+                ON CONFLICT (incident_id, channel) DO UPDATE SET lease_owner = excluded.lease_owner, lease_until = excluded.lease_until
+                WHERE delivery_claims.lease_owner = excluded.lease_owner OR delivery_claims.lease_until <= $at
+                """,
+                cancellationToken,
+                ("$id", incidentId),
+                ("$channel", channel),
+                ("$owner", lease.Owner),
+                ("$until", DbTime.Format(lease.Until)),
+                ("$at", DbTime.Format(at))).ConfigureAwait(false) == 1,
+            cancellationToken);
+    }
 
     public Task<ActionRecord?> FindRollbackSinceAsync(string target, DateTimeOffset since, long excludingActionId, CancellationToken cancellationToken) =>
         ReadAsync(
@@ -490,20 +526,27 @@ public sealed partial class SqliteIncidentStore : IIncidentStore, IChangeStore, 
         ArgumentNullException.ThrowIfNull(record);
         ThrowIfNotReady();
         return WriteAsync(
-            tx => tx.ExecuteAsync(
-                """
-                INSERT INTO notifications (incident_id, channel, reference, state, at) VALUES ($id, $channel, $reference, $state, $at)
-                ON CONFLICT (incident_id, channel) DO UPDATE SET reference = excluded.reference, state = excluded.state, at = excluded.at
-                """,
-                cancellationToken,
-                ("$id", record.IncidentId),
-                ("$channel", record.Channel),
-                ("$reference", record.Reference),
-                ("$state", record.State),
-                ("$at", DbTime.Format(record.At))),
+            async tx =>
+            {
+                await tx.ExecuteAsync(
+                    """
+                    INSERT INTO notifications (incident_id, channel, reference, state, at) VALUES ($id, $channel, $reference, $state, $at)
+                    ON CONFLICT (incident_id, channel) DO UPDATE SET reference = excluded.reference, state = excluded.state, at = excluded.at
+                    """,
+                    cancellationToken,
+                    ("$id", record.IncidentId),
+                    ("$channel", record.Channel),
+                    ("$reference", record.Reference),
+                    ("$state", record.State),
+                    ("$at", DbTime.Format(record.At))).ConfigureAwait(false);
+                return await tx.ExecuteAsync(
+                    "DELETE FROM delivery_claims WHERE incident_id = $id AND channel = $channel",
+                    cancellationToken,
+                    ("$id", record.IncidentId),
+                    ("$channel", record.Channel)).ConfigureAwait(false);
+            },
             cancellationToken);
     }
-
 
     /// <inheritdoc />
     public async Task<int> PruneEvaluationsAsync(DateTimeOffset olderThan, CancellationToken cancellationToken)

@@ -123,7 +123,10 @@ public interface IIncidentStore
     /// <summary>Ends <paramref name="owner"/>'s notification leases of <paramref name="incidentIds"/> (claimed, not marked notified), in one write.</summary>
     Task ReleaseNotificationLeasesAsync(string owner, IReadOnlyCollection<long> incidentIds, CancellationToken cancellationToken);
 
-    /// <summary>Ends every notification lease, whoever holds it: only for a store <see cref="ExclusiveToOneProcess"/>, when the daemon starts.</summary>
+    /// <summary>
+    /// Ends every notification lease and every delivery claim (<see cref="ClaimDeliveryAsync"/>), whoever holds them: only for a
+    /// store <see cref="ExclusiveToOneProcess"/>, when the daemon starts (they are a dead process's).
+    /// </summary>
     Task ReleaseAllNotificationLeasesAsync(CancellationToken cancellationToken);
 
     /// <summary>

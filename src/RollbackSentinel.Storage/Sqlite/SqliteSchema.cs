@@ -163,6 +163,16 @@ internal static class SqliteSchema
             -- Incidents the channels have not been told about yet.
             CREATE INDEX ix_incidents_unnotified ON incidents (updated_at) WHERE change_seq > notified_seq;
             """),
+        new(6, "delivery claims: who is telling a channel about an incident, and until when others leave it alone", """
+            -- One row per (incident, channel) being told right now; saving what the channel published deletes it.
+            CREATE TABLE delivery_claims (
+                incident_id INTEGER NOT NULL REFERENCES incidents (id),
+                channel     TEXT NOT NULL,
+                lease_owner TEXT NOT NULL,
+                lease_until TEXT NOT NULL,
+                PRIMARY KEY (incident_id, channel)
+            );
+            """),
     ];
 
     public static int LatestVersion(IReadOnlyList<Migration> migrations) => migrations.Count == 0 ? 0 : migrations[^1].Version;

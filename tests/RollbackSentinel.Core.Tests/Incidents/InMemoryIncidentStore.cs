@@ -151,6 +151,7 @@ internal sealed class InMemoryIncidentStore : IIncidentStore
                 s.NotifyLease = null;
             }
 
+            _data.DeliveryClaims.Clear();
             return Task.CompletedTask;
         }
     }
@@ -164,6 +165,7 @@ internal sealed class InMemoryIncidentStore : IIncidentStore
                 s.NotifyLease = null;
             }
 
+            _data.DeliveryClaims.Clear();
             return Task.CompletedTask;
         }
     }
@@ -177,6 +179,7 @@ internal sealed class InMemoryIncidentStore : IIncidentStore
                 s.NotifyLease = null;
             }
 
+            _data.DeliveryClaims.Clear();
             return Task.CompletedTask;
         }
     }

@@ -592,6 +592,128 @@ public abstract class IncidentStoreContract : IAsyncLifetime
         Assert.Equal(blamed, (await Store.LoadIncidentAsync(opened.Incident.Id, None))!.Incident.BlamedChange);
     }
 
+    [Fact]
+    public async Task RenewActionLease_ByTheHolderWhileItRuns_ExtendsIt()
+    {
+        var (_, actionId) = await StartedAsync("k1", new ActionLease("node-a", T0.AddMinutes(5)));
+
+        Assert.True(await Store.RenewActionLeaseAsync(actionId, new ActionLease("node-a", T0.AddMinutes(10)), T0.AddMinutes(1), None));
+        Assert.Equal(new ActionLease("node-a", T0.AddMinutes(10)), await LeaseOfAsync(actionId));
+
+        // Past the first lease, within the renewed one: still the holder's.
+        Assert.True(await Store.RenewActionLeaseAsync(actionId, new ActionLease("node-a", T0.AddMinutes(15)), T0.AddMinutes(7), None));
+        Assert.Equal(new ActionLease("node-a", T0.AddMinutes(15)), await LeaseOfAsync(actionId));
+    }
+
+    [Fact]
+    public async Task RenewActionLease_AtOrAfterItsEnd_IsRefusedAndWritesNothing()
+    {
+        var (_, actionId) = await StartedAsync("k1", new ActionLease("node-a", T0.AddMinutes(5)));
+
+        Assert.False(await Store.RenewActionLeaseAsync(actionId, new ActionLease("node-a", T0.AddMinutes(10)), T0.AddMinutes(5), None));
+        Assert.False(await Store.RenewActionLeaseAsync(actionId, new ActionLease("node-a", T0.AddMinutes(10)), T0.AddMinutes(6), None));
+
+        Assert.Equal(new ActionLease("node-a", T0.AddMinutes(5)), await LeaseOfAsync(actionId));
+    }
+
+    [Fact]
+    public async Task RenewActionLease_AnotherOwner_IsRefusedAndWritesNothing()
+    {
+        var (_, actionId) = await StartedAsync("k1", new ActionLease("node-a", T0.AddMinutes(5)));
+
+        Assert.False(await Store.RenewActionLeaseAsync(actionId, new ActionLease("node-b", T0.AddMinutes(10)), T0.AddMinutes(1), None));
+
+        Assert.Equal(new ActionLease("node-a", T0.AddMinutes(5)), await LeaseOfAsync(actionId));
+    }
+
+    [Fact]
+    public async Task RenewActionLease_ActionInterruptedCompletedOrNeverStarted_IsRefused()
+    {
+        var lease = new ActionLease("node-a", T0.AddMinutes(5));
+        var renewal = new ActionLease("node-a", T0.AddMinutes(10));
+        var (interrupted, interruptedId) = await StartedAsync("k1", lease);
+        await ApplyOneAsync(interrupted, new MoveAction(interruptedId, ActionStatus.Started, ActionStatus.Interrupted) { CompletedAt = T0.AddMinutes(1), Outcome = "interrupted" });
+        var (succeeded, succeededId) = await StartedAsync("k2", lease, LabelSet.Of(("deployment", "web")));
+        await ApplyOneAsync(succeeded, new MoveAction(succeededId, ActionStatus.Started, ActionStatus.Succeeded) { CompletedAt = T0.AddMinutes(1), Outcome = "rolled back" });
+        var pending = await OpenAsync(Opening(T0, "k3", labels: LabelSet.Of(("deployment", "db"))));
+
+        Assert.False(await Store.RenewActionLeaseAsync(interruptedId, renewal, T0.AddMinutes(2), None));
+        Assert.False(await Store.RenewActionLeaseAsync(succeededId, renewal, T0.AddMinutes(2), None));
+        Assert.False(await Store.RenewActionLeaseAsync(pending.Actions[0].Id, renewal, T0.AddMinutes(2), None));
+        Assert.False(await Store.RenewActionLeaseAsync(999_999, renewal, T0.AddMinutes(2), None));
+
+        Assert.Equal(ActionStatus.Interrupted, (await Store.LoadIncidentOfActionAsync(interruptedId, None))!.Actions[0].Status);
+        Assert.Empty(await Store.ListStartedActionsAsync(None));
+    }
+
+    [Fact]
+    public async Task ClaimDelivery_WhileAClaimRuns_OnlyItsOwnerGetsThatIncidentAndChannel()
+    {
+        var incident = (await OpenAsync(Opening(T0, "k1"))).Incident.Id;
+        var other = (await OpenAsync(Opening(T0, "k2", labels: LabelSet.Of(("deployment", "web"))))).Incident.Id;
+
+        Assert.True(await Store.ClaimDeliveryAsync(incident, "slack", new ActionLease("node-a", T0.AddMinutes(1)), T0, None));
+        Assert.False(await Store.ClaimDeliveryAsync(incident, "slack", new ActionLease("node-b", T0.AddMinutes(2)), T0.AddSeconds(30), None));
+        Assert.False(await Store.ClaimDeliveryAsync(incident, "slack", new ActionLease("node-b", T0.AddMinutes(2)), T0.AddSeconds(59), None));
+
+        // Independent across channels and incidents.
+        Assert.True(await Store.ClaimDeliveryAsync(incident, "pagerduty", new ActionLease("node-b", T0.AddMinutes(2)), T0.AddSeconds(30), None));
+        Assert.True(await Store.ClaimDeliveryAsync(other, "slack", new ActionLease("node-b", T0.AddMinutes(2)), T0.AddSeconds(30), None));
+        Assert.False(await Store.ClaimDeliveryAsync(incident, "pagerduty", new ActionLease("node-a", T0.AddMinutes(2)), T0.AddSeconds(31), None));
+    }
+
+    [Fact]
+    public async Task ClaimDelivery_AtOrAfterTheClaimEnds_AnotherOwnerTakesItOver()
+    {
+        var incident = (await OpenAsync(Opening(T0, "k1"))).Incident.Id;
+        Assert.True(await Store.ClaimDeliveryAsync(incident, "slack", new ActionLease("node-a", T0.AddMinutes(1)), T0, None));
+
+        Assert.True(await Store.ClaimDeliveryAsync(incident, "slack", new ActionLease("node-b", T0.AddMinutes(3)), T0.AddMinutes(1), None));
+
+        // node-b holds it now: node-a, back from a pause, is refused until node-b's claim ends.
+        Assert.False(await Store.ClaimDeliveryAsync(incident, "slack", new ActionLease("node-a", T0.AddMinutes(4)), T0.AddMinutes(2), None));
+        Assert.True(await Store.ClaimDeliveryAsync(incident, "slack", new ActionLease("node-a", T0.AddMinutes(5)), T0.AddMinutes(3), None));
+    }
+
+    [Fact]
+    public async Task ClaimDelivery_OwnersOwnClaim_IsExtended()
+    {
+        var incident = (await OpenAsync(Opening(T0, "k1"))).Incident.Id;
+        Assert.True(await Store.ClaimDeliveryAsync(incident, "slack", new ActionLease("node-a", T0.AddMinutes(1)), T0, None));
+
+        Assert.True(await Store.ClaimDeliveryAsync(incident, "slack", new ActionLease("node-a", T0.AddMinutes(5)), T0.AddSeconds(30), None));
+
+        // Past the first claim's end: the extension holds others off.
+        Assert.False(await Store.ClaimDeliveryAsync(incident, "slack", new ActionLease("node-b", T0.AddMinutes(6)), T0.AddMinutes(2), None));
+        Assert.True(await Store.ClaimDeliveryAsync(incident, "slack", new ActionLease("node-b", T0.AddMinutes(6)), T0.AddMinutes(5), None));
+    }
+
+    [Fact]
+    public async Task SaveNotification_EndsTheClaimOfThatChannelOnly()
+    {
+        var incident = (await OpenAsync(Opening(T0, "k1"))).Incident.Id;
+        Assert.True(await Store.ClaimDeliveryAsync(incident, "slack", new ActionLease("node-a", T0.AddMinutes(5)), T0, None));
+        Assert.True(await Store.ClaimDeliveryAsync(incident, "pagerduty", new ActionLease("node-a", T0.AddMinutes(5)), T0, None));
+
+        await Store.SaveNotificationAsync(new NotificationRecord(incident, "slack", "ts-1", "Open", T0.AddSeconds(5)), None);
+
+        Assert.True(await Store.ClaimDeliveryAsync(incident, "slack", new ActionLease("node-b", T0.AddMinutes(6)), T0.AddSeconds(10), None));
+        Assert.False(await Store.ClaimDeliveryAsync(incident, "pagerduty", new ActionLease("node-b", T0.AddMinutes(6)), T0.AddSeconds(10), None));
+        Assert.Equal([new NotificationRecord(incident, "slack", "ts-1", "Open", T0.AddSeconds(5))], await Store.GetNotificationsAsync(incident, None));
+    }
+
+    [Fact]
+    public async Task ReleaseAllNotificationLeases_EndsEveryDeliveryClaim()
+    {
+        var incident = (await OpenAsync(Opening(T0, "k1"))).Incident.Id;
+        Assert.True(await Store.ClaimDeliveryAsync(incident, "slack", new ActionLease("node-a", T0.AddMinutes(5)), T0, None));
+
+        await Store.ReleaseAllNotificationLeasesAsync(None);
+
+        Assert.True(await Store.ClaimDeliveryAsync(incident, "slack", new ActionLease("node-b", T0.AddMinutes(6)), T0.AddSeconds(10), None));
+        Assert.Empty(await Store.GetNotificationsAsync(incident, None));
+    }
+
     private const string Target = "kubectl/checkout/shop";
 
     private static int Minute(Dictionary<int, IncidentRecord> ids, long id) => ids.Single(p => p.Value.Incident.Id == id).Key;
@@ -633,6 +755,18 @@ public abstract class IncidentStoreContract : IAsyncLifetime
         Revision = revision,
         RecordedAt = at,
     };
+
+    /// <summary>An incident whose rollback was started under <paramref name="lease"/> at T0.</summary>
+    private async Task<(IncidentRecord Record, long ActionId)> StartedAsync(string key, ActionLease lease, LabelSet? labels = null)
+    {
+        var opened = await OpenAsync(Opening(T0, key, labels: labels));
+        var actionId = opened.Actions[0].Id;
+        var started = await ApplyOneAsync(opened, new MoveAction(actionId, ActionStatus.Pending, ActionStatus.Started) { StartedAt = T0, Lease = lease });
+        return (started, actionId);
+    }
+
+    private async Task<ActionLease?> LeaseOfAsync(long actionId) =>
+        (await Store.ListStartedActionsAsync(None)).Single(s => s.Action.Id == actionId).Lease;
 
     private async Task<IncidentRecord> OpenAsync(OpenIncident open, params IncidentChange[] more) =>
         Assert.Single(await Store.ApplyAsync(StoreBatch.Of(new IncidentUpdate(0, 0, [open, .. more])), None));

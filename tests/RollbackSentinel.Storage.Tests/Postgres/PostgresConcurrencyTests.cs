@@ -117,6 +117,65 @@ public sealed class PostgresConcurrencyTests(PostgresFixture postgres) : IAsyncL
     }
 
     [Fact]
+    public async Task ClaimDelivery_EveryNodeAtOnce_ExactlyOneWinsEachIncidentAndChannel()
+    {
+        var incidents = new List<long>();
+        for (var i = 0; i < 10; i++)
+        {
+            incidents.Add(Assert.Single(await _stores[0].ApplyAsync(StoreBatch.Of(new IncidentUpdate(0, 0, [Opening($"k{i}", T0.AddSeconds(i))])), None)).Incident.Id);
+        }
+
+        foreach (var incident in incidents)
+        {
+            foreach (var channel in new[] { "slack", "pagerduty" })
+            {
+                // A new claim (nothing stored: an insert race), then a take-over once it ended (an update race).
+                var first = await RaceAsync(incident, channel, T0, T0.AddMinutes(5));
+                var takeOver = await RaceAsync(incident, channel, T0.AddMinutes(5), T0.AddMinutes(10));
+
+                Assert.Single(first, w => w.Won);
+                Assert.Single(takeOver, w => w.Won);
+                var winner = first.Single(w => w.Won).Node;
+
+                // The losers wrote nothing: the take-over's winner holds it, and the first winner cannot extend a claim it lost.
+                var holder = takeOver.Single(w => w.Won).Node;
+                Assert.True(await _stores[holder].ClaimDeliveryAsync(incident, channel, new ActionLease($"node-{holder}", T0.AddMinutes(11)), T0.AddMinutes(6), None));
+                if (winner != holder)
+                {
+                    Assert.False(await _stores[winner].ClaimDeliveryAsync(incident, channel, new ActionLease($"node-{winner}", T0.AddMinutes(11)), T0.AddMinutes(6), None));
+                }
+            }
+        }
+    }
+
+    [Fact]
+    public async Task RenewActionLease_RacingAnInterruption_EitherRenewsBeforeItOrIsRefused()
+    {
+        var lease = new ActionLease("node-0", T0.AddMinutes(5));
+        var opened = Assert.Single(await _stores[0].ApplyAsync(StoreBatch.Of(new IncidentUpdate(0, 0, [Opening("k1")])), None));
+        var actionId = opened.Actions[0].Id;
+        var started = Assert.Single(await _stores[0].ApplyAsync(
+            StoreBatch.Of(new IncidentUpdate(opened.Incident.Id, opened.Revision, [new MoveAction(actionId, ActionStatus.Pending, ActionStatus.Started) { StartedAt = T0, Lease = lease }])),
+            None));
+
+        // node-0 renews again and again while node-1 interrupts the action (as a sweeper does after a missed renewal).
+        var renewals = Task.WhenAll(Enumerable.Range(1, 20).Select(i =>
+            _stores[0].RenewActionLeaseAsync(actionId, new ActionLease("node-0", T0.AddMinutes(5 + i)), T0.AddMinutes(1), None)));
+        var interrupt = _stores[1].ApplyAsync(
+            StoreBatch.Of(new IncidentUpdate(started.Incident.Id, started.Revision, [new MoveAction(actionId, ActionStatus.Started, ActionStatus.Interrupted) { CompletedAt = T0.AddMinutes(1) }])),
+            None);
+        await Task.WhenAll(renewals, interrupt);
+
+        // Once interrupted, no renewal is granted, and the interruption stands.
+        Assert.False(await _stores[0].RenewActionLeaseAsync(actionId, new ActionLease("node-0", T0.AddMinutes(30)), T0.AddMinutes(1), None));
+        Assert.Equal(ActionStatus.Interrupted, (await _stores[2].LoadIncidentOfActionAsync(actionId, None))!.Actions[0].Status);
+        Assert.Empty(await _stores[2].ListStartedActionsAsync(None));
+    }
+
+    private async Task<(int Node, bool Won)[]> RaceAsync(long incident, string channel, DateTimeOffset at, DateTimeOffset until) =>
+        await Task.WhenAll(_stores.Select(async (store, i) => (i, await store.ClaimDeliveryAsync(incident, channel, new ActionLease($"node-{i}", until), at, None))));
+
+    [Fact]
     public async Task RecordChange_SameDetectedRevisionOnEveryNode_StoredOnce()
     {
         var change = new Change { Policy = Policy, Labels = Cart, At = T0, Source = ChangeSource.Target, Revision = "rev-42", RecordedAt = T0 };

@@ -18,7 +18,7 @@ public sealed class SchemaTests : IAsyncLifetime
 
         Assert.True(File.Exists(_db.FilePath));
         var tables = _db.Rows("SELECT name FROM sqlite_master WHERE type = 'table' AND name NOT LIKE 'sqlite_%' ORDER BY name").Select(r => r[0]);
-        Assert.Equal(["acknowledgments", "actions", "changes", "evaluations", "incident_events", "incidents", "notifications", "policy_state", "schema_version"], tables);
+        Assert.Equal(["acknowledgments", "actions", "changes", "delivery_claims", "evaluations", "incident_events", "incidents", "notifications", "policy_state", "schema_version"], tables);
         var unique = _db.Rows("SELECT name FROM sqlite_master WHERE type = 'index' AND name LIKE 'ux_%' ORDER BY name").Select(r => r[0]);
         Assert.Equal(["ux_actions_idempotency_key", "ux_evaluations_policy_at_series", "ux_incident_events_once", "ux_incidents_open_key"], unique);
         var indexes = _db.Rows("SELECT name FROM sqlite_master WHERE type = 'index'").Select(r => r[0]).ToList();
@@ -26,8 +26,8 @@ public sealed class SchemaTests : IAsyncLifetime
         Assert.Contains("ix_changes_policy_at", indexes);
 
         var versions = _db.Rows("SELECT version, applied_at FROM schema_version");
-        Assert.Equal([["1", "2026-11-20T14:30:00.0000000Z"], ["2", "2026-11-20T14:30:00.0000000Z"], ["3", "2026-11-20T14:30:00.0000000Z"], ["4", "2026-11-20T14:30:00.0000000Z"], ["5", "2026-11-20T14:30:00.0000000Z"]], versions);
-        Assert.Equal(5L, _db.Scalar<long>("PRAGMA user_version"));
+        Assert.Equal([["1", "2026-11-20T14:30:00.0000000Z"], ["2", "2026-11-20T14:30:00.0000000Z"], ["3", "2026-11-20T14:30:00.0000000Z"], ["4", "2026-11-20T14:30:00.0000000Z"], ["5", "2026-11-20T14:30:00.0000000Z"], ["6", "2026-11-20T14:30:00.0000000Z"]], versions);
+        Assert.Equal(6L, _db.Scalar<long>("PRAGMA user_version"));
         Assert.Equal("wal", _db.Scalar<string>("PRAGMA journal_mode"));
     }
 
@@ -42,7 +42,7 @@ public sealed class SchemaTests : IAsyncLifetime
         var second = await _db.OpenStoreAsync();
         await second.InitializeAsync(None);
 
-        Assert.Equal(["1", "2", "3", "4", "5"], _db.Rows("SELECT version, applied_at FROM schema_version").Select(r => r[0]));
+        Assert.Equal(["1", "2", "3", "4", "5", "6"], _db.Rows("SELECT version, applied_at FROM schema_version").Select(r => r[0]));
         var incident = Assert.Single(await second.ListIncidentsAsync(null, 10, None));
         Assert.Equal(T0, incident.OpenedAt);
         Assert.NotNull(await second.LoadStateAsync(Policy, None));
@@ -67,7 +67,7 @@ public sealed class SchemaTests : IAsyncLifetime
         var plan = await _db.Incidents(current).SavePlanAsync(1, "{\"summary\":\"undo\"}", None);
 
         Assert.Equal("{\"summary\":\"undo\"}", plan);
-        Assert.Equal(5L, _db.Scalar<long>("PRAGMA user_version"));
+        Assert.Equal(6L, _db.Scalar<long>("PRAGMA user_version"));
         Assert.Equal(["2", "2026-11-23T14:30:00.0000000Z"], _db.Rows("SELECT version, applied_at FROM schema_version ORDER BY version")[1]);
         var action = Assert.Single((await current.GetIncidentAsync(1, None))!.Actions);
         Assert.Equal(("key-1", ActionStatus.Pending, plan, null, null), (action.IdempotencyKey, action.Status, action.Plan, action.Before, action.After));
@@ -93,7 +93,7 @@ public sealed class SchemaTests : IAsyncLifetime
         var current = await _db.OpenStoreAsync();
         var change = await current.RecordChangeAsync(new Core.Changes.Change { Policy = Policy, Labels = Cart, At = T0.AddDays(1), Source = Core.Changes.ChangeSource.Api, Revision = "v42" }, None);
 
-        Assert.Equal(5L, _db.Scalar<long>("PRAGMA user_version"));
+        Assert.Equal(6L, _db.Scalar<long>("PRAGMA user_version"));
         Assert.Equal(["4", "2026-11-21T14:30:00.0000000Z"], _db.Rows("SELECT version, applied_at FROM schema_version ORDER BY version")[3]);
         var incident = (await current.GetIncidentAsync(1, None))!.Incident;
         Assert.Equal((IncidentStatus.Open, Cart), (incident.Status, incident.Labels));
@@ -129,7 +129,7 @@ public sealed class SchemaTests : IAsyncLifetime
 
         var current = await _db.OpenStoreAsync();
 
-        Assert.Equal(5L, _db.Scalar<long>("PRAGMA user_version"));
+        Assert.Equal(6L, _db.Scalar<long>("PRAGMA user_version"));
         Assert.Equal(["5", "2026-11-21T14:30:00.0000000Z"], _db.Rows("SELECT version, applied_at FROM schema_version ORDER BY version")[4]);
         var indexes = _db.Rows("SELECT name FROM sqlite_master WHERE type = 'index'").Select(r => r[0]).ToList();
         Assert.Contains("ix_incidents_policy_status", indexes);
@@ -158,6 +158,34 @@ public sealed class SchemaTests : IAsyncLifetime
     }
 
     [Fact]
+    public async Task Initialize_DatabaseAtVersion5_MigratesToDeliveryClaims_KeepsNotificationsAndLeases()
+    {
+        // A store written by the release before delivery claims: an incident a sentinel is telling the channels about
+        // (its notification lease) and what Slack last showed.
+        var v5 = new SqliteIncidentStore(SqliteIncidentStore.ForPath(_db.FilePath), _db.Clock, SqliteSchema.Migrations.Take(5).ToList());
+        await v5.InitializeAsync(None);
+        await v5.DisposeAsync();
+        _db.Execute("""
+            INSERT INTO incidents (id, policy, trigger, labels, labels_key, action, dry_run, status, opened_at, updated_at, summary, evidence, open_key, change_seq, notified_seq, notify_owner, notify_lease_until)
+            VALUES (1, 'checkout-api', 'errors', '{"deployment":"cart"}', '{deployment="cart"}', 'rollback', 0, 'Open', '2026-11-20T14:30:00.0000000Z', '2026-11-20T14:30:00.0000000Z', 's', '{}', 'k', 2, 1, 'node-a', '2026-11-21T15:30:00.0000000Z');
+            INSERT INTO notifications (incident_id, channel, reference, state, at) VALUES (1, 'slack', 'ts-1', 'Open', '2026-11-20T14:30:05.0000000Z');
+            """);
+        _db.Clock.Advance(TimeSpan.FromDays(1));
+
+        var current = await _db.OpenStoreAsync();
+
+        Assert.Equal(6L, _db.Scalar<long>("PRAGMA user_version"));
+        Assert.Equal(["6", "2026-11-21T14:30:00.0000000Z"], _db.Rows("SELECT version, applied_at FROM schema_version ORDER BY version")[5]);
+        Assert.Equal([new NotificationRecord(1, "slack", "ts-1", "Open", T0.AddSeconds(5))], await current.GetNotificationsAsync(1, None));
+
+        // No claim is stored yet: the first asks get it; node-a's notification lease is still node-a's.
+        Assert.True(await current.ClaimDeliveryAsync(1, "slack", new ActionLease("node-b", T0.AddDays(1).AddMinutes(5)), T0.AddDays(1), None));
+        Assert.False(await current.ClaimDeliveryAsync(1, "slack", new ActionLease("node-a", T0.AddDays(1).AddMinutes(5)), T0.AddDays(1), None));
+        Assert.Empty(await current.ClaimToNotifyAsync(false, 10, new ActionLease("node-b", T0.AddDays(1).AddMinutes(5)), T0.AddDays(1), None));
+        await current.DisposeAsync();
+    }
+
+    [Fact]
     public async Task Initialize_DatabaseFromANewerVersion_IsRefusedClearlyAndLeftAlone()
     {
         var store = await _db.OpenStoreAsync();
@@ -172,9 +200,9 @@ public sealed class SchemaTests : IAsyncLifetime
         Assert.Contains("InitializeAsync", notReady.Message, StringComparison.Ordinal);
         await older.DisposeAsync();
 
-        Assert.Contains("schema version 7, newer than the 5 this build", error.Message, StringComparison.Ordinal);
+        Assert.Contains("schema version 7, newer than the 6 this build", error.Message, StringComparison.Ordinal);
         Assert.Contains(_db.FilePath, error.Message, StringComparison.Ordinal);
-        Assert.Equal(["1", "2", "3", "4", "5", "7"], _db.Rows("SELECT version FROM schema_version ORDER BY version").Select(r => r[0]));
+        Assert.Equal(["1", "2", "3", "4", "5", "6", "7"], _db.Rows("SELECT version FROM schema_version ORDER BY version").Select(r => r[0]));
     }
 
     [Fact]
@@ -191,25 +219,25 @@ public sealed class SchemaTests : IAsyncLifetime
     [Fact]
     public async Task Migrate_StepThatFails_RollsBackThatStepOnly_AndAFixedStepAppliesLater()
     {
-        Migration broken = new(6, "broken", "CREATE TABLE extra (a TEXT); INSERT INTO no_such_table VALUES (1);");
+        Migration broken = new(7, "broken", "CREATE TABLE extra (a TEXT); INSERT INTO no_such_table VALUES (1);");
         var builder = new SqliteConnectionStringBuilder { DataSource = _db.FilePath };
         await using (var store = new SqliteIncidentStore(builder, _db.Clock, [.. SqliteSchema.Migrations, broken]))
         {
             await Assert.ThrowsAsync<SqliteException>(() => store.InitializeAsync(None));
         }
 
-        Assert.Equal(["1", "2", "3", "4", "5"], _db.Rows("SELECT version FROM schema_version ORDER BY version").Select(r => r[0]));
+        Assert.Equal(["1", "2", "3", "4", "5", "6"], _db.Rows("SELECT version FROM schema_version ORDER BY version").Select(r => r[0]));
         Assert.Equal(0L, _db.Scalar<long>("SELECT COUNT(*) FROM sqlite_master WHERE name = 'extra'"));
 
-        Migration fixedStep = new(6, "extra table", "CREATE TABLE extra (a TEXT);");
+        Migration fixedStep = new(7, "extra table", "CREATE TABLE extra (a TEXT);");
         await using (var store = new SqliteIncidentStore(builder, _db.Clock, [.. SqliteSchema.Migrations, fixedStep]))
         {
             await store.InitializeAsync(None);
         }
 
-        Assert.Equal(["1", "2", "3", "4", "5", "6"], _db.Rows("SELECT version, description FROM schema_version ORDER BY version").Select(r => r[0]));
-        Assert.Equal("extra table", _db.Rows("SELECT description FROM schema_version WHERE version = 6")[0][0]);
-        Assert.Equal(6L, _db.Scalar<long>("PRAGMA user_version"));
+        Assert.Equal(["1", "2", "3", "4", "5", "6", "7"], _db.Rows("SELECT version, description FROM schema_version ORDER BY version").Select(r => r[0]));
+        Assert.Equal("extra table", _db.Rows("SELECT description FROM schema_version WHERE version = 7")[0][0]);
+        Assert.Equal(7L, _db.Scalar<long>("PRAGMA user_version"));
     }
 
     [Fact]
