@@ -191,7 +191,7 @@ internal sealed partial class RetentionService(IIncidentStore store, Microsoft.E
 /// </summary>
 internal sealed partial class LeaseSweeper(IncidentService incidents, DaemonStartup startup, TimeProvider time, ILogger<LeaseSweeper> logger) : BackgroundService
 {
-    public static readonly TimeSpan Every = TimeSpan.FromMinutes(1);
+    public static readonly TimeSpan Every = TimeSpan.FromSeconds(20);
 
     protected override async Task ExecuteAsync(CancellationToken stoppingToken)
     {

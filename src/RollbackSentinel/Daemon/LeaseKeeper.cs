@@ -43,28 +43,29 @@ internal sealed class LeaseKeeper : IAsyncDisposable
 
     private static async Task<bool> RunAsync(Func<CancellationToken, Task<bool>> renew, TimeSpan every, TimeProvider time, Action onFenced, Action<Exception> onFailure, CancellationToken stop)
     {
-        // Off the caller's stack: the side effect starts at once, the first renewal a period later.
-        await Task.Yield();
-        while (!stop.IsCancellationRequested)
+        // Created before the first await: the periods count from the start of the side effect, which starts at once.
+        using var timer = new PeriodicTimer(every, time);
+        try
         {
-            try
+            while (await timer.WaitForNextTickAsync(stop).ConfigureAwait(false))
             {
-                await Task.Delay(every, time, stop).ConfigureAwait(false);
-                if (!await renew(stop).ConfigureAwait(false))
+                try
                 {
-                    onFenced();
-                    return true;
+                    if (!await renew(stop).ConfigureAwait(false))
+                    {
+                        onFenced();
+                        return true;
+                    }
+                }
+                catch (Exception e) when (e is not OperationCanceledException || !stop.IsCancellationRequested)
+                {
+                    // The loop never dies of a failed renewal: the next one tries again.
+                    onFailure(e);
                 }
             }
-            catch (OperationCanceledException) when (stop.IsCancellationRequested)
-            {
-                return false;
-            }
-            catch (Exception e)
-            {
-                // The loop never dies of a failed renewal: the next one tries again.
-                onFailure(e);
-            }
+        }
+        catch (OperationCanceledException) when (stop.IsCancellationRequested)
+        {
         }
 
         return false;

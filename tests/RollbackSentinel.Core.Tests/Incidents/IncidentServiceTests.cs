@@ -285,6 +285,57 @@ public sealed class IncidentServiceTests
     }
 
     [Fact]
+    public async Task FinishAction_StillStarted_IsTheCompletion()
+    {
+        var opened = await StartedAsync(Cart, _incidents, T0.AddSeconds(1));
+
+        Assert.True(await _incidents.FinishActionAsync(opened.Action.Id, new ActionCompletion(ActionStatus.Succeeded, "rolled back") { Before = "b", After = "a" }, T0.AddMinutes(2), None));
+
+        var record = (await _store.LoadIncidentAsync(opened.Incident.Id, None))!;
+        Assert.Equal((ActionStatus.Succeeded, "rolled back", "b", "a"), (record.Actions[0].Status, record.Actions[0].Outcome, record.Actions[0].Before, record.Actions[0].After));
+        Assert.Equal(IncidentStatus.Acted, record.Incident.Status);
+    }
+
+    [Fact]
+    public async Task FinishAction_InterruptedMeanwhileByAnotherSentinel_KeepsTheInterruption_AndNotesTheOutcomeOnce()
+    {
+        // sentinel-a starts the rollback and is paused past its lease; sentinel-b finds the lease ended and interrupts it.
+        var opened = await StartedAsync(Cart, _incidents, T0.AddSeconds(1));
+        var other = Service("sentinel-b");
+        var interrupted = Assert.Single(await other.InterruptExpiredAsync(T0.AddSeconds(1) + Lease, None));
+        Assert.Equal(opened.Action.Id, interrupted.Id);
+
+        // sentinel-a wakes up and its adapter call (which could not be taken back) ends.
+        Assert.False(await _incidents.FinishActionAsync(opened.Action.Id, new ActionCompletion(ActionStatus.Succeeded, "rolled back to revision 41") { After = "41" }, T0.AddMinutes(7), None));
+
+        var timeline = (await _store.GetIncidentAsync(opened.Incident.Id, None))!;
+        Assert.Equal(IncidentStatus.ActionInterrupted, timeline.Incident.Status);
+        Assert.Equal((ActionStatus.Interrupted, IncidentLifecycle.InterruptedOutcome, (string?)null), (timeline.Actions[0].Status, timeline.Actions[0].Outcome, timeline.Actions[0].After));
+        Assert.Equal(
+            new IncidentEvent(opened.Incident.Id, T0.AddMinutes(7), IncidentEventKinds.ActionFinishedLate,
+                $"rollback {opened.Action.Target} finished after it was interrupted (succeeded): rolled back to revision 41; the interruption stands"),
+            timeline.Events[^1]);
+        Assert.Single(timeline.Events, e => e.Kind == IncidentEventKinds.ActionFinishedLate);
+        Assert.Single(timeline.Events, e => e.Kind == IncidentEventKinds.ActionInterrupted);
+
+        // CompleteActionAsync itself still refuses a non-started action: nothing overwrites an interruption.
+        await Assert.ThrowsAsync<InvalidOperationException>(() => _incidents.CompleteActionAsync(opened.Action.Id, ActionStatus.Succeeded, "late", T0.AddMinutes(8), None));
+    }
+
+    [Fact]
+    public async Task InterruptAction_StartedActionOfAFencedSentinel_IsInterruptedOnce()
+    {
+        var opened = await StartedAsync(Cart, _incidents, T0.AddSeconds(1));
+
+        var interrupted = await _incidents.InterruptActionAsync(opened.Action.Id, T0.AddMinutes(6), None);
+
+        Assert.Equal((opened.Action.Id, ActionStatus.Interrupted), (interrupted!.Id, interrupted.Status));
+        Assert.Equal(IncidentStatus.ActionInterrupted, (await _store.LoadIncidentAsync(opened.Incident.Id, None))!.Incident.Status);
+        Assert.Null(await _incidents.InterruptActionAsync(opened.Action.Id, T0.AddMinutes(7), None));
+        Assert.Null(await Service("sentinel-b").InterruptActionAsync(opened.Action.Id, T0.AddMinutes(7), None));
+    }
+
+    [Fact]
     public async Task CompleteAction_ConflictingMoreThanMaxAttempts_IsDecidedAgainUntilRecorded()
     {
         var opened = await StartedAsync(Cart, _incidents, T0.AddSeconds(1));
