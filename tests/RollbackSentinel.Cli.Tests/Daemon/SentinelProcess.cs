@@ -172,6 +172,23 @@ internal sealed class SentinelProcess : IAsyncDisposable
 
     public bool HasExited => _process.HasExited;
 
+    /// <summary>The daemon's process id.</summary>
+    public int Id => _process.Id;
+
+    /// <summary>
+    /// Sends a signal with kill(1): <c>STOP</c> freezes the daemon as a long GC pause or a frozen VM would, <c>CONT</c>
+    /// wakes it where it was.
+    /// </summary>
+    public async Task SignalAsync(string signal)
+    {
+        using var kill = Process.Start("kill", ["-" + signal, Id.ToString(System.Globalization.CultureInfo.InvariantCulture)]);
+        await kill.WaitForExitAsync();
+        if (kill.ExitCode != 0)
+        {
+            throw new InvalidOperationException($"kill -{signal} {Id} exited with {kill.ExitCode}");
+        }
+    }
+
     /// <summary>SIGKILL: no shutdown code runs, as in a node failure or an OOM kill.</summary>
     public async Task KillAsync()
     {
