@@ -60,7 +60,8 @@ internal static class RunCommand
             var options = settings.Options;
 
             // One daemon per store: a second one would mark the first one's running actions interrupted, run
-            // its pending ones and act twice. The lock is held until the process exits.
+            // its pending ones and act twice. The lock is held until the process exits. On PostgreSQL, where several
+            // sentinels share the store by design, it still keeps one daemon per data folder (its generated API token).
             var dataDir = Path.GetDirectoryName(Path.GetFullPath(options.Storage.Path))!;
             FileStream storeLock;
             var lockPath = Path.Combine(dataDir, "sentinel.lock");
@@ -71,7 +72,9 @@ internal static class RunCommand
             }
             catch (IOException) when (File.Exists(lockPath))
             {
-                await error.WriteLineAsync($"error: another rollback-sentinel is running on {dataDir} ({lockPath} is locked); one daemon per store (use a Recreate rollout strategy)").ConfigureAwait(false);
+                await error.WriteLineAsync(options.Storage.UsesPostgres
+                    ? $"error: another rollback-sentinel is running on {dataDir} ({lockPath} is locked); sentinels sharing PostgreSQL each need their own data folder (storage.path)"
+                    : $"error: another rollback-sentinel is running on {dataDir} ({lockPath} is locked); one daemon per store (use a Recreate rollout strategy)").ConfigureAwait(false);
                 return ExitCodes.Usage;
             }
             catch (Exception e) when (e is IOException or UnauthorizedAccessException)
@@ -86,7 +89,7 @@ internal static class RunCommand
             var token = app.Services.GetRequiredService<ApiToken>();
             app.Logger.LogInformation(
                 "RollbackSentinel starting: rules {Rules}, Prometheus {Prometheus}, store {Store}, API on {Listen} (token from {TokenSource})",
-                options.Rules, options.Prometheus.Url, options.Storage.Path, options.Http.Listen, token.Source);
+                options.Rules, options.Prometheus.Url, options.DescribeStore(), options.Http.Listen, token.Source);
             try
             {
                 await app.StartAsync(ct).ConfigureAwait(false);

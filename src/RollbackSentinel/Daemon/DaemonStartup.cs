@@ -33,7 +33,9 @@ internal sealed partial class DaemonStartup(
         catch (Exception e) when (e is InvalidDataException or InvalidOperationException or System.Data.Common.DbException or IOException or UnauthorizedAccessException)
         {
             // The process stops with this one line (RunCommand): never start on a store that would fail every evaluation.
-            throw new Hosting.DaemonStartException($"the store {options.Value.Storage.Path} cannot be used: {e.Message}", e);
+            // PostgreSQL: unreachable, login refused, or a database newer than this build; the line names the setting and
+            // where it points, never the password (Npgsql's messages do not carry it, and StartFailure redacts known secrets).
+            throw new Hosting.DaemonStartException($"the store {options.Value.DescribeStore()} cannot be used: {e.Message}", e);
         }
 
         state.StoreOpen = true;

@@ -2,6 +2,7 @@ using System.ComponentModel.DataAnnotations;
 using RollbackSentinel.Core.Policies;
 using RollbackSentinel.Prometheus;
 using RollbackSentinel.Rules;
+using RollbackSentinel.Storage.Postgres;
 
 namespace RollbackSentinel.Hosting;
 
@@ -276,10 +277,7 @@ public sealed class SentinelOptions
         Duration("prometheus:timeout", Prometheus.Timeout);
         Duration("adapters:commandTimeout", Adapters.CommandTimeout);
         Duration("cluster:checkinInterval", Cluster.CheckinInterval);
-        if (!string.IsNullOrWhiteSpace(Storage.Postgres.ConnectionString) && Storage.Postgres.ConnectionStringFile is not null)
-        {
-            errors.Add("storage:postgres: set connectionString or connectionStringFile, not both");
-        }
+        CheckPostgres(errors);
         if (HttpUrl("prometheus:url", Prometheus.Url, errors) is { UserInfo.Length: > 0 })
         {
             // It would end up in logs; credentials go in username/passwordFile or bearerTokenFile.
@@ -343,7 +341,6 @@ public sealed class SentinelOptions
             ("http:readTokenFile", Http.ReadTokenFile), ("http:deployTokenFile", Http.DeployTokenFile),
             ("notifications:slack:botTokenFile", Notifications.Slack.BotTokenFile), ("notifications:slack:signingSecretFile", Notifications.Slack.SigningSecretFile),
             ("notifications:pagerDuty:routingKeyFile", Notifications.PagerDuty.RoutingKeyFile),
-            ("storage:postgres:connectionStringFile", Storage.Postgres.ConnectionStringFile),
         })
         {
             if (file is not null && !File.Exists(file))
@@ -353,6 +350,85 @@ public sealed class SentinelOptions
         }
 
         return errors;
+    }
+
+    /// <summary>
+    /// <c>storage.postgres</c>: one of the two set, its file there and not empty, the string parseable with a host. Parsing
+    /// registers the password (and the whole string) as secrets, inline, from the environment or from the file alike, so
+    /// from here on it is redacted from every log line. No message repeats the string.
+    /// </summary>
+    private void CheckPostgres(List<string> errors)
+    {
+        var inline = !string.IsNullOrWhiteSpace(Storage.Postgres.ConnectionString);
+        var file = Storage.Postgres.ConnectionStringFile;
+        if (inline && file is not null)
+        {
+            errors.Add("storage:postgres: set storage.postgres.connectionString or storage.postgres.connectionStringFile, not both");
+            return;
+        }
+
+        if (!Storage.UsesPostgres)
+        {
+            return;
+        }
+
+        var key = PostgresSettingKey;
+        if (file is not null && !File.Exists(file))
+        {
+            errors.Add($"{key}: {file} does not exist; storage.postgres.connectionStringFile names a file holding the PostgreSQL connection string");
+            return;
+        }
+
+        string? connectionString;
+        try
+        {
+            connectionString = ResolvePostgresConnectionString();
+        }
+        catch (Exception e) when (e is IOException or UnauthorizedAccessException)
+        {
+            errors.Add($"{key}: cannot read {file}: {e.Message}");
+            return;
+        }
+
+        if (string.IsNullOrWhiteSpace(connectionString))
+        {
+            errors.Add($"{key}: {file} is empty; it must hold the PostgreSQL connection string (storage.postgres)");
+            return;
+        }
+
+        try
+        {
+            _ = PostgresStore.Describe(connectionString);
+        }
+        catch (ArgumentException e)
+        {
+            errors.Add($"{key}: {e.Message}");
+        }
+    }
+
+    /// <summary>The setting the PostgreSQL connection string comes from, as a settings key (<c>storage:postgres:connectionString</c> or <c>...File</c>).</summary>
+    public string PostgresSettingKey => Storage.Postgres.ConnectionStringFile is null ? "storage:postgres:connectionString" : "storage:postgres:connectionStringFile";
+
+    /// <summary>
+    /// The store, for messages and logs: the SQLite file, or the PostgreSQL database (<c>host:port/database</c> and the
+    /// setting it comes from; never the user or password).
+    /// </summary>
+    public string DescribeStore()
+    {
+        if (!Storage.UsesPostgres)
+        {
+            return Storage.Path;
+        }
+
+        var setting = PostgresSettingKey.Replace(':', '.');
+        try
+        {
+            return $"PostgreSQL {PostgresStore.Describe(ResolvePostgresConnectionString()!)} ({setting})";
+        }
+        catch (Exception e) when (e is ArgumentException or IOException or UnauthorizedAccessException)
+        {
+            return $"PostgreSQL ({setting})";
+        }
     }
 
     /// <summary>

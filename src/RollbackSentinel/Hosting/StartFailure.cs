@@ -9,12 +9,21 @@ internal sealed class DaemonStartException(string message, Exception? inner = nu
 /// <summary>Turns whatever stopped the daemon's start into the one line the operator sees.</summary>
 internal static class StartFailure
 {
-    public static string Describe(Exception failure, SentinelOptions options)
+    /// <summary>The line, with every known secret (<see cref="Core.Secrets.SecretRegistry.Shared"/>) redacted: it goes to stderr, not through the log.</summary>
+    public static string Describe(Exception failure, SentinelOptions options) => Core.Secrets.SecretRegistry.Shared.Redact(DescribeCore(failure, options));
+
+    private static string DescribeCore(Exception failure, SentinelOptions options)
     {
         var chain = Chain(failure).ToList();
         if (chain.OfType<DaemonStartException>().FirstOrDefault() is { } start)
         {
             return start.Message;
+        }
+
+        if (chain.OfType<System.Data.Common.DbException>().FirstOrDefault() is { } store)
+        {
+            // A store failure outside the store's own start (its SocketException is not about listening).
+            return $"the store {options.DescribeStore()} cannot be used: {store.Message}";
         }
 
         var listen = options.Http.Listen;

@@ -1,4 +1,5 @@
 using Npgsql;
+using RollbackSentinel.Core.Secrets;
 using RollbackSentinel.Storage.Postgres;
 using RollbackSentinel.Testing.Net;
 using RollbackSentinel.Testing.Postgres;
@@ -49,6 +50,50 @@ public sealed class PostgresStoreSecretsTests(PostgresFixture postgres)
         var error = await Assert.ThrowsAnyAsync<NpgsqlException>(() => store.InitializeAsync(CancellationToken.None));
 
         Assert.Contains("no_such_role", error.Message, StringComparison.Ordinal);
+        Assert.DoesNotContain(Password, error.ToString(), StringComparison.Ordinal);
+    }
+
+    [Fact]
+    public async Task Initialize_WrongPasswordOfARealLogin_FailsWithoutEitherPassword()
+    {
+        const string Right = "the-right-one-2718";
+        var connectionString = await postgres.Server.CreateDatabaseWithLoginAsync(Right, CancellationToken.None);
+        try
+        {
+            var wrong = new NpgsqlConnectionStringBuilder(connectionString) { Password = Password }.ConnectionString;
+            await using var store = PostgresStore.Create(wrong, TimeProvider.System);
+
+            var error = await Assert.ThrowsAsync<PostgresException>(() => store.InitializeAsync(CancellationToken.None));
+
+            Assert.Equal(PostgresErrorCodes.InvalidPassword, error.SqlState);
+            Assert.DoesNotContain(Password, error.ToString(), StringComparison.Ordinal);
+            Assert.DoesNotContain(Right, error.ToString(), StringComparison.Ordinal);
+        }
+        finally
+        {
+            await postgres.Server.DropDatabaseAsync(connectionString, CancellationToken.None);
+        }
+    }
+
+    [Fact]
+    public void Describe_NamesHostPortAndDatabaseOnly_AndRegistersThePasswordAndTheString()
+    {
+        var secrets = new SecretRegistry();
+        var connectionString = $"Host=db.internal;Port=6543;Database=sentinel;Username=rs_user;Password={Password}";
+
+        var where = PostgresStore.Describe(connectionString, secrets);
+
+        Assert.Equal("db.internal:6543/sentinel", where);
+        Assert.Equal($"login failed for {SecretRegistry.Marker}", secrets.Redact($"login failed for {Password}"));
+        Assert.Equal($"using {SecretRegistry.Marker}", secrets.Redact($"using {connectionString}"));
+    }
+
+    [Fact]
+    public void Describe_NoHost_IsRefusedWithoutRepeatingTheString()
+    {
+        var error = Assert.Throws<ArgumentException>(() => PostgresStore.Describe($"Database=sentinel;Password={Password}", new SecretRegistry()));
+
+        Assert.Contains("names no Host", error.Message, StringComparison.Ordinal);
         Assert.DoesNotContain(Password, error.ToString(), StringComparison.Ordinal);
     }
 }
