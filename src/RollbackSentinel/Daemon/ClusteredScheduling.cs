@@ -27,13 +27,6 @@ internal static class ClusteredScheduling
     /// </summary>
     public static readonly TimeSpan DbRetryInterval = TimeSpan.FromSeconds(2);
 
-    /// <summary>
-    /// How far ahead of its slot a trigger may be taken into a round that is firing others. A thousand policies at 15 s
-    /// over three nodes are 67 firings a second, grouped on whole-second phases (<see cref="PolicyScheduler.Jitter"/>): a
-    /// quarter second lets one round (one lock, one commit) take the slots that fall together instead of one round each.
-    /// </summary>
-    public static readonly TimeSpan FireAheadWindow = TimeSpan.FromMilliseconds(250);
-
     /// <summary>The key Quartz's connection pool is registered under; it is not the store's pool.</summary>
     private const string DataSourceKey = "rollback-sentinel-quartz";
 
@@ -75,10 +68,11 @@ internal static class ClusteredScheduling
             s.InstanceName = SchedulerName;
             s.InstanceId = nodeId;
 
-            // One round takes every trigger due together, up to the pool (a batch beyond it would hold triggers no thread
-            // can run yet, late on this node while another node is idle).
+            // One round (one lock, one commit) takes every trigger due at once, up to the pool: a thousand policies at 15 s
+            // over three nodes are 67 firings a second, grouped on whole-second phases (PolicyScheduler.Jitter). Not beyond
+            // the pool: a trigger no thread can run yet would wait here while another node is idle. No fire-ahead window:
+            // a slot fired early would be evaluated at "now" instead of at its slot.
             s.MaxBatchSize = maxConcurrency;
-            s.BatchTriggerAcquisitionFireAheadTimeWindow = FireAheadWindow;
         });
         q.UsePersistentStore(store =>
         {

@@ -148,8 +148,6 @@ public sealed class ClusteredSchedulingTests(PostgresFixture postgres, ITestOutp
         var after = runs.Runs.Where(r => r.Node != doomed.Id && r.Start > killedAt).ToList();
         var resumed = after.Where(r => r.Job == inFlight.Job).Min(r => r.Start);
         Assert.DoesNotContain(runs.Runs, r => r.Node == doomed.Id && r.Start > killedAt.AddSeconds(1));
-        Assert.Contains(after, r => r.Node == "node-a");
-        Assert.Contains(after, r => r.Node == "node-b");
         output.WriteLine($"check-in {Checkin.TotalSeconds} s: {inFlight.Job}, running on node-c when it died, ran again {(resumed - killedAt).TotalSeconds:0.0} s later; "
             + $"the last job to move did after {(Enumerable.Range(0, Jobs).Max(i => after.Where(r => r.Job == $"p{i}").Min(r => r.Start)) - killedAt).TotalSeconds:0.0} s");
     }
