@@ -210,12 +210,13 @@ internal sealed partial class ClusterCheckIn(
         }
     }
 
-    /// <summary>One check-in and one listing, within one interval; records the outcome for readiness and the logs.</summary>
+    /// <summary>One check-in and one listing, within two intervals; records the outcome for readiness and the logs.</summary>
     internal async Task CheckInOnceAsync(CancellationToken stoppingToken)
     {
         var at = time.GetUtcNow();
+        // Two intervals, as readiness allows: a slow store is not an outage, one that does not answer in that time is.
         using var budget = CancellationTokenSource.CreateLinkedTokenSource(stoppingToken);
-        budget.CancelAfter(_interval);
+        budget.CancelAfter(2 * _interval);
         IReadOnlyList<ClusterNode> nodes;
         try
         {
@@ -229,7 +230,7 @@ internal sealed partial class ClusterCheckIn(
         catch (Exception e)
         {
             var why = e is OperationCanceledException
-                ? $"no answer within {PromDuration.Format(_interval)}"
+                ? $"no answer within {PromDuration.Format(2 * _interval)}"
                 : SecretRegistry.Shared.Redact($"{e.GetType().Name}: {e.Message}");
             reachability.Failed(at, why);
             if (!_outage)

@@ -1,0 +1,242 @@
+using System.Security.Cryptography;
+using System.Text;
+using RollbackSentinel.Cli.Tests.Api;
+using RollbackSentinel.Core.Cluster;
+using RollbackSentinel.Daemon;
+using RollbackSentinel.Hosting;
+using RollbackSentinel.Rules;
+using RollbackSentinel.Telemetry;
+using RollbackSentinel.Testing.Time;
+
+namespace RollbackSentinel.Cli.Tests.Daemon;
+
+/// <summary>The parts of cluster membership that need no process: the rules version, the evaluation window, reachability, the alive rule, the check-in's logs.</summary>
+public sealed class ClusterMembershipTests
+{
+    private static readonly DateTimeOffset T0 = new(2026, 11, 20, 10, 0, 0, TimeSpan.Zero);
+    private static readonly TimeSpan Interval = TimeSpan.FromSeconds(5);
+
+    private static FileParseResult File(string path, string yaml) => PolicyParser.Parse(path, yaml) with { Content = Encoding.UTF8.GetBytes(yaml) };
+
+    private static string Policy(string name, double max = 0.05) => PolicyYaml.WithWebhook(name, $"""
+        - name: errors
+          errorRate:
+            errors: sum(rate(errors_total[1m]))
+            total: sum(rate(requests_total[1m]))
+            max: {max.ToString(System.Globalization.CultureInfo.InvariantCulture)}
+            minTotal: 1
+          action: rollback
+        """, "15s");
+
+    /// <summary>The documented format, computed here: sha256: and 12 hex digits over path, NUL, bytes of each file by path.</summary>
+    private static string Oracle(params (string Path, string Yaml)[] files)
+    {
+        var bytes = new List<byte>();
+        foreach (var (path, yaml) in files.OrderBy(f => f.Path, StringComparer.Ordinal))
+        {
+            bytes.AddRange(Encoding.UTF8.GetBytes(path));
+            bytes.Add(0);
+            bytes.AddRange(Encoding.UTF8.GetBytes(yaml));
+        }
+
+        return "sha256:" + Convert.ToHexStringLower(SHA256.HashData(bytes.ToArray()))[..12];
+    }
+
+    [Fact]
+    public void RulesVersion_SameFilesOnTwoNodes_IsTheSameAndTheDocumentedDigest()
+    {
+        var (a, b) = (Policy("a"), Policy("b"));
+        var first = new PolicyRegistry(new ManualTimeProvider(T0));
+        var second = new PolicyRegistry(new ManualTimeProvider(T0.AddHours(1)));
+
+        first.Apply([File("/rules/a.yaml", a), File("/rules/team/b.yaml", b)], [], rulesFolder: "/rules");
+        second.Apply([File("/srv/git/rules/team/b.yaml", b), File("/srv/git/rules/a.yaml", a)], [], rulesFolder: "/srv/git/rules");
+
+        Assert.Equal(Oracle(("a.yaml", a), ("team/b.yaml", b)), first.RulesVersion);
+        Assert.Equal(first.RulesVersion, second.RulesVersion);
+        Assert.Matches("^sha256:[0-9a-f]{12}$", first.RulesVersion);
+    }
+
+    [Fact]
+    public void RulesVersion_EditedOrRemovedFile_Changes_ABrokenEditKeepsTheVersionThatRuns()
+    {
+        var registry = new PolicyRegistry(new ManualTimeProvider(T0));
+        registry.Apply([File("/rules/a.yaml", Policy("a")), File("/rules/b.yaml", Policy("b"))], [], rulesFolder: "/rules");
+        var loaded = registry.RulesVersion;
+
+        registry.Apply([File("/rules/a.yaml", Policy("a", max: 0.2)), File("/rules/b.yaml", Policy("b"))], [], rulesFolder: "/rules");
+        var edited = registry.RulesVersion;
+        registry.Apply([File("/rules/a.yaml", "spec: [broken"), File("/rules/b.yaml", Policy("b"))], [], rulesFolder: "/rules");
+        var broken = registry.RulesVersion;
+        registry.Apply([File("/rules/a.yaml", Policy("a", max: 0.2))], [], rulesFolder: "/rules");
+        var removed = registry.RulesVersion;
+
+        Assert.NotEqual(loaded, edited);
+        Assert.Equal(Oracle(("a.yaml", Policy("a", max: 0.2)), ("b.yaml", Policy("b"))), edited);
+        Assert.Equal(edited, broken); // the last good a.yaml still runs
+        Assert.Equal(Oracle(("a.yaml", Policy("a", max: 0.2))), removed);
+    }
+
+    [Fact]
+    public void RulesVersion_OneRuleFile_IsNamedByItsFileName()
+    {
+        var registry = new PolicyRegistry(new ManualTimeProvider(T0));
+
+        registry.Apply([File("/etc/sentinel/shop.yaml", Policy("shop"))], []);
+
+        Assert.Equal(Oracle(("shop.yaml", Policy("shop"))), registry.RulesVersion);
+    }
+
+    [Fact]
+    public void EvaluationCounter_CountsTheLastSixtySecondsOnly()
+    {
+        var time = new ManualTimeProvider(T0);
+        var counter = new EvaluationCounter(time);
+
+        counter.Record();
+        counter.Record();
+        counter.Record();
+        time.Advance(TimeSpan.FromSeconds(30));
+        counter.Record();
+        counter.Record();
+        var atThirty = counter.LastMinute();
+        time.Advance(TimeSpan.FromSeconds(29));
+        var atFiftyNine = counter.LastMinute();
+        time.Advance(TimeSpan.FromSeconds(1));
+        var atSixty = counter.LastMinute();
+        time.Advance(TimeSpan.FromSeconds(30));
+        var atNinety = counter.LastMinute();
+
+        Assert.Equal((5, 5, 2, 0), (atThirty, atFiftyNine, atSixty, atNinety));
+    }
+
+    [Fact]
+    public void StoreReachability_SaysNothingBeforeTheCheckIns_ThenFollowsThem_AndSilenceBeyondTwoIntervalsIsUnreachable()
+    {
+        var time = new ManualTimeProvider(T0);
+        var reachability = new StoreReachability(time, new SentinelOptions { Cluster = new SentinelOptions.ClusterSettings { CheckinInterval = "5s" } });
+        var before = (reachability.Problem(), reachability.Up());
+
+        reachability.Start();
+        time.Advance(TimeSpan.FromSeconds(10));
+        var withinTwoIntervals = reachability.Problem();
+        time.Advance(TimeSpan.FromSeconds(1));
+        var silent = reachability.Problem();
+        reachability.Succeeded(time.GetUtcNow());
+        var succeeded = (reachability.Problem(), reachability.Up());
+        reachability.Failed(time.GetUtcNow(), "SocketException: Connection refused");
+        var failed = (reachability.Problem(), reachability.Up());
+        reachability.Succeeded(time.GetUtcNow());
+
+        Assert.Equal((null, null), before);
+        Assert.Null(withinTwoIntervals);
+        Assert.Equal("the store is unreachable: no check-in has succeeded for 11s (more than two check-in intervals of 5s)", silent);
+        Assert.Equal((null, 1), succeeded);
+        Assert.Equal(("the store is unreachable: the check-in at 2026-11-20T10:00:11Z failed: SocketException: Connection refused", 0), failed);
+        Assert.Null(reachability.Problem());
+    }
+
+    [Fact]
+    public void ClusterView_AliveWithinThreeIntervals_RulesVersionsCountAliveNodesOnly()
+    {
+        var now = T0;
+        ClusterNode Node(string id, TimeSpan silent, string rules) => new(id, now - silent, T0.AddHours(-1), rules, 4, "0.1.0");
+
+        var view = ClusterView.Of(
+            [Node("a", TimeSpan.Zero, "sha256:aaaaaaaaaaaa"), Node("b", TimeSpan.FromSeconds(15), "sha256:aaaaaaaaaaaa"), Node("c", TimeSpan.FromSeconds(15.001), "sha256:cccccccccccc")],
+            "a",
+            "sha256:aaaaaaaaaaaa",
+            clustered: true,
+            Interval,
+            now);
+        var mixed = ClusterView.Of([Node("a", TimeSpan.Zero, "sha256:aaaaaaaaaaaa"), Node("b", TimeSpan.FromSeconds(3), "sha256:bbbbbbbbbbbb")], "b", "sha256:bbbbbbbbbbbb", true, Interval, now);
+
+        Assert.Equal([("a", true, true), ("b", false, true), ("c", false, false)], view.Nodes.Select(n => (n.Id, n.Self, n.Alive)));
+        Assert.Equal(("5s", "15s", 1, false), (view.CheckinInterval, view.FailoverWithin, view.RulesVersions, view.MixedRules));
+        Assert.Equal((2, true, "b"), (mixed.RulesVersions, mixed.MixedRules, mixed.Node));
+    }
+
+    [Fact]
+    public async Task CheckIn_StoreFailsTwiceThenAnswers_LogsTheOutageOnceAndTheRecoveryOnce_MixedRulesLikewise()
+    {
+        var time = new ManualTimeProvider(T0);
+        var store = new FlakyClusterStore();
+        var log = new LogCapture();
+        var options = new SentinelOptions { Node = new SentinelOptions.NodeSettings { Id = "a" }, Cluster = new SentinelOptions.ClusterSettings { CheckinInterval = "5s" } };
+        var registry = new PolicyRegistry(time);
+        var reachability = new StoreReachability(time, options);
+        using var metrics = new SentinelMetrics();
+        var checkIn = new ClusterCheckIn(store, registry, new EvaluationCounter(time), reachability, metrics, options, time, new Microsoft.Extensions.Logging.Logger<ClusterCheckIn>(new SingleLoggerFactory(log.CreateLogger("ClusterCheckIn"))));
+        reachability.Start();
+
+        store.Failing = true;
+        await checkIn.CheckInOnceAsync(CancellationToken.None);
+        await checkIn.CheckInOnceAsync(CancellationToken.None);
+        var down = reachability.Problem();
+        store.Failing = false;
+        store.Others = [new ClusterNode("b", T0, T0, "sha256:bbbbbbbbbbbb", 0, "0.1.0")];
+        await checkIn.CheckInOnceAsync(CancellationToken.None);
+        await checkIn.CheckInOnceAsync(CancellationToken.None);
+        store.Others = [new ClusterNode("b", T0, T0, registry.RulesVersion, 0, "0.1.0")];
+        await checkIn.CheckInOnceAsync(CancellationToken.None);
+        await checkIn.CheckInOnceAsync(CancellationToken.None);
+
+        Assert.StartsWith("the store is unreachable: the check-in at 2026-11-20T10:00:00Z failed: NpgsqlLikeException: connection refused", down, StringComparison.Ordinal);
+        Assert.Null(reachability.Problem());
+        Assert.Equal(
+            [
+                "Error ClusterCheckIn[1140] The store is unreachable (the cluster check-in failed): NpgsqlLikeException: connection refused; /readyz answers 503 until a check-in succeeds, and evaluations fail (never pass) meanwhile",
+                "Information ClusterCheckIn[1141] The store is reachable again (a cluster check-in succeeded)",
+                $"Warning ClusterCheckIn[1142] Nodes run different rules: 2 rules versions among alive nodes ({registry.RulesVersion} on a; sha256:bbbbbbbbbbbb on b); each evaluates its own and records which in its decisions",
+                $"Information ClusterCheckIn[1143] Every alive node runs the same rules again: {registry.RulesVersion} on a, b",
+            ],
+            log.Entries);
+        Assert.Equal(4, store.CheckIns.Count);
+        Assert.All(store.CheckIns, c => Assert.Equal(("a", registry.RulesVersion), (c.NodeId, c.RulesVersion)));
+    }
+
+    private sealed class NpgsqlLikeException(string message) : Exception(message);
+
+    /// <summary>A cluster store that fails while told to, listing this node's check-in beside <see cref="Others"/>.</summary>
+    private sealed class FlakyClusterStore : IClusterStore
+    {
+        public bool Failing { get; set; }
+
+        public IReadOnlyList<ClusterNode> Others { get; set; } = [];
+
+        public List<NodeCheckIn> CheckIns { get; } = [];
+
+        public Task CheckInAsync(NodeCheckIn checkIn, CancellationToken cancellationToken)
+        {
+            if (Failing)
+            {
+                throw new NpgsqlLikeException("connection refused");
+            }
+
+            CheckIns.Add(checkIn);
+            return Task.CompletedTask;
+        }
+
+        public Task<IReadOnlyList<ClusterNode>> ListNodesAsync(CancellationToken cancellationToken)
+        {
+            var self = CheckIns[^1];
+            IReadOnlyList<ClusterNode> nodes = [new ClusterNode(self.NodeId, self.At, self.StartedAt, self.RulesVersion, self.EvaluationsLastMinute, self.SentinelVersion), .. Others];
+            return Task.FromResult(nodes);
+        }
+
+        public Task LeaveAsync(string nodeId, CancellationToken cancellationToken) => Task.CompletedTask;
+    }
+
+    private sealed class SingleLoggerFactory(Microsoft.Extensions.Logging.ILogger logger) : Microsoft.Extensions.Logging.ILoggerFactory
+    {
+        public void AddProvider(Microsoft.Extensions.Logging.ILoggerProvider provider)
+        {
+        }
+
+        public Microsoft.Extensions.Logging.ILogger CreateLogger(string categoryName) => logger;
+
+        public void Dispose()
+        {
+        }
+    }
+}
