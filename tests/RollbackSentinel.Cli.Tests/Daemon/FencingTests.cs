@@ -10,6 +10,7 @@ using RollbackSentinel.Core.Policies;
 using RollbackSentinel.Daemon;
 using RollbackSentinel.Hosting;
 using RollbackSentinel.Notifications;
+using RollbackSentinel.Storage;
 using RollbackSentinel.Telemetry;
 using RollbackSentinel.Testing.Time;
 using InMemoryIncidentStore = RollbackSentinel.Core.Tests.Incidents.InMemoryIncidentStore;
@@ -19,9 +20,10 @@ namespace RollbackSentinel.Cli.Tests.Daemon;
 /// <summary>
 /// Several sentinels on one store (in memory), on a hand-moved clock: a sentinel paused past its lease or claim (a GC,
 /// SIGSTOP, a frozen VM) wakes up fenced: it never runs an adapter another has taken over, never publishes a channel
-/// delivery another holds, and says so; a live one keeps its long action by renewing. Counts, never timings.
+/// delivery another holds, and says so; a live one keeps its long action by renewing. Counts, never timings. Each
+/// test runs on the in-memory store and on SQLite (each sentinel with its own connection to one file).
 /// </summary>
-public sealed class FencingTests : IDisposable
+public abstract class FencingTests : IAsyncLifetime
 {
     private static readonly DateTimeOffset T0 = new(2026, 12, 5, 10, 0, 0, TimeSpan.Zero);
     private static readonly LabelSet Cart = LabelSet.Of(("deployment", "cart"));
@@ -38,14 +40,54 @@ public sealed class FencingTests : IDisposable
     };
 
     private readonly ManualTimeProvider _clock = new(T0);
-    private readonly InMemoryIncidentStore _store = new();
     private readonly List<IDisposable> _disposables = [];
 
-    public void Dispose()
+    /// <summary>A sentinel's own handle on the shared store.</summary>
+    protected abstract Task<IIncidentStore> OpenStoreAsync(TimeProvider clock);
+
+    public virtual Task InitializeAsync() => Task.CompletedTask;
+
+    public virtual Task DisposeAsync()
     {
         foreach (var d in _disposables)
         {
             d.Dispose();
+        }
+
+        return Task.CompletedTask;
+    }
+
+    /// <summary>The sentinels share one in-memory store.</summary>
+    public sealed class InMemory : FencingTests
+    {
+        private readonly InMemoryIncidentStore _shared = new();
+
+        protected override Task<IIncidentStore> OpenStoreAsync(TimeProvider clock) => Task.FromResult<IIncidentStore>(_shared);
+    }
+
+    /// <summary>The sentinels share one SQLite file, each through its own store.</summary>
+    public sealed class Sqlite : FencingTests
+    {
+        private readonly string _dir = Directory.CreateTempSubdirectory("fencing-tests-").FullName;
+        private readonly List<SqliteIncidentStore> _stores = [];
+
+        protected override async Task<IIncidentStore> OpenStoreAsync(TimeProvider clock)
+        {
+            var store = new SqliteIncidentStore(Path.Combine(_dir, "sentinel.db"), clock);
+            _stores.Add(store);
+            await store.InitializeAsync(CancellationToken.None);
+            return store;
+        }
+
+        public override async Task DisposeAsync()
+        {
+            await base.DisposeAsync();
+            foreach (var store in _stores)
+            {
+                await store.DisposeAsync();
+            }
+
+            Directory.Delete(_dir, recursive: true);
         }
     }
 
@@ -61,8 +103,8 @@ public sealed class FencingTests : IDisposable
     [Fact]
     public async Task StaleSentinel_PausedWhileAnotherRanTheRecordedAction_NeverRunsTheAdapter()
     {
-        var a = Node("sentinel-a");
-        var b = Node("sentinel-b");
+        var a = await NodeAsync("sentinel-a");
+        var b = await NodeAsync("sentinel-b");
         var opened = await OpenRollbackAsync(a);
 
         // sentinel-a is paused while planning; meanwhile sentinel-b's sweep runs the recorded action to the end.
@@ -70,7 +112,7 @@ public sealed class FencingTests : IDisposable
         await a.Executor.ExecuteRecordedAsync(Shop, opened, CancellationToken.None);
 
         Assert.Equal((0, 1), (a.Adapter.Calls, b.Adapter.Calls));
-        var record = (await _store.LoadIncidentAsync(opened.Incident.Id, CancellationToken.None))!;
+        var record = (await a.Store.LoadIncidentAsync(opened.Incident.Id, CancellationToken.None))!;
         Assert.Equal((ActionStatus.Succeeded, "webhook answered HTTP 200 (sentinel-b)"), (record.Actions[0].Status, record.Actions[0].Outcome));
         Assert.Contains(a.Log.Entries, e => e.Contains("[1160]", StringComparison.Ordinal) && e.Contains("fenced", StringComparison.Ordinal) && e.Contains($"incident {opened.Incident.Id}", StringComparison.Ordinal));
         Assert.Contains("rollback_sentinel_fenced_total{what=\"incident\"} 1", a.Collect(), StringComparison.Ordinal);
@@ -81,16 +123,16 @@ public sealed class FencingTests : IDisposable
     [Fact]
     public async Task StaleSentinel_PausedPastItsLeaseAfterStarting_AnotherInterruptedIt_NeverRunsTheAdapter_PagedOnce()
     {
-        var a = Node("sentinel-a");
-        var b = Node("sentinel-b");
+        var a = await NodeAsync("sentinel-a");
+        var b = await NodeAsync("sentinel-b");
         var opened = await OpenRollbackAsync(a);
         var swept = new List<ActionRecord>();
 
         // sentinel-a started the action and is paused right before the adapter call, past its lease; sentinel-b's lease
         // sweep finds the lease ended and interrupts the action (and pages, as for a crashed sentinel).
-        _store.BeforeRenew = async _ =>
+        a.Store.BeforeRenew = async _ =>
         {
-            _store.BeforeRenew = null;
+            a.Store.BeforeRenew = null;
             _clock.Advance(Lease + TimeSpan.FromSeconds(1));
             swept.AddRange(await b.Incidents.InterruptExpiredAsync(_clock.GetUtcNow(), CancellationToken.None));
         };
@@ -98,7 +140,7 @@ public sealed class FencingTests : IDisposable
 
         Assert.Equal(opened.Action.Id, Assert.Single(swept).Id);
         Assert.Equal(0, a.Adapter.Calls + b.Adapter.Calls);
-        var record = (await _store.LoadIncidentAsync(opened.Incident.Id, CancellationToken.None))!;
+        var record = (await a.Store.LoadIncidentAsync(opened.Incident.Id, CancellationToken.None))!;
         Assert.Equal((IncidentStatus.ActionInterrupted, ActionStatus.Interrupted), (record.Incident.Status, record.Actions[0].Status));
         Assert.Contains(a.Log.Entries, e => e.Contains("[1161]", StringComparison.Ordinal) && e.Contains("fenced", StringComparison.Ordinal) && e.Contains($"incident {opened.Incident.Id}", StringComparison.Ordinal));
         Assert.Contains("rollback_sentinel_fenced_total{what=\"action\"} 1", a.Collect(), StringComparison.Ordinal);
@@ -113,34 +155,36 @@ public sealed class FencingTests : IDisposable
     [Fact]
     public async Task StaleSentinel_PausedPastItsLease_NobodySweptIt_InterruptsAndPagesItOnce_WithoutActing()
     {
-        var a = Node("sentinel-a");
+        var a = await NodeAsync("sentinel-a");
         var opened = await OpenRollbackAsync(a);
-        _store.BeforeApply = (_, batch) =>
+        a.Store.BeforeApply = batch =>
         {
             if (batch.Updates.Any(u => u.Changes.Any(c => c is MoveAction { To: ActionStatus.Started })))
             {
                 // Paused as it started the action (its lease dated from before the pause); no other sentinel shares the store.
-                _store.BeforeApply = null;
+                a.Store.BeforeApply = null;
                 _clock.Advance(Lease + TimeSpan.FromSeconds(1));
             }
+
+            return Task.CompletedTask;
         };
 
         await a.Executor.ExecuteRecordedAsync(Shop, opened, CancellationToken.None);
 
         Assert.Equal(0, a.Adapter.Calls);
-        var record = (await _store.LoadIncidentAsync(opened.Incident.Id, CancellationToken.None))!;
+        var record = (await a.Store.LoadIncidentAsync(opened.Incident.Id, CancellationToken.None))!;
         Assert.Equal((IncidentStatus.ActionInterrupted, ActionStatus.Interrupted), (record.Incident.Status, record.Actions[0].Status));
         var page = Assert.Single(a.Pager.Pages);
         Assert.Contains("was not run: this sentinel was fenced", page, StringComparison.Ordinal);
-        Assert.Empty(await _store.ListStartedActionsAsync(CancellationToken.None));
+        Assert.Empty(await a.Store.ListStartedActionsAsync(CancellationToken.None));
         Assert.Contains("rollback_sentinel_fenced_total{what=\"action\"} 1", a.Collect(), StringComparison.Ordinal);
     }
 
     [Fact]
     public async Task LiveSentinel_LongAction_RenewsItsLease_AnotherNeverInterruptsIt()
     {
-        var a = Node("sentinel-a");
-        var b = Node("sentinel-b");
+        var a = await NodeAsync("sentinel-a");
+        var b = await NodeAsync("sentinel-b");
         var opened = await OpenRollbackAsync(a);
         var release = new TaskCompletionSource(TaskCreationOptions.RunContinuationsAsynchronously);
         a.Adapter.Block = release.Task;
@@ -153,7 +197,7 @@ public sealed class FencingTests : IDisposable
         {
             _clock.Advance(ActionExecutor.RenewEvery(Lease));
             var until = _clock.GetUtcNow() + Lease;
-            await WaitUntilAsync(async () => (await _store.ListStartedActionsAsync(CancellationToken.None)).Single().Lease!.Until == until, "the lease renewed");
+            await WaitUntilAsync(async () => (await a.Store.ListStartedActionsAsync(CancellationToken.None)).Single().Lease!.Until == until, "the lease renewed");
             Assert.Empty(await b.Incidents.InterruptExpiredAsync(_clock.GetUtcNow(), CancellationToken.None));
         }
 
@@ -161,7 +205,7 @@ public sealed class FencingTests : IDisposable
         await run.WaitAsync(TimeSpan.FromMinutes(1));
 
         Assert.Equal((1, 0), (a.Adapter.Calls, b.Adapter.Calls));
-        var record = (await _store.LoadIncidentAsync(opened.Incident.Id, CancellationToken.None))!;
+        var record = (await a.Store.LoadIncidentAsync(opened.Incident.Id, CancellationToken.None))!;
         Assert.Equal((IncidentStatus.Resolved, ActionStatus.Succeeded), (record.Incident.Status, record.Actions[0].Status)); // a manual rollback that succeeded is done
         Assert.DoesNotContain(a.Log.Entries, e => e.Contains("fenced", StringComparison.Ordinal));
         Assert.DoesNotContain("rollback_sentinel_fenced_total", a.Collect(), StringComparison.Ordinal);
@@ -171,13 +215,13 @@ public sealed class FencingTests : IDisposable
     [Fact]
     public async Task StaleSentinel_RenewalRefusedWhileTheAdapterRan_ItsLateOutcomeIsNotedAndTheInterruptionStands()
     {
-        var a = Node("sentinel-a");
-        var b = Node("sentinel-b");
+        var a = await NodeAsync("sentinel-a");
+        var b = await NodeAsync("sentinel-b");
         var opened = await OpenRollbackAsync(a);
         var release = new TaskCompletionSource(TaskCreationOptions.RunContinuationsAsynchronously);
         a.Adapter.Block = release.Task;
         var renewals = 0;
-        _store.BeforeRenew = async _ =>
+        a.Store.BeforeRenew = async _ =>
         {
             if (++renewals == 2)
             {
@@ -195,7 +239,7 @@ public sealed class FencingTests : IDisposable
         await run.WaitAsync(TimeSpan.FromMinutes(1));
 
         Assert.Equal(1, a.Adapter.Calls);
-        var timeline = (await _store.GetIncidentAsync(opened.Incident.Id, CancellationToken.None))!;
+        var timeline = (await a.Store.GetIncidentAsync(opened.Incident.Id, CancellationToken.None))!;
         Assert.Equal((IncidentStatus.ActionInterrupted, ActionStatus.Interrupted), (timeline.Incident.Status, timeline.Actions[0].Status));
         var late = Assert.Single(timeline.Events, e => e.Kind == IncidentEventKinds.ActionFinishedLate);
         Assert.Contains("finished after it was interrupted (succeeded): webhook answered HTTP 200 (sentinel-a)", late.Message, StringComparison.Ordinal);
@@ -207,8 +251,8 @@ public sealed class FencingTests : IDisposable
     [Fact]
     public async Task StaleDispatcher_AnotherHoldsTheChannelDelivery_DoesNotPublishIt()
     {
-        var a = Node("sentinel-a");
-        var b = Node("sentinel-b");
+        var a = await NodeAsync("sentinel-a");
+        var b = await NodeAsync("sentinel-b");
         await OpenRollbackAsync(a);
         var posting = new TaskCompletionSource(TaskCreationOptions.RunContinuationsAsynchronously);
         var release = new TaskCompletionSource(TaskCreationOptions.RunContinuationsAsynchronously);
@@ -216,9 +260,9 @@ public sealed class FencingTests : IDisposable
 
         // sentinel-a claimed the incident and is paused past its claim before the channel's delivery; sentinel-b claims
         // the incident and is publishing the channel when sentinel-a wakes up.
-        _store.BeforeClaimDelivery = async (_, _) =>
+        a.Store.BeforeClaimDelivery = async (_, _) =>
         {
-            _store.BeforeClaimDelivery = null;
+            a.Store.BeforeClaimDelivery = null;
             _clock.Advance(NotificationDispatcher.ClaimFor + TimeSpan.FromSeconds(1));
             b.Channel.BeforePublish = async () =>
             {
@@ -243,14 +287,14 @@ public sealed class FencingTests : IDisposable
     [Fact]
     public async Task StaleDispatcher_AnotherPublishedTheChangeWhileItWasPaused_DoesNotPublishItAgain()
     {
-        var a = Node("sentinel-a");
-        var b = Node("sentinel-b");
+        var a = await NodeAsync("sentinel-a");
+        var b = await NodeAsync("sentinel-b");
         await OpenRollbackAsync(a);
 
         // sentinel-a is paused past its claim before the delivery; sentinel-b claims the incident and tells the channel.
-        _store.BeforeClaimDelivery = async (_, _) =>
+        a.Store.BeforeClaimDelivery = async (_, _) =>
         {
-            _store.BeforeClaimDelivery = null;
+            a.Store.BeforeClaimDelivery = null;
             _clock.Advance(NotificationDispatcher.ClaimFor + TimeSpan.FromSeconds(1));
             await b.Dispatcher.DispatchAsync(CancellationToken.None);
         };
@@ -276,9 +320,9 @@ public sealed class FencingTests : IDisposable
         }
     }
 
-    private SentinelNode Node(string id)
+    private async Task<SentinelNode> NodeAsync(string id)
     {
-        var node = new SentinelNode(id, _store, _clock);
+        var node = new SentinelNode(id, new PausingStore(await OpenStoreAsync(_clock)), _clock);
         _disposables.Add(node);
         return node;
     }
@@ -291,8 +335,9 @@ public sealed class FencingTests : IDisposable
         private readonly ILoggerFactory _loggers;
         private readonly SentinelMetrics _metrics;
 
-        public SentinelNode(string id, IIncidentStore store, TimeProvider clock)
+        public SentinelNode(string id, PausingStore store, TimeProvider clock)
         {
+            Store = store;
             _exporter = new PrometheusExporter(_meters.Name);
             _metrics = new SentinelMetrics(_meters);
             _loggers = LoggerFactory.Create(b => b.AddProvider(Log).SetMinimumLevel(LogLevel.Trace));
@@ -313,6 +358,8 @@ public sealed class FencingTests : IDisposable
                 _loggers.CreateLogger<ActionExecutor>());
             Dispatcher = new NotificationDispatcher(store, [Channel], new PolicyRegistry(clock), options, _metrics, clock, _loggers.CreateLogger<NotificationDispatcher>());
         }
+
+        public PausingStore Store { get; }
 
         public LogCapture Log { get; } = new();
 

@@ -17,12 +17,6 @@ internal sealed class InMemoryIncidentStore : IIncidentStore
     /// <summary>Runs before each <see cref="ApplyAsync"/> (with the 1-based call number): a test's other writer.</summary>
     public Action<int, StoreBatch>? BeforeApply { get; set; }
 
-    /// <summary>Runs before each <see cref="RenewActionLeaseAsync"/> (with the action id): a test's pause, while another sentinel acts.</summary>
-    public Func<long, Task>? BeforeRenew { get; set; }
-
-    /// <summary>Runs before each <see cref="ClaimDeliveryAsync"/> (with the incident id and channel): a test's pause, while another sentinel acts.</summary>
-    public Func<long, string, Task>? BeforeClaimDelivery { get; set; }
-
     /// <summary>How many batches were offered (applied or refused).</summary>
     public int ApplyCalls { get; private set; }
 
@@ -190,43 +184,33 @@ internal sealed class InMemoryIncidentStore : IIncidentStore
         }
     }
 
-    public async Task<bool> RenewActionLeaseAsync(long actionId, ActionLease lease, DateTimeOffset at, CancellationToken cancellationToken)
+    public Task<bool> RenewActionLeaseAsync(long actionId, ActionLease lease, DateTimeOffset at, CancellationToken cancellationToken)
     {
-        if (BeforeRenew is { } before)
-        {
-            await before(actionId);
-        }
-
         lock (_gate)
         {
             var s = _data.Incidents.Values.FirstOrDefault(s => s.Actions.Any(a => a.Id == actionId));
             if (s is null || s.Actions.First(a => a.Id == actionId).Status != ActionStatus.Started
                 || !s.Leases.TryGetValue(actionId, out var held) || held.Owner != lease.Owner || held.Until <= at)
             {
-                return false;
+                return Task.FromResult(false);
             }
 
             s.Leases[actionId] = lease;
-            return true;
+            return Task.FromResult(true);
         }
     }
 
-    public async Task<bool> ClaimDeliveryAsync(long incidentId, string channel, ActionLease lease, DateTimeOffset at, CancellationToken cancellationToken)
+    public Task<bool> ClaimDeliveryAsync(long incidentId, string channel, ActionLease lease, DateTimeOffset at, CancellationToken cancellationToken)
     {
-        if (BeforeClaimDelivery is { } before)
-        {
-            await before(incidentId, channel);
-        }
-
         lock (_gate)
         {
             if (_data.DeliveryClaims.TryGetValue((incidentId, channel), out var held) && held.Owner != lease.Owner && held.Until > at)
             {
-                return false;
+                return Task.FromResult(false);
             }
 
             _data.DeliveryClaims[(incidentId, channel)] = lease;
-            return true;
+            return Task.FromResult(true);
         }
     }
 
