@@ -56,12 +56,13 @@ internal sealed class ClusterRig : IAsyncDisposable
     public IReadOnlyList<ClusterNode> Nodes { get; private set; } = [];
 
     /// <summary>Starts everything and the three nodes (together: they race for the migrations), ready.</summary>
-    public static async Task<ClusterRig> StartAsync()
+    /// <param name="slowPrometheusFor">The node (0..2) that reads Prometheus through a <see cref="SlowProxy"/>, or null for none.</param>
+    public static async Task<ClusterRig> StartAsync(int? slowPrometheusFor = null)
     {
         var rig = new ClusterRig();
         try
         {
-            await rig.StartCoreAsync();
+            await rig.StartCoreAsync(slowPrometheusFor);
             return rig;
         }
         catch
@@ -83,6 +84,23 @@ internal sealed class ClusterRig : IAsyncDisposable
     /// <summary>The chat.postMessage calls that posted a message about <paramref name="policy"/>.</summary>
     public IReadOnlyList<SlackCall> SlackPosts(string policy) =>
         [.. Slack.Calls.Where(c => c.Method == "chat.postMessage" && c.Body.Contains(policy, StringComparison.Ordinal))];
+
+    /// <summary>The earliest evaluation of each policy the shared store recorded after <paramref name="since"/> (evaluation time).</summary>
+    public async Task<IReadOnlyDictionary<string, DateTimeOffset>> FirstEvaluationsAfterAsync(DateTimeOffset since)
+    {
+        await using var connection = new NpgsqlConnection(ConnectionString);
+        await connection.OpenAsync();
+        await using var command = new NpgsqlCommand("SELECT policy, min(at) FROM evaluations WHERE at > $1 GROUP BY policy", connection);
+        command.Parameters.AddWithValue(since.UtcDateTime);
+        await using var reader = await command.ExecuteReaderAsync();
+        var first = new Dictionary<string, DateTimeOffset>(StringComparer.Ordinal);
+        while (await reader.ReadAsync())
+        {
+            first[reader.GetString(0)] = new DateTimeOffset(reader.GetDateTime(1).ToUniversalTime(), TimeSpan.Zero);
+        }
+
+        return first;
+    }
 
     public async ValueTask DisposeAsync()
     {
@@ -125,7 +143,7 @@ internal sealed class ClusterRig : IAsyncDisposable
         }
     }
 
-    private async Task StartCoreAsync()
+    private async Task StartCoreAsync(int? slowPrometheusFor)
     {
         using (var budget = new CancellationTokenSource(TimeSpan.FromSeconds(90)))
         {
@@ -161,9 +179,11 @@ internal sealed class ClusterRig : IAsyncDisposable
                 channel: {Channel}
             """;
         var nodes = new List<ClusterNode>();
-        foreach (var id in (string[])["sentinel-a", "sentinel-b", "sentinel-c"])
+        string[] ids = ["sentinel-a", "sentinel-b", "sentinel-c"];
+        for (var i = 0; i < ids.Length; i++)
         {
-            var node = new ClusterNode(id, new SentinelWorkspace(Prometheus.BaseAddress, settings), ConnectionString);
+            var prometheus = i == slowPrometheusFor ? Own(new SlowProxy(Prometheus.BaseAddress, TimeSpan.FromSeconds(1.5))).BaseAddress : Prometheus.BaseAddress;
+            var node = new ClusterNode(ids[i], new SentinelWorkspace(prometheus, settings), ConnectionString);
             nodes.Add(node);
             foreach (var policy in Policies)
             {
