@@ -51,7 +51,7 @@ internal sealed class ClusterNode : IAsyncDisposable
             throw new InvalidOperationException($"node {Id} is already running");
         }
 
-        _process = await SentinelProcess.StartAsync(Workspace, ["run", "--config", Workspace.ConfigPath], _environment);
+        _process = await SentinelProcess.StartAsync(Workspace, ["run", "--config", Workspace.ConfigPath], _environment, within: ClusterRig.Generous);
     }
 
     /// <summary>kill -9: no shutdown code runs.</summary>

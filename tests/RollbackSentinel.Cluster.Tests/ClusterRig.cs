@@ -148,7 +148,10 @@ internal sealed class ClusterRig : IAsyncDisposable
         using (var budget = new CancellationTokenSource(TimeSpan.FromSeconds(90)))
         {
             Postgres = Own(await PostgresServer.StartAsync(budget.Token));
-            ConnectionString = new NpgsqlConnectionStringBuilder(await Postgres.CreateDatabaseAsync(budget.Token)) { Pooling = true }.ConnectionString;
+            // Each node opens two pools (the store's and Quartz's), each up to Npgsql's default of 100 connections, and
+            // PostgreSQL allows 100 clients by default: three nodes under load ran it out ("53300: sorry, too many clients
+            // already"). Operators size the pools to the server; so does this cluster: 3 x 2 x 15 fits.
+            ConnectionString = new NpgsqlConnectionStringBuilder(await Postgres.CreateDatabaseAsync(budget.Token)) { Pooling = true, MaxPoolSize = 15 }.ConnectionString;
         }
 
         Probes = Own(new ProbeExporter(Policies));

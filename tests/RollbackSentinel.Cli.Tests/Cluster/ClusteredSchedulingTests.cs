@@ -187,6 +187,28 @@ public sealed class ClusteredSchedulingTests(PostgresFixture postgres, ITestOutp
     }
 
     [Fact]
+    public async Task Daemon_OnPostgres_SchedulesItsPoliciesInTheClusteredStore_AsItsNodeId()
+    {
+        await using var sentinel = await InProcessSentinel.StartAsync(extraSettings: (options, _) =>
+        {
+            options.Storage.Postgres.ConnectionString = _connectionString;
+            options.Node.Id = "sentinel-1";
+            options.Cluster.CheckinInterval = "1s";
+        });
+
+        await Eventually.WaitAsync(
+            async () => (await QueryAsync("SELECT instance_name FROM quartz.qrtz_scheduler_state WHERE sched_name = 'RollbackSentinel'")).Contains("sentinel-1"),
+            Within,
+            "the daemon's check-in as node sentinel-1");
+        Assert.Equal(
+            ["other|policies|RollbackSentinel.Daemon.PolicyJob, RollbackSentinel", "shop|policies|RollbackSentinel.Daemon.PolicyJob, RollbackSentinel"],
+            await QueryAsync("SELECT job_name || '|' || job_group || '|' || job_class_name FROM quartz.qrtz_job_details ORDER BY job_name"));
+        Assert.Equal(
+            ["other|policies|SIMPLE", "shop|policies|SIMPLE"],
+            await QueryAsync("SELECT trigger_name || '|' || trigger_group || '|' || trigger_type FROM quartz.qrtz_triggers ORDER BY trigger_name"));
+    }
+
+    [Fact]
     public async Task UnreachableDatabase_PasswordIsInNoErrorAndNoLog()
     {
         const string Password = "quartz-secret-Pa55word";

@@ -92,7 +92,8 @@ internal sealed class SentinelProcess : IAsyncDisposable
     /// <param name="environment">Extra environment variables (e.g. SENTINEL__HTTP__LISTEN).</param>
     /// <param name="untilReady">Wait for /readyz (true) or only for /healthz, for a daemon that is up but not ready.</param>
     /// <param name="launcher">A command that runs <c>dotnet</c> (e.g. setpriv to run it as another user), or null.</param>
-    public static async Task<SentinelProcess> StartAsync(SentinelWorkspace workspace, IReadOnlyList<string> args, IReadOnlyDictionary<string, string> environment, bool untilReady = true, IReadOnlyList<string>? launcher = null)
+    /// <param name="within">How long to wait for it (60 s when null).</param>
+    public static async Task<SentinelProcess> StartAsync(SentinelWorkspace workspace, IReadOnlyList<string> args, IReadOnlyDictionary<string, string> environment, bool untilReady = true, IReadOnlyList<string>? launcher = null, TimeSpan? within = null)
     {
         var (process, sentinel) = Launch(workspace, args, environment, launcher);
         using var api = new SentinelApi(workspace.BaseAddress);
@@ -100,7 +101,7 @@ internal sealed class SentinelProcess : IAsyncDisposable
         {
             await Eventually.WaitAsync(
                 async () => !process.HasExited && (untilReady ? await api.IsReadyAsync() : await api.IsAliveAsync()),
-                TimeSpan.FromSeconds(60),
+                within ?? TimeSpan.FromSeconds(60),
                 untilReady ? "the daemon to become ready" : "the daemon to answer /healthz");
         }
         catch (TimeoutException e)
