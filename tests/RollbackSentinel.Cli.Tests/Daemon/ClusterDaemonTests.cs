@@ -122,13 +122,6 @@ public sealed class ClusterDaemonTests
             : null;
 }
 
-/// <summary>One real PostgreSQL for the daemon tests that share it; each test takes its own database.</summary>
-[CollectionDefinition(Name)]
-public sealed class PostgresDaemonCollection : ICollectionFixture<PostgresFixture>
-{
-    public const string Name = "Daemon processes on PostgreSQL";
-}
-
 /// <summary>Daemons as processes on one real PostgreSQL: who is in the cluster, which rules each runs, and readiness while the store is down.</summary>
 [Collection(PostgresDaemonCollection.Name)]
 public sealed class PostgresClusterDaemonTests(PostgresFixture postgres)
