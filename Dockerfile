@@ -5,7 +5,7 @@
 #   docker run --rm -v "$PWD/rules:/rules:ro" rollback-sentinel validate /rules
 # Runs as the image's non-root user. It writes only to /data (the store, and the generated API token when
 # none is given) and /tmp (kubectl's discovery cache), so the root filesystem can be mounted read-only.
-# Kubernetes manifests (sidecar and central daemon) are in deploy/kubernetes/.
+# Kubernetes manifests (sidecar, central daemon, three nodes on PostgreSQL) are in deploy/kubernetes/.
 
 ARG DOTNET_VERSION=10.0
 ARG KUBECTL_VERSION=v1.32.4

@@ -17,7 +17,7 @@ public sealed class DeploymentManifestTests
 
     public static TheoryData<string> ManifestFolders => new() { "sidecar", "central" };
 
-    private static List<YamlMappingNode> Documents(string folder) =>
+    internal static List<YamlMappingNode> Documents(string folder) =>
         Directory.GetFiles(Path.Combine(Deploy, folder), "*.yaml").Order(StringComparer.Ordinal).SelectMany(file =>
         {
             var stream = new YamlStream();
@@ -26,7 +26,7 @@ public sealed class DeploymentManifestTests
             return stream.Documents.Select(d => d.RootNode).OfType<YamlMappingNode>();
         }).ToList();
 
-    private static YamlNode? At(YamlNode node, params string[] path)
+    internal static YamlNode? At(YamlNode node, params string[] path)
     {
         foreach (var key in path)
         {
@@ -41,12 +41,12 @@ public sealed class DeploymentManifestTests
         return node;
     }
 
-    private static string? Text(YamlNode node, params string[] path) => (At(node, path) as YamlScalarNode)?.Value;
+    internal static string? Text(YamlNode node, params string[] path) => (At(node, path) as YamlScalarNode)?.Value;
 
-    private static IEnumerable<YamlMappingNode> Items(YamlNode node, params string[] path) =>
+    internal static IEnumerable<YamlMappingNode> Items(YamlNode node, params string[] path) =>
         (At(node, path) as YamlSequenceNode)?.Children.OfType<YamlMappingNode>() ?? [];
 
-    private static YamlMappingNode SentinelContainer(List<YamlMappingNode> docs) =>
+    internal static YamlMappingNode SentinelContainer(List<YamlMappingNode> docs) =>
         Assert.Single(
             docs.Where(d => Text(d, "kind") == "Deployment").SelectMany(d => Items(d, "spec", "template", "spec", "containers")),
             c => Text(c, "image")!.Contains("rollback-sentinel", StringComparison.Ordinal));
@@ -193,6 +193,6 @@ public sealed class DeploymentManifestTests
         Assert.All(copied, c => Assert.DoesNotContain(c.TrimEnd('/'), ignored.Select(i => i.TrimEnd('/'))));
     }
 
-    private static string[] Strings(YamlNode node, string key) =>
+    internal static string[] Strings(YamlNode node, string key) =>
         ((YamlSequenceNode)At(node, key)!).Children.Select(c => ((YamlScalarNode)c).Value!).ToArray();
 }
