@@ -101,6 +101,9 @@ internal static class ClusteredScheduling
     /// Connections in Quartz's pool on each node unless the connection string sets <c>Maximum Pool Size</c> (Npgsql's
     /// default is 100 per pool). Quartz serialises its cluster work on one lock row, so more connections only wait
     /// there; 8 per node plus the store's 16 keep three nodes at 72 of PostgreSQL's default <c>max_connections</c> (100).
+    /// The pool is smaller than Quartz's thread pool: under lock contention a thread (the cluster check-in too) may wait
+    /// for a connection up to Npgsql's <c>Timeout</c> (15 s); raise <c>Maximum Pool Size</c> in the connection string
+    /// where PostgreSQL allows more connections.
     /// </summary>
     public const int DefaultMaxPoolSize = 8;
 
