@@ -25,7 +25,45 @@ public static class PostgresStore
     {
         ArgumentNullException.ThrowIfNull(timeProvider);
         var builder = Parse(connectionString, SecretRegistry.Shared);
+        if (!SetsMaxPoolSize(connectionString))
+        {
+            builder.MaxPoolSize = DefaultMaxPoolSize;
+        }
+
         return new PostgresIncidentStore(NpgsqlDataSource.Create(builder), timeProvider, PostgresSchema.Migrations);
+    }
+
+    /// <summary>
+    /// Connections in the store's pool on each node unless the connection string sets <c>Maximum Pool Size</c>
+    /// (Npgsql's default is 100 per pool). With Quartz's 8 (ClusteredScheduling.DefaultMaxPoolSize) a node opens at most
+    /// 24, so three nodes stay at 72 of PostgreSQL's default <c>max_connections</c> (100).
+    /// </summary>
+    public const int DefaultMaxPoolSize = 16;
+
+    /// <summary>
+    /// Whether <paramref name="connectionString"/> sets the pool's maximum itself (<c>Maximum Pool Size</c> or
+    /// <c>Max Pool Size</c>, any case or spacing), which then wins over this project's defaults.
+    /// </summary>
+    public static bool SetsMaxPoolSize(string connectionString)
+    {
+        try
+        {
+            var keys = new System.Data.Common.DbConnectionStringBuilder { ConnectionString = connectionString }.Keys;
+            foreach (string key in keys)
+            {
+                var k = key.Replace(" ", string.Empty, StringComparison.Ordinal);
+                if (k.Equals("MaximumPoolSize", StringComparison.OrdinalIgnoreCase) || k.Equals("MaxPoolSize", StringComparison.OrdinalIgnoreCase))
+                {
+                    return true;
+                }
+            }
+
+            return false;
+        }
+        catch (ArgumentException)
+        {
+            return false;
+        }
     }
 
     /// <summary>

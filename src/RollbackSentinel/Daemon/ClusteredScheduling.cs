@@ -3,6 +3,7 @@ using System.Globalization;
 using Npgsql;
 using Quartz;
 using RollbackSentinel.Hosting;
+using RollbackSentinel.Storage.Postgres;
 
 namespace RollbackSentinel.Daemon;
 
@@ -97,7 +98,21 @@ internal static class ClusteredScheduling
     }
 
     /// <summary>
-    /// Quartz's pool. A transaction left open by a node that froze (SIGSTOP, a VM paused) while holding Quartz's cluster
+    /// Connections in Quartz's pool on each node unless the connection string sets <c>Maximum Pool Size</c> (Npgsql's
+    /// default is 100 per pool). Quartz serialises its cluster work on one lock row, so more connections only wait
+    /// there; 8 per node plus the store's 16 keep three nodes at 72 of PostgreSQL's default <c>max_connections</c> (100).
+    /// The pool is smaller than Quartz's thread pool: under lock contention a thread (the cluster check-in too) may wait
+    /// for a connection up to Npgsql's <c>Timeout</c> (15 s); raise <c>Maximum Pool Size</c> in the connection string
+    /// where PostgreSQL allows more connections.
+    /// </summary>
+    public const int DefaultMaxPoolSize = 8;
+
+    /// <summary>
+    /// Quartz's pool (at most <see cref="DefaultMaxPoolSize"/> connections unless the connection string sets
+    /// <c>Maximum Pool Size</c>). Its sessions run with <c>synchronous_commit=off</c>: Quartz's trigger bookkeeping
+    /// commits without waiting for the WAL flush, so each lock round holds the lock row for less time. A PostgreSQL crash
+    /// (not a node's) may lose the last fraction of a second of trigger state: a slot is run again or skipped. The store,
+    /// which decides actions and fences them, keeps synchronous commits. A transaction left open by a node that froze (SIGSTOP, a VM paused) while holding Quartz's cluster
     /// lock row would stall every node behind it for as long as the freeze lasts, so the server ends such a session after
     /// one check-in interval (<c>idle_in_transaction_session_timeout</c>): the lock is released and the frozen node, when
     /// it wakes, finds its transaction gone. Quartz's own transactions last milliseconds.
@@ -116,8 +131,13 @@ internal static class ClusteredScheduling
         }
 
         var idle = (long)Math.Max(1000, checkinInterval.TotalMilliseconds);
-        var setting = string.Create(CultureInfo.InvariantCulture, $"-c idle_in_transaction_session_timeout={idle}");
+        var setting = string.Create(CultureInfo.InvariantCulture, $"-c idle_in_transaction_session_timeout={idle} -c synchronous_commit=off");
         builder.Options = string.IsNullOrWhiteSpace(builder.Options) ? setting : $"{builder.Options} {setting}";
+        if (!PostgresStore.SetsMaxPoolSize(connectionString))
+        {
+            builder.MaxPoolSize = DefaultMaxPoolSize;
+        }
+
         return NpgsqlDataSource.Create(builder);
     }
 }

@@ -253,4 +253,22 @@ public sealed class PolicySchedulerJitterTests
         Assert.Equal(PolicyScheduler.Jitter("checkout", interval), PolicyScheduler.Jitter("checkout", interval));
         Assert.Equal(TimeSpan.Zero, PolicyScheduler.Jitter("checkout", TimeSpan.FromSeconds(1)));
     }
+
+    [Fact]
+    public void FirstSlot_IsTheNextWholeSecondPlusThePhase_SoPoliciesOfOnePhaseShareFireTimes()
+    {
+        var interval = TimeSpan.FromSeconds(15);
+        var second = new DateTimeOffset(2026, 12, 5, 17, 0, 3, TimeSpan.Zero);
+
+        var names = Enumerable.Range(0, 1000).Select(i => $"service-{i}").ToArray();
+        var early = names.Select(n => PolicyScheduler.FirstSlot(second.AddMilliseconds(1), n, interval)).ToArray();
+        var late = names.Select(n => PolicyScheduler.FirstSlot(second.AddMilliseconds(999.9), n, interval)).ToArray();
+
+        Assert.Equal(early, late);
+        Assert.All(early, t => Assert.Equal(0, t.UtcTicks % TimeSpan.TicksPerSecond));
+        Assert.Equal(15, early.Distinct().Count());
+        Assert.Equal(second.AddSeconds(1) + PolicyScheduler.Jitter("checkout", interval), PolicyScheduler.FirstSlot(second.AddTicks(1), "checkout", interval));
+        Assert.Equal(second + PolicyScheduler.Jitter("checkout", interval), PolicyScheduler.FirstSlot(second, "checkout", interval));
+        Assert.Equal(TimeSpan.Zero, PolicyScheduler.FirstSlot(second.AddMilliseconds(250), "checkout", interval).Offset);
+    }
 }

@@ -1,0 +1,25 @@
+using RollbackSentinel.Storage.Postgres;
+
+namespace RollbackSentinel.Storage.Tests.Postgres;
+
+/// <summary>The project's pool maximum (16 for the store, 8 for Quartz) applies only where the connection string sets none.</summary>
+public sealed class PostgresPoolSizeTests
+{
+    [Theory]
+    [InlineData("Host=db;Database=sentinel;Maximum Pool Size=40")]
+    [InlineData("Host=db;Database=sentinel;max pool size=40")]
+    [InlineData("Host=db;Database=sentinel;MaxPoolSize=40")]
+    [InlineData("Host=db;Database=sentinel;MAXIMUM POOL SIZE=100")]
+    public void SetsMaxPoolSize_TheStringsOwnMaximumWins(string connectionString)
+    {
+        Assert.True(PostgresStore.SetsMaxPoolSize(connectionString));
+    }
+
+    [Theory]
+    [InlineData("Host=db;Database=sentinel;Password=x")]
+    [InlineData("Host=db;Database=sentinel;Minimum Pool Size=2;Options='-c search_path=x'")]
+    public void SetsMaxPoolSize_NoMaximumInTheString_TheDefaultApplies(string connectionString)
+    {
+        Assert.False(PostgresStore.SetsMaxPoolSize(connectionString));
+    }
+}
