@@ -39,12 +39,15 @@ internal static class ClusteredScheduling
     public static IServiceCollection AddPolicyScheduling(this IServiceCollection services, SentinelOptions options, int maxConcurrency)
     {
         services.AddSingleton<ForeignPolicyRuns>();
+        // A clustered node runs fewer evaluations at once: every run takes a connection from Quartz's pool (its lock
+        // rounds), which must stay larger than the threads so the cluster check-in never waits for one.
+        var threads = options.Storage.UsesPostgres ? Math.Min(maxConcurrency, ClusteredMaxConcurrency) : maxConcurrency;
         services.AddQuartz(q =>
         {
-            q.UseDefaultThreadPool(pool => pool.MaxConcurrency = maxConcurrency);
+            q.UseDefaultThreadPool(pool => pool.MaxConcurrency = threads);
             if (options.Storage.UsesPostgres)
             {
-                q.UseClusteredStore(options.Node.Id, options.CheckinIntervalValue, maxConcurrency, () => options.ResolvePostgresConnectionString()!);
+                q.UseClusteredStore(options.Node.Id, options.CheckinIntervalValue, threads, () => options.ResolvePostgresConnectionString()!);
             }
         });
         return services;
@@ -98,14 +101,20 @@ internal static class ClusteredScheduling
     }
 
     /// <summary>
-    /// Connections in Quartz's pool on each node unless the connection string sets <c>Maximum Pool Size</c> (Npgsql's
-    /// default is 100 per pool). Quartz serialises its cluster work on one lock row, so more connections only wait
-    /// there; 8 per node plus the store's 16 keep three nodes at 72 of PostgreSQL's default <c>max_connections</c> (100).
-    /// The pool is smaller than Quartz's thread pool: under lock contention a thread (the cluster check-in too) may wait
-    /// for a connection up to Npgsql's <c>Timeout</c> (15 s); raise <c>Maximum Pool Size</c> in the connection string
-    /// where PostgreSQL allows more connections.
+    /// Evaluations a clustered node runs at once (a single daemon runs up to 64): Quartz's cluster work is serialised on
+    /// one lock row, so more threads only queue there, each holding a connection.
     /// </summary>
-    public const int DefaultMaxPoolSize = 8;
+    public const int ClusteredMaxConcurrency = 12;
+
+    /// <summary>
+    /// Connections in Quartz's pool on each node unless the connection string sets <c>Maximum Pool Size</c> (Npgsql's
+    /// default is 100 per pool): its threads plus three (Quartz's own advice: the scheduler thread, the cluster manager
+    /// and the misfire handler need one each), so the check-in never waits behind evaluations queued on the lock row
+    /// (a bench with 8 saw a live node declared dead that way). 15 per node plus the store's 16 keep three nodes at 93
+    /// of PostgreSQL's default <c>max_connections</c> (100, 3 reserved). A connection string that sets
+    /// <c>Maximum Pool Size</c> sets it for both pools: keep it at least <see cref="ClusteredMaxConcurrency"/> + 3.
+    /// </summary>
+    public const int DefaultMaxPoolSize = ClusteredMaxConcurrency + 3;
 
     /// <summary>
     /// Quartz's pool (at most <see cref="DefaultMaxPoolSize"/> connections unless the connection string sets

@@ -23,6 +23,12 @@ internal sealed partial class PendingActions(
 
     public static readonly TimeSpan SweepEvery = TimeSpan.FromSeconds(30);
 
+    /// <summary>
+    /// On a store several sentinels share, a pending action younger than this is left alone: the node that recorded it
+    /// starts it within moments, and a sweep racing it would only be refused (or, with other rules mid-rollout, refuse it).
+    /// </summary>
+    public static readonly TimeSpan SharedStoreGrace = TimeSpan.FromMinutes(1);
+
     private readonly Wakeup _wakeup = new(SweepEvery, time);
 
     /// <summary>Sweeps now rather than at the next tick (an approved rollback is waiting).</summary>
@@ -52,6 +58,13 @@ internal sealed partial class PendingActions(
             var incident = timeline.Incident;
             var entry = registry.Find(incident.Policy);
             var now = time.GetUtcNow();
+            if (!store.ExclusiveToOneProcess
+                && (now - action.CreatedAt < SharedStoreGrace || (entry is null && now - action.CreatedAt < MaxAge)))
+            {
+                // Shared store: just recorded by another node (it is starting it), or a policy this node's rules do not
+                // have (nodes mid-rollout): left to the node that has it, until it is too old to run for anyone.
+                continue;
+            }
 
             // An action recorded before an upgrade names its target as older versions did: it is the same target.
             var current = entry is null ? null : TargetIdentity.For(entry.Policy, incident.Labels);
