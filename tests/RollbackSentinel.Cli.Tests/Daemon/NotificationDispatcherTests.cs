@@ -89,6 +89,28 @@ public sealed class NotificationDispatcherTests : IAsyncLifetime
     }
 
     [Fact]
+    public async Task TheStoreFailsToRecordAPublication_TheNextRunRecordsItFirst_UpdatesTheSameMessage_NeverRepostsIt()
+    {
+        var failing = new PausingStore(_store);
+        var failures = 0;
+        failing.BeforeSaveNotification = _ => failures++ == 0 ? throw new InvalidOperationException("store down") : Task.CompletedTask;
+        using var dispatcher = new NotificationDispatcher(failing, [_channel], new PolicyRegistry(_clock), new SentinelOptions { Node = new SentinelOptions.NodeSettings { Id = "sentinel-a" } }, _metrics, _clock, NullLogger<NotificationDispatcher>.Instance);
+        var opened = await PageAsync();
+
+        await dispatcher.DispatchAsync(CancellationToken.None); // published, not recorded
+        _clock.Advance(TimeSpan.FromSeconds(5));
+        await dispatcher.DispatchAsync(CancellationToken.None); // recorded first: the same state is not published again
+        var recorded = Assert.Single(await _store.GetNotificationsAsync(opened.Incident.Id, CancellationToken.None));
+        Assert.Equal("ref-1", recorded.Reference);
+        await _incidents.AnswerAsync(new Acknowledgment(opened.Incident.Id, "alice", "api", Answers.Deny, T0.AddMinutes(1)), null, CancellationToken.None);
+        await dispatcher.DispatchAsync(CancellationToken.None);
+        await dispatcher.DispatchAsync(CancellationToken.None);
+
+        Assert.Equal([(NoticeKind.AwaitingConfirmation, null), (NoticeKind.Denied, "ref-1")], _channel.Published.Select(p => (p.Kind, p.Reference)));
+        Assert.True(failures >= 2);
+    }
+
+    [Fact]
     public async Task AChannelThatAsksForQuiet_IsLeftAloneUntilItsRetryAfter()
     {
         await PageAsync();
