@@ -324,7 +324,10 @@ internal sealed partial class NotificationDispatcher(
             Baseline = Finite(evidence.Baseline),
             Evidence = lines,
             Target = action?.Target,
-            Action = action?.Outcome ?? plan ?? (rollback ? $"roll back {action!.Target}" : null),
+            // An interrupted action says so in words (its outcome only says why), so the channel's message shows the interruption.
+            Action = action?.Status == ActionStatus.Interrupted
+                ? $"{(rollback ? $"rollback of {action.Target}" : $"{action.Kind} about {action.Target}")} interrupted: {action.Outcome ?? IncidentLifecycle.InterruptedOutcome}"
+                : action?.Outcome ?? plan ?? (rollback ? $"roll back {action!.Target}" : null),
             Before = action?.Before,
             After = action?.After,
             AnsweredBy = answer is null ? null : $"{Past(answer.Answer)} by {answer.By} via {answer.Channel}" + (answer.Reason is { } r ? $": {r}" : ""),

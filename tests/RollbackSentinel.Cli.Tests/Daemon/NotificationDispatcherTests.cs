@@ -111,6 +111,29 @@ public sealed class NotificationDispatcherTests : IAsyncLifetime
     }
 
     [Fact]
+    public async Task ARollbackInterruptedByAnotherSentinel_UpdatesTheMessage_SayingItWasInterrupted()
+    {
+        var labels = LabelSet.Of(("deployment", "checkout"));
+        var verdict = new Verdict { Kind = VerdictKind.Breach, Reason = VerdictReason.ThresholdExceeded, Labels = labels, Value = 0.2, Threshold = 0.05, Summary = "error ratio 0.2 > max 0.05" };
+        var decision = new Decision { Policy = "shop", Trigger = "errors", Labels = labels, At = T0, Kind = DecisionKind.Act, Action = TriggerAction.Rollback, Verdict = verdict, Since = T0 };
+        var commit = new EvaluationCommit("shop", T0, PolicyState.Empty, [], [decision], _ => "deployment/checkout", TimeSpan.FromMinutes(15));
+        var opened = Assert.Single(await _incidents.CommitEvaluationAsync(commit, CancellationToken.None));
+        Assert.True(await _incidents.MarkActionStartedAsync(opened.Action.Id, T0, TimeSpan.FromSeconds(30), CancellationToken.None));
+        await _dispatcher.DispatchAsync(CancellationToken.None);
+
+        // sentinel-a dies mid-action; sentinel-b finds its lease ended and interrupts it.
+        _clock.Advance(TimeSpan.FromMinutes(1));
+        Assert.Single(await new IncidentService(_store, null, _clock, "sentinel-b").InterruptExpiredAsync(_clock.GetUtcNow(), CancellationToken.None));
+        var otherChannel = new RecordingChannel();
+        using var other = Dispatcher(_store, otherChannel, "sentinel-b");
+        await other.DispatchAsync(CancellationToken.None);
+
+        var update = Assert.Single(otherChannel.Notices);
+        Assert.Equal(NoticeKind.RollbackFailed, update.Kind);
+        Assert.Contains("interrupted", update.Action, StringComparison.Ordinal);
+    }
+
+    [Fact]
     public async Task AChannelThatAsksForQuiet_IsLeftAloneUntilItsRetryAfter()
     {
         await PageAsync();
@@ -268,6 +291,8 @@ public sealed class NotificationDispatcherTests : IAsyncLifetime
 
         public List<(NoticeKind Kind, string? Reference, string? AnsweredBy)> Published { get; } = [];
 
+        public List<IncidentNotice> Notices { get; } = [];
+
         public int FailNext { get; set; }
 
         public int Failures { get; private set; }
@@ -293,6 +318,7 @@ public sealed class NotificationDispatcherTests : IAsyncLifetime
             }
 
             Published.Add((notice.Kind, reference, notice.AnsweredBy));
+            Notices.Add(notice);
             return $"ref-{Published.Count}";
         }
     }
