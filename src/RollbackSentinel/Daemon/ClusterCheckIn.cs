@@ -159,6 +159,13 @@ internal sealed partial class ClusterCheckIn(
     private bool _outage;
     private bool _mixed;
     private volatile bool _checkedIn;
+    private DateTimeOffset? _lastCheckIn;
+
+    /// <summary>
+    /// Check-in intervals of silence after which Quartz's clustered job store takes a node for dead and the others take over
+    /// its policies (<c>/api/v1/cluster</c> says dead after <see cref="ClusterView.AliveIntervals"/>).
+    /// </summary>
+    public const int DeadAfterIntervals = 2;
 
     /// <summary>The program's version, as each node reports it (without the build metadata after '+').</summary>
     public static string SentinelVersion { get; } =
@@ -251,6 +258,7 @@ internal sealed partial class ClusterCheckIn(
         }
 
         reachability.Succeeded(at);
+        NoticeFencing(at);
         Volatile.Write(ref _nodes, nodes);
         if (_outage)
         {
@@ -274,6 +282,23 @@ internal sealed partial class ClusterCheckIn(
         }
     }
 
+    /// <summary>
+    /// A node whose previous check-in is older than the failover threshold was silent (paused: GC, SIGSTOP, a frozen VM, or
+    /// cut off from the store) long enough to be taken for dead: the others took over its policies, and whatever it had in
+    /// flight is refused by the policy state versions, action leases and delivery claims. Said once per silence, counted
+    /// as <c>rollback_sentinel_fenced_total{what="node"}</c>.
+    /// </summary>
+    private void NoticeFencing(DateTimeOffset at)
+    {
+        var previous = _lastCheckIn;
+        _lastCheckIn = at;
+        if (previous is { } last && at - last > DeadAfterIntervals * _interval)
+        {
+            metrics.RecordFenced(Telemetry.SentinelMetrics.FencedWhat.Node);
+            LogFenced((long)Math.Floor((at - last).TotalSeconds), PromDuration.Format(DeadAfterIntervals * _interval));
+        }
+    }
+
     private Telemetry.ClusterSnapshot Snapshot()
     {
         var view = View();
@@ -293,6 +318,10 @@ internal sealed partial class ClusterCheckIn(
             return time.GetUtcNow();
         }
     }
+
+    [LoggerMessage(EventId = 1170, Level = LogLevel.Warning,
+        Message = "This node was silent for {Seconds}s (no check-in; more than the failover threshold of {Threshold}): it was taken for dead and the others took over its policies. It is fenced: anything it had in flight (a policy state commit, an incident move, an action, a channel delivery) is refused by versions and leases, and it carries on with what the schedule gives it now")]
+    private partial void LogFenced(long seconds, string threshold);
 
     [LoggerMessage(EventId = 1140, Level = LogLevel.Error,
         Message = "The store is unreachable (the cluster check-in failed): {Why}; /readyz answers 503 until a check-in succeeds, and evaluations fail (never pass) meanwhile")]

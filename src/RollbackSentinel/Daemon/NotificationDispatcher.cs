@@ -46,6 +46,13 @@ internal sealed partial class NotificationDispatcher(
     /// <summary>Channels that asked to be left alone (a rate limit), until when: skipped for every incident meanwhile.</summary>
     private readonly ConcurrentDictionary<string, DateTimeOffset> _quietUntil = new(StringComparer.Ordinal);
     private DateTimeOffset _lastRepublish = DateTimeOffset.MinValue;
+
+    /// <summary>
+    /// What a channel was shown but the store did not record (it failed right after the channel took the message, e.g.
+    /// PostgreSQL restarting), per incident and channel: saved first on the next run, and meanwhile taken as what the channel
+    /// last showed, so its one message is updated (never posted again) and the same state is not published twice.
+    /// </summary>
+    private readonly ConcurrentDictionary<(long Incident, string Channel), NotificationRecord> _unsaved = new();
     public bool Enabled => _channels.Count > 0;
 
     public void Poke() => _wakeup.Poke();
@@ -87,6 +94,10 @@ internal sealed partial class NotificationDispatcher(
         {
             _lastRepublish = time.GetUtcNow();
         }
+
+        // Published but not recorded on an earlier run: recorded before anything else is published (a store still down
+        // fails this run, and the next tries again).
+        await SaveUnsavedAsync(cancellationToken).ConfigureAwait(false);
 
         var claimedAt = time.GetUtcNow();
         var lease = new ActionLease(options.Node.Id, claimedAt + ClaimFor);
@@ -192,7 +203,10 @@ internal sealed partial class NotificationDispatcher(
                         reference = await channel.PublishAsync(notice, last?.Reference, cancellationToken).ConfigureAwait(false);
                     }
 
-                    await store.SaveNotificationAsync(new NotificationRecord(incident.Id, channel.Name, reference ?? last?.Reference, state.Format(), now), cancellationToken).ConfigureAwait(false);
+                    var record = new NotificationRecord(incident.Id, channel.Name, reference ?? last?.Reference, state.Format(), now);
+                    _unsaved[(incident.Id, channel.Name)] = record;
+                    await store.SaveNotificationAsync(record, cancellationToken).ConfigureAwait(false);
+                    _unsaved.TryRemove(KeyValuePair.Create((incident.Id, channel.Name), record));
                     if (_lastErrors.TryRemove((incident.Id, channel.Name), out _))
                     {
                         LogChannelRecovered(channel.Name, incident.Id);
@@ -223,6 +237,25 @@ internal sealed partial class NotificationDispatcher(
                 await store.MarkNotifiedAsync(incident.Id, incident.Version, options.Node.Id, cancellationToken).ConfigureAwait(false);
                 unfinished.Remove(incident.Id);
             }
+        }
+    }
+
+    /// <summary>
+    /// Records what channels were shown on earlier runs but the store failed to record; one the store already has a newer
+    /// record of (another sentinel published since) is dropped rather than written over it.
+    /// </summary>
+    private async Task SaveUnsavedAsync(CancellationToken cancellationToken)
+    {
+        foreach (var (key, record) in _unsaved.ToArray())
+        {
+            var stored = (await store.GetNotificationsAsync(key.Incident, cancellationToken).ConfigureAwait(false)).FirstOrDefault(n => n.Channel == key.Channel);
+            if (stored is null || stored.At < record.At)
+            {
+                await store.SaveNotificationAsync(record, cancellationToken).ConfigureAwait(false);
+                LogUnsavedRecorded(key.Channel, key.Incident);
+            }
+
+            _unsaved.TryRemove(KeyValuePair.Create(key, record));
         }
     }
 
@@ -291,7 +324,10 @@ internal sealed partial class NotificationDispatcher(
             Baseline = Finite(evidence.Baseline),
             Evidence = lines,
             Target = action?.Target,
-            Action = action?.Outcome ?? plan ?? (rollback ? $"roll back {action!.Target}" : null),
+            // An interrupted action says so in words (its outcome only says why), so the channel's message shows the interruption.
+            Action = action?.Status == ActionStatus.Interrupted
+                ? $"{(rollback ? $"rollback of {action.Target}" : $"{action.Kind} about {action.Target}")} interrupted: {action.Outcome ?? IncidentLifecycle.InterruptedOutcome}"
+                : action?.Outcome ?? plan ?? (rollback ? $"roll back {action!.Target}" : null),
             Before = action?.Before,
             After = action?.After,
             AnsweredBy = answer is null ? null : $"{Past(answer.Answer)} by {answer.By} via {answer.Channel}" + (answer.Reason is { } r ? $": {r}" : ""),
@@ -355,6 +391,10 @@ internal sealed partial class NotificationDispatcher(
 
     [LoggerMessage(EventId = 1168, Level = LogLevel.Warning, Message = "Renewing the claim to tell {Channel} about incident {Incident} failed; tried again shortly")]
     private partial void LogClaimRenewalFailed(Exception exception, string channel, long incident);
+
+    [LoggerMessage(EventId = 1169, Level = LogLevel.Information,
+        Message = "{Channel} was told about incident {Incident} but the store failed to record it; recorded now, so its message is updated rather than posted again")]
+    private partial void LogUnsavedRecorded(string channel, long incident);
 
     [LoggerMessage(EventId = 603, Level = LogLevel.Warning,
         Message = "No paging channel is configured (notifications: slack, pagerDuty or alertmanager), but {Count} polic(ies) page: {Policies}. Their pages reach nobody: a page is recorded as failed and logged at critical level (event 310); a question to confirm a rollback can only be seen and answered through the API or CLI")]

@@ -468,6 +468,9 @@ public sealed class SentinelMetrics : IDisposable
 
         /// <summary>A channel delivery another sentinel claims: not published by this one.</summary>
         public const string Notification = "notification";
+
+        /// <summary>This node was silent past the failover threshold (paused, frozen, cut off) and taken for dead; counted when it checks in again.</summary>
+        public const string Node = "node";
     }
 
     /// <summary>Values of the <c>reason</c> label of <c>rollback_sentinel_evaluation_failures_total</c>.</summary>

@@ -195,6 +195,31 @@ public sealed class ClusterMembershipTests
         Assert.All(store.CheckIns, c => Assert.Equal(("a", registry.RulesVersion), (c.NodeId, c.RulesVersion)));
     }
 
+    [Fact]
+    public async Task CheckIn_SilentPastTheFailoverThreshold_LogsThatThisNodeIsFenced_OncePerSilence()
+    {
+        var time = new ManualTimeProvider(T0);
+        var store = new FlakyClusterStore();
+        var log = new LogCapture();
+        var options = new SentinelOptions { Node = new SentinelOptions.NodeSettings { Id = "a" }, Cluster = new SentinelOptions.ClusterSettings { CheckinInterval = "5s" } };
+        var reachability = new StoreReachability(time, options);
+        using var metrics = new SentinelMetrics();
+        var checkIn = new ClusterCheckIn(store, new PolicyRegistry(time), new EvaluationCounter(time), reachability, metrics, options, time, new Microsoft.Extensions.Logging.Logger<ClusterCheckIn>(new SingleLoggerFactory(log.CreateLogger("ClusterCheckIn"))));
+
+        await checkIn.CheckInOnceAsync(CancellationToken.None);
+        time.Advance(TimeSpan.FromSeconds(10)); // two intervals late: within the threshold
+        await checkIn.CheckInOnceAsync(CancellationToken.None);
+        Assert.Empty(log.Entries);
+
+        time.Advance(TimeSpan.FromSeconds(42)); // SIGSTOP, then SIGCONT
+        await checkIn.CheckInOnceAsync(CancellationToken.None);
+        time.Advance(TimeSpan.FromSeconds(5));
+        await checkIn.CheckInOnceAsync(CancellationToken.None);
+
+        var entry = Assert.Single(log.Entries);
+        Assert.StartsWith("Warning ClusterCheckIn[1170] This node was silent for 42s (no check-in; more than the failover threshold of 10s): it was taken for dead and the others took over its policies. It is fenced", entry, StringComparison.Ordinal);
+    }
+
     private sealed class NpgsqlLikeException(string message) : Exception(message);
 
     /// <summary>A cluster store that fails while told to, listing this node's check-in beside <see cref="Others"/>.</summary>

@@ -89,6 +89,51 @@ public sealed class NotificationDispatcherTests : IAsyncLifetime
     }
 
     [Fact]
+    public async Task TheStoreFailsToRecordAPublication_TheNextRunRecordsItFirst_UpdatesTheSameMessage_NeverRepostsIt()
+    {
+        var failing = new PausingStore(_store);
+        var failures = 0;
+        failing.BeforeSaveNotification = _ => failures++ == 0 ? throw new InvalidOperationException("store down") : Task.CompletedTask;
+        using var dispatcher = new NotificationDispatcher(failing, [_channel], new PolicyRegistry(_clock), new SentinelOptions { Node = new SentinelOptions.NodeSettings { Id = "sentinel-a" } }, _metrics, _clock, NullLogger<NotificationDispatcher>.Instance);
+        var opened = await PageAsync();
+
+        await dispatcher.DispatchAsync(CancellationToken.None); // published, not recorded
+        _clock.Advance(TimeSpan.FromSeconds(5));
+        await dispatcher.DispatchAsync(CancellationToken.None); // recorded first: the same state is not published again
+        var recorded = Assert.Single(await _store.GetNotificationsAsync(opened.Incident.Id, CancellationToken.None));
+        Assert.Equal("ref-1", recorded.Reference);
+        await _incidents.AnswerAsync(new Acknowledgment(opened.Incident.Id, "alice", "api", Answers.Deny, T0.AddMinutes(1)), null, CancellationToken.None);
+        await dispatcher.DispatchAsync(CancellationToken.None);
+        await dispatcher.DispatchAsync(CancellationToken.None);
+
+        Assert.Equal([(NoticeKind.AwaitingConfirmation, null), (NoticeKind.Denied, "ref-1")], _channel.Published.Select(p => (p.Kind, p.Reference)));
+        Assert.True(failures >= 2);
+    }
+
+    [Fact]
+    public async Task ARollbackInterruptedByAnotherSentinel_UpdatesTheMessage_SayingItWasInterrupted()
+    {
+        var labels = LabelSet.Of(("deployment", "checkout"));
+        var verdict = new Verdict { Kind = VerdictKind.Breach, Reason = VerdictReason.ThresholdExceeded, Labels = labels, Value = 0.2, Threshold = 0.05, Summary = "error ratio 0.2 > max 0.05" };
+        var decision = new Decision { Policy = "shop", Trigger = "errors", Labels = labels, At = T0, Kind = DecisionKind.Act, Action = TriggerAction.Rollback, Verdict = verdict, Since = T0 };
+        var commit = new EvaluationCommit("shop", T0, PolicyState.Empty, [], [decision], _ => "deployment/checkout", TimeSpan.FromMinutes(15));
+        var opened = Assert.Single(await _incidents.CommitEvaluationAsync(commit, CancellationToken.None));
+        Assert.True(await _incidents.MarkActionStartedAsync(opened.Action.Id, T0, TimeSpan.FromSeconds(30), CancellationToken.None));
+        await _dispatcher.DispatchAsync(CancellationToken.None);
+
+        // sentinel-a dies mid-action; sentinel-b finds its lease ended and interrupts it.
+        _clock.Advance(TimeSpan.FromMinutes(1));
+        Assert.Single(await new IncidentService(_store, null, _clock, "sentinel-b").InterruptExpiredAsync(_clock.GetUtcNow(), CancellationToken.None));
+        var otherChannel = new RecordingChannel();
+        using var other = Dispatcher(_store, otherChannel, "sentinel-b");
+        await other.DispatchAsync(CancellationToken.None);
+
+        var update = Assert.Single(otherChannel.Notices);
+        Assert.Equal(NoticeKind.RollbackFailed, update.Kind);
+        Assert.Contains("interrupted", update.Action, StringComparison.Ordinal);
+    }
+
+    [Fact]
     public async Task AChannelThatAsksForQuiet_IsLeftAloneUntilItsRetryAfter()
     {
         await PageAsync();
@@ -246,6 +291,8 @@ public sealed class NotificationDispatcherTests : IAsyncLifetime
 
         public List<(NoticeKind Kind, string? Reference, string? AnsweredBy)> Published { get; } = [];
 
+        public List<IncidentNotice> Notices { get; } = [];
+
         public int FailNext { get; set; }
 
         public int Failures { get; private set; }
@@ -271,6 +318,7 @@ public sealed class NotificationDispatcherTests : IAsyncLifetime
             }
 
             Published.Add((notice.Kind, reference, notice.AnsweredBy));
+            Notices.Add(notice);
             return $"ref-{Published.Count}";
         }
     }

@@ -19,6 +19,9 @@ internal sealed class PausingStore(IIncidentStore inner) : IIncidentStore
     /// <summary>Runs before each channel delivery claim (with the incident id and channel).</summary>
     public Func<long, string, Task>? BeforeClaimDelivery { get; set; }
 
+    /// <summary>Runs before each notification record is saved (a store that fails right after a channel took a message).</summary>
+    public Func<NotificationRecord, Task>? BeforeSaveNotification { get; set; }
+
     public bool ExclusiveToOneProcess => inner.ExclusiveToOneProcess;
 
     public async Task<IReadOnlyList<IncidentRecord>> ApplyAsync(StoreBatch batch, CancellationToken cancellationToken)
@@ -89,7 +92,15 @@ internal sealed class PausingStore(IIncidentStore inner) : IIncidentStore
 
     public Task<IReadOnlyList<NotificationRecord>> GetNotificationsAsync(long incidentId, CancellationToken cancellationToken) => inner.GetNotificationsAsync(incidentId, cancellationToken);
 
-    public Task SaveNotificationAsync(NotificationRecord record, CancellationToken cancellationToken) => inner.SaveNotificationAsync(record, cancellationToken);
+    public async Task SaveNotificationAsync(NotificationRecord record, CancellationToken cancellationToken)
+    {
+        if (BeforeSaveNotification is { } before)
+        {
+            await before(record);
+        }
+
+        await inner.SaveNotificationAsync(record, cancellationToken);
+    }
 
     public Task<int> PruneEvaluationsAsync(DateTimeOffset olderThan, CancellationToken cancellationToken) => inner.PruneEvaluationsAsync(olderThan, cancellationToken);
 }
