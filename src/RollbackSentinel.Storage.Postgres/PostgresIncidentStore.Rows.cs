@@ -286,6 +286,12 @@ internal sealed partial class PostgresIncidentStore
             }
             catch (NpgsqlException e)
             {
+                // The server answering one statement with an error (a constraint, a bad value) is not the store failing.
+                if (!ConnectionBroke(e))
+                {
+                    throw;
+                }
+
                 var failure = $"{(write ? "writing" : "reading")} {DataSource} failed: {e.Message}";
                 if (write)
                 {
@@ -294,11 +300,6 @@ internal sealed partial class PostgresIncidentStore
                 else
                 {
                     _readFailure = failure;
-                }
-
-                if (!ConnectionBroke(e))
-                {
-                    throw;
                 }
 
                 _dataSource.Clear();

@@ -58,7 +58,10 @@ internal sealed partial class PostgresIncidentStore : IPostgresStore
     /// <summary>Where the store is, for logs: host, port and database, never the user or password.</summary>
     public string DataSource { get; }
 
-    /// <summary>Why the store is failing now (its last write or read failed in PostgreSQL); null while it works.</summary>
+    /// <summary>
+    /// Why the store is failing now (its last write or read lost its connection to PostgreSQL); null while it works. For
+    /// diagnostics: the daemon's readiness comes from its cluster check-ins (<c>ClusterCheckIn</c>), which use this store.
+    /// </summary>
     public string? Failure => _writeFailure ?? _readFailure;
 
     /// <inheritdoc />
