@@ -455,6 +455,7 @@ internal sealed partial class PostgresIncidentStore : IPostgresStore
                     """
                     INSERT INTO notifications (incident_id, channel, reference, state, at) VALUES (@id, @channel, @reference, @state, @at)
                     ON CONFLICT (incident_id, channel) DO UPDATE SET reference = excluded.reference, state = excluded.state, at = excluded.at
+                    WHERE notifications.at <= excluded.at
                     """,
                     cancellationToken,
                     ("id", record.IncidentId),

@@ -151,7 +151,11 @@ public interface IIncidentStore
     /// <summary>What each channel last published about an incident.</summary>
     Task<IReadOnlyList<NotificationRecord>> GetNotificationsAsync(long incidentId, CancellationToken cancellationToken);
 
-    /// <summary>Records what a channel published (its reference and the state shown), replacing the previous record; ends any delivery claim on that (incident, channel) (<see cref="ClaimDeliveryAsync"/>).</summary>
+    /// <summary>
+    /// Records what a channel published (its reference and the state shown), replacing the previous record unless that one
+    /// is newer (a later <see cref="NotificationRecord.At"/>: a sentinel that was paused while publishing never overwrites
+    /// what another published since); ends any delivery claim on that (incident, channel) (<see cref="ClaimDeliveryAsync"/>).
+    /// </summary>
     Task SaveNotificationAsync(NotificationRecord record, CancellationToken cancellationToken);
 
     /// <summary>

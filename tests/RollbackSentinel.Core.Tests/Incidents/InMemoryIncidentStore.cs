@@ -227,8 +227,12 @@ internal sealed class InMemoryIncidentStore : IIncidentStore
     {
         lock (_gate)
         {
-            _data.Notifications.RemoveAll(n => n.IncidentId == record.IncidentId && n.Channel == record.Channel);
-            _data.Notifications.Add(record);
+            if (!_data.Notifications.Any(n => n.IncidentId == record.IncidentId && n.Channel == record.Channel && n.At > record.At))
+            {
+                _data.Notifications.RemoveAll(n => n.IncidentId == record.IncidentId && n.Channel == record.Channel);
+                _data.Notifications.Add(record);
+            }
+
             _data.DeliveryClaims.Remove((record.IncidentId, record.Channel));
             return Task.CompletedTask;
         }

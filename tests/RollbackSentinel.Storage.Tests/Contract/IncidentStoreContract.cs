@@ -703,6 +703,19 @@ public abstract class IncidentStoreContract : IAsyncLifetime
     }
 
     [Fact]
+    public async Task SaveNotification_OlderThanTheStoredRecord_IsNotWrittenOverIt()
+    {
+        var incident = (await OpenAsync(Opening(T0, "k1"))).Incident.Id;
+        await Store.SaveNotificationAsync(new NotificationRecord(incident, "slack", "ts-1", "Open", T0.AddSeconds(5)), None);
+        await Store.SaveNotificationAsync(new NotificationRecord(incident, "slack", "ts-1", "Acted", T0.AddSeconds(20)), None);
+
+        // A sentinel paused while publishing the older state saves it late.
+        await Store.SaveNotificationAsync(new NotificationRecord(incident, "slack", "ts-1", "Open", T0.AddSeconds(6)), None);
+
+        Assert.Equal([new NotificationRecord(incident, "slack", "ts-1", "Acted", T0.AddSeconds(20))], await Store.GetNotificationsAsync(incident, None));
+    }
+
+    [Fact]
     public async Task ReleaseAllNotificationLeases_EndsEveryDeliveryClaim()
     {
         var incident = (await OpenAsync(Opening(T0, "k1"))).Incident.Id;
