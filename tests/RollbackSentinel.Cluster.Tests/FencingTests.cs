@@ -53,11 +53,14 @@ public sealed class FencingTests(ITestOutputHelper output)
         var fenced = await Eventually.WaitAsync(
             async () =>
             {
+                // Its silence outlasted the failover threshold (the others saw it dead): it must say so itself, as a node
+                // fenced out of the cluster (event 1170, what="node"), not merely show some other fenced write.
                 var metrics = await frozen.MetricsAsync();
-                return metrics.Sum(Fenced) > fencedBefore || frozen.Log.Contains("fenced", StringComparison.OrdinalIgnoreCase) ? metrics : null;
+                return metrics.SumBy(Fenced, "what").GetValueOrDefault("node") > 0 && frozen.Log.Contains("fenced", StringComparison.OrdinalIgnoreCase) ? metrics : null;
             },
             ClusterRig.Generous,
-            $"{frozen.Id} to say it was fenced (log or {Fenced})" + Environment.NewLine + rig.Logs());
+            $"{frozen.Id} to say it was fenced (a log line and {Fenced}{{what=\"node\"}})" + Environment.NewLine + rig.Logs());
+        Assert.True(fenced.Sum(Fenced) > fencedBefore);
         output.WriteLine($"{Fenced} on {frozen.Id}: {string.Join(", ", fenced.SumBy(Fenced, "what").Select(w => $"{w.Key}={w.Value}"))}");
         output.WriteLine(string.Join(Environment.NewLine, frozen.Log.Split('\n').Where(l => l.Contains("fenced", StringComparison.OrdinalIgnoreCase)).Take(5)));
 
