@@ -498,6 +498,28 @@ public sealed partial class SqliteIncidentStore : IIncidentStore, IChangeStore, 
             cancellationToken);
     }
 
+    /// <inheritdoc />
+    /// <remarks>An <c>UPDATE</c> only: a claim that is gone is never written again.</remarks>
+    public Task<bool> RenewDeliveryClaimAsync(long incidentId, string channel, ActionLease lease, DateTimeOffset at, CancellationToken cancellationToken)
+    {
+        ArgumentNullException.ThrowIfNull(channel);
+        ArgumentNullException.ThrowIfNull(lease);
+        ThrowIfNotReady();
+        return WriteAsync(
+            async tx => await tx.ExecuteAsync(
+                """
+                UPDATE delivery_claims SET lease_until = $until
+                WHERE incident_id = $id AND channel = $channel AND lease_owner = $owner AND lease_until > $at
+                """,
+                cancellationToken,
+                ("$id", incidentId),
+                ("$channel", channel),
+                ("$owner", lease.Owner),
+                ("$until", DbTime.Format(lease.Until)),
+                ("$at", DbTime.Format(at))).ConfigureAwait(false) == 1,
+            cancellationToken);
+    }
+
     public Task<ActionRecord?> FindRollbackSinceAsync(string target, DateTimeOffset since, long excludingActionId, CancellationToken cancellationToken) =>
         ReadAsync(
             async tx =>

@@ -145,6 +145,15 @@ public interface IIncidentStore
     /// </summary>
     Task<bool> ClaimDeliveryAsync(long incidentId, string channel, ActionLease lease, DateTimeOffset at, CancellationToken cancellationToken);
 
+    /// <summary>
+    /// Fencing for a message being published: extends (or, with <see cref="ActionLease.Until"/> at <paramref name="at"/>, ends)
+    /// <paramref name="lease"/>'s owner's delivery claim on (incident, channel), only if that claim still exists, is held by
+    /// the same owner, and has not ended at <paramref name="at"/>. Never creates a claim: a claim that was ended meanwhile
+    /// (<see cref="SaveNotificationAsync"/> by another owner that took it over, or a reset), moved to another owner, or ran
+    /// out is lost for good. False, with nothing written, then: the caller was superseded (fenced).
+    /// </summary>
+    Task<bool> RenewDeliveryClaimAsync(long incidentId, string channel, ActionLease lease, DateTimeOffset at, CancellationToken cancellationToken);
+
     /// <summary>The latest rollback of <paramref name="target"/> (other than <paramref name="excludingActionId"/>) that started at or after <paramref name="since"/>.</summary>
     Task<ActionRecord?> FindRollbackSinceAsync(string target, DateTimeOffset since, long excludingActionId, CancellationToken cancellationToken);
 

@@ -15,7 +15,9 @@ namespace RollbackSentinel.Daemon;
 /// <remarks>
 /// Fencing (several sentinels on one store): a run claims incidents for <see cref="ClaimFor"/>, and each channel's
 /// delivery of an incident is claimed on its own (<see cref="IIncidentStore.ClaimDeliveryAsync"/>) right before it is
-/// published, renewed while the channel takes its time, and ended by recording what was published. A sentinel that was
+/// published, renewed while the channel takes its time (<see cref="IIncidentStore.RenewDeliveryClaimAsync"/>: only a claim
+/// that still exists, is this sentinel's and has not ended is extended; a lost one is never re-created), and ended by
+/// recording what was published. A sentinel that was
 /// paused or cut off past its claims finds another's delivery claim and skips that channel (it was fenced); after a
 /// claim, the incident and what the channel last showed are read again, so a change another sentinel published
 /// meanwhile is never published again, nor an older state over it.
@@ -189,7 +191,8 @@ internal sealed partial class NotificationDispatcher(
                 {
                     string? reference;
                     var keeper = LeaseKeeper.Start(
-                        ct => store.ClaimDeliveryAsync(incident.Id, channel.Name, new ActionLease(options.Node.Id, time.GetUtcNow() + ClaimFor), time.GetUtcNow(), ct),
+                        // Update-only: a claim ended meanwhile (another sentinel took it over and published) is never re-created.
+                        ct => store.RenewDeliveryClaimAsync(incident.Id, channel.Name, new ActionLease(options.Node.Id, time.GetUtcNow() + ClaimFor), time.GetUtcNow(), ct),
                         ClaimFor / 3,
                         time,
                         () =>
@@ -261,14 +264,15 @@ internal sealed partial class NotificationDispatcher(
 
     /// <summary>
     /// A delivery that failed hands its claim back (renewed to end now), so another sentinel may try the channel at once
-    /// rather than find it claimed; a store that fails this leaves the claim to end by itself.
+    /// rather than find it claimed; a claim that is no longer this sentinel's is left as it is (never re-created); a store
+    /// that fails this leaves the claim to end by itself.
     /// </summary>
     private async Task EndDeliveryClaimAsync(long incidentId, string channel)
     {
         try
         {
             var now = time.GetUtcNow();
-            await store.ClaimDeliveryAsync(incidentId, channel, new ActionLease(options.Node.Id, now), now, CancellationToken.None).ConfigureAwait(false);
+            await store.RenewDeliveryClaimAsync(incidentId, channel, new ActionLease(options.Node.Id, now), now, CancellationToken.None).ConfigureAwait(false);
         }
         catch (Exception e) when (e is not OperationCanceledException)
         {
@@ -386,7 +390,7 @@ internal sealed partial class NotificationDispatcher(
     private partial void LogDeliveriesFenced(int count, string channel, long incident);
 
     [LoggerMessage(EventId = 1167, Level = LogLevel.Error,
-        Message = "Renewing the claim to tell {Channel} about incident {Incident} was refused while publishing: this sentinel was fenced (it was paused or cut off past its claim); what it published cannot be taken back")]
+        Message = "Renewing the claim to tell {Channel} about incident {Incident} was refused while publishing: this sentinel was fenced (its claim ran out, or was taken over or ended by another sentinel, while it was paused or cut off); it stops renewing, and what it published cannot be taken back")]
     private partial void LogFencedWhilePublishing(string channel, long incident);
 
     [LoggerMessage(EventId = 1168, Level = LogLevel.Warning, Message = "Renewing the claim to tell {Channel} about incident {Incident} failed; tried again shortly")]

@@ -19,6 +19,9 @@ internal sealed class PausingStore(IIncidentStore inner) : IIncidentStore
     /// <summary>Runs before each channel delivery claim (with the incident id and channel).</summary>
     public Func<long, string, Task>? BeforeClaimDelivery { get; set; }
 
+    /// <summary>Runs before each renewal (or hand-back) of a channel delivery claim (with the incident id and channel).</summary>
+    public Func<long, string, Task>? BeforeRenewDeliveryClaim { get; set; }
+
     /// <summary>Runs before each notification record is saved (a store that fails right after a channel took a message).</summary>
     public Func<NotificationRecord, Task>? BeforeSaveNotification { get; set; }
 
@@ -52,6 +55,16 @@ internal sealed class PausingStore(IIncidentStore inner) : IIncidentStore
         }
 
         return await inner.ClaimDeliveryAsync(incidentId, channel, lease, at, cancellationToken);
+    }
+
+    public async Task<bool> RenewDeliveryClaimAsync(long incidentId, string channel, ActionLease lease, DateTimeOffset at, CancellationToken cancellationToken)
+    {
+        if (BeforeRenewDeliveryClaim is { } before)
+        {
+            await before(incidentId, channel);
+        }
+
+        return await inner.RenewDeliveryClaimAsync(incidentId, channel, lease, at, cancellationToken);
     }
 
     public Task InitializeAsync(CancellationToken cancellationToken) => inner.InitializeAsync(cancellationToken);

@@ -214,6 +214,20 @@ internal sealed class InMemoryIncidentStore : IIncidentStore
         }
     }
 
+    public Task<bool> RenewDeliveryClaimAsync(long incidentId, string channel, ActionLease lease, DateTimeOffset at, CancellationToken cancellationToken)
+    {
+        lock (_gate)
+        {
+            if (!_data.DeliveryClaims.TryGetValue((incidentId, channel), out var held) || held.Owner != lease.Owner || held.Until <= at)
+            {
+                return Task.FromResult(false);
+            }
+
+            _data.DeliveryClaims[(incidentId, channel)] = lease;
+            return Task.FromResult(true);
+        }
+    }
+
     public Task<ActionRecord?> FindRollbackSinceAsync(string target, DateTimeOffset since, long excludingActionId, CancellationToken cancellationToken) =>
         Read(d => d.Incidents.Values.SelectMany(s => s.Actions)
             .Where(a => a.Kind == "rollback" && a.Target == target && a.Id != excludingActionId

@@ -689,6 +689,84 @@ public abstract class IncidentStoreContract : IAsyncLifetime
     }
 
     [Fact]
+    public async Task RenewDeliveryClaim_AfterAnotherOwnerTookItOverAndEndedIt_IsRefused_AndRecreatesNoClaim()
+    {
+        var incident = (await OpenAsync(Opening(T0, "k1"))).Incident.Id;
+        Assert.True(await Store.ClaimDeliveryAsync(incident, "slack", new ActionLease("node-a", T0.AddMinutes(1)), T0, None));
+
+        // node-a is paused past its claim; node-b takes it over, publishes and records it (which ends the claim).
+        Assert.True(await Store.ClaimDeliveryAsync(incident, "slack", new ActionLease("node-b", T0.AddMinutes(3)), T0.AddMinutes(1), None));
+        await Store.SaveNotificationAsync(new NotificationRecord(incident, "slack", "ts-1", "Open", T0.AddMinutes(1).AddSeconds(5)), None);
+
+        // node-a wakes up and renews the claim it held: refused, and nothing is written back.
+        Assert.False(await Store.RenewDeliveryClaimAsync(incident, "slack", new ActionLease("node-a", T0.AddMinutes(6)), T0.AddMinutes(1).AddSeconds(10), None));
+        Assert.True(await Store.ClaimDeliveryAsync(incident, "slack", new ActionLease("node-c", T0.AddMinutes(7)), T0.AddMinutes(1).AddSeconds(20), None));
+        Assert.Equal([new NotificationRecord(incident, "slack", "ts-1", "Open", T0.AddMinutes(1).AddSeconds(5))], await Store.GetNotificationsAsync(incident, None));
+    }
+
+    [Fact]
+    public async Task RenewDeliveryClaim_AfterAReset_IsRefused_AndRecreatesNoClaim()
+    {
+        var incident = (await OpenAsync(Opening(T0, "k1"))).Incident.Id;
+        Assert.True(await Store.ClaimDeliveryAsync(incident, "slack", new ActionLease("node-a", T0.AddMinutes(5)), T0, None));
+        await Store.ReleaseAllNotificationLeasesAsync(None);
+
+        Assert.False(await Store.RenewDeliveryClaimAsync(incident, "slack", new ActionLease("node-a", T0.AddMinutes(6)), T0.AddSeconds(10), None));
+
+        Assert.True(await Store.ClaimDeliveryAsync(incident, "slack", new ActionLease("node-b", T0.AddMinutes(6)), T0.AddSeconds(20), None));
+    }
+
+    [Fact]
+    public async Task RenewDeliveryClaim_ByAnotherOwner_IsRefused_AndTheHolderKeepsIt()
+    {
+        var incident = (await OpenAsync(Opening(T0, "k1"))).Incident.Id;
+        Assert.True(await Store.ClaimDeliveryAsync(incident, "slack", new ActionLease("node-a", T0.AddMinutes(1)), T0, None));
+
+        Assert.False(await Store.RenewDeliveryClaimAsync(incident, "slack", new ActionLease("node-b", T0.AddMinutes(5)), T0.AddSeconds(30), None));
+        Assert.False(await Store.RenewDeliveryClaimAsync(incident, "pagerduty", new ActionLease("node-a", T0.AddMinutes(5)), T0.AddSeconds(30), None));
+
+        // node-a's claim is unchanged: it holds others off until its own end, not node-b's.
+        Assert.False(await Store.ClaimDeliveryAsync(incident, "slack", new ActionLease("node-c", T0.AddMinutes(6)), T0.AddSeconds(59), None));
+        Assert.True(await Store.ClaimDeliveryAsync(incident, "slack", new ActionLease("node-c", T0.AddMinutes(6)), T0.AddMinutes(1), None));
+    }
+
+    [Fact]
+    public async Task RenewDeliveryClaim_ByTheOwnerWhileItRuns_ExtendsIt()
+    {
+        var incident = (await OpenAsync(Opening(T0, "k1"))).Incident.Id;
+        Assert.True(await Store.ClaimDeliveryAsync(incident, "slack", new ActionLease("node-a", T0.AddMinutes(1)), T0, None));
+
+        Assert.True(await Store.RenewDeliveryClaimAsync(incident, "slack", new ActionLease("node-a", T0.AddMinutes(5)), T0.AddSeconds(30), None));
+
+        Assert.False(await Store.ClaimDeliveryAsync(incident, "slack", new ActionLease("node-b", T0.AddMinutes(6)), T0.AddMinutes(2), None));
+        Assert.True(await Store.RenewDeliveryClaimAsync(incident, "slack", new ActionLease("node-a", T0.AddMinutes(8)), T0.AddMinutes(4), None));
+        Assert.False(await Store.ClaimDeliveryAsync(incident, "slack", new ActionLease("node-b", T0.AddMinutes(9)), T0.AddMinutes(7), None));
+        Assert.True(await Store.ClaimDeliveryAsync(incident, "slack", new ActionLease("node-b", T0.AddMinutes(9)), T0.AddMinutes(8), None));
+    }
+
+    [Fact]
+    public async Task RenewDeliveryClaim_AtOrAfterItsEnd_IsRefused()
+    {
+        var incident = (await OpenAsync(Opening(T0, "k1"))).Incident.Id;
+        Assert.True(await Store.ClaimDeliveryAsync(incident, "slack", new ActionLease("node-a", T0.AddMinutes(1)), T0, None));
+
+        // Ran out: another sentinel may have taken it meanwhile, so it is not this one's to extend.
+        Assert.False(await Store.RenewDeliveryClaimAsync(incident, "slack", new ActionLease("node-a", T0.AddMinutes(5)), T0.AddMinutes(1), None));
+        Assert.True(await Store.ClaimDeliveryAsync(incident, "slack", new ActionLease("node-b", T0.AddMinutes(6)), T0.AddMinutes(1).AddSeconds(1), None));
+    }
+
+    [Fact]
+    public async Task RenewDeliveryClaim_ToNow_HandsTheClaimBack()
+    {
+        var incident = (await OpenAsync(Opening(T0, "k1"))).Incident.Id;
+        Assert.True(await Store.ClaimDeliveryAsync(incident, "slack", new ActionLease("node-a", T0.AddMinutes(1)), T0, None));
+
+        Assert.True(await Store.RenewDeliveryClaimAsync(incident, "slack", new ActionLease("node-a", T0.AddSeconds(10)), T0.AddSeconds(10), None));
+
+        Assert.True(await Store.ClaimDeliveryAsync(incident, "slack", new ActionLease("node-b", T0.AddMinutes(2)), T0.AddSeconds(10), None));
+    }
+
+    [Fact]
     public async Task SaveNotification_EndsTheClaimOfThatChannelOnly()
     {
         var incident = (await OpenAsync(Opening(T0, "k1"))).Incident.Id;
