@@ -235,12 +235,23 @@ public sealed class IncidentService(IIncidentStore store, IChangeStore? changes,
     /// store died mid-action) become <see cref="ActionStatus.Interrupted"/> and are returned. This sentinel's own are left
     /// to it, even past their lease: its executor records how they ended.
     /// </summary>
-    public async Task<IReadOnlyList<ActionRecord>> InterruptExpiredAsync(DateTimeOffset at, CancellationToken cancellationToken)
+    public Task<IReadOnlyList<ActionRecord>> InterruptExpiredAsync(DateTimeOffset at, CancellationToken cancellationToken) =>
+        InterruptExpiredAsync(at, _ => true, cancellationToken);
+
+    /// <summary>
+    /// As <see cref="InterruptExpiredAsync(DateTimeOffset, CancellationToken)"/>, and also this sentinel's own started actions
+    /// whose lease has ended and that it is not executing (<paramref name="runningHere"/> false): left behind by this
+    /// process (their end could not be recorded, or the check before acting failed), nobody else would ever interrupt
+    /// them on a store only this sentinel uses. One it is executing is left to its executor, even past its lease.
+    /// </summary>
+    public async Task<IReadOnlyList<ActionRecord>> InterruptExpiredAsync(DateTimeOffset at, Func<long, bool> runningHere, CancellationToken cancellationToken)
     {
+        ArgumentNullException.ThrowIfNull(runningHere);
         var interrupted = new List<ActionRecord>();
         foreach (var (action, lease) in await Store.ListStartedActionsAsync(cancellationToken).ConfigureAwait(false))
         {
-            if (lease is not null && (lease.Until > at || string.Equals(lease.Owner, Owner, StringComparison.Ordinal)))
+            if (lease is not null
+                && (lease.Until > at || (string.Equals(lease.Owner, Owner, StringComparison.Ordinal) && runningHere(action.Id))))
             {
                 continue;
             }

@@ -32,8 +32,15 @@ internal sealed partial class ActionExecutor(
     TimeProvider time,
     IHostApplicationLifetime lifetime,
     Microsoft.Extensions.Options.IOptions<Hosting.SentinelOptions> options,
+    RunningActions running,
     ILogger<ActionExecutor> logger)
 {
+    /// <summary>The first wait before recording an action's end is tried again after the store failed it; doubled each time up to <see cref="FinishRetryMax"/>.</summary>
+    public static readonly TimeSpan FinishRetryFirst = TimeSpan.FromSeconds(1);
+
+    /// <summary>The longest wait between two attempts to record an action's end.</summary>
+    public static readonly TimeSpan FinishRetryMax = TimeSpan.FromSeconds(30);
+
     /// <summary>The shortest lease of a started action: three renewals (every third of it) fit in it, so one slow or failed renewal never loses it.</summary>
     public static readonly TimeSpan MinimumLease = TimeSpan.FromMinutes(1);
 
@@ -138,6 +145,9 @@ internal sealed partial class ActionExecutor(
             }
         }
 
+        // Running here from before it is started until its end is recorded: the lease sweep leaves it to this executor.
+        using var runningHere = running.Enter(action.Id);
+
         // Leased to this sentinel (renewed while it runs): another sharing the store leaves it alone meanwhile.
         if (!await incidents.MarkActionStartedAsync(action.Id, time.GetUtcNow(), _lease, cancellationToken).ConfigureAwait(false))
         {
@@ -207,11 +217,15 @@ internal sealed partial class ActionExecutor(
 
         // Never over an interruption: a sentinel that found this one's lease ended interrupted the action and paged;
         // what the adapter did then goes to the timeline only.
-        var recorded = await incidents.FinishActionAsync(
-            action.Id,
-            new ActionCompletion(status, result.Outcome) { Before = result.Before ?? plan?.Before, After = result.After },
-            time.GetUtcNow(),
-            CancellationToken.None).ConfigureAwait(false);
+        if (await FinishAsync(
+                policy,
+                opened,
+                new ActionCompletion(status, result.Outcome) { Before = result.Before ?? plan?.Before, After = result.After },
+                time.GetUtcNow()).ConfigureAwait(false) is not { } recorded)
+        {
+            return; // the daemon stopped before the store took it: left started, interrupted and paged by a sweep or the next start
+        }
+
         if (recorded)
         {
             metrics.RecordAction(policy.Name, action.Kind, status);
@@ -246,6 +260,66 @@ internal sealed partial class ActionExecutor(
         LogActionFailed(action.Kind, policy.Name, decision.Trigger, opened.Incident.Id, status, result.Outcome);
         var what = action.Kind == "rollback" ? $"rollback of {action.Target}" : $"{action.Kind} about {action.Target}";
         await pager.PageAsync(opened.Incident, $"{what} {(status == ActionStatus.Interrupted ? "was interrupted" : "failed")}: {result.Outcome}", CancellationToken.None).ConfigureAwait(false);
+    }
+
+    /// <summary>
+    /// Records how an action that ran ended (<see cref="IncidentService.FinishActionAsync"/>). The adapter has acted, so its
+    /// result must not be lost: when the store fails (a lost connection, a full disk, a conflict that kept coming back) it is
+    /// tried again, waiting <see cref="FinishRetryFirst"/> doubled up to <see cref="FinishRetryMax"/>, until the store takes it
+    /// or the daemon stops (past its <c>shutdownTimeout</c>). The adapter is never run again. Null when the daemon stopped
+    /// first: the action stays started under this sentinel's lease, which ends; then a lease sweep (this sentinel's or
+    /// another's) or this sentinel's next start interrupts and pages it.
+    /// </summary>
+    private async Task<bool?> FinishAsync(Policy policy, OpenedIncident opened, ActionCompletion completion, DateTimeOffset endedAt)
+    {
+        var action = opened.Action;
+        var wait = FinishRetryFirst;
+        for (var attempt = 1; ; attempt++)
+        {
+            try
+            {
+                var recorded = await incidents.FinishActionAsync(action.Id, completion, endedAt, CancellationToken.None).ConfigureAwait(false);
+                if (attempt > 1)
+                {
+                    LogFinishRecordedAfterRetry(action.Kind, policy.Name, opened.Incident.Id, completion.Status, attempt);
+                }
+
+                return recorded;
+            }
+            catch (Exception e) when (IsStoreFailure(e))
+            {
+                LogFinishFailed(e, action.Kind, policy.Name, opened.Incident.Id, completion.Status, attempt, PromDuration.Format(wait));
+            }
+
+            try
+            {
+                await Task.Delay(wait, time, lifetime.ApplicationStopped).ConfigureAwait(false);
+            }
+            catch (OperationCanceledException)
+            {
+                LogFinishAbandoned(action.Kind, policy.Name, opened.Incident.Id, completion.Status, completion.Outcome);
+                return null;
+            }
+
+            wait = wait * 2 > FinishRetryMax ? FinishRetryMax : wait * 2;
+        }
+    }
+
+    /// <summary>
+    /// Whether recording failed because of the store (worth trying again) rather than because of what was recorded (the
+    /// action is neither started nor interrupted: <see cref="InvalidOperationException"/>, <see cref="KeyNotFoundException"/>).
+    /// </summary>
+    internal static bool IsStoreFailure(Exception e)
+    {
+        for (Exception? x = e; x is not null; x = x.InnerException)
+        {
+            if (x is System.Data.Common.DbException or IOException or TimeoutException or System.Net.Sockets.SocketException or StoreConflictException)
+            {
+                return true;
+            }
+        }
+
+        return false;
     }
 
     /// <summary>
@@ -438,6 +512,18 @@ internal sealed partial class ActionExecutor(
     [LoggerMessage(EventId = 1165, Level = LogLevel.Error,
         Message = "The lease of the {Kind} action of {Policy} (incident {Incident}) could not be checked before it ran (the store failed): it was not run; it is interrupted and paged once its lease ends (by another sentinel sharing the store, or at this one's next start)")]
     private partial void LogLeaseCheckFailed(Exception exception, string kind, string policy, long incident);
+
+    [LoggerMessage(EventId = 1171, Level = LogLevel.Error,
+        Message = "Recording how the {Kind} action of {Policy} (incident {Incident}) ended ({Status}) failed (attempt {Attempt}): the store failed; tried again in {Wait} until it is recorded or the daemon stops; the action is not run again")]
+    private partial void LogFinishFailed(Exception exception, string kind, string policy, long incident, ActionStatus status, int attempt, string wait);
+
+    [LoggerMessage(EventId = 1172, Level = LogLevel.Warning,
+        Message = "How the {Kind} action of {Policy} (incident {Incident}) ended ({Status}) is recorded, at attempt {Attempt}")]
+    private partial void LogFinishRecordedAfterRetry(string kind, string policy, long incident, ActionStatus status, int attempt);
+
+    [LoggerMessage(EventId = 1173, Level = LogLevel.Error,
+        Message = "The daemon stopped before the store recorded how the {Kind} action of {Policy} (incident {Incident}) ended ({Status}: {Outcome}): it stays started until its lease ends, then it is interrupted and paged (by a lease sweep or at the next start); it is not run again")]
+    private partial void LogFinishAbandoned(string kind, string policy, long incident, ActionStatus status, string outcome);
 
     [LoggerMessage(EventId = 308, Level = LogLevel.Warning, Message = "Dry-run of {Policy}/{Trigger} (incident {Incident}) shows the rollback would fail: {Outcome}")]
     private partial void LogDryRunWouldFail(string policy, string trigger, long incident, string outcome);

@@ -188,21 +188,18 @@ internal sealed partial class RetentionService(IIncidentStore store, Microsoft.E
 }
 
 /// <summary>
-/// While running, interrupts started actions whose lease has ended (a sentinel sharing the store died mid-action) and
-/// reports them as <see cref="DaemonStartup"/> does at start. This sentinel's own actions are left to it.
+/// While running, interrupts started actions whose lease has ended and reports them as <see cref="DaemonStartup"/> does
+/// at start: another sentinel's (one sharing the store died mid-action), and this sentinel's own that this process is
+/// not executing (<see cref="RunningActions"/>: left behind when recording their end failed until the daemon stopped
+/// trying, or when the check before acting failed). Runs on every store, SQLite too: there nobody else would. This
+/// process's running actions are left to their executor.
 /// </summary>
-internal sealed partial class LeaseSweeper(IncidentService incidents, DaemonStartup startup, TimeProvider time, ILogger<LeaseSweeper> logger) : BackgroundService
+internal sealed partial class LeaseSweeper(IncidentService incidents, DaemonStartup startup, RunningActions running, TimeProvider time, ILogger<LeaseSweeper> logger) : BackgroundService
 {
     public static readonly TimeSpan Every = TimeSpan.FromSeconds(20);
 
     protected override async Task ExecuteAsync(CancellationToken stoppingToken)
     {
-        if (incidents.Store.ExclusiveToOneProcess)
-        {
-            // One process per store: start-up recovered every started action, and no other owner can start one since.
-            return;
-        }
-
         using var timer = new PeriodicTimer(Every, time);
         while (await timer.WaitForNextTickAsync(stoppingToken).ConfigureAwait(false))
         {
@@ -224,7 +221,7 @@ internal sealed partial class LeaseSweeper(IncidentService incidents, DaemonStar
     /// <summary>One sweep: returns the actions it interrupted.</summary>
     public async Task<IReadOnlyList<ActionRecord>> SweepAsync(CancellationToken cancellationToken)
     {
-        var interrupted = await incidents.InterruptExpiredAsync(time.GetUtcNow(), cancellationToken).ConfigureAwait(false);
+        var interrupted = await incidents.InterruptExpiredAsync(time.GetUtcNow(), running.Contains, cancellationToken).ConfigureAwait(false);
         await startup.ReportInterruptedAsync(interrupted, cancellationToken).ConfigureAwait(false);
         return interrupted;
     }

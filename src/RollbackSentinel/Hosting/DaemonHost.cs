@@ -67,6 +67,7 @@ internal static class DaemonHost
 
         services.AddSingleton<IHumanPager, LogPager>();
         services.AddSingleton<ActionExecutor>();
+        services.AddSingleton<RunningActions>();
         services.AddSingleton<QueryChangeDetector>();
         services.AddSingleton<PolicyEvaluationService>();
         services.AddSingleton<PolicyScheduler>();

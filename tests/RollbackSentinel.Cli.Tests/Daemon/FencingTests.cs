@@ -306,6 +306,87 @@ public abstract class FencingTests : IAsyncLifetime
         Assert.Equal([NoticeKind.RollingBack], b.Channel.Published);
     }
 
+    [Fact]
+    public async Task Finish_StoreFailsRecordingIt_TriedAgainWithBackoffUntilRecorded_AdapterRunOnce_SweepLeavesIt()
+    {
+        var a = await NodeAsync("sentinel-a");
+        var opened = await OpenRollbackAsync(a);
+        var failures = 0;
+        a.Store.BeforeApply = batch =>
+        {
+            // The connection is lost each time the end of the action is recorded, three times.
+            if (batch.Updates.Any(u => u.Changes.Any(c => c is MoveAction { To: ActionStatus.Succeeded })) && failures < 3)
+            {
+                failures++;
+                throw new IOException("connection reset by peer");
+            }
+
+            return Task.CompletedTask;
+        };
+
+        var run = a.Executor.ExecuteRecordedAsync(Shop, opened, CancellationToken.None);
+        foreach (var wait in new[] { 1, 2, 4 }.Select(s => TimeSpan.FromSeconds(s)))
+        {
+            var due = _clock.GetUtcNow() + wait;
+            await WaitUntilAsync(() => Task.FromResult(_clock.HasTimerDueAt(due)), $"the retry in {wait}");
+
+            // Past its lease, and still this process's: a sweep (this sentinel's) leaves it to the executor.
+            Assert.True(a.Running.Contains(opened.Action.Id));
+            Assert.Empty(await a.Incidents.InterruptExpiredAsync(_clock.GetUtcNow() + Lease + Lease, a.Running.Contains, CancellationToken.None));
+            _clock.Advance(wait);
+        }
+
+        await run.WaitAsync(TimeSpan.FromMinutes(1));
+
+        Assert.Equal(1, a.Adapter.Calls);
+        var record = (await a.Store.LoadIncidentAsync(opened.Incident.Id, CancellationToken.None))!;
+        Assert.Equal((ActionStatus.Succeeded, "webhook answered HTTP 200 (sentinel-a)"), (record.Actions[0].Status, record.Actions[0].Outcome));
+        Assert.Equal(3, a.Log.Entries.Count(e => e.Contains("[1171]", StringComparison.Ordinal) && e.Contains($"incident {opened.Incident.Id}", StringComparison.Ordinal)));
+        Assert.Single(a.Log.Entries, e => e.Contains("[1172]", StringComparison.Ordinal) && e.Contains("attempt 4", StringComparison.Ordinal));
+        Assert.False(a.Running.Contains(opened.Action.Id));
+        Assert.Empty(a.Pager.Pages);
+    }
+
+    [Fact]
+    public async Task Finish_StoreDownUntilTheDaemonStops_LeftStarted_ThenItsOwnSweepInterruptsItOnceItsLeaseEnded()
+    {
+        var a = await NodeAsync("sentinel-a");
+        var opened = await OpenRollbackAsync(a);
+        a.Store.BeforeApply = batch => batch.Updates.Any(u => u.Changes.Any(c => c is MoveAction { To: ActionStatus.Succeeded }))
+            ? throw new IOException("connection refused")
+            : Task.CompletedTask;
+
+        var run = a.Executor.ExecuteRecordedAsync(Shop, opened, CancellationToken.None);
+        await WaitUntilAsync(() => Task.FromResult(_clock.HasTimerDueAt(_clock.GetUtcNow() + ActionExecutor.FinishRetryFirst)), "the first retry");
+        a.Lifetime.Stop();
+        await run.WaitAsync(TimeSpan.FromMinutes(1));
+
+        Assert.Single(a.Log.Entries, e => e.Contains("[1173]", StringComparison.Ordinal) && e.Contains($"incident {opened.Incident.Id}", StringComparison.Ordinal));
+        Assert.False(a.Running.Contains(opened.Action.Id));
+        Assert.Equal(opened.Action.Id, Assert.Single(await a.Store.ListStartedActionsAsync(CancellationToken.None)).Action.Id);
+
+        // Its own action, not running here: left while its lease runs, interrupted once it ended (once).
+        a.Store.BeforeApply = null;
+        Assert.Empty(await a.Incidents.InterruptExpiredAsync(_clock.GetUtcNow(), a.Running.Contains, CancellationToken.None));
+        _clock.Advance(Lease);
+        Assert.Equal(opened.Action.Id, Assert.Single(await a.Incidents.InterruptExpiredAsync(_clock.GetUtcNow(), a.Running.Contains, CancellationToken.None)).Id);
+        Assert.Empty(await a.Incidents.InterruptExpiredAsync(_clock.GetUtcNow(), a.Running.Contains, CancellationToken.None));
+        var record = (await a.Store.LoadIncidentAsync(opened.Incident.Id, CancellationToken.None))!;
+        Assert.Equal((IncidentStatus.ActionInterrupted, ActionStatus.Interrupted), (record.Incident.Status, record.Actions[0].Status));
+        Assert.Equal(1, a.Adapter.Calls);
+    }
+
+    [Fact]
+    public void Finish_RefusedForAReasonThatIsNotTheStore_IsNotRetried()
+    {
+        Assert.True(ActionExecutor.IsStoreFailure(new IOException("reset")));
+        Assert.True(ActionExecutor.IsStoreFailure(new InvalidOperationException("wrapped", new TimeoutException())));
+        Assert.True(ActionExecutor.IsStoreFailure(new Microsoft.Data.Sqlite.SqliteException("disk I/O error", 10)));
+        Assert.True(ActionExecutor.IsStoreFailure(new StoreConflictException("moved meanwhile")));
+        Assert.False(ActionExecutor.IsStoreFailure(new InvalidOperationException("the action is not started")));
+        Assert.False(ActionExecutor.IsStoreFailure(new KeyNotFoundException("no such action")));
+    }
+
     private async Task<OpenedIncident> OpenRollbackAsync(SentinelNode node) =>
         await node.Incidents.OpenManualRollbackAsync(new ManualRollback(Shop.Name, Cart, TargetIdentity.For(Shop, Cart), "alice", "api", "bad deploy", T0), CancellationToken.None);
 
@@ -353,13 +434,18 @@ public abstract class FencingTests : IAsyncLifetime
                 new TargetChanges(new NoRevisions(), new InMemoryChangeStore(), _metrics, clock, _loggers.CreateLogger<TargetChanges>()),
                 _metrics,
                 clock,
-                new Lifetime(),
+                Lifetime,
                 Microsoft.Extensions.Options.Options.Create(options),
+                Running,
                 _loggers.CreateLogger<ActionExecutor>());
             Dispatcher = new NotificationDispatcher(store, [Channel], new PolicyRegistry(clock), options, _metrics, clock, _loggers.CreateLogger<NotificationDispatcher>());
         }
 
         public PausingStore Store { get; }
+
+        public RunningActions Running { get; } = new();
+
+        public Lifetime Lifetime { get; } = new();
 
         public LogCapture Log { get; } = new();
 
@@ -497,11 +583,16 @@ public abstract class FencingTests : IAsyncLifetime
 
     private sealed class Lifetime : IHostApplicationLifetime
     {
+        private readonly CancellationTokenSource _stopped = new();
+
         public CancellationToken ApplicationStarted => CancellationToken.None;
 
-        public CancellationToken ApplicationStopping => CancellationToken.None;
+        public CancellationToken ApplicationStopping => _stopped.Token;
 
-        public CancellationToken ApplicationStopped => CancellationToken.None;
+        public CancellationToken ApplicationStopped => _stopped.Token;
+
+        /// <summary>The daemon stopped (past its shutdownTimeout).</summary>
+        public void Stop() => _stopped.Cancel();
 
         public void StopApplication()
         {

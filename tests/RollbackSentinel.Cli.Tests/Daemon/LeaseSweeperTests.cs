@@ -35,6 +35,31 @@ public sealed class LeaseSweeperTests
         Assert.Empty(await sweeper.SweepAsync(CancellationToken.None)); // once
     }
 
+    [Fact]
+    public async Task SweepAsync_OnSqlite_OwnActionLeftBehindPastItsLease_InterruptsAndPagesItOnce_OneRunningHereLeftAlone()
+    {
+        await using var sentinel = await InProcessSentinel.StartAsync();
+        var store = sentinel.App.Services.GetRequiredService<IIncidentStore>();
+        var owner = sentinel.App.Services.GetRequiredService<IncidentService>().Owner;
+        var running = sentinel.App.Services.GetRequiredService<RunningActions>();
+        var sweeper = sentinel.App.Services.GetServices<IHostedService>().OfType<LeaseSweeper>().Single();
+        var now = TimeProvider.System.GetUtcNow();
+        Assert.True(store.ExclusiveToOneProcess);
+
+        // This process left one behind (its end could not be recorded before it stopped trying); another runs here.
+        var behind = await StartedAsync(store, "cart", new ActionLease(owner, now.AddMinutes(-1)), now.AddMinutes(-10));
+        var mine = await StartedAsync(store, "web", new ActionLease(owner, now.AddMinutes(-1)), now.AddMinutes(-10));
+        using var executing = running.Enter(mine.Actions[0].Id);
+
+        var interrupted = await sweeper.SweepAsync(CancellationToken.None);
+
+        Assert.Equal(behind.Actions[0].Id, Assert.Single(interrupted).Id);
+        Assert.Equal(IncidentStatus.ActionInterrupted, (await store.LoadIncidentAsync(behind.Incident.Id, CancellationToken.None))!.Incident.Status);
+        Assert.Equal(ActionStatus.Started, (await store.LoadIncidentAsync(mine.Incident.Id, CancellationToken.None))!.Actions[0].Status);
+        Assert.Single(sentinel.Log.Entries, e => e.Contains($"(incident {behind.Incident.Id}): rollback of kubectl/shop/cart was interrupted by a restart; its effect is unknown and it is not run again", StringComparison.Ordinal));
+        Assert.Empty(await sweeper.SweepAsync(CancellationToken.None)); // once
+    }
+
     /// <summary>An incident whose rollback another sentinel started (held first, so the daemon's own sweeper never runs it).</summary>
     private static async Task<IncidentRecord> StartedAsync(IIncidentStore store, string deployment, ActionLease lease, DateTimeOffset at)
     {

@@ -1,5 +1,6 @@
 using System.Text.Json;
 using Npgsql;
+using RollbackSentinel.Daemon;
 using RollbackSentinel.Testing.Net;
 using RollbackSentinel.Testing.Postgres;
 
@@ -166,6 +167,60 @@ public sealed class PostgresDaemonTests(PostgresFixture postgres)
         Assert.Equal(2, missingCode);
         Assert.Contains($"storage:postgres:connectionStringFile: {missing} does not exist", alone);
         Assert.DoesNotContain("RollbackSentinel starting", both + alone);
+    }
+
+    [Fact]
+    public async Task Run_OneNodeOnPostgres_KilledWhileTheActionRuns_RestartInterruptsAndPagesItOnce_NeverRunsItAgain()
+    {
+        var connectionString = await postgres.Server.CreateDatabaseWithLoginAsync(Password, CancellationToken.None);
+        try
+        {
+            // The webhook target hangs: the node is killed (-9) while the action runs, with it started under its lease.
+            await using var live = await LiveShop.StartAsync(webhookDelay: TimeSpan.FromMinutes(2));
+            using var workspace = new SentinelWorkspace(live.Prometheus.BaseAddress);
+            UsePostgres(workspace, $"connectionString: '{connectionString}'");
+            workspace.WriteRule("shop.yaml", live.Policy());
+            var first = await SentinelProcess.StartAsync(workspace);
+            using var api = new SentinelApi(workspace.BaseAddress);
+            live.Shop.ErrorShare = 0.5;
+            await Eventually.WaitAsync(() => Task.FromResult(live.Webhook.Requests.Count > 0), Generous, "the webhook call to start" + Environment.NewLine + first.Log);
+            Assert.Equal("acting", (await api.IncidentsAsync()).Single().GetProperty("state").GetString());
+
+            await first.KillAsync();
+            await first.DisposeAsync();
+            await using var second = await SentinelProcess.StartAsync(workspace);
+
+            var incident = Assert.Single(await api.IncidentsAsync());
+            var id = incident.GetProperty("id").GetInt64();
+            Assert.Equal("actioninterrupted", incident.GetProperty("state").GetString());
+            var timeline = await api.GetJsonAsync($"api/v1/incidents/{id}");
+            Assert.Equal("interrupted", Assert.Single(timeline.GetProperty("actions").EnumerateArray()).GetProperty("status").GetString());
+            Assert.Equal(("shop", "ActionInterrupted"), await ReadIncidentAsync(connectionString, id));
+
+            // Longer than a lease sweep (LeaseSweeper.Every) with the breach still on: no second page, no second action.
+            var interruptedAt = DateTimeOffset.Parse(incident.GetProperty("updatedAt").GetString()!, System.Globalization.CultureInfo.InvariantCulture);
+            await Eventually.WaitAsync(
+                async () => await api.LastEvaluatedAtAsync() is { } t && t > interruptedAt + LeaseSweeper.Every + TimeSpan.FromSeconds(5),
+                TimeSpan.FromMinutes(2),
+                "evaluations past a lease sweep" + Environment.NewLine + second.Log);
+            Assert.Single(Occurrences(second.Log, $"PAGE shop/errors (incident {id}): rollback of "));
+            Assert.Single(Occurrences(second.Log, "was interrupted by a restart; its effect is unknown and it is not run again"));
+            Assert.Contains("NOT retried", second.Log);
+            Assert.Single(live.Webhook.Requests);
+            Assert.Single(await api.IncidentsAsync());
+        }
+        finally
+        {
+            await postgres.Server.DropDatabaseAsync(connectionString, CancellationToken.None);
+        }
+    }
+
+    private static IEnumerable<int> Occurrences(string text, string what)
+    {
+        for (var at = text.IndexOf(what, StringComparison.Ordinal); at >= 0; at = text.IndexOf(what, at + what.Length, StringComparison.Ordinal))
+        {
+            yield return at;
+        }
     }
 
     /// <summary>Adds <c>storage.postgres</c> (<paramref name="setting"/>, one line) under the workspace's <c>storage</c> section.</summary>

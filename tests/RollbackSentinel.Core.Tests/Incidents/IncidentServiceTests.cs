@@ -285,6 +285,23 @@ public sealed class IncidentServiceTests
     }
 
     [Fact]
+    public async Task InterruptExpired_OwnEndedLeaseNotRunningHere_Interrupted_OwnRunningHereAndLiveLeft()
+    {
+        var leftBehind = await StartedAsync(Cart, _incidents, T0 - Lease - Lease);
+        var runningHere = await StartedAsync(Web, _incidents, T0 - Lease - Lease);
+        var live = await StartedAsync(LabelSet.Of(("deployment", "search")), _incidents, T0);
+        var at = T0.AddSeconds(30);
+
+        var interrupted = await _incidents.InterruptExpiredAsync(at, id => id == runningHere.Action.Id, None);
+
+        var action = Assert.Single(interrupted);
+        Assert.Equal((leftBehind.Action.Id, ActionStatus.Interrupted, (DateTimeOffset?)at), (action.Id, action.Status, action.CompletedAt));
+        Assert.Equal(IncidentStatus.ActionInterrupted, (await _store.LoadIncidentAsync(leftBehind.Incident.Id, None))!.Incident.Status);
+        Assert.Equal([runningHere.Action.Id, live.Action.Id], (await _store.ListStartedActionsAsync(None)).Select(s => s.Action.Id).Order());
+        Assert.Empty(await _incidents.InterruptExpiredAsync(at.AddSeconds(1), id => id == runningHere.Action.Id, None)); // once
+    }
+
+    [Fact]
     public async Task FinishAction_StillStarted_IsTheCompletion()
     {
         var opened = await StartedAsync(Cart, _incidents, T0.AddSeconds(1));
