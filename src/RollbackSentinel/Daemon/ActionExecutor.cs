@@ -19,7 +19,9 @@ namespace RollbackSentinel.Daemon;
 /// <see cref="LeaseFor"/>, renewed every third of it while the adapter runs, and checked (renewed) right before the
 /// adapter is called: a sentinel that was paused or cut off past its lease (another interrupted the action, or may) does
 /// not act, and says it was fenced. What an adapter call that was under way did is recorded when it ends, but never
-/// over an interruption (<see cref="IncidentService.FinishActionAsync"/>).
+/// over an interruption (<see cref="IncidentService.FinishActionAsync"/>); a store that fails to record it is tried
+/// again until it does or the daemon stops. While it runs (until its end is recorded) the action is in
+/// <see cref="RunningActions"/>, which the <see cref="LeaseSweeper"/> leaves alone.
 /// </remarks>
 internal sealed partial class ActionExecutor(
     IncidentService incidents,
@@ -327,7 +329,8 @@ internal sealed partial class ActionExecutor(
     /// was paused or cut off past its lease (another interrupted the action, or will), so it does not act; the action is
     /// interrupted and paged here unless another sentinel did it already (once either way), so it never stays started.
     /// A store that fails the check: not run either; the action stays started until its lease ends, then it is
-    /// interrupted and paged like a crashed sentinel's.
+    /// interrupted and paged like a crashed sentinel's (by a <see cref="LeaseSweeper"/>: this sentinel's own takes it too,
+    /// as it is not running here any more).
     /// </summary>
     private async Task<bool> StillLeasedAsync(Policy policy, OpenedIncident opened, CancellationToken cancellationToken)
     {
@@ -510,7 +513,7 @@ internal sealed partial class ActionExecutor(
     private partial void LogRenewalFailed(Exception exception, string kind, long incident, string every);
 
     [LoggerMessage(EventId = 1165, Level = LogLevel.Error,
-        Message = "The lease of the {Kind} action of {Policy} (incident {Incident}) could not be checked before it ran (the store failed): it was not run; it is interrupted and paged once its lease ends (by another sentinel sharing the store, or at this one's next start)")]
+        Message = "The lease of the {Kind} action of {Policy} (incident {Incident}) could not be checked before it ran (the store failed): it was not run; it is interrupted and paged once its lease ends (by a lease sweep, this sentinel's or another's, or at this one's next start)")]
     private partial void LogLeaseCheckFailed(Exception exception, string kind, string policy, long incident);
 
     [LoggerMessage(EventId = 1171, Level = LogLevel.Error,

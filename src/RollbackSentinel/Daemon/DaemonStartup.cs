@@ -7,8 +7,9 @@ namespace RollbackSentinel.Daemon;
 
 /// <summary>
 /// Runs before the scheduler starts: opens (and migrates) the store, settles what a crash left behind, and
-/// loads the rules. An action found started is marked interrupted and reported, never re-run by itself; an
-/// action recorded but never started is left to <see cref="PendingActions"/>.
+/// loads the rules. An action found started is marked interrupted and reported, never re-run by itself (on a shared
+/// store: those of this <c>node.id</c>, and others' whose lease ended; the rest are the <see cref="LeaseSweeper"/>'s once
+/// their lease ends); an action recorded but never started is left to <see cref="PendingActions"/>.
 /// </summary>
 internal sealed partial class DaemonStartup(
     IIncidentStore store,
