@@ -198,7 +198,7 @@ public sealed class ClusteredSchedulingTests(PostgresFixture postgres, ITestOutp
             .UsingJobData(PolicyJob.PolicyKey, "checkout").UsingJobData(PolicyJob.ScheduleKey, "every 15s").Build();
         var oldTrigger = TriggerBuilder.Create().WithIdentity("checkout", PolicyScheduler.Group).StartAt(time.GetUtcNow().AddMinutes(1))
             .WithSimpleSchedule(x => x.WithInterval(TimeSpan.FromSeconds(15)).RepeatForever()).Build();
-        await node.Scheduler.ScheduleJob(old, [oldTrigger], replace: true);
+        await node.Scheduler.ScheduleJob(old, [oldTrigger], ScheduleJobOptions.Replacing, CancellationToken.None);
         Assert.Equal(["checkout|t"], await QueryAsync("SELECT job_name || '|' || left(is_nonconcurrent::text, 1) FROM quartz.qrtz_job_details"));
 
         var registry = new PolicyRegistry(time);

@@ -1,6 +1,5 @@
-using System.Collections.Specialized;
+using Microsoft.Extensions.DependencyInjection;
 using Quartz;
-using Quartz.Impl;
 using RollbackSentinel.Daemon;
 using RollbackSentinel.Rules;
 using RollbackSentinel.Testing.Time;
@@ -10,16 +9,25 @@ namespace RollbackSentinel.Cli.Tests.Daemon;
 /// <summary>PolicyScheduler on the in-memory store a single daemon runs (the clustered store: ClusteredSchedulingTests).</summary>
 public sealed class PolicySchedulerTests : IAsyncLifetime
 {
+    // Quartz as the daemon registers it on SQLite (ClusteredScheduling.AddPolicyScheduling): its in-memory store.
+    private readonly ServiceProvider _services = new ServiceCollection().AddLogging()
+        .AddQuartz(q => q.ConfigureScheduler(s => s.InstanceName = $"policy-scheduler-tests-{Guid.NewGuid():N}")).BuildServiceProvider();
+
     private IScheduler _scheduler = null!;
     private ISchedulerFactory _factory = null!;
 
     public async Task InitializeAsync()
     {
-        _factory = new StdSchedulerFactory(new NameValueCollection { ["quartz.scheduler.instanceName"] = $"policy-scheduler-tests-{Guid.NewGuid():N}" });
+        _factory = _services.GetRequiredService<ISchedulerFactory>();
         _scheduler = await _factory.GetScheduler();
+        Assert.False((await _scheduler.GetMetadata()).JobStoreClustered);
     }
 
-    public async Task DisposeAsync() => await _scheduler.Shutdown(waitForJobsToComplete: false);
+    public async Task DisposeAsync()
+    {
+        await _scheduler.Shutdown(waitForJobsToComplete: false);
+        await _services.DisposeAsync();
+    }
 
     [Fact]
     public async Task InMemory_PolicyJobsDisallowConcurrentExecution_SoASlowRunHoldsTheNextSlotBack()
