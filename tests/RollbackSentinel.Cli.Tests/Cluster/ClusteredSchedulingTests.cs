@@ -219,6 +219,21 @@ public sealed class ClusteredSchedulingTests(PostgresFixture postgres, ITestOutp
     }
 
     [Fact]
+    public async Task TwoNodes_QuartzRunsLockFreeFiringRounds_ForJobsThatAllowConcurrentExecution()
+    {
+        var logs = new LogCapture();
+        await StartNodeAsync("node-a", logs: logs);
+        await StartNodeAsync("node-b", logs: logs);
+
+        var said = await Eventually.WaitAsync(
+            () => Task.FromResult(logs.Entries.LastOrDefault(e => e.Contains("Lock-free firing rounds are", StringComparison.Ordinal) || e.Contains("takes no TRIGGER_ACCESS lock", StringComparison.Ordinal))),
+            Within,
+            "Quartz saying whether its firing rounds take the cluster lock");
+        output.WriteLine(string.Join('\n', logs.Entries.Where(e => e.Contains("ock-free", StringComparison.Ordinal) || e.Contains("TRIGGER_ACCESS", StringComparison.Ordinal))));
+        Assert.Contains("takes no TRIGGER_ACCESS lock", said, StringComparison.Ordinal);
+    }
+
+    [Fact]
     public async Task Daemon_OnPostgres_SchedulesItsPoliciesInTheClusteredStore_AsItsNodeId()
     {
         await using var sentinel = await InProcessSentinel.StartAsync(extraSettings: (options, _) =>
