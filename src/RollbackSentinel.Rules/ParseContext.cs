@@ -15,6 +15,12 @@ internal sealed class ParseContext(string file)
     /// <summary>Which secret files policies may name; null when not checked (the library without settings).</summary>
     public SecretFileAccess? SecretFiles { get; init; }
 
+    /// <summary>
+    /// Whether the result depends on more than the file's text: a secret file's path was checked against the file
+    /// system (<see cref="SecretFileAccess.Problem"/> resolves links), so the same text may parse differently later.
+    /// </summary>
+    public bool ConsultedFileSystem { get; set; }
+
     public bool HasErrors => Diagnostics.Any(d => d.Severity == DiagnosticSeverity.Error);
 
     public void Error(Mark at, string field, string message) =>

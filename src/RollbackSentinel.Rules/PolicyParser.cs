@@ -17,6 +17,9 @@ public sealed record FileParseResult(string File, IReadOnlyList<Policy> Policies
 
     /// <summary>The file's bytes as read (set by <see cref="RuleSetLoader"/>; empty when parsed from text): what <see cref="RulesVersion"/> digests.</summary>
     public ReadOnlyMemory<byte> Content { get; init; }
+
+    /// <summary>Whether parsing consulted the file system beyond the file's text (a secret file's path): then it is never reused from a <see cref="RuleParseCache"/>.</summary>
+    internal bool ConsultedFileSystem { get; init; }
 }
 
 /// <summary>
@@ -72,7 +75,7 @@ public static partial class PolicyParser
         if (NotText(text) is { } binary)
         {
             ctx.Error(binary.At, string.Empty, binary.Message);
-            return new FileParseResult(file, policies, ctx.Diagnostics, queries);
+            return new FileParseResult(file, policies, ctx.Diagnostics, queries) { ConsultedFileSystem = ctx.ConsultedFileSystem };
         }
 
         var stream = new YamlStream();
@@ -85,19 +88,19 @@ public static partial class PolicyParser
         catch (RuleLimitException e)
         {
             ctx.Error(e.Start, string.Empty, e.Message);
-            return new FileParseResult(file, policies, ctx.Diagnostics, queries);
+            return new FileParseResult(file, policies, ctx.Diagnostics, queries) { ConsultedFileSystem = ctx.ConsultedFileSystem };
         }
         catch (YamlException e)
         {
             var (at, message) = SyntaxError(text, e);
             ctx.Error(at, string.Empty, $"YAML syntax error: {message}");
-            return new FileParseResult(file, policies, ctx.Diagnostics, queries);
+            return new FileParseResult(file, policies, ctx.Diagnostics, queries) { ConsultedFileSystem = ctx.ConsultedFileSystem };
         }
         catch (Exception e) when (e is InvalidOperationException or ArgumentException)
         {
             // YamlDotNet throws these instead of a YamlException for some malformed input (aaubry/YamlDotNet#541).
             ctx.Error(parser.Current?.Start ?? Mark.Empty, string.Empty, $"YAML syntax error: the YAML reader stopped here ({e.Message})");
-            return new FileParseResult(file, policies, ctx.Diagnostics, queries);
+            return new FileParseResult(file, policies, ctx.Diagnostics, queries) { ConsultedFileSystem = ctx.ConsultedFileSystem };
         }
 
         var anyDocument = false;
@@ -133,7 +136,7 @@ public static partial class PolicyParser
             ctx.Warning(new Mark(0, 1, 1), string.Empty, "no policy in this file");
         }
 
-        return new FileParseResult(file, policies, ctx.Diagnostics, queries);
+        return new FileParseResult(file, policies, ctx.Diagnostics, queries) { ConsultedFileSystem = ctx.ConsultedFileSystem };
     }
 
     private static Exception Unwrap(YamlException e) => e.InnerException is YamlException inner ? Unwrap(inner) : e;
@@ -354,6 +357,7 @@ public static partial class PolicyParser
     private static string? SecretFile(MapReader m, string key)
     {
         var path = m.String(key);
+        m.Context.ConsultedFileSystem |= path is not null && m.Context.SecretFiles is not null;
         if (path is not null && m.Context.SecretFiles?.Problem(path) is { } problem)
         {
             m.Context.Error(m.Node(key)!.Start, m.Field(key), problem);

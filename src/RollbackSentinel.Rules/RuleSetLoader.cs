@@ -43,11 +43,18 @@ public static class RuleSetLoader
     public static RuleSet Load(IEnumerable<string> paths, SecretFileAccess? secretFiles = null) => Load(paths, ListFolder, secretFiles);
 
     /// <param name="paths">Files and folders.</param>
+    /// <param name="secretFiles">When given, secret files named by policies are checked against it.</param>
+    /// <param name="cache">The previous loads' parses: a file whose bytes did not change is not parsed again.</param>
+    public static RuleSet Load(IEnumerable<string> paths, SecretFileAccess? secretFiles, RuleParseCache cache) => Load(paths, ListFolder, secretFiles, cache);
+
+    /// <param name="paths">Files and folders.</param>
     /// <param name="listFolder">Lists one folder's entries (full paths); throws when it cannot.</param>
     /// <param name="secretFiles">When given, secret files named by policies are checked against it.</param>
-    internal static RuleSet Load(IEnumerable<string> paths, Func<string, IEnumerable<string>> listFolder, SecretFileAccess? secretFiles = null)
+    /// <param name="cache">When given, the previous loads' parses (see <see cref="RuleParseCache"/>).</param>
+    internal static RuleSet Load(IEnumerable<string> paths, Func<string, IEnumerable<string>> listFolder, SecretFileAccess? secretFiles = null, RuleParseCache? cache = null)
     {
         ArgumentNullException.ThrowIfNull(paths);
+        cache?.Begin();
         var diagnostics = new List<RuleDiagnostic>();
         var listing = new List<RuleDiagnostic>();
         var files = new List<string>();
@@ -80,13 +87,23 @@ public static class RuleSetLoader
                     continue;
                 }
 
+                // The same bytes as at the last load: the same policies and diagnostics (see RuleParseCache).
+                if (cache?.Find(file, bytes) is { } unchanged)
+                {
+                    cache.Keep(unchanged);
+                    results.Add(unchanged);
+                    continue;
+                }
+
                 if (!TryDecode(file, bytes, out var text, out var bad))
                 {
                     results.Add(new FileParseResult(file, [], [bad], []));
                     continue;
                 }
 
-                results.Add(PolicyParser.Parse(file, text, secretFiles) with { Content = bytes });
+                var parsed = PolicyParser.Parse(file, text, secretFiles) with { Content = bytes };
+                cache?.Keep(parsed);
+                results.Add(parsed);
             }
             catch (Exception e)
             {
@@ -95,6 +112,7 @@ public static class RuleSetLoader
             }
         }
 
+        cache?.End();
         return Combine(results, [.. listing, .. diagnostics]) with { ListingErrors = listing };
     }
 

@@ -22,12 +22,24 @@ internal static class PostgresCommands
     public static NpgsqlCommand Command(this NpgsqlTransaction transaction, string sql, params ReadOnlySpan<(string Name, object? Value)> parameters)
     {
         var command = new NpgsqlCommand(sql, transaction.Connection, transaction);
+        Bind(command.Parameters, parameters);
+        return command;
+    }
+
+    /// <summary>One statement of an <see cref="NpgsqlBatch"/> (sent with the others in one round trip), bound as <see cref="Command"/> binds.</summary>
+    public static NpgsqlBatchCommand BatchCommand(string sql, params ReadOnlySpan<(string Name, object? Value)> parameters)
+    {
+        var command = new NpgsqlBatchCommand(sql);
+        Bind(command.Parameters, parameters);
+        return command;
+    }
+
+    private static void Bind(NpgsqlParameterCollection bound, ReadOnlySpan<(string Name, object? Value)> parameters)
+    {
         foreach (var (name, value) in parameters)
         {
-            command.Parameters.AddWithValue(name, Bindable(FreeText.Contains(name) ? Stored(value) : value) ?? DBNull.Value);
+            bound.AddWithValue(name, Bindable(FreeText.Contains(name) ? Stored(value) : value) ?? DBNull.Value);
         }
-
-        return command;
     }
 
     public static async Task<int> ExecuteAsync(this NpgsqlTransaction transaction, string sql, CancellationToken cancellationToken, params (string Name, object? Value)[] parameters)

@@ -171,14 +171,9 @@ internal sealed partial class PostgresIncidentStore : IPostgresStore
         return await WriteAsync(
             async tx =>
             {
-                if (batch.State is { } s)
+                if (batch.State is not null || batch.Verdicts.Count > 0)
                 {
-                    await WriteStateAsync(tx, s, state!, cancellationToken).ConfigureAwait(false);
-                }
-
-                if (batch.Verdicts.Count > 0)
-                {
-                    await InsertEvaluationsAsync(tx, policy!, at!.Value, batch.Verdicts, cancellationToken).ConfigureAwait(false);
+                    await WriteStateAndVerdictsAsync(tx, batch.State, state, policy, at, batch.Verdicts, cancellationToken).ConfigureAwait(false);
                 }
 
                 var ids = new List<long>(batch.Updates.Count);
@@ -526,30 +521,6 @@ internal sealed partial class PostgresIncidentStore : IPostgresStore
         }
     }
 
-    private static async Task InsertEvaluationsAsync(NpgsqlTransaction tx, string policy, DateTimeOffset at, IReadOnlyList<EvaluationRow> verdicts, CancellationToken cancellationToken)
-    {
-        foreach (var row in verdicts)
-        {
-            await tx.ExecuteAsync(
-                """
-                INSERT INTO evaluations (policy, at, trigger, labels, kind, reason, value, threshold, baseline, summary)
-                VALUES (@policy, @at, @trigger, @labels, @kind, @reason, @value, @threshold, @baseline, @summary)
-                ON CONFLICT (policy, at, trigger, labels) DO NOTHING
-                """,
-                cancellationToken,
-                ("policy", policy),
-                ("at", at),
-                ("trigger", row.Trigger),
-                ("labels", LabelsJson.Write(row.Labels)),
-                ("kind", row.Kind.ToString()),
-                ("reason", row.Reason.ToString()),
-                ("value", Real(row.Value)),
-                ("threshold", Real(row.Threshold)),
-                ("baseline", Real(row.Baseline)),
-                ("summary", row.Summary)).ConfigureAwait(false);
-        }
-    }
-
     /// <summary>An update is an open (id 0, <see cref="OpenIncident"/> first, and only there) or a change of a stored incident.</summary>
     private static void CheckShape(IncidentUpdate update)
     {
@@ -563,29 +534,58 @@ internal sealed partial class PostgresIncidentStore : IPostgresStore
         }
     }
 
-    /// <summary>The policy state, checked against the version it was loaded with (none stored: 0); the stored version grows by one.</summary>
-    private static async Task WriteStateAsync(NpgsqlTransaction tx, PolicyStateWrite write, string state, CancellationToken cancellationToken)
+    /// <summary>
+    /// The policy state, checked against the version it was loaded with (none stored: 0; the stored version grows by one),
+    /// and the evaluation's verdicts, sent together as one batch: one round trip for what every evaluation writes.
+    /// </summary>
+    private static async Task WriteStateAndVerdictsAsync(
+        NpgsqlTransaction tx, PolicyStateWrite? write, string? state, string? policy, DateTimeOffset? at, IReadOnlyList<EvaluationRow> verdicts, CancellationToken cancellationToken)
     {
-        var parameters = new (string, object?)[] { ("policy", write.Policy), ("state", state), ("at", write.At) };
-        var written = write.ExpectedVersion switch
+        await using var batch = new NpgsqlBatch(tx.Connection, tx);
+        NpgsqlBatchCommand? stateCommand = null;
+        if (write is not null)
         {
-            null => await tx.ExecuteAsync(
+            (string, object?)[] parameters = [("policy", write.Policy), ("state", state), ("at", write.At)];
+            stateCommand = write.ExpectedVersion switch
+            {
+                null => PostgresCommands.BatchCommand(
+                    """
+                    INSERT INTO policy_state (policy, state, updated_at, version) VALUES (@policy, @state, @at, 1)
+                    ON CONFLICT (policy) DO UPDATE SET state = excluded.state, updated_at = excluded.updated_at, version = policy_state.version + 1
+                    """,
+                    parameters),
+                0 => PostgresCommands.BatchCommand(
+                    "INSERT INTO policy_state (policy, state, updated_at, version) VALUES (@policy, @state, @at, 1) ON CONFLICT (policy) DO NOTHING",
+                    parameters),
+                { } expected => PostgresCommands.BatchCommand(
+                    "UPDATE policy_state SET state = @state, updated_at = @at, version = version + 1 WHERE policy = @policy AND version = @expected",
+                    [.. parameters, ("expected", expected)]),
+            };
+            batch.BatchCommands.Add(stateCommand);
+        }
+
+        foreach (var row in verdicts)
+        {
+            batch.BatchCommands.Add(PostgresCommands.BatchCommand(
                 """
-                INSERT INTO policy_state (policy, state, updated_at, version) VALUES (@policy, @state, @at, 1)
-                ON CONFLICT (policy) DO UPDATE SET state = excluded.state, updated_at = excluded.updated_at, version = policy_state.version + 1
+                INSERT INTO evaluations (policy, at, trigger, labels, kind, reason, value, threshold, baseline, summary)
+                VALUES (@policy, @at, @trigger, @labels, @kind, @reason, @value, @threshold, @baseline, @summary)
+                ON CONFLICT (policy, at, trigger, labels) DO NOTHING
                 """,
-                cancellationToken,
-                parameters).ConfigureAwait(false),
-            0 => await tx.ExecuteAsync(
-                "INSERT INTO policy_state (policy, state, updated_at, version) VALUES (@policy, @state, @at, 1) ON CONFLICT (policy) DO NOTHING",
-                cancellationToken,
-                parameters).ConfigureAwait(false),
-            { } expected => await tx.ExecuteAsync(
-                "UPDATE policy_state SET state = @state, updated_at = @at, version = version + 1 WHERE policy = @policy AND version = @expected",
-                cancellationToken,
-                [.. parameters, ("expected", expected)]).ConfigureAwait(false),
-        };
-        if (written != 1)
+                ("policy", policy),
+                ("at", at),
+                ("trigger", row.Trigger),
+                ("labels", LabelsJson.Write(row.Labels)),
+                ("kind", row.Kind.ToString()),
+                ("reason", row.Reason.ToString()),
+                ("value", Real(row.Value)),
+                ("threshold", Real(row.Threshold)),
+                ("baseline", Real(row.Baseline)),
+                ("summary", row.Summary)));
+        }
+
+        await batch.ExecuteNonQueryAsync(cancellationToken).ConfigureAwait(false);
+        if (write is not null && stateCommand!.RecordsAffected != 1)
         {
             var stored = await tx.ScalarAsync("SELECT version FROM policy_state WHERE policy = @policy", cancellationToken, ("policy", write.Policy)).ConfigureAwait(false);
             throw new PolicyStateConflictException(

@@ -165,4 +165,52 @@ public sealed class RuleSetLoaderTests : IDisposable
         Assert.Equal([$"{file}:19:9: metadata.name: policy name 'dup' is already used at {file}:4:9; names must be unique across the rules folder"], rules.Diagnostics.Select(d => d.ToString()));
         Assert.Single(rules.Policies);
     }
+
+    [Fact]
+    public void Load_WithCache_ParsesOnlyFilesWhoseBytesChanged_AndForgetsDeletedFiles()
+    {
+        _dir.Write("a.yaml", Document(name: "a"));
+        _dir.Write("b.yaml", Document(name: "b"));
+        _dir.Write("broken.yaml", "apiVersion: [");
+        var cache = new RuleParseCache();
+
+        var first = RuleSetLoader.Load([_dir.Path], null, cache);
+        Assert.Equal(0, cache.LastReused);
+        Assert.Equal(["a", "b"], first.Policies.Select(p => p.Name));
+
+        // Nothing changed: every file is the earlier parse, the very same objects, diagnostics included.
+        var second = RuleSetLoader.Load([_dir.Path], null, cache);
+        Assert.Equal(3, cache.LastReused);
+        Assert.Same(first.Policies[0], second.Policies[0]);
+        Assert.Same(first.Policies[1], second.Policies[1]);
+        Assert.Equal(first.Diagnostics.Select(d => d.ToString()), second.Diagnostics.Select(d => d.ToString()));
+        Assert.NotEmpty(second.Errors);
+
+        // b changes (same length would do as well: bytes are compared, not sizes or times), a is deleted.
+        _dir.Write("b.yaml", Document(name: "b2"));
+        File.Delete(Path.Combine(_dir.Path, "a.yaml"));
+        var third = RuleSetLoader.Load([_dir.Path], null, cache);
+        Assert.Equal(1, cache.LastReused); // broken.yaml only
+        Assert.Equal(["b2"], third.Policies.Select(p => p.Name));
+
+        // a comes back with its old bytes: parsed again, not taken from a cache that should have forgotten it.
+        _dir.Write("a.yaml", Document(name: "a"));
+        var fourth = RuleSetLoader.Load([_dir.Path], null, cache);
+        Assert.Equal(2, cache.LastReused);
+        Assert.Equal(["a", "b2"], fourth.Policies.Select(p => p.Name));
+        Assert.NotSame(first.Policies[0], fourth.Policies[0]);
+    }
+
+    [Fact]
+    public void Load_WithCache_SameLengthEdit_IsParsedAgain()
+    {
+        _dir.Write("a.yaml", Document(name: "aaa"));
+        var cache = new RuleParseCache();
+        Assert.Equal(["aaa"], RuleSetLoader.Load([_dir.Path], null, cache).Policies.Select(p => p.Name));
+
+        _dir.Write("a.yaml", Document(name: "bbb"));
+
+        Assert.Equal(["bbb"], RuleSetLoader.Load([_dir.Path], null, cache).Policies.Select(p => p.Name));
+        Assert.Equal(0, cache.LastReused);
+    }
 }

@@ -148,4 +148,24 @@ public sealed class SecretFileAccessTests : IDisposable
     }
 
     public void Dispose() => Directory.Delete(_root, recursive: true);
+
+    [Fact]
+    public void Load_WithCache_PolicyNamingASecretFile_IsCheckedAgainOnEveryLoad_SoALinkMovedOntoTheApiTokenIsCaught()
+    {
+        var secret = Path.Combine(_allowed, "webhook-secret");
+        File.WriteAllText(secret, "webhook-secret-value");
+        var rules = Path.Combine(_root, "rules.yaml");
+        File.WriteAllText(rules, Document(target: $"webhook:\n  url: https://hooks.example.com/abort\n  secretFile: {secret}"));
+        var cache = new RuleParseCache();
+        Assert.Single(RuleSetLoader.Load([rules], _access, cache).Policies);
+
+        // The rule file's bytes are the same, but the path it names now leads to the daemon's own token.
+        File.Delete(secret);
+        File.CreateSymbolicLink(secret, _apiToken);
+        var again = RuleSetLoader.Load([rules], _access, cache);
+
+        Assert.Equal(0, cache.LastReused);
+        Assert.Empty(again.Policies);
+        Assert.Contains(again.Errors, d => d.Field == "spec.target.webhook.secretFile" && d.Message.Contains("is the API token", StringComparison.Ordinal));
+    }
 }

@@ -10,8 +10,8 @@ namespace RollbackSentinel.Daemon;
 /// <summary>
 /// Where the policy schedules live. On SQLite (one daemon per store) Quartz keeps them in memory, as it always did. On
 /// PostgreSQL every sentinel sharing the database is a node of one Quartz cluster: the jobs and triggers are rows in
-/// <c>quartz.qrtz_*</c> (migration 2), each firing is claimed by exactly one node, a job marked
-/// <see cref="DisallowConcurrentExecutionAttribute"/> never runs on two nodes at once, and the triggers of a node that stops
+/// <c>quartz.qrtz_*</c> (migration 2), each firing is claimed by exactly one node (a policy's job allows concurrent
+/// execution there, so its rounds take no cluster-wide lock: <see cref="PolicyJob"/>), and the triggers of a node that stops
 /// checking in are taken over by the others (docs/ha.md).
 /// </summary>
 internal static class ClusteredScheduling
@@ -90,6 +90,10 @@ internal static class ClusteredScheduling
                 // nothing a node of another version cannot read back.
                 s.StoreJobDataAsStrings = true;
                 s.DbRetryInterval = DbRetryInterval;
+
+                // Quartz's default, stated: a firing round whose jobs all allow concurrent execution claims its triggers
+                // by compare-and-swap and completes them without the TRIGGER_ACCESS lock row (policy jobs do: PolicyJob).
+                s.LockFreeFiringRounds = true;
             });
             store.UseClustering(c =>
             {

@@ -29,15 +29,18 @@ internal sealed class PolicyScheduler(ISchedulerFactory factory, TimeProvider ti
             await scheduler.DeleteJob(new JobKey(removed.Name, Group), cancellationToken).ConfigureAwait(false);
         }
 
+        // On a cluster a policy's job allows concurrent execution (see PolicyJob): Quartz then fires and completes its
+        // slots without the cluster-wide lock row. In memory it does not: nothing is saved and nothing else runs it.
+        var clustered = (await scheduler.GetMetadata(cancellationToken).ConfigureAwait(false)).JobStoreClustered;
         var failed = new List<(Policy, string)>();
         var toSchedule = change.Changed.Where(c => c.Old.Schedule != c.New.Schedule).Select(c => c.New).Concat(change.Added);
         foreach (var policy in toSchedule)
         {
             try
             {
-                if (!await IsScheduledAsync(scheduler, policy, cancellationToken).ConfigureAwait(false))
+                if (!await IsScheduledAsync(scheduler, policy, clustered, cancellationToken).ConfigureAwait(false))
                 {
-                    await ScheduleAsync(scheduler, policy, cancellationToken).ConfigureAwait(false);
+                    await ScheduleAsync(scheduler, policy, clustered, cancellationToken).ConfigureAwait(false);
                 }
             }
             catch (SchedulerException e)
@@ -53,13 +56,18 @@ internal sealed class PolicyScheduler(ISchedulerFactory factory, TimeProvider ti
     /// <summary>The schedule as stored with its job, compared on start and reload (<see cref="Schedule"/>'s text: "every 15s", a cron).</summary>
     internal static string ScheduleText(Policy policy) => policy.Schedule.ToString()!;
 
-    /// <summary>True when the policy's job and trigger are stored with this schedule (by this node earlier, or by another).</summary>
-    private static async Task<bool> IsScheduledAsync(IScheduler scheduler, Policy policy, CancellationToken cancellationToken)
+    /// <summary>
+    /// True when the policy's job and trigger are stored with this schedule (by this node earlier, or by another), and
+    /// with the concurrency this store's jobs are built with (a job stored by an earlier version, which disallowed
+    /// concurrent execution on a cluster too, is replaced once).
+    /// </summary>
+    private static async Task<bool> IsScheduledAsync(IScheduler scheduler, Policy policy, bool clustered, CancellationToken cancellationToken)
     {
         var job = await scheduler.GetJobDetail(new JobKey(policy.Name, Group), cancellationToken).ConfigureAwait(false);
         return job is not null
             && job.JobDataMap.TryGetString(PolicyJob.ScheduleKey, out var stored)
             && stored == ScheduleText(policy)
+            && job.ConcurrentExecutionDisallowed == !clustered
             && await scheduler.Exists(new TriggerKey(policy.Name, Group), cancellationToken).ConfigureAwait(false);
     }
 
@@ -97,10 +105,11 @@ internal sealed class PolicyScheduler(ISchedulerFactory factory, TimeProvider ti
         return new DateTimeOffset(whole, TimeSpan.Zero).Add(Jitter(name, interval));
     }
 
-    private Task ScheduleAsync(IScheduler scheduler, Policy policy, CancellationToken cancellationToken)
+    private Task ScheduleAsync(IScheduler scheduler, Policy policy, bool clustered, CancellationToken cancellationToken)
     {
         var job = JobBuilder.Create<PolicyJob>()
             .WithIdentity(policy.Name, Group)
+            .DisallowConcurrentExecution(!clustered)
             .UsingJobData(PolicyJob.PolicyKey, policy.Name)
             .UsingJobData(PolicyJob.ScheduleKey, ScheduleText(policy))
             .Build();
@@ -129,10 +138,27 @@ internal sealed class PolicyScheduler(ISchedulerFactory factory, TimeProvider ti
 }
 
 /// <summary>
-/// Evaluates one policy. Quartz never runs two of the same policy at once: on a cluster, not on two nodes either (the
-/// clustered store blocks a <see cref="DisallowConcurrentExecutionAttribute"/> job's trigger while it runs anywhere).
+/// Evaluates one policy: one evaluation of a policy at a time, on one node at a time.
 /// </summary>
-[DisallowConcurrentExecution]
+/// <remarks>
+/// <para>
+/// In memory (one daemon) the job disallows concurrent execution (<see cref="PolicyScheduler"/> builds it so): a run
+/// that goes on past the next slot (a slow action) makes Quartz hold that slot back.
+/// </para>
+/// <para>
+/// On a cluster it does not, deliberately: a job that disallows concurrent execution makes every firing round and every
+/// completion take Quartz's one cluster-wide lock row (<c>TRIGGER_ACCESS</c>), which serialised a thousand policies at
+/// 15 s over three nodes until the slots ran late (bench/README.md); a job that allows it is claimed by a
+/// compare-and-swap on its trigger's row and completed without the lock (Quartz 4.6+). The slot of a policy is still
+/// fired on exactly one node: the claim of a firing is one row update. Two evaluations of one policy (queries, decision,
+/// commit) do not overlap either: a slot comes one interval after the last, and an evaluation's queries are cut off at
+/// <c>evaluationTimeoutShare</c> (0.8) of the interval. What the job does after its commit, an action it started, may
+/// still run when the next slot is evaluated on another node (on its own node that slot is skipped:
+/// <see cref="PolicyEvaluationService"/>'s gate); the action holds its own lease, and the next evaluation sees the
+/// incident it belongs to. What could still overlap, a node frozen mid-evaluation past the next slot, is what the
+/// version-checked state commit fences: the late commit is refused and logged as fenced.
+/// </para>
+/// </remarks>
 internal sealed class PolicyJob(
     PolicyEvaluationService evaluations,
     PolicyRegistry registry,

@@ -25,6 +25,9 @@ internal sealed partial class RulesWatcher(
     // What was last reported per file, so a broken file is logged and counted once per change, not per rescan.
     private readonly Dictionary<string, string> _reported = new(StringComparer.Ordinal);
 
+    // The last load's parse of each file: a rescan parses only the files whose bytes changed.
+    private readonly RuleParseCache _parsed = new();
+
     // Whether the rules path was a folder at the first load.
     private bool? _rulesIsFolder;
 
@@ -38,7 +41,7 @@ internal sealed partial class RulesWatcher(
             _rulesIsFolder ??= Directory.Exists(path);
             var rules = _rulesIsFolder == true && File.Exists(path)
                 ? NoLongerAFolder(path)
-                : RuleSetLoader.Load([path], secretFiles);
+                : RuleSetLoader.Load([path], secretFiles, _parsed);
             var parsed = rules.Files.Select(f => f.File).ToHashSet(StringComparer.Ordinal);
             var loaderErrors = rules.Diagnostics.Where(d => !parsed.Contains(d.File) && !rules.ListingErrors.Contains(d)).ToList();
             var unlisted = rules.ListingErrors.Select(e => e.File).ToHashSet(StringComparer.Ordinal);

@@ -187,6 +187,53 @@ public sealed class ClusteredSchedulingTests(PostgresFixture postgres, ITestOutp
     }
 
     [Fact]
+    public async Task OnACluster_PolicyJobsAllowConcurrentExecution_SoTheirRoundsTakeNoLock_AndAJobStoredByAnOlderVersionIsReplacedOnce()
+    {
+        var time = new ManualTimeProvider(new DateTimeOffset(2026, 12, 5, 16, 0, 0, TimeSpan.Zero));
+        var node = await StartNodeAsync("node-a", start: false);
+
+        // What an earlier version stored: the same schedule, but a job that disallowed concurrent execution (every round
+        // of it took Quartz's cluster-wide lock row).
+        var old = JobBuilder.Create<PolicyJob>().WithIdentity("checkout", PolicyScheduler.Group).DisallowConcurrentExecution()
+            .UsingJobData(PolicyJob.PolicyKey, "checkout").UsingJobData(PolicyJob.ScheduleKey, "every 15s").Build();
+        var oldTrigger = TriggerBuilder.Create().WithIdentity("checkout", PolicyScheduler.Group).StartAt(time.GetUtcNow().AddMinutes(1))
+            .WithSimpleSchedule(x => x.WithInterval(TimeSpan.FromSeconds(15)).RepeatForever()).Build();
+        await node.Scheduler.ScheduleJob(old, [oldTrigger], ScheduleJobOptions.Replacing, CancellationToken.None);
+        Assert.Equal(["checkout|t"], await QueryAsync("SELECT job_name || '|' || left(is_nonconcurrent::text, 1) FROM quartz.qrtz_job_details"));
+
+        var registry = new PolicyRegistry(time);
+        var loaded = registry.Apply([Parse("a.yaml", "checkout", "15s"), Parse("b.yaml", "search", "30s")], []);
+        Assert.Empty(await new PolicyScheduler(node.Factory, time).ApplyAsync(loaded, CancellationToken.None));
+
+        Assert.Equal(
+            ["checkout|f", "search|f"],
+            (await QueryAsync("SELECT job_name || '|' || left(is_nonconcurrent::text, 1) FROM quartz.qrtz_job_details")).Order(StringComparer.Ordinal));
+        Assert.False((await node.Scheduler.GetJobDetail(new JobKey("checkout", PolicyScheduler.Group)))!.ConcurrentExecutionDisallowed);
+
+        // Applied again (a restart, another node starting): nothing is rescheduled.
+        var triggers = await TriggersAsync(node.Scheduler);
+        time.Advance(TimeSpan.FromMinutes(3));
+        var again = new PolicyRegistry(time).Apply([Parse("a.yaml", "checkout", "15s"), Parse("b.yaml", "search", "30s")], []);
+        Assert.Empty(await new PolicyScheduler(node.Factory, time).ApplyAsync(again, CancellationToken.None));
+        Assert.Equal(triggers, await TriggersAsync(node.Scheduler));
+    }
+
+    [Fact]
+    public async Task TwoNodes_QuartzRunsLockFreeFiringRounds_ForJobsThatAllowConcurrentExecution()
+    {
+        var logs = new LogCapture();
+        await StartNodeAsync("node-a", logs: logs);
+        await StartNodeAsync("node-b", logs: logs);
+
+        var said = await Eventually.WaitAsync(
+            () => Task.FromResult(logs.Entries.LastOrDefault(e => e.Contains("Lock-free firing rounds are", StringComparison.Ordinal) || e.Contains("takes no TRIGGER_ACCESS lock", StringComparison.Ordinal))),
+            Within,
+            "Quartz saying whether its firing rounds take the cluster lock");
+        output.WriteLine(string.Join('\n', logs.Entries.Where(e => e.Contains("ock-free", StringComparison.Ordinal) || e.Contains("TRIGGER_ACCESS", StringComparison.Ordinal))));
+        Assert.Contains("takes no TRIGGER_ACCESS lock", said, StringComparison.Ordinal);
+    }
+
+    [Fact]
     public async Task Daemon_OnPostgres_SchedulesItsPoliciesInTheClusteredStore_AsItsNodeId()
     {
         await using var sentinel = await InProcessSentinel.StartAsync(extraSettings: (options, _) =>

@@ -1,0 +1,57 @@
+using Microsoft.Extensions.DependencyInjection;
+using Quartz;
+using RollbackSentinel.Daemon;
+using RollbackSentinel.Rules;
+using RollbackSentinel.Testing.Time;
+
+namespace RollbackSentinel.Cli.Tests.Daemon;
+
+/// <summary>PolicyScheduler on the in-memory store a single daemon runs (the clustered store: ClusteredSchedulingTests).</summary>
+public sealed class PolicySchedulerTests : IAsyncLifetime
+{
+    // Quartz as the daemon registers it on SQLite (ClusteredScheduling.AddPolicyScheduling): its in-memory store.
+    private readonly ServiceProvider _services = new ServiceCollection().AddLogging()
+        .AddQuartz(q => q.ConfigureScheduler(s => s.InstanceName = $"policy-scheduler-tests-{Guid.NewGuid():N}")).BuildServiceProvider();
+
+    private IScheduler _scheduler = null!;
+    private ISchedulerFactory _factory = null!;
+
+    public async Task InitializeAsync()
+    {
+        _factory = _services.GetRequiredService<ISchedulerFactory>();
+        _scheduler = await _factory.GetScheduler();
+        Assert.False((await _scheduler.GetMetadata()).JobStoreClustered);
+    }
+
+    public async Task DisposeAsync()
+    {
+        await _scheduler.Shutdown(waitForJobsToComplete: false);
+        await _services.DisposeAsync();
+    }
+
+    [Fact]
+    public async Task InMemory_PolicyJobsDisallowConcurrentExecution_SoASlowRunHoldsTheNextSlotBack()
+    {
+        var time = new ManualTimeProvider(new DateTimeOffset(2026, 12, 5, 16, 0, 0, TimeSpan.Zero));
+        var loaded = new PolicyRegistry(time).Apply(
+            [PolicyParser.Parse("a.yaml", PolicyYaml.WithWebhook("checkout", Trigger, "15s"))],
+            []);
+
+        Assert.Empty(await new PolicyScheduler(_factory, time).ApplyAsync(loaded, CancellationToken.None));
+
+        var job = await _scheduler.GetJobDetail(new JobKey("checkout", PolicyScheduler.Group));
+        Assert.NotNull(job);
+        Assert.True(job.ConcurrentExecutionDisallowed);
+        Assert.Equal("every 15s", job.JobDataMap.GetString(PolicyJob.ScheduleKey));
+    }
+
+    private const string Trigger = """
+        - name: errors
+          errorRate:
+            errors: sum(rate(errors_total[1m]))
+            total: sum(rate(requests_total[1m]))
+            max: 0.05
+            minTotal: 1
+          action: rollback
+        """;
+}
