@@ -113,6 +113,8 @@ public sealed class PostgresClusterStoreTests(PostgresFixture postgres) : IAsync
                 ("rules_version", "text"),
                 ("evaluations_last_minute", "integer"),
                 ("sentinel_version", "text"),
+                ("instance_token", "text"),
+                ("clock_skew_seconds", "double precision"),
             ],
             columns);
     }
