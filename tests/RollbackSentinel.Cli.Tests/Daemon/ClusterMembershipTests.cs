@@ -231,16 +231,23 @@ public sealed class ClusterMembershipTests
 
         public List<NodeCheckIn> CheckIns { get; } = [];
 
-        public Task CheckInAsync(NodeCheckIn checkIn, CancellationToken cancellationToken)
+        public Task<CheckInReceipt> CheckInAsync(NodeCheckIn checkIn, CancellationToken cancellationToken)
         {
             if (Failing)
             {
                 throw new NpgsqlLikeException("connection refused");
             }
 
+            var previous = CheckIns.Count > 0 ? CheckIns[^1].InstanceToken : null;
             CheckIns.Add(checkIn);
-            return Task.CompletedTask;
+            return Task.FromResult(new CheckInReceipt(previous, checkIn.At + StoreAhead));
         }
+
+        /// <summary>How far the store's clock is ahead of the node's.</summary>
+        public TimeSpan StoreAhead { get; set; }
+
+        public Task<NodeReading> ReadNodeAsync(string nodeId, CancellationToken cancellationToken) =>
+            Task.FromResult(new NodeReading(null, DateTimeOffset.UnixEpoch));
 
         public Task<IReadOnlyList<ClusterNode>> ListNodesAsync(CancellationToken cancellationToken)
         {
@@ -249,7 +256,7 @@ public sealed class ClusterMembershipTests
             return Task.FromResult(nodes);
         }
 
-        public Task LeaveAsync(string nodeId, CancellationToken cancellationToken) => Task.CompletedTask;
+        public Task LeaveAsync(string nodeId, string? instanceToken, CancellationToken cancellationToken) => Task.CompletedTask;
     }
 
     private sealed class SingleLoggerFactory(Microsoft.Extensions.Logging.ILogger logger) : Microsoft.Extensions.Logging.ILoggerFactory
