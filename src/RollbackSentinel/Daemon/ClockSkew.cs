@@ -66,7 +66,7 @@ internal sealed partial class ClockSkew(SentinelOptions options, ILogger<ClockSk
             if (!_over && Math.Abs(skew) - uncertainty > threshold)
             {
                 _over = true;
-                LogSkewed(Format(skew), Format(uncertainty), PromDuration.Format(Threshold));
+                LogSkewed(Format(skew), uncertainty.ToString("0.000", CultureInfo.InvariantCulture), PromDuration.Format(Threshold));
             }
             else if (_over && Math.Abs(skew) + uncertainty < threshold / 2)
             {

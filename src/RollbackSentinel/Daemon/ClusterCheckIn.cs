@@ -352,7 +352,8 @@ internal sealed partial class ClusterCheckIn(
         }
     }
 
-    private Telemetry.ClusterSnapshot Snapshot()
+    /// <summary>The cluster gauges' values now (<see cref="Telemetry.SentinelMetrics.SetClusterSnapshotProvider"/>).</summary>
+    internal Telemetry.ClusterSnapshot Snapshot()
     {
         var view = View();
         var alive = view?.Nodes.Count(n => n.Alive);
