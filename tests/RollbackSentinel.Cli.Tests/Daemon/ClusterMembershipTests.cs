@@ -388,7 +388,7 @@ public sealed class ClusterMembershipTests
         public Task<IReadOnlyList<ClusterNode>> ListNodesAsync(CancellationToken cancellationToken)
         {
             var self = CheckIns[^1];
-            IReadOnlyList<ClusterNode> nodes = [new ClusterNode(self.NodeId, self.At, self.StartedAt, self.RulesVersion, self.EvaluationsLastMinute, self.SentinelVersion), .. Others];
+            IReadOnlyList<ClusterNode> nodes = [new ClusterNode(self.NodeId, self.At, self.StartedAt, self.RulesVersion, self.EvaluationsLastMinute, self.SentinelVersion) { InstanceToken = self.InstanceToken, ClockSkewSeconds = self.ClockSkewSeconds }, .. Others];
             return Task.FromResult(nodes);
         }
 
