@@ -83,12 +83,13 @@ public sealed class NodeIdDaemonTests(PostgresFixture postgres)
             using var newcomerApi = new SentinelApi(second.BaseAddress);
             await frozen.SignalAsync("CONT");
 
+            // Just woken, it may first say its store did not answer while it was frozen: wait for the reason that lasts.
             var frozenSays = await Eventually.WaitAsync(
-                async () => await frozenApi.ReadinessAsync() is var r && r.Status == 503 ? (object)r : null,
+                async () => await frozenApi.ReadinessAsync() is var r && r.Status == 503 && r.Detail.Contains("node.id", StringComparison.Ordinal) ? (object)r : null,
                 Generous,
                 "the woken process to be not ready" + Environment.NewLine + frozen.Log);
             var newcomerSays = await Eventually.WaitAsync(
-                async () => await newcomerApi.ReadinessAsync() is var r && r.Status == 503 ? (object)r : null,
+                async () => await newcomerApi.ReadinessAsync() is var r && r.Status == 503 && r.Detail.Contains("node.id", StringComparison.Ordinal) ? (object)r : null,
                 Generous,
                 "the newcomer to be not ready" + Environment.NewLine + newcomer.Log);
 
