@@ -167,7 +167,8 @@ internal sealed partial class ClusterCheckIn(
     private volatile bool _checkedIn;
     private DateTimeOffset? _lastCheckIn;
     private string? _reportedRules;
-    private bool _repairDue;
+    private volatile bool _repairDue;
+    private Task? _repair;
 
     /// <summary>
     /// Check-in intervals of silence after which Quartz's clustered job store takes a node for dead and the others take over
@@ -276,7 +277,6 @@ internal sealed partial class ClusterCheckIn(
 
         reachability.Succeeded(at);
         NoticeFencing(at);
-        await RepairJobsAsync(checkedInWith: rulesVersion, stoppingToken).ConfigureAwait(false);
         Volatile.Write(ref _nodes, nodes);
         if (_outage)
         {
@@ -284,6 +284,7 @@ internal sealed partial class ClusterCheckIn(
             LogStoreReachable();
         }
 
+        RepairJobs(checkedInWith: rulesVersion, stoppingToken);
         var view = View()!;
         if (view.MixedRules != _mixed)
         {
@@ -320,8 +321,10 @@ internal sealed partial class ClusterCheckIn(
     /// <summary>
     /// At the check-in after the one that first reported a rules version (a reload, or the start), schedules whichever
     /// policy of this node lost its job meanwhile to a node that did not see its rules yet (<see cref="OrphanedJobs"/>).
+    /// In the background, one at a time: Quartz's calls must never hold up the check-ins. A failed repair is tried again
+    /// at the next check-in.
     /// </summary>
-    private async Task RepairJobsAsync(string checkedInWith, CancellationToken stoppingToken)
+    private void RepairJobs(string checkedInWith, CancellationToken stoppingToken)
     {
         if (jobs is null)
         {
@@ -335,21 +338,30 @@ internal sealed partial class ClusterCheckIn(
             return;
         }
 
-        if (!_repairDue)
+        if (!_repairDue || _repair is { IsCompleted: false })
         {
             return;
         }
 
         _repairDue = false;
-        try
-        {
-            await jobs.RepairAsync(stoppingToken).ConfigureAwait(false);
-        }
-        catch (Exception e) when (!stoppingToken.IsCancellationRequested)
-        {
-            // Tried again after the next reload; meanwhile such a policy's slots are missing, which the log says.
-            LogRepairFailed(e);
-        }
+        _repair = Task.Run(
+            async () =>
+            {
+                try
+                {
+                    await jobs.RepairAsync(stoppingToken).ConfigureAwait(false);
+                }
+                catch (Exception e) when (!stoppingToken.IsCancellationRequested)
+                {
+                    _repairDue = true;
+                    LogRepairFailed(e);
+                }
+                catch (OperationCanceledException)
+                {
+                    // Stopping.
+                }
+            },
+            CancellationToken.None);
     }
 
     /// <summary>The cluster gauges' values now (<see cref="Telemetry.SentinelMetrics.SetClusterSnapshotProvider"/>).</summary>
@@ -377,7 +389,7 @@ internal sealed partial class ClusterCheckIn(
         Message = "This node was silent for {Seconds}s (no check-in; more than the failover threshold of {Threshold}): it was taken for dead and the others took over its policies. It is fenced: anything it had in flight (a policy state commit, an incident move, an action, a channel delivery) is refused by versions and leases, and it carries on with what the schedule gives it now")]
     private partial void LogFenced(long seconds, string threshold);
 
-    [LoggerMessage(EventId = 1155, Level = LogLevel.Warning, Message = "Could not check that every policy of this node has its job in the cluster")]
+    [LoggerMessage(EventId = 1155, Level = LogLevel.Warning, Message = "Could not check that every policy of this node has its job in the cluster; tried again at the next check-in")]
     private partial void LogRepairFailed(Exception exception);
 
     [LoggerMessage(EventId = 1140, Level = LogLevel.Error,
