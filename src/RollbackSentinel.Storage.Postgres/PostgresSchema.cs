@@ -156,6 +156,7 @@ internal static class PostgresSchema
         PostgresQuartzSchema.Migration,
         PostgresClusterSchema.Migration,
         PostgresFencingSchema.Migration,
+        PostgresMembershipSchema.Migration,
     ];
 
     public static int LatestVersion(IReadOnlyList<PostgresMigration> migrations) => migrations.Count == 0 ? 0 : migrations[^1].Version;

@@ -189,14 +189,14 @@ internal static class StatusCommands
 
     /// <summary>
     /// The nodes section of <c>status</c> (GET /api/v1/cluster as text): each node, alive or dead, how long ago it checked in,
-    /// its rules version and evaluations in the last minute; and a line when alive nodes run different rules.
+    /// its rules version, evaluations in the last minute, version and clock skew; and a line when alive nodes run different rules.
     /// </summary>
     internal static string Nodes(JsonElement cluster, DateTimeOffset now)
     {
         var text = new StringBuilder();
         var clustered = cluster.GetProperty("clustered").GetBoolean();
         text.Append(CultureInfo.InvariantCulture, $"\nnodes ({(clustered ? "clustered" : "one node, not clustered")}; check-in every {cluster.GetProperty("checkinInterval").GetString()}, dead after {cluster.GetProperty("failoverWithin").GetString()} of silence):\n");
-        var table = new TextTable("NODE", "STATE", "LAST CHECK-IN", "RULES", "EVALUATIONS/MIN", "VERSION");
+        var table = new TextTable("NODE", "STATE", "LAST CHECK-IN", "RULES", "EVALUATIONS/MIN", "VERSION", "CLOCK SKEW");
         foreach (var n in cluster.GetProperty("nodes").EnumerateArray())
         {
             table.Add(
@@ -205,7 +205,8 @@ internal static class StatusCommands
                 Ago(n.GetProperty("lastCheckIn").GetString(), now),
                 OneLine(n.GetProperty("rulesVersion").GetString()),
                 n.GetProperty("evaluationsLastMinute").GetInt32().ToString(CultureInfo.InvariantCulture),
-                OneLine(n.GetProperty("version").GetString()));
+                OneLine(n.GetProperty("version").GetString()),
+                Skew(n));
         }
 
         text.Append(table.Count == 0 ? "no node has checked in yet\n" : table.ToString());
@@ -219,6 +220,12 @@ internal static class StatusCommands
 
         return text.ToString();
     }
+
+    /// <summary>A node's clock minus the store's ("+0.004s", "-1.250s"); "-" when not measured (or from a daemon that does not report it).</summary>
+    private static string Skew(JsonElement node) =>
+        node.TryGetProperty("clockSkewSeconds", out var skew) && skew.ValueKind == JsonValueKind.Number
+            ? skew.GetDouble().ToString("+0.000;-0.000;0.000", CultureInfo.InvariantCulture) + "s"
+            : "-";
 
     /// <summary>How long ago an RFC 3339 time was, in whole seconds ("4s ago", "2m5s ago").</summary>
     private static string Ago(string? time, DateTimeOffset now)

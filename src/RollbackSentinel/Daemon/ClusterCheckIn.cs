@@ -147,7 +147,10 @@ internal sealed partial class ClusterCheckIn(
     Telemetry.SentinelMetrics metrics,
     SentinelOptions options,
     TimeProvider time,
-    ILogger<ClusterCheckIn> logger) : BackgroundService
+    ILogger<ClusterCheckIn> logger,
+    ClockSkew? clockSkew = null,
+    NodeInstance? instance = null,
+    OrphanedJobs? jobs = null) : BackgroundService
 {
     /// <summary>How long leaving may take on the way out.</summary>
     private static readonly TimeSpan LeaveBudget = TimeSpan.FromSeconds(5);
@@ -155,11 +158,17 @@ internal sealed partial class ClusterCheckIn(
     private readonly TimeSpan _interval = options.CheckinIntervalValue;
     private readonly string _nodeId = options.Node.Id;
     private readonly DateTimeOffset _startedAt = ProcessStart(time);
+    private readonly ClockSkew _skew = clockSkew ?? new ClockSkew(options, Microsoft.Extensions.Logging.Abstractions.NullLogger<ClockSkew>.Instance);
+    private readonly NodeInstance _instance = instance
+        ?? new NodeInstance(cluster, clockSkew ?? new ClockSkew(options, Microsoft.Extensions.Logging.Abstractions.NullLogger<ClockSkew>.Instance), options, time, Microsoft.Extensions.Logging.Abstractions.NullLogger<NodeInstance>.Instance);
     private IReadOnlyList<ClusterNode>? _nodes;
     private bool _outage;
     private bool _mixed;
     private volatile bool _checkedIn;
     private DateTimeOffset? _lastCheckIn;
+    private string? _reportedRules;
+    private volatile bool _repairDue;
+    private Task? _repair;
 
     /// <summary>
     /// Check-in intervals of silence after which Quartz's clustered job store takes a node for dead and the others take over
@@ -214,7 +223,8 @@ internal sealed partial class ClusterCheckIn(
         budget.CancelAfter(LeaveBudget);
         try
         {
-            await cluster.LeaveAsync(_nodeId, budget.Token).ConfigureAwait(false);
+            // Only its own row: another process that checks in as this node.id keeps its own.
+            await cluster.LeaveAsync(_nodeId, _instance.Token, budget.Token).ConfigureAwait(false);
             LogLeft(_nodeId);
         }
         catch (Exception e)
@@ -232,10 +242,18 @@ internal sealed partial class ClusterCheckIn(
         using var budget = CancellationTokenSource.CreateLinkedTokenSource(stoppingToken);
         budget.CancelAfter(2 * _interval);
         IReadOnlyList<ClusterNode> nodes;
+        var rulesVersion = registry.RulesVersion;
         try
         {
-            await cluster.CheckInAsync(new NodeCheckIn(_nodeId, at, _startedAt, registry.RulesVersion, evaluations.LastMinute(), SentinelVersion), budget.Token).ConfigureAwait(false);
+            var checkIn = new NodeCheckIn(_nodeId, at, _startedAt, rulesVersion, evaluations.LastMinute(), SentinelVersion)
+            {
+                InstanceToken = _instance.Token,
+                ClockSkewSeconds = _skew.Seconds,
+            };
+            var receipt = await cluster.CheckInAsync(checkIn, budget.Token).ConfigureAwait(false);
+            _skew.Measure(at, receipt.StoreTime, time.GetUtcNow());
             _checkedIn = true;
+            _instance.Noticed(receipt.PreviousToken, at);
             nodes = await cluster.ListNodesAsync(budget.Token).ConfigureAwait(false);
         }
         catch (OperationCanceledException) when (stoppingToken.IsCancellationRequested)
@@ -266,6 +284,7 @@ internal sealed partial class ClusterCheckIn(
             LogStoreReachable();
         }
 
+        RepairJobs(checkedInWith: rulesVersion, stoppingToken);
         var view = View()!;
         if (view.MixedRules != _mixed)
         {
@@ -299,11 +318,58 @@ internal sealed partial class ClusterCheckIn(
         }
     }
 
-    private Telemetry.ClusterSnapshot Snapshot()
+    /// <summary>
+    /// At the check-in after the one that first reported a rules version (a reload, or the start), schedules whichever
+    /// policy of this node lost its job meanwhile to a node that did not see its rules yet (<see cref="OrphanedJobs"/>).
+    /// In the background, one at a time: Quartz's calls must never hold up the check-ins. A failed repair is tried again
+    /// at the next check-in.
+    /// </summary>
+    private void RepairJobs(string checkedInWith, CancellationToken stoppingToken)
+    {
+        if (jobs is null)
+        {
+            return;
+        }
+
+        if (checkedInWith != _reportedRules)
+        {
+            _reportedRules = checkedInWith;
+            _repairDue = true;
+            return;
+        }
+
+        if (!_repairDue || _repair is { IsCompleted: false })
+        {
+            return;
+        }
+
+        _repairDue = false;
+        _repair = Task.Run(
+            async () =>
+            {
+                try
+                {
+                    await jobs.RepairAsync(stoppingToken).ConfigureAwait(false);
+                }
+                catch (Exception e) when (!stoppingToken.IsCancellationRequested)
+                {
+                    _repairDue = true;
+                    LogRepairFailed(e);
+                }
+                catch (OperationCanceledException)
+                {
+                    // Stopping.
+                }
+            },
+            CancellationToken.None);
+    }
+
+    /// <summary>The cluster gauges' values now (<see cref="Telemetry.SentinelMetrics.SetClusterSnapshotProvider"/>).</summary>
+    internal Telemetry.ClusterSnapshot Snapshot()
     {
         var view = View();
         var alive = view?.Nodes.Count(n => n.Alive);
-        return new Telemetry.ClusterSnapshot(alive, view?.Nodes.Count - alive, view?.RulesVersions, registry.RulesVersion, reachability.Up());
+        return new Telemetry.ClusterSnapshot(alive, view?.Nodes.Count - alive, view?.RulesVersions, registry.RulesVersion, reachability.Up()) { ClockSkewSeconds = _skew.Seconds };
     }
 
     private static DateTimeOffset ProcessStart(TimeProvider time)
@@ -322,6 +388,9 @@ internal sealed partial class ClusterCheckIn(
     [LoggerMessage(EventId = 1170, Level = LogLevel.Warning,
         Message = "This node was silent for {Seconds}s (no check-in; more than the failover threshold of {Threshold}): it was taken for dead and the others took over its policies. It is fenced: anything it had in flight (a policy state commit, an incident move, an action, a channel delivery) is refused by versions and leases, and it carries on with what the schedule gives it now")]
     private partial void LogFenced(long seconds, string threshold);
+
+    [LoggerMessage(EventId = 1155, Level = LogLevel.Warning, Message = "Could not check that every policy of this node has its job in the cluster; tried again at the next check-in")]
+    private partial void LogRepairFailed(Exception exception);
 
     [LoggerMessage(EventId = 1140, Level = LogLevel.Error,
         Message = "The store is unreachable (the cluster check-in failed): {Why}; /readyz answers 503 until a check-in succeeds, and evaluations fail (never pass) meanwhile")]
@@ -346,7 +415,11 @@ internal sealed partial class ClusterCheckIn(
 }
 
 /// <summary>One node as <c>GET /api/v1/cluster</c> shows it.</summary>
-internal sealed record ClusterNodeView(string Id, bool Self, bool Alive, string LastCheckIn, string StartedAt, string RulesVersion, int EvaluationsLastMinute, string Version);
+/// <remarks>
+/// <see cref="ClockSkewSeconds"/>: the node's clock minus the store's as it measured it at its check-ins (recorded with
+/// the next one); 0 on SQLite (one process, one clock); null when not measured (a node of an older version).
+/// </remarks>
+internal sealed record ClusterNodeView(string Id, bool Self, bool Alive, string LastCheckIn, string StartedAt, string RulesVersion, int EvaluationsLastMinute, string Version, double? ClockSkewSeconds);
 
 /// <summary>
 /// The cluster as <c>GET /api/v1/cluster</c> shows it: a node is alive when its last check-in is within three check-in
@@ -377,7 +450,8 @@ internal sealed record ClusterView(
             Rfc3339.Format(n.StartedAt),
             n.RulesVersion,
             n.EvaluationsLastMinute,
-            n.SentinelVersion)).ToList();
+            n.SentinelVersion,
+            n.ClockSkewSeconds)).ToList();
         var versions = views.Where(n => n.Alive).Select(n => n.RulesVersion).Distinct(StringComparer.Ordinal).Count();
         return new ClusterView(self, clustered, PromDuration.Format(interval), PromDuration.Format(within), rulesVersion, versions, versions > 1, views);
     }

@@ -39,6 +39,7 @@ internal static class ClusteredScheduling
     public static IServiceCollection AddPolicyScheduling(this IServiceCollection services, SentinelOptions options, int maxConcurrency)
     {
         services.AddSingleton<ForeignPolicyRuns>();
+        services.AddSingleton<OrphanedJobs>();
         // A clustered node runs fewer evaluations at once: every run takes a connection from Quartz's pool (its lock
         // rounds), which must stay larger than the threads so the cluster check-in never waits for one.
         var threads = options.Storage.UsesPostgres ? Math.Min(maxConcurrency, ClusteredMaxConcurrency) : maxConcurrency;

@@ -21,6 +21,7 @@ internal sealed partial class DaemonStartup(
     Telemetry.SentinelMetrics metrics,
     TimeProvider time,
     Microsoft.Extensions.Options.IOptions<Hosting.SentinelOptions> options,
+    NodeInstance instance,
     ILogger<DaemonStartup> logger) : IHostedService
 {
     public async Task StartAsync(CancellationToken cancellationToken)
@@ -39,6 +40,9 @@ internal sealed partial class DaemonStartup(
             throw new Hosting.DaemonStartException($"the store {options.Value.DescribeStore()} cannot be used: {e.Message}", e);
         }
 
+        // Before anything of this node.id is touched (its leases below, Quartz's instance later): no other live process may
+        // have it. Refused with one line (RunCommand), like any other start-up refusal.
+        await instance.EnsureAloneAsync(cancellationToken).ConfigureAwait(false);
         state.StoreOpen = true;
 
         // This sentinel's own started actions (and any whose lease ended) are interrupted; another's under a live lease are
@@ -115,8 +119,8 @@ internal sealed partial class DaemonStartup(
 
 }
 
-/// <summary>What readiness depends on: the store open, working and answering the check-ins, the rules loaded with at least one policy.</summary>
-internal sealed class DaemonState(IIncidentStore store, PolicyRegistry registry, StoreReachability reachability)
+/// <summary>What readiness depends on: the store open, working and answering the check-ins, no other process checking in as this node.id, the rules loaded with at least one policy.</summary>
+internal sealed class DaemonState(IIncidentStore store, PolicyRegistry registry, StoreReachability reachability, NodeInstance instance)
 {
     public bool StoreOpen { get; set; }
 
@@ -137,6 +141,11 @@ internal sealed class DaemonState(IIncidentStore store, PolicyRegistry registry,
         if (reachability.Problem() is { } unreachable)
         {
             return unreachable;
+        }
+
+        if (instance.Problem() is { } duplicate)
+        {
+            return duplicate;
         }
 
         if (!registry.Loaded)

@@ -10,7 +10,8 @@ namespace RollbackSentinel.Daemon;
 /// <remarks>
 /// On a cluster (<see cref="ClusteredScheduling"/>) the jobs and triggers are shared by every node: a node starting or
 /// reloading schedules a policy only when its job is missing or stored with another schedule, so it never resets the
-/// slots of a policy the cluster already runs; it deletes a job only when its own reload removed the policy.
+/// slots of a policy the cluster already runs; it deletes a job when its own reload removed the policy, or when no alive
+/// node has the policy any more (<see cref="OrphanedJobs"/>).
 /// </remarks>
 internal sealed class PolicyScheduler(ISchedulerFactory factory, TimeProvider time)
 {
@@ -51,6 +52,36 @@ internal sealed class PolicyScheduler(ISchedulerFactory factory, TimeProvider ti
         }
 
         return failed;
+    }
+
+    /// <summary>Deletes the policy's job and trigger from the cluster; true if there was one.</summary>
+    public async Task<bool> DeleteAsync(string policy, CancellationToken cancellationToken)
+    {
+        var scheduler = await factory.GetScheduler(cancellationToken).ConfigureAwait(false);
+        return await scheduler.DeleteJob(new JobKey(policy, Group), cancellationToken).ConfigureAwait(false);
+    }
+
+    /// <summary>Schedules those of <paramref name="policies"/> that have no job (one query lists the jobs); returns them.</summary>
+    public async Task<IReadOnlyList<Policy>> ScheduleMissingAsync(IReadOnlyList<Policy> policies, CancellationToken cancellationToken)
+    {
+        var scheduler = await factory.GetScheduler(cancellationToken).ConfigureAwait(false);
+        var jobs = await scheduler.GetJobKeys(GroupMatcher<JobKey>.GroupEquals(Group), cancellationToken).ConfigureAwait(false);
+        var existing = jobs.Select(k => k.Name).ToHashSet(StringComparer.Ordinal);
+        var scheduled = new List<Policy>();
+        foreach (var policy in policies.Where(p => !existing.Contains(p.Name)))
+        {
+            try
+            {
+                await ScheduleAsync(scheduler, policy, cancellationToken).ConfigureAwait(false);
+                scheduled.Add(policy);
+            }
+            catch (SchedulerException)
+            {
+                // Refused at load already (and reported there): nothing new to say.
+            }
+        }
+
+        return scheduled;
     }
 
     /// <summary>The schedule as stored with its job, compared on start and reload (<see cref="Schedule"/>'s text: "every 15s", a cron).</summary>
@@ -163,6 +194,7 @@ internal sealed class PolicyJob(
     PolicyEvaluationService evaluations,
     PolicyRegistry registry,
     ForeignPolicyRuns foreign,
+    OrphanedJobs orphans,
     Telemetry.SentinelMetrics metrics,
     TimeProvider time,
     IHostApplicationLifetime lifetime) : IJob
@@ -182,8 +214,10 @@ internal sealed class PolicyJob(
         var name = context.MergedJobDataMap.GetString(PolicyKey)!;
         if (registry.Find(name) is null)
         {
-            // Another node's rules have it (a rollout in progress): its job stays for them; this node skips the slot.
+            // Another node's rules have it (a rollout in progress): its job stays for them; this node skips the slot. When
+            // no alive node has it (it was removed everywhere while the nodes were down), its job goes.
             foreign.Record(name);
+            await orphans.DeleteIfOrphanedAsync(name, firstSlot: context.PreviousFireTimeUtc is null, cancellationToken).ConfigureAwait(false);
         }
 
         // Quartz does not cancel running jobs on shutdown; the host's stopping signal does.

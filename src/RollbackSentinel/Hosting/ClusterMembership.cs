@@ -14,6 +14,8 @@ internal static class ClusterMembership
     {
         services.AddSingleton<EvaluationCounter>();
         services.AddSingleton<StoreReachability>();
+        services.AddSingleton<ClockSkew>();
+        services.AddSingleton<NodeInstance>();
         services.AddSingleton<ClusterCheckIn>();
         services.AddHostedService(sp => sp.GetRequiredService<ClusterCheckIn>());
         return services;

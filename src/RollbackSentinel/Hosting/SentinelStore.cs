@@ -44,34 +44,44 @@ internal static class SentinelStore
     }
 }
 
-/// <summary>A daemon on SQLite is a cluster of one: it lists only itself, from memory.</summary>
-internal sealed class LocalClusterStore : IClusterStore
+/// <summary>
+/// A daemon on SQLite is a cluster of one: it lists only itself, from memory. Its store runs in its process, on its
+/// clock: the skew between the two is 0 by construction, and no other process can share its row (SQLite's lock file).
+/// </summary>
+internal sealed class LocalClusterStore(TimeProvider time) : IClusterStore
 {
     private readonly object _gate = new();
     private NodeCheckIn? _self;
 
-    public Task CheckInAsync(NodeCheckIn checkIn, CancellationToken cancellationToken)
+    public Task<CheckInReceipt> CheckInAsync(NodeCheckIn checkIn, CancellationToken cancellationToken)
     {
+        ArgumentNullException.ThrowIfNull(checkIn);
         lock (_gate)
         {
+            var previous = _self?.NodeId == checkIn.NodeId ? _self.InstanceToken : null;
             _self = checkIn;
+            return Task.FromResult(new CheckInReceipt(previous, time.GetUtcNow()));
         }
-
-        return Task.CompletedTask;
     }
 
     public Task<IReadOnlyList<ClusterNode>> ListNodesAsync(CancellationToken cancellationToken)
     {
         lock (_gate)
         {
-            IReadOnlyList<ClusterNode> nodes = _self is { } s
-                ? [new ClusterNode(s.NodeId, s.At, s.StartedAt, s.RulesVersion, s.EvaluationsLastMinute, s.SentinelVersion)]
-                : [];
+            IReadOnlyList<ClusterNode> nodes = _self is { } s ? [Node(s)] : [];
             return Task.FromResult(nodes);
         }
     }
 
-    public Task LeaveAsync(string nodeId, CancellationToken cancellationToken)
+    public Task<NodeReading> ReadNodeAsync(string nodeId, CancellationToken cancellationToken)
+    {
+        lock (_gate)
+        {
+            return Task.FromResult(new NodeReading(_self is { } s && s.NodeId == nodeId ? Node(s) : null, time.GetUtcNow()));
+        }
+    }
+
+    public Task LeaveAsync(string nodeId, string? instanceToken, CancellationToken cancellationToken)
     {
         lock (_gate)
         {
@@ -83,4 +93,7 @@ internal sealed class LocalClusterStore : IClusterStore
 
         return Task.CompletedTask;
     }
+
+    private static ClusterNode Node(NodeCheckIn s) =>
+        new(s.NodeId, s.At, s.StartedAt, s.RulesVersion, s.EvaluationsLastMinute, s.SentinelVersion) { InstanceToken = s.InstanceToken, ClockSkewSeconds = s.ClockSkewSeconds };
 }

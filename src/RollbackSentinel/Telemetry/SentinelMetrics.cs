@@ -124,6 +124,8 @@ public sealed class SentinelMetrics : IDisposable
             Names.RulesVersionInfo, ObserveRulesVersion, unit: null, description: "The version of the rules this node runs (1, labelled with it).");
         meter.CreateObservableGauge(
             Names.StoreUp, () => ObserveCluster(static c => c.StoreUp), unit: null, description: "Whether the store answered this node's last check-in (1) or not (0).");
+        meter.CreateObservableGauge(
+            Names.ClusterClockSkew, ObserveClockSkew, unit: "s", description: "This node's clock minus the store's (PostgreSQL's), signed, as measured at its last check-in; 0 on SQLite (the store runs in this process, on its clock).");
     }
 
     /// <summary>Records one policy evaluation: its duration and every verdict, by trigger and kind.</summary>
@@ -315,6 +317,14 @@ public sealed class SentinelMetrics : IDisposable
         }
     }
 
+    private IEnumerable<Measurement<double>> ObserveClockSkew()
+    {
+        if (Volatile.Read(ref _cluster) is { } provider && provider().ClockSkewSeconds is { } skew)
+        {
+            yield return new Measurement<double>(skew);
+        }
+    }
+
     private IEnumerable<Measurement<int>> ObserveClusterNodes()
     {
         if (Volatile.Read(ref _cluster) is { } provider && provider() is { Alive: { } alive, Dead: { } dead })
@@ -425,6 +435,7 @@ public sealed class SentinelMetrics : IDisposable
         public const string ClusterRulesVersions = "rollback_sentinel_cluster_rules_versions";
         public const string RulesVersionInfo = "rollback_sentinel_rules_version_info";
         public const string StoreUp = "rollback_sentinel_store_up";
+        public const string ClusterClockSkew = "rollback_sentinel_cluster_clock_skew_seconds";
     }
 
     /// <summary>Label names, shared so dashboards and tests spell them alike.</summary>

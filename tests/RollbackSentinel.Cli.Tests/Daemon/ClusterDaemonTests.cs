@@ -18,7 +18,7 @@ public sealed class ClusterDaemonTests
     /// <summary>The fields of <c>GET /api/v1/cluster</c> and of each of its nodes, in order (docs/ha.md).</summary>
     internal static readonly string[] ClusterFields = ["node", "clustered", "checkinInterval", "failoverWithin", "rulesVersion", "rulesVersions", "mixedRules", "nodes"];
 
-    internal static readonly string[] NodeFields = ["id", "self", "alive", "lastCheckIn", "startedAt", "rulesVersion", "evaluationsLastMinute", "version"];
+    internal static readonly string[] NodeFields = ["id", "self", "alive", "lastCheckIn", "startedAt", "rulesVersion", "evaluationsLastMinute", "version", "clockSkewSeconds"];
 
     [Fact]
     public async Task Cluster_OnSqlite_ListsTheOneNodeWithItsRulesVersionAndEvaluations_AndStatusShowsIt()

@@ -1,5 +1,6 @@
 using System.Security.Cryptography;
 using System.Text;
+using Microsoft.Extensions.DependencyInjection;
 using RollbackSentinel.Cli.Tests.Api;
 using RollbackSentinel.Core.Cluster;
 using RollbackSentinel.Daemon;
@@ -220,6 +221,138 @@ public sealed class ClusterMembershipTests
         Assert.StartsWith("Warning ClusterCheckIn[1170] This node was silent for 42s (no check-in; more than the failover threshold of 10s): it was taken for dead and the others took over its policies. It is fenced", entry, StringComparison.Ordinal);
     }
 
+    private static SentinelOptions OnPostgres(string node = "a", string interval = "5s") => new()
+    {
+        Node = new SentinelOptions.NodeSettings { Id = node },
+        Cluster = new SentinelOptions.ClusterSettings { CheckinInterval = interval },
+        Storage = new SentinelOptions.StorageSettings { Postgres = new SentinelOptions.PostgresSettings { ConnectionString = "Host=db.example;Database=sentinel" } },
+    };
+
+    private static Microsoft.Extensions.Logging.ILogger<T> Logger<T>(LogCapture log) =>
+        new Microsoft.Extensions.Logging.Logger<T>(new SingleLoggerFactory(log.CreateLogger(typeof(T).Name)));
+
+    [Fact]
+    public void ClockSkew_NodeMinusStoreFromTheRoundTripsMidpoint_WarnsOncePerCrossing_OnlyBeyondTheRoundTripsUncertainty()
+    {
+        var log = new LogCapture();
+        var skew = new ClockSkew(OnPostgres(), Logger<ClockSkew>(log));
+
+        // The store read its clock 1.5 s behind the node's midpoint, over a round trip of 0.2 s: +1.5 s, ±0.1 s.
+        skew.Measure(T0, T0.AddSeconds(-1.4), T0.AddSeconds(0.2));
+        var ahead = skew.Seconds;
+        skew.Measure(T0, T0.AddSeconds(-1.9), T0.AddSeconds(0.2)); // still over: not logged again
+        skew.Measure(T0, T0.AddSeconds(0.1).AddSeconds(0.8), T0.AddSeconds(0.2)); // -0.8 s: under 1 s, not under half of it
+        var middle = log.Entries.Count;
+        skew.Measure(T0, T0.AddSeconds(0.1).AddSeconds(0.2), T0.AddSeconds(0.2)); // -0.2 s: back in step
+        skew.Measure(T0, T0.AddSeconds(2), T0.AddSeconds(3)); // -0.5 s ± 1.5 s: beyond 1 s maybe, not surely
+        var slowRoundTrip = log.Entries.Count;
+        skew.Measure(T0, T0.AddSeconds(-3), T0); // +3 s over a round trip of nothing
+        var onSqlite = new ClockSkew(new SentinelOptions(), Logger<ClockSkew>(log));
+        onSqlite.Measure(T0, T0.AddSeconds(-30), T0);
+
+        Assert.Equal(1.5, ahead!.Value, 6);
+        Assert.Equal(3, skew.Seconds!.Value, 6);
+        Assert.Equal(TimeSpan.FromSeconds(1), skew.Threshold);
+        Assert.Equal(TimeSpan.FromSeconds(0.2), new ClockSkew(OnPostgres(interval: "1s"), Logger<ClockSkew>(log)).Threshold);
+        Assert.Equal((1, 2), (middle, slowRoundTrip));
+        Assert.Equal(0, onSqlite.Seconds);
+        Assert.Equal(
+            [
+                "Warning ClockSkew[1150] This node's clock is +1.500s off the store's (node minus database, ±0.100s), more than 1s: leases and claims are judged on each node's clock and Quartz takes nodes for dead by their check-in times, so a node acts early or holds on too long. Fix its time sync (NTP); rollback_sentinel_cluster_clock_skew_seconds follows it",
+                "Information ClockSkew[1151] This node's clock is back in step with the store's: -0.200s off (under half of 1s)",
+                "Warning ClockSkew[1150] This node's clock is +3.000s off the store's (node minus database, ±0.000s), more than 1s: leases and claims are judged on each node's clock and Quartz takes nodes for dead by their check-in times, so a node acts early or holds on too long. Fix its time sync (NTP); rollback_sentinel_cluster_clock_skew_seconds follows it",
+            ],
+            log.Entries);
+    }
+
+    [Fact]
+    public async Task CheckIn_OnPostgres_MeasuresTheSkewAgainstTheStoresClock_ReportsItWithTheNextCheckIn_AndInTheGauge()
+    {
+        var time = new ManualTimeProvider(T0);
+        var store = new FlakyClusterStore { StoreAhead = TimeSpan.FromSeconds(2.5) };
+        var log = new LogCapture();
+        var options = OnPostgres();
+        using var services = new ServiceCollection().AddSentinelTelemetry().BuildServiceProvider();
+        var metrics = services.GetRequiredService<SentinelMetrics>();
+        var checkIn = new ClusterCheckIn(
+            store, new PolicyRegistry(time), new EvaluationCounter(time), new StoreReachability(time, options), metrics, options, time, Logger<ClusterCheckIn>(log), new ClockSkew(options, Logger<ClockSkew>(log)));
+        metrics.SetClusterSnapshotProvider(checkIn.Snapshot);
+
+        await checkIn.CheckInOnceAsync(CancellationToken.None);
+        time.Advance(Interval);
+        await checkIn.CheckInOnceAsync(CancellationToken.None);
+        time.Advance(Interval);
+        await checkIn.CheckInOnceAsync(CancellationToken.None);
+        var view = checkIn.View()!;
+
+        Assert.Equal([null, -2.5, -2.5], store.CheckIns.Select(c => c.ClockSkewSeconds));
+        Assert.Equal(-2.5, Assert.Single(view.Nodes).ClockSkewSeconds);
+        Assert.Single(log.Entries, e => e.StartsWith("Warning ClockSkew[1150] This node's clock is -2.500s off the store's", StringComparison.Ordinal));
+        Assert.All(store.CheckIns, c => Assert.Equal(store.CheckIns[0].InstanceToken, c.InstanceToken));
+        Assert.Matches("^[0-9a-f]{32}$", store.CheckIns[0].InstanceToken);
+        var text = services.GetRequiredService<PrometheusExporter>().Collect();
+        Assert.Contains("\nrollback_sentinel_cluster_clock_skew_seconds -2.5\n", text, StringComparison.Ordinal);
+    }
+
+    [Fact]
+    public async Task NodeInstance_AnotherTokenOnItsRow_LogsOnce_IsNotReadyForAWindow_ADeadPredecessorsTokenIsNoConflict()
+    {
+        var time = new ManualTimeProvider(T0);
+        var log = new LogCapture();
+        var options = OnPostgres("node-a");
+        var store = new FlakyClusterStore { Row = new ClusterNode("node-a", T0.AddSeconds(-16), T0.AddHours(-1), "sha256:aaaaaaaaaaaa", 3, "0.1.0") { InstanceToken = "crashed" } };
+        var instance = new NodeInstance(store, new ClockSkew(options, Logger<ClockSkew>(log)), options, time, Logger<NodeInstance>(log));
+
+        await instance.EnsureAloneAsync(CancellationToken.None); // the row is older than 3 x 5 s: a crashed predecessor's
+        instance.Noticed("crashed", time.GetUtcNow()); // the first check-in replaces the predecessor's row
+        var afterTakeOver = instance.Problem();
+        time.Advance(Interval);
+        instance.Noticed(instance.Token, time.GetUtcNow());
+        instance.Noticed("intruder", time.GetUtcNow());
+        var duplicate = instance.Problem();
+        time.Advance(Interval);
+        instance.Noticed("intruder", time.GetUtcNow());
+        time.Advance(TimeSpan.FromSeconds(15));
+        var stillWithinTheWindow = instance.Problem();
+        time.Advance(TimeSpan.FromSeconds(1));
+        var afterTheWindow = instance.Problem();
+        instance.Noticed(instance.Token, time.GetUtcNow());
+
+        Assert.Null(afterTakeOver);
+        Assert.Equal(
+            "another process checks in as node.id 'node-a' (last seen 2026-11-20T10:00:10Z): two sentinels share one node.id, so one Quartz instance and one lease owner; give each its own node.id (node.id, SENTINEL__NODE__ID)",
+            stillWithinTheWindow);
+        Assert.Equal(duplicate?.Replace("10:00:05Z", "10:00:10Z", StringComparison.Ordinal), stillWithinTheWindow);
+        Assert.Null(afterTheWindow);
+        Assert.Equal(
+            [
+                "Information NodeInstance[1149] Taking over node.id 'node-a' from a process that last checked in at 2026-11-20T09:59:44Z, longer ago than a node counts as alive (a crash)",
+                "Error NodeInstance[1146] Another process checks in as node.id 'node-a' (its row holds another process's token): two sentinels share one node.id, so one Quartz instance and one lease owner, and fencing cannot tell them apart. /readyz answers 503 until none has been seen for 15s; give every sentinel its own node.id (node.id, SENTINEL__NODE__ID)",
+                "Information NodeInstance[1147] No other process has checked in as node.id 'node-a' for 15s: this node is ready again",
+            ],
+            log.Entries);
+    }
+
+    [Fact]
+    public void OrphanedJobs_DeletedOnlyWhenEveryAliveNodeRunsThisNodesRules_AndThisNodesCheckInShowsThem()
+    {
+        const string Mine = "sha256:aaaaaaaaaaaa";
+        var now = T0;
+        ClusterNode Node(string id, string rules, double silentSeconds = 1) => new(id, now.AddSeconds(-silentSeconds), T0.AddHours(-1), rules, 0, "0.1.0");
+        var window = TimeSpan.FromSeconds(15);
+
+        Assert.Null(OrphanedJobs.WhyKeep([Node("a", Mine), Node("b", Mine)], "a", Mine, now, window));
+        Assert.Null(OrphanedJobs.WhyKeep([Node("a", Mine), Node("b", Mine), Node("dead", "sha256:bbbbbbbbbbbb", silentSeconds: 16)], "a", Mine, now, window));
+        Assert.Equal(
+            "the rules versions are mixed (b runs sha256:bbbbbbbbbbbb)",
+            OrphanedJobs.WhyKeep([Node("a", Mine), Node("b", "sha256:bbbbbbbbbbbb")], "a", Mine, now, window));
+        Assert.Equal(
+            "this node's check-in does not show its rules version yet",
+            OrphanedJobs.WhyKeep([Node("a", "sha256:cccccccccccc"), Node("b", Mine)], "a", Mine, now, window));
+        Assert.NotNull(OrphanedJobs.WhyKeep([Node("b", Mine)], "a", Mine, now, window));
+        Assert.NotNull(OrphanedJobs.WhyKeep([Node("a", Mine, silentSeconds: 16), Node("b", Mine)], "a", Mine, now, window));
+    }
+
     private sealed class NpgsqlLikeException(string message) : Exception(message);
 
     /// <summary>A cluster store that fails while told to, listing this node's check-in beside <see cref="Others"/>.</summary>
@@ -231,25 +364,35 @@ public sealed class ClusterMembershipTests
 
         public List<NodeCheckIn> CheckIns { get; } = [];
 
-        public Task CheckInAsync(NodeCheckIn checkIn, CancellationToken cancellationToken)
+        public Task<CheckInReceipt> CheckInAsync(NodeCheckIn checkIn, CancellationToken cancellationToken)
         {
             if (Failing)
             {
                 throw new NpgsqlLikeException("connection refused");
             }
 
+            var previous = CheckIns.Count > 0 ? CheckIns[^1].InstanceToken : null;
             CheckIns.Add(checkIn);
-            return Task.CompletedTask;
+            return Task.FromResult(new CheckInReceipt(previous, checkIn.At + StoreAhead));
         }
+
+        /// <summary>How far the store's clock is ahead of the node's.</summary>
+        public TimeSpan StoreAhead { get; set; }
+
+        /// <summary>What <see cref="ReadNodeAsync"/> finds.</summary>
+        public ClusterNode? Row { get; set; }
+
+        public Task<NodeReading> ReadNodeAsync(string nodeId, CancellationToken cancellationToken) =>
+            Task.FromResult(new NodeReading(Row, T0));
 
         public Task<IReadOnlyList<ClusterNode>> ListNodesAsync(CancellationToken cancellationToken)
         {
             var self = CheckIns[^1];
-            IReadOnlyList<ClusterNode> nodes = [new ClusterNode(self.NodeId, self.At, self.StartedAt, self.RulesVersion, self.EvaluationsLastMinute, self.SentinelVersion), .. Others];
+            IReadOnlyList<ClusterNode> nodes = [new ClusterNode(self.NodeId, self.At, self.StartedAt, self.RulesVersion, self.EvaluationsLastMinute, self.SentinelVersion) { InstanceToken = self.InstanceToken, ClockSkewSeconds = self.ClockSkewSeconds }, .. Others];
             return Task.FromResult(nodes);
         }
 
-        public Task LeaveAsync(string nodeId, CancellationToken cancellationToken) => Task.CompletedTask;
+        public Task LeaveAsync(string nodeId, string? instanceToken, CancellationToken cancellationToken) => Task.CompletedTask;
     }
 
     private sealed class SingleLoggerFactory(Microsoft.Extensions.Logging.ILogger logger) : Microsoft.Extensions.Logging.ILoggerFactory

@@ -92,6 +92,40 @@ public sealed class PostgresClusterStoreTests(PostgresFixture postgres) : IAsync
     }
 
     [Fact]
+    public async Task CheckIn_AnswersTheTokenItReplacedAndTheDatabasesClock_AndStoresTokenAndSkew()
+    {
+        var before = TimeProvider.System.GetUtcNow();
+        var first = await _stores[0].CheckInAsync(new NodeCheckIn("node-a", T0, T0, "sha256:aaaaaaaaaaaa", 1, "0.1.0") { InstanceToken = "one", ClockSkewSeconds = 0.25 }, None);
+        var second = await _stores[1].CheckInAsync(new NodeCheckIn("node-a", T0.AddSeconds(1), T0, "sha256:aaaaaaaaaaaa", 1, "0.1.0") { InstanceToken = "two" }, None);
+        var reading = await _stores[0].ReadNodeAsync("node-a", None);
+        var none = await _stores[0].ReadNodeAsync("never-seen", None);
+        var after = TimeProvider.System.GetUtcNow();
+
+        Assert.Null(first.PreviousToken);
+        Assert.Equal("one", second.PreviousToken);
+        Assert.InRange(first.StoreTime, before.AddSeconds(-5), after.AddSeconds(5)); // the fixture's server runs on this machine's clock
+        Assert.True(second.StoreTime >= first.StoreTime);
+        Assert.Equal(new ClusterNode("node-a", T0.AddSeconds(1), T0, "sha256:aaaaaaaaaaaa", 1, "0.1.0") { InstanceToken = "two" }, reading.Node);
+        Assert.Null(none.Node);
+        Assert.InRange(none.StoreTime, before.AddSeconds(-5), after.AddSeconds(5));
+    }
+
+    [Fact]
+    public async Task Leave_WithAToken_RemovesTheRowOnlyIfThatProcessWroteItLast()
+    {
+        await _stores[0].CheckInAsync(new NodeCheckIn("node-a", T0, T0, "sha256:aaaaaaaaaaaa", 1, "0.1.0") { InstanceToken = "one", ClockSkewSeconds = -0.5 }, None);
+        var stored = Assert.Single(await _stores[1].ListNodesAsync(None));
+
+        await _stores[1].LeaveAsync("node-a", "two", None);
+        var kept = await _stores[1].ListNodesAsync(None);
+        await _stores[0].LeaveAsync("node-a", "one", None);
+
+        Assert.Equal(("one", -0.5), (stored.InstanceToken, stored.ClockSkewSeconds));
+        Assert.Single(kept);
+        Assert.Empty(await _stores[1].ListNodesAsync(None));
+    }
+
+    [Fact]
     public async Task ClusterNodes_TableHasTheDocumentedColumns()
     {
         await using var connection = new NpgsqlConnection(_connectionString);
@@ -113,6 +147,8 @@ public sealed class PostgresClusterStoreTests(PostgresFixture postgres) : IAsync
                 ("rules_version", "text"),
                 ("evaluations_last_minute", "integer"),
                 ("sentinel_version", "text"),
+                ("instance_token", "text"),
+                ("clock_skew_seconds", "double precision"),
             ],
             columns);
     }
