@@ -67,12 +67,13 @@ internal sealed class PolicyScheduler(ISchedulerFactory factory, TimeProvider ti
         var scheduler = await factory.GetScheduler(cancellationToken).ConfigureAwait(false);
         var jobs = await scheduler.GetJobKeys(GroupMatcher<JobKey>.GroupEquals(Group), cancellationToken).ConfigureAwait(false);
         var existing = jobs.Select(k => k.Name).ToHashSet(StringComparer.Ordinal);
+        var clustered = (await scheduler.GetMetadata(cancellationToken).ConfigureAwait(false)).JobStoreClustered;
         var scheduled = new List<Policy>();
         foreach (var policy in policies.Where(p => !existing.Contains(p.Name)))
         {
             try
             {
-                await ScheduleAsync(scheduler, policy, cancellationToken).ConfigureAwait(false);
+                await ScheduleAsync(scheduler, policy, clustered, cancellationToken).ConfigureAwait(false);
                 scheduled.Add(policy);
             }
             catch (SchedulerException)
