@@ -14,7 +14,7 @@ namespace RollbackSentinel.Cli.Tests.Api;
 /// of the path's spelling: every mapped endpoint, under every spelling routing accepts or that could slip past a
 /// prefix test, with any method and without the token or with a wrong one, is refused and changes nothing.
 /// </summary>
-[Collection(DaemonCollection.Name)]
+[Collection(ApiDaemonCollection.Name)]
 public sealed class ApiAuthenticationTests
 {
     private static readonly string[] Methods = ["GET", "POST", "PUT", "DELETE", "PATCH", "HEAD", "OPTIONS"];

@@ -181,8 +181,8 @@ public sealed class PostgresDaemonTests(PostgresFixture postgres)
     }
 }
 
-/// <summary>Daemon processes on the real PostgreSQL fixture, one at a time (as <see cref="DaemonCollection"/>).</summary>
-[CollectionDefinition(Name, DisableParallelization = true)]
+/// <summary>Daemon processes on the real PostgreSQL fixture, one at a time, beside the other daemon collections (see DaemonCollections.cs).</summary>
+[CollectionDefinition(Name)]
 public sealed class PostgresDaemonCollection : ICollectionFixture<PostgresFixture>
 {
     public const string Name = "Daemon processes on PostgreSQL";

@@ -7,7 +7,7 @@ namespace RollbackSentinel.Cli.Tests.Daemon;
 /// The daemon against a Prometheus that redirects or floods: the verdict is an error saying why, nothing is
 /// rolled back, and the settings' caps (<c>prometheus.limits</c>) are the ones applied.
 /// </summary>
-[Collection(DaemonCollection.Name)]
+[Collection(StartupDaemonCollection.Name)]
 public sealed class PrometheusAnswerDaemonTests
 {
     private static readonly TimeSpan Generous = TimeSpan.FromSeconds(45);
