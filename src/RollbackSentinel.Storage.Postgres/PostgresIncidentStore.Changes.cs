@@ -2,6 +2,7 @@ using Npgsql;
 using RollbackSentinel.Core.Changes;
 using RollbackSentinel.Storage.Serialization;
 using static RollbackSentinel.Storage.Postgres.PostgresRows;
+using static RollbackSentinel.Storage.Serialization.StoredColumns;
 
 namespace RollbackSentinel.Storage.Postgres;
 

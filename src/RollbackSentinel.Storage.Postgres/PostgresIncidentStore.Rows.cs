@@ -3,6 +3,7 @@ using Npgsql;
 using RollbackSentinel.Core.Incidents;
 using RollbackSentinel.Storage.Serialization;
 using static RollbackSentinel.Storage.Postgres.PostgresRows;
+using static RollbackSentinel.Storage.Serialization.StoredColumns;
 
 namespace RollbackSentinel.Storage.Postgres;
 
@@ -198,7 +199,7 @@ internal sealed partial class PostgresIncidentStore
     }
 
     /// <summary>The rows as records, each with its actions (oldest first), read in one query.</summary>
-    private static async Task<IReadOnlyList<IncidentRecord>> WithActionsAsync(NpgsqlTransaction tx, List<PostgresIncidentRow> rows, CancellationToken cancellationToken)
+    private static async Task<IReadOnlyList<IncidentRecord>> WithActionsAsync(NpgsqlTransaction tx, List<IncidentRow> rows, CancellationToken cancellationToken)
     {
         if (rows.Count == 0)
         {
@@ -217,14 +218,14 @@ internal sealed partial class PostgresIncidentStore
         });
     }
 
-    private static async Task<PostgresIncidentRow?> FindIncidentAsync(NpgsqlTransaction tx, string where, CancellationToken cancellationToken, params (string Name, object? Value)[] parameters)
+    private static async Task<IncidentRow?> FindIncidentAsync(NpgsqlTransaction tx, string where, CancellationToken cancellationToken, params (string Name, object? Value)[] parameters)
     {
         var rows = await QueryIncidentsAsync(tx, "WHERE " + where, cancellationToken, parameters).ConfigureAwait(false);
         return rows.Count == 0 ? null : rows[0];
     }
 
     /// <summary><c>SELECT</c> incidents (<paramref name="tail"/>: the WHERE, ORDER and LIMIT), each with the change it blames.</summary>
-    private static async Task<List<PostgresIncidentRow>> QueryIncidentsAsync(NpgsqlTransaction tx, string tail, CancellationToken cancellationToken, params (string Name, object? Value)[] parameters)
+    private static async Task<List<IncidentRow>> QueryIncidentsAsync(NpgsqlTransaction tx, string tail, CancellationToken cancellationToken, params (string Name, object? Value)[] parameters)
     {
         var rows = await tx.QueryAsync($"SELECT {IncidentColumns} FROM incidents {tail}", ReadIncident, cancellationToken, parameters).ConfigureAwait(false);
         var ids = rows.Where(r => r.ChangeId is not null).Select(r => r.ChangeId!.Value).Distinct().ToArray();

@@ -5,6 +5,7 @@ using RollbackSentinel.Core.Incidents;
 using RollbackSentinel.Core.State;
 using RollbackSentinel.Storage.Serialization;
 using static RollbackSentinel.Storage.Postgres.PostgresRows;
+using static RollbackSentinel.Storage.Serialization.StoredColumns;
 
 namespace RollbackSentinel.Storage.Postgres;
 

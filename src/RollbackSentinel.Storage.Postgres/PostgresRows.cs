@@ -1,35 +1,15 @@
 using Npgsql;
 using RollbackSentinel.Core.Changes;
 using RollbackSentinel.Core.Incidents;
-using RollbackSentinel.Core.Policies;
 using RollbackSentinel.Storage.Serialization;
+using static RollbackSentinel.Storage.Serialization.StoredColumns;
 
 namespace RollbackSentinel.Storage.Postgres;
 
-/// <summary>An incident as stored, with what the record does not show (see the SQLite store's <c>IncidentRow</c>).</summary>
-internal sealed record PostgresIncidentRow(Incident Incident, DateTimeOffset? ResolveRequestedAt, long? ChangeId, long Revision);
-
-/// <summary>Column lists and readers: rows to Core records (the same columns as the SQLite store).</summary>
+/// <summary>Readers: PostgreSQL rows (timestamptz, boolean) to Core records, for the columns <see cref="StoredColumns"/> lists.</summary>
 internal static class PostgresRows
 {
-    public const string IncidentColumns =
-        "id, policy, trigger, labels, action, dry_run, status, opened_at, updated_at, resolved_at, summary, evidence, resolve_requested_at, answer_deadline, timed_out_at, change_seq, change_id, disarmed_reason, revision";
-
-    public const string ActionColumns =
-        "id, incident_id, kind, target, idempotency_key, status, created_at, started_at, completed_at, outcome, plan, before_state, after_state";
-
-    /// <summary>How many columns <see cref="ActionColumns"/> lists (a query may select more after them).</summary>
-    public const int ActionColumnCount = 13;
-
-    public const string EventColumns = "incident_id, at, kind, message";
-
-    public const string AcknowledgmentColumns = "incident_id, acked_by, channel, answer, at, reason";
-
-    public const string ChangeColumns = "id, policy, labels, at, source, revision, previous_revision, changed_by, description, recorded_at";
-
-    public const string NotificationColumns = "incident_id, channel, reference, state, at";
-
-    public static PostgresIncidentRow ReadIncident(NpgsqlDataReader r) => new(
+    public static IncidentRow ReadIncident(NpgsqlDataReader r) => new(
         new Incident
         {
             Id = r.GetInt64(0),
@@ -91,17 +71,4 @@ internal static class PostgresRows
 
     public static NotificationRecord ReadNotification(NpgsqlDataReader r) =>
         new(r.GetInt64(0), r.GetString(1), r.GetNullableString(2), r.GetString(3), r.GetTime(4));
-
-    /// <summary>rollback, page or notify: the vocabulary of the policy format and of <see cref="ActionRecord.Kind"/>.</summary>
-    public static string ActionKind(TriggerAction action) => action switch
-    {
-        TriggerAction.Rollback => "rollback",
-        TriggerAction.Page => "page",
-        TriggerAction.Notify => "notify",
-        _ => throw new ArgumentOutOfRangeException(nameof(action), action, "unknown trigger action"),
-    };
-
-    public static TriggerAction ParseActionKind(string text) =>
-        Enum.GetValues<TriggerAction>().Where(a => ActionKind(a) == text).Select(a => (TriggerAction?)a).SingleOrDefault()
-            ?? throw new InvalidDataException($"unknown action kind '{text}'");
 }

@@ -3,6 +3,7 @@ using RollbackSentinel.Core.Changes;
 using RollbackSentinel.Core.Metrics;
 using RollbackSentinel.Storage.Serialization;
 using RollbackSentinel.Storage.Sqlite;
+using static RollbackSentinel.Storage.Serialization.StoredColumns;
 using static RollbackSentinel.Storage.Sqlite.StoredRows;
 
 namespace RollbackSentinel.Storage;

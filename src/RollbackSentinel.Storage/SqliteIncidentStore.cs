@@ -7,6 +7,7 @@ using RollbackSentinel.Core.Policies;
 using RollbackSentinel.Core.State;
 using RollbackSentinel.Storage.Serialization;
 using RollbackSentinel.Storage.Sqlite;
+using static RollbackSentinel.Storage.Serialization.StoredColumns;
 using static RollbackSentinel.Storage.Sqlite.StoredRows;
 
 namespace RollbackSentinel.Storage;

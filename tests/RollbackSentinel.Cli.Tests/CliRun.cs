@@ -36,6 +36,17 @@ internal sealed class RulesFolder : IDisposable
 /// <summary>Policy documents for tests: the common header (name, a webhook target, schedule) around given triggers.</summary>
 internal static class PolicyYaml
 {
+    /// <summary>A valid trigger list (for <see cref="WithWebhook"/>): rollback when over 5% of requests fail.</summary>
+    public const string ErrorRateTrigger = """
+        - name: errors
+          errorRate:
+            errors: sum(rate(http_requests_total{code=~"5.."}[1m]))
+            total: sum(rate(http_requests_total[1m]))
+            max: 0.05
+            minTotal: 0.5
+          action: rollback
+        """;
+
     /// <param name="name">metadata.name.</param>
     /// <param name="triggers">The trigger list, written from column 0 (<c>- name: ...</c>).</param>
     /// <param name="interval">The schedule interval, or null for none (the default).</param>

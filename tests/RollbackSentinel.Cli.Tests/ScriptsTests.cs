@@ -66,15 +66,7 @@ public sealed class ScriptsTests
     [Fact]
     public async Task DotnetRun_FromAnotherFolder_ResolvesRelativePathsFromThere()
     {
-        using var rules = new RulesFolder(("shop.yaml", PolicyYaml.WithWebhook("shop", """
-            - name: errors
-              errorRate:
-                errors: sum(rate(http_requests_total{code=~"5.."}[1m]))
-                total: sum(rate(http_requests_total[1m]))
-                max: 0.05
-                minTotal: 0.5
-              action: rollback
-            """)));
+        using var rules = new RulesFolder(("shop.yaml", PolicyYaml.WithWebhook("shop", PolicyYaml.ErrorRateTrigger)));
         var project = Path.Combine(RepoRoot.Path, "src", "RollbackSentinel");
         var configuration = AppContext.BaseDirectory.Contains("/Release/", StringComparison.Ordinal) ? "Release" : "Debug";
 

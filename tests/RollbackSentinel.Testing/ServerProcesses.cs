@@ -12,9 +12,34 @@ internal enum StartOutcome
     TimedOut,
 }
 
-/// <summary>What the server fixtures (Prometheus, HAProxy) share once their process is gone.</summary>
+/// <summary>What the server fixtures (Prometheus, HAProxy, PostgreSQL) share: running their tools, waiting for their processes, stopping them.</summary>
 internal static class ServerProcesses
 {
+    /// <summary>
+    /// Runs a fixture's tool (initdb, pg_ctl, promtool) to its end and returns its exit code and its output (standard error,
+    /// then standard output, trimmed); past <paramref name="timeout"/> it is killed and the wait throws.
+    /// </summary>
+    public static async Task<(int ExitCode, string Output)> RunToExitAsync(ProcessStartInfo info, TimeSpan timeout, CancellationToken cancellationToken)
+    {
+        ArgumentNullException.ThrowIfNull(info);
+        using var deadline = CancellationTokenSource.CreateLinkedTokenSource(cancellationToken);
+        deadline.CancelAfter(timeout);
+        using var process = Process.Start(info) ?? throw new InvalidOperationException($"Could not start {info.FileName}.");
+        var stdout = process.StandardOutput.ReadToEndAsync(deadline.Token);
+        var stderr = process.StandardError.ReadToEndAsync(deadline.Token);
+        try
+        {
+            await process.WaitForExitAsync(deadline.Token);
+        }
+        catch (OperationCanceledException)
+        {
+            process.Kill(entireProcessTree: true);
+            throw;
+        }
+
+        return (process.ExitCode, $"{(await stderr).Trim()} {(await stdout).Trim()}".Trim());
+    }
+
     /// <summary>Kills a fixture's process (and its children), waits for it to exit, and disposes it; notes in the log if it would not exit.</summary>
     public static async Task StopAsync(Process? process, TimeSpan exitTimeout, Prometheus.BoundedLog log, string name)
     {

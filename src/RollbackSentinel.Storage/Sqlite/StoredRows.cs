@@ -1,33 +1,14 @@
 using Microsoft.Data.Sqlite;
 using RollbackSentinel.Core.Changes;
 using RollbackSentinel.Core.Incidents;
-using RollbackSentinel.Core.Policies;
 using RollbackSentinel.Storage.Serialization;
+using static RollbackSentinel.Storage.Serialization.StoredColumns;
 
 namespace RollbackSentinel.Storage.Sqlite;
 
-/// <summary>
-/// An incident as stored, with what the record does not show: a resolution waiting for its action to finish, and the
-/// id of the change it blames (<see cref="Incident.BlamedChange"/> is filled in from it by a second read).
-/// </summary>
-internal sealed record IncidentRow(Incident Incident, DateTimeOffset? ResolveRequestedAt, long? ChangeId = null, long Revision = 0);
-
-/// <summary>Column lists and readers: rows to Core records, and Core values to stored text.</summary>
+/// <summary>Readers: SQLite rows (text times, integer booleans) to Core records, for the columns <see cref="StoredColumns"/> lists.</summary>
 internal static class StoredRows
 {
-    public const string IncidentColumns =
-        "id, policy, trigger, labels, action, dry_run, status, opened_at, updated_at, resolved_at, summary, evidence, resolve_requested_at, answer_deadline, timed_out_at, change_seq, change_id, disarmed_reason, revision";
-
-    public const string ActionColumns =
-        "id, incident_id, kind, target, idempotency_key, status, created_at, started_at, completed_at, outcome, plan, before_state, after_state";
-
-    /// <summary>How many columns <see cref="ActionColumns"/> lists (a query may select more after them).</summary>
-    public const int ActionColumnCount = 13;
-
-    public const string EventColumns = "incident_id, at, kind, message";
-
-    public const string AcknowledgmentColumns = "incident_id, acked_by, channel, answer, at, reason";
-
     public static IncidentRow ReadIncident(SqliteDataReader r) => new(
         new Incident
         {
@@ -51,8 +32,6 @@ internal static class StoredRows
         r.GetNullableTime(12),
         r.IsDBNull(16) ? null : r.GetInt64(16),
         r.GetInt64(18));
-
-    public const string ChangeColumns = "id, policy, labels, at, source, revision, previous_revision, changed_by, description, recorded_at";
 
     public static Change ReadChange(SqliteDataReader r) => new()
     {
@@ -90,21 +69,6 @@ internal static class StoredRows
     public static Acknowledgment ReadAcknowledgment(SqliteDataReader r) =>
         new(r.GetInt64(0), r.GetString(1), r.GetString(2), r.GetString(3), DbTime.Parse(r.GetString(4))) { Reason = r.GetNullableString(5) };
 
-    public const string NotificationColumns = "incident_id, channel, reference, state, at";
-
     public static NotificationRecord ReadNotification(SqliteDataReader r) =>
         new(r.GetInt64(0), r.GetString(1), r.GetNullableString(2), r.GetString(3), DbTime.Parse(r.GetString(4)));
-
-    /// <summary>rollback, page or notify: the vocabulary of the policy format and of <see cref="ActionRecord.Kind"/>.</summary>
-    public static string ActionKind(TriggerAction action) => action switch
-    {
-        TriggerAction.Rollback => "rollback",
-        TriggerAction.Page => "page",
-        TriggerAction.Notify => "notify",
-        _ => throw new ArgumentOutOfRangeException(nameof(action), action, "unknown trigger action"),
-    };
-
-    public static TriggerAction ParseActionKind(string text) =>
-        Enum.GetValues<TriggerAction>().Where(a => ActionKind(a) == text).Select(a => (TriggerAction?)a).SingleOrDefault()
-            ?? throw new InvalidDataException($"unknown action kind '{text}'");
 }

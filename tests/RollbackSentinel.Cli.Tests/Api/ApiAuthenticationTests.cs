@@ -14,7 +14,7 @@ namespace RollbackSentinel.Cli.Tests.Api;
 /// of the path's spelling: every mapped endpoint, under every spelling routing accepts or that could slip past a
 /// prefix test, with any method and without the token or with a wrong one, is refused and changes nothing.
 /// </summary>
-[Collection(DaemonCollection.Name)]
+[Collection(ApiDaemonCollection.Name)]
 public sealed class ApiAuthenticationTests
 {
     private static readonly string[] Methods = ["GET", "POST", "PUT", "DELETE", "PATCH", "HEAD", "OPTIONS"];
@@ -33,10 +33,13 @@ public sealed class ApiAuthenticationTests
         var incidentId = started.GetProperty("incident").GetProperty("id").GetInt64();
         await Eventually.WaitAsync(() => Task.FromResult(sentinel.Webhook.Requests.Count == 1), TimeSpan.FromSeconds(30), "the set-up rollback");
         await Eventually.WaitAsync(async () => (await sentinel.StoredAsync()).Single().Incident.Status == Core.Incidents.IncidentStatus.Resolved, TimeSpan.FromSeconds(30), "the set-up incident to resolve");
-        var before = Snapshot(await sentinel.StoredAsync());
         var changes = sentinel.App.Services.GetRequiredService<Core.Changes.IChangeStore>();
+        // The set-up rollback is recorded as the sentinel's own change, after the action (on a loaded machine, after the
+        // incident has resolved): wait for it, or the walk below would be blamed for it.
+        await Eventually.WaitAsync(async () => (await changes.ListChangesAsync(null, null, 100, CancellationToken.None)).Count > 0, TimeSpan.FromSeconds(30), "the set-up rollback's change");
+        var before = Snapshot(await sentinel.StoredAsync());
 
-        // The set-up rollback is recorded as the sentinel's own change; the walk must add none.
+        // The set-up rollback is the sentinel's own change; the walk must add none.
         var changesBefore = (await changes.ListChangesAsync(null, null, 100, CancellationToken.None)).Select(c => c.Id).ToArray();
         Assert.All(await changes.ListChangesAsync(null, null, 100, CancellationToken.None), c => Assert.True(c.IsSentinelRollback, c.ToString()));
 

@@ -14,7 +14,7 @@ namespace RollbackSentinel.Cli.Tests.Api;
 /// record changes and ask gates, never roll back or answer an incident; what a token may not do is 403 problem
 /// details saying what it may, and changes nothing.
 /// </summary>
-[Collection(DaemonCollection.Name)]
+[Collection(ApiDaemonCollection.Name)]
 public sealed class ApiScopeTests
 {
     private const string DeployToken = "in-process-deploy-token";

@@ -12,7 +12,7 @@ namespace RollbackSentinel.Cli.Tests.Api;
 /// <c>api</c>), refuses every bad field with a 400 problem naming it and an unknown policy with a 404, and records
 /// nothing then; <c>GET /api/v1/changes</c> lists them newest first, by policy, since a time, up to a limit.
 /// </summary>
-[Collection(DaemonCollection.Name)]
+[Collection(ApiDaemonCollection.Name)]
 public sealed class ChangeApiTests
 {
     [Fact]

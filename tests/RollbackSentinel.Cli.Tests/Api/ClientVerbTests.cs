@@ -9,7 +9,7 @@ namespace RollbackSentinel.Cli.Tests.Api;
 /// with distinct exit codes (0 done, 2 bad command line, 3 unreachable, 4 not authorized, 5 refused), and show
 /// incidents in full and as the API's JSON.
 /// </summary>
-[Collection(DaemonCollection.Name)]
+[Collection(ApiDaemonCollection.Name)]
 public sealed class ClientVerbTests
 {
     [Fact]

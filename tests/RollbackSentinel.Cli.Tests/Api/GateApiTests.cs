@@ -12,7 +12,7 @@ namespace RollbackSentinel.Cli.Tests.Api;
 /// reason; query parameters filter by label; POST (a Flagger webhook's JSON body, an Argo Rollouts web metric) answers
 /// the same; an unknown policy is a 404 problem.
 /// </summary>
-[Collection(DaemonCollection.Name)]
+[Collection(ApiDaemonCollection.Name)]
 public sealed class GateApiTests
 {
     private static readonly TimeSpan Generous = TimeSpan.FromSeconds(45);

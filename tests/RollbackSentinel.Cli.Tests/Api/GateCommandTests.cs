@@ -8,7 +8,7 @@ namespace RollbackSentinel.Cli.Tests.Api;
 /// (printing the reasons), 2 when no answer could be had (bad command line, unreachable daemon, refused token, no such
 /// policy); with <c>--wait</c> it asks every <c>--poll</c> until the gate opens.
 /// </summary>
-[Collection(DaemonCollection.Name)]
+[Collection(ApiDaemonCollection.Name)]
 public sealed class GateCommandTests
 {
     private static readonly TimeSpan Generous = TimeSpan.FromSeconds(45);

@@ -8,7 +8,7 @@ namespace RollbackSentinel.Cli.Tests.Api;
 /// <c>disarmedReason</c>; <c>incidents</c> has a CHANGE column and <c>incidents show</c> prints the change and why a
 /// rollback trigger was disarmed.
 /// </summary>
-[Collection(DaemonCollection.Name)]
+[Collection(ApiDaemonCollection.Name)]
 public sealed class IncidentChangeTests
 {
     private static readonly TimeSpan Generous = TimeSpan.FromSeconds(45);

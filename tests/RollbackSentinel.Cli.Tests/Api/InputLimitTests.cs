@@ -13,7 +13,7 @@ namespace RollbackSentinel.Cli.Tests.Api;
 /// body has a size limit: past it the request is refused with problem details naming the field and the limit (400),
 /// or the size (413), logged as one line without a stack trace, and nothing is changed.
 /// </summary>
-[Collection(DaemonCollection.Name)]
+[Collection(ApiDaemonCollection.Name)]
 public sealed class InputLimitTests
 {
     private const string SigningSecret = "0123456789abcdef0123456789abcdef";

@@ -8,7 +8,7 @@ namespace RollbackSentinel.Cli.Tests.Api;
 /// <c>rollback-sentinel mark</c>: a pipeline's deploy marker, recorded with a running daemon and printed back (as a
 /// line, or with <c>--format json</c> the API's change); exit codes like the other client verbs.
 /// </summary>
-[Collection(DaemonCollection.Name)]
+[Collection(ApiDaemonCollection.Name)]
 public sealed class MarkCommandTests
 {
     [Fact]

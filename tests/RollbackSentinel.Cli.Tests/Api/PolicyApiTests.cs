@@ -7,7 +7,7 @@ namespace RollbackSentinel.Cli.Tests.Api;
 /// <c>GET /api/v1/policies</c> shows every setting the daemon runs, under the policy format's YAML keys, defaults
 /// filled in: labels, target (a webhook's URL redacted), confirm, notify, watch, gate and each trigger's condition.
 /// </summary>
-[Collection(DaemonCollection.Name)]
+[Collection(ApiDaemonCollection.Name)]
 public sealed class PolicyApiTests
 {
     private static string Rule(string name, Uri webhook) => name == "shop"

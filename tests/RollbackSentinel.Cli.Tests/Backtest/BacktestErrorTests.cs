@@ -5,15 +5,7 @@ namespace RollbackSentinel.Cli.Tests.Backtest;
 /// <summary>backtest exits non-zero with a clear message when it cannot give a meaningful answer.</summary>
 public sealed class BacktestErrorTests(ScenarioHistory prometheus) : IClassFixture<ScenarioHistory>
 {
-    private static readonly string Policy = PolicyYaml.WithWebhook("checkout", interval: null, triggers: """
-        - name: errors
-          errorRate:
-            errors: sum(rate(http_requests_total{code=~"5.."}[1m]))
-            total: sum(rate(http_requests_total[1m]))
-            max: 0.05
-            minTotal: 0.5
-          action: rollback
-        """);
+    private static readonly string Policy = PolicyYaml.WithWebhook("checkout", interval: null, triggers: PolicyYaml.ErrorRateTrigger);
 
     private Task<CliRun> Backtest(string rules, string? url = null, string from = "2026-11-20T10:00:00Z", string to = "2026-11-20T10:10:00Z", params string[] extra) =>
         CliRun.RunAsync(["backtest", "--rules", rules, "--prometheus", url ?? prometheus.BaseAddress.ToString(), "--from", from, "--to", to, .. extra]);

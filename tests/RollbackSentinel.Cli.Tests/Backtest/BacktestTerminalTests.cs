@@ -9,15 +9,7 @@ public sealed class BacktestTerminalTests(ScenarioHistory prometheus) : IClassFi
 {
     private static readonly DateTimeOffset Now = new(2026, 12, 5, 8, 0, 0, TimeSpan.Zero);
 
-    private static readonly string Policy = PolicyYaml.WithWebhook("checkout", interval: null, triggers: """
-        - name: errors
-          errorRate:
-            errors: sum(rate(http_requests_total{code=~"5.."}[1m]))
-            total: sum(rate(http_requests_total[1m]))
-            max: 0.05
-            minTotal: 0.5
-          action: rollback
-        """);
+    private static readonly string Policy = PolicyYaml.WithWebhook("checkout", interval: null, triggers: PolicyYaml.ErrorRateTrigger);
 
     [Theory]
     [InlineData("now", "2026-12-05T08:00:00Z")]

@@ -7,7 +7,7 @@ namespace RollbackSentinel.Cli.Tests.Daemon;
 /// server, the daemon process, a real Prometheus. The breach switches traffic back to blue; the incident
 /// records the plan and the weights before and after.
 /// </summary>
-[Collection(DaemonCollection.Name)]
+[Collection(IncidentDaemonCollection.Name)]
 public sealed class AdapterDaemonTests
 {
     private static readonly TimeSpan Generous = TimeSpan.FromSeconds(45);

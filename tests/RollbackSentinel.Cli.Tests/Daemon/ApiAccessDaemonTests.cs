@@ -10,7 +10,7 @@ namespace RollbackSentinel.Cli.Tests.Daemon;
 /// the client verbs, run as processes, find the daemon from the same SENTINEL__* settings as <c>run</c>; a deploy token
 /// (a pipeline's) cannot approve a held rollback; a scoped token file that is missing stops the start.
 /// </summary>
-[Collection(DaemonCollection.Name)]
+[Collection(StartupDaemonCollection.Name)]
 public sealed class ApiAccessDaemonTests
 {
     [Fact]

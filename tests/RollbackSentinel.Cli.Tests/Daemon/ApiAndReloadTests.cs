@@ -7,7 +7,7 @@ using RollbackSentinel.Testing.Prometheus;
 namespace RollbackSentinel.Cli.Tests.Daemon;
 
 /// <summary>The API's auth and errors, the rules reload, /metrics, and the status/incidents verbs, on a running daemon.</summary>
-[Collection(DaemonCollection.Name)]
+[Collection(StartupDaemonCollection.Name)]
 public sealed class ApiAndReloadTests
 {
     private static readonly TimeSpan Generous = TimeSpan.FromSeconds(45);

@@ -10,7 +10,7 @@ namespace RollbackSentinel.Cli.Tests.Daemon;
 /// receiver: a rollback trigger is armed only after a change (posted through the API, or found by the policy's detect
 /// query), the same breach with no change pages and says why, and a change survives the daemon being killed.
 /// </summary>
-[Collection(DaemonCollection.Name)]
+[Collection(IncidentDaemonCollection.Name)]
 public sealed class ChangeDaemonTests
 {
     private static readonly TimeSpan Generous = TimeSpan.FromSeconds(45);

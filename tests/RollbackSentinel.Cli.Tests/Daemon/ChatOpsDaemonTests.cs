@@ -13,7 +13,7 @@ namespace RollbackSentinel.Cli.Tests.Daemon;
 /// forged, replayed, unknown-user and malformed interactions change nothing; a signed approval from an approver
 /// rolls back through the webhook, and the same Slack message ends showing who approved and what changed.
 /// </summary>
-[Collection(DaemonCollection.Name)]
+[Collection(IncidentDaemonCollection.Name)]
 public sealed class ChatOpsDaemonTests
 {
     private const string SigningSecret = "8f742231b10e8888abcd99yyyzzz85a5";

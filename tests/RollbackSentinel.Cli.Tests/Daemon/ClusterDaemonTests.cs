@@ -10,7 +10,7 @@ namespace RollbackSentinel.Cli.Tests.Daemon;
 /// Cluster membership of real daemon processes: <c>GET /api/v1/cluster</c>, <c>status</c>, the rules version and where it is
 /// recorded, and the cluster metrics. On SQLite a daemon is a cluster of one.
 /// </summary>
-[Collection(DaemonCollection.Name)]
+[Collection(StartupDaemonCollection.Name)]
 public sealed class ClusterDaemonTests
 {
     private static readonly TimeSpan Generous = TimeSpan.FromSeconds(60);

@@ -8,7 +8,7 @@ namespace RollbackSentinel.Cli.Tests.Daemon;
 /// approves it (CLI, API) or denies it, or the time runs out (rollback, hold); every answer is recorded with who,
 /// when and through what; a late answer is refused and changes nothing.
 /// </summary>
-[Collection(DaemonCollection.Name)]
+[Collection(IncidentDaemonCollection.Name)]
 public sealed class ConfirmationDaemonTests
 {
     private static readonly TimeSpan Generous = TimeSpan.FromSeconds(45);

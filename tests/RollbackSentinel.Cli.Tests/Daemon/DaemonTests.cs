@@ -7,7 +7,7 @@ namespace RollbackSentinel.Cli.Tests.Daemon;
 /// schedule, fires once, acts through the webhook and records the incident; killed at any point, it
 /// loses nothing and repeats nothing.
 /// </summary>
-[Collection(DaemonCollection.Name)]
+[Collection(IncidentDaemonCollection.Name)]
 public sealed class DaemonTests
 {
     private static readonly TimeSpan Generous = TimeSpan.FromSeconds(45);
@@ -230,14 +230,4 @@ public sealed class DaemonTests
         Assert.Equal(0, exit);
         Assert.Contains("Application is shutting down", sentinel.Log);
     }
-
-
-
-}
-
-/// <summary>Daemon tests start real processes and servers; running them one at a time keeps them fast on 2 cores.</summary>
-[CollectionDefinition(Name, DisableParallelization = true)]
-public sealed class DaemonCollection
-{
-    public const string Name = "Daemon processes";
 }

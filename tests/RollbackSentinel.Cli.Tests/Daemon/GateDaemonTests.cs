@@ -8,7 +8,7 @@ namespace RollbackSentinel.Cli.Tests.Daemon;
 /// <c>rollback-sentinel mark</c>, the gate opens only after <c>minPasses</c> passing evaluations; it closes while a
 /// trigger is pending, and opens again only after <c>minPasses</c> passes in a row.
 /// </summary>
-[Collection(DaemonCollection.Name)]
+[Collection(IncidentDaemonCollection.Name)]
 public sealed class GateDaemonTests
 {
     private static readonly TimeSpan Generous = TimeSpan.FromSeconds(60);

@@ -1,7 +1,7 @@
 namespace RollbackSentinel.Cli.Tests.Daemon;
 
 /// <summary>Incident states and wording that say what really happened, through the daemon as a process.</summary>
-[Collection(DaemonCollection.Name)]
+[Collection(IncidentDaemonCollection.Name)]
 public sealed class IncidentStateDaemonTests
 {
     private static readonly TimeSpan Generous = TimeSpan.FromSeconds(45);

@@ -18,15 +18,7 @@ public sealed class PostgresDaemonTests(PostgresFixture postgres)
     private static readonly TimeSpan Generous = TimeSpan.FromSeconds(45);
     private static readonly Uri NoPrometheus = new("http://127.0.0.1:9/");
 
-    private static readonly string ValidPolicy = PolicyYaml.WithWebhook("checkout", """
-        - name: errors
-          errorRate:
-            errors: sum(rate(http_requests_total{code=~"5.."}[1m]))
-            total: sum(rate(http_requests_total[1m]))
-            max: 0.05
-            minTotal: 0.5
-          action: rollback
-        """);
+    private static readonly string ValidPolicy = PolicyYaml.WithWebhook("checkout", PolicyYaml.ErrorRateTrigger);
 
     [Fact]
     public async Task Run_OnPostgres_RecordsTheIncidentThere_AndThePasswordShowsNowhere()
@@ -244,8 +236,8 @@ public sealed class PostgresDaemonTests(PostgresFixture postgres)
     }
 }
 
-/// <summary>Daemon processes on the real PostgreSQL fixture, one at a time (as <see cref="DaemonCollection"/>).</summary>
-[CollectionDefinition(Name, DisableParallelization = true)]
+/// <summary>Daemon processes on the real PostgreSQL fixture, one at a time, beside the other daemon collections (see DaemonCollections.cs).</summary>
+[CollectionDefinition(Name)]
 public sealed class PostgresDaemonCollection : ICollectionFixture<PostgresFixture>
 {
     public const string Name = "Daemon processes on PostgreSQL";

@@ -7,7 +7,7 @@ namespace RollbackSentinel.Cli.Tests.Daemon;
 /// The daemon against a Prometheus that redirects or floods: the verdict is an error saying why, nothing is
 /// rolled back, and the settings' caps (<c>prometheus.limits</c>) are the ones applied.
 /// </summary>
-[Collection(DaemonCollection.Name)]
+[Collection(StartupDaemonCollection.Name)]
 public sealed class PrometheusAnswerDaemonTests
 {
     private static readonly TimeSpan Generous = TimeSpan.FromSeconds(45);
@@ -39,6 +39,10 @@ public sealed class PrometheusAnswerDaemonTests
             outside: rollback
         """;
 
+    /// <summary>
+    /// The first error verdict about Prometheus's answer. An error for a query that got no answer in time (the daemon's
+    /// first query on a loaded machine) says nothing about the answer, so the wait goes on past it.
+    /// </summary>
     private static async Task<string> ErrorSummaryAsync(SentinelApi api, SentinelProcess sentinel) =>
         (string)await Eventually.WaitAsync(
             async () =>
@@ -47,7 +51,9 @@ public sealed class PrometheusAnswerDaemonTests
                 return policy.GetProperty("triggers")[0].GetProperty("series").EnumerateArray()
                     .Select(s => s.GetProperty("lastVerdict"))
                     .FirstOrDefault(v => v.ValueKind == JsonValueKind.Object && v.GetProperty("kind").GetString() == "error") is { ValueKind: JsonValueKind.Object } v
-                    ? v.GetProperty("summary").GetString()
+                    && v.GetProperty("summary").GetString() is { } summary
+                    && !summary.Contains("no answer within", StringComparison.Ordinal)
+                    ? summary
                     : null;
             },
             Generous,

@@ -8,7 +8,7 @@ namespace RollbackSentinel.Cli.Tests.Daemon;
 /// crash or freeze it (issue 11, items 9 and 10): the last good policies keep running, the problem is reported in
 /// the log, <c>/api/v1/rules</c> and <c>/metrics</c>, and reloads go on.
 /// </summary>
-[Collection(DaemonCollection.Name)]
+[Collection(StartupDaemonCollection.Name)]
 [System.Runtime.Versioning.UnsupportedOSPlatform("windows")]
 public sealed class RuleFileFailureDaemonTests
 {

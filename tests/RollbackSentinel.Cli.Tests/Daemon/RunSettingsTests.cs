@@ -3,7 +3,7 @@ using System.Text.Json;
 namespace RollbackSentinel.Cli.Tests.Daemon;
 
 /// <summary>How <c>run</c> takes its settings: defaults, the config file, SENTINEL__* variables, and clear refusals.</summary>
-[Collection(DaemonCollection.Name)]
+[Collection(StartupDaemonCollection.Name)]
 public sealed class RunSettingsTests
 {
     [Fact]

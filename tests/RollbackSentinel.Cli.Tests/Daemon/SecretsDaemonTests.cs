@@ -11,7 +11,7 @@ namespace RollbackSentinel.Cli.Tests.Daemon;
 /// <c>secrets.allowedDirectories</c>) as its secret file; secrets a service echoes back, or a person pastes, never
 /// reach the log (text or JSON) or the store; text from outside can never forge a log line.
 /// </summary>
-[Collection(DaemonCollection.Name)]
+[Collection(StartupDaemonCollection.Name)]
 public sealed partial class SecretsDaemonTests : IDisposable
 {
     private static readonly TimeSpan Generous = TimeSpan.FromSeconds(45);

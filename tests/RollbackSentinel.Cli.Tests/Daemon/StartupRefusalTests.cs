@@ -9,20 +9,12 @@ namespace RollbackSentinel.Cli.Tests.Daemon;
 /// The daemon never pretends to guard: whatever stops it from starting (the port, the settings, the rules folder, the
 /// store) ends the real process with one clear line and a non-zero exit; while running, /readyz says when it guards nothing.
 /// </summary>
-[Collection(DaemonCollection.Name)]
+[Collection(StartupDaemonCollection.Name)]
 public sealed class StartupRefusalTests
 {
     private static readonly Uri NoPrometheus = new("http://127.0.0.1:9/");
 
-    private static readonly string ValidPolicy = PolicyYaml.WithWebhook("checkout", """
-        - name: errors
-          errorRate:
-            errors: sum(rate(http_requests_total{code=~"5.."}[1m]))
-            total: sum(rate(http_requests_total[1m]))
-            max: 0.05
-            minTotal: 0.5
-          action: rollback
-        """);
+    private static readonly string ValidPolicy = PolicyYaml.WithWebhook("checkout", PolicyYaml.ErrorRateTrigger);
 
     [Fact]
     public async Task Run_PortInUse_ExitsTwoWithOneLineNamingTheAddress()

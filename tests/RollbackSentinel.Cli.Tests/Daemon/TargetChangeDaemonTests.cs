@@ -10,7 +10,7 @@ namespace RollbackSentinel.Cli.Tests.Daemon;
 /// <c>target</c>), and the sentinel's own rollback is recorded as its change, which the detector's later reads never
 /// record again.
 /// </summary>
-[Collection(DaemonCollection.Name)]
+[Collection(IncidentDaemonCollection.Name)]
 public sealed class TargetChangeDaemonTests
 {
     private const string Ns = "shop";

@@ -7,7 +7,7 @@ namespace RollbackSentinel.Cli.Tests.Daemon;
 /// one line), for every verb that reads settings: not an unhandled UnauthorizedAccessException with exit 1.
 /// As root a file mode changes nothing, so the CLI runs as nobody.
 /// </summary>
-[Collection(DaemonCollection.Name)]
+[Collection(StartupDaemonCollection.Name)]
 [System.Runtime.Versioning.UnsupportedOSPlatform("windows")]
 public sealed class UnreadableSettingsTests
 {

@@ -12,38 +12,22 @@ public sealed class PostgresClusterStoreTests(PostgresFixture postgres) : IAsync
     private static readonly DateTimeOffset T0 = new(2026, 11, 20, 14, 30, 0, TimeSpan.Zero);
     private static readonly CancellationToken None = CancellationToken.None;
 
-    private readonly List<IPostgresStore> _stores = [];
-    private string _connectionString = string.Empty;
+    private PostgresNodes _nodes = null!;
 
-    public async Task InitializeAsync()
-    {
-        _connectionString = await postgres.Server.CreateDatabaseAsync(None);
-        for (var i = 0; i < 2; i++)
-        {
-            _stores.Add(PostgresStore.Create(_connectionString, TimeProvider.System));
-        }
+    private IReadOnlyList<IPostgresStore> Stores => _nodes.Stores;
 
-        await Task.WhenAll(_stores.Select(s => s.InitializeAsync(None)));
-    }
+    public async Task InitializeAsync() => _nodes = await PostgresNodes.StartAsync(postgres.Server, 2);
 
-    public async Task DisposeAsync()
-    {
-        foreach (var store in _stores)
-        {
-            await store.DisposeAsync();
-        }
-
-        await postgres.Server.DropDatabaseAsync(_connectionString, None);
-    }
+    public async Task DisposeAsync() => await _nodes.DisposeAsync();
 
     [Fact]
     public async Task CheckIn_FromTwoNodes_EachListsBothOrderedById()
     {
-        await _stores[0].CheckInAsync(new NodeCheckIn("node-b", T0, T0.AddMinutes(-5), "sha256:aaaaaaaaaaaa", 12, "0.1.0"), None);
-        await _stores[1].CheckInAsync(new NodeCheckIn("node-a", T0.AddSeconds(1), T0.AddMinutes(-3), "sha256:bbbbbbbbbbbb", 7, "0.2.0"), None);
+        await Stores[0].CheckInAsync(new NodeCheckIn("node-b", T0, T0.AddMinutes(-5), "sha256:aaaaaaaaaaaa", 12, "0.1.0"), None);
+        await Stores[1].CheckInAsync(new NodeCheckIn("node-a", T0.AddSeconds(1), T0.AddMinutes(-3), "sha256:bbbbbbbbbbbb", 7, "0.2.0"), None);
 
-        var seenByFirst = await _stores[0].ListNodesAsync(None);
-        var seenBySecond = await _stores[1].ListNodesAsync(None);
+        var seenByFirst = await Stores[0].ListNodesAsync(None);
+        var seenBySecond = await Stores[1].ListNodesAsync(None);
 
         Assert.Equal(
             [
@@ -57,24 +41,24 @@ public sealed class PostgresClusterStoreTests(PostgresFixture postgres) : IAsync
     [Fact]
     public async Task CheckIn_AgainBySameNode_ReplacesItsRow()
     {
-        await _stores[0].CheckInAsync(new NodeCheckIn("node-a", T0, T0.AddMinutes(-5), "sha256:aaaaaaaaaaaa", 12, "0.1.0"), None);
+        await Stores[0].CheckInAsync(new NodeCheckIn("node-a", T0, T0.AddMinutes(-5), "sha256:aaaaaaaaaaaa", 12, "0.1.0"), None);
 
-        await _stores[0].CheckInAsync(new NodeCheckIn("node-a", T0.AddSeconds(5), T0.AddMinutes(-5), "sha256:cccccccccccc", 15, "0.1.0"), None);
+        await Stores[0].CheckInAsync(new NodeCheckIn("node-a", T0.AddSeconds(5), T0.AddMinutes(-5), "sha256:cccccccccccc", 15, "0.1.0"), None);
 
-        var node = Assert.Single(await _stores[1].ListNodesAsync(None));
+        var node = Assert.Single(await Stores[1].ListNodesAsync(None));
         Assert.Equal(new ClusterNode("node-a", T0.AddSeconds(5), T0.AddMinutes(-5), "sha256:cccccccccccc", 15, "0.1.0"), node);
     }
 
     [Fact]
     public async Task Leave_RemovesOnlyThatNode_AndAnUnknownNodeIsNoError()
     {
-        await _stores[0].CheckInAsync(new NodeCheckIn("node-a", T0, T0, "sha256:aaaaaaaaaaaa", 1, "0.1.0"), None);
-        await _stores[1].CheckInAsync(new NodeCheckIn("node-b", T0, T0, "sha256:aaaaaaaaaaaa", 2, "0.1.0"), None);
+        await Stores[0].CheckInAsync(new NodeCheckIn("node-a", T0, T0, "sha256:aaaaaaaaaaaa", 1, "0.1.0"), None);
+        await Stores[1].CheckInAsync(new NodeCheckIn("node-b", T0, T0, "sha256:aaaaaaaaaaaa", 2, "0.1.0"), None);
 
-        await _stores[0].LeaveAsync("node-a", None);
-        await _stores[0].LeaveAsync("never-seen", None);
+        await Stores[0].LeaveAsync("node-a", None);
+        await Stores[0].LeaveAsync("never-seen", None);
 
-        Assert.Equal(["node-b"], (await _stores[1].ListNodesAsync(None)).Select(n => n.NodeId));
+        Assert.Equal(["node-b"], (await Stores[1].ListNodesAsync(None)).Select(n => n.NodeId));
     }
 
     [Fact]
@@ -83,10 +67,10 @@ public sealed class PostgresClusterStoreTests(PostgresFixture postgres) : IAsync
         var nodes = Enumerable.Range(0, 6).Select(i => $"node-{i}").ToArray();
 
         await Task.WhenAll(nodes.SelectMany(n => Enumerable.Range(0, 5).Select(k => (n, k))).Select(x =>
-            _stores[x.k % 2].CheckInAsync(new NodeCheckIn(x.n, T0, T0, "sha256:aaaaaaaaaaaa", x.k, "0.1.0"), None)));
-        await Task.WhenAll(nodes.Select(n => _stores[0].CheckInAsync(new NodeCheckIn(n, T0.AddSeconds(5), T0, "sha256:aaaaaaaaaaaa", 99, "0.1.0"), None)));
+            Stores[x.k % 2].CheckInAsync(new NodeCheckIn(x.n, T0, T0, "sha256:aaaaaaaaaaaa", x.k, "0.1.0"), None)));
+        await Task.WhenAll(nodes.Select(n => Stores[0].CheckInAsync(new NodeCheckIn(n, T0.AddSeconds(5), T0, "sha256:aaaaaaaaaaaa", 99, "0.1.0"), None)));
 
-        var listed = await _stores[1].ListNodesAsync(None);
+        var listed = await Stores[1].ListNodesAsync(None);
         Assert.Equal(nodes, listed.Select(n => n.NodeId));
         Assert.All(listed, n => Assert.Equal((T0.AddSeconds(5), 99), (n.LastCheckIn, n.EvaluationsLastMinute)));
     }
@@ -128,7 +112,7 @@ public sealed class PostgresClusterStoreTests(PostgresFixture postgres) : IAsync
     [Fact]
     public async Task ClusterNodes_TableHasTheDocumentedColumns()
     {
-        await using var connection = new NpgsqlConnection(_connectionString);
+        await using var connection = new NpgsqlConnection(_nodes.ConnectionString);
         await connection.OpenAsync();
         await using var command = new NpgsqlCommand(
             "SELECT column_name, data_type FROM information_schema.columns WHERE table_name = 'cluster_nodes' ORDER BY ordinal_position", connection);

@@ -21,38 +21,20 @@ public sealed class PostgresConcurrencyTests(PostgresFixture postgres) : IAsyncL
     private static readonly CancellationToken None = CancellationToken.None;
     private static readonly LabelSet Cart = LabelSet.Of(("deployment", "cart"));
 
-    private readonly List<IPostgresStore> _stores = [];
-    private string _connectionString = string.Empty;
+    private PostgresNodes _nodes = null!;
 
-    public async Task InitializeAsync()
-    {
-        _connectionString = await postgres.Server.CreateDatabaseAsync(None);
-        for (var i = 0; i < Nodes; i++)
-        {
-            var store = PostgresStore.Create(_connectionString, TimeProvider.System);
-            _stores.Add(store);
-        }
+    private IReadOnlyList<IPostgresStore> Stores => _nodes.Stores;
 
-        // All at once: the migrations are applied once (the others wait on the advisory lock and find them applied).
-        await Task.WhenAll(_stores.Select(s => s.InitializeAsync(None)));
-    }
+    public async Task InitializeAsync() => _nodes = await PostgresNodes.StartAsync(postgres.Server, Nodes);
 
-    public async Task DisposeAsync()
-    {
-        foreach (var store in _stores)
-        {
-            await store.DisposeAsync();
-        }
-
-        await postgres.Server.DropDatabaseAsync(_connectionString, None);
-    }
+    public async Task DisposeAsync() => await _nodes.DisposeAsync();
 
     [Fact]
     public async Task ApplyState_SameExpectedVersionOnEveryNode_ExactlyOneCommits()
     {
-        await _stores[0].ApplyAsync(new StoreBatch(new PolicyStateWrite(Policy, PolicyState.Empty, T0, 0), [], []), None);
+        await Stores[0].ApplyAsync(new StoreBatch(new PolicyStateWrite(Policy, PolicyState.Empty, T0, 0), [], []), None);
 
-        var outcomes = await Task.WhenAll(_stores.Select(async (store, i) =>
+        var outcomes = await Task.WhenAll(Stores.Select(async (store, i) =>
         {
             try
             {
@@ -67,15 +49,15 @@ public sealed class PostgresConcurrencyTests(PostgresFixture postgres) : IAsyncL
 
         Assert.Single(outcomes, o => o == "committed");
         Assert.Equal(Nodes - 1, outcomes.Count(o => o == "conflict"));
-        Assert.Equal(2, await _stores[0].LoadStateVersionAsync(Policy, None));
+        Assert.Equal(2, await Stores[0].LoadStateVersionAsync(Policy, None));
     }
 
     [Fact]
     public async Task MoveIncident_SameRevisionOnEveryNode_ExactlyOneMoves()
     {
-        var opened = Assert.Single(await _stores[0].ApplyAsync(StoreBatch.Of(new IncidentUpdate(0, 0, [Opening("k1")])), None));
+        var opened = Assert.Single(await Stores[0].ApplyAsync(StoreBatch.Of(new IncidentUpdate(0, 0, [Opening("k1")])), None));
 
-        var outcomes = await Task.WhenAll(_stores.Select(async (store, i) =>
+        var outcomes = await Task.WhenAll(Stores.Select(async (store, i) =>
         {
             try
             {
@@ -94,10 +76,10 @@ public sealed class PostgresConcurrencyTests(PostgresFixture postgres) : IAsyncL
         }));
 
         Assert.Single(outcomes, won => won);
-        var timeline = (await _stores[0].GetIncidentAsync(opened.Incident.Id, None))!;
+        var timeline = (await Stores[0].GetIncidentAsync(opened.Incident.Id, None))!;
         Assert.Equal(IncidentStatus.Resolved, timeline.Incident.Status);
         Assert.Single(timeline.Events);
-        Assert.Equal(opened.Revision + 1, (await _stores[0].LoadIncidentAsync(opened.Incident.Id, None))!.Revision);
+        Assert.Equal(opened.Revision + 1, (await Stores[0].LoadIncidentAsync(opened.Incident.Id, None))!.Revision);
     }
 
     [Fact]
@@ -105,10 +87,10 @@ public sealed class PostgresConcurrencyTests(PostgresFixture postgres) : IAsyncL
     {
         for (var i = 0; i < 20; i++)
         {
-            await _stores[0].ApplyAsync(StoreBatch.Of(new IncidentUpdate(0, 0, [Opening($"k{i}", T0.AddSeconds(i))])), None);
+            await Stores[0].ApplyAsync(StoreBatch.Of(new IncidentUpdate(0, 0, [Opening($"k{i}", T0.AddSeconds(i))])), None);
         }
 
-        var claims = await Task.WhenAll(_stores.Select((store, i) =>
+        var claims = await Task.WhenAll(Stores.Select((store, i) =>
             store.ClaimToNotifyAsync(includeOpen: true, limit: 5, new ActionLease($"node-{i}", T0.AddMinutes(5)), T0.AddMinutes(1), None)));
 
         var claimed = claims.SelectMany(c => c.Select(incident => incident.Id)).ToList();
@@ -122,7 +104,7 @@ public sealed class PostgresConcurrencyTests(PostgresFixture postgres) : IAsyncL
         var incidents = new List<long>();
         for (var i = 0; i < 10; i++)
         {
-            incidents.Add(Assert.Single(await _stores[0].ApplyAsync(StoreBatch.Of(new IncidentUpdate(0, 0, [Opening($"k{i}", T0.AddSeconds(i))])), None)).Incident.Id);
+            incidents.Add(Assert.Single(await Stores[0].ApplyAsync(StoreBatch.Of(new IncidentUpdate(0, 0, [Opening($"k{i}", T0.AddSeconds(i))])), None)).Incident.Id);
         }
 
         foreach (var incident in incidents)
@@ -139,10 +121,10 @@ public sealed class PostgresConcurrencyTests(PostgresFixture postgres) : IAsyncL
 
                 // The losers wrote nothing: the take-over's winner holds it, and the first winner cannot extend a claim it lost.
                 var holder = takeOver.Single(w => w.Won).Node;
-                Assert.True(await _stores[holder].ClaimDeliveryAsync(incident, channel, new ActionLease($"node-{holder}", T0.AddMinutes(11)), T0.AddMinutes(6), None));
+                Assert.True(await Stores[holder].ClaimDeliveryAsync(incident, channel, new ActionLease($"node-{holder}", T0.AddMinutes(11)), T0.AddMinutes(6), None));
                 if (winner != holder)
                 {
-                    Assert.False(await _stores[winner].ClaimDeliveryAsync(incident, channel, new ActionLease($"node-{winner}", T0.AddMinutes(11)), T0.AddMinutes(6), None));
+                    Assert.False(await Stores[winner].ClaimDeliveryAsync(incident, channel, new ActionLease($"node-{winner}", T0.AddMinutes(11)), T0.AddMinutes(6), None));
                 }
             }
         }
@@ -152,39 +134,39 @@ public sealed class PostgresConcurrencyTests(PostgresFixture postgres) : IAsyncL
     public async Task RenewActionLease_RacingAnInterruption_EitherRenewsBeforeItOrIsRefused()
     {
         var lease = new ActionLease("node-0", T0.AddMinutes(5));
-        var opened = Assert.Single(await _stores[0].ApplyAsync(StoreBatch.Of(new IncidentUpdate(0, 0, [Opening("k1")])), None));
+        var opened = Assert.Single(await Stores[0].ApplyAsync(StoreBatch.Of(new IncidentUpdate(0, 0, [Opening("k1")])), None));
         var actionId = opened.Actions[0].Id;
-        var started = Assert.Single(await _stores[0].ApplyAsync(
+        var started = Assert.Single(await Stores[0].ApplyAsync(
             StoreBatch.Of(new IncidentUpdate(opened.Incident.Id, opened.Revision, [new MoveAction(actionId, ActionStatus.Pending, ActionStatus.Started) { StartedAt = T0, Lease = lease }])),
             None));
 
         // node-0 renews again and again while node-1 interrupts the action (as a sweeper does after a missed renewal).
         var renewals = Task.WhenAll(Enumerable.Range(1, 20).Select(i =>
-            _stores[0].RenewActionLeaseAsync(actionId, new ActionLease("node-0", T0.AddMinutes(5 + i)), T0.AddMinutes(1), None)));
-        var interrupt = _stores[1].ApplyAsync(
+            Stores[0].RenewActionLeaseAsync(actionId, new ActionLease("node-0", T0.AddMinutes(5 + i)), T0.AddMinutes(1), None)));
+        var interrupt = Stores[1].ApplyAsync(
             StoreBatch.Of(new IncidentUpdate(started.Incident.Id, started.Revision, [new MoveAction(actionId, ActionStatus.Started, ActionStatus.Interrupted) { CompletedAt = T0.AddMinutes(1) }])),
             None);
         await Task.WhenAll(renewals, interrupt);
 
         // Once interrupted, no renewal is granted, and the interruption stands.
-        Assert.False(await _stores[0].RenewActionLeaseAsync(actionId, new ActionLease("node-0", T0.AddMinutes(30)), T0.AddMinutes(1), None));
-        Assert.Equal(ActionStatus.Interrupted, (await _stores[2].LoadIncidentOfActionAsync(actionId, None))!.Actions[0].Status);
-        Assert.Empty(await _stores[2].ListStartedActionsAsync(None));
+        Assert.False(await Stores[0].RenewActionLeaseAsync(actionId, new ActionLease("node-0", T0.AddMinutes(30)), T0.AddMinutes(1), None));
+        Assert.Equal(ActionStatus.Interrupted, (await Stores[2].LoadIncidentOfActionAsync(actionId, None))!.Actions[0].Status);
+        Assert.Empty(await Stores[2].ListStartedActionsAsync(None));
     }
 
     private async Task<(int Node, bool Won)[]> RaceAsync(long incident, string channel, DateTimeOffset at, DateTimeOffset until) =>
-        await Task.WhenAll(_stores.Select(async (store, i) => (i, await store.ClaimDeliveryAsync(incident, channel, new ActionLease($"node-{i}", until), at, None))));
+        await Task.WhenAll(Stores.Select(async (store, i) => (i, await store.ClaimDeliveryAsync(incident, channel, new ActionLease($"node-{i}", until), at, None))));
 
     [Fact]
     public async Task RecordChange_SameDetectedRevisionOnEveryNode_StoredOnce()
     {
         var change = new Change { Policy = Policy, Labels = Cart, At = T0, Source = ChangeSource.Target, Revision = "rev-42", RecordedAt = T0 };
 
-        var recorded = await Task.WhenAll(_stores.Select(store => store.RecordChangeAsync(change, None)));
+        var recorded = await Task.WhenAll(Stores.Select(store => store.RecordChangeAsync(change, None)));
 
         Assert.Single(recorded, r => r.Created);
         Assert.Single(recorded.Select(r => r.Change.Id).Distinct());
-        Assert.Single(await _stores[0].ListChangesAsync(Policy, null, 10, None));
+        Assert.Single(await Stores[0].ListChangesAsync(Policy, null, 10, None));
     }
 
     private static OpenIncident Opening(string key, DateTimeOffset? at = null)

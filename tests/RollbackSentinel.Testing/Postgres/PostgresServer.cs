@@ -342,29 +342,14 @@ public sealed class PostgresServer : IAsyncDisposable
             info.ArgumentList.Add(argument);
         }
 
-        using var timeout = CancellationTokenSource.CreateLinkedTokenSource(cancellationToken);
-        timeout.CancelAfter(ToolTimeout);
-        using var process = Process.Start(info) ?? throw new InvalidOperationException($"Could not start {tool}.");
-        var stdout = process.StandardOutput.ReadToEndAsync(timeout.Token);
-        var stderr = process.StandardError.ReadToEndAsync(timeout.Token);
-        try
+        var (exitCode, output) = await ServerProcesses.RunToExitAsync(info, ToolTimeout, cancellationToken);
+        _log.Add($"--- {Path.GetFileName(tool)} exited with code {exitCode}: {output}");
+        if (throwOnFailure && exitCode != 0)
         {
-            await process.WaitForExitAsync(timeout.Token);
-        }
-        catch (OperationCanceledException)
-        {
-            process.Kill(entireProcessTree: true);
-            throw;
+            throw new InvalidOperationException($"{Path.GetFileName(tool)} failed (exit code {exitCode}): {output}");
         }
 
-        var output = $"{(await stderr).Trim()} {(await stdout).Trim()}".Trim();
-        _log.Add($"--- {Path.GetFileName(tool)} exited with code {process.ExitCode}: {output}");
-        if (throwOnFailure && process.ExitCode != 0)
-        {
-            throw new InvalidOperationException($"{Path.GetFileName(tool)} failed (exit code {process.ExitCode}): {output}");
-        }
-
-        return process.ExitCode;
+        return exitCode;
     }
 
     private static bool RunsAsRoot => Environment.UserName == "root";

@@ -115,27 +115,11 @@ public sealed class PrometheusServer : IAsyncDisposable
 
     private async Task BackfillAsync(string promtool, string historyFile, CancellationToken cancellationToken)
     {
-        using var timeout = CancellationTokenSource.CreateLinkedTokenSource(cancellationToken);
-        timeout.CancelAfter(PromtoolTimeout);
         var info = NewStartInfo(promtool, "tsdb", "create-blocks-from", "openmetrics", historyFile, DataDirectory);
-        using var process = Process.Start(info) ?? throw new InvalidOperationException($"Could not start {promtool}.");
-        var stdout = process.StandardOutput.ReadToEndAsync(timeout.Token);
-        var stderr = process.StandardError.ReadToEndAsync(timeout.Token);
-        try
+        var (exitCode, output) = await ServerProcesses.RunToExitAsync(info, PromtoolTimeout, cancellationToken);
+        if (exitCode != 0)
         {
-            await process.WaitForExitAsync(timeout.Token);
-        }
-        catch (OperationCanceledException)
-        {
-            process.Kill(entireProcessTree: true);
-            throw;
-        }
-
-        if (process.ExitCode != 0)
-        {
-            throw new InvalidOperationException(
-                $"promtool tsdb create-blocks-from openmetrics failed (exit code {process.ExitCode}): "
-                + $"{(await stderr).Trim()} {(await stdout).Trim()}".Trim());
+            throw new InvalidOperationException($"promtool tsdb create-blocks-from openmetrics failed (exit code {exitCode}): {output}");
         }
     }
 
