@@ -79,10 +79,10 @@ public sealed class PostgresClusterStoreTests(PostgresFixture postgres) : IAsync
     public async Task CheckIn_AnswersTheTokenItReplacedAndTheDatabasesClock_AndStoresTokenAndSkew()
     {
         var before = TimeProvider.System.GetUtcNow();
-        var first = await _stores[0].CheckInAsync(new NodeCheckIn("node-a", T0, T0, "sha256:aaaaaaaaaaaa", 1, "0.1.0") { InstanceToken = "one", ClockSkewSeconds = 0.25 }, None);
-        var second = await _stores[1].CheckInAsync(new NodeCheckIn("node-a", T0.AddSeconds(1), T0, "sha256:aaaaaaaaaaaa", 1, "0.1.0") { InstanceToken = "two" }, None);
-        var reading = await _stores[0].ReadNodeAsync("node-a", None);
-        var none = await _stores[0].ReadNodeAsync("never-seen", None);
+        var first = await Stores[0].CheckInAsync(new NodeCheckIn("node-a", T0, T0, "sha256:aaaaaaaaaaaa", 1, "0.1.0") { InstanceToken = "one", ClockSkewSeconds = 0.25 }, None);
+        var second = await Stores[1].CheckInAsync(new NodeCheckIn("node-a", T0.AddSeconds(1), T0, "sha256:aaaaaaaaaaaa", 1, "0.1.0") { InstanceToken = "two" }, None);
+        var reading = await Stores[0].ReadNodeAsync("node-a", None);
+        var none = await Stores[0].ReadNodeAsync("never-seen", None);
         var after = TimeProvider.System.GetUtcNow();
 
         Assert.Null(first.PreviousToken);
@@ -97,16 +97,16 @@ public sealed class PostgresClusterStoreTests(PostgresFixture postgres) : IAsync
     [Fact]
     public async Task Leave_WithAToken_RemovesTheRowOnlyIfThatProcessWroteItLast()
     {
-        await _stores[0].CheckInAsync(new NodeCheckIn("node-a", T0, T0, "sha256:aaaaaaaaaaaa", 1, "0.1.0") { InstanceToken = "one", ClockSkewSeconds = -0.5 }, None);
-        var stored = Assert.Single(await _stores[1].ListNodesAsync(None));
+        await Stores[0].CheckInAsync(new NodeCheckIn("node-a", T0, T0, "sha256:aaaaaaaaaaaa", 1, "0.1.0") { InstanceToken = "one", ClockSkewSeconds = -0.5 }, None);
+        var stored = Assert.Single(await Stores[1].ListNodesAsync(None));
 
-        await _stores[1].LeaveAsync("node-a", "two", None);
-        var kept = await _stores[1].ListNodesAsync(None);
-        await _stores[0].LeaveAsync("node-a", "one", None);
+        await Stores[1].LeaveAsync("node-a", "two", None);
+        var kept = await Stores[1].ListNodesAsync(None);
+        await Stores[0].LeaveAsync("node-a", "one", None);
 
         Assert.Equal(("one", -0.5), (stored.InstanceToken, stored.ClockSkewSeconds));
         Assert.Single(kept);
-        Assert.Empty(await _stores[1].ListNodesAsync(None));
+        Assert.Empty(await Stores[1].ListNodesAsync(None));
     }
 
     [Fact]
