@@ -185,21 +185,10 @@ internal sealed partial class ActionExecutor(
         var fencedWhileRunning = false;
         try
         {
-            try
-            {
-                result = refusal is not null ? ActionResult.Failure(refusal)
-                    : adapter is null ? Notified(decision)
-                    : await adapter.ExecuteAsync(Request(policy, opened, decision), plan!, dryRun: false, timeout.Token).ConfigureAwait(false);
-                status = result.Succeeded ? ActionStatus.Succeeded : ActionStatus.Failed;
-            }
-            finally
-            {
-                if (keeper is not null)
-                {
-                    fencedWhileRunning = await keeper.StopAsync().ConfigureAwait(false);
-                    await keeper.DisposeAsync().ConfigureAwait(false);
-                }
-            }
+            result = refusal is not null ? ActionResult.Failure(refusal)
+                : adapter is null ? Notified(decision)
+                : await adapter.ExecuteAsync(Request(policy, opened, decision), plan!, dryRun: false, timeout.Token).ConfigureAwait(false);
+            status = result.Succeeded ? ActionStatus.Succeeded : ActionStatus.Failed;
         }
         catch (OperationCanceledException)
         {
@@ -218,12 +207,44 @@ internal sealed partial class ActionExecutor(
         }
 
         // Never over an interruption: a sentinel that found this one's lease ended interrupted the action and paged;
-        // what the adapter did then goes to the timeline only.
-        if (await FinishAsync(
+        // what the adapter did then goes to the timeline only. The lease is renewed until the end is recorded, also while
+        // a failing store makes the recording wait (FinishAsync), so no other sentinel takes the action for abandoned
+        // while this one holds its result.
+        bool? finished;
+        try
+        {
+            finished = await FinishAsync(
                 policy,
                 opened,
                 new ActionCompletion(status, result.Outcome) { Before = result.Before ?? plan?.Before, After = result.After },
-                time.GetUtcNow()).ConfigureAwait(false) is not { } recorded)
+                time.GetUtcNow()).ConfigureAwait(false);
+        }
+        finally
+        {
+            if (keeper is not null)
+            {
+                fencedWhileRunning = await keeper.StopAsync().ConfigureAwait(false);
+                await keeper.DisposeAsync().ConfigureAwait(false);
+            }
+        }
+
+        // What the target runs after the sentinel acted on it is the sentinel's, also when the action failed or was cut
+        // short: a half-done undo (applied, then its rollout timed out) must not come back as someone's change and arm.
+        // Also when the daemon stopped before the store took the action's end (tried, as the store may be back).
+        if (adapter is not null && refusal is null
+            && (status != ActionStatus.Succeeded || result.Effect is ActionEffect.Changed or ActionEffect.Unchanged))
+        {
+            try
+            {
+                await targetChanges.RecordRollbackAsync(policy, opened.Incident, result, plan, CancellationToken.None).ConfigureAwait(false);
+            }
+            catch (Exception e) when (finished is null && IsStoreFailure(e))
+            {
+                LogOwnChangeNotRecorded(e, action.Kind, policy.Name, opened.Incident.Id);
+            }
+        }
+
+        if (finished is not { } recorded)
         {
             return; // the daemon stopped before the store took it: left started, interrupted and paged by a sweep or the next start
         }
@@ -231,14 +252,6 @@ internal sealed partial class ActionExecutor(
         if (recorded)
         {
             metrics.RecordAction(policy.Name, action.Kind, status);
-        }
-
-        // What the target runs after the sentinel acted on it is the sentinel's, also when the action failed or was cut
-        // short: a half-done undo (applied, then its rollout timed out) must not come back as someone's change and arm.
-        if (adapter is not null && refusal is null
-            && (status != ActionStatus.Succeeded || result.Effect is ActionEffect.Changed or ActionEffect.Unchanged))
-        {
-            await targetChanges.RecordRollbackAsync(policy, opened.Incident, result, plan, CancellationToken.None).ConfigureAwait(false);
         }
 
         if (!recorded)
@@ -515,6 +528,10 @@ internal sealed partial class ActionExecutor(
     [LoggerMessage(EventId = 1165, Level = LogLevel.Error,
         Message = "The lease of the {Kind} action of {Policy} (incident {Incident}) could not be checked before it ran (the store failed): it was not run; it is interrupted and paged once its lease ends (by a lease sweep, this sentinel's or another's, or at this one's next start)")]
     private partial void LogLeaseCheckFailed(Exception exception, string kind, string policy, long incident);
+
+    [LoggerMessage(EventId = 1174, Level = LogLevel.Error,
+        Message = "The revision the {Kind} action of {Policy} (incident {Incident}) left could not be recorded as this sentinel's own (the store failed as the daemon stopped): after a restart it may be taken for someone else's change")]
+    private partial void LogOwnChangeNotRecorded(Exception exception, string kind, string policy, long incident);
 
     [LoggerMessage(EventId = 1171, Level = LogLevel.Error,
         Message = "Recording how the {Kind} action of {Policy} (incident {Incident}) ended ({Status}) failed (attempt {Attempt}): the store failed; tried again in {Wait} until it is recorded or the daemon stops; the action is not run again")]

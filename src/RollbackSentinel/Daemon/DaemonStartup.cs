@@ -49,7 +49,7 @@ internal sealed partial class DaemonStartup(
         // left alone. A store only this process uses (SQLite's lock) has no other live owner: every started action is a
         // dead process's, even one leased under another name (node.id defaults to the host name, new in every pod).
         var (interrupted, _) = await incidents.RecoverAsync(time.GetUtcNow(), store.ExclusiveToOneProcess, cancellationToken).ConfigureAwait(false);
-        await ReportInterruptedAsync(interrupted, cancellationToken).ConfigureAwait(false);
+        await ReportInterruptedAsync(interrupted, AfterRestart, cancellationToken).ConfigureAwait(false);
         if (store.ExclusiveToOneProcess)
         {
             // Claims of a dead process: without this its incidents would not be told for up to a lease.
@@ -67,8 +67,15 @@ internal sealed partial class DaemonStartup(
 
     public Task StopAsync(CancellationToken cancellationToken) => Task.CompletedTask;
 
+    /// <summary>What the page says of an action this sentinel's start found left started by its previous process.</summary>
+    internal const string AfterRestart = "was interrupted by a restart";
+
+    /// <summary>What the page says of an action a lease sweep found past its lease: no restart need have happened.</summary>
+    internal const string AfterLeaseEnded = "was interrupted: the sentinel running it crashed, stopped or lost the store before recording how it ended";
+
     /// <summary>Logs, counts and pages each interrupted action: its effect is unknown, humans must look.</summary>
-    internal async Task ReportInterruptedAsync(IReadOnlyList<ActionRecord> interrupted, CancellationToken cancellationToken)
+    /// <param name="why">How it came to be interrupted: <see cref="AfterRestart"/> or <see cref="AfterLeaseEnded"/>.</param>
+    internal async Task ReportInterruptedAsync(IReadOnlyList<ActionRecord> interrupted, string why, CancellationToken cancellationToken)
     {
         foreach (var a in interrupted)
         {
@@ -77,7 +84,7 @@ internal sealed partial class DaemonStartup(
             {
                 // Its effect is unknown: humans must look, as for any failed action (the channels show "rollback failed").
                 metrics.RecordAction(timeline.Incident.Policy, a.Kind, ActionStatus.Interrupted);
-                await pager.PageAsync(timeline.Incident, $"{a.Kind} of {a.Target} was interrupted by a restart; its effect is unknown and it is not run again", cancellationToken).ConfigureAwait(false);
+                await pager.PageAsync(timeline.Incident, $"{a.Kind} of {a.Target} {why}; its effect is unknown and it is not run again", cancellationToken).ConfigureAwait(false);
             }
         }
     }
@@ -232,7 +239,7 @@ internal sealed partial class LeaseSweeper(IncidentService incidents, DaemonStar
     public async Task<IReadOnlyList<ActionRecord>> SweepAsync(CancellationToken cancellationToken)
     {
         var interrupted = await incidents.InterruptExpiredAsync(time.GetUtcNow(), running.Contains, cancellationToken).ConfigureAwait(false);
-        await startup.ReportInterruptedAsync(interrupted, cancellationToken).ConfigureAwait(false);
+        await startup.ReportInterruptedAsync(interrupted, DaemonStartup.AfterLeaseEnded, cancellationToken).ConfigureAwait(false);
         return interrupted;
     }
 

@@ -31,7 +31,7 @@ public sealed class LeaseSweeperTests
         Assert.Equal(IncidentStatus.ActionInterrupted, (await store.LoadIncidentAsync(dead.Incident.Id, CancellationToken.None))!.Incident.Status);
         Assert.Equal(ActionStatus.Started, (await store.LoadIncidentAsync(live.Incident.Id, CancellationToken.None))!.Actions[0].Status);
         Assert.Contains(sentinel.Log.Entries, e => e.Contains("[400]", StringComparison.Ordinal) && e.Contains($"incident {dead.Incident.Id}", StringComparison.Ordinal));
-        Assert.Contains(sentinel.Log.Entries, e => e.Contains($"(incident {dead.Incident.Id}): rollback of kubectl/shop/cart was interrupted by a restart; its effect is unknown and it is not run again", StringComparison.Ordinal));
+        Assert.Contains(sentinel.Log.Entries, e => e.Contains($"(incident {dead.Incident.Id}): rollback of kubectl/shop/cart was interrupted: the sentinel running it crashed, stopped or lost the store before recording how it ended; its effect is unknown and it is not run again", StringComparison.Ordinal));
         Assert.Empty(await sweeper.SweepAsync(CancellationToken.None)); // once
     }
 
@@ -56,7 +56,7 @@ public sealed class LeaseSweeperTests
         Assert.Equal(behind.Actions[0].Id, Assert.Single(interrupted).Id);
         Assert.Equal(IncidentStatus.ActionInterrupted, (await store.LoadIncidentAsync(behind.Incident.Id, CancellationToken.None))!.Incident.Status);
         Assert.Equal(ActionStatus.Started, (await store.LoadIncidentAsync(mine.Incident.Id, CancellationToken.None))!.Actions[0].Status);
-        Assert.Single(sentinel.Log.Entries, e => e.Contains($"(incident {behind.Incident.Id}): rollback of kubectl/shop/cart was interrupted by a restart; its effect is unknown and it is not run again", StringComparison.Ordinal));
+        Assert.Single(sentinel.Log.Entries, e => e.Contains($"(incident {behind.Incident.Id}): rollback of kubectl/shop/cart was interrupted: the sentinel running it crashed, stopped or lost the store before recording how it ended; its effect is unknown and it is not run again", StringComparison.Ordinal));
         Assert.Empty(await sweeper.SweepAsync(CancellationToken.None)); // once
     }
 
