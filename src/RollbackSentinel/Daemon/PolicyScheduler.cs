@@ -184,25 +184,23 @@ internal sealed class PolicyScheduler(ISchedulerFactory factory, TimeProvider ti
 /// compare-and-swap on its trigger's row and completed without the lock (Quartz 4.6+). The slot of a policy is still
 /// fired on exactly one node: the claim of a firing is one row update. Two evaluations of one policy (queries, decision,
 /// commit) normally do not overlap: a slot comes one interval after the last, an evaluation's queries are cut off at
-/// <c>evaluationTimeoutShare</c> (0.8) of the interval, and a slot that starts only once the next one is due is skipped
-/// (event 1121). They can overlap when an evaluation runs past the next slot for another reason: the store answering
-/// slowly (its calls are not in the query budget), an irregular cron schedule whose budget is set from a longer gap, a
-/// node frozen mid-evaluation. Then the later commit is refused by the state's version (event 1040, counted as fenced)
+/// <c>evaluationTimeoutShare</c> (0.8) of the interval. They can overlap when an evaluation runs past the next slot: a
+/// slot that started late on a busy node, the store answering slowly (its calls are not in the query budget), an
+/// irregular cron schedule whose budget is set from a longer gap, a node frozen mid-evaluation. Then the later commit is refused by the state's version (event 1040, counted as fenced)
 /// and that evaluation decides nothing; the next slot evaluates afresh. What the job does after its commit, an action it
 /// started, may still run when the next slot is evaluated on another node (on its own node that slot is skipped:
 /// <see cref="PolicyEvaluationService"/>'s gate); the action holds its own lease, and the next evaluation sees the
 /// incident it belongs to.
 /// </para>
 /// </remarks>
-internal sealed partial class PolicyJob(
+internal sealed class PolicyJob(
     PolicyEvaluationService evaluations,
     PolicyRegistry registry,
     ForeignPolicyRuns foreign,
     OrphanedJobs orphans,
     Telemetry.SentinelMetrics metrics,
     TimeProvider time,
-    IHostApplicationLifetime lifetime,
-    ILogger<PolicyJob> logger) : IJob
+    IHostApplicationLifetime lifetime) : IJob
 {
     public const string PolicyKey = "policy";
 
@@ -218,15 +216,6 @@ internal sealed partial class PolicyJob(
 
         var name = context.MergedJobDataMap.GetString(PolicyKey)!;
 
-        // On a cluster (concurrent execution allowed) a slot that starts when its policy's next slot is already due is
-        // not run: that next slot is being claimed now, by this node or another, and the two would evaluate at once.
-        if (!context.JobDetail.ConcurrentExecutionDisallowed && context.ScheduledFireTimeUtc is { } due
-            && context.NextFireTimeUtc is { } next && time.GetUtcNow() >= next)
-        {
-            LogLateSlotSkipped(name, due, next);
-            return;
-        }
-
         if (registry.Find(name) is null)
         {
             // Another node's rules have it (a rollout in progress): its job stays for them; this node skips the slot. When
@@ -239,8 +228,4 @@ internal sealed partial class PolicyJob(
         using var stopping = CancellationTokenSource.CreateLinkedTokenSource(cancellationToken, lifetime.ApplicationStopping);
         await evaluations.EvaluateAsync(name, context.ScheduledFireTimeUtc, stopping.Token).ConfigureAwait(false);
     }
-
-    [LoggerMessage(EventId = 1121, Level = LogLevel.Warning,
-        Message = "The slot of {Policy} due at {Due:O} started only when its next slot ({Next:O}) was already due: skipped, so two evaluations of the policy never run at once (the cluster is behind its schedule: see rollback_sentinel_schedule_lag_seconds)")]
-    private partial void LogLateSlotSkipped(string policy, DateTimeOffset due, DateTimeOffset next);
 }
