@@ -166,7 +166,7 @@ internal sealed partial class PostgresIncidentStore : IPostgresStore
 
         foreach (var update in batch.Updates)
         {
-            CheckShape(update);
+            StoreBatchShape.Check(update);
         }
 
         return await WriteAsync(
@@ -519,19 +519,6 @@ internal sealed partial class PostgresIncidentStore : IPostgresStore
         if (Interlocked.Exchange(ref _disposed, 1) == 0)
         {
             await _dataSource.DisposeAsync().ConfigureAwait(false);
-        }
-    }
-
-    /// <summary>An update is an open (id 0, <see cref="OpenIncident"/> first, and only there) or a change of a stored incident.</summary>
-    private static void CheckShape(IncidentUpdate update)
-    {
-        ArgumentNullException.ThrowIfNull(update);
-        var opens = update.Changes.Count > 0 && update.Changes[0] is OpenIncident;
-        if (opens != (update.IncidentId == 0) || update.Changes.Skip(1).Any(c => c is OpenIncident))
-        {
-            throw new ArgumentException(
-                $"An update opens an incident (id 0, OpenIncident first and only there) or changes a stored one (its id): incident {update.IncidentId} with [{string.Join(", ", update.Changes.Select(c => c.GetType().Name))}].",
-                nameof(update));
         }
     }
 
