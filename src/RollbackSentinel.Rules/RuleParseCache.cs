@@ -30,8 +30,20 @@ public sealed class RuleParseCache
     /// <summary>Keeps <paramref name="result"/> (with its <see cref="FileParseResult.Content"/>) for the next load.</summary>
     internal void Keep(FileParseResult result) => _next[result.File] = result;
 
-    /// <summary>Starts a load: what the previous load kept becomes what this one may reuse.</summary>
-    internal void Begin() => LastReused = 0;
+    // The secret-file checker the kept parses were made with: a parse made without checks (or with other allowed
+    // directories) is never reused by a load that checks.
+    private SecretFileAccess? _checkedWith;
+
+    /// <summary>Starts a load with <paramref name="secretFiles"/>: what the previous load kept becomes what this one may reuse, if made with the same checker.</summary>
+    internal void Begin(SecretFileAccess? secretFiles)
+    {
+        LastReused = 0;
+        if (!ReferenceEquals(secretFiles, _checkedWith))
+        {
+            _last.Clear();
+            _checkedWith = secretFiles;
+        }
+    }
 
     /// <summary>Ends a load: only the files it saw are kept (a deleted file's parse is dropped).</summary>
     internal void End()

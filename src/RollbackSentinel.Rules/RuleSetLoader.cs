@@ -54,7 +54,7 @@ public static class RuleSetLoader
     internal static RuleSet Load(IEnumerable<string> paths, Func<string, IEnumerable<string>> listFolder, SecretFileAccess? secretFiles = null, RuleParseCache? cache = null)
     {
         ArgumentNullException.ThrowIfNull(paths);
-        cache?.Begin();
+        cache?.Begin(secretFiles);
         var diagnostics = new List<RuleDiagnostic>();
         var listing = new List<RuleDiagnostic>();
         var files = new List<string>();

@@ -168,4 +168,19 @@ public sealed class SecretFileAccessTests : IDisposable
         Assert.Empty(again.Policies);
         Assert.Contains(again.Errors, d => d.Field == "spec.target.webhook.secretFile" && d.Message.Contains("is the API token", StringComparison.Ordinal));
     }
+
+    [Fact]
+    public void Load_WithCache_AParseMadeWithoutSecretChecks_IsNotReusedByALoadThatChecks()
+    {
+        var rules = Path.Combine(_root, "rules.yaml");
+        File.WriteAllText(rules, Document(target: $"webhook:\n  url: https://hooks.example.com/abort\n  secretFile: {_apiToken}"));
+        var cache = new RuleParseCache();
+        Assert.Single(RuleSetLoader.Load([rules], null, cache).Policies);
+
+        var checkedLoad = RuleSetLoader.Load([rules], _access, cache);
+
+        Assert.Equal(0, cache.LastReused);
+        Assert.Empty(checkedLoad.Policies);
+        Assert.Contains(checkedLoad.Errors, d => d.Field == "spec.target.webhook.secretFile");
+    }
 }
