@@ -285,15 +285,8 @@ public sealed class ClusteredSchedulingTests(PostgresFixture postgres, ITestOutp
         Assert.DoesNotContain(Password, everything, StringComparison.Ordinal);
     }
 
-    private static FileParseResult Parse(string file, string name, string interval) => PolicyParser.Parse(file, PolicyYaml.WithWebhook(name, """
-        - name: errors
-          errorRate:
-            errors: sum(rate(errors_total[1m]))
-            total: sum(rate(requests_total[1m]))
-            max: 0.05
-            minTotal: 1
-          action: rollback
-        """, interval));
+    private static FileParseResult Parse(string file, string name, string interval) =>
+        PolicyParser.Parse(file, PolicyYaml.WithWebhook(name, PolicyYaml.ErrorRateTrigger, interval));
 
     /// <summary>The policy triggers stored in the cluster (read from its table: every node's, not only this one's).</summary>
     private async Task<Dictionary<string, (DateTimeOffset Start, TimeSpan Interval, DateTimeOffset? Next)>> TriggersAsync(IScheduler scheduler)

@@ -15,15 +15,7 @@ public sealed class NodeIdDaemonTests(PostgresFixture postgres)
     private static readonly TimeSpan Generous = TimeSpan.FromSeconds(60);
     private static readonly Uri NoPrometheus = new("http://127.0.0.1:9/");
 
-    private static readonly string ValidPolicy = PolicyYaml.WithWebhook("checkout", """
-        - name: errors
-          errorRate:
-            errors: sum(rate(http_requests_total{code=~"5.."}[1m]))
-            total: sum(rate(http_requests_total[1m]))
-            max: 0.05
-            minTotal: 0.5
-          action: rollback
-        """);
+    private static readonly string ValidPolicy = PolicyYaml.WithWebhook("checkout", PolicyYaml.ErrorRateTrigger);
 
     [Fact]
     public async Task Run_NodeIdOfALiveNode_ExitsTwoNamingNodeId_AndTheNodeRestartedAfterKillNineStarts()

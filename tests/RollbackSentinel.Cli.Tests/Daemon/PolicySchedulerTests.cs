@@ -34,7 +34,7 @@ public sealed class PolicySchedulerTests : IAsyncLifetime
     {
         var time = new ManualTimeProvider(new DateTimeOffset(2026, 12, 5, 16, 0, 0, TimeSpan.Zero));
         var loaded = new PolicyRegistry(time).Apply(
-            [PolicyParser.Parse("a.yaml", PolicyYaml.WithWebhook("checkout", Trigger, "15s"))],
+            [PolicyParser.Parse("a.yaml", PolicyYaml.WithWebhook("checkout", PolicyYaml.ErrorRateTrigger, "15s"))],
             []);
 
         Assert.Empty(await new PolicyScheduler(_factory, time).ApplyAsync(loaded, CancellationToken.None));
@@ -44,14 +44,4 @@ public sealed class PolicySchedulerTests : IAsyncLifetime
         Assert.True(job.ConcurrentExecutionDisallowed);
         Assert.Equal("every 15s", job.JobDataMap.GetString(PolicyJob.ScheduleKey));
     }
-
-    private const string Trigger = """
-        - name: errors
-          errorRate:
-            errors: sum(rate(errors_total[1m]))
-            total: sum(rate(requests_total[1m]))
-            max: 0.05
-            minTotal: 1
-          action: rollback
-        """;
 }
