@@ -14,22 +14,25 @@ internal static class PostgresCommands
     /// <summary>Text as it may be stored: known secrets replaced by <see cref="SecretRegistry.Marker"/>.</summary>
     public static object? Stored(object? value) => value is string text ? SecretRegistry.Shared.Redact(text) : value;
 
+    /// <summary><see cref="Stored"/> for one text known to be free text (an element of an array parameter, whose name says nothing).</summary>
+    public static string StoredText(string text) => SecretRegistry.Shared.Redact(text);
+
     /// <summary>The parameters that carry free text (redacted); every other one is an identity, stored as given.</summary>
     internal static readonly FrozenSet<string> FreeText = FrozenSet.ToFrozenSet(
         ["outcome", "summary", "message", "reason", "evidence", "plan", "before", "after", "by", "description", "disarmedReason"],
         StringComparer.Ordinal);
 
-    public static NpgsqlCommand Command(this NpgsqlTransaction transaction, string sql, params ReadOnlySpan<(string Name, object? Value)> parameters)
-    {
-        var command = new NpgsqlCommand(sql, transaction.Connection, transaction);
-        Bind(command.Parameters, parameters);
-        return command;
-    }
+    public static NpgsqlCommand Command(this NpgsqlTransaction transaction, string sql, params ReadOnlySpan<(string Name, object? Value)> parameters) =>
+        Command(transaction.Connection!, transaction, sql, parameters);
 
-    /// <summary>One statement of an <see cref="NpgsqlBatch"/> (sent with the others in one round trip), bound as <see cref="Command"/> binds.</summary>
-    public static NpgsqlBatchCommand BatchCommand(string sql, params ReadOnlySpan<(string Name, object? Value)> parameters)
+    /// <summary>A statement run on its own, outside any explicit transaction: PostgreSQL runs it as one, with one snapshot.</summary>
+    public static NpgsqlCommand Command(this NpgsqlConnection connection, string sql, params ReadOnlySpan<(string Name, object? Value)> parameters) =>
+        Command(connection, null, sql, parameters);
+
+    /// <summary>A statement inside <paramref name="transaction"/>, or on its own when it is null.</summary>
+    public static NpgsqlCommand Command(NpgsqlConnection connection, NpgsqlTransaction? transaction, string sql, params ReadOnlySpan<(string Name, object? Value)> parameters)
     {
-        var command = new NpgsqlBatchCommand(sql);
+        var command = new NpgsqlCommand(sql, connection, transaction);
         Bind(command.Parameters, parameters);
         return command;
     }
@@ -48,21 +51,40 @@ internal static class PostgresCommands
         return await command.ExecuteNonQueryAsync(cancellationToken).ConfigureAwait(false);
     }
 
-    public static async Task<object?> ScalarAsync(this NpgsqlTransaction transaction, string sql, CancellationToken cancellationToken, params (string Name, object? Value)[] parameters)
+    public static Task<object?> ScalarAsync(this NpgsqlTransaction transaction, string sql, CancellationToken cancellationToken, params (string Name, object? Value)[] parameters) =>
+        ScalarAsync(transaction.Command(sql, parameters), cancellationToken);
+
+    /// <summary>As the transaction's <see cref="ScalarAsync(NpgsqlTransaction, string, CancellationToken, ValueTuple{string, object?}[])"/>, one statement on its own.</summary>
+    public static Task<object?> ScalarAsync(this NpgsqlConnection connection, string sql, CancellationToken cancellationToken, params (string Name, object? Value)[] parameters) =>
+        ScalarAsync(connection.Command(sql, parameters), cancellationToken);
+
+    private static async Task<object?> ScalarAsync(NpgsqlCommand built, CancellationToken cancellationToken)
     {
-        await using var command = transaction.Command(sql, parameters);
+        await using var command = built;
         var value = await command.ExecuteScalarAsync(cancellationToken).ConfigureAwait(false);
         return value is DBNull ? null : value;
     }
 
-    public static async Task<List<T>> QueryAsync<T>(
+    public static Task<List<T>> QueryAsync<T>(
         this NpgsqlTransaction transaction,
         string sql,
         Func<NpgsqlDataReader, T> read,
         CancellationToken cancellationToken,
-        params (string Name, object? Value)[] parameters)
+        params (string Name, object? Value)[] parameters) =>
+        QueryAsync(transaction.Command(sql, parameters), read, cancellationToken);
+
+    /// <summary>As the transaction's <see cref="QueryAsync{T}(NpgsqlTransaction, string, Func{NpgsqlDataReader, T}, CancellationToken, ValueTuple{string, object?}[])"/>, one statement on its own.</summary>
+    public static Task<List<T>> QueryAsync<T>(
+        this NpgsqlConnection connection,
+        string sql,
+        Func<NpgsqlDataReader, T> read,
+        CancellationToken cancellationToken,
+        params (string Name, object? Value)[] parameters) =>
+        QueryAsync(connection.Command(sql, parameters), read, cancellationToken);
+
+    private static async Task<List<T>> QueryAsync<T>(NpgsqlCommand built, Func<NpgsqlDataReader, T> read, CancellationToken cancellationToken)
     {
-        await using var command = transaction.Command(sql, parameters);
+        await using var command = built;
         await using var reader = await command.ExecuteReaderAsync(cancellationToken).ConfigureAwait(false);
         var rows = new List<T>();
         while (await reader.ReadAsync(cancellationToken).ConfigureAwait(false))

@@ -108,8 +108,8 @@ internal sealed partial class PostgresIncidentStore
     public Task<ChangeHistory> LoadChangeHistoryAsync(string policy, DateTimeOffset since, CancellationToken cancellationToken)
     {
         ArgumentNullException.ThrowIfNull(policy);
-        return ReadAsync(
-            async tx => new ChangeHistory(await tx.QueryAsync(HistorySql, ReadChange, cancellationToken, ("policy", policy), ("since", since)).ConfigureAwait(false)),
+        return ReadOneAsync(
+            async connection => new ChangeHistory(await connection.QueryAsync(HistorySql, ReadChange, cancellationToken, ("policy", policy), ("since", since)).ConfigureAwait(false)),
             cancellationToken);
     }
 

@@ -244,22 +244,36 @@ internal sealed partial class PostgresIncidentStore
 
     /// <summary>Runs <paramref name="work"/> in one READ COMMITTED transaction (see the class remarks) and commits it.</summary>
     private Task<T> WriteAsync<T>(Func<NpgsqlTransaction, Task<T>> work, CancellationToken cancellationToken) =>
-        RunAsync(System.Data.IsolationLevel.ReadCommitted, write: true, work, cancellationToken);
+        RunAsync(System.Data.IsolationLevel.ReadCommitted, write: true, (_, tx) => work(tx!), cancellationToken);
 
     /// <summary>Runs <paramref name="work"/> in one REPEATABLE READ transaction: one snapshot.</summary>
     private Task<T> ReadAsync<T>(Func<NpgsqlTransaction, Task<T>> work, CancellationToken cancellationToken) =>
-        RunAsync(System.Data.IsolationLevel.RepeatableRead, write: false, work, cancellationToken);
+        RunAsync(System.Data.IsolationLevel.RepeatableRead, write: false, (_, tx) => work(tx!), cancellationToken);
 
     /// <summary>
-    /// One transaction on a pooled connection. When PostgreSQL restarted (or failed over, or the network dropped) since a
-    /// pooled connection was last used, that connection, and every other idle one, is dead: the first statement on it
-    /// fails. The idle ones are then dropped at once (<see cref="NpgsqlDataSource.Clear"/>), and the transaction is run
-    /// once more on a fresh connection, but only when it broke before its commit was sent: the server rolls back what a
-    /// dead connection had begun, so nothing can be applied twice. A commit that broke is not retried (whether it was
-    /// applied is unknown; the caller's next attempt settles it by its version or lease checks). While PostgreSQL is
-    /// down every call throws (no fresh connection opens); once it is back, calls succeed, with no restart of the daemon.
+    /// Runs <paramref name="work"/>, which must send exactly one statement, on its own: PostgreSQL runs a lone statement
+    /// as a transaction of its own with one snapshot, so it needs no BEGIN and no COMMIT, and costs one round trip instead
+    /// of two. For what every evaluation reads and writes.
     /// </summary>
-    private async Task<T> RunAsync<T>(System.Data.IsolationLevel isolation, bool write, Func<NpgsqlTransaction, Task<T>> work, CancellationToken cancellationToken)
+    private Task<T> ReadOneAsync<T>(Func<NpgsqlConnection, Task<T>> work, CancellationToken cancellationToken) =>
+        RunAsync(null, write: false, (connection, _) => work(connection), cancellationToken);
+
+    /// <summary>As <see cref="ReadOneAsync{T}"/>, for one statement that writes: it commits as it runs, so once sent it is never retried.</summary>
+    private Task<T> WriteOneAsync<T>(Func<NpgsqlConnection, Task<T>> work, CancellationToken cancellationToken) =>
+        RunAsync(null, write: true, (connection, _) => work(connection), cancellationToken);
+
+    /// <summary>
+    /// One transaction on a pooled connection (or, without <paramref name="isolation"/>, one statement on its own). When
+    /// PostgreSQL restarted (or failed over, or the network dropped) since a pooled connection was last used, that
+    /// connection, and every other idle one, is dead: the first statement on it fails. The idle ones are then dropped at
+    /// once (<see cref="NpgsqlDataSource.Clear"/>), and the work is run once more on a fresh connection, but only when it
+    /// broke before its commit was sent (a lone writing statement is its own commit): the server rolls back what a dead
+    /// connection had begun, so nothing can be applied twice; a lone writing statement is run again only when the server
+    /// answered it with the error (a statement answered with an error was not applied). A commit that broke otherwise is
+    /// not retried (whether it was applied is unknown; the caller's next attempt settles it by its version or lease checks). While PostgreSQL is down every
+    /// call throws (no fresh connection opens); once it is back, calls succeed, with no restart of the daemon.
+    /// </summary>
+    private async Task<T> RunAsync<T>(System.Data.IsolationLevel? isolation, bool write, Func<NpgsqlConnection, NpgsqlTransaction?, Task<T>> work, CancellationToken cancellationToken)
     {
         ThrowIfNotReady();
         for (var attempt = 1; ; attempt++)
@@ -270,10 +284,19 @@ internal sealed partial class PostgresIncidentStore
             {
                 await using var connection = await _dataSource.OpenConnectionAsync(cancellationToken).ConfigureAwait(false);
                 opened = true;
-                await using var transaction = await connection.BeginTransactionAsync(isolation, cancellationToken).ConfigureAwait(false);
-                var result = await work(transaction).ConfigureAwait(false);
-                committing = true;
-                await transaction.CommitAsync(cancellationToken).ConfigureAwait(false);
+                await using var transaction = isolation is { } level
+                    ? await connection.BeginTransactionAsync(level, cancellationToken).ConfigureAwait(false)
+                    : null;
+                // A lone writing statement commits as it runs: once sent, only the server's own error answer to it (a
+                // PostgresException: what it answers with an error it did not apply) lets it run again.
+                committing = transaction is null && write;
+                var result = await work(connection, transaction).ConfigureAwait(false);
+                if (transaction is not null)
+                {
+                    committing = true;
+                    await transaction.CommitAsync(cancellationToken).ConfigureAwait(false);
+                }
+
                 if (write)
                 {
                     _writeFailure = null;
@@ -306,7 +329,8 @@ internal sealed partial class PostgresIncidentStore
                 _dataSource.Clear();
 
                 // Not when it could not even connect (PostgreSQL is down: it would fail again), nor after a timeout (it waited long enough).
-                if (!opened || committing || attempt > 1 || e.InnerException is TimeoutException)
+                var unapplied = isolation is null && e is PostgresException;
+                if (!opened || (committing && !unapplied) || attempt > 1 || e.InnerException is TimeoutException)
                 {
                     throw;
                 }

@@ -82,8 +82,8 @@ internal sealed partial class PostgresIncidentStore : IPostgresStore
     public Task<long> LoadStateVersionAsync(string policy, CancellationToken cancellationToken)
     {
         ArgumentNullException.ThrowIfNull(policy);
-        return ReadAsync(
-            async tx => await tx.ScalarAsync("SELECT version FROM policy_state WHERE policy = @policy", cancellationToken, ("policy", policy)).ConfigureAwait(false) is long v ? v : 0L,
+        return ReadOneAsync(
+            async connection => await connection.ScalarAsync("SELECT version FROM policy_state WHERE policy = @policy", cancellationToken, ("policy", policy)).ConfigureAwait(false) is long v ? v : 0L,
             cancellationToken);
     }
 
@@ -92,10 +92,10 @@ internal sealed partial class PostgresIncidentStore : IPostgresStore
     public Task<StoredPolicyState?> LoadStateAsync(string policy, CancellationToken cancellationToken)
     {
         ArgumentNullException.ThrowIfNull(policy);
-        return ReadAsync(
-            async tx =>
+        return ReadOneAsync(
+            async connection =>
             {
-                var rows = await tx.QueryAsync(
+                var rows = await connection.QueryAsync(
                     "SELECT state, version FROM policy_state WHERE policy = @policy",
                     r => (Json: r.GetString(0), Version: r.GetInt64(1)),
                     cancellationToken,
@@ -169,12 +169,29 @@ internal sealed partial class PostgresIncidentStore : IPostgresStore
             StoreBatchShape.Check(update);
         }
 
+        if (batch.Updates.Count == 0)
+        {
+            // What most evaluations write (no incident moves): one statement, no transaction around it.
+            if (batch.State is not null || batch.Verdicts.Count > 0)
+            {
+                await WriteOneAsync(
+                    async connection =>
+                    {
+                        await WriteStateAndVerdictsAsync(connection, null, batch.State, state, policy, at, batch.Verdicts, cancellationToken).ConfigureAwait(false);
+                        return true;
+                    },
+                    cancellationToken).ConfigureAwait(false);
+            }
+
+            return [];
+        }
+
         return await WriteAsync(
             async tx =>
             {
                 if (batch.State is not null || batch.Verdicts.Count > 0)
                 {
-                    await WriteStateAndVerdictsAsync(tx, batch.State, state, policy, at, batch.Verdicts, cancellationToken).ConfigureAwait(false);
+                    await WriteStateAndVerdictsAsync(tx.Connection!, tx, batch.State, state, policy, at, batch.Verdicts, cancellationToken).ConfigureAwait(false);
                 }
 
                 var ids = new List<long>(batch.Updates.Count);
@@ -524,60 +541,82 @@ internal sealed partial class PostgresIncidentStore : IPostgresStore
 
     /// <summary>
     /// The policy state, checked against the version it was loaded with (none stored: 0; the stored version grows by one),
-    /// and the evaluation's verdicts, sent together as one batch: one round trip for what every evaluation writes.
+    /// and the evaluation's verdicts, written by one statement: the state's write in a data-modifying <c>WITH</c>, the
+    /// verdicts inserted from arrays only if it wrote. One round trip, and the same statement whether it runs on its own
+    /// (<paramref name="transaction"/> null: it is then its own transaction, for the evaluations that change no incident)
+    /// or inside the transaction of a batch that also moves incidents.
     /// </summary>
+    /// <exception cref="PolicyStateConflictException">The state is not at the expected version: nothing was written.</exception>
     private static async Task WriteStateAndVerdictsAsync(
-        NpgsqlTransaction tx, PolicyStateWrite? write, string? state, string? policy, DateTimeOffset? at, IReadOnlyList<EvaluationRow> verdicts, CancellationToken cancellationToken)
+        NpgsqlConnection connection, NpgsqlTransaction? transaction, PolicyStateWrite? write, string? state, string? policy, DateTimeOffset? at, IReadOnlyList<EvaluationRow> verdicts, CancellationToken cancellationToken)
     {
-        await using var batch = new NpgsqlBatch(tx.Connection, tx);
-        NpgsqlBatchCommand? stateCommand = null;
-        if (write is not null)
+        var stateSql = write?.ExpectedVersion switch
         {
-            (string, object?)[] parameters = [("policy", write.Policy), ("state", state), ("at", write.At)];
-            stateCommand = write.ExpectedVersion switch
-            {
-                null => PostgresCommands.BatchCommand(
-                    """
-                    INSERT INTO policy_state (policy, state, updated_at, version) VALUES (@policy, @state, @at, 1)
-                    ON CONFLICT (policy) DO UPDATE SET state = excluded.state, updated_at = excluded.updated_at, version = policy_state.version + 1
-                    """,
-                    parameters),
-                0 => PostgresCommands.BatchCommand(
-                    "INSERT INTO policy_state (policy, state, updated_at, version) VALUES (@policy, @state, @at, 1) ON CONFLICT (policy) DO NOTHING",
-                    parameters),
-                { } expected => PostgresCommands.BatchCommand(
-                    "UPDATE policy_state SET state = @state, updated_at = @at, version = version + 1 WHERE policy = @policy AND version = @expected",
-                    [.. parameters, ("expected", expected)]),
-            };
-            batch.BatchCommands.Add(stateCommand);
-        }
-
-        foreach (var row in verdicts)
-        {
-            batch.BatchCommands.Add(PostgresCommands.BatchCommand(
-                """
-                INSERT INTO evaluations (policy, at, trigger, labels, kind, reason, value, threshold, baseline, summary)
-                VALUES (@policy, @at, @trigger, @labels, @kind, @reason, @value, @threshold, @baseline, @summary)
-                ON CONFLICT (policy, at, trigger, labels) DO NOTHING
+            _ when write is null => null,
+            null => """
+                INSERT INTO policy_state (policy, state, updated_at, version) VALUES (@statePolicy, @state, @stateAt, 1)
+                ON CONFLICT (policy) DO UPDATE SET state = excluded.state, updated_at = excluded.updated_at, version = policy_state.version + 1
+                RETURNING version
                 """,
-                ("policy", policy),
-                ("at", at),
-                ("trigger", row.Trigger),
-                ("labels", LabelsJson.Write(row.Labels)),
-                ("kind", row.Kind.ToString()),
-                ("reason", row.Reason.ToString()),
-                ("value", Real(row.Value)),
-                ("threshold", Real(row.Threshold)),
-                ("baseline", Real(row.Baseline)),
-                ("summary", row.Summary)));
+            0 => "INSERT INTO policy_state (policy, state, updated_at, version) VALUES (@statePolicy, @state, @stateAt, 1) ON CONFLICT (policy) DO NOTHING RETURNING version",
+            _ => "UPDATE policy_state SET state = @state, updated_at = @stateAt, version = version + 1 WHERE policy = @statePolicy AND version = @expected RETURNING version",
+        };
+        const string insertVerdicts = """
+            INSERT INTO evaluations (policy, at, trigger, labels, kind, reason, value, threshold, baseline, summary)
+            SELECT @policy, @at, v.trigger, v.labels, v.kind, v.reason, v.value, v.threshold, v.baseline, v.summary
+            FROM unnest(@triggers, @labels, @kinds, @reasons, @values, @thresholds, @baselines, @summaries)
+                 AS v (trigger, labels, kind, reason, value, threshold, baseline, summary)
+            """;
+        const string onConflict = "ON CONFLICT (policy, at, trigger, labels) DO NOTHING";
+        var sql = (stateSql, verdicts.Count) switch
+        {
+            (null, _) => $"{insertVerdicts}\n{onConflict}",
+            (_, 0) => $"""
+                WITH written AS ({stateSql})
+                SELECT count(*), (SELECT version FROM policy_state WHERE policy = @statePolicy) FROM written
+                """,
+            _ => $"""
+                WITH written AS ({stateSql}),
+                verdicts AS ({insertVerdicts}
+                    WHERE EXISTS (SELECT 1 FROM written)
+                    {onConflict})
+                SELECT count(*), (SELECT version FROM policy_state WHERE policy = @statePolicy) FROM written
+                """,
+        };
+
+        // Free text is redacted here as PostgresCommands.Bind does for a single value named 'reason' or 'summary'.
+        await using var command = PostgresCommands.Command(
+            connection,
+            transaction,
+            sql,
+            ("statePolicy", write?.Policy),
+            ("state", state),
+            ("stateAt", write?.At),
+            ("expected", write?.ExpectedVersion),
+            ("policy", policy),
+            ("at", at),
+            ("triggers", verdicts.Select(v => v.Trigger).ToArray()),
+            ("labels", verdicts.Select(v => LabelsJson.Write(v.Labels)).ToArray()),
+            ("kinds", verdicts.Select(v => v.Kind.ToString()).ToArray()),
+            ("reasons", verdicts.Select(v => PostgresCommands.StoredText(v.Reason.ToString())).ToArray()),
+            ("values", verdicts.Select(v => Real(v.Value)).ToArray()),
+            ("thresholds", verdicts.Select(v => Real(v.Threshold)).ToArray()),
+            ("baselines", verdicts.Select(v => Real(v.Baseline)).ToArray()),
+            ("summaries", verdicts.Select(v => PostgresCommands.StoredText(v.Summary)).ToArray()));
+        if (write is null)
+        {
+            await command.ExecuteNonQueryAsync(cancellationToken).ConfigureAwait(false);
+            return;
         }
 
-        await batch.ExecuteNonQueryAsync(cancellationToken).ConfigureAwait(false);
-        if (write is not null && stateCommand!.RecordsAffected != 1)
+        await using var reader = await command.ExecuteReaderAsync(cancellationToken).ConfigureAwait(false);
+        await reader.ReadAsync(cancellationToken).ConfigureAwait(false);
+        if (reader.GetInt64(0) != 1)
         {
-            var stored = await tx.ScalarAsync("SELECT version FROM policy_state WHERE policy = @policy", cancellationToken, ("policy", write.Policy)).ConfigureAwait(false);
+            // The version read by the same statement, before its write (a data-modifying WITH is not seen by the rest of it).
+            var stored = reader.IsDBNull(1) ? 0L : reader.GetInt64(1);
             throw new PolicyStateConflictException(
-                $"The state of policy '{write.Policy}' is at version {stored ?? 0L}, not {write.ExpectedVersion}: another writer committed since it was loaded.");
+                $"The state of policy '{write.Policy}' is at version {stored}, not {write.ExpectedVersion}: another writer committed since it was loaded.");
         }
     }
 

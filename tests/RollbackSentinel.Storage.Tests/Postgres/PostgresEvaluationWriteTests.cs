@@ -1,0 +1,161 @@
+using Npgsql;
+using RollbackSentinel.Core.Evaluation;
+using RollbackSentinel.Core.Incidents;
+using RollbackSentinel.Core.Metrics;
+using RollbackSentinel.Core.Policies;
+using RollbackSentinel.Core.Secrets;
+using RollbackSentinel.Core.State;
+using RollbackSentinel.Storage.Postgres;
+using RollbackSentinel.Testing.Postgres;
+
+namespace RollbackSentinel.Storage.Tests.Postgres;
+
+/// <summary>
+/// What every evaluation writes, the policy state and its verdicts, goes to PostgreSQL as one statement (the state's
+/// write in a data-modifying <c>WITH</c>, the verdicts inserted only if it wrote), on its own when no incident moves.
+/// Read back here from the tables themselves: the columns, and that a refused state takes its verdicts with it.
+/// </summary>
+[Collection(PostgresCollection.Name)]
+public sealed class PostgresEvaluationWriteTests(PostgresFixture postgres) : IAsyncLifetime
+{
+    private const string Policy = "checkout-api";
+    private static readonly DateTimeOffset T0 = new(2026, 11, 20, 14, 30, 0, TimeSpan.Zero);
+    private static readonly CancellationToken None = CancellationToken.None;
+    private static readonly LabelSet Cart = LabelSet.Of(("deployment", "cart"));
+
+    // Unique per run: the registry is process-wide.
+    private readonly string _secret = "Sl4ckT0ken" + Guid.NewGuid().ToString("N");
+    private string _connectionString = string.Empty;
+    private IPostgresStore? _store;
+
+    private IPostgresStore Store => _store!;
+
+    public async Task InitializeAsync()
+    {
+        _connectionString = await postgres.Server.CreateDatabaseAsync(None);
+        _store = PostgresStore.Create(_connectionString, TimeProvider.System);
+        await _store.InitializeAsync(None);
+    }
+
+    public async Task DisposeAsync()
+    {
+        await Store.DisposeAsync();
+        await postgres.Server.DropDatabaseAsync(_connectionString, None);
+    }
+
+    [Fact]
+    public async Task StateAndVerdicts_WrittenTogether_EveryColumnAsGiven()
+    {
+        SecretRegistry.Shared.Register(_secret);
+        var verdicts = new[]
+        {
+            new EvaluationRow("error-rate", Cart, VerdictKind.Breach, VerdictReason.ThresholdExceeded, 0.09, 0.05, null, $"error ratio 0.09 > max 0.05 (token {_secret})"),
+            new EvaluationRow("latency", LabelSet.Empty, VerdictKind.Inconclusive, VerdictReason.NotANumber, double.NaN, 0.5, double.PositiveInfinity, "NaN"),
+        };
+
+        await Store.ApplyAsync(new StoreBatch(new PolicyStateWrite(Policy, PolicyState.Empty, T0, 0), verdicts, []) { Policy = Policy, At = T0 }, None);
+
+        Assert.Equal(1, await Store.LoadStateVersionAsync(Policy, None));
+        var rows = await RowsAsync();
+        Assert.Equal(2, rows.Count);
+        Assert.Equal(
+            (Policy, T0, "error-rate", "{\"deployment\":\"cart\"}", "Breach", "ThresholdExceeded", (double?)0.09, (double?)0.05, (double?)null, $"error ratio 0.09 > max 0.05 (token {SecretRegistry.Marker})"),
+            rows[0]);
+        Assert.Equal((Policy, T0, "latency", "{}", "Inconclusive", "NotANumber", (double?)null, (double?)0.5, (double?)double.PositiveInfinity, "NaN"), rows[1]);
+    }
+
+    [Fact]
+    public async Task StaleState_WithVerdicts_RefusesBoth_AndNamesTheStoredVersion()
+    {
+        await Store.ApplyAsync(new StoreBatch(new PolicyStateWrite(Policy, PolicyState.Empty, T0, 0), [Row("first")], []) { Policy = Policy, At = T0 }, None);
+        await Store.ApplyAsync(new StoreBatch(new PolicyStateWrite(Policy, PolicyState.Empty, T0.AddSeconds(15), 1), [Row("second")], []) { Policy = Policy, At = T0.AddSeconds(15) }, None);
+
+        // A writer still holding version 1 (another node committed version 2 meanwhile).
+        var error = await Assert.ThrowsAsync<PolicyStateConflictException>(() => Store.ApplyAsync(
+            new StoreBatch(new PolicyStateWrite(Policy, PolicyState.Empty, T0.AddSeconds(30), 1), [Row("stale")], []) { Policy = Policy, At = T0.AddSeconds(30) },
+            None));
+
+        Assert.Contains("is at version 2, not 1", error.Message, StringComparison.Ordinal);
+        Assert.Equal(2, await Store.LoadStateVersionAsync(Policy, None));
+        Assert.Equal(["first", "second"], (await RowsAsync()).Select(r => r.Summary));
+    }
+
+    [Fact]
+    public async Task FirstState_AlreadyStoredByAnother_RefusesItsVerdicts()
+    {
+        await Store.ApplyAsync(new StoreBatch(new PolicyStateWrite(Policy, PolicyState.Empty, T0, 0), [], []), None);
+
+        var error = await Assert.ThrowsAsync<PolicyStateConflictException>(() => Store.ApplyAsync(
+            new StoreBatch(new PolicyStateWrite(Policy, PolicyState.Empty, T0, 0), [Row("late")], []) { Policy = Policy, At = T0 },
+            None));
+
+        Assert.Contains("is at version 1, not 0", error.Message, StringComparison.Ordinal);
+        Assert.Empty(await RowsAsync());
+    }
+
+    [Fact]
+    public async Task UncheckedState_WithVerdicts_AlwaysWrites()
+    {
+        await Store.ApplyAsync(new StoreBatch(new PolicyStateWrite(Policy, PolicyState.Empty, T0, null), [Row("one")], []) { Policy = Policy, At = T0 }, None);
+        await Store.ApplyAsync(new StoreBatch(new PolicyStateWrite(Policy, PolicyState.Empty, T0.AddSeconds(15), null), [Row("two")], []) { Policy = Policy, At = T0.AddSeconds(15) }, None);
+
+        Assert.Equal(2, await Store.LoadStateVersionAsync(Policy, None));
+        Assert.Equal(["one", "two"], (await RowsAsync()).Select(r => r.Summary));
+    }
+
+    [Fact]
+    public async Task StaleState_InABatchThatOpensAnIncident_RefusesTheIncidentToo()
+    {
+        await Store.ApplyAsync(new StoreBatch(new PolicyStateWrite(Policy, PolicyState.Empty, T0, 0), [], []), None);
+        var opening = new IncidentUpdate(0, 0, [new OpenIncident(
+            new Incident
+            {
+                Policy = Policy,
+                Trigger = "error-rate",
+                Labels = Cart,
+                Action = TriggerAction.Rollback,
+                Status = IncidentStatus.Open,
+                OpenedAt = T0,
+                UpdatedAt = T0,
+                Summary = "error ratio 0.09 > max 0.05",
+                EvidenceJson = """{"verdict":"Breach","queries":[]}""",
+            },
+            "k1",
+            new ActionRecord { IncidentId = 0, Kind = "rollback", Target = "kubectl/checkout/shop", IdempotencyKey = "rs-k1", Status = ActionStatus.Pending, CreatedAt = T0 },
+            null)]);
+
+        await Assert.ThrowsAsync<PolicyStateConflictException>(() => Store.ApplyAsync(
+            new StoreBatch(new PolicyStateWrite(Policy, PolicyState.Empty, T0, 0), [Row("with incident")], [opening]) { Policy = Policy, At = T0 },
+            None));
+
+        Assert.Empty(await RowsAsync());
+        Assert.Empty(await Store.ListIncidentsAsync(null, 10, None));
+    }
+
+    private static EvaluationRow Row(string summary) => new("error-rate", Cart, VerdictKind.Pass, VerdictReason.WithinThreshold, 0.01, 0.05, null, summary);
+
+    private async Task<List<(string Policy, DateTimeOffset At, string Trigger, string Labels, string Kind, string Reason, double? Value, double? Threshold, double? Baseline, string Summary)>> RowsAsync()
+    {
+        await using var connection = new NpgsqlConnection(_connectionString);
+        await connection.OpenAsync(None);
+        await using var command = new NpgsqlCommand("SELECT policy, at, trigger, labels, kind, reason, value, threshold, baseline, summary FROM evaluations ORDER BY at, trigger", connection);
+        await using var reader = await command.ExecuteReaderAsync(None);
+        var rows = new List<(string, DateTimeOffset, string, string, string, string, double?, double?, double?, string)>();
+        while (await reader.ReadAsync(None))
+        {
+            rows.Add((
+                reader.GetString(0),
+                reader.GetFieldValue<DateTimeOffset>(1),
+                reader.GetString(2),
+                reader.GetString(3),
+                reader.GetString(4),
+                reader.GetString(5),
+                reader.IsDBNull(6) ? null : reader.GetDouble(6),
+                reader.IsDBNull(7) ? null : reader.GetDouble(7),
+                reader.IsDBNull(8) ? null : reader.GetDouble(8),
+                reader.GetString(9)));
+        }
+
+        return rows;
+    }
+}
