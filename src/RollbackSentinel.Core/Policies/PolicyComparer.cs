@@ -11,6 +11,13 @@ public static class PolicyComparer
     {
         ArgumentNullException.ThrowIfNull(a);
         ArgumentNullException.ThrowIfNull(b);
+
+        // A rules rescan hands back the very objects it parsed before for every file whose bytes did not change.
+        if (ReferenceEquals(a, b))
+        {
+            return true;
+        }
+
         return a.Name == b.Name
             && SameTarget(a.Target, b.Target)
             && a.Schedule == b.Schedule
