@@ -30,6 +30,11 @@ public static class PostgresStore
             builder.MaxPoolSize = DefaultMaxPoolSize;
         }
 
+        if (!Sets(connectionString, "MaxAutoPrepare"))
+        {
+            builder.MaxAutoPrepare = DefaultMaxAutoPrepare;
+        }
+
         return new PostgresIncidentStore(NpgsqlDataSource.Create(builder), timeProvider, PostgresSchema.Migrations);
     }
 
@@ -44,15 +49,30 @@ public static class PostgresStore
     /// Whether <paramref name="connectionString"/> sets the pool's maximum itself (<c>Maximum Pool Size</c> or
     /// <c>Max Pool Size</c>, any case or spacing), which then wins over this project's defaults.
     /// </summary>
-    public static bool SetsMaxPoolSize(string connectionString)
+    public static bool SetsMaxPoolSize(string connectionString) => Sets(connectionString, "MaximumPoolSize", "MaxPoolSize");
+
+    /// <summary>
+    /// Statements each pooled connection keeps prepared unless the connection string sets <c>Max Auto Prepare</c>
+    /// (Npgsql's default is 0: none). A statement run 5 times on a connection is prepared there, so PostgreSQL parses and
+    /// plans it once and answers without describing its rows again: every evaluation runs the same few statements.
+    /// Behind a pooler in transaction mode that does not keep prepared statements (PgBouncer before 1.21, or without
+    /// <c>max_prepared_statements</c>), set <c>Max Auto Prepare=0</c> in the connection string.
+    /// </summary>
+    public const int DefaultMaxAutoPrepare = 64;
+
+    /// <summary>
+    /// Whether <paramref name="connectionString"/> sets <paramref name="keys"/> (one setting's names, without spaces) itself,
+    /// in any case or spacing: then it wins over this project's defaults.
+    /// </summary>
+    public static bool Sets(string connectionString, params string[] keys)
     {
         try
         {
-            var keys = new System.Data.Common.DbConnectionStringBuilder { ConnectionString = connectionString }.Keys;
-            foreach (string key in keys)
+            var set = new System.Data.Common.DbConnectionStringBuilder { ConnectionString = connectionString }.Keys;
+            foreach (string key in set)
             {
                 var k = key.Replace(" ", string.Empty, StringComparison.Ordinal);
-                if (k.Equals("MaximumPoolSize", StringComparison.OrdinalIgnoreCase) || k.Equals("MaxPoolSize", StringComparison.OrdinalIgnoreCase))
+                if (keys.Any(name => k.Equals(name, StringComparison.OrdinalIgnoreCase)))
                 {
                     return true;
                 }

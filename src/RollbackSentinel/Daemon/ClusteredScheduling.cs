@@ -152,6 +152,15 @@ internal static class ClusteredScheduling
             builder.MaxPoolSize = DefaultMaxPoolSize;
         }
 
+        // Quartz runs a few dozen fixed statements per slot, as the store does: prepared on each connection after 5 runs.
+        // Some of them read SELECT *: a migration that changed a Quartz table's columns under running nodes would fail each
+        // such statement once on each connection (PostgreSQL's "cached plan must not change result type"; Npgsql then drops
+        // the prepared statement and Quartz retries the operation).
+        if (!PostgresStore.Sets(connectionString, "MaxAutoPrepare"))
+        {
+            builder.MaxAutoPrepare = PostgresStore.DefaultMaxAutoPrepare;
+        }
+
         return NpgsqlDataSource.Create(builder);
     }
 }

@@ -132,6 +132,44 @@ public sealed class PostgresEvaluationWriteTests(PostgresFixture postgres) : IAs
         Assert.Empty(await Store.ListIncidentsAsync(null, 10, None));
     }
 
+    [Fact]
+    public async Task PreparedStatements_AColumnAddedUnderThem_EveryEvaluationStatementStillRuns()
+    {
+        // The store prepares a statement on a connection after 5 runs (Max Auto Prepare): run every evaluation's
+        // statements past that, then add columns the way a later migration would, with the statements still prepared.
+        var version = 0L;
+        for (var i = 0; i < 8; i++)
+        {
+            await EvaluateOnceAsync(T0.AddSeconds(15 * i), version++);
+        }
+
+        await using (var connection = new NpgsqlConnection(_connectionString))
+        {
+            await connection.OpenAsync(None);
+            await using var alter = new NpgsqlCommand(
+                "ALTER TABLE policy_state ADD COLUMN later text; ALTER TABLE evaluations ADD COLUMN later text; ALTER TABLE changes ADD COLUMN later text",
+                connection);
+            await alter.ExecuteNonQueryAsync(None);
+        }
+
+        for (var i = 8; i < 16; i++)
+        {
+            await EvaluateOnceAsync(T0.AddSeconds(15 * i), version++);
+        }
+
+        Assert.Equal(16, await Store.LoadStateVersionAsync(Policy, None));
+        Assert.Equal(16, (await RowsAsync()).Count);
+    }
+
+    /// <summary>What an evaluation sends: the state's version, the state, the change history, then the state and verdicts.</summary>
+    private async Task EvaluateOnceAsync(DateTimeOffset at, long version)
+    {
+        Assert.Equal(version, await Store.LoadStateVersionAsync(Policy, None));
+        Assert.Equal(version == 0 ? null : version, (await Store.LoadStateAsync(Policy, None))?.Version);
+        await Store.LoadChangeHistoryAsync(Policy, at.AddHours(-1), None);
+        await Store.ApplyAsync(new StoreBatch(new PolicyStateWrite(Policy, PolicyState.Empty, at, version), [Row($"at {at:O}")], []) { Policy = Policy, At = at }, None);
+    }
+
     private static EvaluationRow Row(string summary) => new("error-rate", Cart, VerdictKind.Pass, VerdictReason.WithinThreshold, 0.01, 0.05, null, summary);
 
     private async Task<List<(string Policy, DateTimeOffset At, string Trigger, string Labels, string Kind, string Reason, double? Value, double? Threshold, double? Baseline, string Summary)>> RowsAsync()

@@ -2,7 +2,7 @@ using RollbackSentinel.Storage.Postgres;
 
 namespace RollbackSentinel.Storage.Tests.Postgres;
 
-/// <summary>The project's pool maximum (16 for the store, 8 for Quartz) applies only where the connection string sets none.</summary>
+/// <summary>The project's pool maximum (16 for the store, 15 for Quartz) and its prepared statements (64 per connection) apply only where the connection string sets none.</summary>
 public sealed class PostgresPoolSizeTests
 {
     [Theory]
@@ -21,5 +21,16 @@ public sealed class PostgresPoolSizeTests
     public void SetsMaxPoolSize_NoMaximumInTheString_TheDefaultApplies(string connectionString)
     {
         Assert.False(PostgresStore.SetsMaxPoolSize(connectionString));
+    }
+
+    [Theory]
+    [InlineData("Host=db;Database=sentinel;Max Auto Prepare=0", true)]
+    [InlineData("Host=db;Database=sentinel;maxautoprepare=10", true)]
+    [InlineData("Host=db;Database=sentinel;MAX AUTO PREPARE=20", true)]
+    [InlineData("Host=db;Database=sentinel;Auto Prepare Min Usages=2", false)]
+    [InlineData("Host=db;Database=sentinel;Password=x", false)]
+    public void Sets_MaxAutoPrepare_OnlyWhenTheStringNamesIt(string connectionString, bool sets)
+    {
+        Assert.Equal(sets, PostgresStore.Sets(connectionString, "MaxAutoPrepare"));
     }
 }
