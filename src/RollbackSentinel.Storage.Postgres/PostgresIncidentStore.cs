@@ -100,19 +100,25 @@ internal sealed partial class PostgresIncidentStore : IPostgresStore
                     r => (Json: r.GetString(0), Version: r.GetInt64(1)),
                     cancellationToken,
                     ("policy", policy)).ConfigureAwait(false);
-                if (rows.Count == 0)
-                {
-                    return null;
-                }
+                return rows.Count == 0 ? null : PolicyStateJson.Read(policy, rows[0].Json, rows[0].Version);
+            },
+            cancellationToken);
+    }
 
-                try
-                {
-                    return new StoredPolicyState(PolicyStateJson.Deserialize(rows[0].Json), rows[0].Version);
-                }
-                catch (InvalidDataException e)
-                {
-                    throw new InvalidDataException($"The stored state of policy '{policy}' cannot be read: {e.Message}", e);
-                }
+    /// <inheritdoc />
+    public Task<(long Version, StoredPolicyState? State)> LoadStateUnlessAtAsync(string policy, long? knownVersion, CancellationToken cancellationToken)
+    {
+        ArgumentNullException.ThrowIfNull(policy);
+        return ReadOneAsync(
+            async connection =>
+            {
+                var rows = await connection.QueryAsync(
+                    "SELECT version, CASE WHEN version = @known THEN NULL ELSE state END FROM policy_state WHERE policy = @policy",
+                    r => (Version: r.GetInt64(0), Json: r.GetNullableString(1)),
+                    cancellationToken,
+                    ("policy", policy),
+                    ("known", knownVersion)).ConfigureAwait(false);
+                return rows.Count == 0 ? (0L, null) : (rows[0].Version, PolicyStateJson.Read(policy, rows[0].Json, rows[0].Version));
             },
             cancellationToken);
     }

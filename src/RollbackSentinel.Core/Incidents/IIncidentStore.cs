@@ -68,6 +68,14 @@ public interface IIncidentStore
     /// <summary>The version of a policy's last committed state (<see cref="StoredPolicyState.Version"/>), 0 if it was never evaluated; the state is not read.</summary>
     Task<long> LoadStateVersionAsync(string policy, CancellationToken cancellationToken);
 
+    /// <summary>
+    /// What an evaluation reads first, in one read: the version of the policy's last committed state (0 if it was never
+    /// evaluated) and, only when that is not <paramref name="knownVersion"/> (null: none known), the state itself. A
+    /// caller that already stands on the stored version gets no state back (null) and has nothing to deserialise.
+    /// </summary>
+    /// <exception cref="InvalidDataException">The stored state cannot be read.</exception>
+    Task<(long Version, StoredPolicyState? State)> LoadStateUnlessAtAsync(string policy, long? knownVersion, CancellationToken cancellationToken);
+
     /// <summary>An incident with its actions and revision, or null.</summary>
     Task<IncidentRecord?> LoadIncidentAsync(long id, CancellationToken cancellationToken);
 

@@ -2,6 +2,7 @@ using RollbackSentinel.Core.Serialization;
 using System.Collections.Immutable;
 using System.Text.Json;
 using RollbackSentinel.Core.Evaluation;
+using RollbackSentinel.Core.Incidents;
 using RollbackSentinel.Core.State;
 
 namespace RollbackSentinel.Storage.Serialization;
@@ -94,6 +95,28 @@ internal static class PolicyStateJson
     }
 
     /// <exception cref="InvalidDataException">The text is not a state this code can read (corrupt, or written by a newer format).</exception>
+    /// <summary>
+    /// A policy_state row as the stores hand it out: no text (the state was not read) gives null, and text that cannot
+    /// be read fails naming the policy.
+    /// </summary>
+    /// <exception cref="InvalidDataException">The stored state cannot be read.</exception>
+    public static StoredPolicyState? Read(string policy, string? json, long version)
+    {
+        if (json is null)
+        {
+            return null;
+        }
+
+        try
+        {
+            return new StoredPolicyState(Deserialize(json), version);
+        }
+        catch (InvalidDataException e)
+        {
+            throw new InvalidDataException($"The stored state of policy '{policy}' cannot be read: {e.Message}", e);
+        }
+    }
+
     public static PolicyState Deserialize(string json)
     {
         ArgumentNullException.ThrowIfNull(json);

@@ -117,11 +117,11 @@ internal sealed partial class PolicyEvaluationService(
             // The state is loaded at every evaluation and committed against its version: a restart, or another writer
             // that committed since, means resuming from the store (pending 'for' clocks, firing triggers and cooldowns
             // where they were, minus the series of triggers edited meanwhile; pending clocks broken by a long gap
-            // restart at the step). Otherwise the runner already stands on it: only the version is read, not the state.
-            var version = await store.LoadStateVersionAsync(name, cancellationToken).ConfigureAwait(false);
+            // restart at the step). Otherwise the runner already stands on it: the version comes back, not the state.
+            // One read either way (on a cluster, policies move between nodes, so the state is often another node's).
+            var (version, stored) = await store.LoadStateUnlessAtAsync(name, entry.StateVersion, cancellationToken).ConfigureAwait(false);
             if (entry.StateVersion != version)
             {
-                var stored = await store.LoadStateAsync(name, cancellationToken).ConfigureAwait(false);
                 entry.Resume(stored);
                 version = stored?.Version ?? 0;
             }

@@ -73,6 +73,9 @@ internal sealed class PausingStore(IIncidentStore inner) : IIncidentStore
 
     public Task<long> LoadStateVersionAsync(string policy, CancellationToken cancellationToken) => inner.LoadStateVersionAsync(policy, cancellationToken);
 
+    public Task<(long Version, StoredPolicyState? State)> LoadStateUnlessAtAsync(string policy, long? knownVersion, CancellationToken cancellationToken) =>
+        inner.LoadStateUnlessAtAsync(policy, knownVersion, cancellationToken);
+
     public Task<IncidentRecord?> LoadIncidentAsync(long id, CancellationToken cancellationToken) => inner.LoadIncidentAsync(id, cancellationToken);
 
     public Task<IncidentRecord?> LoadIncidentOfActionAsync(long actionId, CancellationToken cancellationToken) => inner.LoadIncidentOfActionAsync(actionId, cancellationToken);

@@ -64,6 +64,9 @@ internal sealed class InMemoryIncidentStore : IIncidentStore
     public Task<StoredPolicyState?> LoadStateAsync(string policy, CancellationToken cancellationToken) =>
         Read(d => d.States.TryGetValue(policy, out var s) ? s : null);
 
+    public Task<(long Version, StoredPolicyState? State)> LoadStateUnlessAtAsync(string policy, long? knownVersion, CancellationToken cancellationToken) =>
+        Read(d => d.States.TryGetValue(policy, out var s) ? (s.Version, s.Version == knownVersion ? null : s) : (0L, (StoredPolicyState?)null));
+
     public Task<IncidentRecord?> LoadIncidentAsync(long id, CancellationToken cancellationToken) =>
         Read(d => d.Incidents.TryGetValue(id, out var s) ? s.Record() : null);
 

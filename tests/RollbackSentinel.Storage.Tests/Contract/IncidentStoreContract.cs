@@ -400,6 +400,29 @@ public abstract class IncidentStoreContract : IAsyncLifetime
     }
 
     [Fact]
+    public async Task LoadStateUnlessAt_TheStateOnlyWhenTheVersionMoved()
+    {
+        Assert.Equal((0L, null), await Store.LoadStateUnlessAtAsync(Policy, null, None));
+        Assert.Equal((0L, null), await Store.LoadStateUnlessAtAsync(Policy, 3, None));
+
+        var state = PolicyState.Empty with { LastEvaluatedAt = T0 };
+        await Store.ApplyAsync(new StoreBatch(new PolicyStateWrite(Policy, state, T0, 0), [], []), None);
+
+        // Nothing known, or another version known: the state comes with its version.
+        foreach (long? known in new long?[] { null, 0, 2 })
+        {
+            var (version, stored) = await Store.LoadStateUnlessAtAsync(Policy, known, None);
+            Assert.Equal(1, version);
+            Assert.Equal(1, stored!.Version);
+            StateAssert.Same(state, stored.State);
+        }
+
+        // The version known is the stored one: no state to read.
+        Assert.Equal((1L, null), await Store.LoadStateUnlessAtAsync(Policy, 1, None));
+        Assert.Equal((0L, null), await Store.LoadStateUnlessAtAsync("other", 1, None));
+    }
+
+    [Fact]
     public async Task Apply_StaleStateWithStaleIncident_ThrowsPolicyStateConflict()
     {
         await Store.ApplyAsync(new StoreBatch(new PolicyStateWrite(Policy, PolicyState.Empty, T0, 0), [], []), None);
