@@ -15,8 +15,11 @@ internal enum EntryType
     Other,
 }
 
-/// <summary>A path's type, size and identity (device and inode: the same folder reached twice is the same).</summary>
-internal readonly record struct EntryStat(EntryType Type, long Size, ulong Device, ulong Inode);
+/// <summary>
+/// A path's type, size and identity (device and inode: the same folder reached twice is the same), and when its content
+/// and its inode last changed (nanoseconds since 1970, 0 where the platform does not say: the portable path).
+/// </summary>
+internal readonly record struct EntryStat(EntryType Type, long Size, ulong Device, ulong Inode, long Modified = 0, long Changed = 0);
 
 /// <summary>
 /// The few file-system questions the loader must ask without ever blocking or reading what is not a file:
@@ -250,6 +253,18 @@ internal static partial class RuleFileSystem
         [FieldOffset(40)]
         public ulong Size;
 
+        [FieldOffset(96)]
+        public long ChangedSeconds;
+
+        [FieldOffset(104)]
+        public uint ChangedNanoseconds;
+
+        [FieldOffset(112)]
+        public long ModifiedSeconds;
+
+        [FieldOffset(120)]
+        public uint ModifiedNanoseconds;
+
         [FieldOffset(136)]
         public uint DeviceMajor;
 
@@ -269,6 +284,8 @@ internal static partial class RuleFileSystem
             },
             (long)Math.Min(Size, long.MaxValue),
             ((ulong)DeviceMajor << 32) | DeviceMinor,
-            Inode);
+            Inode,
+            (ModifiedSeconds * 1_000_000_000) + ModifiedNanoseconds,
+            (ChangedSeconds * 1_000_000_000) + ChangedNanoseconds);
     }
 }

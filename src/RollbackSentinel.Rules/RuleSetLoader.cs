@@ -80,6 +80,14 @@ public static class RuleSetLoader
         {
             try
             {
+                // Unchanged since its bytes were last read, by the kernel's account (see RuleParseCache): not read again.
+                var stat = default(EntryStat);
+                if (cache is not null && RuleFileSystem.TryStat(file, out stat, out _, out _) && cache.FindUnread(file, stat) is { } unread)
+                {
+                    results.Add(unread);
+                    continue;
+                }
+
                 var bytes = RuleFileSystem.ReadRegularFile(file, RuleLimits.MaxFileBytes, out var error);
                 if (bytes is null)
                 {
@@ -90,7 +98,7 @@ public static class RuleSetLoader
                 // The same bytes as at the last load: the same policies and diagnostics (see RuleParseCache).
                 if (cache?.Find(file, bytes) is { } unchanged)
                 {
-                    cache.Keep(unchanged);
+                    cache.Keep(unchanged, stat);
                     results.Add(unchanged);
                     continue;
                 }
@@ -102,7 +110,7 @@ public static class RuleSetLoader
                 }
 
                 var parsed = PolicyParser.Parse(file, text, secretFiles) with { Content = bytes };
-                cache?.Keep(parsed);
+                cache?.Keep(parsed, stat);
                 results.Add(parsed);
             }
             catch (Exception e)

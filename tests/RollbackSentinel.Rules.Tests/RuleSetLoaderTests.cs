@@ -213,4 +213,84 @@ public sealed class RuleSetLoaderTests : IDisposable
         Assert.Equal(["bbb"], RuleSetLoader.Load([_dir.Path], null, cache).Policies.Select(p => p.Name));
         Assert.Equal(0, cache.LastReused);
     }
+
+    [Fact]
+    public void Load_WithCache_SettledUnchangedFile_IsNotReadAgain_UntilReadAgainAfter()
+    {
+        _dir.Write("a.yaml", Document(name: "a"));
+        _dir.Write("b.yaml", Document(name: "b"));
+
+        // A clock ahead of the files' times: both were last changed well before they are read (settled).
+        var clock = new ShiftedClock(TimeSpan.FromSeconds(10));
+        var cache = new RuleParseCache(clock);
+        var first = RuleSetLoader.Load([_dir.Path], null, cache);
+        Assert.Equal((0, 0), (cache.LastReused, cache.LastUnread));
+
+        var second = RuleSetLoader.Load([_dir.Path], null, cache);
+        Assert.Equal((2, 2), (cache.LastReused, cache.LastUnread));
+        Assert.Same(first.Policies[0], second.Policies[0]);
+
+        // Past ReadAgainAfter the bytes are read and compared again (and found the same), then trusted again.
+        clock.Shift += RuleParseCache.ReadAgainAfter;
+        var third = RuleSetLoader.Load([_dir.Path], null, cache);
+        Assert.Equal((2, 0), (cache.LastReused, cache.LastUnread));
+        Assert.Same(first.Policies[1], third.Policies[1]);
+        RuleSetLoader.Load([_dir.Path], null, cache);
+        Assert.Equal((2, 2), (cache.LastReused, cache.LastUnread));
+    }
+
+    [Fact]
+    public void Load_WithCache_SettledFileEditedInPlace_SameLength_IsReadAndParsedAgain()
+    {
+        _dir.Write("a.yaml", Document(name: "aaa"));
+        var clock = new ShiftedClock(TimeSpan.FromSeconds(10));
+        var cache = new RuleParseCache(clock);
+        RuleSetLoader.Load([_dir.Path], null, cache);
+        RuleSetLoader.Load([_dir.Path], null, cache);
+        Assert.Equal(1, cache.LastUnread);
+
+        // Same inode, same size: only the times moved.
+        File.WriteAllText(Path.Combine(_dir.Path, "a.yaml"), Document(name: "bbb"));
+
+        Assert.Equal(["bbb"], RuleSetLoader.Load([_dir.Path], null, cache).Policies.Select(p => p.Name));
+        Assert.Equal((0, 0), (cache.LastReused, cache.LastUnread));
+    }
+
+    [Fact]
+    public void Load_WithCache_FileChangedJustBeforeItsRead_IsReadAgainNextTime()
+    {
+        // Read in the same moment it was written: its times cannot vouch for a second write in the same tick.
+        _dir.Write("a.yaml", Document(name: "a"));
+        var cache = new RuleParseCache(TimeProvider.System);
+        RuleSetLoader.Load([_dir.Path], null, cache);
+
+        RuleSetLoader.Load([_dir.Path], null, cache);
+
+        Assert.Equal((1, 0), (cache.LastReused, cache.LastUnread));
+    }
+
+    [Fact]
+    public void Load_WithCache_FileReplacedByRename_IsReadAtOnce()
+    {
+        // How git-sync and ConfigMaps update: a new file moved over the old name (a new inode), older times kept.
+        _dir.Write("a.yaml", Document(name: "a"));
+        var clock = new ShiftedClock(TimeSpan.FromSeconds(10));
+        var cache = new RuleParseCache(clock);
+        RuleSetLoader.Load([_dir.Path], null, cache);
+        var staged = Path.Combine(_dir.Path, "a.yaml.tmp");
+        File.WriteAllText(staged, Document(name: "z"));
+        File.SetLastWriteTimeUtc(staged, File.GetLastWriteTimeUtc(Path.Combine(_dir.Path, "a.yaml")));
+        File.Move(staged, Path.Combine(_dir.Path, "a.yaml"), overwrite: true);
+
+        Assert.Equal(["z"], RuleSetLoader.Load([_dir.Path], null, cache).Policies.Select(p => p.Name));
+        Assert.Equal(0, cache.LastUnread);
+    }
+
+    /// <summary>The system's clock moved by <see cref="Shift"/>.</summary>
+    private sealed class ShiftedClock(TimeSpan shift) : TimeProvider
+    {
+        public TimeSpan Shift { get; set; } = shift;
+
+        public override DateTimeOffset GetUtcNow() => base.GetUtcNow() + Shift;
+    }
 }
