@@ -12,14 +12,16 @@ namespace RollbackSentinel.Storage.Postgres;
 internal static class PostgresCommands
 {
     /// <summary>Text as it may be stored: known secrets replaced by <see cref="SecretRegistry.Marker"/>.</summary>
-    public static object? Stored(object? value) => value is string text ? SecretRegistry.Shared.Redact(text) : value;
-
-    /// <summary><see cref="Stored"/> for one text known to be free text (an element of an array parameter, whose name says nothing).</summary>
-    public static string StoredText(string text) => SecretRegistry.Shared.Redact(text);
+    public static object? Stored(object? value) => value switch
+    {
+        string text => SecretRegistry.Shared.Redact(text),
+        string[] texts => Array.ConvertAll(texts, SecretRegistry.Shared.Redact),
+        _ => value,
+    };
 
     /// <summary>The parameters that carry free text (redacted); every other one is an identity, stored as given.</summary>
     internal static readonly FrozenSet<string> FreeText = FrozenSet.ToFrozenSet(
-        ["outcome", "summary", "message", "reason", "evidence", "plan", "before", "after", "by", "description", "disarmedReason"],
+        ["outcome", "summary", "summaries", "message", "reason", "evidence", "plan", "before", "after", "by", "description", "disarmedReason"],
         StringComparer.Ordinal);
 
     public static NpgsqlCommand Command(this NpgsqlTransaction transaction, string sql, params ReadOnlySpan<(string Name, object? Value)> parameters) =>

@@ -244,11 +244,11 @@ internal sealed partial class PostgresIncidentStore
 
     /// <summary>Runs <paramref name="work"/> in one READ COMMITTED transaction (see the class remarks) and commits it.</summary>
     private Task<T> WriteAsync<T>(Func<NpgsqlTransaction, Task<T>> work, CancellationToken cancellationToken) =>
-        RunAsync(System.Data.IsolationLevel.ReadCommitted, write: true, (_, tx) => work(tx!), cancellationToken);
+        RunAsync(System.Data.IsolationLevel.ReadCommitted, write: true, rerunnable: false, (_, tx) => work(tx!), cancellationToken);
 
     /// <summary>Runs <paramref name="work"/> in one REPEATABLE READ transaction: one snapshot.</summary>
     private Task<T> ReadAsync<T>(Func<NpgsqlTransaction, Task<T>> work, CancellationToken cancellationToken) =>
-        RunAsync(System.Data.IsolationLevel.RepeatableRead, write: false, (_, tx) => work(tx!), cancellationToken);
+        RunAsync(System.Data.IsolationLevel.RepeatableRead, write: false, rerunnable: false, (_, tx) => work(tx!), cancellationToken);
 
     /// <summary>
     /// Runs <paramref name="work"/>, which must send exactly one statement, on its own: PostgreSQL runs a lone statement
@@ -256,24 +256,30 @@ internal sealed partial class PostgresIncidentStore
     /// of two. For what every evaluation reads and writes.
     /// </summary>
     private Task<T> ReadOneAsync<T>(Func<NpgsqlConnection, Task<T>> work, CancellationToken cancellationToken) =>
-        RunAsync(null, write: false, (connection, _) => work(connection), cancellationToken);
+        RunAsync(null, write: false, rerunnable: true, (connection, _) => work(connection), cancellationToken);
 
-    /// <summary>As <see cref="ReadOneAsync{T}"/>, for one statement that writes: it commits as it runs, so once sent it is never retried.</summary>
-    private Task<T> WriteOneAsync<T>(Func<NpgsqlConnection, Task<T>> work, CancellationToken cancellationToken) =>
-        RunAsync(null, write: true, (connection, _) => work(connection), cancellationToken);
+    /// <summary>
+    /// As <see cref="ReadOneAsync{T}"/>, for one statement that writes. It commits as it runs, so whether a statement whose
+    /// connection broke was applied is unknown: it is run again only if <paramref name="rerunnable"/> (running it twice
+    /// changes nothing: a version-checked write is then refused as a conflict, an insert that ignores duplicates adds
+    /// nothing).
+    /// </summary>
+    private Task<T> WriteOneAsync<T>(Func<NpgsqlConnection, Task<T>> work, bool rerunnable, CancellationToken cancellationToken) =>
+        RunAsync(null, write: true, rerunnable, (connection, _) => work(connection), cancellationToken);
 
     /// <summary>
     /// One transaction on a pooled connection (or, without <paramref name="isolation"/>, one statement on its own). When
     /// PostgreSQL restarted (or failed over, or the network dropped) since a pooled connection was last used, that
     /// connection, and every other idle one, is dead: the first statement on it fails. The idle ones are then dropped at
     /// once (<see cref="NpgsqlDataSource.Clear"/>), and the work is run once more on a fresh connection, but only when it
-    /// broke before its commit was sent (a lone writing statement is its own commit): the server rolls back what a dead
-    /// connection had begun, so nothing can be applied twice; a lone writing statement is run again only when the server
-    /// answered it with the error (a statement answered with an error was not applied). A commit that broke otherwise is
-    /// not retried (whether it was applied is unknown; the caller's next attempt settles it by its version or lease checks). While PostgreSQL is down every
-    /// call throws (no fresh connection opens); once it is back, calls succeed, with no restart of the daemon.
+    /// broke before its commit was sent: the server rolls back what a dead connection had begun, so nothing can be
+    /// applied twice. A lone writing statement is its own commit: it is run again only when <paramref name="rerunnable"/>.
+    /// A commit that broke is not retried (whether it was applied is unknown; the caller's next attempt settles it by its
+    /// version or lease checks). While PostgreSQL is down every
+    /// call throws (no fresh connection opens); once it is back, calls succeed, with no restart of the daemon (but a lone
+    /// write that may not run twice fails once if it meets a dead pooled connection first).
     /// </summary>
-    private async Task<T> RunAsync<T>(System.Data.IsolationLevel? isolation, bool write, Func<NpgsqlConnection, NpgsqlTransaction?, Task<T>> work, CancellationToken cancellationToken)
+    private async Task<T> RunAsync<T>(System.Data.IsolationLevel? isolation, bool write, bool rerunnable, Func<NpgsqlConnection, NpgsqlTransaction?, Task<T>> work, CancellationToken cancellationToken)
     {
         ThrowIfNotReady();
         for (var attempt = 1; ; attempt++)
@@ -287,9 +293,8 @@ internal sealed partial class PostgresIncidentStore
                 await using var transaction = isolation is { } level
                     ? await connection.BeginTransactionAsync(level, cancellationToken).ConfigureAwait(false)
                     : null;
-                // A lone writing statement commits as it runs: once sent, only the server's own error answer to it (a
-                // PostgresException: what it answers with an error it did not apply) lets it run again.
-                committing = transaction is null && write;
+                // A lone writing statement commits as it runs: once sent, it runs again only if that changes nothing.
+                committing = transaction is null && write && !rerunnable;
                 var result = await work(connection, transaction).ConfigureAwait(false);
                 if (transaction is not null)
                 {
@@ -329,8 +334,7 @@ internal sealed partial class PostgresIncidentStore
                 _dataSource.Clear();
 
                 // Not when it could not even connect (PostgreSQL is down: it would fail again), nor after a timeout (it waited long enough).
-                var unapplied = isolation is null && e is PostgresException;
-                if (!opened || (committing && !unapplied) || attempt > 1 || e.InnerException is TimeoutException)
+                if (!opened || committing || attempt > 1 || e.InnerException is TimeoutException)
                 {
                     throw;
                 }

@@ -17,7 +17,9 @@ namespace RollbackSentinel.Storage.Postgres;
 /// Writes run in READ COMMITTED transactions whose every conditional write names what it expects (revision, From,
 /// state version): PostgreSQL re-checks the condition after waiting for a concurrent writer, so a stale writer changes
 /// no row and the batch is rolled back with a <see cref="StoreConflictException"/>. Reads run in REPEATABLE READ,
-/// read-only: one snapshot. Claims take rows with <c>FOR UPDATE SKIP LOCKED</c>, so two sentinels never wait on
+/// read-only: one snapshot. What every evaluation sends (the state read, the change history, the state with its
+/// verdicts when no incident moves) is one statement each, without BEGIN/COMMIT: a lone statement is its own
+/// transaction with one snapshot, at the session's READ COMMITTED (<see cref="PostgresStore.Create"/> pins it). Claims take rows with <c>FOR UPDATE SKIP LOCKED</c>, so two sentinels never wait on
 /// or take the same row.
 /// <para>
 /// Times: <c>timestamptz</c> keeps microseconds, .NET ticks are 100 ns. Every time the store writes or compares with is
@@ -37,6 +39,9 @@ internal sealed partial class PostgresIncidentStore : IPostgresStore
     internal const int PruneBatchSize = 5000;
 
     private readonly NpgsqlDataSource _dataSource;
+
+    /// <summary>The pool's settings as Npgsql runs them (no password: Persist Security Info is off). For tests.</summary>
+    internal NpgsqlConnectionStringBuilder Settings => new(_dataSource.ConnectionString);
     private readonly TimeProvider _timeProvider;
     private readonly IReadOnlyList<PostgresMigration> _migrations;
     private volatile bool _initialized;
@@ -117,7 +122,7 @@ internal sealed partial class PostgresIncidentStore : IPostgresStore
                     r => (Version: r.GetInt64(0), Json: r.GetNullableString(1)),
                     cancellationToken,
                     ("policy", policy),
-                    ("known", knownVersion)).ConfigureAwait(false);
+                    ("known", knownVersion ?? -1L)).ConfigureAwait(false); // typed even when none is known (versions are >= 0), so it stays one prepared statement
                 return rows.Count == 0 ? (0L, null) : (rows[0].Version, PolicyStateJson.Read(policy, rows[0].Json, rows[0].Version));
             },
             cancellationToken);
@@ -180,12 +185,16 @@ internal sealed partial class PostgresIncidentStore : IPostgresStore
             // What most evaluations write (no incident moves): one statement, no transaction around it.
             if (batch.State is not null || batch.Verdicts.Count > 0)
             {
+                // Run again after a broken connection only when that cannot apply it twice: a version-checked state write
+                // is refused the second time (a conflict the caller settles by reloading), verdicts alone are ignored as
+                // duplicates; an unchecked state write would bump the version twice.
                 await WriteOneAsync(
                     async connection =>
                     {
                         await WriteStateAndVerdictsAsync(connection, null, batch.State, state, policy, at, batch.Verdicts, cancellationToken).ConfigureAwait(false);
                         return true;
                     },
+                    rerunnable: batch.State is null || batch.State.ExpectedVersion is not null,
                     cancellationToken).ConfigureAwait(false);
             }
 
@@ -577,20 +586,17 @@ internal sealed partial class PostgresIncidentStore : IPostgresStore
         var sql = (stateSql, verdicts.Count) switch
         {
             (null, _) => $"{insertVerdicts}\n{onConflict}",
-            (_, 0) => $"""
-                WITH written AS ({stateSql})
-                SELECT count(*), (SELECT version FROM policy_state WHERE policy = @statePolicy) FROM written
-                """,
+            (_, 0) => $"WITH written AS ({stateSql}) SELECT count(*) FROM written",
             _ => $"""
                 WITH written AS ({stateSql}),
                 verdicts AS ({insertVerdicts}
                     WHERE EXISTS (SELECT 1 FROM written)
                     {onConflict})
-                SELECT count(*), (SELECT version FROM policy_state WHERE policy = @statePolicy) FROM written
+                SELECT count(*) FROM written
                 """,
         };
 
-        // Free text is redacted here as PostgresCommands.Bind does for a single value named 'reason' or 'summary'.
+        // Summaries are free text: PostgresCommands.Bind redacts each element of 'summaries' (PostgresCommands.FreeText).
         await using var command = PostgresCommands.Command(
             connection,
             transaction,
@@ -604,23 +610,23 @@ internal sealed partial class PostgresIncidentStore : IPostgresStore
             ("triggers", verdicts.Select(v => v.Trigger).ToArray()),
             ("labels", verdicts.Select(v => LabelsJson.Write(v.Labels)).ToArray()),
             ("kinds", verdicts.Select(v => v.Kind.ToString()).ToArray()),
-            ("reasons", verdicts.Select(v => PostgresCommands.StoredText(v.Reason.ToString())).ToArray()),
+            ("reasons", verdicts.Select(v => v.Reason.ToString()).ToArray()),
             ("values", verdicts.Select(v => Real(v.Value)).ToArray()),
             ("thresholds", verdicts.Select(v => Real(v.Threshold)).ToArray()),
             ("baselines", verdicts.Select(v => Real(v.Baseline)).ToArray()),
-            ("summaries", verdicts.Select(v => PostgresCommands.StoredText(v.Summary)).ToArray()));
+            ("summaries", verdicts.Select(v => v.Summary).ToArray()));
         if (write is null)
         {
             await command.ExecuteNonQueryAsync(cancellationToken).ConfigureAwait(false);
             return;
         }
 
-        await using var reader = await command.ExecuteReaderAsync(cancellationToken).ConfigureAwait(false);
-        await reader.ReadAsync(cancellationToken).ConfigureAwait(false);
-        if (reader.GetInt64(0) != 1)
+        if (await command.ExecuteScalarAsync(cancellationToken).ConfigureAwait(false) is not 1L)
         {
-            // The version read by the same statement, before its write (a data-modifying WITH is not seen by the rest of it).
-            var stored = reader.IsDBNull(1) ? 0L : reader.GetInt64(1);
+            // Read by a statement of its own: the statement that was refused saw the table as it was when it began, and
+            // a writer that committed while it waited for the row is only seen by a later statement.
+            await using var read = PostgresCommands.Command(connection, transaction, "SELECT version FROM policy_state WHERE policy = @policy", ("policy", write.Policy));
+            var stored = await read.ExecuteScalarAsync(cancellationToken).ConfigureAwait(false) as long? ?? 0L;
             throw new PolicyStateConflictException(
                 $"The state of policy '{write.Policy}' is at version {stored}, not {write.ExpectedVersion}: another writer committed since it was loaded.");
         }

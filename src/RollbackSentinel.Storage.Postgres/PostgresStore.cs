@@ -35,13 +35,19 @@ public static class PostgresStore
             builder.MaxAutoPrepare = DefaultMaxAutoPrepare;
         }
 
+        // The store's conditional writes count on READ COMMITTED (a version-checked write that lost a race matches no row
+        // and is a conflict); the statements an evaluation sends on their own run at the session's default, which a
+        // database or role setting could have raised to serializable (a lost race would then be error 40001).
+        const string readCommitted = @"-c default_transaction_isolation=read\ committed";
+        builder.Options = string.IsNullOrWhiteSpace(builder.Options) ? readCommitted : $"{builder.Options} {readCommitted}";
+
         return new PostgresIncidentStore(NpgsqlDataSource.Create(builder), timeProvider, PostgresSchema.Migrations);
     }
 
     /// <summary>
     /// Connections in the store's pool on each node unless the connection string sets <c>Maximum Pool Size</c>
-    /// (Npgsql's default is 100 per pool). With Quartz's 8 (ClusteredScheduling.DefaultMaxPoolSize) a node opens at most
-    /// 24, so three nodes stay at 72 of PostgreSQL's default <c>max_connections</c> (100).
+    /// (Npgsql's default is 100 per pool). With Quartz's 15 (ClusteredScheduling.DefaultMaxPoolSize) a node opens at most
+    /// 31, so three nodes stay at 93 of PostgreSQL's default <c>max_connections</c> (100).
     /// </summary>
     public const int DefaultMaxPoolSize = 16;
 

@@ -192,7 +192,7 @@ public sealed partial class SqliteIncidentStore : IIncidentStore, IChangeStore, 
                     r => (Version: r.GetInt64(0), Json: r.IsDBNull(1) ? null : r.GetString(1)),
                     cancellationToken,
                     ("$policy", policy),
-                    ("$known", knownVersion)).ConfigureAwait(false);
+                    ("$known", knownVersion ?? -1L)).ConfigureAwait(false); // versions are >= 0: none known matches none
                 return rows.Count == 0 ? (0L, null) : (rows[0].Version, PolicyStateJson.Read(policy, rows[0].Json, rows[0].Version));
             },
             cancellationToken);

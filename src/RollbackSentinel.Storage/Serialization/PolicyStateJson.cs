@@ -94,7 +94,6 @@ internal static class PolicyStateJson
         });
     }
 
-    /// <exception cref="InvalidDataException">The text is not a state this code can read (corrupt, or written by a newer format).</exception>
     /// <summary>
     /// A policy_state row as the stores hand it out: no text (the state was not read) gives null, and text that cannot
     /// be read fails naming the policy.
@@ -117,6 +116,7 @@ internal static class PolicyStateJson
         }
     }
 
+    /// <exception cref="InvalidDataException">The text is not a state this code can read (corrupt, or written by a newer format).</exception>
     public static PolicyState Deserialize(string json)
     {
         ArgumentNullException.ThrowIfNull(json);

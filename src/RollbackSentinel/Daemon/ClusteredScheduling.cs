@@ -131,7 +131,7 @@ internal static class ClusteredScheduling
     /// one check-in interval (<c>idle_in_transaction_session_timeout</c>): the lock is released and the frozen node, when
     /// it wakes, finds its transaction gone. Quartz's own transactions last milliseconds.
     /// </summary>
-    private static NpgsqlDataSource CreateDataSource(string connectionString, TimeSpan checkinInterval)
+    internal static NpgsqlDataSource CreateDataSource(string connectionString, TimeSpan checkinInterval)
     {
         NpgsqlConnectionStringBuilder builder;
         try

@@ -133,41 +133,134 @@ public sealed class PostgresEvaluationWriteTests(PostgresFixture postgres) : IAs
     }
 
     [Fact]
+    public async Task StaleState_AWriterCommitsWhileTheWriteWaitsForTheRow_RefusedNamingTheNewVersion()
+    {
+        await Store.ApplyAsync(new StoreBatch(new PolicyStateWrite(Policy, PolicyState.Empty, T0, 0), [], []), None);
+
+        var error = await RaceAsync(Store);
+
+        Assert.Contains("is at version 2, not 1", error.Message, StringComparison.Ordinal);
+        Assert.Equal(2, await Store.LoadStateVersionAsync(Policy, None));
+        Assert.Empty(await RowsAsync());
+    }
+
+    [Fact]
+    public async Task StaleState_DatabaseDefaultsToSerializable_StillAConflict_TheStorePinsReadCommitted()
+    {
+        var database = new NpgsqlConnectionStringBuilder(_connectionString).Database;
+        await ExecuteAsync($"ALTER DATABASE \"{database}\" SET default_transaction_isolation = 'serializable'");
+        await Store.ApplyAsync(new StoreBatch(new PolicyStateWrite(Policy, PolicyState.Empty, T0, 0), [], []), None);
+
+        var error = await RaceAsync(Store);
+
+        Assert.Contains("is at version 2, not 1", error.Message, StringComparison.Ordinal);
+        Assert.Empty(await RowsAsync());
+    }
+
+    [Fact]
     public async Task PreparedStatements_AColumnAddedUnderThem_EveryEvaluationStatementStillRuns()
     {
-        // The store prepares a statement on a connection after 5 runs (Max Auto Prepare): run every evaluation's
-        // statements past that, then add columns the way a later migration would, with the statements still prepared.
+        // One pooled connection, so every statement runs on it past the 5 runs after which Npgsql prepares it.
+        await using var store = await PooledStoreAsync();
         var version = 0L;
         for (var i = 0; i < 8; i++)
         {
-            await EvaluateOnceAsync(T0.AddSeconds(15 * i), version++);
+            await EvaluateOnceAsync(store, T0.AddSeconds(15 * i), version++);
         }
 
-        await using (var connection = new NpgsqlConnection(_connectionString))
-        {
-            await connection.OpenAsync(None);
-            await using var alter = new NpgsqlCommand(
-                "ALTER TABLE policy_state ADD COLUMN later text; ALTER TABLE evaluations ADD COLUMN later text; ALTER TABLE changes ADD COLUMN later text",
-                connection);
-            await alter.ExecuteNonQueryAsync(None);
-        }
-
+        await ExecuteAsync("ALTER TABLE policy_state ADD COLUMN later text; ALTER TABLE evaluations ADD COLUMN later text; ALTER TABLE changes ADD COLUMN later text");
         for (var i = 8; i < 16; i++)
         {
-            await EvaluateOnceAsync(T0.AddSeconds(15 * i), version++);
+            await EvaluateOnceAsync(store, T0.AddSeconds(15 * i), version++);
         }
 
-        Assert.Equal(16, await Store.LoadStateVersionAsync(Policy, None));
+        Assert.Equal(16, await store.LoadStateVersionAsync(Policy, None));
         Assert.Equal(16, (await RowsAsync()).Count);
     }
 
-    /// <summary>What an evaluation sends: the state's version, the state, the change history, then the state and verdicts.</summary>
-    private async Task EvaluateOnceAsync(DateTimeOffset at, long version)
+    [Fact]
+    public async Task PreparedStatements_AreUsed_AResultTypeChangedUnderThemFailsOnce_ThenTheyRunAgain()
     {
-        Assert.Equal(version, await Store.LoadStateVersionAsync(Policy, None));
-        Assert.Equal(version == 0 ? null : version, (await Store.LoadStateAsync(Policy, None))?.Version);
-        await Store.LoadChangeHistoryAsync(Policy, at.AddHours(-1), None);
-        await Store.ApplyAsync(new StoreBatch(new PolicyStateWrite(Policy, PolicyState.Empty, at, version), [Row($"at {at:O}")], []) { Policy = Policy, At = at }, None);
+        // What docs/ha.md says of a migration that changes the columns a prepared statement returns. That it fails at
+        // all shows the statement was prepared (an unprepared one is planned afresh and never fails so).
+        await using var store = await PooledStoreAsync();
+        var version = 0L;
+        for (var i = 0; i < 8; i++)
+        {
+            await EvaluateOnceAsync(store, T0.AddSeconds(15 * i), version++);
+        }
+
+        await ExecuteAsync("ALTER TABLE policy_state ALTER COLUMN state TYPE varchar");
+
+        var error = await Assert.ThrowsAsync<PostgresException>(() => store.LoadStateUnlessAtAsync(Policy, null, None));
+        Assert.Equal(PostgresErrorCodes.FeatureNotSupported, error.SqlState);
+        var (stored, state) = await store.LoadStateUnlessAtAsync(Policy, null, None);
+        Assert.Equal(8, stored);
+        Assert.NotNull(state);
+    }
+
+    /// <summary>What an evaluation sends: the state read, the change history, then the state and its verdicts.</summary>
+    private static async Task EvaluateOnceAsync(IPostgresStore store, DateTimeOffset at, long version)
+    {
+        var (stored, state) = await store.LoadStateUnlessAtAsync(Policy, version == 0 ? null : version - 1, None);
+        Assert.Equal(version, stored);
+        Assert.Equal(version == 0 ? null : version, state?.Version);
+        await store.LoadChangeHistoryAsync(Policy, at.AddHours(-1), None);
+        await store.ApplyAsync(new StoreBatch(new PolicyStateWrite(Policy, PolicyState.Empty, at, version), [Row($"at {at:O}")], []) { Policy = Policy, At = at }, None);
+    }
+
+    /// <summary>
+    /// A writer still at version 1 sends its state while another holds the row, uncommitted at version 2; the other then
+    /// commits. Returns what the waiting writer was refused with.
+    /// </summary>
+    private async Task<PolicyStateConflictException> RaceAsync(IPostgresStore store)
+    {
+        await using var other = new NpgsqlConnection(_connectionString);
+        await other.OpenAsync(None);
+        await using var tx = await other.BeginTransactionAsync(None);
+        await using (var bump = new NpgsqlCommand("UPDATE policy_state SET version = version + 1 WHERE policy = @p", other, tx))
+        {
+            bump.Parameters.AddWithValue("p", Policy);
+            Assert.Equal(1, await bump.ExecuteNonQueryAsync(None));
+        }
+
+        var stale = store.ApplyAsync(
+            new StoreBatch(new PolicyStateWrite(Policy, PolicyState.Empty, T0.AddSeconds(15), 1), [Row("stale")], []) { Policy = Policy, At = T0.AddSeconds(15) },
+            None);
+
+        // Until the stale write waits on the row lock (or has failed without waiting, which the assertion below reports).
+        var waiting = System.Diagnostics.Stopwatch.StartNew();
+        while (!stale.IsCompleted && await WaitingOnALockAsync() == 0 && waiting.Elapsed < TimeSpan.FromSeconds(30))
+        {
+            await Task.Delay(20);
+        }
+
+        await tx.CommitAsync(None);
+        return await Assert.ThrowsAsync<PolicyStateConflictException>(() => stale);
+    }
+
+    private async Task<long> WaitingOnALockAsync()
+    {
+        await using var connection = new NpgsqlConnection(_connectionString);
+        await connection.OpenAsync(None);
+        await using var command = new NpgsqlCommand("SELECT count(*) FROM pg_locks WHERE NOT granted", connection);
+        return (long)(await command.ExecuteScalarAsync(None))!;
+    }
+
+    private async Task ExecuteAsync(string sql)
+    {
+        await using var connection = new NpgsqlConnection(_connectionString);
+        await connection.OpenAsync(None);
+        await using var command = new NpgsqlCommand(sql, connection);
+        await command.ExecuteNonQueryAsync(None);
+    }
+
+    /// <summary>A second store on the test's database with one pooled connection (the fixture's strings turn pooling off).</summary>
+    private async Task<IPostgresStore> PooledStoreAsync()
+    {
+        var store = PostgresStore.Create(new NpgsqlConnectionStringBuilder(_connectionString) { Pooling = true, MaxPoolSize = 1 }.ConnectionString, TimeProvider.System);
+        await store.InitializeAsync(None);
+        return store;
     }
 
     private static EvaluationRow Row(string summary) => new("error-rate", Cart, VerdictKind.Pass, VerdictReason.WithinThreshold, 0.01, 0.05, null, summary);
