@@ -88,7 +88,11 @@ public sealed class FailoverTests(ITestOutputHelper output)
         var interrupted = await rig.WaitForIncidentAsync(Policy, "actioninterrupted");
         var action = Assert.Single(interrupted.GetProperty("actions").EnumerateArray());
         Assert.Equal("interrupted", action.GetProperty("status").GetString());
-        var sweeper = rig.Running.Single(n => n.Log.Contains($"incident {id}", StringComparison.Ordinal) && n.Log.Contains("[400]", StringComparison.Ordinal) || n.Log.Contains($"PAGE {Policy}/probe (incident {id})", StringComparison.Ordinal));
+        // The page is logged after the interruption is recorded, so the line may follow what the API shows.
+        var sweeper = await Eventually.WaitAsync(
+            () => Task.FromResult(rig.Running.SingleOrDefault(n => n.Log.Contains($"PAGE {Policy}/probe (incident {id})", StringComparison.Ordinal))),
+            ClusterRig.Generous,
+            "the node that interrupted the action to page it" + Environment.NewLine + rig.Logs());
         output.WriteLine($"interrupted and paged by {sweeper.Id}");
         Assert.Contains($"PAGE {Policy}/probe (incident {id})", sweeper.Log, StringComparison.Ordinal);
 

@@ -43,7 +43,9 @@ public sealed class DaemonTests
         Assert.Equal($"delivered to {live.Webhook.BaseAddress}rollback", action.GetProperty("after").GetString());
         Assert.StartsWith($"POST incident {id} to ", action.GetProperty("plan").GetProperty("summary").GetString());
         Assert.StartsWith("error ratio ", timeline.GetProperty("incident").GetProperty("summary").GetString());
-        Assert.Contains("Decision shop/errors {}: Act", sentinel.Log);
+
+        // The decision is logged after its actions ran (they go first), so the line may follow the incident's record.
+        await Eventually.WaitAsync(() => Task.FromResult(sentinel.Log.Contains("Decision shop/errors {}: Act", StringComparison.Ordinal)), Generous, "the decision's log line" + Environment.NewLine + sentinel.Log);
     }
 
     [Fact]
