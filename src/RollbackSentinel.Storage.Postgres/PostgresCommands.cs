@@ -11,7 +11,7 @@ namespace RollbackSentinel.Storage.Postgres;
 /// </summary>
 internal static class PostgresCommands
 {
-    /// <summary>Text as it may be stored: known secrets replaced by <see cref="SecretRegistry.Marker"/>.</summary>
+    /// <summary>Text as it may be stored (a string, or each element of a string array): known secrets replaced by <see cref="SecretRegistry.Marker"/>.</summary>
     public static object? Stored(object? value) => value switch
     {
         string text => SecretRegistry.Shared.Redact(text),

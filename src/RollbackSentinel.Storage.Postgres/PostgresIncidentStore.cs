@@ -19,7 +19,9 @@ namespace RollbackSentinel.Storage.Postgres;
 /// no row and the batch is rolled back with a <see cref="StoreConflictException"/>. Reads run in REPEATABLE READ,
 /// read-only: one snapshot. What every evaluation sends (the state read, the change history, the state with its
 /// verdicts when no incident moves) is one statement each, without BEGIN/COMMIT: a lone statement is its own
-/// transaction with one snapshot, at the session's READ COMMITTED (<see cref="PostgresStore.Create"/> pins it). Claims take rows with <c>FOR UPDATE SKIP LOCKED</c>, so two sentinels never wait on
+/// transaction with one snapshot. Under a session default of REPEATABLE READ or SERIALIZABLE (a database's or role's
+/// setting), the state write that loses a race fails with a serialization error instead of matching no row: it is taken
+/// as the same refusal. Claims take rows with <c>FOR UPDATE SKIP LOCKED</c>, so two sentinels never wait on
 /// or take the same row.
 /// <para>
 /// Times: <c>timestamptz</c> keeps microseconds, .NET ticks are 100 ns. Every time the store writes or compares with is
@@ -186,12 +188,13 @@ internal sealed partial class PostgresIncidentStore : IPostgresStore
             if (batch.State is not null || batch.Verdicts.Count > 0)
             {
                 // Run again after a broken connection only when that cannot apply it twice: a version-checked state write
-                // is refused the second time (a conflict the caller settles by reloading), verdicts alone are ignored as
-                // duplicates; an unchecked state write would bump the version twice.
+                // is refused the second time, and recognised as its own first attempt if that was applied; verdicts alone
+                // are ignored as duplicates; an unchecked state write would bump the version twice.
+                var attempts = 0;
                 await WriteOneAsync(
                     async connection =>
                     {
-                        await WriteStateAndVerdictsAsync(connection, null, batch.State, state, policy, at, batch.Verdicts, cancellationToken).ConfigureAwait(false);
+                        await WriteStateAndVerdictsAsync(connection, null, batch.State, state, policy, at, batch.Verdicts, rerun: ++attempts > 1, cancellationToken).ConfigureAwait(false);
                         return true;
                     },
                     rerunnable: batch.State is null || batch.State.ExpectedVersion is not null,
@@ -206,7 +209,7 @@ internal sealed partial class PostgresIncidentStore : IPostgresStore
             {
                 if (batch.State is not null || batch.Verdicts.Count > 0)
                 {
-                    await WriteStateAndVerdictsAsync(tx.Connection!, tx, batch.State, state, policy, at, batch.Verdicts, cancellationToken).ConfigureAwait(false);
+                    await WriteStateAndVerdictsAsync(tx.Connection!, tx, batch.State, state, policy, at, batch.Verdicts, rerun: false, cancellationToken).ConfigureAwait(false);
                 }
 
                 var ids = new List<long>(batch.Updates.Count);
@@ -557,13 +560,18 @@ internal sealed partial class PostgresIncidentStore : IPostgresStore
     /// <summary>
     /// The policy state, checked against the version it was loaded with (none stored: 0; the stored version grows by one),
     /// and the evaluation's verdicts, written by one statement: the state's write in a data-modifying <c>WITH</c>, the
-    /// verdicts inserted from arrays only if it wrote. One round trip, and the same statement whether it runs on its own
-    /// (<paramref name="transaction"/> null: it is then its own transaction, for the evaluations that change no incident)
-    /// or inside the transaction of a batch that also moves incidents.
+    /// verdicts inserted from arrays only if it wrote. One round trip (a refused write adds a second, reading the version),
+    /// and the same statement whether it runs on its own (<paramref name="transaction"/> null: it is then its own
+    /// transaction, for the evaluations that change no incident) or inside the transaction of a batch that also moves
+    /// incidents.
     /// </summary>
+    /// <param name="rerun">
+    /// This is the same write sent again after its connection broke: if the first one was applied after all (the stored
+    /// row is the state it wrote, at its version), it is not refused as another writer's.
+    /// </param>
     /// <exception cref="PolicyStateConflictException">The state is not at the expected version: nothing was written.</exception>
-    private static async Task WriteStateAndVerdictsAsync(
-        NpgsqlConnection connection, NpgsqlTransaction? transaction, PolicyStateWrite? write, string? state, string? policy, DateTimeOffset? at, IReadOnlyList<EvaluationRow> verdicts, CancellationToken cancellationToken)
+    internal static async Task WriteStateAndVerdictsAsync(
+        NpgsqlConnection connection, NpgsqlTransaction? transaction, PolicyStateWrite? write, string? state, string? policy, DateTimeOffset? at, IReadOnlyList<EvaluationRow> verdicts, bool rerun, CancellationToken cancellationToken)
     {
         var stateSql = write?.ExpectedVersion switch
         {
@@ -621,12 +629,33 @@ internal sealed partial class PostgresIncidentStore : IPostgresStore
             return;
         }
 
-        if (await command.ExecuteScalarAsync(cancellationToken).ConfigureAwait(false) is not 1L)
+        long written;
+        try
+        {
+            written = (long)(await command.ExecuteScalarAsync(cancellationToken).ConfigureAwait(false))!;
+        }
+        catch (PostgresException e) when (e.SqlState == PostgresErrorCodes.SerializationFailure && write.ExpectedVersion is not null)
+        {
+            // A session that runs at REPEATABLE READ or SERIALIZABLE (a database's or role's default) meets a writer that
+            // changed the row since its snapshot with this error instead of matching no row: the same refusal.
+            written = 0;
+        }
+
+        if (written != 1)
         {
             // Read by a statement of its own: the statement that was refused saw the table as it was when it began, and
             // a writer that committed while it waited for the row is only seen by a later statement.
-            await using var read = PostgresCommands.Command(connection, transaction, "SELECT version FROM policy_state WHERE policy = @policy", ("policy", write.Policy));
-            var stored = await read.ExecuteScalarAsync(cancellationToken).ConfigureAwait(false) as long? ?? 0L;
+            await using var read = PostgresCommands.Command(
+                connection, transaction, "SELECT version, state, updated_at FROM policy_state WHERE policy = @policy", ("policy", write.Policy));
+            await using var reader = await read.ExecuteReaderAsync(cancellationToken).ConfigureAwait(false);
+            var found = await reader.ReadAsync(cancellationToken).ConfigureAwait(false);
+            var stored = found ? reader.GetInt64(0) : 0L;
+            if (rerun && found && stored == (write.ExpectedVersion ?? 0) + 1 && reader.GetString(1) == state && reader.GetTime(2) == PostgresCommands.StoredTime(write.At))
+            {
+                // The first attempt was applied (its answer was lost with the connection): this is that write, not another's.
+                return;
+            }
+
             throw new PolicyStateConflictException(
                 $"The state of policy '{write.Policy}' is at version {stored}, not {write.ExpectedVersion}: another writer committed since it was loaded.");
         }

@@ -35,12 +35,6 @@ public static class PostgresStore
             builder.MaxAutoPrepare = DefaultMaxAutoPrepare;
         }
 
-        // The store's conditional writes count on READ COMMITTED (a version-checked write that lost a race matches no row
-        // and is a conflict); the statements an evaluation sends on their own run at the session's default, which a
-        // database or role setting could have raised to serializable (a lost race would then be error 40001).
-        const string readCommitted = @"-c default_transaction_isolation=read\ committed";
-        builder.Options = string.IsNullOrWhiteSpace(builder.Options) ? readCommitted : $"{builder.Options} {readCommitted}";
-
         return new PostgresIncidentStore(NpgsqlDataSource.Create(builder), timeProvider, PostgresSchema.Migrations);
     }
 

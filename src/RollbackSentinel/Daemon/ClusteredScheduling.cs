@@ -146,7 +146,9 @@ internal static class ClusteredScheduling
 
         var idle = (long)Math.Max(1000, checkinInterval.TotalMilliseconds);
         var setting = string.Create(CultureInfo.InvariantCulture, $"-c idle_in_transaction_session_timeout={idle} -c synchronous_commit=off");
-        builder.Options = string.IsNullOrWhiteSpace(builder.Options) ? setting : $"{builder.Options} {setting}";
+        // Npgsql reads PGOPTIONS only when the string sets no Options: kept, as a connection of the store's would keep it.
+        var given = builder.Options ?? Environment.GetEnvironmentVariable("PGOPTIONS");
+        builder.Options = string.IsNullOrWhiteSpace(given) ? setting : $"{given} {setting}";
         if (!PostgresStore.SetsMaxPoolSize(connectionString))
         {
             builder.MaxPoolSize = DefaultMaxPoolSize;

@@ -145,7 +145,7 @@ public sealed class PostgresEvaluationWriteTests(PostgresFixture postgres) : IAs
     }
 
     [Fact]
-    public async Task StaleState_DatabaseDefaultsToSerializable_StillAConflict_TheStorePinsReadCommitted()
+    public async Task StaleState_DatabaseDefaultsToSerializable_TheSerializationErrorIsTheSameConflict()
     {
         var database = new NpgsqlConnectionStringBuilder(_connectionString).Database;
         await ExecuteAsync($"ALTER DATABASE \"{database}\" SET default_transaction_isolation = 'serializable'");
@@ -158,9 +158,34 @@ public sealed class PostgresEvaluationWriteTests(PostgresFixture postgres) : IAs
     }
 
     [Fact]
+    public async Task RerunAfterABrokenConnection_TheFirstAttemptWasApplied_IsNotAConflict_ButAnotherWritersStateIs()
+    {
+        // A lone write whose answer was lost with its connection is sent again; if the first one was applied, the stored
+        // row is exactly what it wrote, at its version, and the rerun must not report it as another writer's.
+        await Store.ApplyAsync(new StoreBatch(new PolicyStateWrite(Policy, PolicyState.Empty, T0, 0), [], []), None);
+        var mine = new PolicyStateWrite(Policy, PolicyState.Empty with { LastEvaluatedAt = T0.AddSeconds(15) }, T0.AddSeconds(15), 1);
+        var json = Storage.Serialization.PolicyStateJson.Serialize(mine.State);
+        await Store.ApplyAsync(new StoreBatch(mine, [Row("mine")], []) { Policy = Policy, At = mine.At }, None);
+
+        await using var connection = new NpgsqlConnection(_connectionString);
+        await connection.OpenAsync(None);
+        await PostgresIncidentStore.WriteStateAndVerdictsAsync(connection, null, mine, json, Policy, mine.At, [Row("mine")], rerun: true, None);
+        await Assert.ThrowsAsync<PolicyStateConflictException>(() =>
+            PostgresIncidentStore.WriteStateAndVerdictsAsync(connection, null, mine, json, Policy, mine.At, [Row("mine")], rerun: false, None));
+
+        // Another state at that version (another writer's), or a later one: still refused on a rerun.
+        var other = mine with { State = PolicyState.Empty };
+        await Assert.ThrowsAsync<PolicyStateConflictException>(() =>
+            PostgresIncidentStore.WriteStateAndVerdictsAsync(connection, null, other, Storage.Serialization.PolicyStateJson.Serialize(other.State), Policy, mine.At, [], rerun: true, None));
+        Assert.Equal(2, await Store.LoadStateVersionAsync(Policy, None));
+        Assert.Equal(["mine"], (await RowsAsync()).Select(r => r.Summary));
+    }
+
+    [Fact]
     public async Task PreparedStatements_AColumnAddedUnderThem_EveryEvaluationStatementStillRuns()
     {
-        // One pooled connection, so every statement runs on it past the 5 runs after which Npgsql prepares it.
+        // One pooled connection, so every statement runs on it past the 5 runs after which Npgsql prepares it. Columns
+        // added under prepared statements disturb none of them: they name their columns (none reads SELECT *).
         await using var store = await PooledStoreAsync();
         var version = 0L;
         for (var i = 0; i < 8; i++)
@@ -228,10 +253,12 @@ public sealed class PostgresEvaluationWriteTests(PostgresFixture postgres) : IAs
             new StoreBatch(new PolicyStateWrite(Policy, PolicyState.Empty, T0.AddSeconds(15), 1), [Row("stale")], []) { Policy = Policy, At = T0.AddSeconds(15) },
             None);
 
-        // Until the stale write waits on the row lock (or has failed without waiting, which the assertion below reports).
+        // Until the stale write waits for the row this transaction holds: only then is the race the one meant.
         var waiting = System.Diagnostics.Stopwatch.StartNew();
-        while (!stale.IsCompleted && await WaitingOnALockAsync() == 0 && waiting.Elapsed < TimeSpan.FromSeconds(30))
+        while (await BlockedByAsync(other.ProcessID) == 0)
         {
+            Assert.False(stale.IsCompleted, $"the stale write ended without waiting for the row: {stale.Exception?.InnerException?.Message ?? "it succeeded"}");
+            Assert.True(waiting.Elapsed < TimeSpan.FromSeconds(30), "the stale write never waited for the row");
             await Task.Delay(20);
         }
 
@@ -239,11 +266,13 @@ public sealed class PostgresEvaluationWriteTests(PostgresFixture postgres) : IAs
         return await Assert.ThrowsAsync<PolicyStateConflictException>(() => stale);
     }
 
-    private async Task<long> WaitingOnALockAsync()
+    /// <summary>How many sessions wait for a lock the session <paramref name="pid"/> holds.</summary>
+    private async Task<long> BlockedByAsync(int pid)
     {
         await using var connection = new NpgsqlConnection(_connectionString);
         await connection.OpenAsync(None);
-        await using var command = new NpgsqlCommand("SELECT count(*) FROM pg_locks WHERE NOT granted", connection);
+        await using var command = new NpgsqlCommand("SELECT count(*) FROM pg_stat_activity WHERE @pid = ANY(pg_blocking_pids(pid))", connection);
+        command.Parameters.AddWithValue("pid", pid);
         return (long)(await command.ExecuteScalarAsync(None))!;
     }
 

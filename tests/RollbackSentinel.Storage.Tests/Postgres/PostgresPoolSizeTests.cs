@@ -35,17 +35,17 @@ public sealed class PostgresPoolSizeTests
     }
 
     [Fact]
-    public async Task Create_PreparesStatements_AndPinsReadCommitted_UnlessTheStringSaysOtherwise()
+    public async Task Create_PreparesStatements_UnlessTheStringSaysOtherwise_AndLeavesItsOptionsAlone()
     {
         await using var byDefault = PostgresStore.Create("Host=db;Database=sentinel", TimeProvider.System);
         await using var own = PostgresStore.Create("Host=db;Database=sentinel;Max Auto Prepare=0;Options=-c statement_timeout=5000", TimeProvider.System);
 
         var defaults = ((PostgresIncidentStore)byDefault).Settings;
         Assert.Equal((PostgresStore.DefaultMaxAutoPrepare, PostgresStore.DefaultMaxPoolSize), (defaults.MaxAutoPrepare, defaults.MaxPoolSize));
-        Assert.Equal(@"-c default_transaction_isolation=read\ committed", defaults.Options);
+        Assert.Null(defaults.Options); // so Npgsql still falls back to PGOPTIONS
 
         var given = ((PostgresIncidentStore)own).Settings;
         Assert.Equal(0, given.MaxAutoPrepare);
-        Assert.Equal(@"-c statement_timeout=5000 -c default_transaction_isolation=read\ committed", given.Options);
+        Assert.Equal("-c statement_timeout=5000", given.Options);
     }
 }
