@@ -96,21 +96,8 @@ internal sealed partial class PostgresIncidentStore : IPostgresStore
 
     /// <inheritdoc />
     /// <exception cref="InvalidDataException">The stored state cannot be read.</exception>
-    public Task<StoredPolicyState?> LoadStateAsync(string policy, CancellationToken cancellationToken)
-    {
-        ArgumentNullException.ThrowIfNull(policy);
-        return ReadOneAsync(
-            async connection =>
-            {
-                var rows = await connection.QueryAsync(
-                    "SELECT state, version FROM policy_state WHERE policy = @policy",
-                    r => (Json: r.GetString(0), Version: r.GetInt64(1)),
-                    cancellationToken,
-                    ("policy", policy)).ConfigureAwait(false);
-                return rows.Count == 0 ? null : PolicyStateJson.Read(policy, rows[0].Json, rows[0].Version);
-            },
-            cancellationToken);
-    }
+    public async Task<StoredPolicyState?> LoadStateAsync(string policy, CancellationToken cancellationToken) =>
+        (await LoadStateUnlessAtAsync(policy, null, cancellationToken).ConfigureAwait(false)).State;
 
     /// <inheritdoc />
     public Task<(long Version, StoredPolicyState? State)> LoadStateUnlessAtAsync(string policy, long? knownVersion, CancellationToken cancellationToken)

@@ -164,21 +164,8 @@ public sealed partial class SqliteIncidentStore : IIncidentStore, IChangeStore, 
 
     /// <inheritdoc />
     /// <exception cref="InvalidDataException">The stored state cannot be read.</exception>
-    public Task<StoredPolicyState?> LoadStateAsync(string policy, CancellationToken cancellationToken)
-    {
-        ArgumentNullException.ThrowIfNull(policy);
-        return ReadAsync(
-            async tx =>
-            {
-                var rows = await tx.QueryAsync(
-                    "SELECT state, version FROM policy_state WHERE policy = $policy",
-                    r => (Json: r.GetString(0), Version: r.GetInt64(1)),
-                    cancellationToken,
-                    ("$policy", policy)).ConfigureAwait(false);
-                return rows.Count == 0 ? null : PolicyStateJson.Read(policy, rows[0].Json, rows[0].Version);
-            },
-            cancellationToken);
-    }
+    public async Task<StoredPolicyState?> LoadStateAsync(string policy, CancellationToken cancellationToken) =>
+        (await LoadStateUnlessAtAsync(policy, null, cancellationToken).ConfigureAwait(false)).State;
 
     /// <inheritdoc />
     public Task<(long Version, StoredPolicyState? State)> LoadStateUnlessAtAsync(string policy, long? knownVersion, CancellationToken cancellationToken)
