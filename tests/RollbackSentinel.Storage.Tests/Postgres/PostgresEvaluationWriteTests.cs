@@ -16,33 +16,14 @@ namespace RollbackSentinel.Storage.Tests.Postgres;
 /// Read back here from the tables themselves: the columns, and that a refused state takes its verdicts with it.
 /// </summary>
 [Collection(PostgresCollection.Name)]
-public sealed class PostgresEvaluationWriteTests(PostgresFixture postgres) : IAsyncLifetime
+public sealed class PostgresEvaluationWriteTests(PostgresFixture postgres) : FreshDatabaseTests(postgres)
 {
     private const string Policy = "checkout-api";
     private static readonly DateTimeOffset T0 = new(2026, 11, 20, 14, 30, 0, TimeSpan.Zero);
-    private static readonly CancellationToken None = CancellationToken.None;
     private static readonly LabelSet Cart = LabelSet.Of(("deployment", "cart"));
 
     // Unique per run: the registry is process-wide.
     private readonly string _secret = "Sl4ckT0ken" + Guid.NewGuid().ToString("N");
-    private string _connectionString = string.Empty;
-    private IPostgresStore? _store;
-
-    private IPostgresStore Store => _store!;
-
-    public async Task InitializeAsync()
-    {
-        _connectionString = await postgres.Server.CreateDatabaseAsync(None);
-        _store = PostgresStore.Create(_connectionString, TimeProvider.System);
-        await _store.InitializeAsync(None);
-    }
-
-    public async Task DisposeAsync()
-    {
-        await Store.DisposeAsync();
-        await postgres.Server.DropDatabaseAsync(_connectionString, None);
-    }
-
     [Fact]
     public async Task StateAndVerdicts_WrittenTogether_EveryColumnAsGiven()
     {
@@ -147,7 +128,7 @@ public sealed class PostgresEvaluationWriteTests(PostgresFixture postgres) : IAs
     [Fact]
     public async Task StaleState_DatabaseDefaultsToSerializable_TheSerializationErrorIsTheSameConflict()
     {
-        var database = new NpgsqlConnectionStringBuilder(_connectionString).Database;
+        var database = new NpgsqlConnectionStringBuilder(ConnectionString).Database;
         await ExecuteAsync($"ALTER DATABASE \"{database}\" SET default_transaction_isolation = 'serializable'");
         await Store.ApplyAsync(new StoreBatch(new PolicyStateWrite(Policy, PolicyState.Empty, T0, 0), [], []), None);
 
@@ -167,7 +148,7 @@ public sealed class PostgresEvaluationWriteTests(PostgresFixture postgres) : IAs
         var json = Storage.Serialization.PolicyStateJson.Serialize(mine.State);
         await Store.ApplyAsync(new StoreBatch(mine, [Row("mine")], []) { Policy = Policy, At = mine.At }, None);
 
-        await using var connection = new NpgsqlConnection(_connectionString);
+        await using var connection = new NpgsqlConnection(ConnectionString);
         await connection.OpenAsync(None);
         await PostgresIncidentStore.WriteStateAndVerdictsAsync(connection, null, mine, json, Policy, mine.At, [Row("mine")], rerun: true, None);
         await Assert.ThrowsAsync<PolicyStateConflictException>(() =>
@@ -240,7 +221,7 @@ public sealed class PostgresEvaluationWriteTests(PostgresFixture postgres) : IAs
     /// </summary>
     private async Task<PolicyStateConflictException> RaceAsync(IPostgresStore store)
     {
-        await using var other = new NpgsqlConnection(_connectionString);
+        await using var other = new NpgsqlConnection(ConnectionString);
         await other.OpenAsync(None);
         await using var tx = await other.BeginTransactionAsync(None);
         await using (var bump = new NpgsqlCommand("UPDATE policy_state SET version = version + 1 WHERE policy = @p", other, tx))
@@ -269,7 +250,7 @@ public sealed class PostgresEvaluationWriteTests(PostgresFixture postgres) : IAs
     /// <summary>How many sessions wait for a lock the session <paramref name="pid"/> holds.</summary>
     private async Task<long> BlockedByAsync(int pid)
     {
-        await using var connection = new NpgsqlConnection(_connectionString);
+        await using var connection = new NpgsqlConnection(ConnectionString);
         await connection.OpenAsync(None);
         await using var command = new NpgsqlCommand("SELECT count(*) FROM pg_stat_activity WHERE @pid = ANY(pg_blocking_pids(pid))", connection);
         command.Parameters.AddWithValue("pid", pid);
@@ -278,7 +259,7 @@ public sealed class PostgresEvaluationWriteTests(PostgresFixture postgres) : IAs
 
     private async Task ExecuteAsync(string sql)
     {
-        await using var connection = new NpgsqlConnection(_connectionString);
+        await using var connection = new NpgsqlConnection(ConnectionString);
         await connection.OpenAsync(None);
         await using var command = new NpgsqlCommand(sql, connection);
         await command.ExecuteNonQueryAsync(None);
@@ -287,7 +268,7 @@ public sealed class PostgresEvaluationWriteTests(PostgresFixture postgres) : IAs
     /// <summary>A second store on the test's database with one pooled connection (the fixture's strings turn pooling off).</summary>
     private async Task<IPostgresStore> PooledStoreAsync()
     {
-        var store = PostgresStore.Create(new NpgsqlConnectionStringBuilder(_connectionString) { Pooling = true, MaxPoolSize = 1 }.ConnectionString, TimeProvider.System);
+        var store = PostgresStore.Create(new NpgsqlConnectionStringBuilder(ConnectionString) { Pooling = true, MaxPoolSize = 1 }.ConnectionString, TimeProvider.System);
         await store.InitializeAsync(None);
         return store;
     }
@@ -296,7 +277,7 @@ public sealed class PostgresEvaluationWriteTests(PostgresFixture postgres) : IAs
 
     private async Task<List<(string Policy, DateTimeOffset At, string Trigger, string Labels, string Kind, string Reason, double? Value, double? Threshold, double? Baseline, string Summary)>> RowsAsync()
     {
-        await using var connection = new NpgsqlConnection(_connectionString);
+        await using var connection = new NpgsqlConnection(ConnectionString);
         await connection.OpenAsync(None);
         await using var command = new NpgsqlCommand("SELECT policy, at, trigger, labels, kind, reason, value, threshold, baseline, summary FROM evaluations ORDER BY at, trigger", connection);
         await using var reader = await command.ExecuteReaderAsync(None);

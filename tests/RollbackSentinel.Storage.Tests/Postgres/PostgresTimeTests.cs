@@ -12,32 +12,13 @@ namespace RollbackSentinel.Storage.Tests.Postgres;
 /// writes or compares with is truncated to the whole microsecond; policy state (JSON) keeps every tick.
 /// </summary>
 [Collection(PostgresCollection.Name)]
-public sealed class PostgresTimeTests(PostgresFixture postgres) : IAsyncLifetime
+public sealed class PostgresTimeTests(PostgresFixture postgres) : FreshDatabaseTests(postgres)
 {
     private const string Policy = "checkout-api";
-    private static readonly CancellationToken None = CancellationToken.None;
 
     // 14:30:01.2345678: seven digits, one more than timestamptz keeps.
     private static readonly DateTimeOffset Precise = new DateTimeOffset(2026, 11, 20, 14, 30, 1, TimeSpan.Zero).AddTicks(2_345_678);
     private static readonly DateTimeOffset Truncated = new DateTimeOffset(2026, 11, 20, 14, 30, 1, TimeSpan.Zero).AddTicks(2_345_670);
-
-    private string _connectionString = string.Empty;
-    private IPostgresStore? _store;
-
-    private IPostgresStore Store => _store!;
-
-    public async Task InitializeAsync()
-    {
-        _connectionString = await postgres.Server.CreateDatabaseAsync(None);
-        _store = PostgresStore.Create(_connectionString, TimeProvider.System);
-        await _store.InitializeAsync(None);
-    }
-
-    public async Task DisposeAsync()
-    {
-        await Store.DisposeAsync();
-        await postgres.Server.DropDatabaseAsync(_connectionString, None);
-    }
 
     [Fact]
     public void StoredTime_TruncatesToTheMicrosecondInUtc_KeepsTheInfinities()
