@@ -71,7 +71,9 @@ public sealed class NodeIdDaemonTests(PostgresFixture postgres)
             // Frozen past the liveness window (3 x 1 s): a process starting now takes its row for a dead node's.
             await frozen.SignalAsync("STOP");
             await Eventually.WaitAsync(async () => await SecondsSinceCheckInAsync(database, "node-a") > 5, Generous, "node-a's row to go stale");
-            await using var newcomer = await SentinelProcess.StartAsync(second, ["run", "--config", second.ConfigPath], Settings(database, "node-a"), within: Generous);
+            // Up, not necessarily ready: if the stop caught the frozen process inside its check-in's transaction, its
+            // row of node-a stays locked, and the newcomer's first check-in waits for it, until the frozen one resumes.
+            await using var newcomer = await SentinelProcess.StartAsync(second, ["run", "--config", second.ConfigPath], Settings(database, "node-a"), untilReady: false, within: Generous);
             using var newcomerApi = new SentinelApi(second.BaseAddress);
             await frozen.SignalAsync("CONT");
 
