@@ -147,7 +147,8 @@ public sealed class ConfirmationDaemonTests
                 && c.GetProperty("timeout").GetString() == "3s" && c.GetProperty("onTimeout").GetString() == "rollback",
             Generous,
             "the edited confirm block to be loaded" + Environment.NewLine + sentinel.Log);
-        Assert.Contains("Rules reloaded: 0 added, 1 changed, 0 removed; 1 policies running", sentinel.Log, StringComparison.Ordinal);
+        // The reload is logged after the registry took it, so the line may follow what the API shows.
+        await Eventually.WaitAsync(() => Task.FromResult(sentinel.Log.Contains("Rules reloaded: 0 added, 1 changed, 0 removed; 1 policies running", StringComparison.Ordinal)), Generous, "the reload's log line" + Environment.NewLine + sentinel.Log);
         live.Shop.ErrorShare = 0.5;
 
         // Nobody answers: after 3s (not 10m) the new onTimeout rolls back (the old one would hold).
