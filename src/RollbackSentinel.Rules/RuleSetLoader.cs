@@ -57,7 +57,8 @@ public static class RuleSetLoader
         cache?.Begin(secretFiles);
         var diagnostics = new List<RuleDiagnostic>();
         var listing = new List<RuleDiagnostic>();
-        var files = new List<string>();
+        // Each rule file with the stat that found it (taken before its bytes are read: see RuleParseCache).
+        var files = new List<(string Path, EntryStat Stat)>();
         foreach (var path in paths)
         {
             if (!RuleFileSystem.TryStat(path, out var stat, out var problem, out var missing))
@@ -71,18 +72,17 @@ public static class RuleSetLoader
             else
             {
                 // A file named on its own is read whatever its extension; ReadRegularFile refuses what is not a file.
-                files.Add(path);
+                files.Add((path, stat));
             }
         }
 
         var results = new List<FileParseResult>();
-        foreach (var file in files.DistinctBy(Path.GetFullPath, StringComparer.Ordinal).Order(StringComparer.Ordinal))
+        foreach (var (file, stat) in files.DistinctBy(f => Path.GetFullPath(f.Path), StringComparer.Ordinal).OrderBy(f => f.Path, StringComparer.Ordinal))
         {
             try
             {
                 // Unchanged since its bytes were last read, by the kernel's account (see RuleParseCache): not read again.
-                var stat = default(EntryStat);
-                if (cache is not null && RuleFileSystem.TryStat(file, out stat, out _, out _) && cache.FindUnread(file, stat) is { } unread)
+                if (cache?.FindUnread(file, stat) is { } unread)
                 {
                     results.Add(unread);
                     continue;
@@ -193,7 +193,7 @@ public static class RuleSetLoader
     private static IEnumerable<string> ListFolder(string folder) => Directory.EnumerateFileSystemEntries(folder, "*", ListOptions);
 
     /// <summary>Finds the rule files under <paramref name="root"/> without recursion, skipping hidden names.</summary>
-    private static void Walk(string root, EntryStat rootStat, List<string> files, List<RuleDiagnostic> diagnostics, List<RuleDiagnostic> listing,
+    private static void Walk(string root, EntryStat rootStat, List<(string Path, EntryStat Stat)> files, List<RuleDiagnostic> diagnostics, List<RuleDiagnostic> listing,
         Func<string, IEnumerable<string>> listFolder)
     {
         var pending = new Stack<(string Folder, int Depth, IReadOnlyList<(ulong Device, ulong Inode, string Path)> Ancestors)>();
@@ -252,7 +252,7 @@ public static class RuleSetLoader
                 {
                     if (stat.Type == EntryType.Regular)
                     {
-                        files.Add(entry);
+                        files.Add((entry, stat));
                     }
                     else
                     {
