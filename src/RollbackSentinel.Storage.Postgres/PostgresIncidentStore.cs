@@ -544,6 +544,45 @@ internal sealed partial class PostgresIncidentStore : IPostgresStore
         }
     }
 
+    // The statements WriteStateAndVerdictsAsync sends, built once: the state write (unchecked upsert, first write,
+    // version-checked update) in a data-modifying WITH, without or with the verdicts it gates; and verdicts alone.
+    private const string InsertVerdictsSql = """
+        INSERT INTO evaluations (policy, at, trigger, labels, kind, reason, value, threshold, baseline, summary)
+        SELECT @policy, @at, v.trigger, v.labels, v.kind, v.reason, v.value, v.threshold, v.baseline, v.summary
+        FROM unnest(@triggers, @labels, @kinds, @reasons, @values, @thresholds, @baselines, @summaries)
+             AS v (trigger, labels, kind, reason, value, threshold, baseline, summary)
+        """;
+
+    private const string VerdictsOnlySql = $"{InsertVerdictsSql}\nON CONFLICT (policy, at, trigger, labels) DO NOTHING";
+
+    private static readonly string[,] StateAndVerdictsSql = StateWrites(
+        """
+        INSERT INTO policy_state (policy, state, updated_at, version) VALUES (@statePolicy, @state, @stateAt, 1)
+        ON CONFLICT (policy) DO UPDATE SET state = excluded.state, updated_at = excluded.updated_at, version = policy_state.version + 1
+        RETURNING version
+        """,
+        "INSERT INTO policy_state (policy, state, updated_at, version) VALUES (@statePolicy, @state, @stateAt, 1) ON CONFLICT (policy) DO NOTHING RETURNING version",
+        "UPDATE policy_state SET state = @state, updated_at = @stateAt, version = version + 1 WHERE policy = @statePolicy AND version = @expected RETURNING version");
+
+    /// <summary>[0, k]: state write k alone; [1, k]: with the verdicts, inserted only if it wrote. Each answers how many states it wrote.</summary>
+    private static string[,] StateWrites(params string[] writes)
+    {
+        var sql = new string[2, writes.Length];
+        for (var k = 0; k < writes.Length; k++)
+        {
+            sql[0, k] = $"WITH written AS ({writes[k]}) SELECT count(*) FROM written";
+            sql[1, k] = $"""
+                WITH written AS ({writes[k]}),
+                verdicts AS ({InsertVerdictsSql}
+                    WHERE EXISTS (SELECT 1 FROM written)
+                    ON CONFLICT (policy, at, trigger, labels) DO NOTHING)
+                SELECT count(*) FROM written
+                """;
+        }
+
+        return sql;
+    }
+
     /// <summary>
     /// The policy state, checked against the version it was loaded with (none stored: 0; the stored version grows by one),
     /// and the evaluation's verdicts, written by one statement: the state's write in a data-modifying <c>WITH</c>, the
@@ -560,35 +599,12 @@ internal sealed partial class PostgresIncidentStore : IPostgresStore
     internal static async Task WriteStateAndVerdictsAsync(
         NpgsqlConnection connection, NpgsqlTransaction? transaction, PolicyStateWrite? write, string? state, string? policy, DateTimeOffset? at, IReadOnlyList<EvaluationRow> verdicts, bool rerun, CancellationToken cancellationToken)
     {
-        var stateSql = write?.ExpectedVersion switch
+        var sql = (write?.ExpectedVersion, verdicts.Count) switch
         {
-            _ when write is null => null,
-            null => """
-                INSERT INTO policy_state (policy, state, updated_at, version) VALUES (@statePolicy, @state, @stateAt, 1)
-                ON CONFLICT (policy) DO UPDATE SET state = excluded.state, updated_at = excluded.updated_at, version = policy_state.version + 1
-                RETURNING version
-                """,
-            0 => "INSERT INTO policy_state (policy, state, updated_at, version) VALUES (@statePolicy, @state, @stateAt, 1) ON CONFLICT (policy) DO NOTHING RETURNING version",
-            _ => "UPDATE policy_state SET state = @state, updated_at = @stateAt, version = version + 1 WHERE policy = @statePolicy AND version = @expected RETURNING version",
-        };
-        const string insertVerdicts = """
-            INSERT INTO evaluations (policy, at, trigger, labels, kind, reason, value, threshold, baseline, summary)
-            SELECT @policy, @at, v.trigger, v.labels, v.kind, v.reason, v.value, v.threshold, v.baseline, v.summary
-            FROM unnest(@triggers, @labels, @kinds, @reasons, @values, @thresholds, @baselines, @summaries)
-                 AS v (trigger, labels, kind, reason, value, threshold, baseline, summary)
-            """;
-        const string onConflict = "ON CONFLICT (policy, at, trigger, labels) DO NOTHING";
-        var sql = (stateSql, verdicts.Count) switch
-        {
-            (null, _) => $"{insertVerdicts}\n{onConflict}",
-            (_, 0) => $"WITH written AS ({stateSql}) SELECT count(*) FROM written",
-            _ => $"""
-                WITH written AS ({stateSql}),
-                verdicts AS ({insertVerdicts}
-                    WHERE EXISTS (SELECT 1 FROM written)
-                    {onConflict})
-                SELECT count(*) FROM written
-                """,
+            _ when write is null => VerdictsOnlySql,
+            (null, var n) => StateAndVerdictsSql[n == 0 ? 0 : 1, 0],
+            (0, var n) => StateAndVerdictsSql[n == 0 ? 0 : 1, 1],
+            (_, var n) => StateAndVerdictsSql[n == 0 ? 0 : 1, 2],
         };
 
         // Summaries are free text: PostgresCommands.Bind redacts each element of 'summaries' (PostgresCommands.FreeText).
