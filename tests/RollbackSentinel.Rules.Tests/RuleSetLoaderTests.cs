@@ -220,9 +220,7 @@ public sealed class RuleSetLoaderTests : IDisposable
         _dir.Write("a.yaml", Document(name: "a"));
         _dir.Write("b.yaml", Document(name: "b"));
 
-        // A clock ahead of the files' times: both were last changed well before they are read (settled).
-        var clock = new ShiftedClock(TimeSpan.FromSeconds(10));
-        var cache = new RuleParseCache(clock);
+        var cache = SettledCache(out var clock);
         var first = RuleSetLoader.Load([_dir.Path], null, cache);
         Assert.Equal((0, 0), (cache.LastReused, cache.LastUnread));
 
@@ -243,8 +241,7 @@ public sealed class RuleSetLoaderTests : IDisposable
     public void Load_WithCache_SettledFileEditedInPlace_SameLength_IsReadAndParsedAgain()
     {
         _dir.Write("a.yaml", Document(name: "aaa"));
-        var clock = new ShiftedClock(TimeSpan.FromSeconds(10));
-        var cache = new RuleParseCache(clock);
+        var cache = SettledCache(out _);
         RuleSetLoader.Load([_dir.Path], null, cache);
         RuleSetLoader.Load([_dir.Path], null, cache);
         Assert.Equal(1, cache.LastUnread);
@@ -274,8 +271,7 @@ public sealed class RuleSetLoaderTests : IDisposable
     {
         // How git-sync and ConfigMaps update: a new file moved over the old name (a new inode), older times kept.
         _dir.Write("a.yaml", Document(name: "a"));
-        var clock = new ShiftedClock(TimeSpan.FromSeconds(10));
-        var cache = new RuleParseCache(clock);
+        var cache = SettledCache(out _);
         RuleSetLoader.Load([_dir.Path], null, cache);
         var staged = Path.Combine(_dir.Path, "a.yaml.tmp");
         File.WriteAllText(staged, Document(name: "z"));
@@ -284,6 +280,13 @@ public sealed class RuleSetLoaderTests : IDisposable
 
         Assert.Equal(["z"], RuleSetLoader.Load([_dir.Path], null, cache).Policies.Select(p => p.Name));
         Assert.Equal(0, cache.LastUnread);
+    }
+
+    /// <summary>A cache whose clock runs 10 s ahead of the files' times: a file written just now counts as settled.</summary>
+    private static RuleParseCache SettledCache(out ShiftedClock clock)
+    {
+        clock = new ShiftedClock(TimeSpan.FromSeconds(10));
+        return new RuleParseCache(clock);
     }
 
     /// <summary>The system's clock moved by <see cref="Shift"/>.</summary>

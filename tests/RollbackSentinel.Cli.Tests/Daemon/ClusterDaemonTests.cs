@@ -100,7 +100,7 @@ public sealed class ClusterDaemonTests
         Assert.All((await api.IncidentsAsync()).Select(i => i.EnumerateObject().Select(p => p.Name)), names => Assert.DoesNotContain("rulesVersion", names));
         // The decision is logged after its actions ran (they go first), so the line may follow the incident's record.
         var decision = new Regex($@"Decision shop/errors \{{\}}: Act Rollback \(dryRun=False, disarmed=False\): .*; evidence: .*; rules: {Regex.Escape(after)}");
-        await Eventually.WaitAsync(() => Task.FromResult(decision.IsMatch(sentinel.Log)), Generous, "the decision's log line" + Environment.NewLine + sentinel.Log);
+        await sentinel.WaitForLogAsync(decision.IsMatch, Generous, "the decision's log line");
     }
 
     /// <summary>The rules version of a folder, computed here independently: SHA-256 over each file's relative path, NUL and bytes, by path.</summary>

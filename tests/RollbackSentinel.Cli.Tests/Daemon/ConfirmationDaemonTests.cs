@@ -148,7 +148,7 @@ public sealed class ConfirmationDaemonTests
             Generous,
             "the edited confirm block to be loaded" + Environment.NewLine + sentinel.Log);
         // The reload is logged after the registry took it, so the line may follow what the API shows.
-        await Eventually.WaitAsync(() => Task.FromResult(sentinel.Log.Contains("Rules reloaded: 0 added, 1 changed, 0 removed; 1 policies running", StringComparison.Ordinal)), Generous, "the reload's log line" + Environment.NewLine + sentinel.Log);
+        await sentinel.WaitForLogAsync("Rules reloaded: 0 added, 1 changed, 0 removed; 1 policies running", Generous);
         live.Shop.ErrorShare = 0.5;
 
         // Nobody answers: after 3s (not 10m) the new onTimeout rolls back (the old one would hold).

@@ -45,7 +45,7 @@ public sealed class DaemonTests
         Assert.StartsWith("error ratio ", timeline.GetProperty("incident").GetProperty("summary").GetString());
 
         // The decision is logged after its actions ran (they go first), so the line may follow the incident's record.
-        await Eventually.WaitAsync(() => Task.FromResult(sentinel.Log.Contains("Decision shop/errors {}: Act", StringComparison.Ordinal)), Generous, "the decision's log line" + Environment.NewLine + sentinel.Log);
+        await sentinel.WaitForLogAsync("Decision shop/errors {}: Act", Generous);
     }
 
     [Fact]

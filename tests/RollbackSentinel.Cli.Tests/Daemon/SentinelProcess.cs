@@ -84,6 +84,17 @@ internal sealed class SentinelProcess : IAsyncDisposable
         }
     }
 
+    /// <summary>
+    /// Waits for a line the daemon writes after a state a test has already seen (through the API or the store): a
+    /// decision is logged after its actions ran, a reload after the registry took it.
+    /// </summary>
+    public Task WaitForLogAsync(Func<string, bool> holds, TimeSpan within, string what) =>
+        Eventually.WaitAsync(() => Task.FromResult(holds(Log)), within, what + Environment.NewLine + Log);
+
+    /// <summary>As <see cref="WaitForLogAsync(Func{string, bool}, TimeSpan, string)"/>, for a line that contains <paramref name="text"/>.</summary>
+    public Task WaitForLogAsync(string text, TimeSpan within) =>
+        WaitForLogAsync(log => log.Contains(text, StringComparison.Ordinal), within, $"a log line with \"{text}\"");
+
     public static Task<SentinelProcess> StartAsync(SentinelWorkspace workspace) =>
         StartAsync(workspace, ["run", "--config", workspace.ConfigPath], new Dictionary<string, string>());
 

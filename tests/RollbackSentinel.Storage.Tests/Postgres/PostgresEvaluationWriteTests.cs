@@ -168,17 +168,10 @@ public sealed class PostgresEvaluationWriteTests(PostgresFixture postgres) : Fre
         // One pooled connection, so every statement runs on it past the 5 runs after which Npgsql prepares it. Columns
         // added under prepared statements disturb none of them: they name their columns (none reads SELECT *).
         await using var store = await PooledStoreAsync();
-        var version = 0L;
-        for (var i = 0; i < 8; i++)
-        {
-            await EvaluateOnceAsync(store, T0.AddSeconds(15 * i), version++);
-        }
+        await EvaluateSlotsAsync(store, 0, 8);
 
         await ExecuteAsync("ALTER TABLE policy_state ADD COLUMN later text; ALTER TABLE evaluations ADD COLUMN later text; ALTER TABLE changes ADD COLUMN later text");
-        for (var i = 8; i < 16; i++)
-        {
-            await EvaluateOnceAsync(store, T0.AddSeconds(15 * i), version++);
-        }
+        await EvaluateSlotsAsync(store, 8, 16);
 
         Assert.Equal(16, await store.LoadStateVersionAsync(Policy, None));
         Assert.Equal(16, (await RowsAsync()).Count);
@@ -190,11 +183,7 @@ public sealed class PostgresEvaluationWriteTests(PostgresFixture postgres) : Fre
         // What docs/ha.md says of a migration that changes the columns a prepared statement returns. That it fails at
         // all shows the statement was prepared (an unprepared one is planned afresh and never fails so).
         await using var store = await PooledStoreAsync();
-        var version = 0L;
-        for (var i = 0; i < 8; i++)
-        {
-            await EvaluateOnceAsync(store, T0.AddSeconds(15 * i), version++);
-        }
+        await EvaluateSlotsAsync(store, 0, 8);
 
         await ExecuteAsync("ALTER TABLE policy_state ALTER COLUMN state TYPE varchar");
 
@@ -205,7 +194,18 @@ public sealed class PostgresEvaluationWriteTests(PostgresFixture postgres) : Fre
         Assert.NotNull(state);
     }
 
-    /// <summary>What an evaluation sends: the state read, the change history, then the state and its verdicts.</summary>
+    /// <summary>
+    /// Evaluates slots <paramref name="from"/> to <paramref name="to"/> (excluded), 15 s apart from T0, each sending what an
+    /// evaluation sends: the state read, the change history, then the state and its verdicts. Slot k finds version k.
+    /// </summary>
+    private static async Task EvaluateSlotsAsync(IPostgresStore store, int from, int to)
+    {
+        for (var slot = from; slot < to; slot++)
+        {
+            await EvaluateOnceAsync(store, T0.AddSeconds(15 * slot), slot);
+        }
+    }
+
     private static async Task EvaluateOnceAsync(IPostgresStore store, DateTimeOffset at, long version)
     {
         var (stored, state) = await store.LoadStateUnlessAtAsync(Policy, version == 0 ? null : version - 1, None);
