@@ -62,7 +62,8 @@ internal sealed partial class OrphanedJobs(
         {
             var version = registry.RulesVersion;
             var nodes = await cluster.ListNodesAsync(cancellationToken).ConfigureAwait(false);
-            if (WhyKeep(nodes, options.Node.Id, version, time.GetUtcNow(), _aliveWindow) is not null || registry.Find(policy) is not null || registry.RulesVersion != version)
+            var now = time.GetUtcNow();
+            if (WhyKeep(nodes, options.Node.Id, version, now, _aliveWindow) is not null || registry.Find(policy) is not null || registry.RulesVersion != version)
             {
                 return false;
             }
@@ -72,7 +73,8 @@ internal sealed partial class OrphanedJobs(
                 return false;
             }
 
-            LogDeleted(policy, nodes.Count(n => time.GetUtcNow() - n.LastCheckIn <= _aliveWindow), version);
+            // The nodes the decision counted as alive (at its time, not after the delete, which may take a while).
+            LogDeleted(policy, nodes.Count(n => now - n.LastCheckIn <= _aliveWindow), version);
             return true;
         }
         catch (Exception e) when (e is not OperationCanceledException || !cancellationToken.IsCancellationRequested)
