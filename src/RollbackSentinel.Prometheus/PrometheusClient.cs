@@ -1,6 +1,7 @@
 using System.Net.Http.Headers;
 using System.Text;
 using System.Text.Json;
+using RollbackSentinel.Backends.Http;
 using RollbackSentinel.Core.Metrics;
 using RollbackSentinel.Prometheus.Internal;
 
@@ -32,7 +33,7 @@ public sealed class PrometheusClient : IMetricsSource
     private readonly Uri _queryUri;
     private readonly Uri _queryRangeUri;
     private readonly AuthenticationHeaderValue? _authorization;
-    private readonly ErrorFactory _errors;
+    private readonly BackendErrors _errors;
     private readonly ResultLimits _limits;
     private int _requestCount;
 
@@ -66,7 +67,7 @@ public sealed class PrometheusClient : IMetricsSource
             _authorization = new AuthenticationHeaderValue("Basic", basicCredential);
         }
 
-        _errors = new ErrorFactory(options.BaseAddress, [options.BearerToken, options.Password, basicCredential]);
+        _errors = new BackendErrors(options.BaseAddress, [options.BearerToken, options.Password, basicCredential]);
     }
 
     /// <summary>
@@ -178,7 +179,7 @@ public sealed class PrometheusClient : IMetricsSource
     }
 
     private JsonElement SuccessData(string query, ApiResponse response) =>
-        response.IsSuccess ? response.Data : throw _errors.FromResponse(query, response);
+        response.IsSuccess ? response.Data : throw _errors.FromPrometheusApi(query, response.StatusCode, response.IsEnvelope, response.Error, response.ErrorType, response.BodyPrefix);
 
     /// <summary>
     /// Sends one form POST under the per-call timeout and hands the parsed answer to

@@ -1,6 +1,6 @@
 using System.Text;
 
-namespace RollbackSentinel.Prometheus.Internal;
+namespace RollbackSentinel.Backends.Http;
 
 /// <summary>Renders a query for an error message: one line, quoted, cut when very long.</summary>
 internal static class QueryText

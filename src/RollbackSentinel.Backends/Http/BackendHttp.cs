@@ -1,0 +1,106 @@
+using System.Net.Http.Headers;
+using RollbackSentinel.Core.Metrics;
+
+namespace RollbackSentinel.Backends.Http;
+
+/// <summary>An answer as read: the status, the headers and the whole body (never more than the cap).</summary>
+internal readonly record struct BackendAnswer(int Status, ReadOnlyMemory<byte> Body, HttpResponseHeaders Headers);
+
+/// <summary>
+/// What every backend adapter does around its Refit call: the per-request timeout (linked to the caller's
+/// cancellation), no redirect followed, the body read up to a cap while streaming, and every failure turned into
+/// a <see cref="MetricsQueryException"/> that names the server and the query. The caller's own cancellation
+/// propagates as <see cref="OperationCanceledException"/>.
+/// </summary>
+internal static class BackendHttp
+{
+    /// <summary>
+    /// The handler every backend's <see cref="HttpClient"/> is built on: it follows no redirect, so a query (and its
+    /// credentials) is never sent to a server nobody configured.
+    /// </summary>
+    public static HttpMessageHandler CreateHandler() =>
+        new SocketsHttpHandler { AllowAutoRedirect = false, PooledConnectionLifetime = TimeSpan.FromMinutes(5) };
+
+    /// <summary>
+    /// Runs <paramref name="send"/> (a Refit method returning the unread <see cref="HttpResponseMessage"/>) and reads its
+    /// answer.
+    /// </summary>
+    /// <param name="baseAddress">The configured server: an answer from anywhere else (a redirect a caller's handler followed) is refused.</param>
+    public static async Task<BackendAnswer> SendAsync(
+        Func<CancellationToken, Task<HttpResponseMessage>> send,
+        Uri baseAddress,
+        string query,
+        BackendErrors errors,
+        TimeSpan timeout,
+        long maxResponseBytes,
+        CancellationToken cancellationToken)
+    {
+        ArgumentNullException.ThrowIfNull(send);
+        ArgumentNullException.ThrowIfNull(errors);
+        using var deadline = CancellationTokenSource.CreateLinkedTokenSource(cancellationToken);
+        deadline.CancelAfter(timeout);
+        try
+        {
+            using var response = await send(deadline.Token).ConfigureAwait(false);
+            var status = (int)response.StatusCode;
+            if (status is >= 300 and < 400 && response.Headers.Location is { } location)
+            {
+                throw errors.Redirected(query, status, location, followed: false);
+            }
+
+            if (response.RequestMessage?.RequestUri is { } answered
+                && !answered.AbsoluteUri.StartsWith(baseAddress.GetLeftPart(UriPartial.Path).TrimEnd('/'), StringComparison.Ordinal))
+            {
+                throw errors.Redirected(query, status, answered, followed: true);
+            }
+
+            var body = response.Content.Headers.ContentLength > maxResponseBytes
+                ? null
+                : await ReadAtMostAsync(response.Content, maxResponseBytes, deadline.Token).ConfigureAwait(false);
+            return body is { } read ? new BackendAnswer(status, read, response.Headers) : throw errors.ResponseTooLarge(query, status, maxResponseBytes);
+        }
+        catch (OperationCanceledException ex) when (!cancellationToken.IsCancellationRequested)
+        {
+            // Our timeout or HttpClient.Timeout fired; the caller's own cancellation propagates untouched.
+            throw errors.Timeout(query, timeout, ex);
+        }
+        catch (HttpRequestException ex)
+        {
+            // A read cut short by cancellation can surface as a transport error; report the cause instead.
+            cancellationToken.ThrowIfCancellationRequested();
+            throw deadline.IsCancellationRequested ? errors.Timeout(query, timeout, ex) : errors.Transport(query, ex);
+        }
+    }
+
+    /// <summary>
+    /// The body, or null when it is longer than <paramref name="limit"/> bytes. Counted while streaming: at most
+    /// <paramref name="limit"/> + 1 bytes are ever read, however long (or endless) the body is.
+    /// </summary>
+    public static async Task<ReadOnlyMemory<byte>?> ReadAtMostAsync(HttpContent content, long limit, CancellationToken cancellationToken)
+    {
+        ArgumentNullException.ThrowIfNull(content);
+        var stream = await content.ReadAsStreamAsync(cancellationToken).ConfigureAwait(false);
+        await using (stream.ConfigureAwait(false))
+        {
+            using var buffer = new MemoryStream();
+            var chunk = new byte[81_920];
+            while (true)
+            {
+                var wanted = (int)Math.Min(chunk.Length, limit + 1 - buffer.Length);
+                var read = await stream.ReadAsync(chunk.AsMemory(0, wanted), cancellationToken).ConfigureAwait(false);
+                if (read == 0)
+                {
+                    // The stream's own array, not a copy: a large answer is held once.
+                    return buffer.GetBuffer().AsMemory(0, (int)buffer.Length);
+                }
+
+                if (buffer.Length + read > limit)
+                {
+                    return null;
+                }
+
+                buffer.Write(chunk, 0, read);
+            }
+        }
+    }
+}
