@@ -67,7 +67,7 @@ public sealed class PrometheusClient : IMetricsSource
             _authorization = new AuthenticationHeaderValue("Basic", basicCredential);
         }
 
-        _errors = new BackendErrors(options.BaseAddress, [options.BearerToken, options.Password, basicCredential]);
+        _errors = new BackendErrors(options.BaseAddress, [options.BearerToken, options.Password, basicCredential, .. options.Headers.Values], options.ServerKind, options.LimitsKey);
     }
 
     /// <summary>
@@ -196,6 +196,11 @@ public sealed class PrometheusClient : IMetricsSource
         {
             using var request = new HttpRequestMessage(HttpMethod.Post, uri) { Content = new FormUrlEncodedContent(form) };
             request.Headers.Authorization = _authorization;
+            foreach (var (name, value) in _options.Headers)
+            {
+                request.Headers.TryAddWithoutValidation(name, value);
+            }
+
             Interlocked.Increment(ref _requestCount);
             using var response = await _http.SendAsync(request, HttpCompletionOption.ResponseHeadersRead, timeout.Token).ConfigureAwait(false);
             status = (int)response.StatusCode;

@@ -32,6 +32,18 @@ public sealed record PrometheusOptions
     /// </summary>
     public Uri BaseAddress { get; init; } = DefaultBaseAddress;
 
+    /// <summary>
+    /// Extra headers sent with every request: a tenant for multi-tenant Prometheus-compatible servers (Mimir and Cortex
+    /// <c>X-Scope-OrgID</c>, a Thanos or proxy header). Values are masked like secrets in messages.
+    /// </summary>
+    public IReadOnlyDictionary<string, string> Headers { get; init; } = new Dictionary<string, string>();
+
+    /// <summary>The kind of server as messages name it: Prometheus, or a compatible one (VictoriaMetrics, Mimir, Thanos).</summary>
+    public string ServerKind { get; init; } = "Prometheus";
+
+    /// <summary>The settings key of the limits, named in "raise it" hints.</summary>
+    public string LimitsKey { get; init; } = "prometheus.limits";
+
     /// <summary>Sent as <c>Authorization: Bearer ...</c>. Mutually exclusive with basic auth.</summary>
     public string? BearerToken { get; init; }
 
@@ -104,6 +116,26 @@ public sealed record PrometheusOptions
             errors.Add("Password is set but Username is not.");
         }
 
+        foreach (var name in Headers.Keys)
+        {
+            if (string.IsNullOrWhiteSpace(name) || name.Any(c => c <= ' ' || c >= 127 || c is ':' or '(' or ')' or ',' or ';' or '"' or '/' or '[' or ']' or '?' or '=' or '{' or '}' or '\\'))
+            {
+                errors.Add($"Header name '{name}' is not a valid HTTP header name.");
+            }
+            else if (name.Equals("Authorization", StringComparison.OrdinalIgnoreCase) || name.Equals("Content-Type", StringComparison.OrdinalIgnoreCase) || name.Equals("Host", StringComparison.OrdinalIgnoreCase))
+            {
+                errors.Add($"Header '{name}' cannot be set here; credentials go in the bearer token or username/password settings.");
+            }
+        }
+
+        foreach (var (name, value) in Headers)
+        {
+            if (value is null || value.Any(c => c < ' ' || c >= 127))
+            {
+                errors.Add($"Header '{name}' has a value that cannot be sent (a line break, a control or non-ASCII character).");
+            }
+        }
+
         return errors;
     }
 
@@ -112,6 +144,7 @@ public sealed record PrometheusOptions
     {
         builder.Append("BaseAddress = ").Append(BaseAddress)
             .Append(", BearerToken = ").Append(BearerToken is null ? "null" : "***")
+            .Append(", Headers = [").Append(string.Join(", ", Headers.Keys)).Append(']')
             .Append(", Username = ").Append(Username ?? "null")
             .Append(", Password = ").Append(Password is null ? "null" : "***")
             .Append(", Timeout = ").Append(Timeout)

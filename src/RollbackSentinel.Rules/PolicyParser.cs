@@ -8,7 +8,14 @@ using YamlDotNet.RepresentationModel;
 namespace RollbackSentinel.Rules;
 
 /// <summary>A PromQL expression found in a rule file, with where it stands, for the server-side syntax check.</summary>
-public sealed record QueryLocation(string File, int Line, int Column, string Field, string Query);
+public sealed record QueryLocation(string File, int Line, int Column, string Field, string Query)
+{
+    /// <summary>The policy's <c>spec.backend</c>: null for the default backend.</summary>
+    public string? Backend { get; init; }
+
+    /// <summary>The policy the query belongs to (null when its name is missing or invalid).</summary>
+    public string? Policy { get; init; }
+}
 
 /// <summary>What one file held: the policies that parsed cleanly, every diagnostic, and every query.</summary>
 public sealed record FileParseResult(string File, IReadOnlyList<Policy> Policies, IReadOnlyList<RuleDiagnostic> Diagnostics, IReadOnlyList<QueryLocation> Queries)
@@ -185,6 +192,7 @@ public static partial class PolicyParser
         var schedule = ParseSchedule(spec);
         var cooldown = spec.Duration("cooldown") ?? Policy.DefaultCooldown;
         var dryRun = spec.Bool("dryRun") ?? false;
+        var backend = ParseBackend(spec);
         var triggers = ParseTriggers(spec, queries, schedule);
         CheckTemplateLabels(spec, triggers);
         var confirm = ParseConfirm(spec);
@@ -194,6 +202,11 @@ public static partial class PolicyParser
         var gate = ParseGate(spec);
         spec.ReportUnknown();
 
+        for (var i = 0; i < queries.Count; i++)
+        {
+            queries[i] = queries[i] with { Backend = backend, Policy = name };
+        }
+
         if (name is null || target is null || schedule is null)
         {
             return null;
@@ -201,6 +214,7 @@ public static partial class PolicyParser
 
         return new Policy
         {
+            Backend = backend,
             Name = name,
             Target = target,
             Schedule = schedule,
@@ -215,6 +229,20 @@ public static partial class PolicyParser
             // Points at the name itself: duplicate-name errors and evidence lead straight to it.
             Source = ctx.Location(nameNode!),
         };
+    }
+
+    /// <summary><c>spec.backend</c>: the name of a metrics backend of the daemon's settings (<c>backends:</c>); absent for the default one.</summary>
+    private static string? ParseBackend(MapReader spec)
+    {
+        var backend = spec.String("backend", hint: "the name of a backend in the settings' backends: map");
+        if (backend is not null && !BackendName().IsMatch(backend))
+        {
+            spec.Context.Error(spec.Node("backend")!.Start, spec.Field("backend"),
+                $"'{backend}' is not a backend name: use letters, digits, '-' and '_', starting with a letter, at most 63 characters");
+            return null;
+        }
+
+        return backend;
     }
 
     public static readonly IReadOnlyList<string> OnTimeoutWords = ["rollback", "hold", "escalate"];
@@ -820,4 +848,8 @@ public static partial class PolicyParser
 
     [GeneratedRegex("^[A-Za-z0-9][A-Za-z0-9_-]{0,62}$")]
     private static partial Regex TriggerName();
+
+    /// <summary>A backend name: also a settings key (<c>backends:NAME:url</c>), so no ':' or '.'.</summary>
+    [GeneratedRegex("^[A-Za-z][A-Za-z0-9_-]{0,62}$")]
+    public static partial Regex BackendName();
 }

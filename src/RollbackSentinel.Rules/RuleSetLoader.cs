@@ -44,6 +44,13 @@ public static class RuleSetLoader
 
     /// <param name="paths">Files and folders.</param>
     /// <param name="secretFiles">When given, secret files named by policies are checked against it.</param>
+    /// <param name="backends">The settings' metrics backends: a policy naming another, or a query in the wrong language for its backend, is an error.</param>
+    /// <param name="cache">When given, the previous loads' parses (see <see cref="RuleParseCache"/>).</param>
+    public static RuleSet Load(IEnumerable<string> paths, SecretFileAccess? secretFiles, BackendCatalog backends, RuleParseCache? cache = null) =>
+        Load(paths, ListFolder, secretFiles, cache, backends);
+
+    /// <param name="paths">Files and folders.</param>
+    /// <param name="secretFiles">When given, secret files named by policies are checked against it.</param>
     /// <param name="cache">The previous loads' parses: a file whose bytes did not change is not parsed again.</param>
     public static RuleSet Load(IEnumerable<string> paths, SecretFileAccess? secretFiles, RuleParseCache cache) => Load(paths, ListFolder, secretFiles, cache);
 
@@ -51,7 +58,8 @@ public static class RuleSetLoader
     /// <param name="listFolder">Lists one folder's entries (full paths); throws when it cannot.</param>
     /// <param name="secretFiles">When given, secret files named by policies are checked against it.</param>
     /// <param name="cache">When given, the previous loads' parses (see <see cref="RuleParseCache"/>).</param>
-    internal static RuleSet Load(IEnumerable<string> paths, Func<string, IEnumerable<string>> listFolder, SecretFileAccess? secretFiles = null, RuleParseCache? cache = null)
+    internal static RuleSet Load(
+        IEnumerable<string> paths, Func<string, IEnumerable<string>> listFolder, SecretFileAccess? secretFiles = null, RuleParseCache? cache = null, BackendCatalog? backends = null)
     {
         ArgumentNullException.ThrowIfNull(paths);
         cache?.Begin(secretFiles);
@@ -121,6 +129,15 @@ public static class RuleSetLoader
         }
 
         cache?.End();
+        if (backends is not null)
+        {
+            // After the cache: a parse kept from an earlier load is checked again (an unchanged file stays the same object).
+            for (var i = 0; i < results.Count; i++)
+            {
+                results[i] = backends.Check(results[i]);
+            }
+        }
+
         return Combine(results, [.. listing, .. diagnostics]) with { ListingErrors = listing };
     }
 

@@ -87,14 +87,21 @@ public sealed class Backtester
 {
     private const int MaxConcurrentQueries = 4;
 
-    private readonly IMetricsSource _source;
+    private readonly IMetricsBackends _backends;
     private readonly Func<CronSchedule, DateTimeOffset, DateTimeOffset, IEnumerable<DateTimeOffset>> _cronOccurrences;
 
-    /// <param name="source">The metrics backend holding the history.</param>
+    /// <param name="source">The metrics backend holding the history, for every policy.</param>
     /// <param name="cronOccurrences">Fire times of a cron schedule within [from, to] (Core does not parse cron itself).</param>
     public Backtester(IMetricsSource source, Func<CronSchedule, DateTimeOffset, DateTimeOffset, IEnumerable<DateTimeOffset>> cronOccurrences)
+        : this(new SingleBackend(source), cronOccurrences)
     {
-        _source = source;
+    }
+
+    /// <param name="backends">The metrics backends holding the history: each policy's queries go to its <c>spec.backend</c>.</param>
+    /// <param name="cronOccurrences">Fire times of a cron schedule within [from, to] (Core does not parse cron itself).</param>
+    public Backtester(IMetricsBackends backends, Func<CronSchedule, DateTimeOffset, DateTimeOffset, IEnumerable<DateTimeOffset>> cronOccurrences)
+    {
+        _backends = backends;
         _cronOccurrences = cronOccurrences;
     }
 
@@ -151,7 +158,7 @@ public sealed class Backtester
 
         var plans = policies.Select(p => (Policy: p, Times: EvaluationTimes(p, window))).ToArray();
         var active = plans.Where(p => p.Times.Count > 0).ToArray();
-        var fetcher = new RangeFetcher(_source, MaxConcurrentQueries);
+        var fetcher = new RangeFetcher(_backends, MaxConcurrentQueries);
         var detecting = active.Where(p => p.Policy.Watch.Detect.Query is not null).ToArray();
         var specs = active.Sum(p => p.Policy.Triggers.Sum(t => QuerySpec.For(t.Condition).Count));
         var total = detecting.Length + specs;
@@ -174,6 +181,7 @@ public sealed class Backtester
             p => p.Policy.Name,
             p => new RangeResolver(
                 fetcher,
+                p.Policy.Backend,
                 p.Times,
                 detected.TryGetValue(p.Policy.Name, out var d) ? new ChangeHistory(window.GivenChanges(p.Policy.Name).All.Concat(d.Changes)) : window.GivenChanges(p.Policy.Name)));
         var prefetches = active.SelectMany(p =>
@@ -250,7 +258,7 @@ public sealed class Backtester
         Dictionary<long, List<Sample>> byTime;
         try
         {
-            byTime = Index(query, await fetcher.FetchAsync(query, times[0], times[^1], grid, ct).ConfigureAwait(false), times[0], grid);
+            byTime = Index(query, await fetcher.FetchAsync(policy.Backend, query, times[0], times[^1], grid, ct).ConfigureAwait(false), times[0], grid);
         }
         catch (MetricsQueryException e)
         {
@@ -324,20 +332,20 @@ public sealed class Backtester
     private static long Gcd(long a, long b) => b == 0 ? a : Gcd(b, a % b);
 
     /// <summary>Fetches each distinct range query once, however many policies or triggers need it.</summary>
-    private sealed class RangeFetcher(IMetricsSource source, int maxConcurrent)
+    private sealed class RangeFetcher(IMetricsBackends backends, int maxConcurrent)
     {
-        private readonly ConcurrentDictionary<(string Query, DateTimeOffset Start, DateTimeOffset End, TimeSpan Step), Lazy<Task<IReadOnlyList<RangeSeries>>>> _cache = new();
+        private readonly ConcurrentDictionary<(string? Backend, string Query, DateTimeOffset Start, DateTimeOffset End, TimeSpan Step), Lazy<Task<IReadOnlyList<RangeSeries>>>> _cache = new();
         private readonly SemaphoreSlim _gate = new(maxConcurrent);
 
-        public Task<IReadOnlyList<RangeSeries>> FetchAsync(string query, DateTimeOffset start, DateTimeOffset end, TimeSpan step, CancellationToken ct) =>
-            _cache.GetOrAdd((query, start, end, step), k => new Lazy<Task<IReadOnlyList<RangeSeries>>>(() => FetchCoreAsync(k.Query, k.Start, k.End, k.Step, ct))).Value;
+        public Task<IReadOnlyList<RangeSeries>> FetchAsync(string? backend, string query, DateTimeOffset start, DateTimeOffset end, TimeSpan step, CancellationToken ct) =>
+            _cache.GetOrAdd((backend, query, start, end, step), k => new Lazy<Task<IReadOnlyList<RangeSeries>>>(() => FetchCoreAsync(k.Backend, k.Query, k.Start, k.End, k.Step, ct))).Value;
 
-        private async Task<IReadOnlyList<RangeSeries>> FetchCoreAsync(string query, DateTimeOffset start, DateTimeOffset end, TimeSpan step, CancellationToken ct)
+        private async Task<IReadOnlyList<RangeSeries>> FetchCoreAsync(string? backend, string query, DateTimeOffset start, DateTimeOffset end, TimeSpan step, CancellationToken ct)
         {
             await _gate.WaitAsync(ct).ConfigureAwait(false);
             try
             {
-                return await source.QueryRangeAsync(query, start, end, step, ct).ConfigureAwait(false);
+                return await backends.For(backend).QueryRangeAsync(query, start, end, step, ct).ConfigureAwait(false);
             }
             finally
             {
@@ -350,13 +358,15 @@ public sealed class Backtester
     private sealed class RangeResolver : IQueryResolver
     {
         private readonly RangeFetcher _fetcher;
+        private readonly string? _backend;
         private readonly IReadOnlyList<DateTimeOffset> _times;
         private readonly TimeSpan _grid;
         private readonly ConcurrentDictionary<QuerySpec, Prefetched> _data = new();
 
-        public RangeResolver(RangeFetcher fetcher, IReadOnlyList<DateTimeOffset> times, ChangeHistory changes)
+        public RangeResolver(RangeFetcher fetcher, string? backend, IReadOnlyList<DateTimeOffset> times, ChangeHistory changes)
         {
             _fetcher = fetcher;
+            _backend = backend;
             _times = times;
             _grid = Grid(times);
             Changes = changes;
@@ -382,7 +392,7 @@ public sealed class Backtester
             IReadOnlyList<RangeSeries> series;
             try
             {
-                series = await _fetcher.FetchAsync(spec.Expression, start, end, _grid, ct).ConfigureAwait(false);
+                series = await _fetcher.FetchAsync(_backend, spec.Expression, start, end, _grid, ct).ConfigureAwait(false);
             }
             catch (MetricsQueryException e) when (e.Kind is MetricsErrorKind.ServerError or MetricsErrorKind.Timeout or MetricsErrorKind.InvalidResponse)
             {
@@ -411,7 +421,7 @@ public sealed class Backtester
                 {
                     try
                     {
-                        return (End: end, Averages: InstantQueryResolver.AverageEachSeries(await _fetcher.FetchAsync(spec.Expression, end - b.Window, end, step, ct).ConfigureAwait(false)), Error: (string?)null);
+                        return (End: end, Averages: InstantQueryResolver.AverageEachSeries(await _fetcher.FetchAsync(_backend, spec.Expression, end - b.Window, end, step, ct).ConfigureAwait(false)), Error: (string?)null);
                     }
                     catch (MetricsQueryException e) when (e.Kind is MetricsErrorKind.ServerError or MetricsErrorKind.Timeout or MetricsErrorKind.InvalidResponse)
                     {

@@ -24,6 +24,9 @@ public sealed record Policy
     /// <summary>After a rollback, no further rollback or page for this long (per label set).</summary>
     public TimeSpan Cooldown { get; init; } = DefaultCooldown;
 
+    /// <summary><c>spec.backend</c>: the metrics backend (by its name in the settings) the queries go to; null for the default backend.</summary>
+    public string? Backend { get; init; }
+
     /// <summary>Decide and record, never act: decisions are marked "would have".</summary>
     public bool DryRun { get; init; }
 

@@ -23,6 +23,7 @@ public static class PolicyComparer
             && a.Schedule == b.Schedule
             && a.Cooldown == b.Cooldown
             && a.DryRun == b.DryRun
+            && a.Backend == b.Backend
             && SameMap(a.Labels, b.Labels)
             && (a.Watch with { Source = null }) == (b.Watch with { Source = null })
             && (a.Gate with { Source = null }) == (b.Gate with { Source = null })

@@ -28,7 +28,11 @@ internal static class BacktestCommand
             Required = true,
             AllowMultipleArgumentsPerToken = true,
         };
-        var prometheus = new PrometheusOptionsBinding("The Prometheus holding the history.", required: true);
+        var prometheus = new PrometheusOptionsBinding("The Prometheus holding the history (the default backend; with --config, instead of its prometheus: block).", required: false);
+        var config = new Option<FileInfo?>("--config")
+        {
+            Description = "The daemon's settings (YAML): its metrics backends (prometheus: and backends:), each policy's spec.backend is queried.",
+        };
         var from = new Option<string>("--from") { Description = "Window start: RFC 3339 (2026-11-22T10:00:00Z), now, or a duration before now (-1h).", Required = true };
         var to = new Option<string>("--to") { Description = "Window end: RFC 3339, now, or a duration before now (-10m).", Required = true };
         var step = new Option<string?>("--step") { Description = "Evaluate every step (e.g. 15s) instead of each policy's own schedule." };
@@ -45,7 +49,7 @@ internal static class BacktestCommand
 
         var command = new Command("backtest", "Replay policies over Prometheus history and print the decisions they would have made.")
         {
-            rulesOption, from, to, step, deployedAt, changesFile, format,
+            rulesOption, from, to, step, deployedAt, changesFile, format, config,
         };
         prometheus.AddTo(command);
 
@@ -70,13 +74,37 @@ internal static class BacktestCommand
                 window = window with { Changes = given };
             }
 
-            var options = prometheus.Bind(result, error);
-            if (options is null)
+            var configFile = result.GetValue(config);
+            if (configFile is null && result.GetValue(prometheus.Url) is null)
+            {
+                await error.WriteLineAsync("error: give --prometheus URL (the Prometheus holding the history), or --config with the daemon's settings naming its backends").ConfigureAwait(false);
+                return ExitCodes.Usage;
+            }
+
+            var options = result.GetValue(prometheus.Url) is null ? null : prometheus.Bind(result, error);
+            if (options is null && result.GetValue(prometheus.Url) is not null)
             {
                 return ExitCodes.Usage;
             }
 
-            var rules = RuleSetLoader.Load(result.GetRequiredValue(rulesOption));
+            Hosting.SentinelOptions settings;
+            try
+            {
+                settings = RunCommand.Load(configFile?.FullName, new Dictionary<string, string?>());
+            }
+            catch (Exception e) when (e is IOException or UnauthorizedAccessException or YamlDotNet.Core.YamlException or InvalidOperationException)
+            {
+                await error.WriteLineAsync($"error: cannot read the settings: {e.Message}").ConfigureAwait(false);
+                return ExitCodes.Usage;
+            }
+
+            using var backends = CliBackends.Open(settings, options, error);
+            if (backends is null)
+            {
+                return ExitCodes.Usage;
+            }
+
+            var rules = RuleSetLoader.Load(result.GetRequiredValue(rulesOption), null, settings.ToBackendCatalog());
             foreach (var d in rules.Diagnostics)
             {
                 await error.WriteLineAsync(d.ToString()).ConfigureAwait(false);
@@ -102,9 +130,7 @@ internal static class BacktestCommand
                 await error.WriteLineAsync($"backtest: ignoring {others.Length} change(s) of policies not in the rules ({which}{(others.Select(c => c.Policy).Distinct().Count() > 5 ? ", ..." : string.Empty)})").ConfigureAwait(false);
             }
 
-            using var http = new HttpClient(PrometheusClient.CreateHandler());
-            var client = new PrometheusClient(http, options);
-            var backtester = new Backtester(client, CronOccurrences.Between);
+            var backtester = new Backtester(backends.Backends, CronOccurrences.Between);
             foreach (var policy in rules.Policies)
             {
                 if (backtester.CountEvaluations(policy, window, MaxEvaluationsPerPolicy) > MaxEvaluationsPerPolicy)
@@ -133,7 +159,7 @@ internal static class BacktestCommand
                 await error.WriteLineAsync($"warning: {warning}").ConfigureAwait(false);
             }
 
-            var stats = $"{rules.Policies.Count} polic{(rules.Policies.Count == 1 ? "y" : "ies")}, {client.RequestCount} Prometheus request(s), {clock.Elapsed.TotalSeconds:0.00}s";
+            var stats = $"{rules.Policies.Count} polic{(rules.Policies.Count == 1 ? "y" : "ies")}, {backends.RequestSummary(rules.Policies.Select(p => p.Backend))}, {clock.Elapsed.TotalSeconds:0.00}s";
             if (result.GetValue(format) == "json")
             {
                 foreach (var d in backtest.Decisions.Where(d => d.Kind == DecisionKind.Act))

@@ -30,10 +30,14 @@ internal static class ValidateCommand
             Description = "The daemon's settings (YAML): secret files named by rules must be in its secrets.allowedDirectories " +
                 $"(without it, the default: {SecretFileAccess.DefaultDirectory}).",
         };
+        var backendCheck = new Option<bool>("--backend-check")
+        {
+            Description = "Also ask each policy's backend (from --config; --prometheus for the default one) to parse each of its queries, where the backend can.",
+        };
         var command = new Command(
             "validate",
             "Check rule files: report every error with file, line, column and field.")
-        { paths, format, config };
+        { paths, format, config, backendCheck };
         prometheus.AddTo(command);
         command.SetAction(async (result, ct) =>
         {
@@ -50,27 +54,51 @@ internal static class ValidateCommand
                 return ExitCodes.Usage;
             }
 
-            // The same check as the daemon's: a rule naming a file outside the allowed directories is an error here too.
+            // The same checks as the daemon's: a rule naming a file outside the allowed directories, or a backend the
+            // settings lack (or a query in another backend's language), is an error here too.
             var given = result.GetRequiredValue(paths);
-            var rules = RuleSetLoader.Load(given, Hosting.SecretFiles.SecretFileAccess(settings));
+            var settingsProblems = settings.BackendProblems();
+            foreach (var p in settingsProblems)
+            {
+                await error.WriteLineAsync($"error: settings: {p}").ConfigureAwait(false);
+            }
+
+            if (settingsProblems.Count > 0)
+            {
+                return ExitCodes.Usage;
+            }
+
+            var catalog = settings.ToBackendCatalog();
+            var rules = RuleSetLoader.Load(given, Hosting.SecretFiles.SecretFileAccess(settings), catalog);
             var diagnostics = rules.Diagnostics.ToList();
             diagnostics.AddRange(FoldersWithoutRules(given, rules));
 
-            if (result.GetValue(prometheus.Url) is not null)
+            var checkAll = result.GetValue(backendCheck);
+            if (checkAll || result.GetValue(prometheus.Url) is not null)
             {
-                var options = prometheus.Bind(result, error);
-                if (options is null)
+                var options = result.GetValue(prometheus.Url) is null ? null : prometheus.Bind(result, error);
+                if (options is null && result.GetValue(prometheus.Url) is not null)
                 {
                     return ExitCodes.Usage;
                 }
 
+                using var backends = CliBackends.Open(settings, options, error);
+                if (backends is null)
+                {
+                    return ExitCodes.Usage;
+                }
+
+                // --prometheus alone checks the default backend's queries against that Prometheus, as it always did.
+                var queries = rules.Files.SelectMany(f => f.Queries)
+                    .Where(q => checkAll || catalog.Resolve(q.Backend) == catalog.DefaultBackend && catalog.TypeOf(q.Backend) is "prometheus")
+                    .Where(q => catalog.TypeOf(q.Backend) is not null);
                 try
                 {
-                    diagnostics.AddRange(await CheckQueriesAsync(rules, options, ct).ConfigureAwait(false));
+                    diagnostics.AddRange(await CheckQueriesAsync(queries, backends.Backends, ct).ConfigureAwait(false));
                 }
-                catch (MetricsQueryException e)
+                catch (BackendCheckException e)
                 {
-                    await error.WriteLineAsync($"error: cannot check queries against {options.BaseAddress}: {e.Message}").ConfigureAwait(false);
+                    await error.WriteLineAsync($"error: cannot check queries against {e.Backend}: {e.InnerException!.Message}").ConfigureAwait(false);
                     return ExitCodes.BackendFailure;
                 }
             }
@@ -116,25 +144,41 @@ internal static class ValidateCommand
         }
     }
 
-    private static async Task<List<RuleDiagnostic>> CheckQueriesAsync(RuleSet rules, PrometheusOptions options, CancellationToken ct)
+    private static async Task<List<RuleDiagnostic>> CheckQueriesAsync(IEnumerable<QueryLocation> queries, Hosting.MetricsBackends backends, CancellationToken ct)
     {
-        using var http = new HttpClient(PrometheusClient.CreateHandler());
-        var client = new PrometheusClient(http, options);
         var found = new List<RuleDiagnostic>();
-        var checkedQueries = new Dictionary<string, string?>(StringComparer.Ordinal);
-        foreach (var q in rules.Files.SelectMany(f => f.Queries))
+        var checkedQueries = new Dictionary<(string Backend, string Query), string?>();
+        foreach (var q in queries)
         {
-            if (!checkedQueries.TryGetValue(q.Query, out var problem))
+            if (backends.Find(q.Backend) is not { Source: IQueryChecker checker } backend)
             {
-                problem = checkedQueries[q.Query] = await client.CheckSyntaxAsync(q.Query, ct).ConfigureAwait(false);
+                continue;
+            }
+
+            if (!checkedQueries.TryGetValue((backend.Name, q.Query), out var problem))
+            {
+                try
+                {
+                    problem = checkedQueries[(backend.Name, q.Query)] = await checker.CheckSyntaxAsync(q.Query, ct).ConfigureAwait(false);
+                }
+                catch (MetricsQueryException e)
+                {
+                    throw new BackendCheckException(backend.Name == BackendCatalog.DefaultName ? backend.Display : $"{backend.Display} ({backend.Name})", e);
+                }
             }
 
             if (problem is not null)
             {
-                found.Add(new RuleDiagnostic(q.File, q.Line, q.Column, q.Field, $"Prometheus rejects the query: {problem}"));
+                found.Add(new RuleDiagnostic(q.File, q.Line, q.Column, q.Field, $"{backend.Display} rejects the query: {problem}"));
             }
         }
 
         return found;
+    }
+
+    /// <summary>A backend could not say anything about a query (unreachable, refused the credentials).</summary>
+    private sealed class BackendCheckException(string backend, MetricsQueryException inner) : Exception(inner.Message, inner)
+    {
+        public string Backend { get; } = backend;
     }
 }

@@ -22,7 +22,7 @@ internal sealed partial class PolicyEvaluationService(
     IncidentService incidents,
     IChangeStore changeStore,
     QueryChangeDetector detector,
-    IMetricsSource metricsSource,
+    IMetricsBackends metricsBackends,
     ActionExecutor actions,
     EvaluationCounter evaluations,
     SentinelMetrics metrics,
@@ -144,6 +144,7 @@ internal sealed partial class PolicyEvaluationService(
             // Changes the detect query finds now are recorded first, so this evaluation is judged against them. Then
             // the changes it is judged against are loaded: a store failure fails the evaluation (nothing decided as if
             // no change existed). The detect query shares the queries' budget; the store's reads do not.
+            var metricsSource = metricsBackends.For(policy.Backend);
             var detecting = Stopwatch.GetTimestamp();
             await detector.DetectAsync(entry, policy, new DeadlineMetricsSource(metricsSource, budget), at, period, maxGap, cancellationToken).ConfigureAwait(false);
             var detected = Stopwatch.GetElapsedTime(detecting);

@@ -41,7 +41,7 @@ internal sealed partial class RulesWatcher(
             _rulesIsFolder ??= Directory.Exists(path);
             var rules = _rulesIsFolder == true && File.Exists(path)
                 ? NoLongerAFolder(path)
-                : RuleSetLoader.Load([path], secretFiles, _parsed);
+                : RuleSetLoader.Load([path], secretFiles, options.Value.ToBackendCatalog(), _parsed);
             var parsed = rules.Files.Select(f => f.File).ToHashSet(StringComparer.Ordinal);
             var loaderErrors = rules.Diagnostics.Where(d => !parsed.Contains(d.File) && !rules.ListingErrors.Contains(d)).ToList();
             var unlisted = rules.ListingErrors.Select(e => e.File).ToHashSet(StringComparer.Ordinal);

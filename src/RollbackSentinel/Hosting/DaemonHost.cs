@@ -57,10 +57,7 @@ internal static class DaemonHost
         services.AddSentinelStore(options);
 
         // The client applies its own per-call timeout, so HttpClient's is off.
-        services.AddHttpClient("prometheus", h => h.Timeout = Timeout.InfiniteTimeSpan).ConfigurePrimaryHttpMessageHandler(PrometheusClient.CreateHandler)
-            .AddTypedClient(http => new PrometheusClient(http, options.ToPrometheusOptions()));
-        services.AddTransient<IMetricsSource>(sp =>
-            sp.GetRequiredService<PrometheusClient>().WithMetrics(sp.GetRequiredService<SentinelMetrics>(), sp.GetRequiredService<TimeProvider>()));
+        services.AddMetricsBackends(options);
         services.AddRollbackAdapters(options);
         services.AddTargetRevisionReader(options);
         services.AddSingleton<TargetChanges>();

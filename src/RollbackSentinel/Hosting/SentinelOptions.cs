@@ -11,7 +11,7 @@ namespace RollbackSentinel.Hosting;
 /// With nothing set it runs with <c>./rules</c>, Prometheus on <c>http://127.0.0.1:9090</c> and SQLite in <c>./data/</c>.
 /// Durations are written as in policies (<c>10s</c>, <c>7d</c>).
 /// </summary>
-public sealed class SentinelOptions
+public sealed partial class SentinelOptions
 {
     public string Rules { get; set; } = "rules";
 
@@ -53,6 +53,9 @@ public sealed class SentinelOptions
         public string? PasswordFile { get; set; }
 
         public string Timeout { get; set; } = "10s";
+
+        /// <summary>Extra request headers, e.g. <c>X-Scope-OrgID</c> for a multi-tenant Mimir or Cortex (docs/backends.md).</summary>
+        public Dictionary<string, string> Headers { get; set; } = new(StringComparer.OrdinalIgnoreCase);
 
         /// <summary>Caps on every query's answer (sentinel.example.yaml, docs/architecture.md): past one, the query is an error verdict.</summary>
         public PrometheusLimitSettings Limits { get; set; } = new();
@@ -278,6 +281,7 @@ public sealed class SentinelOptions
         Duration("adapters:commandTimeout", Adapters.CommandTimeout);
         Duration("cluster:checkinInterval", Cluster.CheckinInterval);
         CheckPostgres(errors);
+        ValidateBackends(errors);
         if (HttpUrl("prometheus:url", Prometheus.Url, errors) is { UserInfo.Length: > 0 })
         {
             // It would end up in logs; credentials go in username/passwordFile or bearerTokenFile.
@@ -492,6 +496,7 @@ public sealed class SentinelOptions
         Username = Prometheus.Username,
         Password = Prometheus.PasswordFile is { } p ? SecretFileAccess.ReadOperatorSecret(p) : null,
         Timeout = PromDuration.Parse(Prometheus.Timeout),
+        Headers = new Dictionary<string, string>(Prometheus.Headers, StringComparer.OrdinalIgnoreCase),
         MaxResponseBytes = Prometheus.Limits.MaxResponseBytes,
         MaxSeries = Prometheus.Limits.MaxSeries,
         MaxLabelLength = Prometheus.Limits.MaxLabelLength,

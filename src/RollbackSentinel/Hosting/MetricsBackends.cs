@@ -1,0 +1,163 @@
+using RollbackSentinel.Backends;
+using RollbackSentinel.Core.Metrics;
+using RollbackSentinel.Core.Policies;
+using RollbackSentinel.Prometheus;
+using RollbackSentinel.Rules;
+
+namespace RollbackSentinel.Hosting;
+
+/// <summary>One configured backend: its name, its type and its source.</summary>
+internal sealed record ConfiguredBackend(string Name, string Type, IMetricsSource Source)
+{
+    /// <summary>The kind of server as messages name it.</summary>
+    public string Display => MetricsBackends.Display(Type);
+}
+
+/// <summary>
+/// The metrics backends of the settings (<c>prometheus:</c> as <c>default</c>, and <c>backends:</c>), each built once on
+/// its own <see cref="HttpClient"/>. A policy's queries go to <see cref="For"/> its <c>spec.backend</c>.
+/// </summary>
+internal sealed class MetricsBackends : IMetricsBackends
+{
+    private readonly Dictionary<string, ConfiguredBackend> _backends;
+    private readonly string _default;
+
+    private MetricsBackends(Dictionary<string, ConfiguredBackend> backends, string defaultBackend)
+    {
+        _backends = backends;
+        _default = defaultBackend;
+    }
+
+    /// <summary>Every backend, the default one first.</summary>
+    public IEnumerable<ConfiguredBackend> All => _backends.Values.OrderBy(b => b.Name == _default ? 0 : 1).ThenBy(b => b.Name, StringComparer.Ordinal);
+
+    /// <summary>The backend policies without <c>spec.backend</c> use.</summary>
+    public ConfiguredBackend Default => _backends[_default];
+
+    /// <summary>The backend named <paramref name="name"/> (null: the default), or null.</summary>
+    public ConfiguredBackend? Find(string? name) => _backends.GetValueOrDefault(name ?? _default);
+
+    public IMetricsSource For(string? backend) =>
+        Find(backend)?.Source ?? new MissingBackend(backend ?? _default, _backends.Keys);
+
+    /// <summary>
+    /// Builds every backend of <paramref name="options"/>. Secrets are read from their files now.
+    /// </summary>
+    /// <param name="httpFor">The <see cref="HttpClient"/> of a backend, by name (its handler must follow no redirect: <see cref="PrometheusClient.CreateHandler"/>).</param>
+    /// <param name="defaultPrometheus">The default backend's options, when a command line overrides the <c>prometheus:</c> block.</param>
+    /// <param name="wrap">Applied to each source (metrics of its requests).</param>
+    public static MetricsBackends Create(
+        SentinelOptions options, Func<string, HttpClient> httpFor, PrometheusOptions? defaultPrometheus = null, Func<IMetricsSource, IMetricsSource>? wrap = null)
+    {
+        ArgumentNullException.ThrowIfNull(options);
+        ArgumentNullException.ThrowIfNull(httpFor);
+        wrap ??= s => s;
+        var backends = new Dictionary<string, ConfiguredBackend>(StringComparer.Ordinal)
+        {
+            [BackendCatalog.DefaultName] = new(
+                BackendCatalog.DefaultName,
+                "prometheus",
+                wrap(new PrometheusClient(httpFor(BackendCatalog.DefaultName), defaultPrometheus ?? options.ToPrometheusOptions()))),
+        };
+        foreach (var (name, settings) in options.Backends)
+        {
+            var type = settings.Type ?? throw new InvalidOperationException($"backends:{name}:type is not set");
+            backends[name] = new ConfiguredBackend(name, type, wrap(CreateSource(name, type, settings, httpFor(name))));
+        }
+
+        return new MetricsBackends(backends, backends.ContainsKey(options.DefaultBackend) ? options.DefaultBackend : BackendCatalog.DefaultName);
+    }
+
+    /// <summary>The kind of server as messages name it.</summary>
+    public static string Display(string type) => type switch
+    {
+        "prometheus" => "Prometheus",
+        "victoriametrics" => "VictoriaMetrics",
+        "graphite" => "Graphite",
+        "influxdb" => "InfluxDB",
+        "datadog" => "Datadog",
+        _ => type,
+    };
+
+    private static IMetricsSource CreateSource(string name, string type, SentinelOptions.BackendSettings s, HttpClient http)
+    {
+        var limitsKey = $"backends.{name}.limits";
+        switch (type)
+        {
+            case "prometheus" or "victoriametrics":
+                return new PrometheusClient(http, new PrometheusOptions
+                {
+                    BaseAddress = Root(s.Url!),
+                    Headers = new Dictionary<string, string>(s.Headers, StringComparer.OrdinalIgnoreCase),
+                    BearerToken = Secret(s.BearerTokenFile),
+                    Username = s.Username,
+                    Password = Secret(s.PasswordFile),
+                    Timeout = PromDuration.Parse(s.Timeout),
+                    MaxResponseBytes = s.Limits.MaxResponseBytes,
+                    MaxSeries = s.Limits.MaxSeries,
+                    MaxLabelLength = s.Limits.MaxLabelLength,
+                    ServerKind = Display(type),
+                    LimitsKey = limitsKey,
+                });
+            default:
+                throw new InvalidOperationException($"backends:{name}:type: '{type}' is not a backend type this build speaks");
+        }
+    }
+
+    /// <summary>The options every point backend shares, from its settings.</summary>
+    internal static T Common<T>(T options, string name, SentinelOptions.BackendSettings s)
+        where T : BackendOptions => options with
+    {
+        Headers = new Dictionary<string, string>(s.Headers, StringComparer.OrdinalIgnoreCase),
+        BearerToken = Secret(s.BearerTokenFile),
+        Username = s.Username,
+        Password = Secret(s.PasswordFile),
+        Timeout = PromDuration.Parse(s.Timeout),
+        Lookback = PromDuration.Parse(s.Lookback),
+        MaxResponseBytes = s.Limits.MaxResponseBytes,
+        MaxSeries = s.Limits.MaxSeries,
+        MaxLabelLength = s.Limits.MaxLabelLength,
+        LimitsKey = $"backends.{name}.limits",
+    };
+
+    private static string? Secret(string? file) => file is null ? null : SecretFileAccess.ReadOperatorSecret(file);
+
+    private static Uri Root(string url) => new(url.EndsWith('/') ? url : url + "/");
+
+    /// <summary>The source of a name no backend has: every query fails saying so (an error verdict, never a pass).</summary>
+    private sealed class MissingBackend(string name, IEnumerable<string> known) : IMetricsSource
+    {
+        private readonly string _message = $"no metrics backend is named '{name}' (configured: {string.Join(", ", known.Order(StringComparer.Ordinal))}); fix spec.backend or the settings' backends:";
+
+        public Task<IReadOnlyList<Sample>> QueryAsync(string query, DateTimeOffset time, CancellationToken cancellationToken) =>
+            Task.FromException<IReadOnlyList<Sample>>(new MetricsQueryException(MetricsErrorKind.Unreachable, query, _message));
+
+        public Task<IReadOnlyList<RangeSeries>> QueryRangeAsync(string query, DateTimeOffset start, DateTimeOffset end, TimeSpan step, CancellationToken cancellationToken) =>
+            Task.FromException<IReadOnlyList<RangeSeries>>(new MetricsQueryException(MetricsErrorKind.Unreachable, query, _message));
+    }
+}
+
+/// <summary>Registers <see cref="IMetricsBackends"/>: every backend of the settings, each on a named HttpClient of its own.</summary>
+internal static class MetricsBackendsServiceCollectionExtensions
+{
+    public static IServiceCollection AddMetricsBackends(this IServiceCollection services, SentinelOptions options)
+    {
+        foreach (var name in options.Backends.Keys.Prepend(BackendCatalog.DefaultName))
+        {
+            // Each client applies its own per-call timeout, so HttpClient's is off.
+            services.AddHttpClient(ClientName(name), h => h.Timeout = Timeout.InfiniteTimeSpan).ConfigurePrimaryHttpMessageHandler(PrometheusClient.CreateHandler);
+        }
+
+        services.AddSingleton(sp =>
+        {
+            var factory = sp.GetRequiredService<IHttpClientFactory>();
+            var metrics = sp.GetRequiredService<Telemetry.SentinelMetrics>();
+            var time = sp.GetRequiredService<TimeProvider>();
+            return MetricsBackends.Create(options, name => factory.CreateClient(ClientName(name)), wrap: s => Telemetry.MetricsSourceTelemetryExtensions.WithMetrics(s, metrics, time));
+        });
+        services.AddSingleton<IMetricsBackends>(sp => sp.GetRequiredService<MetricsBackends>());
+        return services;
+    }
+
+    private static string ClientName(string backend) => "backend:" + backend;
+}
