@@ -18,7 +18,7 @@ namespace RollbackSentinel.Prometheus;
 /// of <see cref="CreateHandler"/>, which follows no redirect; an answer that still arrives through a redirect
 /// is an error, never used.
 /// </remarks>
-public sealed class PrometheusClient : IMetricsSource
+public sealed class PrometheusClient : IMetricsSource, IQueryChecker
 {
     /// <summary>
     /// Where <see cref="CheckSyntaxAsync"/> evaluates: the Unix epoch, which holds no data, so a valid
