@@ -124,7 +124,7 @@ internal sealed class DatadogSource : IMetricsSource, IQueryChecker
         if (status is < 200 or >= 300)
         {
             throw DatadogResponseReader.ErrorMessage(answer.Body) is { } said
-                ? _errors.Rejected(query, status, MetricsErrorKind.ServerError, said)
+                ? _errors.Rejected(query, status, MetricsErrorKind.ServerError, OneLine(said))
                 : _errors.NotTheApi(query, status, BodyPrefix(answer.Body));
         }
 
@@ -142,13 +142,15 @@ internal sealed class DatadogSource : IMetricsSource, IQueryChecker
         }
     }
 
-    /// <summary>Datadog's message when it refused the query itself: a 400 with an error body, or a 200 whose status is "error".</summary>
+    /// <summary>
+    /// Datadog's message when it refused the query itself: a 400 with an error body, or a 200 whose status is "error".
+    /// Whitespace is collapsed: Datadog's parse errors hold line breaks, and the message goes into one log line.</summary>
     private static string? RejectedQueryMessage(BackendAnswer answer) =>
-        answer.Status is 400 or (>= 200 and < 300) ? DatadogResponseReader.ErrorMessage(answer.Body) : null;
+        answer.Status is 400 or (>= 200 and < 300) && DatadogResponseReader.ErrorMessage(answer.Body) is { } message ? OneLine(message) : null;
 
     private MetricsQueryException Unauthorized(string query, BackendAnswer answer)
     {
-        var said = DatadogResponseReader.ErrorMessage(answer.Body) is { } text ? $" ({_errors.Mask(text)})" : string.Empty;
+        var said = DatadogResponseReader.ErrorMessage(answer.Body) is { } text ? $" ({_errors.Mask(OneLine(text))})" : string.Empty;
         var verb = answer.Status == 401 ? "requires authentication" : "denied access";
         return new MetricsQueryException(
             MetricsErrorKind.Unauthorized,
@@ -188,10 +190,11 @@ internal sealed class DatadogSource : IMetricsSource, IQueryChecker
 
     private static string BodyPrefix(ReadOnlyMemory<byte> body)
     {
-        var text = System.Text.Encoding.UTF8.GetString(body.Span[..Math.Min(body.Length, 400)]);
-        var oneLine = string.Join(' ', text.Split((char[]?)null, StringSplitOptions.RemoveEmptyEntries));
+        var oneLine = OneLine(System.Text.Encoding.UTF8.GetString(body.Span[..Math.Min(body.Length, 400)]));
         return oneLine.Length <= 200 ? oneLine : oneLine[..200] + "...";
     }
+
+    private static string OneLine(string text) => string.Join(' ', text.Split((char[]?)null, StringSplitOptions.RemoveEmptyEntries));
 
     private static long FloorSeconds(DateTimeOffset t) => (long)Math.Floor(t.ToUnixTimeMilliseconds() / 1000d);
 
