@@ -1,6 +1,7 @@
 using System.Net.Http.Headers;
 using System.Text;
 using System.Text.Json;
+using System.Text.RegularExpressions;
 using RollbackSentinel.Backends.Http;
 using RollbackSentinel.Core.Metrics;
 using RollbackSentinel.Prometheus.Internal;
@@ -18,7 +19,7 @@ namespace RollbackSentinel.Prometheus;
 /// of <see cref="CreateHandler"/>, which follows no redirect; an answer that still arrives through a redirect
 /// is an error, never used.
 /// </remarks>
-public sealed class PrometheusClient : IMetricsSource, IQueryChecker
+public sealed partial class PrometheusClient : IMetricsSource, IQueryChecker
 {
     /// <summary>
     /// Where <see cref="CheckSyntaxAsync"/> evaluates: the Unix epoch, which holds no data, so a valid
@@ -154,7 +155,7 @@ public sealed class PrometheusClient : IMetricsSource, IQueryChecker
     /// </summary>
     /// <remarks>
     /// Prometheus 2.42 has no <c>/api/v1/parse_query</c> (it answers 404), so the query is evaluated at
-    /// the Unix epoch and a <c>bad_data</c> answer is taken as the syntax error. Any other failure
+    /// the Unix epoch and a <c>bad_data</c> answer is taken as the syntax error (VictoriaMetrics: HTTP 422, errorType "422"). Any other failure
     /// throws <see cref="MetricsQueryException"/>: an unreachable server says nothing about syntax.
     /// </remarks>
     public Task<string?> CheckSyntaxAsync(string query, CancellationToken cancellationToken)
@@ -172,11 +173,21 @@ public sealed class PrometheusClient : IMetricsSource, IQueryChecker
                     return error.StartsWith(QueryParameterPrefix, StringComparison.Ordinal) ? error[QueryParameterPrefix.Length..] : error;
                 }
 
+                // VictoriaMetrics: HTTP 422, errorType "422", the parse error after "error when executing query=... for (time=0, step=...): ".
+                if (response.IsError && response.StatusCode == 422 && response.ErrorType == "422")
+                {
+                    var error = response.Error ?? "invalid query";
+                    return VictoriaMetricsErrorPrefix().Match(error) is { Success: true } prefix ? error[prefix.Length..] : error;
+                }
+
                 _ = SuccessData(query, response);
                 return (string?)null;
             },
             cancellationToken);
     }
+
+    [GeneratedRegex(@"^error when executing query="".*?"" for \(time=-?\d+, step=\d+\): ", RegexOptions.Singleline)]
+    private static partial Regex VictoriaMetricsErrorPrefix();
 
     private JsonElement SuccessData(string query, ApiResponse response) =>
         response.IsSuccess ? response.Data : throw _errors.FromPrometheusApi(query, response.StatusCode, response.IsEnvelope, response.Error, response.ErrorType, response.BodyPrefix);

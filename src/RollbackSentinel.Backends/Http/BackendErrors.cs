@@ -51,6 +51,9 @@ internal sealed class BackendErrors
         var (kind, what) = errorType switch
         {
             "bad_data" => (MetricsErrorKind.BadQuery, $"{_backend} rejected query {q}: {text}"),
+
+            // VictoriaMetrics answers a query it cannot parse or evaluate with HTTP 422 and errorType "422".
+            "422" when status == 422 => (MetricsErrorKind.BadQuery, $"{_backend} rejected query {q}: {text}"),
             "timeout" => (MetricsErrorKind.ServerError, $"{_backend} timed out evaluating query {q}: {text}"),
             "canceled" => (MetricsErrorKind.ServerError, $"{_backend} canceled query {q}: {text}"),
             "unavailable" => (MetricsErrorKind.ServerError, $"{_backend} is unavailable for query {q}: {text}"),
