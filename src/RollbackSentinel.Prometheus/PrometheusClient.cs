@@ -27,6 +27,8 @@ public sealed partial class PrometheusClient : IMetricsSource, IQueryChecker
     /// </summary>
     private const long SyntaxCheckInstantMs = 0;
 
+    private static readonly KeyValuePair<string, string>[] NoCache = [new("nocache", "1")];
+
     private const string QueryParameterPrefix = "invalid parameter \"query\": ";
 
     private readonly HttpClient _http;
@@ -134,6 +136,7 @@ public sealed partial class PrometheusClient : IMetricsSource, IQueryChecker
                     new("start", PrometheusFormat.FormatSeconds(windowStart)),
                     new("end", PrometheusFormat.FormatSeconds(windowEnd)),
                     new("step", PrometheusFormat.FormatSeconds(stepMs)),
+                    .. (_options.UncachedRanges ? NoCache : []),
                 ],
                 response =>
                 {

@@ -41,6 +41,12 @@ public sealed record PrometheusOptions
     /// <summary>The kind of server as messages name it: Prometheus, or a compatible one (VictoriaMetrics, Mimir, Thanos).</summary>
     public string ServerKind { get; init; } = "Prometheus";
 
+    /// <summary>
+    /// Sends <c>nocache=1</c> with range queries: VictoriaMetrics otherwise aligns a cached range of 50 points or more to
+    /// multiples of its step, and a backtest needs its points at exactly start + k*step.
+    /// </summary>
+    public bool UncachedRanges { get; init; }
+
     /// <summary>The settings key of the limits, named in "raise it" hints.</summary>
     public string LimitsKey { get; init; } = "prometheus.limits";
 

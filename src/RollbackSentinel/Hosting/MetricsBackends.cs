@@ -1,4 +1,5 @@
 using RollbackSentinel.Backends;
+using RollbackSentinel.Backends.Datadog;
 using RollbackSentinel.Core.Metrics;
 using RollbackSentinel.Core.Policies;
 using RollbackSentinel.Prometheus;
@@ -98,7 +99,17 @@ internal sealed class MetricsBackends : IMetricsBackends
                     MaxLabelLength = s.Limits.MaxLabelLength,
                     ServerKind = Display(type),
                     LimitsKey = limitsKey,
+                    // VictoriaMetrics aligns a cached range of 50 points or more to its step; uncached, the points are at start + k*step.
+                    UncachedRanges = type == "victoriametrics",
                 });
+            case "datadog":
+                var datadog = new DatadogOptions
+                {
+                    ApiKey = Secret(s.ApiKeyFile) ?? string.Empty,
+                    ApplicationKey = Secret(s.ApplicationKeyFile) ?? string.Empty,
+                };
+                datadog = s.Url is not null ? datadog with { BaseAddress = Root(s.Url) } : s.Site is not null ? datadog with { Site = s.Site } : datadog;
+                return DatadogBackend.Create(http, Common(datadog, name, s));
             default:
                 throw new InvalidOperationException($"backends:{name}:type: '{type}' is not a backend type this build speaks");
         }

@@ -58,13 +58,6 @@ public sealed partial class SentinelOptions
         public PrometheusLimitSettings Limits { get; set; } = new();
     }
 
-    /// <summary>The Datadog sites, each with its API's root.</summary>
-    private static readonly string[] DatadogSites = ["datadoghq.com", "datadoghq.eu", "us3.datadoghq.com", "us5.datadoghq.com", "ap1.datadoghq.com", "ddog-gov.com"];
-
-    /// <summary>The API root of a Datadog site (<c>https://api.datadoghq.eu/</c>), or null for an unknown site.</summary>
-    public static Uri? DatadogApi(string site) =>
-        DatadogSites.Contains(site, StringComparer.OrdinalIgnoreCase) ? new Uri($"https://api.{site.ToLowerInvariant()}/") : null;
-
     /// <summary>The backends as the rules see them: names, types, the default.</summary>
     public Catalog ToBackendCatalog()
     {
@@ -117,9 +110,9 @@ public sealed partial class SentinelOptions
 
             if (b.Type == "datadog")
             {
-                if (b.Url is null && b.Site is not null && DatadogApi(b.Site) is null)
+                if (b.Url is null && b.Site is not null && RollbackSentinel.Backends.Datadog.DatadogOptions.SiteApiAddress(b.Site) is null)
                 {
-                    errors.Add($"{key}:site: '{b.Site}' is not a Datadog site; one of {string.Join(", ", DatadogSites)}");
+                    errors.Add($"{key}:site: '{b.Site}' is not a Datadog site (datadoghq.com, datadoghq.eu, us3.datadoghq.com, us5.datadoghq.com, ap1.datadoghq.com, ddog-gov.com)");
                 }
 
                 if (b.ApiKeyFile is null || b.ApplicationKeyFile is null)

@@ -52,6 +52,20 @@ public sealed class PrometheusClientOnVictoriaMetricsTests(VictoriaMetricsFixtur
     }
 
     [Fact]
+    public async Task QueryRange_FiftyPointsOrMore_Uncached_AreAtStartPlusKStep()
+    {
+        // What backends of type victoriametrics send (nocache=1): the backtest's points are exactly start + k*step.
+        var start = vm.T.AddMinutes(-59).AddSeconds(7);
+        var client = new PrometheusClient(_http, new PrometheusOptions { BaseAddress = vm.Server.BaseAddress, UncachedRanges = true, ServerKind = "VictoriaMetrics" });
+
+        var series = await client.QueryRangeAsync("http_requests_total{code=\"500\"}", start, vm.T, TimeSpan.FromMinutes(1), CancellationToken.None);
+
+        var points = Assert.Single(series).Points;
+        Assert.Equal(Enumerable.Range(0, 59).Select(k => start.AddMinutes(k)), points.Select(p => p.Timestamp));
+        Assert.Equal(3000, points[49].Value); // the same instant as the first point of the uncached short range above
+    }
+
+    [Fact]
     public async Task Query_MetricsQlWithTemplate_IsEvaluated()
     {
         var samples = await Client().QueryAsync(
