@@ -31,11 +31,10 @@ public sealed partial class PrometheusClient : IMetricsSource, IQueryChecker
 
     private const string QueryParameterPrefix = "invalid parameter \"query\": ";
 
-    private readonly HttpClient _http;
     private readonly PrometheusOptions _options;
-    private readonly Uri _queryUri;
-    private readonly Uri _queryRangeUri;
-    private readonly AuthenticationHeaderValue? _authorization;
+    private readonly Uri _root;
+    private readonly IPrometheusApi _api;
+    private readonly Dictionary<string, string> _headers;
     private readonly BackendErrors _errors;
     private readonly ResultLimits _limits;
     private int _requestCount;
@@ -50,24 +49,24 @@ public sealed partial class PrometheusClient : IMetricsSource, IQueryChecker
             throw new ArgumentException("Invalid Prometheus options: " + string.Join(" ", problems), nameof(options));
         }
 
-        _http = httpClient;
         _options = options;
         _limits = ResultLimits.From(options);
 
         // Relative resolution against "http://host/prefix" would drop "prefix"; a trailing slash keeps it.
-        var root = options.BaseAddress.AbsoluteUri.EndsWith('/') ? options.BaseAddress : new Uri(options.BaseAddress.AbsoluteUri + "/");
-        _queryUri = new Uri(root, "api/v1/query");
-        _queryRangeUri = new Uri(root, "api/v1/query_range");
+        _root = options.BaseAddress.AbsoluteUri.EndsWith('/') ? options.BaseAddress : new Uri(options.BaseAddress.AbsoluteUri + "/");
+        _api = RefitClients.For<IPrometheusApi>(httpClient, _root);
 
+        // The headers of every request: the configured ones, then the credentials.
+        _headers = new Dictionary<string, string>(options.Headers, StringComparer.OrdinalIgnoreCase);
         string? basicCredential = null;
         if (!string.IsNullOrEmpty(options.BearerToken))
         {
-            _authorization = new AuthenticationHeaderValue("Bearer", options.BearerToken);
+            _headers["Authorization"] = "Bearer " + options.BearerToken;
         }
         else if (!string.IsNullOrEmpty(options.Username))
         {
             basicCredential = Convert.ToBase64String(Encoding.UTF8.GetBytes($"{options.Username}:{options.Password}"));
-            _authorization = new AuthenticationHeaderValue("Basic", basicCredential);
+            _headers["Authorization"] = "Basic " + basicCredential;
         }
 
         _errors = new BackendErrors(options.BaseAddress, [options.BearerToken, options.Password, basicCredential, .. options.Headers.Values], options.ServerKind, options.LimitsKey);
@@ -88,7 +87,7 @@ public sealed partial class PrometheusClient : IMetricsSource, IQueryChecker
     {
         ArgumentException.ThrowIfNullOrWhiteSpace(query);
         return PostAsync(
-            _queryUri,
+            false,
             query,
             [new("query", query), new("time", PrometheusFormat.FormatSeconds(time.ToUnixTimeMilliseconds()))],
             response =>
@@ -129,7 +128,7 @@ public sealed partial class PrometheusClient : IMetricsSource, IQueryChecker
         foreach (var (windowStart, windowEnd) in RangeWindows.Split(startMs, endMs, stepMs))
         {
             windows.Add(await PostAsync(
-                _queryRangeUri,
+                true,
                 query,
                 [
                     new("query", query),
@@ -165,7 +164,7 @@ public sealed partial class PrometheusClient : IMetricsSource, IQueryChecker
     {
         ArgumentNullException.ThrowIfNull(query);
         return PostAsync(
-            _queryUri,
+            false,
             query,
             [new("query", query), new("time", PrometheusFormat.FormatSeconds(SyntaxCheckInstantMs))],
             response =>
@@ -196,61 +195,29 @@ public sealed partial class PrometheusClient : IMetricsSource, IQueryChecker
         response.IsSuccess ? response.Data : throw _errors.FromPrometheusApi(query, response.StatusCode, response.IsEnvelope, response.Error, response.ErrorType, response.BodyPrefix);
 
     /// <summary>
-    /// Sends one form POST under the per-call timeout and hands the parsed answer to
+    /// Sends one form POST (through <see cref="IPrometheusApi"/>) under the per-call timeout and hands the parsed answer to
     /// <paramref name="read"/>, which throws <see cref="MetricsQueryException"/> for error answers.
     /// </summary>
     private async Task<T> PostAsync<T>(
-        Uri uri, string query, KeyValuePair<string, string>[] form, Func<ApiResponse, T> read, CancellationToken cancellationToken)
+        bool range, string query, KeyValuePair<string, string>[] form, Func<ApiResponse, T> read, CancellationToken cancellationToken)
     {
-        using var timeout = CancellationTokenSource.CreateLinkedTokenSource(cancellationToken);
-        timeout.CancelAfter(_options.Timeout);
-        int status;
-        ReadOnlyMemory<byte>? body;
-        try
+        var fields = new Dictionary<string, string>(form.Length, StringComparer.Ordinal);
+        foreach (var (key, value) in form)
         {
-            using var request = new HttpRequestMessage(HttpMethod.Post, uri) { Content = new FormUrlEncodedContent(form) };
-            request.Headers.Authorization = _authorization;
-            foreach (var (name, value) in _options.Headers)
-            {
-                request.Headers.TryAddWithoutValidation(name, value);
-            }
-
-            Interlocked.Increment(ref _requestCount);
-            using var response = await _http.SendAsync(request, HttpCompletionOption.ResponseHeadersRead, timeout.Token).ConfigureAwait(false);
-            status = (int)response.StatusCode;
-            if (status is >= 300 and < 400 && response.Headers.Location is { } location)
-            {
-                throw _errors.Redirected(query, status, location, followed: false);
-            }
-
-            if (response.RequestMessage?.RequestUri is { } answered && answered != uri)
-            {
-                // The HttpClient's handler followed a redirect (a caller's own HttpClient): not the server we were told.
-                throw _errors.Redirected(query, status, answered, followed: true);
-            }
-
-            body = response.Content.Headers.ContentLength > _options.MaxResponseBytes
-                ? null
-                : await ReadAtMostAsync(response.Content, _options.MaxResponseBytes, timeout.Token).ConfigureAwait(false);
-        }
-        catch (OperationCanceledException ex) when (!cancellationToken.IsCancellationRequested)
-        {
-            // Our timeout or HttpClient.Timeout fired; the caller's own cancellation propagates untouched.
-            throw _errors.Timeout(query, _options.Timeout, ex);
-        }
-        catch (HttpRequestException ex)
-        {
-            // A read cut short by cancellation can surface as a transport error; report the cause instead.
-            cancellationToken.ThrowIfCancellationRequested();
-            throw timeout.IsCancellationRequested ? _errors.Timeout(query, _options.Timeout, ex) : _errors.Transport(query, ex);
+            fields[key] = value;
         }
 
-        if (body is null)
-        {
-            throw _errors.ResponseTooLarge(query, status, _options.MaxResponseBytes);
-        }
+        Interlocked.Increment(ref _requestCount);
+        var (status, body, _) = await BackendHttp.SendAsync(
+            ct => range ? _api.QueryRangeAsync(fields, _headers, ct) : _api.QueryAsync(fields, _headers, ct),
+            _root,
+            query,
+            _errors,
+            _options.Timeout,
+            _options.MaxResponseBytes,
+            cancellationToken).ConfigureAwait(false);
 
-        using var answer = ApiResponse.Parse(status, body.Value);
+        using var answer = ApiResponse.Parse(status, body);
         try
         {
             return read(answer);
@@ -262,37 +229,6 @@ public sealed partial class PrometheusClient : IMetricsSource, IQueryChecker
         catch (ResultLimitException ex)
         {
             throw _errors.LimitExceeded(query, status, ex.Message);
-        }
-    }
-
-    /// <summary>
-    /// The body, or null when it is longer than <paramref name="limit"/> bytes. Counted while streaming: at most
-    /// <paramref name="limit"/> + 1 bytes are ever read, however long (or endless) the body is.
-    /// </summary>
-    private static async Task<ReadOnlyMemory<byte>?> ReadAtMostAsync(HttpContent content, long limit, CancellationToken cancellationToken)
-    {
-        var stream = await content.ReadAsStreamAsync(cancellationToken).ConfigureAwait(false);
-        await using (stream.ConfigureAwait(false))
-        {
-            using var buffer = new MemoryStream();
-            var chunk = new byte[81_920];
-            while (true)
-            {
-                var wanted = (int)Math.Min(chunk.Length, limit + 1 - buffer.Length);
-                var read = await stream.ReadAsync(chunk.AsMemory(0, wanted), cancellationToken).ConfigureAwait(false);
-                if (read == 0)
-                {
-                    // The stream's own array, not a copy: a large answer is held once.
-                    return buffer.GetBuffer().AsMemory(0, (int)buffer.Length);
-                }
-
-                if (buffer.Length + read > limit)
-                {
-                    return null;
-                }
-
-                buffer.Write(chunk, 0, read);
-            }
         }
     }
 }
