@@ -160,7 +160,8 @@ public sealed class GraphiteHttpTests
         var ex = await Assert.ThrowsAsync<MetricsQueryException>(() => source.QueryAsync(Target, At, CancellationToken.None));
 
         Assert.Equal(MetricsErrorKind.InvalidResponse, ex.Kind);
-        Assert.Contains("maxResponseBytes cap of 1048576 bytes", ex.Message, StringComparison.Ordinal);
+        Assert.Contains("maxResponseBytes cap of 1048576 bytes (1 MiB)", ex.Message, StringComparison.Ordinal);
+        Assert.Contains("raise backends.graphite.limits.maxResponseBytes", ex.Message, StringComparison.Ordinal);
     }
 
     [Fact]
