@@ -209,7 +209,9 @@ internal sealed class InfluxDbSource : IMetricsSource, IQueryChecker
         var serverSide = error.Contains("timeout", StringComparison.OrdinalIgnoreCase)
             || error.Contains("interrupted", StringComparison.OrdinalIgnoreCase)
             || error.Contains("killed", StringComparison.OrdinalIgnoreCase);
-        var hint = IsAboutSettings(error) ? $"; check the database ({_options.Database}) and retention policy ({_options.RetentionPolicy ?? "default"}) settings" : string.Empty;
+        var hint = IsAboutSettings(error)
+            ? $"; check the database ({_options.Database}) and retention policy ({_options.RetentionPolicy ?? "default"}) set for InfluxDB at {_errors.Server}"
+            : string.Empty;
         return _errors.Rejected(query, status, serverSide ? MetricsErrorKind.ServerError : MetricsErrorKind.BadQuery, error + hint);
     }
 
