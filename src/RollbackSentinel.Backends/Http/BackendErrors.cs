@@ -122,7 +122,7 @@ internal sealed class BackendErrors
             MetricsErrorKind.InvalidResponse,
             query,
             $"{_backend} at {_server} answered more than the maxResponseBytes cap of {limit} bytes ({Size(limit)}) for query {QueryText.ForMessage(query)}; "
-            + "the rest was not read. Narrow or aggregate the query, or raise {_limitsKey}.maxResponseBytes.")
+            + $"the rest was not read. Narrow or aggregate the query, or raise {_limitsKey}.maxResponseBytes.")
         {
             StatusCode = status,
         };

@@ -190,6 +190,17 @@ public sealed class InfluxDbSourceTests(InfluxDbHistory influx) : IClassFixture<
     }
 
     [Fact]
+    public async Task Query_AnswerLongerThanTheCap_FailsNamingTheSettingToRaise()
+    {
+        var source = Source(o => o with { MaxResponseBytes = 100 });
+
+        var ex = await Assert.ThrowsAsync<MetricsQueryException>(() => source.QueryAsync(ErrorsByPod, InfluxDbHistory.At(300), Ct));
+
+        Assert.Equal(MetricsErrorKind.InvalidResponse, ex.Kind);
+        Assert.Contains("raise backends.influxdb.limits.maxResponseBytes", ex.Message, StringComparison.Ordinal);
+    }
+
+    [Fact]
     public async Task CheckSyntax_ValidQuery_IsNull()
     {
         Assert.Null(await Checker().CheckSyntaxAsync(ErrorsByPod, Ct));
