@@ -1,0 +1,46 @@
+using RollbackSentinel.Backends.InfluxDb;
+
+namespace RollbackSentinel.Backends.Tests.InfluxDb;
+
+public sealed class InfluxQlTextTests
+{
+    [Theory]
+    [InlineData("""SELECT "errors" FROM "http" WHERE $timeFilter""")]
+    [InlineData("""select sum("errors") / sum("total") FROM "http" WHERE "app" = 'checkout' AND $timeFilter GROUP BY time(15s), "pod";""")]
+    [InlineData("""SELECT "v" FROM /^http_.*/ WHERE "pod" =~ /a;b/ AND $timeFilter""")]
+    [InlineData("""SELECT "into" FROM "h" WHERE "note" = 'x; INTO y' AND $timeFilter -- a comment; INTO""")]
+    public void Problem_FitQuery_IsNull(string query)
+    {
+        Assert.Null(InfluxQlText.Problem(query));
+    }
+
+    [Theory]
+    [InlineData("", "the query is empty")]
+    [InlineData("SHOW DATABASES", "must be one SELECT statement; this one starts with 'SHOW'")]
+    [InlineData("""SELECT "v" FROM "h" WHERE $timeFilter; DROP DATABASE "app" """, "more than one statement (';' at character 38)")]
+    [InlineData("""SELECT "v" INTO "copy" FROM "h" WHERE $timeFilter""", "SELECT ... INTO (at character 12) writes points")]
+    [InlineData("""SELECT "v" FROM "h" WHERE "pod" = 'a'""", "has no $timeFilter")]
+    [InlineData("""SELECT "v" FROM "h" WHERE "note" = '$timeFilter'""", "has no $timeFilter")]
+    [InlineData("""SELECT "v" FROM "h" WHERE $timeFilterX""", "has no $timeFilter")]
+    public void Problem_UnfitQuery_SaysWhat(string query, string expected)
+    {
+        Assert.Contains(expected, InfluxQlText.Problem(query), StringComparison.Ordinal);
+    }
+
+    [Fact]
+    public void WithTimeFilter_ReplacesEachPlaceholderOutsideLiterals()
+    {
+        var sent = InfluxQlText.WithTimeFilter(
+            """SELECT mean("v") FROM (SELECT "v" FROM "h" WHERE $timeFilter) WHERE "note" != '$timeFilter' AND $timeFilter""", 1_000, 301_000);
+
+        Assert.Equal(
+            """SELECT mean("v") FROM (SELECT "v" FROM "h" WHERE (time > 1000ms AND time <= 301000ms)) WHERE "note" != '$timeFilter' AND (time > 1000ms AND time <= 301000ms)""",
+            sent);
+    }
+
+    [Fact]
+    public void Mask_EscapedQuoteInsideAString_DoesNotEndIt()
+    {
+        Assert.Null(InfluxQlText.Problem("""SELECT "v" FROM "h" WHERE "a" = 'it\'s; fine' AND $timeFilter"""));
+    }
+}
