@@ -1,4 +1,4 @@
-using Refit;
+using RollbackSentinel.Backends.Http;
 using RollbackSentinel.Core.Metrics;
 
 namespace RollbackSentinel.Backends.Datadog;
@@ -9,18 +9,11 @@ public static class DatadogBackend
     /// <summary>The backend's type name in settings and policies.</summary>
     public const string TypeName = "datadog";
 
-    // Transport exceptions pass through unwrapped: BackendHttp turns them into MetricsQueryExceptions that name the server.
-    private static readonly RefitSettings Settings = new()
-    {
-        TransportExceptionFactory = (_, exception, _) => exception,
-    };
-
     /// <inheritdoc cref="Create(HttpClient, DatadogOptions, TimeProvider)"/>
     public static IMetricsSource Create(HttpClient http, DatadogOptions options) => Create(http, options, TimeProvider.System);
 
     /// <summary>
-    /// A Datadog source over <paramref name="http"/>, which becomes this backend's own client: its base address is set to
-    /// the options' address when it has none (and must be that address when it has one). Build it on
+    /// A Datadog source sending through <paramref name="http"/> (it may be shared; its base address is not used). Build it on
     /// <see cref="Http.BackendHttp.CreateHandler"/>'s handler, which follows no redirect. The source also implements
     /// <see cref="IQueryChecker"/>.
     /// </summary>
@@ -36,16 +29,6 @@ public static class DatadogBackend
             throw new ArgumentException("Invalid Datadog options: " + string.Join(" ", problems), nameof(options));
         }
 
-        if (http.BaseAddress is null)
-        {
-            http.BaseAddress = options.BaseAddress;
-        }
-        else if (http.BaseAddress != options.BaseAddress)
-        {
-            throw new ArgumentException(
-                $"The HttpClient's BaseAddress {http.BaseAddress} is not the Datadog address {options.BaseAddress}; give the backend its own client.", nameof(http));
-        }
-
-        return new DatadogSource(RestService.For<IDatadogApi>(http, Settings), options, time);
+        return new DatadogSource(RefitClients.For<IDatadogApi>(http, options.BaseAddress), options, time);
     }
 }

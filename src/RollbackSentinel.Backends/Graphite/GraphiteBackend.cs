@@ -1,4 +1,3 @@
-using Refit;
 using RollbackSentinel.Backends.Http;
 using RollbackSentinel.Core.Metrics;
 
@@ -22,8 +21,7 @@ public static class GraphiteBackend
     /// own cancellation, which propagates as <see cref="OperationCanceledException"/>.
     /// </summary>
     /// <param name="http">
-    /// Dedicated to this backend: its <see cref="HttpClient.BaseAddress"/> is set to the options' (or must already be
-    /// that). Its own <see cref="HttpClient.Timeout"/> still applies; keep it at least <see cref="BackendOptions.Timeout"/>
+    /// The client to send through (it may be shared; its base address is not used). Its own <see cref="HttpClient.Timeout"/> still applies; keep it at least <see cref="BackendOptions.Timeout"/>
     /// (or infinite). Build it on <see cref="CreateHandler"/>.
     /// </param>
     public static IMetricsSource Create(HttpClient http, GraphiteOptions options)
@@ -36,25 +34,9 @@ public static class GraphiteBackend
             throw new ArgumentException("Invalid Graphite options: " + string.Join(" ", problems), nameof(options));
         }
 
-        // Refit resolves "/render" under the client's base address, path prefix included (http://host/graphite/render).
+        // Refit resolves its routes under the root, path prefix included (http://host/prefix/...), and sends through the
+        // given client, which may be shared.
         var root = options.BaseAddress.AbsoluteUri.EndsWith('/') ? options.BaseAddress : new Uri(options.BaseAddress.AbsoluteUri + "/");
-        if (http.BaseAddress is null)
-        {
-            http.BaseAddress = root;
-        }
-        else if (http.BaseAddress != root && http.BaseAddress != options.BaseAddress)
-        {
-            throw new ArgumentException(
-                $"The HttpClient's BaseAddress {http.BaseAddress} is not the Graphite base address {options.BaseAddress}; give the backend its own HttpClient.",
-                nameof(http));
-        }
-
-        var settings = new RefitSettings
-        {
-            // Refit wraps a transport failure in its ApiRequestException; BackendHttp reports the HttpRequestException
-            // itself (unreachable, timed out, garbled), naming the server and the query.
-            TransportExceptionFactory = (_, exception, _) => exception,
-        };
-        return new GraphiteSource(RestService.For<IGraphiteApi>(http, settings), options);
+        return new GraphiteSource(RefitClients.For<IGraphiteApi>(http, root), options);
     }
 }

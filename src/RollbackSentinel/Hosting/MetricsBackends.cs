@@ -1,5 +1,7 @@
 using RollbackSentinel.Backends;
 using RollbackSentinel.Backends.Datadog;
+using RollbackSentinel.Backends.Graphite;
+using RollbackSentinel.Backends.InfluxDb;
 using RollbackSentinel.Core.Metrics;
 using RollbackSentinel.Core.Policies;
 using RollbackSentinel.Prometheus;
@@ -102,6 +104,10 @@ internal sealed class MetricsBackends : IMetricsBackends
                     // VictoriaMetrics aligns a cached range of 50 points or more to its step; uncached, the points are at start + k*step.
                     UncachedRanges = type == "victoriametrics",
                 });
+            case "graphite":
+                return GraphiteBackend.Create(http, Common(new GraphiteOptions { BaseAddress = Root(s.Url!) }, name, s));
+            case "influxdb":
+                return InfluxDbBackend.Create(http, Common(new InfluxDbOptions { BaseAddress = Root(s.Url!), Database = s.Database!, RetentionPolicy = s.RetentionPolicy }, name, s));
             case "datadog":
                 var datadog = new DatadogOptions
                 {
