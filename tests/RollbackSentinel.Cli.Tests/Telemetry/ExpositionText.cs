@@ -53,6 +53,84 @@ internal static class ExpositionText
         ];
     }
 
+    /// <summary>
+    /// The exposition with its families sorted by name and each family's series by label set (a histogram's <c>le</c>
+    /// aside, so its samples stay together in the order written): what tests compare. Prometheus reads neither order;
+    /// prometheus-net writes families and series in the order they were first used.
+    /// </summary>
+    public static string Sorted(string exposition)
+    {
+        var families = new List<(string Name, List<string> Header, List<(string Key, string Line)> Samples)>();
+        foreach (var line in exposition.Split('\n', StringSplitOptions.RemoveEmptyEntries))
+        {
+            if (line.StartsWith("# ", StringComparison.Ordinal))
+            {
+                var name = Split(line[7..]).Head;
+                if (families.Count == 0 || families[^1].Name != name)
+                {
+                    families.Add((name, [], []));
+                }
+
+                families[^1].Header.Add(line);
+            }
+            else
+            {
+                families[^1].Samples.Add((SeriesKey(line), line));
+            }
+        }
+
+        var sb = new StringBuilder();
+        foreach (var (_, header, samples) in families.OrderBy(f => f.Name, StringComparer.Ordinal))
+        {
+            header.ForEach(l => sb.Append(l).Append('\n'));
+            foreach (var (_, line) in samples.OrderBy(s => s.Key, StringComparer.Ordinal))
+            {
+                sb.Append(line).Append('\n');
+            }
+        }
+
+        return sb.ToString();
+    }
+
+    /// <summary>The label block of a sample without its <c>le</c> label (prometheus-net writes it last).</summary>
+    private static string SeriesKey(string line)
+    {
+        var brace = line.IndexOf('{', StringComparison.Ordinal);
+        var space = line.IndexOf(' ', StringComparison.Ordinal);
+        if (brace < 0 || brace > space)
+        {
+            return string.Empty;
+        }
+
+        var close = LabelBlockEnd(line, brace);
+        var block = line[(brace + 1)..close];
+        var le = block.StartsWith("le=\"", StringComparison.Ordinal) ? 0 : block.LastIndexOf(",le=\"", StringComparison.Ordinal);
+        return le < 0 ? block : block[..le];
+    }
+
+    private static int LabelBlockEnd(string line, int brace)
+    {
+        var i = brace + 1;
+        var quoted = false;
+        for (; i < line.Length; i++)
+        {
+            if (quoted && line[i] == '\\')
+            {
+                i++;
+            }
+            else if (line[i] == '"')
+            {
+                quoted = !quoted;
+            }
+            else if (!quoted && line[i] == '}')
+            {
+                break;
+            }
+        }
+
+        return i;
+    }
+
     private static (string Head, string Tail) Split(string text)
     {
         var space = text.IndexOf(' ', StringComparison.Ordinal);
