@@ -1,7 +1,6 @@
-using System.Collections.Concurrent;
-using System.Diagnostics;
-using System.Diagnostics.Metrics;
 using System.Text;
+using Microsoft.Extensions.Logging.Abstractions;
+using Prometheus;
 using RollbackSentinel.Core.Changes;
 using RollbackSentinel.Core.Evaluation;
 using RollbackSentinel.Core.Incidents;
@@ -12,19 +11,29 @@ using RollbackSentinel.Core.State;
 namespace RollbackSentinel.Telemetry;
 
 /// <summary>
-/// The daemon's own metrics, on the meter <see cref="MeterName"/>, named as Prometheus wants them
-/// (<c>rollback_sentinel_*</c>, base units, <c>_total</c> on counters) so any exporter shows the same names.
+/// The daemon's own metrics, in a prometheus-net <see cref="CollectorRegistry"/> of their own (<see cref="Registry"/>,
+/// served at <c>/metrics</c> by <see cref="TelemetryEndpointRouteBuilderExtensions.MapPrometheusMetrics(IEndpointRouteBuilder, string)"/>),
+/// named as Prometheus wants them (<c>rollback_sentinel_*</c>, base units, <c>_total</c> on counters).
 /// </summary>
 /// <remarks>
-/// Per-trigger and per-file state is exposed through observable gauges: the host reports what exists
-/// now (<see cref="SetTriggerSnapshotProvider"/>, <see cref="SetRuleFileValid"/> / <see cref="RetainRuleFiles"/>),
-/// and a removed policy or file simply stops being reported, so its series disappear from the next scrape.
-/// Counters and histograms are tagged by policy, trigger, kind: bounded by the rules, never by series labels.
+/// <para>
+/// One registry per instance, never prometheus-net's static default: two hosts in one process (parallel tests) do not
+/// share series, and none of the library's process or runtime metrics are added.
+/// </para>
+/// <para>
+/// A family is registered on its first use, so <c>/metrics</c> lists only families with a series, as it always has.
+/// Counters and histograms are labelled by policy, trigger, kind: bounded by the rules, never by series labels.
+/// Each family declares its labels in name order, so a series reads as it did before prometheus-net.
+/// </para>
+/// <para>
+/// Per-trigger and cluster state comes from providers asked before each scrape (<see cref="SetTriggerSnapshotProvider"/>,
+/// <see cref="SetClusterSnapshotProvider"/>); per-file validity is set and retained by the rules watcher
+/// (<see cref="SetRuleFileValid"/>, <see cref="RetainRuleFiles"/>). What is no longer reported (a removed policy, a
+/// forgotten series, a deleted file) has its series removed, so it disappears from the next scrape.
+/// </para>
 /// </remarks>
-public sealed class SentinelMetrics : IDisposable
+public sealed partial class SentinelMetrics : IDisposable
 {
-    public const string MeterName = "RollbackSentinel";
-
     /// <summary>Histogram buckets in seconds from 1 ms to 30 s: a fast instant query up to a slow, timed-out evaluation.</summary>
     public static readonly IReadOnlyList<double> DurationBuckets = [0.001, 0.0025, 0.005, 0.01, 0.025, 0.05, 0.1, 0.25, 0.5, 1, 2.5, 5, 10, 30];
 
@@ -35,98 +44,115 @@ public sealed class SentinelMetrics : IDisposable
     private static readonly string[] TriggerActionNames = SnakeCaseNames<TriggerAction>();
     private static readonly string[] ChangeSourceNames = SnakeCaseNames<ChangeSource>();
 
-    private readonly Meter _meter;
-    private readonly bool _ownsMeter;
-    private readonly Counter<long> _evaluations;
-    private readonly Histogram<double> _evaluationDuration;
-    private readonly Counter<long> _evaluationFailures;
-    private readonly Counter<long> _actions;
-    private readonly Counter<long> _pages;
-    private readonly Counter<long> _targetReads;
-    private readonly Counter<long> _ruleLoadErrors;
-    private readonly Counter<long> _backendErrors;
-    private readonly Histogram<double> _backendDuration;
-    private readonly Histogram<double> _scheduleLag;
-    private readonly Counter<long> _decisions;
-    private readonly Counter<long> _changes;
-    private readonly Counter<long> _changeDetectionErrors;
-    private readonly Counter<long> _storeConflicts;
-    private readonly Counter<long> _foreignPolicyRuns;
-    private readonly Counter<long> _fenced;
-    private readonly ConcurrentDictionary<string, bool> _ruleFiles = new(StringComparer.Ordinal);
+    private readonly MetricFactory _factory;
+    private readonly ILogger _logger;
+
+    // Created on first use (see the remarks); prometheus-net hands every caller the same instance for a name, so a race
+    // to create one is harmless.
+    private Counter? _evaluations;
+    private Histogram? _evaluationDuration;
+    private Counter? _evaluationFailures;
+    private Counter? _actions;
+    private Counter? _pages;
+    private Counter? _targetReads;
+    private Counter? _ruleLoadErrors;
+    private Gauge? _rulesValid;
+    private Counter? _backendErrors;
+    private Histogram? _backendDuration;
+    private Histogram? _scheduleLag;
+    private Counter? _decisions;
+    private Counter? _changes;
+    private Counter? _changeDetectionErrors;
+    private Counter? _storeConflicts;
+    private Counter? _foreignPolicyRuns;
+    private Counter? _fenced;
+    private Gauge? _triggerState;
+    private Gauge? _triggerValue;
+    private Gauge? _triggerThreshold;
+    private Gauge? _triggerBaseline;
+    private Gauge? _clusterNodes;
+    private Gauge? _clusterRulesVersions;
+    private Gauge? _rulesVersionInfo;
+    private Gauge? _storeUp;
+    private Gauge? _clusterClockSkew;
+
+    private readonly HashSet<string> _ruleFiles = new(StringComparer.Ordinal);
+    private readonly Lock _ruleFilesLock = new();
+
+    // What the last scrape reported, kept across scrapes so that an unchanged series costs a lookup, not an allocation.
+    // Only touched under _collectLock (prometheus-net may run the callback of concurrent scrapes at the same time).
+    private readonly Dictionary<(string Policy, string Trigger, LabelSet Series), TriggerSeries> _triggerSeries = [];
+    private readonly Lock _collectLock = new();
+    private int _scrape;
+    private Gauge.Child? _nodesAlive;
+    private Gauge.Child? _nodesDead;
+    private Gauge.Child? _rulesVersionChild;
+    private string? _rulesVersion;
+
     private Func<IEnumerable<TriggerSnapshot>>? _triggerSnapshots;
     private Func<ClusterSnapshot>? _cluster;
     private int _disposed;
 
-    /// <summary>Creates the instruments on a meter from <paramref name="meterFactory"/>, which owns and disposes it.</summary>
-    public SentinelMetrics(IMeterFactory meterFactory)
-        : this(CreateMeter(meterFactory), ownsMeter: false)
+    /// <summary>Creates the metrics in a registry of their own.</summary>
+    public SentinelMetrics(ILogger<SentinelMetrics>? logger = null)
     {
+        _logger = logger ?? (ILogger)NullLogger.Instance;
+        Registry = new CollectorRegistry();
+        _factory = global::Prometheus.Metrics.WithCustomRegistry(Registry);
+
+        // Exemplars only appear in OpenMetrics, which /metrics does not serve: finding one in the trace context is waste.
+        _factory.ExemplarBehavior = ExemplarBehavior.NoExemplars();
+        Registry.AddBeforeCollectCallback(BeforeCollect);
     }
 
-    /// <summary>Creates the instruments on a meter of its own, disposed with this instance (for tools without DI).</summary>
-    public SentinelMetrics()
-        : this(new Meter(MeterName), ownsMeter: true)
-    {
-    }
+    /// <summary>The registry <c>/metrics</c> exports.</summary>
+    public CollectorRegistry Registry { get; }
 
-    private SentinelMetrics(Meter meter, bool ownsMeter)
-    {
-        _meter = meter;
-        _ownsMeter = ownsMeter;
-        _evaluations = meter.CreateCounter<long>(
-            Names.Evaluations, "{verdict}", "Trigger verdicts, one per trigger and series at each evaluation, by verdict (pass, breach, inconclusive, error).");
-        _evaluationDuration = meter.CreateHistogram(
-            Names.EvaluationDuration, "s", "Time to evaluate a policy: every query and every trigger.", advice: new InstrumentAdvice<double> { HistogramBucketBoundaries = DurationBuckets });
-        _evaluationFailures = meter.CreateCounter<long>(
-            Names.EvaluationFailures, "{evaluation}", "Policy evaluations that produced no verdicts, by reason (timeout, error); the policy's state did not advance.");
-        _actions = meter.CreateCounter<long>(
-            Names.Actions, "{action}", "Actions run, by adapter kind and outcome (succeeded, failed, interrupted).");
-        _pages = meter.CreateCounter<long>(
-            Names.Pages, "{page}", "Pages sent to humans because an action failed or was interrupted.");
-        _targetReads = meter.CreateCounter<long>(
-            Names.TargetReads, "{read}", "Reads of a target's revision for change detection (kubectl, helm), by policy, target kind and outcome (ok, failed).");
-        _ruleLoadErrors = meter.CreateCounter<long>(
-            Names.RuleLoadErrors, "{error}", "Loads of a rule file that found errors; the last good version of the file keeps running.");
-        meter.CreateObservableGauge(
-            Names.RulesValid, ObserveRuleFiles, unit: null, description: "Whether a rule file loaded without errors (1) or not (0).");
-        _backendErrors = meter.CreateCounter<long>(
-            Names.BackendRequestErrors, "{error}", "Failed requests to the metrics backend, by kind (unreachable, timeout, bad_query, server_error, invalid_response, unauthorized).");
-        _backendDuration = meter.CreateHistogram(
-            Names.BackendRequestDuration, "s", "Duration of requests to the metrics backend, failed ones included, by endpoint (query, query_range).", advice: new InstrumentAdvice<double> { HistogramBucketBoundaries = DurationBuckets });
-        _scheduleLag = meter.CreateHistogram(
-            Names.ScheduleLag, "s", "How late evaluations start after their scheduled slot (one histogram for all policies).", advice: new InstrumentAdvice<double> { HistogramBucketBoundaries = DurationBuckets });
-        _decisions = meter.CreateCounter<long>(
-            Names.Decisions, "{decision}", "Decisions, by policy, trigger, kind (act, suppressed_by_cooldown, inconclusive_run, resolved), the action taken (rollback, page, notify) and whether a rollback trigger was disarmed (fired outside its watch window, so it took spec.watch.outside).");
-        _changes = meter.CreateCounter<long>(
-            Names.Changes, "{change}", "Changes recorded, by policy and source (api, target, query); a revision seen before is not counted again.");
-        _changeDetectionErrors = meter.CreateCounter<long>(
-            Names.ChangeDetectionErrors, "{error}", "Evaluations whose spec.watch.detect.query failed, by policy: no change was recorded from them.");
-        _storeConflicts = meter.CreateCounter<long>(
-            Names.StoreConflicts, "{conflict}", "Evaluations refused by the store because another writer committed the policy's state first, by policy: nothing was committed, no action ran, and the next evaluation reloads the state.");
-        _foreignPolicyRuns = meter.CreateCounter<long>(
-            Names.ClusterForeignPolicyRuns, "{run}", "Slots of a policy fired on this node although its rules do not have the policy (nodes with different rules versions share the cluster's schedules), by policy: the slot was skipped here.");
-        _fenced = meter.CreateCounter<long>(
-            Names.Fenced, "{write}", "Times this sentinel was fenced: a version or lease it held had been taken over by another (it was paused or cut off), so its write or side effect was refused, by what (state, incident, action, notification).");
-        meter.CreateObservableGauge(
-            Names.TriggerState, () => ObserveTriggers<int>(static s => (int)s.Phase), unit: null, description: "Phase of a trigger for one series: 0 ok, 1 pending, 2 firing.");
-        meter.CreateObservableGauge(
-            Names.TriggerValue, () => ObserveTriggers(static s => s.Value), unit: null, description: "The value a trigger last compared, for one series.");
-        meter.CreateObservableGauge(
-            Names.TriggerThreshold, () => ObserveTriggers(static s => s.Threshold), unit: null, description: "The effective threshold a trigger last compared against, for one series.");
-        meter.CreateObservableGauge(
-            Names.TriggerBaseline, () => ObserveTriggers(static s => s.Baseline), unit: null, description: "The baseline a trigger last used, for one series.");
-        meter.CreateObservableGauge(
-            Names.ClusterNodes, ObserveClusterNodes, unit: null, description: "Nodes the last cluster check-in listed, by state: alive (checked in within three check-in intervals) or dead.");
-        meter.CreateObservableGauge(
-            Names.ClusterRulesVersions, () => ObserveCluster(static c => c.RulesVersions), unit: null, description: "Distinct rules versions among alive nodes; more than 1: the nodes run different rules.");
-        meter.CreateObservableGauge(
-            Names.RulesVersionInfo, ObserveRulesVersion, unit: null, description: "The version of the rules this node runs (1, labelled with it).");
-        meter.CreateObservableGauge(
-            Names.StoreUp, () => ObserveCluster(static c => c.StoreUp), unit: null, description: "Whether the store answered this node's last check-in (1) or not (0).");
-        meter.CreateObservableGauge(
-            Names.ClusterClockSkew, ObserveClockSkew, unit: "s", description: "This node's clock minus the store's (PostgreSQL's), signed, as measured at its last check-in; 0 on SQLite (the store runs in this process, on its clock).");
-    }
+    private Counter Evaluations => _evaluations ??= Counter(Names.Evaluations, Help.Evaluations, Labels.Policy, Labels.Trigger, Labels.Verdict);
+
+    private Histogram EvaluationDuration => _evaluationDuration ??= Histogram(Names.EvaluationDuration, Help.EvaluationDuration);
+
+    private Counter EvaluationFailures => _evaluationFailures ??= Counter(Names.EvaluationFailures, Help.EvaluationFailures, Labels.Policy, Labels.Reason);
+
+    private Counter Actions => _actions ??= Counter(Names.Actions, Help.Actions, Labels.Kind, Labels.Outcome, Labels.Policy);
+
+    private Counter Pages => _pages ??= Counter(Names.Pages, Help.Pages, Labels.Policy);
+
+    private Counter TargetReads => _targetReads ??= Counter(Names.TargetReads, Help.TargetReads, Labels.Kind, Labels.Outcome, Labels.Policy);
+
+    private Counter RuleLoadErrors => _ruleLoadErrors ??= Counter(Names.RuleLoadErrors, Help.RuleLoadErrors, Labels.File);
+
+    private Gauge RulesValid => _rulesValid ??= Gauge(Names.RulesValid, Help.RulesValid, Labels.File);
+
+    private Counter BackendErrors => _backendErrors ??= Counter(Names.BackendRequestErrors, Help.BackendRequestErrors, Labels.Kind);
+
+    private Histogram BackendDuration => _backendDuration ??= Histogram(Names.BackendRequestDuration, Help.BackendRequestDuration, Labels.Endpoint);
+
+    private Histogram ScheduleLag => _scheduleLag ??= Histogram(Names.ScheduleLag, Help.ScheduleLag);
+
+    private Counter Decisions => _decisions ??= Counter(Names.Decisions, Help.Decisions, Labels.Action, Labels.Disarmed, Labels.Kind, Labels.Policy, Labels.Trigger);
+
+    private Counter Changes => _changes ??= Counter(Names.Changes, Help.Changes, Labels.Policy, Labels.Source);
+
+    private Counter ChangeDetectionErrors => _changeDetectionErrors ??= Counter(Names.ChangeDetectionErrors, Help.ChangeDetectionErrors, Labels.Policy);
+
+    private Counter StoreConflicts => _storeConflicts ??= Counter(Names.StoreConflicts, Help.StoreConflicts, Labels.Policy);
+
+    private Counter ForeignPolicyRuns => _foreignPolicyRuns ??= Counter(Names.ClusterForeignPolicyRuns, Help.ClusterForeignPolicyRuns, Labels.Policy);
+
+    private Counter Fenced => _fenced ??= Counter(Names.Fenced, Help.Fenced, Labels.What);
+
+    private Gauge TriggerState => _triggerState ??= Gauge(Names.TriggerState, Help.TriggerState, Labels.Policy, Labels.Series, Labels.Trigger);
+
+    private Gauge TriggerValue => _triggerValue ??= Gauge(Names.TriggerValue, Help.TriggerValue, Labels.Policy, Labels.Series, Labels.Trigger);
+
+    private Gauge TriggerThreshold => _triggerThreshold ??= Gauge(Names.TriggerThreshold, Help.TriggerThreshold, Labels.Policy, Labels.Series, Labels.Trigger);
+
+    private Gauge TriggerBaseline => _triggerBaseline ??= Gauge(Names.TriggerBaseline, Help.TriggerBaseline, Labels.Policy, Labels.Series, Labels.Trigger);
+
+    private Gauge ClusterNodes => _clusterNodes ??= Gauge(Names.ClusterNodes, Help.ClusterNodes, Labels.State);
+
+    private Gauge RulesVersionInfo => _rulesVersionInfo ??= Gauge(Names.RulesVersionInfo, Help.RulesVersionInfo, Labels.Version);
 
     /// <summary>Records one policy evaluation: its duration and every verdict, by trigger and kind.</summary>
     public void RecordPolicyEvaluation(string policy, TimeSpan duration, IReadOnlyList<TriggerVerdicts> triggers)
@@ -144,11 +170,7 @@ public sealed class SentinelMetrics : IDisposable
 
     /// <summary>Counts one verdict of <paramref name="trigger"/> (for one series).</summary>
     public void RecordEvaluation(string policy, string trigger, VerdictKind verdict) =>
-        RecordEvaluation(policy, trigger, NameOf(VerdictNames, (int)verdict, verdict));
-
-    // Label values only ever come from the enums above, so the series stay a small fixed set.
-    private void RecordEvaluation(string policy, string trigger, string verdict) =>
-        _evaluations.Add(1, new(Labels.Policy, policy), new(Labels.Trigger, trigger), new(Labels.Verdict, verdict));
+        Evaluations.WithLabels([policy, trigger, NameOf(VerdictNames, (int)verdict, verdict)]).Inc();
 
     /// <summary>
     /// Records how long a policy evaluation took. One histogram for all policies: per policy it would be 17
@@ -156,84 +178,85 @@ public sealed class SentinelMetrics : IDisposable
     /// </summary>
     public void RecordEvaluationDuration(TimeSpan duration) => RecordEvaluationDuration(duration.TotalSeconds);
 
-    public void RecordEvaluationDuration(double seconds) => _evaluationDuration.Record(seconds);
+    public void RecordEvaluationDuration(double seconds) => EvaluationDuration.Observe(seconds);
 
     /// <summary>Records how late an evaluation started after its scheduled slot.</summary>
-    public void RecordScheduleLag(TimeSpan lag) => _scheduleLag.Record(Math.Max(0, lag.TotalSeconds));
+    public void RecordScheduleLag(TimeSpan lag) => ScheduleLag.Observe(Math.Max(0, lag.TotalSeconds));
 
     /// <summary>Counts an evaluation cancelled because it ran past its time budget.</summary>
     public void RecordEvaluationTimeout(string policy) =>
-        _evaluationFailures.Add(1, new(Labels.Policy, policy), new(Labels.Reason, FailureReasons.Timeout));
+        EvaluationFailures.WithLabels([policy, FailureReasons.Timeout]).Inc();
 
     /// <summary>Counts an evaluation that failed outside the verdicts (the store, a bug): its state did not advance.</summary>
     public void RecordEvaluationFailure(string policy) =>
-        _evaluationFailures.Add(1, new(Labels.Policy, policy), new(Labels.Reason, FailureReasons.Error));
+        EvaluationFailures.WithLabels([policy, FailureReasons.Error]).Inc();
 
     /// <summary>Counts an action of adapter <paramref name="kind"/> (<c>webhook</c>, <c>kubectl</c>) that ended as <paramref name="outcome"/>.</summary>
     public void RecordAction(string policy, string kind, ActionStatus outcome) =>
-        RecordAction(policy, kind, NameOf(ActionStatusNames, (int)outcome, outcome));
-
-    private void RecordAction(string policy, string kind, string outcome) =>
-        _actions.Add(1, new(Labels.Policy, policy), new(Labels.Kind, kind), new(Labels.Outcome, outcome));
+        Actions.WithLabels([kind, NameOf(ActionStatusNames, (int)outcome, outcome), policy]).Inc();
 
     /// <summary>Counts a read of <paramref name="policy"/>'s target revision (change detection), by target kind, ok or failed.</summary>
     public void RecordTargetRead(string policy, string kind, bool ok) =>
-        _targetReads.Add(1, new(Labels.Policy, policy), new(Labels.Kind, kind), new(Labels.Outcome, ok ? "ok" : "failed"));
+        TargetReads.WithLabels([kind, ok ? "ok" : "failed", policy]).Inc();
 
     /// <summary>Counts a decision: its kind, the action it took (for a disarmed rollback trigger, <c>spec.watch.outside</c>) and whether it was disarmed.</summary>
     public void RecordDecision(Decision decision)
     {
         ArgumentNullException.ThrowIfNull(decision);
-        var tags = new TagList
-        {
-            { Labels.Policy, decision.Policy },
-            { Labels.Trigger, decision.Trigger },
-            { Labels.Kind, NameOf(DecisionKindNames, (int)decision.Kind, decision.Kind) },
-            { Labels.Action, NameOf(TriggerActionNames, (int)decision.Action, decision.Action) },
-            { Labels.Disarmed, decision.Disarmed ? "true" : "false" },
-        };
-        _decisions.Add(1, in tags);
+        Decisions.WithLabels(
+            [
+                NameOf(TriggerActionNames, (int)decision.Action, decision.Action),
+                decision.Disarmed ? "true" : "false",
+                NameOf(DecisionKindNames, (int)decision.Kind, decision.Kind),
+                decision.Policy,
+                decision.Trigger,
+            ]).Inc();
     }
 
     /// <summary>Counts a change newly recorded for <paramref name="policy"/> from <paramref name="source"/>.</summary>
     public void RecordChange(string policy, ChangeSource source) =>
-        _changes.Add(1, new(Labels.Policy, policy), new(Labels.Source, NameOf(ChangeSourceNames, (int)source, source)));
+        Changes.WithLabels([policy, NameOf(ChangeSourceNames, (int)source, source)]).Inc();
 
     /// <summary>Counts an evaluation of <paramref name="policy"/> whose detect query failed.</summary>
-    public void RecordChangeDetectionError(string policy) =>
-        _changeDetectionErrors.Add(1, new KeyValuePair<string, object?>(Labels.Policy, policy));
+    public void RecordChangeDetectionError(string policy) => ChangeDetectionErrors.WithLabels([policy]).Inc();
 
     /// <summary>Counts an evaluation of <paramref name="policy"/> whose commit the store refused (a stale state version).</summary>
-    public void RecordStoreConflict(string policy) =>
-        _storeConflicts.Add(1, new KeyValuePair<string, object?>(Labels.Policy, policy));
+    public void RecordStoreConflict(string policy) => StoreConflicts.WithLabels([policy]).Inc();
 
     /// <summary>Counts a slot of <paramref name="policy"/> fired here although this node's rules do not have it (skipped).</summary>
-    public void RecordForeignPolicyRun(string policy) =>
-        _foreignPolicyRuns.Add(1, new KeyValuePair<string, object?>(Labels.Policy, policy));
+    public void RecordForeignPolicyRun(string policy) => ForeignPolicyRuns.WithLabels([policy]).Inc();
 
     /// <summary>Counts a write or side effect refused because this sentinel was superseded (<see cref="FencedWhat"/>).</summary>
-    public void RecordFenced(string what) =>
-        _fenced.Add(1, new KeyValuePair<string, object?>(Labels.What, what));
+    public void RecordFenced(string what) => Fenced.WithLabels([what]).Inc();
 
     /// <summary>Counts a page to humans about <paramref name="policy"/> (an action failed or was interrupted).</summary>
-    public void RecordPage(string policy) => _pages.Add(1, new KeyValuePair<string, object?>(Labels.Policy, policy));
+    public void RecordPage(string policy) => Pages.WithLabels([policy]).Inc();
 
     /// <summary>Counts a load of <paramref name="file"/> that found errors.</summary>
-    public void RecordRuleLoadError(string file) =>
-        _ruleLoadErrors.Add(1, new KeyValuePair<string, object?>(Labels.File, file));
+    public void RecordRuleLoadError(string file) => RuleLoadErrors.WithLabels([file]).Inc();
 
     /// <summary>Sets <c>rollback_sentinel_rules_valid{file}</c>; the file is reported until removed.</summary>
     public void SetRuleFileValid(string file, bool valid)
     {
         ArgumentNullException.ThrowIfNull(file);
-        _ruleFiles[file] = valid;
+        lock (_ruleFilesLock)
+        {
+            _ruleFiles.Add(file);
+            RulesValid.WithLabels([file]).Set(valid ? 1 : 0);
+        }
     }
 
     /// <summary>Stops reporting <paramref name="file"/> (it was deleted).</summary>
     public void RemoveRuleFile(string file)
     {
         ArgumentNullException.ThrowIfNull(file);
-        _ruleFiles.TryRemove(file, out _);
+        lock (_ruleFilesLock)
+        {
+            if (_ruleFiles.Remove(file))
+            {
+                RulesValid.RemoveLabelled(file);
+            }
+        }
     }
 
     /// <summary>Stops reporting every file not in <paramref name="files"/>: call after a reload with the files it saw.</summary>
@@ -241,11 +264,12 @@ public sealed class SentinelMetrics : IDisposable
     {
         ArgumentNullException.ThrowIfNull(files);
         var keep = new HashSet<string>(files, StringComparer.Ordinal);
-        foreach (var file in _ruleFiles.Keys)
+        lock (_ruleFilesLock)
         {
-            if (!keep.Contains(file))
+            foreach (var file in _ruleFiles.Where(f => !keep.Contains(f)).ToList())
             {
-                _ruleFiles.TryRemove(file, out _);
+                _ruleFiles.Remove(file);
+                RulesValid.RemoveLabelled(file);
             }
         }
     }
@@ -256,29 +280,30 @@ public sealed class SentinelMetrics : IDisposable
     /// </summary>
     public void RecordBackendRequest(string endpoint, TimeSpan duration, MetricsErrorKind? error = null)
     {
-        _backendDuration.Record(duration.TotalSeconds, new KeyValuePair<string, object?>(Labels.Endpoint, endpoint));
+        BackendDuration.WithLabels([endpoint]).Observe(duration.TotalSeconds);
         if (error is { } kind)
         {
-            _backendErrors.Add(1, new KeyValuePair<string, object?>(Labels.Kind, NameOf(ErrorKindNames, (int)kind, kind)));
+            BackendErrors.WithLabels([NameOf(ErrorKindNames, (int)kind, kind)]).Inc();
         }
     }
 
     /// <summary>
     /// Sets where the per-trigger gauges (state, value, threshold, baseline) come from; null stops them.
-    /// The provider is called once per gauge at every scrape, from the scrape's thread: return a snapshot,
-    /// cheaply, and only what exists now, so removed policies and forgotten series drop out. A provider that
-    /// throws loses those gauges for that scrape only.
+    /// The provider is called once before every scrape, from the scrape's thread: return a snapshot, cheaply, and only
+    /// what exists now, so removed policies and forgotten series drop out. A provider that throws loses those gauges for
+    /// that scrape only.
     /// </summary>
     public void SetTriggerSnapshotProvider(Func<IEnumerable<TriggerSnapshot>>? provider) =>
         Volatile.Write(ref _triggerSnapshots, provider);
 
     /// <summary>
-    /// Sets where the cluster gauges (nodes by state, rules versions, this node's rules version, the store's reachability)
-    /// come from; null stops them. Called at every scrape: return a snapshot, cheaply.
+    /// Sets where the cluster gauges (nodes by state, rules versions, this node's rules version, the store's reachability,
+    /// the clock skew) come from; null stops them. Called before every scrape: return a snapshot, cheaply.
     /// </summary>
     public void SetClusterSnapshotProvider(Func<ClusterSnapshot>? provider) =>
         Volatile.Write(ref _cluster, provider);
 
+    /// <summary>Stops the providers, so a scrape after the host stopped does not call into its disposed services.</summary>
     public void Dispose()
     {
         if (Interlocked.Exchange(ref _disposed, 1) == 1)
@@ -288,84 +313,148 @@ public sealed class SentinelMetrics : IDisposable
 
         Volatile.Write(ref _triggerSnapshots, null);
         Volatile.Write(ref _cluster, null);
-        _ruleFiles.Clear();
-        if (_ownsMeter)
+    }
+
+    private Counter Counter(string name, string help, params string[] labels) => _factory.CreateCounter(name, help, labels);
+
+    private Gauge Gauge(string name, string help, params string[] labels) => _factory.CreateGauge(name, help, labels);
+
+    private Histogram Histogram(string name, string help, params string[] labels) =>
+        _factory.CreateHistogram(name, help, labels, new HistogramConfiguration { Buckets = [.. DurationBuckets] });
+
+    private void BeforeCollect()
+    {
+        lock (_collectLock)
         {
-            _meter.Dispose();
+            _scrape++;
+            CollectTriggers();
+            CollectCluster();
         }
     }
 
-    private static Meter CreateMeter(IMeterFactory meterFactory)
+    /// <summary>Sets the four gauges of every series the provider reports and removes those of every series it no longer does.</summary>
+    private void CollectTriggers()
     {
-        ArgumentNullException.ThrowIfNull(meterFactory);
-        return meterFactory.Create(new MeterOptions(MeterName));
-    }
-
-    private IEnumerable<Measurement<int>> ObserveRuleFiles()
-    {
-        foreach (var (file, valid) in _ruleFiles)
+        if (Volatile.Read(ref _triggerSnapshots) is { } provider)
         {
-            yield return new Measurement<int>(valid ? 1 : 0, new KeyValuePair<string, object?>(Labels.File, file));
-        }
-    }
-
-    private IEnumerable<Measurement<int>> ObserveCluster(Func<ClusterSnapshot, int?> select)
-    {
-        if (Volatile.Read(ref _cluster) is { } provider && select(provider()) is { } value)
-        {
-            yield return new Measurement<int>(value);
-        }
-    }
-
-    private IEnumerable<Measurement<double>> ObserveClockSkew()
-    {
-        if (Volatile.Read(ref _cluster) is { } provider && provider().ClockSkewSeconds is { } skew)
-        {
-            yield return new Measurement<double>(skew);
-        }
-    }
-
-    private IEnumerable<Measurement<int>> ObserveClusterNodes()
-    {
-        if (Volatile.Read(ref _cluster) is { } provider && provider() is { Alive: { } alive, Dead: { } dead })
-        {
-            yield return new Measurement<int>(alive, new KeyValuePair<string, object?>(Labels.State, NodeStates.Alive));
-            yield return new Measurement<int>(dead, new KeyValuePair<string, object?>(Labels.State, NodeStates.Dead));
-        }
-    }
-
-    private IEnumerable<Measurement<int>> ObserveRulesVersion()
-    {
-        if (Volatile.Read(ref _cluster) is { } provider && provider().RulesVersion is { } version)
-        {
-            yield return new Measurement<int>(1, new KeyValuePair<string, object?>(Labels.Version, version));
-        }
-    }
-
-    private IEnumerable<Measurement<T>> ObserveTriggers<T>(Func<TriggerSnapshot, T?> select)
-        where T : struct
-    {
-        var provider = Volatile.Read(ref _triggerSnapshots);
-        if (provider is null)
-        {
-            yield break;
-        }
-
-        foreach (var snapshot in provider())
-        {
-            if (select(snapshot) is not { } value)
+            try
             {
-                continue;
+                foreach (var snapshot in provider())
+                {
+                    var key = (snapshot.Policy, snapshot.Trigger, snapshot.Series);
+                    if (!_triggerSeries.TryGetValue(key, out var series))
+                    {
+                        series = new TriggerSeries();
+                        _triggerSeries.Add(key, series);
+                    }
+
+                    series.Scrape = _scrape;
+                    SetOrRemove(ref series.State, TriggerState, snapshot, (int)snapshot.Phase);
+                    SetOrRemove(ref series.Value, TriggerValue, snapshot, snapshot.Value);
+                    SetOrRemove(ref series.Threshold, TriggerThreshold, snapshot, snapshot.Threshold);
+                    SetOrRemove(ref series.Baseline, TriggerBaseline, snapshot, snapshot.Baseline);
+                }
             }
-
-            var tags = new TagList
+            catch (Exception e)
             {
-                { Labels.Policy, snapshot.Policy },
-                { Labels.Trigger, snapshot.Trigger },
-                { Labels.Series, snapshot.Series.ToString() },
-            };
-            yield return new Measurement<T>(value, in tags);
+                // The gauges are left out of this scrape: none of their series was seen in it.
+                LogSnapshotProviderFailed("trigger", e);
+                _scrape++;
+            }
         }
+
+        foreach (var (key, series) in _triggerSeries)
+        {
+            if (series.Scrape != _scrape)
+            {
+                series.State?.Remove();
+                series.Value?.Remove();
+                series.Threshold?.Remove();
+                series.Baseline?.Remove();
+                _triggerSeries.Remove(key);
+            }
+        }
+    }
+
+    private static void SetOrRemove(ref Gauge.Child? child, Gauge gauge, TriggerSnapshot snapshot, double? value)
+    {
+        if (value is { } v)
+        {
+            child ??= gauge.WithLabels([snapshot.Policy, snapshot.Series.ToString(), snapshot.Trigger]);
+            child.Set(v);
+        }
+        else if (child is not null)
+        {
+            child.Remove();
+            child = null;
+        }
+    }
+
+    private void CollectCluster()
+    {
+        ClusterSnapshot? cluster = null;
+        if (Volatile.Read(ref _cluster) is { } provider)
+        {
+            try
+            {
+                cluster = provider();
+            }
+            catch (Exception e)
+            {
+                LogSnapshotProviderFailed("cluster", e);
+            }
+        }
+
+        SetOrHide(ref _clusterRulesVersions, Names.ClusterRulesVersions, Help.ClusterRulesVersions, cluster?.RulesVersions);
+        SetOrHide(ref _storeUp, Names.StoreUp, Help.StoreUp, cluster?.StoreUp);
+        SetOrHide(ref _clusterClockSkew, Names.ClusterClockSkew, Help.ClusterClockSkew, cluster?.ClockSkewSeconds);
+
+        if (cluster is { Alive: { } alive, Dead: { } dead })
+        {
+            (_nodesAlive ??= ClusterNodes.WithLabels([NodeStates.Alive])).Set(alive);
+            (_nodesDead ??= ClusterNodes.WithLabels([NodeStates.Dead])).Set(dead);
+        }
+        else
+        {
+            _nodesAlive?.Remove();
+            _nodesDead?.Remove();
+            (_nodesAlive, _nodesDead) = (null, null);
+        }
+
+        var version = cluster?.RulesVersion;
+        if (!string.Equals(version, _rulesVersion, StringComparison.Ordinal))
+        {
+            _rulesVersionChild?.Remove();
+            _rulesVersionChild = version is null ? null : RulesVersionInfo.WithLabels([version]);
+            _rulesVersion = version;
+        }
+
+        _rulesVersionChild?.Set(1);
+    }
+
+    private void SetOrHide(ref Gauge? gauge, string name, string help, double? value)
+    {
+        if (value is { } v)
+        {
+            (gauge ??= Gauge(name, help)).Set(v);
+        }
+        else
+        {
+            gauge?.Unpublish();
+        }
+    }
+
+    [LoggerMessage(EventId = 700, Level = LogLevel.Warning, Message = "The {Gauges} snapshot provider failed during a scrape; its gauges are left out of this scrape")]
+    private partial void LogSnapshotProviderFailed(string gauges, Exception exception);
+
+    /// <summary>The gauge series of one trigger and series, and the scrape that last reported it.</summary>
+    private sealed class TriggerSeries
+    {
+        public Gauge.Child? State;
+        public Gauge.Child? Value;
+        public Gauge.Child? Threshold;
+        public Gauge.Child? Baseline;
+        public int Scrape;
     }
 
     /// <summary>The label value of an enum member without boxing it (this is on every record call).</summary>
@@ -436,6 +525,37 @@ public sealed class SentinelMetrics : IDisposable
         public const string RulesVersionInfo = "rollback_sentinel_rules_version_info";
         public const string StoreUp = "rollback_sentinel_store_up";
         public const string ClusterClockSkew = "rollback_sentinel_cluster_clock_skew_seconds";
+    }
+
+    /// <summary>The help text of each family, as <c># HELP</c> shows it.</summary>
+    private static class Help
+    {
+        public const string Evaluations = "Trigger verdicts, one per trigger and series at each evaluation, by verdict (pass, breach, inconclusive, error).";
+        public const string EvaluationDuration = "Time to evaluate a policy: every query and every trigger.";
+        public const string EvaluationFailures = "Policy evaluations that produced no verdicts, by reason (timeout, error); the policy's state did not advance.";
+        public const string Actions = "Actions run, by adapter kind and outcome (succeeded, failed, interrupted).";
+        public const string Pages = "Pages sent to humans because an action failed or was interrupted.";
+        public const string TargetReads = "Reads of a target's revision for change detection (kubectl, helm), by policy, target kind and outcome (ok, failed).";
+        public const string RuleLoadErrors = "Loads of a rule file that found errors; the last good version of the file keeps running.";
+        public const string RulesValid = "Whether a rule file loaded without errors (1) or not (0).";
+        public const string BackendRequestErrors = "Failed requests to the metrics backend, by kind (unreachable, timeout, bad_query, server_error, invalid_response, unauthorized).";
+        public const string BackendRequestDuration = "Duration of requests to the metrics backend, failed ones included, by endpoint (query, query_range).";
+        public const string ScheduleLag = "How late evaluations start after their scheduled slot (one histogram for all policies).";
+        public const string Decisions = "Decisions, by policy, trigger, kind (act, suppressed_by_cooldown, inconclusive_run, resolved), the action taken (rollback, page, notify) and whether a rollback trigger was disarmed (fired outside its watch window, so it took spec.watch.outside).";
+        public const string Changes = "Changes recorded, by policy and source (api, target, query); a revision seen before is not counted again.";
+        public const string ChangeDetectionErrors = "Evaluations whose spec.watch.detect.query failed, by policy: no change was recorded from them.";
+        public const string StoreConflicts = "Evaluations refused by the store because another writer committed the policy's state first, by policy: nothing was committed, no action ran, and the next evaluation reloads the state.";
+        public const string ClusterForeignPolicyRuns = "Slots of a policy fired on this node although its rules do not have the policy (nodes with different rules versions share the cluster's schedules), by policy: the slot was skipped here.";
+        public const string Fenced = "Times this sentinel was fenced: a version or lease it held had been taken over by another (it was paused or cut off), so its write or side effect was refused, by what (state, incident, action, notification).";
+        public const string TriggerState = "Phase of a trigger for one series: 0 ok, 1 pending, 2 firing.";
+        public const string TriggerValue = "The value a trigger last compared, for one series.";
+        public const string TriggerThreshold = "The effective threshold a trigger last compared against, for one series.";
+        public const string TriggerBaseline = "The baseline a trigger last used, for one series.";
+        public const string ClusterNodes = "Nodes the last cluster check-in listed, by state: alive (checked in within three check-in intervals) or dead.";
+        public const string ClusterRulesVersions = "Distinct rules versions among alive nodes; more than 1: the nodes run different rules.";
+        public const string RulesVersionInfo = "The version of the rules this node runs (1, labelled with it).";
+        public const string StoreUp = "Whether the store answered this node's last check-in (1) or not (0).";
+        public const string ClusterClockSkew = "This node's clock minus the store's (PostgreSQL's), signed, as measured at its last check-in; 0 on SQLite (the store runs in this process, on its clock).";
     }
 
     /// <summary>Label names, shared so dashboards and tests spell them alike.</summary>

@@ -31,7 +31,7 @@ public sealed class ForeignPolicyRunsTests : IDisposable
         _time.Advance(TimeSpan.FromMinutes(1));
         foreign.Record("checkout");
 
-        var text = _services.GetRequiredService<PrometheusExporter>().Collect();
+        var text = Telemetry.Exposition.Collect(_services);
         Assert.Contains("rollback_sentinel_cluster_foreign_policy_runs_total{policy=\"checkout\"} 4", text, StringComparison.Ordinal);
         Assert.Contains("rollback_sentinel_cluster_foreign_policy_runs_total{policy=\"search\"} 1", text, StringComparison.Ordinal);
         var logged = _logs.Entries.Where(e => e.Contains("[1120]", StringComparison.Ordinal)).ToList();

@@ -290,7 +290,7 @@ public sealed class ClusterMembershipTests
         Assert.Single(log.Entries, e => e.StartsWith("Warning ClockSkew[1150] This node's clock is -2.500s off the store's", StringComparison.Ordinal));
         Assert.All(store.CheckIns, c => Assert.Equal(store.CheckIns[0].InstanceToken, c.InstanceToken));
         Assert.Matches("^[0-9a-f]{32}$", store.CheckIns[0].InstanceToken);
-        var text = services.GetRequiredService<PrometheusExporter>().Collect();
+        var text = Telemetry.Exposition.Collect(services);
         Assert.Contains("\nrollback_sentinel_cluster_clock_skew_seconds -2.5\n", text, StringComparison.Ordinal);
     }
 

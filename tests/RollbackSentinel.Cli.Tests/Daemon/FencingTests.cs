@@ -1,5 +1,4 @@
 using System.Diagnostics;
-using System.Diagnostics.Metrics;
 using Microsoft.Extensions.Hosting;
 using Microsoft.Extensions.Logging;
 using RollbackSentinel.Actions;
@@ -411,16 +410,13 @@ public abstract class FencingTests : IAsyncLifetime
     /// <summary>One sentinel (<c>node.id</c> <paramref name="id"/>) on the shared store: its executor, dispatcher, logs and metrics.</summary>
     private sealed class SentinelNode : IDisposable
     {
-        private readonly IsolatedMeterFactory _meters = new();
-        private readonly PrometheusExporter _exporter;
         private readonly ILoggerFactory _loggers;
         private readonly SentinelMetrics _metrics;
 
         public SentinelNode(string id, PausingStore store, TimeProvider clock)
         {
             Store = store;
-            _exporter = new PrometheusExporter(_meters.Name);
-            _metrics = new SentinelMetrics(_meters);
+            _metrics = new SentinelMetrics();
             _loggers = LoggerFactory.Create(b => b.AddProvider(Log).SetMinimumLevel(LogLevel.Trace));
             Adapter = new CountingAdapter(id);
             Incidents = new IncidentService(store, null, clock, id);
@@ -461,38 +457,13 @@ public abstract class FencingTests : IAsyncLifetime
 
         public NotificationDispatcher Dispatcher { get; }
 
-        public string Collect() => _exporter.Collect();
+        public string Collect() => Telemetry.Exposition.Collect(_metrics);
 
         public void Dispose()
         {
             Dispatcher.Dispose();
             _metrics.Dispose();
-            _exporter.Dispose();
-            _meters.Dispose();
             _loggers.Dispose();
-        }
-    }
-
-    /// <summary>Meters with a name no other test uses: tests run in parallel, and an exporter sees every meter of its name.</summary>
-    private sealed class IsolatedMeterFactory : IMeterFactory
-    {
-        private readonly List<Meter> _meters = [];
-
-        public string Name { get; } = "test." + Guid.NewGuid().ToString("N");
-
-        public Meter Create(MeterOptions options)
-        {
-            var meter = new Meter(Name);
-            _meters.Add(meter);
-            return meter;
-        }
-
-        public void Dispose()
-        {
-            foreach (var m in _meters)
-            {
-                m.Dispose();
-            }
         }
     }
 

@@ -33,7 +33,7 @@ public sealed class QueryChangeDetectorTests : IDisposable
 
     public void Dispose() => _services.Dispose();
 
-    private string Metrics() => _services.GetRequiredService<PrometheusExporter>().Collect();
+    private string Metrics() => Telemetry.Exposition.Collect(_services);
 
     private static Policy Policy(string? query = Query) => new()
     {

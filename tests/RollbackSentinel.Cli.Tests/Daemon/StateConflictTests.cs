@@ -63,7 +63,7 @@ public sealed class StateConflictTests
         var theirs = Assert.Single(otherOpened);
         Assert.Contains(ConflictLog, sentinel.Log.Entries);
         Assert.DoesNotContain(sentinel.Log.Entries, e => e.Contains("[203]", StringComparison.Ordinal));
-        var exposition = sentinel.App.Services.GetRequiredService<PrometheusExporter>().Collect();
+        var exposition = Telemetry.Exposition.Collect(sentinel.App.Services);
         Assert.Contains("rollback_sentinel_store_conflicts_total{policy=\"shop\"} 1", exposition, StringComparison.Ordinal);
         Assert.Contains("rollback_sentinel_fenced_total{what=\"state\"} 1", exposition, StringComparison.Ordinal);
         Assert.Null(entry.Runner.Last); // the refused evaluation was not kept

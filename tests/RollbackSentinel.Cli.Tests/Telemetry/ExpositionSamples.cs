@@ -1,6 +1,8 @@
+using RollbackSentinel.Core.Changes;
 using RollbackSentinel.Core.Evaluation;
 using RollbackSentinel.Core.Incidents;
 using RollbackSentinel.Core.Metrics;
+using RollbackSentinel.Core.Policies;
 using RollbackSentinel.Core.State;
 using RollbackSentinel.Telemetry;
 
@@ -33,5 +35,23 @@ internal static class ExpositionSamples
             new("checkout", "errors", LabelSet.Of(("app", "checkout")), TriggerPhase.Firing) { Value = 0.08, Threshold = 0.05 },
             new("checkout", "latency", LabelSet.Of(("app", "checkout")), TriggerPhase.Ok) { Value = double.NaN, Threshold = double.PositiveInfinity, Baseline = 0.25 },
         ]);
+    }
+
+    /// <summary><see cref="Record"/>, and something in every other family too: the whole catalogue users and dashboards see.</summary>
+    public static void RecordEveryFamily(SentinelMetrics metrics)
+    {
+        Record(metrics);
+        metrics.RecordEvaluationFailure("search");
+        metrics.RecordScheduleLag(TimeSpan.FromMilliseconds(20));
+        metrics.RecordPage("checkout");
+        metrics.RecordTargetRead("checkout", "kubectl", ok: true);
+        var verdict = new Verdict { Kind = VerdictKind.Breach, Reason = VerdictReason.WithinThreshold, Labels = LabelSet.Of(("app", "checkout")), Summary = "sample" };
+        metrics.RecordDecision(new Decision { Policy = "checkout", Trigger = "errors", Labels = verdict.Labels, At = default, Kind = DecisionKind.Act, Action = TriggerAction.Rollback, Verdict = verdict });
+        metrics.RecordChange("checkout", ChangeSource.Api);
+        metrics.RecordChangeDetectionError("checkout");
+        metrics.RecordStoreConflict("checkout");
+        metrics.RecordForeignPolicyRun("search");
+        metrics.RecordFenced(SentinelMetrics.FencedWhat.State);
+        metrics.SetClusterSnapshotProvider(() => new ClusterSnapshot(Alive: 2, Dead: 1, RulesVersions: 1, RulesVersion: "sha256:aaaaaaaaaaaa", StoreUp: 1) { ClockSkewSeconds = 0.25 });
     }
 }

@@ -76,20 +76,25 @@ public sealed class PrometheusScrapeTests
     }
 
     [Fact]
-    public async Task MetricsEndpoint_AnswersWithTheExpositionContentType()
+    public async Task MetricsEndpoint_EvenWhenOpenMetricsIsPreferred_AnswersInTheTextFormat004()
     {
         using var budget = new CancellationTokenSource(TimeSpan.FromSeconds(30));
         await using var app = await StartAppAsync(budget.Token);
         app.Services.GetRequiredService<SentinelMetrics>().RecordEvaluation("checkout", "errors", RollbackSentinel.Core.Evaluation.VerdictKind.Pass);
         using var http = new HttpClient();
+        using var request = new HttpRequestMessage(HttpMethod.Get, new Uri(new Uri(app.Urls.Single()), "/metrics"));
 
-        using var response = await http.GetAsync(new Uri(new Uri(app.Urls.Single()), "/metrics"), budget.Token);
+        // What Prometheus sends: OpenMetrics first. /metrics never offered it and still does not.
+        request.Headers.TryAddWithoutValidation("Accept", "application/openmetrics-text;version=1.0.0;q=0.5,text/plain;version=0.0.4;q=0.4,*/*;q=0.1");
+
+        using var response = await http.SendAsync(request, budget.Token);
         var body = await response.Content.ReadAsStringAsync(budget.Token);
 
         Assert.Equal(HttpStatusCode.OK, response.StatusCode);
-        Assert.Equal(PrometheusExporter.ContentType, response.Content.Headers.ContentType?.ToString());
+        Assert.Equal("text/plain; version=0.0.4; charset=utf-8", response.Content.Headers.ContentType?.ToString());
         Assert.Equal("no-store", response.Headers.CacheControl?.ToString());
         Assert.Contains("rollback_sentinel_evaluations_total{policy=\"checkout\",trigger=\"errors\",verdict=\"pass\"} 1\n", body);
+        Assert.DoesNotContain("# EOF", body);
     }
 
     private static async Task<WebApplication> StartAppAsync(CancellationToken ct)

@@ -6,7 +6,7 @@ using RollbackSentinel.Core.Policies;
 using RollbackSentinel.Core.State;
 using RollbackSentinel.Telemetry;
 using RollbackSentinel.Testing.Time;
-using static RollbackSentinel.Cli.Tests.Telemetry.ExporterHarness;
+using static RollbackSentinel.Cli.Tests.Telemetry.Exposition;
 
 namespace RollbackSentinel.Cli.Tests.Telemetry;
 
@@ -20,7 +20,7 @@ public sealed class SentinelMetricsTests : IDisposable
 
     private SentinelMetrics Metrics => _services.GetRequiredService<SentinelMetrics>();
 
-    private string Collect() => _services.GetRequiredService<PrometheusExporter>().Collect();
+    private string Collect() => ExpositionText.Sorted(Exposition.Collect(_services));
 
     public void Dispose() => _services.Dispose();
 
@@ -51,6 +51,8 @@ public sealed class SentinelMetricsTests : IDisposable
             Text(
                 "# HELP rollback_sentinel_evaluation_duration_seconds Time to evaluate a policy: every query and every trigger.",
                 "# TYPE rollback_sentinel_evaluation_duration_seconds histogram",
+                "rollback_sentinel_evaluation_duration_seconds_sum 0.125",
+                "rollback_sentinel_evaluation_duration_seconds_count 1",
                 "rollback_sentinel_evaluation_duration_seconds_bucket{le=\"0.001\"} 0",
                 "rollback_sentinel_evaluation_duration_seconds_bucket{le=\"0.0025\"} 0",
                 "rollback_sentinel_evaluation_duration_seconds_bucket{le=\"0.005\"} 0",
@@ -65,9 +67,7 @@ public sealed class SentinelMetricsTests : IDisposable
                 "rollback_sentinel_evaluation_duration_seconds_bucket{le=\"5\"} 1",
                 "rollback_sentinel_evaluation_duration_seconds_bucket{le=\"10\"} 1",
                 "rollback_sentinel_evaluation_duration_seconds_bucket{le=\"30\"} 1",
-                "rollback_sentinel_evaluation_duration_seconds_bucket{le=\"+Inf\"} 1",
-                "rollback_sentinel_evaluation_duration_seconds_sum 0.125",
-                "rollback_sentinel_evaluation_duration_seconds_count 1"),
+                "rollback_sentinel_evaluation_duration_seconds_bucket{le=\"+Inf\"} 1"),
             text);
     }
 
@@ -245,9 +245,11 @@ public sealed class SentinelMetricsTests : IDisposable
                 "rollback_sentinel_trigger_value{policy=\"search\",series=\"{}\",trigger=\"latency\"} 0.7"),
             before);
         Assert.DoesNotContain("search", after);
-        Assert.DoesNotContain("rollback_sentinel_trigger_baseline", after);
+        Assert.DoesNotContain("rollback_sentinel_trigger_baseline{", after);
         Assert.Contains("rollback_sentinel_trigger_state{policy=\"checkout\",series=\"{app=\\\"checkout\\\", region=\\\"eu\\\"}\",trigger=\"errors\"} 2\n", after);
-        Assert.Equal(string.Empty, stopped);
+
+        // No series at all; a family, once used, keeps its HELP and TYPE lines (prometheus-net), which Prometheus ignores.
+        Assert.All(stopped.Split('\n', StringSplitOptions.RemoveEmptyEntries), line => Assert.StartsWith("# ", line, StringComparison.Ordinal));
     }
 
     [Fact]
@@ -315,6 +317,25 @@ public sealed class SentinelMetricsTests : IDisposable
         Assert.Contains("rollback_sentinel_evaluations_total{policy=\"checkout\",trigger=\"errors\",verdict=\"breach\"} 1001\n", Collect());
     }
 
+    [Fact]
+    public void TwoInstances_EachHasItsOwnRegistry_AndNoProcessOrRuntimeMetricsAreAdded()
+    {
+        using var other = new SentinelMetrics();
+        Metrics.RecordEvaluation("checkout", "errors", VerdictKind.Pass);
+        other.RecordEvaluation("search", "latency", VerdictKind.Breach);
+
+        var text = Collect();
+
+        Assert.Equal(
+            Text(
+                "# HELP rollback_sentinel_evaluations_total Trigger verdicts, one per trigger and series at each evaluation, by verdict (pass, breach, inconclusive, error).",
+                "# TYPE rollback_sentinel_evaluations_total counter",
+                "rollback_sentinel_evaluations_total{policy=\"checkout\",trigger=\"errors\",verdict=\"pass\"} 1"),
+            text);
+        Assert.DoesNotContain("checkout", Exposition.Collect(other));
+        Assert.DoesNotContain("search", text);
+    }
+
     private static Verdict Verdict(VerdictKind kind, string app) => new()
     {
         Kind = kind,
@@ -340,32 +361,5 @@ public sealed class SentinelMetricsTests : IDisposable
             time.Advance(TimeSpan.FromMilliseconds(50));
             return Failure is null ? Task.FromResult<IReadOnlyList<RangeSeries>>([]) : Task.FromException<IReadOnlyList<RangeSeries>>(Failure);
         }
-    }
-}
-
-/// <summary>
-/// A <see cref="SentinelMetrics"/> with a meter of its own has no scope to tell it apart from other tests'
-/// meters of the same name, so these run alone.
-/// </summary>
-[CollectionDefinition(nameof(OwnedMeterTests), DisableParallelization = true)]
-public sealed class OwnedMeterCollection;
-
-[Collection(nameof(OwnedMeterTests))]
-public sealed class OwnedMeterTests
-{
-    [Fact]
-    public void Dispose_OwnedMeter_TakesItsFamiliesAway()
-    {
-        using var exporter = new PrometheusExporter(SentinelMetrics.MeterName);
-        var metrics = new SentinelMetrics();
-        var policy = "owned-" + Guid.NewGuid().ToString("N");
-        metrics.RecordEvaluation(policy, "errors", VerdictKind.Pass);
-
-        var before = exporter.Collect();
-        metrics.Dispose();
-        var after = exporter.Collect();
-
-        Assert.Contains(policy, before);
-        Assert.DoesNotContain(policy, after);
     }
 }
