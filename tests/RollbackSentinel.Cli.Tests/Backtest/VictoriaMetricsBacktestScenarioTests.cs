@@ -15,7 +15,8 @@ namespace RollbackSentinel.Cli.Tests.Backtest;
 /// the window is open at its start, and the sample before it counts only when it is at most ~1.5 scrape intervals (here
 /// 22.5 s) older than the window's start. Prometheus' window is closed, <c>[t-1m, t]</c>, and it extrapolates the samples in
 /// it to the window's ends. On 15 s scrapes aligned with the evaluations both read the same 4 intervals ending at t, so
-/// steady traffic gives the same values; they part at a series' first samples and around a gap (see the tests).
+/// steady traffic gives the same values; they part at a series' first samples and around a gap (see the tests), where
+/// VictoriaMetrics' answer at t also depends on how far past t the range it was asked for reaches.
 /// </remarks>
 public sealed class VictoriaMetricsBacktestScenarioTests(VictoriaMetricsScenarioHistory vm) : IClassFixture<VictoriaMetricsScenarioHistory>
 {
@@ -48,18 +49,19 @@ public sealed class VictoriaMetricsBacktestScenarioTests(VictoriaMetricsScenario
     private static string At(int minutes, int seconds = 0) =>
         T0.AddMinutes(minutes).AddSeconds(seconds).UtcDateTime.ToString("yyyy-MM-dd'T'HH:mm:ss'Z'", CultureInfo.InvariantCulture);
 
-    private static async Task<CliRun> RunAsync(string yaml, string settings, params string[] extra)
+    /// <summary><c>backtest</c> from T0 to <paramref name="to"/> (T0+40m when null).</summary>
+    private static async Task<CliRun> RunAsync(string yaml, string settings, string? to, params string[] extra)
     {
         using var rules = new RulesFolder(("policy.yaml", yaml));
-        return await CliRun.RunAsync(["backtest", "--rules", rules.Path, "--config", settings, "--from", Window, "--to", WindowEnd, .. extra]);
+        return await CliRun.RunAsync(["backtest", "--rules", rules.Path, "--config", settings, "--from", Window, "--to", to ?? WindowEnd, .. extra]);
     }
 
     private async Task<(List<Decision> Decisions, CliRun Run)> BacktestAsync(string yaml, params string[] extra) =>
-        await BacktestWithAsync(vm.SettingsPath, yaml, extra);
+        await BacktestWithAsync(vm.SettingsPath, null, yaml, extra);
 
-    private static async Task<(List<Decision> Decisions, CliRun Run)> BacktestWithAsync(string settings, string yaml, params string[] extra)
+    private static async Task<(List<Decision> Decisions, CliRun Run)> BacktestWithAsync(string settings, string? to, string yaml, params string[] extra)
     {
-        var run = await RunAsync(yaml, settings, ["--format", "json", .. extra]);
+        var run = await RunAsync(yaml, settings, to, ["--format", "json", .. extra]);
         Assert.True(run.ExitCode == 0, $"exit {run.ExitCode}: {run.Error}");
         var decisions = run.OutputLines.Select(line =>
         {
@@ -91,7 +93,7 @@ public sealed class VictoriaMetricsBacktestScenarioTests(VictoriaMetricsScenario
     public async Task GoodDeploy_OnTheDefaultBackend_AsksVictoriaMetricsToo()
     {
         // No spec.backend: defaultBackend: vm sends the queries to VictoriaMetrics (the prometheus: block is unreachable).
-        var (decisions, run) = await BacktestWithAsync(vm.DefaultVmSettingsPath, ErrorRatePolicy("good", "good", backend: null), Deployed);
+        var (decisions, run) = await BacktestWithAsync(vm.DefaultVmSettingsPath, null, ErrorRatePolicy("good", "good", backend: null), Deployed);
 
         Assert.Empty(decisions);
         Assert.Contains("backtest: 1 policy, 2 VictoriaMetrics request(s), ", run.Error);
@@ -122,7 +124,7 @@ public sealed class VictoriaMetricsBacktestScenarioTests(VictoriaMetricsScenario
         var (decisions, _) = await BacktestAsync(ErrorRatePolicy("lowtraffic", "lowtraffic"));
         Assert.Empty(decisions);
 
-        var table = await RunAsync(ErrorRatePolicy("lowtraffic", "lowtraffic"), vm.SettingsPath);
+        var table = await RunAsync(ErrorRatePolicy("lowtraffic", "lowtraffic"), vm.SettingsPath, null);
 
         // The same 4th inconclusive evaluation as on Prometheus, with another value. VictoriaMetrics does not extrapolate:
         // at T0+45s there is no sample before the window, so it takes the window's first (T0) instead and reads the exact
@@ -145,13 +147,29 @@ public sealed class VictoriaMetricsBacktestScenarioTests(VictoriaMetricsScenario
     [Fact]
     public async Task GapInTheData_WithNoDataBreach_ActsLaterThanOnPrometheus()
     {
-        // Last sample before the gap: T0+9m45s. Prometheus' rate[1m] is empty from T0+10m45s (one sample in [t-1m, t]), so
-        // it fires at 11m45s. VictoriaMetrics still answers at 10m45s and 11m: no sample in (t-1m, t], but the one before
-        // the window (9m45s) is within 22.5 s of its start, so the counter is taken as unchanged: rate 0, a total of 0 below
-        // minTotal, inconclusive (low traffic), not "no data". From 11m15s 9m45s is too old: no data, a breach here, and
-        // after for: 1m the trigger fires at 12m15s, 30 s later than on Prometheus.
-        var (decisions, _) = await BacktestAsync(ErrorRatePolicy("gap", "gap", @for: "1m", noData: "breach"), Deployed);
+        // Last sample before the gap: T0+9m45s; the next: T0+20m. Prometheus' rate[1m] is empty from T0+10m45s (one sample
+        // in [t-1m, t]), so it fires at 11m45s. VictoriaMetrics still answers at 10m45s and 11m: no sample in (t-1m, t], but
+        // the one before the window (9m45s) is at most 22.5 s older than its start and the range fetched has samples after
+        // it (20m on), so the counter is taken as unchanged: rate 0, a total of 0 below minTotal, inconclusive (low
+        // traffic), not "no data". From 11m15s 9m45s is too old: no data, a breach here, and after for: 1m the trigger
+        // fires at 12m15s, 30 s later than on Prometheus.
+        var (decisions, run) = await BacktestAsync(ErrorRatePolicy("gap", "gap", @for: "1m", noData: "breach"), Deployed);
 
         Assert.Equal([new Decision("gap", "error-rate-spike", At(12, 15), "rollback", null, 0.05, "{}")], decisions);
+        Assert.Equal(At(11, 15), JsonDocument.Parse(run.OutputLines[0]).RootElement.GetProperty("since").GetString());
+    }
+
+    [Fact]
+    public async Task GapInTheData_WithNoDataBreach_WindowEndingInTheGap_ActsAsOnPrometheus()
+    {
+        // VictoriaMetrics takes the sample before the window only when the data it fetched for the query also has one at or
+        // after the window's start. A backtest ending before the gap does (--to T0+19m45s): nothing after 9m45s is fetched,
+        // so 10m45s is already "no data", as on Prometheus, and the trigger fires at 11m45s. An instant query, as the
+        // daemon sends live at 10m45s, fetches nothing after 10m45s either: live, VictoriaMetrics decides as here, and a
+        // backtest whose window reaches past a gap can act up to ~1.5 scrape intervals later than the daemon did.
+        var (decisions, _) = await BacktestWithAsync(
+            vm.SettingsPath, "2026-11-20T10:19:45Z", ErrorRatePolicy("gap", "gap", @for: "1m", noData: "breach"), Deployed);
+
+        Assert.Equal([new Decision("gap", "error-rate-spike", At(11, 45), "rollback", null, 0.05, "{}")], decisions);
     }
 }
