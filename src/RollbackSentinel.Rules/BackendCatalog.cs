@@ -95,7 +95,7 @@ public sealed partial class BackendCatalog
         {
             if (TypeOf(policy.Backend) is null)
             {
-                var at = policy.Source ?? new SourceLocation(file.File, 1, 1);
+                var at = policy.BackendSource ?? policy.Source ?? new SourceLocation(file.File, 1, 1);
                 Add(new RuleDiagnostic(at.File, at.Line, at.Column, "spec.backend", Unknown(policy.Backend)), policy.Name);
             }
         }

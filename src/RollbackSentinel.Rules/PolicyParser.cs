@@ -215,6 +215,7 @@ public static partial class PolicyParser
         return new Policy
         {
             Backend = backend,
+            BackendSource = backend is null ? null : ctx.Location(spec.Node("backend")!),
             Name = name,
             Target = target,
             Schedule = schedule,

@@ -27,6 +27,9 @@ public sealed record Policy
     /// <summary><c>spec.backend</c>: the metrics backend (by its name in the settings) the queries go to; null for the default backend.</summary>
     public string? Backend { get; init; }
 
+    /// <summary>Where <c>spec.backend</c> is written, for errors about it; null without it.</summary>
+    public SourceLocation? BackendSource { get; init; }
+
     /// <summary>Decide and record, never act: decisions are marked "would have".</summary>
     public bool DryRun { get; init; }
 

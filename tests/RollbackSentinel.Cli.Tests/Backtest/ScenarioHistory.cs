@@ -24,7 +24,13 @@ public sealed class ScenarioHistory : PrometheusFixture
     /// <summary>10 req/s, p95 ~ 0.917 s.</summary>
     public static readonly double[] Slow = [1, 2, 4, 7, 10, 10];
 
-    protected override PrometheusServerOptions CreateOptions()
+    protected override PrometheusServerOptions CreateOptions() => new() { OpenMetricsHistory = Write().Render() };
+
+    /// <summary>
+    /// Every scenario's series and samples. Prometheus is backfilled with their OpenMetrics text (<see cref="OpenMetricsWriter.Render"/>);
+    /// <see cref="VictoriaMetricsScenarioHistory"/> imports the same samples (<see cref="OpenMetricsWriter.RenderPrometheusText"/>).
+    /// </summary>
+    public static OpenMetricsWriter Write()
     {
         var w = new OpenMetricsWriter();
         bool After(DateTimeOffset t, DateTimeOffset at) => t >= at;
@@ -81,7 +87,7 @@ public sealed class ScenarioHistory : PrometheusFixture
         // latency's deploy, as its generation (7 -> 8 at the deploy) shows it.
         w.Gauge("kube_deployment_status_observed_generation", [("app", "latency"), ("deployment", "checkout")], SyntheticSeries.Gauge(T0, End, Scrape, t => After(t, DeployAt) ? 8 : 7));
 
-        return new PrometheusServerOptions { OpenMetricsHistory = w.Render() };
+        return w;
     }
 
     private static void Requests(

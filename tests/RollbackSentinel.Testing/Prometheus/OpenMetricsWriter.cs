@@ -141,6 +141,26 @@ public sealed partial class OpenMetricsWriter
         return sb.Append("# EOF\n").ToString();
     }
 
+    /// <summary>
+    /// The same samples as <see cref="Render"/>, as Prometheus text with a millisecond timestamp on each line and no
+    /// comments (<c>name{a="b"} 1.5 1763640000000</c>): what VictoriaMetrics' <c>/api/v1/import/prometheus</c> reads.
+    /// </summary>
+    public string RenderPrometheusText()
+    {
+        var sb = new StringBuilder();
+        foreach (var series in _families.SelectMany(f => f.Series))
+        {
+            foreach (var point in series.Points)
+            {
+                sb.Append(series.Name).Append(series.Labels).Append(' ')
+                    .Append(FormatValue(point.Value)).Append(' ')
+                    .Append(point.Timestamp.ToUnixTimeMilliseconds().ToString(CultureInfo.InvariantCulture)).Append('\n');
+            }
+        }
+
+        return sb.ToString();
+    }
+
     public override string ToString() => Render();
 
     /// <summary>A value as Prometheus writes it: <c>NaN</c>, <c>+Inf</c>, <c>-Inf</c>, or round-trip decimal.</summary>
