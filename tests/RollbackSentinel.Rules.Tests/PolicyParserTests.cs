@@ -353,8 +353,8 @@ public sealed class PolicyParserTests
 
         Assert.Equal(
             [
-                new QueryLocation("policy.yaml", 12, 16, "spec.triggers[0].latency.query", "p95"),
-                new QueryLocation("policy.yaml", 14, 18, "spec.triggers[0].latency.baseline.query", "p95_stable"),
+                new QueryLocation("policy.yaml", 12, 16, "spec.triggers[0].latency.query", "p95") { Policy = "checkout" },
+                new QueryLocation("policy.yaml", 14, 18, "spec.triggers[0].latency.baseline.query", "p95_stable") { Policy = "checkout" },
             ],
             result.Queries);
     }
