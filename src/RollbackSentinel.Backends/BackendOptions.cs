@@ -117,17 +117,7 @@ public record BackendOptions
             errors.Add("A password is set but no username.");
         }
 
-        foreach (var name in Headers.Keys)
-        {
-            if (string.IsNullOrWhiteSpace(name) || name.Any(c => c <= ' ' || c >= 127 || c == ':'))
-            {
-                errors.Add($"Header name '{name}' is not a valid HTTP header name.");
-            }
-            else if (name.Equals("Authorization", StringComparison.OrdinalIgnoreCase))
-            {
-                errors.Add("Set credentials with the token or username/password settings, not an Authorization header.");
-            }
-        }
+        errors.AddRange(Http.RequestHeaders.Problems(Headers));
 
         return errors;
     }

@@ -122,25 +122,7 @@ public sealed record PrometheusOptions
             errors.Add("Password is set but Username is not.");
         }
 
-        foreach (var name in Headers.Keys)
-        {
-            if (string.IsNullOrWhiteSpace(name) || name.Any(c => c <= ' ' || c >= 127 || c is ':' or '(' or ')' or ',' or ';' or '"' or '/' or '[' or ']' or '?' or '=' or '{' or '}' or '\\'))
-            {
-                errors.Add($"Header name '{name}' is not a valid HTTP header name.");
-            }
-            else if (name.Equals("Authorization", StringComparison.OrdinalIgnoreCase) || name.Equals("Content-Type", StringComparison.OrdinalIgnoreCase) || name.Equals("Host", StringComparison.OrdinalIgnoreCase))
-            {
-                errors.Add($"Header '{name}' cannot be set here; credentials go in the bearer token or username/password settings.");
-            }
-        }
-
-        foreach (var (name, value) in Headers)
-        {
-            if (value is null || value.Any(c => c < ' ' || c >= 127))
-            {
-                errors.Add($"Header '{name}' has a value that cannot be sent (a line break, a control or non-ASCII character).");
-            }
-        }
+        errors.AddRange(Backends.Http.RequestHeaders.Problems(Headers));
 
         return errors;
     }

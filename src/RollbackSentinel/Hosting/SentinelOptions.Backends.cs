@@ -88,9 +88,19 @@ public sealed partial class SentinelOptions
             errors.Add($"defaultBackend: '{DefaultBackend}' is not one of backends: ({(Backends.Count == 0 ? "none configured" : string.Join(", ", Backends.Keys.Order(StringComparer.Ordinal)))})");
         }
 
+        foreach (var problem in RollbackSentinel.Backends.Http.RequestHeaders.Problems(Prometheus.Headers))
+        {
+            errors.Add($"prometheus:headers: {problem}");
+        }
+
         foreach (var (name, b) in Backends.OrderBy(b => b.Key, StringComparer.Ordinal))
         {
             var key = $"backends:{name}";
+            foreach (var problem in RollbackSentinel.Backends.Http.RequestHeaders.Problems(b.Headers))
+            {
+                errors.Add($"{key}:headers: {problem}");
+            }
+
             if (name == Catalog.DefaultName)
             {
                 errors.Add($"{key}: the name '{name}' is the prometheus: block's; give this backend another name");
