@@ -121,7 +121,7 @@ public sealed partial class BackendCatalog
     }
 
     private string Unknown(string? backend) =>
-        $"'{Resolve(backend)}' is not a backend of the settings (backends: {string.Join(", ", Names)}); add it under backends: in the settings, or fix the name";
+        $"'{Resolve(backend)}' is not a backend of the settings (backends: {string.Join(", ", Names)}); add it under backends: in the settings (validate and backtest read them with --config), or fix the name";
 
     /// <summary>Why <paramref name="query"/> cannot be a query of <paramref name="language"/>, or null when it may be.</summary>
     public static string? Misfit(QueryLanguage language, string query)

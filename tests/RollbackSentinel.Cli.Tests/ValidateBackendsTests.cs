@@ -44,7 +44,7 @@ public sealed class ValidateBackendsTests(VictoriaMetricsScenarioHistory vm) : I
 
         Assert.Equal(1, run.ExitCode);
         Assert.Equal(
-            "p.yaml:6:12: spec.backend: 'graphite' is not a backend of the settings (backends: default, vm); add it under backends: in the settings, or fix the name",
+            "p.yaml:6:12: spec.backend: 'graphite' is not a backend of the settings (backends: default, vm); add it under backends: in the settings (validate and backtest read them with --config), or fix the name",
             run.Error.Trim());
         Assert.Contains("1 file(s), 0 valid policies with 0 trigger(s): 1 error(s), 0 warning(s)", run.Output);
     }

@@ -90,6 +90,10 @@ internal static class RunCommand
             app.Logger.LogInformation(
                 "RollbackSentinel starting: rules {Rules}, Prometheus {Prometheus}, store {Store}, API on {Listen} (token from {TokenSource})",
                 options.Rules, options.Prometheus.Url, options.DescribeStore(), options.Http.Listen, token.Source);
+            if (options.Backends.Count > 0)
+            {
+                app.Logger.LogInformation("Metrics backends: {Backends}; policies without spec.backend use {Default}", options.DescribeBackends(), options.DefaultBackend);
+            }
             try
             {
                 await app.StartAsync(ct).ConfigureAwait(false);

@@ -28,6 +28,9 @@ internal sealed partial class RulesWatcher(
     // The last load's parse of each file: a rescan parses only the files whose bytes changed.
     private readonly RuleParseCache _parsed = new();
 
+    // The settings' backends, as the rules are checked against them (the settings do not change while the daemon runs).
+    private BackendCatalog? _backends;
+
     // Whether the rules path was a folder at the first load.
     private bool? _rulesIsFolder;
 
@@ -41,7 +44,7 @@ internal sealed partial class RulesWatcher(
             _rulesIsFolder ??= Directory.Exists(path);
             var rules = _rulesIsFolder == true && File.Exists(path)
                 ? NoLongerAFolder(path)
-                : RuleSetLoader.Load([path], secretFiles, options.Value.ToBackendCatalog(), _parsed);
+                : RuleSetLoader.Load([path], secretFiles, _backends ??= options.Value.ToBackendCatalog(), _parsed);
             var parsed = rules.Files.Select(f => f.File).ToHashSet(StringComparer.Ordinal);
             var loaderErrors = rules.Diagnostics.Where(d => !parsed.Contains(d.File) && !rules.ListingErrors.Contains(d)).ToList();
             var unlisted = rules.ListingErrors.Select(e => e.File).ToHashSet(StringComparer.Ordinal);

@@ -73,6 +73,11 @@ public sealed partial class SentinelOptions
         return new Catalog(types, types.ContainsKey(DefaultBackend) ? DefaultBackend : Catalog.DefaultName);
     }
 
+    /// <summary>The backends for the start-up log: name, type and address (no credentials, no headers).</summary>
+    public string DescribeBackends() => string.Join(", ", Backends.OrderBy(b => b.Key, StringComparer.Ordinal)
+        .Select(b => $"{b.Key} ({b.Value.Type} {b.Value.Url ?? b.Value.Site ?? "datadoghq.com"})")
+        .Prepend($"{Catalog.DefaultName} (prometheus {Prometheus.Url})"));
+
     /// <summary>Every problem with <c>backends:</c> and <c>defaultBackend:</c> (the commands that query backends check only these).</summary>
     public IReadOnlyList<string> BackendProblems()
     {
