@@ -122,6 +122,27 @@ public record BackendOptions
         return errors;
     }
 
+    /// <summary>
+    /// The headers of every request: <see cref="Headers"/>, then the credentials as <c>Authorization</c> (bearer, else
+    /// basic). <paramref name="basicCredential"/> is the encoded basic credential, a secret to mask like the others.
+    /// </summary>
+    public Dictionary<string, string> RequestHeaders(out string? basicCredential)
+    {
+        basicCredential = null;
+        var headers = new Dictionary<string, string>(Headers, StringComparer.OrdinalIgnoreCase);
+        if (!string.IsNullOrEmpty(BearerToken))
+        {
+            headers["Authorization"] = "Bearer " + BearerToken;
+        }
+        else if (!string.IsNullOrEmpty(Username))
+        {
+            basicCredential = Convert.ToBase64String(Encoding.UTF8.GetBytes($"{Username}:{Password}"));
+            headers["Authorization"] = "Basic " + basicCredential;
+        }
+
+        return headers;
+    }
+
     /// <summary>Every secret these options hold (credentials, header values): masked in any text a server sends back.</summary>
     public virtual IEnumerable<string?> Secrets() => [BearerToken, Password, .. Headers.Values];
 

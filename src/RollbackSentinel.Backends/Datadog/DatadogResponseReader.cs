@@ -3,9 +3,6 @@ using RollbackSentinel.Core.Metrics;
 
 namespace RollbackSentinel.Backends.Datadog;
 
-/// <summary>One series of a Datadog answer: its tags as labels and its non-null points in time order.</summary>
-internal sealed record DatadogSeries(LabelSet Labels, IReadOnlyList<Point> Points);
-
 /// <summary>A well-formed answer past a cap (series count, tag length); the message names the cap.</summary>
 internal sealed class DatadogLimitException(string message) : Exception(message);
 
@@ -61,7 +58,7 @@ internal static class DatadogResponseReader
 
     /// <summary>The series of a successful answer.</summary>
     /// <param name="limitsKey">The settings key of the caps, for the "raise it" hint.</param>
-    public static IReadOnlyList<DatadogSeries> ReadSeries(ReadOnlyMemory<byte> body, int maxSeries, int maxLabelLength, string limitsKey = "limits")
+    public static IReadOnlyList<RangeSeries> ReadSeries(ReadOnlyMemory<byte> body, int maxSeries, int maxLabelLength, string limitsKey = "limits")
     {
         JsonDocument document;
         try
@@ -97,7 +94,7 @@ internal static class DatadogResponseReader
                     $"it has {series.GetArrayLength()} series, more than the maxSeries cap of {maxSeries}; aggregate the query (fewer tags after 'by') or raise {limitsKey}.maxSeries");
             }
 
-            var read = new List<DatadogSeries>(series.GetArrayLength());
+            var read = new List<RangeSeries>(series.GetArrayLength());
             var seen = new HashSet<LabelSet>();
             foreach (var item in series.EnumerateArray())
             {
@@ -113,7 +110,7 @@ internal static class DatadogResponseReader
                         $"two series have the tags {labels}; a query must answer one series per tag set (one query, not a comma-separated list)");
                 }
 
-                read.Add(new DatadogSeries(labels, ReadPoints(item)));
+                read.Add(new RangeSeries(labels, ReadPoints(item)));
             }
 
             return read;

@@ -37,16 +37,7 @@ internal sealed class DatadogSource : IMetricsSource, IQueryChecker
     {
         ArgumentException.ThrowIfNullOrWhiteSpace(query);
         var answer = await SendAsync(query, time - _options.Lookback, time, cancellationToken).ConfigureAwait(false);
-        var samples = new List<Sample>();
-        foreach (var series in Read(query, answer))
-        {
-            if (PointSampling.TryValueAt(series.Points, time, _options.Lookback, out var value))
-            {
-                samples.Add(new Sample(series.Labels, value));
-            }
-        }
-
-        return samples;
+        return PointSampling.ValuesAt(Read(query, answer), time, _options.Lookback);
     }
 
     /// <inheritdoc />
@@ -61,17 +52,7 @@ internal sealed class DatadogSource : IMetricsSource, IQueryChecker
         ArgumentOutOfRangeException.ThrowIfLessThanOrEqual(step, TimeSpan.Zero);
         ArgumentOutOfRangeException.ThrowIfLessThan(end, start);
         var answer = await SendAsync(query, start - _options.Lookback, end, cancellationToken).ConfigureAwait(false);
-        var result = new List<RangeSeries>();
-        foreach (var series in Read(query, answer))
-        {
-            var points = PointSampling.Resample(series.Points, start, end, step, _options.Lookback);
-            if (points.Count > 0)
-            {
-                result.Add(new RangeSeries(series.Labels, points));
-            }
-        }
-
-        return result;
+        return PointSampling.ResampleAll(Read(query, answer), start, end, step, _options.Lookback);
     }
 
     /// <summary>
@@ -103,7 +84,7 @@ internal sealed class DatadogSource : IMetricsSource, IQueryChecker
             cancellationToken);
 
     /// <summary>The series of a successful answer; every other answer throws the <see cref="MetricsQueryException"/> it means.</summary>
-    private IReadOnlyList<DatadogSeries> Read(string query, BackendAnswer answer)
+    private IReadOnlyList<RangeSeries> Read(string query, BackendAnswer answer)
     {
         var status = answer.Status;
         if (status is 401 or 403)

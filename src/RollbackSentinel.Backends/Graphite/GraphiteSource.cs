@@ -36,17 +36,7 @@ internal sealed class GraphiteSource : IMetricsSource, IQueryChecker
         _api = api;
         _options = options;
 
-        string? basic = null;
-        _headers = new Dictionary<string, string>(options.Headers, StringComparer.OrdinalIgnoreCase);
-        if (!string.IsNullOrEmpty(options.BearerToken))
-        {
-            _headers["Authorization"] = new AuthenticationHeaderValue("Bearer", options.BearerToken).ToString();
-        }
-        else if (!string.IsNullOrEmpty(options.Username))
-        {
-            basic = Convert.ToBase64String(Encoding.UTF8.GetBytes($"{options.Username}:{options.Password}"));
-            _headers["Authorization"] = new AuthenticationHeaderValue("Basic", basic).ToString();
-        }
+        _headers = options.RequestHeaders(out var basic);
 
         _errors = new BackendErrors(options.BaseAddress, [.. options.Secrets(), basic], "Graphite", options.LimitsKey);
     }
@@ -57,16 +47,7 @@ internal sealed class GraphiteSource : IMetricsSource, IQueryChecker
     {
         ArgumentException.ThrowIfNullOrWhiteSpace(query);
         var series = await RenderAsync(query, time - _options.Lookback, time, cancellationToken).ConfigureAwait(false);
-        var samples = new List<Sample>(series.Count);
-        foreach (var s in series)
-        {
-            if (PointSampling.TryValueAt(s.Points, time, _options.Lookback, out var value))
-            {
-                samples.Add(new Sample(s.Labels, value));
-            }
-        }
-
-        return samples;
+        return PointSampling.ValuesAt(series, time, _options.Lookback);
     }
 
     /// <inheritdoc />
@@ -78,17 +59,7 @@ internal sealed class GraphiteSource : IMetricsSource, IQueryChecker
         ArgumentOutOfRangeException.ThrowIfLessThanOrEqual(step, TimeSpan.Zero);
         ArgumentOutOfRangeException.ThrowIfLessThan(end, start);
         var series = await RenderAsync(query, start - _options.Lookback, end, cancellationToken).ConfigureAwait(false);
-        var result = new List<RangeSeries>(series.Count);
-        foreach (var s in series)
-        {
-            var points = PointSampling.Resample(s.Points, start, end, step, _options.Lookback);
-            if (points.Count > 0)
-            {
-                result.Add(new RangeSeries(s.Labels, points));
-            }
-        }
-
-        return result;
+        return PointSampling.ResampleAll(series, start, end, step, _options.Lookback);
     }
 
     /// <summary>

@@ -42,17 +42,7 @@ internal sealed class InfluxDbSource : IMetricsSource, IQueryChecker
         _api = api;
         _options = options;
 
-        string? basic = null;
-        _headers = new Dictionary<string, string>(options.Headers, StringComparer.OrdinalIgnoreCase);
-        if (!string.IsNullOrEmpty(options.BearerToken))
-        {
-            _headers["Authorization"] = new AuthenticationHeaderValue("Bearer", options.BearerToken).ToString();
-        }
-        else if (!string.IsNullOrEmpty(options.Username))
-        {
-            basic = Convert.ToBase64String(Encoding.UTF8.GetBytes($"{options.Username}:{options.Password}"));
-            _headers["Authorization"] = new AuthenticationHeaderValue("Basic", basic).ToString();
-        }
+        _headers = options.RequestHeaders(out var basic);
 
         _errors = new BackendErrors(options.BaseAddress, [.. options.Secrets(), basic], "InfluxDB", options.LimitsKey);
     }
@@ -64,16 +54,7 @@ internal sealed class InfluxDbSource : IMetricsSource, IQueryChecker
         ArgumentException.ThrowIfNullOrWhiteSpace(query);
         var at = time.ToUnixTimeMilliseconds();
         var series = await SelectAsync(query, at - (long)_options.Lookback.TotalMilliseconds, at, cancellationToken).ConfigureAwait(false);
-        var samples = new List<Sample>(series.Count);
-        foreach (var s in series)
-        {
-            if (PointSampling.TryValueAt(s.Points, time, _options.Lookback, out var value))
-            {
-                samples.Add(new Sample(s.Labels, value));
-            }
-        }
-
-        return samples;
+        return PointSampling.ValuesAt(series, time, _options.Lookback);
     }
 
     /// <inheritdoc />

@@ -50,6 +50,42 @@ public static class PointSampling
         return sampled;
     }
 
+    /// <summary>The instant query's answer from stored series: one sample per series that has a value at <paramref name="at"/>.</summary>
+    public static IReadOnlyList<Sample> ValuesAt(IReadOnlyList<RangeSeries> series, DateTimeOffset at, TimeSpan lookback)
+    {
+        ArgumentNullException.ThrowIfNull(series);
+        var samples = new List<Sample>(series.Count);
+        foreach (var s in series)
+        {
+            if (TryValueAt(s.Points, at, lookback, out var value))
+            {
+                samples.Add(new Sample(s.Labels, value));
+            }
+        }
+
+        return samples;
+    }
+
+    /// <summary>
+    /// The range query's answer from stored series: each series <see cref="Resample"/>d; a series with no value at any
+    /// instant is left out, as Prometheus leaves it out.
+    /// </summary>
+    public static IReadOnlyList<RangeSeries> ResampleAll(IReadOnlyList<RangeSeries> series, DateTimeOffset start, DateTimeOffset end, TimeSpan step, TimeSpan lookback)
+    {
+        ArgumentNullException.ThrowIfNull(series);
+        var result = new List<RangeSeries>(series.Count);
+        foreach (var s in series)
+        {
+            var points = Resample(s.Points, start, end, step, lookback);
+            if (points.Count > 0)
+            {
+                result.Add(new RangeSeries(s.Labels, points));
+            }
+        }
+
+        return result;
+    }
+
     private static int LastAtOrBefore(IReadOnlyList<Point> points, DateTimeOffset at)
     {
         int lo = 0, hi = points.Count - 1, found = -1;

@@ -112,7 +112,7 @@ public sealed class DatadogResponseReaderTests
         Assert.Null(DatadogResponseReader.ErrorMessage(Bytes(body)));
     }
 
-    private static IReadOnlyList<DatadogSeries> Read(string json) => DatadogResponseReader.ReadSeries(Bytes(json), 100, 100);
+    private static IReadOnlyList<RangeSeries> Read(string json) => DatadogResponseReader.ReadSeries(Bytes(json), 100, 100);
 
     private static byte[] Bytes(string text) => Encoding.UTF8.GetBytes(text);
 }
