@@ -154,7 +154,8 @@ public sealed class GraphiteBacktestScenarioTests(GraphiteScenarioHistory graphi
         // than t - 5m: up to T0+14m45s (9m50s > 9m45s) the target reads a healthy 0.005. At T0+15m (9m50s is not after
         // 10m00s) there is no data, a breach here; after for: 1m the trigger fires at T0+16m, with no value. The gap began
         // at 10m: a lookback as long as Prometheus' hides the first 5 minutes of a gap in point-based data, where
-        // Prometheus' rate[1m] fired at 11m45s.
+        // Prometheus' rate[1m] fired at 11m45s. The decision has no labels: in the gap the target answers no series at
+        // all, so the breach is the label-less "no series" state's, not {app="gap"}'s.
         var (decisions, run) = await BacktestAsync(ErrorRatePolicy("gap", "gap", @for: "1m", noData: "breach"), Deployed);
 
         Assert.Equal([new Decision("gap", "error-rate-spike", At(16), "rollback", null, 0.05, "{}")], decisions);
