@@ -1,0 +1,216 @@
+using System.Globalization;
+using System.Text.Json;
+using System.Text.RegularExpressions;
+using static RollbackSentinel.Cli.Tests.Backtest.ScenarioHistory;
+
+namespace RollbackSentinel.Cli.Tests.Backtest;
+
+/// <summary>
+/// <c>backtest --config --format json</c> with the policies on an InfluxDB backend (<c>spec.backend: influx</c>) holding
+/// the error-rate scenarios of <see cref="BacktestScenarioTests"/> as per-second rates (<see cref="InfluxDbScenarioHistory"/>):
+/// each scenario asserts the exact decisions printed. Times are relative to T0 = 2026-11-20T10:00:00Z; the deploy is at
+/// T0+10m; every policy is evaluated every 15 s from T0 to T0+40m (161 evaluations).
+/// </summary>
+/// <remarks>
+/// <para>The queries are <c>SELECT mean("errors")</c> (and <c>mean("requests")</c>) <c>... GROUP BY time(1m)</c>: one value
+/// per minute, the counterpart of <c>rate(x[1m])</c>. InfluxDB labels a bucket by its <b>start</b>: the bucket 10:10:00
+/// holds the points at 10:10:00, :15, :30 and :45.</para>
+/// <para>The backtest sends each query once for the whole window (one request per day of it), from the first instant minus
+/// the lookback to the last, and takes as the value at t the newest non-null bucket whose label is in (t - lookback, t].
+/// That is the bucket t falls in, and it was computed from all of the minute's points, also those after t: at 10:10:00
+/// the backtest reads the mean of 10:10:00 to 10:10:45. The daemon, asking at 10:10:00 for (10:05:00, 10:10:00], gets
+/// the same bucket cut off at t (only the point at 10:10:00). So around a change the backtest sees up to 45 s of a
+/// minute before it happened, and here decides 15 s earlier than the daemon would have (see the bad deploy).</para>
+/// <para>Empty buckets (<c>fill(null)</c>, InfluxDB's default) are gaps, never zeros; the bucket before one stays the
+/// value for the lookback. The lookback must be at least the bucket width: with 30s a 1m bucket labelled m:00 is too old
+/// at m:30 and m:45, two evaluations of every minute have no data, and a breach cannot hold (see the influx30s tests).</para>
+/// </remarks>
+public sealed class InfluxDbBacktestScenarioTests(InfluxDbScenarioHistory influx) : IClassFixture<InfluxDbScenarioHistory>
+{
+    private const string Window = "2026-11-20T10:00:00Z";
+    private const string WindowEnd = "2026-11-20T10:40:00Z";
+
+    /// <summary>The deploy every scenario's history has, as <c>--deployed-at</c>.</summary>
+    private static readonly string[] Deployed = ["--deployed-at", "2026-11-20T10:10:00Z"];
+
+    /// <summary>One decision line as the contract names it, with the value rounded for comparison.</summary>
+    private sealed record Decision(string Policy, string Trigger, string At, string Action, double? Value, double? Threshold, string Labels);
+
+    private static string Query(string field, string app) =>
+        $"""SELECT mean("{field}") FROM "http" WHERE "app" = '{app}' AND $timeFilter GROUP BY time(1m)""";
+
+    /// <summary>The error-rate policy of <see cref="BacktestScenarioTests"/> in InfluxQL, on <paramref name="backend"/>.</summary>
+    private static string ErrorRatePolicy(string name, string app, string @for = "2m", string noData = "inconclusive", string backend = "influx")
+    {
+        var yaml = PolicyYaml.WithWebhook(name, $"""
+            - name: error-rate-spike
+              errorRate:
+                errors: {Query("errors", app)}
+                total: {Query("requests", app)}
+                max: 0.05
+                minTotal: 0.5
+              for: {@for}
+              noData: {noData}
+              action: rollback
+            """);
+        return yaml.Replace("\nspec:\n", $"\nspec:\n  backend: {backend}\n", StringComparison.Ordinal);
+    }
+
+    private static string At(int minutes, int seconds = 0) =>
+        T0.AddMinutes(minutes).AddSeconds(seconds).UtcDateTime.ToString("yyyy-MM-dd'T'HH:mm:ss'Z'", CultureInfo.InvariantCulture);
+
+    private async Task<CliRun> RunAsync(string yaml, params string[] extra)
+    {
+        using var rules = new RulesFolder(("policy.yaml", yaml));
+        return await CliRun.RunAsync(["backtest", "--rules", rules.Path, "--config", influx.SettingsPath, "--from", Window, "--to", WindowEnd, .. extra]);
+    }
+
+    private async Task<(List<Decision> Decisions, CliRun Run)> BacktestAsync(string yaml, params string[] extra)
+    {
+        var run = await RunAsync(yaml, ["--format", "json", .. extra]);
+        Assert.True(run.ExitCode == 0, $"exit {run.ExitCode}: {run.Error}");
+        var decisions = run.OutputLines.Select(line =>
+        {
+            using var doc = JsonDocument.Parse(line);
+            var r = doc.RootElement;
+            double? Num(string p) => r.GetProperty(p).ValueKind == JsonValueKind.Null ? null : Math.Round(r.GetProperty(p).GetDouble(), 6);
+            return new Decision(
+                r.GetProperty("policy").GetString()!,
+                r.GetProperty("trigger").GetString()!,
+                r.GetProperty("at").GetString()!,
+                r.GetProperty("action").GetString()!,
+                Num("value"),
+                Num("threshold"),
+                r.GetProperty("labels").GetRawText());
+        }).ToList();
+        return (decisions, run);
+    }
+
+    private static string Since(CliRun run) => JsonDocument.Parse(Assert.Single(run.OutputLines)).RootElement.GetProperty("since").GetString()!;
+
+    [Fact]
+    public async Task GoodDeploy_PrintsNoDecision()
+    {
+        // Every bucket: 0.05 / 10 = 0.005, far below 0.05. Each query is one request (the window is within a day).
+        var (decisions, run) = await BacktestAsync(ErrorRatePolicy("good", "good"), Deployed);
+
+        Assert.Empty(decisions);
+        Assert.Contains("backtest: 1 policy, 2 InfluxDB request(s), ", run.Error);
+    }
+
+    [Fact]
+    public async Task BadDeploy_RollsBackTwoMinutesAfterTheDeploysMinuteStarts()
+    {
+        // At 10:10:00 the backtest reads the bucket 10:10:00, the mean of the points at 10:10:00 (still 0.05 errors/s: it
+        // carries 10:09:45-10:10:00) and 10:10:15, :30, :45 (2 errors/s): (0.05 + 3*2)/4 = 1.5125 of 10 req/s, 0.15125 >
+        // 0.05, the first breach, at the deploy itself. It holds, and 2m later, at 10:12:00, the bucket 10:12:00 is all at
+        // 2/10 = 0.2. On Prometheus (rate[1m] over the 4 intervals ending at t) the first breach is at 10:10:15 and the
+        // rollback at 10:12:15; the daemon on this InfluxDB would also see its first breach at 10:10:15 (the bucket cut at
+        // t: (0.05 + 2)/2 = 1.025 of 10) and roll back at 10:12:15. The backtest is 15 s early: at 10:10:00 it used
+        // points written after 10:10:00 (see the class remarks).
+        var (decisions, run) = await BacktestAsync(ErrorRatePolicy("bad", "bad"), Deployed);
+
+        Assert.Equal([new Decision("bad", "error-rate-spike", At(12), "rollback", 0.2, 0.05, "{}")], decisions);
+        using var doc = JsonDocument.Parse(Assert.Single(run.OutputLines));
+        var r = doc.RootElement;
+        Assert.Equal(At(10), r.GetProperty("since").GetString());
+        Assert.Equal("breach", r.GetProperty("verdict").GetString());
+        Assert.StartsWith("error ratio 0.2 (2/10) > max 0.05", r.GetProperty("summary").GetString());
+        var queries = r.GetProperty("queries").EnumerateArray().ToArray();
+        Assert.Equal(["errors", "total"], queries.Select(q => q.GetProperty("role").GetString()));
+        Assert.Equal(Query("requests", "bad"), queries[1].GetProperty("query").GetString());
+        Assert.Equal(10, queries[1].GetProperty("value").GetDouble(), 6);
+        Assert.Equal(2, queries[0].GetProperty("value").GetDouble(), 6);
+        Assert.Contains("backtest: 1 policy, 2 InfluxDB request(s), ", run.Error);
+    }
+
+    [Fact]
+    public async Task BadDeploy_WithALookbackShorterThanTheBuckets_NeverActs()
+    {
+        // lookback: 30s. At m:00 and m:15 the bucket m:00 is the value (its label is in (t-30s, t]); at m:30 and m:45 it is
+        // not (m:00 is not after t-30s) and the next bucket's label is still ahead: no data, inconclusive. A pending
+        // breach that meets an inconclusive evaluation resets, so from 10:10:00 the trigger breaches twice a minute and
+        // never for 2m: the bad deploy goes unnoticed. Two inconclusive evaluations in a row stay below the limit of 4, so
+        // not even an inconclusive run is reported. Of the 161 evaluations 80 (m:30 and m:45 of minutes 0-39) are
+        // inconclusive, 20 (m:00 and m:15 of minutes 0-9) pass and 61 breach (minutes 10-39, and 10:40:00 itself).
+        var (decisions, _) = await BacktestAsync(ErrorRatePolicy("bad", "bad", backend: "influx30s"), Deployed);
+        Assert.Empty(decisions);
+
+        var table = await RunAsync(ErrorRatePolicy("bad", "bad", backend: "influx30s"), Deployed);
+        Assert.True(table.ExitCode == 0, table.Error);
+        Assert.Contains("No decisions", table.Output);
+        Assert.Matches(new Regex(@"(?m)^bad +161 +161 +20 +61 +80 +0 +0 +0 +0 *$"), table.Output);
+    }
+
+    [Fact]
+    public async Task LowTraffic_HalfTheRequestsFailingBelowMinTotal_NeverActsButReportsTheInconclusiveRun()
+    {
+        var (decisions, _) = await BacktestAsync(ErrorRatePolicy("lowtraffic", "lowtraffic"));
+        Assert.Empty(decisions);
+
+        var table = await RunAsync(ErrorRatePolicy("lowtraffic", "lowtraffic"));
+
+        // Every bucket reads 0.1 of 0.2 req/s: a total below minTotal 0.5, inconclusive (low traffic) from the first
+        // evaluation, T0 (the bucket 10:00:00 already holds the minute's 4 points). The 4th in a row, T0+45s, is reported,
+        // with the exact 0.2 where Prometheus reads 0.15 (its rate[1m] of a 45 s old series, see BacktestScenarioTests).
+        Assert.True(table.ExitCode == 0, table.Error);
+        Assert.Contains("2026-11-20T10:00:45Z  lowtraffic  error-rate-spike  -       inconclusive run  -      0.05       4 evaluations in a row without a verdict: low traffic: total 0.2 < minTotal 0.5", table.Output);
+        Assert.Contains("lowtraffic  161          161       0     0       161           0      0        0           1", table.Output);
+        Assert.Contains("1 policy, 2 InfluxDB request(s), ", table.Output);
+    }
+
+    [Fact]
+    public async Task GapInTheData_NeverActs()
+    {
+        // The buckets 10:10:00 to 10:19:00 are empty. With the default lookback (5m) the bucket 10:09:00 (all healthy) stays
+        // the value until 10:13:45; from 10:14:00 to 10:19:45 there is no data, inconclusive; from 10:20:00 the buckets are
+        // healthy again. Nothing ever breaches.
+        var (decisions, _) = await BacktestAsync(ErrorRatePolicy("gap", "gap"), Deployed);
+
+        Assert.Empty(decisions);
+    }
+
+    [Fact]
+    public async Task GapInTheData_WithNoDataBreach_ActsFourMinutesLateWithTheDefaultLookback()
+    {
+        // lookback 5m: the bucket 10:09:00 is the value while its label is after t-5m, up to 10:13:45. From 10:14:00 no
+        // data, a breach here; after for: 1m the trigger fires at 10:15:00, with no value. (Prometheus: 10:11:45.)
+        var (decisions, run) = await BacktestAsync(ErrorRatePolicy("gap", "gap", @for: "1m", noData: "breach"), Deployed);
+
+        Assert.Equal([new Decision("gap", "error-rate-spike", At(15), "rollback", null, 0.05, "{}")], decisions);
+        Assert.Equal(At(14), Since(run));
+    }
+
+    [Fact]
+    public async Task GapInTheData_WithNoDataBreach_LookbackOfOneBucket_ActsOneMinuteAfterTheGapStarts()
+    {
+        // lookback 1m, the bucket width: every evaluation of a minute with points reads its own bucket, and the gap shows at
+        // once. At 10:10:00 the bucket 10:10:00 is empty and 10:09:00 is not after t-1m: no data, a breach, held for 1m at
+        // 10:11:00. The earliest a 1m bucket can show a gap, and 45 s earlier than Prometheus' rate[1m] (10:11:45).
+        var (decisions, run) = await BacktestAsync(ErrorRatePolicy("gap", "gap", @for: "1m", noData: "breach", backend: "influx1m"), Deployed);
+
+        Assert.Equal([new Decision("gap", "error-rate-spike", At(11), "rollback", null, 0.05, "{}")], decisions);
+        Assert.Equal(At(10), Since(run));
+    }
+
+    [Fact]
+    public async Task GapInTheData_WithNoDataBreach_LookbackShorterThanTheBuckets_BreachesBeforeTheDeployAndOnlyPages()
+    {
+        // lookback 30s, shorter than the 1m buckets: every minute's evaluations at m:30 and m:45 have no data (see
+        // BadDeploy_WithALookbackShorterThanTheBuckets_NeverActs), a breach here, which the next minute's bucket ends after
+        // 15 s, before for: 1m. Before the gap nothing ends it: no data from 10:09:30 (the healthy bucket 10:09:00 is "too
+        // old") straight into the gap, held for 1m at 10:10:30, 30 s after the gap began. But the breach started at
+        // 10:09:30, before the deploy (10:10:00), so the deploy cannot be its cause: the rollback is disarmed to a page.
+        // A lookback shorter than the buckets makes a gap show no sooner than lookback 1m does, and blames it on the
+        // wrong time: keep the lookback at least the bucket width.
+        var (decisions, run) = await BacktestAsync(ErrorRatePolicy("gap", "gap", @for: "1m", noData: "breach", backend: "influx30s"), Deployed);
+
+        Assert.Equal([new Decision("gap", "error-rate-spike", At(10, 30), "page", null, 0.05, "{}")], decisions);
+        using var doc = JsonDocument.Parse(Assert.Single(run.OutputLines));
+        var r = doc.RootElement;
+        Assert.Equal(At(9, 30), r.GetProperty("since").GetString());
+        Assert.True(r.GetProperty("disarmed").GetBoolean());
+        Assert.Equal("no change of gap is known: a rollback would not undo the cause", r.GetProperty("disarmedReason").GetString());
+        Assert.Equal("total query returned no series (counted as a breach: noData: breach)", r.GetProperty("summary").GetString());
+    }
+}
