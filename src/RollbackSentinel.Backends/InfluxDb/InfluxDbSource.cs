@@ -53,7 +53,7 @@ internal sealed class InfluxDbSource : IMetricsSource, IQueryChecker
     {
         ArgumentException.ThrowIfNullOrWhiteSpace(query);
         var at = time.ToUnixTimeMilliseconds();
-        var series = await SelectAsync(query, at - (long)_options.Lookback.TotalMilliseconds, at, cancellationToken).ConfigureAwait(false);
+        var series = await SelectAsync(query, at - Reach(query), at, cancellationToken).ConfigureAwait(false);
         return PointSampling.ValuesAt(series, time, _options.Lookback);
     }
 
@@ -76,7 +76,7 @@ internal sealed class InfluxDbSource : IMetricsSource, IQueryChecker
             var windowEnd = last < end ? last : end;
             var series = await SelectAsync(
                 query,
-                windowStart.ToUnixTimeMilliseconds() - (long)_options.Lookback.TotalMilliseconds,
+                windowStart.ToUnixTimeMilliseconds() - Reach(query),
                 windowEnd.ToUnixTimeMilliseconds(),
                 cancellationToken).ConfigureAwait(false);
             foreach (var s in series)
@@ -163,7 +163,42 @@ internal sealed class InfluxDbSource : IMetricsSource, IQueryChecker
         }
 
         var read = InfluxDbResponseReader.Read(answer.Body, answer.Status, query, _errors, _options);
-        return read.StatementError is { } error ? throw StatementFailed(query, answer.Status, error) : read.Series;
+        if (read.StatementError is { } error)
+        {
+            throw StatementFailed(query, answer.Status, error);
+        }
+
+        return InfluxQlText.BucketWidth(query) is { } width ? AtBucketEnds(read.Series, width) : read.Series;
+    }
+
+    /// <summary>
+    /// How far before an instant the query reaches, in ms: the lookback, and one bucket more, so that the first bucket the
+    /// window cuts (InfluxDB returns it holding only the points inside the window) ends before the lookback begins and is
+    /// never used.
+    /// </summary>
+    private long Reach(string query) => (long)(_options.Lookback + (InfluxQlText.BucketWidth(query) ?? TimeSpan.Zero)).TotalMilliseconds;
+
+    /// <summary>
+    /// Each <c>GROUP BY time()</c> bucket at the instant it is complete (its start + width) instead of its start, which
+    /// InfluxDB labels it with: the value at t is then the newest bucket that ended by t. Labelled by their starts, a range
+    /// query would hand the instant t the bucket [t, t + width), made of points written after t: a backtest that sees the
+    /// future, and decides earlier than the daemon, whose query at t gets only the points up to t.
+    /// </summary>
+    private static IReadOnlyList<RangeSeries> AtBucketEnds(IReadOnlyList<RangeSeries> series, TimeSpan width)
+    {
+        var shifted = new List<RangeSeries>(series.Count);
+        foreach (var s in series)
+        {
+            var points = new Point[s.Points.Count];
+            for (var i = 0; i < points.Length; i++)
+            {
+                points[i] = new Point(s.Points[i].Timestamp + width, s.Points[i].Value);
+            }
+
+            shifted.Add(new RangeSeries(s.Labels, points));
+        }
+
+        return shifted;
     }
 
     private MetricsQueryException Failed(string query, BackendAnswer answer)

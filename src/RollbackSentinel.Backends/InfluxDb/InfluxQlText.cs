@@ -53,6 +53,33 @@ internal static partial class InfluxQlText
     /// <paramref name="query"/> with each <see cref="TimeFilter"/> replaced by <c>(time &gt; {from}ms AND time &lt;= {to}ms)</c>,
     /// the window (from, to] in epoch milliseconds.
     /// </summary>
+    /// <summary>
+    /// The width of the query's <c>GROUP BY time(...)</c> buckets, or null when it has none (raw points). InfluxDB labels a
+    /// bucket with its start, so the bucket's value is only complete at start + width.
+    /// </summary>
+    public static TimeSpan? BucketWidth(string query)
+    {
+        ArgumentNullException.ThrowIfNull(query);
+        var match = GroupByTime().Match(query);
+        if (!match.Success || !long.TryParse(match.Groups[1].ValueSpan, out var n))
+        {
+            return null;
+        }
+
+        return match.Groups[2].Value.ToLowerInvariant() switch
+        {
+            "ns" => TimeSpan.FromTicks(n / 100),
+            "u" or "µ" => TimeSpan.FromTicks(n * 10),
+            "ms" => TimeSpan.FromMilliseconds(n),
+            "s" => TimeSpan.FromSeconds(n),
+            "m" => TimeSpan.FromMinutes(n),
+            "h" => TimeSpan.FromHours(n),
+            "d" => TimeSpan.FromDays(n),
+            "w" => TimeSpan.FromDays(7 * n),
+            _ => null,
+        };
+    }
+
     public static string WithTimeFilter(string query, long fromMs, long toMs)
     {
         ArgumentNullException.ThrowIfNull(query);
@@ -141,6 +168,9 @@ internal static partial class InfluxQlText
             || before.EndsWith("!~", StringComparison.Ordinal)
             || PrecededByFrom().IsMatch(before);
     }
+
+    [GeneratedRegex(@"GROUP\s+BY\b[^;]*?\btime\s*\(\s*(\d+)\s*(ns|ms|u|µ|s|m|h|d|w)\s*[,)]", RegexOptions.IgnoreCase)]
+    private static partial Regex GroupByTime();
 
     [GeneratedRegex(@"^\s*[A-Za-z_]+")]
     private static partial Regex FirstWord();
