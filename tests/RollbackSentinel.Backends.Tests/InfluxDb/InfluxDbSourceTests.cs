@@ -101,7 +101,7 @@ public sealed class InfluxDbSourceTests(InfluxDbHistory influx) : IClassFixture<
     [Fact]
     public async Task Query_DivisionByZero_InfluxDbAnswersZero()
     {
-        // Why docs/backends-influxdb.md says to give errorRate the errors and the totals as two queries: InfluxQL
+        // Why docs/backends.md says to give errorRate the errors and the totals as two queries: InfluxQL
         // answers 0 for 0/0, which reads as "no errors" instead of "no traffic".
         var samples = await Source().QueryAsync(
             """SELECT "errors" / "total" FROM "http" WHERE "pod" = 'a' AND $timeFilter""", InfluxDbHistory.At(45), Ct);
