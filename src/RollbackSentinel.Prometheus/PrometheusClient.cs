@@ -172,14 +172,14 @@ public sealed partial class PrometheusClient : IMetricsSource, IQueryChecker
                 if (response.IsError && response.ErrorType == "bad_data" && response.StatusCode is not (401 or 403))
                 {
                     var error = response.Error ?? "invalid query";
-                    return error.StartsWith(QueryParameterPrefix, StringComparison.Ordinal) ? error[QueryParameterPrefix.Length..] : error;
+                    return _errors.Mask(error.StartsWith(QueryParameterPrefix, StringComparison.Ordinal) ? error[QueryParameterPrefix.Length..] : error);
                 }
 
                 // VictoriaMetrics: HTTP 422, errorType "422", the parse error after "error when executing query=... for (time=0, step=...): ".
                 if (response.IsError && response.StatusCode == 422 && response.ErrorType == "422")
                 {
                     var error = response.Error ?? "invalid query";
-                    return VictoriaMetricsErrorPrefix().Match(error) is { Success: true } prefix ? error[prefix.Length..] : error;
+                    return _errors.Mask(VictoriaMetricsErrorPrefix().Match(error) is { Success: true } prefix ? error[prefix.Length..] : error);
                 }
 
                 _ = SuccessData(query, response);

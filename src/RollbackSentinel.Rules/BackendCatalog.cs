@@ -39,7 +39,9 @@ public sealed partial class BackendCatalog
     public BackendCatalog(IReadOnlyDictionary<string, string> types, string defaultBackend = DefaultName)
     {
         ArgumentNullException.ThrowIfNull(types);
-        _types = new Dictionary<string, string>(types, StringComparer.Ordinal);
+        // Settings keys are not case-sensitive (an environment variable SENTINEL__BACKENDS__VM__URL names the backend "VM"):
+        // neither are backend names.
+        _types = new Dictionary<string, string>(types, StringComparer.OrdinalIgnoreCase);
         if (!_types.ContainsKey(defaultBackend))
         {
             throw new ArgumentException($"The default backend '{defaultBackend}' is not among the backends.", nameof(defaultBackend));
@@ -55,7 +57,10 @@ public sealed partial class BackendCatalog
     public string DefaultBackend { get; }
 
     /// <summary>The backends' names, in order.</summary>
-    public IEnumerable<string> Names => _types.Keys.Order(StringComparer.Ordinal);
+    public IEnumerable<string> Names => _types.Keys.Order(StringComparer.OrdinalIgnoreCase);
+
+    /// <summary>Whether <paramref name="a"/> and <paramref name="b"/> name the same backend (names are not case-sensitive).</summary>
+    public static bool SameName(string? a, string? b) => string.Equals(a, b, StringComparison.OrdinalIgnoreCase);
 
     /// <summary>The name a policy's queries go to: its <c>spec.backend</c>, else the default.</summary>
     public string Resolve(string? backend) => backend ?? DefaultBackend;

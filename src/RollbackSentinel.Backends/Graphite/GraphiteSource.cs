@@ -90,7 +90,7 @@ internal sealed class GraphiteSource : IMetricsSource, IQueryChecker
             && GraphiteErrorText.Parse(answer.Body.Span) is { } said
             && (answer.Status == 400 || said.BlamesTarget))
         {
-            return said.Message;
+            return _errors.Mask(said.Message);
         }
 
         // Anything else is either an answer (the target is fine) or a failure that says nothing about the target.

@@ -48,8 +48,7 @@ internal static class BackendHttp
                 throw errors.Redirected(query, status, location, followed: false);
             }
 
-            if (response.RequestMessage?.RequestUri is { } answered
-                && !answered.AbsoluteUri.StartsWith(baseAddress.GetLeftPart(UriPartial.Path).TrimEnd('/'), StringComparison.Ordinal))
+            if (response.RequestMessage?.RequestUri is { } answered && !IsUnder(answered, baseAddress))
             {
                 throw errors.Redirected(query, status, answered, followed: true);
             }
@@ -70,6 +69,31 @@ internal static class BackendHttp
             cancellationToken.ThrowIfCancellationRequested();
             throw deadline.IsCancellationRequested ? errors.Timeout(query, timeout, ex) : errors.Transport(query, ex);
         }
+        catch (IOException ex)
+        {
+            // A connection cut while the body is read (HttpIOException): the same as a transport failure.
+            cancellationToken.ThrowIfCancellationRequested();
+            throw deadline.IsCancellationRequested
+                ? errors.Timeout(query, timeout, ex)
+                : errors.Transport(query, new HttpRequestException(HttpRequestError.ResponseEnded, ex.Message, ex));
+        }
+    }
+
+    /// <summary>
+    /// Whether <paramref name="answered"/> is the configured server: the same scheme, host and port, and a path under the
+    /// base path (a prefix of a path segment, such as /tenant-a of /tenant-ab, or of a host, does not count).
+    /// </summary>
+    internal static bool IsUnder(Uri answered, Uri baseAddress)
+    {
+        if (!string.Equals(answered.Scheme, baseAddress.Scheme, StringComparison.OrdinalIgnoreCase)
+            || !string.Equals(answered.IdnHost, baseAddress.IdnHost, StringComparison.OrdinalIgnoreCase)
+            || answered.Port != baseAddress.Port)
+        {
+            return false;
+        }
+
+        var root = baseAddress.AbsolutePath.EndsWith('/') ? baseAddress.AbsolutePath : baseAddress.AbsolutePath + "/";
+        return answered.AbsolutePath.StartsWith(root, StringComparison.Ordinal) || answered.AbsolutePath + "/" == root;
     }
 
     /// <summary>

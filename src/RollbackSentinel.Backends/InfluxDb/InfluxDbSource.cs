@@ -128,7 +128,7 @@ internal sealed class InfluxDbSource : IMetricsSource, IQueryChecker
         var answer = await SendAsync(query, InfluxQlText.WithTimeFilter(query, SyntaxCheckFromMs, SyntaxCheckToMs), cancellationToken).ConfigureAwait(false);
         if (answer.Status == 400 && InfluxDbResponseReader.ErrorText(answer.Body.Span) is { } said)
         {
-            return said.StartsWith(ParseErrorPrefix, StringComparison.Ordinal) ? said[ParseErrorPrefix.Length..] : said;
+            return _errors.Mask(said.StartsWith(ParseErrorPrefix, StringComparison.Ordinal) ? said[ParseErrorPrefix.Length..] : said);
         }
 
         if (answer.Status is >= 200 and < 300)
@@ -136,7 +136,7 @@ internal sealed class InfluxDbSource : IMetricsSource, IQueryChecker
             var read = InfluxDbResponseReader.Read(answer.Body, answer.Status, query, _errors, _options);
             if (read.StatementError is { } error)
             {
-                return IsAboutSettings(error) ? throw StatementFailed(query, answer.Status, error) : error;
+                return IsAboutSettings(error) ? throw StatementFailed(query, answer.Status, error) : _errors.Mask(error);
             }
 
             return null;

@@ -32,15 +32,19 @@ internal static partial class InfluxQlText
             return $"a rule's InfluxDB query must be one SELECT statement; this one starts with {found}";
         }
 
-        var semicolon = code.IndexOf(';', StringComparison.Ordinal);
-        if (semicolon >= 0 && !string.IsNullOrWhiteSpace(code[(semicolon + 1)..]))
+        // What guards the database is read on the raw text, not on the masked code: a mask that took a quote inside a
+        // regex (SELECT /'/ FROM ...) for the start of a string would hide a second statement. So a ';' anywhere but at
+        // the end, or the word INTO anywhere, even inside a literal, is refused: a rule has no need of either.
+        var trimmed = query.TrimEnd().TrimEnd(';');
+        var semicolon = trimmed.IndexOf(';', StringComparison.Ordinal);
+        if (semicolon >= 0)
         {
-            return $"the query holds more than one statement (';' at character {semicolon + 1}); a rule's InfluxDB query must be one SELECT statement";
+            return $"the query holds a ';' at character {semicolon + 1}: a rule's InfluxDB query must be one SELECT statement, and may not hold ';' even inside a string or regex";
         }
 
-        if (Into().Match(code) is { Success: true } into)
+        if (Into().Match(query) is { Success: true } into)
         {
-            return $"SELECT ... INTO (at character {into.Index + 1}) writes points; a rule's InfluxDB query only reads";
+            return $"the query holds INTO (at character {into.Index + 1}): SELECT ... INTO writes points, and a rule's InfluxDB query only reads (INTO is refused even inside a string or regex)";
         }
 
         return TimeFilterPlaceholder().IsMatch(code)

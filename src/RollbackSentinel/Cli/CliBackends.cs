@@ -11,7 +11,7 @@ namespace RollbackSentinel.Cli;
 internal sealed class CliBackends : IDisposable
 {
     private readonly List<HttpClient> _clients = [];
-    private readonly Dictionary<string, CountingHandler> _counters = new(StringComparer.Ordinal);
+    private readonly Dictionary<string, CountingHandler> _counters = new(StringComparer.OrdinalIgnoreCase);
 
     private CliBackends(SentinelOptions settings, PrometheusOptions? prometheus)
     {
@@ -58,7 +58,7 @@ internal sealed class CliBackends : IDisposable
     /// <summary>The requests sent to each backend that was asked anything: "2 Prometheus request(s)", "3 Graphite request(s) (graphite)".</summary>
     public string RequestSummary(IEnumerable<string?> used)
     {
-        var names = used.Select(n => n ?? Backends.Default.Name).Distinct(StringComparer.Ordinal).Order(StringComparer.Ordinal).ToList();
+        var names = used.Select(n => Backends.Find(n)?.Name ?? n ?? Backends.Default.Name).Distinct(StringComparer.OrdinalIgnoreCase).Order(StringComparer.OrdinalIgnoreCase).ToList();
         if (names.Count == 0)
         {
             names.Add(Backends.Default.Name);

@@ -90,7 +90,7 @@ internal static class ValidateCommand
 
                 // --prometheus alone checks the default backend's queries against that Prometheus, as it always did.
                 var queries = rules.Files.SelectMany(f => f.Queries)
-                    .Where(q => checkAll || catalog.Resolve(q.Backend) == catalog.DefaultBackend && catalog.TypeOf(q.Backend) is "prometheus")
+                    .Where(q => checkAll || BackendCatalog.SameName(catalog.Resolve(q.Backend), catalog.DefaultBackend) && catalog.TypeOf(q.Backend) is "prometheus")
                     .Where(q => catalog.TypeOf(q.Backend) is not null);
                 try
                 {
@@ -163,7 +163,7 @@ internal static class ValidateCommand
                 }
                 catch (MetricsQueryException e)
                 {
-                    throw new BackendCheckException(backend.Name == BackendCatalog.DefaultName ? backend.Display : $"{backend.Display} ({backend.Name})", e);
+                    throw new BackendCheckException(BackendCatalog.SameName(backend.Name, BackendCatalog.DefaultName) ? backend.Display : $"{backend.Display} ({backend.Name})", e);
                 }
             }
 

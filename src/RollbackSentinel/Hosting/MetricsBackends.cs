@@ -32,7 +32,7 @@ internal sealed class MetricsBackends : IMetricsBackends
     }
 
     /// <summary>Every backend, the default one first.</summary>
-    public IEnumerable<ConfiguredBackend> All => _backends.Values.OrderBy(b => b.Name == _default ? 0 : 1).ThenBy(b => b.Name, StringComparer.Ordinal);
+    public IEnumerable<ConfiguredBackend> All => _backends.Values.OrderBy(b => BackendCatalog.SameName(b.Name, _default) ? 0 : 1).ThenBy(b => b.Name, StringComparer.OrdinalIgnoreCase);
 
     /// <summary>The backend policies without <c>spec.backend</c> use.</summary>
     public ConfiguredBackend Default => _backends[_default];
@@ -50,22 +50,41 @@ internal sealed class MetricsBackends : IMetricsBackends
     /// <param name="defaultPrometheus">The default backend's options, when a command line overrides the <c>prometheus:</c> block.</param>
     /// <param name="wrap">Applied to each source (metrics of its requests).</param>
     public static MetricsBackends Create(
-        SentinelOptions options, Func<string, HttpClient> httpFor, PrometheusOptions? defaultPrometheus = null, Func<IMetricsSource, IMetricsSource>? wrap = null)
+        SentinelOptions options,
+        Func<string, HttpClient> httpFor,
+        PrometheusOptions? defaultPrometheus = null,
+        Func<IMetricsSource, IMetricsSource>? wrap = null,
+        Action<string, string>? unusable = null)
     {
         ArgumentNullException.ThrowIfNull(options);
         ArgumentNullException.ThrowIfNull(httpFor);
         wrap ??= s => s;
-        var backends = new Dictionary<string, ConfiguredBackend>(StringComparer.Ordinal)
+        var backends = new Dictionary<string, ConfiguredBackend>(StringComparer.OrdinalIgnoreCase);
+
+        // One backend that cannot be built (an unreadable key file, options its adapter refuses) costs its own policies
+        // only: their queries fail saying why (error verdicts), and every other backend guards as usual.
+        void Add(string name, string type, Func<IMetricsSource> build)
         {
-            [BackendCatalog.DefaultName] = new(
-                BackendCatalog.DefaultName,
-                "prometheus",
-                wrap(new PrometheusClient(httpFor(BackendCatalog.DefaultName), defaultPrometheus ?? options.ToPrometheusOptions()))),
-        };
+            IMetricsSource source;
+            try
+            {
+                source = wrap(build());
+            }
+            catch (Exception e) when (e is IOException or UnauthorizedAccessException or ArgumentException or InvalidOperationException)
+            {
+                var reason = $"backend '{name}' ({type}) cannot be used: {e.Message}";
+                unusable?.Invoke(name, reason);
+                source = new FailingSource(reason);
+            }
+
+            backends[name] = new ConfiguredBackend(name, type, source);
+        }
+
+        Add(BackendCatalog.DefaultName, "prometheus", () => new PrometheusClient(httpFor(BackendCatalog.DefaultName), defaultPrometheus ?? options.ToPrometheusOptions()));
         foreach (var (name, settings) in options.Backends)
         {
-            var type = settings.Type ?? throw new InvalidOperationException($"backends:{name}:type is not set");
-            backends[name] = new ConfiguredBackend(name, type, wrap(CreateSource(name, type, settings, httpFor(name))));
+            var type = settings.Type ?? "(no type)";
+            Add(name, type, () => CreateSource(name, type, settings, httpFor(name)));
         }
 
         return new MetricsBackends(backends, backends.ContainsKey(options.DefaultBackend) ? options.DefaultBackend : BackendCatalog.DefaultName);
@@ -142,20 +161,22 @@ internal sealed class MetricsBackends : IMetricsBackends
     private static Uri Root(string url) => new(url.EndsWith('/') ? url : url + "/");
 
     /// <summary>The source of a name no backend has: every query fails saying so (an error verdict, never a pass).</summary>
-    private sealed class MissingBackend(string name, IEnumerable<string> known) : IMetricsSource
-    {
-        private readonly string _message = $"no metrics backend is named '{name}' (configured: {string.Join(", ", known.Order(StringComparer.Ordinal))}); fix spec.backend or the settings' backends:";
+    private sealed class MissingBackend(string name, IEnumerable<string> known)
+        : FailingSource($"no metrics backend is named '{name}' (configured: {string.Join(", ", known.Order(StringComparer.OrdinalIgnoreCase))}); fix spec.backend or the settings' backends:");
 
+    /// <summary>A source every query of which fails with <paramref name="message"/>.</summary>
+    private class FailingSource(string message) : IMetricsSource
+    {
         public Task<IReadOnlyList<Sample>> QueryAsync(string query, DateTimeOffset time, CancellationToken cancellationToken) =>
-            Task.FromException<IReadOnlyList<Sample>>(new MetricsQueryException(MetricsErrorKind.Unreachable, query, _message));
+            Task.FromException<IReadOnlyList<Sample>>(new MetricsQueryException(MetricsErrorKind.Unreachable, query, message));
 
         public Task<IReadOnlyList<RangeSeries>> QueryRangeAsync(string query, DateTimeOffset start, DateTimeOffset end, TimeSpan step, CancellationToken cancellationToken) =>
-            Task.FromException<IReadOnlyList<RangeSeries>>(new MetricsQueryException(MetricsErrorKind.Unreachable, query, _message));
+            Task.FromException<IReadOnlyList<RangeSeries>>(new MetricsQueryException(MetricsErrorKind.Unreachable, query, message));
     }
 }
 
 /// <summary>Registers <see cref="IMetricsBackends"/>: every backend of the settings, each on a named HttpClient of its own.</summary>
-internal static class MetricsBackendsServiceCollectionExtensions
+internal static partial class MetricsBackendsServiceCollectionExtensions
 {
     public static IServiceCollection AddMetricsBackends(this IServiceCollection services, SentinelOptions options)
     {
@@ -170,11 +191,19 @@ internal static class MetricsBackendsServiceCollectionExtensions
             var factory = sp.GetRequiredService<IHttpClientFactory>();
             var metrics = sp.GetRequiredService<Telemetry.SentinelMetrics>();
             var time = sp.GetRequiredService<TimeProvider>();
-            return MetricsBackends.Create(options, name => factory.CreateClient(ClientName(name)), wrap: s => Telemetry.MetricsSourceTelemetryExtensions.WithMetrics(s, metrics, time));
+            var log = sp.GetRequiredService<ILoggerFactory>().CreateLogger<MetricsBackends>();
+            return MetricsBackends.Create(
+                options,
+                name => factory.CreateClient(ClientName(name)),
+                wrap: s => Telemetry.MetricsSourceTelemetryExtensions.WithMetrics(s, metrics, time),
+                unusable: (_, reason) => LogUnusable(log, reason));
         });
         services.AddSingleton<IMetricsBackends>(sp => sp.GetRequiredService<MetricsBackends>());
         return services;
     }
 
     private static string ClientName(string backend) => "backend:" + backend;
+
+    [LoggerMessage(EventId = 207, Level = LogLevel.Error, Message = "{Reason}; its policies get error verdicts until the settings are fixed")]
+    private static partial void LogUnusable(ILogger logger, string reason);
 }

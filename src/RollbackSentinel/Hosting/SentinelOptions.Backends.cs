@@ -12,7 +12,7 @@ public sealed partial class SentinelOptions
     /// Named metrics backends (docs/backends.md): <c>backends: {vm: {type: victoriametrics, url: ...}, graphite: {type: graphite, url: ...}}</c>.
     /// A policy picks one with <c>spec.backend: NAME</c>. The <c>prometheus:</c> block is the backend named <c>default</c>.
     /// </summary>
-    public Dictionary<string, BackendSettings> Backends { get; set; } = new(StringComparer.Ordinal);
+    public Dictionary<string, BackendSettings> Backends { get; set; } = new(StringComparer.OrdinalIgnoreCase);
 
     /// <summary>The backend of policies without <c>spec.backend</c>: <c>default</c> (the <c>prometheus:</c> block) unless set.</summary>
     public string DefaultBackend { get; set; } = Catalog.DefaultName;
@@ -61,10 +61,10 @@ public sealed partial class SentinelOptions
     /// <summary>The backends as the rules see them: names, types, the default.</summary>
     public Catalog ToBackendCatalog()
     {
-        var types = new Dictionary<string, string>(StringComparer.Ordinal) { [Catalog.DefaultName] = "prometheus" };
+        var types = new Dictionary<string, string>(StringComparer.OrdinalIgnoreCase) { [Catalog.DefaultName] = "prometheus" };
         foreach (var (name, backend) in Backends)
         {
-            if (name != Catalog.DefaultName && backend.Type is { } type && Catalog.Types.Contains(type))
+            if (!Catalog.SameName(name, Catalog.DefaultName) && backend.Type is { } type && Catalog.Types.Contains(type))
             {
                 types[name] = type;
             }
@@ -88,7 +88,7 @@ public sealed partial class SentinelOptions
 
     private void ValidateBackends(List<string> errors)
     {
-        if (DefaultBackend != Catalog.DefaultName && !Backends.ContainsKey(DefaultBackend))
+        if (!Catalog.SameName(DefaultBackend, Catalog.DefaultName) && !Backends.ContainsKey(DefaultBackend))
         {
             errors.Add($"defaultBackend: '{DefaultBackend}' is not one of backends: ({(Backends.Count == 0 ? "none configured" : string.Join(", ", Backends.Keys.Order(StringComparer.Ordinal)))})");
         }
@@ -106,7 +106,7 @@ public sealed partial class SentinelOptions
                 errors.Add($"{key}:headers: {problem}");
             }
 
-            if (name == Catalog.DefaultName)
+            if (Catalog.SameName(name, Catalog.DefaultName))
             {
                 errors.Add($"{key}: the name '{name}' is the prometheus: block's; give this backend another name");
                 continue;
@@ -133,6 +133,11 @@ public sealed partial class SentinelOptions
                 if (b.ApiKeyFile is null || b.ApplicationKeyFile is null)
                 {
                     errors.Add($"{key}: a datadog backend needs apiKeyFile and applicationKeyFile");
+                }
+
+                if (b.Headers.Count > 0 || b.BearerTokenFile is not null || b.Username is not null || b.PasswordFile is not null)
+                {
+                    errors.Add($"{key}: a datadog backend authenticates with apiKeyFile and applicationKeyFile only; headers, bearerTokenFile, username and passwordFile are not sent to Datadog");
                 }
             }
             else if (b.Url is null)
@@ -165,6 +170,16 @@ public sealed partial class SentinelOptions
             if (b.BearerTokenFile is not null && b.Username is not null)
             {
                 errors.Add($"{key}: set bearerTokenFile or username with passwordFile, not both");
+            }
+
+            if (b.PasswordFile is not null && b.Username is null)
+            {
+                errors.Add($"{key}:passwordFile: is set but username is not");
+            }
+
+            if (PromDuration.TryParse(b.Timeout, out var timeout, out _) && timeout > RollbackSentinel.Backends.BackendOptions.MaxTimeout)
+            {
+                errors.Add($"{key}:timeout: at most {PromDuration.Format(RollbackSentinel.Backends.BackendOptions.MaxTimeout)}; a guard that waits longer is no longer guarding");
             }
 
             foreach (var (field, file) in new[] { ("bearerTokenFile", b.BearerTokenFile), ("passwordFile", b.PasswordFile), ("apiKeyFile", b.ApiKeyFile), ("applicationKeyFile", b.ApplicationKeyFile) })

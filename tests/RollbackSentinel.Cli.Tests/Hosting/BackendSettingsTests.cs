@@ -59,6 +59,24 @@ public sealed class BackendSettingsTests : IDisposable
     }
 
     [Fact]
+    public void Load_BackendSetByAnEnvironmentVariable_KeepsItsName()
+    {
+        // Settings keys are not case-sensitive: SENTINEL__BACKENDS__VM__URL names the file's backend "vm" in capitals.
+        var config = Path.Combine(_dir.FullName, "sentinel.yaml");
+        File.WriteAllText(config, $"rules: {_dir.FullName}\nbackends:\n  vm: {{type: victoriametrics, url: \"http://vm:8428\"}}\n");
+
+        var result = SettingsLoader.Load(config, new Dictionary<string, string?>(), environment: new Dictionary<string, string> { ["SENTINEL__BACKENDS__VM__URL"] = "http://vm-2:8428" });
+
+        Assert.Empty(result.Problems);
+        var catalog = result.Options.ToBackendCatalog();
+        Assert.Equal("victoriametrics", catalog.TypeOf("vm"));
+        using var http = new HttpClient();
+        var backends = MetricsBackends.Create(result.Options, _ => http);
+        Assert.NotNull(backends.Find("vm"));
+        Assert.Contains("vm-2:8428", result.Options.DescribeBackends(), StringComparison.Ordinal);
+    }
+
+    [Fact]
     public async Task For_ANameNoBackendHas_FailsEveryQuerySayingSo()
     {
         var result = Load("backends:\n  vm: {type: victoriametrics, url: \"http://vm:8428\"}\n");
@@ -70,7 +88,27 @@ public sealed class BackendSettingsTests : IDisposable
         Assert.Contains("no metrics backend is named 'gone' (configured: default, vm)", e.Message, StringComparison.Ordinal);
     }
 
+    [Fact]
+    public async Task Create_ABackendThatCannotBeBuilt_FailsItsOwnQueriesOnlyAndSaysWhy()
+    {
+        // The key file exists (the settings check passes) but is empty: Datadog's options refuse an empty key.
+        var result = Load($"backends:\n  dd: {{type: datadog, apiKeyFile: {Secret("empty", "")}, applicationKeyFile: {Secret("app", "k")}}}\n");
+        Assert.Empty(result.Problems);
+        var unusable = new List<string>();
+        using var http = new HttpClient();
+
+        var backends = MetricsBackends.Create(result.Options, _ => http, unusable: (_, reason) => unusable.Add(reason));
+
+        var e = await Assert.ThrowsAsync<MetricsQueryException>(() => backends.For("dd").QueryAsync("sum:x{*}", DateTimeOffset.UnixEpoch, CancellationToken.None));
+        Assert.StartsWith("backend 'dd' (datadog) cannot be used: ", e.Message, StringComparison.Ordinal);
+        Assert.Equal([e.Message], unusable);
+        Assert.IsType<Prometheus.PrometheusClient>(backends.For(null));
+    }
+
     [Theory]
+    [InlineData("backends:\n  x: {type: datadog, apiKeyFile: /nope/a, applicationKeyFile: /nope/b, headers: {X-A: b}}\n", "backends:x: a datadog backend authenticates with apiKeyFile and applicationKeyFile only")]
+    [InlineData("backends:\n  x: {type: graphite, url: \"http://g\", passwordFile: /nope/p}\n", "backends:x:passwordFile: is set but username is not")]
+    [InlineData("backends:\n  x: {type: graphite, url: \"http://g\", timeout: 2h}\n", "backends:x:timeout: at most 1h")]
     [InlineData("backends:\n  x: {type: elastic, url: \"http://e:9200\"}\n", "backends:x:type: 'elastic' is not a backend type; one of prometheus, victoriametrics, graphite, influxdb, datadog")]
     [InlineData("backends:\n  x: {url: \"http://e:9200\"}\n", "backends:x:type: is required")]
     [InlineData("backends:\n  x: {type: graphite}\n", "backends:x:url: is required")]
