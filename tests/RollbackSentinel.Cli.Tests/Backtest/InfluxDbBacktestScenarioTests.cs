@@ -15,15 +15,15 @@ namespace RollbackSentinel.Cli.Tests.Backtest;
 /// <para>The queries are <c>SELECT mean("errors")</c> (and <c>mean("requests")</c>) <c>... GROUP BY time(1m)</c>: one value
 /// per minute, the counterpart of <c>rate(x[1m])</c>. InfluxDB labels a bucket by its <b>start</b>: the bucket 10:10:00
 /// holds the points at 10:10:00, :15, :30 and :45.</para>
-/// <para>The backtest sends each query once for the whole window (one request per day of it), from the first instant minus
-/// the lookback to the last, and takes as the value at t the newest non-null bucket whose label is in (t - lookback, t].
-/// That is the bucket t falls in, and it was computed from all of the minute's points, also those after t: at 10:10:00
-/// the backtest reads the mean of 10:10:00 to 10:10:45. The daemon, asking at 10:10:00 for (10:05:00, 10:10:00], gets
-/// the same bucket cut off at t (only the point at 10:10:00). So around a change the backtest sees up to 45 s of a
-/// minute before it happened, and here decides 15 s earlier than the daemon would have (see the bad deploy).</para>
+/// <para>The adapter counts each bucket at its <b>end</b>, when its value is complete: the bucket 10:10:00 is the value
+/// from 10:11:00, and the value at t is the newest bucket that ended in (t - lookback, t]. The backtest sends each query
+/// once for the whole window (one request per day of it); the daemon asks at each t for the window ending at t, whose
+/// newest bucket is cut off at t and so has not ended: both read the same complete buckets, and the backtest never
+/// uses a point written after t. The price is up to one bucket of delay: a 1m bucket is seen a minute after it began.</para>
 /// <para>Empty buckets (<c>fill(null)</c>, InfluxDB's default) are gaps, never zeros; the bucket before one stays the
-/// value for the lookback. The lookback must be at least the bucket width: with 30s a 1m bucket labelled m:00 is too old
-/// at m:30 and m:45, two evaluations of every minute have no data, and a breach cannot hold (see the influx30s tests).</para>
+/// value for the lookback. The lookback must be at least the bucket width: with 30s a 1m bucket ending at m:00 is too old
+/// at m:30 and m:45, two evaluations of every minute have no data, and a breach cannot hold (see the influx30s tests).
+/// The first minute (10:00:00 to 10:00:45) has no complete bucket yet: no data.</para>
 /// </remarks>
 public sealed class InfluxDbBacktestScenarioTests(InfluxDbScenarioHistory influx) : IClassFixture<InfluxDbScenarioHistory>
 {
@@ -99,21 +99,20 @@ public sealed class InfluxDbBacktestScenarioTests(InfluxDbScenarioHistory influx
     }
 
     [Fact]
-    public async Task BadDeploy_RollsBackTwoMinutesAfterTheDeploysMinuteStarts()
+    public async Task BadDeploy_RollsBackTwoMinutesAfterTheDeploysMinuteEnds()
     {
-        // At 10:10:00 the backtest reads the bucket 10:10:00, the mean of the points at 10:10:00 (still 0.05 errors/s: it
-        // carries 10:09:45-10:10:00) and 10:10:15, :30, :45 (2 errors/s): (0.05 + 3*2)/4 = 1.5125 of 10 req/s, 0.15125 >
-        // 0.05, the first breach, at the deploy itself. It holds, and 2m later, at 10:12:00, the bucket 10:12:00 is all at
-        // 2/10 = 0.2. On Prometheus (rate[1m] over the 4 intervals ending at t) the first breach is at 10:10:15 and the
-        // rollback at 10:12:15; the daemon on this InfluxDB would also see its first breach at 10:10:15 (the bucket cut at
-        // t: (0.05 + 2)/2 = 1.025 of 10) and roll back at 10:12:15. The backtest is 15 s early: at 10:10:00 it used
-        // points written after 10:10:00 (see the class remarks).
+        // The bucket 10:10:00 ends at 10:11:00: the mean of the points at 10:10:00 (still 0.05 errors/s: it carries
+        // 10:09:45-10:10:00) and 10:10:15, :30, :45 (2 errors/s): (0.05 + 3*2)/4 = 1.5125 of 10 req/s, 0.15125 > 0.05, the
+        // first breach, at 10:11:00. Until then the value is the healthy bucket 10:09:00. It holds, and 2m later, at
+        // 10:13:00, the newest complete bucket (10:12:00) is all at 2/10 = 0.2. On Prometheus (rate[1m] over the 4
+        // intervals ending at t) the first breach is at 10:10:15 and the rollback at 10:12:15: a 1m bucket costs up to a
+        // minute. The daemon on this InfluxDB decides at the same times as this backtest (see the class remarks).
         var (decisions, run) = await BacktestAsync(ErrorRatePolicy("bad", "bad"), Deployed);
 
-        Assert.Equal([new Decision("bad", "error-rate-spike", At(12), "rollback", 0.2, 0.05, "{}")], decisions);
+        Assert.Equal([new Decision("bad", "error-rate-spike", At(13), "rollback", 0.2, 0.05, "{}")], decisions);
         using var doc = JsonDocument.Parse(Assert.Single(run.OutputLines));
         var r = doc.RootElement;
-        Assert.Equal(At(10), r.GetProperty("since").GetString());
+        Assert.Equal(At(11), r.GetProperty("since").GetString());
         Assert.Equal("breach", r.GetProperty("verdict").GetString());
         Assert.StartsWith("error ratio 0.2 (2/10) > max 0.05", r.GetProperty("summary").GetString());
         var queries = r.GetProperty("queries").EnumerateArray().ToArray();
@@ -127,19 +126,19 @@ public sealed class InfluxDbBacktestScenarioTests(InfluxDbScenarioHistory influx
     [Fact]
     public async Task BadDeploy_WithALookbackShorterThanTheBuckets_NeverActs()
     {
-        // lookback: 30s. At m:00 and m:15 the bucket m:00 is the value (its label is in (t-30s, t]); at m:30 and m:45 it is
-        // not (m:00 is not after t-30s) and the next bucket's label is still ahead: no data, inconclusive. A pending
-        // breach that meets an inconclusive evaluation resets, so from 10:10:00 the trigger breaches twice a minute and
-        // never for 2m: the bad deploy goes unnoticed. Two inconclusive evaluations in a row stay below the limit of 4, so
-        // not even an inconclusive run is reported. Of the 161 evaluations 80 (m:30 and m:45 of minutes 0-39) are
-        // inconclusive, 20 (m:00 and m:15 of minutes 0-9) pass and 61 breach (minutes 10-39, and 10:40:00 itself).
+        // lookback: 30s. At m:00 and m:15 the bucket that ended at m:00 is the value (its end is in (t-30s, t]); at m:30
+        // and m:45 it is not, and the next bucket has not ended: no data, inconclusive. A pending breach that meets an
+        // inconclusive evaluation resets, so from 10:11:00 the trigger breaches twice a minute and never for 2m: the bad
+        // deploy goes unnoticed. Of the 161 evaluations 82 are inconclusive (the whole first minute, which has no
+        // complete bucket, reported as one inconclusive run at its 4th evaluation, and m:30 and m:45 of minutes 1-39),
+        // 20 pass (m:00 and m:15 of minutes 1-10) and 59 breach (m:00 and m:15 of minutes 11-39, and 10:40:00 itself).
         var (decisions, _) = await BacktestAsync(ErrorRatePolicy("bad", "bad", backend: "influx30s"), Deployed);
         Assert.Empty(decisions);
 
         var table = await RunAsync(ErrorRatePolicy("bad", "bad", backend: "influx30s"), Deployed);
         Assert.True(table.ExitCode == 0, table.Error);
-        Assert.Contains("No decisions", table.Output);
-        Assert.Matches(new Regex(@"(?m)^bad +161 +161 +20 +61 +80 +0 +0 +0 +0 *$"), table.Output);
+        Assert.Contains("2026-11-20T10:00:45Z  bad     error-rate-spike  -       inconclusive run  -      0.05       4 evaluations in a row without a verdict: total query returned no series", table.Output);
+        Assert.Matches(new Regex(@"(?m)^bad +161 +161 +20 +59 +82 +0 +0 +0 +1 *$"), table.Output);
     }
 
     [Fact]
@@ -150,11 +149,11 @@ public sealed class InfluxDbBacktestScenarioTests(InfluxDbScenarioHistory influx
 
         var table = await RunAsync(ErrorRatePolicy("lowtraffic", "lowtraffic"));
 
-        // Every bucket reads 0.1 of 0.2 req/s: a total below minTotal 0.5, inconclusive (low traffic) from the first
-        // evaluation, T0 (the bucket 10:00:00 already holds the minute's 4 points). The 4th in a row, T0+45s, is reported,
-        // with the exact 0.2 where Prometheus reads 0.15 (its rate[1m] of a 45 s old series, see BacktestScenarioTests).
+        // The first minute has no complete bucket: no series, inconclusive; its 4th evaluation, T0+45s, is reported as an
+        // inconclusive run. From T0+1m every bucket reads 0.1 of 0.2 req/s: a total below minTotal 0.5, inconclusive (low
+        // traffic), the same run going on. Never a verdict, never an action.
         Assert.True(table.ExitCode == 0, table.Error);
-        Assert.Contains("2026-11-20T10:00:45Z  lowtraffic  error-rate-spike  -       inconclusive run  -      0.05       4 evaluations in a row without a verdict: low traffic: total 0.2 < minTotal 0.5", table.Output);
+        Assert.Contains("2026-11-20T10:00:45Z  lowtraffic  error-rate-spike  -       inconclusive run  -      0.05       4 evaluations in a row without a verdict: total query returned no series", table.Output);
         Assert.Contains("lowtraffic  161          161       0     0       161           0      0        0           1", table.Output);
         Assert.Contains("1 policy, 2 InfluxDB request(s), ", table.Output);
     }
@@ -162,55 +161,53 @@ public sealed class InfluxDbBacktestScenarioTests(InfluxDbScenarioHistory influx
     [Fact]
     public async Task GapInTheData_NeverActs()
     {
-        // The buckets 10:10:00 to 10:19:00 are empty. With the default lookback (5m) the bucket 10:09:00 (all healthy) stays
-        // the value until 10:13:45; from 10:14:00 to 10:19:45 there is no data, inconclusive; from 10:20:00 the buckets are
-        // healthy again. Nothing ever breaches.
+        // The buckets 10:10:00 to 10:19:00 are empty. With the default lookback (5m) the bucket 10:09:00 (all healthy, ended
+        // 10:10:00) stays the value until 10:14:45; from 10:15:00 to 10:20:45 there is no data, inconclusive; from 10:21:00
+        // the buckets are healthy again. Nothing ever breaches.
         var (decisions, _) = await BacktestAsync(ErrorRatePolicy("gap", "gap"), Deployed);
 
         Assert.Empty(decisions);
     }
 
     [Fact]
-    public async Task GapInTheData_WithNoDataBreach_ActsFourMinutesLateWithTheDefaultLookback()
+    public async Task GapInTheData_WithNoDataBreach_ActsFiveMinutesLateWithTheDefaultLookback()
     {
-        // lookback 5m: the bucket 10:09:00 is the value while its label is after t-5m, up to 10:13:45. From 10:14:00 no
-        // data, a breach here; after for: 1m the trigger fires at 10:15:00, with no value. (Prometheus: 10:11:45.)
+        // lookback 5m: the bucket 10:09:00 (ended 10:10:00) is the value while its end is after t-5m, up to 10:14:45. From
+        // 10:15:00 no data, a breach here; after for: 1m the trigger fires at 10:16:00, with no value. (Prometheus: 10:11:45.)
         var (decisions, run) = await BacktestAsync(ErrorRatePolicy("gap", "gap", @for: "1m", noData: "breach"), Deployed);
 
-        Assert.Equal([new Decision("gap", "error-rate-spike", At(15), "rollback", null, 0.05, "{}")], decisions);
-        Assert.Equal(At(14), Since(run));
+        Assert.Equal([new Decision("gap", "error-rate-spike", At(16), "rollback", null, 0.05, "{}")], decisions);
+        Assert.Equal(At(15), Since(run));
     }
 
     [Fact]
     public async Task GapInTheData_WithNoDataBreach_LookbackOfOneBucket_ActsOneMinuteAfterTheGapStarts()
     {
-        // lookback 1m, the bucket width: every evaluation of a minute with points reads its own bucket, and the gap shows at
-        // once. At 10:10:00 the bucket 10:10:00 is empty and 10:09:00 is not after t-1m: no data, a breach, held for 1m at
-        // 10:11:00. The earliest a 1m bucket can show a gap, and 45 s earlier than Prometheus' rate[1m] (10:11:45).
+        // lookback 1m, the bucket width: every evaluation reads the bucket that ended last, and the gap shows as soon as a
+        // bucket ends empty. At 10:11:00 the bucket 10:10:00 has ended with no point and 10:09:00 ended at 10:10:00, not
+        // after t-1m: no data, a breach, held for 1m at 10:12:00. The earliest a 1m bucket can show a gap.
         var (decisions, run) = await BacktestAsync(ErrorRatePolicy("gap", "gap", @for: "1m", noData: "breach", backend: "influx1m"), Deployed);
 
-        Assert.Equal([new Decision("gap", "error-rate-spike", At(11), "rollback", null, 0.05, "{}")], decisions);
-        Assert.Equal(At(10), Since(run));
+        Assert.Equal([new Decision("gap", "error-rate-spike", At(12), "rollback", null, 0.05, "{}")], decisions);
+        Assert.Equal(At(11), Since(run));
     }
 
     [Fact]
-    public async Task GapInTheData_WithNoDataBreach_LookbackShorterThanTheBuckets_BreachesBeforeTheDeployAndOnlyPages()
+    public async Task GapInTheData_WithNoDataBreach_LookbackShorterThanTheBuckets_ActsButHasNoDataHalfOfEveryMinute()
     {
         // lookback 30s, shorter than the 1m buckets: every minute's evaluations at m:30 and m:45 have no data (see
-        // BadDeploy_WithALookbackShorterThanTheBuckets_NeverActs), a breach here, which the next minute's bucket ends after
-        // 15 s, before for: 1m. Before the gap nothing ends it: no data from 10:09:30 (the healthy bucket 10:09:00 is "too
-        // old") straight into the gap, held for 1m at 10:10:30, 30 s after the gap began. But the breach started at
-        // 10:09:30, before the deploy (10:10:00), so the deploy cannot be its cause: the rollback is disarmed to a page.
-        // A lookback shorter than the buckets makes a gap show no sooner than lookback 1m does, and blames it on the
-        // wrong time: keep the lookback at least the bucket width.
+        // BadDeploy_WithALookbackShorterThanTheBuckets_NeverActs), a breach here, which the bucket ending at the next m:00
+        // ends 15 s later, before for: 1m. In the gap no bucket ends with a point: the bucket 10:09:00 (ended 10:10:00) is
+        // the value at 10:10:00 and 10:10:15, then no data from 10:10:30 on, held for 1m at 10:11:30. Half a minute
+        // sooner than lookback 1m, but every minute outside the gap breaches twice: keep the lookback at least the bucket
+        // width, or a shorter for: would act on the holes the lookback makes.
         var (decisions, run) = await BacktestAsync(ErrorRatePolicy("gap", "gap", @for: "1m", noData: "breach", backend: "influx30s"), Deployed);
 
-        Assert.Equal([new Decision("gap", "error-rate-spike", At(10, 30), "page", null, 0.05, "{}")], decisions);
+        Assert.Equal([new Decision("gap", "error-rate-spike", At(11, 30), "rollback", null, 0.05, "{}")], decisions);
         using var doc = JsonDocument.Parse(Assert.Single(run.OutputLines));
         var r = doc.RootElement;
-        Assert.Equal(At(9, 30), r.GetProperty("since").GetString());
-        Assert.True(r.GetProperty("disarmed").GetBoolean());
-        Assert.Equal("no change of gap is known: a rollback would not undo the cause", r.GetProperty("disarmedReason").GetString());
+        Assert.Equal(At(10, 30), r.GetProperty("since").GetString());
+        Assert.False(r.GetProperty("disarmed").GetBoolean());
         Assert.Equal("total query returned no series (counted as a breach: noData: breach)", r.GetProperty("summary").GetString());
     }
 }
