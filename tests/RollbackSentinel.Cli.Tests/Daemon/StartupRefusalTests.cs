@@ -98,7 +98,7 @@ public sealed class StartupRefusalTests
         Assert.Equal(2, run.ExitCode);
         Assert.Equal(
             [
-                $"error: {config}:2:13: prometheus: expected a section with bearerTokenFile, limits, passwordFile, timeout, url, username, found 'localhost:9090'",
+                $"error: {config}:2:13: prometheus: expected a section with bearerTokenFile, headers, limits, passwordFile, timeout, url, username, found 'localhost:9090'",
                 $"error: {config}:3:25: evaluationTimeoutShare: 'most' is not a number",
                 $"error: {config}:6:10: notifications:alertmanager:url: 'alertmanager:9093' is not an http:// or https:// URL (did you mean http://alertmanager:9093?)",
             ],

@@ -31,7 +31,7 @@ public sealed class StateConflictTests
         {
             // Evaluations are the test's to run, one at a time; the scheduler's would race them.
             services.Remove(services.Single(d => d.ServiceType == typeof(IHostedService) && d.ImplementationType == typeof(SchedulerHost)));
-            services.AddSingleton<IMetricsSource>(source);
+            services.AddSingleton<IMetricsBackends>(new SingleBackend(source));
         });
         var evaluations = sentinel.App.Services.GetRequiredService<PolicyEvaluationService>();
         var store = sentinel.App.Services.GetRequiredService<IIncidentStore>();
@@ -91,7 +91,7 @@ public sealed class StateConflictTests
         await using var sentinel = await InProcessSentinel.StartAsync(services: services =>
         {
             services.Remove(services.Single(d => d.ServiceType == typeof(IHostedService) && d.ImplementationType == typeof(SchedulerHost)));
-            services.AddSingleton<IMetricsSource>(new BreachingSource());
+            services.AddSingleton<IMetricsBackends>(new SingleBackend(new BreachingSource()));
         });
         var evaluations = sentinel.App.Services.GetRequiredService<PolicyEvaluationService>();
         var store = sentinel.App.Services.GetRequiredService<IIncidentStore>();

@@ -107,6 +107,7 @@ public sealed class PolicyComparerTests
         ["schedule"] = (() => Webhook(), p => p with { Schedule = new CronSchedule("0/15 * * * * ?") }),
         ["cooldown"] = (() => Webhook(), p => p with { Cooldown = TimeSpan.FromMinutes(30) }),
         ["dryRun"] = (() => Webhook(), p => p with { DryRun = true }),
+        ["backend"] = (() => Webhook(), p => p with { Backend = "vm" }),
         ["confirm"] = (() => Webhook(), p => p with { Confirm = null }),
         ["confirm.approvers"] = (() => Webhook(), p => p with { Confirm = p.Confirm! with { Approvers = ["U024BE7LH"] } }),
         ["confirm.timeout"] = (() => Webhook(), p => p with { Confirm = p.Confirm! with { Timeout = TimeSpan.FromMinutes(5) } }),
@@ -156,7 +157,7 @@ public sealed class PolicyComparerTests
     {
         // A new Policy property must get a row above (and be compared by SameDefinition), or a reload would miss it.
         var settings = typeof(Policy).GetProperties(BindingFlags.Public | BindingFlags.Instance)
-            .Where(p => p.Name != nameof(Policy.Source))
+            .Where(p => p.Name is not (nameof(Policy.Source) or nameof(Policy.BackendSource)))
             .Select(p => char.ToLowerInvariant(p.Name[0]) + p.Name[1..]);
 
         Assert.All(settings, s => Assert.Contains(Edits.Keys, k => k == s || k.StartsWith(s + ".", StringComparison.Ordinal)));
