@@ -59,7 +59,8 @@ public sealed class ChangeDaemonTests
             Assert.Equal(("shop", "errors"), (body.RootElement.GetProperty("policy").GetString(), body.RootElement.GetProperty("trigger").GetString()));
         }
 
-        Assert.Contains("Decision shop/errors {}: Act Rollback (dryRun=False, disarmed=False): ", sentinel.Log, StringComparison.Ordinal);
+        // The decision's line is logged after the commit the API already shows: wait for it rather than read it at once.
+        await sentinel.WaitForLogAsync("Decision shop/errors {}: Act Rollback (dryRun=False, disarmed=False): ", Generous);
         Assert.Matches($@"; change: {posted.GetProperty("id").GetInt64()} \(api\) since v42, deployed \d+s ago by ci;", sentinel.Log);
         var metrics = await MetricsAsync(api);
         Assert.Contains("rollback_sentinel_decisions_total{action=\"rollback\",disarmed=\"false\",kind=\"act\",policy=\"shop\",trigger=\"errors\"} 1", metrics, StringComparison.Ordinal);
@@ -87,7 +88,7 @@ public sealed class ChangeDaemonTests
         Assert.Equal("no change of shop is known: a rollback would not undo the cause", incident.GetProperty("disarmedReason").GetString());
         Assert.Equal(JsonValueKind.Null, incident.GetProperty("change").ValueKind);
         Assert.Equal("no change known", incident.GetProperty("changeSummary").GetString());
-        Assert.Contains("Decision shop/errors {}: Act Page (dryRun=False, disarmed=True): ", sentinel.Log, StringComparison.Ordinal);
+        await sentinel.WaitForLogAsync("Decision shop/errors {}: Act Page (dryRun=False, disarmed=True): ", Generous);
         Assert.Contains("(rollback disarmed: no change of shop is known: a rollback would not undo the cause); change: no change known;", sentinel.Log, StringComparison.Ordinal);
         Assert.Contains("rollback_sentinel_decisions_total{action=\"page\",disarmed=\"true\",kind=\"act\",policy=\"shop\",trigger=\"errors\"} 1", await MetricsAsync(api), StringComparison.Ordinal);
 
