@@ -79,7 +79,7 @@ public record BackendOptions
         }
         else if (!string.IsNullOrEmpty(BaseAddress.UserInfo))
         {
-            errors.Add("BaseAddress must not contain credentials; set the username and password file or a token file instead.");
+            errors.Add("BaseAddress must not contain credentials; set Username/Password or BearerToken instead.");
         }
 
         if (Timeout <= TimeSpan.Zero || Timeout > MaxTimeout)
@@ -109,12 +109,12 @@ public record BackendOptions
 
         if (!string.IsNullOrEmpty(BearerToken) && !string.IsNullOrEmpty(Username))
         {
-            errors.Add("Set either a bearer token or a username and password, not both.");
+            errors.Add("Set either BearerToken or Username/Password, not both.");
         }
 
         if (!string.IsNullOrEmpty(Password) && string.IsNullOrEmpty(Username))
         {
-            errors.Add("A password is set but no username.");
+            errors.Add("Password is set but Username is not.");
         }
 
         errors.AddRange(Http.RequestHeaders.Problems(Headers));

@@ -1,4 +1,3 @@
-using System.Net.Http.Headers;
 using System.Text;
 using System.Text.Json;
 using System.Text.RegularExpressions;
@@ -56,28 +55,15 @@ public sealed partial class PrometheusClient : IMetricsSource, IQueryChecker
         _root = options.BaseAddress.AbsoluteUri.EndsWith('/') ? options.BaseAddress : new Uri(options.BaseAddress.AbsoluteUri + "/");
         _api = RefitClients.For<IPrometheusApi>(httpClient, _root);
 
-        // The headers of every request: the configured ones, then the credentials.
-        _headers = new Dictionary<string, string>(options.Headers, StringComparer.OrdinalIgnoreCase);
-        string? basicCredential = null;
-        if (!string.IsNullOrEmpty(options.BearerToken))
-        {
-            _headers["Authorization"] = "Bearer " + options.BearerToken;
-        }
-        else if (!string.IsNullOrEmpty(options.Username))
-        {
-            basicCredential = Convert.ToBase64String(Encoding.UTF8.GetBytes($"{options.Username}:{options.Password}"));
-            _headers["Authorization"] = "Basic " + basicCredential;
-        }
-
-        _errors = new BackendErrors(options.BaseAddress, [options.BearerToken, options.Password, basicCredential, .. options.Headers.Values], options.ServerKind, options.LimitsKey);
+        _headers = options.RequestHeaders(out var basicCredential);
+        _errors = new BackendErrors(options.BaseAddress, [.. options.Secrets(), basicCredential], options.ServerKind, options.LimitsKey);
     }
 
     /// <summary>
     /// The handler to build the client's <see cref="HttpClient"/> on: it follows no redirect, so a query is never
     /// re-posted to another server (with its credentials or not).
     /// </summary>
-    public static HttpMessageHandler CreateHandler() =>
-        new SocketsHttpHandler { AllowAutoRedirect = false, PooledConnectionLifetime = TimeSpan.FromMinutes(5) };
+    public static HttpMessageHandler CreateHandler() => BackendHttp.CreateHandler();
 
     /// <summary>HTTP requests sent so far, including failed ones. Safe to read from any thread.</summary>
     public int RequestCount => Volatile.Read(ref _requestCount);
