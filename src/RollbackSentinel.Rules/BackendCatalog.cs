@@ -1,3 +1,4 @@
+using System.Runtime.CompilerServices;
 using System.Text.RegularExpressions;
 using RollbackSentinel.Core.Policies;
 
@@ -34,6 +35,11 @@ public sealed partial class BackendCatalog
 
     private readonly Dictionary<string, string> _types;
 
+    // Each file's check, kept while the file's parse is: a rescan hands back the same parse of every unchanged file, and
+    // its queries are not matched against the languages again (the catalog does not change while the daemon runs).
+    private readonly ConditionalWeakTable<FileParseResult, FileParseResult> _checked = new();
+    private readonly ConditionalWeakTable<FileParseResult, FileParseResult>.CreateValueCallback _check;
+
     /// <param name="types">Backend name to type (<see cref="Types"/>), the default one included.</param>
     /// <param name="defaultBackend">The backend of policies without <c>spec.backend</c>.</param>
     public BackendCatalog(IReadOnlyDictionary<string, string> types, string defaultBackend = DefaultName)
@@ -48,6 +54,7 @@ public sealed partial class BackendCatalog
         }
 
         DefaultBackend = defaultBackend;
+        _check = CheckCore;
     }
 
     /// <summary>Only the default Prometheus: what a command without settings knows.</summary>
@@ -85,6 +92,11 @@ public sealed partial class BackendCatalog
     public FileParseResult Check(FileParseResult file)
     {
         ArgumentNullException.ThrowIfNull(file);
+        return _checked.GetValue(file, _check);
+    }
+
+    private FileParseResult CheckCore(FileParseResult file)
+    {
         List<RuleDiagnostic>? found = null;
         HashSet<string>? bad = null;
         void Add(RuleDiagnostic d, string? policy)
