@@ -31,6 +31,24 @@ public sealed class InfluxQlTextTests
         Assert.Contains(expected, InfluxQlText.Problem(query), StringComparison.Ordinal);
     }
 
+    [Theory]
+    [InlineData("""SELECT mean("v") FROM "h" WHERE $timeFilter GROUP BY time(1m)""", 60_000)]
+    [InlineData("""SELECT sum("v") FROM "h" WHERE $timeFilter group by "pod", TIME( 30s , 5s) fill(none)""", 30_000)]
+    [InlineData("""SELECT mean("v") FROM "h" WHERE $timeFilter GROUP BY time(2h)""", 7_200_000)]
+    [InlineData("""SELECT mean("v") FROM "h" WHERE $timeFilter GROUP BY time(500ms)""", 500)]
+    public void BucketWidth_GroupByTime_IsTheBucketsWidth(string query, long expectedMs)
+    {
+        Assert.Equal(TimeSpan.FromMilliseconds(expectedMs), InfluxQlText.BucketWidth(query));
+    }
+
+    [Theory]
+    [InlineData("""SELECT "v" FROM "h" WHERE $timeFilter""")]
+    [InlineData("""SELECT "v" FROM "h" WHERE $timeFilter GROUP BY "pod" fill(none)""")]
+    public void BucketWidth_RawPoints_IsNull(string query)
+    {
+        Assert.Null(InfluxQlText.BucketWidth(query));
+    }
+
     [Fact]
     public void WithTimeFilter_ReplacesEachPlaceholderOutsideLiterals()
     {

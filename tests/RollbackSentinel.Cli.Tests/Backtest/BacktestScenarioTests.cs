@@ -1,6 +1,7 @@
 using System.Globalization;
 using System.Text.Json;
 using static RollbackSentinel.Cli.Tests.Backtest.ScenarioHistory;
+using Decision = RollbackSentinel.Cli.Tests.Backtest.BacktestDecision;
 
 namespace RollbackSentinel.Cli.Tests.Backtest;
 
@@ -16,9 +17,6 @@ public sealed class BacktestScenarioTests(ScenarioHistory prometheus) : IClassFi
 {
     private const string Window = "2026-11-20T10:00:00Z";
     private const string WindowEnd = "2026-11-20T10:40:00Z";
-
-    /// <summary>One decision line as the contract names it, with the value rounded for comparison.</summary>
-    private sealed record Decision(string Policy, string Trigger, string At, string Action, double? Value, double? Threshold, string Labels);
 
     private static string ErrorRatePolicy(string name, string app, string @for = "2m", string noData = "inconclusive", string by = "") =>
         PolicyYaml.WithWebhook(name, $"""
@@ -61,20 +59,7 @@ public sealed class BacktestScenarioTests(ScenarioHistory prometheus) : IClassFi
             "--from", Window, "--to", WindowEnd, "--format", "json", .. extra,
         ]);
         Assert.True(run.ExitCode == 0, $"exit {run.ExitCode}: {run.Error}");
-        var decisions = run.OutputLines.Select(line =>
-        {
-            using var doc = JsonDocument.Parse(line);
-            var r = doc.RootElement;
-            double? Num(string p) => r.GetProperty(p).ValueKind == JsonValueKind.Null ? null : Math.Round(r.GetProperty(p).GetDouble(), 6);
-            return new Decision(
-                r.GetProperty("policy").GetString()!,
-                r.GetProperty("trigger").GetString()!,
-                r.GetProperty("at").GetString()!,
-                r.GetProperty("action").GetString()!,
-                Num("value"),
-                Num("threshold"),
-                r.GetProperty("labels").GetRawText());
-        }).ToList();
+        var decisions = Decision.Read(run);
         return (decisions, run);
     }
 

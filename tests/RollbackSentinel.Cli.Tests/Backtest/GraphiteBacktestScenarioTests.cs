@@ -1,6 +1,7 @@
 using System.Globalization;
 using System.Text.Json;
 using static RollbackSentinel.Cli.Tests.Backtest.GraphiteScenarioHistory;
+using Decision = RollbackSentinel.Cli.Tests.Backtest.BacktestDecision;
 
 namespace RollbackSentinel.Cli.Tests.Backtest;
 
@@ -25,9 +26,6 @@ public sealed class GraphiteBacktestScenarioTests(GraphiteScenarioHistory graphi
 
     /// <summary>The deploy every scenario's history has, as <c>--deployed-at</c>.</summary>
     private static readonly string[] Deployed = ["--deployed-at", At(10)];
-
-    /// <summary>One decision line as the contract names it, with the value rounded for comparison.</summary>
-    private sealed record Decision(string Policy, string Trigger, string At, string Action, double? Value, double? Threshold, string Labels);
 
     private static string Errors(string app) => $"sumSeries(seriesByTag('name=errors','app={app}'))";
 
@@ -64,20 +62,7 @@ public sealed class GraphiteBacktestScenarioTests(GraphiteScenarioHistory graphi
     {
         var run = await RunAsync(["--format", "json", .. extra], ("policy.yaml", yaml));
         Assert.True(run.ExitCode == 0, $"exit {run.ExitCode}: {run.Error}");
-        var decisions = run.OutputLines.Select(line =>
-        {
-            using var doc = JsonDocument.Parse(line);
-            var r = doc.RootElement;
-            double? Num(string p) => r.GetProperty(p).ValueKind == JsonValueKind.Null ? null : Math.Round(r.GetProperty(p).GetDouble(), 6);
-            return new Decision(
-                r.GetProperty("policy").GetString()!,
-                r.GetProperty("trigger").GetString()!,
-                r.GetProperty("at").GetString()!,
-                r.GetProperty("action").GetString()!,
-                Num("value"),
-                Num("threshold"),
-                r.GetProperty("labels").GetRawText());
-        }).ToList();
+        var decisions = Decision.Read(run);
         return (decisions, run);
     }
 

@@ -1,6 +1,7 @@
 using System.Globalization;
 using System.Text.Json;
 using static RollbackSentinel.Cli.Tests.Backtest.ScenarioHistory;
+using Decision = RollbackSentinel.Cli.Tests.Backtest.BacktestDecision;
 
 namespace RollbackSentinel.Cli.Tests.Backtest;
 
@@ -25,9 +26,6 @@ public sealed class VictoriaMetricsBacktestScenarioTests(VictoriaMetricsScenario
 
     /// <summary>The deploy every scenario's history has, as <c>--deployed-at</c>.</summary>
     private static readonly string[] Deployed = ["--deployed-at", "2026-11-20T10:10:00Z"];
-
-    /// <summary>One decision line as the contract names it, with the value rounded for comparison.</summary>
-    private sealed record Decision(string Policy, string Trigger, string At, string Action, double? Value, double? Threshold, string Labels);
 
     /// <summary>The error-rate policy of <see cref="BacktestScenarioTests"/>, on the backend <c>vm</c> (null: the settings' default).</summary>
     private static string ErrorRatePolicy(string name, string app, string @for = "2m", string noData = "inconclusive", string? backend = "vm")
@@ -63,20 +61,7 @@ public sealed class VictoriaMetricsBacktestScenarioTests(VictoriaMetricsScenario
     {
         var run = await RunAsync(yaml, settings, to, ["--format", "json", .. extra]);
         Assert.True(run.ExitCode == 0, $"exit {run.ExitCode}: {run.Error}");
-        var decisions = run.OutputLines.Select(line =>
-        {
-            using var doc = JsonDocument.Parse(line);
-            var r = doc.RootElement;
-            double? Num(string p) => r.GetProperty(p).ValueKind == JsonValueKind.Null ? null : Math.Round(r.GetProperty(p).GetDouble(), 6);
-            return new Decision(
-                r.GetProperty("policy").GetString()!,
-                r.GetProperty("trigger").GetString()!,
-                r.GetProperty("at").GetString()!,
-                r.GetProperty("action").GetString()!,
-                Num("value"),
-                Num("threshold"),
-                r.GetProperty("labels").GetRawText());
-        }).ToList();
+        var decisions = Decision.Read(run);
         return (decisions, run);
     }
 
