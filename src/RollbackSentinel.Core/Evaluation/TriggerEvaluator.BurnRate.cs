@@ -55,16 +55,7 @@ public static partial class TriggerEvaluator
 
             if (pairs.FirstOrDefault(p => p.Kind == VerdictKind.Breach) is { } fired)
             {
-                return new Verdict
-                {
-                    Kind = VerdictKind.Breach,
-                    Reason = VerdictReason.ThresholdExceeded,
-                    Labels = labels,
-                    Value = fired.Value,
-                    Threshold = fired.Pair.Factor,
-                    Summary = summary,
-                    Queries = evidence,
-                };
+                return Judged(fired, summary);
             }
 
             if (pairs.FirstOrDefault(p => p.Kind == VerdictKind.Inconclusive) is { } unknown)
@@ -72,15 +63,16 @@ public static partial class TriggerEvaluator
                 return Inconclusive(labels, unknown.Reason, summary, unknown.Pair.Factor, evidence);
             }
 
-            var closest = pairs.MaxBy(p => p.Value!.Value / p.Pair.Factor)!;
-            return new Verdict
+            return Judged(pairs.MaxBy(p => p.Value!.Value / p.Pair.Factor)!, "no pair fired: " + summary);
+
+            Verdict Judged(PairJudgement pair, string text) => new()
             {
-                Kind = VerdictKind.Pass,
-                Reason = VerdictReason.WithinThreshold,
+                Kind = pair.Kind,
+                Reason = pair.Reason,
                 Labels = labels,
-                Value = closest.Value,
-                Threshold = closest.Pair.Factor,
-                Summary = "no pair fired: " + summary,
+                Value = pair.Value,
+                Threshold = pair.Pair.Factor,
+                Summary = text,
                 Queries = evidence,
             };
         }).ToArray();

@@ -112,26 +112,18 @@ public sealed class BurnRateBacktestTests(BurnRateHistory prometheus) : IClassFi
         Assert.Contains("1 policy, 10 Prometheus request(s)", run.Error);
     }
 
-    [Fact]
-    public async Task TenPercentErrors_AreDetectedByThe1h5mPairAfterAbout9Minutes()
+    /// <summary>Theory: the hour must reach 14.4 / (1000 x share), 8.64 min at 10% and 43.2 min at 2% (6h/30m: 21.6 and 108 min).</summary>
+    [Theory]
+    [InlineData("ten", 8.64)]
+    [InlineData("two", 43.2)]
+    public async Task SteadyErrors_AreDetectedByThe1h5mPairAfterTheWorkbooksTime(string app, double minutes)
     {
-        // Theory: 14.4 / 100 of an hour, 8.64 min.
-        var expected = FirstFiring(TenPercent, WorkbookPairs)!;
+        var scenario = All.Single(s => s.App == app);
+        var expected = FirstFiring(scenario, WorkbookPairs)!;
         Assert.Equal("1h/5m", expected.Pair);
-        Assert.InRange(expected.At - BurnFrom, TimeSpan.FromMinutes(8.64), TimeSpan.FromMinutes(8.64) + Fast);
+        Assert.InRange(expected.At - BurnFrom, TimeSpan.FromMinutes(minutes), TimeSpan.FromMinutes(minutes) + Fast);
 
-        Assert.Equal([expected.Decision("ten")], await DecisionsAsync(TenPercent, ("p.yaml", Policy("ten"))));
-    }
-
-    [Fact]
-    public async Task TwoPercentErrors_AreDetectedByThe1h5mPairAfterAbout43Minutes()
-    {
-        // Theory: 14.4 / 20 of an hour, 43.2 min (the 6h/30m pair would need 6 / 20 of 6 hours, 108 min).
-        var expected = FirstFiring(TwoPercent, WorkbookPairs)!;
-        Assert.Equal("1h/5m", expected.Pair);
-        Assert.InRange(expected.At - BurnFrom, TimeSpan.FromMinutes(43.2), TimeSpan.FromMinutes(43.2) + Fast);
-
-        Assert.Equal([expected.Decision("two")], await DecisionsAsync(TwoPercent, ("p.yaml", Policy("two"))));
+        Assert.Equal([expected.Decision(app)], await DecisionsAsync(scenario, ("p.yaml", Policy(app))));
     }
 
     [Fact]
