@@ -60,6 +60,7 @@ public static partial class PolicyParser
     private static string SeriesQuery(TriggerCondition condition) => condition switch
     {
         ErrorRateCondition e => e.Total,
+        BurnRateCondition b => BurnRateCondition.Over(b.Total, b.Windows[0].Short),
         LatencyCondition l => l.Query,
         AvailabilityCondition a => a.Query,
         ThresholdCondition t => t.Query,

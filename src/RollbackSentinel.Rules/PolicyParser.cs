@@ -46,7 +46,7 @@ public static partial class PolicyParser
 
     /// <summary>The longest a kubectl or helm rollback may wait for its rollout (the daemon's action budget follows it).</summary>
     public static readonly TimeSpan MaxRolloutWait = TimeSpan.FromMinutes(30);
-    public static readonly IReadOnlyList<string> TriggerKinds = ["errorRate", "latency", "availability", "threshold"];
+    public static readonly IReadOnlyList<string> TriggerKinds = ["errorRate", "burnRate", "latency", "availability", "threshold"];
     public static readonly IReadOnlyList<string> BaselineKinds = ["query", "offset", "beforeDeploy"];
     public static readonly IReadOnlyList<string> Actions = ["rollback", "page", "notify"];
     public static readonly IReadOnlyList<string> Operators = [">", ">=", "<", "<="];
@@ -686,6 +686,10 @@ public static partial class PolicyParser
                 result = errors is null || total is null || max is null || minTotal is null ? null : new ErrorRateCondition(errors, total, max.Value, minTotal.Value);
                 break;
 
+            case "burnRate":
+                result = ParseBurnRate(c, queries);
+                break;
+
             case "latency":
                 var query = Query(c, "query", queries);
                 var baseline = ParseBaseline(c, queries);
@@ -762,7 +766,14 @@ public static partial class PolicyParser
         return c.Duration(key) is { } d ? d.TotalSeconds : null;
     }
 
-    private static string? Query(MapReader r, string key, List<QueryLocation> queries)
+    /// <param name="r">The mapping holding the query.</param>
+    /// <param name="key">Its field.</param>
+    /// <param name="queries">Where the query is recorded for the backend checks.</param>
+    /// <param name="window">
+    /// For a burn-rate query: it must hold <see cref="BurnRateCondition.WindowPlaceholder"/>, and is checked (and recorded)
+    /// with this window in its place, as it is sent.
+    /// </param>
+    private static string? Query(MapReader r, string key, List<QueryLocation> queries, TimeSpan? window = null)
     {
         var q = r.String(key, required: true, hint: "a PromQL expression");
         if (q is null)
@@ -771,13 +782,21 @@ public static partial class PolicyParser
         }
 
         var node = r.Node(key)!;
-        if (PromQlLint.Check(q) is { } problem)
+        if (window is not null && !q.Contains(BurnRateCondition.WindowPlaceholder, StringComparison.Ordinal))
+        {
+            r.Context.Error(node.Start, r.Field(key),
+                $"must contain {BurnRateCondition.WindowPlaceholder} where each window goes, e.g. sum(rate(http_requests_total[{BurnRateCondition.WindowPlaceholder}]))");
+            return null;
+        }
+
+        var sent = window is { } w ? BurnRateCondition.Over(q, w) : q;
+        if (PromQlLint.Check(sent) is { } problem)
         {
             r.Context.Error(node.Start, r.Field(key), $"invalid PromQL: {problem}");
             return null;
         }
 
-        queries.Add(new QueryLocation(r.Context.File, (int)node.Start.Line, (int)node.Start.Column, r.Field(key), q));
+        queries.Add(new QueryLocation(r.Context.File, (int)node.Start.Line, (int)node.Start.Column, r.Field(key), sent));
         return q.Trim();
     }
 

@@ -29,7 +29,7 @@ public sealed class BrokenFileTests
             "unknown-field.yaml",
             "9:7: spec.target.kubectl.namepsace: unknown field 'namepsace' (did you mean 'namespace'?)",
             "10:3: spec.schedul: unknown field 'schedul' (did you mean 'schedule'?)",
-            "18:7: spec.triggers[0].severity: unknown field 'severity'; allowed here: action, availability, errorRate, for, inconclusiveLimit, latency, name, noData, threshold");
+            "18:7: spec.triggers[0].severity: unknown field 'severity'; allowed here: action, availability, burnRate, errorRate, for, inconclusiveLimit, latency, name, noData, threshold");
 
         Assert.Empty(result.Policies);
     }
@@ -119,7 +119,7 @@ public sealed class BrokenFileTests
     {
         AssertDiagnostics(
             "no-trigger-kind.yaml",
-            "10:7: spec.triggers[0]: needs exactly one of errorRate, latency, availability, threshold");
+            "10:7: spec.triggers[0]: needs exactly one of errorRate, burnRate, latency, availability, threshold");
     }
 
     [Fact]

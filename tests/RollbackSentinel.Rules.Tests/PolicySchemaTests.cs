@@ -48,6 +48,8 @@ public sealed partial class PolicySchemaTests
         { "spec/gate", Document(spec: $"gate:\n  minPasses: 3\n  {Unknown}: 1") },
         { "spec/triggers/[]", Document(triggers: AvailabilityTrigger + $"\n  {Unknown}: 1") },
         { "spec/triggers/[]/errorRate", WithTrigger($"errorRate:\n  errors: e\n  total: t\n  max: 0.1\n  minTotal: 1\n  {Unknown}: 1") },
+        { "spec/triggers/[]/burnRate", WithTrigger($"burnRate:\n  objective: 99.9\n  errors: e[{{{{window}}}}]\n  total: t[{{{{window}}}}]\n  minTotal: 1\n  {Unknown}: 1") },
+        { "spec/triggers/[]/burnRate/windows/[]", WithTrigger($"burnRate:\n  objective: 99.9\n  errors: e[{{{{window}}}}]\n  total: t[{{{{window}}}}]\n  minTotal: 1\n  windows:\n    - {{long: 1h, short: 5m, factor: 14.4, {Unknown}: 1}}") },
         { "spec/triggers/[]/latency", WithTrigger($"latency:\n  query: q\n  baseline:\n    offset: 1d\n  maxRatio: 2\n  {Unknown}: 1") },
         { "spec/triggers/[]/latency/baseline", WithTrigger($"latency:\n  query: q\n  baseline:\n    offset: 1d\n    {Unknown}: 1\n  maxRatio: 2") },
         { "spec/triggers/[]/availability", WithTrigger($"availability:\n  query: q\n  min: 1\n  {Unknown}: 1") },
@@ -114,6 +116,9 @@ public sealed partial class PolicySchemaTests
         Assert.Equal(PromDuration.Format(minimal.Watch.Detect.Interval), Schema.At("spec", "watch", "detect").GetProperty("properties").GetProperty("interval").GetProperty("default").GetString());
         Assert.Equal(minimal.Gate.MinPasses, Schema.At("spec", "gate", "minPasses").GetProperty("default").GetInt32());
         Assert.Equal(RollbackSentinel.Core.State.GateProgress.MaxPasses, Schema.At("spec", "gate", "minPasses").GetProperty("maximum").GetInt32());
+        var burnRate = Assert.IsType<BurnRateCondition>(Assert.Single(Assert.Single(PolicyParser.Parse("p.yaml", WithTrigger("burnRate:\n  objective: 99\n  errors: e[{{window}}]\n  total: t[{{window}}]")).Policies).Triggers).Condition);
+        Assert.Equal(PromDuration.Format(burnRate.Period), Schema.At("spec", "triggers", "[]", "burnRate").GetProperty("properties").GetProperty("period").GetProperty("default").GetString());
+        Assert.Equal(burnRate.MinTotal, Schema.At("spec", "triggers", "[]", "burnRate", "minTotal").GetProperty("default").GetDouble());
         var kubectl = Assert.IsType<KubectlTarget>(Assert.Single(PolicyParser.Parse("p.yaml", Document(target: "kubectl:\n  name: x")).Policies).Target);
         Assert.Equal(kubectl.Workload.ToString(), Schema.At("spec", "target", "kubectl", "kind").GetProperty("default").GetString());
     }
@@ -224,6 +229,19 @@ public sealed partial class PolicySchemaTests
                     query: avg by (namespace) (up)
                     min: 0.95
                   action: rollback
+                - name: slo
+                  burnRate:
+                    objective: 99.9
+                    period: 28d
+                    errors: sum by (namespace) (rate(e[{{window}}]))
+                    total: sum by (namespace) (rate(t[{{window}}]))
+                    windows:
+                      - {long: 1h, short: 5m, factor: 14.4}
+                      - long: 3d
+                        short: 6h
+                        factor: 1
+                    minTotal: 0.5
+                  action: page
                 - name: queue
                   threshold:
                     query: max(q)
@@ -261,7 +279,7 @@ public sealed partial class PolicySchemaTests
         { "bad-duration.yaml", ["/spec/schedule/interval: must match at least one of 2 alternatives", "/spec/triggers/0/for: must match at least one of 2 alternatives", "/spec/triggers/1/latency/baseline/offset: must match at least one of 2 alternatives"] },
         { "two-baselines.yaml", ["/spec/triggers/0/latency/baseline: must match exactly one of 3 alternatives, matches 2"] },
         { "two-targets.yaml", ["/spec/target: must match exactly one of 4 alternatives, matches 2"] },
-        { "no-trigger-kind.yaml", ["/spec/triggers/0: must match exactly one of 4 alternatives, matches 0"] },
+        { "no-trigger-kind.yaml", ["/spec/triggers/0: must match exactly one of 5 alternatives, matches 0"] },
         { "trigger-without-threshold.yaml", ["/spec/triggers/0/latency: must match at least one of 2 alternatives", "/spec/triggers/1/errorRate: missing required property 'max'"] },
         { "bad-op.yaml", ["/spec/triggers/0/threshold/op: must be one of \">\", \">=\", \"<\", \"<=\"", "/spec/triggers/1/threshold/op: must be one of \">\", \">=\", \"<\", \"<=\""] },
         { "bad-cron.yaml", ["/spec/schedule/cron: '*/15 * * * *' does not match ^\\s*\\S+(\\s+\\S+){5,6}\\s*$"] },

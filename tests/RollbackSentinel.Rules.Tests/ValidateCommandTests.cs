@@ -92,6 +92,32 @@ public sealed partial class ValidateCommandTests
     }
 
     [Fact]
+    public async Task Validate_BurnRateWithoutMinTotal_ExitsZeroAndWarnsAboutLowTraffic()
+    {
+        using var dir = new TempDir();
+        var file = dir.Write("slo.yaml", WithTrigger("burnRate:\n  objective: 99.9\n  errors: sum(rate(e[{{window}}]))\n  total: sum(rate(t[{{window}}]))"));
+
+        var (exit, stdout, stderr) = await Validate(file);
+
+        Assert.Equal(ExitCodes.Ok, exit);
+        Assert.StartsWith($"{file}:11:7: warning: spec.triggers[0].burnRate.minTotal: not set, so even one request is enough traffic", Assert.Single(stderr), StringComparison.Ordinal);
+        Assert.Equal(["1 file(s), 1 valid policy with 1 trigger(s): 0 error(s), 1 warning(s)"], stdout);
+    }
+
+    [Fact]
+    public async Task Validate_BurnRateQueryWithoutTheWindow_FailsAtTheField()
+    {
+        using var dir = new TempDir();
+        var file = dir.Write("slo.yaml", WithTrigger("burnRate:\n  objective: 99.9\n  errors: sum(rate(e[5m]))\n  total: sum(rate(t[{{window}}]))\n  minTotal: 1"));
+
+        var (exit, stdout, stderr) = await Validate(file);
+
+        Assert.Equal(ExitCodes.InvalidRules, exit);
+        Assert.Equal([$"{file}:13:17: spec.triggers[0].burnRate.errors: must contain {{{{window}}}} where each window goes, e.g. sum(rate(http_requests_total[{{{{window}}}}]))"], stderr);
+        Assert.Equal(["1 file(s), 0 valid policies with 0 trigger(s): 1 error(s), 0 warning(s)"], stdout);
+    }
+
+    [Fact]
     public async Task Validate_WarningsOnly_ExitsZeroAndPrintsTheWarning()
     {
         using var dir = new TempDir();

@@ -394,9 +394,10 @@ public sealed class Backtester
             {
                 series = await _fetcher.FetchAsync(_backend, spec.Expression, start, end, _grid, ct).ConfigureAwait(false);
             }
-            catch (MetricsQueryException e) when (e.Kind is MetricsErrorKind.ServerError or MetricsErrorKind.Timeout or MetricsErrorKind.InvalidResponse)
+            catch (MetricsQueryException e) when (spec.Informational || e.Kind is MetricsErrorKind.ServerError or MetricsErrorKind.Timeout or MetricsErrorKind.InvalidResponse)
             {
-                // As in the daemon, a failed query is an error verdict at each evaluation that needed it.
+                // As in the daemon, a failed query is an error verdict at each evaluation that needed it; an
+                // informational one (a burn-rate budget over 30d the server refuses) changes no verdict, so never the run.
                 _data[spec] = new FailedAtTimes(e.Message, shift);
                 return;
             }

@@ -25,16 +25,21 @@ public static class PolicyEvaluator
         ArgumentNullException.ThrowIfNull(policy);
         ArgumentNullException.ThrowIfNull(resolver);
 
-        var triggers = new List<TriggerVerdicts>(policy.Triggers.Count);
-        foreach (var trigger in policy.Triggers)
+        // Informational queries (a burn rate's budget over 30 days, perhaps slow) run after every deciding query of
+        // every trigger, so they cannot use up the evaluation's time budget that a deciding query needs.
+        var specs = policy.Triggers.Select(t => QuerySpec.For(t.Condition)).ToArray();
+        var resolved = specs.Select(s => new QueryOutcome[s.Count]).ToArray();
+        var order = specs.SelectMany((s, t) => s.Select((spec, i) => (Trigger: t, Index: i, Spec: spec))).OrderBy(x => x.Spec.Informational);
+        foreach (var (t, i, spec) in order)
         {
-            var outcomes = new Dictionary<string, QueryOutcome>();
-            foreach (var spec in QuerySpec.For(trigger.Condition))
-            {
-                outcomes[spec.Role] = await resolver.ResolveAsync(spec, at, cancellationToken).ConfigureAwait(false);
-            }
+            resolved[t][i] = await resolver.ResolveAsync(spec, at, cancellationToken).ConfigureAwait(false);
+        }
 
-            triggers.Add(new TriggerVerdicts(trigger, TriggerEvaluator.Evaluate(trigger, outcomes)));
+        var triggers = new List<TriggerVerdicts>(policy.Triggers.Count);
+        for (var t = 0; t < policy.Triggers.Count; t++)
+        {
+            var outcomes = resolved[t].ToDictionary(o => o.Spec.Role);
+            triggers.Add(new TriggerVerdicts(policy.Triggers[t], TriggerEvaluator.Evaluate(policy.Triggers[t], outcomes)));
         }
 
         return new PolicyEvaluation(policy, at, triggers, PolicyStateMachine.Step(policy, state, at, triggers, maxGap, changes));

@@ -29,6 +29,12 @@ public sealed record BeforeDeployQueryTime(TimeSpan Window) : QueryTime
 /// <summary>One query a trigger needs: its role in the condition, the PromQL, and when to evaluate it.</summary>
 public sealed record QuerySpec(string Role, string Expression, QueryTime Time)
 {
+    /// <summary>
+    /// Shown in evidence but never deciding: its failure, absence or odd series leave the verdict as it is (a burn-rate
+    /// trigger's budget over its period, which a backend may not hold or answer in time).
+    /// </summary>
+    public bool Informational { get; init; }
+
     public const string ValueRole = "value";
     public const string BaselineRole = "baseline";
     public const string ErrorsRole = "errors";
@@ -41,8 +47,33 @@ public sealed record QuerySpec(string Role, string Expression, QueryTime Time)
         LatencyCondition l => [new(ValueRole, l.Query, QueryTime.AtEvaluation), BaselineSpec(l)],
         AvailabilityCondition a => [new(ValueRole, a.Query, QueryTime.AtEvaluation)],
         ThresholdCondition t => [new(ValueRole, t.Query, QueryTime.AtEvaluation)],
+        BurnRateCondition b => BurnRateSpecs(b),
         _ => throw new ArgumentOutOfRangeException(nameof(condition), condition, "unknown condition kind"),
     };
+
+    /// <summary>The role of a burn-rate trigger's errors query over <paramref name="window"/>: <c>errors[1h]</c>.</summary>
+    public static string ErrorsOver(TimeSpan window) => $"{ErrorsRole}[{PromDuration.Format(window)}]";
+
+    /// <summary>The role of a burn-rate trigger's total query over <paramref name="window"/>: <c>total[1h]</c>.</summary>
+    public static string TotalOver(TimeSpan window) => $"{TotalRole}[{PromDuration.Format(window)}]";
+
+    /// <summary>
+    /// Errors and total over each distinct window, then over the period for the budget left (informational), unless
+    /// the period is one of the windows. Each is its own expression, so a backtest fetches each window's range once.
+    /// </summary>
+    private static QuerySpec[] BurnRateSpecs(BurnRateCondition b)
+    {
+        var specs = b.DistinctWindows
+            .SelectMany(w => (QuerySpec[])[new(ErrorsOver(w), BurnRateCondition.Over(b.Errors, w), QueryTime.AtEvaluation), new(TotalOver(w), BurnRateCondition.Over(b.Total, w), QueryTime.AtEvaluation)])
+            .ToList();
+        if (!b.DistinctWindows.Contains(b.Period))
+        {
+            specs.Add(new(ErrorsOver(b.Period), BurnRateCondition.Over(b.Errors, b.Period), QueryTime.AtEvaluation) { Informational = true });
+            specs.Add(new(TotalOver(b.Period), BurnRateCondition.Over(b.Total, b.Period), QueryTime.AtEvaluation) { Informational = true });
+        }
+
+        return [.. specs];
+    }
 
     private static QuerySpec BaselineSpec(LatencyCondition l) => l.Baseline switch
     {

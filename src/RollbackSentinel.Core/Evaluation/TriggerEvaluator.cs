@@ -8,7 +8,7 @@ namespace RollbackSentinel.Core.Evaluation;
 /// Turns a trigger's query results into verdicts, one per label set, like a Prometheus alerting rule. Pure:
 /// the same inputs always give the same verdicts, which is what lets <c>backtest</c> and the daemon agree.
 /// </summary>
-public static class TriggerEvaluator
+public static partial class TriggerEvaluator
 {
     /// <param name="trigger">The trigger to evaluate.</param>
     /// <param name="outcomes">One outcome per <see cref="QuerySpec.For"/> entry, keyed by role.</param>
@@ -17,8 +17,8 @@ public static class TriggerEvaluator
         ArgumentNullException.ThrowIfNull(trigger);
         ArgumentNullException.ThrowIfNull(outcomes);
 
-        // A failed query fails the whole trigger: an error is never a pass.
-        var failed = outcomes.Values.Where(o => o.Error is not null).ToArray();
+        // A failed query fails the whole trigger: an error is never a pass. An informational one only shows it failed.
+        var failed = outcomes.Values.Where(o => o.Error is not null && !o.Spec.Informational).ToArray();
         if (failed.Length > 0)
         {
             return
@@ -37,7 +37,7 @@ public static class TriggerEvaluator
         // Once __name__ is dropped, two series with the same labels cannot be told apart: PromQL refuses such
         // a vector too ("vector cannot contain metrics with the same labelset"). Deciding on either would be a guess.
         var clash = outcomes.Values
-            .Where(o => o.Samples is not null)
+            .Where(o => o.Samples is not null && !o.Spec.Informational)
             .Select(o => (o.Spec, Duplicate: o.Samples!.GroupBy(s => s.Labels).FirstOrDefault(g => g.Count() > 1)?.Key))
             .FirstOrDefault(x => x.Duplicate is not null);
         if (clash.Duplicate is { } duplicate)
@@ -53,6 +53,7 @@ public static class TriggerEvaluator
         var verdicts = trigger.Condition switch
         {
             ErrorRateCondition e => EvaluateErrorRate(e, outcomes),
+            BurnRateCondition b => EvaluateBurnRate(b, outcomes),
             LatencyCondition l => EvaluateLatency(l, outcomes),
             AvailabilityCondition a => EvaluateSingle(outcomes, a.Min, v => v < a.Min, v => $"value {Num(v)} < min {Num(a.Min)}", v => $"value {Num(v)} >= min {Num(a.Min)}"),
             ThresholdCondition t => EvaluateSingle(
@@ -270,7 +271,7 @@ public static class TriggerEvaluator
 
     private static Verdict? Unavailable(IReadOnlyDictionary<string, QueryOutcome> outcomes, string? ignoreRole = null)
     {
-        var missing = outcomes.Values.FirstOrDefault(o => o.Unavailable is not null && o.Spec.Role != ignoreRole);
+        var missing = outcomes.Values.FirstOrDefault(o => o.Unavailable is not null && o.Spec.Role != ignoreRole && !o.Spec.Informational);
         return missing is null
             ? null
             : Inconclusive(LabelSet.Empty, VerdictReason.NoData, $"{missing.Spec.Role} query not made: {missing.Unavailable}", null, Evidence(outcomes, LabelSet.Empty));
@@ -335,7 +336,7 @@ public static class TriggerEvaluator
             {
                 var (o, values) = _outcomes[i];
                 double? value = null;
-                string? note = o.Unavailable;
+                string? note = o.Unavailable ?? o.Error; // an error here is an informational query's: others fail the trigger first
                 if (o.Samples is { } samples)
                 {
                     double? own = values!.TryGetValue(labels, out var v) ? v : null;

@@ -52,12 +52,23 @@ internal sealed record NotifyView(string? SlackChannel, string? PagerdutyRouting
     public static NotifyView From(NotifySettings notify) => new(notify.SlackChannel, notify.PagerDutyRoutingKeyFile);
 }
 
-/// <summary>A trigger's condition: the fields of its <c>errorRate</c>, <c>latency</c>, <c>availability</c> or <c>threshold</c> block.</summary>
+/// <summary>A trigger's condition: the fields of its <c>errorRate</c>, <c>burnRate</c>, <c>latency</c>, <c>availability</c> or <c>threshold</c> block.</summary>
 internal static class ConditionView
 {
     public static object From(TriggerCondition condition) => condition switch
     {
         ErrorRateCondition e => new { errors = e.Errors, total = e.Total, max = e.Max, minTotal = e.MinTotal },
+
+        // As written, {{window}} included; the defaults filled in (period, windows, minTotal 0).
+        BurnRateCondition b => new
+        {
+            objective = b.Objective,
+            period = PromDuration.Format(b.Period),
+            errors = b.Errors,
+            total = b.Total,
+            windows = b.Windows.Select(w => new { @long = PromDuration.Format(w.Long), @short = PromDuration.Format(w.Short), factor = w.Factor }).ToArray(),
+            minTotal = b.MinTotal,
+        },
         LatencyCondition l => new { query = l.Query, baseline = Baseline(l.Baseline), maxRatio = l.MaxRatio, maxIncrease = l.MaxIncrease },
         AvailabilityCondition a => new { query = a.Query, min = a.Min },
         ThresholdCondition t => new { query = t.Query, op = t.Op.Symbol(), value = t.Value },

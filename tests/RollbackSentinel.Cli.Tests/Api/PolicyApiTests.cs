@@ -154,12 +154,21 @@ public sealed class PolicyApiTests
             Assert.Equal(4, policies.GetArrayLength());
             Assert.Contains(policies.EnumerateArray(), p => p.GetProperty("schedule").GetString() == "cron \"0 0 * * * ?\"");
             Assert.Empty(schema.Except(shown));
+
+            // A burnRate trigger: its queries as written, with {{window}}.
+            var slo = policies.EnumerateArray().Single(p => p.GetProperty("name").GetString() == "shop").GetProperty("triggers").EnumerateArray().Single(t => t.GetProperty("name").GetString() == "slo");
+            Assert.Equal("burnRate", slo.GetProperty("kind").GetString());
+            Assert.Equal(
+                """{"objective":99.9,"period":"28d","errors":"sum(rate(errors_total[{{window}}]))","total":"sum(rate(requests_total[{{window}}]))","windows":[{"long":"1h","short":"5m","factor":14.4}],"minTotal":2}""",
+                slo.GetProperty("condition").GetRawText());
         }
         finally
         {
             Directory.Delete(secrets, recursive: true);
         }
     }
+
+    private const string Window = "{{window}}";
 
     private static string EveryField(Uri webhook, string secrets) => $$"""
         apiVersion: rollback-sentinel/v1
@@ -206,6 +215,16 @@ public sealed class PolicyApiTests
               action: page
               noData: breach
               inconclusiveLimit: 6
+            - name: slo
+              burnRate:
+                objective: 99.9
+                period: 28d
+                errors: sum(rate(errors_total[{{Window}}]))
+                total: sum(rate(requests_total[{{Window}}]))
+                windows:
+                  - {long: 1h, short: 5m, factor: 14.4}
+                minTotal: 2
+              action: page
         ---
         apiVersion: rollback-sentinel/v1
         kind: RollbackPolicy

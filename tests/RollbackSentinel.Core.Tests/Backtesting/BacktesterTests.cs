@@ -46,6 +46,41 @@ public sealed class BacktesterTests
     }
 
     [Fact]
+    public async Task Run_BurnRate_FetchesEachWindowOnce_AndARefusedBudgetQueryChangesNoDecision()
+    {
+        // 10 req/s, every request failing from T0+5m; the server refuses the 30d budget queries (too many samples).
+        var source = new FunctionMetricsSource((q, t) => q.StartsWith("total_q", StringComparison.Ordinal) ? [S(10)] : [S(t >= T0.AddMinutes(5) ? 10 : 0)])
+        {
+            Fail = q => q.EndsWith("[30d]", StringComparison.Ordinal) ? new MetricsQueryException(MetricsErrorKind.BadQuery, q, "query processing would load too many samples") : null,
+        };
+        var policy = AlwaysArmed(BurnRate(), BurnRate() with { Name = "slo-again", Action = TriggerAction.Notify });
+
+        var result = await new Backtester(source, NoCron).RunAsync([policy], new BacktestWindow(T0, T0.AddMinutes(10)), CancellationToken.None);
+
+        Assert.Equal(
+            [(T0.AddMinutes(5), "slo", "1h/5m fired"), (T0.AddMinutes(5), "slo-again", "1h/5m fired")],
+            result.Decisions.Where(d => d.Kind == DecisionKind.Act).Select(d => (d.At, d.Trigger, d.Verdict.Summary[..11])));
+        Assert.EndsWith("error budget over 30d unknown: its query failed", result.Decisions[0].Verdict.Summary);
+        string[] windows = ["1h", "5m", "6h", "30m", "30d"];
+        Assert.Equal(
+            windows.SelectMany(w => (string[])[$"errors_q[{w}]", $"total_q[{w}]"]).Order(StringComparer.Ordinal),
+            source.RangeCalls.Select(c => c.Query).Order(StringComparer.Ordinal));
+    }
+
+    [Fact]
+    public async Task Evaluate_InformationalQueries_AreResolvedAfterEveryDecidingQueryOfEveryTrigger()
+    {
+        var source = new FunctionMetricsSource((_, _) => [S(1)]);
+        var policy = Policy(BurnRate(windows: [new(TimeSpan.FromHours(1), TimeSpan.FromMinutes(5), 14.4)]), ErrorRate());
+
+        await PolicyEvaluator.EvaluateAsync(policy, PolicyState.Empty, T0, new InstantQueryResolver(source, ChangeHistory.Empty), CancellationToken.None);
+
+        Assert.Equal(
+            ["errors_q[1h]", "total_q[1h]", "errors_q[5m]", "total_q[5m]", "errors_q", "total_q", "errors_q[30d]", "total_q[30d]"],
+            source.InstantCalls);
+    }
+
+    [Fact]
     public async Task Run_DecidesExactlyLikeTheDaemonsInstantEvaluation()
     {
         var source = new FunctionMetricsSource(BadDeploy);

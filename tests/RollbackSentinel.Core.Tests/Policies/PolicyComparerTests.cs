@@ -75,6 +75,14 @@ public sealed class PolicyComparerTests
 
     private static Policy EditTrigger(Policy p, Func<Trigger, Trigger> edit) => p with { Triggers = [edit(p.Triggers[0])] };
 
+    /// <summary>The policy guarded by a burn-rate trigger instead, its pairs in a list of its own.</summary>
+    private static Policy BurnRate() => EditTrigger(Webhook(), t => t with
+    {
+        Condition = new BurnRateCondition(99.9, TimeSpan.FromDays(30), "e[{{window}}]", "t[{{window}}]", [new(TimeSpan.FromHours(1), TimeSpan.FromMinutes(5), 14.4)], 0.5),
+    });
+
+    private static Policy EditBurnRate(Policy p, Func<BurnRateCondition, BurnRateCondition> edit) => EditTrigger(p, t => t with { Condition = edit((BurnRateCondition)t.Condition) });
+
     private static T Target<T>(Policy p)
         where T : Target => (T)p.Target;
 
@@ -124,6 +132,10 @@ public sealed class PolicyComparerTests
         ["triggers"] = (() => Webhook(), p => p with { Triggers = [.. p.Triggers, p.Triggers[0] with { Name = "errors-2" }] }),
         ["triggers.name"] = (() => Webhook(), p => EditTrigger(p, t => t with { Name = "failures" })),
         ["triggers.errorRate.max"] = (() => Webhook(), p => EditTrigger(p, t => t with { Condition = (ErrorRateCondition)t.Condition with { Max = 0.1 } })),
+        ["triggers.burnRate.objective"] = (BurnRate, p => EditBurnRate(p, c => c with { Objective = 99.5 })),
+        ["triggers.burnRate.period"] = (BurnRate, p => EditBurnRate(p, c => c with { Period = TimeSpan.FromDays(28) })),
+        ["triggers.burnRate.windows"] = (BurnRate, p => EditBurnRate(p, c => c with { Windows = [c.Windows[0] with { Factor = 10 }] })),
+        ["triggers.burnRate.minTotal"] = (BurnRate, p => EditBurnRate(p, c => c with { MinTotal = 1 })),
         ["triggers.for"] = (() => Webhook(), p => EditTrigger(p, t => t with { For = TimeSpan.FromMinutes(3) })),
         ["triggers.action"] = (() => Webhook(), p => EditTrigger(p, t => t with { Action = TriggerAction.Rollback })),
         ["triggers.noData"] = (() => Webhook(), p => EditTrigger(p, t => t with { NoData = NoDataPolicy.Breach })),
@@ -145,7 +157,7 @@ public sealed class PolicyComparerTests
     [Fact]
     public void SameDefinition_ReReadCopyInOtherLinesOfTheFile_IsTheSameDefinition()
     {
-        foreach (var make in new Func<SourceLocation, Policy>[] { at => Webhook(at), at => HAProxy(at), _ => Kubectl(), _ => Helm() })
+        foreach (var make in new Func<SourceLocation, Policy>[] { at => Webhook(at), at => HAProxy(at), _ => Kubectl(), _ => Helm(), _ => BurnRate() })
         {
             // Built twice: new lists and dictionaries with equal content, and every source location moved.
             Assert.True(PolicyComparer.SameDefinition(make(Here), make(Elsewhere)));

@@ -18,6 +18,15 @@ internal static class Build
         NoData = noData,
     };
 
+    /// <summary>A burn-rate trigger over <c>errors_q[{{window}}]</c> and <c>total_q[{{window}}]</c>: 99.9%, 30d, the workbook's pairs by default.</summary>
+    public static Trigger BurnRate(double objective = 99.9, double minTotal = 0.5, IReadOnlyList<BurnRateWindow>? windows = null, TimeSpan? period = null, TimeSpan? @for = null, NoDataPolicy noData = NoDataPolicy.Inconclusive) => new()
+    {
+        Name = "slo",
+        Condition = new BurnRateCondition(objective, period ?? BurnRateCondition.DefaultPeriod, "errors_q[{{window}}]", "total_q[{{window}}]", windows ?? BurnRateCondition.DefaultWindows, minTotal),
+        For = @for ?? TimeSpan.Zero,
+        NoData = noData,
+    };
+
     public static Trigger Latency(Baseline? baseline = null, double? maxRatio = 1.5, double? maxIncrease = null, TimeSpan? @for = null, string name = "latency") => new()
     {
         Name = name,

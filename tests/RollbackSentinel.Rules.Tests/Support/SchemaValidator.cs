@@ -18,7 +18,7 @@ internal sealed partial class SchemaValidator
     private static readonly HashSet<string> Assertions =
     [
         "$ref", "type", "properties", "required", "additionalProperties", "enum", "const", "oneOf", "anyOf",
-        "pattern", "minimum", "maximum", "exclusiveMinimum", "minItems", "items", "minProperties", "minLength",
+        "pattern", "minimum", "maximum", "exclusiveMinimum", "exclusiveMaximum", "minItems", "items", "minProperties", "minLength",
     ];
 
     public SchemaValidator(JsonElement root)
@@ -210,6 +210,11 @@ internal sealed partial class SchemaValidator
             if (schema.TryGetProperty("exclusiveMinimum", out var exMin) && n <= exMin.GetDouble())
             {
                 errors.Add($"{at}: must be greater than {exMin.GetRawText()}");
+            }
+
+            if (schema.TryGetProperty("exclusiveMaximum", out var exMax) && n >= exMax.GetDouble())
+            {
+                errors.Add($"{at}: must be less than {exMax.GetRawText()}");
             }
         }
     }
