@@ -48,7 +48,7 @@ internal sealed class LocalPrometheus : IAsyncDisposable
 
     /// <param name="openMetrics">The values to backfill (<see cref="TestHistory.OpenMetrics"/>).</param>
     /// <param name="staleMarkers">A remote-write body of staleness markers, or null.</param>
-    /// <param name="spread">From the first to the last sample: retention and the out-of-order window must cover it.</param>
+    /// <param name="spread">From the first to the last sample: the out-of-order window (where the staleness markers go) must cover it.</param>
     public static async Task<LocalPrometheus> StartAsync(string prometheus, string promtool, string openMetrics, byte[]? staleMarkers, TimeSpan spread, CancellationToken ct)
     {
         var server = new LocalPrometheus(Directory.CreateTempSubdirectory("rollback-sentinel-test-"));

@@ -5,37 +5,33 @@ using RollbackSentinel.Core.Metrics;
 using RollbackSentinel.Core.Policies;
 using RollbackSentinel.Core.RuleTests;
 using RollbackSentinel.Prometheus;
+using RollbackSentinel.Prometheus.Local;
 using RollbackSentinel.Rules;
 
 namespace RollbackSentinel.RuleTests;
 
 /// <summary>
-/// <c>rollback-sentinel test FILE...</c>: reads the rule test files, lays every test out on its own stretch of time, backfills
-/// all their input series into one private Prometheus (<see cref="LocalPrometheus"/>), replays each test's policies with
-/// the backtest's engine (<see cref="Backtester"/>) and judges the run (<see cref="RuleTestChecker"/>).
+/// <c>rollback-sentinel test FILE...</c>: reads the rule test files and, for each test, backfills its input series into a
+/// private Prometheus (<see cref="LocalPrometheus"/>), replays the policies with the backtest's engine
+/// (<see cref="Backtester"/>) and judges the run (<see cref="RuleTestChecker"/>). Every test starts at time 0, as in promtool.
 /// </summary>
 internal static class RuleTestRunner
 {
     /// <summary>Exit code on Ctrl-C or SIGTERM (128 + SIGINT, as shells report it).</summary>
     public const int Interrupted = 130;
 
-    /// <summary>Where the first test starts. Any fixed time would do; output shows times from each test's start.</summary>
-    private static readonly DateTimeOffset Origin = new(2000, 1, 1, 0, 0, 0, TimeSpan.Zero);
-
     /// <summary>
-    /// Between one test's last sample and the next one's first: longer than any duration a policy may hold (offsets,
-    /// windows, <c>beforeDeploy</c>, a year at most), so no query of one test can reach another test's series.
+    /// Where every test starts: the Unix epoch, as in promtool, so <c>time()</c> is the time since the test's start
+    /// (a heartbeat series <c>0+15x40</c> is always fresh).
     /// </summary>
-    private static readonly TimeSpan Gap = TimeSpan.FromDays(400);
+    private static readonly DateTimeOffset Start = DateTimeOffset.UnixEpoch;
 
-    /// <summary>One Prometheus holds at most this much time (its retention and out-of-order window must cover it); beyond it, another one.</summary>
-    private static readonly TimeSpan MaxSpread = TimeSpan.FromDays(150 * 365);
+    /// <summary>Tests run side by side, each with its own Prometheus; more would only queue on the CPUs.</summary>
+    private static readonly int Parallel = Math.Clamp(Environment.ProcessorCount, 1, 4);
 
     private sealed record Loaded(RuleTestFile File, IReadOnlyList<Policy> Policies);
 
-    private sealed record Placed(Loaded File, RuleTestCase Test, DateTimeOffset Start);
-
-    private sealed record Outcome(Placed Run, IReadOnlyList<RuleTestFailure> Failures);
+    private sealed record Outcome(Loaded File, RuleTestCase Test, IReadOnlyList<RuleTestFailure> Failures);
 
     public static async Task<int> RunAsync(IReadOnlyList<string> paths, TextWriter output, TextWriter error, CancellationToken ct)
     {
@@ -97,11 +93,13 @@ internal static class RuleTestRunner
             return ExitCodes.Usage;
         }
 
-        var outcomes = new List<Outcome>();
-        foreach (var batch in Batches(loaded))
-        {
-            outcomes.AddRange(await RunBatchAsync(batch, prometheus, promtool, ct).ConfigureAwait(false));
-        }
+        var runs = loaded.SelectMany(f => f.File.Tests.Select(t => (File: f, Test: t))).ToArray();
+        var outcomes = new Outcome[runs.Length];
+        await System.Threading.Tasks.Parallel.ForEachAsync(
+            Enumerable.Range(0, runs.Length),
+            new ParallelOptions { MaxDegreeOfParallelism = Parallel, CancellationToken = ct },
+            async (i, token) => outcomes[i] = new Outcome(runs[i].File, runs[i].Test, await RunTestAsync(runs[i].File, runs[i].Test, prometheus, promtool, token).ConfigureAwait(false)))
+            .ConfigureAwait(false);
 
         await output.WriteAsync(Report(loaded, outcomes, clock.Elapsed)).ConfigureAwait(false);
         return outcomes.Any(o => o.Failures.Count > 0) ? ExitCodes.InvalidRules : ExitCodes.Ok;
@@ -156,56 +154,21 @@ internal static class RuleTestRunner
     private static string Readable(string path) =>
         Path.IsPathRooted(path) ? Path.GetFullPath(path) : Path.GetRelativePath(Environment.CurrentDirectory, Path.GetFullPath(path));
 
-    /// <summary>Each test on its own stretch of time, <see cref="Gap"/> apart; a new batch (a new Prometheus) every <see cref="MaxSpread"/>.</summary>
-    private static IEnumerable<IReadOnlyList<Placed>> Batches(IReadOnlyList<Loaded> files)
+    /// <summary>One test on its own Prometheus, holding only its series: backfilled, replayed, judged, removed.</summary>
+    private static async Task<IReadOnlyList<RuleTestFailure>> RunTestAsync(Loaded file, RuleTestCase test, string prometheus, string promtool, CancellationToken ct)
     {
-        var batch = new List<Placed>();
-        var start = Origin;
-        foreach (var (file, test) in files.SelectMany(f => f.File.Tests.Select(t => (f, t))))
-        {
-            if (batch.Count > 0 && start + test.Span - batch[0].Start > MaxSpread)
-            {
-                yield return batch;
-                batch = [];
-            }
-
-            batch.Add(new Placed(file, test, start));
-            start += TimeSpan.FromDays(Math.Ceiling((test.Span + Gap).TotalDays));
-        }
-
-        if (batch.Count > 0)
-        {
-            yield return batch;
-        }
-    }
-
-    private static async Task<IReadOnlyList<Outcome>> RunBatchAsync(IReadOnlyList<Placed> batch, string prometheus, string promtool, CancellationToken ct)
-    {
-        var series = batch.SelectMany(p => p.Test.Series.Select(s => new PlacedSeries(s.Name, p.Start, p.Test.Interval, s.Values))).ToArray();
-        var spread = batch[^1].Start + batch[^1].Test.Span - batch[0].Start;
-        await using var server = await LocalPrometheus.StartAsync(prometheus, promtool, TestHistory.OpenMetrics(series), TestHistory.StaleMarkers(series), spread, ct).ConfigureAwait(false);
+        var step = file.File.EvaluationInterval;
+        var series = test.Series.Select(s => new PlacedSeries(s.Name, Start, test.Interval, s.Values)).ToArray();
+        await using var server = await LocalPrometheus.StartAsync(prometheus, promtool, TestHistory.OpenMetrics(series), TestHistory.StaleMarkers(series), test.Span, ct).ConfigureAwait(false);
         using var http = new HttpClient(PrometheusClient.CreateHandler()) { Timeout = Timeout.InfiniteTimeSpan };
         var client = new PrometheusClient(http, new PrometheusOptions { BaseAddress = server.BaseAddress });
-        var backtester = new Backtester(client, CronOccurrences.Between);
-        var outcomes = new List<Outcome>();
-        foreach (var run in batch)
-        {
-            outcomes.Add(new Outcome(run, await RunTestAsync(backtester, run, ct).ConfigureAwait(false)));
-        }
-
-        return outcomes;
-    }
-
-    private static async Task<IReadOnlyList<RuleTestFailure>> RunTestAsync(Backtester backtester, Placed run, CancellationToken ct)
-    {
-        var (test, start, step) = (run.Test, run.Start, run.File.File.EvaluationInterval);
-        var window = new BacktestWindow(start, start + test.Span, step, Changes: test.Changes.Select(c => c.ToChange(start)).ToArray());
-        var wanted = RuleTestChecker.GateEvaluations(test, start, step);
+        var window = new BacktestWindow(Start, Start + test.Span, step, Changes: test.Changes.Select(c => c.ToChange(Start)).ToArray());
+        var wanted = RuleTestChecker.GateEvaluations(test, Start, step);
         var states = new Dictionary<(string Policy, DateTimeOffset At), BacktestEvaluation>();
         BacktestResult result;
         try
         {
-            result = await backtester.RunAsync(run.File.Policies, window, ct, observe: e =>
+            result = await new Backtester(client, CronOccurrences.Between).RunAsync(file.Policies, window, ct, observe: e =>
             {
                 if (wanted.Contains((e.Policy.Name, e.At)))
                 {
@@ -218,7 +181,7 @@ internal static class RuleTestRunner
             return [new RuleTestFailure(test.Source, $"the run stopped: Prometheus refused a query: {e.Message}")];
         }
 
-        return RuleTestChecker.Check(test, start, step, run.File.Policies, result.Decisions, states);
+        return RuleTestChecker.Check(test, Start, step, file.Policies, result.Decisions, states);
     }
 
     /// <summary>Per file "ok" or each failed test with its failures; then the totals and the time taken.</summary>
@@ -227,11 +190,11 @@ internal static class RuleTestRunner
         var sb = new System.Text.StringBuilder();
         foreach (var file in files)
         {
-            var mine = outcomes.Where(o => o.Run.File == file).ToArray();
+            var mine = outcomes.Where(o => o.File == file).ToArray();
             var failed = mine.Where(o => o.Failures.Count > 0).ToArray();
             foreach (var o in failed)
             {
-                sb.Append($"FAIL  {o.Run.Test.Source.File}:{o.Run.Test.Source.Line}:{o.Run.Test.Source.Column}: {o.Run.Test.Name}\n");
+                sb.Append($"FAIL  {o.Test.Source.File}:{o.Test.Source.Line}:{o.Test.Source.Column}: {o.Test.Name}\n");
                 foreach (var f in o.Failures)
                 {
                     sb.Append("        ").Append(RuleDiagnostic.Escape(f.ToString())).Append('\n');

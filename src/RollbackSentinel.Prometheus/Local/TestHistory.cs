@@ -1,12 +1,14 @@
 using System.Globalization;
 using System.Text;
 using RollbackSentinel.Core.RuleTests;
+using RollbackSentinel.Prometheus.Internal;
 
-namespace RollbackSentinel.RuleTests;
+namespace RollbackSentinel.Prometheus.Local;
 
 /// <summary>One input series placed at its test's start: a value (or a staleness marker) at each step.</summary>
-internal sealed record PlacedSeries(SeriesName Name, DateTimeOffset Start, TimeSpan Interval, IReadOnlyList<SeriesPoint> Values)
+public sealed record PlacedSeries(SeriesName Name, DateTimeOffset Start, TimeSpan Interval, IReadOnlyList<SeriesPoint> Values)
 {
+    /// <summary>The points of one kind: values, or the times of staleness markers.</summary>
     public IEnumerable<(DateTimeOffset At, double Value)> Samples(SeriesPointKind kind) =>
         Values.Select((v, i) => (v, i)).Where(x => x.v.Kind == kind).Select(x => (Start + (Interval * x.i), x.v.Value));
 }
@@ -16,7 +18,7 @@ internal sealed record PlacedSeries(SeriesName Name, DateTimeOffset Start, TimeS
 /// <c>promtool tsdb create-blocks-from openmetrics</c>, staleness markers (which OpenMetrics cannot carry) as a remote-write
 /// request. Pure.
 /// </summary>
-internal static class TestHistory
+public static class TestHistory
 {
     /// <summary>
     /// Every value, grouped by metric name (OpenMetrics wants a family's samples together), each series' samples in
@@ -32,7 +34,7 @@ internal static class TestHistory
             foreach (var (at, value) in s.Samples(SeriesPointKind.Value))
             {
                 sb.Append(name).Append(' ').Append(Value(value)).Append(' ')
-                    .Append((at.ToUnixTimeMilliseconds() / 1000m).ToString("0.###", CultureInfo.InvariantCulture)).Append('\n');
+                    .Append(PrometheusFormat.FormatSeconds(at.ToUnixTimeMilliseconds())).Append('\n');
             }
         }
 
@@ -82,7 +84,7 @@ internal static class TestHistory
 /// snappy block made of literals only (valid snappy: a decoder takes literals as they come; nothing here is large
 /// enough for compression to matter). Only what a rule test sends: series with float samples.
 /// </summary>
-internal static class RemoteWrite
+public static class RemoteWrite
 {
     /// <summary>Prometheus's staleness marker: a NaN with this exact bit pattern (<c>value.StaleNaN</c>).</summary>
     public static readonly double StaleNaN = BitConverter.UInt64BitsToDouble(0x7ff0000000000002);
@@ -122,7 +124,7 @@ internal static class RemoteWrite
     }
 
     /// <summary>A snappy block: the length, then literal elements of at most 64 KiB each.</summary>
-    internal static byte[] Snappy(byte[] data)
+    public static byte[] Snappy(byte[] data)
     {
         using var block = new MemoryStream();
         Varint(block, (ulong)data.Length);
