@@ -110,9 +110,9 @@ public static class SeriesNotation
         double step = 0;
         if (increment is not null)
         {
-            if (count is null)
+            if (!TryNumber(increment, out step))
             {
-                return $"has an increment but no count: write {first}{increment}xN";
+                return $"is not a value: expected {Forms}";
             }
 
             if (start.Kind == SeriesPointKind.Stale)
@@ -120,9 +120,9 @@ public static class SeriesNotation
                 return "cannot count from stale: stale is a marker, not a number";
             }
 
-            if (!TryNumber(increment, out step))
+            if (count is null)
             {
-                return $"is not a value: the increment '{increment}' is not a number";
+                return $"has an increment but no count: write {first}{increment}xN";
             }
         }
 
