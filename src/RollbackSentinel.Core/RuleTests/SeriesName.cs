@@ -10,7 +10,7 @@ namespace RollbackSentinel.Core.RuleTests;
 /// </summary>
 public sealed record SeriesName(string Metric, LabelSet Labels)
 {
-    /// <summary>As Prometheus prints it, labels sorted: <c>http_requests_total{app="checkout",code="500"}</c>.</summary>
+    /// <summary>The metric name and the labels, sorted, as evidence prints label sets: <c>http_requests_total{app="checkout", code="500"}</c>.</summary>
     public override string ToString() => Metric + (Labels.IsEmpty ? string.Empty : Labels.ToString());
 
     /// <summary>Reads <paramref name="text"/>; on an error, <paramref name="error"/> says what and where (0-based offset).</summary>

@@ -167,7 +167,9 @@ public static class SeriesNotation
     {
         for (var i = 1; i < head.Length; i++)
         {
-            if (head[i] is '+' or '-' && head[i - 1] is not ('e' or 'E'))
+            // A sign after the e of a number's exponent (1e-3) belongs to the number; after stale's it starts an increment.
+            var exponent = head[i - 1] is 'e' or 'E' && i >= 2 && (char.IsAsciiDigit(head[i - 2]) || head[i - 2] == '.');
+            if (head[i] is '+' or '-' && !exponent)
             {
                 return (head[..i], head[i..]);
             }
