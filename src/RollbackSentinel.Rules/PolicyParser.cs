@@ -779,7 +779,8 @@ public static partial class PolicyParser
         return template;
     }
 
-    private static Dictionary<string, string>? StringMap(MapReader r, string key)
+    /// <summary>A mapping of strings to strings (labels), each bad value an error; null when absent.</summary>
+    internal static Dictionary<string, string>? StringMap(MapReader r, string key)
     {
         if (r.Map(key) is not { } m)
         {

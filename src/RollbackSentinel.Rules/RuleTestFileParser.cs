@@ -289,24 +289,7 @@ public static class RuleTestFileParser
         return t;
     }
 
-    private static LabelSet? Labels(MapReader r, string key)
-    {
-        if (r.Map(key) is not { } m)
-        {
-            return null;
-        }
-
-        var labels = new Dictionary<string, string>(StringComparer.Ordinal);
-        foreach (var name in m.Present([.. ((YamlMappingNode)r.Node(key)!).Children.Keys.OfType<YamlScalarNode>().Select(k => k.Value!)]))
-        {
-            if (m.String(name) is { } v)
-            {
-                labels[name] = v;
-            }
-        }
-
-        return LabelSet.From(labels);
-    }
+    private static LabelSet? Labels(MapReader r, string key) => PolicyParser.StringMap(r, key) is { } labels ? LabelSet.From(labels) : null;
 
     /// <summary>Each item of the list <paramref name="key"/> that is a mapping and parses; the others are errors.</summary>
     private static IEnumerable<T> Items<T>(MapReader r, string key, Func<MapReader, T?> parse)

@@ -9,42 +9,44 @@ namespace RollbackSentinel.Cli.Tests.RuleTests;
 /// </summary>
 public sealed partial class RuleTestCommandTests : IDisposable
 {
-    /// <summary>errors (rollback, for 1m), queue (page at once, no data is a breach), latency (against the 5m before the deploy, rollback).</summary>
-    private const string Policies = """
-        apiVersion: rollback-sentinel/v1
-        kind: RollbackPolicy
-        metadata:
-          name: shop
-        spec:
-          target:
-            webhook:
-              url: http://127.0.0.1:9/rollback
-          gate:
-            minPasses: 4
-          triggers:
-            - name: errors
-              errorRate:
-                errors: sum(rate(http_requests_total{code="500"}[1m]))
-                total: sum(rate(http_requests_total[1m]))
-                max: 0.05
-                minTotal: 0.5
-              for: 1m
-              action: rollback
-            - name: queue
-              threshold:
-                query: max(queue_depth)
-                op: ">"
-                value: 100
-              noData: breach
-              action: page
-            - name: latency
-              latency:
-                query: max(request_seconds)
-                baseline:
-                  beforeDeploy: 5m
-                maxIncrease: 100ms
-              for: 1m
-              action: rollback
+    /// <summary>errors (rollback, for 1m), queue (page at once, no data is a breach), latency (against the 5m before the deploy, rollback); a gate of 3 passes.</summary>
+    private static readonly string Policies = PolicyYaml.WithWebhook("shop", interval: null, triggers: """
+        - name: errors
+          errorRate:
+            errors: sum(rate(http_requests_total{code="500"}[1m]))
+            total: sum(rate(http_requests_total[1m]))
+            max: 0.05
+            minTotal: 0.5
+          for: 1m
+          action: rollback
+        - name: queue
+          threshold:
+            query: max(queue_depth)
+            op: ">"
+            value: 100
+          noData: breach
+          action: page
+        - name: latency
+          latency:
+            query: max(request_seconds)
+            baseline:
+              beforeDeploy: 5m
+            maxIncrease: 100ms
+          for: 1m
+          action: rollback
+        """);
+
+    /// <summary>40 req/s for 10m, a third of them failing from 5m30s on; a short queue; a flat latency (input_series of a test).</summary>
+    private const string BadRelease = """
+            input_series:
+              - series: 'http_requests_total{code="200"}'
+                values: '0+600x40'
+              - series: 'http_requests_total{code="500"}'
+                values: '0x20 0+300x19'
+              - series: queue_depth
+                values: '10x40'
+              - series: request_seconds
+                values: '0.05x40'
         """;
 
     private readonly RulesFolder _folder = new(("policies.yaml", Policies));
@@ -54,20 +56,12 @@ public sealed partial class RuleTestCommandTests : IDisposable
     [Fact]
     public async Task Test_PassingFile_ExitsZeroWithTheSummary()
     {
-        var run = await RunAsync("pass.yaml", """
+        var run = await RunAsync("pass.yaml", $$"""
             rule_files: [policies.yaml]
             evaluation_interval: 15s
             tests:
               - name: a bad release rolls back
-                input_series:
-                  - series: 'http_requests_total{code="200"}'
-                    values: '0+600x40'
-                  - series: 'http_requests_total{code="500"}'
-                    values: '0x20 0+300x19'
-                  - series: queue_depth
-                    values: '10x40'
-                  - series: request_seconds
-                    values: '0.05x40'
+            {{BadRelease}}
                 changes:
                   - {at: 2m, policy: shop, revision: v2, previousRevision: v1}
                 expect:
@@ -85,20 +79,12 @@ public sealed partial class RuleTestCommandTests : IDisposable
     [Fact]
     public async Task Test_FailingExpectations_ExitsOneNamingEachWithWhatHappenedInstead()
     {
-        var run = await RunAsync("fail.yaml", """
+        var run = await RunAsync("fail.yaml", $$"""
             rule_files: [policies.yaml]
             evaluation_interval: 15s
             tests:
               - name: a good release
-                input_series:
-                  - series: 'http_requests_total{code="200"}'
-                    values: '0+600x40'
-                  - series: 'http_requests_total{code="500"}'
-                    values: '0x20 0+300x19'
-                  - series: queue_depth
-                    values: '10x40'
-                  - series: request_seconds
-                    values: '0.05x40'
+            {{BadRelease}}
                 changes:
                   - {at: 2m, policy: shop, revision: v2}
                 expect:
@@ -236,20 +222,12 @@ public sealed partial class RuleTestCommandTests : IDisposable
     [Fact]
     public async Task Test_Gates_OpenAfterMinPassesSinceTheChangeClosedWhileFiring()
     {
-        var run = await RunAsync("gates.yaml", """
+        var run = await RunAsync("gates.yaml", $$"""
             rule_files: [policies.yaml]
             evaluation_interval: 15s
             tests:
               - name: gates around a deploy
-                input_series:
-                  - series: 'http_requests_total{code="200"}'
-                    values: '0+600x40'
-                  - series: 'http_requests_total{code="500"}'
-                    values: '0x20 0+300x19'
-                  - series: queue_depth
-                    values: '10x40'
-                  - series: request_seconds
-                    values: '0.05x40'
+            {{BadRelease}}
                 changes:
                   - {at: 2m, policy: shop, revision: v2}
                 expect:
@@ -264,7 +242,7 @@ public sealed partial class RuleTestCommandTests : IDisposable
             (1,
             """
             FAIL  gates.yaml:4:11: gates around a deploy
-                    gates.yaml:19:14: gate shop at 2m30s: expected open, got closed: errors: 2 of 4 passing evaluations since v2; queue: 2 of 4 passing evaluations since v2; latency: 2 of 4 passing evaluations since v2
+                    gates.yaml:19:14: gate shop at 2m30s: expected open, got closed: errors: 2 of 3 passing evaluations since v2; queue: 2 of 3 passing evaluations since v2; latency: 2 of 3 passing evaluations since v2
                     gates.yaml:21:14: gate shop at 7m: expected open, got closed: errors: firing
             FAIL  gates.yaml: 1 of 1 test failed
             1 file(s), 1 test: 0 passed, 1 failed (Ns)
