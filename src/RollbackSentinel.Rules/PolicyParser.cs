@@ -25,6 +25,9 @@ public sealed record FileParseResult(string File, IReadOnlyList<Policy> Policies
     /// <summary>The file's bytes as read (set by <see cref="RuleSetLoader"/>; empty when parsed from text): what <see cref="RulesVersion"/> digests.</summary>
     public ReadOnlyMemory<byte> Content { get; init; }
 
+    /// <summary>The file is a rule test (<c>rollback-sentinel test</c>), not policies: it is skipped, and not counted as a rule file.</summary>
+    public bool IsRuleTest { get; init; }
+
     /// <summary>Whether parsing consulted the file system beyond the file's text (a secret file's path): then it is never reused from a <see cref="RuleParseCache"/>.</summary>
     internal bool ConsultedFileSystem { get; init; }
 }
@@ -79,35 +82,15 @@ public static partial class PolicyParser
         var ctx = new ParseContext(file) { SecretFiles = secretFiles };
         var policies = new List<Policy>();
         var queries = new List<QueryLocation>();
-        if (NotText(text) is { } binary)
+        if (YamlDocuments.Load(ctx, text) is not { } stream)
         {
-            ctx.Error(binary.At, string.Empty, binary.Message);
             return new FileParseResult(file, policies, ctx.Diagnostics, queries) { ConsultedFileSystem = ctx.ConsultedFileSystem };
         }
 
-        var stream = new YamlStream();
-        var parser = new Parser(new StringReader(text));
-        try
+        if (RuleTestFileParser.IsRuleTestFile(stream))
         {
-            // The limits are checked on the event stream, before YamlStream builds (recursively) any node.
-            stream.Load(new DuplicateKeyMarkingParser(new BoundedParser(parser)));
-        }
-        catch (RuleLimitException e)
-        {
-            ctx.Error(e.Start, string.Empty, e.Message);
-            return new FileParseResult(file, policies, ctx.Diagnostics, queries) { ConsultedFileSystem = ctx.ConsultedFileSystem };
-        }
-        catch (YamlException e)
-        {
-            var (at, message) = SyntaxError(text, e);
-            ctx.Error(at, string.Empty, $"YAML syntax error: {message}");
-            return new FileParseResult(file, policies, ctx.Diagnostics, queries) { ConsultedFileSystem = ctx.ConsultedFileSystem };
-        }
-        catch (Exception e) when (e is InvalidOperationException or ArgumentException)
-        {
-            // YamlDotNet throws these instead of a YamlException for some malformed input (aaubry/YamlDotNet#541).
-            ctx.Error(parser.Current?.Start ?? Mark.Empty, string.Empty, $"YAML syntax error: the YAML reader stopped here ({e.Message})");
-            return new FileParseResult(file, policies, ctx.Diagnostics, queries) { ConsultedFileSystem = ctx.ConsultedFileSystem };
+            // A rule test (rollback-sentinel test) kept beside the rules it tests: no policy, and nothing wrong.
+            return new FileParseResult(file, policies, ctx.Diagnostics, queries) { IsRuleTest = true };
         }
 
         var anyDocument = false;
@@ -145,8 +128,6 @@ public static partial class PolicyParser
 
         return new FileParseResult(file, policies, ctx.Diagnostics, queries) { ConsultedFileSystem = ctx.ConsultedFileSystem };
     }
-
-    private static Exception Unwrap(YamlException e) => e.InnerException is YamlException inner ? Unwrap(inner) : e;
 
     private static Policy? ParsePolicy(MapReader r, List<QueryLocation> queries)
     {
@@ -817,7 +798,8 @@ public static partial class PolicyParser
         return template;
     }
 
-    private static Dictionary<string, string>? StringMap(MapReader r, string key)
+    /// <summary>A mapping of strings to strings (labels), each bad value an error; null when absent.</summary>
+    internal static Dictionary<string, string>? StringMap(MapReader r, string key)
     {
         if (r.Map(key) is not { } m)
         {

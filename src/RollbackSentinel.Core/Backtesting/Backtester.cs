@@ -70,6 +70,12 @@ public sealed record BacktestResult(IReadOnlyList<Decision> Decisions, IReadOnly
     public IReadOnlyList<string> Warnings { get; init; } = [];
 }
 
+/// <summary>
+/// One policy after one evaluation of a backtest: its state and the changes it was judged against, for callers that
+/// ask more of a replay than its decisions (a rule test's gates, <see cref="Changes.Gate"/>).
+/// </summary>
+public sealed record BacktestEvaluation(Policy Policy, DateTimeOffset At, PolicyState State, ChangeHistory Changes);
+
 /// <summary>How far a backtest is: range queries fetched, then evaluations replayed.</summary>
 public sealed record BacktestProgress(BacktestPhase Phase, int Done, int Total);
 
@@ -147,7 +153,9 @@ public sealed class Backtester
     /// on with the changes it was given.
     /// </summary>
     /// <param name="progress">Told of each range query fetched and each evaluation replayed (from any thread).</param>
-    public async Task<BacktestResult> RunAsync(IReadOnlyList<Policy> policies, BacktestWindow window, CancellationToken cancellationToken, IProgress<BacktestProgress>? progress = null)
+    /// <param name="observe">Called after each evaluation, in order, with the policy's state then (nothing is kept for it).</param>
+    public async Task<BacktestResult> RunAsync(
+        IReadOnlyList<Policy> policies, BacktestWindow window, CancellationToken cancellationToken, IProgress<BacktestProgress>? progress = null, Action<BacktestEvaluation>? observe = null)
     {
         ArgumentNullException.ThrowIfNull(policies);
         ArgumentNullException.ThrowIfNull(window);
@@ -208,6 +216,7 @@ public sealed class Backtester
                 var evaluation = await PolicyEvaluator.EvaluateAsync(policy, state, at, resolver, cancellationToken, maxGap: null, resolver.Changes).ConfigureAwait(false);
                 state = evaluation.Step.State;
                 decisions.AddRange(evaluation.Step.Decisions);
+                observe?.Invoke(new BacktestEvaluation(policy, at, state, resolver.Changes));
                 progress?.Report(new BacktestProgress(BacktestPhase.Replaying, ++replayed, totalEvaluations));
                 var verdicts = evaluation.Triggers.SelectMany(t => t.Verdicts).ToArray();
                 var step = evaluation.Step.Decisions;

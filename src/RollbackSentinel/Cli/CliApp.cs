@@ -45,6 +45,7 @@ public static partial class CliApp
             new VersionOption(),
             ValidateCommand.Create(),
             BacktestCommand.Create(),
+            TestCommand.Create(),
             PlanCommand.Create(),
             RunCommand.Create(),
             StatusCommands.Status(),
@@ -69,6 +70,7 @@ public static partial class CliApp
         {
             "status" or "incidents" or "rollback" or "mark" or "approve" or "deny" or "snooze" or "ack" => ExitCodes.Client,
             "gate" => GateCommand.ExitCodesList,
+            "test" => TestCommand.ExitCodesList,
             "run" => [(ExitCodes.Ok, "stopped gracefully (SIGTERM)"), (ExitCodes.Usage, "bad command line or settings, or it could not start: address in use, another daemon holds the store, the store is empty or damaged")],
             "validate" =>
             [

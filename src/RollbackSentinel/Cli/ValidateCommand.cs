@@ -119,7 +119,7 @@ internal static class ValidateCommand
 
                 var triggers = rules.Policies.Sum(p => p.Triggers.Count);
                 await output.WriteLineAsync(
-                    $"{rules.Files.Count} file(s), {rules.Policies.Count} valid polic{(rules.Policies.Count == 1 ? "y" : "ies")} with {triggers} trigger(s): " +
+                    $"{rules.Files.Count(f => !f.IsRuleTest)} file(s), {rules.Policies.Count} valid polic{(rules.Policies.Count == 1 ? "y" : "ies")} with {triggers} trigger(s): " +
                     $"{errors} error(s), {warnings} warning(s)").ConfigureAwait(false);
             }
 

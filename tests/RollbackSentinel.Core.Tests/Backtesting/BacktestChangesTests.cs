@@ -50,6 +50,22 @@ public sealed class BacktestChangesTests
     }
 
     [Fact]
+    public async Task Run_WithAnObserver_SeesEachEvaluationsStateAndTheChangesInOrder()
+    {
+        var seen = new List<BacktestEvaluation>();
+
+        var result = await new Backtester(new FunctionMetricsSource(History(T0.AddDays(1))), NoCron).RunAsync(
+            [Policy(ErrorRate(@for: TimeSpan.FromMinutes(1)))], new BacktestWindow(T0, T0.AddMinutes(10), Step, DeployedAt: T0.AddMinutes(4)), CancellationToken.None, observe: seen.Add);
+
+        Assert.Equal(Enumerable.Range(0, 41).Select(i => T0 + (i * Step)), seen.Select(e => e.At));
+        Assert.All(seen, e => Assert.Equal(e.At, e.State.LastEvaluatedAt));
+        Assert.All(seen, e => Assert.Equal(T0.AddMinutes(4), Assert.Single(e.Changes.All).At));
+        var act = Assert.Single(result.Decisions, d => d.Kind == DecisionKind.Act);
+        Assert.Equal(TriggerPhase.Firing, seen.Single(e => e.At == act.At).State.Series.Values.Single().Phase);
+        Assert.DoesNotContain(seen.Single(e => e.At == T0.AddMinutes(4)).State.Series.Values, s => s.Phase == TriggerPhase.Firing);
+    }
+
+    [Fact]
     public async Task Run_DeployedAtBeforeTheBreach_ArmsTheRollbackAndBlamesThatChange()
     {
         var result = await RunAsync(new FunctionMetricsSource(History(T0.AddDays(1))), Policy(ErrorRate(@for: TimeSpan.FromMinutes(1))), deployedAt: T0.AddMinutes(4));

@@ -1,9 +1,49 @@
 using YamlDotNet.Core;
+using YamlDotNet.RepresentationModel;
 
 namespace RollbackSentinel.Rules;
 
-public static partial class PolicyParser
+/// <summary>
+/// Reads the YAML of a file the sentinel checks field by field (policies, rule tests): text only, within
+/// <see cref="RuleLimits"/>, duplicate keys marked for <see cref="MapReader"/>; whatever stops it is one diagnostic.
+/// </summary>
+internal static class YamlDocuments
 {
+    /// <summary>The file's documents, or null when it is not readable YAML (the reason is an error in <paramref name="ctx"/>).</summary>
+    public static YamlStream? Load(ParseContext ctx, string text)
+    {
+        if (NotText(text) is { } binary)
+        {
+            ctx.Error(binary.At, string.Empty, binary.Message);
+            return null;
+        }
+
+        var stream = new YamlStream();
+        var parser = new Parser(new StringReader(text));
+        try
+        {
+            // The limits are checked on the event stream, before YamlStream builds (recursively) any node.
+            stream.Load(new DuplicateKeyMarkingParser(new BoundedParser(parser)));
+            return stream;
+        }
+        catch (RuleLimitException e)
+        {
+            ctx.Error(e.Start, string.Empty, e.Message);
+        }
+        catch (YamlException e)
+        {
+            var (at, message) = SyntaxError(text, e);
+            ctx.Error(at, string.Empty, $"YAML syntax error: {message}");
+        }
+        catch (Exception e) when (e is InvalidOperationException or ArgumentException)
+        {
+            // YamlDotNet throws these instead of a YamlException for some malformed input (aaubry/YamlDotNet#541).
+            ctx.Error(parser.Current?.Start ?? Mark.Empty, string.Empty, $"YAML syntax error: the YAML reader stopped here ({e.Message})");
+        }
+
+        return null;
+    }
+
     /// <summary>
     /// The first character YAML does not allow in a file (YAML 1.2 "printable"), e.g. a NUL byte, which YamlDotNet
     /// takes for the end of the input, so a file of NULs would pass as empty.
@@ -73,4 +113,6 @@ public static partial class PolicyParser
 
         return (e.Start, message);
     }
+
+    private static Exception Unwrap(YamlException e) => e.InnerException is YamlException inner ? Unwrap(inner) : e;
 }
