@@ -47,7 +47,17 @@ public sealed record BurnRateCondition(double Objective, TimeSpan Period, string
     public override string Kind => "burnRate";
 
     /// <summary>The error ratio the objective allows (0.001 for 99.9): a burn rate of 1 spends exactly the budget over the period.</summary>
-    public double Budget => 1 - (Objective / 100);
+    public double Budget => (double)ExactBudget;
+
+    /// <summary>
+    /// <see cref="Budget"/> in decimal, exact for the objective as written: in binary floating point
+    /// <c>1 - 99.9 / 100</c> is 0.0009999999999998899, which would make an error ratio of exactly 14.4 x 0.001 a burn
+    /// rate above 14.4, a breach of a strict "faster than".
+    /// </summary>
+    public decimal ExactBudget => BudgetOf(Objective);
+
+    /// <summary>The error budget <c>(100 - objective) / 100</c> in decimal (the objective as written: 15 significant digits).</summary>
+    public static decimal BudgetOf(double objective) => (100m - (decimal)objective) / 100m;
 
     /// <summary>Every distinct window of the pairs, in the order the pairs name them (long before short).</summary>
     public IReadOnlyList<TimeSpan> DistinctWindows => Windows.SelectMany(w => (TimeSpan[])[w.Long, w.Short]).Distinct().ToArray();

@@ -162,7 +162,7 @@ public sealed class BurnRateEvaluatorTests
         }));
 
         Assert.Equal(VerdictKind.Breach, v.Kind);
-        Assert.Equal("1h/5m fired: burn rate 1h 100, 5m 100, both > 14.4; 6h/30m inconclusive: total[30m] has no series with labels {}; error budget over 30d unknown: no total series over the period", v.Summary);
+        Assert.Equal("1h/5m fired: burn rate 1h 100, 5m 100, both > 14.4; 6h/30m inconclusive: no traffic over 30m: total[30m] has no series with labels {}; error budget over 30d unknown: no total series over the period", v.Summary);
     }
 
     [Fact]
@@ -184,7 +184,175 @@ public sealed class BurnRateEvaluatorTests
     {
         var v = Single(BurnRate(), Outcomes(BurnRate(), new Dictionary<string, Sample[]>()));
 
-        Assert.Equal((VerdictKind.Inconclusive, VerdictReason.NoData, "total query returned no series over any window"), (v.Kind, v.Reason, v.Summary));
+        Assert.Equal((VerdictKind.Inconclusive, VerdictReason.NoData, "total query returned no series over any short window (5m, 30m)"), (v.Kind, v.Reason, v.Summary));
+    }
+
+    [Fact]
+    public void Evaluate_SeriesOnlyInTheLongWindows_IsNotJudged_SoNoDataBreachDoesNotRollBackOnIt()
+    {
+        // by (version): v1 was drained over half an hour ago. The hour and six hours still hold it (and its errors);
+        // the current traffic, over 5m and 30m, is v2's alone. Judged, v1 would be "no data", and with
+        // noData: breach a breach: a rollback on a stale series.
+        var v1 = ("version", "v1");
+        var v2 = ("version", "v2");
+        Dictionary<string, Sample[]> Drained() => new()
+        {
+            ["errors[1h]"] = [S(1, v1)], ["total[1h]"] = [S(5, v1), S(10, v2)],
+            ["errors[5m]"] = [], ["total[5m]"] = [S(10, v2)],
+            ["errors[6h]"] = [S(1, v1)], ["total[6h]"] = [S(9, v1), S(10, v2)],
+            ["errors[30m]"] = [], ["total[30m]"] = [S(10, v2)],
+        };
+
+        foreach (var noData in (NoDataPolicy[])[NoDataPolicy.Inconclusive, NoDataPolicy.Breach])
+        {
+            var trigger = BurnRate(noData: noData);
+            var v = Single(trigger, Outcomes(trigger, Drained()));
+
+            Assert.Equal((LabelSet.Of(v2), VerdictKind.Pass), (v.Labels, v.Kind));
+        }
+    }
+
+    [Fact]
+    public void Evaluate_SeriesWithTrafficOver30mButNotOver5m_Has1h5mLowTraffic_AndNoDataBreachDoesNotCountIt()
+    {
+        // v1 stopped serving ten minutes ago: still in the 30m total, gone from the 5m one. For 1h/5m that is no
+        // traffic, not missing data.
+        var v1 = ("version", "v1");
+        Dictionary<string, Sample[]> Draining() => new()
+        {
+            ["errors[1h]"] = [S(1, v1)], ["total[1h]"] = [S(5, v1)],
+            ["errors[5m]"] = [], ["total[5m]"] = [],
+            ["errors[6h]"] = [S(1, v1)], ["total[6h]"] = [S(9, v1)],
+            ["errors[30m]"] = [], ["total[30m]"] = [S(2, v1)],
+        };
+
+        foreach (var noData in (NoDataPolicy[])[NoDataPolicy.Inconclusive, NoDataPolicy.Breach])
+        {
+            var trigger = BurnRate(noData: noData);
+            var v = Single(trigger, Outcomes(trigger, Draining()));
+
+            Assert.Equal((LabelSet.Of(v1), VerdictKind.Inconclusive, VerdictReason.LowTraffic, false), (v.Labels, v.Kind, v.Reason, v.NoDataCountedAsBreach));
+            Assert.StartsWith("1h/5m inconclusive: no traffic over 5m: total[5m] has no series with labels {version=\"v1\"}; 6h/30m: burn rate 6h ", v.Summary);
+        }
+    }
+
+    [Fact]
+    public void Evaluate_NoSeriesOverTheShortWindowsButSomeOverTheLongOnes_IsTheOneNoSeriesVerdict()
+    {
+        var trigger = BurnRate(noData: NoDataPolicy.Breach);
+        var v = Single(trigger, Outcomes(trigger, new Dictionary<string, Sample[]> { ["total[1h]"] = [S(10)], ["total[6h]"] = [S(10)] }));
+
+        Assert.Equal((VerdictKind.Breach, VerdictReason.NoData, true), (v.Kind, v.Reason, v.NoDataCountedAsBreach));
+        Assert.StartsWith("total query returned no series over any short window (5m, 30m)", v.Summary);
+    }
+
+    /// <summary>An error ratio of exactly factor x budget over both windows: the burn rate equals the factor, not above.</summary>
+    public static TheoryData<double, double> ObjectivesAndFactors => new()
+    {
+        { 99.9, 14.4 }, { 99.9, 6 }, { 99.99, 14.4 }, { 99.99, 6 }, { 99.5, 14.4 }, { 99.5, 6 }, { 95, 14.4 }, { 95, 6 }, { 99.95, 14.4 }, { 99, 1 },
+    };
+
+    [Theory]
+    [MemberData(nameof(ObjectivesAndFactors))]
+    public void Evaluate_ErrorRatioExactlyAtTheFactor_IsPass_AndJustAboveIsBreach(double objective, double factor)
+    {
+        // At 99.9, 1 - 99.9 / 100 is 0.0009999999999998899 in binary floating point: 0.0144 / it is 14.400000000001585.
+        var trigger = BurnRate(objective: objective, windows: [new(H1, M5, factor)]);
+        var exact = (double)((decimal)factor * ((100m - (decimal)objective) / 100m) * 10);
+        Verdict At(double errors) => Single(trigger, Outcomes(trigger, new Dictionary<string, Sample[]>
+        {
+            ["errors[1h]"] = [S(errors)], ["total[1h]"] = [S(10)], ["errors[5m]"] = [S(errors)], ["total[5m]"] = [S(10)],
+        }));
+
+        var tie = At(exact);
+        var above = At(exact * 1.000001);
+
+        Assert.Equal(VerdictKind.Pass, tie.Kind);
+        Assert.Equal(factor, tie.Value!.Value, 9);
+        Assert.Equal(VerdictKind.Breach, above.Kind);
+    }
+
+    [Fact]
+    public void Evaluate_TheWorkbookPairsAt999_RatiosExactlyAt0Point0144And0Point006_Pass_AndJustAboveBreach()
+    {
+        var tie = Single(BurnRate(), Ratios(BurnRate(), h1: 0.0144, m5: 0.0144, h6: 0.006, m30: 0.006));
+        var fast = Single(BurnRate(), Ratios(BurnRate(), h1: 0.01441, m5: 0.01441, h6: 0, m30: 0));
+        var slow = Single(BurnRate(), Ratios(BurnRate(), h1: 0, m5: 0, h6: 0.00601, m30: 0.00601));
+
+        Assert.Equal(VerdictKind.Pass, tie.Kind);
+        Assert.Equal("no pair fired: 1h/5m: burn rate 1h 14.4, 5m 14.4, not both > 14.4; 6h/30m: burn rate 6h 6, 30m 6, not both > 6; error budget left over 30d: 50%", tie.Summary);
+        Assert.Equal((VerdictKind.Breach, "1h/5m"), (fast.Kind, fast.Summary[..5]));
+        Assert.Equal((VerdictKind.Breach, 6.0), (slow.Kind, slow.Threshold));
+    }
+
+    [Fact]
+    public void Evaluate_NegativeShortTotal_IsInconclusiveLowTraffic_NotABurnRate()
+    {
+        // A negative total (a delta() of a gauge, say) slipped past minTotal; with negative errors too it was a
+        // burn rate of 1000, and a rollback.
+        var trigger = BurnRate(windows: [new(H1, M5, 14.4)]);
+        var v = Single(trigger, Outcomes(trigger, new Dictionary<string, Sample[]>
+        {
+            ["errors[1h]"] = [S(1)], ["total[1h]"] = [S(10)], ["errors[5m]"] = [S(-1)], ["total[5m]"] = [S(-1)],
+        }));
+        var negativeLong = Single(trigger, Outcomes(trigger, new Dictionary<string, Sample[]>
+        {
+            ["errors[1h]"] = [S(-1)], ["total[1h]"] = [S(-1)], ["errors[5m]"] = [S(1)], ["total[5m]"] = [S(10)],
+        }));
+
+        Assert.Equal((VerdictKind.Inconclusive, VerdictReason.LowTraffic), (v.Kind, v.Reason));
+        Assert.StartsWith("1h/5m inconclusive: no traffic over 5m: total is -1; ", v.Summary);
+        Assert.Equal((VerdictKind.Inconclusive, VerdictReason.LowTraffic), (negativeLong.Kind, negativeLong.Reason));
+    }
+
+    [Theory]
+    [InlineData(false)]
+    [InlineData(true)]
+    public void Evaluate_OnePairLowTrafficAndTheOtherNoData_IsLowTrafficInEitherOrder_SoNoDataBreachNeverCountsIt(bool lowTrafficFirst)
+    {
+        // 1h/5m: 0.2 req/s over 5m, under minTotal; 6h/30m: NaN errors over 30m. In either order of the pairs the
+        // verdict is low traffic (with that pair's factor), and noData: breach leaves it inconclusive.
+        BurnRateWindow low = new(H1, M5, 14.4), noData = new(TimeSpan.FromHours(6), TimeSpan.FromMinutes(30), 6);
+        var windows = lowTrafficFirst ? new[] { low, noData } : [noData, low];
+        var samples = new Dictionary<string, Sample[]>
+        {
+            ["errors[1h]"] = [S(0)], ["total[1h]"] = [S(10)], ["errors[5m]"] = [S(0.1)], ["total[5m]"] = [S(0.2)],
+            ["errors[6h]"] = [S(0)], ["total[6h]"] = [S(10)], ["errors[30m]"] = [S(double.NaN)], ["total[30m]"] = [S(10)],
+        };
+
+        var v = Single(BurnRate(windows: windows), Outcomes(BurnRate(windows: windows), samples));
+        var breach = Single(BurnRate(windows: windows, noData: NoDataPolicy.Breach), Outcomes(BurnRate(windows: windows), samples));
+
+        Assert.Equal((VerdictKind.Inconclusive, VerdictReason.LowTraffic, 14.4), (v.Kind, v.Reason, v.Threshold));
+        Assert.Equal((VerdictKind.Inconclusive, false), (breach.Kind, breach.NoDataCountedAsBreach));
+    }
+
+    [Theory]
+    [InlineData(false)]
+    [InlineData(true)]
+    public void Evaluate_WithinAPair_ZeroOverZeroWinsOverNoData_InEitherWindow(bool zeroInTheShortWindow)
+    {
+        var trigger = BurnRate(minTotal: 0, windows: [new(H1, M5, 14.4)], noData: NoDataPolicy.Breach);
+        var v = Single(trigger, Outcomes(trigger, new Dictionary<string, Sample[]>
+        {
+            ["errors[1h]"] = [S(zeroInTheShortWindow ? double.NaN : 0)], ["total[1h]"] = [S(zeroInTheShortWindow ? 10 : 0)],
+            ["errors[5m]"] = [S(zeroInTheShortWindow ? 0 : double.NaN)], ["total[5m]"] = [S(zeroInTheShortWindow ? 0 : 10)],
+        }));
+
+        Assert.Equal((VerdictKind.Inconclusive, VerdictReason.LowTraffic), (v.Kind, v.Reason));
+    }
+
+    [Fact]
+    public void Evaluate_Evidence_ShowsATinyBudgetExactly_NotRoundedToZero()
+    {
+        var trigger = BurnRate(objective: 99.99999, windows: [new(H1, M5, 14.4)]);
+        var v = Single(trigger, Outcomes(trigger, new Dictionary<string, Sample[]>
+        {
+            ["errors[1h]"] = [S(0)], ["total[1h]"] = [S(10)], ["errors[5m]"] = [S(0)], ["total[5m]"] = [S(10)],
+        }));
+
+        Assert.Equal("errors[1h] / total[1h] / 0.0000001", Assert.Single(v.Queries, q => q.Role == "burnRate[1h]").Query);
+        Assert.Equal("1 - errors[30d] / total[30d] / 0.0000001", Assert.Single(v.Queries, q => q.Role == "budgetLeft[30d]").Query);
     }
 
     [Fact]
