@@ -16,8 +16,16 @@ public static partial class PolicyParser
             objective = null;
         }
 
+        if (objective is { } percent && percent < 1)
+        {
+            c.Context.Warning(c.Node("objective")!.Start, c.Field("objective"),
+                $"is a percent: {Inv(percent)} asks for {Inv(percent)}% of requests to succeed; did you mean {Inv((double)((decimal)percent * 100m))}?");
+        }
+
         var period = c.Duration("period", min: TimeSpan.FromMinutes(1));
-        var windows = c.Has("windows") ? ParseBurnWindows(c, objective, period ?? BurnRateCondition.DefaultPeriod) : BurnRateCondition.DefaultWindows;
+        var windows = c.Has("windows")
+            ? ParseBurnWindows(c, objective, period ?? BurnRateCondition.DefaultPeriod)
+            : CheckDefaultWindows(c, objective, period);
 
         // Checked and recorded as sent with the first pair's short window: every window gives the same syntax.
         var sample = windows is [var first, ..] ? first.Short : BurnRateCondition.DefaultWindows[0].Short;
@@ -36,6 +44,40 @@ public static partial class PolicyParser
             : new BurnRateCondition(objective.Value, period ?? BurnRateCondition.DefaultPeriod, errors, total, windows, minTotal ?? 0);
     }
 
+    /// <summary>
+    /// The default windows, checked as written ones are: a factor the objective makes unreachable is an error at
+    /// <c>objective</c>, a long window beyond a written <c>period</c> a warning there. Null when a factor is unreachable.
+    /// </summary>
+    private static IReadOnlyList<BurnRateWindow>? CheckDefaultWindows(MapReader c, double? objective, TimeSpan? period)
+    {
+        var defaults = BurnRateCondition.DefaultWindows;
+        if (objective is { } o && defaults.Where(p => Unreachable(p.Factor, o)).ToArray() is { Length: > 0 } unreachable)
+        {
+            c.Context.Error(c.Node("objective")!.Start, c.Field("objective"),
+                $"leaves the default windows' {Pairs(unreachable)} unreachable: with objective {Inv(o)} the burn rate is at most {Highest(o)} (every request failing); "
+                + "write windows: with factors below it, or check the objective");
+            return null;
+        }
+
+        if (period is { } pd && defaults.Where(p => p.Long > pd).ToArray() is { Length: > 0 } beyond)
+        {
+            c.Context.Warning(c.Node("period")!.Start, c.Field("period"),
+                $"is shorter than the long window of the default {Pairs(beyond)}: the factors are meant relative to the period's budget; write windows: that fit within {PromDuration.Format(pd)}");
+        }
+
+        return defaults;
+
+        static string Pairs(BurnRateWindow[] pairs) =>
+            (pairs.Length == 1 ? "pair " : "pairs ") + string.Join(" and ", pairs.Select(p => $"{p} (factor {Inv(p.Factor)})"));
+    }
+
+    /// <summary>The highest burn rate is 1 / budget (every request failing): a factor at or above it can never be exceeded. Exact in decimal.</summary>
+    private static bool Unreachable(double factor, double objective) => (decimal)factor * BurnRateCondition.BudgetOf(objective) >= 1;
+
+    private static string Highest(double objective) => Math.Round(1 / BurnRateCondition.BudgetOf(objective), 6).ToString("0.######", CultureInfo.InvariantCulture);
+
+    private static string Inv(double value) => value.ToString(CultureInfo.InvariantCulture);
+
     /// <summary>The <c>windows</c> list: each a mapping of long, short and factor; null when any is wrong.</summary>
     private static IReadOnlyList<BurnRateWindow>? ParseBurnWindows(MapReader c, double? objective, TimeSpan period)
     {
@@ -52,6 +94,7 @@ public static partial class PolicyParser
         }
 
         var result = new List<BurnRateWindow>();
+        var seen = new List<(int Index, BurnRateWindow Pair)>();
         var ok = true;
         for (var i = 0; i < seq.Children.Count; i++)
         {
@@ -74,13 +117,17 @@ public static partial class PolicyParser
                 longWindow = null;
             }
 
-            // The highest burn rate is 1 / budget (every request failing); "at least" up to rounding (99.9 is not exact).
-            if (factor is { } f && objective is { } o && f * (1 - (o / 100)) >= 1 - 1e-9)
+            if (factor is { } f && objective is { } o && Unreachable(f, o))
             {
-                var highest = 1 / (1 - (o / 100));
                 c.Context.Error(w.Node("factor")!.Start, w.Field("factor"),
-                    $"can never be exceeded: with objective {o.ToString(CultureInfo.InvariantCulture)} the burn rate is at most {Math.Round(highest, 6).ToString(CultureInfo.InvariantCulture)} (every request failing)");
+                    $"can never be exceeded: with objective {Inv(o)} the burn rate is at most {Highest(o)} (every request failing)");
                 factor = null;
+            }
+
+            if (shortWindow is { } sw && sw < TimeSpan.FromMinutes(1))
+            {
+                c.Context.Warning(w.Node("short")!.Start, w.Field("short"),
+                    $"is under 1m, shorter than most scrape intervals: rate() needs two samples within {PromDuration.Format(sw)}, so the pair is often inconclusive (no series) or rests on one scrape");
             }
 
             if (longWindow is { } lw && lw > period)
@@ -95,7 +142,16 @@ public static partial class PolicyParser
                 continue;
             }
 
-            result.Add(new BurnRateWindow(longWindow.Value, shortWindow.Value, factor.Value));
+            var pair = new BurnRateWindow(longWindow.Value, shortWindow.Value, factor.Value);
+            if (seen.FirstOrDefault(x => x.Pair.Long == pair.Long && x.Pair.Short == pair.Short) is { Pair: not null } same)
+            {
+                c.Context.Warning(m.Start, path, same.Pair.Factor == pair.Factor
+                    ? $"is the same pair as windows[{same.Index}] ({pair}, factor {Inv(pair.Factor)}): remove one"
+                    : $"has the same windows as windows[{same.Index}] ({pair}): the one with the lower factor fires whenever the other would, so the other never decides");
+            }
+
+            seen.Add((i, pair));
+            result.Add(pair);
         }
 
         return ok ? result : null;

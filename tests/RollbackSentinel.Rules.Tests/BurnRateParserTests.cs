@@ -89,6 +89,11 @@ public sealed class BurnRateParserTests
         { Block("windows:\n  - {long: 1h, short: 5m, factor: 0}"), "p.yaml:17:43: spec.triggers[0].burnRate.windows[0].factor: must be greater than 0, got 0" },
         { Block("windows:\n  - {long: 1h, short: 5m, factor: 1000}"), "p.yaml:17:43: spec.triggers[0].burnRate.windows[0].factor: can never be exceeded: with objective 99.9 the burn rate is at most 1000 (every request failing)" },
         { Block("minTotal: -1").Replace("  minTotal: 0.5\n", string.Empty, StringComparison.Ordinal), "p.yaml:15:19: spec.triggers[0].burnRate.minTotal: must be at least 0, got -1" },
+
+        // The default windows are checked as written ones are, at the objective.
+        { Block(objective: "90"), "p.yaml:12:20: spec.triggers[0].burnRate.objective: leaves the default windows' pair 1h/5m (factor 14.4) unreachable: with objective 90 the burn rate is at most 10 (every request failing); write windows: with factors below it, or check the objective" },
+        { Block(objective: "80"), "p.yaml:12:20: spec.triggers[0].burnRate.objective: leaves the default windows' pairs 1h/5m (factor 14.4) and 6h/30m (factor 6) unreachable: with objective 80 the burn rate is at most 5 (every request failing); write windows: with factors below it, or check the objective" },
+        { Block(objective: "83.333"), "p.yaml:12:20: spec.triggers[0].burnRate.objective: leaves the default windows' pairs 1h/5m (factor 14.4) and 6h/30m (factor 6) unreachable: with objective 83.333 the burn rate is at most 5.99988 (every request failing); write windows: with factors below it, or check the objective" },
     };
 
     [Theory]
@@ -129,6 +134,72 @@ public sealed class BurnRateParserTests
             ["p.yaml:18:20: warning: spec.triggers[0].burnRate.windows[0].long: is longer than the period (1d): the factor is meant relative to the period's budget"],
             result.Diagnostics.Select(d => d.ToString()));
         Assert.Equal(DiagnosticSeverity.Warning, result.Diagnostics[0].Severity);
+        Assert.Single(result.Policies);
+    }
+
+    [Theory]
+    [InlineData("93.06")] // the highest burn rate 14.409..., just above 14.4
+    [InlineData("99.9")]
+    public void Parse_DefaultWindowsTheObjectiveCanExceed_AreAccepted(string objective) =>
+        Assert.Single(PolicyParser.Parse("p.yaml", WithTrigger(Block(objective: objective))).Policies);
+
+    /// <summary>Warnings, each alone in an otherwise valid burnRate block: the policy loads.</summary>
+    public static TheoryData<string, string[]> Warnings => new()
+    {
+        {
+            Block("period: 3h"),
+            ["p.yaml:16:17: warning: spec.triggers[0].burnRate.period: is shorter than the long window of the default pair 6h/30m (factor 6): the factors are meant relative to the period's budget; write windows: that fit within 3h"]
+        },
+        {
+            Block("period: 30m"),
+            ["p.yaml:16:17: warning: spec.triggers[0].burnRate.period: is shorter than the long window of the default pairs 1h/5m (factor 14.4) and 6h/30m (factor 6): the factors are meant relative to the period's budget; write windows: that fit within 30m"]
+        },
+        {
+            Block("windows:\n  - {long: 1h, short: 5m, factor: 14.4}\n  - {long: 6h, short: 30m, factor: 6}\n  - {long: 1h, short: 5m, factor: 14.4}"),
+            ["p.yaml:19:13: warning: spec.triggers[0].burnRate.windows[2]: is the same pair as windows[0] (1h/5m, factor 14.4): remove one"]
+        },
+        {
+            Block("windows:\n  - {long: 1h, short: 5m, factor: 14.4}\n  - {long: 1h, short: 5m, factor: 10}"),
+            ["p.yaml:18:13: warning: spec.triggers[0].burnRate.windows[1]: has the same windows as windows[0] (1h/5m): the one with the lower factor fires whenever the other would, so the other never decides"]
+        },
+        {
+            Block("windows:\n  - {long: 10m, short: 30s, factor: 14.4}"),
+            ["p.yaml:17:32: warning: spec.triggers[0].burnRate.windows[0].short: is under 1m, shorter than most scrape intervals: rate() needs two samples within 30s, so the pair is often inconclusive (no series) or rests on one scrape"]
+        },
+    };
+
+    [Theory]
+    [MemberData(nameof(Warnings))]
+    public void Parse_WarnedBurnRateValue_IsLocatedAndThePolicyLoads(string block, string[] expected)
+    {
+        var result = PolicyParser.Parse("p.yaml", WithTrigger(block));
+
+        Assert.Equal(expected, result.Diagnostics.Select(d => d.ToString()));
+        Assert.Single(result.Policies);
+    }
+
+    [Fact]
+    public void Parse_AnObjectiveUnder1_WarnsItIsAPercent_AndTheDefaultWindowsCannotFire()
+    {
+        var result = PolicyParser.Parse("p.yaml", WithTrigger(Block(objective: "0.999")));
+
+        Assert.Equal(
+            [
+                "p.yaml:12:20: warning: spec.triggers[0].burnRate.objective: is a percent: 0.999 asks for 0.999% of requests to succeed; did you mean 99.9?",
+                "p.yaml:12:20: spec.triggers[0].burnRate.objective: leaves the default windows' pairs 1h/5m (factor 14.4) and 6h/30m (factor 6) unreachable: with objective 0.999 the burn rate is at most 1.010091 (every request failing); write windows: with factors below it, or check the objective",
+            ],
+            result.Diagnostics.Select(d => d.ToString()));
+        Assert.Empty(result.Policies);
+    }
+
+    [Fact]
+    public void Parse_AnObjectiveUnder1WithWindowsItCanExceed_IsOnlyTheWarning()
+    {
+        var result = PolicyParser.Parse("p.yaml", WithTrigger(Block("windows:\n  - {long: 1h, short: 5m, factor: 1.001}", objective: "0.5")));
+
+        Assert.Equal(
+            ["p.yaml:12:20: warning: spec.triggers[0].burnRate.objective: is a percent: 0.5 asks for 0.5% of requests to succeed; did you mean 50?"],
+            result.Diagnostics.Select(d => d.ToString()));
         Assert.Single(result.Policies);
     }
 

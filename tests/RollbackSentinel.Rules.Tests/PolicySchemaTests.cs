@@ -304,6 +304,17 @@ public sealed partial class PolicySchemaTests
     }
 
     [Fact]
+    public void Schema_BurnRateQueriesWithoutTheWindowPlaceholder_AreRejectedAsTheParserRejectsThem()
+    {
+        var document = WithTrigger("burnRate:\n  objective: 99.9\n  errors: sum(rate(e[5m]))\n  total: sum(rate(t[{{ window }}]))\n  minTotal: 1");
+
+        Assert.Equal(
+            [@"/spec/triggers/0/burnRate/errors: 'sum(rate(e[5m]))' does not match \{\{window\}\}", @"/spec/triggers/0/burnRate/total: 'sum(rate(t[{{ window }}]))' does not match \{\{window\}\}"],
+            SchemaErrors(document));
+        Assert.Equal(2, PolicyParser.Parse("p.yaml", document).Diagnostics.Count(d => d.Severity == DiagnosticSeverity.Error));
+    }
+
+    [Fact]
     public void Docs_PolicyFormatReference_MentionsEveryFieldOfTheSchema()
     {
         var doc = File.ReadAllText(Path.Combine(TestPaths.RepoRoot, "docs", "policy-format.md"));
