@@ -26,7 +26,7 @@ public sealed partial class ValidateCommandTests
         var (exit, stdout, stderr) = await Validate(TestPaths.ExampleRules);
 
         Assert.Equal(ExitCodes.Ok, exit);
-        Assert.Equal(["5 file(s), 6 valid policies with 12 trigger(s): 0 error(s), 0 warning(s)"], stdout);
+        Assert.Equal(["6 file(s), 7 valid policies with 13 trigger(s): 0 error(s), 0 warning(s)"], stdout);
         Assert.Empty(stderr);
     }
 
