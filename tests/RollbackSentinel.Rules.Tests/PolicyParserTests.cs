@@ -453,7 +453,7 @@ public sealed class PolicyParserTests
         Assert.NotEmpty(files);
         Assert.Empty(results.SelectMany(r => r.Diagnostics).Select(d => d.ToString()));
         Assert.Equal(
-            ["storefront-blue-green", "checkout-api", "orders-migration", "shop-deployments", "search-latency-shadow"],
+            ["storefront-blue-green", "checkout-api", "orders-migration", "payments-slo", "shop-deployments", "search-latency-shadow"],
             results.SelectMany(r => r.Policies).Select(p => p.Name));
     }
 

@@ -88,7 +88,7 @@ public sealed partial class ValidateCommandTests
         var (exit, stdout, _) = await Validate(TestPaths.ExampleRules, missing);
 
         Assert.Equal(ExitCodes.InvalidRules, exit);
-        Assert.Equal(["5 file(s), 6 valid policies with 12 trigger(s): 1 error(s), 0 warning(s)"], stdout);
+        Assert.Equal(["6 file(s), 7 valid policies with 13 trigger(s): 1 error(s), 0 warning(s)"], stdout);
     }
 
     [Fact]
@@ -153,7 +153,7 @@ public sealed partial class ValidateCommandTests
 
         Assert.Equal(ExitCodes.InvalidRules, exit);
         Assert.Equal([$"{dir.Path}:1:1: no rule files (*.yaml, *.yml) in this folder"], stderr);
-        Assert.Equal(["5 file(s), 6 valid policies with 12 trigger(s): 1 error(s), 0 warning(s)"], stdout);
+        Assert.Equal(["6 file(s), 7 valid policies with 13 trigger(s): 1 error(s), 0 warning(s)"], stdout);
     }
 
     [Fact]
