@@ -20,6 +20,13 @@ public sealed record RuleSet(
     public bool HasErrors => Errors.Any();
 }
 
+/// <summary>The rule files some paths stand for: those named, those found in the folders named, and what could not be listed or read.</summary>
+/// <param name="Named">Files named on their own (read whatever their extension).</param>
+/// <param name="Found">The <c>*.yaml</c> and <c>*.yml</c> regular files found in the folders, in name order.</param>
+/// <param name="Folders">The paths that are folders.</param>
+/// <param name="Problems">A path that does not exist, a folder that cannot be listed, an entry that is not a regular file.</param>
+public sealed record RuleFileListing(IReadOnlyList<string> Named, IReadOnlyList<string> Found, IReadOnlyList<string> Folders, IReadOnlyList<RuleDiagnostic> Problems);
+
 /// <summary>
 /// Loads every <c>*.yaml</c>/<c>*.yml</c> file under the given files and folders, in a stable order, and
 /// checks what no single file can: that policy names are unique across all of them. A broken file never
@@ -66,26 +73,11 @@ public static class RuleSetLoader
         var diagnostics = new List<RuleDiagnostic>();
         var listing = new List<RuleDiagnostic>();
         // Each rule file with the stat that found it (taken before its bytes are read: see RuleParseCache).
-        var files = new List<(string Path, EntryStat Stat)>();
-        foreach (var path in paths)
-        {
-            if (!RuleFileSystem.TryStat(path, out var stat, out var problem, out var missing))
-            {
-                listing.Add(new RuleDiagnostic(path, 1, 1, string.Empty, missing ? "no such file or folder" : problem!));
-            }
-            else if (stat.Type == EntryType.Directory)
-            {
-                Walk(path, stat, files, diagnostics, listing, listFolder);
-            }
-            else
-            {
-                // A file named on its own is read whatever its extension; ReadRegularFile refuses what is not a file.
-                files.Add((path, stat));
-            }
-        }
+        var files = new List<(string Path, EntryStat Stat, bool Named)>();
+        Find(paths, listFolder, recursive: true, files, diagnostics, listing, []);
 
         var results = new List<FileParseResult>();
-        foreach (var (file, stat) in files.DistinctBy(f => Path.GetFullPath(f.Path), StringComparer.Ordinal).OrderBy(f => f.Path, StringComparer.Ordinal))
+        foreach (var (file, stat, _) in files.DistinctBy(f => Path.GetFullPath(f.Path), StringComparer.Ordinal).OrderBy(f => f.Path, StringComparer.Ordinal))
         {
             try
             {
@@ -139,6 +131,34 @@ public static class RuleSetLoader
         }
 
         return Combine(results, [.. listing, .. diagnostics]) with { ListingErrors = listing };
+    }
+
+    /// <summary>
+    /// The rule files <paramref name="paths"/> stand for, found as <see cref="Load(IEnumerable{string}, SecretFileAccess?)"/>
+    /// finds them (regular files only, hidden names skipped, links followed, folders that cannot be listed reported),
+    /// without reading them. Never throws.
+    /// </summary>
+    /// <param name="paths">Files and folders.</param>
+    /// <param name="recursive">Whether the folders' subfolders are searched too.</param>
+    public static RuleFileListing List(IEnumerable<string> paths, bool recursive = true) => List(paths, ListFolder, recursive);
+
+    /// <param name="paths">Files and folders.</param>
+    /// <param name="listFolder">Lists one folder's entries (full paths); throws when it cannot.</param>
+    /// <param name="recursive">Whether the folders' subfolders are searched too.</param>
+    internal static RuleFileListing List(IEnumerable<string> paths, Func<string, IEnumerable<string>> listFolder, bool recursive)
+    {
+        ArgumentNullException.ThrowIfNull(paths);
+        var files = new List<(string Path, EntryStat Stat, bool Named)>();
+        var diagnostics = new List<RuleDiagnostic>();
+        var listing = new List<RuleDiagnostic>();
+        var folders = new List<string>();
+        Find(paths, listFolder, recursive, files, diagnostics, listing, folders);
+        var distinct = files.DistinctBy(f => Path.GetFullPath(f.Path), StringComparer.Ordinal).ToArray();
+        return new RuleFileListing(
+            [.. distinct.Where(f => f.Named).Select(f => f.Path)],
+            [.. distinct.Where(f => !f.Named).Select(f => f.Path).Order(StringComparer.Ordinal)],
+            folders,
+            [.. listing, .. diagnostics]);
     }
 
     /// <summary>Combines parsed files into one rule set, reporting duplicate policy names (the first one wins).</summary>
@@ -209,8 +229,31 @@ public static class RuleSetLoader
 
     private static IEnumerable<string> ListFolder(string folder) => Directory.EnumerateFileSystemEntries(folder, "*", ListOptions);
 
-    /// <summary>Finds the rule files under <paramref name="root"/> without recursion, skipping hidden names.</summary>
-    private static void Walk(string root, EntryStat rootStat, List<(string Path, EntryStat Stat)> files, List<RuleDiagnostic> diagnostics, List<RuleDiagnostic> listing,
+    /// <summary>Each file named, and each rule file in the folders named; what cannot be found or listed goes to <paramref name="listing"/>.</summary>
+    private static void Find(IEnumerable<string> paths, Func<string, IEnumerable<string>> listFolder, bool recursive,
+        List<(string Path, EntryStat Stat, bool Named)> files, List<RuleDiagnostic> diagnostics, List<RuleDiagnostic> listing, List<string> folders)
+    {
+        foreach (var path in paths)
+        {
+            if (!RuleFileSystem.TryStat(path, out var stat, out var problem, out var missing))
+            {
+                listing.Add(new RuleDiagnostic(path, 1, 1, string.Empty, missing ? "no such file or folder" : problem!));
+            }
+            else if (stat.Type == EntryType.Directory)
+            {
+                folders.Add(path);
+                Walk(path, stat, recursive, files, diagnostics, listing, listFolder);
+            }
+            else
+            {
+                // A file named on its own is read whatever its extension; ReadRegularFile refuses what is not a file.
+                files.Add((path, stat, true));
+            }
+        }
+    }
+
+    /// <summary>Finds the rule files under <paramref name="root"/> (in its subfolders too when <paramref name="recursive"/>), without recursion in the code, skipping hidden names.</summary>
+    private static void Walk(string root, EntryStat rootStat, bool recursive, List<(string Path, EntryStat Stat, bool Named)> files, List<RuleDiagnostic> diagnostics, List<RuleDiagnostic> listing,
         Func<string, IEnumerable<string>> listFolder)
     {
         var pending = new Stack<(string Folder, int Depth, IReadOnlyList<(ulong Device, ulong Inode, string Path)> Ancestors)>();
@@ -249,6 +292,11 @@ public static class RuleSetLoader
                     continue;
                 }
 
+                if (stat.Type == EntryType.Directory && !recursive)
+                {
+                    continue;
+                }
+
                 if (stat.Type == EntryType.Directory)
                 {
                     var loop = ancestors.FirstOrDefault(a => a.Device == stat.Device && a.Inode == stat.Inode);
@@ -269,7 +317,7 @@ public static class RuleSetLoader
                 {
                     if (stat.Type == EntryType.Regular)
                     {
-                        files.Add((entry, stat));
+                        files.Add((entry, stat, false));
                     }
                     else
                     {

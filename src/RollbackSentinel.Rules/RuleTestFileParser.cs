@@ -10,21 +10,46 @@ namespace RollbackSentinel.Rules;
 public sealed record RuleTestFileParseResult(RuleTestFile? File, IReadOnlyList<RuleDiagnostic> Diagnostics)
 {
     public bool HasErrors => Diagnostics.Any(d => d.Severity == DiagnosticSeverity.Error);
+
+    /// <summary>
+    /// The policies of its <c>rule_files</c>, as the loader given to the parser found them (null when none was given or
+    /// the list itself is wrong). When they have errors the tests cannot run, but the test file is not malformed.
+    /// </summary>
+    public RuleSet? Rules { get; init; }
 }
 
 /// <summary>
 /// Reads rule test files (<c>rollback-sentinel test</c>, docs/rule-tests.md) into <see cref="RuleTestFile"/>, reporting
 /// every problem as <c>file:line:column: field: message</c>, as policies are: unknown fields, bad durations, values in
 /// bad notation (at the term), expectations no run could meet (an <c>at</c> off the evaluation grid or after the last
-/// evaluation). <see cref="Check"/> then holds the names to the policies the file's rules hold.
+/// evaluation). Given a loader for its <c>rule_files</c>, it also reports in the same pass a rule file it cannot find (at
+/// its entry) and every policy or trigger name the rule files do not have (at the name, with its full field path).
 /// </summary>
 public static class RuleTestFileParser
 {
     /// <summary>A rule test's whole run may not need more evaluations than this per policy (a typo in a duration, not a test).</summary>
     public const int MaxEvaluations = 100_000;
 
+    /// <summary>The keys of a rule test file, and nothing else: a file with all of its required ones and no other is one.</summary>
+    private static readonly string[] Keys = ["rule_files", "evaluation_interval", "tests"];
+
     /// <summary>Reads and parses one test file (within <see cref="RuleLimits"/>; never throws).</summary>
-    public static RuleTestFileParseResult Read(string file)
+    /// <param name="file">The test file.</param>
+    /// <param name="loadRules">Loads the rule files it names (resolved against its folder), to check the names it uses.</param>
+    public static RuleTestFileParseResult Read(string file, Func<IReadOnlyList<string>, RuleSet>? loadRules = null) => Read(file, loadRules, onlyRuleTests: false)!;
+
+    /// <summary>
+    /// Reads a file found in a folder of tests: null when it is not a rule test file (<see cref="IsRuleTestFile"/>: a
+    /// policy file kept beside the tests, left to <c>validate</c>). A file that cannot be read or is not YAML is reported.
+    /// </summary>
+    public static RuleTestFileParseResult? ReadIfRuleTest(string file, Func<IReadOnlyList<string>, RuleSet>? loadRules = null) => Read(file, loadRules, onlyRuleTests: true);
+
+    /// <param name="file">The test file's name, for diagnostics and to resolve its rule files.</param>
+    /// <param name="text">Its text.</param>
+    /// <param name="loadRules">Loads the rule files it names, to check the names it uses; null: names are not checked.</param>
+    public static RuleTestFileParseResult Parse(string file, string text, Func<IReadOnlyList<string>, RuleSet>? loadRules = null) => Parse(file, text, loadRules, onlyRuleTests: false)!;
+
+    private static RuleTestFileParseResult? Read(string file, Func<IReadOnlyList<string>, RuleSet>? loadRules, bool onlyRuleTests)
     {
         ArgumentNullException.ThrowIfNull(file);
         var bytes = RuleFileSystem.ReadRegularFile(file, RuleLimits.MaxFileBytes, out var error);
@@ -33,10 +58,10 @@ public static class RuleTestFileParser
             return new RuleTestFileParseResult(null, [new RuleDiagnostic(file, 1, 1, string.Empty, error!)]);
         }
 
-        return RuleSetLoader.TryDecode(file, bytes, out var text, out var bad) ? Parse(file, text) : new RuleTestFileParseResult(null, [bad]);
+        return RuleSetLoader.TryDecode(file, bytes, out var text, out var bad) ? Parse(file, text, loadRules, onlyRuleTests) : new RuleTestFileParseResult(null, [bad]);
     }
 
-    public static RuleTestFileParseResult Parse(string file, string text)
+    private static RuleTestFileParseResult? Parse(string file, string text, Func<IReadOnlyList<string>, RuleSet>? loadRules, bool onlyRuleTests)
     {
         ArgumentNullException.ThrowIfNull(file);
         ArgumentNullException.ThrowIfNull(text);
@@ -44,6 +69,11 @@ public static class RuleTestFileParser
         if (YamlDocuments.Load(ctx, text) is not { } stream)
         {
             return new RuleTestFileParseResult(null, ctx.Diagnostics);
+        }
+
+        if (onlyRuleTests && !IsRuleTestFile(stream))
+        {
+            return null;
         }
 
         var documents = stream.Documents.Where(d => d.RootNode is not YamlScalarNode { Value: null or "" or "~" or "null" }).ToArray();
@@ -54,95 +84,60 @@ public static class RuleTestFileParser
             return new RuleTestFileParseResult(null, ctx.Diagnostics);
         }
 
-        var tests = ParseFile(file, new MapReader(ctx, root, string.Empty));
-        return new RuleTestFileParseResult(ctx.HasErrors ? null : tests, ctx.Diagnostics);
+        var (tests, rules) = ParseFile(file, new MapReader(ctx, root, string.Empty), loadRules);
+        return new RuleTestFileParseResult(ctx.HasErrors ? null : tests, ctx.Diagnostics) { Rules = rules };
     }
 
-    /// <summary>Whether a YAML file is a rule test (a mapping with <c>tests</c> or <c>rule_files</c> and no policy fields), not policies.</summary>
+    /// <summary>
+    /// Whether a YAML file is a rule test, not policies: one mapping with both <c>rule_files</c> and <c>tests</c> and no
+    /// other key than <c>evaluation_interval</c>. Anything else is read as policies, so a broken policy that happens to
+    /// have a <c>tests</c> field still has its errors reported.
+    /// </summary>
     internal static bool IsRuleTestFile(YamlStream stream) =>
         stream.Documents.Count == 1 && stream.Documents[0].RootNode is YamlMappingNode m
-        && m.Children.Keys.OfType<YamlScalarNode>().Select(k => k.Value).ToArray() is var keys
-        && (keys.Contains("tests") || keys.Contains("rule_files"))
-        && !keys.Any(k => k is "apiVersion" or "kind" or "metadata" or "spec");
+        && m.Children.Keys.Select(k => (k as YamlScalarNode)?.Value).ToArray() is var keys
+        && keys.Contains("tests") && keys.Contains("rule_files") && keys.All(k => k is not null && Keys.Contains(k));
 
-    /// <summary>Every name in <paramref name="tests"/> that the loaded <paramref name="policies"/> do not have: a policy, or a trigger of it.</summary>
-    public static IReadOnlyList<RuleDiagnostic> Check(RuleTestFile tests, IReadOnlyList<Policy> policies)
-    {
-        ArgumentNullException.ThrowIfNull(tests);
-        ArgumentNullException.ThrowIfNull(policies);
-        var byName = policies.ToDictionary(p => p.Name, StringComparer.Ordinal);
-        var known = string.Join(", ", byName.Keys.Order(StringComparer.Ordinal));
-        var problems = new List<RuleDiagnostic>();
-        void Policy(string name, SourceLocation? at, string field)
-        {
-            if (!byName.ContainsKey(name))
-            {
-                problems.Add(At(at!, field, $"no policy '{name}' in the rule files (they have: {(known.Length == 0 ? "none" : known)})"));
-            }
-        }
-
-        foreach (var test in tests.Tests)
-        {
-            foreach (var c in test.Changes)
-            {
-                Policy(c.Policy, c.PolicySource, "changes.policy");
-            }
-
-            foreach (var g in test.Gates)
-            {
-                Policy(g.Policy, g.PolicySource, "gates.policy");
-            }
-
-            foreach (var e in test.Expect)
-            {
-                Policy(e.Policy, e.PolicySource, "expect.policy");
-                if (byName.TryGetValue(e.Policy, out var p) && !p.Triggers.Any(t => t.Name == e.Trigger))
-                {
-                    problems.Add(At(e.TriggerSource!, "expect.trigger", $"policy '{e.Policy}' has no trigger '{e.Trigger}' (it has: {string.Join(", ", p.Triggers.Select(t => t.Name))})"));
-                }
-            }
-        }
-
-        return problems;
-    }
-
-    private static RuleDiagnostic At(SourceLocation at, string field, string message) => new(at.File, at.Line, at.Column, field, message);
-
-    private static RuleTestFile? ParseFile(string file, MapReader r)
+    private static (RuleTestFile File, RuleSet? Rules) ParseFile(string file, MapReader r, Func<IReadOnlyList<string>, RuleSet>? loadRules)
     {
         var ctx = r.Context;
-        var ruleFiles = new List<string>();
-        if (r.Sequence("rule_files", required: true) is { } files)
+        var ruleFiles = new List<(string Path, YamlNode Node)>();
+        var errors = ctx.Diagnostics.Count;
+        var list = r.Sequence("rule_files", required: true);
+        if (list is not null)
         {
-            foreach (var node in files)
+            for (var i = 0; i < list.Children.Count; i++)
             {
+                var node = list.Children[i];
                 if (node is not YamlScalarNode { Value: { Length: > 0 } path } || node is YamlScalarNode { Style: ScalarStyle.Plain, Value: "null" or "~" })
                 {
-                    ctx.Error(node.Start, "rule_files", $"must be a path to a rule file or folder, got {MapReader.Describe(node)}");
+                    ctx.Error(node.Start, $"rule_files[{i}]", $"must be a path to a rule file or folder, got {MapReader.Describe(node)}");
                     continue;
                 }
 
-                ruleFiles.Add(Path.IsPathRooted(path) ? path : Path.Combine(Path.GetDirectoryName(file) ?? string.Empty, path));
+                ruleFiles.Add((Path.IsPathRooted(path) ? path : Path.Combine(Path.GetDirectoryName(file) ?? string.Empty, path), node));
             }
 
-            if (files.Children.Count == 0)
+            if (list.Children.Count == 0)
             {
-                ctx.Error(files.Start, "rule_files", "no rule files: name the policies' files, relative to this file");
+                ctx.Error(list.Start, "rule_files", "no rule files: name the policies' files, relative to this file");
             }
         }
 
+        var rules = list is not null && ctx.Diagnostics.Count == errors && loadRules is not null ? LoadRules(ctx, list, ruleFiles, loadRules) : null;
+        var names = rules is { HasErrors: false, Policies.Count: > 0 } ? rules.Policies.ToDictionary(p => p.Name, StringComparer.Ordinal) : null;
         var interval = r.Duration("evaluation_interval", min: TimeSpan.FromSeconds(1)) ?? RuleTestFile.DefaultEvaluationInterval;
         var tests = new List<RuleTestCase>();
-        if (r.Sequence("tests", required: true) is { } list)
+        if (r.Sequence("tests", required: true) is { } items)
         {
-            if (list.Children.Count == 0)
+            if (items.Children.Count == 0)
             {
-                ctx.Error(list.Start, "tests", "no tests");
+                ctx.Error(items.Start, "tests", "no tests");
             }
 
-            for (var i = 0; i < list.Children.Count; i++)
+            for (var i = 0; i < items.Children.Count; i++)
             {
-                if (Map(ctx, list.Children[i], $"tests[{i}]") is { } t && ParseTest(t, interval) is { } test)
+                if (Map(ctx, items.Children[i], $"tests[{i}]") is { } t && ParseTest(t, interval, names) is { } test)
                 {
                     tests.Add(test);
                 }
@@ -150,23 +145,71 @@ public static class RuleTestFileParser
         }
 
         r.ReportUnknown();
-        return new RuleTestFile(file, ruleFiles, interval, tests);
+        return (new RuleTestFile(file, ruleFiles.Select(f => f.Path).ToArray(), interval, tests), rules);
     }
 
-    private static RuleTestCase? ParseTest(MapReader r, TimeSpan evaluationInterval)
+    /// <summary>
+    /// The rule files' policies; a file or folder that cannot be found or listed is an error at its entry, and rule files
+    /// without a policy one at <c>rule_files</c>. Errors inside the rule files are not this file's: they stay in the set.
+    /// </summary>
+    private static RuleSet LoadRules(ParseContext ctx, YamlSequenceNode list, IReadOnlyList<(string Path, YamlNode Node)> ruleFiles, Func<IReadOnlyList<string>, RuleSet> loadRules)
+    {
+        var rules = loadRules([.. ruleFiles.Select(f => f.Path)]);
+        foreach (var d in rules.ListingErrors)
+        {
+            // The entry it is, or is under (a subfolder that cannot be listed).
+            var full = Path.GetFullPath(d.File);
+            var entry = ruleFiles.Select((f, i) => (Full: Path.GetFullPath(f.Path), f.Node, Index: i))
+                .FirstOrDefault(f => full == f.Full || full.StartsWith(f.Full.TrimEnd(Path.DirectorySeparatorChar) + Path.DirectorySeparatorChar, StringComparison.Ordinal));
+            ctx.Error(entry.Node?.Start ?? list.Start, entry.Node is null ? "rule_files" : $"rule_files[{entry.Index}]", $"{d.File}: {d.Message}");
+        }
+
+        if (rules.ListingErrors.Count == 0 && !rules.HasErrors && rules.Policies.Count == 0)
+        {
+            ctx.Error(list.Start, "rule_files", $"no policy in {string.Join(", ", rules.Files.Select(f => f.File).DefaultIfEmpty(string.Join(", ", ruleFiles.Select(f => f.Path))))}");
+        }
+
+        return rules;
+    }
+
+    /// <summary>A policy name the rule files do not have, or a trigger the policy does not have: an error at the name (when <paramref name="names"/> is known).</summary>
+    private static void CheckNames(MapReader r, IReadOnlyDictionary<string, Policy>? names, string? policy, string? trigger = null)
+    {
+        if (names is null || policy is null)
+        {
+            return;
+        }
+
+        if (!names.TryGetValue(policy, out var p))
+        {
+            r.Context.Error(r.Node("policy")!.Start, r.Field("policy"), $"no policy '{policy}' in the rule files (they have: {string.Join(", ", names.Keys.Order(StringComparer.Ordinal))})");
+        }
+        else if (trigger is not null && !p.Triggers.Any(t => t.Name == trigger))
+        {
+            r.Context.Error(r.Node("trigger")!.Start, r.Field("trigger"), $"policy '{policy}' has no trigger '{trigger}' (it has: {string.Join(", ", p.Triggers.Select(t => t.Name))})");
+        }
+    }
+
+    private static RuleTestCase? ParseTest(MapReader r, TimeSpan evaluationInterval, IReadOnlyDictionary<string, Policy>? names)
     {
         var ctx = r.Context;
         var name = r.String("name", required: true);
         var interval = r.Duration("interval", min: TimeSpan.FromMilliseconds(1)) ?? evaluationInterval;
         var errors = ctx.Diagnostics.Count;
-        var series = Items(r, "input_series", m => ParseSeries(m)).ToList();
+        var indexed = Items(r, "input_series", m => ParseSeries(m)).ToList();
+        var series = indexed.Select(s => s.Item).ToList();
 
         // When a series is wrong, how long the test runs is unknown: its times are not checked against it.
         var steps = series.Count == 0 ? 0 : series.Max(s => s.Values.Count) - 1;
         var span = ctx.Diagnostics.Count > errors ? TimeSpan.MaxValue : steps > TimeSpan.MaxValue.Ticks / interval.Ticks / 2 ? TimeSpan.MaxValue / 2 : interval * steps;
-        foreach (var duplicate in series.GroupBy(s => s.Name).Where(g => g.Count() > 1).Select(g => g.Skip(1).First()))
+
+        // Prometheus drops a label with an empty value: up{a=""} is up.
+        foreach (var (index, duplicate) in indexed.GroupBy(s => s.Item.Name.Stored).Where(g => g.Count() > 1).SelectMany(g => g.Skip(1)))
         {
-            ctx.Error(Mark(duplicate.Source), r.Field("input_series.series"), $"the series {duplicate.Name} is given twice (merge the values into one entry)");
+            var stored = duplicate.Name.Stored;
+            ctx.Error(Mark(duplicate.Source), $"{r.Field("input_series")}[{index}].series", stored == duplicate.Name
+                ? $"the series {duplicate.Name} is given twice (merge the values into one entry)"
+                : $"the series {duplicate.Name} is {stored}, given twice: a label with an empty value is no label to Prometheus (merge the values into one entry)");
         }
 
         if (span != TimeSpan.MaxValue && span.Ticks / evaluationInterval.Ticks >= MaxEvaluations)
@@ -174,9 +217,9 @@ public static class RuleTestFileParser
             ctx.Error(r.Start, r.Path, $"the input series last {PromDuration.Format(span)}: more than {MaxEvaluations} evaluations at the evaluation_interval of {PromDuration.Format(evaluationInterval)}");
         }
 
-        var changes = Items(r, "changes", m => ParseChange(m)).ToList();
-        var expect = Items(r, "expect", m => ParseExpectation(m, evaluationInterval, span)).ToList();
-        var gates = Items(r, "gates", m => ParseGate(m, span)).ToList();
+        var changes = Items(r, "changes", m => ParseChange(m, names)).Select(x => x.Item).ToList();
+        var expect = Items(r, "expect", m => ParseExpectation(m, evaluationInterval, span, names)).Select(x => x.Item).ToList();
+        var gates = Items(r, "gates", m => ParseGate(m, span, names)).Select(x => x.Item).ToList();
         r.ReportUnknown();
         return name is null ? null : new RuleTestCase(name, ctx.Location(r.Node("name")!), interval, series, changes, expect, gates);
     }
@@ -203,10 +246,11 @@ public static class RuleTestFileParser
         return name is null || points is null ? null : new InputSeries(name, points, ctx.Location(r.Node("series")!));
     }
 
-    private static TestChange? ParseChange(MapReader r)
+    private static TestChange? ParseChange(MapReader r, IReadOnlyDictionary<string, Policy>? names)
     {
         var at = r.Duration("at", required: true);
         var policy = r.String("policy", required: true);
+        CheckNames(r, names, policy);
         var labels = Labels(r, "labels");
         var change = new
         {
@@ -224,14 +268,14 @@ public static class RuleTestFileParser
                 PreviousRevision = change.Previous,
                 By = change.By,
                 Description = change.Description,
-                PolicySource = r.Context.Location(r.Node("policy")!),
             };
     }
 
-    private static ExpectedAction? ParseExpectation(MapReader r, TimeSpan step, TimeSpan span)
+    private static ExpectedAction? ParseExpectation(MapReader r, TimeSpan step, TimeSpan span, IReadOnlyDictionary<string, Policy>? names)
     {
         var policy = r.String("policy", required: true);
         var trigger = r.String("trigger", required: true);
+        CheckNames(r, names, policy, trigger);
         var action = r.Enum("action", RuleTestActions.All, required: true);
         var at = At(r, span, step);
         var labels = Labels(r, "labels");
@@ -242,15 +286,14 @@ public static class RuleTestFileParser
             {
                 At = at,
                 Labels = labels,
-                PolicySource = r.Context.Location(r.Node("policy")!),
-                TriggerSource = r.Context.Location(r.Node("trigger")!),
             };
     }
 
-    private static ExpectedGate? ParseGate(MapReader r, TimeSpan span)
+    private static ExpectedGate? ParseGate(MapReader r, TimeSpan span, IReadOnlyDictionary<string, Policy>? names)
     {
         var at = At(r, span, step: null, required: true);
         var policy = r.String("policy", required: true);
+        CheckNames(r, names, policy);
         var open = r.Bool("open");
         if (open is null && !r.Has("open"))
         {
@@ -261,7 +304,7 @@ public static class RuleTestFileParser
         r.ReportUnknown();
         return at is null || policy is null || open is null
             ? null
-            : new ExpectedGate(at.Value, policy, open.Value, labels ?? LabelSet.Empty, r.Context.Location(r.Node("at")!)) { PolicySource = r.Context.Location(r.Node("policy")!) };
+            : new ExpectedGate(at.Value, policy, open.Value, labels ?? LabelSet.Empty, r.Context.Location(r.Node("at")!));
     }
 
     /// <summary>An <c>at</c>: within the run, and (for an expected action) on an evaluation.</summary>
@@ -291,8 +334,8 @@ public static class RuleTestFileParser
 
     private static LabelSet? Labels(MapReader r, string key) => PolicyParser.StringMap(r, key) is { } labels ? LabelSet.From(labels) : null;
 
-    /// <summary>Each item of the list <paramref name="key"/> that is a mapping and parses; the others are errors.</summary>
-    private static IEnumerable<T> Items<T>(MapReader r, string key, Func<MapReader, T?> parse)
+    /// <summary>Each item of the list <paramref name="key"/> that is a mapping and parses, with its index; the others are errors.</summary>
+    private static IEnumerable<(int Index, T Item)> Items<T>(MapReader r, string key, Func<MapReader, T?> parse)
         where T : class
     {
         if (r.Sequence(key) is not { } list)
@@ -304,7 +347,7 @@ public static class RuleTestFileParser
         {
             if (Map(r.Context, list.Children[i], $"{r.Field(key)}[{i}]") is { } m && parse(m) is { } item)
             {
-                yield return item;
+                yield return (i, item);
             }
         }
     }

@@ -73,7 +73,7 @@ public sealed class HelpTests
     [InlineData("plan", "  3  Prometheus or the target could not be used\n")]
     [InlineData("run", "  2  bad command line or settings, or it could not start: address in use, another daemon holds the store, the store is empty or damaged\n")]
     [InlineData("healthcheck", "  1  unhealthy: no answer, or not 2xx\n")]
-    [InlineData("test", "  1  a test failed, or the rule files it tests have errors\n")]
+    [InlineData("test", "  1  a test failed (also: its rule files have errors, or its run could not start)\n")]
     public async Task OtherVerbsHelp_ListTheirExitCodes(string verb, string line)
     {
         var help = await CliRun.RunAsync(verb, "--help");

@@ -184,6 +184,24 @@ public sealed class RuleFileSafetyTests : IDisposable
         Assert.Contains(error, rules.Diagnostics);
     }
 
+    [Fact]
+    public void List_NotRecursive_TakesTheFolderOwnRuleFilesAndReportsOneItCannotList()
+    {
+        var a = _dir.Write("a.yaml", "x");
+        _dir.Write("notes.txt", "x");
+        _dir.Write("sub/b.yaml", "x");
+        var named = _dir.Write("named.txt", "x");
+        var locked = Path.Combine(_dir.Path, "locked");
+        Directory.CreateDirectory(locked);
+
+        var listing = RuleSetLoader.List([_dir.Path, named, locked], folder => folder == locked
+            ? throw new UnauthorizedAccessException($"Access to the path '{locked}' is denied.")
+            : Directory.EnumerateFileSystemEntries(folder), recursive: false);
+
+        Assert.Equal($"{named} | {a} | {_dir.Path}, {locked}", $"{string.Join(", ", listing.Named)} | {string.Join(", ", listing.Found)} | {string.Join(", ", listing.Folders)}");
+        Assert.Equal($"{locked}:1:1: cannot list the folder: Access to the path '{locked}' is denied.", string.Join('\n', listing.Problems));
+    }
+
     [Theory]
     [InlineData("metadata:\n  name: x\n\tkind: y\n", 3, 1)]
     [InlineData("a: b\nmetadata:\n\tname: x\n", 3, 1)]

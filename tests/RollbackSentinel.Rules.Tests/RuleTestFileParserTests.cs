@@ -73,7 +73,9 @@ public sealed class RuleTestFileParserTests
     [InlineData("rule_files: [p.yaml]\nevaluation_interval: 500ms\ntests:\n  - name: t\n", "t.yaml:2:22: evaluation_interval: must be at least 1s, got 500ms")]
     [InlineData("rule_files: [p.yaml]\ntests:\n  - 7\n", "t.yaml:3:5: tests[0]: must be a mapping, got '7'")]
     [InlineData("rule_files: [p.yaml]\ntests:\n  - name: t\n    input_series:\n      - {series: up, values: '1'}\n      - {series: 'up', values: '2'}\n",
-        "t.yaml:6:18: tests[0].input_series.series: the series up is given twice (merge the values into one entry)")]
+        "t.yaml:6:18: tests[0].input_series[1].series: the series up is given twice (merge the values into one entry)")]
+    [InlineData("rule_files: [p.yaml]\ntests:\n  - name: t\n    input_series:\n      - {series: up, values: '1'}\n      - {series: 'up{a=\"\"}', values: '2'}\n",
+        "t.yaml:6:18: tests[0].input_series[1].series: the series up{a=\"\"} is up, given twice: a label with an empty value is no label to Prometheus (merge the values into one entry)")]
     [InlineData("rule_files: [p.yaml]\ntests:\n  - name: t\n    input_series:\n      - series: up\n        values: |\n          1 2 x\n",
         "t.yaml:6:17: tests[0].input_series[0].values: 'x' is not a value: expected a number, a+bxn, a-bxn, axn, _, _xn or stale (the count after x must be a whole number)")]
     [InlineData("rule_files: [p.yaml]\ntests:\n  - name: t\n    input_series: [{series: up, values: '1x4'}]\n    expect:\n      - {policy: p, trigger: t, action: page, at: 30s}\n",
@@ -107,6 +109,23 @@ public sealed class RuleTestFileParserTests
         Assert.Empty(result.Policies);
         Assert.Empty(result.Diagnostics);
     }
+
+    [Theory]
+    [InlineData("apiversion: rollback-sentinel/v1\nmetdata:\n  name: x\nspecs: {}\ntests: []\n")]
+    [InlineData("tests: []\n")]
+    [InlineData("rule_files: [p.yaml]\n")]
+    [InlineData("rule_files: [p.yaml]\ntests: []\nmetdata: {name: x}\n")]
+    public void PolicyParser_NotExactlyARuleTestFile_IsParsedAsAPolicyAndHasErrors(string text)
+    {
+        var result = PolicyParser.Parse("p.yaml", text);
+
+        Assert.False(result.IsRuleTest);
+        Assert.Contains(result.Diagnostics, d => d.Severity == DiagnosticSeverity.Error);
+    }
+
+    [Fact]
+    public void PolicyParser_RuleTestFileWithOnlyItsOwnKeys_IsSkipped() =>
+        Assert.True(PolicyParser.Parse("t.yaml", "rule_files: [p.yaml]\nevaluation_interval: 15s\ntests: []\n").IsRuleTest);
 
     [Fact]
     public void PolicyParser_PolicyWithATestsField_IsStillAPolicy()

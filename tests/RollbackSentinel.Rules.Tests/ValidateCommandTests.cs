@@ -18,6 +18,10 @@ public sealed partial class ValidateCommandTests
         return (exit, Lines(output), Lines(error));
     }
 
+    /// <summary>validate's summary of rules/: its policies, and the example rules' tests in rules/tests/, recognised and skipped.</summary>
+    private static string ExampleRulesSummary(int errors) =>
+        $"6 file(s), 7 valid policies with 13 trigger(s): {errors} error(s), 0 warning(s); skipped {Directory.GetFiles(Path.Combine(TestPaths.ExampleRules, "tests"), "*.yaml").Length} rule test file(s)";
+
     private static string[] Lines(StringWriter w) => w.ToString().Split('\n', StringSplitOptions.RemoveEmptyEntries);
 
     [Fact]
@@ -26,7 +30,7 @@ public sealed partial class ValidateCommandTests
         var (exit, stdout, stderr) = await Validate(TestPaths.ExampleRules);
 
         Assert.Equal(ExitCodes.Ok, exit);
-        Assert.Equal(["6 file(s), 7 valid policies with 13 trigger(s): 0 error(s), 0 warning(s)"], stdout);
+        Assert.Equal([ExampleRulesSummary(errors: 0)], stdout);
         Assert.Empty(stderr);
     }
 
@@ -88,7 +92,7 @@ public sealed partial class ValidateCommandTests
         var (exit, stdout, _) = await Validate(TestPaths.ExampleRules, missing);
 
         Assert.Equal(ExitCodes.InvalidRules, exit);
-        Assert.Equal(["6 file(s), 7 valid policies with 13 trigger(s): 1 error(s), 0 warning(s)"], stdout);
+        Assert.Equal([ExampleRulesSummary(errors: 1)], stdout);
     }
 
     [Fact]
@@ -130,17 +134,23 @@ public sealed partial class ValidateCommandTests
         Assert.Equal(["1 file(s), 1 valid policy with 1 trigger(s): 0 error(s), 1 warning(s)"], stdout);
     }
 
-    [Fact]
-    public async Task Validate_EmptyFolder_ExitsOneSoAMistypedCIPathCannotPass()
+    [Theory]
+    [InlineData(false, "no rule files (*.yaml, *.yml) in this folder", "")]
+    [InlineData(true, "no rule files (*.yaml, *.yml) in this folder, only rule test files (1 skipped)", "; skipped 1 rule test file(s)")]
+    public async Task Validate_EmptyFolderOrOnlyRuleTests_ExitsOneSoAMistypedCIPathCannotPass(bool ruleTest, string error, string skipped)
     {
         using var dir = new TempDir();
+        if (ruleTest)
+        {
+            dir.Write("t.yaml", "rule_files: [../p.yaml]\ntests: []\n");
+        }
 
         var (exit, stdout, stderr) = await Validate(dir.Path);
 
         // One error naming the folder, counted in the summary: "0 error(s)" with exit 1 contradicted itself.
         Assert.Equal(ExitCodes.InvalidRules, exit);
-        Assert.Equal([$"{dir.Path}:1:1: no rule files (*.yaml, *.yml) in this folder"], stderr);
-        Assert.Equal(["0 file(s), 0 valid policies with 0 trigger(s): 1 error(s), 0 warning(s)"], stdout);
+        Assert.Equal([$"{dir.Path}:1:1: {error}"], stderr);
+        Assert.Equal([$"0 file(s), 0 valid policies with 0 trigger(s): 1 error(s), 0 warning(s){skipped}"], stdout);
     }
 
     [Fact]
@@ -153,7 +163,7 @@ public sealed partial class ValidateCommandTests
 
         Assert.Equal(ExitCodes.InvalidRules, exit);
         Assert.Equal([$"{dir.Path}:1:1: no rule files (*.yaml, *.yml) in this folder"], stderr);
-        Assert.Equal(["6 file(s), 7 valid policies with 13 trigger(s): 1 error(s), 0 warning(s)"], stdout);
+        Assert.Equal([ExampleRulesSummary(errors: 1)], stdout);
     }
 
     [Fact]
@@ -211,6 +221,23 @@ public sealed partial class ValidateCommandTests
             (bad, 9, 13, "spec.cooldown", "error", "'soon\nnow' is not a duration: expected a number at position 1 (use e.g. 30s, 2m, 1h30m)"),
             (d.GetProperty("file").GetString(), d.GetProperty("line").GetInt32(), d.GetProperty("column").GetInt32(), d.GetProperty("field").GetString(), d.GetProperty("severity").GetString(), d.GetProperty("message").GetString()));
         Assert.Equal((1, 0), (root.GetProperty("errors").GetInt32(), root.GetProperty("warnings").GetInt32()));
+    }
+
+    [Fact]
+    public async Task Validate_FormatJson_ListsRuleTestFilesAsSkippedNotAsFiles()
+    {
+        using var dir = new TempDir();
+        var good = dir.Write("good.yaml", Document(name: "good"));
+        var test = dir.Write("t.yaml", "rule_files: [good.yaml]\ntests: []\n");
+
+        using var output = new StringWriter();
+        using var error = new StringWriter();
+        var exit = await CliApp.RunAsync(["validate", "--format", "json", dir.Path], output, error);
+
+        Assert.Equal((ExitCodes.Ok, string.Empty), (exit, error.ToString()));
+        using var json = System.Text.Json.JsonDocument.Parse(output.ToString());
+        Assert.Equal([good], json.RootElement.GetProperty("files").EnumerateArray().Select(f => f.GetProperty("file").GetString()));
+        Assert.Equal([test], json.RootElement.GetProperty("skippedRuleTests").EnumerateArray().Select(f => f.GetString()));
     }
 
     [Fact]

@@ -45,8 +45,6 @@ public sealed record TestChange(TimeSpan At, string Policy, LabelSet Labels, Sou
 
     public string? Description { get; init; }
 
-    public SourceLocation? PolicySource { get; init; }
-
     /// <summary>The change in a test that starts at <paramref name="start"/>.</summary>
     public Change ToChange(DateTimeOffset start) => new()
     {
@@ -72,14 +70,7 @@ public sealed record ExpectedAction(string Policy, string Trigger, string Action
 
     /// <summary>Only decisions of exactly this label set; null: of any.</summary>
     public LabelSet? Labels { get; init; }
-
-    public SourceLocation? PolicySource { get; init; }
-
-    public SourceLocation? TriggerSource { get; init; }
 }
 
 /// <summary>An expected gate answer (<see cref="Gate.Evaluate"/>) at <see cref="At"/>, for the series matching <see cref="Filter"/>.</summary>
-public sealed record ExpectedGate(TimeSpan At, string Policy, bool Open, LabelSet Filter, SourceLocation Source)
-{
-    public SourceLocation? PolicySource { get; init; }
-}
+public sealed record ExpectedGate(TimeSpan At, string Policy, bool Open, LabelSet Filter, SourceLocation Source);

@@ -13,6 +13,9 @@ public sealed record SeriesName(string Metric, LabelSet Labels)
     /// <summary>The metric name and the labels, sorted, as evidence prints label sets: <c>http_requests_total{app="checkout", code="500"}</c>.</summary>
     public override string ToString() => Metric + (Labels.IsEmpty ? string.Empty : Labels.ToString());
 
+    /// <summary>The series as Prometheus stores it: a label with an empty value is no label (<c>up{a=""}</c> is <c>up</c>).</summary>
+    public SeriesName Stored => Labels.Any(l => l.Value.Length == 0) ? this with { Labels = LabelSet.From(Labels.Where(l => l.Value.Length > 0)) } : this;
+
     /// <summary>Reads <paramref name="text"/>; on an error, <paramref name="error"/> says what and where (0-based offset).</summary>
     public static bool TryParse(string text, out SeriesName? name, out NotationError? error)
     {

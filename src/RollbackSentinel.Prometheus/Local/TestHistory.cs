@@ -1,7 +1,5 @@
-using System.Globalization;
 using System.Text;
 using RollbackSentinel.Core.RuleTests;
-using RollbackSentinel.Prometheus.Internal;
 
 namespace RollbackSentinel.Prometheus.Local;
 
@@ -30,11 +28,10 @@ public static class TestHistory
         var sb = new StringBuilder();
         foreach (var s in series.OrderBy(s => s.Name.Metric, StringComparer.Ordinal).ThenBy(s => s.Start))
         {
-            var name = s.Name.Metric + Labels(s.Name);
+            var name = s.Name.Metric + OpenMetricsText.Labels(s.Name.Labels.Select(l => (l.Key, l.Value)));
             foreach (var (at, value) in s.Samples(SeriesPointKind.Value))
             {
-                sb.Append(name).Append(' ').Append(Value(value)).Append(' ')
-                    .Append(PrometheusFormat.FormatSeconds(at.ToUnixTimeMilliseconds())).Append('\n');
+                OpenMetricsText.AppendSample(sb, name, value, at);
             }
         }
 
@@ -51,32 +48,6 @@ public static class TestHistory
             .ToArray();
         return stale.Length == 0 ? null : RemoteWrite.Encode(stale);
     }
-
-    private static string Labels(SeriesName name)
-    {
-        if (name.Labels.IsEmpty)
-        {
-            return string.Empty;
-        }
-
-        var sb = new StringBuilder("{");
-        foreach (var (label, value) in name.Labels)
-        {
-            sb.Append(sb.Length > 1 ? "," : string.Empty).Append(label).Append("=\"")
-                .Append(value.Replace("\\", "\\\\", StringComparison.Ordinal).Replace("\"", "\\\"", StringComparison.Ordinal).Replace("\n", "\\n", StringComparison.Ordinal))
-                .Append('"');
-        }
-
-        return sb.Append('}').ToString();
-    }
-
-    private static string Value(double value) => value switch
-    {
-        double.PositiveInfinity => "+Inf",
-        double.NegativeInfinity => "-Inf",
-        _ when double.IsNaN(value) => "NaN",
-        _ => value.ToString("R", CultureInfo.InvariantCulture),
-    };
 }
 
 /// <summary>

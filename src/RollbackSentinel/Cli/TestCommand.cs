@@ -13,9 +13,8 @@ internal static class TestCommand
     internal static readonly IReadOnlyList<(int Code, string Meaning)> ExitCodesList =
     [
         (ExitCodes.Ok, "every test passed"),
-        (ExitCodes.InvalidRules, "a test failed, or the rule files it tests have errors"),
-        (ExitCodes.Usage, "bad command line, a malformed test file (each error as file:line:column), or prometheus/promtool not on PATH"),
-        (ExitCodes.BackendFailure, "the private Prometheus could not be started, or promtool could not backfill the series"),
+        (ExitCodes.InvalidRules, "a test failed (also: its rule files have errors, or its run could not start)"),
+        (ExitCodes.Usage, "bad command line, a malformed test file (each error as file:line:column), or prometheus/promtool not on PATH or not runnable"),
         (RuleTestRunner.Interrupted, "interrupted (Ctrl-C, SIGTERM): Prometheus stopped and its files removed"),
     ];
 
@@ -40,8 +39,9 @@ internal static class TestCommand
             }
             catch (LocalPrometheusException e)
             {
+                // Only a tool that cannot be run at all stops the whole run; a run that fails is its test's failure.
                 await error.WriteLineAsync($"error: {e.Message}").ConfigureAwait(false);
-                return ExitCodes.BackendFailure;
+                return e.InstallProblem ? ExitCodes.Usage : ExitCodes.InvalidRules;
             }
             catch (OperationCanceledException) when (interrupted.IsCancellationRequested)
             {

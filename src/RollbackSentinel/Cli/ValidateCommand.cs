@@ -118,28 +118,33 @@ internal static class ValidateCommand
                 }
 
                 var triggers = rules.Policies.Sum(p => p.Triggers.Count);
+                var skipped = rules.Files.Count(f => f.IsRuleTest);
                 await output.WriteLineAsync(
                     $"{rules.Files.Count(f => !f.IsRuleTest)} file(s), {rules.Policies.Count} valid polic{(rules.Policies.Count == 1 ? "y" : "ies")} with {triggers} trigger(s): " +
-                    $"{errors} error(s), {warnings} warning(s)").ConfigureAwait(false);
+                    $"{errors} error(s), {warnings} warning(s){(skipped > 0 ? $"; skipped {skipped} rule test file(s)" : string.Empty)}").ConfigureAwait(false);
             }
 
-            // A mistyped path in CI must not pass as "nothing wrong": no rule file at all is an error (reported above).
+            // A mistyped path in CI must not pass as "nothing wrong": no rule file at all is an error (reported above;
+            // a folder of only rule test files is one too).
             return errors > 0 || rules.Files.Count == 0 ? ExitCodes.InvalidRules : ExitCodes.Ok;
         });
         return command;
     }
 
-    /// <summary>An error for each given folder in which no rule file was found (and nothing else was reported).</summary>
+    /// <summary>An error for each given folder in which no rule file was found (and nothing else was reported): rule test files are not rule files.</summary>
     private static IEnumerable<RuleDiagnostic> FoldersWithoutRules(IEnumerable<string> given, RuleSet rules)
     {
         foreach (var path in given.Where(Directory.Exists))
         {
             var prefix = path.EndsWith(Path.DirectorySeparatorChar) ? path : path + Path.DirectorySeparatorChar;
-            var found = rules.Files.Any(f => f.File.StartsWith(prefix, StringComparison.Ordinal))
+            var inside = rules.Files.Where(f => f.File.StartsWith(prefix, StringComparison.Ordinal)).ToArray();
+            var found = inside.Any(f => !f.IsRuleTest)
                 || rules.Diagnostics.Any(d => d.File == path || d.File.StartsWith(prefix, StringComparison.Ordinal));
             if (!found)
             {
-                yield return new RuleDiagnostic(path, 1, 1, string.Empty, "no rule files (*.yaml, *.yml) in this folder");
+                yield return new RuleDiagnostic(path, 1, 1, string.Empty, inside.Length == 0
+                    ? "no rule files (*.yaml, *.yml) in this folder"
+                    : $"no rule files (*.yaml, *.yml) in this folder, only rule test files ({inside.Length} skipped)");
             }
         }
     }

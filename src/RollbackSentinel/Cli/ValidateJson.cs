@@ -5,7 +5,8 @@ namespace RollbackSentinel.Cli;
 
 /// <summary>
 /// <c>validate --format json</c>: one JSON document for editors and CI. Messages are as found (JSON escapes
-/// control characters itself); the exit code is the same as with text output.
+/// control characters itself); the exit code is the same as with text output. Rule test files are not in
+/// <c>files</c> but in <c>skippedRuleTests</c>.
 /// </summary>
 internal static class ValidateJson
 {
@@ -15,13 +16,15 @@ internal static class ValidateJson
     {
         var document = new
         {
-            files = rules.Files.Select(f => new
+            // Rule test files (rollback-sentinel test) are not rule files: listed apart, as the text output counts them.
+            files = rules.Files.Where(f => !f.IsRuleTest).Select(f => new
             {
                 file = f.File,
                 policies = f.Policies.Select(p => p.Name).ToArray(),
                 errors = diagnostics.Count(d => d.File == f.File && d.Severity == DiagnosticSeverity.Error),
                 warnings = diagnostics.Count(d => d.File == f.File && d.Severity == DiagnosticSeverity.Warning),
             }),
+            skippedRuleTests = rules.Files.Where(f => f.IsRuleTest).Select(f => f.File).ToArray(),
             policies = rules.Policies.Select(p => new
             {
                 name = p.Name,

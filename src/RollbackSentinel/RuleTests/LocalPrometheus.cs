@@ -3,14 +3,20 @@ using System.Globalization;
 using System.Net;
 using System.Net.Http.Headers;
 using System.Net.Sockets;
+using System.Runtime.InteropServices;
 using System.Text.Json;
 using RollbackSentinel.Actions;
 using RollbackSentinel.Actions.Processes;
 
 namespace RollbackSentinel.RuleTests;
 
-/// <summary>The local <c>prometheus</c> and <c>promtool</c> could not be used (missing, failed, never ready): the message says why.</summary>
-internal sealed class LocalPrometheusException(string message) : Exception(message);
+/// <summary>The local <c>prometheus</c> and <c>promtool</c> could not be used (cannot be run, failed, never ready): the message says why.</summary>
+/// <param name="message">What went wrong, with the tool's own words.</param>
+/// <param name="installProblem">The tool cannot be run at all (not a program, not allowed): no test can run until it is installed.</param>
+internal sealed class LocalPrometheusException(string message, bool installProblem = false) : Exception(message)
+{
+    public bool InstallProblem { get; } = installProblem;
+}
 
 /// <summary>
 /// A private Prometheus for one <c>rollback-sentinel test</c> run: history backfilled with
@@ -40,11 +46,34 @@ internal sealed class LocalPrometheus : IAsyncDisposable
 
     private string DataDirectory => Path.Combine(_root.FullName, "data");
 
-    /// <summary>The path of <paramref name="tool"/> on PATH, or null.</summary>
+    /// <summary>The path of <paramref name="tool"/> on PATH, or null: as a shell finds it, the first file that may be executed.</summary>
     public static string? Find(string tool) =>
         (Environment.GetEnvironmentVariable("PATH") ?? string.Empty).Split(Path.PathSeparator, StringSplitOptions.RemoveEmptyEntries)
             .Select(dir => Path.Combine(dir, tool))
-            .FirstOrDefault(File.Exists);
+            .FirstOrDefault(IsExecutable);
+
+    /// <summary>A file (after links) with an execute bit in its Unix mode; on Windows, any file.</summary>
+    private static bool IsExecutable(string path)
+    {
+        if (!File.Exists(path))
+        {
+            return false;
+        }
+
+        if (OperatingSystem.IsWindows())
+        {
+            return true;
+        }
+
+        try
+        {
+            return (File.GetUnixFileMode(path) & (UnixFileMode.UserExecute | UnixFileMode.GroupExecute | UnixFileMode.OtherExecute)) != 0;
+        }
+        catch (Exception e) when (e is IOException or UnauthorizedAccessException)
+        {
+            return false;
+        }
+    }
 
     /// <param name="openMetrics">The values to backfill (<see cref="TestHistory.OpenMetrics"/>).</param>
     /// <param name="staleMarkers">A remote-write body of staleness markers, or null.</param>
@@ -57,13 +86,40 @@ internal sealed class LocalPrometheus : IAsyncDisposable
             await server.StartCoreAsync(prometheus, promtool, openMetrics, staleMarkers, spread, ct).ConfigureAwait(false);
             return server;
         }
-        catch
+        catch (Exception original)
         {
-            await server.DisposeAsync().ConfigureAwait(false);
+            // The reason it did not start matters more than a folder it could not remove: that is added to it, never in its place.
+            try
+            {
+                await server.DisposeAsync().ConfigureAwait(false);
+            }
+            catch (LocalPrometheusException cleanup) when (original is LocalPrometheusException start)
+            {
+                throw new LocalPrometheusException($"{start.Message}; and {cleanup.Message}", start.InstallProblem);
+            }
+            catch (LocalPrometheusException)
+            {
+                // Cancelled, or a bug: that goes on as it is.
+            }
+
             throw;
         }
     }
 
+    /// <summary>Disposes it, after an error that matters more than whether its folder could be removed.</summary>
+    public async ValueTask DisposeQuietlyAsync()
+    {
+        try
+        {
+            await DisposeAsync().ConfigureAwait(false);
+        }
+        catch (LocalPrometheusException)
+        {
+            // The error being reported matters more.
+        }
+    }
+
+    /// <summary>Stops Prometheus and removes the folder; a folder it cannot remove is a <see cref="LocalPrometheusException"/>.</summary>
     public async ValueTask DisposeAsync()
     {
         if (Interlocked.Exchange(ref _disposed, 1) == 1)
@@ -90,6 +146,10 @@ internal sealed class LocalPrometheus : IAsyncDisposable
                 // A just-killed Prometheus may still be closing its files.
                 await Task.Delay(100, CancellationToken.None).ConfigureAwait(false);
             }
+            catch (Exception e) when (e is IOException or UnauthorizedAccessException)
+            {
+                throw new LocalPrometheusException($"could not remove its temporary folder {_root.FullName}: {e.Message}");
+            }
         }
     }
 
@@ -106,7 +166,10 @@ internal sealed class LocalPrometheus : IAsyncDisposable
         }
         catch (ActionFailedException e)
         {
-            throw new LocalPrometheusException($"promtool tsdb create-blocks-from openmetrics failed: {e.Message}");
+            // Not started at all (not a program, not allowed) is the install's problem; a timeout is the run's.
+            throw e.InnerException is System.ComponentModel.Win32Exception w
+                ? new LocalPrometheusException($"cannot run {promtool}: {Marshal.GetPInvokeErrorMessage(w.NativeErrorCode)}; {InstallHint}", installProblem: true)
+                : new LocalPrometheusException($"promtool tsdb create-blocks-from openmetrics failed: {e.Message}");
         }
 
         if (!backfill.Succeeded)
@@ -121,17 +184,18 @@ internal sealed class LocalPrometheus : IAsyncDisposable
         for (var attempt = 1; ; attempt++)
         {
             var port = FreePort();
-            if (await TryStartAsync(prometheus, config, port, days, ct).ConfigureAwait(false))
+            if (await TryStartAsync(prometheus, config, port, days, ct).ConfigureAwait(false) is not { } failure)
             {
                 BaseAddress = new Uri($"http://127.0.0.1:{port}/");
                 break;
             }
 
+            // Only this attempt's output: an earlier "address already in use" says nothing about this one.
             var taken = Log.Contains("address already in use", StringComparison.OrdinalIgnoreCase);
             await StopAsync().ConfigureAwait(false);
             if (!taken || attempt == MaxStartAttempts)
             {
-                throw new LocalPrometheusException($"prometheus did not start on 127.0.0.1:{port}; its last output:\n{Log}");
+                throw new LocalPrometheusException($"{failure}; its last output: {Log}");
             }
         }
 
@@ -141,7 +205,8 @@ internal sealed class LocalPrometheus : IAsyncDisposable
         }
     }
 
-    private async Task<bool> TryStartAsync(string prometheus, string config, int port, string retention, CancellationToken ct)
+    /// <summary>Starts it on <paramref name="port"/>: null once it serves this folder, or why not.</summary>
+    private async Task<string?> TryStartAsync(string prometheus, string config, int port, string retention, CancellationToken ct)
     {
         var info = new ProcessStartInfo(prometheus) { UseShellExecute = false, RedirectStandardOutput = true, RedirectStandardError = true };
         foreach (var a in (string[])[
@@ -155,11 +220,26 @@ internal sealed class LocalPrometheus : IAsyncDisposable
             info.ArgumentList.Add(a);
         }
 
+        lock (_log)
+        {
+            _log.Clear();
+        }
+
         var process = new Process { StartInfo = info };
         process.OutputDataReceived += (_, e) => Keep(e.Data);
         process.ErrorDataReceived += (_, e) => Keep(e.Data);
         _process = process;
-        process.Start();
+        try
+        {
+            process.Start();
+        }
+        catch (System.ComponentModel.Win32Exception e)
+        {
+            _process = null;
+            process.Dispose();
+            throw new LocalPrometheusException($"cannot run {prometheus}: {Marshal.GetPInvokeErrorMessage(e.NativeErrorCode)}; {InstallHint}", installProblem: true);
+        }
+
         process.BeginOutputReadLine();
         process.BeginErrorReadLine();
         var deadline = Stopwatch.StartNew();
@@ -167,20 +247,21 @@ internal sealed class LocalPrometheus : IAsyncDisposable
         {
             if (process.HasExited)
             {
+                // All of its output read, so the reason is in the log.
                 await process.WaitForExitAsync(ct).ConfigureAwait(false);
-                return false;
+                return $"prometheus exited with code {process.ExitCode} before it was ready";
             }
 
             // Ready, and ours: another process may have taken the port first.
             if (await ServesAsync(port, ct).ConfigureAwait(false))
             {
-                return true;
+                return null;
             }
 
             await Task.Delay(TimeSpan.FromMilliseconds(100), ct).ConfigureAwait(false);
         }
 
-        return false;
+        return $"prometheus was not ready on 127.0.0.1:{port} within {StartTimeout.TotalSeconds:0}s";
     }
 
     private async Task<bool> ServesAsync(int port, CancellationToken ct)
@@ -209,7 +290,17 @@ internal sealed class LocalPrometheus : IAsyncDisposable
         content.Headers.ContentEncoding.Add("snappy");
         using var request = new HttpRequestMessage(HttpMethod.Post, new Uri(BaseAddress, "api/v1/write")) { Content = content };
         request.Headers.Add("X-Prometheus-Remote-Write-Version", "0.1.0");
-        using var response = await _http.SendAsync(request, ct).ConfigureAwait(false);
+        HttpResponseMessage response;
+        try
+        {
+            response = await _http.SendAsync(request, ct).ConfigureAwait(false);
+        }
+        catch (Exception e) when (e is HttpRequestException || (e is TaskCanceledException && !ct.IsCancellationRequested))
+        {
+            throw new LocalPrometheusException($"prometheus did not take the staleness markers: {e.Message}");
+        }
+
+        using var _ = response;
         if (!response.IsSuccessStatusCode)
         {
             var why = await response.Content.ReadAsStringAsync(ct).ConfigureAwait(false);

@@ -29,114 +29,94 @@ internal static class RuleTestRunner
     /// <summary>Tests run side by side, each with its own Prometheus; more would only queue on the CPUs.</summary>
     private static readonly int Parallel = Math.Clamp(Environment.ProcessorCount, 1, 4);
 
-    private sealed record Loaded(RuleTestFile File, IReadOnlyList<Policy> Policies);
+    /// <summary>A test file as it will run: its policies, or the errors of its rule files (then none of its tests runs).</summary>
+    private sealed record Loaded(RuleTestFile File, IReadOnlyList<Policy> Policies, IReadOnlyList<RuleDiagnostic> RuleErrors);
 
     private sealed record Outcome(Loaded File, RuleTestCase Test, IReadOnlyList<RuleTestFailure> Failures);
 
     public static async Task<int> RunAsync(IReadOnlyList<string> paths, TextWriter output, TextWriter error, CancellationToken ct)
     {
         var clock = Stopwatch.StartNew();
-        var (files, listing) = TestFiles(paths);
-        var parsed = files.Select(RuleTestFileParser.Read).ToArray();
-        var problems = listing.Concat(parsed.SelectMany(p => p.Diagnostics)).ToList();
+        var (parsed, skipped, problems) = TestFiles(paths);
         if (problems.Any(d => d.Severity == DiagnosticSeverity.Error))
         {
             return await MalformedAsync(problems, error).ConfigureAwait(false);
         }
 
-        var loaded = new List<Loaded>();
-        var brokenRules = false;
-        foreach (var file in parsed.Select(p => p.File!))
+        // A rule file with errors is the test's failure, as in promtool: the other files' tests still run.
+        var loaded = parsed.Select(p => p.Rules!.HasErrors
+            ? new Loaded(p.File!, [], [.. p.Rules.Errors])
+            : new Loaded(p.File!, [.. p.Rules.Policies.Select(x => x with { Schedule = new IntervalSchedule(p.File!.EvaluationInterval) })], [])).ToArray();
+        var runs = loaded.Where(f => f.RuleErrors.Count == 0).SelectMany(f => f.File.Tests.Select(t => (File: f, Test: t))).ToArray();
+        var outcomes = new List<Outcome>(loaded.Where(f => f.RuleErrors.Count > 0).SelectMany(f => f.File.Tests.Select(t => new Outcome(f, t, [new RuleTestFailure(t.Source, "not run: its rule files have errors")]))));
+        if (runs.Length > 0)
         {
-            var rules = RuleSetLoader.Load(file.RuleFiles.Select(Readable));
-            if (rules.ListingErrors.Count > 0 || (!rules.HasErrors && rules.Policies.Count == 0))
+            var prometheus = LocalPrometheus.Find("prometheus");
+            var promtool = LocalPrometheus.Find("promtool");
+            if (prometheus is null || promtool is null)
             {
-                problems.Add(new RuleDiagnostic(file.File, 1, 1, "rule_files", rules.ListingErrors.Count > 0
-                    ? string.Join("; ", rules.ListingErrors.Select(d => $"{d.File}: {d.Message}"))
-                    : $"no policy in {string.Join(", ", file.RuleFiles.Select(Readable))}"));
-                continue;
+                var missing = string.Join(" and ", new[] { (prometheus, "prometheus"), (promtool, "promtool") }.Where(t => t.Item1 is null).Select(t => t.Item2));
+                await error.WriteLineAsync($"error: {missing} not found on PATH: rule tests run their PromQL on a real Prometheus; {LocalPrometheus.InstallHint}").ConfigureAwait(false);
+                return ExitCodes.Usage;
             }
 
-            if (rules.HasErrors)
-            {
-                foreach (var d in rules.Errors)
-                {
-                    await error.WriteLineAsync(d.ToString()).ConfigureAwait(false);
-                }
-
-                await error.WriteLineAsync($"error: {file.File}: its rule files have errors (see rollback-sentinel validate)").ConfigureAwait(false);
-                brokenRules = true;
-                continue;
-            }
-
-            problems.AddRange(RuleTestFileParser.Check(file, rules.Policies));
-            var schedule = new IntervalSchedule(file.EvaluationInterval);
-            loaded.Add(new Loaded(file, rules.Policies.Select(p => p with { Schedule = schedule }).ToArray()));
+            var ran = new Outcome[runs.Length];
+            await System.Threading.Tasks.Parallel.ForEachAsync(
+                Enumerable.Range(0, runs.Length),
+                new ParallelOptions { MaxDegreeOfParallelism = Parallel, CancellationToken = ct },
+                async (i, token) => ran[i] = new Outcome(runs[i].File, runs[i].Test, await RunTestAsync(runs[i].File, runs[i].Test, prometheus, promtool, token).ConfigureAwait(false)))
+                .ConfigureAwait(false);
+            outcomes.AddRange(ran);
         }
 
-        if (problems.Count > 0)
-        {
-            return await MalformedAsync(problems, error).ConfigureAwait(false);
-        }
-
-        if (brokenRules)
-        {
-            return ExitCodes.InvalidRules;
-        }
-
-        var prometheus = LocalPrometheus.Find("prometheus");
-        var promtool = LocalPrometheus.Find("promtool");
-        if (prometheus is null || promtool is null)
-        {
-            var missing = string.Join(" and ", new[] { (prometheus, "prometheus"), (promtool, "promtool") }.Where(t => t.Item1 is null).Select(t => t.Item2));
-            await error.WriteLineAsync($"error: {missing} not found on PATH: rule tests run their PromQL on a real Prometheus; {LocalPrometheus.InstallHint}").ConfigureAwait(false);
-            return ExitCodes.Usage;
-        }
-
-        var runs = loaded.SelectMany(f => f.File.Tests.Select(t => (File: f, Test: t))).ToArray();
-        var outcomes = new Outcome[runs.Length];
-        await System.Threading.Tasks.Parallel.ForEachAsync(
-            Enumerable.Range(0, runs.Length),
-            new ParallelOptions { MaxDegreeOfParallelism = Parallel, CancellationToken = ct },
-            async (i, token) => outcomes[i] = new Outcome(runs[i].File, runs[i].Test, await RunTestAsync(runs[i].File, runs[i].Test, prometheus, promtool, token).ConfigureAwait(false)))
-            .ConfigureAwait(false);
-
-        await output.WriteAsync(Report(loaded, outcomes, clock.Elapsed)).ConfigureAwait(false);
+        await output.WriteAsync(Report(loaded, outcomes, skipped, clock.Elapsed)).ConfigureAwait(false);
         return outcomes.Any(o => o.Failures.Count > 0) ? ExitCodes.InvalidRules : ExitCodes.Ok;
     }
 
-    /// <summary>The files named, a folder standing for its *.yaml and *.yml files (not its subfolders), in name order.</summary>
-    private static (IReadOnlyList<string> Files, IReadOnlyList<RuleDiagnostic> Problems) TestFiles(IReadOnlyList<string> paths)
+    /// <summary>
+    /// The test files: each file named (strictly: a policy file named here is a malformed test file), and in each folder
+    /// named its *.yaml and *.yml files that are rule test files (not its subfolders), in name order; the folder's
+    /// other files (policies kept beside their tests) are skipped and counted. Listed as the rules loader lists folders.
+    /// </summary>
+    private static (IReadOnlyList<RuleTestFileParseResult> Files, int Skipped, IReadOnlyList<RuleDiagnostic> Problems) TestFiles(IReadOnlyList<string> paths)
     {
-        var files = new List<string>();
+        var files = new List<RuleTestFileParseResult>();
         var problems = new List<RuleDiagnostic>();
+        var seen = new HashSet<string>(StringComparer.Ordinal);
+        var skipped = 0;
         foreach (var path in paths)
         {
-            if (Directory.Exists(path))
+            var listing = RuleSetLoader.List([path], recursive: false);
+            problems.AddRange(listing.Problems);
+            files.AddRange(listing.Named.Where(f => seen.Add(Path.GetFullPath(f))).Select(f => RuleTestFileParser.Read(f, LoadRules)));
+            var found = 0;
+            var others = 0;
+            foreach (var file in listing.Found.Where(f => seen.Add(Path.GetFullPath(f))))
             {
-                var found = Directory.EnumerateFiles(path)
-                    .Where(f => f.EndsWith(".yaml", StringComparison.Ordinal) || f.EndsWith(".yml", StringComparison.Ordinal))
-                    .Where(f => !Path.GetFileName(f).StartsWith('.'))
-                    .Order(StringComparer.Ordinal)
-                    .ToArray();
-                files.AddRange(found);
-                if (found.Length == 0)
+                if (RuleTestFileParser.ReadIfRuleTest(file, LoadRules) is { } test)
                 {
-                    problems.Add(new RuleDiagnostic(path, 1, 1, string.Empty, "no rule test files (*.yaml, *.yml) in this folder"));
+                    files.Add(test);
+                    found++;
+                }
+                else
+                {
+                    others++;
                 }
             }
-            else if (File.Exists(path))
+
+            skipped += others;
+            if (listing.Folders.Count > 0 && found == 0 && listing.Problems.Count == 0)
             {
-                files.Add(path);
-            }
-            else
-            {
-                problems.Add(new RuleDiagnostic(path, 1, 1, string.Empty, "no such file or folder"));
+                problems.Add(new RuleDiagnostic(path, 1, 1, string.Empty,
+                    "no rule test files (*.yaml, *.yml holding rule_files and tests) in this folder" + (others > 0 ? $"; {others} other file(s) skipped" : string.Empty)));
             }
         }
 
-        return (files.Distinct(StringComparer.Ordinal).ToArray(), problems);
+        return (files, skipped, [.. problems, .. files.SelectMany(f => f.Diagnostics)]);
     }
+
+    /// <summary>A test file's rule files, named as a reader would write them.</summary>
+    private static RuleSet LoadRules(IReadOnlyList<string> ruleFiles) => RuleSetLoader.Load(ruleFiles.Select(Readable));
 
     private static async Task<int> MalformedAsync(IReadOnlyList<RuleDiagnostic> problems, TextWriter error)
     {
@@ -157,11 +137,46 @@ internal static class RuleTestRunner
     /// <summary>One test on its own Prometheus, holding only its series: backfilled, replayed, judged, removed.</summary>
     private static async Task<IReadOnlyList<RuleTestFailure>> RunTestAsync(Loaded file, RuleTestCase test, string prometheus, string promtool, CancellationToken ct)
     {
-        var step = file.File.EvaluationInterval;
         var series = test.Series.Select(s => new PlacedSeries(s.Name, Start, test.Interval, s.Values)).ToArray();
-        await using var server = await LocalPrometheus.StartAsync(prometheus, promtool, TestHistory.OpenMetrics(series), TestHistory.StaleMarkers(series), test.Span, ct).ConfigureAwait(false);
+        LocalPrometheus server;
+        try
+        {
+            server = await LocalPrometheus.StartAsync(prometheus, promtool, TestHistory.OpenMetrics(series), TestHistory.StaleMarkers(series), test.Span, ct).ConfigureAwait(false);
+        }
+        catch (LocalPrometheusException e) when (!e.InstallProblem)
+        {
+            return [new RuleTestFailure(test.Source, $"the run could not start: {e.Message}")];
+        }
+
+        IReadOnlyList<RuleTestFailure> failures;
+        try
+        {
+            failures = await ReplayAsync(file, test, server.BaseAddress, ct).ConfigureAwait(false);
+        }
+        catch
+        {
+            await server.DisposeQuietlyAsync().ConfigureAwait(false);
+            throw;
+        }
+
+        try
+        {
+            await server.DisposeAsync().ConfigureAwait(false);
+        }
+        catch (LocalPrometheusException e)
+        {
+            return [.. failures, new RuleTestFailure(test.Source, e.Message)];
+        }
+
+        return failures;
+    }
+
+    /// <summary>The backtest's replay of the policies over the test's span on <paramref name="prometheus"/>, judged.</summary>
+    private static async Task<IReadOnlyList<RuleTestFailure>> ReplayAsync(Loaded file, RuleTestCase test, Uri prometheus, CancellationToken ct)
+    {
+        var step = file.File.EvaluationInterval;
         using var http = new HttpClient(PrometheusClient.CreateHandler()) { Timeout = Timeout.InfiniteTimeSpan };
-        var client = new PrometheusClient(http, new PrometheusOptions { BaseAddress = server.BaseAddress });
+        var client = new PrometheusClient(http, new PrometheusOptions { BaseAddress = prometheus });
         var window = new BacktestWindow(Start, Start + test.Span, step, Changes: test.Changes.Select(c => c.ToChange(Start)).ToArray());
         var wanted = RuleTestChecker.GateEvaluations(test, Start, step);
         var states = new Dictionary<(string Policy, DateTimeOffset At), BacktestEvaluation>();
@@ -181,16 +196,35 @@ internal static class RuleTestRunner
             return [new RuleTestFailure(test.Source, $"the run stopped: Prometheus refused a query: {e.Message}")];
         }
 
-        return RuleTestChecker.Check(test, Start, step, file.Policies, result.Decisions, states);
+        // What the backtest went on without (a detect query that failed) would have changed its decisions: the test
+        // cannot pass on such a run.
+        return [
+            .. result.Warnings.Select(w => new RuleTestFailure(test.Source, $"the run is not faithful: {w}")),
+            .. RuleTestChecker.Check(test, Start, step, file.Policies, result.Decisions, states),
+        ];
     }
 
-    /// <summary>Per file "ok" or each failed test with its failures; then the totals and the time taken.</summary>
-    private static string Report(IReadOnlyList<Loaded> files, IReadOnlyList<Outcome> outcomes, TimeSpan took)
+    /// <summary>
+    /// Per file "ok" or each failed test with its failures (a file whose rule files have errors: them, its tests not run);
+    /// then the totals, the time taken, and the files of the folders that were not rule tests.
+    /// </summary>
+    private static string Report(IReadOnlyList<Loaded> files, IReadOnlyList<Outcome> outcomes, int skipped, TimeSpan took)
     {
         var sb = new System.Text.StringBuilder();
         foreach (var file in files)
         {
             var mine = outcomes.Where(o => o.File == file).ToArray();
+            if (file.RuleErrors.Count > 0)
+            {
+                sb.Append($"FAIL  {file.File.File}: its rule files have errors (as validate reports them): {Tests(mine.Length)} not run\n");
+                foreach (var d in file.RuleErrors)
+                {
+                    sb.Append("        ").Append(d).Append('\n');
+                }
+
+                continue;
+            }
+
             var failed = mine.Where(o => o.Failures.Count > 0).ToArray();
             foreach (var o in failed)
             {
@@ -207,7 +241,8 @@ internal static class RuleTestRunner
         }
 
         var failures = outcomes.Count(o => o.Failures.Count > 0);
-        sb.Append($"{files.Count} file(s), {Tests(outcomes.Count)}: {outcomes.Count - failures} passed, {failures} failed ({took.TotalSeconds.ToString("0.0", System.Globalization.CultureInfo.InvariantCulture)}s)\n");
+        sb.Append($"{files.Count} file(s), {Tests(outcomes.Count)}: {outcomes.Count - failures} passed, {failures} failed ({took.TotalSeconds.ToString("0.0", System.Globalization.CultureInfo.InvariantCulture)}s)");
+        sb.Append(skipped > 0 ? $"; skipped {skipped} file(s) that are not rule tests\n" : "\n");
         return sb.ToString();
     }
 

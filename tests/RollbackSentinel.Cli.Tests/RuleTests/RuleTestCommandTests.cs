@@ -1,4 +1,3 @@
-using System.Diagnostics;
 using System.Text.RegularExpressions;
 
 namespace RollbackSentinel.Cli.Tests.RuleTests;
@@ -296,7 +295,7 @@ public sealed partial class RuleTestCommandTests : IDisposable
     }
 
     [Fact]
-    public async Task Test_NamesNotInTheRuleFiles_ExitTwoAtThePolicyAndTriggerFields()
+    public async Task Test_NamesNotInTheRuleFiles_AreReportedWithTheOtherErrorsAtTheirFullPaths()
     {
         var run = await RunAsync("names.yaml", """
             rule_files: [policies.yaml]
@@ -304,19 +303,26 @@ public sealed partial class RuleTestCommandTests : IDisposable
               - name: names
                 input_series:
                   - series: up
-                    values: '1x10'
+                    values: '1x10 y'
+                changes:
+                  - {at: 1m, policy: shopp}
                 expect:
                   - {policy: shops, trigger: errors, action: rollback}
                   - {policy: shop, trigger: error, action: none}
+                gates:
+                  - {at: 1m, policy: shap, open: true}
             """);
 
         Assert.Equal(
             (2,
             string.Empty,
             """
-            names.yaml:8:18: expect.policy: no policy 'shops' in the rule files (they have: shop)
-            names.yaml:9:33: expect.trigger: policy 'shop' has no trigger 'error' (it has: errors, queue, latency)
-            error: 2 problem(s) in the test files; no test was run (see docs/rule-tests.md)
+            names.yaml:6:23: tests[0].input_series[0].values: 'y' is not a value: expected a number, a+bxn, a-bxn, axn, _, _xn or stale
+            names.yaml:8:26: tests[0].changes[0].policy: no policy 'shopp' in the rule files (they have: shop)
+            names.yaml:10:18: tests[0].expect[0].policy: no policy 'shops' in the rule files (they have: shop)
+            names.yaml:11:33: tests[0].expect[1].trigger: policy 'shop' has no trigger 'error' (it has: errors, queue, latency)
+            names.yaml:13:26: tests[0].gates[0].policy: no policy 'shap' in the rule files (they have: shop)
+            error: 5 problem(s) in the test files; no test was run (see docs/rule-tests.md)
 
             """),
             run);
@@ -339,8 +345,9 @@ public sealed partial class RuleTestCommandTests : IDisposable
         Assert.Equal(
             (2, string.Empty, "late.yaml:7:14: tests[0].gates[0].at: 20m is after the test's last evaluation, at 10m (the end of its longest input series)\nerror: 1 problem(s) in the test files; no test was run (see docs/rule-tests.md)\n"),
             late);
-        Assert.Equal(2, missing.ExitCode);
-        Assert.Matches(@"^missing-rules\.yaml:1:1: rule_files: .*nope\.yaml: no such file or folder\n", missing.Error);
+        Assert.Equal(
+            (2, string.Empty, "missing-rules.yaml:1:14: rule_files[0]: nope.yaml: no such file or folder\nerror: 1 problem(s) in the test files; no test was run (see docs/rule-tests.md)\n"),
+            missing);
     }
 
     [Fact]
@@ -360,39 +367,22 @@ public sealed partial class RuleTestCommandTests : IDisposable
     public async Task Test_WithoutPrometheusOnPath_ExitsTwoSayingHowToInstallIt()
     {
         File.WriteAllText(Path.Combine(_folder.Path, "pass.yaml"), "rule_files: [policies.yaml]\ntests:\n  - name: t\n    input_series: [{series: up, values: '1'}]\n");
-        var info = new ProcessStartInfo("dotnet") { RedirectStandardOutput = true, RedirectStandardError = true, WorkingDirectory = _folder.Path };
-        foreach (var a in (string[])[Path.Combine(AppContext.BaseDirectory, "RollbackSentinel.dll"), "test", "pass.yaml"])
-        {
-            info.ArgumentList.Add(a);
-        }
 
-        // An empty folder as the whole PATH: neither prometheus nor promtool can be found (dotnet itself was found above).
-        info.Environment["PATH"] = Directory.CreateDirectory(Path.Combine(_folder.Path, "empty-path")).FullName;
-        using var process = Process.Start(info)!;
-        var stdout = process.StandardOutput.ReadToEndAsync();
-        var stderr = process.StandardError.ReadToEndAsync();
-        await process.WaitForExitAsync().WaitAsync(TimeSpan.FromMinutes(1));
+        // An empty folder as the whole PATH: neither prometheus nor promtool can be found (dotnet is run by its full path).
+        var run = await RunChildAsync(Directory.CreateDirectory(Path.Combine(_folder.Path, "empty-path")).FullName, "test", "pass.yaml");
 
-        Assert.Equal(
-            (2, string.Empty, "error: prometheus and promtool not found on PATH: rule tests run their PromQL on a real Prometheus; install Prometheus, which brings both (Debian and Ubuntu: apt-get install prometheus; or the release archive from https://prometheus.io/download/) and put them on PATH\n"),
-            (process.ExitCode, await stdout, await stderr));
+        Assert.Equal((2, string.Empty, $"error: prometheus and promtool not found on PATH: {NotFoundAdvice}\n", 0, 0), run);
     }
 
     [Fact]
     public async Task Test_Run_LeavesNoPrometheusAndNoTemporaryFolderBehind()
     {
-        var before = Leftovers();
+        File.WriteAllText(Path.Combine(_folder.Path, "pass.yaml"), "rule_files: [policies.yaml]\ntests:\n  - name: t\n    input_series: [{series: queue_depth, values: '1x4'}]\n");
 
-        var run = await RunAsync("pass.yaml", "rule_files: [policies.yaml]\ntests:\n  - name: t\n    input_series: [{series: queue_depth, values: '1x4'}]\n");
+        var run = await RunChildAsync(null, "test", "pass.yaml");
 
-        Assert.Equal(0, run.ExitCode);
-        Assert.Equal(before, Leftovers());
+        Assert.Equal((0, "ok    pass.yaml: 1 test passed\n1 file(s), 1 test: 1 passed, 0 failed (Ns)\n", string.Empty, 0, 0), run);
     }
-
-    /// <summary>This process's rule test folders in the temp folder; the Prometheus processes serving one of them.</summary>
-    private static (string[] Folders, string[] Processes) Leftovers() =>
-        (Directory.GetDirectories(Path.GetTempPath(), "rollback-sentinel-test-*").Order(StringComparer.Ordinal).ToArray(),
-         Process.GetProcessesByName("prometheus").Select(p => CommandLine(p.Id)).Where(c => c.Contains("rollback-sentinel-test-", StringComparison.Ordinal)).Order(StringComparer.Ordinal).ToArray());
 
     private static string CommandLine(int pid)
     {

@@ -1,12 +1,14 @@
 using System.Globalization;
 using System.Text;
 using System.Text.RegularExpressions;
+using RollbackSentinel.Prometheus.Local;
 
 namespace RollbackSentinel.Testing.Prometheus;
 
 /// <summary>
 /// Collects synthetic series and renders them as OpenMetrics text for
-/// <c>promtool tsdb create-blocks-from openmetrics</c> (checked against promtool 2.42).
+/// <c>promtool tsdb create-blocks-from openmetrics</c> (checked against promtool 2.42), each sample line as the rule
+/// tests write theirs (<see cref="OpenMetricsText"/>).
 /// </summary>
 /// <remarks>
 /// promtool silently accepts several mistakes (it keeps one of two samples with the same timestamp,
@@ -131,9 +133,7 @@ public sealed partial class OpenMetricsWriter
             {
                 foreach (var point in series.Points)
                 {
-                    sb.Append(series.Name).Append(series.Labels).Append(' ')
-                        .Append(FormatValue(point.Value)).Append(' ')
-                        .Append(FormatTimestamp(point.Timestamp)).Append('\n');
+                    OpenMetricsText.AppendSample(sb, series.Name + series.Labels, point.Value, point.Timestamp);
                 }
             }
         }
@@ -164,17 +164,10 @@ public sealed partial class OpenMetricsWriter
     public override string ToString() => Render();
 
     /// <summary>A value as Prometheus writes it: <c>NaN</c>, <c>+Inf</c>, <c>-Inf</c>, or round-trip decimal.</summary>
-    public static string FormatValue(double value) => value switch
-    {
-        double.PositiveInfinity => "+Inf",
-        double.NegativeInfinity => "-Inf",
-        _ when double.IsNaN(value) => "NaN",
-        _ => value.ToString("R", CultureInfo.InvariantCulture),
-    };
+    public static string FormatValue(double value) => OpenMetricsText.Value(value);
 
     /// <summary>Unix seconds with millisecond precision: promtool reads seconds, not milliseconds.</summary>
-    public static string FormatTimestamp(DateTimeOffset timestamp) =>
-        (timestamp.ToUnixTimeMilliseconds() / 1000m).ToString("0.###", CultureInfo.InvariantCulture);
+    public static string FormatTimestamp(DateTimeOffset timestamp) => OpenMetricsText.Timestamp(timestamp);
 
     private static List<MetricPoint> CheckedPoints(string sampleName, IEnumerable<MetricPoint> points)
     {
@@ -193,38 +186,7 @@ public sealed partial class OpenMetricsWriter
         return list;
     }
 
-    private static string RenderLabels(IReadOnlyList<(string Name, string Value)> labels)
-    {
-        if (labels.Count == 0)
-        {
-            return string.Empty;
-        }
-
-        var sb = new StringBuilder("{");
-        foreach (var (name, value) in labels)
-        {
-            if (sb.Length > 1)
-            {
-                sb.Append(',');
-            }
-
-            sb.Append(name).Append("=\"");
-            foreach (var c in value)
-            {
-                _ = c switch
-                {
-                    '\\' => sb.Append("\\\\"),
-                    '"' => sb.Append("\\\""),
-                    '\n' => sb.Append("\\n"),
-                    _ => sb.Append(c),
-                };
-            }
-
-            sb.Append('"');
-        }
-
-        return sb.Append('}').ToString();
-    }
+    private static string RenderLabels(IReadOnlyList<(string Name, string Value)> labels) => OpenMetricsText.Labels(labels);
 
     [GeneratedRegex("^[a-zA-Z_:][a-zA-Z0-9_:]*$")]
     private static partial Regex MetricName();
