@@ -35,7 +35,15 @@ internal static class DaemonHost
 
     public static WebApplication Build(SentinelOptions options, LogFormat logFormat, Action<IServiceCollection>? overrides = null)
     {
-        var builder = WebApplication.CreateSlimBuilder();
+        var builder = WebApplication.CreateSlimBuilder(new WebApplicationOptions
+        {
+            // The daemon's settings are its own file (SettingsLoader), never an appsettings.json in whatever folder it was
+            // started from; and the web host's reload of that file put an inotify watch on every folder below the working
+            // directory (a sidecar started from / would watch the whole filesystem; a checkout's watch list grew with
+            // every folder a build made).
+            ContentRootPath = AppContext.BaseDirectory,
+            Args = ["--hostBuilder:reloadConfigOnChange=false"],
+        });
         builder.WebHost.UseUrls(options.Http.Listen);
         builder.Services.Configure<HostOptions>(o => o.ShutdownTimeout = options.ShutdownTimeoutValue);
 
