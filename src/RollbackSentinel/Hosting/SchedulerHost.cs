@@ -33,6 +33,8 @@ internal sealed class SchedulerHost(ISchedulerFactory factory, IHostApplicationL
             await starting.WaitAsync(cancellationToken).ConfigureAwait(false);
         }
 
-        await _scheduler.Shutdown(waitForJobsToComplete: _starting is not null, cancellationToken).ConfigureAwait(false);
+        // Quartz's scheduler thread retries a store call that failed (the database went away) without looking at the token,
+        // and Shutdown waits for that thread: bound the wait by the shutdown timeout ourselves.
+        await _scheduler.Shutdown(waitForJobsToComplete: _starting is not null, cancellationToken).AsTask().WaitAsync(cancellationToken).ConfigureAwait(false);
     }
 }

@@ -87,13 +87,22 @@ internal sealed class QuartzNode : IAsyncDisposable
         using var bound = new CancellationTokenSource(TimeSpan.FromSeconds(30));
         try
         {
-            await Scheduler.Shutdown(waitForJobsToComplete: false, bound.Token);
+            // WaitAsync too: Quartz's scheduler thread retries a failed store call without looking at the token, and
+            // Shutdown waits for it (a CI run hung here for 20 minutes, in ReleaseAcquiredTrigger's retry loop).
+            await Scheduler.Shutdown(waitForJobsToComplete: false, bound.Token).AsTask().WaitAsync(bound.Token);
         }
         catch (Exception e) when (e is OperationCanceledException or SchedulerException or System.Data.Common.DbException)
         {
         }
 
-        await _services.DisposeAsync();
+        try
+        {
+            await _services.DisposeAsync().AsTask().WaitAsync(TimeSpan.FromSeconds(30));
+        }
+        catch (TimeoutException)
+        {
+            // The same retry loop, reached through the container: the test's database is dropped next anyway.
+        }
     }
 }
 
