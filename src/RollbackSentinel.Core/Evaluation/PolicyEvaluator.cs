@@ -13,6 +13,8 @@ public sealed record PolicyEvaluation(Policy Policy, DateTimeOffset At, IReadOnl
 /// </summary>
 public static class PolicyEvaluator
 {
+    private static readonly bool[] InformationalLast = [false, true];
+
     public static async ValueTask<PolicyEvaluation> EvaluateAsync(
         Policy policy,
         PolicyState state,
@@ -26,20 +28,35 @@ public static class PolicyEvaluator
         ArgumentNullException.ThrowIfNull(resolver);
 
         // Informational queries (a burn rate's budget over 30 days, perhaps slow) run after every deciding query of
-        // every trigger, so they cannot use up the evaluation's time budget that a deciding query needs.
-        var specs = policy.Triggers.Select(t => QuerySpec.For(t.Condition)).ToArray();
-        var resolved = specs.Select(s => new QueryOutcome[s.Count]).ToArray();
-        var order = specs.SelectMany((s, t) => s.Select((spec, i) => (Trigger: t, Index: i, Spec: spec))).OrderBy(x => x.Spec.Informational);
-        foreach (var (t, i, spec) in order)
+        // every trigger, so they cannot use up the evaluation's time budget that a deciding query needs. Two passes over
+        // the specs, not a sort: this runs for every policy at every evaluation.
+        var count = policy.Triggers.Count;
+        var specs = new IReadOnlyList<QuerySpec>[count];
+        var outcomes = new Dictionary<string, QueryOutcome>[count];
+        for (var t = 0; t < count; t++)
         {
-            resolved[t][i] = await resolver.ResolveAsync(spec, at, cancellationToken).ConfigureAwait(false);
+            specs[t] = QuerySpec.For(policy.Triggers[t].Condition);
+            outcomes[t] = new Dictionary<string, QueryOutcome>(specs[t].Count);
         }
 
-        var triggers = new List<TriggerVerdicts>(policy.Triggers.Count);
-        for (var t = 0; t < policy.Triggers.Count; t++)
+        foreach (var informational in InformationalLast)
         {
-            var outcomes = resolved[t].ToDictionary(o => o.Spec.Role);
-            triggers.Add(new TriggerVerdicts(policy.Triggers[t], TriggerEvaluator.Evaluate(policy.Triggers[t], outcomes)));
+            for (var t = 0; t < count; t++)
+            {
+                foreach (var spec in specs[t])
+                {
+                    if (spec.Informational == informational)
+                    {
+                        outcomes[t][spec.Role] = await resolver.ResolveAsync(spec, at, cancellationToken).ConfigureAwait(false);
+                    }
+                }
+            }
+        }
+
+        var triggers = new List<TriggerVerdicts>(count);
+        for (var t = 0; t < count; t++)
+        {
+            triggers.Add(new TriggerVerdicts(policy.Triggers[t], TriggerEvaluator.Evaluate(policy.Triggers[t], outcomes[t])));
         }
 
         return new PolicyEvaluation(policy, at, triggers, PolicyStateMachine.Step(policy, state, at, triggers, maxGap, changes));

@@ -1,3 +1,4 @@
+using System.Runtime.CompilerServices;
 using RollbackSentinel.Core.Metrics;
 using RollbackSentinel.Core.Policies;
 
@@ -47,7 +48,7 @@ public sealed record QuerySpec(string Role, string Expression, QueryTime Time)
         LatencyCondition l => [new(ValueRole, l.Query, QueryTime.AtEvaluation), BaselineSpec(l)],
         AvailabilityCondition a => [new(ValueRole, a.Query, QueryTime.AtEvaluation)],
         ThresholdCondition t => [new(ValueRole, t.Query, QueryTime.AtEvaluation)],
-        BurnRateCondition b => BurnRateSpecs(b),
+        BurnRateCondition b => BurnRateSpecCache.GetValue(b, BurnRateSpecs),
         _ => throw new ArgumentOutOfRangeException(nameof(condition), condition, "unknown condition kind"),
     };
 
@@ -61,6 +62,10 @@ public sealed record QuerySpec(string Role, string Expression, QueryTime Time)
     /// Errors and total over each distinct window, then over the period for the budget left (informational), unless
     /// the period is one of the windows. Each is its own expression, so a backtest fetches each window's range once.
     /// </summary>
+    // A burn-rate trigger's specs are made once per loaded condition (each is a string substitution per window), not at
+    // every evaluation; they go with the condition when a reload replaces it.
+    private static readonly ConditionalWeakTable<BurnRateCondition, QuerySpec[]> BurnRateSpecCache = new();
+
     private static QuerySpec[] BurnRateSpecs(BurnRateCondition b)
     {
         var specs = b.DistinctWindows
