@@ -13,7 +13,8 @@ public sealed record PolicyEvaluation(Policy Policy, DateTimeOffset At, IReadOnl
 /// </summary>
 public static class PolicyEvaluator
 {
-    private static readonly bool[] InformationalLast = [false, true];
+    /// <summary>Why an informational query has no answer at an evaluation its trigger passed.</summary>
+    public const string NotQueriedWhilePassing = "queried only when the trigger does not pass";
 
     public static async ValueTask<PolicyEvaluation> EvaluateAsync(
         Policy policy,
@@ -27,9 +28,9 @@ public static class PolicyEvaluator
         ArgumentNullException.ThrowIfNull(policy);
         ArgumentNullException.ThrowIfNull(resolver);
 
-        // Informational queries (a burn rate's budget over 30 days, perhaps slow) run after every deciding query of
-        // every trigger, so they cannot use up the evaluation's time budget that a deciding query needs. Two passes over
-        // the specs, not a sort: this runs for every policy at every evaluation.
+        // Deciding queries of every trigger first. Informational ones (a burn rate's budget over 30 days: a heavy query
+        // for the backend) only when their trigger does not pass, where the evidence is read, and after every deciding
+        // query, so they cannot use up the evaluation's time budget that a deciding query needs.
         var count = policy.Triggers.Count;
         var specs = new IReadOnlyList<QuerySpec>[count];
         var outcomes = new Dictionary<string, QueryOutcome>[count];
@@ -37,26 +38,30 @@ public static class PolicyEvaluator
         {
             specs[t] = QuerySpec.For(policy.Triggers[t].Condition);
             outcomes[t] = new Dictionary<string, QueryOutcome>(specs[t].Count);
-        }
-
-        foreach (var informational in InformationalLast)
-        {
-            for (var t = 0; t < count; t++)
+            foreach (var spec in specs[t])
             {
-                foreach (var spec in specs[t])
-                {
-                    if (spec.Informational == informational)
-                    {
-                        outcomes[t][spec.Role] = await resolver.ResolveAsync(spec, at, cancellationToken).ConfigureAwait(false);
-                    }
-                }
+                outcomes[t][spec.Role] = spec.Informational
+                    ? QueryOutcome.NotAvailable(spec, NotQueriedWhilePassing)
+                    : await resolver.ResolveAsync(spec, at, cancellationToken).ConfigureAwait(false);
             }
         }
 
         var triggers = new List<TriggerVerdicts>(count);
         for (var t = 0; t < count; t++)
         {
-            triggers.Add(new TriggerVerdicts(policy.Triggers[t], TriggerEvaluator.Evaluate(policy.Triggers[t], outcomes[t])));
+            var trigger = policy.Triggers[t];
+            var verdicts = TriggerEvaluator.Evaluate(trigger, outcomes[t]);
+            if (specs[t].Any(s => s.Informational) && verdicts.Any(v => v.Kind != VerdictKind.Pass))
+            {
+                foreach (var spec in specs[t].Where(s => s.Informational))
+                {
+                    outcomes[t][spec.Role] = await resolver.ResolveAsync(spec, at, cancellationToken).ConfigureAwait(false);
+                }
+
+                verdicts = TriggerEvaluator.Evaluate(trigger, outcomes[t]);
+            }
+
+            triggers.Add(new TriggerVerdicts(trigger, verdicts));
         }
 
         return new PolicyEvaluation(policy, at, triggers, PolicyStateMachine.Step(policy, state, at, triggers, maxGap, changes));

@@ -48,14 +48,17 @@ public static partial class TriggerEvaluator
         }
 
         // The budget's queries are informational: failed (no samples) is only "unknown" in the evidence.
-        var periodErrors = outcomes[QuerySpec.ErrorsOver(c.Period)].Samples is { } pe ? ByLabels(pe) : null;
-        var periodTotals = outcomes[QuerySpec.TotalOver(c.Period)].Samples is { } pt ? ByLabels(pt) : null;
+        var periodErrorsOutcome = outcomes[QuerySpec.ErrorsOver(c.Period)];
+        var periodTotalsOutcome = outcomes[QuerySpec.TotalOver(c.Period)];
+        var periodErrors = periodErrorsOutcome.Samples is { } pe ? ByLabels(pe) : null;
+        var periodTotals = periodTotalsOutcome.Samples is { } pt ? ByLabels(pt) : null;
+        var notQueried = periodErrorsOutcome.Unavailable ?? periodTotalsOutcome.Unavailable;
         var index = new EvidenceIndex(outcomes);
         return labelSets.Select(labels =>
         {
             var burns = windows.ToDictionary(w => w, w => Burn(c, w, errors[w], totals[w], labels));
             var pairs = c.Windows.Select(p => Judge(c, p, burns[p.Long], burns[p.Short])).ToArray();
-            var budget = BudgetLeft(c, periodErrors, periodTotals, labels);
+            var budget = BudgetLeft(c, periodErrors, periodTotals, labels, notQueried);
             var evidence = index.For(labels).Concat(BurnEvidence(c, outcomes, burns, pairs, budget)).ToArray();
             var summary = string.Join("; ", pairs.Select(p => p.Text).Append(budget.Text));
 
@@ -159,12 +162,12 @@ public static partial class TriggerEvaluator
     }
 
     /// <summary>The share of the period's budget not yet spent (negative: overspent), from the informational queries over the period.</summary>
-    private static BudgetLeftOver BudgetLeft(BurnRateCondition c, Dictionary<LabelSet, double>? errors, Dictionary<LabelSet, double>? totals, LabelSet labels)
+    private static BudgetLeftOver BudgetLeft(BurnRateCondition c, Dictionary<LabelSet, double>? errors, Dictionary<LabelSet, double>? totals, LabelSet labels, string? notQueried)
     {
         var period = PromDuration.Format(c.Period);
         if (errors is null || totals is null)
         {
-            return Unknown("its query failed");
+            return Unknown(notQueried ?? "its query failed");
         }
 
         if (!totals.TryGetValue(labels, out var t))

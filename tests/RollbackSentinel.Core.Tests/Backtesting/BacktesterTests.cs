@@ -81,6 +81,21 @@ public sealed class BacktesterTests
     }
 
     [Fact]
+    public async Task Evaluate_BurnRatePasses_DoesNotQueryTheBudgetOverThePeriod()
+    {
+        // Errors 0 of 1 request/s: every pair passes. The 30-day budget query is heavy for the backend, and only read on a breach.
+        var source = new FunctionMetricsSource((q, _) => [S(q.StartsWith("errors_q", StringComparison.Ordinal) ? 0 : 1)]);
+        var policy = Policy(BurnRate(windows: [new(TimeSpan.FromHours(1), TimeSpan.FromMinutes(5), 14.4)]));
+
+        var evaluation = await PolicyEvaluator.EvaluateAsync(policy, PolicyState.Empty, T0, new InstantQueryResolver(source, ChangeHistory.Empty), CancellationToken.None);
+
+        Assert.Equal(["errors_q[1h]", "total_q[1h]", "errors_q[5m]", "total_q[5m]"], source.InstantCalls);
+        var verdict = Assert.Single(Assert.Single(evaluation.Triggers).Verdicts);
+        Assert.Equal(VerdictKind.Pass, verdict.Kind);
+        Assert.EndsWith($"error budget over 30d unknown: {PolicyEvaluator.NotQueriedWhilePassing}", verdict.Summary);
+    }
+
+    [Fact]
     public async Task Run_DecidesExactlyLikeTheDaemonsInstantEvaluation()
     {
         var source = new FunctionMetricsSource(BadDeploy);
