@@ -74,7 +74,11 @@ public sealed record BacktestResult(IReadOnlyList<Decision> Decisions, IReadOnly
 /// One policy after one evaluation of a backtest: its state and the changes it was judged against, for callers that
 /// ask more of a replay than its decisions (a rule test's gates, <see cref="Changes.Gate"/>).
 /// </summary>
-public sealed record BacktestEvaluation(Policy Policy, DateTimeOffset At, PolicyState State, ChangeHistory Changes);
+public sealed record BacktestEvaluation(Policy Policy, DateTimeOffset At, PolicyState State, ChangeHistory Changes)
+{
+    /// <summary>Every trigger's verdicts at <see cref="At"/>, per series: what a plot of the replay draws.</summary>
+    public IReadOnlyList<TriggerVerdicts> Triggers { get; init; } = [];
+}
 
 /// <summary>How far a backtest is: range queries fetched, then evaluations replayed.</summary>
 public sealed record BacktestProgress(BacktestPhase Phase, int Done, int Total);
@@ -216,7 +220,7 @@ public sealed class Backtester
                 var evaluation = await PolicyEvaluator.EvaluateAsync(policy, state, at, resolver, cancellationToken, maxGap: null, resolver.Changes).ConfigureAwait(false);
                 state = evaluation.Step.State;
                 decisions.AddRange(evaluation.Step.Decisions);
-                observe?.Invoke(new BacktestEvaluation(policy, at, state, resolver.Changes));
+                observe?.Invoke(new BacktestEvaluation(policy, at, state, resolver.Changes) { Triggers = evaluation.Triggers });
                 progress?.Report(new BacktestProgress(BacktestPhase.Replaying, ++replayed, totalEvaluations));
                 var verdicts = evaluation.Triggers.SelectMany(t => t.Verdicts).ToArray();
                 var step = evaluation.Step.Decisions;
