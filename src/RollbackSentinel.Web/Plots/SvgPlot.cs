@@ -4,7 +4,9 @@ namespace RollbackSentinel.Web.Plots;
 public static class SvgPlot
 {
     /// <summary>The <c>&lt;svg&gt;</c> element (no XML declaration), ready to put in an HTML page.</summary>
-    public static string Render(TriggerPlot plot, PlotSize? size = null)
+    public static string Render(TriggerPlot plot, PlotSize? size = null) => Render(plot, size, "plot");
+
+    public static string Render(TriggerPlot plot, PlotSize? size, string idPrefix)
     {
         ArgumentNullException.ThrowIfNull(plot);
         throw new NotImplementedException("being written");

@@ -6,6 +6,7 @@ using RollbackSentinel.Core.Incidents;
 using RollbackSentinel.Core.Metrics;
 using RollbackSentinel.Daemon;
 using RollbackSentinel.Prometheus;
+using RollbackSentinel.StatusPage;
 using RollbackSentinel.Storage;
 using RollbackSentinel.Telemetry;
 using Serilog;
@@ -58,6 +59,7 @@ internal static class DaemonHost
         services.AddSingleton<PolicyRegistry>();
         services.AddSingleton<ApiToken>();
         services.AddSentinelApi();
+        services.AddStatusPage();
         services.AddSingleton(options.SecretFileAccess());
         services.AddSingleton<Core.Secrets.ISecretFileReader>(sp => sp.GetRequiredService<Rules.SecretFileAccess>());
         services.AddProblemDetails();
@@ -102,6 +104,7 @@ internal static class DaemonHost
 
         var app = builder.Build();
         app.MapSentinelApi();
+        app.MapStatusPage();
         app.MapSlackEndpoints();
         app.MapPrometheusMetrics("/metrics").AllowAnonymous();
         return app;
