@@ -4,6 +4,7 @@ namespace RollbackSentinel.Web.Plots;
 internal sealed class LinearScale
 {
     private readonly double _factor;
+    private readonly bool _halved;
 
     public LinearScale(double domainMin, double domainMax, double rangeFrom, double rangeTo)
     {
@@ -17,10 +18,11 @@ internal sealed class LinearScale
         RangeFrom = rangeFrom;
         RangeTo = rangeTo;
         _factor = (rangeTo - rangeFrom) / (domainMax - domainMin);
-        if (!double.IsFinite(_factor))
+        if (!double.IsFinite(domainMax - domainMin))
         {
             // A domain so wide its length overflows: map through halves, which cannot overflow.
-            _factor = ((rangeTo - rangeFrom) / 2) / ((domainMax / 2) - (domainMin / 2));
+            _factor = (rangeTo - rangeFrom) / ((domainMax / 2) - (domainMin / 2));
+            _halved = true;
         }
     }
 
@@ -32,5 +34,6 @@ internal sealed class LinearScale
 
     public double RangeTo { get; }
 
-    public double Map(double value) => RangeFrom + ((value - DomainMin) * _factor);
+    public double Map(double value) =>
+        _halved ? RangeFrom + (((value / 2) - (DomainMin / 2)) * _factor) : RangeFrom + ((value - DomainMin) * _factor);
 }
