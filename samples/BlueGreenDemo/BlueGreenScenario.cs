@@ -50,6 +50,12 @@ public sealed record BlueGreenScenarioOptions
     /// <summary>How often a progress line is written while waiting.</summary>
     public TimeSpan ProgressInterval { get; init; } = TimeSpan.FromSeconds(2);
 
+    /// <summary>
+    /// Called once the rollback is done and checked, while everything still runs: the sentinel's address and admin token,
+    /// to look at its status page (the demo's <c>--linger</c>, a test taking the README's screenshot).
+    /// </summary>
+    public Func<Uri, string, CancellationToken, Task>? AfterRollback { get; init; }
+
     /// <summary>Where progress lines go (the console, or a test's output).</summary>
     public Action<string> Log { get; init; } = _ => { };
 }
@@ -160,6 +166,7 @@ public sealed class BlueGreenScenario(BlueGreenScenarioOptions options)
                 }
             };
             Say($"sentinel (pid {sentinel.Process.Id}) on {sentinel.Address}, rules {rules}");
+            Say($"status page: {sentinel.Address} (sign in with the token {sentinel.Token}); the policy: {sentinel.Address}policies/{Uri.EscapeDataString(policy.Name)}?window=5m");
             var ready = clock.Now;
 
             var first = await WaitForAsync(
@@ -249,6 +256,11 @@ public sealed class BlueGreenScenario(BlueGreenScenarioOptions options)
                 cancellationToken);
             await load.StopAsync();
             var end = clock.Now;
+            if (_options.AfterRollback is { } after)
+            {
+                await after(sentinel.Address, sentinel.Token, cancellationToken);
+            }
+
             var requests = load.Records.OrderBy(r => r.Start).ToArray();
 
             var answers = gate.AnswerTimes;

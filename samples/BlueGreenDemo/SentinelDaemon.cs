@@ -21,15 +21,21 @@ public sealed class SentinelDaemon : IAsyncDisposable
     private readonly ChildProcess _process;
     private readonly HttpClient _http;
 
+    private readonly string _token;
+
     private SentinelDaemon(ChildProcess process, Uri address, string token)
     {
         _process = process;
         Address = address;
+        _token = token;
         _http = new HttpClient { BaseAddress = address, Timeout = TimeSpan.FromSeconds(5) };
         _http.DefaultRequestHeaders.Authorization = new AuthenticationHeaderValue("Bearer", token);
     }
 
     public Uri Address { get; }
+
+    /// <summary>The daemon's admin API token (random per run): what the status page's sign-in form takes.</summary>
+    public string Token => _token;
 
     public ChildProcess Process => _process;
 

@@ -18,9 +18,23 @@ public sealed class BlueGreenRollbackTests(ITestOutputHelper output)
     public async Task GreenGoesBad_TheGateClosesAndTheSentinelRollsBackToBlue_WithinItsBudget_AndNoRequestStartedAfterTheSwitchFails()
     {
         using var hang = new CancellationTokenSource(HangGuard);
-        var result = await new BlueGreenScenario(new BlueGreenScenarioOptions { Log = output.WriteLine }).RunAsync(hang.Token);
+        StatusPageSeen? seen = null;
+        var result = await new BlueGreenScenario(new BlueGreenScenarioOptions
+        {
+            Log = output.WriteLine,
+            AfterRollback = async (address, token, _) => seen = await LookAtThePolicyPageAsync(address, token, "demo-shop-blue-green"),
+        }).RunAsync(hang.Token);
         var timeline = result.Timeline;
         output.WriteLine(timeline.Format());
+
+        // The status page as the demo left it (the README's screenshot): a plot per trigger, green's errors shaded where
+        // they breached, the canary change and the rollback's incident marked.
+        Assert.NotNull(seen);
+        Assert.Equal(["green-errors", "green-latency-vs-blue"], seen.Triggers);
+        Assert.True(seen.ErrorBreaches >= 1, "no breach shaded on green-errors");
+        Assert.Equal(0.05, seen.ErrorThreshold);
+        Assert.Contains(seen.Markers, m => m.StartsWith("change blue -> green by demo", StringComparison.Ordinal));
+        Assert.Contains(seen.Markers, m => m.StartsWith($"incident {result.Incident.GetProperty("incident").GetProperty("id").GetInt64()} (acted) green-errors", StringComparison.Ordinal));
 
         // The canary was recorded as a change through the API, as the demo posted it.
         var change = result.Change;
@@ -87,5 +101,30 @@ public sealed class BlueGreenRollbackTests(ITestOutputHelper output)
 
         // Stopped the way Kubernetes stops it, the daemon exits cleanly.
         Assert.Equal(0, result.SentinelExitCode);
+    }
+
+    /// <summary>What the policy page showed: its plots' triggers, green-errors' breach spans and threshold, and every marker's text.</summary>
+    private sealed record StatusPageSeen(IReadOnlyList<string> Triggers, int ErrorBreaches, double? ErrorThreshold, IReadOnlyList<string> Markers);
+
+    private static async Task<StatusPageSeen> LookAtThePolicyPageAsync(Uri address, string token, string policy)
+    {
+        await using var chromium = await RollbackSentinel.Cli.Tests.Web.Chromium.LaunchAsync();
+        var context = await chromium.NewContextAsync(1280, 900);
+        var page = await context.NewPageAsync();
+        await page.GotoAsync(new Uri(address, $"policies/{policy}?window=1m").ToString());
+        await page.GetByLabel("API token").FillAsync(token);
+        await page.GetByLabel("Your name (recorded with your answers)").FillAsync("demo");
+        await page.GetByRole(Microsoft.Playwright.AriaRole.Button, new() { Name = "Sign in" }).ClickAsync();
+        await page.WaitForURLAsync(new Uri(address, $"policies/{policy}?window=1m").ToString());
+        var triggers = await page.Locator("figure.plotbox").EvaluateAllAsync<string[]>("fs => fs.map(f => f.dataset.trigger)");
+        var errors = page.Locator("figure[data-trigger=green-errors]");
+        var breaches = await errors.Locator("rect.breach").CountAsync();
+        var threshold = await errors.Locator("path.threshold[data-value]").CountAsync() > 0
+            ? double.Parse((await errors.Locator("path.threshold[data-value]").First.GetAttributeAsync("data-value"))!, System.Globalization.CultureInfo.InvariantCulture)
+            : (double?)null;
+        var markers = await errors.Locator("g.marker").EvaluateAllAsync<string[]>("ms => ms.map(m => m.getAttribute('aria-label'))");
+        await RollbackSentinel.Cli.Tests.Web.Screenshots.TakeAsync(page, "demo-policy.png");
+        await context.CloseAsync();
+        return new StatusPageSeen(triggers, breaches, threshold, markers);
     }
 }

@@ -15,12 +15,12 @@ namespace RollbackSentinel.StatusPage;
 /// <summary>The status page's views, as HTML text from what the daemon knows (no I/O here).</summary>
 internal static class StatusPages
 {
-    /// <summary>The windows the policy page offers; any duration from 5m to 7d may be typed in the URL.</summary>
-    public static readonly IReadOnlyList<string> Windows = ["15m", "1h", "3h", "6h", "12h", "1d", "2d", "7d"];
+    /// <summary>The windows the policy page offers; any duration from 1m to 7d may be typed in the URL.</summary>
+    public static readonly IReadOnlyList<string> Windows = ["5m", "15m", "1h", "3h", "6h", "12h", "1d", "2d", "7d"];
 
     public const string DefaultWindow = "3h";
 
-    public static readonly TimeSpan MinWindow = TimeSpan.FromMinutes(5);
+    public static readonly TimeSpan MinWindow = TimeSpan.FromMinutes(1);
 
     public static readonly TimeSpan MaxWindow = TimeSpan.FromDays(7);
 
@@ -106,7 +106,7 @@ internal static class StatusPages
 
         if (!PromDuration.TryParse(text, out window, out _) || window < MinWindow || window > MaxWindow)
         {
-            error = $"'{InputLimits.Shorten(text)}' is not a window: give a duration from 5m to 7d, such as 3h";
+            error = $"'{InputLimits.Shorten(text)}' is not a window: give a duration from 1m to 7d, such as 3h";
             return false;
         }
 

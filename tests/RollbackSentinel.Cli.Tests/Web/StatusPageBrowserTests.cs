@@ -45,7 +45,7 @@ public sealed class StatusPageBrowserTests(StatusPageSite site)
         var shop = page.Locator("table.overview tr[data-policy=shop]");
         Assert.Contains("disarmed", await shop.InnerTextAsync(), StringComparison.Ordinal);
         Assert.Matches(@"error ratio 0 \(0/10(\.\d+)?\) <= max 0\.05", await shop.InnerTextAsync());
-        await StatusPageSite.ScreenshotAsync(page, "status-overview.png");
+        await Screenshots.TakeAsync(page, "status-overview.png");
         await page.Context.CloseAsync();
     }
 
@@ -85,7 +85,7 @@ public sealed class StatusPageBrowserTests(StatusPageSite site)
         // The value line is drawn, and the page says in text what the plot shows (for screen readers).
         Assert.True(await figure.Locator("path.series").CountAsync() >= 1);
         Assert.Contains("breach", await figure.Locator("svg desc").TextContentAsync() ?? string.Empty, StringComparison.OrdinalIgnoreCase);
-        await StatusPageSite.ScreenshotAsync(page, "status-policy.png");
+        await Screenshots.TakeAsync(page, "status-policy.png");
 
         // Another window by the form (a GET: works without script).
         await page.Locator("select#window").SelectOptionAsync("1h");
@@ -103,7 +103,7 @@ public sealed class StatusPageBrowserTests(StatusPageSite site)
         await page.GotoAsync(site.Url($"incidents/{id}"));
         Assert.Equal("awaiting", await page.Locator("dd[data-state]").GetAttributeAsync("data-state"));
         Assert.Contains("opened", await page.Locator("ol.timeline").InnerTextAsync(), StringComparison.Ordinal);
-        await StatusPageSite.ScreenshotAsync(page, "status-incident.png");
+        await Screenshots.TakeAsync(page, "status-incident.png");
 
         await page.GetByLabel("Reason (optional, recorded)").FillAsync("errors at 50%, v2 is bad");
         await page.GetByRole(AriaRole.Button, new() { Name = "Approve rollback" }).ClickAsync();
@@ -240,7 +240,7 @@ public sealed class StatusPageBrowserTests(StatusPageSite site)
         Assert.True(await page.EvaluateAsync<bool>("() => document.documentElement.scrollWidth <= window.innerWidth"));
         var background = await page.EvaluateAsync<string>("() => getComputedStyle(document.body).backgroundColor");
         Assert.Equal("rgb(13, 17, 23)", background);
-        await StatusPageSite.ScreenshotAsync(page, "status-policy-phone-dark.png");
+        await Screenshots.TakeAsync(page, "status-policy-phone-dark.png");
         await phone.CloseAsync();
     }
 

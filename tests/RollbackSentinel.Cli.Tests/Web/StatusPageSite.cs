@@ -99,25 +99,6 @@ public sealed class StatusPageSite : IAsyncLifetime
         return page;
     }
 
-    /// <summary>Writes a screenshot into docs/images when <c>UPDATE_SCREENSHOTS=1</c> (how docs/ui.md's pictures are made).</summary>
-    public static async Task ScreenshotAsync(IPage page, string name)
-    {
-        if (Environment.GetEnvironmentVariable("UPDATE_SCREENSHOTS") != "1")
-        {
-            return;
-        }
-
-        var dir = new DirectoryInfo(AppContext.BaseDirectory);
-        while (dir is not null && !File.Exists(Path.Combine(dir.FullName, "RollbackSentinel.sln")))
-        {
-            dir = dir.Parent;
-        }
-
-        var images = Path.Combine(dir?.FullName ?? throw new InvalidOperationException("no repository above the tests"), "docs", "images");
-        Directory.CreateDirectory(images);
-        await page.ScreenshotAsync(new PageScreenshotOptions { Path = Path.Combine(images, name), FullPage = true });
-    }
-
     private static string Policy(string name, Uri webhook) => name == "shop"
         ? $$"""
             apiVersion: rollback-sentinel/v1
