@@ -38,7 +38,7 @@ public static class BacktestReport
     /// <param name="recorder">The verdicts of every evaluation (passed as the backtest's <c>observe</c>).</param>
     /// <param name="info">When and from which rules.</param>
     public static string Render(BacktestResult result, BacktestWindow window, IReadOnlyList<Policy> policies, ReplayRecorder recorder, BacktestReportInfo info) =>
-        Render(result, window, policies, recorder, info, static (plot, idPrefix) => SvgPlot.Render(plot));
+        Render(result, window, policies, recorder, info, static (plot, idPrefix) => SvgPlot.Render(plot, null, idPrefix));
 
     /// <summary>With the plot drawing given: tests of the page's structure do not depend on how plots are drawn.</summary>
     internal static string Render(
