@@ -86,6 +86,9 @@ code,.mono{font-family:ui-monospace,SFMono-Regular,Menlo,Consolas,monospace;font
 .plotbox{margin:.6em 0 1.2em}
 .plotbox figcaption{font-weight:600;margin-bottom:.2em}
 .plotbox svg{display:block;width:100%;height:auto}
+.toc ul{margin:.3em 0;padding-left:1.2em}
+table.breaches{margin:.4em 0 .2em;font-size:.88em}
+.plotbox .timeline{margin-top:.4em}
 .timeline{list-style:none;padding:0;margin:0;border-left:3px solid var(--line)}
 .timeline li{padding:.25em 0 .25em .8em}
 .timeline time{font-variant-numeric:tabular-nums;color:var(--muted);margin-right:.5em}

@@ -8,6 +8,8 @@ using RollbackSentinel.Core.State;
 using RollbackSentinel.Output;
 using RollbackSentinel.Prometheus;
 using RollbackSentinel.Rules;
+using RollbackSentinel.Web.History;
+using RollbackSentinel.Web.Reports;
 
 namespace RollbackSentinel.Cli;
 
@@ -44,12 +46,20 @@ internal static class BacktestCommand
         {
             Description = "Known changes: a file of JSON lines in the API's change format ({\"policy\":..,\"at\":..,\"labels\":{..},\"revision\":..}); lines of other policies are ignored.",
         };
-        var format = new Option<string>("--format") { Description = "table (for people) or json (one line per action).", DefaultValueFactory = _ => "table" };
-        format.AcceptOnlyFromAmong("table", "json");
+        var format = new Option<string>("--format")
+        {
+            Description = "table (for people), json (one line per action) or html (a self-contained report with a plot per trigger; give --output).",
+            DefaultValueFactory = _ => "table",
+        };
+        format.AcceptOnlyFromAmong("table", "json", "html");
+        var outputFile = new Option<FileInfo?>("--output")
+        {
+            Description = "Write the table, JSON lines or HTML report to FILE (replaced at once when complete) instead of standard output.",
+        };
 
         var command = new Command("backtest", "Replay policies over Prometheus history and print the decisions they would have made.")
         {
-            rulesOption, from, to, step, deployedAt, changesFile, format, config,
+            rulesOption, from, to, step, deployedAt, changesFile, format, outputFile, config,
         };
         prometheus.AddTo(command);
 
@@ -72,6 +82,14 @@ internal static class BacktestCommand
                 }
 
                 window = window with { Changes = given };
+            }
+
+            // Checked before the replay, so a long backtest is not thrown away for a typo in the path.
+            var outputPath = result.GetValue(outputFile);
+            if (outputPath is not null && OutputFile.CheckWritable(outputPath.FullName) is { } unwritable)
+            {
+                await error.WriteLineAsync($"error: --output: cannot write {outputPath.FullName}: {unwritable}").ConfigureAwait(false);
+                return ExitCodes.Usage;
             }
 
             var configFile = result.GetValue(config);
@@ -142,11 +160,15 @@ internal static class BacktestCommand
             }
 
             var clock = Stopwatch.StartNew();
+            var formatName = result.GetValue(format);
+
+            // Every evaluation's verdicts are kept only for the report's plots.
+            var recorder = formatName == "html" ? new ReplayRecorder() : null;
             BacktestResult backtest;
             try
             {
                 using var progress = TerminalProgress.For(error, TimeProvider.System);
-                backtest = await backtester.RunAsync(rules.Policies, window, ct, progress).ConfigureAwait(false);
+                backtest = await backtester.RunAsync(rules.Policies, window, ct, progress, recorder is null ? null : recorder.Observe).ConfigureAwait(false);
             }
             catch (MetricsQueryException e)
             {
@@ -160,21 +182,48 @@ internal static class BacktestCommand
             }
 
             var stats = $"{rules.Policies.Count} polic{(rules.Policies.Count == 1 ? "y" : "ies")}, {backends.RequestSummary(rules.Policies.Select(p => p.Backend))}, {clock.Elapsed.TotalSeconds:0.00}s";
-            if (result.GetValue(format) == "json")
+            using var buffer = outputPath is null ? null : new StringWriter { NewLine = "\n" };
+            var target = buffer ?? output;
+            if (formatName == "json")
             {
                 foreach (var d in backtest.Decisions.Where(d => d.Kind == DecisionKind.Act))
                 {
-                    await output.WriteLineAsync(BacktestJsonWriter.Format(d)).ConfigureAwait(false);
+                    await target.WriteLineAsync(BacktestJsonWriter.Format(d)).ConfigureAwait(false);
                 }
 
                 // stdout stays one decision per line; the changes those decisions were judged against go with the summary.
                 await error.WriteAsync(BacktestTableWriter.FormatChanges(backtest)).ConfigureAwait(false);
                 await error.WriteLineAsync($"backtest: {stats}").ConfigureAwait(false);
             }
+            else if (recorder is not null)
+            {
+                var info = new BacktestReportInfo { GeneratedAt = TimeProvider.System.GetUtcNow(), Rules = result.GetRequiredValue(rulesOption) };
+                await target.WriteAsync(BacktestReport.Render(backtest, window, rules.Policies, recorder, info)).ConfigureAwait(false);
+                await error.WriteLineAsync($"backtest: {stats}").ConfigureAwait(false);
+            }
             else
             {
-                await output.WriteAsync(BacktestTableWriter.Format(backtest, window)).ConfigureAwait(false);
-                await output.WriteLineAsync(stats).ConfigureAwait(false);
+                await target.WriteAsync(BacktestTableWriter.Format(backtest, window)).ConfigureAwait(false);
+                await target.WriteLineAsync(stats).ConfigureAwait(false);
+            }
+
+            if (outputPath is not null)
+            {
+                try
+                {
+                    await OutputFile.WriteAsync(outputPath.FullName, buffer!.ToString(), ct).ConfigureAwait(false);
+                }
+                catch (Exception e) when (e is IOException or UnauthorizedAccessException)
+                {
+                    await error.WriteLineAsync($"error: --output: cannot write {outputPath.FullName}: {e.Message}").ConfigureAwait(false);
+                    return ExitCodes.Usage;
+                }
+
+                var policies = rules.Policies.Count;
+                var decisions = backtest.Decisions.Count;
+                await error.WriteLineAsync(
+                    $"wrote {(recorder is null ? formatName : "report")} to {outputPath.FullName} ({policies} polic{(policies == 1 ? "y" : "ies")}, {decisions} decision{(decisions == 1 ? string.Empty : "s")})")
+                    .ConfigureAwait(false);
             }
 
             return ExitCodes.Ok;

@@ -84,7 +84,7 @@ public static partial class CliApp
             [
                 (ExitCodes.Ok, "ran" + (command.Name == "backtest" ? " (whatever the backtest found)" : string.Empty)),
                 (ExitCodes.InvalidRules, "the rules have errors"),
-                (ExitCodes.Usage, "bad command line" + (command.Name == "backtest" ? " (or a bad line in --changes FILE)" : string.Empty)),
+                (ExitCodes.Usage, "bad command line" + (command.Name == "backtest" ? " (or a bad line in --changes FILE, or --output FILE cannot be written)" : string.Empty)),
                 (ExitCodes.BackendFailure, command.Name == "plan" ? "Prometheus or the target could not be used" : "Prometheus could not be used"),
             ],
         };

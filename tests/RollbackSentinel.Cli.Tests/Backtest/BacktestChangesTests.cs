@@ -211,7 +211,7 @@ public sealed class BacktestChangesTests(ScenarioHistory prometheus) : IClassFix
         Assert.Contains($"error: --changes: 6 problem(s) in {changes}", run.Error);
 
         var help = await CliRun.RunAsync("backtest", "--help");
-        Assert.Contains("  2  bad command line (or a bad line in --changes FILE)\n", help.Output);
+        Assert.Contains("  2  bad command line (or a bad line in --changes FILE, or --output FILE cannot be written)\n", help.Output);
     }
 
     [Fact]
