@@ -11,7 +11,7 @@ namespace RollbackSentinel.Web.History;
 /// <summary>
 /// Keeps what a replay decided at each evaluation (<see cref="Backtester.RunAsync"/>'s <c>observe</c>), per policy,
 /// trigger and series, and turns it into plots: the value, the threshold and baseline it was compared with, and whether it
-/// breached. Samples are kept as small structs (32 bytes each): a week at 15 s is 1.3 MB per series.
+/// breached. Samples are kept as small structs (40 bytes each): a week at 15 s is 1.6 MB per series.
 /// </summary>
 public sealed class ReplayRecorder
 {
@@ -46,6 +46,16 @@ public sealed class ReplayRecorder
                     verdict.Threshold ?? double.NaN,
                     verdict.Baseline ?? double.NaN,
                     verdict.Kind));
+            }
+
+            // A series seen before and absent now (a version rolled away, a pod without traffic) has no data here: one
+            // empty sample, so its line is not drawn across the time it was away and a breach it had ends here.
+            foreach (var (labels, points) in series)
+            {
+                if (points[^1].Ticks != evaluation.At.UtcTicks && !points[^1].IsGap)
+                {
+                    points.Add(Point.Gap(evaluation.At.UtcTicks));
+                }
             }
         }
     }
@@ -98,8 +108,10 @@ public sealed class ReplayRecorder
         _ => "value",
     };
 
-    private readonly record struct Point(long Ticks, double Value, double Threshold, double Baseline, VerdictKind Kind)
+    private readonly record struct Point(long Ticks, double Value, double Threshold, double Baseline, VerdictKind Kind, bool IsGap = false)
     {
+        public static Point Gap(long ticks) => new(ticks, double.NaN, double.NaN, double.NaN, VerdictKind.Inconclusive, IsGap: true);
+
         public PlotSample ToSample() => new(
             new DateTimeOffset(Ticks, TimeSpan.Zero),
             double.IsNaN(Value) ? null : Value,

@@ -16,19 +16,26 @@ internal sealed record PolicyWindow(Policy Policy, DateTimeOffset From, DateTime
 /// The plots of a policy page: the policy replayed over the window from the backend by the backtest's own machinery (one
 /// range request per expression, the same evaluator), so the plot shows the value, threshold and baseline the daemon
 /// compares, and where it breached. Kept for <see cref="CacheFor"/> (a page reloaded, several people looking) and made
-/// once for concurrent requests; a reloaded policy is a new key.
+/// once for concurrent requests; a reloaded policy is a new key. At most <see cref="MaxConcurrentReplays"/> replays run
+/// at once, whatever windows are asked for: the page must never load the backend more than the daemon does.
 /// </summary>
-internal sealed class PolicyPlots(IMetricsBackends backends, TimeProvider time)
+internal sealed partial class PolicyPlots(IMetricsBackends backends, TimeProvider time, IHostApplicationLifetime lifetime, ILogger<PolicyPlots> logger)
 {
     /// <summary>How long a replayed window is reused.</summary>
     public static readonly TimeSpan CacheFor = TimeSpan.FromSeconds(15);
 
+    /// <summary>The longest a replay may take before the page says the backend did not answer.</summary>
+    public static readonly TimeSpan ReplayTimeout = TimeSpan.FromSeconds(30);
+
     /// <summary>At most this many evaluations per plot: a longer window is replayed at a coarser step.</summary>
     public const int MaxPoints = 1440;
+
+    public const int MaxConcurrentReplays = 2;
 
     private const int MaxCached = 64;
 
     private readonly ConcurrentDictionary<(Policy Policy, TimeSpan Window), Lazy<Task<PolicyWindow>>> _cache = new();
+    private readonly SemaphoreSlim _replays = new(MaxConcurrentReplays, MaxConcurrentReplays);
 
     /// <summary>The step a window is replayed at: the policy's interval, or coarser so that there are at most <see cref="MaxPoints"/>.</summary>
     public static TimeSpan StepFor(Policy policy, TimeSpan window)
@@ -42,34 +49,48 @@ internal sealed class PolicyPlots(IMetricsBackends backends, TimeProvider time)
     public Task<PolicyWindow> GetAsync(Policy policy, TimeSpan window, CancellationToken cancellationToken)
     {
         var now = time.GetUtcNow();
-        foreach (var stale in _cache.Where(e => e.Value.IsValueCreated && e.Value.Value.IsCompleted && now - e.Value.Value.Result.MadeAt > CacheFor).ToArray())
+
+        // Only finished replays go: a faulted one never stays (it would answer every later request with its fault), a
+        // running one is still awaited by someone (and holds a replay slot until done anyway).
+        foreach (var entry in _cache.ToArray())
         {
-            _cache.TryRemove(stale);
+            if (entry.Value.IsValueCreated && entry.Value.Value.IsCompleted
+                && (!entry.Value.Value.IsCompletedSuccessfully || now - entry.Value.Value.Result.MadeAt > CacheFor || _cache.Count > MaxCached))
+            {
+                _cache.TryRemove(entry);
+            }
         }
 
-        if (_cache.Count >= MaxCached)
-        {
-            _cache.Clear();
-        }
-
-        var entry = _cache.GetOrAdd((policy, window), key => new Lazy<Task<PolicyWindow>>(() => ReplayAsync(key.Policy, key.Window)));
-        return entry.Value.WaitAsync(cancellationToken);
+        var lazy = _cache.GetOrAdd((policy, window), key => new Lazy<Task<PolicyWindow>>(() => ReplayAsync(key.Policy, key.Window)));
+        return lazy.Value.WaitAsync(cancellationToken);
     }
 
     private async Task<PolicyWindow> ReplayAsync(Policy policy, TimeSpan window)
     {
-        var to = time.GetUtcNow();
         var step = StepFor(policy, window);
-
-        // Whole steps, so that plots of the same window line up with each other and with the backend's own steps.
-        to = new DateTimeOffset(to.UtcTicks - (to.UtcTicks % step.Ticks), TimeSpan.Zero);
-        var from = to - window;
         var recorder = new ReplayRecorder();
         string? error = null;
+        DateTimeOffset to;
+
+        // Not a request's token: the replay is shared by every request that waits on it; bounded by its own time and
+        // by the daemon's stop.
+        using var timeout = CancellationTokenSource.CreateLinkedTokenSource(lifetime.ApplicationStopping);
+        timeout.CancelAfter(ReplayTimeout);
         try
         {
-            // Not the request's token: the replay is shared by every request that waits on it, and bounded by its own.
-            using var timeout = new CancellationTokenSource(TimeSpan.FromSeconds(30));
+            await _replays.WaitAsync(timeout.Token).ConfigureAwait(false);
+        }
+        catch (OperationCanceledException)
+        {
+            to = Aligned(time.GetUtcNow(), step);
+            return new PolicyWindow(policy, to - window, to, step, recorder, "too many plots are being drawn at once: reload in a moment", time.GetUtcNow());
+        }
+
+        // Whole steps, so that plots of the same window line up with each other and with the backend's own steps.
+        to = Aligned(time.GetUtcNow(), step);
+        var from = to - window;
+        try
+        {
             await new Backtester(backends, CronOccurrences.Between)
                 .RunAsync([policy], new BacktestWindow(from, to, step), timeout.Token, observe: recorder.Observe)
                 .ConfigureAwait(false);
@@ -80,9 +101,24 @@ internal sealed class PolicyPlots(IMetricsBackends backends, TimeProvider time)
         }
         catch (OperationCanceledException)
         {
-            error = "the backend did not answer within 30s";
+            error = $"the backend did not answer within {ReplayTimeout.TotalSeconds:0}s";
+        }
+        catch (Exception e)
+        {
+            // Whatever else went wrong is this page's problem only: it says so, and the next request tries again.
+            LogReplayFailed(logger, e, policy.Name);
+            error = $"the plots could not be made ({e.GetType().Name}); the daemon's log has the details";
+        }
+        finally
+        {
+            _replays.Release();
         }
 
         return new PolicyWindow(policy, from, to, step, recorder, error, time.GetUtcNow());
     }
+
+    private static DateTimeOffset Aligned(DateTimeOffset at, TimeSpan step) => new(at.UtcTicks - (at.UtcTicks % step.Ticks), TimeSpan.Zero);
+
+    [LoggerMessage(EventId = 1500, Level = LogLevel.Warning, Message = "The status page could not replay policy {Policy} for its plots")]
+    private static partial void LogReplayFailed(ILogger logger, Exception exception, string policy);
 }

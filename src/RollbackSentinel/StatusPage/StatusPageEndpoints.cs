@@ -4,6 +4,7 @@ using RollbackSentinel.Core.Changes;
 using RollbackSentinel.Core.Incidents;
 using RollbackSentinel.Core.Policies;
 using RollbackSentinel.Daemon;
+using Incident = RollbackSentinel.Core.Incidents.Incident;
 
 namespace RollbackSentinel.StatusPage;
 
@@ -86,6 +87,12 @@ internal static class StatusPageEndpoints
             return StatusPageResponses.Page(StatusPages.Login(back, csrf, problem), StatusCodes.Status400BadRequest);
         }
 
+        // Signing in again ends the session the browser had.
+        if (context.Request.Cookies.TryGetValue(StatusPageAuthentication.CookieName, out var previous) && !string.IsNullOrEmpty(previous))
+        {
+            sessions.End(previous);
+        }
+
         var session = sessions.Create(scope, name.Length > 0 ? name : $"status page ({scope} token)");
         StatusPageAuthentication.DeleteCookie(context, StatusPageAuthentication.LoginCookieName);
         StatusPageAuthentication.SetCookie(context, StatusPageAuthentication.CookieName, session.Id, maxAge: null);
@@ -107,18 +114,24 @@ internal static class StatusPageEndpoints
     private static async Task<IResult> OverviewAsync(HttpContext context, PolicyRegistry registry, IIncidentStore incidents, IChangeStore changes, TimeProvider time, CancellationToken ct)
     {
         var now = time.GetUtcNow();
-        var recent = await incidents.ListIncidentsAsync(null, 200, ct).ConfigureAwait(false);
-        var open = recent.Where(i => i.IsOpen).ToArray();
         var rows = new List<StatusPages.PolicyRow>();
+        var open = new List<Incident>();
         foreach (var entry in registry.Entries)
         {
+            // Each policy's own open incidents, as the gate endpoint reads them: a list of recent ones could miss one.
             var policy = entry.Policy;
             var history = await changes.LoadChangeHistoryAsync(policy.Name, now, ct).ConfigureAwait(false);
-            var policyOpen = open.Where(i => i.Policy == policy.Name).ToArray();
+            var policyOpen = await incidents.ListOpenIncidentsAsync(policy.Name, ct).ConfigureAwait(false);
+            open.AddRange(policyOpen);
             rows.Add(StatusPages.PolicyRow.From(entry, history, policyOpen, now));
         }
 
-        return StatusPageResponses.Page(StatusPages.Overview(Viewer(context), rows, open, registry.Files.Where(f => !f.Valid).ToArray(), registry.RulesVersion, now));
+        var openIds = open.Select(i => i.Id).ToHashSet();
+
+        // And those of policies no longer loaded (removed from the rules while an incident was open).
+        open.AddRange((await incidents.ListIncidentsAsync(null, 200, ct).ConfigureAwait(false)).Where(i => i.IsOpen && !openIds.Contains(i.Id)));
+        return StatusPageResponses.Page(StatusPages.Overview(
+            Viewer(context), rows, open.OrderByDescending(i => i.OpenedAt).ToArray(), registry.Files.Where(f => !f.Valid).ToArray(), registry.RulesVersion, now));
     }
 
     private static async Task<IResult> PolicyAsync(
@@ -139,7 +152,7 @@ internal static class StatusPageEndpoints
         var history = await changes.LoadChangeHistoryAsync(entry.Policy.Name, now, ct).ConfigureAwait(false);
         var recent = await incidents.ListIncidentsAsync(null, 500, ct).ConfigureAwait(false);
         var own = recent.Where(i => i.Policy == entry.Policy.Name).ToArray();
-        var row = StatusPages.PolicyRow.From(entry, history, own.Where(i => i.IsOpen).ToArray(), now);
+        var row = StatusPages.PolicyRow.From(entry, history, await incidents.ListOpenIncidentsAsync(entry.Policy.Name, ct).ConfigureAwait(false), now);
         return StatusPageResponses.Page(StatusPages.Policy(Viewer(context), entry, row, replay, history, own, span, now));
     }
 
@@ -236,7 +249,7 @@ internal static class StatusPageEndpoints
     /// <summary>Where to go after signing in: a path on this site only (never "//host" or a URL), else the overview.</summary>
     private static string SafeReturn(string? back) =>
         back is { Length: > 0 and < 2000 } b && b[0] == '/' && !b.StartsWith("//", StringComparison.Ordinal) && !b.StartsWith("/\\", StringComparison.Ordinal)
-            && b.All(c => !char.IsControl(c))
+            && b.All(c => char.IsAscii(c) && !char.IsControl(c)) // a Location header is ASCII (a link with "é" would fail the sign-in)
             ? b
             : "/";
 

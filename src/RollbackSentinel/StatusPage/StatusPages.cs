@@ -33,8 +33,8 @@ internal static class StatusPages
     /// <summary>A policy as the overview shows it: its series, its gate and its open incidents.</summary>
     public sealed record PolicyRow(Policy Policy, string File, DateTimeOffset? LastEvaluatedAt, IReadOnlyList<SeriesRow> Series, GateAnswer Gate, IReadOnlyList<Incident> OpenIncidents)
     {
-        /// <summary>The policy's worst state: what it is sorted and badged by.</summary>
-        public string State => OpenIncidents.Count > 0 ? "firing" : Series.Select(s => s.State).OrderBy(Rank).FirstOrDefault() ?? "ok";
+        /// <summary>The policy's worst series state: what it is badged by (its open incidents are shown beside it).</summary>
+        public string State => Series.Select(s => s.State).OrderBy(Rank).FirstOrDefault() ?? "ok";
 
         public static PolicyRow From(PolicyEntry entry, ChangeHistory history, IReadOnlyList<Incident> open, DateTimeOffset now)
         {
@@ -397,14 +397,18 @@ internal static class StatusPages
             html.Element("h2", "Answer", ("id", "answer"));
             if (viewer.MayAnswer)
             {
-                html.Open("form", ("method", "post"), ("class", "card"), ("action", $"{IncidentHref(i.Id)}/{Answers.Approve}"))
+                html.Open("form", ("method", "post"), ("class", "card"), ("action", $"{IncidentHref(i.Id)}/{Answers.Snooze}"))
                     .Open("input", ("type", "hidden"), ("name", StatusPageEndpoints.CsrfField), ("value", viewer.Csrf))
                     .Element("label", "Reason (optional, recorded)", ("for", "reason"))
                     .Open("input", ("type", "text"), ("id", "reason"), ("name", "reason"), ("maxlength", "500"))
+
+                    // Enter in the reason field submits with the form's first button: a disabled one, so that Enter
+                    // answers nothing (it would otherwise approve a rollback someone meant to deny).
+                    .Raw("<button type=\"submit\" disabled hidden aria-hidden=\"true\" tabindex=\"-1\"></button>")
                     .Raw("<div class=\"actions\">")
-                    .Element("button", "Approve rollback", ("type", "submit"), ("class", "danger"), ("formaction", $"{IncidentHref(i.Id)}/{Answers.Approve}"), ("name", "do"), ("value", Answers.Approve))
-                    .Element("button", "Deny", ("type", "submit"), ("formaction", $"{IncidentHref(i.Id)}/{Answers.Deny}"), ("name", "do"), ("value", Answers.Deny))
-                    .Element("button", "Snooze", ("type", "submit"), ("formaction", $"{IncidentHref(i.Id)}/{Answers.Snooze}"), ("name", "do"), ("value", Answers.Snooze))
+                    .Element("button", "Approve rollback", ("type", "submit"), ("class", "danger"), ("formaction", $"{IncidentHref(i.Id)}/{Answers.Approve}"))
+                    .Element("button", "Deny", ("type", "submit"), ("formaction", $"{IncidentHref(i.Id)}/{Answers.Deny}"))
+                    .Element("button", "Snooze", ("type", "submit"), ("formaction", $"{IncidentHref(i.Id)}/{Answers.Snooze}"))
                     .Raw("</div>")
                     .Element("p", $"Recorded as {viewer.Name}, through the status page.", ("class", "muted"))
                     .Close("form");

@@ -105,6 +105,13 @@ public sealed class StatusPageBrowserTests(StatusPageSite site)
         Assert.Contains("opened", await page.Locator("ol.timeline").InnerTextAsync(), StringComparison.Ordinal);
         await Screenshots.TakeAsync(page, "status-incident.png");
 
+        // Enter in the reason field answers nothing (the form's default button is a disabled one).
+        await page.GetByLabel("Reason (optional, recorded)").FillAsync("v2 looks fine, deny");
+        await page.GetByLabel("Reason (optional, recorded)").PressAsync("Enter");
+        await page.WaitForLoadStateAsync();
+        Assert.Equal(site.Url($"incidents/{id}"), page.Url);
+        Assert.Equal(0, await AcknowledgmentsAsync(id));
+
         await page.GetByLabel("Reason (optional, recorded)").FillAsync("errors at 50%, v2 is bad");
         await page.GetByRole(AriaRole.Button, new() { Name = "Approve rollback" }).ClickAsync();
         await page.WaitForURLAsync(site.Url($"incidents/{id}?answered=approve&outcome=applied"));
