@@ -150,7 +150,12 @@ public sealed class PostgresClusterDaemonTests(PostgresFixture postgres)
                 async () => await apiA.GetJsonAsync("api/v1/cluster") is var c && c.GetProperty("mixedRules").GetBoolean() ? (object)c : null,
                 Generous,
                 "both nodes listed with their rules" + Environment.NewLine + a.Log + b.Log);
-            var metrics = await apiA.Http.GetStringAsync("metrics");
+
+            // The cluster gauges are refreshed by the check-in loop, not by the API answer above: wait for them to see it too.
+            var metrics = await Eventually.WaitAsync(
+                async () => await apiA.Http.GetStringAsync("metrics") is var text && ClusterDaemonTests.Sample(text, "rollback_sentinel_cluster_rules_versions") == 2 ? text : null,
+                Generous,
+                "the cluster gauges to count both rules versions" + Environment.NewLine + a.Log);
             var tokenFile = Path.Combine(first.Root, "token");
             await File.WriteAllTextAsync(tokenFile, SentinelWorkspace.Token);
             var status = await CliRun.RunAsync("status", "--url", first.BaseAddress.ToString(), "--token-file", tokenFile);
