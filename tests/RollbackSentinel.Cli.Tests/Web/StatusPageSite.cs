@@ -94,8 +94,15 @@ public sealed class StatusPageSite : IAsyncLifetime
         await page.GetByLabel("API token").FillAsync(token);
         await page.GetByLabel("Your name (recorded with your answers)").FillAsync(name);
         await page.GetByRole(AriaRole.Button, new() { Name = "Sign in" }).ClickAsync();
-        await page.WaitForLoadStateAsync();
-        Assert.True(page.Url == Url(), $"signed in, the browser is at {page.Url}: {await page.ContentAsync()}");
+        try
+        {
+            await page.WaitForURLAsync(Url());
+        }
+        catch (TimeoutException)
+        {
+            Assert.Fail($"signed in, the browser is still at {page.Url}: {await page.ContentAsync()}");
+        }
+
         return page;
     }
 
