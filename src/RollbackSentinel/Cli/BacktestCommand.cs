@@ -48,7 +48,7 @@ internal static class BacktestCommand
         };
         var format = new Option<string>("--format")
         {
-            Description = "table (for people), json (one line per action) or html (a self-contained report with a plot per trigger; give --output).",
+            Description = "table (for people), json (one line per action) or html (a self-contained report with a plot per trigger; to standard output unless --output is given).",
             DefaultValueFactory = _ => "table",
         };
         format.AcceptOnlyFromAmong("table", "json", "html");

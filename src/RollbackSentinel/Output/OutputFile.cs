@@ -30,6 +30,13 @@ internal static class OutputFile
         try
         {
             await File.WriteAllTextAsync(temp, text, new UTF8Encoding(encoderShouldEmitUTF8Identifier: false), ct).ConfigureAwait(false);
+
+            // A report that replaces one keeps its permissions (one made private stays private).
+            if (!OperatingSystem.IsWindows() && File.Exists(full))
+            {
+                File.SetUnixFileMode(temp, File.GetUnixFileMode(full));
+            }
+
             File.Move(temp, full, overwrite: true);
         }
         finally
