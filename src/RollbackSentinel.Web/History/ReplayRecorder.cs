@@ -11,11 +11,14 @@ namespace RollbackSentinel.Web.History;
 /// <summary>
 /// Keeps what a replay decided at each evaluation (<see cref="Backtester.RunAsync"/>'s <c>observe</c>), per policy,
 /// trigger and series, and turns it into plots: the value, the threshold and baseline it was compared with, and whether it
-/// breached. Samples are kept as small structs (40 bytes each): a week at 15 s is 1.6 MB per series.
+/// breached. Samples are kept as small structs (40 bytes each with padding): a week at 15 s is 1.6 MB per series.
 /// </summary>
 public sealed class ReplayRecorder
 {
     private readonly Dictionary<string, Dictionary<string, Dictionary<LabelSet, List<Point>>>> _byPolicy = new(StringComparer.Ordinal);
+
+    /// <summary>Per policy and trigger, the series the last evaluation had: only those can go missing (and get a gap) at the next.</summary>
+    private readonly Dictionary<(string Policy, string Trigger), HashSet<LabelSet>> _present = [];
 
     /// <summary>Record one evaluation; pass this method as the backtest's <c>observe</c>.</summary>
     public void Observe(BacktestEvaluation evaluation)
@@ -48,15 +51,20 @@ public sealed class ReplayRecorder
                     verdict.Kind));
             }
 
-            // A series seen before and absent now (a version rolled away, a pod without traffic) has no data here: one
-            // empty sample, so its line is not drawn across the time it was away and a breach it had ends here.
-            foreach (var (labels, points) in series)
+            // A series the last evaluation had and this one has not (a version rolled away, a pod without traffic) has
+            // no data here: one empty sample, so its line is not drawn across the time it was away and a breach it had
+            // ends here. Only the last evaluation's series are looked at, not every series ever seen.
+            var key = (evaluation.Policy.Name, trigger.Trigger.Name);
+            var now = trigger.Verdicts.Select(v => v.Labels).ToHashSet();
+            if (_present.TryGetValue(key, out var before))
             {
-                if (points[^1].Ticks != evaluation.At.UtcTicks && !points[^1].IsGap)
+                foreach (var gone in before.Where(l => !now.Contains(l)))
                 {
-                    points.Add(Point.Gap(evaluation.At.UtcTicks));
+                    series[gone].Add(Point.Gap(evaluation.At.UtcTicks));
                 }
             }
+
+            _present[key] = now;
         }
     }
 
@@ -108,9 +116,10 @@ public sealed class ReplayRecorder
         _ => "value",
     };
 
-    private readonly record struct Point(long Ticks, double Value, double Threshold, double Baseline, VerdictKind Kind, bool IsGap = false)
+    private readonly record struct Point(long Ticks, double Value, double Threshold, double Baseline, VerdictKind Kind)
     {
-        public static Point Gap(long ticks) => new(ticks, double.NaN, double.NaN, double.NaN, VerdictKind.Inconclusive, IsGap: true);
+        /// <summary>No data: drawn as a gap, never a breach.</summary>
+        public static Point Gap(long ticks) => new(ticks, double.NaN, double.NaN, double.NaN, VerdictKind.Inconclusive);
 
         public PlotSample ToSample() => new(
             new DateTimeOffset(Ticks, TimeSpan.Zero),

@@ -34,6 +34,11 @@ internal sealed partial class PolicyPlots(IMetricsBackends backends, TimeProvide
 
     private const int MaxCached = 64;
 
+    /// <summary>Replays waiting for a slot beyond this are refused at once: a page says so instead of queueing for long.</summary>
+    public const int MaxWaiting = 8;
+
+    private int _waiting;
+
     private readonly ConcurrentDictionary<(Policy Policy, TimeSpan Window), Lazy<Task<PolicyWindow>>> _cache = new();
     private readonly SemaphoreSlim _replays = new(MaxConcurrentReplays, MaxConcurrentReplays);
 
@@ -55,7 +60,8 @@ internal sealed partial class PolicyPlots(IMetricsBackends backends, TimeProvide
         foreach (var entry in _cache.ToArray())
         {
             if (entry.Value.IsValueCreated && entry.Value.Value.IsCompleted
-                && (!entry.Value.Value.IsCompletedSuccessfully || now - entry.Value.Value.Result.MadeAt > CacheFor || _cache.Count > MaxCached))
+                && (!entry.Value.Value.IsCompletedSuccessfully || entry.Value.Value.Result.Error is not null
+                    || now - entry.Value.Value.Result.MadeAt > CacheFor || _cache.Count > MaxCached))
             {
                 _cache.TryRemove(entry);
             }
@@ -73,17 +79,29 @@ internal sealed partial class PolicyPlots(IMetricsBackends backends, TimeProvide
         DateTimeOffset to;
 
         // Not a request's token: the replay is shared by every request that waits on it; bounded by its own time and
-        // by the daemon's stop.
-        using var timeout = CancellationTokenSource.CreateLinkedTokenSource(lifetime.ApplicationStopping);
-        timeout.CancelAfter(ReplayTimeout);
+        // by the daemon's stop. A slot is waited for at most as long, and the replay's own time starts once it has one.
+        var busy = "too many plots are being drawn at once: reload in a moment";
+        if (Interlocked.Increment(ref _waiting) > MaxWaiting)
+        {
+            Interlocked.Decrement(ref _waiting);
+            to = Aligned(time.GetUtcNow(), step);
+            return new PolicyWindow(policy, to - window, to, step, recorder, busy, time.GetUtcNow());
+        }
+
         try
         {
-            await _replays.WaitAsync(timeout.Token).ConfigureAwait(false);
+            using var wait = CancellationTokenSource.CreateLinkedTokenSource(lifetime.ApplicationStopping);
+            wait.CancelAfter(ReplayTimeout);
+            await _replays.WaitAsync(wait.Token).ConfigureAwait(false);
         }
         catch (OperationCanceledException)
         {
             to = Aligned(time.GetUtcNow(), step);
-            return new PolicyWindow(policy, to - window, to, step, recorder, "too many plots are being drawn at once: reload in a moment", time.GetUtcNow());
+            return new PolicyWindow(policy, to - window, to, step, recorder, busy, time.GetUtcNow());
+        }
+        finally
+        {
+            Interlocked.Decrement(ref _waiting);
         }
 
         // Whole steps, so that plots of the same window line up with each other and with the backend's own steps.
@@ -91,6 +109,8 @@ internal sealed partial class PolicyPlots(IMetricsBackends backends, TimeProvide
         var from = to - window;
         try
         {
+            using var timeout = CancellationTokenSource.CreateLinkedTokenSource(lifetime.ApplicationStopping);
+            timeout.CancelAfter(ReplayTimeout);
             await new Backtester(backends, CronOccurrences.Between)
                 .RunAsync([policy], new BacktestWindow(from, to, step), timeout.Token, observe: recorder.Observe)
                 .ConfigureAwait(false);
@@ -105,7 +125,8 @@ internal sealed partial class PolicyPlots(IMetricsBackends backends, TimeProvide
         }
         catch (Exception e)
         {
-            // Whatever else went wrong is this page's problem only: it says so, and the next request tries again.
+            // Whatever else went wrong is this page's problem only: it says so, and the next request replays again
+            // (a result with an error is not kept).
             LogReplayFailed(logger, e, policy.Name);
             error = $"the plots could not be made ({e.GetType().Name}); the daemon's log has the details";
         }

@@ -151,8 +151,11 @@ internal static class StatusPageEndpoints
         var replay = await plots.GetAsync(entry.Policy, span, ct).ConfigureAwait(false);
         var history = await changes.LoadChangeHistoryAsync(entry.Policy.Name, now, ct).ConfigureAwait(false);
         var recent = await incidents.ListIncidentsAsync(null, 500, ct).ConfigureAwait(false);
-        var own = recent.Where(i => i.Policy == entry.Policy.Name).ToArray();
-        var row = StatusPages.PolicyRow.From(entry, history, await incidents.ListOpenIncidentsAsync(entry.Policy.Name, ct).ConfigureAwait(false), now);
+        var open = await incidents.ListOpenIncidentsAsync(entry.Policy.Name, ct).ConfigureAwait(false);
+
+        // Its open incidents always (an old one of a quiet policy may be beyond the recent list), then its recent ones.
+        var own = open.Concat(recent.Where(i => i.Policy == entry.Policy.Name && open.All(o => o.Id != i.Id))).OrderByDescending(i => i.OpenedAt).ToArray();
+        var row = StatusPages.PolicyRow.From(entry, history, open, now);
         return StatusPageResponses.Page(StatusPages.Policy(Viewer(context), entry, row, replay, history, own, span, now));
     }
 

@@ -104,9 +104,10 @@ internal static class StatusPages
             return true;
         }
 
-        if (!PromDuration.TryParse(text, out window, out _) || window < MinWindow || window > MaxWindow)
+        // Whole minutes only: every distinct window is its own replay, and 3601s would be one more for nothing.
+        if (!PromDuration.TryParse(text, out window, out _) || window < MinWindow || window > MaxWindow || window.Ticks % TimeSpan.TicksPerMinute != 0)
         {
-            error = $"'{InputLimits.Shorten(text)}' is not a window: give a duration from 1m to 7d, such as 3h";
+            error = $"'{InputLimits.Shorten(text)}' is not a window: give whole minutes from 1m to 7d, such as 90m or 3h";
             return false;
         }
 
@@ -280,7 +281,7 @@ internal static class StatusPages
         html.Close("select").Element("button", "Show", ("type", "submit")).Close("form");
 
         html.Element("h2", "Triggers", ("id", "plots"));
-        html.Open("p", ("class", "muted")).Text($"{Rfc3339.Range(replay.From, replay.To)}, replayed every {PromDuration.Format(replay.Step)} from the backend as the daemon evaluates; shaded: breaching. Markers: changes and incidents.").Close("p");
+        html.Open("p", ("class", "muted")).Text($"{Rfc3339.Range(replay.From, replay.To)}, replayed every {PromDuration.Format(replay.Step)} from the backend with the daemon's evaluator; shaded: breaching. Markers: changes and incidents.").Close("p");
         if (replay.Error is { } error)
         {
             html.Element("p", $"The backend could not be read: {error}", ("class", "notice error"), ("role", "alert"));
@@ -545,7 +546,7 @@ internal static class StatusPages
         {
             return incident.ReadEvidence();
         }
-        catch (InvalidDataException)
+        catch (Exception e) when (e is InvalidDataException or FormatException)
         {
             return null;
         }

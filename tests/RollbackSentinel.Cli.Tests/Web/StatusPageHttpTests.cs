@@ -125,9 +125,13 @@ public sealed class StatusPageHttpTests
             Assert.Contains("data-trigger=\"errors\"", html, StringComparison.Ordinal);
             Assert.Contains("no data in this window", html, StringComparison.Ordinal);
 
-            using var window = await http.GetAsync("policies/shop?window=10s");
-            Assert.Equal(HttpStatusCode.BadRequest, window.StatusCode);
-            Assert.Contains("&#39;10s&#39; is not a window: give a duration from 1m to 7d", await window.Content.ReadAsStringAsync(), StringComparison.Ordinal);
+            foreach (var bad in new[] { "10s", "3601s", "8d" })
+            {
+                using var window = await http.GetAsync($"policies/shop?window={bad}");
+                Assert.Equal(HttpStatusCode.BadRequest, window.StatusCode);
+                Assert.Contains($"&#39;{bad}&#39; is not a window: give whole minutes from 1m to 7d", await window.Content.ReadAsStringAsync(), StringComparison.Ordinal);
+            }
+
 
             using var missing = await http.GetAsync("policies/%3Cb%3Enope");
             Assert.Equal(HttpStatusCode.NotFound, missing.StatusCode);
