@@ -19,9 +19,14 @@ public sealed class BlueGreenRollbackTests(ITestOutputHelper output)
     {
         using var hang = new CancellationTokenSource(HangGuard);
         StatusPageSeen? seen = null;
+        var said = new System.Collections.Concurrent.ConcurrentQueue<string>();
         var result = await new BlueGreenScenario(new BlueGreenScenarioOptions
         {
-            Log = output.WriteLine,
+            Log = line =>
+            {
+                said.Enqueue(line);
+                output.WriteLine(line);
+            },
             AfterRollback = async (address, token, _) => seen = await LookAtThePolicyPageAsync(address, token, "demo-shop-blue-green"),
         }).RunAsync(hang.Token);
         var timeline = result.Timeline;
@@ -29,6 +34,8 @@ public sealed class BlueGreenRollbackTests(ITestOutputHelper output)
 
         // The status page as the demo left it (the README's screenshot): a plot per trigger, green's errors shaded where
         // they breached, the canary change and the rollback's incident marked.
+        // What scripts/demo prints while it runs: where the status page is, and the token to sign in with.
+        Assert.Contains(said, l => System.Text.RegularExpressions.Regex.IsMatch(l, @"status page: http://127\.0\.0\.1:\d+/ \(sign in with the token [0-9A-F]{32}\); the policy: http://127\.0\.0\.1:\d+/policies/demo-shop-blue-green\?window=5m"));
         Assert.NotNull(seen);
         Assert.Equal(["green-errors", "green-latency-vs-blue"], seen.Triggers);
         Assert.True(seen.ErrorBreaches >= 1, "no breach shaded on green-errors");
