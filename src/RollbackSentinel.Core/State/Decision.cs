@@ -65,6 +65,20 @@ public sealed record Decision
 
     /// <summary>One line for logs and tables.</summary>
     public string Message { get; init; } = string.Empty;
+
+    /// <summary>
+    /// What was taken, in a few words for tables, reports and plot markers: "rollback", "would rollback" (dry-run),
+    /// "page", "suppressed (cooldown)", "inconclusive run", "resolved". A disarmed rollback's note is the caller's to add
+    /// (with or without its reason).
+    /// </summary>
+    public string Taken => Kind switch
+    {
+        DecisionKind.Act => (DryRun ? "would " : string.Empty) + Action.ToString().ToLowerInvariant(),
+        DecisionKind.SuppressedByCooldown => "suppressed (cooldown)",
+        DecisionKind.InconclusiveRun => "inconclusive run",
+        DecisionKind.Resolved => "resolved",
+        _ => Kind.ToString().ToLowerInvariant(),
+    };
 }
 
 /// <summary>A change of phase of one series.</summary>

@@ -29,18 +29,10 @@ public static class PlotMarkers
         return new PlotMarker(decision.At, MarkerKind.Decision, $"{Taken(decision)}{labels}: {decision.Verdict.Summary} at {Rfc3339.Format(decision.At)}");
     }
 
-    /// <summary>What a decision took: "rollback", "would rollback" (dry-run), "page (rollback disarmed)", "suppressed (cooldown)"...</summary>
+    /// <summary>What a decision took (<see cref="Decision.Taken"/>), "page (rollback disarmed)" for a disarmed rollback.</summary>
     public static string Taken(Decision decision)
     {
         ArgumentNullException.ThrowIfNull(decision);
-        return decision.Kind switch
-        {
-            DecisionKind.Act => (decision.DryRun ? "would " : string.Empty) + decision.Action.ToString().ToLowerInvariant()
-                + (decision.Disarmed ? " (rollback disarmed)" : string.Empty),
-            DecisionKind.SuppressedByCooldown => "suppressed (cooldown)",
-            DecisionKind.InconclusiveRun => "inconclusive run",
-            DecisionKind.Resolved => "resolved",
-            _ => decision.Kind.ToString().ToLowerInvariant(),
-        };
+        return decision.Taken + (decision.Kind == DecisionKind.Act && decision.Disarmed ? " (rollback disarmed)" : string.Empty);
     }
 }

@@ -18,7 +18,7 @@ public sealed class ReplayRecorder
     private readonly Dictionary<string, Dictionary<string, Dictionary<LabelSet, List<Point>>>> _byPolicy = new(StringComparer.Ordinal);
 
     /// <summary>Per policy and trigger, the series the last evaluation had: only those can go missing (and get a gap) at the next.</summary>
-    private readonly Dictionary<(string Policy, string Trigger), HashSet<LabelSet>> _present = [];
+    private readonly Dictionary<(string Policy, string Trigger), List<LabelSet>> _present = [];
 
     /// <summary>Record one evaluation; pass this method as the backtest's <c>observe</c>.</summary>
     public void Observe(BacktestEvaluation evaluation)
@@ -54,17 +54,28 @@ public sealed class ReplayRecorder
             // A series the last evaluation had and this one has not (a version rolled away, a pod without traffic) has
             // no data here: one empty sample, so its line is not drawn across the time it was away and a breach it had
             // ends here. Only the last evaluation's series are looked at, not every series ever seen.
+            // (A series this evaluation had got a point at its time just above; the list is reused: this runs at every
+            // evaluation of a long backtest.)
             var key = (evaluation.Policy.Name, trigger.Trigger.Name);
-            var now = trigger.Verdicts.Select(v => v.Labels).ToHashSet();
-            if (_present.TryGetValue(key, out var before))
+            if (!_present.TryGetValue(key, out var present))
             {
-                foreach (var gone in before.Where(l => !now.Contains(l)))
+                _present[key] = present = [];
+            }
+
+            foreach (var labels in present)
+            {
+                var points = series[labels];
+                if (points[^1].Ticks != evaluation.At.UtcTicks)
                 {
-                    series[gone].Add(Point.Gap(evaluation.At.UtcTicks));
+                    points.Add(Point.Gap(evaluation.At.UtcTicks));
                 }
             }
 
-            _present[key] = now;
+            present.Clear();
+            foreach (var verdict in trigger.Verdicts)
+            {
+                present.Add(verdict.Labels);
+            }
         }
     }
 

@@ -1,6 +1,6 @@
-using System.Globalization;
 using System.Net;
 using System.Text;
+using RollbackSentinel.Core.Evaluation;
 
 namespace RollbackSentinel.Web.Html;
 
@@ -63,12 +63,6 @@ public sealed class Html
     /// <summary>Text or an attribute value, encoded for HTML (&lt; &gt; &amp; " ').</summary>
     public static string Encode(string? text) => WebUtility.HtmlEncode(text ?? string.Empty);
 
-    /// <summary>A number as people read it: up to 4 significant digits, invariant culture, "-" when none.</summary>
-    public static string Number(double? value) => value switch
-    {
-        null => "-",
-        { } v when double.IsNaN(v) => "NaN",
-        { } v when double.IsInfinity(v) => v > 0 ? "+Inf" : "-Inf",
-        { } v => v.ToString("G4", CultureInfo.InvariantCulture),
-    };
+    /// <summary>A number as the verdicts' sentences and the CLI's tables write it (<see cref="TriggerEvaluator.Num"/>), "-" when none.</summary>
+    public static string Number(double? value) => value is { } v ? TriggerEvaluator.Num(v) : "-";
 }

@@ -200,8 +200,8 @@ public static class BacktestReport
                 .Open("td");
             Layout.Badge(html, PlotMarkers.Taken(d));
             html.Close("td")
-                .Element("td", d.Verdict.Value is { } v ? TriggerEvaluator.Num(v) : "-", ("class", "num"))
-                .Element("td", d.Verdict.Threshold is { } t ? TriggerEvaluator.Num(t) : "-", ("class", "num"))
+                .Element("td", Html.Html.Number(d.Verdict.Value), ("class", "num"))
+                .Element("td", Html.Html.Number(d.Verdict.Threshold), ("class", "num"))
                 .Element("td", Why(d))
                 .Close("tr");
         }
@@ -275,7 +275,7 @@ public static class BacktestReport
                 .Open("td").Element("time", last, ("datetime", last)).Close("td")
                 .Element("td", N(r.Count), ("class", "num"))
                 .Element("td", r.Peak is { } p ? TriggerEvaluator.Num(p) : "no data", ("class", "num"))
-                .Element("td", r.Threshold is { } t ? TriggerEvaluator.Num(t) : "-", ("class", "num"))
+                .Element("td", Html.Html.Number(r.Threshold), ("class", "num"))
                 .Close("tr");
         }
 

@@ -172,17 +172,7 @@ internal static partial class ChangeEndpoints
             return Results.Problem(title: "policy not found", detail: $"there is no policy '{InputLimits.Shorten(policy)}' (see GET /api/v1/policies)", statusCode: StatusCodes.Status404NotFound);
         }
 
-        // The newest definition (a trigger added by a reload keeps the gate closed until it is evaluated) and the
-        // state of the last evaluation: an immutable snapshot, read once.
-        // The state is fitted to the newest definition: a trigger edited by a reload keeps none of its old passes.
-        var definition = entry.Policy;
-        var state = entry.Runner.State.For(definition);
-        var now = time.GetUtcNow();
-        var history = await changes.LoadChangeHistoryAsync(definition.Name, now, ct).ConfigureAwait(false);
-        var open = await incidents.ListOpenIncidentsAsync(definition.Name, ct).ConfigureAwait(false);
-
-        // Evaluations that stopped (a failing store, a stuck job) must not leave the gate open on old news.
-        var answer = Gate.Evaluate(definition, state, history, open, LabelSet.From(filter), now, entry.Runner.MaxGap);
+        var answer = (await PolicyGates.ReadAsync(entry, LabelSet.From(filter), changes, incidents, time.GetUtcNow(), ct).ConfigureAwait(false)).Answer;
         return Results.Json(GateView.From(answer), statusCode: answer.Open ? StatusCodes.Status200OK : StatusCodes.Status409Conflict);
     }
 

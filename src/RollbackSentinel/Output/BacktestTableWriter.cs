@@ -86,15 +86,8 @@ internal static class BacktestTableWriter
     }
 
     /// <summary>The decision as taken; a disarmed rollback says so: "page (rollback disarmed: no change of ... within 1h ...)".</summary>
-    private static string Describe(Decision d) => d.Kind switch
-    {
-        DecisionKind.Act => (d.DryRun ? "would " : string.Empty) + d.Action.ToString().ToLowerInvariant()
-            + (d.Disarmed ? $"{DisarmedSuffix}{OneLine(d.DisarmedReason ?? string.Empty)})" : string.Empty),
-        DecisionKind.SuppressedByCooldown => "suppressed (cooldown)",
-        DecisionKind.InconclusiveRun => "inconclusive run",
-        DecisionKind.Resolved => "resolved",
-        _ => d.Kind.ToString(),
-    };
+    private static string Describe(Decision d) =>
+        d.Taken + (d.Kind == DecisionKind.Act && d.Disarmed ? $"{DisarmedSuffix}{OneLine(d.DisarmedReason ?? string.Empty)})" : string.Empty);
 
     /// <summary>The decision's message (for an action, without the disarm reason the decision column shows), and the change an action blames.</summary>
     private static string Why(Decision d)

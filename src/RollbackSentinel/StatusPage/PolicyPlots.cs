@@ -10,7 +10,7 @@ namespace RollbackSentinel.StatusPage;
 /// <summary>A policy's replayed window: what each trigger's plot draws, and whether the replay could read the backend.</summary>
 /// <param name="Recorder">Every evaluation's verdicts.</param>
 /// <param name="Error">Why the backend could not be read (the plots are then empty), or null.</param>
-internal sealed record PolicyWindow(Policy Policy, DateTimeOffset From, DateTimeOffset To, TimeSpan Step, ReplayRecorder Recorder, string? Error, DateTimeOffset MadeAt);
+internal sealed record PolicyWindow(DateTimeOffset From, DateTimeOffset To, TimeSpan Step, ReplayRecorder Recorder, string? Error, DateTimeOffset MadeAt);
 
 /// <summary>
 /// The plots of a policy page: the policy replayed over the window from the backend by the backtest's own machinery (one
@@ -85,7 +85,7 @@ internal sealed partial class PolicyPlots(IMetricsBackends backends, TimeProvide
         {
             Interlocked.Decrement(ref _waiting);
             to = Aligned(time.GetUtcNow(), step);
-            return new PolicyWindow(policy, to - window, to, step, recorder, busy, time.GetUtcNow());
+            return new PolicyWindow(to - window, to, step, recorder, busy, time.GetUtcNow());
         }
 
         try
@@ -97,7 +97,7 @@ internal sealed partial class PolicyPlots(IMetricsBackends backends, TimeProvide
         catch (OperationCanceledException)
         {
             to = Aligned(time.GetUtcNow(), step);
-            return new PolicyWindow(policy, to - window, to, step, recorder, busy, time.GetUtcNow());
+            return new PolicyWindow(to - window, to, step, recorder, busy, time.GetUtcNow());
         }
         finally
         {
@@ -135,7 +135,7 @@ internal sealed partial class PolicyPlots(IMetricsBackends backends, TimeProvide
             _replays.Release();
         }
 
-        return new PolicyWindow(policy, from, to, step, recorder, error, time.GetUtcNow());
+        return new PolicyWindow(from, to, step, recorder, error, time.GetUtcNow());
     }
 
     private static DateTimeOffset Aligned(DateTimeOffset at, TimeSpan step) => new(at.UtcTicks - (at.UtcTicks % step.Ticks), TimeSpan.Zero);

@@ -2,6 +2,7 @@ using Microsoft.AspNetCore.Authorization;
 using RollbackSentinel.Api;
 using RollbackSentinel.Core.Changes;
 using RollbackSentinel.Core.Incidents;
+using RollbackSentinel.Core.Metrics;
 using RollbackSentinel.Core.Policies;
 using RollbackSentinel.Daemon;
 using Incident = RollbackSentinel.Core.Incidents.Incident;
@@ -46,12 +47,17 @@ internal static class StatusPageEndpoints
         pages.MapPost("/incidents/{id:long}/{answer}", AnswerAsync).DisableAntiforgery();
     }
 
-    private static IResult Login(HttpContext context, string? @return)
+    private static IResult Login(HttpContext context, string? @return) => LoginForm(context, SafeReturn(@return), error: null, StatusCodes.Status200OK);
+
+    /// <summary>
+    /// The sign-in form, with a fresh CSRF token that is also its cookie (double submit): another site's form cannot
+    /// know it. Shown again with <paramref name="error"/> after a refused attempt.
+    /// </summary>
+    private static IResult LoginForm(HttpContext context, string back, string? error, int statusCode)
     {
-        // The form's CSRF token is also its cookie (double submit): another site's form cannot know it.
         var csrf = StatusSessions.NewSecret();
         StatusPageAuthentication.SetCookie(context, StatusPageAuthentication.LoginCookieName, csrf, TimeSpan.FromMinutes(30));
-        return StatusPageResponses.Page(StatusPages.Login(SafeReturn(@return), csrf, error: null));
+        return StatusPageResponses.Page(StatusPages.Login(back, csrf, error), statusCode);
     }
 
     private static async Task<IResult> SignInAsync(HttpContext context, ApiToken tokens, StatusSessions sessions)
@@ -74,17 +80,13 @@ internal static class StatusPageEndpoints
         var scope = tokens.ScopeOf(ApiToken.Normalize(form["token"].ToString()));
         if (scope is null)
         {
-            var csrf = StatusSessions.NewSecret();
-            StatusPageAuthentication.SetCookie(context, StatusPageAuthentication.LoginCookieName, csrf, TimeSpan.FromMinutes(30));
-            return StatusPageResponses.Page(StatusPages.Login(back, csrf, "That is not a token this sentinel knows."), StatusCodes.Status401Unauthorized);
+            return LoginForm(context, back, "That is not a token this sentinel knows.", StatusCodes.Status401Unauthorized);
         }
 
         var name = form["name"].ToString().Trim();
         if (InputLimits.CheckName("name", name) is { } problem)
         {
-            var csrf = StatusSessions.NewSecret();
-            StatusPageAuthentication.SetCookie(context, StatusPageAuthentication.LoginCookieName, csrf, TimeSpan.FromMinutes(30));
-            return StatusPageResponses.Page(StatusPages.Login(back, csrf, problem), StatusCodes.Status400BadRequest);
+            return LoginForm(context, back, problem, StatusCodes.Status400BadRequest);
         }
 
         // Signing in again ends the session the browser had.
@@ -118,12 +120,10 @@ internal static class StatusPageEndpoints
         var open = new List<Incident>();
         foreach (var entry in registry.Entries)
         {
-            // Each policy's own open incidents, as the gate endpoint reads them: a list of recent ones could miss one.
-            var policy = entry.Policy;
-            var history = await changes.LoadChangeHistoryAsync(policy.Name, now, ct).ConfigureAwait(false);
-            var policyOpen = await incidents.ListOpenIncidentsAsync(policy.Name, ct).ConfigureAwait(false);
-            open.AddRange(policyOpen);
-            rows.Add(StatusPages.PolicyRow.From(entry, history, policyOpen, now));
+            // Each policy's gate as the gate endpoint reads it (with all its open incidents, not a list of recent ones).
+            var gate = await PolicyGates.ReadAsync(entry, LabelSet.Empty, changes, incidents, now, ct).ConfigureAwait(false);
+            open.AddRange(gate.Open);
+            rows.Add(StatusPages.PolicyRow.From(entry, gate, now));
         }
 
         var openIds = open.Select(i => i.Id).ToHashSet();
@@ -149,14 +149,13 @@ internal static class StatusPageEndpoints
 
         var now = time.GetUtcNow();
         var replay = await plots.GetAsync(entry.Policy, span, ct).ConfigureAwait(false);
-        var history = await changes.LoadChangeHistoryAsync(entry.Policy.Name, now, ct).ConfigureAwait(false);
+        var gate = await PolicyGates.ReadAsync(entry, LabelSet.Empty, changes, incidents, now, ct).ConfigureAwait(false);
         var recent = await incidents.ListIncidentsAsync(null, 500, ct).ConfigureAwait(false);
-        var open = await incidents.ListOpenIncidentsAsync(entry.Policy.Name, ct).ConfigureAwait(false);
 
         // Its open incidents always (an old one of a quiet policy may be beyond the recent list), then its recent ones.
-        var own = open.Concat(recent.Where(i => i.Policy == entry.Policy.Name && open.All(o => o.Id != i.Id))).OrderByDescending(i => i.OpenedAt).ToArray();
-        var row = StatusPages.PolicyRow.From(entry, history, open, now);
-        return StatusPageResponses.Page(StatusPages.Policy(Viewer(context), entry, row, replay, history, own, span, now));
+        var own = gate.Open.Concat(recent.Where(i => i.Policy == entry.Policy.Name && gate.Open.All(o => o.Id != i.Id))).OrderByDescending(i => i.OpenedAt).ToArray();
+        var row = StatusPages.PolicyRow.From(entry, gate, now);
+        return StatusPageResponses.Page(StatusPages.Policy(Viewer(context), entry, row, replay, gate.History, own, span, now));
     }
 
     private static async Task<IResult> IncidentAsync(HttpContext context, long id, string? answered, string? outcome, IIncidentStore store, TimeProvider time, CancellationToken ct)

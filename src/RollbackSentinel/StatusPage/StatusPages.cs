@@ -36,10 +36,9 @@ internal static class StatusPages
         /// <summary>The policy's worst series state: what it is badged by (its open incidents are shown beside it).</summary>
         public string State => Series.Select(s => s.State).OrderBy(Rank).FirstOrDefault() ?? "ok";
 
-        public static PolicyRow From(PolicyEntry entry, ChangeHistory history, IReadOnlyList<Incident> open, DateTimeOffset now)
+        public static PolicyRow From(PolicyEntry entry, GateReading gate, DateTimeOffset now)
         {
-            var policy = entry.Policy;
-            var state = entry.Runner.State.For(policy);
+            var (policy, state, history) = (gate.Policy, gate.State, gate.History);
             var last = entry.Runner.Last;
             var rows = new List<SeriesRow>();
             foreach (var trigger in policy.Triggers)
@@ -79,20 +78,8 @@ internal static class StatusPages
                 }
             }
 
-            var gate = Core.Changes.Gate.Evaluate(policy, state, history, open, LabelSet.Empty, now, entry.Runner.MaxGap);
-            return new PolicyRow(policy, entry.File, state.LastEvaluatedAt, rows, gate, open);
+            return new PolicyRow(policy, entry.File, state.LastEvaluatedAt, rows, gate.Answer, gate.Open);
         }
-
-        private static int Rank(string state) => state switch
-        {
-            "firing" => 0,
-            "error" => 1,
-            "pending" => 2,
-            "inconclusive" => 3,
-            "absent" => 4,
-            "not evaluated" => 5,
-            _ => 6,
-        };
     }
 
     public static bool TryWindow(string? text, out TimeSpan window, out string error)
@@ -564,13 +551,16 @@ internal static class StatusPages
 
     private static string Action(TriggerAction action) => action.ToString().ToLowerInvariant();
 
+    /// <summary>How urgent a series state is, most urgent first: what policies are sorted and badged by.</summary>
     private static int Rank(string state) => state switch
     {
         "firing" => 0,
         "error" => 1,
         "pending" => 2,
         "inconclusive" => 3,
-        _ => 4,
+        "absent" => 4,
+        "not evaluated" => 5,
+        _ => 6,
     };
 
     private static string Nav(Viewer viewer)

@@ -25,8 +25,6 @@ internal sealed class StatusSessions(TimeProvider time)
 
     private readonly ConcurrentDictionary<string, StatusSession> _sessions = new(StringComparer.Ordinal);
 
-    public int Count => _sessions.Count;
-
     public StatusSession Create(string scope, string name)
     {
         var now = time.GetUtcNow();

@@ -78,7 +78,7 @@ public sealed class ApiAuthenticationTests
 
                         // The status page's own endpoints want a signed-in session, not a token: a page sends the browser
                         // to sign in (303), a form post is refused (401); neither ever reaches the endpoint.
-                        if (StatusPage(endpoint) && !path.StartsWith("/api/", StringComparison.OrdinalIgnoreCase) && !path.StartsWith("/API/", StringComparison.Ordinal))
+                        if (StatusPage(endpoint) && !path.StartsWith("/api/", StringComparison.OrdinalIgnoreCase))
                         {
                             if (!(response.StatusCode == HttpStatusCode.SeeOther && response.Headers.Location?.OriginalString.StartsWith("/login?return=", StringComparison.Ordinal) == true)
                                 && response.StatusCode != HttpStatusCode.Unauthorized && response.StatusCode != HttpStatusCode.MethodNotAllowed)

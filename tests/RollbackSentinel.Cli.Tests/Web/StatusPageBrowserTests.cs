@@ -82,9 +82,12 @@ public sealed class StatusPageBrowserTests(StatusPageSite site)
         Assert.True(await change.EvaluateAsync<bool>("e => e === document.activeElement"));
         Assert.True(await figure.Locator("g.marker-change .marker-label").First.IsVisibleAsync());
 
-        // The value line is drawn, and the page says in text what the plot shows (for screen readers).
-        Assert.True(await figure.Locator("path.series").CountAsync() >= 1);
-        Assert.Contains("breach", await figure.Locator("svg desc").TextContentAsync() ?? string.Empty, StringComparison.OrdinalIgnoreCase);
+        // The value line is drawn (one series, segments between its points), and the page says in text what the plot
+        // shows (for screen readers): the one breach.
+        var line = await figure.Locator("path.series").GetAttributeAsync("d") ?? string.Empty;
+        Assert.StartsWith("M", line, StringComparison.Ordinal);
+        Assert.Contains("L", line, StringComparison.Ordinal);
+        Assert.Contains("1 breach", await figure.Locator("svg desc").TextContentAsync() ?? string.Empty, StringComparison.Ordinal);
         await Screenshots.TakeAsync(page, "status-policy.png");
 
         // Another window by the form (a GET: works without script).
