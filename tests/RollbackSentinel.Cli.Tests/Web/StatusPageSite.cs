@@ -45,18 +45,21 @@ public sealed class StatusPageSite : IAsyncLifetime
     {
         var now = TimeProvider.System.GetUtcNow();
 
-        // The last scrape a little ahead of now, so rate() at now still has fresh samples while the tests run.
+        // The times below are relative to End (a minute ahead of now); the samples go on 30 minutes past it, so rate() at
+        // now still sees a whole window of fresh samples however long the collection's tests take (with End as the last
+        // sample, a test running two minutes in read a rate extrapolated over a half-empty window: 8.75 req/s, not 10).
         End = DateTimeOffset.FromUnixTimeSeconds(now.ToUnixTimeSeconds() / 15 * 15).AddSeconds(60);
         var from = End.AddHours(-4);
+        var last = End.AddMinutes(30);
         BreachFrom = End.AddMinutes(-71);
         BreachTo = End.AddMinutes(-51);
         ChangeAt = BreachFrom.AddMinutes(-2);
         var failing = End.AddMinutes(-11);
         var w = new OpenMetricsWriter();
-        w.Counter("http_requests", [("app", "shop"), ("code", "200")], SyntheticSeries.Counter(from, End, Scrape, t => t >= BreachFrom && t < BreachTo ? 8 : 10));
-        w.Counter("http_requests", [("app", "shop"), ("code", "500")], SyntheticSeries.Counter(from, End, Scrape, t => t >= BreachFrom && t < BreachTo ? 2 : 0));
-        w.Counter("http_requests", [("app", "other"), ("code", "200")], SyntheticSeries.Counter(from, End, Scrape, t => t >= failing ? 5 : 10));
-        w.Counter("http_requests", [("app", "other"), ("code", "500")], SyntheticSeries.Counter(from, End, Scrape, t => t >= failing ? 5 : 0));
+        w.Counter("http_requests", [("app", "shop"), ("code", "200")], SyntheticSeries.Counter(from, last, Scrape, t => t >= BreachFrom && t < BreachTo ? 8 : 10));
+        w.Counter("http_requests", [("app", "shop"), ("code", "500")], SyntheticSeries.Counter(from, last, Scrape, t => t >= BreachFrom && t < BreachTo ? 2 : 0));
+        w.Counter("http_requests", [("app", "other"), ("code", "200")], SyntheticSeries.Counter(from, last, Scrape, t => t >= failing ? 5 : 10));
+        w.Counter("http_requests", [("app", "other"), ("code", "500")], SyntheticSeries.Counter(from, last, Scrape, t => t >= failing ? 5 : 0));
         using (var budget = new CancellationTokenSource(TimeSpan.FromSeconds(90)))
         {
             _prometheus = await PrometheusServer.StartAsync(new PrometheusServerOptions { OpenMetricsHistory = w.Render() }, budget.Token);
