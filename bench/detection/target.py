@@ -9,10 +9,13 @@
   POST /rollback  the sentinel's webhook rollback target
 
 Every event goes to stdout as "<event> <unix ms with 3 decimals> [detail]", flushed at once: errors-began,
-errors-ended, scrape, alert (firing alerts only), rollback.
+errors-ended, scrape, alert (firing alerts only; detail: the alert's startsAt in unix ms, the time of the rule
+evaluation that fired it), rollback (detail: the body's "at" in unix ms, the time of the evaluation that decided).
 Usage: target.py PORT
 """
+import datetime
 import json
+import re
 import sys
 import threading
 import time
@@ -31,6 +34,15 @@ def log(event, detail=""):
     with lock:
         sys.stdout.write(f"{event} {time.time() * 1000:.3f} {detail}".rstrip() + "\n")
         sys.stdout.flush()
+
+
+def unix_ms(text):
+    """An RFC 3339 time (Prometheus writes nanoseconds; fromisoformat takes at most microseconds) in unix ms."""
+    text = re.sub(r"(\.\d{6})\d+", r"\1", (text or "").replace("Z", "+00:00"))
+    try:
+        return f"{datetime.datetime.fromisoformat(text).timestamp() * 1000:.3f}"
+    except ValueError:
+        return "-1"
 
 
 class Handler(BaseHTTPRequestHandler):
@@ -82,9 +94,13 @@ class Handler(BaseHTTPRequestHandler):
             except ValueError:
                 firing = []
             if firing:
-                log("alert", firing[0].get("labels", {}).get("alertname", ""))
+                log("alert", unix_ms(firing[0].get("startsAt")))
         elif self.path.startswith("/rollback"):
-            log("rollback")
+            try:
+                at = json.loads(body).get("at")
+            except ValueError:
+                at = None
+            log("rollback", unix_ms(at))
         else:
             return self.reply(404)
         self.reply(200, b"{}", "application/json")
