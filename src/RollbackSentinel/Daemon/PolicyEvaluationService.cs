@@ -141,17 +141,23 @@ internal sealed partial class PolicyEvaluationService(
             var budget = TimeSpan.FromTicks((long)(period.Ticks * options.Value.EvaluationTimeoutShare));
             var at = EvaluationTime(entry.Runner, slot);
 
+            // The deciding queries start now, all at once (PrefetchingQueryResolver), at the time the runner takes (`at`,
+            // handed to it as the slot below): they run while the detect query and the change history are read, and
+            // the evaluation waits for the slowest of them, not for their sum. Their values do not depend on changes;
+            // before-deploy baselines do, and are queried once the history is loaded.
             // Changes the detect query finds now are recorded first, so this evaluation is judged against them. Then
             // the changes it is judged against are loaded: a store failure fails the evaluation (nothing decided as if
             // no change existed). The detect query shares the queries' budget; the store's reads do not.
             var metricsSource = metricsBackends.For(policy.Backend);
+            var withinBudget = new DeadlineMetricsSource(metricsSource, budget);
+            using var queries = PrefetchingQueryResolver.Start(policy, new InstantQueryResolver(withinBudget, ChangeHistory.Empty), at, cancellationToken);
             var detecting = Stopwatch.GetTimestamp();
-            await detector.DetectAsync(entry, policy, new DeadlineMetricsSource(metricsSource, budget), at, period, maxGap, cancellationToken).ConfigureAwait(false);
+            await detector.DetectAsync(entry, policy, withinBudget, at, period, maxGap, cancellationToken).ConfigureAwait(false);
             var detected = Stopwatch.GetElapsedTime(detecting);
             var changes = await changeStore.LoadChangeHistoryAsync(name, at - HistoryReach(policy, period), cancellationToken).ConfigureAwait(false);
             IReadOnlyList<OpenedIncident> opened = [];
             var evaluation = await entry.Runner.EvaluateAsync(
-                new InstantQueryResolver(new DeadlineMetricsSource(metricsSource, budget, detected), changes),
+                queries.Then(new InstantQueryResolver(new DeadlineMetricsSource(metricsSource, budget, detected), changes)),
                 changes,
                 async (e, ct) => opened = await incidents.CommitEvaluationAsync(ToCommit(policy, e) with { ExpectedStateVersion = version, RulesVersion = rulesVersion }, ct).ConfigureAwait(false),
                 at,
