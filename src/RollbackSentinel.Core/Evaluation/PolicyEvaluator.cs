@@ -51,7 +51,7 @@ public static class PolicyEvaluator
         {
             var trigger = policy.Triggers[t];
             var verdicts = TriggerEvaluator.Evaluate(trigger, outcomes[t]);
-            if (specs[t].Any(s => s.Informational) && verdicts.Any(v => v.Kind != VerdictKind.Pass))
+            if (HasInformational(specs[t]) && AnyNotPassing(verdicts))
             {
                 foreach (var spec in specs[t].Where(s => s.Informational))
                 {
@@ -65,5 +65,31 @@ public static class PolicyEvaluator
         }
 
         return new PolicyEvaluation(policy, at, triggers, PolicyStateMachine.Step(policy, state, at, triggers, maxGap, changes));
+    }
+
+    private static bool HasInformational(IReadOnlyList<QuerySpec> specs)
+    {
+        for (var i = 0; i < specs.Count; i++)
+        {
+            if (specs[i].Informational)
+            {
+                return true;
+            }
+        }
+
+        return false;
+    }
+
+    private static bool AnyNotPassing(IReadOnlyList<Verdict> verdicts)
+    {
+        for (var i = 0; i < verdicts.Count; i++)
+        {
+            if (verdicts[i].Kind != VerdictKind.Pass)
+            {
+                return true;
+            }
+        }
+
+        return false;
     }
 }

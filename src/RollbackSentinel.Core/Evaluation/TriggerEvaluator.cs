@@ -18,9 +18,9 @@ public static partial class TriggerEvaluator
         ArgumentNullException.ThrowIfNull(outcomes);
 
         // A failed query fails the whole trigger: an error is never a pass. An informational one only shows it failed.
-        var failed = outcomes.Values.Where(o => o.Error is not null && !o.Spec.Informational).ToArray();
-        if (failed.Length > 0)
+        if (AnyFailed(outcomes))
         {
+            var failed = outcomes.Values.Where(o => o.Error is not null && !o.Spec.Informational).ToArray();
             return
             [
                 new Verdict
@@ -36,16 +36,13 @@ public static partial class TriggerEvaluator
 
         // Once __name__ is dropped, two series with the same labels cannot be told apart: PromQL refuses such
         // a vector too ("vector cannot contain metrics with the same labelset"). Deciding on either would be a guess.
-        var clash = outcomes.Values
-            .Where(o => o.Samples is not null && !o.Spec.Informational)
-            .Select(o => (o.Spec, Duplicate: o.Samples!.GroupBy(s => s.Labels).FirstOrDefault(g => g.Count() > 1)?.Key))
-            .FirstOrDefault(x => x.Duplicate is not null);
+        var clash = FirstClash(outcomes);
         if (clash.Duplicate is { } duplicate)
         {
             return
             [
                 ConfigurationError(
-                    $"{clash.Spec.Role} query returns several series with labels {duplicate} once the metric name is dropped; aggregate them (e.g. sum by (...))",
+                    $"{clash.Spec!.Role} query returns several series with labels {duplicate} once the metric name is dropped; aggregate them (e.g. sum by (...))",
                     outcomes),
             ];
         }
@@ -66,6 +63,52 @@ public static partial class TriggerEvaluator
         };
 
         return trigger.NoData == NoDataPolicy.Breach ? verdicts.Select(ApplyNoDataBreach).ToArray() : verdicts;
+    }
+
+    /// <summary>The outcomes in their order, enumerated without boxing (the evaluator passes a <see cref="Dictionary{TKey, TValue}"/>).</summary>
+    private static Dictionary<string, QueryOutcome>.ValueCollection Values(IReadOnlyDictionary<string, QueryOutcome> outcomes) =>
+        (outcomes as Dictionary<string, QueryOutcome> ?? new Dictionary<string, QueryOutcome>(outcomes)).Values;
+
+    private static bool AnyFailed(IReadOnlyDictionary<string, QueryOutcome> outcomes)
+    {
+        foreach (var o in Values(outcomes))
+        {
+            if (o.Error is not null && !o.Spec.Informational)
+            {
+                return true;
+            }
+        }
+
+        return false;
+    }
+
+    /// <summary>The first deciding query with two series of the same labels, and those labels (a set only for several series).</summary>
+    private static (QuerySpec? Spec, LabelSet? Duplicate) FirstClash(IReadOnlyDictionary<string, QueryOutcome> outcomes)
+    {
+        foreach (var o in Values(outcomes))
+        {
+            if (o.Samples is not { Count: > 1 } samples || o.Spec.Informational)
+            {
+                continue;
+            }
+
+            // The first label set, in order of first appearance, that occurs twice: as GroupBy found it.
+            var counts = new Dictionary<LabelSet, int>(samples.Count);
+            foreach (var sample in samples)
+            {
+                counts[sample.Labels] = counts.GetValueOrDefault(sample.Labels) + 1;
+            }
+
+            foreach (var sample in samples)
+            {
+                if (counts[sample.Labels] > 1)
+                {
+                    return (o.Spec, sample.Labels);
+                }
+            }
+        }
+
+        return (null, null);
     }
 
     /// <summary>Whether a reason means "there was no usable data" (as opposed to low traffic or a missing baseline).</summary>
@@ -247,16 +290,19 @@ public static partial class TriggerEvaluator
         }
 
         var index = new EvidenceIndex(outcomes);
-        return values.Select(s =>
+        var result = new Verdict[values.Count];
+        for (var i = 0; i < result.Length; i++)
         {
+            var s = values[i];
             var evidence = index.For(s.Labels);
             if (NonFinite(s.Value, "value") is { } bad)
             {
-                return Inconclusive(s.Labels, bad.Reason, bad.Text, threshold, evidence);
+                result[i] = Inconclusive(s.Labels, bad.Reason, bad.Text, threshold, evidence);
+                continue;
             }
 
             var breach = isBreach(s.Value);
-            return new Verdict
+            result[i] = new Verdict
             {
                 Kind = breach ? VerdictKind.Breach : VerdictKind.Pass,
                 Reason = breach ? VerdictReason.ThresholdExceeded : VerdictReason.WithinThreshold,
@@ -266,12 +312,23 @@ public static partial class TriggerEvaluator
                 Summary = breach ? breachText(s.Value) : passText(s.Value),
                 Queries = evidence,
             };
-        }).ToArray();
+        }
+
+        return result;
     }
 
     private static Verdict? Unavailable(IReadOnlyDictionary<string, QueryOutcome> outcomes, string? ignoreRole = null)
     {
-        var missing = outcomes.Values.FirstOrDefault(o => o.Unavailable is not null && o.Spec.Role != ignoreRole && !o.Spec.Informational);
+        QueryOutcome? missing = null;
+        foreach (var o in Values(outcomes))
+        {
+            if (o.Unavailable is not null && o.Spec.Role != ignoreRole && !o.Spec.Informational)
+            {
+                missing = o;
+                break;
+            }
+        }
+
         return missing is null
             ? null
             : Inconclusive(LabelSet.Empty, VerdictReason.NoData, $"{missing.Spec.Role} query not made: {missing.Unavailable}", null, Evidence(outcomes, LabelSet.Empty));
@@ -326,8 +383,16 @@ public static partial class TriggerEvaluator
 
         public EvidenceIndex(IReadOnlyDictionary<string, QueryOutcome> outcomes)
         {
-            _outcomes = outcomes.Values.Select(o => (o, o.Samples is { } samples ? FirstByLabels(samples) : null)).ToArray();
+            _outcomes = new (QueryOutcome, Dictionary<LabelSet, double>?)[outcomes.Count];
+            var i = 0;
+            foreach (var o in Values(outcomes))
+            {
+                // A few series are found faster by a scan than by building a dictionary at every evaluation.
+                _outcomes[i++] = (o, o.Samples is { Count: > ScanUpTo } samples ? FirstByLabels(samples) : null);
+            }
         }
+
+        private const int ScanUpTo = 8;
 
         public QueryEvidence[] For(LabelSet labels)
         {
@@ -339,7 +404,7 @@ public static partial class TriggerEvaluator
                 string? note = o.Unavailable ?? o.Error; // an error here is an informational query's: others fail the trigger first
                 if (o.Samples is { } samples)
                 {
-                    double? own = values!.TryGetValue(labels, out var v) ? v : null;
+                    double? own = values is not null ? (values.TryGetValue(labels, out var v) ? v : null) : FirstWith(samples, labels);
 
                     // Only a baseline stands in for every series when it is the only one; elsewhere a value is shown
                     // only for the series the verdict is about, so evidence never disagrees with the decision.
@@ -356,6 +421,19 @@ public static partial class TriggerEvaluator
             }
 
             return evidence;
+        }
+
+        private static double? FirstWith(IReadOnlyList<Sample> samples, LabelSet labels)
+        {
+            for (var i = 0; i < samples.Count; i++)
+            {
+                if (samples[i].Labels.Equals(labels))
+                {
+                    return samples[i].Value;
+                }
+            }
+
+            return null;
         }
 
         private static Dictionary<LabelSet, double> FirstByLabels(IReadOnlyList<Sample> samples)
