@@ -52,13 +52,8 @@ public static partial class TriggerEvaluator
             ErrorRateCondition e => EvaluateErrorRate(e, outcomes),
             BurnRateCondition b => EvaluateBurnRate(b, outcomes),
             LatencyCondition l => EvaluateLatency(l, outcomes),
-            AvailabilityCondition a => EvaluateSingle(outcomes, a.Min, v => v < a.Min, v => $"value {Num(v)} < min {Num(a.Min)}", v => $"value {Num(v)} >= min {Num(a.Min)}"),
-            ThresholdCondition t => EvaluateSingle(
-                outcomes,
-                t.Value,
-                v => t.Op.Holds(v, t.Value),
-                v => $"value {Num(v)} {t.Op.Symbol()} {Num(t.Value)}",
-                v => $"value {Num(v)} is not {t.Op.Symbol()} {Num(t.Value)}"),
+            AvailabilityCondition a => EvaluateSingle(outcomes, a, a.Min),
+            ThresholdCondition t => EvaluateSingle(outcomes, t, t.Value),
             _ => throw new ArgumentOutOfRangeException(nameof(trigger), trigger.Condition, "unknown condition kind"),
         };
 
@@ -134,10 +129,23 @@ public static partial class TriggerEvaluator
             return [Inconclusive(LabelSet.Empty, VerdictReason.NoData, "total query returned no series", c.Max, Evidence(outcomes, LabelSet.Empty))];
         }
 
-        var errorsByLabels = ByLabels(errors.Samples!);
-        var totalLabels = totals.Select(t => t.Labels).ToHashSet();
-        if (errorsByLabels.Keys.FirstOrDefault(l => !totalLabels.Contains(l)) is { } orphan)
+        // A few series are matched by a scan; more through a dictionary, so many series stay linear.
+        var errorSamples = errors.Samples!;
+        var errorsByLabels = errorSamples.Count > ScanUpTo ? ByLabels(errorSamples) : null;
+        var totalSet = totals.Count > ScanUpTo ? totals.Select(t => t.Labels).ToHashSet() : null;
+        LabelSet? orphan = null;
+        foreach (var es in errorSamples)
         {
+            if (!(totalSet?.Contains(es.Labels) ?? LastWith(totals, es.Labels).HasValue))
+            {
+                orphan = es.Labels;
+                break;
+            }
+        }
+
+        if (orphan is not null)
+        {
+            var totalLabels = totals.Select(t => t.Labels).ToHashSet();
             // Usually a missing sum or a "by" on one side only. Counting those errors as zero would pass a
             // release that is failing, so this is an error, never a pass.
             return
@@ -170,7 +178,7 @@ public static partial class TriggerEvaluator
 
             // Prometheus has no series for an error code that never happened: absent errors are zero errors
             // (every errors series present was matched to a total above).
-            var e = errorsByLabels.TryGetValue(t.Labels, out var ev) ? ev : 0.0;
+            var e = (errorsByLabels is not null ? (errorsByLabels.TryGetValue(t.Labels, out var ev) ? ev : null) : LastWith(errorSamples, t.Labels)) ?? 0.0;
             if (NonFinite(e, "errors") is { } badErrors)
             {
                 result.Add(Inconclusive(t.Labels, badErrors.Reason, badErrors.Text, c.Max, evidence));
@@ -208,7 +216,9 @@ public static partial class TriggerEvaluator
         }
 
         var baselineOutcome = outcomes[QuerySpec.BaselineRole];
-        var baselines = baselineOutcome.Samples is { } bs ? ByLabels(bs) : [];
+        var baselineSamples = baselineOutcome.Samples ?? [];
+        var baselines = baselineSamples.Count > ScanUpTo ? ByLabels(baselineSamples) : null;
+        var baselineCount = baselines?.Count ?? baselineSamples.Count;
 
         var index = new EvidenceIndex(outcomes);
         var result = new List<Verdict>(values.Count);
@@ -224,15 +234,14 @@ public static partial class TriggerEvaluator
             // Like with like: the baseline series with the same labels, or the only one there is (before a change:
             // only when it was measured before this series' own change).
             var scoped = baselineOutcome.Samples as ChangeBaselineSamples;
-            double? baseline = baselines.TryGetValue(s.Labels, out var b) ? b
-                : baselines.Count == 1 && (scoped is null || scoped.MayStandIn(baselines.Keys.Single(), s.Labels)) ? baselines.Values.Single()
-                : null;
+            double? baseline = (baselines is not null ? (baselines.TryGetValue(s.Labels, out var b) ? b : null) : LastWith(baselineSamples, s.Labels))
+                ?? (baselineCount == 1 && (scoped is null || scoped.MayStandIn(baselineSamples[0].Labels, s.Labels)) ? baselineSamples[0].Value : null);
             if (baseline is null)
             {
                 var why = baselineOutcome.Unavailable is { } u
                     ? $"baseline missing: {u}"
                     : scoped is not null && scoped.ChangeFor(s.Labels) is null ? $"baseline missing: no change of {s.Labels} is known for a before-deploy baseline"
-                    : baselines.Count == 0 ? "baseline missing: the baseline query returned no series"
+                    : baselineCount == 0 ? "baseline missing: the baseline query returned no series"
                     : $"baseline missing: no baseline series with labels {s.Labels}";
                 result.Add(Inconclusive(s.Labels, VerdictReason.BaselineMissing, why, null, evidence) with { Value = s.Value });
                 continue;
@@ -275,9 +284,23 @@ public static partial class TriggerEvaluator
         return result;
     }
 
-    private static IReadOnlyList<Verdict> EvaluateSingle(
-        IReadOnlyDictionary<string, QueryOutcome> outcomes, double threshold, Func<double, bool> isBreach, Func<double, string> breachText, Func<double, string> passText)
+    /// <summary>An availability or threshold trigger: one value per series against a fixed threshold.</summary>
+    private static IReadOnlyList<Verdict> EvaluateSingle(IReadOnlyDictionary<string, QueryOutcome> outcomes, TriggerCondition condition, double threshold)
     {
+        static bool IsBreach(TriggerCondition condition, double v) => condition switch
+        {
+            AvailabilityCondition a => v < a.Min,
+            ThresholdCondition t => t.Op.Holds(v, t.Value),
+            _ => throw new ArgumentOutOfRangeException(nameof(condition), condition, "not a single-value condition"),
+        };
+
+        static string Text(TriggerCondition condition, double v, bool breach) => condition switch
+        {
+            AvailabilityCondition a => breach ? $"value {Num(v)} < min {Num(a.Min)}" : $"value {Num(v)} >= min {Num(a.Min)}",
+            ThresholdCondition t => breach ? $"value {Num(v)} {t.Op.Symbol()} {Num(t.Value)}" : $"value {Num(v)} is not {t.Op.Symbol()} {Num(t.Value)}",
+            _ => throw new ArgumentOutOfRangeException(nameof(condition), condition, "not a single-value condition"),
+        };
+
         if (Unavailable(outcomes) is { } unavailable)
         {
             return [unavailable];
@@ -301,7 +324,7 @@ public static partial class TriggerEvaluator
                 continue;
             }
 
-            var breach = isBreach(s.Value);
+            var breach = IsBreach(condition, s.Value);
             result[i] = new Verdict
             {
                 Kind = breach ? VerdictKind.Breach : VerdictKind.Pass,
@@ -309,7 +332,7 @@ public static partial class TriggerEvaluator
                 Labels = s.Labels,
                 Value = s.Value,
                 Threshold = threshold,
-                Summary = breach ? breachText(s.Value) : passText(s.Value),
+                Summary = Text(condition, s.Value, breach),
                 Queries = evidence,
             };
         }
@@ -359,6 +382,23 @@ public static partial class TriggerEvaluator
         Queries = evidence,
     };
 
+    /// <summary>Up to this many series, a series is found by a scan rather than through a dictionary made at every evaluation.</summary>
+    private const int ScanUpTo = 8;
+
+    /// <summary>The value of the last sample with <paramref name="labels"/> (as <see cref="ByLabels"/> keeps it), or null.</summary>
+    private static double? LastWith(IReadOnlyList<Sample> samples, LabelSet labels)
+    {
+        for (var i = samples.Count - 1; i >= 0; i--)
+        {
+            if (samples[i].Labels.Equals(labels))
+            {
+                return samples[i].Value;
+            }
+        }
+
+        return null;
+    }
+
     private static Dictionary<LabelSet, double> ByLabels(IReadOnlyList<Sample> samples)
     {
         var map = new Dictionary<LabelSet, double>(samples.Count);
@@ -391,8 +431,6 @@ public static partial class TriggerEvaluator
                 _outcomes[i++] = (o, o.Samples is { Count: > ScanUpTo } samples ? FirstByLabels(samples) : null);
             }
         }
-
-        private const int ScanUpTo = 8;
 
         public QueryEvidence[] For(LabelSet labels)
         {

@@ -153,20 +153,14 @@ public static class PolicyStateMachine
             // they stop counting (and a gate names them) instead of dropping out of sight.
             if (WholeTriggerNonConclusive(verdicts) is { } whole)
             {
-                foreach (var (key, before) in state.Progress.Where(p => p.Key.Trigger == trigger.Name && !p.Key.Labels.IsEmpty && !progress.ContainsKey(p.Key)))
-                {
-                    progress[key] = Progress(before, whole with { Labels = key.Labels }, at, changes.LatestFor(key.Labels, at));
-                }
+                StopCounting(state, trigger, whole, at, changes, progress);
             }
         }
 
         // A cooldown that has run out holds nothing back any more: forget it, so the state stays small.
         if (lastAction.Count > 0)
         {
-            foreach (var expired in lastAction.Where(a => at >= SaturatingAdd(a.Value, policy.Cooldown)).Select(a => a.Key).ToList())
-            {
-                lastAction.Remove(expired);
-            }
+            ForgetExpired(lastAction, policy.Cooldown, at);
         }
 
         return new StepResult(
@@ -180,6 +174,25 @@ public static class PolicyStateMachine
             },
             decisions,
             transitions);
+    }
+
+    // The lambdas of these two live here, not in Step: a lambda there that captures makes its closure at every call or
+    // every trigger, whether or not it runs.
+    private static void StopCounting(
+        PolicyState state, Trigger trigger, Verdict whole, DateTimeOffset at, ChangeHistory changes, ImmutableDictionary<SeriesKey, GateProgress>.Builder progress)
+    {
+        foreach (var (key, before) in state.Progress.Where(p => p.Key.Trigger == trigger.Name && !p.Key.Labels.IsEmpty && !progress.ContainsKey(p.Key)))
+        {
+            progress[key] = Progress(before, whole with { Labels = key.Labels }, at, changes.LatestFor(key.Labels, at));
+        }
+    }
+
+    private static void ForgetExpired(ImmutableDictionary<string, DateTimeOffset>.Builder lastAction, TimeSpan cooldown, DateTimeOffset at)
+    {
+        foreach (var expired in lastAction.Where(a => at >= SaturatingAdd(a.Value, cooldown)).Select(a => a.Key).ToList())
+        {
+            lastAction.Remove(expired);
+        }
     }
 
     /// <summary>The triggers' verdicts with rollback triggers first, each group in written order (as a stable sort), copied only when needed.</summary>
