@@ -244,10 +244,12 @@ public sealed class Backtester
     private static BacktestSummary Count(BacktestSummary summary, PolicyEvaluation evaluation)
     {
         int passes = 0, breaches = 0, inconclusive = 0, errors = 0, actions = 0, suppressed = 0, inconclusiveRuns = 0;
-        foreach (var trigger in evaluation.Triggers)
+        for (var triggerIndex = 0; triggerIndex < evaluation.Triggers.Count; triggerIndex++)
         {
-            foreach (var v in trigger.Verdicts)
+            var trigger = evaluation.Triggers[triggerIndex];
+            for (var vIndex = 0; vIndex < trigger.Verdicts.Count; vIndex++)
             {
+                var v = trigger.Verdicts[vIndex];
                 switch (v.Kind)
                 {
                     case VerdictKind.Pass: passes++; break;
@@ -258,8 +260,9 @@ public sealed class Backtester
             }
         }
 
-        foreach (var d in evaluation.Step.Decisions)
+        for (var dIndex = 0; dIndex < evaluation.Step.Decisions.Count; dIndex++)
         {
+            var d = evaluation.Step.Decisions[dIndex];
             switch (d.Kind)
             {
                 case DecisionKind.Act: actions++; break;

@@ -89,13 +89,15 @@ public static partial class TriggerEvaluator
 
             // The first label set, in order of first appearance, that occurs twice: as GroupBy found it.
             var counts = new Dictionary<LabelSet, int>(samples.Count);
-            foreach (var sample in samples)
+            for (var sampleIndex = 0; sampleIndex < samples.Count; sampleIndex++)
             {
+                var sample = samples[sampleIndex];
                 counts[sample.Labels] = counts.GetValueOrDefault(sample.Labels) + 1;
             }
 
-            foreach (var sample in samples)
+            for (var sampleIndex = 0; sampleIndex < samples.Count; sampleIndex++)
             {
+                var sample = samples[sampleIndex];
                 if (counts[sample.Labels] > 1)
                 {
                     return (o.Spec, sample.Labels);
@@ -134,8 +136,9 @@ public static partial class TriggerEvaluator
         var errorsByLabels = errorSamples.Count > ScanUpTo ? ByLabels(errorSamples) : null;
         var totalSet = totals.Count > ScanUpTo ? totals.Select(t => t.Labels).ToHashSet() : null;
         LabelSet? orphan = null;
-        foreach (var es in errorSamples)
+        for (var esIndex = 0; esIndex < errorSamples.Count; esIndex++)
         {
+            var es = errorSamples[esIndex];
             if (!(totalSet?.Contains(es.Labels) ?? LastWith(totals, es.Labels).HasValue))
             {
                 orphan = es.Labels;
@@ -158,8 +161,9 @@ public static partial class TriggerEvaluator
 
         var index = new EvidenceIndex(outcomes);
         var result = new List<Verdict>(totals.Count);
-        foreach (var t in totals)
+        for (var tIndex = 0; tIndex < totals.Count; tIndex++)
         {
+            var t = totals[tIndex];
             var evidence = index.For(t.Labels);
             if (NonFinite(t.Value, "total") is { } bad)
             {
@@ -222,8 +226,9 @@ public static partial class TriggerEvaluator
 
         var index = new EvidenceIndex(outcomes);
         var result = new List<Verdict>(values.Count);
-        foreach (var s in values)
+        for (var sIndex = 0; sIndex < values.Count; sIndex++)
         {
+            var s = values[sIndex];
             var evidence = index.For(s.Labels);
             if (NonFinite(s.Value, "value") is { } bad)
             {
