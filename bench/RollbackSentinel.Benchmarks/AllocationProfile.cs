@@ -16,10 +16,12 @@ internal static class AllocationProfile
 
         using var listener = new AllocationListener();
         var before = GC.GetTotalAllocatedBytes(precise: true);
+        var clock = System.Diagnostics.Stopwatch.StartNew();
         var result = await bench.BacktestOneDay().ConfigureAwait(false);
+        var elapsed = clock.Elapsed;
         var bytes = GC.GetTotalAllocatedBytes(precise: true) - before;
         var evaluations = result.Summaries.Sum(s => s.Evaluations);
-        Console.WriteLine($"{policies} policies, {evaluations} evaluations: {bytes / 1e6:0.0} MB, {(double)bytes / evaluations:0} bytes per policy evaluation");
+        Console.WriteLine($"{policies} policies, {evaluations} evaluations: {bytes / 1e6:0.0} MB, {(double)bytes / evaluations:0} bytes per policy evaluation, {elapsed.TotalMilliseconds:0} ms (one run, allocation sampling on)");
         foreach (var (type, amount) in listener.ByType.OrderByDescending(t => t.Value).Take(30))
         {
             Console.WriteLine($"{amount / 1e6,10:0.0} MB  {type}");
