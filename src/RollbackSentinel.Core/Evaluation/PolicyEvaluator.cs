@@ -37,8 +37,9 @@ public static class PolicyEvaluator
         for (var t = 0; t < count; t++)
         {
             specs[t] = QuerySpec.For(policy.Triggers[t].Condition);
-            foreach (var spec in specs[t])
+            for (var i = 0; i < specs[t].Count; i++)
             {
+                var spec = specs[t][i];
                 outcomes[t][spec.Role] = spec.Informational
                     ? QueryOutcome.NotAvailable(spec, NotQueriedWhilePassing)
                     : await resolver.ResolveAsync(spec, at, cancellationToken).ConfigureAwait(false);

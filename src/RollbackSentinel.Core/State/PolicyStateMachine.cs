@@ -75,8 +75,10 @@ public static class PolicyStateMachine
 
         // Rollbacks first: when a rollback and a page fire at the same instant, the rollback acts and the
         // page is held back by its cooldown, whatever order the triggers are written in.
-        foreach (var (trigger, verdicts) in RollbacksFirst(evaluations))
+        var ordered = RollbacksFirst(evaluations);
+        for (var e = 0; e < ordered.Count; e++)
         {
+            var (trigger, verdicts) = ordered[e];
             // Data with labels is back: the label-less "no series at all" state it replaces is over.
             var emptyKey = new SeriesKey(trigger.Name, LabelSet.Empty);
             if (AnyLabelled(verdicts) && series.TryGetValue(emptyKey, out var emptyState))
@@ -199,8 +201,9 @@ public static class PolicyStateMachine
     private static IReadOnlyList<TriggerVerdicts> RollbacksFirst(IReadOnlyList<TriggerVerdicts> evaluations)
     {
         var seenOther = false;
-        foreach (var e in evaluations)
+        for (var i = 0; i < evaluations.Count; i++)
         {
+            var e = evaluations[i];
             var rollback = e.Trigger.Action == TriggerAction.Rollback;
             if (rollback && seenOther)
             {
