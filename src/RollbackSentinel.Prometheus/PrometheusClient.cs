@@ -131,7 +131,8 @@ public sealed partial class PrometheusClient : IMetricsSource, IQueryChecker
                         ? ResultReader.ReadMatrix(data, _limits)
                         : throw _errors.MalformedResult(query, response.StatusCode, $"a range query returned a {type} instead of a matrix");
                 },
-                cancellationToken).ConfigureAwait(false));
+                cancellationToken,
+                body => MatrixReader.TryRead(body.Span, _limits)).ConfigureAwait(false));
         }
 
         return RangeWindows.Merge(windows);
@@ -184,8 +185,18 @@ public sealed partial class PrometheusClient : IMetricsSource, IQueryChecker
     /// Sends one form POST (through <see cref="IPrometheusApi"/>) under the per-call timeout and hands the parsed answer to
     /// <paramref name="read"/>, which throws <see cref="MetricsQueryException"/> for error answers.
     /// </summary>
+    /// <param name="direct">
+    /// Reads the usual answer straight from the body (a range query's matrix), or returns null for anything else, which
+    /// <paramref name="read"/> then reads from the parsed document and reports as it always has.
+    /// </param>
     private async Task<T> PostAsync<T>(
-        bool range, string query, KeyValuePair<string, string>[] form, Func<ApiResponse, T> read, CancellationToken cancellationToken)
+        bool range,
+        string query,
+        KeyValuePair<string, string>[] form,
+        Func<ApiResponse, T> read,
+        CancellationToken cancellationToken,
+        Func<ReadOnlyMemory<byte>, T?>? direct = null)
+        where T : class?
     {
         var fields = new Dictionary<string, string>(form.Length, StringComparer.Ordinal);
         foreach (var (key, value) in form)
@@ -202,6 +213,11 @@ public sealed partial class PrometheusClient : IMetricsSource, IQueryChecker
             _options.Timeout,
             _options.MaxResponseBytes,
             cancellationToken).ConfigureAwait(false);
+
+        if (direct?.Invoke(body) is { } fast)
+        {
+            return fast;
+        }
 
         using var answer = ApiResponse.Parse(status, body);
         try

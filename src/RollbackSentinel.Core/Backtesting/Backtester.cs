@@ -222,19 +222,7 @@ public sealed class Backtester
                 decisions.AddRange(evaluation.Step.Decisions);
                 observe?.Invoke(new BacktestEvaluation(policy, at, state, resolver.Changes) { Triggers = evaluation.Triggers });
                 progress?.Report(new BacktestProgress(BacktestPhase.Replaying, ++replayed, totalEvaluations));
-                var verdicts = evaluation.Triggers.SelectMany(t => t.Verdicts).ToArray();
-                var step = evaluation.Step.Decisions;
-                summary = summary with
-                {
-                    Evaluations = summary.Evaluations + 1,
-                    Passes = summary.Passes + verdicts.Count(v => v.Kind == VerdictKind.Pass),
-                    Breaches = summary.Breaches + verdicts.Count(v => v.Kind == VerdictKind.Breach),
-                    Inconclusive = summary.Inconclusive + verdicts.Count(v => v.Kind == VerdictKind.Inconclusive),
-                    Errors = summary.Errors + verdicts.Count(v => v.Kind == VerdictKind.Error),
-                    Actions = summary.Actions + step.Count(d => d.Kind == DecisionKind.Act),
-                    Suppressed = summary.Suppressed + step.Count(d => d.Kind == DecisionKind.SuppressedByCooldown),
-                    InconclusiveRuns = summary.InconclusiveRuns + step.Count(d => d.Kind == DecisionKind.InconclusiveRun),
-                };
+                summary = Count(summary, evaluation);
             }
 
             summaries.Add(summary);
@@ -249,6 +237,50 @@ public sealed class Backtester
                 .OrderBy(c => c.At).ThenBy(c => c.Policy, StringComparer.Ordinal) // and as each policy's history orders them
                 .ToArray(),
             Warnings = detections.Where(d => d.Detection.Warning is not null).Select(d => d.Detection.Warning!).Order(StringComparer.Ordinal).ToArray(),
+        };
+    }
+
+    /// <summary>The summary after one more evaluation: its verdicts and decisions counted (loops, not LINQ: this runs at every evaluation).</summary>
+    private static BacktestSummary Count(BacktestSummary summary, PolicyEvaluation evaluation)
+    {
+        int passes = 0, breaches = 0, inconclusive = 0, errors = 0, actions = 0, suppressed = 0, inconclusiveRuns = 0;
+        for (var triggerIndex = 0; triggerIndex < evaluation.Triggers.Count; triggerIndex++)
+        {
+            var trigger = evaluation.Triggers[triggerIndex];
+            for (var vIndex = 0; vIndex < trigger.Verdicts.Count; vIndex++)
+            {
+                var v = trigger.Verdicts[vIndex];
+                switch (v.Kind)
+                {
+                    case VerdictKind.Pass: passes++; break;
+                    case VerdictKind.Breach: breaches++; break;
+                    case VerdictKind.Inconclusive: inconclusive++; break;
+                    case VerdictKind.Error: errors++; break;
+                }
+            }
+        }
+
+        for (var dIndex = 0; dIndex < evaluation.Step.Decisions.Count; dIndex++)
+        {
+            var d = evaluation.Step.Decisions[dIndex];
+            switch (d.Kind)
+            {
+                case DecisionKind.Act: actions++; break;
+                case DecisionKind.SuppressedByCooldown: suppressed++; break;
+                case DecisionKind.InconclusiveRun: inconclusiveRuns++; break;
+            }
+        }
+
+        return summary with
+        {
+            Evaluations = summary.Evaluations + 1,
+            Passes = summary.Passes + passes,
+            Breaches = summary.Breaches + breaches,
+            Inconclusive = summary.Inconclusive + inconclusive,
+            Errors = summary.Errors + errors,
+            Actions = summary.Actions + actions,
+            Suppressed = summary.Suppressed + suppressed,
+            InconclusiveRuns = summary.InconclusiveRuns + inconclusiveRuns,
         };
     }
 
@@ -308,11 +340,7 @@ public sealed class Backtester
                 // Points that miss the evaluation times would silently read as "no data": refuse instead.
                 if ((p.Timestamp - start).Ticks % step.Ticks != 0)
                 {
-                    throw new MetricsQueryException(
-                        MetricsErrorKind.InvalidResponse,
-                        query,
-                        $"the backend returned a point at {Rfc3339.Format(p.Timestamp)}, off the requested grid ({Rfc3339.Format(start)} + k x {PromDuration.Format(step)}); " +
-                        "a query frontend is aligning range queries to the step: disable that alignment, or start the window on a multiple of the step");
+                    throw OffGrid(query, p.Timestamp, start, step);
                 }
 
                 var key = p.Timestamp.ToUnixTimeMilliseconds();
@@ -327,6 +355,90 @@ public sealed class Backtester
 
         return byTime;
     }
+
+    /// <summary>
+    /// A range result's samples by slot of the requested grid (start + k x step), all in one array with each slot's
+    /// offset: two arrays per query instead of a list per evaluation time, and a lookup that is arithmetic.
+    /// </summary>
+    private sealed class Slots
+    {
+        private readonly DateTimeOffset _start;
+        private readonly long _stepTicks;
+        private readonly int[] _offsets;
+        private readonly Sample[] _samples;
+
+        /// <summary>Points off the grid throw, as <see cref="Index"/> refuses them; points outside [start, end] are never asked for.</summary>
+        public Slots(string query, IReadOnlyList<RangeSeries> series, DateTimeOffset start, DateTimeOffset end, TimeSpan step)
+        {
+            _start = start;
+            _stepTicks = step.Ticks;
+            var count = checked((int)((end - start).Ticks / _stepTicks) + 1);
+            _offsets = new int[count + 1];
+            foreach (var s in series)
+            {
+                foreach (var p in s.Points)
+                {
+                    if (Slot(query, p.Timestamp) is { } k)
+                    {
+                        _offsets[k + 1]++;
+                    }
+                }
+            }
+
+            for (var k = 0; k < count; k++)
+            {
+                _offsets[k + 1] += _offsets[k];
+            }
+
+            _samples = new Sample[_offsets[count]];
+            var next = _offsets[..count];
+            foreach (var s in series)
+            {
+                foreach (var p in s.Points)
+                {
+                    if (Slot(query, p.Timestamp) is { } k)
+                    {
+                        _samples[next[k]++] = new Sample(s.Labels, p.Value);
+                    }
+                }
+            }
+        }
+
+        /// <summary>The samples at <paramref name="t"/>, in series order; none off the grid or outside the window.</summary>
+        public IReadOnlyList<Sample> At(DateTimeOffset t)
+        {
+            var ticks = (t - _start).Ticks;
+            if (ticks < 0 || ticks % _stepTicks != 0 || ticks / _stepTicks >= _offsets.Length - 1)
+            {
+                return [];
+            }
+
+            var k = (int)(ticks / _stepTicks);
+            var from = _offsets[k];
+            var length = _offsets[k + 1] - from;
+            return length == 0 ? [] : new ArraySegment<Sample>(_samples, from, length);
+        }
+
+        private int? Slot(string query, DateTimeOffset timestamp)
+        {
+            var ticks = (timestamp - _start).Ticks;
+            if (ticks % _stepTicks != 0)
+            {
+                // Some query frontends (Thanos, Cortex, Mimir) move range queries onto their own step grid.
+                // Points that miss the evaluation times would silently read as "no data": refuse instead.
+                throw OffGrid(query, timestamp, _start, TimeSpan.FromTicks(_stepTicks));
+            }
+
+            var k = ticks / _stepTicks;
+            return k >= 0 && k < _offsets.Length - 1 ? (int)k : null;
+        }
+    }
+
+    private static MetricsQueryException OffGrid(string query, DateTimeOffset timestamp, DateTimeOffset start, TimeSpan step) => new(
+        MetricsErrorKind.InvalidResponse,
+        query,
+        $"the backend returned a point at {Rfc3339.Format(timestamp)}, off the requested grid ({Rfc3339.Format(start)} + k x {PromDuration.Format(step)}); " +
+        "a query frontend is aligning range queries to the step: disable that alignment, or start the window on a multiple of the step");
 
     /// <summary>The coarsest step that hits every evaluation time: the gcd of their distances (cron schedules are irregular).</summary>
     private static TimeSpan Grid(IReadOnlyList<DateTimeOffset> times)
@@ -375,6 +487,7 @@ public sealed class Backtester
         private readonly IReadOnlyList<DateTimeOffset> _times;
         private readonly TimeSpan _grid;
         private readonly ConcurrentDictionary<QuerySpec, Prefetched> _data = new();
+        private FormattedTime? _formatted;
 
         public RangeResolver(RangeFetcher fetcher, string? backend, IReadOnlyList<DateTimeOffset> times, ChangeHistory changes)
         {
@@ -416,7 +529,7 @@ public sealed class Backtester
             }
 
             // Points off the grid make the whole run meaningless: that throws.
-            _data[spec] = new AtTimes(Index(spec.Expression, series, start, _grid), shift);
+            _data[spec] = new AtTimes(new Slots(spec.Expression, series, start, end, _grid), shift);
         }
 
         /// <summary>
@@ -449,10 +562,24 @@ public sealed class Backtester
         public ValueTask<QueryOutcome> ResolveAsync(QuerySpec spec, DateTimeOffset at, CancellationToken cancellationToken) => ValueTask.FromResult(_data[spec] switch
         {
             FailedAtTimes f => QueryOutcome.Failure(spec, Rfc3339.Format(at - f.Shift), f.Error),
-            AtTimes a => QueryOutcome.Success(spec, Rfc3339.Format(at - a.Shift), a.ByTime.TryGetValue((at - a.Shift).ToUnixTimeMilliseconds(), out var s) ? s : []),
+            AtTimes a => QueryOutcome.Success(spec, Format(at - a.Shift), a.Slots.At(at - a.Shift)),
             BeforeChanges b => BeforeChange(spec, b, at),
             var other => throw new InvalidOperationException($"unknown prefetched data {other}"),
         });
+
+        /// <summary>The evaluation time as evidence shows it: formatted once for all of an evaluation's queries.</summary>
+        private string Format(DateTimeOffset at)
+        {
+            var last = _formatted;
+            if (last is not null && last.At == at)
+            {
+                return last.Text;
+            }
+
+            var text = Rfc3339.Format(at);
+            _formatted = new FormattedTime(at, text);
+            return text;
+        }
 
         /// <summary>As <see cref="InstantQueryResolver"/> answers at <paramref name="at"/>: from the windows ending at each series' latest change.</summary>
         private QueryOutcome BeforeChange(QuerySpec spec, BeforeChanges data, DateTimeOffset at)
@@ -472,7 +599,9 @@ public sealed class Backtester
         private abstract record Prefetched;
 
         /// <summary>A query at each evaluation time (minus <see cref="Shift"/> for an offset baseline).</summary>
-        private sealed record AtTimes(Dictionary<long, List<Sample>> ByTime, TimeSpan Shift) : Prefetched;
+        private sealed record AtTimes(Slots Slots, TimeSpan Shift) : Prefetched;
+
+        private sealed record FormattedTime(DateTimeOffset At, string Text);
 
         private sealed record FailedAtTimes(string Error, TimeSpan Shift) : Prefetched;
 

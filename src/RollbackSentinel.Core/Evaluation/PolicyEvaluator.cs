@@ -33,13 +33,13 @@ public static class PolicyEvaluator
         // query, so they cannot use up the evaluation's time budget that a deciding query needs.
         var count = policy.Triggers.Count;
         var specs = new IReadOnlyList<QuerySpec>[count];
-        var outcomes = new Dictionary<string, QueryOutcome>[count];
+        var outcomes = RentOutcomes(count);
         for (var t = 0; t < count; t++)
         {
             specs[t] = QuerySpec.For(policy.Triggers[t].Condition);
-            outcomes[t] = new Dictionary<string, QueryOutcome>(specs[t].Count);
-            foreach (var spec in specs[t])
+            for (var i = 0; i < specs[t].Count; i++)
             {
+                var spec = specs[t][i];
                 outcomes[t][spec.Role] = spec.Informational
                     ? QueryOutcome.NotAvailable(spec, NotQueriedWhilePassing)
                     : await resolver.ResolveAsync(spec, at, cancellationToken).ConfigureAwait(false);
@@ -51,7 +51,7 @@ public static class PolicyEvaluator
         {
             var trigger = policy.Triggers[t];
             var verdicts = TriggerEvaluator.Evaluate(trigger, outcomes[t]);
-            if (specs[t].Any(s => s.Informational) && verdicts.Any(v => v.Kind != VerdictKind.Pass))
+            if (HasInformational(specs[t]) && AnyNotPassing(verdicts))
             {
                 foreach (var spec in specs[t].Where(s => s.Informational))
                 {
@@ -64,6 +64,65 @@ public static class PolicyEvaluator
             triggers.Add(new TriggerVerdicts(trigger, verdicts));
         }
 
+        ReturnOutcomes(outcomes);
         return new PolicyEvaluation(policy, at, triggers, PolicyStateMachine.Step(policy, state, at, triggers, maxGap, changes));
+    }
+
+    // The outcomes by role are read only while the verdicts are made (verdicts copy what they show into their evidence),
+    // so one set of dictionaries per thread serves every evaluation instead of one per trigger per evaluation. An
+    // evaluation that throws simply does not give its set back.
+    [ThreadStatic]
+    private static Dictionary<string, QueryOutcome>[]? t_outcomes;
+
+    private static Dictionary<string, QueryOutcome>[] RentOutcomes(int count)
+    {
+        var rented = t_outcomes;
+        t_outcomes = null;
+        if (rented is null || rented.Length < count)
+        {
+            rented = new Dictionary<string, QueryOutcome>[Math.Max(count, 4)];
+            for (var i = 0; i < rented.Length; i++)
+            {
+                rented[i] = new Dictionary<string, QueryOutcome>(StringComparer.Ordinal);
+            }
+        }
+
+        return rented;
+    }
+
+    private static void ReturnOutcomes(Dictionary<string, QueryOutcome>[] outcomes)
+    {
+        foreach (var o in outcomes)
+        {
+            o.Clear();
+        }
+
+        t_outcomes = outcomes;
+    }
+
+    private static bool HasInformational(IReadOnlyList<QuerySpec> specs)
+    {
+        for (var i = 0; i < specs.Count; i++)
+        {
+            if (specs[i].Informational)
+            {
+                return true;
+            }
+        }
+
+        return false;
+    }
+
+    private static bool AnyNotPassing(IReadOnlyList<Verdict> verdicts)
+    {
+        for (var i = 0; i < verdicts.Count; i++)
+        {
+            if (verdicts[i].Kind != VerdictKind.Pass)
+            {
+                return true;
+            }
+        }
+
+        return false;
     }
 }

@@ -106,7 +106,7 @@ public sealed class PolicyRunner
         // fitting it to the new one drops the series of every trigger whose meaning changed.
         var stamped = State with
         {
-            Fingerprints = Policy.Triggers.ToImmutableDictionary(t => t.Name, PolicyStateMachine.Fingerprint, StringComparer.Ordinal),
+            Fingerprints = PolicyStateMachine.Fingerprints(Policy),
         };
         Policy = policy;
         State = stamped.For(policy);

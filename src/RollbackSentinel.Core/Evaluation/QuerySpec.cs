@@ -42,13 +42,21 @@ public sealed record QuerySpec(string Role, string Expression, QueryTime Time)
     public const string TotalRole = "total";
 
     /// <summary>The queries a condition needs, in a stable order.</summary>
-    public static IReadOnlyList<QuerySpec> For(TriggerCondition condition) => condition switch
+    public static IReadOnlyList<QuerySpec> For(TriggerCondition condition)
+    {
+        ArgumentNullException.ThrowIfNull(condition);
+        return condition is BurnRateCondition b ? BurnRateSpecCache.GetValue(b, BurnRateSpecs) : SpecCache.GetValue(condition, Specs);
+    }
+
+    // Made once per loaded condition, not at every evaluation (conditions are immutable); they go with the condition.
+    private static readonly ConditionalWeakTable<TriggerCondition, QuerySpec[]> SpecCache = new();
+
+    private static QuerySpec[] Specs(TriggerCondition condition) => condition switch
     {
         ErrorRateCondition e => [new(ErrorsRole, e.Errors, QueryTime.AtEvaluation), new(TotalRole, e.Total, QueryTime.AtEvaluation)],
         LatencyCondition l => [new(ValueRole, l.Query, QueryTime.AtEvaluation), BaselineSpec(l)],
         AvailabilityCondition a => [new(ValueRole, a.Query, QueryTime.AtEvaluation)],
         ThresholdCondition t => [new(ValueRole, t.Query, QueryTime.AtEvaluation)],
-        BurnRateCondition b => BurnRateSpecCache.GetValue(b, BurnRateSpecs),
         _ => throw new ArgumentOutOfRangeException(nameof(condition), condition, "unknown condition kind"),
     };
 

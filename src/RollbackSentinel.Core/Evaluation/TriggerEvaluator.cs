@@ -18,9 +18,9 @@ public static partial class TriggerEvaluator
         ArgumentNullException.ThrowIfNull(outcomes);
 
         // A failed query fails the whole trigger: an error is never a pass. An informational one only shows it failed.
-        var failed = outcomes.Values.Where(o => o.Error is not null && !o.Spec.Informational).ToArray();
-        if (failed.Length > 0)
+        if (AnyFailed(outcomes))
         {
+            var failed = outcomes.Values.Where(o => o.Error is not null && !o.Spec.Informational).ToArray();
             return
             [
                 new Verdict
@@ -36,16 +36,13 @@ public static partial class TriggerEvaluator
 
         // Once __name__ is dropped, two series with the same labels cannot be told apart: PromQL refuses such
         // a vector too ("vector cannot contain metrics with the same labelset"). Deciding on either would be a guess.
-        var clash = outcomes.Values
-            .Where(o => o.Samples is not null && !o.Spec.Informational)
-            .Select(o => (o.Spec, Duplicate: o.Samples!.GroupBy(s => s.Labels).FirstOrDefault(g => g.Count() > 1)?.Key))
-            .FirstOrDefault(x => x.Duplicate is not null);
+        var clash = FirstClash(outcomes);
         if (clash.Duplicate is { } duplicate)
         {
             return
             [
                 ConfigurationError(
-                    $"{clash.Spec.Role} query returns several series with labels {duplicate} once the metric name is dropped; aggregate them (e.g. sum by (...))",
+                    $"{clash.Spec!.Role} query returns several series with labels {duplicate} once the metric name is dropped; aggregate them (e.g. sum by (...))",
                     outcomes),
             ];
         }
@@ -55,17 +52,60 @@ public static partial class TriggerEvaluator
             ErrorRateCondition e => EvaluateErrorRate(e, outcomes),
             BurnRateCondition b => EvaluateBurnRate(b, outcomes),
             LatencyCondition l => EvaluateLatency(l, outcomes),
-            AvailabilityCondition a => EvaluateSingle(outcomes, a.Min, v => v < a.Min, v => $"value {Num(v)} < min {Num(a.Min)}", v => $"value {Num(v)} >= min {Num(a.Min)}"),
-            ThresholdCondition t => EvaluateSingle(
-                outcomes,
-                t.Value,
-                v => t.Op.Holds(v, t.Value),
-                v => $"value {Num(v)} {t.Op.Symbol()} {Num(t.Value)}",
-                v => $"value {Num(v)} is not {t.Op.Symbol()} {Num(t.Value)}"),
+            AvailabilityCondition a => EvaluateSingle(outcomes, a, a.Min),
+            ThresholdCondition t => EvaluateSingle(outcomes, t, t.Value),
             _ => throw new ArgumentOutOfRangeException(nameof(trigger), trigger.Condition, "unknown condition kind"),
         };
 
         return trigger.NoData == NoDataPolicy.Breach ? verdicts.Select(ApplyNoDataBreach).ToArray() : verdicts;
+    }
+
+    /// <summary>The outcomes in their order, enumerated without boxing (the evaluator passes a <see cref="Dictionary{TKey, TValue}"/>).</summary>
+    private static Dictionary<string, QueryOutcome>.ValueCollection Values(IReadOnlyDictionary<string, QueryOutcome> outcomes) =>
+        (outcomes as Dictionary<string, QueryOutcome> ?? new Dictionary<string, QueryOutcome>(outcomes)).Values;
+
+    private static bool AnyFailed(IReadOnlyDictionary<string, QueryOutcome> outcomes)
+    {
+        foreach (var o in Values(outcomes))
+        {
+            if (o.Error is not null && !o.Spec.Informational)
+            {
+                return true;
+            }
+        }
+
+        return false;
+    }
+
+    /// <summary>The first deciding query with two series of the same labels, and those labels (a set only for several series).</summary>
+    private static (QuerySpec? Spec, LabelSet? Duplicate) FirstClash(IReadOnlyDictionary<string, QueryOutcome> outcomes)
+    {
+        foreach (var o in Values(outcomes))
+        {
+            if (o.Samples is not { Count: > 1 } samples || o.Spec.Informational)
+            {
+                continue;
+            }
+
+            // The first label set, in order of first appearance, that occurs twice: as GroupBy found it.
+            var counts = new Dictionary<LabelSet, int>(samples.Count);
+            for (var sampleIndex = 0; sampleIndex < samples.Count; sampleIndex++)
+            {
+                var sample = samples[sampleIndex];
+                counts[sample.Labels] = counts.GetValueOrDefault(sample.Labels) + 1;
+            }
+
+            for (var sampleIndex = 0; sampleIndex < samples.Count; sampleIndex++)
+            {
+                var sample = samples[sampleIndex];
+                if (counts[sample.Labels] > 1)
+                {
+                    return (o.Spec, sample.Labels);
+                }
+            }
+        }
+
+        return (null, null);
     }
 
     /// <summary>Whether a reason means "there was no usable data" (as opposed to low traffic or a missing baseline).</summary>
@@ -91,10 +131,24 @@ public static partial class TriggerEvaluator
             return [Inconclusive(LabelSet.Empty, VerdictReason.NoData, "total query returned no series", c.Max, Evidence(outcomes, LabelSet.Empty))];
         }
 
-        var errorsByLabels = ByLabels(errors.Samples!);
-        var totalLabels = totals.Select(t => t.Labels).ToHashSet();
-        if (errorsByLabels.Keys.FirstOrDefault(l => !totalLabels.Contains(l)) is { } orphan)
+        // A few series are matched by a scan; more through a dictionary, so many series stay linear.
+        var errorSamples = errors.Samples!;
+        var errorsByLabels = errorSamples.Count > ScanUpTo ? ByLabels(errorSamples) : null;
+        var totalSet = totals.Count > ScanUpTo ? totals.Select(t => t.Labels).ToHashSet() : null;
+        LabelSet? orphan = null;
+        for (var esIndex = 0; esIndex < errorSamples.Count; esIndex++)
         {
+            var es = errorSamples[esIndex];
+            if (!(totalSet?.Contains(es.Labels) ?? LastWith(totals, es.Labels).HasValue))
+            {
+                orphan = es.Labels;
+                break;
+            }
+        }
+
+        if (orphan is not null)
+        {
+            var totalLabels = totals.Select(t => t.Labels).ToHashSet();
             // Usually a missing sum or a "by" on one side only. Counting those errors as zero would pass a
             // release that is failing, so this is an error, never a pass.
             return
@@ -107,8 +161,9 @@ public static partial class TriggerEvaluator
 
         var index = new EvidenceIndex(outcomes);
         var result = new List<Verdict>(totals.Count);
-        foreach (var t in totals)
+        for (var tIndex = 0; tIndex < totals.Count; tIndex++)
         {
+            var t = totals[tIndex];
             var evidence = index.For(t.Labels);
             if (NonFinite(t.Value, "total") is { } bad)
             {
@@ -127,7 +182,7 @@ public static partial class TriggerEvaluator
 
             // Prometheus has no series for an error code that never happened: absent errors are zero errors
             // (every errors series present was matched to a total above).
-            var e = errorsByLabels.TryGetValue(t.Labels, out var ev) ? ev : 0.0;
+            var e = (errorsByLabels is not null ? (errorsByLabels.TryGetValue(t.Labels, out var ev) ? ev : null) : LastWith(errorSamples, t.Labels)) ?? 0.0;
             if (NonFinite(e, "errors") is { } badErrors)
             {
                 result.Add(Inconclusive(t.Labels, badErrors.Reason, badErrors.Text, c.Max, evidence));
@@ -165,12 +220,15 @@ public static partial class TriggerEvaluator
         }
 
         var baselineOutcome = outcomes[QuerySpec.BaselineRole];
-        var baselines = baselineOutcome.Samples is { } bs ? ByLabels(bs) : [];
+        var baselineSamples = baselineOutcome.Samples ?? [];
+        var baselines = baselineSamples.Count > ScanUpTo ? ByLabels(baselineSamples) : null;
+        var baselineCount = baselines?.Count ?? baselineSamples.Count;
 
         var index = new EvidenceIndex(outcomes);
         var result = new List<Verdict>(values.Count);
-        foreach (var s in values)
+        for (var sIndex = 0; sIndex < values.Count; sIndex++)
         {
+            var s = values[sIndex];
             var evidence = index.For(s.Labels);
             if (NonFinite(s.Value, "value") is { } bad)
             {
@@ -181,15 +239,14 @@ public static partial class TriggerEvaluator
             // Like with like: the baseline series with the same labels, or the only one there is (before a change:
             // only when it was measured before this series' own change).
             var scoped = baselineOutcome.Samples as ChangeBaselineSamples;
-            double? baseline = baselines.TryGetValue(s.Labels, out var b) ? b
-                : baselines.Count == 1 && (scoped is null || scoped.MayStandIn(baselines.Keys.Single(), s.Labels)) ? baselines.Values.Single()
-                : null;
+            double? baseline = (baselines is not null ? (baselines.TryGetValue(s.Labels, out var b) ? b : null) : LastWith(baselineSamples, s.Labels))
+                ?? (baselineCount == 1 && (scoped is null || scoped.MayStandIn(baselineSamples[0].Labels, s.Labels)) ? baselineSamples[0].Value : null);
             if (baseline is null)
             {
                 var why = baselineOutcome.Unavailable is { } u
                     ? $"baseline missing: {u}"
                     : scoped is not null && scoped.ChangeFor(s.Labels) is null ? $"baseline missing: no change of {s.Labels} is known for a before-deploy baseline"
-                    : baselines.Count == 0 ? "baseline missing: the baseline query returned no series"
+                    : baselineCount == 0 ? "baseline missing: the baseline query returned no series"
                     : $"baseline missing: no baseline series with labels {s.Labels}";
                 result.Add(Inconclusive(s.Labels, VerdictReason.BaselineMissing, why, null, evidence) with { Value = s.Value });
                 continue;
@@ -232,9 +289,23 @@ public static partial class TriggerEvaluator
         return result;
     }
 
-    private static IReadOnlyList<Verdict> EvaluateSingle(
-        IReadOnlyDictionary<string, QueryOutcome> outcomes, double threshold, Func<double, bool> isBreach, Func<double, string> breachText, Func<double, string> passText)
+    /// <summary>An availability or threshold trigger: one value per series against a fixed threshold.</summary>
+    private static IReadOnlyList<Verdict> EvaluateSingle(IReadOnlyDictionary<string, QueryOutcome> outcomes, TriggerCondition condition, double threshold)
     {
+        static bool IsBreach(TriggerCondition condition, double v) => condition switch
+        {
+            AvailabilityCondition a => v < a.Min,
+            ThresholdCondition t => t.Op.Holds(v, t.Value),
+            _ => throw new ArgumentOutOfRangeException(nameof(condition), condition, "not a single-value condition"),
+        };
+
+        static string Text(TriggerCondition condition, double v, bool breach) => condition switch
+        {
+            AvailabilityCondition a => breach ? $"value {Num(v)} < min {Num(a.Min)}" : $"value {Num(v)} >= min {Num(a.Min)}",
+            ThresholdCondition t => breach ? $"value {Num(v)} {t.Op.Symbol()} {Num(t.Value)}" : $"value {Num(v)} is not {t.Op.Symbol()} {Num(t.Value)}",
+            _ => throw new ArgumentOutOfRangeException(nameof(condition), condition, "not a single-value condition"),
+        };
+
         if (Unavailable(outcomes) is { } unavailable)
         {
             return [unavailable];
@@ -247,31 +318,45 @@ public static partial class TriggerEvaluator
         }
 
         var index = new EvidenceIndex(outcomes);
-        return values.Select(s =>
+        var result = new Verdict[values.Count];
+        for (var i = 0; i < result.Length; i++)
         {
+            var s = values[i];
             var evidence = index.For(s.Labels);
             if (NonFinite(s.Value, "value") is { } bad)
             {
-                return Inconclusive(s.Labels, bad.Reason, bad.Text, threshold, evidence);
+                result[i] = Inconclusive(s.Labels, bad.Reason, bad.Text, threshold, evidence);
+                continue;
             }
 
-            var breach = isBreach(s.Value);
-            return new Verdict
+            var breach = IsBreach(condition, s.Value);
+            result[i] = new Verdict
             {
                 Kind = breach ? VerdictKind.Breach : VerdictKind.Pass,
                 Reason = breach ? VerdictReason.ThresholdExceeded : VerdictReason.WithinThreshold,
                 Labels = s.Labels,
                 Value = s.Value,
                 Threshold = threshold,
-                Summary = breach ? breachText(s.Value) : passText(s.Value),
+                Summary = Text(condition, s.Value, breach),
                 Queries = evidence,
             };
-        }).ToArray();
+        }
+
+        return result;
     }
 
     private static Verdict? Unavailable(IReadOnlyDictionary<string, QueryOutcome> outcomes, string? ignoreRole = null)
     {
-        var missing = outcomes.Values.FirstOrDefault(o => o.Unavailable is not null && o.Spec.Role != ignoreRole && !o.Spec.Informational);
+        QueryOutcome? missing = null;
+        foreach (var o in Values(outcomes))
+        {
+            if (o.Unavailable is not null && o.Spec.Role != ignoreRole && !o.Spec.Informational)
+            {
+                missing = o;
+                break;
+            }
+        }
+
         return missing is null
             ? null
             : Inconclusive(LabelSet.Empty, VerdictReason.NoData, $"{missing.Spec.Role} query not made: {missing.Unavailable}", null, Evidence(outcomes, LabelSet.Empty));
@@ -302,6 +387,23 @@ public static partial class TriggerEvaluator
         Queries = evidence,
     };
 
+    /// <summary>Up to this many series, a series is found by a scan rather than through a dictionary made at every evaluation.</summary>
+    private const int ScanUpTo = 8;
+
+    /// <summary>The value of the last sample with <paramref name="labels"/> (as <see cref="ByLabels"/> keeps it), or null.</summary>
+    private static double? LastWith(IReadOnlyList<Sample> samples, LabelSet labels)
+    {
+        for (var i = samples.Count - 1; i >= 0; i--)
+        {
+            if (samples[i].Labels.Equals(labels))
+            {
+                return samples[i].Value;
+            }
+        }
+
+        return null;
+    }
+
     private static Dictionary<LabelSet, double> ByLabels(IReadOnlyList<Sample> samples)
     {
         var map = new Dictionary<LabelSet, double>(samples.Count);
@@ -326,7 +428,13 @@ public static partial class TriggerEvaluator
 
         public EvidenceIndex(IReadOnlyDictionary<string, QueryOutcome> outcomes)
         {
-            _outcomes = outcomes.Values.Select(o => (o, o.Samples is { } samples ? FirstByLabels(samples) : null)).ToArray();
+            _outcomes = new (QueryOutcome, Dictionary<LabelSet, double>?)[outcomes.Count];
+            var i = 0;
+            foreach (var o in Values(outcomes))
+            {
+                // A few series are found faster by a scan than by building a dictionary at every evaluation.
+                _outcomes[i++] = (o, o.Samples is { Count: > ScanUpTo } samples ? FirstByLabels(samples) : null);
+            }
         }
 
         public QueryEvidence[] For(LabelSet labels)
@@ -339,7 +447,7 @@ public static partial class TriggerEvaluator
                 string? note = o.Unavailable ?? o.Error; // an error here is an informational query's: others fail the trigger first
                 if (o.Samples is { } samples)
                 {
-                    double? own = values!.TryGetValue(labels, out var v) ? v : null;
+                    double? own = values is not null ? (values.TryGetValue(labels, out var v) ? v : null) : FirstWith(samples, labels);
 
                     // Only a baseline stands in for every series when it is the only one; elsewhere a value is shown
                     // only for the series the verdict is about, so evidence never disagrees with the decision.
@@ -356,6 +464,19 @@ public static partial class TriggerEvaluator
             }
 
             return evidence;
+        }
+
+        private static double? FirstWith(IReadOnlyList<Sample> samples, LabelSet labels)
+        {
+            for (var i = 0; i < samples.Count; i++)
+            {
+                if (samples[i].Labels.Equals(labels))
+                {
+                    return samples[i].Value;
+                }
+            }
+
+            return null;
         }
 
         private static Dictionary<LabelSet, double> FirstByLabels(IReadOnlyList<Sample> samples)

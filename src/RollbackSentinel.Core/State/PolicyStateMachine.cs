@@ -16,11 +16,23 @@ namespace RollbackSentinel.Core.State;
 /// </summary>
 public static class PolicyStateMachine
 {
+    private static readonly System.Runtime.CompilerServices.ConditionalWeakTable<Policy, ImmutableDictionary<string, string>> FingerprintCache = new();
+
     /// <summary>What a trigger means, for telling an edited trigger from an unchanged one (its place in a file aside).</summary>
     public static string Fingerprint(Trigger trigger)
     {
         ArgumentNullException.ThrowIfNull(trigger);
         return (trigger with { Source = null }).ToString();
+    }
+
+    /// <summary>
+    /// Every trigger's <see cref="Fingerprint"/> by name, made once per policy object: a policy is immutable, and
+    /// formatting each trigger at every evaluation was most of what an evaluation allocated.
+    /// </summary>
+    public static ImmutableDictionary<string, string> Fingerprints(Policy policy)
+    {
+        ArgumentNullException.ThrowIfNull(policy);
+        return FingerprintCache.GetValue(policy, p => p.Triggers.ToImmutableDictionary(t => t.Name, Fingerprint, StringComparer.Ordinal));
     }
 
     /// <param name="policy">The policy being evaluated.</param>
@@ -63,11 +75,13 @@ public static class PolicyStateMachine
 
         // Rollbacks first: when a rollback and a page fire at the same instant, the rollback acts and the
         // page is held back by its cooldown, whatever order the triggers are written in.
-        foreach (var (trigger, verdicts) in evaluations.OrderBy(e => e.Trigger.Action == TriggerAction.Rollback ? 0 : 1))
+        var ordered = RollbacksFirst(evaluations);
+        for (var e = 0; e < ordered.Count; e++)
         {
+            var (trigger, verdicts) = ordered[e];
             // Data with labels is back: the label-less "no series at all" state it replaces is over.
             var emptyKey = new SeriesKey(trigger.Name, LabelSet.Empty);
-            if (verdicts.Any(v => !v.Labels.IsEmpty) && series.TryGetValue(emptyKey, out var emptyState))
+            if (AnyLabelled(verdicts) && series.TryGetValue(emptyKey, out var emptyState))
             {
                 series.Remove(emptyKey);
                 if (emptyState.Phase == TriggerPhase.Firing)
@@ -81,8 +95,11 @@ public static class PolicyStateMachine
                 }
             }
 
-            foreach (var (verdict, absent) in SpreadOverTrackedSeries(trigger, verdicts, state))
+            var spread = SpreadOverTrackedSeries(trigger, verdicts, state);
+            var count = spread?.Count ?? verdicts.Count;
+            for (var i = 0; i < count; i++)
             {
+                var (verdict, absent) = spread is null ? (verdicts[i], false) : spread[i];
                 var key = new SeriesKey(trigger.Name, verdict.Labels);
                 var before = state.Get(key);
                 var after = absent ? Vanish(before) : Advance(before, verdict, trigger, at);
@@ -136,19 +153,16 @@ public static class PolicyStateMachine
 
             // A whole-trigger error or an empty result says nothing good of the series the gate counted passes for:
             // they stop counting (and a gate names them) instead of dropping out of sight.
-            if (verdicts.FirstOrDefault(v => v.Labels.IsEmpty && !v.IsConclusive) is { } whole)
+            if (WholeTriggerNonConclusive(verdicts) is { } whole)
             {
-                foreach (var (key, before) in state.Progress.Where(p => p.Key.Trigger == trigger.Name && !p.Key.Labels.IsEmpty && !progress.ContainsKey(p.Key)))
-                {
-                    progress[key] = Progress(before, whole with { Labels = key.Labels }, at, changes.LatestFor(key.Labels, at));
-                }
+                StopCounting(state, trigger, whole, at, changes, progress);
             }
         }
 
         // A cooldown that has run out holds nothing back any more: forget it, so the state stays small.
-        foreach (var expired in lastAction.Where(a => at >= SaturatingAdd(a.Value, policy.Cooldown)).Select(a => a.Key).ToList())
+        if (lastAction.Count > 0)
         {
-            lastAction.Remove(expired);
+            ForgetExpired(lastAction, policy.Cooldown, at);
         }
 
         return new StepResult(
@@ -158,10 +172,87 @@ public static class PolicyStateMachine
                 LastActionAt = lastAction.ToImmutable(),
                 LastEvaluatedAt = at,
                 Progress = progress.ToImmutable(),
-                Fingerprints = policy.Triggers.ToImmutableDictionary(t => t.Name, Fingerprint, StringComparer.Ordinal),
+                Fingerprints = Fingerprints(policy),
             },
             decisions,
             transitions);
+    }
+
+    // The lambdas of these two live here, not in Step: a lambda there that captures makes its closure at every call or
+    // every trigger, whether or not it runs.
+    private static void StopCounting(
+        PolicyState state, Trigger trigger, Verdict whole, DateTimeOffset at, ChangeHistory changes, ImmutableDictionary<SeriesKey, GateProgress>.Builder progress)
+    {
+        foreach (var (key, before) in state.Progress.Where(p => p.Key.Trigger == trigger.Name && !p.Key.Labels.IsEmpty && !progress.ContainsKey(p.Key)))
+        {
+            progress[key] = Progress(before, whole with { Labels = key.Labels }, at, changes.LatestFor(key.Labels, at));
+        }
+    }
+
+    private static void ForgetExpired(ImmutableDictionary<string, DateTimeOffset>.Builder lastAction, TimeSpan cooldown, DateTimeOffset at)
+    {
+        foreach (var expired in lastAction.Where(a => at >= SaturatingAdd(a.Value, cooldown)).Select(a => a.Key).ToList())
+        {
+            lastAction.Remove(expired);
+        }
+    }
+
+    /// <summary>The triggers' verdicts with rollback triggers first, each group in written order (as a stable sort), copied only when needed.</summary>
+    private static IReadOnlyList<TriggerVerdicts> RollbacksFirst(IReadOnlyList<TriggerVerdicts> evaluations)
+    {
+        var seenOther = false;
+        for (var i = 0; i < evaluations.Count; i++)
+        {
+            var e = evaluations[i];
+            var rollback = e.Trigger.Action == TriggerAction.Rollback;
+            if (rollback && seenOther)
+            {
+                var ordered = new TriggerVerdicts[evaluations.Count];
+                var next = 0;
+                for (var pass = 0; pass < 2; pass++)
+                {
+                    foreach (var x in evaluations)
+                    {
+                        if ((x.Trigger.Action == TriggerAction.Rollback) == (pass == 0))
+                        {
+                            ordered[next++] = x;
+                        }
+                    }
+                }
+
+                return ordered;
+            }
+
+            seenOther |= !rollback;
+        }
+
+        return evaluations;
+    }
+
+    private static bool AnyLabelled(IReadOnlyList<Verdict> verdicts)
+    {
+        for (var i = 0; i < verdicts.Count; i++)
+        {
+            if (!verdicts[i].Labels.IsEmpty)
+            {
+                return true;
+            }
+        }
+
+        return false;
+    }
+
+    private static Verdict? WholeTriggerNonConclusive(IReadOnlyList<Verdict> verdicts)
+    {
+        for (var i = 0; i < verdicts.Count; i++)
+        {
+            if (verdicts[i].Labels.IsEmpty && !verdicts[i].IsConclusive)
+            {
+                return verdicts[i];
+            }
+        }
+
+        return null;
     }
 
     /// <summary>The phase change for one verdict. Exposed for property tests of the transition table.</summary>
@@ -343,30 +434,47 @@ public static class PolicyStateMachine
     /// series it hides instead of creating a phantom <c>{}</c> series. A tracked series missing from a result
     /// that has others is reported as absent.
     /// </summary>
-    private static IEnumerable<(Verdict Verdict, bool Absent)> SpreadOverTrackedSeries(Trigger trigger, IReadOnlyList<Verdict> verdicts, PolicyState state)
+    /// <returns>Null when the trigger tracks no labelled series: then every verdict stands as it is (the usual case).</returns>
+    private static List<(Verdict Verdict, bool Absent)>? SpreadOverTrackedSeries(Trigger trigger, IReadOnlyList<Verdict> verdicts, PolicyState state)
     {
-        var tracked = state.Series.Keys.Where(k => k.Trigger == trigger.Name && !k.Labels.IsEmpty).Select(k => k.Labels).ToList();
+        List<LabelSet>? tracked = null;
+        foreach (var (k, _) in state.Series)
+        {
+            if (k.Trigger == trigger.Name && !k.Labels.IsEmpty)
+            {
+                (tracked ??= []).Add(k.Labels);
+            }
+        }
+
+        if (tracked is null)
+        {
+            return null;
+        }
+
+        var spread = new List<(Verdict Verdict, bool Absent)>(verdicts.Count + tracked.Count);
         var seen = new HashSet<LabelSet>();
         foreach (var v in verdicts)
         {
             var wholeTrigger = v.Labels.IsEmpty && (!v.IsConclusive || v.NoDataCountedAsBreach);
-            if (wholeTrigger && tracked.Count > 0)
+            if (wholeTrigger)
             {
                 foreach (var labels in tracked.Where(seen.Add))
                 {
-                    yield return (v with { Labels = labels }, false);
+                    spread.Add((v with { Labels = labels }, false));
                 }
 
                 continue;
             }
 
             seen.Add(v.Labels);
-            yield return (v, false);
+            spread.Add((v, false));
         }
 
         foreach (var labels in tracked.Where(l => !seen.Contains(l)))
         {
-            yield return (Absent(labels, "series absent from this evaluation's result"), true);
+            spread.Add((Absent(labels, "series absent from this evaluation's result"), true));
         }
+
+        return spread;
     }
 }

@@ -41,8 +41,7 @@ internal static class RangeWindows
                     continue;
                 }
 
-                var last = merged.Points.Count == 0 ? DateTimeOffset.MinValue : merged.Points[^1].Timestamp;
-                merged.Points.AddRange(series.Points.Where(p => p.Timestamp > last));
+                merged.Points.AppendAfterLast(series.Points);
             }
         }
 

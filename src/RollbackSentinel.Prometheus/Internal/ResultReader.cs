@@ -5,7 +5,7 @@ using RollbackSentinel.Core.Metrics;
 namespace RollbackSentinel.Prometheus.Internal;
 
 /// <summary>One series of a matrix result; <see cref="Identity"/> includes <c>__name__</c>, which <see cref="LabelSet"/> drops.</summary>
-internal sealed record ParsedSeries(string Identity, LabelSet Labels, List<Point> Points);
+internal sealed record ParsedSeries(string Identity, LabelSet Labels, PointBuffer Points);
 
 /// <summary>The per-query caps on a result's shape (<see cref="PrometheusOptions"/>).</summary>
 internal sealed record ResultLimits(int MaxSeries, int MaxLabelLength)
@@ -60,11 +60,11 @@ internal static class ResultReader
         {
             var (identity, labels) = ReadMetric(item, limits);
             var values = Array(Property(item, "values"), "series values");
-            var points = new List<Point>(values.Count);
+            var points = new PointBuffer(values.Count);
             foreach (var value in values)
             {
                 var (ms, v) = ReadPoint(value);
-                points.Add(new Point(DateTimeOffset.FromUnixTimeMilliseconds(ms), v));
+                points.Add(ms, v);
             }
 
             series.Add(new ParsedSeries(identity, labels, points));
@@ -102,20 +102,20 @@ internal static class ResultReader
                 throw new FormatException($"label \"{label.Name}\" is not a string");
             }
 
-            if (label.Name.Length > limits.MaxLabelLength)
-            {
-                throw new ResultLimitException(
-                    $"a label name of {label.Name.Length} characters (\"{label.Name[..Math.Min(20, label.Name.Length)]}...\") is longer than the maxLabelLength cap of {limits.MaxLabelLength}; raise prometheus.limits.maxLabelLength (--prometheus-max-label-length) if it is meant");
-            }
+            // Each label checked against the caps as it comes, so the first label at fault is the one named.
+            labels.Add(new(label.Name, label.Value.GetString()!));
+            CheckLength(labels[^1], limits);
+        }
 
-            var value = label.Value.GetString()!;
-            if (value.Length > limits.MaxLabelLength)
-            {
-                throw new ResultLimitException(
-                    $"label \"{label.Name}\" has a value of {value.Length} characters, longer than the maxLabelLength cap of {limits.MaxLabelLength}; drop the label (e.g. sum by (...) without it) or raise prometheus.limits.maxLabelLength (--prometheus-max-label-length)");
-            }
+        return Labels(labels, limits);
+    }
 
-            labels.Add(new(label.Name, value));
+    /// <summary>A series' labels as read (checked against the caps, sorted, no name twice) and its identity.</summary>
+    public static (string Identity, LabelSet Labels) Labels(List<KeyValuePair<string, string>> labels, ResultLimits limits)
+    {
+        foreach (var label in labels)
+        {
+            CheckLength(label, limits);
         }
 
         labels.Sort((a, b) => string.CompareOrdinal(a.Key, b.Key));
@@ -132,6 +132,22 @@ internal static class ResultReader
         }
 
         return (identity.ToString(), LabelSet.From(labels));
+    }
+
+    private static void CheckLength(KeyValuePair<string, string> label, ResultLimits limits)
+    {
+        var (name, value) = label;
+        if (name.Length > limits.MaxLabelLength)
+        {
+            throw new ResultLimitException(
+                $"a label name of {name.Length} characters (\"{name[..Math.Min(20, name.Length)]}...\") is longer than the maxLabelLength cap of {limits.MaxLabelLength}; raise prometheus.limits.maxLabelLength (--prometheus-max-label-length) if it is meant");
+        }
+
+        if (value.Length > limits.MaxLabelLength)
+        {
+            throw new ResultLimitException(
+                $"label \"{name}\" has a value of {value.Length} characters, longer than the maxLabelLength cap of {limits.MaxLabelLength}; drop the label (e.g. sum by (...) without it) or raise prometheus.limits.maxLabelLength (--prometheus-max-label-length)");
+        }
     }
 
     /// <summary>A <c>[timestamp, "value"]</c> pair.</summary>
