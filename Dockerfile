@@ -1,5 +1,5 @@
 # RollbackSentinel: the daemon, and the CLI (validate, backtest, plan, status, incidents, healthcheck), as one
-# Native AOT executable on a chiseled Ubuntu base (no .NET runtime, no shell): about 100 MB with kubectl (bench/README.md).
+# Native AOT executable on a chiseled Ubuntu base (no .NET runtime, no shell): about 110 MB with kubectl (bench/README.md).
 #   docker build -t rollback-sentinel .
 #   docker run --rm --read-only --tmpfs /tmp -v "$PWD/rules:/rules:ro" -v sentinel-data:/data -p 8080:8080 \
 #     -e SENTINEL__PROMETHEUS__URL=http://prometheus:9090 rollback-sentinel
