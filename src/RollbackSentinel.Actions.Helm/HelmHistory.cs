@@ -107,7 +107,7 @@ internal sealed class HelmHistory
         List<HelmRevision>? revisions;
         try
         {
-            revisions = JsonSerializer.Deserialize<List<HelmRevision>>(json.Trim().Length == 0 ? "[]" : json);
+            revisions = JsonSerializer.Deserialize(json.Trim().Length == 0 ? "[]" : json, HelmJsonContext.Default.ListHelmRevision);
         }
         catch (JsonException e)
         {
@@ -179,3 +179,8 @@ internal sealed class HelmHistory
             ? Revisions.LastOrDefault(r => r.Revision < bad.Revision && r.IsDeployed)
             : Revisions.LastOrDefault(r => r.Revision < bad.Revision && r.WasDeployed);
 }
+
+/// <summary>Helm's history and quoted values, with metadata made at compile time (docs/aot.md); default options, as before.</summary>
+[JsonSerializable(typeof(List<HelmRevision>))]
+[JsonSerializable(typeof(string))]
+internal sealed partial class HelmJsonContext : JsonSerializerContext;

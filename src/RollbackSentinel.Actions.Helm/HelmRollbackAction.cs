@@ -391,7 +391,7 @@ internal sealed partial class HelmRollbackAction(ICommandRunner runner, HelmOpti
     }
 
     /// <summary>A value as an outcome quotes it: JSON-escaped, so control characters and newlines show.</summary>
-    private static string Show(string value) => JsonSerializer.Serialize(value.Length > 100 ? value[..100] + "..." : value);
+    private static string Show(string value) => JsonSerializer.Serialize(value.Length > 100 ? value[..100] + "..." : value, HelmJsonContext.Default.String);
 
     private static int IntFact(ActionPlan plan, string name) =>
         int.TryParse(plan.Fact(name), NumberStyles.None, CultureInfo.InvariantCulture, out var n)

@@ -2,6 +2,7 @@ using System.Net.Http.Headers;
 using System.Security.Cryptography;
 using System.Text;
 using System.Text.Json;
+using System.Text.Json.Serialization;
 using Polly;
 using Polly.Retry;
 using RollbackSentinel.Core.Evaluation;
@@ -41,7 +42,6 @@ internal sealed class WebhookRollbackAction(HttpClient http, TimeProvider time, 
     public const string TimestampHeader = "X-Sentinel-Timestamp";
     public const string AttemptHeader = "X-Sentinel-Attempt";
 
-    private static readonly JsonSerializerOptions JsonOptions = new(JsonSerializerDefaults.Web);
 
     private readonly WebhookRetry _retry = retry ?? WebhookRetry.Default;
 
@@ -204,26 +204,24 @@ internal sealed class WebhookRollbackAction(HttpClient http, TimeProvider time, 
         var e = request.Evidence;
         var change = request.BlamedChange;
         return JsonSerializer.SerializeToUtf8Bytes(
-            new
-            {
-                incident = request.IncidentId,
-                policy = request.Policy,
-                trigger = e.Trigger,
-                action = "rollback", // adapters run rollbacks only
-                labels = request.Labels.ToDictionary(),
-                at = Rfc3339.Format(request.DecidedAt),
-                since = e.Since is { } s ? Rfc3339.Format(s) : null,
-                summary = e.Summary,
-                value = Finite(e.Value),
-                threshold = Finite(e.Threshold),
-                baseline = Finite(e.Baseline),
-                idempotencyKey = key,
-                change = change is null ? null : ChangeJson(change),
-                changeSummary = change?.Describe(request.DecidedAt) ?? "no change known",
-                disarmed = e.Disarmed,
-                disarmedReason = e.DisarmedReason,
-            },
-            JsonOptions);
+            new WebhookBody(
+                request.IncidentId,
+                request.Policy,
+                e.Trigger,
+                "rollback", // adapters run rollbacks only
+                request.Labels.ToDictionary(),
+                Rfc3339.Format(request.DecidedAt),
+                e.Since is { } s ? Rfc3339.Format(s) : null,
+                e.Summary,
+                Finite(e.Value),
+                Finite(e.Threshold),
+                Finite(e.Baseline),
+                key,
+                change is null ? null : ChangeJson(change),
+                change?.Describe(request.DecidedAt) ?? "no change known",
+                e.Disarmed,
+                e.DisarmedReason),
+            WebhookJsonContext.Default.WebhookBody);
     }
 
     /// <summary>A change as the API writes it (<c>GET /api/v1/changes</c>): the same names, so a receiver parses both alike.</summary>
@@ -253,3 +251,30 @@ internal sealed class WebhookRollbackAction(HttpClient http, TimeProvider time, 
 
     private sealed record Attempt(ActionResult Result, bool Retryable);
 }
+
+/// <summary>What the webhook receives (docs: the webhook adapter), in the order and with the names it always had.</summary>
+internal sealed record WebhookBody(
+    long Incident,
+    string Policy,
+    string Trigger,
+    string Action,
+    Dictionary<string, string> Labels,
+    string At,
+    string? Since,
+    string Summary,
+    double? Value,
+    double? Threshold,
+    double? Baseline,
+    string IdempotencyKey,
+    Dictionary<string, object?>? Change,
+    string ChangeSummary,
+    bool Disarmed,
+    string? DisarmedReason);
+
+/// <summary>The body's metadata, made at compile time (docs/aot.md): web names; the change's values are strings, numbers and labels.</summary>
+[JsonSourceGenerationOptions(JsonSerializerDefaults.Web)]
+[JsonSerializable(typeof(WebhookBody))]
+[JsonSerializable(typeof(string))]
+[JsonSerializable(typeof(long))]
+[JsonSerializable(typeof(Dictionary<string, string>))]
+internal sealed partial class WebhookJsonContext : JsonSerializerContext;

@@ -11,7 +11,6 @@ namespace RollbackSentinel.Actions;
 /// <param name="Summary">One line a human reads: what will be done, from what to what.</param>
 public sealed record ActionPlan(string Summary)
 {
-    private static readonly JsonSerializerOptions JsonOptions = new(JsonSerializerDefaults.Web) { DefaultIgnoreCondition = JsonIgnoreCondition.WhenWritingNull };
 
     /// <summary>The commands or requests that change the system, exactly as they will run (dry-run prints these).</summary>
     public IReadOnlyList<string> Steps { get; init; } = [];
@@ -25,10 +24,10 @@ public sealed record ActionPlan(string Summary)
     /// <summary>Adapter-specific values the execution needs (revision numbers, template hashes, weights).</summary>
     public IReadOnlyDictionary<string, string> Facts { get; init; } = new Dictionary<string, string>();
 
-    public string ToJson() => JsonSerializer.Serialize(this, JsonOptions);
+    public string ToJson() => JsonSerializer.Serialize(this, ActionPlanJsonContext.Default.ActionPlan);
 
     public static ActionPlan FromJson(string json) =>
-        JsonSerializer.Deserialize<ActionPlan>(json, JsonOptions) ?? throw new JsonException("an action plan cannot be null");
+        JsonSerializer.Deserialize(json, ActionPlanJsonContext.Default.ActionPlan) ?? throw new JsonException("an action plan cannot be null");
 
     /// <summary>A fact the adapter stored when planning; a missing one means the stored plan is not this adapter's.</summary>
     public string Fact(string name) =>
@@ -116,3 +115,8 @@ public interface IRollbackAction
     /// </summary>
     Task<ActionResult> ExecuteAsync(RollbackRequest request, ActionPlan plan, bool dryRun, CancellationToken cancellationToken);
 }
+
+/// <summary>How an <see cref="ActionPlan"/> is stored: web names, nulls left out; metadata made at compile time (docs/aot.md).</summary>
+[JsonSourceGenerationOptions(JsonSerializerDefaults.Web, DefaultIgnoreCondition = JsonIgnoreCondition.WhenWritingNull)]
+[JsonSerializable(typeof(ActionPlan))]
+internal sealed partial class ActionPlanJsonContext : JsonSerializerContext;

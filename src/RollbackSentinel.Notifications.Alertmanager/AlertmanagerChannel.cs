@@ -75,7 +75,7 @@ internal sealed class AlertmanagerChannel : IIncidentChannel
         }
 
         var now = _time.GetUtcNow();
-        var body = JsonSerializer.SerializeToUtf8Bytes(new[] { Alert(notice, now) });
+        var body = JsonSerializer.SerializeToUtf8Bytes(new[] { Alert(notice, now) }, AlertmanagerJsonContext.Default.DictionaryStringObjectArray);
         var what = $"the alert for incident {notice.Incident.Id.ToString(CultureInfo.InvariantCulture)}";
 
         var where = $"{_alertsUrl.Scheme}://{_alertsUrl.Authority}";
@@ -253,3 +253,13 @@ internal sealed class AlertmanagerChannel : IIncidentChannel
     private static string StateName(NoticeKind kind) => NoticeKindNames.SnakeCase(kind);
 
 }
+
+/// <summary>
+/// The alerts' metadata, made at compile time (docs/aot.md); default options, as before. An alert is a dictionary whose
+/// values are written by their runtime type: every type put in one is listed here.
+/// </summary>
+[System.Text.Json.Serialization.JsonSerializable(typeof(Dictionary<string, object>[]))]
+[System.Text.Json.Serialization.JsonSerializable(typeof(SortedDictionary<string, string>))]
+[System.Text.Json.Serialization.JsonSerializable(typeof(Dictionary<string, string>))]
+[System.Text.Json.Serialization.JsonSerializable(typeof(string))]
+internal sealed partial class AlertmanagerJsonContext : System.Text.Json.Serialization.JsonSerializerContext;

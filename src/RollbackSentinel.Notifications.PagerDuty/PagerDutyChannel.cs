@@ -35,7 +35,6 @@ internal sealed class PagerDutyChannel : IIncidentChannel
     public const int MaxDedupKeyLength = 255;
 
 
-    private static readonly JsonSerializerOptions JsonOptions = new(JsonSerializerDefaults.Web);
 
     private readonly JsonPost _post;
     private readonly PagerDutyOptions _options;
@@ -145,7 +144,7 @@ internal sealed class PagerDutyChannel : IIncidentChannel
             throw new NotificationException($"pagerduty: no routing key for policy {notice.Incident.Policy} (set RoutingKey, or one for this policy)");
         }
 
-        var body = JsonSerializer.SerializeToUtf8Bytes(Event(notice, action, routingKey.Trim(), dedupKey), JsonOptions);
+        var body = JsonSerializer.SerializeToUtf8Bytes(Event(notice, action, routingKey.Trim(), dedupKey), PagerDutyJsonContext.Default.DictionaryStringObject);
         var what = $"the {action} event for incident {notice.Incident.Id.ToString(CultureInfo.InvariantCulture)}";
 
         var (last, attempts) = await _post.SendAsync(
@@ -296,3 +295,19 @@ internal sealed class PagerDutyChannel : IIncidentChannel
     private static string StateName(NoticeKind kind) => NoticeKindNames.SnakeCase(kind);
 
 }
+
+/// <summary>
+/// The event's metadata, made at compile time (docs/aot.md). The event is a tree of dictionaries whose values are written
+/// by their runtime type: every type put in one is listed here.
+/// </summary>
+[System.Text.Json.Serialization.JsonSourceGenerationOptions(JsonSerializerDefaults.Web)]
+[System.Text.Json.Serialization.JsonSerializable(typeof(Dictionary<string, object>))]
+[System.Text.Json.Serialization.JsonSerializable(typeof(Dictionary<string, string>))]
+[System.Text.Json.Serialization.JsonSerializable(typeof(Dictionary<string, string>[]))]
+[System.Text.Json.Serialization.JsonSerializable(typeof(List<Dictionary<string, string>>))]
+[System.Text.Json.Serialization.JsonSerializable(typeof(string))]
+[System.Text.Json.Serialization.JsonSerializable(typeof(long))]
+[System.Text.Json.Serialization.JsonSerializable(typeof(int))]
+[System.Text.Json.Serialization.JsonSerializable(typeof(double))]
+[System.Text.Json.Serialization.JsonSerializable(typeof(bool))]
+internal sealed partial class PagerDutyJsonContext : System.Text.Json.Serialization.JsonSerializerContext;

@@ -67,41 +67,42 @@ public static class SlackMessages
         ArgumentNullException.ThrowIfNull(notice);
         var incident = notice.Incident;
         var state = State(notice);
+        // JsonNode, not JsonObject: Add<T> would serialize by reflection (not in the Native AOT build).
         var blocks = new JsonArray
         {
-            new JsonObject
+            (JsonNode)new JsonObject
             {
                 ["type"] = "header",
                 ["text"] = PlainText(Cut($"{state}: {incident.Policy}/{incident.Trigger}", MaxHeaderText)),
             },
-            Section(Evidence(notice)),
+            (JsonNode)Section(Evidence(notice)),
         };
 
         if (notice.Evidence.Count > 0)
         {
-            blocks.Add(Section(Queries(notice.Evidence)));
+            blocks.Add((JsonNode)Section(Queries(notice.Evidence)));
         }
 
         if (Rollback(notice) is { } rollback)
         {
-            blocks.Add(Section(rollback));
+            blocks.Add((JsonNode)Section(rollback));
         }
 
         if (AsksForAnswer(notice.Kind))
         {
-            blocks.Add(Buttons(incident.Id, incident.Policy, notice.Kind));
+            blocks.Add((JsonNode)Buttons(incident.Id, incident.Policy, notice.Kind));
             if (Deadline(notice) is { } deadline)
             {
-                blocks.Add(Context(deadline));
+                blocks.Add((JsonNode)Context(deadline));
             }
         }
         else
         {
-            blocks.Add(Context(Outcome(notice, state)));
+            blocks.Add((JsonNode)Context(Outcome(notice, state)));
         }
 
-        blocks.Add(Context(Change(notice)));
-        blocks.Add(Context(Footer(notice)));
+        blocks.Add((JsonNode)Context(Change(notice)));
+        blocks.Add((JsonNode)Context(Footer(notice)));
         var text = CutMrkdwn($"{Escape(state)}: {Escape(notice.Headline)} ({Escape(notice.ChangeSummary)})", MaxSectionText);
         return new SlackMessage(text, blocks);
     }
@@ -233,15 +234,15 @@ public static class SlackMessages
             ["block_id"] = $"{ActionsBlockPrefix}{id}-{kind.ToString().ToLowerInvariant()}",
             ["elements"] = new JsonArray
             {
-                Button("Approve rollback", ApproveAction, id, "primary", new JsonObject
+                (JsonNode)Button("Approve rollback", ApproveAction, id, "primary", new JsonObject
                 {
                     ["title"] = PlainText("Roll back now?"),
                     ["text"] = PlainText(Cut($"Roll back {policy} (incident #{id}) now?", 300)),
                     ["confirm"] = PlainText("Roll back"),
                     ["deny"] = PlainText("Cancel"),
                 }),
-                Button("Deny", DenyAction, id, "danger", confirm: null),
-                Button("Snooze 30m", SnoozeAction, id, style: null, confirm: null),
+                (JsonNode)Button("Deny", DenyAction, id, "danger", confirm: null),
+                (JsonNode)Button("Snooze 30m", SnoozeAction, id, style: null, confirm: null),
             },
         };
     }
@@ -277,7 +278,7 @@ public static class SlackMessages
     private static JsonObject Context(string mrkdwn) => new()
     {
         ["type"] = "context",
-        ["elements"] = new JsonArray { new JsonObject { ["type"] = "mrkdwn", ["text"] = CutMrkdwn(mrkdwn, MaxContextText) } },
+        ["elements"] = new JsonArray { (JsonNode)new JsonObject { ["type"] = "mrkdwn", ["text"] = CutMrkdwn(mrkdwn, MaxContextText) } },
     };
 
     private static JsonObject PlainText(string text) => new() { ["type"] = "plain_text", ["text"] = text, ["emoji"] = true };

@@ -162,9 +162,11 @@ public sealed class DeploymentManifestTests
     {
         var tags = new[] { "sidecar", "central" }.Select(f => Text(SentinelContainer(Documents(f)), "image")!.Split(':')[^1].Split(' ')[0]).ToList();
 
-        var info = new System.Diagnostics.ProcessStartInfo("dotnet") { RedirectStandardOutput = true, UseShellExecute = false };
-        info.ArgumentList.Add(Path.Combine(AppContext.BaseDirectory, "RollbackSentinel.dll"));
-        info.ArgumentList.Add("--version");
+        var info = new System.Diagnostics.ProcessStartInfo(SentinelCommand.Program) { RedirectStandardOutput = true, UseShellExecute = false };
+        foreach (var a in SentinelCommand.With(["--version"]))
+        {
+            info.ArgumentList.Add(a);
+        }
         using var process = System.Diagnostics.Process.Start(info)!;
         var printed = (await process.StandardOutput.ReadToEndAsync()).Trim();
         await process.WaitForExitAsync();

@@ -23,7 +23,8 @@ internal static class RefitClients
         ArgumentNullException.ThrowIfNull(given);
         ArgumentNullException.ThrowIfNull(root);
         var own = new HttpClient(new Forwarder(given)) { BaseAddress = root, Timeout = Timeout.InfiniteTimeSpan };
-        return RestService.For<T>(own, Settings);
+        // The source-generated client only: no reflection-built fallback (the Native AOT build has none, docs/aot.md).
+        return RestService.ForGenerated<T>(own, Settings);
     }
 
     /// <summary>

@@ -26,15 +26,15 @@ internal static class ApiEndpoints
         app.UseAuthentication();
         app.UseAuthorization();
 
-        app.MapGet("/healthz", () => Results.Ok(new { status = "ok" })).AllowAnonymous();
+        app.MapGet("/healthz", () => Results.Ok(new HealthView("ok"))).AllowAnonymous();
         app.MapGet("/readyz", (PolicyRegistry registry, DaemonState state) =>
             state.NotReadyReason() is not { } reason
-                ? Results.Ok(new { status = "ready", policies = registry.Entries.Count })
+                ? Results.Ok(new ReadyView("ready", registry.Entries.Count))
                 : Results.Problem(title: "not ready", detail: reason, statusCode: StatusCodes.Status503ServiceUnavailable)).AllowAnonymous();
 
         var api = app.MapGroup("/api/v1").RequireAuthorization().WithBodyLimit(InputLimits.MaxApiBody);
-        api.MapGet("/policies", (PolicyRegistry registry) => Results.Ok(registry.Entries.Select(PolicyView.From)));
-        api.MapGet("/rules", (PolicyRegistry registry) => Results.Ok(registry.Files));
+        api.MapGet("/policies", (PolicyRegistry registry) => Results.Ok(registry.Entries.Select(PolicyView.From).ToArray()));
+        api.MapGet("/rules", (PolicyRegistry registry) => Results.Ok(registry.Files.ToArray()));
         api.MapGet("/incidents", ListIncidents);
         api.MapGet("/incidents/{id:long}", GetIncident);
         api.MapPost("/policies/{name}/rollback", async (string name, ManualRollbackBody? body, HttpContext context, ManualRollbacks manual, TimeProvider time, CancellationToken ct) =>
@@ -55,7 +55,7 @@ internal static class ApiEndpoints
             var channel = body.Channel ?? "api";
             var result = await manual.StartAsync(name, labels, string.IsNullOrWhiteSpace(by) ? "api" : by.Trim(), channel, body.Reason.Trim(), ct).ConfigureAwait(false);
             return result.Accepted
-                ? Results.Accepted($"/api/v1/incidents/{result.Incident!.Id}", new { accepted = true, message = result.Message, incident = IncidentView.From(result.Incident, time.GetUtcNow()) })
+                ? Results.Accepted($"/api/v1/incidents/{result.Incident!.Id}", new AnswerView(true, result.Message, IncidentView.From(result.Incident, time.GetUtcNow())))
                 : Results.Problem(title: "rollback not started", detail: result.Message, statusCode: result.Message.StartsWith("there is no policy", StringComparison.Ordinal) ? StatusCodes.Status404NotFound : StatusCodes.Status409Conflict);
         });
 
@@ -112,7 +112,7 @@ internal static class ApiEndpoints
         }
 
         return result.Accepted
-            ? Results.Ok(new { accepted = true, message = result.Message, incident = IncidentView.From(result.Incident, time.GetUtcNow()) })
+            ? Results.Ok(new AnswerView(true, result.Message, IncidentView.From(result.Incident, time.GetUtcNow())))
             : Results.Problem(title: "answer not applied", detail: result.Message, statusCode: StatusCodes.Status409Conflict);
     }
 
@@ -141,7 +141,7 @@ internal static class ApiEndpoints
 
         var incidents = await store.ListIncidentsAsync(status, limit ?? 100, ct).ConfigureAwait(false);
         var now = time.GetUtcNow();
-        return Results.Ok(incidents.Select(i => IncidentView.From(i, now)));
+        return Results.Ok(incidents.Select(i => IncidentView.From(i, now)).ToArray());
     }
 
     private static async Task<IResult> GetIncident(long id, IIncidentStore store, TimeProvider time, CancellationToken ct)
@@ -149,27 +149,30 @@ internal static class ApiEndpoints
         var timeline = await store.GetIncidentAsync(id, ct).ConfigureAwait(false);
         return timeline is null
             ? Results.Problem(title: "incident not found", detail: $"there is no incident {id}", statusCode: StatusCodes.Status404NotFound)
-            : Results.Ok(new
-            {
-                incident = IncidentView.From(timeline.Incident, time.GetUtcNow()) with { RulesVersion = RulesVersionOf(timeline.Incident) },
-                evidence = System.Text.Json.JsonSerializer.Deserialize<System.Text.Json.JsonElement>(timeline.Incident.EvidenceJson),
-                events = timeline.Events.Select(e => new { at = Rfc3339.Format(e.At), e.Kind, e.Message }),
-                actions = timeline.Actions.Select(a => new
-                {
+            : Results.Ok(new IncidentTimelineView(
+                IncidentView.From(timeline.Incident, time.GetUtcNow()) with { RulesVersion = RulesVersionOf(timeline.Incident) },
+                ParseJson(timeline.Incident.EvidenceJson),
+                timeline.Events.Select(e => new IncidentEventView(Rfc3339.Format(e.At), e.Kind, e.Message)).ToArray(),
+                timeline.Actions.Select(a => new IncidentActionView(
                     a.Id,
                     a.Kind,
                     a.Target,
-                    status = a.Status.ToString().ToLowerInvariant(),
-                    createdAt = Rfc3339.Format(a.CreatedAt),
-                    startedAt = a.StartedAt is { } s ? Rfc3339.Format(s) : null,
-                    completedAt = a.CompletedAt is { } c ? Rfc3339.Format(c) : null,
+                    a.Status.ToString().ToLowerInvariant(),
+                    Rfc3339.Format(a.CreatedAt),
+                    a.StartedAt is { } s ? Rfc3339.Format(s) : null,
+                    a.CompletedAt is { } c ? Rfc3339.Format(c) : null,
                     a.Outcome,
-                    plan = a.Plan is { } plan ? System.Text.Json.JsonSerializer.Deserialize<System.Text.Json.JsonElement>(plan) : (System.Text.Json.JsonElement?)null,
+                    a.Plan is { } plan ? ParseJson(plan) : null,
                     a.Before,
-                    a.After,
-                }),
-                acknowledgments = timeline.Acknowledgments.Select(k => new { k.By, k.Channel, k.Answer, k.Reason, at = Rfc3339.Format(k.At) }),
-            });
+                    a.After)).ToArray(),
+                timeline.Acknowledgments.Select(k => new AcknowledgmentView(k.By, k.Channel, k.Answer, k.Reason, Rfc3339.Format(k.At))).ToArray()));
+    }
+
+    /// <summary>Stored JSON (evidence, an action's plan) as a value to write back out.</summary>
+    private static System.Text.Json.JsonElement ParseJson(string json)
+    {
+        using var document = System.Text.Json.JsonDocument.Parse(json);
+        return document.RootElement.Clone();
     }
 }
 

@@ -45,7 +45,7 @@ internal static partial class ChangeEndpoints
         ChangeBody? body;
         try
         {
-            body = await JsonSerializer.DeserializeAsync<ChangeBody>(context.Request.Body, JsonSerializerOptions.Web, ct).ConfigureAwait(false);
+            body = await JsonSerializer.DeserializeAsync(context.Request.Body, ApiJson.Info<ChangeBody>(), ct).ConfigureAwait(false);
         }
         catch (JsonException e)
         {
@@ -136,7 +136,7 @@ internal static partial class ChangeEndpoints
         }
 
         var changes = await store.ListChangesAsync(string.IsNullOrWhiteSpace(policy) ? null : policy.Trim(), from, limit ?? DefaultLimit, ct).ConfigureAwait(false);
-        return Results.Ok(changes.Select(ChangeView.From));
+        return Results.Ok(changes.Select(ChangeView.From).ToArray());
     }
 
     private static async Task<IResult> GetAsync(long id, IChangeStore store, CancellationToken ct) =>
@@ -173,7 +173,7 @@ internal static partial class ChangeEndpoints
         }
 
         var answer = (await PolicyGates.ReadAsync(entry, LabelSet.From(filter), changes, incidents, time.GetUtcNow(), ct).ConfigureAwait(false)).Answer;
-        return Results.Json(GateView.From(answer), statusCode: answer.Open ? StatusCodes.Status200OK : StatusCodes.Status409Conflict);
+        return Results.Json(GateView.From(answer), ApiJson.Info<GateView>(), statusCode: answer.Open ? StatusCodes.Status200OK : StatusCodes.Status409Conflict);
     }
 
     private const string NotAnObject = "the body must be a JSON object such as {\"policy\":\"checkout-api\",\"revision\":\"v42\",\"by\":\"ci\"}";

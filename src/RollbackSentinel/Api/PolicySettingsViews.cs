@@ -23,7 +23,7 @@ internal static class TargetView
                 x.Weights.ToDictionary(StringComparer.Ordinal),
                 x.States.ToDictionary(s => s.Key, s => s.Value.ToString().ToLowerInvariant(), StringComparer.Ordinal),
                 Duration(x.Timeout)),
-            _ => new { },
+            _ => new EmptyView(),
         },
     };
 
@@ -57,22 +57,20 @@ internal static class ConditionView
 {
     public static object From(TriggerCondition condition) => condition switch
     {
-        ErrorRateCondition e => new { errors = e.Errors, total = e.Total, max = e.Max, minTotal = e.MinTotal },
+        ErrorRateCondition e => new ErrorRateConditionView(e.Errors, e.Total, e.Max, e.MinTotal),
 
         // As written, {{window}} included; the defaults filled in (period, windows, minTotal 0).
-        BurnRateCondition b => new
-        {
-            objective = b.Objective,
-            period = PromDuration.Format(b.Period),
-            errors = b.Errors,
-            total = b.Total,
-            windows = b.Windows.Select(w => new { @long = PromDuration.Format(w.Long), @short = PromDuration.Format(w.Short), factor = w.Factor }).ToArray(),
-            minTotal = b.MinTotal,
-        },
-        LatencyCondition l => new { query = l.Query, baseline = Baseline(l.Baseline), maxRatio = l.MaxRatio, maxIncrease = l.MaxIncrease },
-        AvailabilityCondition a => new { query = a.Query, min = a.Min },
-        ThresholdCondition t => new { query = t.Query, op = t.Op.Symbol(), value = t.Value },
-        _ => new { },
+        BurnRateCondition b => new BurnRateConditionView(
+            b.Objective,
+            PromDuration.Format(b.Period),
+            b.Errors,
+            b.Total,
+            b.Windows.Select(w => new BurnRateWindowView(PromDuration.Format(w.Long), PromDuration.Format(w.Short), w.Factor)).ToArray(),
+            b.MinTotal),
+        LatencyCondition l => new LatencyConditionView(l.Query, Baseline(l.Baseline), l.MaxRatio, l.MaxIncrease),
+        AvailabilityCondition a => new AvailabilityConditionView(a.Query, a.Min),
+        ThresholdCondition t => new ThresholdConditionView(t.Query, t.Op.Symbol(), t.Value),
+        _ => new EmptyView(),
     };
 
     private static IReadOnlyDictionary<string, string> Baseline(Baseline baseline) => baseline switch
@@ -83,3 +81,15 @@ internal static class ConditionView
         _ => new Dictionary<string, string>(StringComparer.Ordinal),
     };
 }
+
+internal sealed record ErrorRateConditionView(string Errors, string Total, double Max, double MinTotal);
+
+internal sealed record BurnRateConditionView(double Objective, string Period, string Errors, string Total, IReadOnlyList<BurnRateWindowView> Windows, double MinTotal);
+
+internal sealed record BurnRateWindowView(string Long, string Short, double Factor);
+
+internal sealed record LatencyConditionView(string Query, IReadOnlyDictionary<string, string> Baseline, double? MaxRatio, double? MaxIncrease);
+
+internal sealed record AvailabilityConditionView(string Query, double Min);
+
+internal sealed record ThresholdConditionView(string Query, string Op, double Value);

@@ -70,8 +70,8 @@ internal static class AnswerCommands
         command.SetAction(async (result, ct) =>
         {
             var who = result.GetValue(by) ?? Environment.UserName;
-            var body = new { by = who, reason = result.GetValue(reason), channel = "cli" };
-            using var answered = await api.PostAsync(result, $"/api/v1/incidents/{result.GetValue(id)}/{answer}", body, ct).ConfigureAwait(false);
+            var body = new Api.AnswerBody(who, result.GetValue(reason), "cli");
+            using var answered = await api.PostAsync(result, $"/api/v1/incidents/{result.GetValue(id)}/{answer}", body, CliRequests.Info<Api.AnswerBody>(), ct).ConfigureAwait(false);
             if (answered.Document is null)
             {
                 return answered.ExitCode;

@@ -59,8 +59,8 @@ internal sealed class ApiClientOptions
         SendAsync(result, HttpMethod.Get, path, null, ct);
 
     /// <summary>POSTs a JSON body to the API; on failure writes a clear error and gives the exit code.</summary>
-    public Task<ApiAnswer> PostAsync(ParseResult result, string path, object body, CancellationToken ct) =>
-        SendAsync(result, HttpMethod.Post, path, body, ct);
+    public Task<ApiAnswer> PostAsync<T>(ParseResult result, string path, T body, System.Text.Json.Serialization.Metadata.JsonTypeInfo<T> json, CancellationToken ct) =>
+        SendAsync(result, HttpMethod.Post, path, System.Net.Http.Json.JsonContent.Create(body, json), ct);
 
     /// <summary>
     /// GETs a JSON document, taking <paramref name="answers"/> (besides 2xx) as answers too (a closed gate's 409). Writes
@@ -70,7 +70,7 @@ internal sealed class ApiClientOptions
         SendAsync(result, HttpMethod.Get, path, null, ct, answers, report: false);
 
     private async Task<ApiAnswer> SendAsync(
-        ParseResult result, HttpMethod method, string path, object? body, CancellationToken ct, IReadOnlyCollection<HttpStatusCode>? answers = null, bool report = true)
+        ParseResult result, HttpMethod method, string path, HttpContent? body, CancellationToken ct, IReadOnlyCollection<HttpStatusCode>? answers = null, bool report = true)
     {
         var answer = await TrySendAsync(result, method, path, body, answers ?? [], ct).ConfigureAwait(false);
         if (report && answer.Error is { } message)
@@ -81,7 +81,7 @@ internal sealed class ApiClientOptions
         return answer;
     }
 
-    private async Task<ApiAnswer> TrySendAsync(ParseResult result, HttpMethod method, string path, object? body, IReadOnlyCollection<HttpStatusCode> answers, CancellationToken ct)
+    private async Task<ApiAnswer> TrySendAsync(ParseResult result, HttpMethod method, string path, HttpContent? body, IReadOnlyCollection<HttpStatusCode> answers, CancellationToken ct)
     {
         var (target, problem) = Resolve(result);
         if (target is null)
@@ -95,7 +95,7 @@ internal sealed class ApiClientOptions
         using var request = new HttpRequestMessage(method, url);
         if (body is not null)
         {
-            request.Content = System.Net.Http.Json.JsonContent.Create(body);
+            request.Content = body;
         }
 
         if (token is not null)

@@ -85,7 +85,7 @@ internal static class GateCommand
             var open = root.GetProperty("open").GetBoolean();
             if (open || left <= TimeSpan.Zero)
             {
-                await output.WriteAsync(json ? JsonSerializer.Serialize(root, StatusCommands.Indented) + "\n" : Describe(what, root)).ConfigureAwait(false);
+                await output.WriteAsync(json ? StatusCommands.Indent(root) + "\n" : Describe(what, root)).ConfigureAwait(false);
                 return open ? ExitCodes.Ok : ExitCodes.InvalidRules;
             }
 

@@ -44,17 +44,15 @@ internal static class MarkCommand
         command.SetAction(async (result, ct) =>
         {
             var when = result.GetValue(at) is { } text && CliTime.TryParse(text, TimeProvider.System.GetUtcNow(), out var t) ? Core.Evaluation.Rfc3339.Format(t) : null;
-            var body = new
-            {
-                policy = result.GetRequiredValue(policy),
-                labels = CliLabels.Of(result, labels),
-                revision = result.GetValue(revision),
-                previousRevision = result.GetValue(previous),
-                by = result.GetValue(by) ?? Environment.UserName,
-                description = result.GetValue(description),
-                at = when,
-            };
-            using var stored = await api.PostAsync(result, "/api/v1/changes", body, ct).ConfigureAwait(false);
+            var body = new Api.ChangeBody(
+                result.GetRequiredValue(policy),
+                CliLabels.Of(result, labels),
+                result.GetValue(revision),
+                result.GetValue(previous),
+                result.GetValue(by) ?? Environment.UserName,
+                result.GetValue(description),
+                when);
+            using var stored = await api.PostAsync(result, "/api/v1/changes", body, CliRequests.Info<Api.ChangeBody>(), ct).ConfigureAwait(false);
             if (stored.Document is not { } change)
             {
                 return stored.ExitCode;
@@ -62,7 +60,7 @@ internal static class MarkCommand
 
             var output = result.InvocationConfiguration.Output;
             await output.WriteLineAsync(result.GetValue(format) == "json"
-                ? JsonSerializer.Serialize(change.RootElement, StatusCommands.Indented)
+                ? StatusCommands.Indent(change.RootElement)
                 : Describe(change.RootElement)).ConfigureAwait(false);
             return ExitCodes.Ok;
         });

@@ -26,8 +26,8 @@ internal static class RollbackCommand
         api.AddTo(command);
         command.SetAction(async (result, ct) =>
         {
-            var body = new { labels = CliLabels.Of(result, labels), reason = result.GetRequiredValue(reason), by = result.GetValue(by) ?? Environment.UserName, channel = "cli" };
-            using var started = await api.PostAsync(result, $"/api/v1/policies/{Uri.EscapeDataString(result.GetRequiredValue(policy))}/rollback", body, ct).ConfigureAwait(false);
+            var body = new Api.ManualRollbackBody(CliLabels.Of(result, labels), result.GetRequiredValue(reason), result.GetValue(by) ?? Environment.UserName, "cli");
+            using var started = await api.PostAsync(result, $"/api/v1/policies/{Uri.EscapeDataString(result.GetRequiredValue(policy))}/rollback", body, CliRequests.Info<Api.ManualRollbackBody>(), ct).ConfigureAwait(false);
             if (started.Document is null)
             {
                 return started.ExitCode;

@@ -12,7 +12,11 @@ namespace RollbackSentinel.Cli;
 /// </summary>
 internal static class StatusCommands
 {
-    internal static readonly JsonSerializerOptions Indented = new() { WriteIndented = true };
+    /// <summary><c>status --format json</c>: the daemon's answers as they came.</summary>
+    internal sealed record StatusDocument(JsonElement Policies, JsonElement Rules, JsonElement? Cluster);
+
+    /// <summary>A JSON value as the CLI prints it (indented).</summary>
+    internal static string Indent(JsonElement value) => JsonSerializer.Serialize(value, CliJsonContext.Default.JsonElement);
 
     /// <summary><c>--format text|json</c> (<c>--output</c> is another name for it).</summary>
     public static Option<string> FormatOption(string json) => new Option<string>("--format", "--output")
@@ -47,7 +51,7 @@ internal static class StatusCommands
             var cluster = clusterAnswer.Document?.RootElement;
             if (result.GetValue(format) == "json")
             {
-                await output.WriteLineAsync(JsonSerializer.Serialize(new { policies = policies.RootElement, rules = rules.RootElement, cluster }, Indented)).ConfigureAwait(false);
+                await output.WriteLineAsync(JsonSerializer.Serialize(new StatusDocument(policies.RootElement, rules.RootElement, cluster), CliJsonContext.Default.StatusDocument)).ConfigureAwait(false);
                 return ExitCodes.Ok;
             }
 
@@ -137,7 +141,7 @@ internal static class StatusCommands
 
             if (result.GetValue(format) == "json")
             {
-                await result.InvocationConfiguration.Output.WriteLineAsync(JsonSerializer.Serialize(incidents.RootElement, Indented)).ConfigureAwait(false);
+                await result.InvocationConfiguration.Output.WriteLineAsync(Indent(incidents.RootElement)).ConfigureAwait(false);
                 return ExitCodes.Ok;
             }
 
@@ -180,7 +184,7 @@ internal static class StatusCommands
 
             var output = result.InvocationConfiguration.Output;
             await output.WriteAsync(result.GetValue(format) == "json"
-                ? JsonSerializer.Serialize(timeline.RootElement, Indented) + "\n"
+                ? Indent(timeline.RootElement) + "\n"
                 : Describe(timeline.RootElement)).ConfigureAwait(false);
             return ExitCodes.Ok;
         });
@@ -332,7 +336,7 @@ internal static class StatusCommands
 
     /// <summary>A JSON value as indented lines.</summary>
     private static string Block(JsonElement value, string indent) =>
-        string.Concat(JsonSerializer.Serialize(value, Indented).Split('\n').Select(l => indent + l.TrimEnd('\r') + "\n"));
+        string.Concat(Indent(value).Split('\n').Select(l => indent + l.TrimEnd('\r') + "\n"));
 
     /// <summary>Text from the daemon kept on one line: control characters (a reason's line breaks, escapes) are shown escaped.</summary>
     internal static string OneLine(string? value) => value is null ? "-" : Hosting.SafeLogSink.EscapeControlCharacters(value);

@@ -46,6 +46,10 @@ internal static class ClusteredScheduling
         services.AddQuartz(q =>
         {
             q.UseDefaultThreadPool(pool => pool.MaxConcurrency = threads);
+
+            // The job by type, not by name: the clustered store reads "RollbackSentinel.Daemon.PolicyJob, RollbackSentinel"
+            // back from PostgreSQL, and the Native AOT executable resolves no type name by reflection (docs/aot.md).
+            q.AddJobType<PolicyJob>();
             if (options.Storage.UsesPostgres)
             {
                 q.UseClusteredStore(options.Node.Id, options.CheckinIntervalValue, threads, () => options.ResolvePostgresConnectionString()!);

@@ -63,6 +63,7 @@ internal static class DaemonHost
         services.AddSingleton(options.SecretFileAccess());
         services.AddSingleton<Core.Secrets.ISecretFileReader>(sp => sp.GetRequiredService<Rules.SecretFileAccess>());
         services.AddProblemDetails();
+        services.AddApiJson();
         services.AddSentinelTelemetry();
         services.AddSentinelStore(options);
 

@@ -86,6 +86,7 @@ public sealed partial class SentinelOptions
         return errors;
     }
 
+    [System.Diagnostics.CodeAnalysis.UnconditionalSuppressMessage("Trimming", "IL2026", Justification = "The limits are a nested settings class, kept whole for the Native AOT build (SettingsSchema.For).")]
     private void ValidateBackends(List<string> errors)
     {
         if (!Catalog.SameName(DefaultBackend, Catalog.DefaultName) && !Backends.ContainsKey(DefaultBackend))

@@ -1,6 +1,7 @@
 using System.Collections;
 using System.ComponentModel;
 using System.Globalization;
+using System.Diagnostics.CodeAnalysis;
 using System.Reflection;
 
 namespace RollbackSentinel.Hosting;
@@ -14,6 +15,8 @@ internal sealed class SettingsSchema
 {
     private readonly Dictionary<string, SettingsSchema>? _children;
 
+    [UnconditionalSuppressMessage("Trimming", "IL2070", Justification = "Only settings classes, kept whole (see For).")]
+    [UnconditionalSuppressMessage("Trimming", "IL2075", Justification = "Only settings classes, kept whole (see For).")]
     private SettingsSchema(Type type, string? name)
     {
         Type = Nullable.GetUnderlyingType(type) ?? type;
@@ -52,6 +55,13 @@ internal sealed class SettingsSchema
     public static SettingsSchema Sentinel { get; } = For(typeof(SentinelOptions));
 
     /// <summary>The keys of any settings class (the daemon's is <see cref="Sentinel"/>).</summary>
+    /// <remarks>
+    /// The schema walks the settings classes' properties by reflection; the Native AOT build keeps every member of
+    /// <see cref="SentinelOptions"/> and its nested classes (the dependency below), which are all it is used on.
+    /// </remarks>
+    [DynamicDependency(DynamicallyAccessedMemberTypes.All, typeof(SentinelOptions))]
+    [UnconditionalSuppressMessage("Trimming", "IL2070", Justification = "The settings classes are kept whole by the DynamicDependency.")]
+    [UnconditionalSuppressMessage("Trimming", "IL2075", Justification = "The settings classes are kept whole by the DynamicDependency.")]
     public static SettingsSchema For(Type settings) => new(settings, null);
 
     public Type Type { get; }
@@ -108,9 +118,18 @@ internal sealed class SettingsSchema
             return Enum.TryParse(Type, value, ignoreCase: true, out _) ? null : $"'{value}' is not one of {string.Join(", ", Enum.GetNames(Type).Select(CamelCase))}";
         }
 
+        // The numbers as the configuration binder reads them (invariant culture); TypeDescriptor for anything else.
+        if (Type == typeof(int) || Type == typeof(long) || Type == typeof(double))
+        {
+            var ok = Type == typeof(int) ? int.TryParse(value, NumberStyles.Integer, CultureInfo.InvariantCulture, out _)
+                : Type == typeof(long) ? long.TryParse(value, NumberStyles.Integer, CultureInfo.InvariantCulture, out _)
+                : double.TryParse(value, NumberStyles.Float | NumberStyles.AllowThousands, CultureInfo.InvariantCulture, out _);
+            return ok ? null : $"'{value}' is not a number";
+        }
+
         try
         {
-            TypeDescriptor.GetConverter(Type).ConvertFromInvariantString(value);
+            ConvertFromInvariantString(Type, value);
             return null;
         }
         catch (Exception e) when (e is FormatException or NotSupportedException or ArgumentException or OverflowException)
@@ -130,14 +149,21 @@ internal sealed class SettingsSchema
         _ => "a single value",
     };
 
+    [UnconditionalSuppressMessage("Trimming", "IL2026", Justification = "Scalars only (decimal, TimeSpan, DateTimeOffset, Uri): their converters are built in.")]
+    [UnconditionalSuppressMessage("Trimming", "IL2067", Justification = "Scalars only, as above.")]
+    private static void ConvertFromInvariantString(Type type, string value) => TypeDescriptor.GetConverter(type).ConvertFromInvariantString(value);
+
+    [UnconditionalSuppressMessage("Trimming", "IL2070", Justification = "Only settings classes, kept whole (see For).")]
     private static bool IsScalar(Type t) =>
         t.IsPrimitive || t.IsEnum || t == typeof(string) || t == typeof(decimal) || t == typeof(TimeSpan) || t == typeof(DateTimeOffset) || t == typeof(Uri);
 
+    [UnconditionalSuppressMessage("Trimming", "IL2070", Justification = "Only settings classes, kept whole (see For).")]
     private static Type? DictionaryValueType(Type t) =>
         (t.IsInterface && t.IsGenericType ? [t] : t.GetInterfaces())
             .FirstOrDefault(i => i.IsGenericType && i.GetGenericTypeDefinition() is var d && (d == typeof(IDictionary<,>) || d == typeof(IReadOnlyDictionary<,>)))
             ?.GetGenericArguments()[1];
 
+    [UnconditionalSuppressMessage("Trimming", "IL2070", Justification = "Only settings classes, kept whole (see For).")]
     private static Type? ElementType(Type t) =>
         t.IsArray ? t.GetElementType()
         : typeof(IEnumerable).IsAssignableFrom(t)

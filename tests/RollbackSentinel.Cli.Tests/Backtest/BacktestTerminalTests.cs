@@ -53,8 +53,7 @@ public sealed class BacktestTerminalTests(ScenarioHistory prometheus) : IClassFi
     {
         using var rules = new RulesFolder(("p.yaml", Policy));
         var json = Path.Combine(rules.Path, "decisions.jsonl");
-        var dll = Path.Combine(AppContext.BaseDirectory, "RollbackSentinel.dll");
-        var command = $"dotnet '{dll}' backtest --rules '{rules.Path}/p.yaml' --prometheus {prometheus.BaseAddress} "
+        var command = $"{SentinelCommand.Shell} backtest --rules '{rules.Path}/p.yaml' --prometheus {prometheus.BaseAddress} "
             + $"--from {Rfc3339.Format(ScenarioHistory.T0)} --to {Rfc3339.Format(ScenarioHistory.End)} --deployed-at {Rfc3339.Format(ScenarioHistory.DeployAt)} --format json > '{json}'";
 
         // script(1) runs the command on a terminal (stderr is the terminal; stdout goes to the file) and copies what it shows.

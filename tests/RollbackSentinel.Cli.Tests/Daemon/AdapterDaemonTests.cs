@@ -42,6 +42,7 @@ public sealed class AdapterDaemonTests
             Assert.Equal("blue", await blueGreen.ColorAsync());
         }
 
-        Assert.Contains("Action rollback for shop/errors (incident " + id + ") done", sentinel.Log, StringComparison.Ordinal);
+        // The line is written after the action's result is stored (which the API showed): wait for it, do not race it.
+        await sentinel.WaitForLogAsync("Action rollback for shop/errors (incident " + id + ") done", Generous);
     }
 }

@@ -144,9 +144,9 @@ public sealed class ApiAccessDaemonTests
               action: rollback
         """;
 
-    /// <summary>The CLI as its own process (<c>dotnet RollbackSentinel.dll ...</c>) in <paramref name="directory"/> with only the given SENTINEL variables.</summary>
+    /// <summary>The CLI as its own process (<see cref="SentinelCommand"/>) in <paramref name="directory"/> with only the given SENTINEL variables.</summary>
     private static Task<CliRun> RunCliAsync(IReadOnlyList<string> args, string directory, IReadOnlyDictionary<string, string> environment) =>
-        RunAsync("dotnet", [Path.Combine(AppContext.BaseDirectory, "RollbackSentinel.dll"), .. args], directory, environment);
+        RunAsync(SentinelCommand.Program, SentinelCommand.With(args), directory, environment);
 
     private static async Task<CliRun> RunAsync(string program, IReadOnlyList<string> args, string directory, IReadOnlyDictionary<string, string>? environment = null)
     {

@@ -65,7 +65,7 @@ internal sealed class SentinelWorkspace : IDisposable
     }
 }
 
-/// <summary>The daemon as a child process: <c>dotnet RollbackSentinel.dll run --config ...</c>.</summary>
+/// <summary>The daemon as a child process: <c>rollback-sentinel run --config ...</c> (<see cref="SentinelCommand"/>).</summary>
 internal sealed class SentinelProcess : IAsyncDisposable
 {
     private readonly Process _process;
@@ -102,7 +102,7 @@ internal sealed class SentinelProcess : IAsyncDisposable
     /// <param name="args">The command line after the dll.</param>
     /// <param name="environment">Extra environment variables (e.g. SENTINEL__HTTP__LISTEN).</param>
     /// <param name="untilReady">Wait for /readyz (true) or only for /healthz, for a daemon that is up but not ready.</param>
-    /// <param name="launcher">A command that runs <c>dotnet</c> (e.g. setpriv to run it as another user), or null.</param>
+    /// <param name="launcher">A command that runs the daemon's command (e.g. setpriv to run it as another user), or null.</param>
     /// <param name="within">How long to wait for it (60 s when null).</param>
     public static async Task<SentinelProcess> StartAsync(SentinelWorkspace workspace, IReadOnlyList<string> args, IReadOnlyDictionary<string, string> environment, bool untilReady = true, IReadOnlyList<string>? launcher = null, TimeSpan? within = null)
     {
@@ -148,21 +148,14 @@ internal sealed class SentinelProcess : IAsyncDisposable
 
     private static (Process Process, SentinelProcess Sentinel) Launch(SentinelWorkspace workspace, IReadOnlyList<string> args, IReadOnlyDictionary<string, string> environment, IReadOnlyList<string>? launcher = null)
     {
-        var dll = Path.Combine(AppContext.BaseDirectory, "RollbackSentinel.dll");
-        var info = new ProcessStartInfo(launcher is [var first, ..] ? first : "dotnet")
+        var info = new ProcessStartInfo(launcher is [var first, ..] ? first : SentinelCommand.Program)
         {
             WorkingDirectory = workspace.Root,
             RedirectStandardOutput = true,
             RedirectStandardError = true,
             UseShellExecute = false,
         };
-        foreach (var a in launcher?.Skip(1).Append("dotnet") ?? [])
-        {
-            info.ArgumentList.Add(a);
-        }
-
-        info.ArgumentList.Add(dll);
-        foreach (var a in args)
+        foreach (var a in launcher is null ? SentinelCommand.With(args) : [.. launcher.Skip(1), SentinelCommand.Program, .. SentinelCommand.With(args)])
         {
             info.ArgumentList.Add(a);
         }

@@ -76,7 +76,7 @@ public sealed class UnreadableSettingsTests
             RedirectStandardError = true,
             UseShellExecute = false,
         };
-        foreach (var a in (string[])["--reuid=65534", "--regid=65534", "--clear-groups", "dotnet", Path.Combine(AppContext.BaseDirectory, "RollbackSentinel.dll"), .. args])
+        foreach (var a in (string[])["--reuid=65534", "--regid=65534", "--clear-groups", SentinelCommand.Program, .. SentinelCommand.With(args)])
         {
             info.ArgumentList.Add(a);
         }

@@ -215,8 +215,9 @@ public sealed partial class RuleTestCommandTests
     private async Task<(int ExitCode, string Output, string Error, int Folders, int Processes)> RunChildAsync(string? path, params string[] args)
     {
         var tmp = Directory.CreateDirectory(Path.Combine(_folder.Path, "tmp")).FullName;
-        var info = new ProcessStartInfo(Which("dotnet")) { RedirectStandardOutput = true, RedirectStandardError = true, WorkingDirectory = _folder.Path };
-        foreach (var a in (string[])[Path.Combine(AppContext.BaseDirectory, "RollbackSentinel.dll"), .. args])
+        var program = SentinelCommand.Program == "dotnet" ? Which("dotnet") : SentinelCommand.Program;
+        var info = new ProcessStartInfo(program) { RedirectStandardOutput = true, RedirectStandardError = true, WorkingDirectory = _folder.Path };
+        foreach (var a in SentinelCommand.With(args))
         {
             info.ArgumentList.Add(a);
         }
