@@ -196,36 +196,56 @@ public sealed class Backtester
                 p.Policy.Backend,
                 p.Times,
                 detected.TryGetValue(p.Policy.Name, out var d) ? new ChangeHistory(window.GivenChanges(p.Policy.Name).All.Concat(d.Changes)) : window.GivenChanges(p.Policy.Name)));
-        var prefetches = active.SelectMany(p =>
-            p.Policy.Triggers.SelectMany(t => QuerySpec.For(t.Condition)).Select(spec => (Resolver: resolvers[p.Policy.Name], Spec: spec))).ToArray();
-        await Task.WhenAll(prefetches.Select(async p =>
-            {
-                await p.Resolver.PrefetchAsync(p.Spec, cancellationToken).ConfigureAwait(false);
-                Fetched();
-            }))
-            .ConfigureAwait(false);
+        // Each policy is replayed, in the rules' order, as soon as its own queries are in, while the next ones are still
+        // being fetched: the replay of one policy overlaps the backend's work on the others (the fetcher starts them in
+        // this order). A query that fails stops the run: what is still fetching is cancelled and awaited, and the failure
+        // is thrown as before.
+        using var fetching = CancellationTokenSource.CreateLinkedTokenSource(cancellationToken);
+        var ready = active.ToDictionary(p => p.Policy.Name, p => PrefetchAsync(resolvers[p.Policy.Name], p.Policy, Fetched, fetching.Token));
 
         var totalEvaluations = plans.Sum(p => p.Times.Count);
         var replayed = 0;
 
         var decisions = new List<Decision>();
         var summaries = new List<BacktestSummary>();
-        foreach (var (policy, times) in plans)
+        try
         {
-            var state = PolicyState.Empty;
-            var summary = new BacktestSummary { Policy = policy.Name };
-            foreach (var at in times)
+            foreach (var (policy, times) in plans)
             {
-                var resolver = resolvers[policy.Name];
-                var evaluation = await PolicyEvaluator.EvaluateAsync(policy, state, at, resolver, cancellationToken, maxGap: null, resolver.Changes).ConfigureAwait(false);
-                state = evaluation.Step.State;
-                decisions.AddRange(evaluation.Step.Decisions);
-                observe?.Invoke(new BacktestEvaluation(policy, at, state, resolver.Changes) { Triggers = evaluation.Triggers });
-                progress?.Report(new BacktestProgress(BacktestPhase.Replaying, ++replayed, totalEvaluations));
-                summary = Count(summary, evaluation);
+                var state = PolicyState.Empty;
+                var summary = new BacktestSummary { Policy = policy.Name };
+                if (ready.TryGetValue(policy.Name, out var queries))
+                {
+                    await queries.ConfigureAwait(false);
+                }
+
+                foreach (var at in times)
+                {
+                    var resolver = resolvers[policy.Name];
+                    var evaluation = await PolicyEvaluator.EvaluateAsync(policy, state, at, resolver, cancellationToken, maxGap: null, resolver.Changes).ConfigureAwait(false);
+                    state = evaluation.Step.State;
+                    decisions.AddRange(evaluation.Step.Decisions);
+                    observe?.Invoke(new BacktestEvaluation(policy, at, state, resolver.Changes) { Triggers = evaluation.Triggers });
+                    progress?.Report(new BacktestProgress(BacktestPhase.Replaying, ++replayed, totalEvaluations));
+                    summary = Count(summary, evaluation);
+                }
+
+                summaries.Add(summary);
+            }
+        }
+        catch
+        {
+            await fetching.CancelAsync().ConfigureAwait(false);
+            try
+            {
+                await Task.WhenAll(ready.Values).ConfigureAwait(false);
+            }
+            catch (Exception)
+            {
+                // Observed: the failure that stopped the run is the one thrown below.
             }
 
-            summaries.Add(summary);
+            throw;
         }
 
         return new BacktestResult(
@@ -239,6 +259,14 @@ public sealed class Backtester
             Warnings = detections.Where(d => d.Detection.Warning is not null).Select(d => d.Detection.Warning!).Order(StringComparer.Ordinal).ToArray(),
         };
     }
+
+    /// <summary>Fetches every range query of <paramref name="policy"/>'s triggers into its resolver.</summary>
+    private static Task PrefetchAsync(RangeResolver resolver, Policy policy, Action fetched, CancellationToken ct) =>
+        Task.WhenAll(policy.Triggers.SelectMany(t => QuerySpec.For(t.Condition)).Select(async spec =>
+        {
+            await resolver.PrefetchAsync(spec, ct).ConfigureAwait(false);
+            fetched();
+        }));
 
     /// <summary>The summary after one more evaluation: its verdicts and decisions counted (loops, not LINQ: this runs at every evaluation).</summary>
     private static BacktestSummary Count(BacktestSummary summary, PolicyEvaluation evaluation)
