@@ -122,7 +122,7 @@ public sealed class BlueGreenRollbackTests(ITestOutputHelper output)
         await page.GetByLabel("API token").FillAsync(token);
         await page.GetByLabel("Your name (recorded with your answers)").FillAsync("demo");
         await page.GetByRole(Microsoft.Playwright.AriaRole.Button, new() { Name = "Sign in" }).ClickAsync();
-        await page.WaitForURLAsync(new Uri(address, $"policies/{policy}?window=1m").ToString());
+        await page.WaitForURLAsync(new Uri(address, $"policies/{policy}?window=1m").ToString(), RollbackSentinel.Cli.Tests.Web.Chromium.Arrived);
         var triggers = await page.Locator("figure.plotbox").EvaluateAllAsync<string[]>("fs => fs.map(f => f.dataset.trigger)");
         var errors = page.Locator("figure[data-trigger=green-errors]");
         var breaches = await errors.Locator("rect.breach").CountAsync();

@@ -261,12 +261,13 @@ public sealed class Backtester
     }
 
     /// <summary>Fetches every range query of <paramref name="policy"/>'s triggers into its resolver.</summary>
-    private static Task PrefetchAsync(RangeResolver resolver, Policy policy, Action fetched, CancellationToken ct) =>
-        Task.WhenAll(policy.Triggers.SelectMany(t => QuerySpec.For(t.Condition)).Select(async spec =>
+    /// <remarks>Async, so that whatever goes wrong, even before the first query starts, is in the task the replay awaits.</remarks>
+    private static async Task PrefetchAsync(RangeResolver resolver, Policy policy, Action fetched, CancellationToken ct) =>
+        await Task.WhenAll(policy.Triggers.SelectMany(t => QuerySpec.For(t.Condition)).Select(async spec =>
         {
             await resolver.PrefetchAsync(spec, ct).ConfigureAwait(false);
             fetched();
-        }));
+        })).ConfigureAwait(false);
 
     /// <summary>The summary after one more evaluation: its verdicts and decisions counted (loops, not LINQ: this runs at every evaluation).</summary>
     private static BacktestSummary Count(BacktestSummary summary, PolicyEvaluation evaluation)

@@ -38,6 +38,7 @@ namespace RollbackSentinel.Api;
 [JsonSerializable(typeof(ThresholdConditionView))]
 [JsonSerializable(typeof(EmptyView))]
 [JsonSerializable(typeof(JsonElement))]
+[JsonSourceGenerationOptions(JsonSerializerDefaults.Web)]
 internal sealed partial class ApiJsonContext : JsonSerializerContext;
 
 internal static class ApiJson
@@ -48,6 +49,17 @@ internal static class ApiJson
     /// <summary>The metadata of <typeparamref name="T"/> under <see cref="Web"/>.</summary>
     public static System.Text.Json.Serialization.Metadata.JsonTypeInfo<T> Info<T>() =>
         (System.Text.Json.Serialization.Metadata.JsonTypeInfo<T>)Web.GetTypeInfo(typeof(T));
+
+    /// <summary>
+    /// The options the host writes answers with (ASP.NET Core's <c>JsonOptions</c>: the web defaults and its relaxed
+    /// escaping, so <c>{app="shop"}</c> reads as it always did, not <c>\u0022</c>), with this metadata: for an answer that
+    /// names its metadata (a status code of its own).
+    /// </summary>
+    public static readonly JsonSerializerOptions Answers = new(new Microsoft.AspNetCore.Http.Json.JsonOptions().SerializerOptions) { TypeInfoResolver = ApiJsonContext.Default };
+
+    /// <summary>The metadata of <typeparamref name="T"/> under <see cref="Answers"/>.</summary>
+    public static System.Text.Json.Serialization.Metadata.JsonTypeInfo<T> Answer<T>() =>
+        (System.Text.Json.Serialization.Metadata.JsonTypeInfo<T>)Answers.GetTypeInfo(typeof(T));
 
     /// <summary>The API's JSON: the source-generated metadata first (see <see cref="ApiJsonContext"/>).</summary>
     public static IServiceCollection AddApiJson(this IServiceCollection services) =>

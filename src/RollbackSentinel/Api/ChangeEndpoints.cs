@@ -173,7 +173,7 @@ internal static partial class ChangeEndpoints
         }
 
         var answer = (await PolicyGates.ReadAsync(entry, LabelSet.From(filter), changes, incidents, time.GetUtcNow(), ct).ConfigureAwait(false)).Answer;
-        return Results.Json(GateView.From(answer), ApiJson.Info<GateView>(), statusCode: answer.Open ? StatusCodes.Status200OK : StatusCodes.Status409Conflict);
+        return Results.Json(GateView.From(answer), ApiJson.Answer<GateView>(), statusCode: answer.Open ? StatusCodes.Status200OK : StatusCodes.Status409Conflict);
     }
 
     private const string NotAnObject = "the body must be a JSON object such as {\"policy\":\"checkout-api\",\"revision\":\"v42\",\"by\":\"ci\"}";

@@ -181,7 +181,7 @@ internal static partial class SlackEndpoints
         return (Encoding.UTF8.GetString(bytes), null);
     }
 
-    private static IResult Ephemeral(string text) => Results.Json(new SlackEphemeralView("ephemeral", false, text), ApiJsonContext.Default.SlackEphemeralView);
+    private static IResult Ephemeral(string text) => Results.Json(new SlackEphemeralView("ephemeral", false, text), ApiJson.Answer<SlackEphemeralView>());
 
     [LoggerMessage(EventId = 705, Level = LogLevel.Warning, Message = "Slack {What} refused: {Reason}")]
     private static partial void LogRefused(ILogger logger, string what, string reason);

@@ -69,6 +69,13 @@ public sealed class GateApiTests
         Assert.StartsWith("errors{deployment=\"cart\"}: pending (breaching since ", Assert.Single(Reasons(cart.Body)), StringComparison.Ordinal);
         Assert.Equal("pending", Assert.Single(cart.Body.GetProperty("series").EnumerateArray()).GetProperty("state").GetString());
 
+        // Written as the host writes every answer (ASP.NET Core's relaxed escaping): a label set's quotes as \", not \u0022.
+        using (var raw = await api.Http.GetAsync("api/v1/gates/shop?deployment=cart"))
+        {
+            var text = await raw.Content.ReadAsStringAsync();
+            Assert.Contains("""errors{deployment=\"cart\"}: pending""", text, StringComparison.Ordinal);
+        }
+
         // The CLI's spelling of the same filter answers the same.
         var cliSpelling = await GateAsync(api, "api/v1/gates/shop?label=deployment%3Dcart");
         Assert.Equal(HttpStatusCode.Conflict, cliSpelling.Status);

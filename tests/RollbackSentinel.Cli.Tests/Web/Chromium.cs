@@ -20,6 +20,13 @@ internal sealed class Chromium : IAsyncDisposable
     public IBrowser Browser { get; }
 
     /// <summary>Where chromium is: <c>CHROMIUM</c> if set, else the first of the Debian paths that exists.</summary>
+    /// <summary>
+    /// How a test waits for a navigation it caused: until the document is parsed, not for the load event (the pages
+    /// have no subresources to wait for). A sign-in whose overview was on screen still timed out after 30 s waiting for
+    /// "load" once, on a machine running every test project at once; 60 s, as the rest of these tests are generous.
+    /// </summary>
+    public static PageWaitForURLOptions Arrived { get; } = new() { WaitUntil = WaitUntilState.DOMContentLoaded, Timeout = 60_000 };
+
     public static string ExecutablePath =>
         Environment.GetEnvironmentVariable("CHROMIUM") is { Length: > 0 } set ? set
         : new[] { "/usr/bin/chromium", "/usr/bin/chromium-browser" }.FirstOrDefault(File.Exists)

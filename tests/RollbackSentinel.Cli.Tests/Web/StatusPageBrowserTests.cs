@@ -54,7 +54,7 @@ public sealed class StatusPageBrowserTests(StatusPageSite site)
     {
         var page = await site.SignInAsync(Api.InProcessSentinel.Token, "alice");
         await page.GetByRole(AriaRole.Link, new() { Name = "shop", Exact = true }).ClickAsync();
-        await page.WaitForURLAsync(site.Url("policies/shop"));
+        await page.WaitForURLAsync(site.Url("policies/shop"), Chromium.Arrived);
         Assert.Equal("shop - RollbackSentinel", await page.TitleAsync());
         Assert.Equal("3h", await page.Locator("select#window").InputValueAsync());
 
@@ -94,7 +94,7 @@ public sealed class StatusPageBrowserTests(StatusPageSite site)
         // fixture started, so a 1h window loses it once the collection has run for 10 minutes (it did, on a busy machine).
         await page.Locator("select#window").SelectOptionAsync("6h");
         await page.GetByRole(AriaRole.Button, new() { Name = "Show" }).ClickAsync();
-        await page.WaitForURLAsync(site.Url("policies/shop?window=6h"));
+        await page.WaitForURLAsync(site.Url("policies/shop?window=6h"), Chromium.Arrived);
         Assert.Equal(1, await page.Locator("figure[data-trigger=errors] rect.breach").CountAsync());
         await page.Context.CloseAsync();
     }
@@ -117,7 +117,7 @@ public sealed class StatusPageBrowserTests(StatusPageSite site)
 
         await page.GetByLabel("Reason (optional, recorded)").FillAsync("errors at 50%, v2 is bad");
         await page.GetByRole(AriaRole.Button, new() { Name = "Approve rollback" }).ClickAsync();
-        await page.WaitForURLAsync(site.Url($"incidents/{id}?answered=approve&outcome=applied"));
+        await page.WaitForURLAsync(site.Url($"incidents/{id}?answered=approve&outcome=applied"), Chromium.Arrived);
         Assert.Equal("Your answer (approve) was recorded.", await page.Locator("p[role=status]").InnerTextAsync());
 
         var store = site.Sentinel.App.Services.GetRequiredService<IIncidentStore>();
@@ -218,7 +218,7 @@ public sealed class StatusPageBrowserTests(StatusPageSite site)
 
         // Signing out ends the session on the server: the old cookie opens nothing.
         await signedIn.GetByRole(AriaRole.Button, new() { Name = "Sign out" }).ClickAsync();
-        await signedIn.WaitForURLAsync(site.Url("login"));
+        await signedIn.WaitForURLAsync(site.Url("login"), Chromium.Arrived);
         using var http = new HttpClient(new HttpClientHandler { AllowAutoRedirect = false, UseCookies = false });
         using var request = new HttpRequestMessage(HttpMethod.Get, site.Url());
         request.Headers.Add("Cookie", $"rs_session={cookie.Value}");

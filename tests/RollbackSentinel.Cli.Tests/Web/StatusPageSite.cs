@@ -99,7 +99,7 @@ public sealed class StatusPageSite : IAsyncLifetime
         await page.GetByRole(AriaRole.Button, new() { Name = "Sign in" }).ClickAsync();
         try
         {
-            await page.WaitForURLAsync(Url());
+            await page.WaitForURLAsync(Url(), Chromium.Arrived);
         }
         catch (TimeoutException)
         {
