@@ -445,7 +445,14 @@ public sealed class Backtester
             var k = (int)(ticks / _stepTicks);
             var from = _offsets[k];
             var length = _offsets[k + 1] - from;
-            return length == 0 ? [] : new ArraySegment<Sample>(_samples, from, length);
+            // Not `length == 0 ? [] : segment`: that `[]` is typed as the segment, a default one with no array, which
+            // throws when enumerated (a burn-rate trigger's window with no sample did, in rules/tests).
+            if (length == 0)
+            {
+                return Array.Empty<Sample>();
+            }
+
+            return new ArraySegment<Sample>(_samples, from, length);
         }
 
         private int? Slot(string query, DateTimeOffset timestamp)
