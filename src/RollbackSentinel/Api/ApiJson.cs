@@ -10,7 +10,9 @@ namespace RollbackSentinel.Api;
 /// the names, order and nulls are still the host's web defaults (camelCase, nulls written); the JIT build keeps the
 /// reflection resolver behind it. A type that is written through <c>object</c> (a trigger's condition, a target's
 /// settings) or as a top-level answer must be listed here; collections are answered as arrays, whose metadata is
-/// found from the declared type (an interface would be looked up by the runtime type, e.g. a LINQ iterator).
+/// found from the declared type (an interface would be looked up by the runtime type, e.g. a LINQ iterator). Its own
+/// options are the web defaults too, so <c>ApiJsonContext.Default.ChangeBody</c> reads a body as the API always has
+/// (camelCase, case-insensitive, numbers from strings): what the API reads by hand and the CLI sends.
 /// </summary>
 [JsonSerializable(typeof(HealthView))]
 [JsonSerializable(typeof(ReadyView))]
@@ -43,13 +45,6 @@ internal sealed partial class ApiJsonContext : JsonSerializerContext;
 
 internal static class ApiJson
 {
-    /// <summary>The web defaults (camelCase, case-insensitive reading), with this metadata: for bodies read by hand.</summary>
-    public static readonly JsonSerializerOptions Web = new(JsonSerializerDefaults.Web) { TypeInfoResolver = ApiJsonContext.Default };
-
-    /// <summary>The metadata of <typeparamref name="T"/> under <see cref="Web"/>.</summary>
-    public static System.Text.Json.Serialization.Metadata.JsonTypeInfo<T> Info<T>() =>
-        (System.Text.Json.Serialization.Metadata.JsonTypeInfo<T>)Web.GetTypeInfo(typeof(T));
-
     /// <summary>
     /// The options the host writes answers with (ASP.NET Core's <c>JsonOptions</c>: the web defaults and its relaxed
     /// escaping, so <c>{app="shop"}</c> reads as it always did, not <c>\u0022</c>), with this metadata: for an answer that

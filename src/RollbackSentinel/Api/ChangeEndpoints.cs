@@ -45,7 +45,7 @@ internal static partial class ChangeEndpoints
         ChangeBody? body;
         try
         {
-            body = await JsonSerializer.DeserializeAsync(context.Request.Body, ApiJson.Info<ChangeBody>(), ct).ConfigureAwait(false);
+            body = await JsonSerializer.DeserializeAsync(context.Request.Body, ApiJsonContext.Default.ChangeBody, ct).ConfigureAwait(false);
         }
         catch (JsonException e)
         {

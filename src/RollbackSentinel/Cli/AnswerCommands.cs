@@ -71,7 +71,7 @@ internal static class AnswerCommands
         {
             var who = result.GetValue(by) ?? Environment.UserName;
             var body = new Api.AnswerBody(who, result.GetValue(reason), "cli");
-            using var answered = await api.PostAsync(result, $"/api/v1/incidents/{result.GetValue(id)}/{answer}", body, CliRequests.Info<Api.AnswerBody>(), ct).ConfigureAwait(false);
+            using var answered = await api.PostAsync(result, $"/api/v1/incidents/{result.GetValue(id)}/{answer}", body, Api.ApiJsonContext.Default.AnswerBody, ct).ConfigureAwait(false);
             if (answered.Document is null)
             {
                 return answered.ExitCode;

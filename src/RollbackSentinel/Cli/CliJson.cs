@@ -1,6 +1,5 @@
 using System.Text.Json;
 using System.Text.Json.Serialization;
-using RollbackSentinel.Api;
 
 namespace RollbackSentinel.Cli;
 
@@ -13,9 +12,3 @@ namespace RollbackSentinel.Cli;
 [JsonSerializable(typeof(ValidateJson.Document))]
 [JsonSerializable(typeof(StatusCommands.StatusDocument))]
 internal sealed partial class CliJsonContext : JsonSerializerContext;
-
-/// <summary>The bodies the CLI sends to the daemon's API: the API's own types, as the API reads them (web defaults).</summary>
-internal static class CliRequests
-{
-    public static System.Text.Json.Serialization.Metadata.JsonTypeInfo<T> Info<T>() => ApiJson.Info<T>();
-}

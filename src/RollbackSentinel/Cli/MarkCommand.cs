@@ -52,7 +52,7 @@ internal static class MarkCommand
                 result.GetValue(by) ?? Environment.UserName,
                 result.GetValue(description),
                 when);
-            using var stored = await api.PostAsync(result, "/api/v1/changes", body, CliRequests.Info<Api.ChangeBody>(), ct).ConfigureAwait(false);
+            using var stored = await api.PostAsync(result, "/api/v1/changes", body, Api.ApiJsonContext.Default.ChangeBody, ct).ConfigureAwait(false);
             if (stored.Document is not { } change)
             {
                 return stored.ExitCode;

@@ -27,7 +27,7 @@ internal static class RollbackCommand
         command.SetAction(async (result, ct) =>
         {
             var body = new Api.ManualRollbackBody(CliLabels.Of(result, labels), result.GetRequiredValue(reason), result.GetValue(by) ?? Environment.UserName, "cli");
-            using var started = await api.PostAsync(result, $"/api/v1/policies/{Uri.EscapeDataString(result.GetRequiredValue(policy))}/rollback", body, CliRequests.Info<Api.ManualRollbackBody>(), ct).ConfigureAwait(false);
+            using var started = await api.PostAsync(result, $"/api/v1/policies/{Uri.EscapeDataString(result.GetRequiredValue(policy))}/rollback", body, Api.ApiJsonContext.Default.ManualRollbackBody, ct).ConfigureAwait(false);
             if (started.Document is null)
             {
                 return started.ExitCode;
