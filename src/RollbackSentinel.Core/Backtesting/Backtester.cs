@@ -329,10 +329,10 @@ public sealed class Backtester
     {
         var query = policy.Watch.Detect.Query!;
         var grid = Grid(times);
-        Dictionary<long, List<Sample>> byTime;
+        Slots slots;
         try
         {
-            byTime = Index(query, await fetcher.FetchAsync(policy.Backend, query, times[0], times[^1], grid, ct).ConfigureAwait(false), times[0], grid);
+            slots = new Slots(query, await fetcher.FetchAsync(policy.Backend, query, times[0], times[^1], grid, ct).ConfigureAwait(false), times[0], times[^1], grid);
         }
         catch (MetricsQueryException e)
         {
@@ -344,45 +344,17 @@ public sealed class Backtester
         foreach (var at in times)
         {
             // As live: a step with no series at all is no evidence (a gap in the data), compared with nothing.
-            if (!byTime.TryGetValue(at.ToUnixTimeMilliseconds(), out var s) || s.Count == 0)
+            var current = slots.At(at);
+            if (current.Count == 0)
             {
                 continue;
             }
 
-            IReadOnlyList<Sample> current = s;
             changes.AddRange(QueryChangeDetection.Compare(policy.Name, previous, current, at));
             previous = current;
         }
 
         return new Detection(changes, null);
-    }
-
-    /// <summary>A range result's samples by time (Unix ms), refusing points off the requested grid.</summary>
-    private static Dictionary<long, List<Sample>> Index(string query, IReadOnlyList<RangeSeries> series, DateTimeOffset start, TimeSpan step)
-    {
-        var byTime = new Dictionary<long, List<Sample>>();
-        foreach (var s in series)
-        {
-            foreach (var p in s.Points)
-            {
-                // Some query frontends (Thanos, Cortex, Mimir) move range queries onto their own step grid.
-                // Points that miss the evaluation times would silently read as "no data": refuse instead.
-                if ((p.Timestamp - start).Ticks % step.Ticks != 0)
-                {
-                    throw OffGrid(query, p.Timestamp, start, step);
-                }
-
-                var key = p.Timestamp.ToUnixTimeMilliseconds();
-                if (!byTime.TryGetValue(key, out var list))
-                {
-                    byTime[key] = list = [];
-                }
-
-                list.Add(new Sample(s.Labels, p.Value));
-            }
-        }
-
-        return byTime;
     }
 
     /// <summary>
@@ -396,7 +368,7 @@ public sealed class Backtester
         private readonly int[] _offsets;
         private readonly Sample[] _samples;
 
-        /// <summary>Points off the grid throw, as <see cref="Index"/> refuses them; points outside [start, end] are never asked for.</summary>
+        /// <summary>Points off the grid throw (<see cref="OffGrid"/>); points outside [start, end] are never asked for.</summary>
         public Slots(string query, IReadOnlyList<RangeSeries> series, DateTimeOffset start, DateTimeOffset end, TimeSpan step)
         {
             _start = start;
