@@ -133,13 +133,13 @@ public static partial class TriggerEvaluator
 
         // A few series are matched by a scan; more through a dictionary, so many series stay linear.
         var errorSamples = errors.Samples!;
-        var errorsByLabels = errorSamples.Count > ScanUpTo ? ByLabels(errorSamples) : null;
-        var totalSet = totals.Count > ScanUpTo ? totals.Select(t => t.Labels).ToHashSet() : null;
+        var errorsByLabels = SeriesLookup.LastWins(errorSamples);
+        var totalsByLabels = SeriesLookup.LastWins(totals);
         LabelSet? orphan = null;
         for (var esIndex = 0; esIndex < errorSamples.Count; esIndex++)
         {
             var es = errorSamples[esIndex];
-            if (!(totalSet?.Contains(es.Labels) ?? LastWith(totals, es.Labels).HasValue))
+            if (totalsByLabels.Find(es.Labels) is null)
             {
                 orphan = es.Labels;
                 break;
@@ -182,7 +182,7 @@ public static partial class TriggerEvaluator
 
             // Prometheus has no series for an error code that never happened: absent errors are zero errors
             // (every errors series present was matched to a total above).
-            var e = (errorsByLabels is not null ? (errorsByLabels.TryGetValue(t.Labels, out var ev) ? ev : null) : LastWith(errorSamples, t.Labels)) ?? 0.0;
+            var e = errorsByLabels.Find(t.Labels) ?? 0.0;
             if (NonFinite(e, "errors") is { } badErrors)
             {
                 result.Add(Inconclusive(t.Labels, badErrors.Reason, badErrors.Text, c.Max, evidence));
@@ -221,8 +221,8 @@ public static partial class TriggerEvaluator
 
         var baselineOutcome = outcomes[QuerySpec.BaselineRole];
         var baselineSamples = baselineOutcome.Samples ?? [];
-        var baselines = baselineSamples.Count > ScanUpTo ? ByLabels(baselineSamples) : null;
-        var baselineCount = baselines?.Count ?? baselineSamples.Count;
+        var baselines = SeriesLookup.LastWins(baselineSamples);
+        var baselineCount = baselines.Count;
 
         var index = new EvidenceIndex(outcomes);
         var result = new List<Verdict>(values.Count);
@@ -239,7 +239,7 @@ public static partial class TriggerEvaluator
             // Like with like: the baseline series with the same labels, or the only one there is (before a change:
             // only when it was measured before this series' own change).
             var scoped = baselineOutcome.Samples as ChangeBaselineSamples;
-            double? baseline = (baselines is not null ? (baselines.TryGetValue(s.Labels, out var b) ? b : null) : LastWith(baselineSamples, s.Labels))
+            double? baseline = baselines.Find(s.Labels)
                 ?? (baselineCount == 1 && (scoped is null || scoped.MayStandIn(baselineSamples[0].Labels, s.Labels)) ? baselineSamples[0].Value : null);
             if (baseline is null)
             {
@@ -387,21 +387,68 @@ public static partial class TriggerEvaluator
         Queries = evidence,
     };
 
-    /// <summary>Up to this many series, a series is found by a scan rather than through a dictionary made at every evaluation.</summary>
-    private const int ScanUpTo = 8;
-
-    /// <summary>The value of the last sample with <paramref name="labels"/> (as <see cref="ByLabels"/> keeps it), or null.</summary>
-    private static double? LastWith(IReadOnlyList<Sample> samples, LabelSet labels)
+    /// <summary>
+    /// A query's values by label set. Up to 8 series a value is found by a scan; above, through a
+    /// dictionary made once: an evaluation stays linear in series without a dictionary per query for the usual one or
+    /// two series.
+    /// </summary>
+    private readonly struct SeriesLookup
     {
-        for (var i = samples.Count - 1; i >= 0; i--)
+        /// <summary>Up to this many series, a series is found by a scan rather than through a dictionary made at every evaluation.</summary>
+        private const int ScanUpTo = 8;
+
+        private readonly IReadOnlyList<Sample> _samples;
+        private readonly Dictionary<LabelSet, double>? _map;
+        private readonly bool _lastWins;
+
+        private SeriesLookup(IReadOnlyList<Sample> samples, bool lastWins)
         {
-            if (samples[i].Labels.Equals(labels))
+            _samples = samples;
+            _lastWins = lastWins;
+            if (samples.Count > ScanUpTo)
             {
-                return samples[i].Value;
+                _map = new Dictionary<LabelSet, double>(samples.Count);
+                for (var i = 0; i < samples.Count; i++)
+                {
+                    if (lastWins)
+                    {
+                        _map[samples[i].Labels] = samples[i].Value;
+                    }
+                    else
+                    {
+                        _map.TryAdd(samples[i].Labels, samples[i].Value);
+                    }
+                }
             }
         }
 
-        return null;
+        /// <summary>A label set given twice counts with its last value (as the deciding arithmetic reads it, <see cref="ByLabels"/>).</summary>
+        public static SeriesLookup LastWins(IReadOnlyList<Sample> samples) => new(samples, lastWins: true);
+
+        /// <summary>A label set given twice counts with its first value (as evidence shows it).</summary>
+        public static SeriesLookup FirstWins(IReadOnlyList<Sample> samples) => new(samples, lastWins: false);
+
+        /// <summary>The label sets when indexed, else the samples (a deciding query's are distinct by then: <see cref="FirstClash"/>).</summary>
+        public int Count => _map?.Count ?? _samples.Count;
+
+        public double? Find(LabelSet labels)
+        {
+            if (_map is not null)
+            {
+                return _map.TryGetValue(labels, out var v) ? v : null;
+            }
+
+            for (var k = 0; k < _samples.Count; k++)
+            {
+                var i = _lastWins ? _samples.Count - 1 - k : k;
+                if (_samples[i].Labels.Equals(labels))
+                {
+                    return _samples[i].Value;
+                }
+            }
+
+            return null;
+        }
     }
 
     private static Dictionary<LabelSet, double> ByLabels(IReadOnlyList<Sample> samples)
@@ -424,16 +471,15 @@ public static partial class TriggerEvaluator
     /// </summary>
     private sealed class EvidenceIndex
     {
-        private readonly (QueryOutcome Outcome, Dictionary<LabelSet, double>? Values)[] _outcomes;
+        private readonly (QueryOutcome Outcome, SeriesLookup Values)[] _outcomes;
 
         public EvidenceIndex(IReadOnlyDictionary<string, QueryOutcome> outcomes)
         {
-            _outcomes = new (QueryOutcome, Dictionary<LabelSet, double>?)[outcomes.Count];
+            _outcomes = new (QueryOutcome, SeriesLookup)[outcomes.Count];
             var i = 0;
             foreach (var o in Values(outcomes))
             {
-                // A few series are found faster by a scan than by building a dictionary at every evaluation.
-                _outcomes[i++] = (o, o.Samples is { Count: > ScanUpTo } samples ? FirstByLabels(samples) : null);
+                _outcomes[i++] = (o, o.Samples is { } samples ? SeriesLookup.FirstWins(samples) : default);
             }
         }
 
@@ -447,7 +493,7 @@ public static partial class TriggerEvaluator
                 string? note = o.Unavailable ?? o.Error; // an error here is an informational query's: others fail the trigger first
                 if (o.Samples is { } samples)
                 {
-                    double? own = values is not null ? (values.TryGetValue(labels, out var v) ? v : null) : FirstWith(samples, labels);
+                    double? own = values.Find(labels);
 
                     // Only a baseline stands in for every series when it is the only one; elsewhere a value is shown
                     // only for the series the verdict is about, so evidence never disagrees with the decision.
@@ -464,30 +510,6 @@ public static partial class TriggerEvaluator
             }
 
             return evidence;
-        }
-
-        private static double? FirstWith(IReadOnlyList<Sample> samples, LabelSet labels)
-        {
-            for (var i = 0; i < samples.Count; i++)
-            {
-                if (samples[i].Labels.Equals(labels))
-                {
-                    return samples[i].Value;
-                }
-            }
-
-            return null;
-        }
-
-        private static Dictionary<LabelSet, double> FirstByLabels(IReadOnlyList<Sample> samples)
-        {
-            var map = new Dictionary<LabelSet, double>(samples.Count);
-            foreach (var s in samples)
-            {
-                map.TryAdd(s.Labels, s.Value);
-            }
-
-            return map;
         }
     }
 
