@@ -41,13 +41,12 @@ internal static class MatrixReader
         {
             if (reader.ValueTextEquals("status"u8))
             {
-                if (sawStatus || Next(ref reader) != JsonTokenType.String)
+                if (StringOnce(ref reader, ref sawStatus, "success"u8) is not { } isSuccess)
                 {
                     return null;
                 }
 
-                sawStatus = true;
-                success = reader.ValueTextEquals("success"u8);
+                success = isSuccess;
             }
             else if (reader.ValueTextEquals("data"u8))
             {
@@ -74,6 +73,21 @@ internal static class MatrixReader
         return reader.TokenType == JsonTokenType.EndObject && !reader.Read() && success ? series : null;
     }
 
+    /// <summary>
+    /// The string value of the member whose name the reader is at, allowed once: whether it is <paramref name="expected"/>,
+    /// or null when the member came before (<paramref name="seen"/>) or its value is not a string.
+    /// </summary>
+    private static bool? StringOnce(ref Utf8JsonReader reader, ref bool seen, ReadOnlySpan<byte> expected)
+    {
+        if (seen || Next(ref reader) != JsonTokenType.String)
+        {
+            return null;
+        }
+
+        seen = true;
+        return reader.ValueTextEquals(expected);
+    }
+
     /// <summary>The <c>data</c> object, from its start to its end: the matrix, or null when it is anything else.</summary>
     private static List<ParsedSeries>? ReadData(ref Utf8JsonReader reader, ResultLimits limits)
     {
@@ -83,13 +97,12 @@ internal static class MatrixReader
         {
             if (reader.ValueTextEquals("resultType"u8))
             {
-                if (sawType || Next(ref reader) != JsonTokenType.String)
+                if (StringOnce(ref reader, ref sawType, "matrix"u8) is not { } isMatrix)
                 {
                     return null;
                 }
 
-                sawType = true;
-                matrix = reader.ValueTextEquals("matrix"u8);
+                matrix = isMatrix;
             }
             else if (reader.ValueTextEquals("result"u8))
             {
