@@ -185,6 +185,61 @@ public sealed class BacktesterTests
         Assert.Equal(200_001, count);
     }
 
+    [Fact]
+    public async Task Run_SecondPolicysQueryStillFetching_FirstPolicyIsReplayedMeanwhile_AndTheResultIsAsOneAfterTheOther()
+    {
+        // The second policy's only query is held open until the first policy's whole replay has been observed: a run that
+        // fetched everything before replaying anything would never finish (the test's budget cancels it).
+        var inner = new FunctionMetricsSource((q, t) => q == "value_q" ? [S(3)] : BadDeploy(q, t));
+        var held = new HeldRangeQuery(inner, "value_q");
+        var first = AlwaysArmed(ErrorRate(@for: TimeSpan.FromMinutes(2)));
+        var second = AlwaysArmed(Threshold(ComparisonOperator.GreaterThan, 2)) with { Name = "second" };
+        var window = new BacktestWindow(T0, T0.AddMinutes(20));
+        var observed = new List<(string Policy, bool SecondStillFetching)>();
+        using var budget = new CancellationTokenSource(TimeSpan.FromSeconds(30));
+
+        var result = await new Backtester(held, NoCron).RunAsync(
+            [first, second],
+            window,
+            budget.Token,
+            observe: e =>
+            {
+                observed.Add((e.Policy.Name, !held.Released));
+                if (e.Policy.Name == first.Name && e.At == window.To)
+                {
+                    held.Release();
+                }
+            });
+
+        Assert.Equal(81, observed.Count(o => o.Policy == first.Name && o.SecondStillFetching));
+        Assert.Equal(81, observed.Count(o => o.Policy == "second" && !o.SecondStillFetching));
+        var alone = await new Backtester(inner, NoCron).RunAsync([first, second], window, CancellationToken.None);
+        Assert.Equal(alone.Decisions.Select(d => (d.At, d.Policy, d.Trigger, d.Kind)), result.Decisions.Select(d => (d.At, d.Policy, d.Trigger, d.Kind)));
+        Assert.Equal(alone.Summaries, result.Summaries);
+    }
+
+    /// <summary>A backend whose range query of one expression answers only once <see cref="Release"/> is called.</summary>
+    private sealed class HeldRangeQuery(IMetricsSource inner, string expression) : IMetricsSource
+    {
+        private readonly TaskCompletionSource _release = new(TaskCreationOptions.RunContinuationsAsynchronously);
+
+        public bool Released => _release.Task.IsCompleted;
+
+        public void Release() => _release.TrySetResult();
+
+        public Task<IReadOnlyList<Sample>> QueryAsync(string query, DateTimeOffset time, CancellationToken cancellationToken) => inner.QueryAsync(query, time, cancellationToken);
+
+        public async Task<IReadOnlyList<RangeSeries>> QueryRangeAsync(string query, DateTimeOffset start, DateTimeOffset end, TimeSpan step, CancellationToken cancellationToken)
+        {
+            if (query == expression)
+            {
+                await _release.Task.WaitAsync(cancellationToken);
+            }
+
+            return await inner.QueryRangeAsync(query, start, end, step, cancellationToken);
+        }
+    }
+
     /// <summary>A backend whose range points are all shifted: what a step-aligning query frontend does.</summary>
     private sealed class ShiftingSource(TimeSpan shift) : IMetricsSource
     {
