@@ -213,7 +213,7 @@ public sealed class Backtester
             foreach (var (policy, times) in plans)
             {
                 var state = PolicyState.Empty;
-                var summary = new BacktestSummary { Policy = policy.Name };
+                var tally = new Tally();
                 if (ready.TryGetValue(policy.Name, out var queries))
                 {
                     await queries.ConfigureAwait(false);
@@ -227,10 +227,10 @@ public sealed class Backtester
                     decisions.AddRange(evaluation.Step.Decisions);
                     observe?.Invoke(new BacktestEvaluation(policy, at, state, resolver.Changes) { Triggers = evaluation.Triggers });
                     progress?.Report(new BacktestProgress(BacktestPhase.Replaying, ++replayed, totalEvaluations));
-                    summary = Count(summary, evaluation);
+                    tally.Count(evaluation);
                 }
 
-                summaries.Add(summary);
+                summaries.Add(tally.Summary(policy.Name));
             }
         }
         catch
@@ -269,47 +269,52 @@ public sealed class Backtester
             fetched();
         })).ConfigureAwait(false);
 
-    /// <summary>The summary after one more evaluation: its verdicts and decisions counted (loops, not LINQ: this runs at every evaluation).</summary>
-    private static BacktestSummary Count(BacktestSummary summary, PolicyEvaluation evaluation)
+    /// <summary>A policy's verdicts and decisions counted as it is replayed (loops, not LINQ: this runs at every evaluation).</summary>
+    private sealed class Tally
     {
-        int passes = 0, breaches = 0, inconclusive = 0, errors = 0, actions = 0, suppressed = 0, inconclusiveRuns = 0;
-        for (var triggerIndex = 0; triggerIndex < evaluation.Triggers.Count; triggerIndex++)
+        private int _evaluations, _passes, _breaches, _inconclusive, _errors, _actions, _suppressed, _inconclusiveRuns;
+
+        public void Count(PolicyEvaluation evaluation)
         {
-            var trigger = evaluation.Triggers[triggerIndex];
-            for (var vIndex = 0; vIndex < trigger.Verdicts.Count; vIndex++)
+            _evaluations++;
+            for (var triggerIndex = 0; triggerIndex < evaluation.Triggers.Count; triggerIndex++)
             {
-                var v = trigger.Verdicts[vIndex];
-                switch (v.Kind)
+                var verdicts = evaluation.Triggers[triggerIndex].Verdicts;
+                for (var vIndex = 0; vIndex < verdicts.Count; vIndex++)
                 {
-                    case VerdictKind.Pass: passes++; break;
-                    case VerdictKind.Breach: breaches++; break;
-                    case VerdictKind.Inconclusive: inconclusive++; break;
-                    case VerdictKind.Error: errors++; break;
+                    switch (verdicts[vIndex].Kind)
+                    {
+                        case VerdictKind.Pass: _passes++; break;
+                        case VerdictKind.Breach: _breaches++; break;
+                        case VerdictKind.Inconclusive: _inconclusive++; break;
+                        case VerdictKind.Error: _errors++; break;
+                    }
+                }
+            }
+
+            var decisions = evaluation.Step.Decisions;
+            for (var dIndex = 0; dIndex < decisions.Count; dIndex++)
+            {
+                switch (decisions[dIndex].Kind)
+                {
+                    case DecisionKind.Act: _actions++; break;
+                    case DecisionKind.SuppressedByCooldown: _suppressed++; break;
+                    case DecisionKind.InconclusiveRun: _inconclusiveRuns++; break;
                 }
             }
         }
 
-        for (var dIndex = 0; dIndex < evaluation.Step.Decisions.Count; dIndex++)
+        public BacktestSummary Summary(string policy) => new()
         {
-            var d = evaluation.Step.Decisions[dIndex];
-            switch (d.Kind)
-            {
-                case DecisionKind.Act: actions++; break;
-                case DecisionKind.SuppressedByCooldown: suppressed++; break;
-                case DecisionKind.InconclusiveRun: inconclusiveRuns++; break;
-            }
-        }
-
-        return summary with
-        {
-            Evaluations = summary.Evaluations + 1,
-            Passes = summary.Passes + passes,
-            Breaches = summary.Breaches + breaches,
-            Inconclusive = summary.Inconclusive + inconclusive,
-            Errors = summary.Errors + errors,
-            Actions = summary.Actions + actions,
-            Suppressed = summary.Suppressed + suppressed,
-            InconclusiveRuns = summary.InconclusiveRuns + inconclusiveRuns,
+            Policy = policy,
+            Evaluations = _evaluations,
+            Passes = _passes,
+            Breaches = _breaches,
+            Inconclusive = _inconclusive,
+            Errors = _errors,
+            Actions = _actions,
+            Suppressed = _suppressed,
+            InconclusiveRuns = _inconclusiveRuns,
         };
     }
 

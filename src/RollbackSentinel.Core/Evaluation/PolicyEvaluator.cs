@@ -32,11 +32,10 @@ public static class PolicyEvaluator
         // for the backend) only when their trigger does not pass, where the evidence is read, and after every deciding
         // query, so they cannot use up the evaluation's time budget that a deciding query needs.
         var count = policy.Triggers.Count;
-        var specs = new IReadOnlyList<QuerySpec>[count];
+        var specs = Specs.GetValue(policy, static p => [.. p.Triggers.Select(t => QuerySpec.For(t.Condition))]);
         var outcomes = RentOutcomes(count);
         for (var t = 0; t < count; t++)
         {
-            specs[t] = QuerySpec.For(policy.Triggers[t].Condition);
             for (var i = 0; i < specs[t].Count; i++)
             {
                 var spec = specs[t][i];
@@ -46,7 +45,7 @@ public static class PolicyEvaluator
             }
         }
 
-        var triggers = new List<TriggerVerdicts>(count);
+        var triggers = new TriggerVerdicts[count];
         for (var t = 0; t < count; t++)
         {
             var trigger = policy.Triggers[t];
@@ -61,12 +60,15 @@ public static class PolicyEvaluator
                 verdicts = TriggerEvaluator.Evaluate(trigger, outcomes[t]);
             }
 
-            triggers.Add(new TriggerVerdicts(trigger, verdicts));
+            triggers[t] = new TriggerVerdicts(trigger, verdicts);
         }
 
         ReturnOutcomes(outcomes);
         return new PolicyEvaluation(policy, at, triggers, PolicyStateMachine.Step(policy, state, at, triggers, maxGap, changes));
     }
+
+    /// <summary>Each trigger's queries, made once per policy object (a policy is immutable).</summary>
+    private static readonly System.Runtime.CompilerServices.ConditionalWeakTable<Policy, IReadOnlyList<QuerySpec>[]> Specs = new();
 
     // The outcomes by role are read only while the verdicts are made (verdicts copy what they show into their evidence),
     // so one set of dictionaries per thread serves every evaluation instead of one per trigger per evaluation. An

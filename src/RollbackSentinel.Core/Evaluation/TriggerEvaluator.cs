@@ -160,14 +160,14 @@ public static partial class TriggerEvaluator
         }
 
         var index = new EvidenceIndex(outcomes);
-        var result = new List<Verdict>(totals.Count);
+        var result = new Verdict[totals.Count];
         for (var tIndex = 0; tIndex < totals.Count; tIndex++)
         {
             var t = totals[tIndex];
-            var evidence = index.For(t.Labels);
+            var evidence = index.Of(t.Labels);
             if (NonFinite(t.Value, "total") is { } bad)
             {
-                result.Add(Inconclusive(t.Labels, bad.Reason, bad.Text, c.Max, evidence));
+                result[tIndex] = Inconclusive(t.Labels, bad.Reason, bad.Text, c.Max, evidence);
                 continue;
             }
 
@@ -176,7 +176,7 @@ public static partial class TriggerEvaluator
                 var why = t.Value == 0
                     ? "no traffic: total is 0 (0/0)"
                     : $"low traffic: total {Num(t.Value)} < minTotal {Num(c.MinTotal)}";
-                result.Add(Inconclusive(t.Labels, VerdictReason.LowTraffic, why, c.Max, evidence));
+                result[tIndex] = Inconclusive(t.Labels, VerdictReason.LowTraffic, why, c.Max, evidence);
                 continue;
             }
 
@@ -185,22 +185,22 @@ public static partial class TriggerEvaluator
             var e = errorsByLabels.Find(t.Labels) ?? 0.0;
             if (NonFinite(e, "errors") is { } badErrors)
             {
-                result.Add(Inconclusive(t.Labels, badErrors.Reason, badErrors.Text, c.Max, evidence));
+                result[tIndex] = Inconclusive(t.Labels, badErrors.Reason, badErrors.Text, c.Max, evidence);
                 continue;
             }
 
             var ratio = e / t.Value;
             var breach = ratio > c.Max;
-            result.Add(new Verdict
+            result[tIndex] = new Verdict
             {
                 Kind = breach ? VerdictKind.Breach : VerdictKind.Pass,
                 Reason = breach ? VerdictReason.ThresholdExceeded : VerdictReason.WithinThreshold,
                 Labels = t.Labels,
                 Value = ratio,
                 Threshold = c.Max,
-                Summary = $"error ratio {Num(ratio)} ({Num(e)}/{Num(t.Value)}) {(breach ? ">" : "<=")} max {Num(c.Max)}",
+                Sentence = new(SentenceForm.ErrorRatio, breach, e, t.Value, c.Max),
                 Queries = evidence,
-            });
+            };
         }
 
         return result;
@@ -225,14 +225,14 @@ public static partial class TriggerEvaluator
         var baselineCount = baselines.Count;
 
         var index = new EvidenceIndex(outcomes);
-        var result = new List<Verdict>(values.Count);
+        var result = new Verdict[values.Count];
         for (var sIndex = 0; sIndex < values.Count; sIndex++)
         {
             var s = values[sIndex];
-            var evidence = index.For(s.Labels);
+            var evidence = index.Of(s.Labels);
             if (NonFinite(s.Value, "value") is { } bad)
             {
-                result.Add(Inconclusive(s.Labels, bad.Reason, bad.Text, null, evidence));
+                result[sIndex] = Inconclusive(s.Labels, bad.Reason, bad.Text, null, evidence);
                 continue;
             }
 
@@ -248,32 +248,32 @@ public static partial class TriggerEvaluator
                     : scoped is not null && scoped.ChangeFor(s.Labels) is null ? $"baseline missing: no change of {s.Labels} is known for a before-deploy baseline"
                     : baselineCount == 0 ? "baseline missing: the baseline query returned no series"
                     : $"baseline missing: no baseline series with labels {s.Labels}";
-                result.Add(Inconclusive(s.Labels, VerdictReason.BaselineMissing, why, null, evidence) with { Value = s.Value });
+                result[sIndex] = Inconclusive(s.Labels, VerdictReason.BaselineMissing, why, null, evidence) with { Value = s.Value };
                 continue;
             }
 
             if (!double.IsFinite(baseline.Value))
             {
                 var why = $"baseline missing: the baseline is {Num(baseline.Value)}";
-                result.Add(Inconclusive(s.Labels, VerdictReason.BaselineMissing, why, null, evidence) with { Value = s.Value, Baseline = baseline });
+                result[sIndex] = Inconclusive(s.Labels, VerdictReason.BaselineMissing, why, null, evidence) with { Value = s.Value, Baseline = baseline };
                 continue;
             }
 
-            // The value must exceed every limit the trigger sets, so the effective threshold is the largest.
-            var limits = new List<(double Limit, string Text)>(2);
+            // The value must exceed every limit the trigger sets, so the effective threshold is the largest (the
+            // ratio's when they are equal, as it is written first).
+            var (threshold, form, parameter) = (double.NegativeInfinity, SentenceForm.LatencyRatio, 0.0);
             if (c.MaxRatio is { } ratio)
             {
-                limits.Add((baseline.Value * ratio, $"baseline {Num(baseline.Value)} x maxRatio {Num(ratio)}"));
+                (threshold, form, parameter) = (baseline.Value * ratio, SentenceForm.LatencyRatio, ratio);
             }
 
-            if (c.MaxIncrease is { } inc)
+            if (c.MaxIncrease is { } inc && (c.MaxRatio is null || baseline.Value + inc > threshold))
             {
-                limits.Add((baseline.Value + inc, $"baseline {Num(baseline.Value)} + maxIncrease {Num(inc)}"));
+                (threshold, form, parameter) = (baseline.Value + inc, SentenceForm.LatencyIncrease, inc);
             }
 
-            var (threshold, thresholdText) = limits.MaxBy(l => l.Limit);
             var breach = s.Value > threshold;
-            result.Add(new Verdict
+            result[sIndex] = new Verdict
             {
                 Kind = breach ? VerdictKind.Breach : VerdictKind.Pass,
                 Reason = breach ? VerdictReason.ThresholdExceeded : VerdictReason.WithinThreshold,
@@ -281,9 +281,9 @@ public static partial class TriggerEvaluator
                 Value = s.Value,
                 Baseline = baseline,
                 Threshold = threshold,
-                Summary = $"value {Num(s.Value)} {(breach ? ">" : "<=")} {Num(threshold)} ({thresholdText})",
+                Sentence = new(form, breach, s.Value, threshold, baseline.Value, parameter),
                 Queries = evidence,
-            });
+            };
         }
 
         return result;
@@ -299,10 +299,10 @@ public static partial class TriggerEvaluator
             _ => throw new ArgumentOutOfRangeException(nameof(condition), condition, "not a single-value condition"),
         };
 
-        static string Text(TriggerCondition condition, double v, bool breach) => condition switch
+        static Sentence Text(TriggerCondition condition, double v, bool breach) => condition switch
         {
-            AvailabilityCondition a => breach ? $"value {Num(v)} < min {Num(a.Min)}" : $"value {Num(v)} >= min {Num(a.Min)}",
-            ThresholdCondition t => breach ? $"value {Num(v)} {t.Op.Symbol()} {Num(t.Value)}" : $"value {Num(v)} is not {t.Op.Symbol()} {Num(t.Value)}",
+            AvailabilityCondition a => new(SentenceForm.AvailabilityMin, breach, v, a.Min),
+            ThresholdCondition t => new(SentenceForm.Threshold, breach, v, t.Value, Op: t.Op),
             _ => throw new ArgumentOutOfRangeException(nameof(condition), condition, "not a single-value condition"),
         };
 
@@ -322,7 +322,7 @@ public static partial class TriggerEvaluator
         for (var i = 0; i < result.Length; i++)
         {
             var s = values[i];
-            var evidence = index.For(s.Labels);
+            var evidence = index.Of(s.Labels);
             if (NonFinite(s.Value, "value") is { } bad)
             {
                 result[i] = Inconclusive(s.Labels, bad.Reason, bad.Text, threshold, evidence);
@@ -337,7 +337,7 @@ public static partial class TriggerEvaluator
                 Labels = s.Labels,
                 Value = s.Value,
                 Threshold = threshold,
-                Summary = Text(condition, s.Value, breach),
+                Sentence = Text(condition, s.Value, breach),
                 Queries = evidence,
             };
         }
@@ -467,33 +467,51 @@ public static partial class TriggerEvaluator
 
     /// <summary>
     /// Each query's samples indexed by label set once per evaluation, so the evidence of one verdict is a lookup
-    /// per query rather than a scan of every sample: evaluation stays linear in the number of series.
+    /// per query rather than a scan of every sample: evaluation stays linear in the number of series. The outcomes
+    /// are copied at once (the evaluator reuses its dictionaries); the index is made, and evidence written, only
+    /// when a verdict's evidence is first read (<see cref="Of"/>): most verdicts of a backtest never are.
     /// </summary>
     private sealed class EvidenceIndex
     {
-        private readonly (QueryOutcome Outcome, SeriesLookup Values)[] _outcomes;
+        private readonly QueryOutcome[] _outcomes;
+        private SeriesLookup[]? _values;
 
         public EvidenceIndex(IReadOnlyDictionary<string, QueryOutcome> outcomes)
         {
-            _outcomes = new (QueryOutcome, SeriesLookup)[outcomes.Count];
+            _outcomes = new QueryOutcome[outcomes.Count];
             var i = 0;
             foreach (var o in Values(outcomes))
             {
-                _outcomes[i++] = (o, o.Samples is { } samples ? SeriesLookup.FirstWins(samples) : default);
+                _outcomes[i++] = o;
             }
         }
 
+        /// <summary>The evidence of the verdict for <paramref name="labels"/>, written when first read.</summary>
+        public IReadOnlyList<QueryEvidence> Of(LabelSet labels) => new LazyEvidence(this, labels);
+
         public QueryEvidence[] For(LabelSet labels)
         {
+            var lookups = _values;
+            if (lookups is null)
+            {
+                lookups = new SeriesLookup[_outcomes.Length];
+                for (var i = 0; i < _outcomes.Length; i++)
+                {
+                    lookups[i] = _outcomes[i].Samples is { } samples ? SeriesLookup.FirstWins(samples) : default;
+                }
+
+                _values = lookups;
+            }
+
             var evidence = new QueryEvidence[_outcomes.Length];
             for (var i = 0; i < _outcomes.Length; i++)
             {
-                var (o, values) = _outcomes[i];
+                var o = _outcomes[i];
                 double? value = null;
                 string? note = o.Unavailable ?? o.Error; // an error here is an informational query's: others fail the trigger first
                 if (o.Samples is { } samples)
                 {
-                    double? own = values.Find(labels);
+                    double? own = lookups[i].Find(labels);
 
                     // Only a baseline stands in for every series when it is the only one; elsewhere a value is shown
                     // only for the series the verdict is about, so evidence never disagrees with the decision.
@@ -511,6 +529,25 @@ public static partial class TriggerEvaluator
 
             return evidence;
         }
+    }
+
+    /// <summary>
+    /// A verdict's evidence as a list that writes itself from its <see cref="EvidenceIndex"/> when first read (the same
+    /// entries, in the same order, whenever that is: outcomes are immutable).
+    /// </summary>
+    private sealed class LazyEvidence(EvidenceIndex index, LabelSet labels) : IReadOnlyList<QueryEvidence>
+    {
+        private QueryEvidence[]? _evidence;
+
+        private QueryEvidence[] Evidence => _evidence ??= index.For(labels);
+
+        public int Count => Evidence.Length;
+
+        public QueryEvidence this[int index] => Evidence[index];
+
+        public IEnumerator<QueryEvidence> GetEnumerator() => ((IEnumerable<QueryEvidence>)Evidence).GetEnumerator();
+
+        System.Collections.IEnumerator System.Collections.IEnumerable.GetEnumerator() => GetEnumerator();
     }
 
     /// <summary>Formats a number for evidence: shortest round-trip form, Prometheus' spelling of NaN and infinities.</summary>

@@ -1,4 +1,5 @@
 using RollbackSentinel.Core.Metrics;
+using RollbackSentinel.Core.Policies;
 
 namespace RollbackSentinel.Core.Evaluation;
 
@@ -54,13 +55,84 @@ public sealed record Verdict
 
     public double? Baseline { get; init; }
 
-    /// <summary>A sentence for logs, tables and chat: "error ratio 0.081 > max 0.05".</summary>
-    public required string Summary { get; init; }
+    /// <summary>
+    /// A sentence for logs, tables and chat: "error ratio 0.081 > max 0.05". Given as text, or made from the numbers
+    /// it names the first time it is read (<see cref="Sentence"/>): most verdicts of a backtest are never printed.
+    /// </summary>
+    public string Summary
+    {
+        get => _summary ??= Sentence.Render();
+        init => _summary = value;
+    }
 
+    /// <summary>The numbers <see cref="Summary"/> is made of when it is not given as text.</summary>
+    internal Sentence Sentence { get; init; }
+
+    /// <summary>What each query gave for this verdict's series (made when first read, from the outcomes the verdict was made of).</summary>
     public IReadOnlyList<QueryEvidence> Queries { get; init; } = [];
 
     /// <summary>True when a no-data verdict was turned into a breach because the trigger says <c>noData: breach</c>.</summary>
     public bool NoDataCountedAsBreach { get; init; }
 
     public bool IsConclusive => Kind is VerdictKind.Pass or VerdictKind.Breach;
+
+    private string? _summary;
+
+    /// <summary>Verdicts are equal when they say the same: the sentence compared as text, however it was made.</summary>
+    public bool Equals(Verdict? other) =>
+        ReferenceEquals(this, other)
+        || (other is not null
+            && Kind == other.Kind
+            && Reason == other.Reason
+            && Labels.Equals(other.Labels)
+            && Nullable.Equals(Value, other.Value)
+            && Nullable.Equals(Threshold, other.Threshold)
+            && Nullable.Equals(Baseline, other.Baseline)
+            && NoDataCountedAsBreach == other.NoDataCountedAsBreach
+            && Summary == other.Summary
+            && EqualityComparer<IReadOnlyList<QueryEvidence>>.Default.Equals(Queries, other.Queries));
+
+    public override int GetHashCode() => HashCode.Combine(Kind, Reason, Labels, Value, Threshold, Baseline, Summary);
+}
+
+/// <summary>The shapes of verdict sentence made from numbers (<see cref="Sentence"/>).</summary>
+internal enum SentenceForm : byte
+{
+    /// <summary>Nothing to make: the verdict was given its sentence as text.</summary>
+    None,
+
+    /// <summary>"error ratio R (E/T) &gt; max M": A errors, B total, C max.</summary>
+    ErrorRatio,
+
+    /// <summary>"value V &gt; L (baseline B x maxRatio R)": A value, B limit, C baseline, D maxRatio.</summary>
+    LatencyRatio,
+
+    /// <summary>"value V &gt; L (baseline B + maxIncrease I)": A value, B limit, C baseline, D maxIncrease.</summary>
+    LatencyIncrease,
+
+    /// <summary>"value V &lt; min M": A value, B min.</summary>
+    AvailabilityMin,
+
+    /// <summary>"value V &gt; X" or "value V is not &gt; X": A value, B the threshold, <see cref="Sentence.Op"/> the comparison.</summary>
+    Threshold,
+}
+
+/// <summary>
+/// A verdict's sentence before it is written: its shape and the numbers it names. Making the text (four or five
+/// numbers formatted) cost more than the rest of an evaluation, and a backtest prints only the verdicts of its decisions.
+/// </summary>
+internal readonly record struct Sentence(SentenceForm Form, bool Breach, double A, double B, double C = 0, double D = 0, ComparisonOperator Op = default)
+{
+    public string Render() => Form switch
+    {
+        SentenceForm.None => string.Empty,
+        SentenceForm.ErrorRatio => $"error ratio {TriggerEvaluator.Num(A / B)} ({TriggerEvaluator.Num(A)}/{TriggerEvaluator.Num(B)}) {(Breach ? ">" : "<=")} max {TriggerEvaluator.Num(C)}",
+        SentenceForm.LatencyRatio => $"value {TriggerEvaluator.Num(A)} {(Breach ? ">" : "<=")} {TriggerEvaluator.Num(B)} (baseline {TriggerEvaluator.Num(C)} x maxRatio {TriggerEvaluator.Num(D)})",
+        SentenceForm.LatencyIncrease => $"value {TriggerEvaluator.Num(A)} {(Breach ? ">" : "<=")} {TriggerEvaluator.Num(B)} (baseline {TriggerEvaluator.Num(C)} + maxIncrease {TriggerEvaluator.Num(D)})",
+        SentenceForm.AvailabilityMin => Breach ? $"value {TriggerEvaluator.Num(A)} < min {TriggerEvaluator.Num(B)}" : $"value {TriggerEvaluator.Num(A)} >= min {TriggerEvaluator.Num(B)}",
+        SentenceForm.Threshold => Breach
+            ? $"value {TriggerEvaluator.Num(A)} {Op.Symbol()} {TriggerEvaluator.Num(B)}"
+            : $"value {TriggerEvaluator.Num(A)} is not {Op.Symbol()} {TriggerEvaluator.Num(B)}",
+        _ => throw new InvalidOperationException($"unknown sentence form {Form}"),
+    };
 }

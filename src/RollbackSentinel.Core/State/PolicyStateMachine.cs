@@ -67,8 +67,9 @@ public static class PolicyStateMachine
             };
         }
 
-        var series = state.Series.ToBuilder();
-        var lastAction = state.LastActionAt.ToBuilder();
+        // Builders only once something changes: most evaluations of a healthy policy change neither.
+        ImmutableDictionary<SeriesKey, SeriesState>.Builder? series = null;
+        ImmutableDictionary<string, DateTimeOffset>.Builder? lastAction = null;
         var progress = ImmutableDictionary.CreateBuilder<SeriesKey, GateProgress>();
         var decisions = new List<Decision>();
         var transitions = new List<Transition>();
@@ -81,9 +82,10 @@ public static class PolicyStateMachine
             var (trigger, verdicts) = ordered[e];
             // Data with labels is back: the label-less "no series at all" state it replaces is over.
             var emptyKey = new SeriesKey(trigger.Name, LabelSet.Empty);
-            if (AnyLabelled(verdicts) && series.TryGetValue(emptyKey, out var emptyState))
+            SeriesState? emptyState = null;
+            if (AnyLabelled(verdicts) && (series is not null ? series.TryGetValue(emptyKey, out emptyState) : state.Series.TryGetValue(emptyKey, out emptyState)))
             {
-                series.Remove(emptyKey);
+                (series ??= state.Series.ToBuilder()).Remove(emptyKey);
                 if (emptyState.Phase == TriggerPhase.Firing)
                 {
                     var back = Absent(LabelSet.Empty, "the query returns labelled series again");
@@ -121,7 +123,7 @@ public static class PolicyStateMachine
 
                 if (after.Phase == TriggerPhase.Firing && before.Phase != TriggerPhase.Firing)
                 {
-                    decisions.Add(Fire(policy, trigger, verdict, at, after.BreachingSince, lastAction, changes));
+                    decisions.Add(Fire(policy, trigger, verdict, at, after.BreachingSince, lastAction ??= state.LastActionAt.ToBuilder(), changes));
                 }
                 else if (after.Phase == TriggerPhase.Ok && before.Phase == TriggerPhase.Firing)
                 {
@@ -143,11 +145,14 @@ public static class PolicyStateMachine
 
                 if (after.IsDefault)
                 {
-                    series.Remove(key);
+                    if (series is not null || state.Series.ContainsKey(key))
+                    {
+                        (series ??= state.Series.ToBuilder()).Remove(key);
+                    }
                 }
                 else
                 {
-                    series[key] = after;
+                    (series ??= state.Series.ToBuilder())[key] = after;
                 }
             }
 
@@ -160,16 +165,16 @@ public static class PolicyStateMachine
         }
 
         // A cooldown that has run out holds nothing back any more: forget it, so the state stays small.
-        if (lastAction.Count > 0)
+        if ((lastAction?.Count ?? state.LastActionAt.Count) > 0)
         {
-            ForgetExpired(lastAction, policy.Cooldown, at);
+            ForgetExpired(lastAction ??= state.LastActionAt.ToBuilder(), policy.Cooldown, at);
         }
 
         return new StepResult(
             state with
             {
-                Series = series.ToImmutable(),
-                LastActionAt = lastAction.ToImmutable(),
+                Series = series?.ToImmutable() ?? state.Series,
+                LastActionAt = lastAction?.ToImmutable() ?? state.LastActionAt,
                 LastEvaluatedAt = at,
                 Progress = progress.ToImmutable(),
                 Fingerprints = Fingerprints(policy),
@@ -211,8 +216,9 @@ public static class PolicyStateMachine
                 var next = 0;
                 for (var pass = 0; pass < 2; pass++)
                 {
-                    foreach (var x in evaluations)
+                    for (var j = 0; j < evaluations.Count; j++)
                     {
+                        var x = evaluations[j];
                         if ((x.Trigger.Action == TriggerAction.Rollback) == (pass == 0))
                         {
                             ordered[next++] = x;
@@ -446,11 +452,13 @@ public static class PolicyStateMachine
             }
         }
 
-        if (tracked is null)
-        {
-            return null;
-        }
+        return tracked is null ? null : Spread(verdicts, tracked);
+    }
 
+    // Apart from SpreadOverTrackedSeries: its lambdas capture `seen`, whose closure would otherwise be made at every call,
+    // tracked series or not.
+    private static List<(Verdict Verdict, bool Absent)> Spread(IReadOnlyList<Verdict> verdicts, List<LabelSet> tracked)
+    {
         var spread = new List<(Verdict Verdict, bool Absent)>(verdicts.Count + tracked.Count);
         var seen = new HashSet<LabelSet>();
         foreach (var v in verdicts)

@@ -375,4 +375,60 @@ public sealed class TriggerEvaluatorTests
             Assert.Equal([i % 2 == 0 ? 0.5 : 0.1, 0.1 + (i * 1e-6)], v.Queries.Select(q => q.Value!.Value));
         }
     }
+
+    [Fact]
+    public void Latency_BothLimitsEqual_SummaryNamesTheRatioWrittenFirst()
+    {
+        var v = Single(Latency(maxRatio: 1.5, maxIncrease: 1), new() { ["value"] = [S(4)], ["baseline"] = [S(2)] });
+
+        Assert.Equal(3, v.Threshold);
+        Assert.Equal("value 4 > 3 (baseline 2 x maxRatio 1.5)", v.Summary);
+    }
+
+    [Fact]
+    public void Verdict_SentenceMadeFromNumbersAndTheSameSentenceGivenAsText_AreEqual()
+    {
+        var made = Single(ErrorRate(max: 0.05), new() { ["errors"] = [S(0.81)], ["total"] = [S(10)] });
+        var given = made with { Summary = "error ratio 0.081 (0.81/10) > max 0.05" };
+        var other = made with { Summary = "error ratio 0.081 (0.81/10) > max 0.06" };
+
+        Assert.Equal(made, given);
+        Assert.Equal(made.GetHashCode(), given.GetHashCode());
+        Assert.NotEqual(made, other);
+    }
+
+    [Fact]
+    public async Task Evaluate_EvidenceAndSentenceFirstReadAfterLaterEvaluations_AreThoseOfTheirOwnEvaluation()
+    {
+        // The evaluator reuses its outcome dictionaries from one evaluation to the next, and a verdict writes its
+        // evidence and sentence only when first read: what it shows must still be what it was decided on.
+        var trigger = ErrorRate(max: 0.05);
+        var policy = Policy(trigger);
+        var resolver = new ByTimeResolver();
+        var at = new DateTimeOffset(2026, 11, 20, 10, 0, 0, TimeSpan.Zero);
+
+        var first = await PolicyEvaluator.EvaluateAsync(policy, Core.State.PolicyState.Empty, at, resolver, CancellationToken.None);
+        var second = await PolicyEvaluator.EvaluateAsync(policy, first.Step.State, at.AddSeconds(15), resolver, CancellationToken.None);
+
+        var late = Assert.Single(Assert.Single(first.Triggers).Verdicts);
+        var now = Assert.Single(Assert.Single(second.Triggers).Verdicts);
+        Assert.Equal("error ratio 0.1 (1/10) > max 0.05", late.Summary);
+        Assert.Equal([1.0, 10.0], late.Queries.Select(q => q.Value!.Value));
+        Assert.All(late.Queries, q => Assert.Equal("2026-11-20T10:00:00Z", q.EvaluatedAt));
+        Assert.Equal("error ratio 0.02 (0.2/10) <= max 0.05", now.Summary);
+        Assert.Equal([0.2, 10.0], now.Queries.Select(q => q.Value!.Value));
+    }
+
+    /// <summary>Errors 1 of 10 at the first evaluation time asked, 0.2 of 10 after it.</summary>
+    private sealed class ByTimeResolver : IQueryResolver
+    {
+        private DateTimeOffset? _first;
+
+        public ValueTask<QueryOutcome> ResolveAsync(QuerySpec spec, DateTimeOffset at, CancellationToken cancellationToken)
+        {
+            _first ??= at;
+            var value = spec.Role == QuerySpec.TotalRole ? 10 : at == _first ? 1 : 0.2;
+            return ValueTask.FromResult(QueryOutcome.Success(spec, Rfc3339.Format(at), [S(value)]));
+        }
+    }
 }
