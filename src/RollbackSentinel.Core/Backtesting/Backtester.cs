@@ -97,6 +97,9 @@ public sealed class Backtester
 {
     private const int MaxConcurrentQueries = 4;
 
+    /// <summary>How many policies are replayed side by side (one per core by default; 1 whenever an observer is given).</summary>
+    public int ReplayLanes { get; init; } = Environment.ProcessorCount;
+
     private readonly IMetricsBackends _backends;
     private readonly Func<CronSchedule, DateTimeOffset, DateTimeOffset, IEnumerable<DateTimeOffset>> _cronOccurrences;
 
@@ -206,34 +209,61 @@ public sealed class Backtester
         var totalEvaluations = plans.Sum(p => p.Times.Count);
         var replayed = 0;
 
-        var decisions = new List<Decision>();
-        var summaries = new List<BacktestSummary>();
-        try
+        // Each policy's replay is a loop over its own state and data, so policies are replayed side by side, one per core,
+        // taken in the rules' order as their queries come in. With an observer (told of evaluations in order), one at a time.
+        // The first failure stops every lane, and is the one thrown.
+        var replays = new (List<Decision> Decisions, BacktestSummary Summary)[plans.Length];
+        using var stop = CancellationTokenSource.CreateLinkedTokenSource(cancellationToken);
+        var next = -1;
+        Exception? failure = null;
+        async Task Lane()
         {
-            foreach (var (policy, times) in plans)
+            try
             {
-                var state = PolicyState.Empty;
-                var tally = new Tally();
-                if (ready.TryGetValue(policy.Name, out var queries))
+                for (var index = Interlocked.Increment(ref next); index < plans.Length; index = Interlocked.Increment(ref next))
                 {
-                    await queries.ConfigureAwait(false);
+                    replays[index] = await ReplayAsync(plans[index].Policy, plans[index].Times, stop.Token).ConfigureAwait(false);
                 }
-
-                foreach (var at in times)
-                {
-                    var resolver = resolvers[policy.Name];
-                    var evaluation = await PolicyEvaluator.EvaluateAsync(policy, state, at, resolver, cancellationToken, maxGap: null, resolver.Changes).ConfigureAwait(false);
-                    state = evaluation.Step.State;
-                    decisions.AddRange(evaluation.Step.Decisions);
-                    observe?.Invoke(new BacktestEvaluation(policy, at, state, resolver.Changes) { Triggers = evaluation.Triggers });
-                    progress?.Report(new BacktestProgress(BacktestPhase.Replaying, ++replayed, totalEvaluations));
-                    tally.Count(evaluation);
-                }
-
-                summaries.Add(tally.Summary(policy.Name));
+            }
+            catch (Exception e)
+            {
+                Interlocked.CompareExchange(ref failure, e, null);
+                await stop.CancelAsync().ConfigureAwait(false);
+                throw;
             }
         }
-        catch
+
+        async Task<(List<Decision>, BacktestSummary)> ReplayAsync(Policy policy, IReadOnlyList<DateTimeOffset> times, CancellationToken ct)
+        {
+            var state = PolicyState.Empty;
+            var tally = new Tally();
+            var decisions = new List<Decision>();
+            if (ready.TryGetValue(policy.Name, out var queries))
+            {
+                // Not waiting on once another lane failed: the run stops, and what is still fetching is cancelled below.
+                await queries.WaitAsync(ct).ConfigureAwait(false);
+            }
+
+            foreach (var at in times)
+            {
+                var resolver = resolvers[policy.Name];
+                var evaluation = await PolicyEvaluator.EvaluateAsync(policy, state, at, resolver, ct, maxGap: null, resolver.Changes).ConfigureAwait(false);
+                state = evaluation.Step.State;
+                decisions.AddRange(evaluation.Step.Decisions);
+                observe?.Invoke(new BacktestEvaluation(policy, at, state, resolver.Changes) { Triggers = evaluation.Triggers });
+                progress?.Report(new BacktestProgress(BacktestPhase.Replaying, Interlocked.Increment(ref replayed), totalEvaluations));
+                tally.Count(evaluation);
+            }
+
+            return (decisions, tally.Summary(policy.Name));
+        }
+
+        try
+        {
+            var laneCount = observe is null ? Math.Clamp(ReplayLanes, 1, Math.Max(1, plans.Length)) : 1;
+            await Task.WhenAll(Enumerable.Range(0, laneCount).Select(_ => Task.Run(Lane, CancellationToken.None))).ConfigureAwait(false);
+        }
+        catch (Exception caught)
         {
             await fetching.CancelAsync().ConfigureAwait(false);
             try
@@ -245,9 +275,11 @@ public sealed class Backtester
                 // Observed: the failure that stopped the run is the one thrown below.
             }
 
-            throw;
+            System.Runtime.ExceptionServices.ExceptionDispatchInfo.Throw(failure ?? caught);
         }
 
+        var decisions = replays.SelectMany(r => r.Decisions);
+        var summaries = replays.Select(r => r.Summary).ToList();
         return new BacktestResult(
             decisions.OrderBy(d => d.At).ThenBy(d => d.Policy, StringComparer.Ordinal).ThenBy(d => d.Trigger, StringComparer.Ordinal).ToArray(),
             summaries)

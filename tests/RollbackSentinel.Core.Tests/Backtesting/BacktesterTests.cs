@@ -218,6 +218,69 @@ public sealed class BacktesterTests
         Assert.Equal(alone.Summaries, result.Summaries);
     }
 
+    [Fact]
+    public async Task Run_TwoLanes_ReplayPoliciesSideBySide_AndDecideAsOneAfterTheOther()
+    {
+        // The first replayed evaluation waits until an evaluation is replayed on another thread: only a second lane
+        // replaying the other policy meanwhile can let it go on before the wait runs out.
+        var source = new FunctionMetricsSource(BadDeploy);
+        Policy[] policies = [.. Enumerable.Range(0, 6).Select(i => AlwaysArmed(ErrorRate(max: 0.02 * (i + 1), @for: TimeSpan.FromMinutes(i % 3))) with { Name = $"p{i}" })];
+        var window = new BacktestWindow(T0, T0.AddMinutes(20));
+        var firstThread = -1;
+        var sideBySide = false;
+        using var otherLane = new ManualResetEventSlim();
+        var progress = new SynchronousProgress(p =>
+        {
+            if (p.Phase != BacktestPhase.Replaying)
+            {
+                return;
+            }
+
+            var thread = Environment.CurrentManagedThreadId;
+            if (Interlocked.CompareExchange(ref firstThread, thread, -1) == -1)
+            {
+                sideBySide = otherLane.Wait(TimeSpan.FromSeconds(20));
+            }
+            else if (thread != Volatile.Read(ref firstThread))
+            {
+                otherLane.Set();
+            }
+        });
+
+        var lanes = await new Backtester(source, NoCron) { ReplayLanes = 2 }.RunAsync(policies, window, CancellationToken.None, progress);
+        var one = await new Backtester(source, NoCron).RunAsync(policies, window, CancellationToken.None, observe: _ => { });
+
+        Assert.True(sideBySide, "no evaluation was replayed on another thread while the first one waited");
+        Assert.Equal(one.Decisions.Select(d => (d.At, d.Policy, d.Trigger, d.Kind, d.Verdict.Summary)), lanes.Decisions.Select(d => (d.At, d.Policy, d.Trigger, d.Kind, d.Verdict.Summary)));
+        Assert.Equal(one.Summaries, lanes.Summaries);
+        Assert.Equal(policies.Select(p => p.Name), lanes.Summaries.Select(s => s.Policy));
+    }
+
+    [Fact]
+    public async Task Run_OneOfManyPoliciesQueriesFails_TheFailureIsThrownNotTheOtherLanesCancellation()
+    {
+        var source = new FunctionMetricsSource((q, t) => q == "value_q" ? [S(3)] : BadDeploy(q, t))
+        {
+            Fail = q => q == "value_q" ? new MetricsQueryException(MetricsErrorKind.Unauthorized, q, "HTTP 401") : null,
+        };
+        Policy[] policies =
+        [
+            .. Enumerable.Range(0, 4).Select(i => Policy(ErrorRate(max: 0.1 * (i + 1))) with { Name = $"p{i}" }),
+            Policy(Threshold(ComparisonOperator.GreaterThan, 2)) with { Name = "failing" },
+        ];
+
+        var e = await Assert.ThrowsAsync<MetricsQueryException>(() =>
+            new Backtester(source, NoCron) { ReplayLanes = 2 }.RunAsync(policies, new BacktestWindow(T0, T0.AddMinutes(30)), CancellationToken.None));
+
+        Assert.Equal(MetricsErrorKind.Unauthorized, e.Kind);
+    }
+
+    /// <summary>An <see cref="IProgress{T}"/> that reports on the reporting thread (<see cref="Progress{T}"/> would post).</summary>
+    private sealed class SynchronousProgress(Action<BacktestProgress> report) : IProgress<BacktestProgress>
+    {
+        public void Report(BacktestProgress value) => report(value);
+    }
+
     /// <summary>A backend whose range query of one expression answers only once <see cref="Release"/> is called.</summary>
     private sealed class HeldRangeQuery(IMetricsSource inner, string expression) : IMetricsSource
     {
