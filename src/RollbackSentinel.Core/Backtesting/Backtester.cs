@@ -171,7 +171,11 @@ public sealed class Backtester
             throw new ArgumentException("the window ends before it starts", nameof(window));
         }
 
-        var plans = policies.Select(p => (Policy: p, Times: EvaluationTimes(p, window))).ToArray();
+        // Policies on the same interval share one list of times (a month at 15 s is 2.8 MB per policy).
+        var byStep = new Dictionary<TimeSpan, IReadOnlyList<DateTimeOffset>>();
+        var plans = policies
+            .Select(p => (Policy: p, Times: Step(p, window) is { } s ? byStep.TryGetValue(s, out var shared) ? shared : byStep[s] = EvaluationTimes(p, window) : EvaluationTimes(p, window)))
+            .ToArray();
         var active = plans.Where(p => p.Times.Count > 0).ToArray();
         var fetcher = new RangeFetcher(_backends, MaxConcurrentQueries);
         var detecting = active.Where(p => p.Policy.Watch.Detect.Query is not null).ToArray();
@@ -369,7 +373,7 @@ public sealed class Backtester
         Slots slots;
         try
         {
-            slots = new Slots(query, await fetcher.FetchAsync(policy.Backend, query, times[0], times[^1], grid, ct).ConfigureAwait(false), times[0], times[^1], grid);
+            slots = (await fetcher.IndexedAsync(policy.Backend, query, times[0], times[^1], grid, ct).ConfigureAwait(false)).Usable;
         }
         catch (MetricsQueryException e)
         {
@@ -507,8 +511,32 @@ public sealed class Backtester
         private readonly ConcurrentDictionary<(string? Backend, string Query, DateTimeOffset Start, DateTimeOffset End, TimeSpan Step), Lazy<Task<IReadOnlyList<RangeSeries>>>> _cache = new();
         private readonly SemaphoreSlim _gate = new(maxConcurrent);
 
+        private readonly ConcurrentDictionary<(string? Backend, string Query, DateTimeOffset Start, DateTimeOffset End, TimeSpan Step), Lazy<Task<Indexed>>> _indexed = new();
+
+        /// <summary>A range result as it is fetched (kept for the run: before-deploy windows, which are short).</summary>
         public Task<IReadOnlyList<RangeSeries>> FetchAsync(string? backend, string query, DateTimeOffset start, DateTimeOffset end, TimeSpan step, CancellationToken ct) =>
             _cache.GetOrAdd((backend, query, start, end, step), k => new Lazy<Task<IReadOnlyList<RangeSeries>>>(() => FetchCoreAsync(k.Backend, k.Query, k.Start, k.End, k.Step, ct))).Value;
+
+        /// <summary>
+        /// A range result on the grid of evaluation times, indexed once for every policy that asks for it (a month of a
+        /// query shared by 100 policies was 100 copies), and without the series it was made of. A fetch that fails
+        /// throws; points off the grid come back as <see cref="Indexed.OffGrid"/>, for the caller to throw.
+        /// </summary>
+        public Task<Indexed> IndexedAsync(string? backend, string query, DateTimeOffset start, DateTimeOffset end, TimeSpan step, CancellationToken ct) =>
+            _indexed.GetOrAdd((backend, query, start, end, step), k => new Lazy<Task<Indexed>>(() => IndexAsync(k.Backend, k.Query, k.Start, k.End, k.Step, ct))).Value;
+
+        private async Task<Indexed> IndexAsync(string? backend, string query, DateTimeOffset start, DateTimeOffset end, TimeSpan step, CancellationToken ct)
+        {
+            var series = await FetchCoreAsync(backend, query, start, end, step, ct).ConfigureAwait(false);
+            try
+            {
+                return new Indexed(new Slots(query, series, start, end, step), null);
+            }
+            catch (MetricsQueryException offGrid)
+            {
+                return new Indexed(null, offGrid);
+            }
+        }
 
         private async Task<IReadOnlyList<RangeSeries>> FetchCoreAsync(string? backend, string query, DateTimeOffset start, DateTimeOffset end, TimeSpan step, CancellationToken ct)
         {
@@ -522,6 +550,12 @@ public sealed class Backtester
                 _gate.Release();
             }
         }
+    }
+
+    /// <summary>A range result indexed on its grid, or the points off the grid that made it unusable (thrown anew by each caller).</summary>
+    private sealed record Indexed(Slots? Slots, MetricsQueryException? OffGrid)
+    {
+        public Slots Usable => Slots ?? throw new MetricsQueryException(OffGrid!.Kind, OffGrid.Query, OffGrid.Message);
     }
 
     /// <summary>Serves a policy's queries at its evaluation times from range results fetched up front.</summary>
@@ -560,10 +594,10 @@ public sealed class Backtester
             }
 
             var (start, end, shift) = spec.Time is OffsetQueryTime o ? (_times[0] - o.Offset, _times[^1] - o.Offset, o.Offset) : (_times[0], _times[^1], TimeSpan.Zero);
-            IReadOnlyList<RangeSeries> series;
+            Indexed indexed;
             try
             {
-                series = await _fetcher.FetchAsync(_backend, spec.Expression, start, end, _grid, ct).ConfigureAwait(false);
+                indexed = await _fetcher.IndexedAsync(_backend, spec.Expression, start, end, _grid, ct).ConfigureAwait(false);
             }
             catch (MetricsQueryException e) when (spec.Informational || e.Kind is MetricsErrorKind.ServerError or MetricsErrorKind.Timeout or MetricsErrorKind.InvalidResponse)
             {
@@ -574,7 +608,7 @@ public sealed class Backtester
             }
 
             // Points off the grid make the whole run meaningless: that throws.
-            _data[spec] = new AtTimes(new Slots(spec.Expression, series, start, end, _grid), shift);
+            _data[spec] = new AtTimes(indexed.Usable, shift);
         }
 
         /// <summary>
