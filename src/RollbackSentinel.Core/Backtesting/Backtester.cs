@@ -565,7 +565,9 @@ public sealed class Backtester
         private readonly string? _backend;
         private readonly IReadOnlyList<DateTimeOffset> _times;
         private readonly TimeSpan _grid;
-        private readonly ConcurrentDictionary<QuerySpec, Prefetched> _data = new();
+        // By reference: the specs prefetched and those resolved are the same objects (QuerySpec.For makes them once per
+        // condition), and a record's value hash is a hash of its PromQL at every lookup.
+        private readonly ConcurrentDictionary<QuerySpec, Prefetched> _data = new(ReferenceEqualityComparer.Instance);
         private FormattedTime? _formatted;
 
         public RangeResolver(RangeFetcher fetcher, string? backend, IReadOnlyList<DateTimeOffset> times, ChangeHistory changes)

@@ -443,6 +443,11 @@ public static class PolicyStateMachine
     /// <returns>Null when the trigger tracks no labelled series: then every verdict stands as it is (the usual case).</returns>
     private static List<(Verdict Verdict, bool Absent)>? SpreadOverTrackedSeries(Trigger trigger, IReadOnlyList<Verdict> verdicts, PolicyState state)
     {
+        if (state.Series.IsEmpty)
+        {
+            return null; // nothing tracked: the usual case, without enumerating an immutable map
+        }
+
         List<LabelSet>? tracked = null;
         foreach (var (k, _) in state.Series)
         {
