@@ -100,6 +100,7 @@ internal static class DaemonHost
         services.AddHostedService(sp => sp.GetRequiredService<ConfirmationService>());
         services.AddHostedService<RetentionService>();
         services.AddHostedService<LeaseSweeper>();
+        services.AddHostedService<StartupMemoryRelease>();
 
         overrides?.Invoke(services);
 
