@@ -7,7 +7,8 @@ namespace RollbackSentinel.Hosting;
 /// <see cref="GCCollectionMode.Aggressive"/> mode: what only the start used (the configuration, the container's build, the
 /// rules' YAML, the store's migration) is freed and its memory given back to the system, so the resident memory of a
 /// sidecar that then sits mostly idle is what running takes (about 3 MB less, bench/README.md, "Sidecar footprint").
-/// It runs once, on the thread pool, after <c>/readyz</c> can answer; it costs a few milliseconds of one core.
+/// It runs once, on the thread pool, after <c>/readyz</c> can answer; it costs a few milliseconds of one core. Registered
+/// for the Native AOT executable only (<see cref="System.Runtime.CompilerServices.RuntimeFeature.IsDynamicCodeSupported"/> false).
 /// </summary>
 internal sealed class StartupMemoryRelease(IHostApplicationLifetime lifetime) : IHostedService
 {
