@@ -226,6 +226,7 @@ public sealed class Backtester
             {
                 for (var index = Interlocked.Increment(ref next); index < plans.Length; index = Interlocked.Increment(ref next))
                 {
+                    stop.Token.ThrowIfCancellationRequested();
                     replays[index] = await ReplayAsync(plans[index].Policy, plans[index].Times, stop.Token).ConfigureAwait(false);
                 }
             }
@@ -233,6 +234,7 @@ public sealed class Backtester
             {
                 Interlocked.CompareExchange(ref failure, e, null);
                 await stop.CancelAsync().ConfigureAwait(false);
+                await fetching.CancelAsync().ConfigureAwait(false);
                 throw;
             }
         }
@@ -250,10 +252,18 @@ public sealed class Backtester
 
             foreach (var at in times)
             {
+                // Nothing below waits (the data is in memory), so this is where a replay hears that the run stopped.
+                ct.ThrowIfCancellationRequested();
                 var resolver = resolvers[policy.Name];
                 var evaluation = await PolicyEvaluator.EvaluateAsync(policy, state, at, resolver, ct, maxGap: null, resolver.Changes).ConfigureAwait(false);
                 state = evaluation.Step.State;
-                decisions.AddRange(evaluation.Step.Decisions);
+                foreach (var decision in evaluation.Step.Decisions)
+                {
+                    // Written now, so the result keeps each decision's evidence and not the range data it was read from.
+                    _ = decision.Verdict.Queries.Count;
+                    decisions.Add(decision);
+                }
+
                 observe?.Invoke(new BacktestEvaluation(policy, at, state, resolver.Changes) { Triggers = evaluation.Triggers });
                 progress?.Report(new BacktestProgress(BacktestPhase.Replaying, Interlocked.Increment(ref replayed), totalEvaluations));
                 tally.Count(evaluation);

@@ -70,7 +70,7 @@ public static class PolicyEvaluator
     /// <summary>Each trigger's queries, made once per policy object (a policy is immutable).</summary>
     private static readonly System.Runtime.CompilerServices.ConditionalWeakTable<Policy, IReadOnlyList<QuerySpec>[]> Specs = new();
 
-    // The outcomes by role are read only while the verdicts are made (verdicts copy what they show into their evidence),
+    // The outcomes by role are read only while the verdicts are made (a verdict's evidence index copies the outcomes it shows),
     // so one set of dictionaries per thread serves every evaluation instead of one per trigger per evaluation. An
     // evaluation that throws simply does not give its set back.
     [ThreadStatic]

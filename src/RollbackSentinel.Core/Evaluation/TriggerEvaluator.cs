@@ -261,6 +261,11 @@ public static partial class TriggerEvaluator
 
             // The value must exceed every limit the trigger sets, so the effective threshold is the largest (the
             // ratio's when they are equal, as it is written first).
+            if (c.MaxRatio is null && c.MaxIncrease is null)
+            {
+                throw new ArgumentException("a latency trigger needs maxRatio, maxIncrease or both", nameof(c));
+            }
+
             var (threshold, form, parameter) = (double.NegativeInfinity, SentenceForm.LatencyRatio, 0.0);
             if (c.MaxRatio is { } ratio)
             {
@@ -537,9 +542,25 @@ public static partial class TriggerEvaluator
     /// </summary>
     private sealed class LazyEvidence(EvidenceIndex index, LabelSet labels) : IReadOnlyList<QueryEvidence>
     {
+        private EvidenceIndex? _index = index;
         private QueryEvidence[]? _evidence;
 
-        private QueryEvidence[] Evidence => _evidence ??= index.For(labels);
+        // Once written, the index (and the query results it holds) is let go: a verdict kept for long keeps only its own evidence.
+        private QueryEvidence[] Evidence
+        {
+            get
+            {
+                if (_evidence is { } written)
+                {
+                    return written;
+                }
+
+                var made = Volatile.Read(ref _index) is { } from ? from.For(labels) : Volatile.Read(ref _evidence)!;
+                Volatile.Write(ref _evidence, made);
+                Volatile.Write(ref _index, null);
+                return made;
+            }
+        }
 
         public int Count => Evidence.Length;
 

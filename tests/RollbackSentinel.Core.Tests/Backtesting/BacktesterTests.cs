@@ -257,22 +257,34 @@ public sealed class BacktesterTests
     }
 
     [Fact]
-    public async Task Run_OneOfManyPoliciesQueriesFails_TheFailureIsThrownNotTheOtherLanesCancellation()
+    public async Task Run_OneOfManyPoliciesQueriesFails_TheFailureIsThrownNotTheOtherLanesCancellation_AndTheFetchStops()
     {
-        var source = new FunctionMetricsSource((q, t) => q == "value_q" ? [S(3)] : BadDeploy(q, t))
+        // The second policy's query is refused while the later policies' query is held open: the other lane is waiting for
+        // it (or replaying the first policy) when the failure comes. The run must throw the refusal, not the cancellation
+        // the other lane sees, and stop the held fetch rather than wait for it (the budget would end a run that waited).
+        var inner = new FunctionMetricsSource((q, t) => q is "value_q" or "held_q" ? [S(3)] : BadDeploy(q, t))
         {
             Fail = q => q == "value_q" ? new MetricsQueryException(MetricsErrorKind.Unauthorized, q, "HTTP 401") : null,
         };
+        var held = new HeldRangeQuery(inner, "held_q");
         Policy[] policies =
         [
-            .. Enumerable.Range(0, 4).Select(i => Policy(ErrorRate(max: 0.1 * (i + 1))) with { Name = $"p{i}" }),
+            Policy(ErrorRate()) with { Name = "first" },
             Policy(Threshold(ComparisonOperator.GreaterThan, 2)) with { Name = "failing" },
+            .. Enumerable.Range(0, 3).Select(i => Policy(Threshold(ComparisonOperator.GreaterThan, 2) with
+            {
+                Condition = new ThresholdCondition("held_q", ComparisonOperator.GreaterThan, 2 + i),
+            }) with { Name = $"held{i}" }),
         ];
+        using var budget = new CancellationTokenSource(TimeSpan.FromSeconds(30));
 
         var e = await Assert.ThrowsAsync<MetricsQueryException>(() =>
-            new Backtester(source, NoCron) { ReplayLanes = 2 }.RunAsync(policies, new BacktestWindow(T0, T0.AddMinutes(30)), CancellationToken.None));
+            new Backtester(held, NoCron) { ReplayLanes = 2 }.RunAsync(policies, new BacktestWindow(T0, T0.AddMinutes(30)), budget.Token));
 
         Assert.Equal(MetricsErrorKind.Unauthorized, e.Kind);
+        Assert.False(budget.IsCancellationRequested, "the run waited for the held query until the test's budget ran out");
+        Assert.True(held.SawCancellation, "the held range query was never cancelled");
+        Assert.False(held.Released);
     }
 
     /// <summary>An <see cref="IProgress{T}"/> that reports on the reporting thread (<see cref="Progress{T}"/> would post).</summary>
@@ -292,11 +304,21 @@ public sealed class BacktesterTests
 
         public Task<IReadOnlyList<Sample>> QueryAsync(string query, DateTimeOffset time, CancellationToken cancellationToken) => inner.QueryAsync(query, time, cancellationToken);
 
+        public bool SawCancellation { get; private set; }
+
         public async Task<IReadOnlyList<RangeSeries>> QueryRangeAsync(string query, DateTimeOffset start, DateTimeOffset end, TimeSpan step, CancellationToken cancellationToken)
         {
             if (query == expression)
             {
-                await _release.Task.WaitAsync(cancellationToken);
+                try
+                {
+                    await _release.Task.WaitAsync(cancellationToken);
+                }
+                catch (OperationCanceledException)
+                {
+                    SawCancellation = true;
+                    throw;
+                }
             }
 
             return await inner.QueryRangeAsync(query, start, end, step, cancellationToken);
