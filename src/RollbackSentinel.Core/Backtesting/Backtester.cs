@@ -171,11 +171,13 @@ public sealed class Backtester
             throw new ArgumentException("the window ends before it starts", nameof(window));
         }
 
-        // Policies on the same interval share one list of times (a month at 15 s is 2.8 MB per policy).
+        // Policies on the same interval share one list of times (a month at 15 s is 2.8 MB per policy); cron ones have their own.
         var byStep = new Dictionary<TimeSpan, IReadOnlyList<DateTimeOffset>>();
-        var plans = policies
-            .Select(p => (Policy: p, Times: Step(p, window) is { } s ? byStep.TryGetValue(s, out var shared) ? shared : byStep[s] = EvaluationTimes(p, window) : EvaluationTimes(p, window)))
-            .ToArray();
+        IReadOnlyList<DateTimeOffset> TimesOf(Policy p) =>
+            Step(p, window) is not { } step ? EvaluationTimes(p, window)
+            : byStep.TryGetValue(step, out var shared) ? shared
+            : byStep[step] = EvaluationTimes(p, window);
+        var plans = policies.Select(p => (Policy: p, Times: TimesOf(p))).ToArray();
         var active = plans.Where(p => p.Times.Count > 0).ToArray();
         var fetcher = new RangeFetcher(_backends, MaxConcurrentQueries);
         var detecting = active.Where(p => p.Policy.Watch.Detect.Query is not null).ToArray();
@@ -205,19 +207,17 @@ public sealed class Backtester
                 detected.TryGetValue(p.Policy.Name, out var d) ? new ChangeHistory(window.GivenChanges(p.Policy.Name).All.Concat(d.Changes)) : window.GivenChanges(p.Policy.Name)));
         // Each policy is replayed, in the rules' order, as soon as its own queries are in, while the next ones are still
         // being fetched: the replay of one policy overlaps the backend's work on the others (the fetcher starts them in
-        // this order). A query that fails stops the run: what is still fetching is cancelled and awaited, and the failure
-        // is thrown as before.
-        using var fetching = CancellationTokenSource.CreateLinkedTokenSource(cancellationToken);
-        var ready = active.ToDictionary(p => p.Policy.Name, p => PrefetchAsync(resolvers[p.Policy.Name], p.Policy, Fetched, fetching.Token));
+        // this order). A failure stops the run: every lane and every fetch still under way is cancelled (`stop`), the fetches
+        // are awaited, and the first failure is thrown.
+        using var stop = CancellationTokenSource.CreateLinkedTokenSource(cancellationToken);
+        var ready = active.ToDictionary(p => p.Policy.Name, p => PrefetchAsync(resolvers[p.Policy.Name], p.Policy, Fetched, stop.Token));
 
         var totalEvaluations = plans.Sum(p => p.Times.Count);
         var replayed = 0;
 
         // Each policy's replay is a loop over its own state and data, so policies are replayed side by side, one per core,
         // taken in the rules' order as their queries come in. With an observer (told of evaluations in order), one at a time.
-        // The first failure stops every lane, and is the one thrown.
         var replays = new (List<Decision> Decisions, BacktestSummary Summary)[plans.Length];
-        using var stop = CancellationTokenSource.CreateLinkedTokenSource(cancellationToken);
         var next = -1;
         Exception? failure = null;
         async Task Lane()
@@ -234,7 +234,6 @@ public sealed class Backtester
             {
                 Interlocked.CompareExchange(ref failure, e, null);
                 await stop.CancelAsync().ConfigureAwait(false);
-                await fetching.CancelAsync().ConfigureAwait(false);
                 throw;
             }
         }
@@ -246,7 +245,7 @@ public sealed class Backtester
             var decisions = new List<Decision>();
             if (ready.TryGetValue(policy.Name, out var queries))
             {
-                // Not waiting on once another lane failed: the run stops, and what is still fetching is cancelled below.
+                // Not waiting on once another lane failed: the run stops.
                 await queries.WaitAsync(ct).ConfigureAwait(false);
             }
 
@@ -279,7 +278,7 @@ public sealed class Backtester
         }
         catch (Exception caught)
         {
-            await fetching.CancelAsync().ConfigureAwait(false);
+            await stop.CancelAsync().ConfigureAwait(false);
             try
             {
                 await Task.WhenAll(ready.Values).ConfigureAwait(false);
@@ -518,14 +517,13 @@ public sealed class Backtester
     /// <summary>Fetches each distinct range query once, however many policies or triggers need it.</summary>
     private sealed class RangeFetcher(IMetricsBackends backends, int maxConcurrent)
     {
-        private readonly ConcurrentDictionary<(string? Backend, string Query, DateTimeOffset Start, DateTimeOffset End, TimeSpan Step), Lazy<Task<IReadOnlyList<RangeSeries>>>> _cache = new();
+        private readonly ConcurrentDictionary<RangeKey, Lazy<Task<IReadOnlyList<RangeSeries>>>> _series = new();
+        private readonly ConcurrentDictionary<RangeKey, Lazy<Task<Indexed>>> _indexed = new();
         private readonly SemaphoreSlim _gate = new(maxConcurrent);
-
-        private readonly ConcurrentDictionary<(string? Backend, string Query, DateTimeOffset Start, DateTimeOffset End, TimeSpan Step), Lazy<Task<Indexed>>> _indexed = new();
 
         /// <summary>A range result as it is fetched (kept for the run: before-deploy windows, which are short).</summary>
         public Task<IReadOnlyList<RangeSeries>> FetchAsync(string? backend, string query, DateTimeOffset start, DateTimeOffset end, TimeSpan step, CancellationToken ct) =>
-            _cache.GetOrAdd((backend, query, start, end, step), k => new Lazy<Task<IReadOnlyList<RangeSeries>>>(() => FetchCoreAsync(k.Backend, k.Query, k.Start, k.End, k.Step, ct))).Value;
+            Once(_series, new(backend, query, start, end, step), k => FetchCoreAsync(k, ct));
 
         /// <summary>
         /// A range result on the grid of evaluation times, indexed once for every policy that asks for it (a month of a
@@ -533,14 +531,18 @@ public sealed class Backtester
         /// throws; points off the grid come back as <see cref="Indexed.OffGrid"/>, for the caller to throw.
         /// </summary>
         public Task<Indexed> IndexedAsync(string? backend, string query, DateTimeOffset start, DateTimeOffset end, TimeSpan step, CancellationToken ct) =>
-            _indexed.GetOrAdd((backend, query, start, end, step), k => new Lazy<Task<Indexed>>(() => IndexAsync(k.Backend, k.Query, k.Start, k.End, k.Step, ct))).Value;
+            Once(_indexed, new(backend, query, start, end, step), k => IndexAsync(k, ct));
 
-        private async Task<Indexed> IndexAsync(string? backend, string query, DateTimeOffset start, DateTimeOffset end, TimeSpan step, CancellationToken ct)
+        /// <summary>The one task for <paramref name="key"/>: started by the first caller, shared by the others.</summary>
+        private static Task<T> Once<T>(ConcurrentDictionary<RangeKey, Lazy<Task<T>>> cache, RangeKey key, Func<RangeKey, Task<T>> start) =>
+            cache.GetOrAdd(key, k => new Lazy<Task<T>>(() => start(k))).Value;
+
+        private async Task<Indexed> IndexAsync(RangeKey key, CancellationToken ct)
         {
-            var series = await FetchCoreAsync(backend, query, start, end, step, ct).ConfigureAwait(false);
+            var series = await FetchCoreAsync(key, ct).ConfigureAwait(false);
             try
             {
-                return new Indexed(new Slots(query, series, start, end, step), null);
+                return new Indexed(new Slots(key.Query, series, key.Start, key.End, key.Step), null);
             }
             catch (MetricsQueryException offGrid)
             {
@@ -548,12 +550,12 @@ public sealed class Backtester
             }
         }
 
-        private async Task<IReadOnlyList<RangeSeries>> FetchCoreAsync(string? backend, string query, DateTimeOffset start, DateTimeOffset end, TimeSpan step, CancellationToken ct)
+        private async Task<IReadOnlyList<RangeSeries>> FetchCoreAsync(RangeKey key, CancellationToken ct)
         {
             await _gate.WaitAsync(ct).ConfigureAwait(false);
             try
             {
-                return await backends.For(backend).QueryRangeAsync(query, start, end, step, ct).ConfigureAwait(false);
+                return await backends.For(key.Backend).QueryRangeAsync(key.Query, key.Start, key.End, key.Step, ct).ConfigureAwait(false);
             }
             finally
             {
@@ -561,6 +563,9 @@ public sealed class Backtester
             }
         }
     }
+
+    /// <summary>One range query: an expression on a backend over a window at a step.</summary>
+    private readonly record struct RangeKey(string? Backend, string Query, DateTimeOffset Start, DateTimeOffset End, TimeSpan Step);
 
     /// <summary>A range result indexed on its grid, or the points off the grid that made it unusable (thrown anew by each caller).</summary>
     private sealed record Indexed(Slots? Slots, MetricsQueryException? OffGrid)
