@@ -213,6 +213,11 @@ public static partial class TriggerEvaluator
             return [unavailable];
         }
 
+        if (c.MaxRatio is null && c.MaxIncrease is null)
+        {
+            throw new ArgumentException("a latency trigger needs maxRatio, maxIncrease or both", nameof(c));
+        }
+
         var values = outcomes[QuerySpec.ValueRole].Samples!;
         if (values.Count == 0)
         {
@@ -261,11 +266,6 @@ public static partial class TriggerEvaluator
 
             // The value must exceed every limit the trigger sets, so the effective threshold is the largest (the
             // ratio's when they are equal, as it is written first).
-            if (c.MaxRatio is null && c.MaxIncrease is null)
-            {
-                throw new ArgumentException("a latency trigger needs maxRatio, maxIncrease or both", nameof(c));
-            }
-
             var (threshold, form, parameter) = (double.NegativeInfinity, SentenceForm.LatencyRatio, 0.0);
             if (c.MaxRatio is { } ratio)
             {

@@ -1,5 +1,6 @@
 using RollbackSentinel.Core.Metrics;
 using RollbackSentinel.Core.Policies;
+using static RollbackSentinel.Core.Evaluation.TriggerEvaluator;
 
 namespace RollbackSentinel.Core.Evaluation;
 
@@ -126,13 +127,11 @@ internal readonly record struct Sentence(SentenceForm Form, bool Breach, double 
     public string Render() => Form switch
     {
         SentenceForm.None => string.Empty,
-        SentenceForm.ErrorRatio => $"error ratio {TriggerEvaluator.Num(A / B)} ({TriggerEvaluator.Num(A)}/{TriggerEvaluator.Num(B)}) {(Breach ? ">" : "<=")} max {TriggerEvaluator.Num(C)}",
-        SentenceForm.LatencyRatio => $"value {TriggerEvaluator.Num(A)} {(Breach ? ">" : "<=")} {TriggerEvaluator.Num(B)} (baseline {TriggerEvaluator.Num(C)} x maxRatio {TriggerEvaluator.Num(D)})",
-        SentenceForm.LatencyIncrease => $"value {TriggerEvaluator.Num(A)} {(Breach ? ">" : "<=")} {TriggerEvaluator.Num(B)} (baseline {TriggerEvaluator.Num(C)} + maxIncrease {TriggerEvaluator.Num(D)})",
-        SentenceForm.AvailabilityMin => Breach ? $"value {TriggerEvaluator.Num(A)} < min {TriggerEvaluator.Num(B)}" : $"value {TriggerEvaluator.Num(A)} >= min {TriggerEvaluator.Num(B)}",
-        SentenceForm.Threshold => Breach
-            ? $"value {TriggerEvaluator.Num(A)} {Op.Symbol()} {TriggerEvaluator.Num(B)}"
-            : $"value {TriggerEvaluator.Num(A)} is not {Op.Symbol()} {TriggerEvaluator.Num(B)}",
+        SentenceForm.ErrorRatio => $"error ratio {Num(A / B)} ({Num(A)}/{Num(B)}) {(Breach ? ">" : "<=")} max {Num(C)}",
+        SentenceForm.LatencyRatio => $"value {Num(A)} {(Breach ? ">" : "<=")} {Num(B)} (baseline {Num(C)} x maxRatio {Num(D)})",
+        SentenceForm.LatencyIncrease => $"value {Num(A)} {(Breach ? ">" : "<=")} {Num(B)} (baseline {Num(C)} + maxIncrease {Num(D)})",
+        SentenceForm.AvailabilityMin => $"value {Num(A)} {(Breach ? "<" : ">=")} min {Num(B)}",
+        SentenceForm.Threshold => $"value {Num(A)} {(Breach ? "" : "is not ")}{Op.Symbol()} {Num(B)}",
         _ => throw new InvalidOperationException($"unknown sentence form {Form}"),
     };
 }

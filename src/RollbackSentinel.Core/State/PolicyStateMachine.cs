@@ -70,6 +70,7 @@ public static class PolicyStateMachine
         // Builders only once something changes: most evaluations of a healthy policy change neither.
         ImmutableDictionary<SeriesKey, SeriesState>.Builder? series = null;
         ImmutableDictionary<string, DateTimeOffset>.Builder? lastAction = null;
+        IReadOnlyDictionary<SeriesKey, SeriesState> SeriesNow() => (IReadOnlyDictionary<SeriesKey, SeriesState>?)series ?? state.Series;
         var progress = ImmutableDictionary.CreateBuilder<SeriesKey, GateProgress>();
         var decisions = new List<Decision>();
         var transitions = new List<Transition>();
@@ -82,8 +83,7 @@ public static class PolicyStateMachine
             var (trigger, verdicts) = ordered[e];
             // Data with labels is back: the label-less "no series at all" state it replaces is over.
             var emptyKey = new SeriesKey(trigger.Name, LabelSet.Empty);
-            SeriesState? emptyState = null;
-            if (AnyLabelled(verdicts) && (series is not null ? series.TryGetValue(emptyKey, out emptyState) : state.Series.TryGetValue(emptyKey, out emptyState)))
+            if (AnyLabelled(verdicts) && SeriesNow().TryGetValue(emptyKey, out var emptyState))
             {
                 (series ??= state.Series.ToBuilder()).Remove(emptyKey);
                 if (emptyState.Phase == TriggerPhase.Firing)
@@ -145,7 +145,7 @@ public static class PolicyStateMachine
 
                 if (after.IsDefault)
                 {
-                    if (series is not null || state.Series.ContainsKey(key))
+                    if (SeriesNow().ContainsKey(key))
                     {
                         (series ??= state.Series.ToBuilder()).Remove(key);
                     }

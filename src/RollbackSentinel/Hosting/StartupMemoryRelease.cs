@@ -1,5 +1,3 @@
-using System.Runtime;
-
 namespace RollbackSentinel.Hosting;
 
 /// <summary>
@@ -32,7 +30,6 @@ internal sealed class StartupMemoryRelease(IHostApplicationLifetime lifetime) : 
 
     private static void Release()
     {
-        GCSettings.LargeObjectHeapCompactionMode = GCLargeObjectHeapCompactionMode.CompactOnce;
         GC.Collect(GC.MaxGeneration, GCCollectionMode.Aggressive, blocking: true, compacting: true);
     }
 }
