@@ -267,6 +267,19 @@ public sealed class TriggerEvaluatorTests
         Assert.Equal((kind, summary), (v.Kind, v.Summary));
     }
 
+    [Theory]
+    [InlineData(ComparisonOperator.GreaterThan, 121, VerdictKind.Breach, "value 121 > 120")]
+    [InlineData(ComparisonOperator.GreaterThan, 120, VerdictKind.Pass, "value 120 is not > 120")]
+    [InlineData(ComparisonOperator.GreaterOrEqual, 120, VerdictKind.Breach, "value 120 >= 120")]
+    [InlineData(ComparisonOperator.LessThan, 0.5, VerdictKind.Breach, "value 0.5 < 120")]
+    [InlineData(ComparisonOperator.LessOrEqual, 121.25, VerdictKind.Pass, "value 121.25 is not <= 120")]
+    public void Threshold_SentenceNamesTheValueTheOperatorAndTheLimit(ComparisonOperator op, double value, VerdictKind kind, string summary)
+    {
+        var v = Single(Threshold(op, 120), new() { ["value"] = [S(value)] });
+
+        Assert.Equal((kind, summary), (v.Kind, v.Summary));
+    }
+
     [Fact]
     public void Availability_NaN_IsInconclusive()
     {
