@@ -1,5 +1,6 @@
 using System.Data;
 using System.Globalization;
+using System.Runtime.CompilerServices;
 using Microsoft.Data.Sqlite;
 using RollbackSentinel.Core.Changes;
 using RollbackSentinel.Core.Evaluation;
@@ -46,7 +47,10 @@ public sealed partial class SqliteIncidentStore : IIncidentStore, IChangeStore, 
     /// <summary>Evaluation rows deleted per transaction when pruning, so a large prune never holds the write lock long.</summary>
     internal const int PruneBatchSize = 5000;
 
-    // Per connection, so set on every open (pooled connections keep them; setting them again is cheap).
+    // Per physical connection: set when one is first opened. The pool hands the same sqlite3 handle out again with
+    // them still set (nothing in the store changes them), so they are not parsed and run again at every read.
+    private static readonly ConditionalWeakTable<sqlite3, object> _configured = new();
+    private static readonly object _configuredMarker = new();
     private static readonly string _connectionPragmas = string.Create(
         CultureInfo.InvariantCulture,
         $"PRAGMA busy_timeout = {BusyTimeoutMilliseconds}; PRAGMA foreign_keys = ON; PRAGMA synchronous = FULL;");
@@ -669,9 +673,14 @@ public sealed partial class SqliteIncidentStore : IIncidentStore, IChangeStore, 
         try
         {
             await connection.OpenAsync(cancellationToken).ConfigureAwait(false);
-            using var pragmas = connection.CreateCommand();
-            pragmas.CommandText = _connectionPragmas;
-            await pragmas.ExecuteNonQueryAsync(cancellationToken).ConfigureAwait(false);
+            var handle = connection.Handle!;
+            if (!_configured.TryGetValue(handle, out _))
+            {
+                using var pragmas = connection.CreateCommand();
+                pragmas.CommandText = _connectionPragmas;
+                await pragmas.ExecuteNonQueryAsync(cancellationToken).ConfigureAwait(false);
+                _configured.AddOrUpdate(handle, _configuredMarker);
+            }
 
             return connection;
         }
