@@ -663,6 +663,9 @@ public sealed partial class SqliteIncidentStore : IIncidentStore, IChangeStore, 
         SqliteConnection.ClearPool(connection);
     }
 
+    /// <summary>The connection writes run on while the store keeps one; for tests.</summary>
+    internal PreparedConnection? WriteConnection => _writer;
+
     /// <summary>A pooled connection with the store's per-connection settings; for the store and its tests.</summary>
     internal Task<SqliteConnection> OpenConnectionAsync(CancellationToken cancellationToken) =>
         OpenAsync(new SqliteConnection(_connectionString), cancellationToken);

@@ -17,6 +17,9 @@ internal sealed class PreparedConnection(string connectionString) : SqliteConnec
     /// <summary>Commands created so far: each prepares its statements once, at its first use.</summary>
     public int Prepared { get; private set; }
 
+    /// <summary>The commands kept and not in use; for tests.</summary>
+    internal IEnumerable<SqliteCommand> Idle => _idle.Values;
+
     /// <summary>The idle command kept for <paramref name="sql"/>, or a new one; give it back with <see cref="Return"/>.</summary>
     internal SqliteCommand Take(string sql)
     {
