@@ -1,4 +1,6 @@
+using System.Data;
 using System.Globalization;
+using System.Runtime.CompilerServices;
 using Microsoft.Data.Sqlite;
 using RollbackSentinel.Core.Changes;
 using RollbackSentinel.Core.Evaluation;
@@ -7,6 +9,7 @@ using RollbackSentinel.Core.Policies;
 using RollbackSentinel.Core.State;
 using RollbackSentinel.Storage.Serialization;
 using RollbackSentinel.Storage.Sqlite;
+using SQLitePCL;
 using static RollbackSentinel.Storage.Serialization.StoredColumns;
 using static RollbackSentinel.Storage.Sqlite.StoredRows;
 
@@ -18,11 +21,12 @@ namespace RollbackSentinel.Storage;
 /// </summary>
 /// <remarks>
 /// <para>
-/// Every operation opens its own pooled connection, so any number of jobs may call the store at once. Writes
-/// also pass one in-process gate (SQLite has one writer at a time; waiting on a semaphore is cheaper than
-/// spinning on SQLITE_BUSY) and run in <c>BEGIN IMMEDIATE</c> transactions, so a read-then-write never meets
-/// a concurrent writer half way. Other processes (a CLI reading incidents) are covered by <c>busy_timeout</c>.
-/// Reads run in deferred transactions: a consistent snapshot that never blocks writers (WAL).
+/// Every read takes its own pooled connection, so any number of jobs may read at once. Writes pass one in-process
+/// gate (SQLite has one writer at a time; waiting on a semaphore is cheaper than spinning on SQLITE_BUSY) and run,
+/// in <c>BEGIN IMMEDIATE</c> transactions, on one connection the store keeps open with its statements prepared
+/// (<see cref="PreparedConnection"/>: each write's SQL is parsed once, not at every evaluation), so a
+/// read-then-write never meets a concurrent writer half way. Other processes (a CLI reading incidents) are covered
+/// by <c>busy_timeout</c>. Reads run in deferred transactions: a consistent snapshot that never blocks writers (WAL).
 /// </para>
 /// <para>
 /// Durability: WAL with <c>synchronous=FULL</c>. In WAL mode <c>NORMAL</c> syncs the log only at checkpoints,
@@ -43,15 +47,20 @@ public sealed partial class SqliteIncidentStore : IIncidentStore, IChangeStore, 
     /// <summary>Evaluation rows deleted per transaction when pruning, so a large prune never holds the write lock long.</summary>
     internal const int PruneBatchSize = 5000;
 
-    // Per connection, so set on every open (pooled connections keep them; setting them again is cheap).
+    // Per physical connection: set when one is first opened. The pool hands the same sqlite3 handle out again with
+    // them still set (nothing in the store changes them), so they are not parsed and run again at every read.
+    private static readonly ConditionalWeakTable<sqlite3, object> _configured = new();
+    private static readonly object _configuredMarker = new();
     private static readonly string _connectionPragmas = string.Create(
         CultureInfo.InvariantCulture,
         $"PRAGMA busy_timeout = {BusyTimeoutMilliseconds}; PRAGMA foreign_keys = ON; PRAGMA synchronous = FULL;");
 
     private readonly string _connectionString;
+    private readonly string _writeConnectionString;
     private readonly TimeProvider _timeProvider;
     private readonly IReadOnlyList<Migration> _migrations;
     private readonly SemaphoreSlim _writeGate = new(1, 1);
+    private PreparedConnection? _writer; // under _writeGate; opened by the first write, closed by DisposeAsync
     private volatile bool _initialized;
     private int _disposed;
 
@@ -86,6 +95,7 @@ public sealed partial class SqliteIncidentStore : IIncidentStore, IChangeStore, 
             ForeignKeys = true,
         };
         _connectionString = builder.ConnectionString;
+        _writeConnectionString = new SqliteConnectionStringBuilder(builder.ConnectionString) { Pooling = false }.ConnectionString;
         DataSource = builder.DataSource;
         _timeProvider = timeProvider;
         _migrations = migrations;
@@ -626,28 +636,55 @@ public sealed partial class SqliteIncidentStore : IIncidentStore, IChangeStore, 
         }
     }
 
-    /// <summary>Releases the pooled connections, and with them the database file. Calls in flight finish first.</summary>
-    public ValueTask DisposeAsync()
+    /// <summary>Closes the write connection and releases the pooled ones, and with them the database file. Calls in flight finish first.</summary>
+    public async ValueTask DisposeAsync()
     {
-        if (Interlocked.Exchange(ref _disposed, 1) == 0)
+        if (Interlocked.Exchange(ref _disposed, 1) != 0)
         {
-            using var connection = new SqliteConnection(_connectionString);
-            SqliteConnection.ClearPool(connection);
+            return;
         }
 
-        return ValueTask.CompletedTask;
+        // After the write in flight, if any: it runs on this connection.
+        await _writeGate.WaitAsync().ConfigureAwait(false);
+        try
+        {
+            if (_writer is { } writer)
+            {
+                _writer = null;
+                await writer.DisposeAsync().ConfigureAwait(false);
+            }
+        }
+        finally
+        {
+            _writeGate.Release();
+        }
+
+        using var connection = new SqliteConnection(_connectionString);
+        SqliteConnection.ClearPool(connection);
     }
 
-    /// <summary>A new connection with the store's per-connection settings; for the store and its tests.</summary>
-    internal async Task<SqliteConnection> OpenConnectionAsync(CancellationToken cancellationToken)
+    /// <summary>The connection writes run on while the store keeps one; for tests.</summary>
+    internal PreparedConnection? WriteConnection => _writer;
+
+    /// <summary>A pooled connection with the store's per-connection settings; for the store and its tests.</summary>
+    internal Task<SqliteConnection> OpenConnectionAsync(CancellationToken cancellationToken) =>
+        OpenAsync(new SqliteConnection(_connectionString), cancellationToken);
+
+    private static async Task<T> OpenAsync<T>(T connection, CancellationToken cancellationToken)
+        where T : SqliteConnection
     {
-        var connection = new SqliteConnection(_connectionString);
         try
         {
             await connection.OpenAsync(cancellationToken).ConfigureAwait(false);
-            using var pragmas = connection.CreateCommand();
-            pragmas.CommandText = _connectionPragmas;
-            await pragmas.ExecuteNonQueryAsync(cancellationToken).ConfigureAwait(false);
+            var handle = connection.Handle!;
+            if (!_configured.TryGetValue(handle, out _))
+            {
+                using var pragmas = connection.CreateCommand();
+                pragmas.CommandText = _connectionPragmas;
+                await pragmas.ExecuteNonQueryAsync(cancellationToken).ConfigureAwait(false);
+                _configured.AddOrUpdate(handle, _configuredMarker);
+            }
+
             return connection;
         }
         catch
@@ -657,6 +694,17 @@ public sealed partial class SqliteIncidentStore : IIncidentStore, IChangeStore, 
         }
     }
 
+    /// <summary>
+    /// Whether the write connection may carry the next write after <paramref name="failure"/>: only when the store
+    /// or its caller stopped the write (a conflict, a cancellation; both between statements, every reader closed) and
+    /// the rollback left SQLite out of the transaction. After anything SQLite or Microsoft.Data.Sqlite reported
+    /// (busy, disk full, an I/O error, a failed rollback) it is closed, and the next write opens a fresh one.
+    /// </summary>
+    private static bool StillUsable(SqliteConnection connection, Exception failure) =>
+        failure is not (SqliteException or InvalidOperationException)
+        && connection.State == ConnectionState.Open
+        && raw.sqlite3_get_autocommit(connection.Handle) != 0;
+
     private static async Task InsertEvaluationsAsync(SqliteTransaction tx, string policy, string at, IReadOnlyList<EvaluationRow> verdicts, CancellationToken cancellationToken)
     {
         if (verdicts.Count == 0)
@@ -664,8 +712,8 @@ public sealed partial class SqliteIncidentStore : IIncidentStore, IChangeStore, 
             return;
         }
 
-        // One prepared statement for every row.
-        using var insert = tx.Command(
+        // One prepared statement for every row (and, on the write connection, for every evaluation).
+        using var use = tx.Command(
             """
             INSERT INTO evaluations (policy, at, trigger, labels, kind, reason, value, threshold, baseline, summary)
             VALUES ($policy, $at, $trigger, $labels, $kind, $reason, $value, $threshold, $baseline, $summary)
@@ -681,6 +729,7 @@ public sealed partial class SqliteIncidentStore : IIncidentStore, IChangeStore, 
             ("$threshold", null),
             ("$baseline", null),
             ("$summary", null));
+        var insert = use.Command;
         foreach (var row in verdicts)
         {
             insert.Parameters["$trigger"].Value = row.Trigger;
@@ -1018,22 +1067,59 @@ public sealed partial class SqliteIncidentStore : IIncidentStore, IChangeStore, 
     private async Task<T> WriteAsync<T>(Func<SqliteTransaction, Task<T>> work, CancellationToken cancellationToken)
     {
         await _writeGate.WaitAsync(cancellationToken).ConfigureAwait(false);
+        PreparedConnection? connection = null;
+        var oneOff = false;
         try
         {
-            using var connection = await OpenConnectionAsync(cancellationToken).ConfigureAwait(false);
-            using var transaction = connection.BeginTransaction(deferred: false);
-            var result = await work(transaction).ConfigureAwait(false);
-            transaction.Commit();
+            connection = _writer;
+            if (connection is null)
+            {
+                connection = await OpenAsync(new PreparedConnection(_writeConnectionString), cancellationToken).ConfigureAwait(false);
+
+                // A write that waited while DisposeAsync closed the kept one runs on a connection of its own.
+                oneOff = Volatile.Read(ref _disposed) != 0;
+                _writer = oneOff ? null : connection;
+            }
+
+            T result;
+            using (var transaction = connection.BeginTransaction(deferred: false))
+            {
+                result = await work(transaction).ConfigureAwait(false);
+                transaction.Commit();
+            }
+
             _writeFailure = null;
             return result;
         }
-        catch (SqliteException e)
+        catch (Exception e)
         {
-            _writeFailure = $"writing {DataSource} failed: {e.Message}";
+            if (e is SqliteException sqlite)
+            {
+                _writeFailure = $"writing {DataSource} failed: {sqlite.Message}";
+            }
+
+            if (connection is not null && !oneOff && !StillUsable(connection, e))
+            {
+                _writer = null;
+                try
+                {
+                    await connection.DisposeAsync().ConfigureAwait(false);
+                }
+                catch (SqliteException)
+                {
+                    // Closing rolls back again and may fail the same way; the caller needs the first failure.
+                }
+            }
+
             throw;
         }
         finally
         {
+            if (oneOff)
+            {
+                await connection!.DisposeAsync().ConfigureAwait(false);
+            }
+
             _writeGate.Release();
         }
     }

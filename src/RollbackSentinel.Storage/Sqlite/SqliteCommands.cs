@@ -22,29 +22,53 @@ internal static class SqliteCommands
         ["$outcome", "$summary", "$message", "$reason", "$evidence", "$plan", "$before", "$after", "$by", "$description", "$disarmedReason"],
         StringComparer.Ordinal);
 
-    public static SqliteCommand Command(this SqliteTransaction transaction, string sql, params ReadOnlySpan<(string Name, object? Value)> parameters)
+    /// <summary>
+    /// A command for <paramref name="sql"/> in <paramref name="transaction"/> with <paramref name="parameters"/> bound:
+    /// on a <see cref="PreparedConnection"/> the one kept for that text (its statements prepared already), elsewhere a
+    /// new one. Dispose the use, never the command: a kept command goes back unbound, any other is disposed.
+    /// </summary>
+    public static CommandUse Command(this SqliteTransaction transaction, string sql, params ReadOnlySpan<(string Name, object? Value)> parameters)
     {
-        var command = transaction.Connection!.CreateCommand();
-        command.Transaction = transaction;
-        command.CommandText = sql;
-        foreach (var (name, value) in parameters)
+        var connection = transaction.Connection!;
+        var kept = connection as PreparedConnection;
+        SqliteCommand command;
+        if (kept is not null)
         {
-            command.Parameters.AddWithValue(name, (FreeText.Contains(name) ? Stored(value) : value) ?? DBNull.Value);
+            command = kept.Take(sql);
+        }
+        else
+        {
+            command = connection.CreateCommand();
+            command.CommandText = sql;
         }
 
-        return command;
+        try
+        {
+            command.Transaction = transaction;
+            foreach (var (name, value) in parameters)
+            {
+                command.Parameters.AddWithValue(name, (FreeText.Contains(name) ? Stored(value) : value) ?? DBNull.Value);
+            }
+        }
+        catch
+        {
+            new CommandUse(command, kept).Dispose();
+            throw;
+        }
+
+        return new CommandUse(command, kept);
     }
 
     public static async Task<int> ExecuteAsync(this SqliteTransaction transaction, string sql, CancellationToken cancellationToken, params (string Name, object? Value)[] parameters)
     {
-        using var command = transaction.Command(sql, parameters);
-        return await command.ExecuteNonQueryAsync(cancellationToken).ConfigureAwait(false);
+        using var use = transaction.Command(sql, parameters);
+        return await use.Command.ExecuteNonQueryAsync(cancellationToken).ConfigureAwait(false);
     }
 
     public static async Task<object?> ScalarAsync(this SqliteTransaction transaction, string sql, CancellationToken cancellationToken, params (string Name, object? Value)[] parameters)
     {
-        using var command = transaction.Command(sql, parameters);
-        var value = await command.ExecuteScalarAsync(cancellationToken).ConfigureAwait(false);
+        using var use = transaction.Command(sql, parameters);
+        var value = await use.Command.ExecuteScalarAsync(cancellationToken).ConfigureAwait(false);
         return value is DBNull ? null : value;
     }
 
@@ -57,8 +81,8 @@ internal static class SqliteCommands
         CancellationToken cancellationToken,
         params (string Name, object? Value)[] parameters)
     {
-        using var command = transaction.Command(sql, parameters);
-        using var reader = await command.ExecuteReaderAsync(cancellationToken).ConfigureAwait(false);
+        using var use = transaction.Command(sql, parameters);
+        using var reader = await use.Command.ExecuteReaderAsync(cancellationToken).ConfigureAwait(false);
         var rows = new List<T>();
         while (await reader.ReadAsync(cancellationToken).ConfigureAwait(false))
         {
@@ -70,4 +94,22 @@ internal static class SqliteCommands
 
     public static DateTimeOffset? GetNullableTime(this SqliteDataReader reader, int ordinal) =>
         reader.IsDBNull(ordinal) ? null : DbTime.Parse(reader.GetString(ordinal));
+}
+
+/// <summary>One use of a command from <see cref="SqliteCommands.Command"/>: disposing it returns a kept command to its connection, or disposes a one-off.</summary>
+internal readonly struct CommandUse(SqliteCommand command, PreparedConnection? keptBy) : IDisposable
+{
+    public SqliteCommand Command => command;
+
+    public void Dispose()
+    {
+        if (keptBy is not null)
+        {
+            keptBy.Return(command);
+        }
+        else
+        {
+            command.Dispose();
+        }
+    }
 }
