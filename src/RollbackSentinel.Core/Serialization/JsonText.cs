@@ -14,15 +14,34 @@ internal static class JsonText
     /// </summary>
     private static readonly JsonWriterOptions _writerOptions = new() { Encoder = JavaScriptEncoder.UnsafeRelaxedJsonEscaping };
 
+    /// <summary>A buffer kept larger than this is let go after use rather than kept for the thread's next document.</summary>
+    private const int KeptBufferBytes = 64 * 1024;
+
+    /// <summary>Each thread's buffer and writer, reused from one document to the next (the daemon writes a policy state per evaluation).</summary>
+    [ThreadStatic]
+    private static Scratch? t_scratch;
+
     public static string Write(Action<Utf8JsonWriter> write)
     {
-        var buffer = new ArrayBufferWriter<byte>(256);
-        using (var writer = new Utf8JsonWriter(buffer, _writerOptions))
+        ArgumentNullException.ThrowIfNull(write);
+        var scratch = t_scratch ??= new Scratch();
+        if (scratch.InUse)
         {
-            write(writer);
+            // A document written while writing another (on this thread): a buffer of its own.
+            return new Scratch().Write(write);
         }
 
-        return Encoding.UTF8.GetString(buffer.WrittenSpan);
+        try
+        {
+            return scratch.Write(write);
+        }
+        finally
+        {
+            if (scratch.Buffer.Capacity > KeptBufferBytes)
+            {
+                t_scratch = null;
+            }
+        }
     }
 
     /// <summary>JSON has no NaN or infinity: write them as Prometheus spells them, as strings.</summary>
@@ -45,6 +64,34 @@ internal static class JsonText
             case double v:
                 writer.WriteNumber(name, v);
                 break;
+        }
+    }
+
+    private sealed class Scratch
+    {
+        public Scratch() => Writer = new Utf8JsonWriter(Buffer, _writerOptions);
+
+        public ArrayBufferWriter<byte> Buffer { get; } = new(1024);
+
+        public Utf8JsonWriter Writer { get; }
+
+        public bool InUse { get; private set; }
+
+        public string Write(Action<Utf8JsonWriter> write)
+        {
+            InUse = true;
+            try
+            {
+                Buffer.ResetWrittenCount();
+                Writer.Reset(Buffer);
+                write(Writer);
+                Writer.Flush();
+                return Encoding.UTF8.GetString(Buffer.WrittenSpan);
+            }
+            finally
+            {
+                InUse = false;
+            }
         }
     }
 }
