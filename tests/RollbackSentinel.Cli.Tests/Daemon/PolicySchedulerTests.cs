@@ -1,6 +1,8 @@
 using Microsoft.Extensions.DependencyInjection;
+using Microsoft.Extensions.Options;
 using Quartz;
 using RollbackSentinel.Daemon;
+using RollbackSentinel.Hosting;
 using RollbackSentinel.Rules;
 using RollbackSentinel.Testing.Time;
 
@@ -43,5 +45,19 @@ public sealed class PolicySchedulerTests : IAsyncLifetime
         Assert.NotNull(job);
         Assert.True(job.ConcurrentExecutionDisallowed);
         Assert.Equal("every 15s", job.JobDataMap.GetString(PolicyJob.ScheduleKey));
+    }
+
+    [Fact]
+    public async Task InMemory_TheDaemonsScheduler_TakesEveryTriggerDueAtOnceUpToItsThreads()
+    {
+        // A thousand policies at 15 s are 67 firings on each whole second; one a round, the last waited for the scheduler
+        // thread to fire the 66 before it. The scheduler as the daemon registers it (AddPolicyScheduling, SQLite).
+        await using var services = new ServiceCollection().AddLogging()
+            .AddPolicyScheduling(new SentinelOptions(), DaemonHost.MaxConcurrentEvaluations).BuildServiceProvider();
+
+        var scheduler = services.GetRequiredService<IOptions<QuartzSchedulerOptions>>().Value;
+
+        Assert.Equal(DaemonHost.MaxConcurrentEvaluations, scheduler.MaxBatchSize);
+        Assert.Equal(TimeSpan.Zero, scheduler.BatchTriggerAcquisitionFireAheadTimeWindow);
     }
 }
