@@ -1,5 +1,6 @@
 using System.Data.Common;
 using System.Globalization;
+using Microsoft.Extensions.DependencyInjection;
 using Npgsql;
 using Quartz;
 using RollbackSentinel.Hosting;
@@ -49,7 +50,9 @@ internal static class ClusteredScheduling
 
             // The job by type, not by name: the clustered store reads "RollbackSentinel.Daemon.PolicyJob, RollbackSentinel"
             // back from PostgreSQL, and the Native AOT executable resolves no type name by reflection (docs/aot.md).
-            q.AddJobType<PolicyJob>();
+            // One instance for every firing (PolicyJobFactory), not a scope and a new job per firing.
+            q.AddJobType<PolicyJob>(ServiceLifetime.Singleton);
+            q.UseJobFactory<PolicyJobFactory>();
             if (options.Storage.UsesPostgres)
             {
                 q.UseClusteredStore(options.Node.Id, options.CheckinIntervalValue, threads, () => options.ResolvePostgresConnectionString()!);

@@ -80,7 +80,7 @@ internal static class DaemonHost
         services.AddSingleton<PolicyEvaluationService>();
         services.AddSingleton<PolicyScheduler>();
         services.AddSingleton<RulesWatcher>();
-        services.AddTransient<PolicyJob>();
+        services.AddSingleton<PolicyJob>();
 
         // Start order matters: store and rules first, then the file watcher, then the scheduler.
         services.AddSingleton<DaemonStartup>();
