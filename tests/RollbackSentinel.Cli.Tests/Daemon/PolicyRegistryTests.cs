@@ -239,36 +239,75 @@ public sealed class PolicyRegistryTests
     }
 }
 
-/// <summary>First runs are spread over the interval in whole seconds, the same way on every start.</summary>
+/// <summary>
+/// First runs are spread over the interval in phases, the same way on every start: quarter seconds for a single daemon,
+/// whole seconds on a cluster (one lock round per phase there).
+/// </summary>
 public sealed class PolicySchedulerJitterTests
 {
-    [Fact]
-    public void Jitter_IsWholeSecondsWithinTheIntervalAndStableForAName()
+    public static TheoryData<double, int> Phases => new() { { 250, 60 }, { 1000, 15 } };
+
+    [Theory]
+    [MemberData(nameof(Phases))]
+    public void Jitter_IsWholePhasesWithinTheIntervalAndStableForAName(double phaseMs, int expectedPhases)
     {
         var interval = TimeSpan.FromSeconds(15);
-        var phases = Enumerable.Range(0, 1000).Select(i => PolicyScheduler.Jitter($"service-{i}", interval)).ToArray();
+        var phase = TimeSpan.FromMilliseconds(phaseMs);
+        var phases = Enumerable.Range(0, 1000).Select(i => PolicyScheduler.Jitter($"service-{i}", interval, phase)).ToArray();
 
-        Assert.All(phases, p => Assert.True(p >= TimeSpan.Zero && p < interval && p.Ticks % TimeSpan.TicksPerSecond == 0, p.ToString()));
-        Assert.Equal(15, phases.Distinct().Count());
-        Assert.Equal(PolicyScheduler.Jitter("checkout", interval), PolicyScheduler.Jitter("checkout", interval));
-        Assert.Equal(TimeSpan.Zero, PolicyScheduler.Jitter("checkout", TimeSpan.FromSeconds(1)));
+        Assert.All(phases, p => Assert.True(p >= TimeSpan.Zero && p < interval && p.Ticks % phase.Ticks == 0, p.ToString()));
+        Assert.Equal(expectedPhases, phases.Distinct().Count());
+        Assert.Equal(PolicyScheduler.Jitter("checkout", interval, phase), PolicyScheduler.Jitter("checkout", interval, phase));
+        Assert.Equal(TimeSpan.Zero, PolicyScheduler.Jitter("checkout", phase, phase));
+    }
+
+    [Fact]
+    public void Jitter_OnACluster_IsTheWholeSecondsEveryVersionSinceTheSpreadGave()
+    {
+        // Nodes of two versions during a rolling upgrade must still put one policy in the same phase.
+        var interval = TimeSpan.FromSeconds(15);
+        foreach (var name in Enumerable.Range(0, 200).Select(i => $"service-{i}"))
+        {
+            var hash = 2166136261u;
+            foreach (var c in name)
+            {
+                hash = unchecked((hash ^ c) * 16777619u);
+            }
+
+            Assert.Equal(TimeSpan.FromSeconds(hash % 15), PolicyScheduler.Jitter(name, interval, PolicyScheduler.ClusteredPhase));
+        }
+    }
+
+    [Fact]
+    public void Jitter_InMemory_PutsAboutASixtiethOfAThousandPoliciesInEachQuarterSecond()
+    {
+        var interval = TimeSpan.FromSeconds(15);
+        var counts = Enumerable.Range(0, 1000)
+            .GroupBy(i => PolicyScheduler.Jitter($"service-{i}", interval, PolicyScheduler.InMemoryPhase))
+            .Select(g => g.Count())
+            .ToArray();
+
+        Assert.Equal(60, counts.Length);
+        Assert.InRange(counts.Max(), 17, 40);
     }
 
     [Fact]
     public void FirstSlot_IsTheNextWholeSecondPlusThePhase_SoPoliciesOfOnePhaseShareFireTimes()
     {
         var interval = TimeSpan.FromSeconds(15);
+        var phase = PolicyScheduler.InMemoryPhase;
         var second = new DateTimeOffset(2026, 12, 5, 17, 0, 3, TimeSpan.Zero);
 
         var names = Enumerable.Range(0, 1000).Select(i => $"service-{i}").ToArray();
-        var early = names.Select(n => PolicyScheduler.FirstSlot(second.AddMilliseconds(1), n, interval)).ToArray();
-        var late = names.Select(n => PolicyScheduler.FirstSlot(second.AddMilliseconds(999.9), n, interval)).ToArray();
+        var early = names.Select(n => PolicyScheduler.FirstSlot(second.AddMilliseconds(1), n, interval, phase)).ToArray();
+        var late = names.Select(n => PolicyScheduler.FirstSlot(second.AddMilliseconds(999.9), n, interval, phase)).ToArray();
 
         Assert.Equal(early, late);
-        Assert.All(early, t => Assert.Equal(0, t.UtcTicks % TimeSpan.TicksPerSecond));
-        Assert.Equal(15, early.Distinct().Count());
-        Assert.Equal(second.AddSeconds(1) + PolicyScheduler.Jitter("checkout", interval), PolicyScheduler.FirstSlot(second.AddTicks(1), "checkout", interval));
-        Assert.Equal(second + PolicyScheduler.Jitter("checkout", interval), PolicyScheduler.FirstSlot(second, "checkout", interval));
-        Assert.Equal(TimeSpan.Zero, PolicyScheduler.FirstSlot(second.AddMilliseconds(250), "checkout", interval).Offset);
+        Assert.All(early, t => Assert.Equal(0, t.UtcTicks % phase.Ticks));
+        Assert.Equal(60, early.Distinct().Count());
+        Assert.Equal(second.AddSeconds(1) + PolicyScheduler.Jitter("checkout", interval, phase), PolicyScheduler.FirstSlot(second.AddTicks(1), "checkout", interval, phase));
+        Assert.Equal(second + PolicyScheduler.Jitter("checkout", interval, phase), PolicyScheduler.FirstSlot(second, "checkout", interval, phase));
+        Assert.Equal(TimeSpan.Zero, PolicyScheduler.FirstSlot(second.AddMilliseconds(250), "checkout", interval, phase).Offset);
+        Assert.All(names.Select(n => PolicyScheduler.FirstSlot(second, n, interval, PolicyScheduler.ClusteredPhase)), t => Assert.Equal(0, t.UtcTicks % TimeSpan.TicksPerSecond));
     }
 }
