@@ -100,6 +100,9 @@ internal static class BackendHttp
     /// <summary>The read buffer borrowed from the shared pool for each answer (instant query answers are a few hundred bytes).</summary>
     private const int ChunkBytes = 16 * 1024;
 
+    /// <summary>The most a body buffer is sized in advance from <c>Content-Length</c>; a longer answer grows it as it arrives.</summary>
+    private const int PresizeBytes = 1024 * 1024;
+
     /// <summary>
     /// The body, or null when it is longer than <paramref name="limit"/> bytes. Counted while streaming: at most
     /// <paramref name="limit"/> + 1 bytes are ever read, however long (or endless) the body is.
@@ -116,9 +119,10 @@ internal static class BackendHttp
         var stream = await content.ReadAsStreamAsync(cancellationToken).ConfigureAwait(false);
         await using (stream.ConfigureAwait(false))
         {
-            // The announced length is a capacity hint only: the count below is what is enforced, whatever was announced.
-            using var buffer = announced is > 0 and var length && length <= limit && length <= Array.MaxLength
-                ? new MemoryStream((int)length)
+            // The announced length is a capacity hint only, and only up to PresizeBytes: the count below is what is
+            // enforced, and a server that announces much and sends little gets no large buffer for it.
+            using var buffer = announced is > 0 and var length && length <= limit
+                ? new MemoryStream((int)Math.Min(length, PresizeBytes))
                 : new MemoryStream();
             var chunk = ArrayPool<byte>.Shared.Rent(ChunkBytes);
             try

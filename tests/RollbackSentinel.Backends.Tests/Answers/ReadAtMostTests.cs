@@ -80,6 +80,22 @@ public sealed class ReadAtMostTests
         Assert.InRange(allocated, body.Length, 4 * 1024);
     }
 
+    [Fact]
+    public async Task HugeAnnouncedLength_WithLittleSent_GetsNoBufferOfThatSize()
+    {
+        // A server (or a proxy) announcing 500 MB under a 1 GB cap and sending 300 bytes: the announcement is a hint only.
+        var body = Body(300);
+        await BackendHttp.ReadAtMostAsync(Answer(body, 500_000_000, piece: 300), 1_000_000_000, CancellationToken.None);
+
+        var content = Answer(body, 500_000_000, piece: 300);
+        var before = GC.GetAllocatedBytesForCurrentThread();
+        var read = await BackendHttp.ReadAtMostAsync(content, 1_000_000_000, CancellationToken.None);
+        var allocated = GC.GetAllocatedBytesForCurrentThread() - before;
+
+        Assert.Equal(body, read!.Value.ToArray());
+        Assert.InRange(allocated, body.Length, (1024 * 1024) + (8 * 1024));
+    }
+
     /// <summary>A stream that hands out at most <c>piece</c> bytes per read, as a socket does.</summary>
     private sealed class TrickleStream(byte[] body, int piece) : Stream
     {
