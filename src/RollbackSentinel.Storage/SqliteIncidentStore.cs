@@ -1072,9 +1072,19 @@ public sealed partial class SqliteIncidentStore : IIncidentStore, IChangeStore, 
         try
         {
             connection = _writer;
+            if (connection is not null && connection.FileBirth != FileBirth())
+            {
+                // The file at the path is no longer the one the kept connection opened (moved aside, restored from a
+                // backup): write to the one there now, as a connection opened for this write would.
+                _writer = null;
+                await CloseQuietlyAsync(connection).ConfigureAwait(false);
+                connection = null;
+            }
+
             if (connection is null)
             {
                 connection = await OpenAsync(new PreparedConnection(_writeConnectionString), cancellationToken).ConfigureAwait(false);
+                connection.FileBirth = FileBirth();
 
                 // A write that waited while DisposeAsync closed the kept one runs on a connection of its own.
                 oneOff = Volatile.Read(ref _disposed) != 0;
@@ -1101,14 +1111,7 @@ public sealed partial class SqliteIncidentStore : IIncidentStore, IChangeStore, 
             if (connection is not null && !oneOff && !StillUsable(connection, e))
             {
                 _writer = null;
-                try
-                {
-                    await connection.DisposeAsync().ConfigureAwait(false);
-                }
-                catch (SqliteException)
-                {
-                    // Closing rolls back again and may fail the same way; the caller needs the first failure.
-                }
+                await CloseQuietlyAsync(connection).ConfigureAwait(false);
             }
 
             throw;
@@ -1117,11 +1120,30 @@ public sealed partial class SqliteIncidentStore : IIncidentStore, IChangeStore, 
         {
             if (oneOff)
             {
-                await connection!.DisposeAsync().ConfigureAwait(false);
+                await CloseQuietlyAsync(connection!).ConfigureAwait(false);
             }
 
             _writeGate.Release();
         }
+    }
+
+    /// <summary>Closes a write connection whose failure, if any, is not the caller's: closing rolls back again and may fail the same way.</summary>
+    private static async Task CloseQuietlyAsync(SqliteConnection connection)
+    {
+        try
+        {
+            await connection.DisposeAsync().ConfigureAwait(false);
+        }
+        catch (SqliteException)
+        {
+        }
+    }
+
+    /// <summary>When the file now at the database path was created (null: there is none); which file a kept connection has open.</summary>
+    private DateTime? FileBirth()
+    {
+        var file = new FileInfo(DataSource);
+        return file.Exists ? file.CreationTimeUtc : null;
     }
 
     private async Task<T> ReadAsync<T>(Func<SqliteTransaction, Task<T>> work, CancellationToken cancellationToken)

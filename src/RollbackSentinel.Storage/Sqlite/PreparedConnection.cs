@@ -14,6 +14,9 @@ internal sealed class PreparedConnection(string connectionString) : SqliteConnec
 
     private readonly Dictionary<string, SqliteCommand> _idle = new(StringComparer.Ordinal);
 
+    /// <summary>When the file this connection opened was created, as read when it was opened (the store reopens on a change).</summary>
+    public DateTime? FileBirth { get; set; }
+
     /// <summary>Commands created so far: each prepares its statements once, at its first use.</summary>
     public int Prepared { get; private set; }
 
@@ -37,6 +40,11 @@ internal sealed class PreparedConnection(string connectionString) : SqliteConnec
     /// <summary>Unbinds <paramref name="command"/> (no transaction, no parameters) and keeps it, unless one is kept for its text already or the cache is full.</summary>
     internal void Return(SqliteCommand command)
     {
+        if (_idle.TryGetValue(command.CommandText, out var kept) && ReferenceEquals(kept, command))
+        {
+            return; // given back already (a use disposed twice)
+        }
+
         command.Transaction = null;
         command.Parameters.Clear();
         if (_idle.Count >= Capacity || !_idle.TryAdd(command.CommandText, command))

@@ -59,6 +59,40 @@ public sealed class WriteConnectionTests : IAsyncLifetime
     }
 
     [Fact]
+    public async Task DatabaseDeletedWhileRunning_TheNextWriteFails_InsteadOfGoingToTheDeletedFile()
+    {
+        // Each write used to open its own connection, so a deleted database made the next write fail (an empty file has no
+        // tables) and /readyz say so. The kept connection would have written on into the deleted file, and lost it all.
+        await _store.ApplyAsync(StateBatch(0), None);
+        Assert.NotNull(_store.WriteConnection);
+        foreach (var file in new[] { _db.FilePath, _db.FilePath + "-wal", _db.FilePath + "-shm" })
+        {
+            File.Delete(file);
+        }
+
+        await Assert.ThrowsAsync<SqliteException>(() => _store.ApplyAsync(StateBatch(1), None));
+        Assert.Contains("writing", _store.Failure, StringComparison.Ordinal);
+    }
+
+    [Fact]
+    public async Task CommandUse_DisposedTwice_KeepsItsCommandOnceAndUsable()
+    {
+        await using var connection = new PreparedConnection(new SqliteConnectionStringBuilder { DataSource = _db.FilePath, Pooling = false }.ConnectionString);
+        await connection.OpenAsync();
+        using var tx = connection.BeginTransaction();
+
+        var use = tx.Command("SELECT $n", ("$n", 1L));
+        Assert.Equal(1L, await use.Command.ExecuteScalarAsync());
+        use.Dispose();
+        use.Dispose();
+
+        Assert.Single(connection.Idle);
+        using var again = tx.Command("SELECT $n", ("$n", 2L));
+        Assert.Equal(2L, await again.Command.ExecuteScalarAsync());
+        Assert.Equal(1, connection.Prepared);
+    }
+
+    [Fact]
     public async Task Command_OnAPlainConnection_PreparesEveryTime()
     {
         await using var connection = new SqliteConnection(new SqliteConnectionStringBuilder { DataSource = _db.FilePath, Pooling = false }.ConnectionString);
