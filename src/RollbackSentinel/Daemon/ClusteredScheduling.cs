@@ -48,6 +48,13 @@ internal static class ClusteredScheduling
         {
             q.UseDefaultThreadPool(pool => pool.MaxConcurrency = threads);
 
+            // One round takes every trigger due at once, up to the pool: policies of one phase (PolicyScheduler.Jitter) share
+            // a fire time, and one a round (Quartz's in-memory default; its persistent default is this) the last of a phase
+            // waited for the scheduler thread to fire all before it; on a cluster a round is also one lock and one commit.
+            // Not beyond the pool: a trigger no thread can run yet would wait here while another node is idle. No fire-ahead
+            // window: a slot fired early would be evaluated at "now" instead of at its slot.
+            q.ConfigureScheduler(s => s.MaxBatchSize = threads);
+
             // The job by type, not by name: the clustered store reads "RollbackSentinel.Daemon.PolicyJob, RollbackSentinel"
             // back from PostgreSQL, and the Native AOT executable resolves no type name by reflection (docs/aot.md).
             // One instance for every firing (PolicyJobFactory), not a scope and a new job per firing.
@@ -55,15 +62,7 @@ internal static class ClusteredScheduling
             q.UseJobFactory<PolicyJobFactory>();
             if (options.Storage.UsesPostgres)
             {
-                q.UseClusteredStore(options.Node.Id, options.CheckinIntervalValue, threads, () => options.ResolvePostgresConnectionString()!);
-            }
-            else
-            {
-                // In memory too, one round takes every trigger due at once, up to the pool (Quartz's in-memory default is
-                // one a round, and a batch measured faster for repeating triggers, Quartz #3862): a thousand policies at
-                // 15 s are 67 firings a second on whole-second phases, and one a round the last of a phase waited for the
-                // scheduler thread to fire the 66 before it (bench/README.md, "Daemon"). No fire-ahead window, as below.
-                q.ConfigureScheduler(s => s.MaxBatchSize = threads);
+                q.UseClusteredStore(options.Node.Id, options.CheckinIntervalValue, () => options.ResolvePostgresConnectionString()!);
             }
         });
         return services;
@@ -79,7 +78,7 @@ internal static class ClusteredScheduling
     /// <paramref name="checkinInterval"/> (the misfire threshold, equal to the interval); the first node to check in after
     /// that recovers its triggers, so its policies run elsewhere within 3 × the interval.
     /// </remarks>
-    public static IQuartzBuilder UseClusteredStore(this IQuartzBuilder q, string nodeId, TimeSpan checkinInterval, int maxConcurrency, Func<string> connectionString)
+    public static IQuartzBuilder UseClusteredStore(this IQuartzBuilder q, string nodeId, TimeSpan checkinInterval, Func<string> connectionString)
     {
         ArgumentException.ThrowIfNullOrWhiteSpace(nodeId);
         q.Services.AddKeyedSingleton<DbDataSource>(DataSourceKey, (_, _) => CreateDataSource(connectionString(), checkinInterval));
@@ -87,12 +86,6 @@ internal static class ClusteredScheduling
         {
             s.InstanceName = SchedulerName;
             s.InstanceId = nodeId;
-
-            // One round (one lock, one commit) takes every trigger due at once, up to the pool: a thousand policies at 15 s
-            // over three nodes are 67 firings a second, grouped on whole-second phases (PolicyScheduler.Jitter). Not beyond
-            // the pool: a trigger no thread can run yet would wait here while another node is idle. No fire-ahead window:
-            // a slot fired early would be evaluated at "now" instead of at its slot.
-            s.MaxBatchSize = maxConcurrency;
         });
         q.UsePersistentStore(store =>
         {

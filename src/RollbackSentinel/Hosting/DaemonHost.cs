@@ -80,9 +80,6 @@ internal static class DaemonHost
         services.AddSingleton<PolicyEvaluationService>();
         services.AddSingleton<PolicyScheduler>();
         services.AddSingleton<RulesWatcher>();
-        // The one instance PolicyJobFactory hands Quartz for every firing (unkeyed: a clustered scheduler's own AddJobType
-        // registration is keyed by its name).
-        services.AddSingleton<PolicyJob>();
 
         // Start order matters: store and rules first, then the file watcher, then the scheduler.
         services.AddSingleton<DaemonStartup>();

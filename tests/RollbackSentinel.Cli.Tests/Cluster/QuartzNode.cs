@@ -46,7 +46,7 @@ internal sealed class QuartzNode : IAsyncDisposable
         services.AddQuartz(q =>
         {
             q.UseDefaultThreadPool(pool => pool.MaxConcurrency = threads);
-            q.UseClusteredStore(id, checkinInterval, threads, () => connectionString);
+            q.UseClusteredStore(id, checkinInterval, () => connectionString);
         });
         var provider = services.BuildServiceProvider();
         try
