@@ -651,7 +651,7 @@ public sealed partial class SqliteIncidentStore : IIncidentStore, IChangeStore, 
             if (_writer is { } writer)
             {
                 _writer = null;
-                await writer.DisposeAsync().ConfigureAwait(false);
+                await CloseQuietlyAsync(writer).ConfigureAwait(false);
             }
         }
         finally

@@ -22,6 +22,9 @@ public sealed class WriteConnectionTests : IAsyncLifetime
     private readonly TempDatabase _db = new();
     private SqliteIncidentStore _store = null!;
 
+    /// <summary>The test database on a connection of its own (not from the pool the store's reads share).</summary>
+    private string Unpooled => new SqliteConnectionStringBuilder { DataSource = _db.FilePath, Pooling = false }.ConnectionString;
+
     [Fact]
     public async Task Writes_ManyInARow_RunOnOneConnectionWithoutPreparingAgain()
     {
@@ -45,7 +48,7 @@ public sealed class WriteConnectionTests : IAsyncLifetime
     [Fact]
     public async Task Command_OnAPreparedConnection_RunsTheSameStatementEveryTimeWithNewValues()
     {
-        await using var connection = new PreparedConnection(new SqliteConnectionStringBuilder { DataSource = _db.FilePath, Pooling = false }.ConnectionString);
+        await using var connection = new PreparedConnection(Unpooled);
         await connection.OpenAsync();
 
         var (values, statements) = await SelectFiveTimesAsync(connection);
@@ -77,7 +80,7 @@ public sealed class WriteConnectionTests : IAsyncLifetime
     [Fact]
     public async Task CommandUse_DisposedTwice_KeepsItsCommandOnceAndUsable()
     {
-        await using var connection = new PreparedConnection(new SqliteConnectionStringBuilder { DataSource = _db.FilePath, Pooling = false }.ConnectionString);
+        await using var connection = new PreparedConnection(Unpooled);
         await connection.OpenAsync();
         using var tx = connection.BeginTransaction();
 
@@ -95,7 +98,7 @@ public sealed class WriteConnectionTests : IAsyncLifetime
     [Fact]
     public async Task Command_OnAPlainConnection_PreparesEveryTime()
     {
-        await using var connection = new SqliteConnection(new SqliteConnectionStringBuilder { DataSource = _db.FilePath, Pooling = false }.ConnectionString);
+        await using var connection = new SqliteConnection(Unpooled);
         await connection.OpenAsync();
 
         var (values, statements) = await SelectFiveTimesAsync(connection);
