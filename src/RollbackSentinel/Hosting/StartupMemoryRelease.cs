@@ -1,35 +1,62 @@
 namespace RollbackSentinel.Hosting;
 
 /// <summary>
-/// Once the daemon is up (the HTTP server listening, the scheduler starting), one full, compacting, blocking GC in
-/// <see cref="GCCollectionMode.Aggressive"/> mode: what only the start used (the configuration, the container's build, the
-/// rules' YAML, the store's migration) is freed and its memory given back to the system, so the resident memory of a
-/// sidecar that then sits mostly idle is what running takes (about 3 MB less, bench/README.md, "Sidecar footprint").
-/// It runs once, on the thread pool, after <c>/readyz</c> can answer; it costs a few milliseconds of one core. Registered
-/// for the Native AOT executable only (<see cref="System.Runtime.CompilerServices.RuntimeFeature.IsDynamicCodeSupported"/> false).
+/// Gives back what only the start used, once, <see cref="Settle"/> after the daemon is up (the HTTP server listening, the
+/// scheduler running): one full, compacting, blocking GC in <see cref="GCCollectionMode.Aggressive"/> mode frees the
+/// configuration, the container's build, the rules' YAML and the store's migration and returns their memory to the system;
+/// then the pages the start touched in the executable and the libraries are dropped from the process's page tables
+/// (<see cref="MappedFilePages"/>), and what running uses faults back in. The wait lets the first evaluations do their
+/// one-off work (the first connection to the backend, the store's first statements, the first decisions) before, so that
+/// is given back too. A sidecar that then sits mostly idle keeps what running takes (bench/README.md, "Sidecar
+/// footprint"). It costs a few milliseconds of one core, on the thread pool. Registered for the Native AOT executable
+/// only (<see cref="System.Runtime.CompilerServices.RuntimeFeature.IsDynamicCodeSupported"/> false): a daemon hosted in a
+/// bigger process (the tests host many) leaves that process's memory alone.
 /// </summary>
-internal sealed class StartupMemoryRelease(IHostApplicationLifetime lifetime) : IHostedService
+internal sealed partial class StartupMemoryRelease(IHostApplicationLifetime lifetime, TimeProvider time, ILogger<StartupMemoryRelease> logger)
+    : IHostedService
 {
+    /// <summary>How long after start the release waits: every policy evaluated every 15 s or more often (the usual cadence of
+    /// a sidecar's rules) has had its first run, whose first slot is spread over its interval.</summary>
+    public static readonly TimeSpan Settle = TimeSpan.FromSeconds(15);
+
+    private readonly CancellationTokenSource _stopping = new();
     private CancellationTokenRegistration _onStarted;
     private Task? _releasing;
 
     public Task StartAsync(CancellationToken cancellationToken)
     {
-        _onStarted = lifetime.ApplicationStarted.Register(() => _releasing = Task.Run(Release));
+        _onStarted = lifetime.ApplicationStarted.Register(() => _releasing = Task.Run(ReleaseAsync));
         return Task.CompletedTask;
     }
 
     public async Task StopAsync(CancellationToken cancellationToken)
     {
         await _onStarted.DisposeAsync().ConfigureAwait(false);
+        await _stopping.CancelAsync().ConfigureAwait(false);
         if (_releasing is { } releasing)
         {
             await releasing.WaitAsync(cancellationToken).ConfigureAwait(false);
         }
+
+        _stopping.Dispose();
     }
 
-    private static void Release()
+    private async Task ReleaseAsync()
     {
+        try
+        {
+            await Task.Delay(Settle, time, _stopping.Token).ConfigureAwait(false);
+        }
+        catch (OperationCanceledException)
+        {
+            return;
+        }
+
         GC.Collect(GC.MaxGeneration, GCCollectionMode.Aggressive, blocking: true, compacting: true);
+        var released = MappedFilePages.Release();
+        LogReleased(released / 1024);
     }
+
+    [LoggerMessage(Level = LogLevel.Debug, Message = "Start-up memory released: the heap compacted, {Kilobytes} KB of mapped file pages dropped")]
+    private partial void LogReleased(long kilobytes);
 }

@@ -1,0 +1,114 @@
+using System.Text.Json;
+using System.Text.RegularExpressions;
+using RollbackSentinel.Hosting;
+
+namespace RollbackSentinel.Cli.Tests.Hosting;
+
+/// <summary>
+/// Which mappings the sidecar's start-up release drops (only what can be read back from the file unchanged), and that
+/// dropping them from a running process (this test host) loses nothing.
+/// </summary>
+public sealed class MappedFilePagesTests
+{
+    private const string Smaps = """
+        00400000-00405000 r--p 00000000 fe:00 1001                               /app/rollback-sentinel
+        Size:                 20 kB
+        Rss:                  20 kB
+        Anonymous:             0 kB
+        AnonHugePages:         0 kB
+        Swap:                  0 kB
+        VmFlags: rd mr mw me dw sd
+        00405000-0173c000 r-xp 00005000 fe:00 1001                               /app/rollback-sentinel
+        Size:              19676 kB
+        Rss:               16300 kB
+        Anonymous:             0 kB
+        AnonHugePages:         0 kB
+        Swap:                  0 kB
+        VmFlags: rd ex mr mw me dw sd
+        023ce000-023d0000 r--p 01fce000 fe:00 1001                               /app/rollback-sentinel
+        Size:                  8 kB
+        Rss:                   8 kB
+        Anonymous:             8 kB
+        AnonHugePages:         0 kB
+        Swap:                  0 kB
+        023d0000-0313b000 rw-p 01fd0000 fe:00 1001                               /app/rollback-sentinel
+        Size:              13740 kB
+        Rss:               13200 kB
+        Anonymous:           800 kB
+        Swap:                  0 kB
+        0313b000-031d0000 rw-p 00000000 00:00 0                                  [heap]
+        Rss:                1700 kB
+        Anonymous:          1700 kB
+        7f0000000000-7f0000400000 rw-p 00000000 00:00 0 
+        Rss:                4096 kB
+        Anonymous:          4096 kB
+        7f1000000000-7f1000200000 r-xp 00000000 fe:00 2002                       /usr/lib/x86_64-linux-gnu/libcrypto.so.3
+        Rss:                1900 kB
+        Anonymous:             0 kB
+        Swap:                  0 kB
+        7f1000200000-7f1000300000 r--p 00200000 fe:00 2002                       /usr/lib/x86_64-linux-gnu/libcrypto.so.3
+        Rss:                 400 kB
+        Anonymous:             0 kB
+        Swap:                 12 kB
+        7f1000300000-7f1000301000 r--s 00000000 fe:00 3003                       /data/sentinel.db-shm
+        Rss:                   4 kB
+        Anonymous:             0 kB
+        7f1000400000-7f1000410000 r--p 00000000 fe:00 4004                       /opt/never-touched.so
+        Rss:                   0 kB
+        Anonymous:             0 kB
+        7f1000500000-7f1000510000 r--p 00000000 fe:00 5005                       /opt/odd.so
+        Rss:                  12 kB
+        Anonymous:          junk
+        7ffd00000000-7ffd00001000 r-xp 00000000 00:00 0                          [vdso]
+        Rss:                   4 kB
+        Anonymous:             0 kB
+        """;
+
+    [Fact]
+    public void Releasable_OnlyUnwrittenReadOnlyPrivateFileMappingsWithResidentPages()
+    {
+        var regions = MappedFilePages.Releasable(Smaps);
+
+        Assert.Equal(
+            [
+                new MappedFilePages.Region(0x00400000, 0x00405000, 20 * 1024),
+                new MappedFilePages.Region(0x00405000, 0x0173c000, 16300 * 1024),
+                new MappedFilePages.Region(0x7f1000000000, 0x7f1000200000, 1900 * 1024),
+            ],
+            regions);
+    }
+
+    [Theory]
+    [InlineData("")]
+    [InlineData("not smaps at all\nRss: 12 kB")]
+    [InlineData("00400000-00405000 r--p 00000000 fe:00 1001 /app/x\nRss: many kB")]
+    [InlineData("00400000-00405000 r--p 00000000 fe:00 1001 /app/x\nRss: 20 kB\nSwap: ? kB")]
+    [InlineData("00405000-00400000 r--p 00000000 fe:00 1001 /app/x\nRss: 20 kB")]
+    public void Releasable_WhatDoesNotParse_IsLeftAlone(string smaps) => Assert.Empty(MappedFilePages.Releasable(smaps));
+
+    [Fact]
+    public void Releasable_PathWithSpaces_IsAFile()
+    {
+        var regions = MappedFilePages.Releasable("00400000-00401000 r-xp 00000000 fe:00 7 /opt/my app/lib x.so\nRss: 4 kB\nAnonymous: 0 kB\n");
+
+        Assert.Equal([new MappedFilePages.Region(0x00400000, 0x00401000, 4096)], regions);
+    }
+
+    [Fact]
+    public void Release_ThisProcess_DropsResidentPagesAndEverythingStillRuns()
+    {
+        var found = MappedFilePages.Releasable(File.ReadAllText("/proc/self/smaps"));
+        Assert.NotEmpty(found);
+
+        var released = MappedFilePages.Release();
+
+        Assert.True(released > 0, $"released {released} bytes");
+        // The dropped code and read-only data of the runtime, the framework and this test's assemblies come back from their
+        // files as they run: code that was resident before (regular expressions, JSON, hashing) gives the same answers.
+        Assert.Equal("2026-12-06", Regex.Match("at 2026-12-06T20:00Z", @"\d{4}-\d{2}-\d{2}").Value);
+        Assert.Equal("""{"a":[1,2]}""", JsonSerializer.Serialize(new { a = new[] { 1, 2 } }));
+        Assert.Equal(
+            "BA7816BF8F01CFEA414140DE5DAE2223B00361A396177A9CB410FF61F20015AD",
+            Convert.ToHexString(System.Security.Cryptography.SHA256.HashData("abc"u8)));
+    }
+}
