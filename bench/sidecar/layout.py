@@ -90,6 +90,8 @@ def order(pid, exe, out):
         first, last = address // PAGE * PAGE, max(address, end - 1) // PAGE * PAGE
         if any(p in pages for p in range(first, last + PAGE, PAGE)):
             names.append(name)
+    if len(names) < 1000:
+        sys.exit(f"only {len(names)} methods on {len(pages)} resident code pages: not a profile (a position-independent build, another path?)")
     with open(out, "w") as f:
         f.write("".join(n + "\n" for n in dict.fromkeys(names)))
     print(f"{len(names)} of {len(symbols)} methods on {len(pages)} resident pages ({len(pages) * PAGE // 1024} KB) of managed code")

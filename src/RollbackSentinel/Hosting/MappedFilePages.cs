@@ -4,27 +4,30 @@ using System.Runtime.InteropServices;
 namespace RollbackSentinel.Hosting;
 
 /// <summary>
-/// Drops this process's page-table entries for the pages of its read-only, private file mappings (the executable's code,
-/// read-only data and unwind tables; the shared libraries' likewise) once the daemon has started. Starting touches most of
-/// the executable (the host's build, the configuration, the rules' parser, the store's migration), and those pages would
-/// otherwise stay resident for the life of a sidecar that then runs a small part of it. The pages stay in the page cache;
-/// what runs next faults its pages back in (with the kernel's fault-around, up to 64 KB at a time), so what is resident
-/// afterwards is what running uses. The executable is laid out for that: the methods a running daemon calls come first
-/// (<c>aot-order.txt</c>, docs/aot.md).
+/// Drops this process's page-table entries for the pages of its own executable's read-only mappings (code, read-only data,
+/// unwind tables) once the daemon has started. Starting touches most of the executable (the host's build, the
+/// configuration, the rules' parser, the store's migration), and those pages would otherwise stay resident for the life of
+/// a sidecar that then runs a small part of it. The pages stay in the page cache; what runs next faults its pages back in
+/// (with the kernel's fault-around, up to 64 KB at a time), so what is resident afterwards is what running uses. The
+/// executable is laid out for that: the methods a running daemon calls come first (<c>aot-order.txt.gz</c>, docs/aot.md).
 /// </summary>
 /// <remarks>
 /// <c>MADV_DONTNEED</c> on a private file mapping is lossless only for pages that were never written: a written (copy on
 /// write) page would be replaced by the file's content. So only mappings that cannot be written (no <c>w</c>) and hold no
-/// anonymous or swapped page, as <c>/proc/self/smaps</c> reports them, are released: the relocated, then write-protected
-/// part of a library (RELRO) has anonymous pages and is left alone, as is every writable mapping (<c>.data</c>). A read-only
-/// mapping gets no anonymous page later unless the process makes it writable, which the runtime does not do to file
-/// mappings. Linux only; elsewhere, or when <c>/proc</c> cannot be read, nothing is done.
+/// anonymous or swapped page, as <c>/proc/self/smaps</c> reports them, are released, and only the executable's own
+/// (<c>/proc/self/exe</c>): it is mapped once, at a fixed address, before anything runs, and never unmapped or
+/// re-protected (Native AOT does not patch its code), so nothing can change a mapping between the read of <c>smaps</c>
+/// and the <c>madvise</c>. Libraries are left alone: one loaded or unloaded on another thread at that moment could put
+/// other memory at an address just read, and a runtime that relocates an image makes its pages writable for a while.
+/// (A debugger's breakpoint written in that instant would be lost; the release runs once.) Linux only; elsewhere, or
+/// when <c>/proc</c> cannot be read, nothing is done.
 /// </remarks>
 internal static partial class MappedFilePages
 {
     private const int MadvDontNeed = 4;
 
-    /// <summary>Releases what <see cref="Releasable"/> finds in <c>/proc/self/smaps</c>; returns the resident bytes released.</summary>
+    /// <summary>Releases what <see cref="Releasable"/> finds for this process's executable in <c>/proc/self/smaps</c>; returns
+    /// the resident bytes of the mappings released.</summary>
     public static long Release()
     {
         if (!OperatingSystem.IsLinux())
@@ -33,8 +36,10 @@ internal static partial class MappedFilePages
         }
 
         string smaps;
+        string? executable;
         try
         {
+            executable = new FileInfo("/proc/self/exe").LinkTarget;
             smaps = File.ReadAllText("/proc/self/smaps");
         }
         catch (Exception e) when (e is IOException or UnauthorizedAccessException)
@@ -42,8 +47,13 @@ internal static partial class MappedFilePages
             return 0;
         }
 
+        if (string.IsNullOrEmpty(executable))
+        {
+            return 0;
+        }
+
         long released = 0;
-        foreach (var region in Releasable(smaps))
+        foreach (var region in Releasable(smaps, executable))
         {
             if (Madvise((nint)region.Start, (nuint)(region.End - region.Start), MadvDontNeed) == 0)
             {
@@ -55,11 +65,12 @@ internal static partial class MappedFilePages
     }
 
     /// <summary>
-    /// The mappings of <paramref name="smaps"/> (the text of <c>/proc/PID/smaps</c>) whose pages can be dropped without loss: a
-    /// file (the path starts with <c>/</c>), private, neither writable nor (as a precaution) executable-and-writable, with no
-    /// anonymous, huge anonymous or swapped page, and something resident.
+    /// The mappings of <paramref name="file"/> in <paramref name="smaps"/> (the text of <c>/proc/PID/smaps</c>) whose pages can
+    /// be dropped without loss: private, not writable, with something resident, and whose <c>Anonymous</c> and (where the
+    /// kernel has them) <c>AnonHugePages</c> and <c>Swap</c> fields are zero. A mapping without an <c>Anonymous</c> field,
+    /// or with a field that does not parse, is left alone.
     /// </summary>
-    internal static IReadOnlyList<Region> Releasable(string smaps)
+    internal static IReadOnlyList<Region> Releasable(string smaps, string file)
     {
         var regions = new List<Region>();
         Mapping? current = null;
@@ -71,7 +82,7 @@ internal static partial class MappedFilePages
                 continue;
             }
 
-            if (Mapping.TryParseHeader(line) is { } header)
+            if (Mapping.TryParseHeader(line, file) is { } header)
             {
                 Add(current);
                 current = header;
@@ -98,6 +109,7 @@ internal static partial class MappedFilePages
             else if (field.SequenceEqual("Anonymous") || field.SequenceEqual("AnonHugePages") || field.SequenceEqual("Swap"))
             {
                 current.Written |= kilobytes != 0;
+                current.AnonymousSeen |= field.SequenceEqual("Anonymous");
             }
         }
 
@@ -106,7 +118,7 @@ internal static partial class MappedFilePages
 
         void Add(Mapping? mapping)
         {
-            if (mapping is { Releasable: true, Written: false, Resident: > 0 })
+            if (mapping is { Releasable: true, Written: false, AnonymousSeen: true, Resident: > 0 })
             {
                 regions.Add(new Region(mapping.Start, mapping.End, mapping.Resident));
             }
@@ -139,8 +151,12 @@ internal static partial class MappedFilePages
         /// <summary>An anonymous (written, copy-on-write) or swapped page, or a field that did not parse: never released.</summary>
         public bool Written { get; set; }
 
-        /// <summary>"7f1c2a000000-7f1c2a400000 r-xp 00000000 fe:00 1234   /usr/lib/x/libc.so.6", or null for a field line.</summary>
-        public static Mapping? TryParseHeader(ReadOnlySpan<char> line)
+        /// <summary>Whether the <c>Anonymous</c> field was read: without it nothing says the pages are unwritten.</summary>
+        public bool AnonymousSeen { get; set; }
+
+        /// <summary>"00405000-0173c000 r-xp 00005000 fe:00 1234   /app/rollback-sentinel", or null for a field line; releasable
+        /// when it maps <paramref name="file"/>, private and not writable.</summary>
+        public static Mapping? TryParseHeader(ReadOnlySpan<char> line, string file)
         {
             var dash = line.IndexOf('-');
             var space = line.IndexOf(' ');
@@ -166,7 +182,8 @@ internal static partial class MappedFilePages
                 fields = next < 0 ? [] : fields[next..].TrimStart();
             }
 
-            var isFile = fields.StartsWith("/");
+            // The path as the kernel prints it; a replaced executable reads "... (deleted)" and is left alone.
+            var isFile = fields.TrimEnd().SequenceEqual(file);
             var readOnlyPrivate = permissions[0] == 'r' && permissions[1] == '-' && permissions[3] == 'p';
             return new Mapping(start, end, isFile && readOnlyPrivate && end > start);
         }

@@ -4,7 +4,7 @@ namespace RollbackSentinel.Hosting;
 /// Gives back what only the start used, once, <see cref="Settle"/> after the daemon is up (the HTTP server listening, the
 /// scheduler running): one full, compacting, blocking GC in <see cref="GCCollectionMode.Aggressive"/> mode frees the
 /// configuration, the container's build, the rules' YAML and the store's migration and returns their memory to the system;
-/// then the pages the start touched in the executable and the libraries are dropped from the process's page tables
+/// then the pages the start touched in the executable's code and read-only data are dropped from the process's page tables
 /// (<see cref="MappedFilePages"/>), and what running uses faults back in. The wait lets the first evaluations do their
 /// one-off work (the first connection to the backend, the store's first statements, the first decisions) before, so that
 /// is given back too. A sidecar that then sits mostly idle keeps what running takes (bench/README.md, "Sidecar
@@ -52,11 +52,22 @@ internal sealed partial class StartupMemoryRelease(IHostApplicationLifetime life
             return;
         }
 
-        GC.Collect(GC.MaxGeneration, GCCollectionMode.Aggressive, blocking: true, compacting: true);
-        var released = MappedFilePages.Release();
-        LogReleased(released / 1024);
+        // Only memory is at stake: whatever goes wrong is logged and the daemon runs on, its stop unaffected.
+        try
+        {
+            GC.Collect(GC.MaxGeneration, GCCollectionMode.Aggressive, blocking: true, compacting: true);
+            var released = MappedFilePages.Release();
+            LogReleased(released / 1024);
+        }
+        catch (Exception e)
+        {
+            LogFailed(e);
+        }
     }
 
-    [LoggerMessage(Level = LogLevel.Debug, Message = "Start-up memory released: the heap compacted, {Kilobytes} KB of mapped file pages dropped")]
+    [LoggerMessage(Level = LogLevel.Information, Message = "Start-up memory released: the heap compacted, {Kilobytes} KB of the executable's pages dropped")]
     private partial void LogReleased(long kilobytes);
+
+    [LoggerMessage(Level = LogLevel.Warning, Message = "Giving back the start-up memory failed (the daemon runs on; only its resident memory is larger)")]
+    private partial void LogFailed(Exception exception);
 }
