@@ -316,10 +316,18 @@ public sealed class WebhookRollbackActionTests : IDisposable
             return new CannedResponse(200, "");
         });
 
-        var result = await RunAsync(Adapter(new WebhookRetry(2, TimeSpan.Zero)), Request(new Uri(receiver.BaseAddress, "rollback"), timeout: TimeSpan.FromMilliseconds(200)));
+        // A second is long enough for a loaded machine's listener to take each request before the client gives up on it.
+        var result = await RunAsync(Adapter(new WebhookRetry(2, TimeSpan.Zero)), Request(new Uri(receiver.BaseAddress, "rollback"), timeout: TimeSpan.FromSeconds(1)));
 
         Assert.Equal(ActionEffect.Failed, result.Effect);
-        Assert.Equal($"webhook http://127.0.0.1:{receiver.BaseAddress.Port}/rollback did not answer within 200ms (after 2 attempts)", result.Outcome);
+        Assert.Equal($"webhook http://127.0.0.1:{receiver.BaseAddress.Port}/rollback did not answer within 1s (after 2 attempts)", result.Outcome);
+        // The listener records a request on its own thread: the second may be recorded just after the client gave up on it.
+        using var wait = new CancellationTokenSource(TimeSpan.FromSeconds(10));
+        while (receiver.Requests.Count < 2 && !wait.IsCancellationRequested)
+        {
+            await Task.Delay(20, CancellationToken.None);
+        }
+
         Assert.Equal(2, receiver.Requests.Count);
     }
 

@@ -65,9 +65,9 @@ internal sealed partial class StartupMemoryRelease(IHostApplicationLifetime life
         }
     }
 
-    [LoggerMessage(Level = LogLevel.Information, Message = "Start-up memory released: the heap compacted, {Kilobytes} KB of the executable's pages dropped")]
+    [LoggerMessage(EventId = 1600, Level = LogLevel.Information, Message = "Start-up memory released: the heap compacted, {Kilobytes} KB of the executable's pages dropped")]
     private partial void LogReleased(long kilobytes);
 
-    [LoggerMessage(Level = LogLevel.Warning, Message = "Giving back the start-up memory failed (the daemon runs on; only its resident memory is larger)")]
+    [LoggerMessage(EventId = 1601, Level = LogLevel.Warning, Message = "Giving back the start-up memory failed (the daemon runs on; only its resident memory is larger)")]
     private partial void LogFailed(Exception exception);
 }

@@ -14,11 +14,7 @@ public sealed class StartupMemoryReleaseTests
     [Fact]
     public async Task Started_ReleasesOnceTheSettleTimeHasPassed()
     {
-        var time = new ManualTimeProvider(T0);
-        var lifetime = new Lifetime();
-        var log = new RecordingLog();
-        var release = new StartupMemoryRelease(lifetime, time, log);
-        await release.StartAsync(CancellationToken.None);
+        var (time, lifetime, log, release) = await StartAsync();
 
         lifetime.Start();
         await WaitForTimerAsync(time, T0 + StartupMemoryRelease.Settle);
@@ -35,11 +31,7 @@ public sealed class StartupMemoryReleaseTests
     [Fact]
     public async Task StoppedBeforeTheSettleTime_ReleasesNothing()
     {
-        var time = new ManualTimeProvider(T0);
-        var lifetime = new Lifetime();
-        var log = new RecordingLog();
-        var release = new StartupMemoryRelease(lifetime, time, log);
-        await release.StartAsync(CancellationToken.None);
+        var (time, lifetime, log, release) = await StartAsync();
         lifetime.Start();
         await WaitForTimerAsync(time, T0 + StartupMemoryRelease.Settle);
 
@@ -53,17 +45,24 @@ public sealed class StartupMemoryReleaseTests
     [Fact]
     public async Task StoppedBeforeStarted_ReleasesNothing()
     {
-        var time = new ManualTimeProvider(T0);
-        var lifetime = new Lifetime();
-        var log = new RecordingLog();
-        var release = new StartupMemoryRelease(lifetime, time, log);
-        await release.StartAsync(CancellationToken.None);
+        var (time, lifetime, log, release) = await StartAsync();
 
         await release.StopAsync(CancellationToken.None);
         lifetime.Start();
         time.Advance(StartupMemoryRelease.Settle * 2);
 
         Assert.Empty(log.Messages);
+    }
+
+    /// <summary>A release on a manual clock, its host not yet started.</summary>
+    private static async Task<(ManualTimeProvider Time, Lifetime Lifetime, RecordingLog Log, StartupMemoryRelease Release)> StartAsync()
+    {
+        var time = new ManualTimeProvider(T0);
+        var lifetime = new Lifetime();
+        var log = new RecordingLog();
+        var release = new StartupMemoryRelease(lifetime, time, log);
+        await release.StartAsync(CancellationToken.None);
+        return (time, lifetime, log, release);
     }
 
     /// <summary>The release's wait starts on the thread pool once started: until its timer exists, advancing time would miss it.</summary>
