@@ -66,10 +66,15 @@ def sections(exe):
 
 def resident(pid, exe):
     pages = [p for s, e, _ in mappings(pid, exe) for p in present(pid, s, e)]
-    for name, start, end in sections(exe):
-        kb = sum(PAGE for p in pages if start <= p < end or p <= start < p + PAGE) // 1024
-        if kb:
-            print(f"{kb:8d} KB  {name}")
+    secs = sections(exe)
+    kb = {}
+    for p in pages:
+        # A page shared by two sections counts once, for the first of them.
+        name = next((n for n, s, e in secs if s < p + PAGE and e > p), "(between sections)")
+        kb[name] = kb.get(name, 0) + PAGE // 1024
+    for name, _, _ in secs + [("(between sections)", 0, 0)]:
+        if kb.get(name):
+            print(f"{kb[name]:8d} KB  {name}")
     print(f"{len(pages) * PAGE // 1024:8d} KB  all of {os.path.basename(exe)}")
 
 

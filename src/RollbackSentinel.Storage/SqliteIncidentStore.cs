@@ -1139,7 +1139,11 @@ public sealed partial class SqliteIncidentStore : IIncidentStore, IChangeStore, 
         }
     }
 
-    /// <summary>When the file now at the database path was created (null: there is none); which file a kept connection has open.</summary>
+    /// <summary>
+    /// When the file now at the database path was created (null: there is none); which file a kept connection has open.
+    /// Where the file system keeps no birth time, .NET gives the older of its change and modification times, which a
+    /// checkpoint moves: the kept connection is then reopened after a checkpoint too, which costs one open.
+    /// </summary>
     private DateTime? FileBirth()
     {
         var file = new FileInfo(DataSource);

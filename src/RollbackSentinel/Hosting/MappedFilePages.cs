@@ -35,19 +35,18 @@ internal static partial class MappedFilePages
             return 0;
         }
 
-        string smaps;
-        string? executable;
-        try
-        {
-            executable = new FileInfo("/proc/self/exe").LinkTarget;
-            smaps = File.ReadAllText("/proc/self/smaps");
-        }
-        catch (Exception e) when (e is IOException or UnauthorizedAccessException)
+        // The path /proc/self/exe names, as smaps prints it (null when the file was deleted or replaced).
+        if (Environment.ProcessPath is not { Length: > 0 } executable)
         {
             return 0;
         }
 
-        if (string.IsNullOrEmpty(executable))
+        string smaps;
+        try
+        {
+            smaps = File.ReadAllText("/proc/self/smaps");
+        }
+        catch (Exception e) when (e is IOException or UnauthorizedAccessException)
         {
             return 0;
         }
@@ -74,9 +73,8 @@ internal static partial class MappedFilePages
     {
         var regions = new List<Region>();
         Mapping? current = null;
-        foreach (var range in smaps.AsSpan().EnumerateLines())
+        foreach (var line in smaps.AsSpan().EnumerateLines())
         {
-            var line = range;
             if (line.IsEmpty)
             {
                 continue;
@@ -132,7 +130,7 @@ internal static partial class MappedFilePages
         return long.TryParse(space < 0 ? value : value[..space], NumberStyles.None, CultureInfo.InvariantCulture, out var number) ? number : -1;
     }
 
-    [LibraryImport("libc", EntryPoint = "madvise", SetLastError = true)]
+    [LibraryImport("libc", EntryPoint = "madvise")]
     private static partial int Madvise(nint address, nuint length, int advice);
 
     /// <summary>One mapping whose pages <see cref="Release"/> may drop: its address range and what of it was resident.</summary>

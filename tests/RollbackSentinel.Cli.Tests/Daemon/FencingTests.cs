@@ -1,5 +1,4 @@
 using System.Diagnostics;
-using Microsoft.Extensions.Hosting;
 using Microsoft.Extensions.Logging;
 using RollbackSentinel.Actions;
 using RollbackSentinel.Cli.Tests.Api;
@@ -441,7 +440,7 @@ public abstract class FencingTests : IAsyncLifetime
 
         public RunningActions Running { get; } = new();
 
-        public Lifetime Lifetime { get; } = new();
+        public ManualLifetime Lifetime { get; } = new();
 
         public LogCapture Log { get; } = new();
 
@@ -550,23 +549,5 @@ public abstract class FencingTests : IAsyncLifetime
     private sealed class NoRevisions : Actions.Revisions.ITargetRevisionReader
     {
         public ValueTask<Actions.Revisions.TargetRevision?> ReadAsync(Policy policy, LabelSet labels, CancellationToken cancellationToken) => ValueTask.FromResult<Actions.Revisions.TargetRevision?>(null);
-    }
-
-    private sealed class Lifetime : IHostApplicationLifetime
-    {
-        private readonly CancellationTokenSource _stopped = new();
-
-        public CancellationToken ApplicationStarted => CancellationToken.None;
-
-        public CancellationToken ApplicationStopping => _stopped.Token;
-
-        public CancellationToken ApplicationStopped => _stopped.Token;
-
-        /// <summary>The daemon stopped (past its shutdownTimeout).</summary>
-        public void Stop() => _stopped.Cancel();
-
-        public void StopApplication()
-        {
-        }
     }
 }

@@ -1,4 +1,3 @@
-using Microsoft.Extensions.Hosting;
 using Microsoft.Extensions.Logging;
 using RollbackSentinel.Hosting;
 using RollbackSentinel.Testing.Time;
@@ -55,10 +54,10 @@ public sealed class StartupMemoryReleaseTests
     }
 
     /// <summary>A release on a manual clock, its host not yet started.</summary>
-    private static async Task<(ManualTimeProvider Time, Lifetime Lifetime, RecordingLog Log, StartupMemoryRelease Release)> StartAsync()
+    private static async Task<(ManualTimeProvider Time, ManualLifetime Lifetime, RecordingLog Log, StartupMemoryRelease Release)> StartAsync()
     {
         var time = new ManualTimeProvider(T0);
-        var lifetime = new Lifetime();
+        var lifetime = new ManualLifetime();
         var log = new RecordingLog();
         var release = new StartupMemoryRelease(lifetime, time, log);
         await release.StartAsync(CancellationToken.None);
@@ -72,23 +71,6 @@ public sealed class StartupMemoryReleaseTests
         while (!time.HasTimerDueAt(at))
         {
             await Task.Delay(10, timeout.Token);
-        }
-    }
-
-    private sealed class Lifetime : IHostApplicationLifetime
-    {
-        private readonly CancellationTokenSource _started = new();
-
-        public CancellationToken ApplicationStarted => _started.Token;
-
-        public CancellationToken ApplicationStopping => CancellationToken.None;
-
-        public CancellationToken ApplicationStopped => CancellationToken.None;
-
-        public void Start() => _started.Cancel();
-
-        public void StopApplication()
-        {
         }
     }
 

@@ -1,4 +1,3 @@
-using Microsoft.Extensions.Hosting;
 using Microsoft.Extensions.Logging.Abstractions;
 using RollbackSentinel.Core.Metrics;
 using RollbackSentinel.Core.Policies;
@@ -42,19 +41,6 @@ public sealed class PolicyPlotsTests
         }
     }
 
-    private sealed class Running : IHostApplicationLifetime
-    {
-        public CancellationToken ApplicationStarted => CancellationToken.None;
-
-        public CancellationToken ApplicationStopping => CancellationToken.None;
-
-        public CancellationToken ApplicationStopped => CancellationToken.None;
-
-        public void StopApplication()
-        {
-        }
-    }
-
     [Theory]
     [InlineData(typeof(InvalidOperationException))]
     [InlineData(typeof(MetricsQueryException))]
@@ -62,7 +48,7 @@ public sealed class PolicyPlotsTests
     {
         var time = new ManualTimeProvider(new DateTimeOffset(2026, 12, 6, 10, 0, 0, TimeSpan.Zero));
         var source = new FlakySource(1, failure == typeof(MetricsQueryException) ? new MetricsQueryException(MetricsErrorKind.Unreachable, "sum(errors)", "server said no") : new InvalidOperationException("a bug"));
-        var plots = new PolicyPlots(new SingleBackend(source), time, new Running(), NullLogger<PolicyPlots>.Instance);
+        var plots = new PolicyPlots(new SingleBackend(source), time, new ManualLifetime(), NullLogger<PolicyPlots>.Instance);
 
         var failed = await plots.GetAsync(Shop, TimeSpan.FromHours(1), CancellationToken.None);
         Assert.NotNull(failed.Error);
