@@ -70,9 +70,87 @@ public sealed record PolicyState
     /// For gates: per series evaluated at the last evaluation, its last verdict and how many passing evaluations in a
     /// row followed the latest change of its label set. Holds exactly the series of the last evaluation, so it stays bounded.
     /// </summary>
-    public ImmutableDictionary<SeriesKey, GateProgress> Progress { get; init; } = ImmutableDictionary<SeriesKey, GateProgress>.Empty;
+    public ImmutableDictionary<SeriesKey, GateProgress> Progress
+    {
+        get => Volatile.Read(ref _progress) ?? MakeProgress();
+        init
+        {
+            _progress = value;
+            _gates = null;
+        }
+    }
 
     public SeriesState Get(SeriesKey key) => Series.TryGetValue(key, out var s) ? s : SeriesState.Initial;
+
+    // The state machine keeps gate progress as a table (GateTable), not as the map: at most evaluations only the times move
+    // (every entry's LastAt, a passing series' Passes by one), so the table of the previous state serves again as it is,
+    // where the map was made anew, a record per series, at every evaluation. The map is made from it when first read.
+    private ImmutableDictionary<SeriesKey, GateProgress>? _progress = ImmutableDictionary<SeriesKey, GateProgress>.Empty;
+    private GateEntry[]? _gates;
+    private long _gateOrdinal;
+    private DateTimeOffset _gateAt;
+
+    /// <summary>The state machine's table of gate progress (null: only the map, <see cref="Progress"/>).</summary>
+    internal GateEntry[]? Gates => _gates;
+
+    /// <summary>Which evaluation, counted by the state machine, wrote this state's <see cref="Gates"/>.</summary>
+    internal long GateOrdinal => _gateOrdinal;
+
+    /// <summary>
+    /// The state after an evaluation at <paramref name="at"/> (one object): gate progress given as a table written by evaluation
+    /// <paramref name="ordinal"/>, or none (null or empty).
+    /// </summary>
+    internal PolicyState Stepped(
+        ImmutableDictionary<SeriesKey, SeriesState> series,
+        ImmutableDictionary<string, DateTimeOffset> lastActionAt,
+        ImmutableDictionary<string, string> fingerprints,
+        DateTimeOffset at,
+        GateEntry[]? gates,
+        long ordinal) => this with
+    {
+        Series = series,
+        LastActionAt = lastActionAt,
+        LastEvaluatedAt = at,
+        Fingerprints = fingerprints,
+        _progress = gates is { Length: > 0 } ? null : ImmutableDictionary<SeriesKey, GateProgress>.Empty,
+        _gates = gates is { Length: > 0 } ? gates : null,
+        _gateOrdinal = ordinal,
+        _gateAt = at,
+    };
+
+    /// <summary>A series' progress as of this state, from its table entry (what <see cref="Progress"/> holds for it).</summary>
+    internal GateValue ValueOf(in GateEntry entry) => entry.At(_gateOrdinal);
+
+    private ImmutableDictionary<SeriesKey, GateProgress> MakeProgress()
+    {
+        var gates = _gates!;
+        var map = ImmutableDictionary.CreateBuilder<SeriesKey, GateProgress>();
+        foreach (var entry in gates)
+        {
+            var v = entry.At(_gateOrdinal);
+            map[entry.Key] = new GateProgress(v.Kind, _gateAt, v.Passes, v.ChangeAt, v.ChangeId);
+        }
+
+        var made = map.ToImmutable();
+        return Interlocked.CompareExchange(ref _progress, made, null) ?? made;
+    }
+
+    /// <summary>
+    /// States are equal when every part is the same object, as records compare dictionaries; gate progress kept as a
+    /// table is the same when it is the same table, read at the same evaluation and time.
+    /// </summary>
+    public bool Equals(PolicyState? other) =>
+        ReferenceEquals(this, other)
+        || (other is not null
+            && ReferenceEquals(Series, other.Series)
+            && ReferenceEquals(LastActionAt, other.LastActionAt)
+            && Nullable.Equals(LastEvaluatedAt, other.LastEvaluatedAt)
+            && ReferenceEquals(Fingerprints, other.Fingerprints)
+            && (_gates is null && other._gates is null
+                ? ReferenceEquals(_progress, other._progress)
+                : ReferenceEquals(_gates, other._gates) && _gateOrdinal == other._gateOrdinal && _gateAt == other._gateAt));
+
+    public override int GetHashCode() => HashCode.Combine(Series, LastActionAt, LastEvaluatedAt, Fingerprints);
 
     /// <summary>
     /// This state made fit for <paramref name="policy"/>: series of triggers that were edited (or removed) since
@@ -104,7 +182,24 @@ public sealed record GateProgress(VerdictKind LastVerdict, DateTimeOffset LastAt
     /// is matched by its id, so a time that lost precision on its way through a store still matches; changes not
     /// stored (id 0, as in the backtest) by their time.
     /// </summary>
-    public bool CountsFrom(Changes.Change? change) => change is null
-        ? ChangeAt is null
-        : change.Id != 0 ? ChangeId == change.Id : (ChangeId is null or 0) && ChangeAt == change.At;
+    public bool CountsFrom(Changes.Change? change) => Counts(ChangeAt, ChangeId, change);
+
+    internal static bool Counts(DateTimeOffset? changeAt, long? changeId, Changes.Change? change) => change is null
+        ? changeAt is null
+        : change.Id != 0 ? changeId == change.Id : (changeId is null or 0) && changeAt == change.At;
+}
+
+/// <summary>A series' gate progress without its time (<see cref="GateProgress"/> less <see cref="GateProgress.LastAt"/>).</summary>
+internal readonly record struct GateValue(VerdictKind Kind, int Passes, DateTimeOffset? ChangeAt, long? ChangeId);
+
+/// <summary>
+/// One series' gate progress as the state machine keeps it: as written at evaluation <see cref="Ordinal"/>, and read at a
+/// later one as if a pass had been counted at each evaluation since (for a pass; other verdicts count none). An entry is
+/// kept only while that reading is exactly what the state machine would write (<see cref="At"/>).
+/// </summary>
+internal readonly record struct GateEntry(SeriesKey Key, GateValue Value, long Ordinal)
+{
+    public GateValue At(long ordinal) => Value.Kind == VerdictKind.Pass && ordinal > Ordinal
+        ? Value with { Passes = (int)Math.Min(GateProgress.MaxPasses, Value.Passes + (ordinal - Ordinal)) }
+        : Value;
 }

@@ -71,7 +71,7 @@ public static class PolicyStateMachine
         ImmutableDictionary<SeriesKey, SeriesState>.Builder? series = null;
         ImmutableDictionary<string, DateTimeOffset>.Builder? lastAction = null;
         IReadOnlyDictionary<SeriesKey, SeriesState> SeriesNow() => (IReadOnlyDictionary<SeriesKey, SeriesState>?)series ?? state.Series;
-        var progress = ImmutableDictionary.CreateBuilder<SeriesKey, GateProgress>();
+        var progress = new ProgressWriter(state);
         var decisions = new List<Decision>();
         var transitions = new List<Transition>();
 
@@ -118,7 +118,7 @@ public static class PolicyStateMachine
 
                 if (!absent)
                 {
-                    progress[key] = Progress(state.Progress.GetValueOrDefault(key), verdict, at, changes.LatestFor(verdict.Labels, at));
+                    progress.Write(key, Progress(progress.Before(key), verdict.Kind, at, changes.LatestFor(verdict.Labels, at)));
                 }
 
                 if (after.Phase == TriggerPhase.Firing && before.Phase != TriggerPhase.Firing)
@@ -160,7 +160,7 @@ public static class PolicyStateMachine
             // they stop counting (and a gate names them) instead of dropping out of sight.
             if (WholeTriggerNonConclusive(verdicts) is { } whole)
             {
-                StopCounting(state, trigger, whole, at, changes, progress);
+                StopCounting(state, trigger, whole, at, changes, ref progress);
             }
         }
 
@@ -171,14 +171,13 @@ public static class PolicyStateMachine
         }
 
         return new StepResult(
-            state with
-            {
-                Series = series?.ToImmutable() ?? state.Series,
-                LastActionAt = lastAction?.ToImmutable() ?? state.LastActionAt,
-                LastEvaluatedAt = at,
-                Progress = progress.ToImmutable(),
-                Fingerprints = Fingerprints(policy),
-            },
+            state.Stepped(
+                series?.ToImmutable() ?? state.Series,
+                lastAction?.ToImmutable() ?? state.LastActionAt,
+                Fingerprints(policy),
+                at,
+                progress.Table(),
+                progress.Ordinal),
             decisions,
             transitions);
     }
@@ -186,11 +185,129 @@ public static class PolicyStateMachine
     // The lambdas of these two live here, not in Step: a lambda there that captures makes its closure at every call or
     // every trigger, whether or not it runs.
     private static void StopCounting(
-        PolicyState state, Trigger trigger, Verdict whole, DateTimeOffset at, ChangeHistory changes, ImmutableDictionary<SeriesKey, GateProgress>.Builder progress)
+        PolicyState state, Trigger trigger, Verdict whole, DateTimeOffset at, ChangeHistory changes, ref ProgressWriter progress)
     {
-        foreach (var (key, before) in state.Progress.Where(p => p.Key.Trigger == trigger.Name && !p.Key.Labels.IsEmpty && !progress.ContainsKey(p.Key)))
+        foreach (var (key, before) in state.Progress)
         {
-            progress[key] = Progress(before, whole with { Labels = key.Labels }, at, changes.LatestFor(key.Labels, at));
+            if (key.Trigger == trigger.Name && !key.Labels.IsEmpty && !progress.Contains(key))
+            {
+                progress.Write(key, Progress(new GateValue(before.LastVerdict, before.Passes, before.ChangeAt, before.ChangeId), whole.Kind, at, changes.LatestFor(key.Labels, at)));
+            }
+        }
+    }
+
+    /// <summary>
+    /// Gate progress as a step writes it, series by series: while every series is written as the previous state's table
+    /// reads at this evaluation (the same series in the same order, only times moved on), that table serves again and
+    /// nothing is made; from the first that differs, a new table.
+    /// </summary>
+    private struct ProgressWriter(PolicyState state)
+    {
+        /// <summary>Up to this many series, a written series is found by a scan rather than through a dictionary.</summary>
+        private const int ScanUpTo = 8;
+
+        private readonly GateEntry[]? _previous = state.Gates;
+        private readonly long _ordinal = state.GateOrdinal + 1;
+        private int _kept;
+        private List<GateEntry>? _written;
+        private Dictionary<SeriesKey, int>? _index;
+
+        /// <summary>The series' progress in the previous state, if it has any (what its <see cref="PolicyState.Progress"/> holds).</summary>
+        public readonly GateValue? Before(SeriesKey key)
+        {
+            if (_written is null && _previous is { } previous && _kept < previous.Length && previous[_kept].Key.Equals(key))
+            {
+                return state.ValueOf(previous[_kept]);
+            }
+
+            return state.Progress.TryGetValue(key, out var p) ? new GateValue(p.LastVerdict, p.Passes, p.ChangeAt, p.ChangeId) : null;
+        }
+
+        /// <summary>Whether this step has written the series' progress.</summary>
+        public bool Contains(SeriesKey key)
+        {
+            Diverge();
+            return Find(key) >= 0;
+        }
+
+        public void Write(SeriesKey key, GateValue value)
+        {
+            if (_written is null && _previous is { } previous && _kept < previous.Length && previous[_kept].Key.Equals(key) && previous[_kept].At(_ordinal) == value)
+            {
+                _kept++;
+                return;
+            }
+
+            Diverge();
+            var entry = new GateEntry(key, value, _ordinal);
+            var at = Find(key);
+            if (at >= 0)
+            {
+                _written![at] = entry; // written twice: the last one counts, in the place of the first
+                return;
+            }
+
+            _written!.Add(entry);
+            _index?.Add(key, _written.Count - 1);
+            if (_index is null && _written.Count > ScanUpTo)
+            {
+                _index = new Dictionary<SeriesKey, int>(_written.Count * 2);
+                for (var i = 0; i < _written.Count; i++)
+                {
+                    _index[_written[i].Key] = i;
+                }
+            }
+        }
+
+        /// <summary>Which evaluation this is, counted from the state's (the ordinal of entries written now).</summary>
+        public readonly long Ordinal => _ordinal;
+
+        /// <summary>This step's progress: the previous table when every series of it was kept as it reads now, else a new one.</summary>
+        public readonly GateEntry[]? Table() =>
+            _written is not null ? _written.ToArray()
+            : _previous is { } previous && _kept < previous.Length ? previous[.._kept]
+            : _previous;
+
+        /// <summary>From here on, a new table: the series kept so far are its first.</summary>
+        private void Diverge()
+        {
+            if (_written is not null)
+            {
+                return;
+            }
+
+            _written = new List<GateEntry>(Math.Max(4, _previous?.Length ?? 0));
+            for (var i = 0; i < _kept; i++)
+            {
+                _written.Add(_previous![i]);
+            }
+
+            if (_written.Count > ScanUpTo)
+            {
+                _index = new Dictionary<SeriesKey, int>(_written.Count * 2);
+                for (var i = 0; i < _written.Count; i++)
+                {
+                    _index[_written[i].Key] = i;
+                }
+            }
+        }
+
+        private readonly int Find(SeriesKey key)
+        {
+            if (_index is not null)
+            {
+                return _index.TryGetValue(key, out var i) ? i : -1;
+            }
+
+            for (var i = 0; i < _written!.Count; i++)
+            {
+                if (_written[i].Key.Equals(key))
+                {
+                    return i;
+                }
+            }
+
+            return -1;
         }
     }
 
@@ -301,13 +418,13 @@ public static class PolicyStateMachine
     /// A series' gate progress after this verdict: passes in a row after the latest change of its label set; a new
     /// change starts the count again, and an evaluation at the change's own instant is not after it.
     /// </summary>
-    private static GateProgress Progress(GateProgress? before, Verdict verdict, DateTimeOffset at, Change? latest)
+    private static GateValue Progress(GateValue? before, VerdictKind kind, DateTimeOffset at, Change? latest)
     {
-        var sameChange = before is not null && before.CountsFrom(latest);
-        var passes = verdict.Kind == VerdictKind.Pass && (latest is null || at > latest.At)
-            ? Math.Min(GateProgress.MaxPasses, (sameChange ? before!.Passes : 0) + 1)
+        var sameChange = before is { } b && GateProgress.Counts(b.ChangeAt, b.ChangeId, latest);
+        var passes = kind == VerdictKind.Pass && (latest is null || at > latest.At)
+            ? Math.Min(GateProgress.MaxPasses, (sameChange ? before!.Value.Passes : 0) + 1)
             : 0;
-        return new GateProgress(verdict.Kind, at, passes, latest?.At, latest?.Id);
+        return new GateValue(kind, passes, latest?.At, latest?.Id);
     }
 
     private static Decision Fire(

@@ -312,6 +312,57 @@ public sealed class PolicyStateMachineWatchTests
     }
 
     [Fact]
+    public void Progress_OnlyTimesMoving_KeepsTheTableAndReadsAsTheNewTimes()
+    {
+        var policy = Policy(ErrorRate());
+        var key = new SeriesKey("errors", Cart);
+        var first = PolicyStateMachine.Step(policy, PolicyState.Empty, T0, [new(policy.Triggers[0], [V(VerdictKind.Pass, Cart)])]).State;
+        var second = PolicyStateMachine.Step(policy, first, T0 + Step, [new(policy.Triggers[0], [V(VerdictKind.Pass, Cart)])]).State;
+        var third = PolicyStateMachine.Step(policy, second, T0 + (2 * Step), [new(policy.Triggers[0], [V(VerdictKind.Pass, Cart)])]).State;
+
+        Assert.NotNull(first.Gates);
+        Assert.Same(first.Gates, third.Gates);
+        Assert.Equal(new GateProgress(VerdictKind.Pass, T0, 1, null, null), first.Progress[key]);
+        Assert.Equal(new GateProgress(VerdictKind.Pass, T0 + Step, 2, null, null), second.Progress[key]);
+        Assert.Equal(new GateProgress(VerdictKind.Pass, T0 + (2 * Step), 3, null, null), third.Progress[key]);
+    }
+
+    [Fact]
+    public void Progress_AsATable_MatchesProgressCarriedAsTheStoredMap()
+    {
+        // The same evaluations twice: once state to state (the table carried over), once with every state rebuilt from its
+        // map as a store gives it back. Passes, breaches, errors, a series that comes and goes, changes, MaxPasses.
+        var policy = PerDeployment(ErrorRate(@for: TimeSpan.FromMinutes(5)));
+        var changes = History(Deploy(T0.AddSeconds(100), id: 1), Deploy(T0.AddSeconds(300), "v43", "v42", id: 2));
+        var carried = PolicyState.Empty;
+        var stored = PolicyState.Empty;
+        for (var i = 0; i < GateProgress.MaxPasses + 60; i++)
+        {
+            var at = T0 + (i * Step);
+            var cart = i % 97 == 50 ? VerdictKind.Breach : i % 89 == 40 ? VerdictKind.Error : VerdictKind.Pass;
+            Verdict[] verdicts = i is > 10 and < 14 ? [V(cart, Cart)] : [V(cart, Cart), V(VerdictKind.Pass, Search)];
+            var a = PolicyStateMachine.Step(policy, carried, at, [new(policy.Triggers[0], verdicts)], changes: changes);
+            var b = PolicyStateMachine.Step(policy, stored, at, [new(policy.Triggers[0], verdicts)], changes: changes);
+            carried = a.State;
+            stored = new PolicyState
+            {
+                Series = b.State.Series,
+                LastActionAt = b.State.LastActionAt,
+                LastEvaluatedAt = b.State.LastEvaluatedAt,
+                Fingerprints = b.State.Fingerprints,
+                Progress = b.State.Progress,
+            };
+
+            Assert.Equal(
+                stored.Progress.OrderBy(p => p.Key.ToString(), StringComparer.Ordinal),
+                carried.Progress.OrderBy(p => p.Key.ToString(), StringComparer.Ordinal));
+            Assert.Equal(b.Decisions.Select(d => (d.Kind, d.Labels, d.Message)), a.Decisions.Select(d => (d.Kind, d.Labels, d.Message)));
+        }
+
+        Assert.Equal(GateProgress.MaxPasses, carried.Progress[new SeriesKey("errors", Search)].Passes);
+    }
+
+    [Fact]
     public void Progress_StopsCountingAtMaxPasses()
     {
         var policy = Policy(ErrorRate());
