@@ -243,6 +243,9 @@ public sealed class Backtester
             var state = PolicyState.Empty;
             var tally = new Tally();
             var decisions = new List<Decision>();
+            // Unobserved, the verdicts of one evaluation are written again at the next (nothing here keeps them; a
+            // decision's are copies): an evaluation then makes next to nothing. An observer may keep what it is shown.
+            var buffer = observe is null ? new PolicyEvaluator.EvaluationBuffer(policy) : null;
             if (ready.TryGetValue(policy.Name, out var queries))
             {
                 // Not waiting on once another lane failed: the run stops.
@@ -254,7 +257,7 @@ public sealed class Backtester
                 // Nothing below waits (the data is in memory), so this is where a replay hears that the run stopped.
                 ct.ThrowIfCancellationRequested();
                 var resolver = resolvers[policy.Name];
-                var evaluation = await PolicyEvaluator.EvaluateAsync(policy, state, at, resolver, ct, maxGap: null, resolver.Changes).ConfigureAwait(false);
+                var evaluation = await PolicyEvaluator.EvaluateAsync(policy, state, at, resolver, ct, maxGap: null, resolver.Changes, buffer).ConfigureAwait(false);
                 state = evaluation.Step.State;
                 foreach (var decision in evaluation.Step.Decisions)
                 {
@@ -458,23 +461,24 @@ public sealed class Backtester
         /// <summary>The samples at <paramref name="t"/>, in series order; none off the grid or outside the window.</summary>
         public IReadOnlyList<Sample> At(DateTimeOffset t)
         {
+            var segment = Segment(t);
+            // Not `Count == 0 ? [] : segment`: that `[]` is typed as the segment, a default one with no array, which
+            // throws when enumerated (a burn-rate trigger's window with no sample did, in rules/tests).
+            return segment.Count == 0 ? Array.Empty<Sample>() : segment;
+        }
+
+        /// <summary>As <see cref="At"/>, as a slice of the one array (empty, with that array, off the grid or outside the window).</summary>
+        public ArraySegment<Sample> Segment(DateTimeOffset t)
+        {
             var ticks = (t - _start).Ticks;
             if (ticks < 0 || ticks % _stepTicks != 0 || ticks / _stepTicks >= _offsets.Length - 1)
             {
-                return [];
+                return new ArraySegment<Sample>(_samples, 0, 0);
             }
 
             var k = (int)(ticks / _stepTicks);
             var from = _offsets[k];
-            var length = _offsets[k + 1] - from;
-            // Not `length == 0 ? [] : segment`: that `[]` is typed as the segment, a default one with no array, which
-            // throws when enumerated (a burn-rate trigger's window with no sample did, in rules/tests).
-            if (length == 0)
-            {
-                return Array.Empty<Sample>();
-            }
-
-            return new ArraySegment<Sample>(_samples, from, length);
+            return new ArraySegment<Sample>(_samples, from, _offsets[k + 1] - from);
         }
 
         private int? Slot(string query, DateTimeOffset timestamp)
@@ -583,7 +587,8 @@ public sealed class Backtester
         // By reference: the specs prefetched and those resolved are the same objects (QuerySpec.For makes them once per
         // condition), and a record's value hash is a hash of its PromQL at every lookup.
         private readonly ConcurrentDictionary<QuerySpec, Prefetched> _data = new(ReferenceEqualityComparer.Instance);
-        private FormattedTime? _formatted;
+        private DateTimeOffset _formattedAt;
+        private string? _formattedText;
 
         public RangeResolver(RangeFetcher fetcher, string? backend, IReadOnlyList<DateTimeOffset> times, ChangeHistory changes)
         {
@@ -658,22 +663,23 @@ public sealed class Backtester
         public ValueTask<QueryOutcome> ResolveAsync(QuerySpec spec, DateTimeOffset at, CancellationToken cancellationToken) => ValueTask.FromResult(_data[spec] switch
         {
             FailedAtTimes f => QueryOutcome.Failure(spec, Rfc3339.Format(at - f.Shift), f.Error),
-            AtTimes a => QueryOutcome.Success(spec, Format(at - a.Shift), a.Slots.At(at - a.Shift)),
+            AtTimes a => QueryOutcome.Success(spec, Format(at - a.Shift), a.Slots.Segment(at - a.Shift)),
             BeforeChanges b => BeforeChange(spec, b, at),
             var other => throw new InvalidOperationException($"unknown prefetched data {other}"),
         });
 
         /// <summary>The evaluation time as evidence shows it: formatted once for all of an evaluation's queries.</summary>
+        /// <remarks>A resolver serves one policy's replay, one evaluation after the other: the last time is two plain fields.</remarks>
         private string Format(DateTimeOffset at)
         {
-            var last = _formatted;
-            if (last is not null && last.At == at)
+            if (_formattedText is { } text && _formattedAt == at)
             {
-                return last.Text;
+                return text;
             }
 
-            var text = Rfc3339.Format(at);
-            _formatted = new FormattedTime(at, text);
+            text = Rfc3339.Format(at);
+            _formattedAt = at;
+            _formattedText = text;
             return text;
         }
 
@@ -696,8 +702,6 @@ public sealed class Backtester
 
         /// <summary>A query at each evaluation time (minus <see cref="Shift"/> for an offset baseline).</summary>
         private sealed record AtTimes(Slots Slots, TimeSpan Shift) : Prefetched;
-
-        private sealed record FormattedTime(DateTimeOffset At, string Text);
 
         private sealed record FailedAtTimes(string Error, TimeSpan Shift) : Prefetched;
 

@@ -16,17 +16,37 @@ public static class PolicyEvaluator
     /// <summary>Why an informational query has no answer at an evaluation its trigger passed.</summary>
     public const string NotQueriedWhilePassing = "queried only when the trigger does not pass";
 
-    public static async ValueTask<PolicyEvaluation> EvaluateAsync(
+    public static ValueTask<PolicyEvaluation> EvaluateAsync(
         Policy policy,
         PolicyState state,
         DateTimeOffset at,
         IQueryResolver resolver,
         CancellationToken cancellationToken,
         TimeSpan? maxGap = null,
-        ChangeHistory? changes = null)
+        ChangeHistory? changes = null) =>
+        EvaluateAsync(policy, state, at, resolver, cancellationToken, maxGap, changes, buffer: null);
+
+    /// <param name="buffer">
+    /// Null: the evaluation's verdicts are its own. Otherwise they are <paramref name="buffer"/>'s, written again at its
+    /// next evaluation: the caller reads <see cref="PolicyEvaluation.Triggers"/> before that, and keeps only the state
+    /// and decisions (whose verdicts are copies).
+    /// </param>
+    internal static async ValueTask<PolicyEvaluation> EvaluateAsync(
+        Policy policy,
+        PolicyState state,
+        DateTimeOffset at,
+        IQueryResolver resolver,
+        CancellationToken cancellationToken,
+        TimeSpan? maxGap,
+        ChangeHistory? changes,
+        EvaluationBuffer? buffer)
     {
         ArgumentNullException.ThrowIfNull(policy);
         ArgumentNullException.ThrowIfNull(resolver);
+        if (buffer is not null && buffer.Policy != policy)
+        {
+            throw new ArgumentException("the buffer was made for another policy", nameof(buffer));
+        }
 
         // Deciding queries of every trigger first. Informational ones (a burn rate's budget over 30 days: a heavy query
         // for the backend) only when their trigger does not pass, where the evidence is read, and after every deciding
@@ -45,26 +65,51 @@ public static class PolicyEvaluator
             }
         }
 
-        var triggers = new TriggerVerdicts[count];
+        var triggers = buffer?.Triggers ?? new TriggerVerdicts[count];
         for (var t = 0; t < count; t++)
         {
             var trigger = policy.Triggers[t];
-            var verdicts = TriggerEvaluator.Evaluate(trigger, outcomes[t]);
-            if (HasInformational(specs[t]) && AnyNotPassing(verdicts))
+            var sink = buffer?.Sinks[t] ?? new VerdictSink(reuse: false);
+            TriggerEvaluator.Evaluate(trigger, outcomes[t], sink);
+            if (HasInformational(specs[t]) && AnyNotPassing(sink.Verdicts))
             {
                 foreach (var spec in specs[t].Where(s => s.Informational))
                 {
                     outcomes[t][spec.Role] = await resolver.ResolveAsync(spec, at, cancellationToken).ConfigureAwait(false);
                 }
 
-                verdicts = TriggerEvaluator.Evaluate(trigger, outcomes[t]);
+                TriggerEvaluator.Evaluate(trigger, outcomes[t], sink);
             }
 
-            triggers[t] = new TriggerVerdicts(trigger, verdicts);
+            if (buffer is null)
+            {
+                triggers[t] = new TriggerVerdicts(trigger, sink.Verdicts);
+            }
         }
 
         ReturnOutcomes(outcomes);
         return new PolicyEvaluation(policy, at, triggers, PolicyStateMachine.Step(policy, state, at, triggers, maxGap, changes));
+    }
+
+    /// <summary>
+    /// What a backtest's replay of one policy evaluates into, evaluation after evaluation: each trigger's sink, which
+    /// writes its verdicts again (<see cref="VerdictSink"/>), and the triggers' verdicts as the state machine reads them.
+    /// </summary>
+    internal sealed class EvaluationBuffer
+    {
+        public EvaluationBuffer(Policy policy)
+        {
+            ArgumentNullException.ThrowIfNull(policy);
+            Policy = policy;
+            Sinks = [.. policy.Triggers.Select(_ => new VerdictSink(reuse: true))];
+            Triggers = [.. policy.Triggers.Select((t, i) => new TriggerVerdicts(t, Sinks[i].Verdicts))];
+        }
+
+        public Policy Policy { get; }
+
+        public VerdictSink[] Sinks { get; }
+
+        public TriggerVerdicts[] Triggers { get; }
     }
 
     /// <summary>Each trigger's queries, made once per policy object (a policy is immutable).</summary>

@@ -101,13 +101,24 @@ public sealed record QuerySpec(string Role, string Expression, QueryTime Time)
 /// The result of one <see cref="QuerySpec"/> at one evaluation: samples, or why there are none. An error
 /// (backend failure) and an unavailable input (no deploy time known) are different things and stay apart.
 /// </summary>
-public sealed record QueryOutcome
+/// <remarks>
+/// A value, not an object: an evaluation resolves several at every step, and a backtest's samples are a slice of one
+/// array per query (<see cref="Success(QuerySpec, string, ArraySegment{Sample})"/>), held here without a list made for it.
+/// </remarks>
+public readonly record struct QueryOutcome
 {
-    private QueryOutcome(QuerySpec spec, string resolvedAt, IReadOnlyList<Sample>? samples, string? error, string? unavailable)
+    // The samples: a list (_count < 0), or _count samples of an array from _offset.
+    private readonly object? _samples;
+    private readonly int _offset;
+    private readonly int _count;
+
+    private QueryOutcome(QuerySpec spec, string resolvedAt, object? samples, int offset, int count, string? error, string? unavailable)
     {
         Spec = spec;
         ResolvedAt = resolvedAt;
-        Samples = samples;
+        _samples = samples;
+        _offset = offset;
+        _count = count;
         Error = error;
         Unavailable = unavailable;
     }
@@ -118,7 +129,23 @@ public sealed record QueryOutcome
     public string ResolvedAt { get; }
 
     /// <summary>The samples, when the query succeeded.</summary>
-    public IReadOnlyList<Sample>? Samples { get; }
+    public IReadOnlyList<Sample>? Samples => _samples switch
+    {
+        null => null,
+        Sample[] array when _count >= 0 => new ArraySegment<Sample>(array, _offset, _count),
+        var list => (IReadOnlyList<Sample>)list,
+    };
+
+    /// <summary>The samples as <see cref="Samples"/> gives them, without a list made for a slice (an empty view when the query did not succeed).</summary>
+    internal SampleView View => _samples switch
+    {
+        null => default,
+        Sample[] array when _count >= 0 => new SampleView(array, _offset, _count),
+        var list => new SampleView((IReadOnlyList<Sample>)list),
+    };
+
+    /// <summary>Whether the query succeeded (<see cref="Samples"/> is not null).</summary>
+    public bool Succeeded => _samples is not null;
 
     /// <summary>The backend error, when the query failed.</summary>
     public string? Error { get; }
@@ -126,9 +153,63 @@ public sealed record QueryOutcome
     /// <summary>Why the query could not be made at all (e.g. no deploy time known for a before-deploy baseline).</summary>
     public string? Unavailable { get; }
 
-    public static QueryOutcome Success(QuerySpec spec, string resolvedAt, IReadOnlyList<Sample> samples) => new(spec, resolvedAt, samples, null, null);
+    public static QueryOutcome Success(QuerySpec spec, string resolvedAt, IReadOnlyList<Sample> samples)
+    {
+        ArgumentNullException.ThrowIfNull(samples);
+        return new(spec, resolvedAt, samples, 0, -1, null, null);
+    }
 
-    public static QueryOutcome Failure(QuerySpec spec, string resolvedAt, string error) => new(spec, resolvedAt, null, error, null);
+    /// <summary>Samples that are a slice of a larger array (a backtest's slot of a range result).</summary>
+    public static QueryOutcome Success(QuerySpec spec, string resolvedAt, ArraySegment<Sample> samples) =>
+        new(spec, resolvedAt, samples.Array ?? [], samples.Array is null ? 0 : samples.Offset, samples.Count, null, null);
 
-    public static QueryOutcome NotAvailable(QuerySpec spec, string reason) => new(spec, "-", null, null, reason);
+    public static QueryOutcome Failure(QuerySpec spec, string resolvedAt, string error) => new(spec, resolvedAt, null, 0, 0, error, null);
+
+    public static QueryOutcome NotAvailable(QuerySpec spec, string reason) => new(spec, "-", null, 0, 0, null, reason);
+
+    /// <summary>Outcomes are equal when they say the same: the same samples, however they are held.</summary>
+    public bool Equals(QueryOutcome other) =>
+        Equals(Spec, other.Spec)
+        && ResolvedAt == other.ResolvedAt
+        && Error == other.Error
+        && Unavailable == other.Unavailable
+        && (Samples, other.Samples) switch
+        {
+            (null, null) => true,
+            ({ } a, { } b) => a.SequenceEqual(b),
+            _ => false,
+        };
+
+    public override int GetHashCode() => HashCode.Combine(Spec, ResolvedAt, Error, Unavailable);
+}
+
+/// <summary>
+/// A query's samples as the evaluator reads them: a list, or a slice of an array, indexed without a list made for the
+/// slice. The default view is empty.
+/// </summary>
+internal readonly struct SampleView
+{
+    private readonly IReadOnlyList<Sample>? _list;
+    private readonly Sample[]? _array;
+    private readonly int _offset;
+
+    public SampleView(IReadOnlyList<Sample> list)
+    {
+        _list = list;
+        Count = list.Count;
+    }
+
+    public SampleView(Sample[] array, int offset, int count)
+    {
+        _array = array;
+        _offset = offset;
+        Count = count;
+    }
+
+    public int Count { get; }
+
+    public Sample this[int index] => _array is not null ? _array[_offset + index] : _list![index];
+
+    /// <summary>A before-deploy baseline's samples, which know which change each was measured before (else null).</summary>
+    public ChangeBaselineSamples? Scoped => _list as ChangeBaselineSamples;
 }

@@ -10,28 +10,38 @@ namespace RollbackSentinel.Core.Evaluation;
 /// </summary>
 public static partial class TriggerEvaluator
 {
+    /// <summary>What a no-data verdict's sentence says when the trigger counts it as a breach.</summary>
+    internal const string CountedAsBreach = " (counted as a breach: noData: breach)";
+
     /// <param name="trigger">The trigger to evaluate.</param>
     /// <param name="outcomes">One outcome per <see cref="QuerySpec.For"/> entry, keyed by role.</param>
     public static IReadOnlyList<Verdict> Evaluate(Trigger trigger, IReadOnlyDictionary<string, QueryOutcome> outcomes)
     {
+        var sink = new VerdictSink(reuse: false);
+        Evaluate(trigger, outcomes, sink);
+        return [.. sink.Verdicts];
+    }
+
+    /// <summary>Evaluates <paramref name="trigger"/> into <paramref name="sink"/>, which holds its verdicts until its next evaluation.</summary>
+    internal static void Evaluate(Trigger trigger, IReadOnlyDictionary<string, QueryOutcome> outcomes, VerdictSink sink)
+    {
         ArgumentNullException.ThrowIfNull(trigger);
         ArgumentNullException.ThrowIfNull(outcomes);
+        sink.Begin(outcomes, trigger.NoData == NoDataPolicy.Breach);
 
         // A failed query fails the whole trigger: an error is never a pass. An informational one only shows it failed.
         if (AnyFailed(outcomes))
         {
             var failed = outcomes.Values.Where(o => o.Error is not null && !o.Spec.Informational).ToArray();
-            return
-            [
-                new Verdict
-                {
-                    Kind = VerdictKind.Error,
-                    Reason = VerdictReason.QueryFailed,
-                    Labels = LabelSet.Empty,
-                    Summary = string.Join("; ", failed.Select(f => $"{f.Spec.Role} query failed: {f.Error}")),
-                    Queries = outcomes.Values.Select(o => new QueryEvidence(o.Spec.Role, o.Spec.Expression, o.ResolvedAt, null, o.Error)).ToArray(),
-                },
-            ];
+            sink.Add(new Verdict
+            {
+                Kind = VerdictKind.Error,
+                Reason = VerdictReason.QueryFailed,
+                Labels = LabelSet.Empty,
+                Summary = string.Join("; ", failed.Select(f => $"{f.Spec.Role} query failed: {f.Error}")),
+                Queries = outcomes.Values.Select(o => new QueryEvidence(o.Spec.Role, o.Spec.Expression, o.ResolvedAt, null, o.Error)).ToArray(),
+            });
+            return;
         }
 
         // Once __name__ is dropped, two series with the same labels cannot be told apart: PromQL refuses such
@@ -39,25 +49,37 @@ public static partial class TriggerEvaluator
         var clash = FirstClash(outcomes);
         if (clash.Duplicate is { } duplicate)
         {
-            return
-            [
+            sink.Add(
                 ConfigurationError(
                     $"{clash.Spec!.Role} query returns several series with labels {duplicate} once the metric name is dropped; aggregate them (e.g. sum by (...))",
-                    outcomes),
-            ];
+                    outcomes));
+            return;
         }
 
-        var verdicts = trigger.Condition switch
+        switch (trigger.Condition)
         {
-            ErrorRateCondition e => EvaluateErrorRate(e, outcomes),
-            BurnRateCondition b => EvaluateBurnRate(b, outcomes),
-            LatencyCondition l => EvaluateLatency(l, outcomes),
-            AvailabilityCondition a => EvaluateSingle(outcomes, a, a.Min),
-            ThresholdCondition t => EvaluateSingle(outcomes, t, t.Value),
-            _ => throw new ArgumentOutOfRangeException(nameof(trigger), trigger.Condition, "unknown condition kind"),
-        };
+            case ErrorRateCondition e:
+                EvaluateErrorRate(e, outcomes, sink);
+                break;
+            case BurnRateCondition b:
+                foreach (var verdict in EvaluateBurnRate(b, outcomes))
+                {
+                    sink.Add(verdict);
+                }
 
-        return trigger.NoData == NoDataPolicy.Breach ? verdicts.Select(ApplyNoDataBreach).ToArray() : verdicts;
+                break;
+            case LatencyCondition l:
+                EvaluateLatency(l, outcomes, sink);
+                break;
+            case AvailabilityCondition a:
+                EvaluateSingle(outcomes, a, a.Min, sink);
+                break;
+            case ThresholdCondition t:
+                EvaluateSingle(outcomes, t, t.Value, sink);
+                break;
+            default:
+                throw new ArgumentOutOfRangeException(nameof(trigger), trigger.Condition, "unknown condition kind");
+        }
     }
 
     /// <summary>The outcomes in their order, enumerated without boxing (the evaluator passes a <see cref="Dictionary{TKey, TValue}"/>).</summary>
@@ -82,7 +104,8 @@ public static partial class TriggerEvaluator
     {
         foreach (var o in Values(outcomes))
         {
-            if (o.Samples is not { Count: > 1 } samples || o.Spec.Informational)
+            var samples = o.View;
+            if (samples.Count <= 1 || o.Spec.Informational)
             {
                 continue;
             }
@@ -113,26 +136,28 @@ public static partial class TriggerEvaluator
 
     internal static Verdict ApplyNoDataBreach(Verdict v) =>
         v.Kind == VerdictKind.Inconclusive && IsNoData(v.Reason)
-            ? v with { Kind = VerdictKind.Breach, NoDataCountedAsBreach = true, Summary = v.Summary + " (counted as a breach: noData: breach)" }
+            ? v with { Kind = VerdictKind.Breach, NoDataCountedAsBreach = true, Summary = v.Summary + CountedAsBreach }
             : v;
 
-    private static IReadOnlyList<Verdict> EvaluateErrorRate(ErrorRateCondition c, IReadOnlyDictionary<string, QueryOutcome> outcomes)
+    private static void EvaluateErrorRate(ErrorRateCondition c, IReadOnlyDictionary<string, QueryOutcome> outcomes, VerdictSink sink)
     {
         var errors = outcomes[QuerySpec.ErrorsRole];
         var total = outcomes[QuerySpec.TotalRole];
-        if (Unavailable(outcomes) is { } unavailable)
+        if (UnavailableRole(outcomes) is { } missing)
         {
-            return [unavailable];
+            sink.Add(Unavailable(missing));
+            return;
         }
 
-        var totals = total.Samples!;
+        var totals = total.View;
         if (totals.Count == 0)
         {
-            return [Inconclusive(LabelSet.Empty, VerdictReason.NoData, "total query returned no series", c.Max, Evidence(outcomes, LabelSet.Empty))];
+            sink.Add(Inconclusive(LabelSet.Empty, VerdictReason.NoData, "total query returned no series", c.Max));
+            return;
         }
 
         // A few series are matched by a scan; more through a dictionary, so many series stay linear.
-        var errorSamples = errors.Samples!;
+        var errorSamples = errors.View;
         var errorsByLabels = SeriesLookup.LastWins(errorSamples);
         var totalsByLabels = SeriesLookup.LastWins(totals);
         LabelSet? orphan = null;
@@ -148,26 +173,27 @@ public static partial class TriggerEvaluator
 
         if (orphan is not null)
         {
-            var totalLabels = totals.Select(t => t.Labels).ToHashSet();
+            var totalLabels = new HashSet<LabelSet>();
+            for (var i = 0; i < totals.Count; i++)
+            {
+                totalLabels.Add(totals[i].Labels);
+            }
+
             // Usually a missing sum or a "by" on one side only. Counting those errors as zero would pass a
             // release that is failing, so this is an error, never a pass.
-            return
-            [
+            sink.Add(
                 ConfigurationError(
                     $"errors series {orphan} has no total series with the same labels (total has {string.Join(", ", totalLabels.Take(3))}{(totalLabels.Count > 3 ? ", ..." : string.Empty)}): aggregate errors and total by the same labels",
-                    outcomes),
-            ];
+                    outcomes));
+            return;
         }
 
-        var index = new EvidenceIndex(outcomes);
-        var result = new Verdict[totals.Count];
         for (var tIndex = 0; tIndex < totals.Count; tIndex++)
         {
             var t = totals[tIndex];
-            var evidence = index.Of(t.Labels);
             if (NonFinite(t.Value, "total") is { } bad)
             {
-                result[tIndex] = Inconclusive(t.Labels, bad.Reason, bad.Text, c.Max, evidence);
+                sink.Add(Inconclusive(t.Labels, bad.Reason, bad.Text, c.Max));
                 continue;
             }
 
@@ -176,7 +202,7 @@ public static partial class TriggerEvaluator
                 var why = t.Value == 0
                     ? "no traffic: total is 0 (0/0)"
                     : $"low traffic: total {Num(t.Value)} < minTotal {Num(c.MinTotal)}";
-                result[tIndex] = Inconclusive(t.Labels, VerdictReason.LowTraffic, why, c.Max, evidence);
+                sink.Add(Inconclusive(t.Labels, VerdictReason.LowTraffic, why, c.Max));
                 continue;
             }
 
@@ -185,32 +211,28 @@ public static partial class TriggerEvaluator
             var e = errorsByLabels.Find(t.Labels) ?? 0.0;
             if (NonFinite(e, "errors") is { } badErrors)
             {
-                result[tIndex] = Inconclusive(t.Labels, badErrors.Reason, badErrors.Text, c.Max, evidence);
+                sink.Add(Inconclusive(t.Labels, badErrors.Reason, badErrors.Text, c.Max));
                 continue;
             }
 
             var ratio = e / t.Value;
             var breach = ratio > c.Max;
-            result[tIndex] = new Verdict
-            {
-                Kind = breach ? VerdictKind.Breach : VerdictKind.Pass,
-                Reason = breach ? VerdictReason.ThresholdExceeded : VerdictReason.WithinThreshold,
-                Labels = t.Labels,
-                Value = ratio,
-                Threshold = c.Max,
-                Sentence = new(SentenceForm.ErrorRatio, breach, e, t.Value, c.Max),
-                Queries = evidence,
-            };
+            sink.Add(new VerdictData(
+                breach ? VerdictKind.Breach : VerdictKind.Pass,
+                breach ? VerdictReason.ThresholdExceeded : VerdictReason.WithinThreshold,
+                t.Labels,
+                Value: ratio,
+                Threshold: c.Max,
+                Sentence: new(SentenceForm.ErrorRatio, breach, e, t.Value, c.Max)));
         }
-
-        return result;
     }
 
-    private static IReadOnlyList<Verdict> EvaluateLatency(LatencyCondition c, IReadOnlyDictionary<string, QueryOutcome> outcomes)
+    private static void EvaluateLatency(LatencyCondition c, IReadOnlyDictionary<string, QueryOutcome> outcomes, VerdictSink sink)
     {
-        if (Unavailable(outcomes, ignoreRole: QuerySpec.BaselineRole) is { } unavailable)
+        if (UnavailableRole(outcomes, ignoreRole: QuerySpec.BaselineRole) is { } missing)
         {
-            return [unavailable];
+            sink.Add(Unavailable(missing));
+            return;
         }
 
         if (c.MaxRatio is null && c.MaxIncrease is null)
@@ -218,32 +240,30 @@ public static partial class TriggerEvaluator
             throw new ArgumentException("a latency trigger needs maxRatio, maxIncrease or both", nameof(c));
         }
 
-        var values = outcomes[QuerySpec.ValueRole].Samples!;
+        var values = outcomes[QuerySpec.ValueRole].View;
         if (values.Count == 0)
         {
-            return [Inconclusive(LabelSet.Empty, VerdictReason.NoData, "query returned no series", null, Evidence(outcomes, LabelSet.Empty))];
+            sink.Add(Inconclusive(LabelSet.Empty, VerdictReason.NoData, "query returned no series", null));
+            return;
         }
 
         var baselineOutcome = outcomes[QuerySpec.BaselineRole];
-        var baselineSamples = baselineOutcome.Samples ?? [];
+        var baselineSamples = baselineOutcome.View;
         var baselines = SeriesLookup.LastWins(baselineSamples);
         var baselineCount = baselines.Count;
+        var scoped = baselineSamples.Scoped;
 
-        var index = new EvidenceIndex(outcomes);
-        var result = new Verdict[values.Count];
         for (var sIndex = 0; sIndex < values.Count; sIndex++)
         {
             var s = values[sIndex];
-            var evidence = index.Of(s.Labels);
             if (NonFinite(s.Value, "value") is { } bad)
             {
-                result[sIndex] = Inconclusive(s.Labels, bad.Reason, bad.Text, null, evidence);
+                sink.Add(Inconclusive(s.Labels, bad.Reason, bad.Text, null));
                 continue;
             }
 
             // Like with like: the baseline series with the same labels, or the only one there is (before a change:
             // only when it was measured before this series' own change).
-            var scoped = baselineOutcome.Samples as ChangeBaselineSamples;
             double? baseline = baselines.Find(s.Labels)
                 ?? (baselineCount == 1 && (scoped is null || scoped.MayStandIn(baselineSamples[0].Labels, s.Labels)) ? baselineSamples[0].Value : null);
             if (baseline is null)
@@ -253,14 +273,14 @@ public static partial class TriggerEvaluator
                     : scoped is not null && scoped.ChangeFor(s.Labels) is null ? $"baseline missing: no change of {s.Labels} is known for a before-deploy baseline"
                     : baselineCount == 0 ? "baseline missing: the baseline query returned no series"
                     : $"baseline missing: no baseline series with labels {s.Labels}";
-                result[sIndex] = Inconclusive(s.Labels, VerdictReason.BaselineMissing, why, null, evidence) with { Value = s.Value };
+                sink.Add(Inconclusive(s.Labels, VerdictReason.BaselineMissing, why, null) with { Value = s.Value });
                 continue;
             }
 
             if (!double.IsFinite(baseline.Value))
             {
                 var why = $"baseline missing: the baseline is {Num(baseline.Value)}";
-                result[sIndex] = Inconclusive(s.Labels, VerdictReason.BaselineMissing, why, null, evidence) with { Value = s.Value, Baseline = baseline };
+                sink.Add(Inconclusive(s.Labels, VerdictReason.BaselineMissing, why, null) with { Value = s.Value, Baseline = baseline });
                 continue;
             }
 
@@ -278,24 +298,19 @@ public static partial class TriggerEvaluator
             }
 
             var breach = s.Value > threshold;
-            result[sIndex] = new Verdict
-            {
-                Kind = breach ? VerdictKind.Breach : VerdictKind.Pass,
-                Reason = breach ? VerdictReason.ThresholdExceeded : VerdictReason.WithinThreshold,
-                Labels = s.Labels,
-                Value = s.Value,
-                Baseline = baseline,
-                Threshold = threshold,
-                Sentence = new(form, breach, s.Value, threshold, baseline.Value, parameter),
-                Queries = evidence,
-            };
+            sink.Add(new VerdictData(
+                breach ? VerdictKind.Breach : VerdictKind.Pass,
+                breach ? VerdictReason.ThresholdExceeded : VerdictReason.WithinThreshold,
+                s.Labels,
+                Value: s.Value,
+                Threshold: threshold,
+                Baseline: baseline,
+                Sentence: new(form, breach, s.Value, threshold, baseline.Value, parameter)));
         }
-
-        return result;
     }
 
     /// <summary>An availability or threshold trigger: one value per series against a fixed threshold.</summary>
-    private static IReadOnlyList<Verdict> EvaluateSingle(IReadOnlyDictionary<string, QueryOutcome> outcomes, TriggerCondition condition, double threshold)
+    private static void EvaluateSingle(IReadOnlyDictionary<string, QueryOutcome> outcomes, TriggerCondition condition, double threshold, VerdictSink sink)
     {
         static bool IsBreach(TriggerCondition condition, double v) => condition switch
         {
@@ -311,61 +326,62 @@ public static partial class TriggerEvaluator
             _ => throw new ArgumentOutOfRangeException(nameof(condition), condition, "not a single-value condition"),
         };
 
-        if (Unavailable(outcomes) is { } unavailable)
+        if (UnavailableRole(outcomes) is { } missing)
         {
-            return [unavailable];
+            sink.Add(Unavailable(missing));
+            return;
         }
 
-        var values = outcomes[QuerySpec.ValueRole].Samples!;
+        var values = outcomes[QuerySpec.ValueRole].View;
         if (values.Count == 0)
         {
-            return [Inconclusive(LabelSet.Empty, VerdictReason.NoData, "query returned no series", threshold, Evidence(outcomes, LabelSet.Empty))];
+            sink.Add(Inconclusive(LabelSet.Empty, VerdictReason.NoData, "query returned no series", threshold));
+            return;
         }
 
-        var index = new EvidenceIndex(outcomes);
-        var result = new Verdict[values.Count];
-        for (var i = 0; i < result.Length; i++)
+        for (var i = 0; i < values.Count; i++)
         {
             var s = values[i];
-            var evidence = index.Of(s.Labels);
             if (NonFinite(s.Value, "value") is { } bad)
             {
-                result[i] = Inconclusive(s.Labels, bad.Reason, bad.Text, threshold, evidence);
+                sink.Add(Inconclusive(s.Labels, bad.Reason, bad.Text, threshold));
                 continue;
             }
 
             var breach = IsBreach(condition, s.Value);
-            result[i] = new Verdict
-            {
-                Kind = breach ? VerdictKind.Breach : VerdictKind.Pass,
-                Reason = breach ? VerdictReason.ThresholdExceeded : VerdictReason.WithinThreshold,
-                Labels = s.Labels,
-                Value = s.Value,
-                Threshold = threshold,
-                Sentence = Text(condition, s.Value, breach),
-                Queries = evidence,
-            };
+            sink.Add(new VerdictData(
+                breach ? VerdictKind.Breach : VerdictKind.Pass,
+                breach ? VerdictReason.ThresholdExceeded : VerdictReason.WithinThreshold,
+                s.Labels,
+                Value: s.Value,
+                Threshold: threshold,
+                Sentence: Text(condition, s.Value, breach)));
         }
-
-        return result;
     }
 
-    private static Verdict? Unavailable(IReadOnlyDictionary<string, QueryOutcome> outcomes, string? ignoreRole = null)
+    /// <summary>The first deciding query (other than <paramref name="ignoreRole"/>) that could not be made, if any.</summary>
+    private static QueryOutcome? UnavailableRole(IReadOnlyDictionary<string, QueryOutcome> outcomes, string? ignoreRole = null)
     {
-        QueryOutcome? missing = null;
         foreach (var o in Values(outcomes))
         {
             if (o.Unavailable is not null && o.Spec.Role != ignoreRole && !o.Spec.Informational)
             {
-                missing = o;
-                break;
+                return o;
             }
         }
 
-        return missing is null
-            ? null
-            : Inconclusive(LabelSet.Empty, VerdictReason.NoData, $"{missing.Spec.Role} query not made: {missing.Unavailable}", null, Evidence(outcomes, LabelSet.Empty));
+        return null;
     }
+
+    private static VerdictData Unavailable(QueryOutcome missing) =>
+        Inconclusive(LabelSet.Empty, VerdictReason.NoData, $"{missing.Spec.Role} query not made: {missing.Unavailable}", null);
+
+    private static VerdictData Inconclusive(LabelSet labels, VerdictReason reason, string summary, double? threshold) =>
+        new(VerdictKind.Inconclusive, reason, labels, Threshold: threshold, Summary: summary);
+
+    /// <summary>The verdict when a deciding query could not be made (as a burn-rate trigger makes its verdicts: as objects).</summary>
+    private static Verdict? Unavailable(IReadOnlyDictionary<string, QueryOutcome> outcomes) =>
+        UnavailableRole(outcomes) is { } missing ? Verdict.Make(Unavailable(missing), null) with { Queries = Evidence(outcomes, LabelSet.Empty) } : null;
 
     /// <summary>The queries' results cannot be combined as the trigger needs: an error, since it is the rule, not the data.</summary>
     private static Verdict ConfigurationError(string summary, IReadOnlyDictionary<string, QueryOutcome> outcomes) => new()
@@ -402,11 +418,11 @@ public static partial class TriggerEvaluator
         /// <summary>Up to this many series, a series is found by a scan rather than through a dictionary made at every evaluation.</summary>
         private const int ScanUpTo = 8;
 
-        private readonly IReadOnlyList<Sample> _samples;
+        private readonly SampleView _samples;
         private readonly Dictionary<LabelSet, double>? _map;
         private readonly bool _lastWins;
 
-        private SeriesLookup(IReadOnlyList<Sample> samples, bool lastWins)
+        private SeriesLookup(SampleView samples, bool lastWins)
         {
             _samples = samples;
             _lastWins = lastWins;
@@ -428,10 +444,10 @@ public static partial class TriggerEvaluator
         }
 
         /// <summary>A label set given twice counts with its last value (as the deciding arithmetic reads it, <see cref="ByLabels"/>).</summary>
-        public static SeriesLookup LastWins(IReadOnlyList<Sample> samples) => new(samples, lastWins: true);
+        public static SeriesLookup LastWins(SampleView samples) => new(samples, lastWins: true);
 
         /// <summary>A label set given twice counts with its first value (as evidence shows it).</summary>
-        public static SeriesLookup FirstWins(IReadOnlyList<Sample> samples) => new(samples, lastWins: false);
+        public static SeriesLookup FirstWins(SampleView samples) => new(samples, lastWins: false);
 
         /// <summary>The label sets when indexed, else the samples (a deciding query's are distinct by then: <see cref="FirstClash"/>).</summary>
         public int Count => _map?.Count ?? _samples.Count;
@@ -471,57 +487,67 @@ public static partial class TriggerEvaluator
         new EvidenceIndex(outcomes).For(labels);
 
     /// <summary>
-    /// Each query's samples indexed by label set once per evaluation, so the evidence of one verdict is a lookup
-    /// per query rather than a scan of every sample: evaluation stays linear in the number of series. The outcomes
-    /// are copied at once (the evaluator reuses its dictionaries); the index is made, and evidence written, only
-    /// when a verdict's evidence is first read (<see cref="Of"/>): most verdicts of a backtest never are.
+    /// One trigger's outcomes at one evaluation, from which each verdict's evidence is written when first read: most
+    /// verdicts of a backtest never are. Each query's samples are indexed by label set once, when evidence is first
+    /// written, so the evidence of one verdict is a lookup per query rather than a scan of every sample. The outcomes
+    /// are copied (the evaluator reuses its dictionaries); a sink that reuses its verdicts copies the next evaluation's
+    /// into the same index (<see cref="Reset"/>).
     /// </summary>
-    private sealed class EvidenceIndex
+    internal sealed class EvidenceIndex
     {
-        private readonly QueryOutcome[] _outcomes;
+        private QueryOutcome[] _outcomes = [];
+        private int _count;
         private SeriesLookup[]? _values;
 
-        public EvidenceIndex(IReadOnlyDictionary<string, QueryOutcome> outcomes)
+        public EvidenceIndex(IReadOnlyDictionary<string, QueryOutcome> outcomes) => Reset(outcomes);
+
+        /// <summary>Holds <paramref name="outcomes"/> instead of what it held (in the same array when they fit).</summary>
+        public void Reset(IReadOnlyDictionary<string, QueryOutcome> outcomes)
         {
-            _outcomes = new QueryOutcome[outcomes.Count];
-            var i = 0;
+            if (_outcomes.Length < outcomes.Count)
+            {
+                _outcomes = new QueryOutcome[outcomes.Count];
+            }
+
+            Array.Clear(_outcomes, outcomes.Count, _outcomes.Length - outcomes.Count);
+            _count = 0;
             foreach (var o in Values(outcomes))
             {
-                _outcomes[i++] = o;
+                _outcomes[_count++] = o;
             }
-        }
 
-        /// <summary>The evidence of the verdict for <paramref name="labels"/>, written when first read.</summary>
-        public IReadOnlyList<QueryEvidence> Of(LabelSet labels) => new LazyEvidence(this, labels);
+            _values = null;
+        }
 
         public QueryEvidence[] For(LabelSet labels)
         {
             var lookups = _values;
             if (lookups is null)
             {
-                lookups = new SeriesLookup[_outcomes.Length];
-                for (var i = 0; i < _outcomes.Length; i++)
+                lookups = new SeriesLookup[_count];
+                for (var i = 0; i < _count; i++)
                 {
-                    lookups[i] = _outcomes[i].Samples is { } samples ? SeriesLookup.FirstWins(samples) : default;
+                    lookups[i] = _outcomes[i].Succeeded ? SeriesLookup.FirstWins(_outcomes[i].View) : default;
                 }
 
                 _values = lookups;
             }
 
-            var evidence = new QueryEvidence[_outcomes.Length];
-            for (var i = 0; i < _outcomes.Length; i++)
+            var evidence = new QueryEvidence[_count];
+            for (var i = 0; i < _count; i++)
             {
                 var o = _outcomes[i];
                 double? value = null;
                 string? note = o.Unavailable ?? o.Error; // an error here is an informational query's: others fail the trigger first
-                if (o.Samples is { } samples)
+                if (o.Succeeded)
                 {
+                    var samples = o.View;
                     double? own = lookups[i].Find(labels);
 
                     // Only a baseline stands in for every series when it is the only one; elsewhere a value is shown
                     // only for the series the verdict is about, so evidence never disagrees with the decision.
                     var shared = o.Spec.Role == QuerySpec.BaselineRole && samples.Count == 1
-                        && (samples is not ChangeBaselineSamples scoped || scoped.MayStandIn(samples[0].Labels, labels))
+                        && (samples.Scoped is not { } scoped || scoped.MayStandIn(samples[0].Labels, labels))
                         ? samples[0].Value : (double?)null;
                     value = own ?? shared;
                     note = samples.Count == 0 ? "no series"
@@ -534,41 +560,6 @@ public static partial class TriggerEvaluator
 
             return evidence;
         }
-    }
-
-    /// <summary>
-    /// A verdict's evidence as a list that writes itself from its <see cref="EvidenceIndex"/> when first read (the same
-    /// entries, in the same order, whenever that is: outcomes are immutable).
-    /// </summary>
-    private sealed class LazyEvidence(EvidenceIndex index, LabelSet labels) : IReadOnlyList<QueryEvidence>
-    {
-        private EvidenceIndex? _index = index;
-        private QueryEvidence[]? _evidence;
-
-        // Once written, the index (and the query results it holds) is let go: a verdict kept for long keeps only its own evidence.
-        private QueryEvidence[] Evidence
-        {
-            get
-            {
-                if (_evidence is { } written)
-                {
-                    return written;
-                }
-
-                var made = Volatile.Read(ref _index) is { } from ? from.For(labels) : Volatile.Read(ref _evidence)!;
-                Volatile.Write(ref _evidence, made);
-                Volatile.Write(ref _index, null);
-                return made;
-            }
-        }
-
-        public int Count => Evidence.Length;
-
-        public QueryEvidence this[int index] => Evidence[index];
-
-        public IEnumerator<QueryEvidence> GetEnumerator() => ((IEnumerable<QueryEvidence>)Evidence).GetEnumerator();
-
-        System.Collections.IEnumerator System.Collections.IEnumerable.GetEnumerator() => GetEnumerator();
     }
 
     /// <summary>Formats a number for evidence: shortest round-trip form, Prometheus' spelling of NaN and infinities.</summary>

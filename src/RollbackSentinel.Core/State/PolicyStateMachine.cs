@@ -72,15 +72,21 @@ public static class PolicyStateMachine
         ImmutableDictionary<string, DateTimeOffset>.Builder? lastAction = null;
         IReadOnlyDictionary<SeriesKey, SeriesState> SeriesNow() => (IReadOnlyDictionary<SeriesKey, SeriesState>?)series ?? state.Series;
         var progress = new ProgressWriter(state);
-        var decisions = new List<Decision>();
-        var transitions = new List<Transition>();
+        // Lists only for a step that decides or moves a series: most steps of a healthy policy do neither.
+        List<Decision>? decisions = null;
+        List<Transition>? transitions = null;
 
         // Rollbacks first: when a rollback and a page fire at the same instant, the rollback acts and the
         // page is held back by its cooldown, whatever order the triggers are written in.
-        var ordered = RollbacksFirst(evaluations);
-        for (var e = 0; e < ordered.Count; e++)
+        // Two passes over the triggers in written order (as a stable sort): rollback triggers, then the others.
+        for (var pass = 0; pass < 2 * evaluations.Count; pass++)
         {
-            var (trigger, verdicts) = ordered[e];
+            var (trigger, verdicts) = evaluations[pass % evaluations.Count];
+            if ((trigger.Action == TriggerAction.Rollback) != (pass < evaluations.Count))
+            {
+                continue;
+            }
+
             // Data with labels is back: the label-less "no series at all" state it replaces is over.
             var emptyKey = new SeriesKey(trigger.Name, LabelSet.Empty);
             if (AnyLabelled(verdicts) && SeriesNow().TryGetValue(emptyKey, out var emptyState))
@@ -89,8 +95,8 @@ public static class PolicyStateMachine
                 if (emptyState.Phase == TriggerPhase.Firing)
                 {
                     var back = Absent(LabelSet.Empty, "the query returns labelled series again");
-                    transitions.Add(new Transition(emptyKey, TriggerPhase.Firing, TriggerPhase.Ok, at, back));
-                    decisions.Add(Judged(policy, trigger, changes, NewDecision(policy, trigger, back, at, DecisionKind.Resolved, emptyState.BreachingSince) with
+                    (transitions ??= []).Add(new Transition(emptyKey, TriggerPhase.Firing, TriggerPhase.Ok, at, back));
+                    (decisions ??= []).Add(Judged(policy, trigger, changes, NewDecision(policy, trigger, back, at, DecisionKind.Resolved, emptyState.BreachingSince) with
                     {
                         Message = "resolved: the query returns labelled series again",
                     }));
@@ -103,6 +109,8 @@ public static class PolicyStateMachine
             {
                 var (verdict, absent) = spread is null ? (verdicts[i], false) : spread[i];
                 var key = new SeriesKey(trigger.Name, verdict.Labels);
+                // What a transition or decision keeps: the verdict itself, or a copy of one its sink writes again.
+                Verdict? kept = null;
                 var before = state.Get(key);
                 var after = absent ? Vanish(before) : Advance(before, verdict, trigger, at);
                 var stale = absent && after.Phase == TriggerPhase.Firing && after.AbsentRun >= trigger.InconclusiveLimit;
@@ -113,7 +121,7 @@ public static class PolicyStateMachine
 
                 if (after.Phase != before.Phase)
                 {
-                    transitions.Add(new Transition(key, before.Phase, after.Phase, at, verdict));
+                    (transitions ??= []).Add(new Transition(key, before.Phase, after.Phase, at, kept ??= verdict.Detached()));
                 }
 
                 if (!absent)
@@ -123,11 +131,11 @@ public static class PolicyStateMachine
 
                 if (after.Phase == TriggerPhase.Firing && before.Phase != TriggerPhase.Firing)
                 {
-                    decisions.Add(Fire(policy, trigger, verdict, at, after.BreachingSince, lastAction ??= state.LastActionAt.ToBuilder(), changes));
+                    (decisions ??= []).Add(Fire(policy, trigger, kept ??= verdict.Detached(), at, after.BreachingSince, lastAction ??= state.LastActionAt.ToBuilder(), changes));
                 }
                 else if (after.Phase == TriggerPhase.Ok && before.Phase == TriggerPhase.Firing)
                 {
-                    decisions.Add(Judged(policy, trigger, changes, NewDecision(policy, trigger, verdict, at, DecisionKind.Resolved, before.BreachingSince) with
+                    (decisions ??= []).Add(Judged(policy, trigger, changes, NewDecision(policy, trigger, kept ??= verdict.Detached(), at, DecisionKind.Resolved, before.BreachingSince) with
                     {
                         Message = stale
                             ? $"resolved: the series has been absent for {before.AbsentRun + 1} evaluations"
@@ -137,7 +145,7 @@ public static class PolicyStateMachine
 
                 if (after.NonConclusiveRun == trigger.InconclusiveLimit && before.NonConclusiveRun < trigger.InconclusiveLimit)
                 {
-                    decisions.Add(Judged(policy, trigger, changes, NewDecision(policy, trigger, verdict, at, DecisionKind.InconclusiveRun, after.NonConclusiveSince) with
+                    (decisions ??= []).Add(Judged(policy, trigger, changes, NewDecision(policy, trigger, kept ??= verdict.Detached(), at, DecisionKind.InconclusiveRun, after.NonConclusiveSince) with
                     {
                         Message = $"{after.NonConclusiveRun} evaluations in a row without a verdict: {verdict.Summary}",
                     }));
@@ -178,8 +186,8 @@ public static class PolicyStateMachine
                 at,
                 progress.Table(),
                 progress.Ordinal),
-            decisions,
-            transitions);
+            decisions ?? (IReadOnlyList<Decision>)[],
+            transitions ?? (IReadOnlyList<Transition>)[]);
     }
 
     // The lambdas of these two live here, not in Step: a lambda there that captures makes its closure at every call or
@@ -317,39 +325,6 @@ public static class PolicyStateMachine
         {
             lastAction.Remove(expired);
         }
-    }
-
-    /// <summary>The triggers' verdicts with rollback triggers first, each group in written order (as a stable sort), copied only when needed.</summary>
-    private static IReadOnlyList<TriggerVerdicts> RollbacksFirst(IReadOnlyList<TriggerVerdicts> evaluations)
-    {
-        var seenOther = false;
-        for (var i = 0; i < evaluations.Count; i++)
-        {
-            var e = evaluations[i];
-            var rollback = e.Trigger.Action == TriggerAction.Rollback;
-            if (rollback && seenOther)
-            {
-                var ordered = new TriggerVerdicts[evaluations.Count];
-                var next = 0;
-                for (var pass = 0; pass < 2; pass++)
-                {
-                    for (var j = 0; j < evaluations.Count; j++)
-                    {
-                        var x = evaluations[j];
-                        if ((x.Trigger.Action == TriggerAction.Rollback) == (pass == 0))
-                        {
-                            ordered[next++] = x;
-                        }
-                    }
-                }
-
-                return ordered;
-            }
-
-            seenOther |= !rollback;
-        }
-
-        return evaluations;
     }
 
     private static bool AnyLabelled(IReadOnlyList<Verdict> verdicts)
@@ -529,7 +504,7 @@ public static class PolicyStateMachine
         Kind = kind,
         Action = trigger.Action,
         DryRun = policy.DryRun,
-        Verdict = verdict,
+        Verdict = verdict.Detached(),
         Since = since,
         PolicyLabels = policy.Labels,
     };

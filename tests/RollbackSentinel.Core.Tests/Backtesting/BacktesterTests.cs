@@ -45,6 +45,77 @@ public sealed class BacktesterTests
         Assert.Equal((81, 20, 61, 0, 0, 1), (summary.Evaluations, summary.Breaches, summary.Passes, summary.Inconclusive, summary.Errors, summary.Actions));
     }
 
+    /// <summary>
+    /// Two pods whose data moves every minute: errors that come and go, a NaN total, low traffic, a canary that slows,
+    /// availability that drops and a minute with no series, a threshold counting no data as a breach.
+    /// </summary>
+    private static IReadOnlyList<Sample> Churning(string query, DateTimeOffset t)
+    {
+        var minute = (int)(t - T0).TotalMinutes;
+        var step = (int)((t - T0).TotalSeconds / 15);
+        (string, string) a = ("pod", "a"), b = ("pod", "b");
+        return query switch
+        {
+            "total_q" when minute == 7 => [S(double.NaN, a), S(10, b)],
+            "total_q" when minute == 9 => [S(0.2, a), S(10 + step, b)],
+            "total_q" => [S(10, a), S(10 + step, b)],
+            "errors_q" => [S(minute % 6 < 3 ? 0.1 * step : 0, a), S(minute is >= 12 and < 16 ? 3 : 0.01 * step, b)],
+            "canary_q" => [S(minute is >= 4 and < 8 ? 0.9 : 0.1 + (0.001 * step), a), S(0.1, b)],
+            "stable_q" => [S(0.1 + (0.001 * step))],
+            "up_q" when minute == 11 => [],
+            "up_q" => [S(minute is >= 14 and < 17 ? 0.5 : 1, a), S(1, b)],
+            "value_q" when minute is 3 or 15 => [],
+            "value_q" => [S(step, a)],
+            _ => [],
+        };
+    }
+
+    [Fact]
+    public async Task Run_Unobserved_WritesVerdictsAgainEachEvaluation_YetDecidesWithTheSameVerdictsAndEvidenceAsObserved()
+    {
+        // Unobserved, a replay writes one evaluation's verdicts over the last one's (nothing keeps them); observed, each
+        // evaluation has its own. Every decision, with its verdict and evidence, and every count must be the same.
+        var source = new FunctionMetricsSource(Churning);
+        var policy = AlwaysArmed(
+            ErrorRate(@for: TimeSpan.FromMinutes(1)),
+            Latency(),
+            Availability(),
+            Threshold(ComparisonOperator.GreaterThan, 50, noData: NoDataPolicy.Breach, action: TriggerAction.Notify));
+        var window = new BacktestWindow(T0, T0.AddMinutes(20));
+
+        var reused = await new Backtester(source, NoCron).RunAsync([policy], window, CancellationToken.None);
+        var own = await new Backtester(source, NoCron).RunAsync([policy], window, CancellationToken.None, observe: _ => { });
+
+        static object Described(Decision d) => new
+        {
+            d.At,
+            d.Trigger,
+            d.Labels,
+            d.Kind,
+            d.Message,
+            d.Since,
+            VerdictKind = d.Verdict.Kind,
+            d.Verdict.Reason,
+            d.Verdict.Value,
+            d.Verdict.Threshold,
+            d.Verdict.Baseline,
+            d.Verdict.Summary,
+            d.Verdict.NoDataCountedAsBreach,
+            Queries = string.Join(" | ", d.Verdict.Queries),
+        };
+
+        Assert.Equal(own.Decisions.Select(Described), reused.Decisions.Select(Described));
+        Assert.Equal(own.Summaries, reused.Summaries);
+        // The data made every kind of decision, and verdicts of every kind.
+        Assert.Equal(
+            [DecisionKind.Act, DecisionKind.SuppressedByCooldown, DecisionKind.InconclusiveRun, DecisionKind.Resolved],
+            reused.Decisions.Select(d => d.Kind).Distinct().Order());
+        var summary = Assert.Single(reused.Summaries);
+        Assert.All(new[] { summary.Passes, summary.Breaches, summary.Inconclusive }, n => Assert.True(n > 0));
+        Assert.Contains(reused.Decisions, d => d.Verdict.NoDataCountedAsBreach);
+        Assert.Contains(reused.Decisions, d => d.Verdict.Queries.Any(q => q.Note is not null));
+    }
+
     [Fact]
     public async Task Run_BurnRate_FetchesEachWindowOnce_AndARefusedBudgetQueryChangesNoDecision()
     {
