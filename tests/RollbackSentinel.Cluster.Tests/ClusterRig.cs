@@ -85,6 +85,17 @@ internal sealed class ClusterRig : IAsyncDisposable
     public IReadOnlyList<SlackCall> SlackPosts(string policy) =>
         [.. Slack.Calls.Where(c => c.Method == "chat.postMessage" && c.Body.Contains(policy, StringComparison.Ordinal))];
 
+    /// <summary>Whether the shared store holds what <paramref name="channel"/> was told of incident <paramref name="incident"/> (a Slack message's reference).</summary>
+    public async Task<bool> NotificationRecordedAsync(long incident, string channel)
+    {
+        await using var connection = new NpgsqlConnection(ConnectionString);
+        await connection.OpenAsync();
+        await using var command = new NpgsqlCommand("SELECT count(*) FROM notifications WHERE incident_id = $1 AND channel = $2", connection);
+        command.Parameters.AddWithValue(incident);
+        command.Parameters.AddWithValue(channel);
+        return (long)(await command.ExecuteScalarAsync())! > 0;
+    }
+
     /// <summary>The earliest evaluation of each policy the shared store recorded after <paramref name="since"/> (evaluation time).</summary>
     public async Task<IReadOnlyDictionary<string, DateTimeOffset>> FirstEvaluationsAfterAsync(DateTimeOffset since)
     {

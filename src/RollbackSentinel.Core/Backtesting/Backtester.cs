@@ -663,7 +663,7 @@ public sealed class Backtester
         public ValueTask<QueryOutcome> ResolveAsync(QuerySpec spec, DateTimeOffset at, CancellationToken cancellationToken) => ValueTask.FromResult(_data[spec] switch
         {
             FailedAtTimes f => QueryOutcome.Failure(spec, Rfc3339.Format(at - f.Shift), f.Error),
-            AtTimes a => QueryOutcome.Success(spec, Format(at - a.Shift), a.Slots.Segment(at - a.Shift)),
+            AtTimes a => QueryOutcome.SuccessSlice(spec, Format(at - a.Shift), a.Slots.Segment(at - a.Shift)),
             BeforeChanges b => BeforeChange(spec, b, at),
             var other => throw new InvalidOperationException($"unknown prefetched data {other}"),
         });

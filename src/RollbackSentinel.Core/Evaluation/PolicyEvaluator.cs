@@ -83,7 +83,8 @@ public static class PolicyEvaluator
 
             if (buffer is null)
             {
-                triggers[t] = new TriggerVerdicts(trigger, sink.Verdicts);
+                // The evaluation's own verdicts, as an array, as they always were (the sink's list is its working copy).
+                triggers[t] = new TriggerVerdicts(trigger, [.. sink.Verdicts]);
             }
         }
 

@@ -103,7 +103,7 @@ public sealed record QuerySpec(string Role, string Expression, QueryTime Time)
 /// </summary>
 /// <remarks>
 /// A value, not an object: an evaluation resolves several at every step, and a backtest's samples are a slice of one
-/// array per query (<see cref="Success(QuerySpec, string, ArraySegment{Sample})"/>), held here without a list made for it.
+/// array per query (<see cref="SuccessSlice"/>), held here without a list made for it.
 /// </remarks>
 public readonly record struct QueryOutcome
 {
@@ -160,7 +160,8 @@ public readonly record struct QueryOutcome
     }
 
     /// <summary>Samples that are a slice of a larger array (a backtest's slot of a range result).</summary>
-    public static QueryOutcome Success(QuerySpec spec, string resolvedAt, ArraySegment<Sample> samples) =>
+    /// <remarks>Named apart from <see cref="Success(QuerySpec, string, IReadOnlyList{Sample})"/>: an array would otherwise bind to this one.</remarks>
+    public static QueryOutcome SuccessSlice(QuerySpec spec, string resolvedAt, ArraySegment<Sample> samples) =>
         new(spec, resolvedAt, samples.Array ?? [], samples.Array is null ? 0 : samples.Offset, samples.Count, null, null);
 
     public static QueryOutcome Failure(QuerySpec spec, string resolvedAt, string error) => new(spec, resolvedAt, null, 0, 0, error, null);

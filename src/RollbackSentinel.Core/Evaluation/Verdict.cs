@@ -129,9 +129,9 @@ public sealed record Verdict
                 return Volatile.Read(ref _queries) ?? [];
             }
 
-            var made = pending.For(_labels);
-            // Once written, the outcomes are let go: a verdict kept for long keeps only its own evidence.
-            Volatile.Write(ref _queries, made);
+            // Written once: two first reads at the same time both get the array the first of them stored. Once
+            // written, the outcomes are let go: a verdict kept for long keeps only its own evidence.
+            var made = Interlocked.CompareExchange(ref _queries, pending.For(_labels), null) ?? _queries!;
             Volatile.Write(ref _pending, null);
             return made;
         }

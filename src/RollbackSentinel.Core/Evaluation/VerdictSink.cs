@@ -17,7 +17,7 @@ internal sealed class VerdictSink(bool reuse)
     private readonly List<Verdict> _verdicts = [];
 
     // Reusing: the verdicts this sink owns (the first _used of them written at this evaluation), and its index.
-    private readonly List<Verdict> _owned = [];
+    private List<Verdict>? _owned;
     private int _used;
     private EvidenceIndex? _index;
     private bool _indexCurrent;
@@ -51,12 +51,13 @@ internal sealed class VerdictSink(bool reuse)
             return;
         }
 
-        if (_used == _owned.Count)
+        var owned = _owned ??= [];
+        if (_used == owned.Count)
         {
-            _owned.Add(Verdict.Reused());
+            owned.Add(Verdict.Reused());
         }
 
-        var verdict = _owned[_used++];
+        var verdict = owned[_used++];
         verdict.Rewrite(counted, Evidence());
         _verdicts.Add(verdict);
     }

@@ -75,7 +75,8 @@ public sealed record PolicyState
         get => Volatile.Read(ref _progress) ?? MakeProgress();
         init
         {
-            _progress = value;
+            // A state read from an older store may have none: none is the empty map (read as null, it would make the table).
+            _progress = value ?? ImmutableDictionary<SeriesKey, GateProgress>.Empty;
             _gates = null;
         }
     }

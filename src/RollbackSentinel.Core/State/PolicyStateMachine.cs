@@ -190,8 +190,8 @@ public static class PolicyStateMachine
             transitions ?? (IReadOnlyList<Transition>)[]);
     }
 
-    // The lambdas of these two live here, not in Step: a lambda there that captures makes its closure at every call or
-    // every trigger, whether or not it runs.
+    // These two live here, not in Step: a lambda there that captures makes its closure at every call or every trigger,
+    // whether or not it runs.
     private static void StopCounting(
         PolicyState state, Trigger trigger, Verdict whole, DateTimeOffset at, ChangeHistory changes, ref ProgressWriter progress)
     {

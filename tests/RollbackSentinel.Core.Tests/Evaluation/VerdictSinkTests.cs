@@ -81,14 +81,14 @@ public sealed class VerdictSinkTests
         var spec = QuerySpec.For(Errors.Condition)[0];
         Sample[] all = [S(1), S(2, ("pod", "a")), S(3, ("pod", "b")), S(4)];
 
-        var slice = QueryOutcome.Success(spec, "t", new ArraySegment<Sample>(all, 1, 2));
+        var slice = QueryOutcome.SuccessSlice(spec, "t", new ArraySegment<Sample>(all, 1, 2));
         var list = QueryOutcome.Success(spec, "t", [all[1], all[2]]);
 
         Assert.True(slice.Succeeded);
         Assert.Equal([2.0, 3.0], slice.Samples!.Select(s => s.Value));
         Assert.Equal(list, slice);
-        Assert.NotEqual(list, QueryOutcome.Success(spec, "t", new ArraySegment<Sample>(all, 1, 3)));
-        Assert.Empty(QueryOutcome.Success(spec, "t", default(ArraySegment<Sample>)).Samples!);
+        Assert.NotEqual(list, QueryOutcome.SuccessSlice(spec, "t", new ArraySegment<Sample>(all, 1, 3)));
+        Assert.Empty(QueryOutcome.SuccessSlice(spec, "t", default(ArraySegment<Sample>)).Samples!);
         Assert.Null(QueryOutcome.Failure(spec, "t", "HTTP 503").Samples);
     }
 }
