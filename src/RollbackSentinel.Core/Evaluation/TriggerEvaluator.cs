@@ -217,13 +217,7 @@ public static partial class TriggerEvaluator
 
             var ratio = e / t.Value;
             var breach = ratio > c.Max;
-            sink.Add(new VerdictData(
-                breach ? VerdictKind.Breach : VerdictKind.Pass,
-                breach ? VerdictReason.ThresholdExceeded : VerdictReason.WithinThreshold,
-                t.Labels,
-                Value: ratio,
-                Threshold: c.Max,
-                Sentence: new(SentenceForm.ErrorRatio, breach, e, t.Value, c.Max)));
+            sink.Add(Judged(breach, t.Labels, ratio, c.Max, new(SentenceForm.ErrorRatio, breach, e, t.Value, c.Max)));
         }
     }
 
@@ -298,14 +292,7 @@ public static partial class TriggerEvaluator
             }
 
             var breach = s.Value > threshold;
-            sink.Add(new VerdictData(
-                breach ? VerdictKind.Breach : VerdictKind.Pass,
-                breach ? VerdictReason.ThresholdExceeded : VerdictReason.WithinThreshold,
-                s.Labels,
-                Value: s.Value,
-                Threshold: threshold,
-                Baseline: baseline,
-                Sentence: new(form, breach, s.Value, threshold, baseline.Value, parameter)));
+            sink.Add(Judged(breach, s.Labels, s.Value, threshold, new(form, breach, s.Value, threshold, baseline.Value, parameter)) with { Baseline = baseline });
         }
     }
 
@@ -349,13 +336,7 @@ public static partial class TriggerEvaluator
             }
 
             var breach = IsBreach(condition, s.Value);
-            sink.Add(new VerdictData(
-                breach ? VerdictKind.Breach : VerdictKind.Pass,
-                breach ? VerdictReason.ThresholdExceeded : VerdictReason.WithinThreshold,
-                s.Labels,
-                Value: s.Value,
-                Threshold: threshold,
-                Sentence: Text(condition, s.Value, breach)));
+            sink.Add(Judged(breach, s.Labels, s.Value, threshold, Text(condition, s.Value, breach)));
         }
     }
 
@@ -375,6 +356,15 @@ public static partial class TriggerEvaluator
 
     private static VerdictData Unavailable(QueryOutcome missing) =>
         Inconclusive(LabelSet.Empty, VerdictReason.NoData, $"{missing.Spec.Role} query not made: {missing.Unavailable}", null);
+
+    /// <summary>A value compared with its threshold: a breach or a pass, and the sentence that says so.</summary>
+    private static VerdictData Judged(bool breach, LabelSet labels, double value, double threshold, Sentence sentence) => new(
+        breach ? VerdictKind.Breach : VerdictKind.Pass,
+        breach ? VerdictReason.ThresholdExceeded : VerdictReason.WithinThreshold,
+        labels,
+        Value: value,
+        Threshold: threshold,
+        Sentence: sentence);
 
     private static VerdictData Inconclusive(LabelSet labels, VerdictReason reason, string summary, double? threshold) =>
         new(VerdictKind.Inconclusive, reason, labels, Threshold: threshold, Summary: summary);
