@@ -371,7 +371,7 @@ public static partial class TriggerEvaluator
 
     /// <summary>The verdict when a deciding query could not be made (as a burn-rate trigger makes its verdicts: as objects).</summary>
     private static Verdict? Unavailable(IReadOnlyDictionary<string, QueryOutcome> outcomes) =>
-        UnavailableRole(outcomes) is { } missing ? Verdict.Make(Unavailable(missing), null) with { Queries = Evidence(outcomes, LabelSet.Empty) } : null;
+        UnavailableRole(outcomes) is { } missing ? Verdict.Make(Unavailable(missing), new EvidenceIndex(outcomes)) : null;
 
     /// <summary>The queries' results cannot be combined as the trigger needs: an error, since it is the rule, not the data.</summary>
     private static Verdict ConfigurationError(string summary, IReadOnlyDictionary<string, QueryOutcome> outcomes) => new()

@@ -29,6 +29,22 @@ public sealed class BurnRateEvaluatorTests
         Assert.Single(TriggerEvaluator.Evaluate(trigger, outcomes));
 
     [Fact]
+    public void ADecidingQueryNotMade_IsInconclusiveNoData_NamingIt_WithEveryQueryInTheEvidence()
+    {
+        var trigger = BurnRate();
+        var outcomes = Outcomes(trigger, spec => spec.Role == "total[5m]"
+            ? QueryOutcome.NotAvailable(spec, "no deploy time known")
+            : QueryOutcome.Success(spec, "2026-11-20T10:00:00Z", [S(10)]));
+
+        var v = Single(trigger, outcomes);
+
+        Assert.Equal((VerdictKind.Inconclusive, VerdictReason.NoData), (v.Kind, v.Reason));
+        Assert.Equal("total[5m] query not made: no deploy time known", v.Summary);
+        Assert.Equal(QuerySpec.For(trigger.Condition).Select(s => s.Role), v.Queries.Select(q => q.Role));
+        Assert.Equal("no deploy time known", Assert.Single(v.Queries, q => q.Role == "total[5m]").Note);
+    }
+
+    [Fact]
     public void QuerySpecs_OneErrorsAndTotalPerDistinctWindow_ThenThePeriodAsInformational()
     {
         var specs = QuerySpec.For(BurnRate().Condition);
